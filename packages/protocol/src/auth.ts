@@ -1,0 +1,56 @@
+/**
+ * Miner identity: an Ed25519 key pair. The miner proves it holds the private key by signing the
+ * node's challenge nonce; the raw 32-byte public key is its identity on the network.
+ */
+import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
+
+const DOMAIN = Buffer.from('cgn-tunnel-auth-v1\0');
+
+/** The bytes a miner signs: a domain tag, the node's nonce, the node id, the miner's public key. */
+export function authPayload(nonce: Uint8Array, nodeId: string, publicKey: Uint8Array): Buffer {
+  return Buffer.concat([DOMAIN, nonce, Buffer.from(nodeId + '\0'), publicKey]);
+}
+
+export interface MinerKeyPair {
+  publicKey: Uint8Array;
+  privateKey: KeyObject;
+}
+
+export function generateMinerKey(): MinerKeyPair {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  return { privateKey, publicKey: rawPublicKey(publicKey) };
+}
+
+function rawPublicKey(key: KeyObject): Uint8Array {
+  const jwk = key.export({ format: 'jwk' });
+  return Buffer.from(jwk.x as string, 'base64url');
+}
+
+/** Serialises a key pair as PKCS#8 PEM (the private key holds the public one). */
+export function exportMinerKey(pair: MinerKeyPair): string {
+  return pair.privateKey.export({ format: 'pem', type: 'pkcs8' }) as string;
+}
+
+export function importMinerKey(pem: string): MinerKeyPair {
+  const privateKey = createPrivateKey(pem);
+  if (privateKey.asymmetricKeyType !== 'ed25519') throw new Error('miner key is not an Ed25519 key');
+  return { privateKey, publicKey: rawPublicKey(createPublicKey(privateKey)) };
+}
+
+export function signChallenge(pair: MinerKeyPair, nonce: Uint8Array, nodeId: string): Uint8Array {
+  return sign(null, authPayload(nonce, nodeId, pair.publicKey), pair.privateKey);
+}
+
+export function verifyChallenge(publicKey: Uint8Array, nonce: Uint8Array, nodeId: string, signature: Uint8Array): boolean {
+  try {
+    const key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(publicKey).toString('base64url') }, format: 'jwk' });
+    return verify(null, authPayload(nonce, nodeId, publicKey), key, signature);
+  } catch {
+    return false;
+  }
+}
+
+/** A miner's id: the hex of its public key. */
+export function minerIdOf(publicKey: Uint8Array): string {
+  return Buffer.from(publicKey).toString('hex');
+}

@@ -1,0 +1,72 @@
+/**
+ * A DService descriptor: what a node needs to route to a DService and what a miner needs to
+ * run it. Stored as `dservice.json` at the root of the DService package.
+ */
+import { CgnError } from './errors.js';
+
+export interface DServiceDescriptor {
+  /** URL-safe name, the `{dservice}` in `/v1/d/{dservice}/...`. */
+  name: string;
+  version: string;
+  /** Entry file, relative to the package root, run with node. */
+  entry: string;
+  /** Developer (account or address) that gets the developer share. */
+  developer: string;
+  /** Same input and parameters always give the same output bytes. */
+  deterministic: boolean;
+  resources: { cpus: number; memoryMb: number };
+  /** Largest request body the node accepts for this DService. */
+  maxBodyBytes: number;
+  /** Concurrent work units one instance of it takes. */
+  concurrency: number;
+  timeouts: {
+    /** Default deadline of a work unit, from arrival at the node to the answer. */
+    requestMs: number;
+  };
+}
+
+const NAME = /^[a-z][a-z0-9-]{0,62}$/;
+
+export const DESCRIPTOR_DEFAULTS = {
+  developer: 'unknown',
+  deterministic: false,
+  resources: { cpus: 1, memoryMb: 256 },
+  maxBodyBytes: 10 * 1024 * 1024,
+  concurrency: 4,
+  timeouts: { requestMs: 30_000 },
+} as const;
+
+/** Validates a parsed `dservice.json`, filling defaults; names the first wrong field. */
+export function parseDescriptor(value: unknown, source = 'dservice.json'): DServiceDescriptor {
+  const fail = (field: string, why: string): never => {
+    throw new CgnError('bad_request', `${source}: ${field} ${why}`, { details: { field } });
+  };
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return fail('(root)', 'must be a JSON object');
+  const o = value as Record<string, unknown>;
+  if (typeof o['name'] !== 'string' || !NAME.test(o['name'])) fail('name', 'must match ' + NAME.source);
+  if (typeof o['version'] !== 'string' || o['version'].length === 0) fail('version', 'must be a non-empty string');
+  if (typeof o['entry'] !== 'string' || o['entry'].length === 0 || o['entry'].includes('..')) fail('entry', 'must be a relative file path');
+  const posInt = (v: unknown, field: string, dflt: number): number => {
+    if (v === undefined) return dflt;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) return fail(field, 'must be a positive integer');
+    return v;
+  };
+  const res = (o['resources'] ?? {}) as Record<string, unknown>;
+  const tmo = (o['timeouts'] ?? {}) as Record<string, unknown>;
+  if (o['developer'] !== undefined && typeof o['developer'] !== 'string') fail('developer', 'must be a string');
+  if (o['deterministic'] !== undefined && typeof o['deterministic'] !== 'boolean') fail('deterministic', 'must be true or false');
+  return {
+    name: o['name'] as string,
+    version: o['version'] as string,
+    entry: o['entry'] as string,
+    developer: (o['developer'] as string | undefined) ?? DESCRIPTOR_DEFAULTS.developer,
+    deterministic: (o['deterministic'] as boolean | undefined) ?? DESCRIPTOR_DEFAULTS.deterministic,
+    resources: {
+      cpus: posInt(res['cpus'], 'resources.cpus', DESCRIPTOR_DEFAULTS.resources.cpus),
+      memoryMb: posInt(res['memoryMb'], 'resources.memoryMb', DESCRIPTOR_DEFAULTS.resources.memoryMb),
+    },
+    maxBodyBytes: posInt(o['maxBodyBytes'], 'maxBodyBytes', DESCRIPTOR_DEFAULTS.maxBodyBytes),
+    concurrency: posInt(o['concurrency'], 'concurrency', DESCRIPTOR_DEFAULTS.concurrency),
+    timeouts: { requestMs: posInt(tmo['requestMs'], 'timeouts.requestMs', DESCRIPTOR_DEFAULTS.timeouts.requestMs) },
+  };
+}

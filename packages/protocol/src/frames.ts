@@ -1,0 +1,176 @@
+/**
+ * Tunnel frames between a node and a miner. One WebSocket per miner, binary messages; each
+ * message carries one or more MessagePack-encoded frames back to back (senders batch the frames
+ * of one event-loop turn into one message). Every frame is a map with `t` (type) and `v`
+ * (protocol version). Bodies are raw bytes (MessagePack bin), never base64.
+ *
+ * Handshake: miner `hello` -> node `challenge` -> miner `auth` (Ed25519 signature over
+ * `authPayload(nonce, nodeId, publicKey)`) -> node `welcome` -> miner `advertise`.
+ */
+import type { ErrorCode } from './errors.js';
+
+export const PROTOCOL_VERSION = 1;
+
+export type Tier = 'open' | 'attested' | 'dedicated';
+export const TIERS: readonly Tier[] = ['open', 'attested', 'dedicated'];
+
+/** Flat header list: [name0, value0, name1, value1, ...], names lower-case. */
+export type HeaderList = string[];
+
+export interface HelloFrame {
+  t: 'hello';
+  v: number;
+  /** Raw 32-byte Ed25519 public key: the miner's identity. */
+  publicKey: Uint8Array;
+  /** Free text: software and version, e.g. "cgn-miner/0.1.0". */
+  agent: string;
+}
+
+export interface ChallengeFrame {
+  t: 'challenge';
+  v: number;
+  nonce: Uint8Array;
+  nodeId: string;
+}
+
+export interface AuthFrame {
+  t: 'auth';
+  v: number;
+  /** Ed25519 signature (64 bytes) over authPayload(nonce, nodeId, publicKey). */
+  signature: Uint8Array;
+}
+
+export interface WelcomeFrame {
+  t: 'welcome';
+  v: number;
+  /** The node's id for this miner (hex of its public key). */
+  minerId: string;
+  /** Interval at which the miner should expect pings; silence for 3x this means a dead tunnel. */
+  heartbeatMs: number;
+}
+
+export interface AdvertisedDService {
+  name: string;
+  version: string;
+  /** sha256 hex digest of the DService package as the miner verified it. */
+  digest: string;
+}
+
+export interface Resources {
+  cpus: number;
+  memoryMb: number;
+}
+
+export interface AdvertiseFrame {
+  t: 'advertise';
+  v: number;
+  tier: Tier;
+  /** How many work units the miner runs at once (over all its DServices). */
+  slots: number;
+  dservices: AdvertisedDService[];
+  resources: Resources;
+  location?: string;
+  /** Opaque attestation evidence for the `attested` tier. */
+  attestation?: Uint8Array;
+}
+
+export interface WorkFrame {
+  t: 'work';
+  v: number;
+  id: string;
+  dservice: string;
+  method: string;
+  /** Path below the DService root, with query string, e.g. "/transform?width=400". */
+  path: string;
+  headers: HeaderList;
+  body: Uint8Array;
+  /** Milliseconds the miner may spend before the node gives up on this unit. */
+  timeoutMs: number;
+}
+
+export interface AckFrame {
+  t: 'ack';
+  v: number;
+  id: string;
+}
+
+export interface Metering {
+  /** Wall time the DService took, microseconds. */
+  execUs: number;
+  /** CPU time the DService reported (or the miner measured), microseconds. */
+  cpuUs: number;
+}
+
+export interface ResultFrame {
+  t: 'result';
+  v: number;
+  id: string;
+  status: number;
+  headers: HeaderList;
+  body: Uint8Array;
+  metering: Metering;
+  /** sha256 of status and body, used for redundant-execution checks. */
+  resultHash: Uint8Array;
+}
+
+export interface CancelFrame {
+  t: 'cancel';
+  v: number;
+  id: string;
+}
+
+export interface PingFrame {
+  t: 'ping';
+  v: number;
+  ts: number;
+}
+
+export interface PongFrame {
+  t: 'pong';
+  v: number;
+  ts: number;
+}
+
+export interface DrainFrame {
+  t: 'drain';
+  v: number;
+  reason: string;
+}
+
+export interface ErrorFrame {
+  t: 'error';
+  v: number;
+  code: ErrorCode;
+  message: string;
+  /** Set when the error is about one work unit (the miner could not run it). */
+  id?: string;
+  retryable?: boolean;
+}
+
+export type Frame =
+  | HelloFrame
+  | ChallengeFrame
+  | AuthFrame
+  | WelcomeFrame
+  | AdvertiseFrame
+  | WorkFrame
+  | AckFrame
+  | ResultFrame
+  | CancelFrame
+  | PingFrame
+  | PongFrame
+  | DrainFrame
+  | ErrorFrame;
+
+export type FrameType = Frame['t'];
+
+/** Frames a miner may send to a node, and a node to a miner. */
+export const MINER_TO_NODE: ReadonlySet<FrameType> = new Set<FrameType>([
+  'hello', 'auth', 'advertise', 'ack', 'result', 'pong', 'ping', 'drain', 'error',
+]);
+export const NODE_TO_MINER: ReadonlySet<FrameType> = new Set<FrameType>([
+  'challenge', 'welcome', 'work', 'cancel', 'ping', 'pong', 'drain', 'error',
+]);
+
+/** Distributive Omit so frame constructors can leave out `v`. */
+export type FrameInput = Frame extends infer F ? (F extends Frame ? Omit<F, 'v'> : never) : never;

@@ -1,0 +1,15 @@
+/**
+ * @cgn/protocol — wire types and codecs shared by node and miner. No I/O.
+ *
+ * ```ts
+ * import { frame, encodeMessage, decodeMessage } from '@cgn/protocol';
+ * const bytes = encodeMessage([frame({ t: 'ping', ts: Date.now() })]);
+ * const [ping] = decodeMessage(bytes);
+ * ```
+ */
+export * from './errors.js';
+export * from './frames.js';
+export * from './validate.js';
+export * from './codec.js';
+export * from './auth.js';
+export * from './descriptor.js';

@@ -1,0 +1,156 @@
+/**
+ * DService author kit. A DService is a stateless HTTP service; `serveDService` runs a handler as
+ * one, the way a miner expects it:
+ *
+ * - listens on the unix socket at `$CGN_SOCKET` (set by the miner), else on `127.0.0.1:$PORT`;
+ * - answers `GET /healthz` with 200;
+ * - buffers the request body (at most `$CGN_MAX_BODY_BYTES`, default 10 MiB; larger is a 413);
+ * - reports the CPU time of each request in the `cgn-cpu-us` response header, which the miner
+ *   strips and puts into the result's metering;
+ * - closes gracefully on SIGTERM / SIGINT.
+ *
+ * ```ts
+ * import { serveDService } from '@cgn/sdk';
+ * await serveDService(async (req) => ({ status: 200, headers: {}, body: req.body }));
+ * ```
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { existsSync, unlinkSync } from 'node:fs';
+
+export interface DServiceRequest {
+  method: string;
+  /** Path below the DService root, without the query string. */
+  path: string;
+  query: URLSearchParams;
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+}
+
+export interface DServiceResponse {
+  status: number;
+  headers?: Record<string, string>;
+  body?: Uint8Array | string;
+}
+
+export type DServiceHandler = (req: DServiceRequest) => Promise<DServiceResponse> | DServiceResponse;
+
+export interface ServeOptions {
+  /** Unix socket path; default `$CGN_SOCKET`. */
+  socketPath?: string;
+  /** TCP port on 127.0.0.1 when there is no socket path; default `$PORT`, else an ephemeral port. */
+  port?: number;
+  /** Largest body accepted; default `$CGN_MAX_BODY_BYTES` or 10 MiB. */
+  maxBodyBytes?: number;
+}
+
+export interface RunningDService {
+  server: Server;
+  /** `unix:<path>` or `http://127.0.0.1:<port>`. */
+  address: string;
+  close(): Promise<void>;
+}
+
+/** A JSON problem response in the shape the node uses (`application/problem+json`). */
+export function problem(status: number, title: string, detail: string): DServiceResponse {
+  return {
+    status,
+    headers: { 'content-type': 'application/problem+json' },
+    body: JSON.stringify({ type: 'about:blank', title, status, detail }),
+  };
+}
+
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer | null> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > limit) return Promise.resolve(null);
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > limit) {
+        resolve(null);
+        req.destroy();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+function send(res: ServerResponse, r: DServiceResponse, cpuUs: number): void {
+  const body = r.body === undefined ? undefined : typeof r.body === 'string' ? Buffer.from(r.body) : r.body;
+  const headers: Record<string, string | number> = { ...(r.headers ?? {}), 'cgn-cpu-us': cpuUs };
+  headers['content-length'] = body?.length ?? 0;
+  res.writeHead(r.status, headers);
+  res.end(body);
+}
+
+/** Builds the request listener; exported so handlers can be driven without a socket. */
+export function dserviceListener(handler: DServiceHandler, maxBodyBytes: number) {
+  return (req: IncomingMessage, res: ServerResponse): void => {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q < 0 ? url : url.slice(0, q);
+    if (path === '/healthz' && req.method === 'GET') {
+      send(res, { status: 200, headers: { 'content-type': 'text/plain' }, body: 'ok' }, 0);
+      return;
+    }
+    readBody(req, maxBodyBytes).then(
+      async (body) => {
+        if (body === null) {
+          send(res, problem(413, 'Payload Too Large', `body exceeds ${maxBodyBytes} bytes`), 0);
+          return;
+        }
+        const start = process.cpuUsage();
+        let out: DServiceResponse;
+        try {
+          out = await handler({
+            method: req.method ?? 'GET',
+            path,
+            query: new URLSearchParams(q < 0 ? '' : url.slice(q + 1)),
+            headers: req.headers,
+            body,
+          });
+        } catch (err) {
+          out = problem(500, 'Internal Server Error', (err as Error).message);
+        }
+        const cpu = process.cpuUsage(start);
+        send(res, out, cpu.user + cpu.system);
+      },
+      () => res.destroy(),
+    );
+  };
+}
+
+/** Starts a DService server; resolves once it listens. */
+export async function serveDService(handler: DServiceHandler, options: ServeOptions = {}): Promise<RunningDService> {
+  const socketPath = options.socketPath ?? process.env['CGN_SOCKET'];
+  const maxBodyBytes = options.maxBodyBytes ?? (Number(process.env['CGN_MAX_BODY_BYTES']) || 10 * 1024 * 1024);
+  const server = createServer({ keepAliveTimeout: 60_000 }, dserviceListener(handler, maxBodyBytes));
+  server.headersTimeout = 0;
+  server.requestTimeout = 0;
+  let address: string;
+  if (socketPath) {
+    if (existsSync(socketPath)) unlinkSync(socketPath);
+    await new Promise<void>((resolve, reject) => server.once('error', reject).listen(socketPath, resolve));
+    address = `unix:${socketPath}`;
+  } else {
+    const port = options.port ?? (Number(process.env['PORT']) || 0);
+    await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, '127.0.0.1', resolve));
+    const a = server.address();
+    address = `http://127.0.0.1:${typeof a === 'object' && a ? a.port : port}`;
+  }
+  const close = () =>
+    new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeIdleConnections();
+    });
+  const onSignal = () => {
+    void close().then(() => process.exit(0));
+  };
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
+  return { server, address, close };
+}
