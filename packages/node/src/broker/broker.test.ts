@@ -1,0 +1,238 @@
+import { describe, expect, it } from 'vitest';
+import { CgnError, frame, type AdvertiseFrame, type Frame, type ResultFrame } from '@cgn/protocol';
+import { Broker, type BrokerOptions } from './broker.js';
+import type { WorkOutcome, WorkRequest } from './work-unit.js';
+
+/** A broker with a manual clock and manual timers: time moves only when the test says so. */
+function harness(options: Partial<BrokerOptions> = {}) {
+  let now = 1000;
+  const timers: { at: number; fn: () => void; id: number; live: boolean }[] = [];
+  let nextTimer = 1;
+  const sent: { miner: string; frame: Frame }[] = [];
+  const closed: { miner: string; reason: string }[] = [];
+  const broker = new Broker(
+    {
+      now: () => now,
+      send: (miner, f) => sent.push({ miner, frame: f }),
+      closeMiner: (miner, reason) => closed.push({ miner, reason }),
+      setTimer: (fn, ms) => {
+        const t = { at: now + ms, fn, id: nextTimer++, live: true };
+        timers.push(t);
+        return t as unknown as ReturnType<typeof setTimeout>;
+      },
+      clearTimer: (t) => {
+        (t as unknown as { live: boolean }).live = false;
+      },
+    },
+    options,
+  );
+  const advance = (ms: number) => {
+    now += ms;
+    for (const t of timers) if (t.live && t.at <= now) (t.live = false), t.fn();
+  };
+  const outcomes = new Map<string, WorkOutcome>();
+  let n = 0;
+  const submit = (over: Partial<WorkRequest> = {}) => {
+    const id = over.id ?? `w${++n}`;
+    broker.submit(
+      { id, account: 'acct', dservice: 'echo', tier: 'open', method: 'POST', path: '/', headers: [], body: new Uint8Array(0), timeoutMs: 10_000, ...over },
+      (o) => {
+        expect(outcomes.has(id)).toBe(false); // exactly once
+        outcomes.set(id, o);
+      },
+    );
+    return id;
+  };
+  const ad = (slots: number, dservices = ['echo']): AdvertiseFrame =>
+    frame({ t: 'advertise', tier: 'open', slots, dservices: dservices.map((name) => ({ name, version: '1', digest: 'd' })), resources: { cpus: 1, memoryMb: 1 } });
+  const result = (id: string, status = 200): ResultFrame =>
+    frame({ t: 'result', id, status, headers: [], body: new Uint8Array([1]), metering: { execUs: 1, cpuUs: 1 }, resultHash: new Uint8Array(32) });
+  const workSentTo = (miner: string) => sent.filter((s) => s.miner === miner && s.frame.t === 'work').map((s) => (s.frame as { id: string }).id);
+  return { broker, advance, submit, ad, result, sent, closed, outcomes, workSentTo };
+}
+
+describe('Broker', () => {
+  it('assigns at once when a miner slot is free, and completes with the result', () => {
+    const h = harness();
+    h.broker.addMiner('m1', h.ad(2));
+    const id = h.submit();
+    expect(h.workSentTo('m1')).toEqual([id]);
+    h.broker.onAck('m1', id);
+    h.broker.onResult('m1', h.result(id));
+    expect(h.outcomes.get(id)?.kind).toBe('result');
+    expect(h.broker.pending).toBe(0);
+  });
+
+  it('queues FIFO while miners are full and drains in arrival order', () => {
+    const h = harness();
+    h.broker.addMiner('m1', h.ad(1));
+    const a = h.submit();
+    const b = h.submit();
+    const c = h.submit();
+    expect(h.workSentTo('m1')).toEqual([a]);
+    h.broker.onResult('m1', h.result(a));
+    expect(h.workSentTo('m1')).toEqual([a, b]);
+    h.broker.onResult('m1', h.result(b));
+    expect(h.workSentTo('m1')).toEqual([a, b, c]);
+  });
+
+  it('a new miner takes queued work', () => {
+    const h = harness();
+    const a = h.submit();
+    const b = h.submit();
+    h.broker.addMiner('m1', h.ad(4));
+    expect(h.workSentTo('m1')).toEqual([a, b]);
+  });
+
+  it('no ack within the timeout: miner dropped, tunnel closed, work back at the head and run elsewhere', () => {
+    const h = harness({ ackTimeoutMs: 100 });
+    h.broker.addMiner('dead', h.ad(1));
+    const a = h.submit(); // goes to dead
+    h.broker.addMiner('ok', h.ad(1));
+    const b = h.submit(); // goes to ok
+    const c = h.submit(); // queued
+    expect(h.workSentTo('dead')).toEqual([a]);
+    expect(h.workSentTo('ok')).toEqual([b]);
+    h.broker.onAck('ok', b);
+    h.advance(101);
+    h.broker.sweep();
+    expect(h.closed.map((x) => x.miner)).toEqual(['dead']);
+    expect(h.closed[0]!.reason).toMatch(/no ack/);
+    // a is at the head, before c
+    h.broker.onResult('ok', h.result(b));
+    expect(h.workSentTo('ok')).toEqual([b, a]);
+    h.broker.onResult('ok', h.result(a));
+    expect(h.workSentTo('ok')).toEqual([b, a, c]);
+    expect(h.outcomes.get(a)?.kind).toBe('result');
+  });
+
+  it('a miner that acked is not dropped while it works', () => {
+    const h = harness({ ackTimeoutMs: 100 });
+    h.broker.addMiner('m1', h.ad(1));
+    const a = h.submit();
+    h.broker.onAck('m1', a);
+    h.advance(5000);
+    h.broker.sweep();
+    expect(h.closed).toEqual([]);
+  });
+
+  it('a miner lost mid-work: its units run on another miner, in their original order', () => {
+    const h = harness();
+    h.broker.addMiner('m1', h.ad(3));
+    const ids = [h.submit(), h.submit(), h.submit()];
+    const later = h.submit();
+    h.broker.removeMiner('m1', 'tunnel closed');
+    h.broker.addMiner('m2', h.ad(2));
+    expect(h.workSentTo('m2')).toEqual([ids[0], ids[1]]);
+    h.broker.onResult('m2', h.result(ids[0]!));
+    expect(h.workSentTo('m2')).toEqual([ids[0], ids[1], ids[2]]);
+    h.broker.onResult('m2', h.result(ids[1]!));
+    expect(h.workSentTo('m2')).toEqual([ids[0], ids[1], ids[2], later]);
+    expect([...h.outcomes.values()].every((o) => o.kind === 'result')).toBe(true);
+  });
+
+  it('gives up with miner_failed after maxAttempts miners failed the unit', () => {
+    const h = harness({ maxAttempts: 2 });
+    h.broker.addMiner('m1', h.ad(1));
+    const a = h.submit();
+    h.broker.removeMiner('m1', 'x');
+    h.broker.addMiner('m2', h.ad(1));
+    h.broker.removeMiner('m2', 'x');
+    const o = h.outcomes.get(a);
+    expect(o?.kind).toBe('error');
+    expect(o?.kind === 'error' && o.error.code).toBe('miner_failed');
+  });
+
+  it('retryable work error from a miner: runs elsewhere, preferring another miner', () => {
+    const h = harness();
+    h.broker.addMiner('m1', h.ad(2));
+    h.broker.addMiner('m2', h.ad(2));
+    const a = h.submit();
+    const first = h.workSentTo('m1').includes(a) ? 'm1' : 'm2';
+    const other = first === 'm1' ? 'm2' : 'm1';
+    h.broker.onWorkError(first, frame({ t: 'error', code: 'dservice_unavailable', message: 'down', id: a, retryable: true }));
+    expect(h.workSentTo(other)).toContain(a);
+  });
+
+  it('deadline: 504 outcome, cancel sent to the miner, slot freed for the next unit', () => {
+    const h = harness();
+    h.broker.addMiner('m1', h.ad(1));
+    const a = h.submit({ timeoutMs: 50 });
+    const b = h.submit({ timeoutMs: 10_000 });
+    h.advance(51);
+    const o = h.outcomes.get(a);
+    expect(o?.kind === 'error' && o.error.code).toBe('deadline_exceeded');
+    expect(h.sent.some((s) => s.frame.t === 'cancel' && s.frame.id === a)).toBe(true);
+    expect(h.workSentTo('m1')).toEqual([a, b]);
+    // a late result for the expired unit is ignored
+    h.broker.onResult('m1', h.result(a));
+    expect(h.outcomes.get(a)?.kind).toBe('error');
+  });
+
+  it('queued unit past its deadline completes with 504 and leaves the queue', () => {
+    const h = harness();
+    const a = h.submit({ timeoutMs: 10 });
+    h.advance(11);
+    expect(h.outcomes.get(a)?.kind).toBe('error');
+    h.broker.addMiner('m1', h.ad(1));
+    expect(h.workSentTo('m1')).toEqual([]);
+  });
+
+  it('refuses with queue_full past the depth threshold', () => {
+    const h = harness({ maxQueueDepth: 2 });
+    h.submit();
+    h.submit();
+    expect(() => h.submit()).toThrowError(CgnError);
+    try {
+      h.submit();
+    } catch (e) {
+      expect((e as CgnError).code).toBe('queue_full');
+      expect((e as CgnError).httpStatus).toBe(503);
+    }
+    expect(h.broker.counters.refusedQueueFull).toBe(2);
+  });
+
+  it('refuses with queue_full past the age threshold', () => {
+    const h = harness({ maxQueueAgeMs: 100 });
+    h.submit();
+    h.advance(50);
+    h.submit();
+    h.advance(60);
+    expect(() => h.submit()).toThrowError(/full/);
+  });
+
+  it('draining miner gets no new work but finishes what it has', () => {
+    const h = harness();
+    h.broker.addMiner('m1', h.ad(2));
+    const a = h.submit();
+    h.broker.drainMiner('m1');
+    const b = h.submit();
+    expect(h.workSentTo('m1')).toEqual([a]);
+    h.broker.onResult('m1', h.result(a));
+    expect(h.outcomes.get(a)?.kind).toBe('result');
+    expect(h.workSentTo('m1')).toEqual([a]);
+    expect(h.outcomes.has(b)).toBe(false);
+  });
+
+  it('cancel frees the slot and tells the miner', () => {
+    const h = harness();
+    h.broker.addMiner('m1', h.ad(1));
+    const a = h.submit();
+    const b = h.submit();
+    h.broker.cancel(a);
+    expect(h.sent.some((s) => s.frame.t === 'cancel' && s.frame.id === a)).toBe(true);
+    expect(h.workSentTo('m1')).toEqual([a, b]);
+  });
+
+  it('routes by DService and tier', () => {
+    const h = harness();
+    h.broker.addMiner('img', h.ad(1, ['mediagen']));
+    h.broker.addMiner('echo', h.ad(1, ['echo']));
+    const a = h.submit({ dservice: 'mediagen' });
+    const b = h.submit({ dservice: 'echo' });
+    const c = h.submit({ dservice: 'echo', tier: 'dedicated' });
+    expect(h.workSentTo('img')).toEqual([a]);
+    expect(h.workSentTo('echo')).toEqual([b]);
+    expect(h.outcomes.has(c)).toBe(false);
+  });
+});

@@ -1,0 +1,445 @@
+/**
+ * The work broker: a FIFO queue per (DService, tier), a pool of miners, and the rules that move
+ * work between them. Plain logic: it sends frames and closes tunnels through the callbacks it is
+ * given, and reads time from an injected clock, so tests drive it without sockets or sleeps.
+ *
+ * - `submit` assigns a unit at once to the best free miner (see `assign.ts`) or queues it; past
+ *   the queue's depth/age threshold it refuses with `queue_full` (the node answers 503).
+ * - A miner that does not ack within `ackTimeoutMs` is down: its tunnel is closed, it leaves the
+ *   pool and all its work goes back to the head of its queues.
+ * - A miner that fails or disconnects mid-work: same; the DApp never sees the fault, only a delay.
+ * - A unit past its deadline completes with `deadline_exceeded` (504); a miner running it is
+ *   told to cancel.
+ */
+import { CgnError, frame, type AdvertiseFrame, type ErrorFrame, type Frame, type ResultFrame, type Tier } from '@cgn/protocol';
+import { pickMiner } from './assign.js';
+import { WorkQueue } from './queue.js';
+import type { WorkOutcome, WorkRequest, WorkUnit } from './work-unit.js';
+
+export interface BrokerOptions {
+  /** Queue length past which new work is refused with 503. Default 1000. */
+  maxQueueDepth: number;
+  /** Age of the oldest queued unit past which new work is refused with 503, ms. Default 5000. */
+  maxQueueAgeMs: number;
+  /** Time a miner has to acknowledge a work frame, ms. Default 2000. */
+  ackTimeoutMs: number;
+  /** Miners a unit may be handed to before it fails with 502. Default 4. */
+  maxAttempts: number;
+  /** Weight of the newest sample in the latency EWMA. Default 0.2. */
+  latencyAlpha: number;
+}
+
+export const BROKER_DEFAULTS: BrokerOptions = {
+  maxQueueDepth: 1000,
+  maxQueueAgeMs: 5000,
+  ackTimeoutMs: 2000,
+  maxAttempts: 4,
+  latencyAlpha: 0.2,
+};
+
+export interface BrokerDeps {
+  now: () => number;
+  send: (minerId: string, frame: Frame) => void;
+  /** Closes a miner's tunnel; the broker has already taken it out of the pool. */
+  closeMiner: (minerId: string, reason: string) => void;
+  log?: (level: 'info' | 'warn', msg: string, fields?: Record<string, unknown>) => void;
+  /** Timers for unit deadlines; injectable for tests. */
+  setTimer?: (fn: () => void, ms: number) => ReturnType<typeof setTimeout>;
+  clearTimer?: (t: ReturnType<typeof setTimeout>) => void;
+}
+
+export interface MinerState {
+  id: string;
+  tier: Tier;
+  dservices: Set<string>;
+  slots: number;
+  inFlight: Map<string, WorkUnit>;
+  /** Units in the order they were sent, for ack-timeout checks (acked/done ones dropped lazily). */
+  unacked: WorkQueue<WorkUnit>;
+  latencyMs: number | null;
+  active: boolean;
+  draining: boolean;
+  completed: number;
+  failed: number;
+  connectedAt: number;
+}
+
+export interface BrokerCounters {
+  submitted: number;
+  completed: number;
+  refusedQueueFull: number;
+  deadlineExceeded: number;
+  cancelled: number;
+  requeued: number;
+  failed: number;
+  minersLost: number;
+}
+
+const queueKey = (dservice: string, tier: Tier): string => `${dservice}\u0000${tier}`;
+
+export class Broker {
+  readonly options: BrokerOptions;
+  readonly counters: BrokerCounters = {
+    submitted: 0, completed: 0, refusedQueueFull: 0, deadlineExceeded: 0, cancelled: 0, requeued: 0, failed: 0, minersLost: 0,
+  };
+  private readonly queues = new Map<string, WorkQueue<WorkUnit>>();
+  private readonly miners = new Map<string, MinerState>();
+  /** Miners by queue key: who may take work from that queue. */
+  private readonly pools = new Map<string, MinerState[]>();
+  private readonly units = new Map<string, WorkUnit>();
+  private readonly setTimer: NonNullable<BrokerDeps['setTimer']>;
+  private readonly clearTimer: NonNullable<BrokerDeps['clearTimer']>;
+
+  constructor(private readonly deps: BrokerDeps, options: Partial<BrokerOptions> = {}) {
+    this.options = { ...BROKER_DEFAULTS, ...options };
+    this.setTimer = deps.setTimer ?? ((fn, ms) => setTimeout(fn, ms));
+    this.clearTimer = deps.clearTimer ?? ((t) => clearTimeout(t));
+  }
+
+  /** Units the broker owns (queued or running). */
+  get pending(): number {
+    return this.units.size;
+  }
+
+  // ---- work -------------------------------------------------------------------------------
+
+  /**
+   * Takes a request. Throws `queue_full` when it can neither run now nor be queued.
+   * `onDone` is called exactly once with the result or the error.
+   */
+  submit(req: WorkRequest, onDone: (outcome: WorkOutcome) => void): WorkUnit {
+    const now = this.deps.now();
+    const key = queueKey(req.dservice, req.tier);
+    const unit: WorkUnit = {
+      ...req,
+      receivedAt: now,
+      deadline: now + req.timeoutMs,
+      sentAt: 0,
+      queuedMs: 0,
+      enqueuedAt: now,
+      attempts: 0,
+      acked: false,
+      state: 'queued',
+      minerId: null,
+      failedOn: null,
+      timer: null,
+      onDone,
+    };
+    const queue = this.queues.get(key);
+    const miner = queue === undefined || this.liveHead(queue) === undefined ? this.pick(key, null) : null;
+    if (miner === null) {
+      const q = queue ?? this.queueFor(key);
+      const head = this.liveHead(q);
+      if (q.length >= this.options.maxQueueDepth || (head !== undefined && now - head.enqueuedAt > this.options.maxQueueAgeMs)) {
+        this.counters.refusedQueueFull++;
+        throw new CgnError('queue_full', `the queue for ${req.dservice} (${req.tier}) is full; try again shortly`, {
+          retryable: true,
+          details: { depth: q.length, oldestMs: head === undefined ? 0 : now - head.enqueuedAt },
+        });
+      }
+      this.counters.submitted++;
+      this.units.set(unit.id, unit);
+      unit.timer = this.setTimer(() => this.expire(unit), req.timeoutMs);
+      q.push(unit);
+      return unit;
+    }
+    this.counters.submitted++;
+    this.units.set(unit.id, unit);
+    unit.timer = this.setTimer(() => this.expire(unit), req.timeoutMs);
+    this.dispatch(unit, miner, now);
+    return unit;
+  }
+
+  /** The DApp went away: stop the work, tell the miner, complete with `cancelled`. */
+  cancel(workId: string): void {
+    const unit = this.units.get(workId);
+    if (unit === undefined || unit.state === 'done') return;
+    this.counters.cancelled++;
+    this.abandon(unit, new CgnError('cancelled', 'the client closed the request'));
+  }
+
+  // ---- miners -----------------------------------------------------------------------------
+
+  /** A miner authenticated and advertised (or re-advertised) what it runs. */
+  addMiner(id: string, ad: AdvertiseFrame): void {
+    const existing = this.miners.get(id);
+    if (existing !== undefined) this.leavePools(existing);
+    const m: MinerState = existing ?? {
+      id,
+      tier: ad.tier,
+      dservices: new Set(),
+      slots: ad.slots,
+      inFlight: new Map(),
+      unacked: new WorkQueue(),
+      latencyMs: null,
+      active: true,
+      draining: false,
+      completed: 0,
+      failed: 0,
+      connectedAt: this.deps.now(),
+    };
+    m.tier = ad.tier;
+    m.slots = ad.slots;
+    m.dservices = new Set(ad.dservices.map((d) => d.name));
+    this.miners.set(id, m);
+    for (const name of m.dservices) {
+      const key = queueKey(name, m.tier);
+      let pool = this.pools.get(key);
+      if (pool === undefined) this.pools.set(key, (pool = []));
+      pool.push(m);
+    }
+    this.deps.log?.('info', 'miner joined the pool', { miner: id, tier: m.tier, slots: m.slots, dservices: [...m.dservices] });
+    this.fill(m);
+  }
+
+  /** The miner asked to drain: no new work, in-flight work finishes. */
+  drainMiner(id: string): void {
+    const m = this.miners.get(id);
+    if (m !== undefined) m.draining = true;
+  }
+
+  /**
+   * The miner is gone (tunnel closed, ack timeout, heartbeat lost, bad frame). Its work goes
+   * back to the head of the queues and runs elsewhere.
+   */
+  removeMiner(id: string, reason: string): void {
+    const m = this.miners.get(id);
+    if (m === undefined) return;
+    this.miners.delete(id);
+    this.leavePools(m);
+    m.active = false;
+    this.counters.minersLost++;
+    const units = [...m.inFlight.values()].sort((a, b) => a.sentAt - b.sentAt);
+    m.inFlight.clear();
+    if (units.length > 0) this.deps.log?.('warn', 'miner lost with work in flight; requeueing', { miner: id, reason, units: units.length });
+    const now = this.deps.now();
+    // Reverse order so that after the unshifts the oldest unit is at the head.
+    for (let i = units.length - 1; i >= 0; i--) this.requeue(units[i]!, id, now);
+    for (const u of units) if (u.state === 'queued') this.pump(queueKey(u.dservice, u.tier));
+  }
+
+  /** A frame from an authenticated, advertised miner. */
+  onAck(minerId: string, workId: string): void {
+    const unit = this.miners.get(minerId)?.inFlight.get(workId);
+    if (unit !== undefined) unit.acked = true;
+  }
+
+  onResult(minerId: string, result: ResultFrame): void {
+    const m = this.miners.get(minerId);
+    const unit = m?.inFlight.get(result.id);
+    if (m === undefined || unit === undefined) return; // late result of cancelled/expired work
+    m.inFlight.delete(result.id);
+    unit.acked = true;
+    const now = this.deps.now();
+    const latency = Math.max(0, now - unit.sentAt);
+    m.latencyMs = m.latencyMs === null ? latency : m.latencyMs + this.options.latencyAlpha * (latency - m.latencyMs);
+    m.completed++;
+    this.counters.completed++;
+    this.finish(unit, { kind: 'result', result, minerId });
+    this.fill(m);
+  }
+
+  /** The miner could not run a unit (its DService failed): run it elsewhere if retryable. */
+  onWorkError(minerId: string, err: ErrorFrame & { id: string }): void {
+    const m = this.miners.get(minerId);
+    const unit = m?.inFlight.get(err.id);
+    if (m === undefined || unit === undefined) return;
+    m.inFlight.delete(err.id);
+    m.failed++;
+    if (err.retryable === true) {
+      this.requeue(unit, minerId, this.deps.now());
+      if (unit.state === 'queued') this.pump(queueKey(unit.dservice, unit.tier));
+    } else {
+      this.counters.failed++;
+      this.finish(unit, { kind: 'error', error: new CgnError('miner_failed', `the DService could not run this request: ${err.message}`) });
+    }
+    this.fill(m);
+  }
+
+  /** Checks ack deadlines; call periodically (the node does every ackTimeoutMs / 4). */
+  sweep(): void {
+    const now = this.deps.now();
+    for (const m of [...this.miners.values()]) {
+      let head = m.unacked.peek();
+      while (head !== undefined && (head.acked || head.state !== 'sent' || head.minerId !== m.id)) {
+        m.unacked.shift();
+        head = m.unacked.peek();
+      }
+      if (head !== undefined && now - head.sentAt > this.options.ackTimeoutMs) {
+        const reason = `no ack for work ${head.id} within ${this.options.ackTimeoutMs} ms`;
+        this.deps.log?.('warn', 'miner down: ack timeout', { miner: m.id, work: head.id });
+        this.removeMiner(m.id, reason);
+        this.deps.closeMiner(m.id, reason);
+      }
+    }
+  }
+
+  // ---- status -----------------------------------------------------------------------------
+
+  snapshot(): {
+    miners: { id: string; tier: Tier; dservices: string[]; slots: number; inUse: number; latencyMs: number | null; draining: boolean; completed: number; failed: number }[];
+    queues: { dservice: string; tier: Tier; depth: number; oldestMs: number }[];
+    counters: BrokerCounters;
+    pending: number;
+  } {
+    const now = this.deps.now();
+    return {
+      miners: [...this.miners.values()].map((m) => ({
+        id: m.id, tier: m.tier, dservices: [...m.dservices], slots: m.slots, inUse: m.inFlight.size,
+        latencyMs: m.latencyMs === null ? null : Math.round(m.latencyMs * 1000) / 1000, draining: m.draining, completed: m.completed, failed: m.failed,
+      })),
+      queues: [...this.queues.entries()].map(([key, q]) => {
+        const [dservice, tier] = key.split('\u0000') as [string, Tier];
+        const head = this.liveHead(q);
+        return { dservice, tier, depth: q.length, oldestMs: head === undefined ? 0 : now - head.enqueuedAt };
+      }),
+      counters: { ...this.counters },
+      pending: this.units.size,
+    };
+  }
+
+  // ---- internals --------------------------------------------------------------------------
+
+  private queueFor(key: string): WorkQueue<WorkUnit> {
+    let q = this.queues.get(key);
+    if (q === undefined) this.queues.set(key, (q = new WorkQueue()));
+    return q;
+  }
+
+  /** Drops completed units from the head (they are removed lazily) and returns the live head. */
+  private liveHead(q: WorkQueue<WorkUnit>): WorkUnit | undefined {
+    let head = q.peek();
+    while (head !== undefined && head.state !== 'queued') {
+      q.shift();
+      head = q.peek();
+    }
+    return head;
+  }
+
+  private pick(key: string, avoid: string[] | null): MinerState | null {
+    const pool = this.pools.get(key);
+    if (pool === undefined) return null;
+    return pickMiner(
+      pool.map((m) => ({ id: m.id, slots: m.slots, inFlight: m.inFlight.size, latencyMs: m.latencyMs, active: m.active && !m.draining, m })),
+      avoid,
+    )?.m ?? null;
+  }
+
+  private dispatch(unit: WorkUnit, m: MinerState, now: number): void {
+    unit.state = 'sent';
+    unit.minerId = m.id;
+    unit.sentAt = now;
+    unit.acked = false;
+    unit.attempts++;
+    m.inFlight.set(unit.id, unit);
+    m.unacked.push(unit);
+    const remaining = Math.max(1, Math.ceil(unit.deadline - now));
+    this.deps.send(
+      m.id,
+      frame({ t: 'work', id: unit.id, dservice: unit.dservice, method: unit.method, path: unit.path, headers: unit.headers, body: unit.body, timeoutMs: remaining }),
+    );
+  }
+
+  /** Hands queued work to the free slots of a miner: oldest live head among its queues first. */
+  private fill(m: MinerState): void {
+    if (!m.active || m.draining) return;
+    while (m.inFlight.size < m.slots) {
+      let best: WorkQueue<WorkUnit> | null = null;
+      let bestHead: WorkUnit | undefined;
+      for (const name of m.dservices) {
+        const q = this.queues.get(queueKey(name, m.tier));
+        if (q === undefined) continue;
+        const head = this.liveHead(q);
+        if (head !== undefined && (bestHead === undefined || head.enqueuedAt < bestHead.enqueuedAt)) {
+          best = q;
+          bestHead = head;
+        }
+      }
+      if (best === null || bestHead === undefined) return;
+      best.shift();
+      const now = this.deps.now();
+      bestHead.queuedMs += now - bestHead.enqueuedAt;
+      this.dispatch(bestHead, m, now);
+    }
+  }
+
+  /** Assigns queued units of one queue to free miners. */
+  private pump(key: string): void {
+    const q = this.queues.get(key);
+    if (q === undefined) return;
+    for (;;) {
+      const head = this.liveHead(q);
+      if (head === undefined) return;
+      const m = this.pick(key, head.failedOn);
+      if (m === null) return;
+      q.shift();
+      const now = this.deps.now();
+      head.queuedMs += now - head.enqueuedAt;
+      this.dispatch(head, m, now);
+    }
+  }
+
+  private requeue(unit: WorkUnit, failedMiner: string, now: number): void {
+    (unit.failedOn ??= []).push(failedMiner);
+    unit.minerId = null;
+    if (unit.attempts >= this.options.maxAttempts) {
+      this.counters.failed++;
+      this.finish(unit, {
+        kind: 'error',
+        error: new CgnError('miner_failed', `the work failed on ${unit.attempts} miners; giving up`, { details: { attempts: unit.attempts } }),
+      });
+      return;
+    }
+    this.counters.requeued++;
+    unit.state = 'queued';
+    unit.enqueuedAt = now;
+    this.queueFor(queueKey(unit.dservice, unit.tier)).unshift(unit);
+  }
+
+  private expire(unit: WorkUnit): void {
+    unit.timer = null;
+    if (unit.state === 'done') return;
+    this.counters.deadlineExceeded++;
+    this.abandon(
+      unit,
+      new CgnError('deadline_exceeded', `no result within the deadline of ${unit.timeoutMs} ms`, {
+        retryable: true,
+        details: { timeoutMs: unit.timeoutMs, attempts: unit.attempts },
+      }),
+    );
+  }
+
+  /** Ends a unit that did not get its result (deadline, cancel); frees the miner's slot. */
+  private abandon(unit: WorkUnit, error: CgnError): void {
+    const m = unit.minerId === null ? undefined : this.miners.get(unit.minerId);
+    if (unit.state === 'sent' && m !== undefined) {
+      m.inFlight.delete(unit.id);
+      this.deps.send(m.id, frame({ t: 'cancel', id: unit.id }));
+    }
+    this.finish(unit, { kind: 'error', error });
+    if (m !== undefined) this.fill(m);
+  }
+
+  private finish(unit: WorkUnit, outcome: WorkOutcome): void {
+    if (unit.state === 'done') return;
+    if (unit.state === 'queued') unit.queuedMs += this.deps.now() - unit.enqueuedAt;
+    unit.state = 'done';
+    if (unit.timer !== null) {
+      this.clearTimer(unit.timer);
+      unit.timer = null;
+    }
+    this.units.delete(unit.id);
+    unit.onDone(outcome);
+  }
+
+  private leavePools(m: MinerState): void {
+    for (const name of m.dservices) {
+      const key = queueKey(name, m.tier);
+      const pool = this.pools.get(key);
+      if (pool === undefined) continue;
+      const i = pool.indexOf(m);
+      if (i >= 0) pool.splice(i, 1);
+      if (pool.length === 0) this.pools.delete(key);
+    }
+  }
+}

@@ -1,0 +1,45 @@
+/**
+ * A work unit: one DApp request while the broker owns it.
+ */
+import type { CgnError, HeaderList, ResultFrame, Tier } from '@cgn/protocol';
+
+export type WorkState = 'queued' | 'sent' | 'done';
+
+export type WorkOutcome =
+  | { kind: 'result'; result: ResultFrame; minerId: string }
+  | { kind: 'error'; error: CgnError };
+
+export interface WorkRequest {
+  id: string;
+  account: string;
+  dservice: string;
+  tier: Tier;
+  method: string;
+  path: string;
+  headers: HeaderList;
+  body: Uint8Array;
+  /** Milliseconds from arrival until the node gives up with 504. */
+  timeoutMs: number;
+}
+
+export interface WorkUnit extends WorkRequest {
+  /** Clock time the node received it. */
+  receivedAt: number;
+  /** Absolute clock time of the deadline. */
+  deadline: number;
+  /** Clock time it was last handed to a miner (0 while queued). */
+  sentAt: number;
+  /** Total time spent waiting in a queue, ms (summed over requeues). */
+  queuedMs: number;
+  /** Clock time it entered its current queue wait. */
+  enqueuedAt: number;
+  /** How many miners it was handed to. */
+  attempts: number;
+  acked: boolean;
+  state: WorkState;
+  minerId: string | null;
+  /** Miners that already failed this unit (not tried again while others are free). */
+  failedOn: string[] | null;
+  timer: ReturnType<typeof setTimeout> | null;
+  onDone: (outcome: WorkOutcome) => void;
+}

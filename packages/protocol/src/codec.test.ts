@@ -1,0 +1,119 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { Packr } from 'msgpackr';
+import { CgnError } from './errors.js';
+import { decodeMessage, encodeMessage, frame } from './codec.js';
+import { generateMinerKey, signChallenge, verifyChallenge, exportMinerKey, importMinerKey } from './auth.js';
+import type { Frame } from './frames.js';
+
+const bytes = (n?: number) => (n === undefined ? fc.uint8Array({ maxLength: 512 }) : fc.uint8Array({ minLength: n, maxLength: n }));
+const id = fc.string({ minLength: 1, maxLength: 40 });
+const headers = fc.array(fc.tuple(fc.string({ maxLength: 20 }), fc.string({ maxLength: 40 })), { maxLength: 8 }).map((p) => p.flat());
+const ms = fc.integer({ min: 0, max: 2 ** 40 });
+
+const arbFrame: fc.Arbitrary<Frame> = fc.oneof(
+  fc.record({ t: fc.constant('hello' as const), publicKey: bytes(32), agent: fc.string({ maxLength: 30 }) }),
+  fc.record({ t: fc.constant('challenge' as const), nonce: bytes(32), nodeId: id }),
+  fc.record({ t: fc.constant('auth' as const), signature: bytes(64) }),
+  fc.record({ t: fc.constant('welcome' as const), minerId: id, heartbeatMs: fc.integer({ min: 1, max: 60000 }) }),
+  fc.record({
+    t: fc.constant('advertise' as const),
+    tier: fc.constantFrom('open' as const, 'attested' as const, 'dedicated' as const),
+    slots: fc.integer({ min: 1, max: 64 }),
+    dservices: fc.array(fc.record({ name: id, version: fc.string({ maxLength: 10 }), digest: id }), { maxLength: 4 }),
+    resources: fc.record({ cpus: fc.integer({ min: 0, max: 256 }), memoryMb: fc.integer({ min: 0, max: 1 << 20 }) }),
+  }),
+  fc.record({ t: fc.constant('work' as const), id, dservice: id, method: fc.constantFrom('GET', 'POST'), path: fc.string({ minLength: 1, maxLength: 60 }), headers, body: bytes(), timeoutMs: fc.integer({ min: 1, max: 100000 }) }),
+  fc.record({ t: fc.constant('ack' as const), id }),
+  fc.record({
+    t: fc.constant('result' as const), id, status: fc.integer({ min: 100, max: 599 }), headers, body: bytes(),
+    metering: fc.record({ execUs: ms, cpuUs: ms }), resultHash: bytes(32),
+  }),
+  fc.record({ t: fc.constant('cancel' as const), id }),
+  fc.record({ t: fc.constant('ping' as const), ts: ms }),
+  fc.record({ t: fc.constant('pong' as const), ts: ms }),
+  fc.record({ t: fc.constant('drain' as const), reason: fc.string({ maxLength: 50 }) }),
+  fc.record({ t: fc.constant('error' as const), code: fc.constantFrom('miner_failed' as const, 'bad_frame' as const), message: fc.string({ maxLength: 50 }) }),
+).map((f) => frame(f as never) as Frame);
+
+/** Compares with bytes normalised to plain Uint8Array (msgpackr decodes bin as Buffer). */
+const norm = (x: unknown): unknown => JSON.parse(JSON.stringify(x, (_k, v) => (v && v.type === 'Buffer' ? v.data : v instanceof Uint8Array ? [...v] : v)));
+
+describe('frame codec', () => {
+  it('round-trips every frame type, alone and batched', () => {
+    fc.assert(
+      fc.property(fc.array(arbFrame, { minLength: 1, maxLength: 5 }), (frames) => {
+        const decoded = decodeMessage(encodeMessage(frames));
+        expect(norm(decoded)).toEqual(norm(frames));
+      }),
+    );
+  });
+
+  it('keeps bodies as raw bytes (no base64 inflation)', () => {
+    const body = new Uint8Array(10_000).fill(7);
+    const enc = encodeMessage([frame({ t: 'ack', id: 'x' }), frame({ t: 'work', id: 'w', dservice: 'd', method: 'POST', path: '/', headers: [], body, timeoutMs: 5 })]);
+    expect(enc.length).toBeLessThan(10_100);
+    const [, w] = decodeMessage(enc);
+    expect(w?.t === 'work' && w.body).toBeInstanceOf(Uint8Array);
+  });
+
+  it('rejects any random bytes with a CgnError, never anything else', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 200 }), (data) => {
+        try {
+          decodeMessage(data);
+        } catch (e) {
+          expect(e).toBeInstanceOf(CgnError);
+          expect((e as CgnError).code).toBe('bad_frame');
+        }
+      }),
+    );
+  });
+
+  it('rejects a truncated frame', () => {
+    const enc = encodeMessage([frame({ t: 'ping', ts: 12345 })]);
+    expect(() => decodeMessage(enc.subarray(0, enc.length - 2))).toThrowError(CgnError);
+  });
+
+  it('rejects a frame with one field corrupted, naming the field', () => {
+    const packr = new Packr({ useRecords: false });
+    fc.assert(
+      fc.property(arbFrame, fc.constantFrom(null, 'x', -1, 1.5, [], {}, new Uint8Array(3)), (f, junk) => {
+        const keys = Object.keys(f).filter((k) => k !== 'v');
+        const key = keys[keys.length - 1]!;
+        const bad = { ...f, [key]: junk };
+        try {
+          decodeMessage(packr.pack(bad));
+          // some junk values are valid for some fields (e.g. 'x' for a string): then it must round-trip
+        } catch (e) {
+          expect(e).toBeInstanceOf(CgnError);
+          expect((e as Error).message).toMatch(/bad .*frame/);
+        }
+      }),
+    );
+  });
+
+  it('rejects unknown types, wrong versions and non-maps', () => {
+    const packr = new Packr({ useRecords: false });
+    expect(() => decodeMessage(packr.pack({ t: 'teleport', v: 1 }))).toThrowError(/unknown type/);
+    expect(() => decodeMessage(packr.pack({ t: 'ping', v: 99, ts: 1 }))).toThrowError(/version 99/);
+    expect(() => decodeMessage(packr.pack([1, 2, 3]))).toThrowError(/not a map/);
+    expect(() => decodeMessage(packr.pack({ t: 'work', v: 1, id: 'x' }))).toThrowError(/bad work frame: dservice/);
+    expect(() => decodeMessage(new Uint8Array(0))).toThrowError(/empty/);
+  });
+});
+
+describe('miner auth', () => {
+  it('a signature over the nonce verifies, and fails for another nonce, node or key', () => {
+    const k = generateMinerKey();
+    const k2 = importMinerKey(exportMinerKey(k));
+    expect(Buffer.from(k2.publicKey)).toEqual(Buffer.from(k.publicKey));
+    const nonce = new Uint8Array(32).fill(1);
+    const sig = signChallenge(k, nonce, 'node-a');
+    expect(verifyChallenge(k.publicKey, nonce, 'node-a', sig)).toBe(true);
+    expect(verifyChallenge(k.publicKey, new Uint8Array(32), 'node-a', sig)).toBe(false);
+    expect(verifyChallenge(k.publicKey, nonce, 'node-b', sig)).toBe(false);
+    expect(verifyChallenge(generateMinerKey().publicKey, nonce, 'node-a', sig)).toBe(false);
+    expect(verifyChallenge(new Uint8Array(32), nonce, 'node-a', sig)).toBe(false);
+  });
+});
