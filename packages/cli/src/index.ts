@@ -1,1 +1,3 @@
-export {};
+/** @cgn/cli — the `cgn` command (see bin.ts). */
+export { runDevFromArgs, type DevInfo } from './dev.js';
+export { REPO_ROOT, CGN_BIN, dserviceDir } from './paths.js';

@@ -1,1 +1,19 @@
-export {};
+/**
+ * @cgn/node — a regional CGN node: work endpoint, miner endpoint, status endpoint and the broker.
+ *
+ * ```ts
+ * import { startNode } from '@cgn/node';
+ * const node = await startNode({ dservices: ['dservices/mediagen'], acceptAnyMiner: true });
+ * console.log(node.workUrl, node.minerUrl);
+ * await node.stop();
+ * ```
+ */
+export { startNode, type RunningNode } from './node.js';
+export { resolveNodeOptions, NODE_DEFAULTS, type NodeOptions, type NodeOptionsInput } from './options.js';
+export { Broker, BROKER_DEFAULTS, type BrokerOptions } from './broker/broker.js';
+export { pickMiner } from './broker/assign.js';
+export { WorkQueue } from './broker/queue.js';
+export { FileApiKeyStore, newApiKey, hashApiKey, type ApiKeyVerifier, type Principal } from './auth/api-keys.js';
+export { DServiceRegistry } from './registry.js';
+export { CLOSE } from './tunnel/close-codes.js';
+export { runNodeFromArgs } from './main.js';

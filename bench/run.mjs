@@ -1,0 +1,253 @@
+#!/usr/bin/env node
+/**
+ * `npm run bench`: each workload three ways in one run on this machine — direct to a DService
+ * instance, through nginx in front of the same instance, through CGN (node + miner + the same
+ * DService). Load comes from wrk in its own process. Prints a table and writes bench/results.json.
+ *
+ * Workloads: `echo` (tiny payload) and `mediagen` (1200x900 JPEG -> 400 px wide WebP).
+ * Env: BENCH_DURATION (s, default 8), BENCH_CONNECTIONS (default 32).
+ */
+import { spawn, spawnSync, execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync, readFileSync, existsSync, rmSync, readdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { createInterface } from 'node:readline';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
+const WORK = join(ROOT, 'bench/.work');
+const DURATION = Number(process.env.BENCH_DURATION ?? 8);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
+const CGN_BIN = join(ROOT, 'packages/cli/dist/bin.js');
+
+const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
+if (!has('wrk')) {
+  console.error('bench: wrk is not installed (apt-get install wrk)');
+  process.exit(2);
+}
+rmSync(WORK, { recursive: true, force: true });
+mkdirSync(WORK, { recursive: true });
+
+const children = [];
+process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
+process.on('SIGINT', () => process.exit(130));
+
+function freePort() {
+  return new Promise((res) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const p = s.address().port;
+      s.close(() => res(p));
+    });
+  });
+}
+
+async function waitHttp(url, headers = {}) {
+  for (let i = 0; i < 400; i++) {
+    try {
+      const r = await fetch(url, { headers });
+      await r.arrayBuffer();
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+  throw new Error(`bench: ${url} did not answer`);
+}
+
+function startDService(name, port) {
+  const c = spawn(process.execPath, [join(ROOT, 'dservices', name, 'dist/server.js')], {
+    env: { ...process.env, PORT: String(port), NODE_ENV: 'production' },
+    stdio: ['ignore', 'ignore', 'inherit'],
+    cwd: join(ROOT, 'dservices', name),
+  });
+  children.push(c);
+  return c;
+}
+
+function startNginx(listen, upstreamPort) {
+  const dir = join(WORK, `nginx-${listen}`);
+  mkdirSync(join(dir, 'logs'), { recursive: true });
+  const conf = `
+worker_processes 1;
+daemon off;
+error_log ${dir}/logs/error.log warn;
+pid ${dir}/nginx.pid;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fcgi; uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
+  client_max_body_size 50m;
+  client_body_buffer_size 1m;
+  upstream backend { server 127.0.0.1:${upstreamPort}; keepalive 64; }
+  server {
+    listen 127.0.0.1:${listen};
+    location / {
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering on;
+    }
+  }
+}`;
+  writeFileSync(join(dir, 'nginx.conf'), conf);
+  const c = spawn('nginx', ['-p', dir, '-c', join(dir, 'nginx.conf')], { stdio: ['ignore', 'ignore', 'inherit'] });
+  children.push(c);
+  return c;
+}
+
+function luaScript(name, { bodyFile, headers }) {
+  const file = join(WORK, `${name}.lua`);
+  const lines = ['wrk.method = "POST"'];
+  if (bodyFile) lines.push(`local f = assert(io.open("${bodyFile}", "rb"))`, 'wrk.body = f:read("*all")', 'f:close()');
+  else lines.push('wrk.body = "hello, cgn"');
+  for (const [k, v] of Object.entries(headers ?? {})) lines.push(`wrk.headers["${k}"] = "${v}"`);
+  writeFileSync(file, lines.join('\n') + '\n');
+  return file;
+}
+
+function parseMs(s) {
+  const m = /^([\d.]+)(us|ms|s)$/.exec(s);
+  if (!m) return NaN;
+  const v = Number(m[1]);
+  return m[2] === 'us' ? v / 1000 : m[2] === 's' ? v * 1000 : v;
+}
+
+function wrk(url, script, connections, duration) {
+  const out = execFileSync('wrk', ['-t', connections > 1 ? '2' : '1', '-c', String(connections), '-d', `${duration}s`, '--latency', '-s', script, url], { encoding: 'utf8' });
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
+  const p50 = parseMs(/\s50%\s+(\S+)/.exec(out)?.[1] ?? '');
+  const p99 = parseMs(/\s99%\s+(\S+)/.exec(out)?.[1] ?? '');
+  const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0);
+  const errors = /Socket errors:.*/.exec(out)?.[0] ?? null;
+  if (non2xx > 0) console.error(`bench: ${non2xx} non-2xx responses from ${url}`);
+  return { rps: Math.round(rps), p50Ms: p50, p99Ms: p99, non2xx, ...(errors ? { socketErrors: errors } : {}) };
+}
+
+function measure(label, url, script) {
+  process.stderr.write(`  ${label}: warm-up… `);
+  wrk(url, script, CONNECTIONS, 2);
+  process.stderr.write('throughput… ');
+  const load = wrk(url, script, CONNECTIONS, DURATION);
+  process.stderr.write('latency (1 connection)…\n');
+  const light = wrk(url, script, 1, Math.max(3, Math.round(DURATION / 2)));
+  return { ...load, lightP50Ms: light.p50Ms, lightRps: light.rps };
+}
+
+function rssMb(pid) {
+  try {
+    const kb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
+    return Math.round((kb / 1024) * 10) / 10;
+  } catch {
+    return null;
+  }
+}
+
+function childPids(pid) {
+  const out = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === pid) out.push(Number(d));
+    } catch { /* gone */ }
+  }
+  return out;
+}
+
+function descendants(pid) {
+  const all = [];
+  for (const c of childPids(pid)) all.push(c, ...descendants(c));
+  return all;
+}
+
+async function startCgn() {
+  const dir = join(WORK, 'cgn');
+  const c = spawn(process.execPath, [CGN_BIN, 'dev', '--quiet', '--dir', dir, '--miners', '1', '--work-port', '0', '--miner-port', '0', '--dservice', 'echo', '--dservice', 'mediagen'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, CGN_LOG_LEVEL: 'warn' },
+  });
+  children.push(c);
+  const rl = createInterface({ input: c.stdout });
+  const ready = await new Promise((res, rej) => {
+    rl.on('line', (l) => { try { const j = JSON.parse(l); if (j.event === 'ready') res(j); } catch { /* */ } });
+    c.once('exit', (code) => rej(new Error(`cgn dev exited with ${code}`)));
+  });
+  return { proc: c, info: ready };
+}
+
+async function main() {
+  const sharp = (await import(join(ROOT, 'dservices/mediagen/node_modules/sharp/lib/index.js')).catch(() => import('sharp'))).default;
+  // A photo-like 1200x900 JPEG: gradient plus noise, so the encoder has real work.
+  const noise = await sharp({ create: { width: 1200, height: 900, channels: 3, background: '#000', noise: { type: 'gaussian', mean: 128, sigma: 40 } } }).png().toBuffer();
+  const jpeg = await sharp({ create: { width: 1200, height: 900, channels: 3, background: { r: 90, g: 140, b: 200 } } })
+    .composite([{ input: noise, blend: 'overlay' }]).jpeg({ quality: 85 }).toBuffer();
+  const jpegFile = join(WORK, 'photo-1200x900.jpg');
+  writeFileSync(jpegFile, jpeg);
+
+  const workloads = {
+    echo: { dservice: 'echo', path: '/', body: null },
+    mediagen: { dservice: 'mediagen', path: '/transform?width=400&format=webp', body: jpegFile },
+  };
+  const nginx = has('nginx');
+  if (!nginx) console.error('bench: nginx not installed; the nginx column is skipped');
+
+  const cgn = await startCgn();
+  const { workUrl, apiKey, pids } = cgn.info;
+  const statusUrl = cgn.info.statusUrl;
+  await waitHttp(statusUrl);
+  await new Promise((r) => setTimeout(r, 1500)); // let the network settle before reading idle memory
+  const idle = {
+    nodeMb: rssMb(pids.node),
+    miners: pids.miners.map((p) => ({ minerMb: rssMb(p), dservicesMb: descendants(p).map(rssMb).filter((x) => x !== null) })),
+  };
+
+  const results = { gateway: {}, idleRss: idle, machine: { cpus: (await import('node:os')).availableParallelism(), node: process.version }, settings: { durationS: DURATION, connections: CONNECTIONS } };
+  for (const [name, w] of Object.entries(workloads)) {
+    console.error(`workload ${name}`);
+    const port = await freePort();
+    const ds = startDService(w.dservice, port);
+    await waitHttp(`http://127.0.0.1:${port}/healthz`);
+    const plain = luaScript(`${name}-plain`, { bodyFile: w.body });
+    const authed = luaScript(`${name}-cgn`, { bodyFile: w.body, headers: { Authorization: `Bearer ${apiKey}` } });
+    const r = {};
+    r.direct = measure('direct', `http://127.0.0.1:${port}${w.path}`, plain);
+    if (nginx) {
+      const np = await freePort();
+      const ng = startNginx(np, port);
+      await waitHttp(`http://127.0.0.1:${np}/healthz`);
+      r.nginx = measure('nginx', `http://127.0.0.1:${np}${w.path}`, plain);
+      ng.kill('SIGTERM');
+    }
+    ds.kill('SIGTERM');
+    r.cgn = measure('cgn', `${workUrl}${w.dservice}${w.path}`, authed);
+    r.ratio = {
+      cgnToDirect: Math.round((r.cgn.rps / r.direct.rps) * 1000) / 1000,
+      ...(r.nginx ? { nginxToDirect: Math.round((r.nginx.rps / r.direct.rps) * 1000) / 1000 } : {}),
+    };
+    r.addedLightP50Ms = Math.round((r.cgn.lightP50Ms - r.direct.lightP50Ms) * 1000) / 1000;
+    results.gateway[name] = r;
+  }
+  cgn.proc.kill('SIGINT');
+  await new Promise((r) => cgn.proc.once('exit', r));
+
+  const rows = [];
+  for (const [name, r] of Object.entries(results.gateway)) {
+    for (const way of ['direct', 'nginx', 'cgn']) {
+      if (!r[way]) continue;
+      rows.push({ workload: name, way, 'req/s': r[way].rps, 'p50 ms': r[way].p50Ms, 'p99 ms': r[way].p99Ms, 'p50 ms @1 conn': r[way].lightP50Ms, 'x direct': way === 'direct' ? 1 : Math.round((r[way].rps / r.direct.rps) * 1000) / 1000 });
+    }
+  }
+  console.table(rows);
+  console.log('added p50 latency at 1 connection (ms):', Object.fromEntries(Object.entries(results.gateway).map(([k, r]) => [k, r.addedLightP50Ms])));
+  console.log('idle RSS (MB):', JSON.stringify(idle));
+  const file = join(ROOT, 'bench/results.json');
+  const previous = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : {};
+  writeFileSync(file, JSON.stringify({ ...previous, ...results, at: new Date().toISOString() }, null, 2) + '\n');
+  console.log(`wrote ${file}`);
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

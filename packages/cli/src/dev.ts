@@ -1,0 +1,226 @@
+/**
+ * `cgn dev` (what `npm start` runs): the whole local network on this machine. It starts a node
+ * and several miner processes (each running MediaGen and echo in sandboxes), creates a demo API
+ * key, writes the facts to `<dir>/dev.json` and prints how to send work. Ctrl-C stops it all.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { resolve, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import { FileApiKeyStore } from '@cgn/node';
+import { CGN_BIN, REPO_ROOT, dserviceDir } from './paths.js';
+
+export const DEV_USAGE = `Usage: cgn dev [options]   (npm start runs this)
+
+Starts a local CGN network: one node, several miners running the MediaGen and echo DServices,
+and the embedded ledger (SQLite under the state directory). Prints the endpoints, a demo API key
+and a ready-to-paste curl; writes the same facts to <dir>/dev.json. Ctrl-C stops everything.
+
+Options:
+  --dir DIR           state directory                     (default .cgn)
+  --miners N          miner processes to start            (default 3)
+  --work-port PORT    node work/status port, 0 = any free (default 8080)
+  --miner-port PORT   node miner port, 0 = any free       (default 8081)
+  --dservice NAME     DService to run (repeatable)        (default mediagen and echo)
+  --sandbox MODE      auto | bwrap | none                 (default auto)
+  --quiet             print only the ready JSON line
+  -h, --help          show this help
+`;
+
+export interface DevInfo {
+  workUrl: string;
+  statusUrl: string;
+  minerUrl: string;
+  apiKey: string;
+  dir: string;
+  pids: { dev: number; node: number; miners: number[] };
+  logs: string;
+}
+
+interface Child {
+  role: string;
+  proc: ChildProcess;
+  exited: Promise<number | null>;
+}
+
+function startChild(role: string, args: string[], logFile: string, env: NodeJS.ProcessEnv): Child {
+  const proc = spawn(process.execPath, [CGN_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env, cwd: REPO_ROOT });
+  const log = createWriteStream(logFile, { flags: 'a' });
+  proc.stderr!.pipe(log);
+  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+  return { role, proc, exited };
+}
+
+function firstJsonLine(child: Child, timeoutMs: number): Promise<Record<string, unknown>> {
+  return new Promise((resolvePromise, reject) => {
+    const rl = createInterface({ input: child.proc.stdout! });
+    const timer = setTimeout(() => reject(new Error(`${child.role} did not become ready within ${timeoutMs} ms`)), timeoutMs);
+    rl.on('line', (line) => {
+      try {
+        const j = JSON.parse(line) as Record<string, unknown>;
+        clearTimeout(timer);
+        resolvePromise(j);
+      } catch {
+        /* not JSON: ignore */
+      }
+    });
+    void child.exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`${child.role} exited with code ${code} before it was ready`));
+    });
+  });
+}
+
+async function waitForMiners(statusUrl: string, n: number, timeoutMs: number): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const s = (await (await fetch(statusUrl)).json()) as { miners: unknown[] };
+      if (s.miners.length >= n) return;
+    } catch {
+      /* node not answering yet */
+    }
+    if (Date.now() > until) throw new Error(`only some of the ${n} miners joined within ${timeoutMs} ms; see the logs`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+export async function runDevFromArgs(argv: string[]): Promise<void> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        dir: { type: 'string' }, miners: { type: 'string' }, 'work-port': { type: 'string' }, 'miner-port': { type: 'string' },
+        dservice: { type: 'string', multiple: true }, sandbox: { type: 'string' }, quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (err) {
+    process.stderr.write(`cgn dev: ${(err as Error).message}\n\n${DEV_USAGE}`);
+    process.exit(2);
+  }
+  if (values.help) return void process.stdout.write(DEV_USAGE);
+  const dir = resolve(values.dir ?? '.cgn');
+  const miners = Number(values.miners ?? 3);
+  if (!Number.isInteger(miners) || miners < 0 || miners > 64) {
+    process.stderr.write('cgn dev: --miners must be an integer from 0 to 64\n');
+    process.exit(2);
+  }
+  const dservices = (values.dservice ?? ['mediagen', 'echo']).map((n) => {
+    const d = dserviceDir(n);
+    if (!existsSync(join(d, 'dservice.json'))) {
+      process.stderr.write(`cgn dev: no DService "${n}" (looked for ${d}/dservice.json)\n`);
+      process.exit(2);
+    }
+    return d;
+  });
+  const logs = join(dir, 'logs');
+  mkdirSync(logs, { recursive: true });
+  mkdirSync(join(dir, 'miners'), { recursive: true });
+
+  // Demo API key: reuse the one from the last run if it is still valid.
+  const keysFile = join(dir, 'node', 'api-keys.json');
+  const keyStore = new FileApiKeyStore(keysFile);
+  const devFile = join(dir, 'dev.json');
+  let apiKey: string | null = null;
+  if (existsSync(devFile)) {
+    try {
+      const prev = JSON.parse(readFileSync(devFile, 'utf8')) as { apiKey?: string };
+      if (prev.apiKey !== undefined && keyStore.verify(prev.apiKey) !== null) apiKey = prev.apiKey;
+    } catch {
+      /* a broken dev.json is rewritten below */
+    }
+  }
+  apiKey ??= keyStore.create('demo').key;
+
+  const children: Child[] = [];
+  const env = { ...process.env, CGN_LOG_LEVEL: process.env['CGN_LOG_LEVEL'] ?? 'info' };
+  let stopping = false;
+  const stopAll = async (code: number) => {
+    if (stopping) return;
+    stopping = true;
+    if (!values.quiet) process.stdout.write('\nstopping the local network…\n');
+    // Miners first (they drain), then the node.
+    for (const c of children.filter((c) => c.role !== 'node')) c.proc.kill('SIGTERM');
+    await Promise.all(children.filter((c) => c.role !== 'node').map((c) => c.exited));
+    for (const c of children.filter((c) => c.role === 'node')) c.proc.kill('SIGTERM');
+    await Promise.all(children.map((c) => c.exited));
+    if (!values.quiet) process.stdout.write('stopped.\n');
+    process.exit(code);
+  };
+  process.on('SIGINT', () => void stopAll(0));
+  process.on('SIGTERM', () => void stopAll(0));
+
+  try {
+    const node = startChild(
+      'node',
+      [
+        'node', '--data-dir', join(dir, 'node'), '--work-port', values['work-port'] ?? '8080', '--miner-port', values['miner-port'] ?? '8081',
+        '--accept-any-miner', '--keys', keysFile, ...dservices.flatMap((d) => ['--dservice', d]),
+      ],
+      join(logs, 'node.log'),
+      env,
+    );
+    children.push(node);
+    const ready = await firstJsonLine(node, 20_000);
+    const minerUrl = ready['minerUrl'] as string;
+    const statusUrl = ready['statusUrl'] as string;
+    for (let i = 1; i <= miners; i++) {
+      const m = startChild(
+        `miner-${i}`,
+        ['miner', '--node', minerUrl, '--key', join(dir, 'miners', `miner-${i}.pem`), '--sandbox', values.sandbox ?? 'auto', ...dservices.flatMap((d) => ['--dservice', d])],
+        join(logs, `miner-${i}.log`),
+        env,
+      );
+      children.push(m);
+    }
+    for (const c of children) {
+      void c.exited.then((code) => {
+        if (stopping) return;
+        process.stderr.write(`cgn dev: ${c.role} exited unexpectedly (code ${code}); see ${join(logs, c.role + '.log')}\n`);
+        if (c.role === 'node') void stopAll(1);
+      });
+    }
+    await waitForMiners(statusUrl, miners, 60_000);
+
+    const info: DevInfo = {
+      workUrl: ready['workUrl'] as string,
+      statusUrl,
+      minerUrl,
+      apiKey,
+      dir,
+      pids: { dev: process.pid, node: node.proc.pid!, miners: children.filter((c) => c.role !== 'node').map((c) => c.proc.pid!) },
+      logs,
+    };
+    writeFileSync(devFile, JSON.stringify(info, null, 2) + '\n', { mode: 0o600 });
+    if (values.quiet) {
+      process.stdout.write(JSON.stringify({ event: 'ready', ...info }) + '\n');
+    } else {
+      const sample = join(dserviceDir('mediagen'), 'examples', 'sample.jpg');
+      process.stdout.write(`
+CGN local network is up: 1 node, ${miners} miners (${dservices.map((d) => d.split('/').pop()).join(', ')}).
+
+  work endpoint    ${info.workUrl}{dservice}/{path}
+  status endpoint  ${info.statusUrl}
+  miner endpoint   ${info.minerUrl}      (add a miner: npx cgn miner --node ${info.minerUrl})
+  demo API key     ${apiKey}
+  state and logs   ${dir}  (facts in ${devFile})
+
+Resize an image to 400 px wide WebP:
+
+  curl -sS -H "Authorization: Bearer ${apiKey}" --data-binary @${sample} \\
+       "${info.workUrl}mediagen/transform?width=400&format=webp" -o out.webp -D -
+
+Image metadata:
+
+  curl -sS -H "Authorization: Bearer ${apiKey}" --data-binary @${sample} "${info.workUrl}mediagen/info"
+
+Press Ctrl-C to stop.
+`);
+    }
+  } catch (err) {
+    process.stderr.write(`cgn dev: ${(err as Error).message}\n`);
+    await stopAll(1);
+  }
+}

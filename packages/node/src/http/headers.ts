@@ -1,0 +1,35 @@
+/**
+ * Which headers cross the node in each direction. Credentials and hop-by-hop headers stop at
+ * the node; CGN's own `cgn-*` headers are the node's to set.
+ */
+const DROP_REQUEST = new Set([
+  'authorization', 'cookie', 'host', 'connection', 'keep-alive', 'transfer-encoding', 'content-length',
+  'proxy-authorization', 'proxy-connection', 'te', 'trailer', 'upgrade', 'expect', 'idempotency-key',
+]);
+
+const DROP_RESPONSE = new Set(['connection', 'keep-alive', 'transfer-encoding', 'content-length', 'trailer', 'upgrade', 'proxy-connection', 'set-cookie']);
+
+/** Request headers for the DService, as a flat lower-case [name, value, ...] list. */
+export function forwardRequestHeaders(raw: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!.toLowerCase();
+    if (DROP_REQUEST.has(name) || name.startsWith('cgn-')) continue;
+    out.push(name, raw[i + 1]!);
+  }
+  return out;
+}
+
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
+// eslint-disable-next-line no-control-regex
+const BAD_VALUE = /[\u0000-\u0008\u000a-\u001f\u007f]/;
+
+/** DService response headers the DApp may see; malformed ones from a miner are dropped. */
+export function forwardResponseHeaders(list: readonly string[], out: string[]): void {
+  for (let i = 0; i + 1 < list.length; i += 2) {
+    const name = list[i]!;
+    const value = list[i + 1]!;
+    if (DROP_RESPONSE.has(name) || name.startsWith('cgn-') || !TOKEN.test(name) || BAD_VALUE.test(value)) continue;
+    out.push(name, value);
+  }
+}

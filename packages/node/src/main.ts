@@ -1,0 +1,99 @@
+/**
+ * `cgn node`: runs a regional node until SIGINT/SIGTERM, then drains and exits.
+ */
+import { parseArgs } from 'node:util';
+import { startNode } from './node.js';
+import { NODE_DEFAULTS } from './options.js';
+import { createLogger } from './log.js';
+
+export const NODE_USAGE = `Usage: cgn node [options]
+
+Runs a regional CGN node: the work endpoint (/v1/d/{dservice}/{path}), the status endpoint
+(/v1/status) and the miner endpoint (WebSocket), with the broker and the metering ledger.
+
+Options:
+  --node-id ID           node id in the network            (default ${NODE_DEFAULTS.nodeId})
+  --host HOST            interface to listen on             (default ${NODE_DEFAULTS.host})
+  --work-port PORT       work + status port, 0 = any free   (default ${NODE_DEFAULTS.workPort})
+  --miner-port PORT      miner WebSocket port, 0 = any free (default ${NODE_DEFAULTS.minerPort})
+  --data-dir DIR         ledger and state directory         (default ${NODE_DEFAULTS.dataDir})
+  --dservice DIR         a DService package to route to (repeatable; needs dservice.json)
+  --keys FILE            API keys file                      (default <data-dir>/api-keys.json)
+  --accept-any-miner     let any miner key join (local/dev networks only)
+  --miner-key HEX        a miner public key allowed to join (repeatable)
+  --durability MODE      normal (survives a killed process) | full (survives power loss)
+  --max-queue N          queue depth past which work gets 503 (default ${NODE_DEFAULTS.broker.maxQueueDepth})
+  --max-queue-age MS     queue age past which work gets 503   (default ${NODE_DEFAULTS.broker.maxQueueAgeMs})
+  --ack-timeout MS       time a miner has to ack a work unit  (default ${NODE_DEFAULTS.broker.ackTimeoutMs})
+  -h, --help             show this help
+`;
+
+export async function runNodeFromArgs(argv: string[]): Promise<void> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        'node-id': { type: 'string' }, host: { type: 'string' }, 'work-port': { type: 'string' }, 'miner-port': { type: 'string' },
+        'data-dir': { type: 'string' }, dservice: { type: 'string', multiple: true }, keys: { type: 'string' },
+        'accept-any-miner': { type: 'boolean' }, 'miner-key': { type: 'string', multiple: true }, durability: { type: 'string' },
+        'max-queue': { type: 'string' }, 'max-queue-age': { type: 'string' }, 'ack-timeout': { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+    }));
+  } catch (err) {
+    process.stderr.write(`cgn node: ${(err as Error).message}\n\n${NODE_USAGE}`);
+    process.exit(2);
+  }
+  if (values.help) {
+    process.stdout.write(NODE_USAGE);
+    return;
+  }
+  const num = (v: string | undefined, name: string): number | undefined => {
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!Number.isFinite(n)) {
+      process.stderr.write(`cgn node: --${name} must be a number, got "${v}"\n`);
+      process.exit(2);
+    }
+    return n;
+  };
+  const broker: Record<string, number> = {};
+  const mq = num(values['max-queue'], 'max-queue');
+  const ma = num(values['max-queue-age'], 'max-queue-age');
+  const at = num(values['ack-timeout'], 'ack-timeout');
+  if (mq !== undefined) broker['maxQueueDepth'] = mq;
+  if (ma !== undefined) broker['maxQueueAgeMs'] = ma;
+  if (at !== undefined) broker['ackTimeoutMs'] = at;
+  const input: Record<string, unknown> = { broker, dservices: values.dservice ?? [], acceptAnyMiner: values['accept-any-miner'] ?? false, minerKeys: values['miner-key'] ?? [] };
+  if (values['node-id'] !== undefined) input['nodeId'] = values['node-id'];
+  if (values.host !== undefined) input['host'] = values.host;
+  if (values['work-port'] !== undefined) input['workPort'] = num(values['work-port'], 'work-port');
+  if (values['miner-port'] !== undefined) input['minerPort'] = num(values['miner-port'], 'miner-port');
+  if (values['data-dir'] !== undefined) input['dataDir'] = values['data-dir'];
+  if (values.keys !== undefined) input['keysFile'] = values.keys;
+  if (values.durability !== undefined) input['durability'] = values.durability;
+
+  const log = createLogger('cgn-node');
+  let node;
+  try {
+    node = await startNode(input, { log });
+  } catch (err) {
+    process.stderr.write(`cgn node: ${(err as Error).message}\n`);
+    process.exit(1);
+  }
+  // Machine-readable line for supervisors (cgn dev) and tests.
+  process.stdout.write(JSON.stringify({ event: 'ready', workUrl: node.workUrl, statusUrl: node.statusUrl, minerUrl: node.minerUrl, pid: process.pid }) + '\n');
+  const shutdown = (signal: string) => {
+    log.info({ signal }, 'shutting down');
+    node.stop().then(
+      () => log.flush(() => process.exit(0)),
+      (err: unknown) => {
+        log.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGINT', () => shutdown('SIGINT'));
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+}

@@ -1,0 +1,135 @@
+/**
+ * A regional node: the work and status endpoints (node:http), the miner endpoint (WebSocket),
+ * the broker between them and the metering ledger. `startNode` builds and starts them in order;
+ * `stop` drains: no new work, in-flight and queued work finishes, then everything closes.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { CgnError } from '@cgn/protocol';
+import { openLedger } from '@cgn/ledger';
+import { Broker } from './broker/broker.js';
+import { MinerEndpoint } from './tunnel/miner-endpoint.js';
+import { createWorkEndpoint } from './http/work-endpoint.js';
+import { sendProblem } from './http/problem.js';
+import { FileApiKeyStore, type ApiKeyVerifier } from './auth/api-keys.js';
+import { DServiceRegistry } from './registry.js';
+import { resolveNodeOptions, type NodeOptions, type NodeOptionsInput } from './options.js';
+import { createLogger, type Logger } from './log.js';
+
+export interface RunningNode {
+  options: NodeOptions;
+  workUrl: string;
+  statusUrl: string;
+  minerUrl: string;
+  broker: Broker;
+  keys: FileApiKeyStore;
+  status(): Record<string, unknown>;
+  /** Graceful: refuses new work, finishes what it owns (up to `graceMs`), then closes. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; keys?: ApiKeyVerifier } = {}): Promise<RunningNode> {
+  const options = resolveNodeOptions(input);
+  const log = extra.log ?? createLogger('cgn-node');
+  mkdirSync(options.dataDir, { recursive: true });
+  const registry = DServiceRegistry.fromDirs(options.dservices);
+  const keyStore = new FileApiKeyStore(options.keysFile);
+  const keys = extra.keys ?? keyStore;
+  const ledger = openLedger({ path: join(options.dataDir, 'ledger.sqlite'), durability: options.durability });
+  ledger.writer.start();
+
+  let endpoint: MinerEndpoint | null = null;
+  const broker = new Broker(
+    {
+      now: () => performance.now(),
+      send: (id, f) => endpoint!.send(id, f),
+      closeMiner: (id, reason) => endpoint!.closeMiner(id, reason),
+      log: (level, msg, fields) => log[level](fields ?? {}, msg),
+    },
+    options.broker,
+  );
+  const allowed = new Set(options.minerKeys);
+  const maxBody = Math.max(1024 * 1024, ...registry.list().map((d) => d.maxBodyBytes));
+  endpoint = new MinerEndpoint(
+    {
+      host: options.host,
+      port: options.minerPort,
+      nodeId: options.nodeId,
+      heartbeatMs: options.heartbeatMs,
+      handshakeTimeoutMs: 5000,
+      maxPayloadBytes: maxBody + 1024 * 1024,
+      acceptMiner: (id) => options.acceptAnyMiner || allowed.has(id),
+    },
+    broker,
+    log,
+  );
+  const minerAddr = await endpoint.start();
+
+  let draining = false;
+  const startedAt = Date.now();
+  const work = createWorkEndpoint({
+    nodeId: options.nodeId, broker, registry, keys, meter: ledger.writer, log,
+    defaultTier: options.defaultTier, retryAfterS: options.retryAfterS, isDraining: () => draining,
+  });
+
+  const status = (): Record<string, unknown> => {
+    const snap = broker.snapshot();
+    return {
+      node: { id: options.nodeId, uptimeS: Math.round((Date.now() - startedAt) / 1000), draining, pid: process.pid, rssBytes: process.memoryUsage.rss() },
+      dservices: registry.list().map((d) => ({ name: d.name, version: d.version, maxBodyBytes: d.maxBodyBytes, requestMs: d.timeouts.requestMs })),
+      miners: snap.miners,
+      queues: snap.queues,
+      counters: { broker: snap.counters, http: work.counters, tunnels: endpoint!.counters, ledger: ledger.writer.counters },
+      pending: snap.pending,
+    };
+  };
+
+  const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, (req: IncomingMessage, res: ServerResponse) => {
+    const url = req.url ?? '/';
+    if (url.startsWith('/v1/d/')) return work.handle(req, res);
+    if (req.method === 'GET' && (url === '/v1/status' || url === '/status')) {
+      const body = JSON.stringify(status());
+      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body) });
+      return void res.end(body);
+    }
+    if (req.method === 'GET' && url === '/healthz') {
+      res.writeHead(draining ? 503 : 200, { 'content-type': 'text/plain' });
+      return void res.end(draining ? 'draining' : 'ok');
+    }
+    req.resume();
+    sendProblem(res, new CgnError('not_found', `no route for ${req.method} ${url.slice(0, 100)}; work goes to /v1/d/{dservice}/{path}, status is at /v1/status`));
+  });
+  server.headersTimeout = 30_000;
+  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(options.workPort, options.host, resolve));
+  const workAddr = server.address() as AddressInfo;
+  const base = `http://${options.host}:${workAddr.port}`;
+  log.info({ work: base, miner: `ws://${options.host}:${minerAddr.port}`, dservices: registry.list().map((d) => d.name) }, 'node started');
+
+  let stopping: Promise<void> | null = null;
+  const stop = (graceMs = 30_000): Promise<void> =>
+    (stopping ??= (async () => {
+      draining = true;
+      log.info({ pending: broker.pending }, 'node draining: no new work, finishing what it owns');
+      server.close();
+      const until = Date.now() + graceMs;
+      while (broker.pending > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      await endpoint!.stop();
+      await ledger.writer.stop();
+      ledger.store.close();
+      server.closeAllConnections();
+      log.info({ left: broker.pending }, 'node stopped');
+    })());
+
+  return {
+    options,
+    workUrl: `${base}/v1/d/`,
+    statusUrl: `${base}/v1/status`,
+    minerUrl: `ws://${options.host}:${minerAddr.port}`,
+    broker,
+    keys: keyStore,
+    status,
+    stop,
+  };
+}

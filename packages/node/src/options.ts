@@ -1,0 +1,75 @@
+/**
+ * Node options: every field with its default, filled and checked in one place.
+ */
+import { TIERS, type Tier } from '@cgn/protocol';
+import { BROKER_DEFAULTS, type BrokerOptions } from './broker/broker.js';
+
+export interface NodeOptions {
+  /** This node's id in the network (miners sign it; records carry it). Default "node-local-1". */
+  nodeId: string;
+  /** Interface to listen on. Default 127.0.0.1. */
+  host: string;
+  /** Work + status endpoint port (0 = any free port). Default 8080. */
+  workPort: number;
+  /** Miner (WebSocket) endpoint port (0 = any free port). Default 8081. */
+  minerPort: number;
+  /** Directory for the ledger and other state. Default ".cgn/node". */
+  dataDir: string;
+  /** DService package directories the node routes to. */
+  dservices: string[];
+  /** API keys file; default `<dataDir>/api-keys.json`. */
+  keysFile: string;
+  /** Accept any miner key (local network). Default false: only keys in `minerKeys`. */
+  acceptAnyMiner: boolean;
+  /** Miner ids (hex public keys) allowed to join. */
+  minerKeys: string[];
+  /** Tier used when a request does not say. Default "open". */
+  defaultTier: Tier;
+  /** Ledger durability: "normal" survives a killed process, "full" survives power loss. */
+  durability: 'normal' | 'full';
+  /** Miner ping interval, ms. Default 5000. */
+  heartbeatMs: number;
+  /** Retry-After seconds on 503. Default 1. */
+  retryAfterS: number;
+  broker: BrokerOptions;
+}
+
+export const NODE_DEFAULTS: Omit<NodeOptions, 'keysFile'> = {
+  nodeId: 'node-local-1',
+  host: '127.0.0.1',
+  workPort: 8080,
+  minerPort: 8081,
+  dataDir: '.cgn/node',
+  dservices: [],
+  acceptAnyMiner: false,
+  minerKeys: [],
+  defaultTier: 'open',
+  durability: 'normal',
+  heartbeatMs: 5000,
+  retryAfterS: 1,
+  broker: BROKER_DEFAULTS,
+};
+
+export type NodeOptionsInput = Partial<Omit<NodeOptions, 'broker'>> & { broker?: Partial<BrokerOptions> };
+
+export function resolveNodeOptions(input: NodeOptionsInput): NodeOptions {
+  const o: NodeOptions = {
+    ...NODE_DEFAULTS,
+    ...input,
+    keysFile: input.keysFile ?? `${input.dataDir ?? NODE_DEFAULTS.dataDir}/api-keys.json`,
+    broker: { ...BROKER_DEFAULTS, ...input.broker },
+  };
+  const port = (n: number, name: string) => {
+    if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`option ${name}: ${n} is not a port number (0-65535)`);
+  };
+  port(o.workPort, 'workPort');
+  port(o.minerPort, 'minerPort');
+  if (!/^[A-Za-z0-9._-]{1,64}$/.test(o.nodeId)) throw new Error(`option nodeId: "${o.nodeId}" must be 1-64 letters, digits, dot, dash or underscore`);
+  if (!TIERS.includes(o.defaultTier)) throw new Error(`option defaultTier: must be one of ${TIERS.join(', ')}`);
+  if (o.durability !== 'normal' && o.durability !== 'full') throw new Error('option durability: must be "normal" or "full"');
+  for (const [k, v] of Object.entries(o.broker)) {
+    if (typeof v !== 'number' || !(v > 0)) throw new Error(`option broker.${k}: must be a positive number`);
+  }
+  if (o.heartbeatMs < 100) throw new Error('option heartbeatMs: must be at least 100');
+  return o;
+}

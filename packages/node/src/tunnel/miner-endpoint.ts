@@ -1,0 +1,249 @@
+/**
+ * The node's miner endpoint: a WebSocket server that miners dial. Each connection runs the
+ * handshake (hello -> challenge -> auth -> welcome -> advertise), then feeds frames to the broker.
+ * A malformed or unexpected frame closes that tunnel with a reason; it never affects the others.
+ */
+import { randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { WebSocketServer, type WebSocket } from 'ws';
+import {
+  CgnError, decodeMessage, frame, minerIdOf, verifyChallenge,
+  type Frame, type HelloFrame,
+} from '@cgn/protocol';
+import type { Broker } from '../broker/broker.js';
+import { CLOSE } from './close-codes.js';
+import { Outbox } from './outbox.js';
+import type { Logger } from '../log.js';
+
+export interface MinerEndpointOptions {
+  host: string;
+  port: number;
+  nodeId: string;
+  /** Ping interval; a miner silent for 3 intervals is dropped. Default 5000. */
+  heartbeatMs: number;
+  /** Time a new connection has to complete the handshake. Default 5000. */
+  handshakeTimeoutMs: number;
+  /** Largest WebSocket message accepted from a miner. */
+  maxPayloadBytes: number;
+  /** Decides whether an authenticated miner key may join (allow list, or any in a dev network). */
+  acceptMiner: (minerId: string) => boolean;
+}
+
+type Phase = 'hello' | 'auth' | 'advertise' | 'ready';
+
+interface Conn {
+  ws: WebSocket;
+  out: Outbox;
+  phase: Phase;
+  nonce: Uint8Array;
+  hello: HelloFrame | null;
+  minerId: string | null;
+  lastSeen: number;
+  remote: string;
+}
+
+export class MinerEndpoint {
+  private wss: WebSocketServer | null = null;
+  private readonly byMiner = new Map<string, Conn>();
+  private readonly conns = new Set<Conn>();
+  private heartbeat: ReturnType<typeof setInterval> | null = null;
+  private sweeper: ReturnType<typeof setInterval> | null = null;
+  readonly counters = { connections: 0, authFailures: 0, badFrames: 0 };
+
+  constructor(
+    private readonly options: MinerEndpointOptions,
+    private readonly broker: Broker,
+    private readonly log: Logger,
+  ) {}
+
+  async start(): Promise<AddressInfo> {
+    const wss = new WebSocketServer({
+      host: this.options.host,
+      port: this.options.port,
+      perMessageDeflate: false,
+      maxPayload: this.options.maxPayloadBytes,
+      clientTracking: false,
+    });
+    this.wss = wss;
+    wss.on('connection', (ws, req) => this.accept(ws, `${req.socket.remoteAddress}:${req.socket.remotePort}`));
+    await new Promise<void>((resolve, reject) => {
+      wss.once('listening', resolve);
+      wss.once('error', reject);
+    });
+    wss.on('error', (err) => this.log.error({ err }, 'miner endpoint error'));
+    this.heartbeat = setInterval(() => this.beat(), this.options.heartbeatMs);
+    this.heartbeat.unref();
+    const ackEvery = Math.max(10, Math.floor(this.broker.options.ackTimeoutMs / 4));
+    this.sweeper = setInterval(() => this.broker.sweep(), ackEvery);
+    this.sweeper.unref();
+    return wss.address() as AddressInfo;
+  }
+
+  get minerCount(): number {
+    return this.byMiner.size;
+  }
+
+  /** Sends a frame to an authenticated miner (batched per event-loop turn). */
+  send(minerId: string, f: Frame): void {
+    this.byMiner.get(minerId)?.out.push(f);
+  }
+
+  /** Closes a miner's tunnel with a reason (the broker has already let it go). */
+  closeMiner(minerId: string, reason: string, code: number = CLOSE.dropped): void {
+    const c = this.byMiner.get(minerId);
+    if (c !== undefined) this.end(c, code, reason);
+  }
+
+  /** Tells every miner the node is going away, then closes all tunnels. */
+  async stop(): Promise<void> {
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    if (this.sweeper) clearInterval(this.sweeper);
+    for (const c of this.conns) {
+      c.out.push(frame({ t: 'drain', reason: 'node shutting down' }));
+      c.out.flush();
+      this.end(c, CLOSE.shutdown, 'node shutting down');
+    }
+    const wss = this.wss;
+    this.wss = null;
+    if (wss) await new Promise<void>((resolve) => wss.close(() => resolve()));
+  }
+
+  private accept(ws: WebSocket, remote: string): void {
+    this.counters.connections++;
+    const c: Conn = { ws, out: new Outbox(ws), phase: 'hello', nonce: randomBytes(32), hello: null, minerId: null, lastSeen: Date.now(), remote };
+    this.conns.add(c);
+    const handshake = setTimeout(() => {
+      if (c.phase !== 'ready') this.end(c, CLOSE.handshakeTimeout, `handshake not completed within ${this.options.handshakeTimeoutMs} ms`);
+    }, this.options.handshakeTimeoutMs);
+    handshake.unref();
+    ws.on('message', (data: Buffer, isBinary: boolean) => {
+      c.lastSeen = Date.now();
+      if (!isBinary) return this.reject(c, CLOSE.badFrame, 'bad frame: text message; frames are binary MessagePack');
+      let frames: Frame[];
+      try {
+        frames = decodeMessage(data);
+      } catch (err) {
+        this.counters.badFrames++;
+        return this.reject(c, CLOSE.badFrame, (err as Error).message);
+      }
+      for (const f of frames) {
+        if (c.ws.readyState !== c.ws.OPEN) return;
+        this.onFrame(c, f);
+      }
+    });
+    ws.on('close', () => {
+      clearTimeout(handshake);
+      this.conns.delete(c);
+      if (c.minerId !== null && this.byMiner.get(c.minerId) === c) {
+        this.byMiner.delete(c.minerId);
+        this.broker.removeMiner(c.minerId, 'tunnel closed');
+        this.log.info({ miner: c.minerId.slice(0, 16), remote: c.remote }, 'miner disconnected');
+      }
+    });
+    ws.on('error', (err) => this.log.warn({ err: err.message, remote }, 'miner tunnel error'));
+  }
+
+  private onFrame(c: Conn, f: Frame): void {
+    switch (c.phase) {
+      case 'hello':
+        if (f.t !== 'hello') return this.reject(c, CLOSE.unexpectedFrame, `unexpected ${f.t} frame: expected hello`);
+        c.hello = f;
+        c.phase = 'auth';
+        c.out.push(frame({ t: 'challenge', nonce: c.nonce, nodeId: this.options.nodeId }));
+        return;
+      case 'auth': {
+        if (f.t !== 'auth') return this.reject(c, CLOSE.unexpectedFrame, `unexpected ${f.t} frame: expected auth`);
+        const pub = c.hello!.publicKey;
+        const id = minerIdOf(pub);
+        if (!verifyChallenge(pub, c.nonce, this.options.nodeId, f.signature)) {
+          this.counters.authFailures++;
+          return this.reject(c, CLOSE.authFailed, 'auth failed: signature does not verify for this public key', 'auth_failed');
+        }
+        if (!this.options.acceptMiner(id)) {
+          this.counters.authFailures++;
+          return this.reject(c, CLOSE.authFailed, `auth failed: miner ${id.slice(0, 16)}… is not registered with this node`, 'auth_failed');
+        }
+        const previous = this.byMiner.get(id);
+        if (previous !== undefined) {
+          this.byMiner.delete(id);
+          this.broker.removeMiner(id, 'replaced by a new connection');
+          this.end(previous, CLOSE.replaced, 'replaced by a new connection from the same miner');
+        }
+        c.minerId = id;
+        c.phase = 'advertise';
+        this.byMiner.set(id, c);
+        c.out.push(frame({ t: 'welcome', minerId: id, heartbeatMs: this.options.heartbeatMs }));
+        return;
+      }
+      case 'advertise':
+        if (f.t !== 'advertise') return this.reject(c, CLOSE.unexpectedFrame, `unexpected ${f.t} frame: expected advertise`);
+        c.phase = 'ready';
+        this.log.info({ miner: c.minerId!.slice(0, 16), remote: c.remote, agent: c.hello!.agent, tier: f.tier, slots: f.slots, dservices: f.dservices.map((d) => d.name) }, 'miner connected');
+        this.broker.addMiner(c.minerId!, f);
+        return;
+      case 'ready':
+        return this.onReadyFrame(c, c.minerId!, f);
+    }
+  }
+
+  private onReadyFrame(c: Conn, id: string, f: Frame): void {
+    switch (f.t) {
+      case 'ack':
+        return this.broker.onAck(id, f.id);
+      case 'result':
+        return this.broker.onResult(id, f);
+      case 'error':
+        if (f.id !== undefined) return this.broker.onWorkError(id, { ...f, id: f.id });
+        this.log.warn({ miner: id.slice(0, 16), code: f.code, message: f.message }, 'miner reported an error');
+        return;
+      case 'ping':
+        c.out.push(frame({ t: 'pong', ts: f.ts }));
+        return;
+      case 'pong':
+        return;
+      case 'drain':
+        this.log.info({ miner: id.slice(0, 16), reason: f.reason }, 'miner draining');
+        return this.broker.drainMiner(id);
+      case 'advertise':
+        return this.broker.addMiner(id, f);
+      default:
+        return this.reject(c, CLOSE.unexpectedFrame, `unexpected ${f.t} frame from a miner`);
+    }
+  }
+
+  /** Sends an error frame with the reason, then closes the tunnel. */
+  private reject(c: Conn, code: number, reason: string, errorCode: CgnError['code'] = code === CLOSE.badFrame ? 'bad_frame' : 'unexpected_frame'): void {
+    this.log.warn({ miner: c.minerId?.slice(0, 16), remote: c.remote, reason }, 'closing miner tunnel');
+    c.out.push(frame({ t: 'error', code: errorCode, message: reason }));
+    c.out.flush();
+    if (c.minerId !== null && this.byMiner.get(c.minerId) === c) {
+      this.byMiner.delete(c.minerId);
+      this.broker.removeMiner(c.minerId, reason);
+    }
+    this.end(c, code, reason);
+  }
+
+  private end(c: Conn, code: number, reason: string): void {
+    if (c.ws.readyState === c.ws.CLOSED || c.ws.readyState === c.ws.CLOSING) return;
+    // Close reasons are limited to 123 bytes.
+    c.ws.close(code, Buffer.from(reason).subarray(0, 120).toString());
+    const kill = setTimeout(() => c.ws.terminate(), 2000);
+    kill.unref();
+  }
+
+  private beat(): void {
+    const now = Date.now();
+    for (const c of this.conns) {
+      if (now - c.lastSeen > 3 * this.options.heartbeatMs) {
+        this.log.warn({ miner: c.minerId?.slice(0, 16), remote: c.remote }, 'miner silent for 3 heartbeats; dropping');
+        if (c.minerId !== null && this.byMiner.get(c.minerId) === c) {
+          this.byMiner.delete(c.minerId);
+          this.broker.removeMiner(c.minerId, 'heartbeat lost');
+        }
+        c.ws.terminate();
+      } else if (c.phase === 'ready') {
+        c.out.push(frame({ t: 'ping', ts: now }));
+      }
+    }
+  }
+}

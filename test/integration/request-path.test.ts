@@ -1,0 +1,173 @@
+/**
+ * The request path over real sockets and processes: DApp -> node -> miner process -> DService
+ * in a sandbox -> back, and what happens when a miner misbehaves or dies.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import Database from 'better-sqlite3';
+import { join } from 'node:path';
+import { CLOSE } from '@cgn/node';
+import { ECHO, MEDIAGEN, ScriptedMiner, minersOf, spawnMiner, startTestNode, tempDir, waitFor, type MinerProcess, type TestNode } from './harness.js';
+
+const post = (t: TestNode, path: string, body: string | Uint8Array, headers: Record<string, string> = {}) =>
+  fetch(t.url('echo', path), { method: 'POST', body, headers: { authorization: `Bearer ${t.apiKey}`, ...headers } });
+
+describe('request path with real miner processes', () => {
+  let t: TestNode;
+  const miners: MinerProcess[] = [];
+  const tmp = tempDir();
+
+  beforeAll(async () => {
+    t = await startTestNode();
+    miners.push(spawnMiner(t.node.minerUrl, tmp.path, { name: 'a', dservices: [ECHO, MEDIAGEN] }));
+    miners.push(spawnMiner(t.node.minerUrl, tmp.path, { name: 'b', dservices: [ECHO, MEDIAGEN] }));
+    await waitFor(() => minersOf(t.node).length === 2, 'two miners to join');
+  });
+
+  afterAll(async () => {
+    for (const m of miners) m.kill('SIGKILL');
+    await t.cleanup();
+    tmp.cleanup();
+  });
+
+  it('runs a request on a miner and answers with the DService response, work id and Server-Timing', async () => {
+    const res = await post(t, '/anything?x=1', 'hello miner', { 'content-type': 'text/plain' });
+    expect(res.status).toBe(200);
+    expect(await res.text()).toBe('hello miner');
+    expect(res.headers.get('content-type')).toBe('text/plain');
+    expect(res.headers.get('cgn-work-id')).toMatch(/^w_/);
+    expect(res.headers.get('server-timing')).toMatch(/queue;dur=[\d.]+, exec;dur=[\d.]+/);
+  });
+
+  it('meters every completed request into the ledger before answering', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const res = await post(t, '/', `n${i}`);
+      ids.push(res.headers.get('cgn-work-id')!);
+      await res.arrayBuffer();
+    }
+    const db = new Database(join(t.dir, 'ledger.sqlite'), { readonly: true });
+    try {
+      const cols = (db.prepare('PRAGMA table_info(microtransactions)').all() as { name: string }[]).map((c) => c.name);
+      const idCol = cols.find((c) => c === 'work_id' || c === 'workId')!;
+      for (const id of ids) {
+        const row = db.prepare(`SELECT * FROM microtransactions WHERE ${idCol} = ?`).get(id) as Record<string, unknown> | undefined;
+        expect(row, `record for ${id}`).toBeDefined();
+      }
+    } finally {
+      db.close();
+    }
+  });
+
+  it('transforms a real image through MediaGen on a miner', async () => {
+    const sharp = (await import('sharp')).default;
+    const jpeg = await sharp({ create: { width: 1200, height: 900, channels: 3, background: { r: 200, g: 80, b: 20 } } }).jpeg().toBuffer();
+    const res = await fetch(t.url('mediagen', '/transform?width=400&format=webp'), { method: 'POST', body: jpeg, headers: { authorization: `Bearer ${t.apiKey}` } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('image/webp');
+    const meta = await sharp(Buffer.from(await res.arrayBuffer())).metadata();
+    expect([meta.format, meta.width, meta.height]).toEqual(['webp', 400, 300]);
+    const bad = await fetch(t.url('mediagen', '/transform?width=400'), { method: 'POST', body: 'not an image', headers: { authorization: `Bearer ${t.apiKey}` } });
+    expect(bad.status).toBe(400);
+  });
+
+  it('refuses a missing or bad API key with 401 problem+json', async () => {
+    const none = await fetch(t.url('echo'), { method: 'POST', body: 'x' });
+    expect(none.status).toBe(401);
+    expect(none.headers.get('content-type')).toBe('application/problem+json');
+    expect(none.headers.get('www-authenticate')).toMatch(/Bearer/);
+    const bad = await fetch(t.url('echo'), { method: 'POST', body: 'x', headers: { authorization: 'Bearer cgn_notarealkey' } });
+    expect(bad.status).toBe(401);
+    expect(((await bad.json()) as { code: string }).code).toBe('unauthorized');
+  });
+
+  it('answers 404 for an unknown DService and 413 for an oversized body', async () => {
+    const nf = await fetch(t.url('nope'), { method: 'POST', body: 'x', headers: { authorization: `Bearer ${t.apiKey}` } });
+    expect(nf.status).toBe(404);
+    expect(((await nf.json()) as { code: string }).code).toBe('unknown_dservice');
+    const big = await post(t, '/', new Uint8Array(2 * 1024 * 1024)); // echo allows 1 MiB
+    expect(big.status).toBe(413);
+    expect(big.headers.get('content-type')).toBe('application/problem+json');
+  });
+
+  it('answers 504 when the deadline passes, and the miner slot is freed', async () => {
+    const res = await post(t, '/slow?ms=2000', 'x', { 'cgn-deadline-ms': '150' });
+    expect(res.status).toBe(504);
+    expect(((await res.json()) as { code: string }).code).toBe('deadline_exceeded');
+    const ok = await post(t, '/', 'after');
+    expect(await ok.text()).toBe('after');
+  });
+
+  it('a miner killed with SIGKILL while holding work: every request still succeeds', async () => {
+    const extra = spawnMiner(t.node.minerUrl, tmp.path, { name: 'victim', dservices: [ECHO] });
+    miners.push(extra);
+    await waitFor(() => minersOf(t.node).some((m) => m.id === extra.id), 'the victim miner to join');
+    const n = 24;
+    const requests = Array.from({ length: n }, (_, i) => post(t, '/slow?ms=400', `req-${i}`).then(async (r) => ({ status: r.status, body: await r.text() })));
+    await waitFor(() => (minersOf(t.node).find((m) => m.id === extra.id)?.inUse ?? 0) > 0, 'the victim to hold work');
+    extra.kill('SIGKILL');
+    const results = await Promise.all(requests);
+    expect(results.map((r) => r.status)).toEqual(Array(n).fill(200));
+    expect(results.map((r) => r.body)).toEqual(Array.from({ length: n }, (_, i) => `req-${i}`));
+    expect(t.node.broker.counters.requeued).toBeGreaterThan(0);
+  });
+
+  it('a malformed frame from one miner closes only that tunnel', async () => {
+    const rogue = new ScriptedMiner({ ack: true, answer: true });
+    await rogue.connect(t.node.minerUrl);
+    await waitFor(() => minersOf(t.node).some((m) => m.id === rogue.id), 'the rogue miner to join');
+    rogue.sendRaw(new Uint8Array([0xc1, 0xff, 0x00, 0x13]));
+    const closed = await rogue.closed;
+    expect(closed.code).toBe(CLOSE.badFrame);
+    expect(closed.reason).toMatch(/bad frame/);
+    expect(minersOf(t.node).some((m) => m.id === rogue.id)).toBe(false);
+    const res = await post(t, '/', 'still serving');
+    expect(await res.text()).toBe('still serving');
+    expect(minersOf(t.node).length).toBeGreaterThanOrEqual(2);
+  });
+});
+
+describe('a miner that never acks', () => {
+  it('is dropped after the ack timeout and its work runs on another miner', async () => {
+    const t = await startTestNode({ broker: { ackTimeoutMs: 300 } });
+    const silent = new ScriptedMiner({ ack: false, answer: false, slots: 8 });
+    await silent.connect(t.node.minerUrl);
+    const good = new ScriptedMiner({ ack: true, answer: true, slots: 1 });
+    await good.connect(t.node.minerUrl);
+    try {
+      await waitFor(() => minersOf(t.node).length === 2, 'both miners to join');
+      // The silent miner is empty and gets work first.
+      const results = await Promise.all(Array.from({ length: 6 }, (_, i) => post(t, '/', `w${i}`).then((r) => r.text())));
+      expect(results).toEqual(['w0', 'w1', 'w2', 'w3', 'w4', 'w5']);
+      expect(silent.workIds().length).toBeGreaterThan(0);
+      const closed = await silent.closed;
+      expect(closed.code).toBe(CLOSE.dropped);
+      expect(closed.reason).toMatch(/no ack/);
+      expect(minersOf(t.node).map((m) => m.id)).toEqual([good.id]);
+    } finally {
+      good.ws.close();
+      await t.cleanup();
+    }
+  });
+});
+
+describe('a full queue', () => {
+  it('answers 503 with Retry-After past the depth threshold', async () => {
+    const t = await startTestNode({ broker: { maxQueueDepth: 3 } });
+    try {
+      // No miners: everything queues; the fourth and later are refused at once.
+      const pending = Array.from({ length: 3 }, () => post(t, '/', 'q', { 'cgn-deadline-ms': '3000' }));
+      await waitFor(() => t.node.broker.snapshot().queues.some((q) => q.depth === 3), 'three queued units');
+      const refused = await post(t, '/', 'over');
+      expect(refused.status).toBe(503);
+      expect(refused.headers.get('retry-after')).toBe('1');
+      expect(((await refused.json()) as { code: string }).code).toBe('queue_full');
+      // A miner arrives and the queued work completes.
+      const m = new ScriptedMiner({ ack: true, answer: true });
+      await m.connect(t.node.minerUrl);
+      expect((await Promise.all(pending)).map((r) => r.status)).toEqual([200, 200, 200]);
+      m.ws.close();
+    } finally {
+      await t.cleanup();
+    }
+  });
+});
