@@ -118,6 +118,7 @@ export class ScriptedMiner {
         } else if (f.t === 'work') {
           if (this.behaviour.ack) this.send(frame({ t: 'ack', id: f.id }));
           if (this.behaviour.answer) {
+            this.answered.add(f.id);
             this.send(frame({ t: 'result', id: f.id, status: 200, headers: ['content-type', 'text/plain'], body: f.body, metering: { execUs: 1, cpuUs: 1 }, resultHash: new Uint8Array(32) }));
           }
         } else if (f.t === 'ping') this.send(frame({ t: 'pong', ts: f.ts }));
@@ -135,6 +136,17 @@ export class ScriptedMiner {
   sendRaw(bytes: Uint8Array): void {
     this.ws.send(bytes);
   }
+
+  /** Answers every work unit received so far that has not been answered (echoing its body). */
+  answerPending(): void {
+    for (const f of this.received) {
+      if (f.t !== 'work' || this.answered.has(f.id)) continue;
+      this.answered.add(f.id);
+      this.send(frame({ t: 'result', id: f.id, status: 200, headers: ['content-type', 'text/plain'], body: f.body, metering: { execUs: 1, cpuUs: 1 }, resultHash: new Uint8Array(32) }));
+    }
+  }
+
+  private readonly answered = new Set<string>();
 
   workIds(): string[] {
     return this.received.filter((f) => f.t === 'work').map((f) => (f as { id: string }).id);

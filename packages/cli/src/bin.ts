@@ -5,6 +5,7 @@
 import { runNodeFromArgs } from '@cgn/node';
 import { runMinerFromArgs } from '@cgn/miner';
 import { runDevFromArgs } from './dev.js';
+import { dserviceDir } from './paths.js';
 
 const USAGE = `Usage: cgn <command> [options]
 
@@ -26,7 +27,12 @@ switch (command) {
     await runNodeFromArgs(rest);
     break;
   case 'miner':
-    await runMinerFromArgs(rest);
+    // From a checkout, a miner with no --dservice runs the bundled MediaGen and echo.
+    await runMinerFromArgs(
+      rest.includes('--dservice') || rest.includes('--help') || rest.includes('-h')
+        ? rest
+        : [...rest, '--dservice', dserviceDir('mediagen'), '--dservice', dserviceDir('echo')],
+    );
     break;
   case undefined:
   case 'help':
