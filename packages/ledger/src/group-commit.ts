@@ -1,0 +1,296 @@
+/**
+ * Group commit: many concurrent `record()` calls share one store transaction, and each call
+ * resolves only once its record is committed.
+ *
+ * Records are buffered; the buffer is committed on the next event-loop turn (`setImmediate`, the
+ * default), or after `windowMs` if set, or at once when it reaches `maxBatchSize`. Everything
+ * that arrives while the event loop works through one turn (for the node: every request that
+ * completed in that turn) lands in one transaction, so the cost of a commit is spread over the
+ * batch and a lone record waits no longer than one turn. While a commit of an asynchronous store
+ * is in flight, new records collect for the next one; commits never overlap, so each node's
+ * hash chain grows in order.
+ *
+ * If a commit fails, every record of that batch is rejected (retryable `internal` CgnError);
+ * nothing is dropped silently. A record whose work id is already in the ledger resolves (the work
+ * is recorded, once) and is counted and reported to `onDuplicate`.
+ */
+import { CgnError } from '@cgn/protocol';
+import { microtransactionProblem, type Microtransaction } from './record.js';
+import type { AppendResult, LedgerStore } from './store.js';
+
+export interface GroupCommitWriterOptions {
+  /** Commit at once when this many records are buffered. Default 4096. */
+  maxBatchSize?: number;
+  /**
+   * How long the first buffered record may wait for company, ms. Default 0: commit on the next
+   * event-loop turn (`setImmediate`), which batches everything that arrived in this turn.
+   */
+  windowMs?: number;
+  /** Close the store at the end of `stop()`. Default false (the store belongs to whoever opened it). */
+  closeStoreOnStop?: boolean;
+  /** Told the work ids that were already in the ledger and were ignored (not billed twice). */
+  onDuplicate?: (workIds: readonly string[]) => void;
+}
+
+/** For the node's status page. A snapshot: read `writer.counters` again for fresh numbers. */
+export interface GroupCommitCounters {
+  /** Records acknowledged: their `record()` resolved (inserted + duplicates). */
+  records: number;
+  /** Records written as new rows. */
+  inserted: number;
+  /** Records ignored because their work id was already in the ledger. */
+  duplicates: number;
+  /** Transactions committed. */
+  batches: number;
+  /** Records in the last committed transaction. */
+  lastBatchSize: number;
+  /** Largest transaction so far, records. */
+  maxBatchSize: number;
+  /** How long the last commit took, µs. */
+  lastCommitUs: number;
+  /** Commits that failed, and the records they rejected. */
+  failedBatches: number;
+  failedRecords: number;
+  /** `record()` calls refused up front: malformed record, or writer not running. */
+  refused: number;
+  /** Records buffered or being committed right now. */
+  pending: number;
+}
+
+const DEFAULTS = { maxBatchSize: 4096, windowMs: 0, closeStoreOnStop: false } as const;
+
+interface ResolvedOptions {
+  maxBatchSize: number;
+  windowMs: number;
+  closeStoreOnStop: boolean;
+  onDuplicate: ((workIds: readonly string[]) => void) | undefined;
+}
+
+function resolveOptions(o: GroupCommitWriterOptions): ResolvedOptions {
+  const maxBatchSize = o.maxBatchSize ?? DEFAULTS.maxBatchSize;
+  const windowMs = o.windowMs ?? DEFAULTS.windowMs;
+  if (!Number.isInteger(maxBatchSize) || maxBatchSize < 1 || maxBatchSize > 1_000_000) {
+    throw new TypeError(`GroupCommitWriter option maxBatchSize: must be an integer from 1 to 1000000, not ${String(maxBatchSize)}`);
+  }
+  if (typeof windowMs !== 'number' || !(windowMs >= 0 && windowMs <= 1000)) {
+    throw new TypeError(`GroupCommitWriter option windowMs: must be a number of ms from 0 to 1000, not ${String(windowMs)}`);
+  }
+  return { maxBatchSize, windowMs, closeStoreOnStop: o.closeStoreOnStop ?? DEFAULTS.closeStoreOnStop, onDuplicate: o.onDuplicate };
+}
+
+type State = 'new' | 'running' | 'stopping' | 'stopped';
+type Resolve = () => void;
+type Reject = (err: unknown) => void;
+
+export class GroupCommitWriter {
+  private readonly options: ResolvedOptions;
+  private state: State = 'new';
+  private records: Microtransaction[] = [];
+  private resolves: Resolve[] = [];
+  private rejects: Reject[] = [];
+  private immediate: ReturnType<typeof setImmediate> | null = null;
+  private timeout: ReturnType<typeof setTimeout> | null = null;
+  private inFlight: Promise<void> | null = null;
+  private inFlightSize = 0;
+  private stopped: Promise<void> | null = null;
+  private readonly c: Omit<GroupCommitCounters, 'pending'> = {
+    records: 0, inserted: 0, duplicates: 0, batches: 0, lastBatchSize: 0, maxBatchSize: 0, lastCommitUs: 0,
+    failedBatches: 0, failedRecords: 0, refused: 0,
+  };
+  private readonly commitSoon = (): void => {
+    this.immediate = null;
+    this.timeout = null;
+    this.commit();
+  };
+
+  constructor(
+    private readonly store: LedgerStore,
+    options: GroupCommitWriterOptions = {},
+  ) {
+    this.options = resolveOptions(options);
+  }
+
+  start(): void {
+    if (this.state === 'running') return;
+    if (this.state !== 'new') throw new CgnError('internal', 'a stopped GroupCommitWriter cannot be started again; make a new one');
+    this.state = 'running';
+  }
+
+  /**
+   * Records one microtransaction; resolves once it is committed (or was already in the ledger),
+   * rejects if it is malformed (`bad_request`), the writer is not running (`draining`), or its
+   * commit failed (`internal`, retryable). The record is copied: later changes to `tx` do not
+   * reach the ledger.
+   *
+   * ```ts
+   * await writer.record({ workId: 'w_1', account: 'acme', endUser: null, dservice: 'echo', tier: 'open',
+   *   miner: 'ab12', node: 'eu-1', receivedAt: Date.now(), queueUs: 120, execUs: 950, cpuUs: 800,
+   *   bytesIn: 12, bytesOut: 12, status: 200, resultHash: null, attempts: 1 });
+   * ```
+   */
+  record(tx: Microtransaction): Promise<void> {
+    if (this.state !== 'running') {
+      this.c.refused++;
+      const why = this.state === 'new' ? 'has not been started' : 'is stopping';
+      return Promise.reject(new CgnError('draining', `the ledger writer ${why}; the work was not recorded`, { retryable: true }));
+    }
+    const problem = microtransactionProblem(tx);
+    if (problem !== null) {
+      this.c.refused++;
+      const workId = typeof tx?.workId === 'string' ? tx.workId : null;
+      return Promise.reject(new CgnError('bad_request', `invalid microtransaction${workId === null ? '' : ` ${workId}`}: ${problem}`, { details: { workId } }));
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.records.push(copy(tx));
+      this.resolves.push(resolve);
+      this.rejects.push(reject);
+      if (this.records.length >= this.options.maxBatchSize) this.commit();
+      else this.schedule();
+    });
+  }
+
+  /** Commits everything buffered now; resolves when it is done (failures reject the records, not this). */
+  async flush(): Promise<void> {
+    this.unschedule();
+    while (this.inFlight !== null || this.records.length > 0) {
+      if (this.inFlight !== null) await this.inFlight;
+      else this.commit();
+    }
+  }
+
+  /** Refuses new records, commits everything pending, then (with `closeStoreOnStop`) closes the store. Idempotent. */
+  stop(): Promise<void> {
+    this.stopped ??= (async () => {
+      this.state = 'stopping';
+      await this.flush();
+      this.state = 'stopped';
+      if (this.options.closeStoreOnStop) await this.store.close();
+    })();
+    return this.stopped;
+  }
+
+  get counters(): GroupCommitCounters {
+    return { ...this.c, pending: this.records.length + this.inFlightSize };
+  }
+
+  private schedule(): void {
+    if (this.immediate !== null || this.timeout !== null || this.inFlight !== null) return;
+    if (this.options.windowMs > 0) this.timeout = setTimeout(this.commitSoon, this.options.windowMs);
+    else this.immediate = setImmediate(this.commitSoon);
+  }
+
+  private unschedule(): void {
+    if (this.immediate !== null) clearImmediate(this.immediate);
+    if (this.timeout !== null) clearTimeout(this.timeout);
+    this.immediate = null;
+    this.timeout = null;
+  }
+
+  /** Commits up to maxBatchSize buffered records, unless a commit is in flight. */
+  private commit(): void {
+    this.unschedule();
+    if (this.inFlight !== null || this.records.length === 0) return;
+    const max = this.options.maxBatchSize;
+    let batch = this.records;
+    let resolves = this.resolves;
+    let rejects = this.rejects;
+    if (batch.length <= max) {
+      this.records = [];
+      this.resolves = [];
+      this.rejects = [];
+    } else {
+      batch = this.records.splice(0, max);
+      resolves = this.resolves.splice(0, max);
+      rejects = this.rejects.splice(0, max);
+    }
+    const started = performance.now();
+    let result: AppendResult | Promise<AppendResult>;
+    try {
+      result = this.store.appendBatch(batch);
+    } catch (err) {
+      this.failed(batch, rejects, err);
+      this.afterCommit();
+      return;
+    }
+    if (isPromiseLike(result)) {
+      this.inFlightSize = batch.length;
+      this.inFlight = Promise.resolve(result)
+        .then(
+          (r) => this.committed(batch, resolves, r, started),
+          (err: unknown) => this.failed(batch, rejects, err),
+        )
+        .finally(() => {
+          this.inFlight = null;
+          this.inFlightSize = 0;
+          this.afterCommit();
+        });
+    } else {
+      this.committed(batch, resolves, result, started);
+      this.afterCommit();
+    }
+  }
+
+  private afterCommit(): void {
+    if (this.records.length === 0) return;
+    // A synchronous store never leaves more than one batch behind; after an asynchronous commit,
+    // what collected meanwhile goes next (at once if it is a full batch or we are stopping).
+    if (this.records.length >= this.options.maxBatchSize || this.state === 'stopping') this.commit();
+    else this.schedule();
+  }
+
+  private committed(batch: readonly Microtransaction[], resolves: readonly Resolve[], result: AppendResult, started: number): void {
+    const c = this.c;
+    c.lastCommitUs = Math.round((performance.now() - started) * 1000);
+    c.batches++;
+    c.lastBatchSize = batch.length;
+    if (batch.length > c.maxBatchSize) c.maxBatchSize = batch.length;
+    c.records += batch.length;
+    c.inserted += result.inserted;
+    c.duplicates += result.duplicates.length;
+    for (const resolve of resolves) resolve();
+    if (result.duplicates.length > 0 && this.options.onDuplicate !== undefined) {
+      try {
+        this.options.onDuplicate(result.duplicates);
+      } catch {
+        // A reporting hook must not undo a commit.
+      }
+    }
+  }
+
+  private failed(batch: readonly Microtransaction[], rejects: readonly Reject[], cause: unknown): void {
+    this.c.failedBatches++;
+    this.c.failedRecords += batch.length;
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    const err = new CgnError('internal', `the ledger could not commit a batch of ${batch.length} records (${reason}); they were not recorded`, {
+      cause,
+      retryable: true,
+      details: { batchSize: batch.length },
+    });
+    for (const reject of rejects) reject(err);
+  }
+}
+
+function isPromiseLike<T>(x: T | PromiseLike<T>): x is PromiseLike<T> {
+  return typeof (x as { then?: unknown }).then === 'function';
+}
+
+function copy(tx: Microtransaction): Microtransaction {
+  return {
+    workId: tx.workId,
+    account: tx.account,
+    endUser: tx.endUser,
+    dservice: tx.dservice,
+    tier: tx.tier,
+    miner: tx.miner,
+    node: tx.node,
+    receivedAt: tx.receivedAt,
+    queueUs: tx.queueUs,
+    execUs: tx.execUs,
+    cpuUs: tx.cpuUs,
+    bytesIn: tx.bytesIn,
+    bytesOut: tx.bytesOut,
+    status: tx.status,
+    resultHash: tx.resultHash,
+    attempts: tx.attempts,
+  };
+}

@@ -1,0 +1,148 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import Database from 'better-sqlite3';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SqliteLedgerStore } from './sqlite-store.js';
+import type { Durability } from './store.js';
+import { describeLedgerStore, type LedgerStoreFixture, type Tamper } from './test-fixtures/store-suite.js';
+import { makeRecord } from './test-fixtures/records.js';
+
+function tempDir(): { path: string; cleanup(): void } {
+  const path = mkdtempSync(join(tmpdir(), 'cgn-ledger-test-'));
+  return { path, cleanup: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+/** A fresh SQLite ledger file in its own temp dir; tampering goes through a second, raw connection. */
+function sqliteFixture(durability: Durability = 'normal'): LedgerStoreFixture {
+  const dir = tempDir();
+  const path = join(dir.path, 'ledger.sqlite');
+  let store = new SqliteLedgerStore({ path, durability });
+  const raw = (fn: (db: Database.Database) => void): void => {
+    const db = new Database(path);
+    try {
+      // The append-only triggers stop honest mistakes; a tamperer drops them first.
+      db.exec('DROP TRIGGER IF EXISTS microtransactions_no_update; DROP TRIGGER IF EXISTS microtransactions_no_delete;');
+      fn(db);
+    } finally {
+      db.close();
+    }
+  };
+  return {
+    get store() {
+      return store;
+    },
+    reopen() {
+      store.close();
+      store = new SqliteLedgerStore({ path, durability });
+    },
+    tamper(change: Tamper) {
+      raw((db) => {
+        const sql = {
+          alter: 'UPDATE microtransactions SET account = account || \'-x\', exec_us = exec_us + 1 WHERE work_id = ?',
+          rehash: 'UPDATE microtransactions SET hash = randomblob(32) WHERE work_id = ?',
+          delete: 'DELETE FROM microtransactions WHERE work_id = ?',
+        }[change.kind];
+        expect(db.prepare(sql).run(change.workId).changes).toBe(1);
+      });
+    },
+    cleanup() {
+      store.close();
+      dir.cleanup();
+    },
+  };
+}
+
+describeLedgerStore('SqliteLedgerStore (normal)', () => sqliteFixture('normal'));
+describeLedgerStore('SqliteLedgerStore (full)', () => sqliteFixture('full'));
+
+describe('SqliteLedgerStore specifics', () => {
+  const dirs: { cleanup(): void }[] = [];
+  const newPath = (): string => {
+    const d = tempDir();
+    dirs.push(d);
+    return join(d.path, 'sub', 'ledger.sqlite');
+  };
+  afterEach(() => {
+    for (const d of dirs.splice(0)) d.cleanup();
+  });
+
+  it('uses WAL, and synchronous NORMAL by default or FULL for durability "full"', () => {
+    const normal = new SqliteLedgerStore({ path: newPath() });
+    const full = new SqliteLedgerStore({ path: newPath(), durability: 'full' });
+    expect(normal.settings()).toEqual({ journalMode: 'wal', synchronous: 'normal', schemaVersion: 1 });
+    expect(full.settings()).toEqual({ journalMode: 'wal', synchronous: 'full', schemaVersion: 1 });
+    normal.close();
+    full.close();
+  });
+
+  it('records its schema version in ledger_migrations and applies each migration once', () => {
+    const path = newPath();
+    new SqliteLedgerStore({ path }).close();
+    new SqliteLedgerStore({ path }).close();
+    const db = new Database(path, { readonly: true });
+    expect(db.prepare('SELECT version, name FROM ledger_migrations').all()).toEqual([{ version: 1, name: expect.any(String) }]);
+    db.close();
+  });
+
+  it('refuses a database written by a newer schema', () => {
+    const path = newPath();
+    new SqliteLedgerStore({ path }).close();
+    const db = new Database(path);
+    db.prepare('INSERT INTO ledger_migrations (version, name, applied_at) VALUES (99, ?, 0)').run('from the future');
+    db.close();
+    expect(() => new SqliteLedgerStore({ path })).toThrow(/schema version 99 is newer/);
+  });
+
+  it('refuses UPDATE and DELETE of records through plain SQL (append-only)', () => {
+    const path = newPath();
+    const store = new SqliteLedgerStore({ path });
+    store.appendBatch([makeRecord(1)]);
+    const db = new Database(path);
+    expect(() => db.prepare("UPDATE microtransactions SET account = 'x'").run()).toThrow(/append-only/);
+    expect(() => db.prepare('DELETE FROM microtransactions').run()).toThrow(/append-only/);
+    db.close();
+    expect(store.verifyChain()).toEqual({ ok: true, rows: 1 });
+    store.close();
+  });
+
+  it('keeps work_id unique in the schema itself', () => {
+    const path = newPath();
+    const store = new SqliteLedgerStore({ path });
+    store.appendBatch([makeRecord(1)]);
+    const db = new Database(path);
+    expect(() => db.prepare('INSERT INTO microtransactions SELECT NULL, work_id, account, end_user, dservice, tier, miner, node, received_at, queue_us, exec_us, cpu_us, bytes_in, bytes_out, status, result_hash, attempts, format, prev_hash, hash FROM microtransactions').run()).toThrow(/UNIQUE/);
+    db.close();
+    store.close();
+  });
+
+  it('rolls a failed batch back whole, and the chain stays intact', () => {
+    const path = newPath();
+    const store = new SqliteLedgerStore({ path });
+    store.appendBatch([makeRecord(1), makeRecord(2)]);
+    // Make the chain-head write fail inside the transaction, after the rows were inserted.
+    const db = new Database(path);
+    db.exec("CREATE TRIGGER fail_heads BEFORE UPDATE ON chain_heads BEGIN SELECT RAISE(ABORT, 'disk on fire'); END;");
+    expect(() => store.appendBatch([makeRecord(3), makeRecord(4)])).toThrow(/disk on fire/);
+    db.exec('DROP TRIGGER fail_heads');
+    db.close();
+    expect(store.count()).toBe(2);
+    expect(store.get(makeRecord(3).workId)).toBeUndefined();
+    store.appendBatch([makeRecord(3)]);
+    expect(store.verifyChain()).toEqual({ ok: true, rows: 3 });
+    store.close();
+  });
+
+  it('works in memory', () => {
+    const store = new SqliteLedgerStore({ path: ':memory:' });
+    store.appendBatch([makeRecord(1), makeRecord(1)]);
+    expect(store.count()).toBe(1);
+    expect(store.verifyChain()).toEqual({ ok: true, rows: 1 });
+    store.close();
+  });
+
+  it('checks its options', () => {
+    expect(() => new SqliteLedgerStore({ path: '' })).toThrow(/option path/);
+    expect(() => new SqliteLedgerStore({ path: ':memory:', durability: 'extra' as Durability })).toThrow(/option durability/);
+  });
+});
