@@ -1,0 +1,177 @@
+/**
+ * `cgn miner`: parses the command line, starts the miner with pino logging to stderr, and on
+ * SIGINT/SIGTERM drains gracefully and exits 0 (a second signal exits at once with 1).
+ * Wrong arguments print a clear message and exit 2.
+ */
+import { parseArgs } from 'node:util';
+import { pino } from 'pino';
+import { TIERS } from '@cgn/protocol';
+import type { MinerLogger } from './log.js';
+import { startMiner, type Miner } from './miner.js';
+import { DEFAULT_KEY_FILE, MinerOptionError, SANDBOX_MODES, type MinerOptions, type SandboxMode } from './options.js';
+
+export const MINER_USAGE = `Usage: cgn miner --node URL --dservice DIR [--dservice DIR ...] [options]
+
+Runs a miner: dials a CGN node, runs DServices in sandboxes and does the work the node sends.
+
+Options:
+  --node URL        the node's miner endpoint, ws://host:port/ or wss://...   (required)
+  --dservice DIR    a DService package directory (with a dservice.json);
+                    repeat for several                                         (at least one)
+  --key FILE        the miner's Ed25519 key (PEM); created with mode 0600 if missing
+                                                      (default ${DEFAULT_KEY_FILE})
+  --slots N         work units run at once   (default: sum of the DServices' concurrency)
+  --tier T          ${TIERS.join(' | ')}                       (default open)
+  --sandbox MODE    ${SANDBOX_MODES.join(' | ')}: auto uses bubblewrap if it works here,
+                    else plain processes with a warning            (default auto)
+  --location L      free-text location advertised to the node      (default none)
+  --run-dir DIR     directory for the DServices' sockets   (default a new temporary dir)
+  -h, --help        show this help and exit
+
+Environment:
+  CGN_LOG_LEVEL     debug | info | warn | error (default info); logs are JSON on stderr
+
+On SIGINT or SIGTERM the miner tells the node it is draining, finishes the work in flight,
+stops its DServices and exits 0.
+`;
+
+export interface MainIo {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  exit: (code: number) => void;
+  /** Creates the logger; default pino to stderr at `$CGN_LOG_LEVEL`. */
+  logger?: () => MinerLogger;
+  /** Whether to install SIGINT/SIGTERM handlers (default true). */
+  signals?: boolean;
+}
+
+const defaultIo: MainIo = {
+  stdout: (t) => void process.stdout.write(t),
+  stderr: (t) => void process.stderr.write(t),
+  exit: (code) => process.exit(code),
+};
+
+/** Command-line flag for each option, for error messages. */
+const FLAG: Record<string, string> = {
+  nodeUrl: '--node', keyFile: '--key', dservices: '--dservice', slots: '--slots', tier: '--tier',
+  sandbox: '--sandbox', location: '--location', runDir: '--run-dir',
+};
+
+function flagOf(option: string): string {
+  const base = option.replace(/\[\d+\]$/, '');
+  return FLAG[base] ?? option;
+}
+
+/**
+ * Runs `cgn miner` with these arguments (without the command name). Resolves once the miner
+ * runs (the process then lives until a signal) or after printing help or an error (having
+ * called `io.exit`). Returns the miner when it started.
+ */
+export async function runMinerFromArgs(argv: string[], io: MainIo = defaultIo): Promise<Miner | null> {
+  const usageError = (msg: string): null => {
+    io.stderr(`cgn miner: ${msg}\n\nRun "cgn miner --help" for the options.\n`);
+    io.exit(2);
+    return null;
+  };
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        node: { type: 'string' },
+        dservice: { type: 'string', multiple: true },
+        key: { type: 'string' },
+        slots: { type: 'string' },
+        tier: { type: 'string' },
+        sandbox: { type: 'string' },
+        location: { type: 'string' },
+        'run-dir': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (err) {
+    return usageError((err as Error).message);
+  }
+  if (values.help === true) {
+    io.stdout(MINER_USAGE);
+    return null;
+  }
+  if (values.node === undefined) return usageError('--node URL is required (the node miner endpoint, e.g. ws://127.0.0.1:8081/)');
+  if (values.dservice === undefined || values.dservice.length === 0) return usageError('at least one --dservice DIR is required');
+  const options: MinerOptions = { nodeUrl: values.node, dservices: values.dservice };
+  if (values.key !== undefined) options.keyFile = values.key;
+  if (values.slots !== undefined) {
+    if (!/^[1-9][0-9]*$/.test(values.slots)) return usageError(`--slots must be a positive integer, not "${values.slots}"`);
+    options.slots = Number(values.slots);
+  }
+  if (values.tier !== undefined) options.tier = values.tier as MinerOptions['tier'] & string;
+  if (values.sandbox !== undefined) options.sandbox = values.sandbox as SandboxMode;
+  if (values.location !== undefined) options.location = values.location;
+  if (values['run-dir'] !== undefined) options.runDir = values['run-dir'];
+
+  let logger: MinerLogger;
+  try {
+    logger = io.logger?.() ?? pino({ name: 'cgn-miner', level: process.env['CGN_LOG_LEVEL'] ?? 'info' }, pino.destination(2));
+  } catch (err) {
+    return usageError(`CGN_LOG_LEVEL: ${(err as Error).message}`);
+  }
+  options.logger = logger;
+
+  // Signals count from now on: one during the start stops the miner as soon as it runs.
+  let miner: Miner | null = null;
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      logger.warn({ signal }, 'second signal: exiting now without waiting for the work in flight');
+      miner?.kill();
+      io.exit(1);
+      return;
+    }
+    stopping = true;
+    if (miner === null) {
+      logger.info({ signal }, 'signal received while starting: stopping once started');
+      return;
+    }
+    logger.info({ signal }, 'signal received: draining');
+    const m = miner;
+    m.stop().then(
+      () => io.exit(0),
+      (err: unknown) => {
+        logger.error({ err: (err as Error).message }, 'error while stopping');
+        m.kill();
+        io.exit(1);
+      },
+    );
+  };
+  const signals = io.signals !== false;
+  if (signals) {
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  }
+
+  try {
+    miner = await startMiner(options);
+  } catch (err) {
+    if (signals) {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
+    if (err instanceof MinerOptionError) {
+      const detail = err.message.replace(/^miner option [^:]+: /, '');
+      return usageError(`${flagOf(err.option)}: ${detail}`);
+    }
+    logger.fatal({ err: (err as Error).message }, 'miner failed to start');
+    io.stderr(`cgn miner: ${(err as Error).message}\n`);
+    io.exit(1);
+    return null;
+  }
+
+  if (stopping) {
+    // A signal came while starting.
+    stopping = false;
+    onSignal('SIGTERM');
+  }
+  return miner;
+}

@@ -1,0 +1,223 @@
+/**
+ * Miner options: one input type, and one function that fills the defaults and validates it,
+ * naming the wrong option in its error.
+ */
+import { availableParallelism, homedir } from 'node:os';
+import { isAbsolute, join, resolve } from 'node:path';
+import { LIMITS, TIERS, type Tier } from '@cgn/protocol';
+import { loadDServicePackage, type DServicePackage } from './dservice-package.js';
+import type { MinerLogger } from './log.js';
+
+export type SandboxMode = 'auto' | 'bwrap' | 'none';
+export const SANDBOX_MODES: readonly SandboxMode[] = ['auto', 'bwrap', 'none'];
+
+export interface MinerOptions {
+  /** The node's miner endpoint, `ws://host:port/` or `wss://…`. */
+  nodeUrl: string;
+  /** PEM file with the miner's Ed25519 key; created (mode 0600) if missing. Default `~/.cgn/miner-key.pem`. */
+  keyFile?: string;
+  /** DService package directories, each with a `dservice.json`. */
+  dservices: string[];
+  /** Work units run at once over all DServices. Default: the sum of the DServices' concurrency (the CPU count if there are none). */
+  slots?: number;
+  /** Default `open`. */
+  tier?: Tier;
+  /** `auto` (default): bubblewrap if it works here, else plain processes with a warning. */
+  sandbox?: SandboxMode;
+  /** Directory for the DServices' sockets; default a new temporary directory, removed on stop. */
+  runDir?: string;
+  /** Free-text location advertised to the node (region, city). */
+  location?: string;
+  /** A pino logger. Default: pino at `$CGN_LOG_LEVEL` (or info), JSON to stderr. */
+  logger?: MinerLogger;
+  /** DService name -> sha256 hex digest the package must have; a mismatching DService is not run nor advertised. */
+  expectedDigests?: Record<string, string>;
+
+  // Tuning (defaults suit production; tests shorten them).
+  /** Reconnect backoff: first delay bound and cap, ms (full jitter). Default 200 / 10000. */
+  reconnectBaseMs?: number;
+  reconnectCapMs?: number;
+  /** Time from dialling to `welcome` before the attempt is abandoned, ms. Default 10000. */
+  handshakeTimeoutMs?: number;
+  /** DService health checks: interval, per-check timeout, failures in a row before a restart. Default 5000 / 2000 / 3. */
+  healthIntervalMs?: number;
+  healthTimeoutMs?: number;
+  healthFailures?: number;
+  /** Time a DService process has to answer `GET /healthz` after it starts, ms. Default 20000. */
+  startTimeoutMs?: number;
+  /** Time between SIGTERM and SIGKILL when a DService process is stopped, ms. Default 5000. */
+  stopGraceMs?: number;
+  /** Restart backoff of a failed DService process, ms. Default 250 / 30000. */
+  restartBaseMs?: number;
+  restartCapMs?: number;
+  /** Longest a graceful stop waits for work in flight before cancelling it, ms. Default 30000. */
+  drainTimeoutMs?: number;
+  /** Outgoing frames of one event-loop turn are split into messages of about this size. Default 1 MiB. */
+  maxMessageBytes?: number;
+}
+
+export interface ResolvedMinerOptions {
+  nodeUrl: string;
+  keyFile: string;
+  packages: DServicePackage[];
+  slots: number;
+  tier: Tier;
+  sandbox: SandboxMode;
+  runDir: string | null;
+  location: string | undefined;
+  logger: MinerLogger | undefined;
+  expectedDigests: Record<string, string>;
+  reconnectBaseMs: number;
+  reconnectCapMs: number;
+  handshakeTimeoutMs: number;
+  healthIntervalMs: number;
+  healthTimeoutMs: number;
+  healthFailures: number;
+  startTimeoutMs: number;
+  stopGraceMs: number;
+  restartBaseMs: number;
+  restartCapMs: number;
+  drainTimeoutMs: number;
+  maxMessageBytes: number;
+}
+
+/** A wrong option; `option` is its name as in `MinerOptions`. */
+export class MinerOptionError extends Error {
+  constructor(
+    readonly option: string,
+    message: string,
+  ) {
+    super(`miner option ${option}: ${message}`);
+    this.name = 'MinerOptionError';
+  }
+}
+
+export const DEFAULT_KEY_FILE = join(homedir(), '.cgn', 'miner-key.pem');
+
+const TUNING = {
+  reconnectBaseMs: 200,
+  reconnectCapMs: 10_000,
+  handshakeTimeoutMs: 10_000,
+  healthIntervalMs: 5000,
+  healthTimeoutMs: 2000,
+  healthFailures: 3,
+  startTimeoutMs: 20_000,
+  stopGraceMs: 5000,
+  restartBaseMs: 250,
+  restartCapMs: 30_000,
+  drainTimeoutMs: 30_000,
+  maxMessageBytes: 1024 * 1024,
+} as const;
+
+export const MINER_DEFAULTS = { tier: 'open' as Tier, sandbox: 'auto' as SandboxMode, keyFile: DEFAULT_KEY_FILE, ...TUNING };
+
+/** Longest unix socket path Linux accepts (sun_path is 108 bytes with the NUL). */
+export const MAX_SOCKET_PATH = 107;
+/** The socket of a DService below the run directory: `<runDir>/<name>/http.sock`. */
+export function socketPathFor(runDir: string, name: string): string {
+  return join(runDir, name, 'http.sock');
+}
+
+/**
+ * Fills defaults and validates. Reads each DService's `dservice.json` (so a wrong package is
+ * reported here, naming `dservices[i]`), but starts nothing.
+ */
+export function resolveMinerOptions(input: MinerOptions): ResolvedMinerOptions {
+  if (input === null || typeof input !== 'object') throw new MinerOptionError('(options)', 'must be an object');
+  const o = input as unknown as Record<string, unknown>;
+
+  const nodeUrl = o['nodeUrl'];
+  if (typeof nodeUrl !== 'string' || nodeUrl.length === 0) throw new MinerOptionError('nodeUrl', 'is required (the node miner endpoint, e.g. ws://127.0.0.1:8081/)');
+  let url: URL;
+  try {
+    url = new URL(nodeUrl);
+  } catch {
+    throw new MinerOptionError('nodeUrl', `"${nodeUrl}" is not a URL (expected ws://host:port/)`);
+  }
+  if (url.protocol !== 'ws:' && url.protocol !== 'wss:') throw new MinerOptionError('nodeUrl', `"${nodeUrl}" must start with ws:// or wss://`);
+
+  const keyFile = o['keyFile'] ?? DEFAULT_KEY_FILE;
+  if (typeof keyFile !== 'string' || keyFile.length === 0) throw new MinerOptionError('keyFile', 'must be a file path');
+
+  const dirs = o['dservices'];
+  if (!Array.isArray(dirs)) throw new MinerOptionError('dservices', 'must be a list of DService package directories');
+  const packages: DServicePackage[] = [];
+  const names = new Set<string>();
+  dirs.forEach((d, i) => {
+    if (typeof d !== 'string' || d.length === 0) throw new MinerOptionError(`dservices[${i}]`, 'must be a directory path');
+    let pkg: DServicePackage;
+    try {
+      pkg = loadDServicePackage(d);
+    } catch (err) {
+      throw new MinerOptionError(`dservices[${i}]`, (err as Error).message);
+    }
+    if (names.has(pkg.descriptor.name)) throw new MinerOptionError(`dservices[${i}]`, `DService "${pkg.descriptor.name}" is listed twice`);
+    names.add(pkg.descriptor.name);
+    packages.push(pkg);
+  });
+  if (packages.length > LIMITS.maxDServices) throw new MinerOptionError('dservices', `at most ${LIMITS.maxDServices} DServices`);
+
+  const concurrency = packages.reduce((s, p) => s + p.descriptor.concurrency, 0);
+  const slots = o['slots'] ?? Math.min(LIMITS.maxSlots, concurrency > 0 ? concurrency : availableParallelism());
+  if (typeof slots !== 'number' || !Number.isInteger(slots) || slots < 1 || slots > LIMITS.maxSlots) {
+    throw new MinerOptionError('slots', `must be an integer from 1 to ${LIMITS.maxSlots}`);
+  }
+
+  const tier = o['tier'] ?? MINER_DEFAULTS.tier;
+  if (!TIERS.includes(tier as Tier)) throw new MinerOptionError('tier', `must be one of ${TIERS.join(', ')}`);
+
+  const sandbox = o['sandbox'] ?? MINER_DEFAULTS.sandbox;
+  if (!SANDBOX_MODES.includes(sandbox as SandboxMode)) throw new MinerOptionError('sandbox', `must be one of ${SANDBOX_MODES.join(', ')}`);
+
+  const runDir = o['runDir'];
+  if (runDir !== undefined) {
+    if (typeof runDir !== 'string' || runDir.length === 0) throw new MinerOptionError('runDir', 'must be a directory path');
+    for (const p of packages) {
+      const sock = socketPathFor(resolve(runDir), p.descriptor.name);
+      if (Buffer.byteLength(sock) > MAX_SOCKET_PATH) {
+        throw new MinerOptionError('runDir', `is too long: the socket ${sock} exceeds ${MAX_SOCKET_PATH} bytes; use a shorter path`);
+      }
+    }
+  }
+
+  const location = o['location'];
+  if (location !== undefined && (typeof location !== 'string' || location.length > LIMITS.maxNameLength)) {
+    throw new MinerOptionError('location', `must be a string of at most ${LIMITS.maxNameLength} characters`);
+  }
+
+  const logger = o['logger'];
+  if (logger !== undefined && (logger === null || typeof (logger as MinerLogger).info !== 'function' || typeof (logger as MinerLogger).child !== 'function')) {
+    throw new MinerOptionError('logger', 'must be a pino logger');
+  }
+
+  const expected = o['expectedDigests'] ?? {};
+  if (expected === null || typeof expected !== 'object' || Array.isArray(expected)) throw new MinerOptionError('expectedDigests', 'must map DService names to digests');
+  for (const [name, digest] of Object.entries(expected)) {
+    if (typeof digest !== 'string' || !/^[0-9a-f]{64}$/.test(digest)) {
+      throw new MinerOptionError(`expectedDigests.${name}`, 'must be a sha256 hex digest (64 lower-case hex characters)');
+    }
+  }
+
+  const tuning = {} as Record<keyof typeof TUNING, number>;
+  for (const [name, dflt] of Object.entries(TUNING) as [keyof typeof TUNING, number][]) {
+    const v = o[name] ?? dflt;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new MinerOptionError(name, 'must be a positive integer');
+    tuning[name] = v;
+  }
+  if (tuning.reconnectCapMs < tuning.reconnectBaseMs) throw new MinerOptionError('reconnectCapMs', 'must not be below reconnectBaseMs');
+  if (tuning.restartCapMs < tuning.restartBaseMs) throw new MinerOptionError('restartCapMs', 'must not be below restartBaseMs');
+
+  return {
+    nodeUrl,
+    keyFile: isAbsolute(keyFile) ? keyFile : resolve(keyFile),
+    packages,
+    slots,
+    tier: tier as Tier,
+    sandbox: sandbox as SandboxMode,
+    runDir: runDir === undefined ? null : resolve(runDir as string),
+    location: location as string | undefined,
+    logger: logger as MinerLogger | undefined,
+    expectedDigests: expected as Record<string, string>,
+    ...tuning,
+  };
+}

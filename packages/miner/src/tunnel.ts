@@ -1,0 +1,549 @@
+/**
+ * The miner's side of the tunnel: a WebSocket client that dials the node, authenticates,
+ * advertises, and runs the work the node sends.
+ *
+ * Handshake: `hello` -> node `challenge` -> `auth` (Ed25519 over the nonce) -> node `welcome`
+ * -> `advertise`. Then `work` is acked at once and run through `execute`; the answer goes back
+ * as `result`, or as `error` with the work id (retryable when another miner may succeed).
+ * `cancel` aborts a unit, `ping` gets a `pong`, a node's `drain` stops new work and closes the
+ * tunnel once the work in flight is done; a node's `error` is logged.
+ *
+ * Liveness: no frame for 3x `heartbeatMs` (from `welcome`) means the tunnel is dead; it is
+ * terminated. A message that does not decode closes the tunnel with 4002, an unexpected frame
+ * with 4003. Every close is followed by a reconnect after an exponential backoff with full
+ * jitter, reset by each `welcome`. Outgoing frames are batched per event-loop turn (`Outbox`).
+ */
+import { EventEmitter } from 'node:events';
+import { performance } from 'node:perf_hooks';
+import { WebSocket, type RawData } from 'ws';
+import {
+  CgnError, LIMITS, NODE_TO_MINER, decodeMessage, frame, signChallenge,
+  type AdvertiseFrame, type ErrorCode, type Frame, type MinerKeyPair, type WorkFrame,
+} from '@cgn/protocol';
+import { errorText, type Log } from './log.js';
+import { Outbox } from './outbox.js';
+import type { WorkOutcome } from './proxy.js';
+
+export const AGENT = 'cgn-miner/0.1.0';
+
+/** Close codes the miner uses (the node uses the same numbers for the same reasons). */
+export const MINER_CLOSE = {
+  normal: 1000,
+  goingAway: 1001,
+  badFrame: 4002,
+  unexpectedFrame: 4003,
+} as const;
+
+export type Advertisement = Omit<AdvertiseFrame, 't' | 'v'>;
+
+export interface TunnelOptions {
+  url: string;
+  key: MinerKeyPair;
+  log: Log;
+  reconnectBaseMs: number;
+  reconnectCapMs: number;
+  handshakeTimeoutMs: number;
+  maxMessageBytes: number;
+  /** Work units run at once; more is refused with a retryable `queue_full`. */
+  slots: number;
+  /** What to advertise now (called after each `welcome` and on `readvertise()`). */
+  advertisement: () => Advertisement;
+  /** Runs one work unit; rejects with a `CgnError`. */
+  execute: (work: WorkFrame, signal: AbortSignal) => Promise<WorkOutcome>;
+  /** The backoff's randomness (tests); default `Math.random`. */
+  random?: () => number;
+}
+
+export interface DisconnectInfo {
+  code: number;
+  reason: string;
+  /** Whether the node had welcomed this connection. */
+  welcomed: boolean;
+}
+
+export interface WorkFailure {
+  id: string;
+  code: ErrorCode;
+  message: string;
+  retryable: boolean;
+}
+
+export interface TunnelEvents {
+  /** A dial starts; `attempt` counts since the last welcome. */
+  connecting: [attempt: number];
+  welcome: [info: { minerId: string; heartbeatMs: number }];
+  advertised: [frame: AdvertiseFrame];
+  disconnected: [info: DisconnectInfo];
+  /** A reconnect is scheduled in `delayMs`. */
+  reconnecting: [delayMs: number];
+  /** A frame from the node (after decoding), for observers. */
+  frame: [frame: Frame];
+  'work-done': [info: { id: string; status: number; execUs: number; cpuUs: number }];
+  'work-failed': [info: WorkFailure];
+  'work-cancelled': [id: string];
+  /** No work in flight any more. */
+  idle: [];
+}
+
+type Phase = 'connecting' | 'challenge' | 'welcome' | 'ready' | 'closed';
+
+interface Conn {
+  ws: WebSocket;
+  out: Outbox;
+  phase: Phase;
+  heartbeatMs: number;
+  /** A frame arrived since the last watchdog tick. */
+  seen: boolean;
+  missed: number;
+  timers: NodeJS.Timeout[];
+  /** The node asked this connection to drain. */
+  drained: boolean;
+  closeCode: number | null;
+  closeReason: string;
+}
+
+interface InFlight {
+  ac: AbortController;
+  /** performance.now() after which the unit is abandoned. */
+  deadline: number;
+  conn: Conn;
+}
+
+const SWEEP_MS = 250;
+
+function truncate(s: string, max: number): string {
+  return s.length <= max ? s : `${s.slice(0, max - 1)}…`;
+}
+
+/** Close reasons are limited to 123 bytes. */
+function closeReason(s: string): string {
+  const b = Buffer.from(s);
+  return b.length <= 120 ? s : b.subarray(0, 120).toString();
+}
+
+const zeroMask = (mask: Buffer): void => void mask.fill(0);
+
+/**
+ * Client frames are masked (RFC 6455) so that bytes a payload author chose cannot pass for
+ * HTTP to a proxy on the path. Over TLS (`wss:`) or loopback no such proxy can read them, so
+ * the miner sends them with an all-zero mask, which `ws` skips: no copy and XOR of every
+ * outgoing byte (the biggest CPU cost of large results otherwise).
+ */
+export function needsMasking(url: string): boolean {
+  const u = new URL(url);
+  if (u.protocol === 'wss:') return false;
+  const host = u.hostname.replace(/^\[|\]$/g, '');
+  return !(host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host));
+}
+
+export class Tunnel extends EventEmitter<TunnelEvents> {
+  readonly stats = { connects: 0, welcomes: 0, workDone: 0, failures: 0, cancelled: 0, refused: 0 };
+  private conn: Conn | null = null;
+  private readonly inFlight = new Map<string, InFlight>();
+  private attempt = 0;
+  private reconnectTimer: NodeJS.Timeout | null = null;
+  private sweeper: NodeJS.Timeout | null = null;
+  private stopped = false;
+  private draining = false;
+  private minerIdValue: string | null = null;
+  private readonly log: Log;
+  private readonly random: () => number;
+
+  /** Whether frames go out without masking (see `needsMasking`). */
+  private readonly unmasked: boolean;
+
+  constructor(private readonly opts: TunnelOptions) {
+    super();
+    this.log = opts.log;
+    this.random = opts.random ?? Math.random;
+    this.unmasked = !needsMasking(opts.url);
+  }
+
+  /** Whether the node has welcomed the current connection. */
+  get connected(): boolean {
+    return this.conn?.phase === 'ready';
+  }
+
+  /** The id the node gave this miner (kept across reconnects). */
+  get minerId(): string | null {
+    return this.minerIdValue;
+  }
+
+  get inFlightCount(): number {
+    return this.inFlight.size;
+  }
+
+  /** Starts dialling (and re-dialling after each close until `close()`). */
+  start(): void {
+    if (this.stopped || this.conn !== null || this.reconnectTimer !== null) return;
+    this.dial();
+  }
+
+  /** Sends a fresh `advertise` if the node has welcomed us (e.g. a DService came or went). */
+  readvertise(): void {
+    const c = this.conn;
+    if (c?.phase === 'ready') this.advertise(c);
+  }
+
+  // ---- connection ----------------------------------------------------------------------------
+
+  private dial(): void {
+    this.reconnectTimer = null;
+    if (this.stopped) return;
+    this.stats.connects++;
+    this.emit('connecting', this.attempt);
+    const ws = new WebSocket(this.opts.url, {
+      perMessageDeflate: false,
+      handshakeTimeout: this.opts.handshakeTimeoutMs,
+      maxPayload: 256 * 1024 * 1024,
+      ...(this.unmasked ? { generateMask: zeroMask } : {}),
+    });
+    const c: Conn = {
+      ws,
+      out: new Outbox((m) => {
+        if (ws.readyState === WebSocket.OPEN) ws.send(m, { binary: true });
+      }, this.opts.maxMessageBytes),
+      phase: 'connecting',
+      heartbeatMs: 0,
+      seen: false,
+      missed: 0,
+      timers: [],
+      drained: false,
+      closeCode: null,
+      closeReason: '',
+    };
+    this.conn = c;
+    ws.on('open', () => {
+      c.phase = 'challenge';
+      c.out.push(frame({ t: 'hello', publicKey: this.opts.key.publicKey, agent: AGENT }));
+      const t = setTimeout(() => {
+        if (c.phase !== 'ready') this.closeConn(c, MINER_CLOSE.goingAway, `no welcome within ${this.opts.handshakeTimeoutMs} ms`, true);
+      }, this.opts.handshakeTimeoutMs);
+      c.timers.push(t);
+    });
+    ws.on('message', (data: RawData, isBinary: boolean) => this.onMessage(c, data, isBinary));
+    ws.on('error', (err) => this.log.warn({ err: errorText(err), url: this.opts.url }, 'tunnel error'));
+    ws.on('close', (code: number, reason: Buffer) => this.onClose(c, code, reason.toString()));
+  }
+
+  private onMessage(c: Conn, data: RawData, isBinary: boolean): void {
+    if (c !== this.conn || c.phase === 'closed' || c.closeCode !== null) return;
+    c.seen = true;
+    if (!isBinary) return this.badFrame(c, 'bad frame: text message; frames are binary MessagePack');
+    const bytes = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
+    let frames: Frame[];
+    try {
+      frames = decodeMessage(bytes);
+    } catch (err) {
+      return this.badFrame(c, errorText(err));
+    }
+    for (const f of frames) {
+      // A frame may have closed the connection; the rest of the message is moot.
+      if (c.closeCode !== null || (c.phase as Phase) === 'closed') return;
+      this.onFrame(c, f);
+    }
+  }
+
+  private badFrame(c: Conn, reason: string): void {
+    this.log.warn({ reason }, 'bad message from the node; closing the tunnel');
+    this.closeConn(c, MINER_CLOSE.badFrame, reason);
+  }
+
+  private unexpected(c: Conn, f: Frame, expected: string): void {
+    const reason = `unexpected ${f.t} frame${expected ? `: expected ${expected}` : ' from a node'}`;
+    this.log.warn({ reason }, 'unexpected frame from the node; closing the tunnel');
+    this.closeConn(c, MINER_CLOSE.unexpectedFrame, reason);
+  }
+
+  private onFrame(c: Conn, f: Frame): void {
+    if (this.listenerCount('frame') > 0) this.emit('frame', f);
+    if (!NODE_TO_MINER.has(f.t)) return this.unexpected(c, f, '');
+    if (f.t === 'error') {
+      this.log.warn({ code: f.code, message: f.message, id: f.id }, 'the node reported an error');
+      return;
+    }
+    if (f.t === 'ping') {
+      c.out.push(frame({ t: 'pong', ts: f.ts }));
+      return;
+    }
+    if (f.t === 'drain' && c.phase !== 'ready') {
+      this.log.info({ reason: f.reason }, 'the node asked this miner to drain during the handshake');
+      this.closeConn(c, MINER_CLOSE.normal, 'drained');
+      return;
+    }
+    switch (c.phase) {
+      case 'challenge':
+        if (f.t !== 'challenge') return this.unexpected(c, f, 'challenge');
+        c.phase = 'welcome';
+        c.out.push(frame({ t: 'auth', signature: signChallenge(this.opts.key, f.nonce, f.nodeId) }));
+        return;
+      case 'welcome':
+        if (f.t !== 'welcome') return this.unexpected(c, f, 'welcome');
+        return this.onWelcome(c, f.minerId, f.heartbeatMs);
+      case 'ready':
+        return this.onReadyFrame(c, f);
+      default:
+        return;
+    }
+  }
+
+  private onWelcome(c: Conn, minerId: string, heartbeatMs: number): void {
+    c.phase = 'ready';
+    c.heartbeatMs = heartbeatMs;
+    this.attempt = 0;
+    this.stats.welcomes++;
+    this.minerIdValue = minerId;
+    for (const t of c.timers) clearTimeout(t);
+    c.timers = [];
+    c.seen = true;
+    // Dead-tunnel watchdog: 3 heartbeat intervals without any frame.
+    const watchdog = setInterval(() => {
+      if (c.seen) {
+        c.seen = false;
+        c.missed = 0;
+        return;
+      }
+      if (++c.missed >= 3) {
+        this.log.warn({ heartbeatMs }, 'no frame from the node for 3 heartbeats; the tunnel is dead');
+        c.closeCode = 1006;
+        c.closeReason = 'heartbeat lost';
+        c.ws.terminate();
+      }
+    }, Math.max(10, heartbeatMs));
+    c.timers.push(watchdog);
+    this.log.info({ minerId: minerId.slice(0, 16), url: this.opts.url, heartbeatMs }, 'connected to the node');
+    this.emit('welcome', { minerId, heartbeatMs });
+    this.advertise(c);
+    if (this.draining) {
+      // Stopping while the handshake ran: tell the node at once.
+      c.out.push(frame({ t: 'drain', reason: 'miner stopping' }));
+    }
+  }
+
+  private advertise(c: Conn): void {
+    const ad = frame({ t: 'advertise', ...this.opts.advertisement() }) as AdvertiseFrame;
+    c.out.push(ad);
+    this.emit('advertised', ad);
+  }
+
+  private onReadyFrame(c: Conn, f: Frame): void {
+    switch (f.t) {
+      case 'work':
+        return this.onWork(c, f);
+      case 'cancel':
+        return this.onCancel(f.id);
+      case 'pong':
+        return;
+      case 'drain':
+        this.log.info({ reason: f.reason, inFlight: this.inFlight.size }, 'the node asked this miner to drain');
+        c.drained = true;
+        if (this.inFlight.size === 0) this.closeConn(c, MINER_CLOSE.normal, 'drained');
+        return;
+      default:
+        return this.unexpected(c, f, 'work, cancel, ping, pong, drain or error');
+    }
+  }
+
+  private onClose(c: Conn, code: number, reason: string): void {
+    if (c.phase === 'closed') return;
+    const welcomed = c.phase === 'ready' || c.heartbeatMs > 0;
+    c.phase = 'closed';
+    for (const t of c.timers) {
+      clearTimeout(t);
+      clearInterval(t);
+    }
+    c.timers = [];
+    c.out.clear();
+    // Our own close code (bad frame, heartbeat) is the interesting one when we closed.
+    const info: DisconnectInfo = { code: c.closeCode ?? code, reason: c.closeCode !== null ? c.closeReason : reason, welcomed };
+    if (c.closeCode === null) {
+      const fields = { code, reason, url: this.opts.url };
+      if (code >= 4000 && code <= 4999) this.log.warn(fields, `the node closed the tunnel: ${reason || '(no reason)'}`);
+      else if (code === 1000 || code === 1001) this.log.info(fields, 'the node closed the tunnel');
+      else if (welcomed) this.log.warn(fields, 'tunnel lost');
+      else this.log.debug(fields, 'could not connect to the node');
+    }
+    // The node gives the work of a closed tunnel to other miners: stop running it here.
+    this.abortAll(c, new CgnError('cancelled', 'the tunnel closed'));
+    if (c === this.conn) this.conn = null;
+    this.emit('disconnected', info);
+    if (!this.stopped) this.scheduleReconnect();
+  }
+
+  private scheduleReconnect(): void {
+    if (this.reconnectTimer !== null) return;
+    const bound = Math.min(this.opts.reconnectCapMs, this.opts.reconnectBaseMs * 2 ** Math.min(this.attempt, 30));
+    const delay = Math.floor(this.random() * bound);
+    this.attempt++;
+    this.emit('reconnecting', delay);
+    this.reconnectTimer = setTimeout(() => this.dial(), delay);
+  }
+
+  /** Closes a connection with a code and reason (then reconnects, unless stopped). */
+  private closeConn(c: Conn, code: number, reason: string, terminate = false): void {
+    if (c.phase === 'closed' || c.closeCode !== null) return;
+    c.closeCode = code;
+    c.closeReason = reason;
+    c.out.flush();
+    if (terminate || c.ws.readyState !== WebSocket.OPEN) {
+      c.ws.terminate();
+      return;
+    }
+    c.ws.close(code, closeReason(reason));
+    // A peer that does not answer the close handshake gets the socket cut.
+    const t = setTimeout(() => c.ws.terminate(), 2000);
+    t.unref();
+    c.timers.push(t);
+  }
+
+  // ---- work ----------------------------------------------------------------------------------
+
+  private onWork(c: Conn, w: WorkFrame): void {
+    if (this.inFlight.has(w.id)) {
+      this.log.warn({ id: w.id }, 'work id already in flight; ignoring the duplicate');
+      return;
+    }
+    c.out.push(frame({ t: 'ack', id: w.id }));
+    if (this.draining || c.drained) return this.refuse(c, w.id, 'draining', 'the miner is draining');
+    if (this.inFlight.size >= this.opts.slots) return this.refuse(c, w.id, 'queue_full', 'all slots of this miner are busy');
+    const ac = new AbortController();
+    const entry: InFlight = { ac, deadline: performance.now() + w.timeoutMs, conn: c };
+    this.inFlight.set(w.id, entry);
+    if (this.sweeper === null) this.startSweeper();
+    let p: Promise<WorkOutcome>;
+    try {
+      p = this.opts.execute(w, ac.signal);
+    } catch (err) {
+      p = Promise.reject(err);
+    }
+    p.then(
+      (o) => this.onOutcome(w.id, entry, o),
+      (err: unknown) => this.onFailure(w.id, entry, err),
+    );
+  }
+
+  private refuse(c: Conn, id: string, code: ErrorCode, message: string): void {
+    this.stats.refused++;
+    c.out.push(frame({ t: 'error', id, code, message, retryable: true }));
+    this.emit('work-failed', { id, code, message, retryable: true });
+  }
+
+  private onOutcome(id: string, entry: InFlight, o: WorkOutcome): void {
+    if (this.inFlight.get(id) !== entry) return; // cancelled, or the tunnel closed
+    this.inFlight.delete(id);
+    const c = entry.conn;
+    c.out.push(
+      frame({
+        t: 'result', id, status: o.status, headers: o.headers, body: o.body,
+        metering: { execUs: o.execUs, cpuUs: o.cpuUs }, resultHash: o.resultHash,
+      }),
+    );
+    this.stats.workDone++;
+    if (this.listenerCount('work-done') > 0) this.emit('work-done', { id, status: o.status, execUs: o.execUs, cpuUs: o.cpuUs });
+    this.afterUnit(c);
+  }
+
+  private onFailure(id: string, entry: InFlight, err: unknown): void {
+    if (this.inFlight.get(id) !== entry) return;
+    this.inFlight.delete(id);
+    const e = err instanceof CgnError ? err : new CgnError('internal', `the miner failed to run the work: ${errorText(err)}`);
+    // A DService that is down or died may well work elsewhere; so may work the miner gave up on.
+    const retryable = e.retryable || e.code === 'dservice_unavailable' || e.code === 'unknown_dservice' || e.code === 'draining';
+    const message = truncate(e.message, LIMITS.maxMessageLength);
+    entry.conn.out.push(frame({ t: 'error', id, code: e.code, message, retryable }));
+    this.stats.failures++;
+    this.log.warn({ id, code: e.code, retryable, err: message }, 'work failed');
+    this.emit('work-failed', { id, code: e.code, message, retryable });
+    this.afterUnit(entry.conn);
+  }
+
+  private onCancel(id: string): void {
+    const entry = this.inFlight.get(id);
+    if (entry === undefined) return; // already answered: the cancel crossed the result
+    this.inFlight.delete(id);
+    this.stats.cancelled++;
+    entry.ac.abort(new CgnError('cancelled', 'cancelled by the node'));
+    this.emit('work-cancelled', id);
+    this.afterUnit(entry.conn);
+  }
+
+  private afterUnit(c: Conn): void {
+    if (this.inFlight.size > 0) return;
+    this.stopSweeper();
+    this.emit('idle');
+    if (c.drained && c === this.conn && c.phase === 'ready') this.closeConn(c, MINER_CLOSE.normal, 'drained');
+  }
+
+  private startSweeper(): void {
+    this.sweeper = setInterval(() => {
+      const now = performance.now();
+      for (const [id, e] of this.inFlight) {
+        if (e.deadline <= now) e.ac.abort(new CgnError('deadline_exceeded', `work ${id} ran past its timeout`));
+      }
+    }, SWEEP_MS);
+    this.sweeper.unref();
+  }
+
+  private stopSweeper(): void {
+    if (this.sweeper !== null) clearInterval(this.sweeper);
+    this.sweeper = null;
+  }
+
+  private abortAll(c: Conn | null, reason: CgnError): void {
+    let any = false;
+    for (const [id, e] of this.inFlight) {
+      if (c !== null && e.conn !== c) continue;
+      this.inFlight.delete(id);
+      e.ac.abort(reason);
+      any = true;
+    }
+    if (any && this.inFlight.size === 0) {
+      this.stopSweeper();
+      this.emit('idle');
+    }
+  }
+
+  // ---- stop ----------------------------------------------------------------------------------
+
+  /**
+   * Graceful stop, part one: tells the node (`drain`), takes no new work, and waits for the work
+   * in flight, at most `timeoutMs`; what is still running then is abandoned with a retryable
+   * `error` frame, so the node runs it elsewhere.
+   */
+  async drain(reason: string, timeoutMs: number): Promise<void> {
+    this.draining = true;
+    const c = this.conn;
+    if (c?.phase === 'ready') {
+      c.out.push(frame({ t: 'drain', reason }));
+      c.out.flush();
+    }
+    if (this.inFlight.size > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      const done = await Promise.race([
+        new Promise<boolean>((r) => this.once('idle', () => r(true))),
+        new Promise<boolean>((r) => (timer = setTimeout(() => r(false), timeoutMs))),
+      ]);
+      clearTimeout(timer);
+      if (!done) {
+        this.log.warn({ inFlight: this.inFlight.size, timeoutMs }, 'work still running after the drain timeout; handing it back to the node');
+        for (const e of this.inFlight.values()) e.ac.abort(new CgnError('draining', 'the miner is stopping', { retryable: true }));
+        // The aborts settle on the next turns; their error frames go out before the close.
+        await new Promise<void>((r) => (this.inFlight.size === 0 ? r() : this.once('idle', () => r())));
+      }
+    }
+  }
+
+  /** Graceful stop, part two: closes the tunnel for good (no reconnect). */
+  async close(code: number = MINER_CLOSE.goingAway, reason = 'miner stopped'): Promise<void> {
+    this.stopped = true;
+    this.draining = true;
+    if (this.reconnectTimer !== null) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = null;
+    const c = this.conn;
+    if (c === null || c.phase === 'closed') return;
+    const closed = new Promise<void>((r) => c.ws.once('close', () => r()));
+    if (c.phase === 'connecting') c.ws.terminate();
+    else this.closeConn(c, code, reason);
+    await closed;
+  }
+}
