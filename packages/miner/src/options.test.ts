@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { decodeMessage, frame, type Frame } from '@cgn/protocol';
 import { DEFAULT_KEY_FILE, MinerOptionError, resolveMinerOptions, type MinerOptions } from './options.js';
-import { Outbox } from './outbox.js';
+import { Outbox } from '@cgn/protocol';
 import { needsMasking } from './tunnel.js';
 import { ECHO, tempDir, writeDService } from '../test/fixtures.js';
 

@@ -21,7 +21,7 @@ import {
   type AdvertiseFrame, type ErrorCode, type Frame, type MinerKeyPair, type WorkFrame,
 } from '@cgn/protocol';
 import { errorText, type Log } from './log.js';
-import { Outbox } from './outbox.js';
+import { Outbox } from '@cgn/protocol';
 import type { WorkOutcome } from './proxy.js';
 
 export const AGENT = 'cgn-miner/0.1.0';

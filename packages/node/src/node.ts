@@ -117,7 +117,6 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
       while (broker.pending > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
       await endpoint!.stop();
       await ledger.writer.stop();
-      ledger.store.close();
       server.closeAllConnections();
       log.info({ left: broker.pending }, 'node stopped');
     })());

@@ -13,3 +13,4 @@ export * from './validate.js';
 export * from './codec.js';
 export * from './auth.js';
 export * from './descriptor.js';
+export * from './outbox.js';

@@ -7,12 +7,11 @@ import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import {
-  CgnError, decodeMessage, frame, minerIdOf, verifyChallenge,
+  CgnError, Outbox, decodeMessage, frame, minerIdOf, verifyChallenge,
   type Frame, type HelloFrame,
 } from '@cgn/protocol';
 import type { Broker } from '../broker/broker.js';
 import { CLOSE } from './close-codes.js';
-import { Outbox } from './outbox.js';
 import type { Logger } from '../log.js';
 
 export interface MinerEndpointOptions {
@@ -110,7 +109,11 @@ export class MinerEndpoint {
 
   private accept(ws: WebSocket, remote: string): void {
     this.counters.connections++;
-    const c: Conn = { ws, out: new Outbox(ws), phase: 'hello', nonce: randomBytes(32), hello: null, minerId: null, lastSeen: Date.now(), remote };
+    // Batches are split below the miner's message limit (it accepts what we accept).
+    const out = new Outbox((m) => {
+      if (ws.readyState === ws.OPEN) ws.send(m, { binary: true });
+    }, Math.min(this.options.maxPayloadBytes, 1024 * 1024));
+    const c: Conn = { ws, out, phase: 'hello', nonce: randomBytes(32), hello: null, minerId: null, lastSeen: Date.now(), remote };
     this.conns.add(c);
     const handshake = setTimeout(() => {
       if (c.phase !== 'ready') this.end(c, CLOSE.handshakeTimeout, `handshake not completed within ${this.options.handshakeTimeoutMs} ms`);

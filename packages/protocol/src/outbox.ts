@@ -7,7 +7,8 @@
  * (a single larger frame still goes alone), so a burst of big results never makes a message the
  * node refuses as too large.
  */
-import { encodeMessage, type Frame } from '@cgn/protocol';
+import { encodeMessage } from './codec.js';
+import type { Frame } from './frames.js';
 
 /** Rough encoded size of a frame: its body and headers plus a fixed allowance for the rest. */
 export function estimateFrameBytes(f: Frame): number {
