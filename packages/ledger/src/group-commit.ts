@@ -15,7 +15,7 @@
  * is recorded, once) and is counted and reported to `onDuplicate`.
  */
 import { CgnError } from '@cgn/protocol';
-import { microtransactionProblem, type Microtransaction } from './record.js';
+import { copyMicrotransaction, microtransactionProblem, type Microtransaction } from './record.js';
 import type { AppendResult, LedgerStore } from './store.js';
 
 export interface GroupCommitWriterOptions {
@@ -26,6 +26,12 @@ export interface GroupCommitWriterOptions {
    * event-loop turn (`setImmediate`), which batches everything that arrived in this turn.
    */
   windowMs?: number;
+  /**
+   * With `windowMs` 0: while every event-loop turn brings more records (load), keep waiting up to
+   * this long after the oldest so that batches grow and commits get fewer; a turn that brings
+   * none commits at once, so light load pays no wait. 0 turns it off. Default 1 ms.
+   */
+  growWindowMs?: number;
   /** Close the store at the end of `stop()`. Default false (the store belongs to whoever opened it). */
   closeStoreOnStop?: boolean;
   /** Told the work ids that were already in the ledger and were ignored (not billed twice). */
@@ -57,11 +63,12 @@ export interface GroupCommitCounters {
   pending: number;
 }
 
-const DEFAULTS = { maxBatchSize: 4096, windowMs: 0, closeStoreOnStop: false } as const;
+const DEFAULTS = { maxBatchSize: 4096, windowMs: 0, growWindowMs: 1, closeStoreOnStop: false } as const;
 
 interface ResolvedOptions {
   maxBatchSize: number;
   windowMs: number;
+  growWindowMs: number;
   closeStoreOnStop: boolean;
   onDuplicate: ((workIds: readonly string[]) => void) | undefined;
 }
@@ -75,7 +82,11 @@ function resolveOptions(o: GroupCommitWriterOptions): ResolvedOptions {
   if (typeof windowMs !== 'number' || !(windowMs >= 0 && windowMs <= 1000)) {
     throw new TypeError(`GroupCommitWriter option windowMs: must be a number of ms from 0 to 1000, not ${String(windowMs)}`);
   }
-  return { maxBatchSize, windowMs, closeStoreOnStop: o.closeStoreOnStop ?? DEFAULTS.closeStoreOnStop, onDuplicate: o.onDuplicate };
+  const growWindowMs = o.growWindowMs ?? DEFAULTS.growWindowMs;
+  if (typeof growWindowMs !== 'number' || !(growWindowMs >= 0 && growWindowMs <= 1000)) {
+    throw new TypeError(`GroupCommitWriter option growWindowMs: must be a number of ms from 0 to 1000, not ${String(growWindowMs)}`);
+  }
+  return { maxBatchSize, windowMs, growWindowMs, closeStoreOnStop: o.closeStoreOnStop ?? DEFAULTS.closeStoreOnStop, onDuplicate: o.onDuplicate };
 }
 
 type State = 'new' | 'running' | 'stopping' | 'stopped';
@@ -97,9 +108,21 @@ export class GroupCommitWriter {
     records: 0, inserted: 0, duplicates: 0, batches: 0, lastBatchSize: 0, maxBatchSize: 0, lastCommitUs: 0,
     failedBatches: 0, failedRecords: 0, refused: 0,
   };
+  /** Buffer size at the last turn's check, and when the oldest buffered record arrived. */
+  private sizeAtLastTurn = 0;
+  private oldestAt = 0;
   private readonly commitSoon = (): void => {
     this.immediate = null;
     this.timeout = null;
+    // Adaptive window: while records keep arriving turn after turn (load), wait for more, up to
+    // growWindowMs after the oldest; when a turn brings nothing new (light load) commit at once.
+    const n = this.records.length;
+    if (this.options.growWindowMs > 0 && n > this.sizeAtLastTurn && n < this.options.maxBatchSize && performance.now() - this.oldestAt < this.options.growWindowMs) {
+      this.sizeAtLastTurn = n;
+      this.immediate = setImmediate(this.commitSoon);
+      return;
+    }
+    this.sizeAtLastTurn = 0;
     this.commit();
   };
 
@@ -141,7 +164,8 @@ export class GroupCommitWriter {
       return Promise.reject(new CgnError('bad_request', `invalid microtransaction${workId === null ? '' : ` ${workId}`}: ${problem}`, { details: { workId } }));
     }
     return new Promise<void>((resolve, reject) => {
-      this.records.push(copy(tx));
+      if (this.records.length === 0) this.oldestAt = performance.now();
+      this.records.push(copyMicrotransaction(tx));
       this.resolves.push(resolve);
       this.rejects.push(reject);
       if (this.records.length >= this.options.maxBatchSize) this.commit();
@@ -272,25 +296,4 @@ export class GroupCommitWriter {
 
 function isPromiseLike<T>(x: T | PromiseLike<T>): x is PromiseLike<T> {
   return typeof (x as { then?: unknown }).then === 'function';
-}
-
-function copy(tx: Microtransaction): Microtransaction {
-  return {
-    workId: tx.workId,
-    account: tx.account,
-    endUser: tx.endUser,
-    dservice: tx.dservice,
-    tier: tx.tier,
-    miner: tx.miner,
-    node: tx.node,
-    receivedAt: tx.receivedAt,
-    queueUs: tx.queueUs,
-    execUs: tx.execUs,
-    cpuUs: tx.cpuUs,
-    bytesIn: tx.bytesIn,
-    bytesOut: tx.bytesOut,
-    status: tx.status,
-    resultHash: tx.resultHash,
-    attempts: tx.attempts,
-  };
 }

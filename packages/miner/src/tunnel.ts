@@ -3,7 +3,7 @@
  * advertises, and runs the work the node sends.
  *
  * Handshake: `hello` -> node `challenge` -> `auth` (Ed25519 over the nonce) -> node `welcome`
- * -> `advertise`. Then `work` is acked at once and run through `execute`; the answer goes back
+ * -> `advertise`. Then `work` is run through `execute` and acked by its answer (or after 20 ms if it runs longer); the answer goes back
  * as `result`, or as `error` with the work id (retryable when another miner may succeed).
  * `cancel` aborts a unit, `ping` gets a `pong`, a node's `drain` stops new work and closes the
  * tunnel once the work in flight is done; a node's `error` is logged.
@@ -100,7 +100,17 @@ interface Conn {
   drained: boolean;
   closeCode: number | null;
   closeReason: string;
+  /** Work acked by nothing yet: a result or error implies the ack, the ack timer sends the rest. */
+  unacked: Set<string>;
+  ackTimer: NodeJS.Timeout | null;
 }
+
+/**
+ * How long an ack may wait to ride along with the result. Work that answers sooner needs no ack
+ * frame of its own (a result implies it), which halves the miner's messages under load; slower
+ * work is acked after this delay, far inside the node's ack timeout (2 s by default).
+ */
+const ACK_DELAY_MS = 20;
 
 interface InFlight {
   ac: AbortController;
@@ -211,6 +221,8 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
       drained: false,
       closeCode: null,
       closeReason: '',
+      unacked: new Set(),
+      ackTimer: null,
     };
     this.conn = c;
     ws.on('open', () => {
@@ -353,6 +365,8 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
       clearInterval(t);
     }
     c.timers = [];
+    if (c.ackTimer !== null) clearTimeout(c.ackTimer);
+    c.unacked.clear();
     c.out.clear();
     // Our own close code (bad frame, heartbeat) is the interesting one when we closed.
     const info: DisconnectInfo = { code: c.closeCode ?? code, reason: c.closeCode !== null ? c.closeReason : reason, welcomed };
@@ -403,9 +417,10 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
       this.log.warn({ id: w.id }, 'work id already in flight; ignoring the duplicate');
       return;
     }
-    c.out.push(frame({ t: 'ack', id: w.id }));
     if (this.draining || c.drained) return this.refuse(c, w.id, 'draining', 'the miner is draining');
     if (this.inFlight.size >= this.opts.slots) return this.refuse(c, w.id, 'queue_full', 'all slots of this miner are busy');
+    c.unacked.add(w.id);
+    c.ackTimer ??= setTimeout(() => this.sendAcks(c), ACK_DELAY_MS);
     const ac = new AbortController();
     const entry: InFlight = { ac, deadline: performance.now() + w.timeoutMs, conn: c };
     this.inFlight.set(w.id, entry);
@@ -422,6 +437,14 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     );
   }
 
+  /** Acks the work that is still running after ACK_DELAY_MS. */
+  private sendAcks(c: Conn): void {
+    c.ackTimer = null;
+    if (c.phase === 'closed') return;
+    for (const id of c.unacked) c.out.push(frame({ t: 'ack', id }));
+    c.unacked.clear();
+  }
+
   private refuse(c: Conn, id: string, code: ErrorCode, message: string): void {
     this.stats.refused++;
     c.out.push(frame({ t: 'error', id, code, message, retryable: true }));
@@ -432,6 +455,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     if (this.inFlight.get(id) !== entry) return; // cancelled, or the tunnel closed
     this.inFlight.delete(id);
     const c = entry.conn;
+    c.unacked.delete(id);
     c.out.push(
       frame({
         t: 'result', id, status: o.status, headers: o.headers, body: o.body,
@@ -450,6 +474,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     // A DService that is down or died may well work elsewhere; so may work the miner gave up on.
     const retryable = e.retryable || e.code === 'dservice_unavailable' || e.code === 'unknown_dservice' || e.code === 'draining';
     const message = truncate(e.message, LIMITS.maxMessageLength);
+    entry.conn.unacked.delete(id);
     entry.conn.out.push(frame({ t: 'error', id, code: e.code, message, retryable }));
     this.stats.failures++;
     this.log.warn({ id, code: e.code, retryable, err: message }, 'work failed');
@@ -461,6 +486,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     const entry = this.inFlight.get(id);
     if (entry === undefined) return; // already answered: the cancel crossed the result
     this.inFlight.delete(id);
+    entry.conn.unacked.delete(id);
     this.stats.cancelled++;
     entry.ac.abort(new CgnError('cancelled', 'cancelled by the node'));
     this.emit('work-cancelled', id);

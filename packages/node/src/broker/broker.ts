@@ -53,9 +53,8 @@ export interface MinerState {
   tier: Tier;
   dservices: Set<string>;
   slots: number;
+  /** Units the miner holds, in the order they were sent (Map keeps insertion order). */
   inFlight: Map<string, WorkUnit>;
-  /** Units in the order they were sent, for ack-timeout checks (acked/done ones dropped lazily). */
-  unacked: WorkQueue<WorkUnit>;
   latencyMs: number | null;
   active: boolean;
   draining: boolean;
@@ -110,8 +109,17 @@ export class Broker {
   submit(req: WorkRequest, onDone: (outcome: WorkOutcome) => void): WorkUnit {
     const now = this.deps.now();
     const key = queueKey(req.dservice, req.tier);
+    // Field by field (not a spread): keeps one fast object shape for every unit.
     const unit: WorkUnit = {
-      ...req,
+      id: req.id,
+      account: req.account,
+      dservice: req.dservice,
+      tier: req.tier,
+      method: req.method,
+      path: req.path,
+      headers: req.headers,
+      body: req.body,
+      timeoutMs: req.timeoutMs,
       receivedAt: now,
       deadline: now + req.timeoutMs,
       sentAt: 0,
@@ -170,7 +178,6 @@ export class Broker {
       dservices: new Set(),
       slots: ad.slots,
       inFlight: new Map(),
-      unacked: new WorkQueue(),
       latencyMs: null,
       active: true,
       draining: false,
@@ -260,10 +267,13 @@ export class Broker {
   sweep(): void {
     const now = this.deps.now();
     for (const m of [...this.miners.values()]) {
-      let head = m.unacked.peek();
-      while (head !== undefined && (head.acked || head.state !== 'sent' || head.minerId !== m.id)) {
-        m.unacked.shift();
-        head = m.unacked.peek();
+      // The oldest unacked unit decides; acked units (most of them) are skipped.
+      let head: WorkUnit | undefined;
+      for (const u of m.inFlight.values()) {
+        if (!u.acked) {
+          head = u;
+          break;
+        }
       }
       if (head !== undefined && now - head.sentAt > this.options.ackTimeoutMs) {
         const reason = `no ack for work ${head.id} within ${this.options.ackTimeoutMs} ms`;
@@ -332,7 +342,6 @@ export class Broker {
     unit.acked = false;
     unit.attempts++;
     m.inFlight.set(unit.id, unit);
-    m.unacked.push(unit);
     const remaining = Math.max(1, Math.ceil(unit.deadline - now));
     this.deps.send(
       m.id,
