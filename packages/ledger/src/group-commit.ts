@@ -15,7 +15,7 @@
  * is recorded, once) and is counted and reported to `onDuplicate`.
  */
 import { CgnError } from '@cgn/protocol';
-import { copyMicrotransaction, microtransactionProblem, type Microtransaction } from './record.js';
+import { microtransactionProblem, type Microtransaction } from './record.js';
 import type { AppendResult, LedgerStore } from './store.js';
 
 export interface GroupCommitWriterOptions {
@@ -165,7 +165,7 @@ export class GroupCommitWriter {
     }
     return new Promise<void>((resolve, reject) => {
       if (this.records.length === 0) this.oldestAt = performance.now();
-      this.records.push(copyMicrotransaction(tx));
+      this.records.push(copy(tx));
       this.resolves.push(resolve);
       this.rejects.push(reject);
       if (this.records.length >= this.options.maxBatchSize) this.commit();
@@ -296,4 +296,24 @@ export class GroupCommitWriter {
 
 function isPromiseLike<T>(x: T | PromiseLike<T>): x is PromiseLike<T> {
   return typeof (x as { then?: unknown }).then === 'function';
+}
+function copy(tx: Microtransaction): Microtransaction {
+  return {
+    workId: tx.workId,
+    account: tx.account,
+    endUser: tx.endUser,
+    dservice: tx.dservice,
+    tier: tx.tier,
+    miner: tx.miner,
+    node: tx.node,
+    receivedAt: tx.receivedAt,
+    queueUs: tx.queueUs,
+    execUs: tx.execUs,
+    cpuUs: tx.cpuUs,
+    bytesIn: tx.bytesIn,
+    bytesOut: tx.bytesOut,
+    status: tx.status,
+    resultHash: tx.resultHash,
+    attempts: tx.attempts,
+  };
 }

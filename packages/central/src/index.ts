@@ -1,0 +1,2 @@
+/** @cgn/central — accounts, auth, registries, directory (being built). */
+export {};
