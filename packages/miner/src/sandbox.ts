@@ -4,7 +4,8 @@
  * process. Either way it gets a minimal environment: nothing of the miner's, nothing secret.
  */
 import { spawn } from 'node:child_process';
-import { isAbsolute, relative } from 'node:path';
+import { existsSync } from 'node:fs';
+import { dirname, isAbsolute, join, relative } from 'node:path';
 import type { SandboxMode } from './options.js';
 
 export interface SandboxSpec {
@@ -52,6 +53,18 @@ export function dserviceEnv(spec: Pick<SandboxSpec, 'socketPath' | 'maxBodyBytes
   return env;
 }
 
+/**
+ * The highest directory at or above `dir` (below /tmp) that holds a package.json or
+ * node_modules: what module resolution from the package may need.
+ */
+export function projectRoot(dir: string): string {
+  let root = dir;
+  for (let d = dir; isInside(d, '/tmp') && d !== '/tmp'; d = dirname(d)) {
+    if (existsSync(join(d, 'package.json')) || existsSync(join(d, 'node_modules'))) root = d;
+  }
+  return root;
+}
+
 function isInside(child: string, parent: string): boolean {
   const r = relative(parent, child);
   return r === '' || (!r.startsWith('..') && !isAbsolute(r));
@@ -74,10 +87,13 @@ export function buildSandboxCommand(spec: SandboxSpec): SandboxCommand {
   // The other DServices' sockets stay out of reach: an empty run directory, then only our own.
   if (!isInside(spec.runDir, '/tmp')) args.push('--tmpfs', spec.runDir);
   args.push('--bind', spec.socketDir, spec.socketDir);
-  // A package below /tmp would be hidden by the tmpfs: bring it back, read-only.
-  if (isInside(spec.packageDir, '/tmp')) args.push('--ro-bind', spec.packageDir, spec.packageDir);
+  // A package below /tmp would be hidden by the tmpfs: bring back its project (the package and
+  // the node_modules it resolves through, e.g. a workspace checkout), read-only.
+  const restored = isInside(spec.packageDir, '/tmp') ? projectRoot(spec.packageDir) : null;
+  if (restored !== null) args.push('--ro-bind', restored, restored);
   for (const file of spec.hide ?? []) {
-    if (!isInside(file, '/tmp') && !isInside(file, spec.runDir)) args.push('--ro-bind', '/dev/null', file);
+    const visible = !isInside(file, '/tmp') || (restored !== null && isInside(file, restored));
+    if (visible && !isInside(file, spec.runDir)) args.push('--ro-bind', '/dev/null', file);
   }
   args.push(
     '--unshare-all',
