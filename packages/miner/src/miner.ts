@@ -227,7 +227,7 @@ class MinerImpl extends EventEmitter<MinerEvents> implements Miner {
       slots: this.o.slots,
       dservices: this.managed
         .filter((m) => m.instance?.ready === true)
-        .map((m) => ({ name: m.pkg.descriptor.name, version: m.pkg.descriptor.version, digest: m.digest })),
+        .map((m) => ({ name: m.pkg.descriptor.name, version: m.pkg.descriptor.version, digest: m.digest, slots: m.pkg.descriptor.concurrency })),
       resources: this.resources,
     };
     if (this.o.location !== undefined) ad.location = this.o.location;

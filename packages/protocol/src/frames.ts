@@ -54,6 +54,8 @@ export interface AdvertisedDService {
   version: string;
   /** sha256 hex digest of the DService package as the miner verified it. */
   digest: string;
+  /** Work units of this DService the miner runs at once (default: the miner's slots). */
+  slots?: number;
 }
 
 export interface Resources {

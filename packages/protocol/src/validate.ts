@@ -114,6 +114,7 @@ export function validateFrame(value: unknown): Frame {
         nonEmpty(d as Obj, t, 'name', LIMITS.maxNameLength);
         str(d as Obj, t, 'version', LIMITS.maxNameLength);
         nonEmpty(d as Obj, t, 'digest', LIMITS.maxNameLength);
+        if ((d as Obj)['slots'] !== undefined) int(d as Obj, t, 'slots', 1, LIMITS.maxSlots);
       }
       const r = o['resources'];
       if (r === null || typeof r !== 'object') throw bad(t, 'resources', 'must be a map');

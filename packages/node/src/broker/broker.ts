@@ -55,6 +55,9 @@ export interface MinerState {
   slots: number;
   /** Units the miner holds, in the order they were sent (Map keeps insertion order). */
   inFlight: Map<string, WorkUnit>;
+  /** Per DService: how many units it takes at once, and how many it holds now. */
+  dsSlots: Map<string, number>;
+  dsInUse: Map<string, number>;
   latencyMs: number | null;
   active: boolean;
   draining: boolean;
@@ -178,6 +181,8 @@ export class Broker {
       dservices: new Set(),
       slots: ad.slots,
       inFlight: new Map(),
+      dsSlots: new Map(),
+      dsInUse: new Map(),
       latencyMs: null,
       active: true,
       draining: false,
@@ -188,6 +193,8 @@ export class Broker {
     m.tier = ad.tier;
     m.slots = ad.slots;
     m.dservices = new Set(ad.dservices.map((d) => d.name));
+    m.dsSlots = new Map(ad.dservices.map((d) => [d.name, Math.min(d.slots ?? ad.slots, ad.slots)]));
+    for (const name of m.dsInUse.keys()) if (!m.dservices.has(name)) m.dsInUse.delete(name);
     this.miners.set(id, m);
     for (const name of m.dservices) {
       const key = queueKey(name, m.tier);
@@ -218,6 +225,7 @@ export class Broker {
     this.counters.minersLost++;
     const units = [...m.inFlight.values()].sort((a, b) => a.sentAt - b.sentAt);
     m.inFlight.clear();
+    m.dsInUse.clear();
     if (units.length > 0) this.deps.log?.('warn', 'miner lost with work in flight; requeueing', { miner: id, reason, units: units.length });
     const now = this.deps.now();
     // Reverse order so that after the unshifts the oldest unit is at the head.
@@ -235,7 +243,7 @@ export class Broker {
     const m = this.miners.get(minerId);
     const unit = m?.inFlight.get(result.id);
     if (m === undefined || unit === undefined) return; // late result of cancelled/expired work
-    m.inFlight.delete(result.id);
+    this.release(m, unit);
     unit.acked = true;
     const now = this.deps.now();
     const latency = Math.max(0, now - unit.sentAt);
@@ -251,7 +259,7 @@ export class Broker {
     const m = this.miners.get(minerId);
     const unit = m?.inFlight.get(err.id);
     if (m === undefined || unit === undefined) return;
-    m.inFlight.delete(err.id);
+    this.release(m, unit);
     m.failed++;
     if (err.retryable === true) {
       this.requeue(unit, minerId, this.deps.now());
@@ -329,10 +337,26 @@ export class Broker {
   private pick(key: string, avoid: string[] | null): MinerState | null {
     const pool = this.pools.get(key);
     if (pool === undefined) return null;
+    const dservice = key.slice(0, key.indexOf('\u0000'));
     return pickMiner(
-      pool.map((m) => ({ id: m.id, slots: m.slots, inFlight: m.inFlight.size, latencyMs: m.latencyMs, active: m.active && !m.draining, m })),
+      pool.map((m) => ({
+        id: m.id,
+        slots: m.dsSlots.get(dservice) ?? m.slots,
+        inFlight: m.dsInUse.get(dservice) ?? 0,
+        latencyMs: m.latencyMs,
+        active: m.active && !m.draining && m.inFlight.size < m.slots,
+        m,
+      })),
       avoid,
     )?.m ?? null;
+  }
+
+  /** The miner no longer holds the unit: its slot (and its DService's) is free. */
+  private release(m: MinerState, unit: WorkUnit): void {
+    if (!m.inFlight.delete(unit.id)) return;
+    const n = (m.dsInUse.get(unit.dservice) ?? 1) - 1;
+    if (n > 0) m.dsInUse.set(unit.dservice, n);
+    else m.dsInUse.delete(unit.dservice);
   }
 
   private dispatch(unit: WorkUnit, m: MinerState, now: number): void {
@@ -342,6 +366,7 @@ export class Broker {
     unit.acked = false;
     unit.attempts++;
     m.inFlight.set(unit.id, unit);
+    m.dsInUse.set(unit.dservice, (m.dsInUse.get(unit.dservice) ?? 0) + 1);
     const remaining = Math.max(1, Math.ceil(unit.deadline - now));
     this.deps.send(
       m.id,
@@ -356,6 +381,7 @@ export class Broker {
       let best: WorkQueue<WorkUnit> | null = null;
       let bestHead: WorkUnit | undefined;
       for (const name of m.dservices) {
+        if ((m.dsInUse.get(name) ?? 0) >= (m.dsSlots.get(name) ?? m.slots)) continue;
         const q = this.queues.get(queueKey(name, m.tier));
         if (q === undefined) continue;
         const head = this.liveHead(q);
@@ -422,7 +448,7 @@ export class Broker {
   private abandon(unit: WorkUnit, error: CgnError): void {
     const m = unit.minerId === null ? undefined : this.miners.get(unit.minerId);
     if (unit.state === 'sent' && m !== undefined) {
-      m.inFlight.delete(unit.id);
+      this.release(m, unit);
       this.deps.send(m.id, frame({ t: 'cancel', id: unit.id }));
     }
     this.finish(unit, { kind: 'error', error });

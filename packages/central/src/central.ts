@@ -1,0 +1,90 @@
+/**
+ * `startCentral`: opens the store, builds the service and its HTTP API, starts the links to the
+ * nodes of the directory, and listens. `stop` closes everything in reverse order.
+ */
+import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import { CentralService, type CentralServiceOptions } from './service.js';
+import { buildHttpServer, type HttpOptions } from './http/server.js';
+import { SqliteCentralStore } from './store/sqlite.js';
+import type { CentralStore } from './store/store.js';
+import { Argon2Hasher, type Argon2Options } from './auth/passwords.js';
+import { TokenIssuer, type TokenIssuerOptions } from './auth/tokens.js';
+import { GeoIp } from './registry/geoip.js';
+import { NodeLinks, type NodeLinksOptions, type LinkTls } from './link/dialer.js';
+import { systemClock, type Clock } from './clock.js';
+
+export interface CentralOptions {
+  host?: string;
+  /** 0 = any free port. Default 7700. */
+  port?: number;
+  /** Directory of the SQLite database (`central.sqlite`). Default `.cgn/central`. Ignored when `store` is given. */
+  dataDir?: string;
+  store?: CentralStore;
+  clock?: Clock;
+  argon2?: Argon2Options;
+  tokens?: TokenIssuerOptions;
+  /** GeoIP CSV file (default: the shipped table). */
+  geoipFile?: string;
+  /** The link to the nodes: certificates, timings. Without it, central does not dial nodes. */
+  link?: { tls: LinkTls } & Omit<NodeLinksOptions, 'tls' | 'clock' | 'log'>;
+  http?: Omit<HttpOptions, 'logger' | 'linkStatus'>;
+  service?: Omit<CentralServiceOptions, 'clock' | 'hasher' | 'tokens' | 'geoip'>;
+  /** Creates the system account and this administrator if the store has no users. */
+  bootstrapAdmin?: { login: string; password: string };
+  log?: Logger;
+}
+
+export interface RunningCentral {
+  url: string;
+  port: number;
+  service: CentralService;
+  store: CentralStore;
+  links: NodeLinks | null;
+  /** Whether this start created the first administrator (`bootstrapAdmin`). */
+  adminCreated: boolean;
+  stop(): Promise<void>;
+}
+
+export async function startCentral(options: CentralOptions = {}): Promise<RunningCentral> {
+  const clock = options.clock ?? systemClock;
+  const store = options.store ?? new SqliteCentralStore({ path: join(options.dataDir ?? '.cgn/central', 'central.sqlite') });
+  const service = new CentralService(store, {
+    ...options.service,
+    clock,
+    hasher: new Argon2Hasher(options.argon2),
+    tokens: new TokenIssuer(store, clock, options.tokens),
+    geoip: options.geoipFile === undefined ? GeoIp.fromFile() : GeoIp.fromFile(options.geoipFile),
+  });
+  await service.init();
+  const boot = options.bootstrapAdmin ? await service.bootstrapAdmin(options.bootstrapAdmin.login, options.bootstrapAdmin.password) : { created: false };
+
+  let links: NodeLinks | null = null;
+  if (options.link) {
+    const { tls, ...rest } = options.link;
+    links = new NodeLinks(service, { ...rest, tls, clock, ...(options.log ? { log: options.log } : {}) });
+  }
+  const { app } = await buildHttpServer(service, {
+    ...options.http,
+    ...(options.log ? { logger: options.log } : {}),
+    ...(links ? { linkStatus: () => links!.status() } : {}),
+  });
+  const host = options.host ?? '127.0.0.1';
+  await app.listen({ host, port: options.port ?? 7700 });
+  const port = (app.server.address() as AddressInfo).port;
+  const url = `${options.http?.https ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  await links?.start();
+  options.log?.info({ url, links: links !== null }, 'central started');
+
+  let stopping: Promise<void> | null = null;
+  return {
+    url, port, service, store, links, adminCreated: boot.created,
+    stop: () =>
+      (stopping ??= (async () => {
+        await links?.stop();
+        await app.close();
+        await store.close();
+      })()),
+  };
+}

@@ -1,0 +1,150 @@
+/** `cgn central`: runs the Central Service until SIGINT/SIGTERM. */
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { parseArgs } from 'node:util';
+import { pino } from 'pino';
+import { startCentral, type CentralOptions, type RunningCentral } from '../central.js';
+import { loadCommonPasswords, passwordProblems } from '../auth/passwords.js';
+import { ensureCentralPki } from '../pki.js';
+import { UsageError, processIo, type CliIo } from './common.js';
+
+export const CENTRAL_USAGE = `Usage: cgn central [options]
+
+Runs the Central Service: accounts, credentials, API keys, OAuth2 tokens, DService and node
+registries, node selection and the audit log, over HTTP (OpenAPI at /openapi.json). It dials
+every node of its directory over WebSocket with mutual TLS (it accepts no inbound link).
+
+Options:
+  --host HOST              interface to listen on                 (default 127.0.0.1)
+  --port PORT              HTTP port, 0 = any free                (default 7700)
+  --data-dir DIR           database directory                     (default .cgn/central)
+  --pki DIR                network certificates: ca.crt, central.crt, central.key
+                                                                  (default .cgn/pki)
+  --make-pki               create a local CA and central's certificate in --pki if missing
+                           (development networks; production uses the network's CA)
+  --no-link                do not dial nodes (HTTP API only)
+  --admin-login NAME       first administrator, created if there are no users (default admin);
+                           password from CGN_ADMIN_PASSWORD, else generated and printed once
+  --geoip FILE             GeoIP CSV (start_ip,end_ip,lat,lon,region[,label]); default: the shipped table
+  --password-list FILE     common passwords to refuse (one a line); default: the shipped list
+  --token-ttl SECONDS      access token lifetime                  (default 300)
+  --issuer NAME            token issuer                           (default cgn-central)
+  --status-interval MS     how often to ask nodes for status      (default 5000)
+  --trust-proxy            take client addresses from X-Forwarded-For (behind your own proxy only)
+  --tls-cert FILE          serve the API over HTTPS with this certificate (PEM) ...
+  --tls-key FILE           ... and this key (default: plain HTTP, for a TLS proxy in front)
+  -h, --help               show this help
+
+Prints one JSON line {"event":"ready","url":...} when it is up.
+`;
+
+export async function runCentralFromArgs(argv: string[], io?: CliIo): Promise<RunningCentral | null> {
+  const cio = io ?? processIo();
+  const fail = (code: number, msg: string): null => {
+    cio.stderr.write(`cgn central: ${msg}\n${code === 2 ? `\n${CENTRAL_USAGE}` : ''}`);
+    if (io === undefined) process.exitCode = code;
+    return null;
+  };
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        host: { type: 'string' }, port: { type: 'string' }, 'data-dir': { type: 'string' }, pki: { type: 'string' }, 'make-pki': { type: 'boolean' },
+        'no-link': { type: 'boolean' }, 'admin-login': { type: 'string' }, geoip: { type: 'string' }, 'password-list': { type: 'string' },
+        'token-ttl': { type: 'string' }, issuer: { type: 'string' }, 'status-interval': { type: 'string' }, 'trust-proxy': { type: 'boolean' }, 'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+    }));
+  } catch (err) {
+    return fail(2, (err as Error).message);
+  }
+  if (values.help) {
+    cio.stdout.write(CENTRAL_USAGE);
+    return null;
+  }
+  const int = (v: string | undefined, name: string, min: number, max: number): number | undefined => {
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`--${name} must be a whole number from ${min} to ${max}, got "${v}"`);
+    return n;
+  };
+  const options: CentralOptions = {};
+  let generatedPassword: string | null = null;
+  try {
+    options.host = values.host ?? '127.0.0.1';
+    options.port = int(values.port, 'port', 0, 65535) ?? 7700;
+    options.dataDir = resolve(cio.cwd, values['data-dir'] ?? '.cgn/central');
+    const ttl = int(values['token-ttl'], 'token-ttl', 30, 24 * 3600);
+    options.tokens = { ...(ttl === undefined ? {} : { ttlS: ttl }), ...(values.issuer === undefined ? {} : { issuer: values.issuer }) };
+    if (values.geoip !== undefined) {
+      const f = resolve(cio.cwd, values.geoip);
+      if (!existsSync(f)) throw new UsageError(`--geoip: no file ${f}`);
+      options.geoipFile = f;
+    }
+    if (values['password-list'] !== undefined) {
+      const f = resolve(cio.cwd, values['password-list']);
+      if (!existsSync(f)) throw new UsageError(`--password-list: no file ${f}`);
+      options.service = { commonPasswords: loadCommonPasswords(f) };
+    }
+    if (values['trust-proxy']) options.http = { trustProxy: true };
+    if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
+    if (values['tls-cert'] !== undefined) {
+      const cf = resolve(cio.cwd, values['tls-cert']);
+      const kf = resolve(cio.cwd, values['tls-key']!);
+      for (const f of [cf, kf]) if (!existsSync(f)) throw new UsageError(`no file ${f}`);
+      options.http = { ...options.http, https: { cert: readFileSync(cf), key: readFileSync(kf) } };
+    }
+    const login = values['admin-login'] ?? 'admin';
+    let password = cio.env['CGN_ADMIN_PASSWORD'];
+    if (password === undefined || password === '') {
+      password = `Cgn-${randomBytes(12).toString('base64url')}!`;
+      generatedPassword = password;
+    } else {
+      const problems = passwordProblems(password, { login });
+      if (problems.length > 0) throw new UsageError(`CGN_ADMIN_PASSWORD: password ${problems.join('; ')}`);
+    }
+    options.bootstrapAdmin = { login, password };
+    if (!values['no-link']) {
+      const dir = resolve(cio.cwd, values.pki ?? '.cgn/pki');
+      const have = ['ca.crt', 'central.crt', 'central.key'].every((f) => existsSync(join(dir, f)));
+      if (!have && !values['make-pki']) {
+        throw new UsageError(`no certificates in ${dir} (ca.crt, central.crt, central.key): pass --make-pki to create a local CA (development), point --pki at the network's, or use --no-link`);
+      }
+      const p = ensureCentralPki(dir);
+      const si = int(values['status-interval'], 'status-interval', 100, 3_600_000);
+      options.link = { tls: { key: p.central.key, cert: p.central.cert, ca: p.ca.cert }, ...(si === undefined ? {} : { statusIntervalMs: si }) };
+    }
+  } catch (err) {
+    return fail(err instanceof UsageError ? 2 : 1, (err as Error).message);
+  }
+  const log = pino({ name: 'cgn-central', level: cio.env['CGN_LOG_LEVEL'] ?? 'info', base: { pid: process.pid } }, pino.destination({ fd: 2, sync: false }));
+  options.log = log;
+  let central: RunningCentral;
+  try {
+    central = await startCentral(options);
+  } catch (err) {
+    return fail(1, (err as Error).message);
+  }
+  const ready: Record<string, unknown> = { event: 'ready', url: central.url, openapi: `${central.url}/openapi.json`, pid: process.pid, link: central.links !== null };
+  // A generated password is shown once: only by the run that created the administrator.
+  if (generatedPassword !== null && central.adminCreated) ready['admin'] = { login: options.bootstrapAdmin!.login, password: generatedPassword };
+  cio.stdout.write(JSON.stringify(ready) + '\n');
+  if (io === undefined) {
+    const shutdown = (signal: string) => {
+      log.info({ signal }, 'shutting down');
+      central.stop().then(
+        () => log.flush(() => process.exit(0)),
+        (err: unknown) => {
+          log.error({ err }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
+    };
+    process.once('SIGINT', () => shutdown('SIGINT'));
+    process.once('SIGTERM', () => shutdown('SIGTERM'));
+  }
+  return central;
+}

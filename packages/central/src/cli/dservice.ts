@@ -1,0 +1,118 @@
+/** `cgn dservice register|approve|list`. */
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { COMMON_HELP, UsageError, finish, parse, print, processIo, run, sessionApi, table, type CliIo } from './common.js';
+
+export const DSERVICE_USAGE = `Usage: cgn dservice <command> [options]
+
+DService descriptors at the Central Service. Nodes route only to approved DServices; miners run
+only DServices whose package digest matches the registered one.
+
+Commands:
+  register --dir DIR | --file dservice.json --digest HEX
+                          register a DService version (developer accounts); it waits for approval.
+                          With --dir, the descriptor is DIR/dservice.json and the digest is
+                          computed from the package the way miners compute it.
+      [--price-request MICROS] [--price-cpu-second MICROS] [--price-mb MICROS]
+      [--developer ACCOUNT]   (administrators registering for a developer)
+  approve NAME@VERSION [--reject] [--reason TEXT]
+                          approve (or reject) a DService version (administrators)
+  list [--state pending|approved|rejected]
+
+${COMMON_HELP}`;
+
+const OPTIONS = {
+  dir: { type: 'string' }, file: { type: 'string' }, digest: { type: 'string' }, developer: { type: 'string' },
+  'price-request': { type: 'string' }, 'price-cpu-second': { type: 'string' }, 'price-mb': { type: 'string' },
+  reject: { type: 'boolean' }, reason: { type: 'string' }, state: { type: 'string' },
+} as const;
+
+export interface DServiceCliDeps {
+  /** The miner's package digest (`digestPackage` from @cgn/miner). */
+  digestPackage?: (dir: string) => Promise<string>;
+}
+
+async function defaultDigest(dir: string): Promise<string> {
+  // @cgn/miner owns the digest algorithm; central does not depend on it, so load it lazily.
+  const spec = '@cgn/miner';
+  try {
+    const m = (await import(spec)) as { digestPackage?: (d: string) => Promise<string> };
+    if (typeof m.digestPackage === 'function') return m.digestPackage(dir);
+  } catch {
+    /* fall through */
+  }
+  throw new UsageError('cannot compute the package digest here (@cgn/miner is not installed); pass --file and --digest');
+}
+
+const micros = (v: string | undefined, flag: string): number | undefined => {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new UsageError(`${flag} must be a whole number of micro-units, 0 or more`);
+  return n;
+};
+
+export async function runDServiceFromArgs(argv: string[], io?: CliIo, deps: DServiceCliDeps = {}): Promise<number> {
+  const cio = io ?? processIo();
+  const code = await run('cgn dservice', DSERVICE_USAGE, cio, async () => {
+    const { values, positionals } = parse(argv, OPTIONS);
+    if (values.help) return void cio.stdout.write(DSERVICE_USAGE);
+    const [cmd, ...args] = positionals;
+    switch (cmd) {
+      case 'register': {
+        if (args.length > 0) throw new UsageError(`unexpected argument "${args[0]}"`);
+        if ((values.dir === undefined) === (values.file === undefined)) throw new UsageError('give --dir DIR, or --file FILE with --digest HEX');
+        const file = values.dir !== undefined ? join(resolve(cio.cwd, values.dir), 'dservice.json') : resolve(cio.cwd, values.file!);
+        if (!existsSync(file)) throw new UsageError(`no descriptor at ${file}`);
+        let desc: Record<string, unknown>;
+        try {
+          desc = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+        } catch (err) {
+          throw new UsageError(`${file}: ${(err as Error).message}`);
+        }
+        let digest = values.digest;
+        if (digest === undefined) {
+          if (values.dir === undefined) throw new UsageError('--digest is required with --file');
+          digest = await (deps.digestPackage ?? defaultDigest)(resolve(cio.cwd, values.dir));
+        }
+        const price: Record<string, number> = {};
+        const pr = micros(values['price-request'], '--price-request');
+        const pc = micros(values['price-cpu-second'], '--price-cpu-second');
+        const pm = micros(values['price-mb'], '--price-mb');
+        if (pr !== undefined) price['perRequestMicros'] = pr;
+        if (pc !== undefined) price['perCpuSecondMicros'] = pc;
+        if (pm !== undefined) price['perMbMicros'] = pm;
+        const body: Record<string, unknown> = { digest };
+        for (const k of ['name', 'version', 'entry', 'deterministic', 'resources', 'maxBodyBytes', 'concurrency', 'timeouts'] as const) {
+          if (desc[k] !== undefined) body[k] = desc[k];
+        }
+        if (Object.keys(price).length > 0) body['price'] = price;
+        if (values.developer !== undefined) body['developer'] = values.developer;
+        const r = await sessionApi(values, cio).call('POST', '/v1/dservices', body);
+        print(cio, values.json, r, `registered ${r.name}@${r.version} (digest ${r.digest}); state ${r.state}: an administrator must approve it`);
+        return;
+      }
+      case 'approve': {
+        if (args.length !== 1) throw new UsageError('approve takes NAME@VERSION');
+        const m = /^([a-z][a-z0-9-]{0,62})@(.+)$/.exec(args[0]!);
+        if (m === null) throw new UsageError(`"${args[0]}" is not NAME@VERSION`);
+        const r = await sessionApi(values, cio).call('PUT', `/v1/dservices/${m[1]}/${encodeURIComponent(m[2]!)}/approval`, {
+          state: values.reject ? 'rejected' : 'approved', ...(values.reason ? { reason: values.reason } : {}),
+        });
+        print(cio, values.json, r, `${r.name}@${r.version}: ${r.state}`);
+        return;
+      }
+      case 'list': {
+        if (args.length > 0) throw new UsageError(`unexpected argument "${args[0]}"`);
+        if (values.state !== undefined && !['pending', 'approved', 'rejected'].includes(values.state)) throw new UsageError('--state must be pending, approved or rejected');
+        const r = await sessionApi(values, cio).call('GET', `/v1/dservices${values.state ? `?state=${values.state}` : ''}`);
+        print(cio, values.json, r, table(r.dservices, ['name', 'version', 'state', 'developer', 'digest', 'deterministic']));
+        return;
+      }
+      case undefined:
+        throw new UsageError('which command?');
+      default:
+        throw new UsageError(`unknown command "${cmd}"`);
+    }
+  });
+  return finish(code, io !== undefined);
+}

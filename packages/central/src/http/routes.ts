@@ -1,0 +1,276 @@
+/**
+ * Central's HTTP routes as one table: method, path, who may call it, schemas and handler. The
+ * server registers them, enforces `auth` and `roles` before the body is even read, and the
+ * OpenAPI document is generated from the same table, so the three cannot drift apart.
+ *
+ * `auth`:
+ * * `public`: anyone (still rate-limited per IP);
+ * * `session`: a logged-in user (bearer session token from `POST /v1/auth/login`);
+ * * `principal`: a session, an API key or an OAuth2 access token.
+ * `roles` (sessions only): the roles allowed; the handler then checks ownership (own account,
+ * own key). API keys and tokens only ever reach `principal` routes, and those check scopes.
+ */
+import type { FastifyReply } from 'fastify';
+import type { Role } from '../store/store.js';
+import type { CentralService, Actor, Ctx } from '../service.js';
+import { CentralError } from '../errors.js';
+import { S, params, passwordNote, type Schema } from './schemas.js';
+
+export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+export interface HandlerInput {
+  actor: Actor | null;
+  params: Record<string, string>;
+  query: Record<string, string>;
+  body: any;
+  ctx: Ctx;
+  reply: FastifyReply;
+}
+
+export interface RouteDef {
+  method: Method;
+  url: string;
+  summary: string;
+  tag: string;
+  auth: 'public' | 'session' | 'principal';
+  roles?: readonly Role[];
+  body?: Schema;
+  params?: Schema;
+  query?: Schema;
+  /** Body size bound for this route, bytes (default: the server's). */
+  bodyLimit?: number;
+  /** Extra per-IP bucket for credential-guessing endpoints. */
+  limiter?: 'auth';
+  status?: number;
+  /** Set when the handler writes the reply itself. */
+  raw?: boolean;
+  handler(i: HandlerInput): Promise<unknown>;
+}
+
+const ALL_ROLES: readonly Role[] = ['administrator', 'operator', 'user', 'monitor'];
+const STAFF: readonly Role[] = ['administrator', 'operator', 'monitor'];
+const need = (a: Actor | null): Actor => {
+  if (a === null) throw new CentralError('unauthorized', 'authentication required');
+  return a;
+};
+
+export function buildRoutes(svc: CentralService, extra: { openapi: () => unknown; linkStatus?: () => unknown }): RouteDef[] {
+  return [
+    // ------------------------------------------------------------ public
+    {
+      method: 'GET', url: '/healthz', summary: 'Liveness', tag: 'meta', auth: 'public',
+      handler: async () => ({ ok: true }),
+    },
+    {
+      method: 'GET', url: '/openapi.json', summary: 'This API, as an OpenAPI 3.1 document', tag: 'meta', auth: 'public',
+      handler: async () => extra.openapi(),
+    },
+    {
+      method: 'GET', url: '/.well-known/jwks.json', summary: 'Public keys that sign access tokens (JWKS)', tag: 'oauth', auth: 'public',
+      handler: async ({ reply }) => {
+        void reply.header('cache-control', 'public, max-age=300');
+        return svc.tokens.jwks();
+      },
+    },
+    {
+      method: 'POST', url: '/oauth/token',
+      summary: 'OAuth2 client-credentials grant: client_id = API key id, client_secret = the API key (needs the token scope). Form or JSON body, or HTTP Basic.',
+      tag: 'oauth', auth: 'public', body: S.token, bodyLimit: 4096, limiter: 'auth', raw: true,
+      handler: async ({ body, ctx, reply, query }) => {
+        void query;
+        const b = body as { grant_type: string; client_id?: string; client_secret?: string; scope?: string };
+        const basic = (reply.request.headers.authorization ?? '').match(/^Basic\s+([A-Za-z0-9+/=]+)$/i);
+        let clientId = b.client_id;
+        let clientSecret = b.client_secret;
+        if (basic) {
+          const [id, secret] = Buffer.from(basic[1]!, 'base64').toString('utf8').split(':');
+          clientId = decodeURIComponent(id ?? '');
+          clientSecret = decodeURIComponent(secret ?? '');
+        }
+        void reply.header('cache-control', 'no-store').header('pragma', 'no-cache');
+        if (b.grant_type !== 'client_credentials') {
+          return reply.code(400).send({ error: 'unsupported_grant_type', error_description: 'only client_credentials is supported' });
+        }
+        if (clientId === undefined || clientSecret === undefined) {
+          return reply.code(401).header('www-authenticate', 'Basic realm="cgn"').send({ error: 'invalid_client', error_description: 'client_id and client_secret are required' });
+        }
+        try {
+          const t = await svc.issueToken({ clientId, clientSecret, ...(b.scope === undefined ? {} : { scope: b.scope }) }, ctx);
+          return reply.code(200).send(t);
+        } catch (err) {
+          if (err instanceof CentralError && typeof err.details?.['oauthError'] === 'string') {
+            const code = err.details['oauthError'];
+            return reply.code(code === 'invalid_client' ? 401 : 400).send({ error: code, error_description: err.message });
+          }
+          throw err;
+        }
+      },
+    },
+    {
+      method: 'POST', url: '/v1/auth/login', summary: 'Log in with a password (and TOTP code when enrolled); returns a bearer session token', tag: 'auth',
+      auth: 'public', body: S.login, bodyLimit: 4096, limiter: 'auth',
+      handler: async ({ body, ctx }) => svc.login(body, ctx),
+    },
+    {
+      method: 'POST', url: '/v1/select/miner', summary: 'Nodes a miner should join, biased to nodes short of capacity for what it offers', tag: 'selection',
+      auth: 'public', body: S.selectMiner,
+      handler: async ({ body, ctx }) => svc.selectForMiner(body, ctx),
+    },
+    // ------------------------------------------------------------ the logged-in user
+    {
+      method: 'POST', url: '/v1/auth/logout', summary: 'End this session', tag: 'auth', auth: 'session', roles: ALL_ROLES, status: 204,
+      handler: async ({ actor, ctx }) => svc.logout(need(actor), ctx),
+    },
+    {
+      method: 'GET', url: '/v1/me', summary: 'The logged-in user and account', tag: 'auth', auth: 'session', roles: ALL_ROLES,
+      handler: async ({ actor }) => svc.me(need(actor)),
+    },
+    {
+      method: 'PUT', url: '/v1/me/password', summary: `Change password (ends all sessions). ${passwordNote}`, tag: 'auth', auth: 'session', roles: ALL_ROLES,
+      body: S.changePassword, bodyLimit: 4096, status: 204,
+      handler: async ({ actor, body, ctx }) => svc.changePassword(need(actor), body, ctx),
+    },
+    {
+      method: 'POST', url: '/v1/me/totp', summary: 'Start TOTP enrolment: returns the secret and an otpauth:// provisioning URI', tag: 'auth', auth: 'session', roles: ALL_ROLES,
+      handler: async ({ actor, ctx }) => svc.beginTotp(need(actor), ctx),
+    },
+    {
+      method: 'POST', url: '/v1/me/totp/confirm', summary: 'Finish TOTP enrolment with a current code; returns one-time recovery codes (shown once)', tag: 'auth',
+      auth: 'session', roles: ALL_ROLES, body: S.totpConfirm, bodyLimit: 1024,
+      handler: async ({ actor, body, ctx }) => svc.confirmTotp(need(actor), body.code, ctx),
+    },
+    // ------------------------------------------------------------ status and audit
+    {
+      method: 'GET', url: '/v1/status', summary: 'Counts of accounts, users, DServices and nodes by state, and the node links', tag: 'status',
+      auth: 'session', roles: STAFF,
+      handler: async () => ({ ...(await svc.status()), links: extra.linkStatus?.() ?? [] }),
+    },
+    {
+      method: 'GET', url: '/v1/audit', summary: 'Security events, newest first (query: type, accountId, actor, since, until, before, limit)', tag: 'status',
+      auth: 'session', roles: ['administrator', 'operator'], query: S.auditQuery,
+      handler: async ({ query }) => {
+        const n = (k: string) => (query[k] === undefined ? undefined : Number(query[k]));
+        const q: Record<string, unknown> = {};
+        for (const k of ['type', 'accountId', 'actor'] as const) if (query[k] !== undefined) q[k] = query[k];
+        if (n('since') !== undefined) q['since'] = n('since');
+        if (n('until') !== undefined) q['until'] = n('until');
+        if (n('before') !== undefined) q['beforeSeq'] = n('before');
+        if (n('limit') !== undefined) q['limit'] = n('limit');
+        return { events: await svc.queryAudit(q) };
+      },
+    },
+    // ------------------------------------------------------------ accounts and users
+    {
+      method: 'GET', url: '/v1/accounts', summary: 'All accounts', tag: 'accounts', auth: 'session', roles: STAFF,
+      handler: async ({ actor, ctx }) => ({ accounts: await svc.listAccounts(need(actor), ctx) }),
+    },
+    {
+      method: 'POST', url: '/v1/accounts', summary: `Create an account (enterprise, developer, miner operator) with its owner. ${passwordNote}`, tag: 'accounts',
+      auth: 'session', roles: ['administrator'], body: S.createAccount, status: 201,
+      handler: async ({ actor, body, ctx }) => svc.createAccount(need(actor), body, ctx),
+    },
+    {
+      method: 'GET', url: '/v1/accounts/:account', summary: 'One account (staff, or its own users)', tag: 'accounts', auth: 'session', roles: ALL_ROLES,
+      params: params('account'),
+      handler: async ({ actor, params: p, ctx }) => svc.getAccount(need(actor), p['account']!, ctx),
+    },
+    {
+      method: 'PATCH', url: '/v1/accounts/:account', summary: 'Change kinds, allowed data regions, or disable an account', tag: 'accounts',
+      auth: 'session', roles: ['administrator'], params: params('account'), body: S.updateAccount,
+      handler: async ({ actor, params: p, body, ctx }) => svc.updateAccount(need(actor), p['account']!, body, ctx),
+    },
+    {
+      method: 'GET', url: '/v1/accounts/:account/users', summary: 'Users of an account (administrators, operators, the account owner)', tag: 'accounts',
+      auth: 'session', roles: ['administrator', 'operator', 'user'], params: params('account'),
+      handler: async ({ actor, params: p, ctx }) => ({ users: await svc.listUsers(need(actor), p['account']!, ctx) }),
+    },
+    {
+      method: 'POST', url: '/v1/accounts/:account/users', summary: `Sign up a user in an account (administrators; owners for end users). ${passwordNote}`, tag: 'accounts',
+      auth: 'session', roles: ['administrator', 'user'], params: params('account'), body: S.addUser, status: 201,
+      handler: async ({ actor, params: p, body, ctx }) => svc.addUser(need(actor), p['account']!, body, ctx),
+    },
+    {
+      method: 'PUT', url: '/v1/users/:user/role', summary: 'Change a user\'s role', tag: 'accounts', auth: 'session', roles: ['administrator'],
+      params: params('user'), body: S.setRole,
+      handler: async ({ actor, params: p, body, ctx }) => svc.setRole(need(actor), p['user']!, body.role, ctx),
+    },
+    // ------------------------------------------------------------ API keys
+    {
+      method: 'GET', url: '/v1/accounts/:account/keys', summary: 'API keys of an account (never the keys themselves)', tag: 'keys', auth: 'session',
+      roles: ['administrator', 'operator', 'user'], params: params('account'),
+      handler: async ({ actor, params: p, ctx }) => ({ keys: await svc.listKeys(need(actor), p['account']!, ctx) }),
+    },
+    {
+      method: 'POST', url: '/v1/accounts/:account/keys', summary: 'Create an API key; the key is in the answer and never shown again', tag: 'keys',
+      auth: 'session', roles: ['user'], params: params('account'), body: S.createKey, status: 201,
+      handler: async ({ actor, params: p, body, ctx }) => svc.createKey(need(actor), p['account']!, body, ctx),
+    },
+    {
+      method: 'DELETE', url: '/v1/accounts/:account/keys/:key', summary: 'Revoke an API key (nodes stop accepting it within their cache TTL)', tag: 'keys',
+      auth: 'session', roles: ['administrator', 'user'], params: params('account', 'key'),
+      handler: async ({ actor, params: p, ctx }) => svc.revokeKey(need(actor), p['account']!, p['key']!, ctx),
+    },
+    // ------------------------------------------------------------ DServices
+    {
+      method: 'GET', url: '/v1/dservices', summary: 'DService descriptors you may see (approved ones, your own, all for staff)', tag: 'dservices',
+      auth: 'session', roles: ALL_ROLES, query: S.dserviceQuery,
+      handler: async ({ actor, query }) => ({ dservices: await svc.listDServices(need(actor), query['state'] === undefined ? {} : { state: query['state'] as 'approved' }) }),
+    },
+    {
+      method: 'POST', url: '/v1/dservices', summary: 'Register a DService version (developer accounts); it waits for an administrator\'s approval', tag: 'dservices',
+      auth: 'session', roles: ['administrator', 'user'], body: S.registerDService, status: 201,
+      handler: async ({ actor, body, ctx }) => svc.registerDService(need(actor), body, ctx),
+    },
+    {
+      method: 'GET', url: '/v1/dservices/:name/:version', summary: 'One DService descriptor', tag: 'dservices', auth: 'session', roles: ALL_ROLES,
+      params: params('name', 'version'),
+      handler: async ({ actor, params: p }) => svc.getDService(need(actor), p['name']!, p['version']!),
+    },
+    {
+      method: 'PUT', url: '/v1/dservices/:name/:version/approval', summary: 'Approve or reject a DService version', tag: 'dservices', auth: 'session',
+      roles: ['administrator'], params: params('name', 'version'), body: S.approval,
+      handler: async ({ actor, params: p, body, ctx }) => svc.decideDService(need(actor), p['name']!, p['version']!, body.state, body.reason, ctx),
+    },
+    // ------------------------------------------------------------ node directory
+    {
+      method: 'GET', url: '/v1/nodes', summary: 'The node directory with health and capacity', tag: 'nodes', auth: 'session', roles: STAFF,
+      handler: async ({ actor, ctx }) => ({ nodes: await svc.listNodes(need(actor), ctx) }),
+    },
+    {
+      method: 'POST', url: '/v1/nodes', summary: 'Add a node to the directory (central then dials its central URL)', tag: 'nodes', auth: 'session',
+      roles: ['administrator', 'operator'], body: S.registerNode, status: 201,
+      handler: async ({ actor, body, ctx }) => svc.registerNode(need(actor), body, ctx),
+    },
+    {
+      method: 'PATCH', url: '/v1/nodes/:node', summary: 'Change a node\'s location, URLs, or set its health/draining by hand', tag: 'nodes', auth: 'session',
+      roles: ['administrator', 'operator'], params: params('node'), body: S.updateNode,
+      handler: async ({ actor, params: p, body, ctx }) => svc.updateNode(need(actor), p['node']!, body, ctx),
+    },
+    {
+      method: 'DELETE', url: '/v1/nodes/:node', summary: 'Remove a node from the directory', tag: 'nodes', auth: 'session', roles: ['administrator'],
+      params: params('node'), status: 204,
+      handler: async ({ actor, params: p, ctx }) => svc.deleteNode(need(actor), p['node']!, ctx),
+    },
+    // ------------------------------------------------------------ miners
+    {
+      method: 'GET', url: '/v1/miners', summary: 'Registered miners (staff: all; miner operators: their own)', tag: 'miners', auth: 'session', roles: ALL_ROLES,
+      handler: async ({ actor, ctx }) => ({ miners: await svc.listMiners(need(actor), ctx) }),
+    },
+    {
+      method: 'POST', url: '/v1/miners', summary: 'Register a miner key (miner operator accounts)', tag: 'miners', auth: 'session', roles: ['user'],
+      body: S.registerMiner, status: 201,
+      handler: async ({ actor, body, ctx }) => svc.registerMiner(need(actor), body, ctx),
+    },
+    {
+      method: 'DELETE', url: '/v1/miners/:miner', summary: 'Revoke a miner key', tag: 'miners', auth: 'session', roles: ['administrator', 'user'],
+      params: params('miner'),
+      handler: async ({ actor, params: p, ctx }) => svc.revokeMiner(need(actor), p['miner']!, ctx),
+    },
+    // ------------------------------------------------------------ selection
+    {
+      method: 'POST', url: '/v1/select', summary: 'Nodes for a DApp: by coordinates or IP (offline GeoIP), for the DServices it needs, within the account\'s data regions',
+      tag: 'selection', auth: 'principal', roles: ALL_ROLES, body: S.selectDApp,
+      handler: async ({ actor, body, ctx }) => svc.selectForDApp(need(actor), body, ctx),
+    },
+  ];
+}

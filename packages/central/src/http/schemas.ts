@@ -1,0 +1,79 @@
+/** JSON Schemas of central's HTTP API, shared by route validation and the OpenAPI document. */
+import { ACCOUNT_KINDS, ROLES } from '../store/store.js';
+import { PASSWORD_MAX, PASSWORD_MIN } from '../auth/passwords.js';
+import { SCOPE_PATTERN } from '../auth/api-keys.js';
+import { DIGEST_PATTERN, DSERVICE_NAME_PATTERN, NODE_ID_PATTERN, REGION_PATTERN, VERSION_PATTERN } from '../registry/descriptors.js';
+
+export type Schema = Record<string, unknown>;
+
+export const obj = (properties: Record<string, Schema>, required: string[] = [], extra: Schema = {}): Schema => ({
+  type: 'object', additionalProperties: false, properties, required, ...extra,
+});
+export const str = (maxLength: number, extra: Schema = {}): Schema => ({ type: 'string', maxLength, ...extra });
+export const int = (minimum: number, maximum: number): Schema => ({ type: 'integer', minimum, maximum });
+export const num = (minimum: number, maximum: number): Schema => ({ type: 'number', minimum, maximum });
+export const arr = (items: Schema, maxItems: number, extra: Schema = {}): Schema => ({ type: 'array', items, maxItems, ...extra });
+
+export const LOGIN = str(64, { minLength: 3, pattern: '^[A-Za-z0-9._@+-]+$' });
+/** Length is checked by the password policy (with a clear message); this only bounds the input. */
+export const PASSWORD = str(256, { minLength: 1 });
+export const NAME = str(100, { minLength: 1, pattern: '^[^\\u0000-\\u001f]+$' });
+export const ID = str(64, { minLength: 1, pattern: '^[A-Za-z0-9_-]+$' });
+export const REGION = str(32, { pattern: REGION_PATTERN });
+export const ROLE = { type: 'string', enum: [...ROLES] };
+export const KINDS = arr({ type: 'string', enum: [...ACCOUNT_KINDS] }, 4, { minItems: 1, uniqueItems: true });
+export const SCOPES = arr(str(80, { pattern: SCOPE_PATTERN }), 32, { minItems: 1, uniqueItems: true });
+export const LAT = num(-90, 90);
+export const LON = num(-180, 180);
+export const DSERVICE_NAME = str(63, { pattern: DSERVICE_NAME_PATTERN });
+export const VERSION = str(64, { pattern: VERSION_PATTERN });
+export const URL_ = str(2048, { minLength: 1 });
+export const NODE_URLS = obj({ work: URL_, miner: URL_, status: URL_, central: URL_ }, ['work', 'miner', 'status', 'central']);
+export const NODE_URLS_PATCH = obj({ work: URL_, miner: URL_, status: URL_, central: URL_ });
+
+export const passwordNote = `Passwords: ${PASSWORD_MIN}-${PASSWORD_MAX} characters with an upper-case letter, a lower-case letter and a special character; common passwords are refused.`;
+
+export const S = {
+  login: obj({ login: LOGIN, password: PASSWORD, totp: str(6, { pattern: '^[0-9]{6}$' }), recoveryCode: str(32) }, ['login', 'password']),
+  changePassword: obj({ currentPassword: PASSWORD, newPassword: PASSWORD }, ['currentPassword', 'newPassword']),
+  totpConfirm: obj({ code: str(6, { pattern: '^[0-9]{6}$' }) }, ['code']),
+  createAccount: obj(
+    {
+      name: NAME, kinds: KINDS, allowedRegions: { anyOf: [arr(REGION, 64, { uniqueItems: true }), { type: 'null' }] },
+      owner: obj({ login: LOGIN, password: PASSWORD }, ['login', 'password']),
+    },
+    ['name', 'kinds', 'owner'],
+  ),
+  updateAccount: obj({ kinds: KINDS, allowedRegions: { anyOf: [arr(REGION, 64, { uniqueItems: true }), { type: 'null' }] }, disabled: { type: 'boolean' } }, [], { minProperties: 1 }),
+  addUser: obj({ login: LOGIN, password: PASSWORD, role: ROLE }, ['login', 'password']),
+  setRole: obj({ role: ROLE }, ['role']),
+  createKey: obj({ name: NAME, scopes: SCOPES, userId: { anyOf: [ID, { type: 'null' }] }, expiresInS: int(60, 10 * 365 * 86400) }, ['name']),
+  registerDService: obj(
+    {
+      name: DSERVICE_NAME, version: VERSION, digest: str(71, { pattern: DIGEST_PATTERN }), entry: str(256, { minLength: 1, pattern: '^[^.][^\\u0000]*$' }),
+      developer: ID, deterministic: { type: 'boolean' },
+      resources: obj({ cpus: int(1, 256), memoryMb: int(16, 1024 * 1024), diskMb: int(0, 1024 * 1024 * 16), gpus: int(0, 64) }),
+      maxBodyBytes: int(1, 1024 * 1024 * 1024), concurrency: int(1, 4096), timeouts: obj({ requestMs: int(100, 24 * 3600 * 1000) }),
+      price: obj({ perRequestMicros: int(0, 1e12), perCpuSecondMicros: int(0, 1e12), perMbMicros: int(0, 1e12) }),
+    },
+    ['name', 'version', 'digest'],
+  ),
+  approval: obj({ state: { type: 'string', enum: ['approved', 'rejected'] }, reason: str(500) }, ['state']),
+  registerNode: obj({ id: str(64, { pattern: NODE_ID_PATTERN }), operatorAccount: ID, region: REGION, lat: LAT, lon: LON, urls: NODE_URLS }, ['id', 'operatorAccount', 'region', 'lat', 'lon', 'urls']),
+  updateNode: obj(
+    { region: REGION, lat: LAT, lon: LON, urls: NODE_URLS_PATCH, health: { type: 'string', enum: ['up', 'degraded', 'down', 'unknown'] }, draining: { type: 'boolean' } },
+    [], { minProperties: 1 },
+  ),
+  registerMiner: obj({ publicKey: str(64, { pattern: '^[0-9a-fA-F]{64}$' }), name: NAME, tier: { type: 'string', enum: ['open', 'attested', 'dedicated'] } }, ['publicKey', 'name']),
+  selectDApp: obj({ lat: LAT, lon: LON, ip: str(64), dservices: arr(DSERVICE_NAME, 32, { minItems: 1, uniqueItems: true }), limit: int(1, 50) }, ['dservices']),
+  selectMiner: obj({ lat: LAT, lon: LON, ip: str(64), offers: arr(DSERVICE_NAME, 64, { minItems: 1, uniqueItems: true }), limit: int(1, 50) }, ['offers']),
+  auditQuery: obj({
+    type: str(64, { pattern: '^[a-z_]+$' }), accountId: ID, actor: str(80), since: str(16, { pattern: '^[0-9]+$' }),
+    until: str(16, { pattern: '^[0-9]+$' }), before: str(16, { pattern: '^[0-9]+$' }), limit: str(4, { pattern: '^[0-9]+$' }),
+  }),
+  dserviceQuery: obj({ state: { type: 'string', enum: ['pending', 'approved', 'rejected'] } }),
+  token: obj({ grant_type: str(64), client_id: str(128), client_secret: str(256), scope: str(1024) }, ['grant_type']),
+} as const;
+
+export const params = (...names: string[]): Schema =>
+  obj(Object.fromEntries(names.map((n) => [n, n === 'name' ? DSERVICE_NAME : n === 'version' ? VERSION : n === 'node' ? str(64, { pattern: NODE_ID_PATTERN }) : n === 'miner' ? str(64, { pattern: '^[0-9a-fA-F]{64}$' }) : ID])), names);

@@ -1,0 +1,163 @@
+/**
+ * The central <-> node link protocol (shared: this file is kept identical in
+ * packages/central/src/link/protocol.ts and packages/node/src/central/link-protocol.ts; a test
+ * checks that). Central dials the node (WebSocket over mutual TLS, subprotocol
+ * `cgn-central-link.v1`); after that both ends may send requests. Frames are JSON text, one per
+ * WebSocket message, each typed and versioned and checked field by field on arrival:
+ *
+ * * `hello`  {from, id}            first frame each way: who is speaking (central id / node id)
+ * * `req`    {id, op, args}        a request; `id` is unique per sender while it waits
+ * * `res`    {id, ok, result}      the answer to the peer's request `id`
+ *            {id, ok:false, error:{code, message}}
+ * * `push`   {kind, ...}           central tells the node something changed (no answer)
+ *
+ * Node -> central ops: `verify_key` {hash} -> {principal: KeyPrincipal | null};
+ * `descriptors` {} -> {dservices: LinkDescriptor[]}; `jwks` {} -> {keys: Jwk[]};
+ * `miner` {id} -> {allowed, tier, account}.
+ * Central -> node ops: `status` {} -> NodeLinkStatus.
+ * Pushes: `keys_revoked` {hashes}, `dservices_changed` {}.
+ */
+import { CgnError } from '@cgn/protocol';
+
+export const LINK_PROTOCOL_VERSION = 1;
+export const LINK_SUBPROTOCOL = 'cgn-central-link.v1';
+/** Largest frame either side accepts, bytes. */
+export const LINK_MAX_FRAME_BYTES = 4 * 1024 * 1024;
+/** Certificate common name central presents; nodes present `node:<node id>`. */
+export const CENTRAL_CERT_NAME = 'central';
+export const nodeCertName = (nodeId: string): string => `node:${nodeId}`;
+
+export const NODE_OPS = ['verify_key', 'descriptors', 'jwks', 'miner'] as const;
+export const CENTRAL_OPS = ['status'] as const;
+export type LinkOp = (typeof NODE_OPS)[number] | (typeof CENTRAL_OPS)[number];
+export const PUSH_KINDS = ['keys_revoked', 'dservices_changed'] as const;
+export type PushKind = (typeof PUSH_KINDS)[number];
+
+export interface KeyPrincipal {
+  account: string;
+  keyId: string;
+  scopes: string[];
+  endUser: string | null;
+  expiresAt: number | null;
+}
+
+export interface LinkDescriptor {
+  name: string;
+  version: string;
+  digest: string;
+  entry: string;
+  developer: string;
+  deterministic: boolean;
+  resources: { cpus: number; memoryMb: number; diskMb: number; gpus: number };
+  maxBodyBytes: number;
+  concurrency: number;
+  timeouts: { requestMs: number };
+  price: { perRequestMicros: number; perCpuSecondMicros: number; perMbMicros: number };
+}
+
+export interface NodeLinkStatus {
+  health: 'up' | 'degraded' | 'down';
+  draining: boolean;
+  /** Per DService the node routes: miner slots, busy slots, queued work. */
+  capacity: Record<string, { slots: number; busy: number; queued: number }>;
+}
+
+export type LinkFrame =
+  | { t: 'hello'; v: number; from: 'central' | 'node'; id: string }
+  | { t: 'req'; v: number; id: number; op: LinkOp; args: Record<string, unknown> }
+  | { t: 'res'; v: number; id: number; ok: true; result: unknown }
+  | { t: 'res'; v: number; id: number; ok: false; error: { code: string; message: string } }
+  | { t: 'push'; v: number; kind: 'keys_revoked'; hashes: string[] }
+  | { t: 'push'; v: number; kind: 'dservices_changed' };
+
+type Obj = Record<string, unknown>;
+const bad = (why: string): CgnError => new CgnError('bad_frame', `bad link frame: ${why}`);
+const isObj = (x: unknown): x is Obj => x !== null && typeof x === 'object' && !Array.isArray(x);
+const HEX64 = /^[0-9a-f]{64}$/;
+
+/** Parses and checks one frame; throws `CgnError('bad_frame')` naming what is wrong. */
+export function decodeLinkFrame(data: string | Uint8Array): LinkFrame {
+  const text = typeof data === 'string' ? data : Buffer.from(data).toString('utf8');
+  if (text.length > LINK_MAX_FRAME_BYTES) throw bad('too large');
+  let f: unknown;
+  try {
+    f = JSON.parse(text);
+  } catch {
+    throw bad('not JSON');
+  }
+  if (!isObj(f)) throw bad('not an object');
+  if (f['v'] !== LINK_PROTOCOL_VERSION) throw bad(`version must be ${LINK_PROTOCOL_VERSION}`);
+  const id = f['id'];
+  switch (f['t']) {
+    case 'hello':
+      if (f['from'] !== 'central' && f['from'] !== 'node') throw bad('hello.from must be central or node');
+      if (typeof id !== 'string' || id.length === 0 || id.length > 128) throw bad('hello.id must be a string of 1-128 characters');
+      return { t: 'hello', v: LINK_PROTOCOL_VERSION, from: f['from'], id };
+    case 'req': {
+      if (!Number.isSafeInteger(id) || (id as number) < 0) throw bad('req.id must be a non-negative integer');
+      const op = f['op'];
+      if (!(NODE_OPS as readonly unknown[]).includes(op) && !(CENTRAL_OPS as readonly unknown[]).includes(op)) throw bad(`unknown op ${String(op).slice(0, 40)}`);
+      const args = f['args'] ?? {};
+      if (!isObj(args)) throw bad('req.args must be an object');
+      if (op === 'verify_key' && (typeof args['hash'] !== 'string' || !HEX64.test(args['hash']))) throw bad('verify_key.hash must be 64 hex characters');
+      if (op === 'miner' && (typeof args['id'] !== 'string' || !HEX64.test(args['id']))) throw bad('miner.id must be 64 hex characters');
+      return { t: 'req', v: LINK_PROTOCOL_VERSION, id: id as number, op: op as LinkOp, args };
+    }
+    case 'res': {
+      if (!Number.isSafeInteger(id) || (id as number) < 0) throw bad('res.id must be a non-negative integer');
+      if (f['ok'] === true) return { t: 'res', v: LINK_PROTOCOL_VERSION, id: id as number, ok: true, result: f['result'] ?? null };
+      const e = f['error'];
+      if (f['ok'] !== false || !isObj(e) || typeof e['code'] !== 'string' || typeof e['message'] !== 'string') throw bad('res needs ok:true with result, or ok:false with error {code, message}');
+      return { t: 'res', v: LINK_PROTOCOL_VERSION, id: id as number, ok: false, error: { code: e['code'].slice(0, 64), message: e['message'].slice(0, 1000) } };
+    }
+    case 'push':
+      if (f['kind'] === 'keys_revoked') {
+        const h = f['hashes'];
+        if (!Array.isArray(h) || h.length > 10_000 || !h.every((x) => typeof x === 'string' && HEX64.test(x))) throw bad('keys_revoked.hashes must be a list of 64-hex hashes');
+        return { t: 'push', v: LINK_PROTOCOL_VERSION, kind: 'keys_revoked', hashes: h as string[] };
+      }
+      if (f['kind'] === 'dservices_changed') return { t: 'push', v: LINK_PROTOCOL_VERSION, kind: 'dservices_changed' };
+      throw bad(`unknown push kind ${String(f['kind']).slice(0, 40)}`);
+    default:
+      throw bad(`unknown frame type ${String(f['t']).slice(0, 40)}`);
+  }
+}
+
+type FrameInput<F> = F extends LinkFrame ? Omit<F, 'v'> : never;
+
+export function encodeLinkFrame(f: FrameInput<LinkFrame>): string {
+  return JSON.stringify({ ...f, v: LINK_PROTOCOL_VERSION });
+}
+
+/** Checks a `verify_key` answer. */
+export function parseKeyPrincipal(x: unknown): KeyPrincipal | null {
+  if (!isObj(x)) throw bad('verify_key result must be an object');
+  const p = x['principal'];
+  if (p === null) return null;
+  if (!isObj(p) || typeof p['account'] !== 'string' || typeof p['keyId'] !== 'string' || !Array.isArray(p['scopes']) || !p['scopes'].every((s) => typeof s === 'string')) {
+    throw bad('verify_key principal must have account, keyId and scopes');
+  }
+  const endUser = typeof p['endUser'] === 'string' ? p['endUser'] : null;
+  const expiresAt = typeof p['expiresAt'] === 'number' ? p['expiresAt'] : null;
+  return { account: p['account'], keyId: p['keyId'], scopes: p['scopes'] as string[], endUser, expiresAt };
+}
+
+/** Checks a `status` answer. */
+export function parseNodeLinkStatus(x: unknown): NodeLinkStatus {
+  if (!isObj(x)) throw bad('status result must be an object');
+  const health = x['health'];
+  if (health !== 'up' && health !== 'degraded' && health !== 'down') throw bad('status.health must be up, degraded or down');
+  const cap = x['capacity'] ?? {};
+  if (!isObj(cap)) throw bad('status.capacity must be an object');
+  const capacity: NodeLinkStatus['capacity'] = {};
+  for (const [k, v] of Object.entries(cap)) {
+    if (!/^[a-z][a-z0-9-]{0,62}$/.test(k) || !isObj(v)) throw bad(`status.capacity.${k.slice(0, 64)} is malformed`);
+    const n = (f: string) => {
+      const y = v[f];
+      if (typeof y !== 'number' || !Number.isInteger(y) || y < 0 || y > 1e9) throw bad(`status.capacity.${k}.${f} must be a non-negative integer`);
+      return y;
+    };
+    capacity[k] = { slots: n('slots'), busy: n('busy'), queued: n('queued') };
+  }
+  return { health, draining: x['draining'] === true, capacity };
+}

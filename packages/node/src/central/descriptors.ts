@@ -1,0 +1,41 @@
+/**
+ * Approved DService descriptors from central, for routing (the node routes only to approved
+ * DServices) and for miners (who run only DServices whose digest matches).
+ */
+import { parseDescriptor, type DServiceDescriptor } from '@cgn/protocol';
+import type { CentralLinkServer } from './link-server.js';
+import type { LinkDescriptor } from './link-protocol.js';
+
+export interface ApprovedDService extends DServiceDescriptor {
+  /** sha256 hex digest of the DService package (what miners verify and advertise). */
+  digest: string;
+  price: LinkDescriptor['price'];
+  resourcesFull: LinkDescriptor['resources'];
+}
+
+const DIGEST = /^[0-9a-f]{64}$/;
+
+/** Checks central's answer and converts each entry to the protocol's descriptor (plus digest and price). */
+export function parseApprovedDescriptors(result: unknown): ApprovedDService[] {
+  const list = (result as { dservices?: unknown } | null)?.dservices;
+  if (!Array.isArray(list)) throw new Error('central: descriptors answer has no dservices list');
+  return list.map((raw, i) => {
+    const d = raw as LinkDescriptor;
+    const base = parseDescriptor(
+      {
+        name: d.name, version: d.version, entry: d.entry, developer: d.developer, deterministic: d.deterministic,
+        resources: { cpus: d.resources?.cpus, memoryMb: d.resources?.memoryMb }, maxBodyBytes: d.maxBodyBytes,
+        concurrency: d.concurrency, timeouts: { requestMs: d.timeouts?.requestMs },
+      },
+      `central descriptor #${i}`,
+    );
+    if (typeof d.digest !== 'string' || !DIGEST.test(d.digest)) throw new Error(`central descriptor ${base.name}: bad digest`);
+    const price = d.price ?? { perRequestMicros: 0, perCpuSecondMicros: 0, perMbMicros: 0 };
+    return { ...base, digest: d.digest, price, resourcesFull: { cpus: base.resources.cpus, memoryMb: base.resources.memoryMb, diskMb: d.resources?.diskMb ?? 0, gpus: d.resources?.gpus ?? 0 } };
+  });
+}
+
+/** Asks central for the approved descriptors over the link. */
+export async function fetchApprovedDescriptors(link: Pick<CentralLinkServer, 'request'>, timeoutMs = 5000): Promise<ApprovedDService[]> {
+  return parseApprovedDescriptors(await link.request('descriptors', {}, timeoutMs));
+}
