@@ -70,7 +70,7 @@ describe('expected digests', () => {
     });
     try {
       const ad = await (await connP).advertised();
-      expect(ad.dservices).toEqual([{ name: 'echo', version: '0.1.0', digest: echoDigest }]);
+      expect(ad.dservices).toEqual([{ name: 'echo', version: '0.1.0', digest: echoDigest, slots: 64 }]);
       const st = miner.status().dservices;
       expect(st.find((d) => d.name === 'other')).toMatchObject({ state: 'rejected', advertised: false, instance: null });
       expect(st.find((d) => d.name === 'echo')).toMatchObject({ state: 'ready', advertised: true });

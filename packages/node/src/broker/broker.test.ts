@@ -224,6 +224,23 @@ describe('Broker', () => {
     expect(h.workSentTo('m1')).toEqual([a, b]);
   });
 
+  it('honours per-DService slots within the miner slots', () => {
+    const h = harness();
+    const ad = h.ad(3, ['mediagen', 'echo']);
+    ad.dservices[0]!.slots = 1;
+    h.broker.addMiner('m1', ad);
+    const a = h.submit({ dservice: 'mediagen' });
+    const b = h.submit({ dservice: 'mediagen' }); // mediagen's one slot is taken: queued
+    const c = h.submit({ dservice: 'echo' });
+    const d = h.submit({ dservice: 'echo' });
+    const e = h.submit({ dservice: 'echo' }); // the miner's 3 slots are taken
+    expect(h.workSentTo('m1')).toEqual([a, c, d]);
+    h.broker.onResult('m1', h.result(a));
+    expect(h.workSentTo('m1')).toEqual([a, c, d, b]);
+    h.broker.onResult('m1', h.result(c));
+    expect(h.workSentTo('m1')).toEqual([a, c, d, b, e]);
+  });
+
   it('routes by DService and tier', () => {
     const h = harness();
     h.broker.addMiner('img', h.ad(1, ['mediagen']));
