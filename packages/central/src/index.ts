@@ -14,7 +14,7 @@ export { CentralService, SYSTEM_ACCOUNT_NAME, STAFF_ROLES, type Actor, type Cent
 export { buildHttpServer, RATE_LIMIT_DEFAULTS, type HttpOptions } from './http/server.js';
 export { buildRoutes, type RouteDef } from './http/routes.js';
 export { openApiDocument } from './http/openapi.js';
-export { RateLimiter, type RateLimit } from './http/rate-limit.js';
+export { RateLimiter, type RateLimit } from '@cgn/protocol';
 export { CentralError, type CentralReason } from './errors.js';
 export { systemClock, ManualClock, type Clock } from './clock.js';
 export * from './store/store.js';

@@ -3,16 +3,21 @@
  * The `cgn` command.
  */
 import { runNodeFromArgs } from '@cgn/node';
-import { runMinerFromArgs } from '@cgn/miner';
+import { digestPackage, runMinerFromArgs } from '@cgn/miner';
+import { runAccountFromArgs, runCentralFromArgs, runDServiceFromArgs, runMinerRegisterFromArgs } from '@cgn/central';
 import { runDevFromArgs } from './dev.js';
 import { dserviceDir } from './paths.js';
 
 const USAGE = `Usage: cgn <command> [options]
 
 Commands:
-  dev      run the whole local network: a node, several miners with MediaGen, the ledger
-  node     run a regional node
-  miner    run a miner that dials a node and runs DServices
+  dev             run the whole local network: central, a node, miners with MediaGen, the ledger
+  node            run a regional node
+  miner           run a miner that dials a node and runs DServices
+  miner register  register a miner key with central
+  central         run the Central Service (accounts, keys, registries, node selection)
+  account         accounts, users, API keys, TOTP (talks to central)
+  dservice        register, approve and list DServices (talks to central)
   help     show this help
 
 Run "cgn <command> --help" for the options of a command.
@@ -26,7 +31,20 @@ switch (command) {
   case 'node':
     await runNodeFromArgs(rest);
     break;
+  case 'central':
+    await runCentralFromArgs(rest);
+    break;
+  case 'account':
+    await runAccountFromArgs(rest);
+    break;
+  case 'dservice':
+    await runDServiceFromArgs(rest, undefined, { digestPackage });
+    break;
   case 'miner':
+    if (rest[0] === 'register') {
+      await runMinerRegisterFromArgs(rest.slice(1));
+      break;
+    }
     // From a checkout, a miner with no --dservice runs the bundled MediaGen and echo.
     await runMinerFromArgs(
       rest.includes('--dservice') || rest.includes('--help') || rest.includes('-h')
@@ -39,6 +57,10 @@ switch (command) {
   case '--help':
   case '-h':
     process.stdout.write(USAGE);
+    break;
+  case 'version':
+  case '--version':
+    process.stdout.write('cgn 0.1.0\n');
     break;
   default:
     process.stderr.write(`cgn: unknown command "${command}"\n\n${USAGE}`);

@@ -8,14 +8,19 @@ import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync }
 import { resolve, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
+import { randomBytes } from 'node:crypto';
 import { FileApiKeyStore } from '@cgn/node';
+import { ensureDevPki, setupDevNetwork } from '@cgn/central';
+import { digestPackage } from '@cgn/miner';
 import { CGN_BIN, REPO_ROOT, dserviceDir } from './paths.js';
 
 export const DEV_USAGE = `Usage: cgn dev [options]   (npm start runs this)
 
-Starts a local CGN network: one node, several miners running the MediaGen and echo DServices,
-and the embedded ledger (SQLite under the state directory). Prints the endpoints, a demo API key
-and a ready-to-paste curl; writes the same facts to <dir>/dev.json. Ctrl-C stops everything.
+Starts a local CGN network: the Central Service (accounts, keys, approvals; it dials the node
+over mutual TLS with a local CA), one node, several miners running the MediaGen and echo
+DServices, and the embedded ledger (SQLite under the state directory). Prints the endpoints, a
+demo API key and a ready-to-paste curl; writes the same facts to <dir>/dev.json. Ctrl-C stops
+everything.
 
 Options:
   --dir DIR           state directory                     (default .cgn)
@@ -24,17 +29,24 @@ Options:
   --miner-port PORT   node miner port, 0 = any free       (default 8081)
   --dservice NAME     DService to run (repeatable)        (default mediagen and echo)
   --sandbox MODE      auto | bwrap | none                 (default auto)
+  --central-port PORT central's HTTP port, 0 = any free   (default 7700)
+  --no-central        no central: the node checks keys from a local file
   --quiet             print only the ready JSON line
   -h, --help          show this help
 `;
 
 export interface DevInfo {
+  /** Central's HTTP API (OpenAPI at /openapi.json); null with --no-central. */
+  centralUrl: string | null;
+  /** Central's first administrator, and the demo account's owner (for `cgn account login`). */
+  admin: { login: string; password: string } | null;
+  demoOwner: { login: string; password: string } | null;
   workUrl: string;
   statusUrl: string;
   minerUrl: string;
   apiKey: string;
   dir: string;
-  pids: { dev: number; node: number; miners: number[] };
+  pids: { dev: number; central: number | null; node: number; miners: number[] };
   logs: string;
 }
 
@@ -72,6 +84,20 @@ function firstJsonLine(child: Child, timeoutMs: number): Promise<Record<string, 
   });
 }
 
+async function waitForApproved(statusUrl: string, n: number, timeoutMs: number): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const s = (await (await fetch(statusUrl)).json()) as { dservices: unknown[] };
+      if (s.dservices.length >= n) return;
+    } catch {
+      /* node not answering yet */
+    }
+    if (Date.now() > until) throw new Error(`central did not approve the DServices on the node within ${timeoutMs} ms; see ${statusUrl} and the central log`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 async function waitForMiners(statusUrl: string, n: number, timeoutMs: number): Promise<void> {
   const until = Date.now() + timeoutMs;
   for (;;) {
@@ -94,6 +120,7 @@ export async function runDevFromArgs(argv: string[]): Promise<void> {
       options: {
         dir: { type: 'string' }, miners: { type: 'string' }, 'work-port': { type: 'string' }, 'miner-port': { type: 'string' },
         dservice: { type: 'string', multiple: true }, sandbox: { type: 'string' }, quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+        'central-port': { type: 'string' }, 'no-central': { type: 'boolean' },
       },
     }));
   } catch (err) {
@@ -119,20 +146,26 @@ export async function runDevFromArgs(argv: string[]): Promise<void> {
   mkdirSync(logs, { recursive: true });
   mkdirSync(join(dir, 'miners'), { recursive: true });
 
-  // Demo API key: reuse the one from the last run if it is still valid.
-  const keysFile = join(dir, 'node', 'api-keys.json');
-  const keyStore = new FileApiKeyStore(keysFile);
+  // Facts from the last run: the demo key and passwords are kept so they stay valid.
   const devFile = join(dir, 'dev.json');
-  let apiKey: string | null = null;
+  let prev: Partial<DevInfo> = {};
   if (existsSync(devFile)) {
     try {
-      const prev = JSON.parse(readFileSync(devFile, 'utf8')) as { apiKey?: string };
-      if (prev.apiKey !== undefined && keyStore.verify(prev.apiKey) !== null) apiKey = prev.apiKey;
+      prev = JSON.parse(readFileSync(devFile, 'utf8')) as Partial<DevInfo>;
     } catch {
       /* a broken dev.json is rewritten below */
     }
   }
-  apiKey ??= keyStore.create('demo').key;
+  const withCentral = !values['no-central'];
+  const keysFile = join(dir, 'node', 'api-keys.json');
+  let apiKey: string | null = null;
+  if (!withCentral) {
+    const keyStore = new FileApiKeyStore(keysFile);
+    if (prev.apiKey !== undefined && keyStore.verify(prev.apiKey) !== null) apiKey = prev.apiKey;
+    apiKey ??= keyStore.create('demo').key;
+  }
+  const admin = prev.admin ?? { login: 'admin', password: `Cgn-${randomBytes(12).toString('base64url')}!` };
+  const nodeId = 'node-local-1';
 
   const children: Child[] = [];
   const env = { ...process.env, CGN_LOG_LEVEL: process.env['CGN_LOG_LEVEL'] ?? 'info' };
@@ -141,11 +174,12 @@ export async function runDevFromArgs(argv: string[]): Promise<void> {
     if (stopping) return;
     stopping = true;
     if (!values.quiet) process.stdout.write('\nstopping the local network…\n');
-    // Miners first (they drain), then the node.
-    for (const c of children.filter((c) => c.role !== 'node')) c.proc.kill('SIGTERM');
-    await Promise.all(children.filter((c) => c.role !== 'node').map((c) => c.exited));
-    for (const c of children.filter((c) => c.role === 'node')) c.proc.kill('SIGTERM');
-    await Promise.all(children.map((c) => c.exited));
+    // Miners first (they drain), then the node, then central.
+    for (const role of ['miner', 'node', 'central']) {
+      const group = children.filter((c) => c.role.startsWith(role));
+      for (const c of group) c.proc.kill('SIGTERM');
+      await Promise.all(group.map((c) => c.exited));
+    }
     if (!values.quiet) process.stdout.write('stopped.\n');
     process.exit(code);
   };
@@ -153,17 +187,46 @@ export async function runDevFromArgs(argv: string[]): Promise<void> {
   process.on('SIGTERM', () => void stopAll(0));
 
   try {
+    let central: Child | null = null;
+    let centralUrl: string | null = null;
+    const pkiDir = join(dir, 'pki');
+    if (withCentral) {
+      ensureDevPki(pkiDir, [nodeId]);
+      central = startChild(
+        'central',
+        ['central', '--port', values['central-port'] ?? '7700', '--data-dir', join(dir, 'central'), '--pki', pkiDir],
+        join(logs, 'central.log'),
+        { ...env, CGN_ADMIN_PASSWORD: admin.password },
+      );
+      children.push(central);
+      centralUrl = (await firstJsonLine(central, 30_000))['url'] as string;
+    }
     const node = startChild(
       'node',
       [
-        'node', '--data-dir', join(dir, 'node'), '--work-port', values['work-port'] ?? '8080', '--miner-port', values['miner-port'] ?? '8081',
+        'node', '--node-id', nodeId, '--data-dir', join(dir, 'node'), '--work-port', values['work-port'] ?? '8080', '--miner-port', values['miner-port'] ?? '8081',
         '--accept-any-miner', '--keys', keysFile, ...dservices.flatMap((d) => ['--dservice', d]),
+        ...(withCentral ? ['--central-port', '0', '--pki', pkiDir] : []),
       ],
       join(logs, 'node.log'),
       env,
     );
     children.push(node);
     const ready = await firstJsonLine(node, 20_000);
+    let demoOwner: DevInfo['demoOwner'] = null;
+    if (centralUrl !== null) {
+      // Central registers the node (and dials it), approves the DServices and makes the demo key.
+      const setup = await setupDevNetwork({
+        centralUrl,
+        admin,
+        nodes: [{ id: nodeId, region: 'local', lat: 0, lon: 0, urls: { work: ready['workUrl'] as string, miner: ready['minerUrl'] as string, status: ready['statusUrl'] as string, central: ready['centralLinkUrl'] as string } }],
+        dservices: await Promise.all(dservices.map(async (d) => ({ descriptor: JSON.parse(readFileSync(join(d, 'dservice.json'), 'utf8')) as Record<string, unknown>, digest: await digestPackage(d) }))),
+        demo: { ...(prev.demoOwner ? { ownerPassword: prev.demoOwner.password } : {}), ...(prev.apiKey ? { reuseKey: prev.apiKey } : {}) },
+      });
+      apiKey = setup.demo.apiKey;
+      demoOwner = { login: setup.demo.ownerLogin, password: setup.demo.ownerPassword };
+      await waitForApproved(ready['statusUrl'] as string, dservices.length, 30_000);
+    }
     const minerUrl = ready['minerUrl'] as string;
     const statusUrl = ready['statusUrl'] as string;
     for (let i = 1; i <= miners; i++) {
@@ -179,18 +242,21 @@ export async function runDevFromArgs(argv: string[]): Promise<void> {
       void c.exited.then((code) => {
         if (stopping) return;
         process.stderr.write(`cgn dev: ${c.role} exited unexpectedly (code ${code}); see ${join(logs, c.role + '.log')}\n`);
-        if (c.role === 'node') void stopAll(1);
+        if (c.role === 'node' || c.role === 'central') void stopAll(1);
       });
     }
     await waitForMiners(statusUrl, miners, 60_000);
 
     const info: DevInfo = {
+      centralUrl,
+      admin: withCentral ? admin : null,
+      demoOwner,
       workUrl: ready['workUrl'] as string,
       statusUrl,
       minerUrl,
-      apiKey,
+      apiKey: apiKey!,
       dir,
-      pids: { dev: process.pid, node: node.proc.pid!, miners: children.filter((c) => c.role !== 'node').map((c) => c.proc.pid!) },
+      pids: { dev: process.pid, central: central?.proc.pid ?? null, node: node.proc.pid!, miners: children.filter((c) => c.role.startsWith('miner')).map((c) => c.proc.pid!) },
       logs,
     };
     writeFileSync(devFile, JSON.stringify(info, null, 2) + '\n', { mode: 0o600 });
@@ -199,8 +265,9 @@ export async function runDevFromArgs(argv: string[]): Promise<void> {
     } else {
       const sample = join(dserviceDir('mediagen'), 'examples', 'sample.jpg');
       process.stdout.write(`
-CGN local network is up: 1 node, ${miners} miners (${dservices.map((d) => d.split('/').pop()).join(', ')}).
-
+CGN local network is up: ${withCentral ? 'central, ' : ''}1 node, ${miners} miners (${dservices.map((d) => d.split('/').pop()).join(', ')}).
+${centralUrl !== null ? `
+  central          ${centralUrl}   (OpenAPI: ${centralUrl}/openapi.json; admin ${admin.login} / ${admin.password})` : ''}
   work endpoint    ${info.workUrl}{dservice}/{path}
   status endpoint  ${info.statusUrl}
   miner endpoint   ${info.minerUrl}      (add a miner: npx cgn miner --node ${info.minerUrl})

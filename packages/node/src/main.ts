@@ -25,6 +25,10 @@ Options:
   --max-queue N          queue depth past which work gets 503 (default ${NODE_DEFAULTS.broker.maxQueueDepth})
   --max-queue-age MS     queue age past which work gets 503   (default ${NODE_DEFAULTS.broker.maxQueueAgeMs})
   --ack-timeout MS       time a miner has to ack a work unit  (default ${NODE_DEFAULTS.broker.ackTimeoutMs})
+  --central-port PORT    listen for central's mutual-TLS link on PORT (keys and approvals come from central)
+  --pki DIR              certificates for the central link: ca.crt, node-<id>.crt, node-<id>.key
+  --key-ttl MS           how long a key checked with central is trusted (default 30000)
+  --no-rate-limit        turn off the per-key and per-IP rate limits of the work endpoint
   -h, --help             show this help
 `;
 
@@ -38,6 +42,7 @@ export async function runNodeFromArgs(argv: string[]): Promise<void> {
         'data-dir': { type: 'string' }, dservice: { type: 'string', multiple: true }, keys: { type: 'string' },
         'accept-any-miner': { type: 'boolean' }, 'miner-key': { type: 'string', multiple: true }, durability: { type: 'string' },
         'max-queue': { type: 'string' }, 'max-queue-age': { type: 'string' }, 'ack-timeout': { type: 'string' }, help: { type: 'boolean', short: 'h' },
+        'central-port': { type: 'string' }, pki: { type: 'string' }, 'key-ttl': { type: 'string' }, 'no-rate-limit': { type: 'boolean' },
       },
       strict: true,
     }));
@@ -73,6 +78,14 @@ export async function runNodeFromArgs(argv: string[]): Promise<void> {
   if (values['data-dir'] !== undefined) input['dataDir'] = values['data-dir'];
   if (values.keys !== undefined) input['keysFile'] = values.keys;
   if (values.durability !== undefined) input['durability'] = values.durability;
+  if (values['no-rate-limit']) input['rateLimits'] = null;
+  if (values['central-port'] !== undefined || values.pki !== undefined) {
+    if (values['central-port'] === undefined || values.pki === undefined) {
+      process.stderr.write('cgn node: --central-port and --pki go together\n');
+      process.exit(2);
+    }
+    input['central'] = { port: num(values['central-port'], 'central-port'), pkiDir: values.pki, keyTtlMs: num(values['key-ttl'], 'key-ttl') ?? 30_000 };
+  }
 
   const log = createLogger('cgn-node');
   let node;
@@ -83,7 +96,7 @@ export async function runNodeFromArgs(argv: string[]): Promise<void> {
     process.exit(1);
   }
   // Machine-readable line for supervisors (cgn dev) and tests.
-  process.stdout.write(JSON.stringify({ event: 'ready', workUrl: node.workUrl, statusUrl: node.statusUrl, minerUrl: node.minerUrl, pid: process.pid }) + '\n');
+  process.stdout.write(JSON.stringify({ event: 'ready', workUrl: node.workUrl, statusUrl: node.statusUrl, minerUrl: node.minerUrl, centralLinkUrl: node.centralLinkUrl, pid: process.pid }) + '\n');
   const shutdown = (signal: string) => {
     log.info({ signal }, 'shutting down');
     node.stop().then(

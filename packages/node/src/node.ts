@@ -7,7 +7,8 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { CgnError } from '@cgn/protocol';
+import { CgnError, RateLimiter } from '@cgn/protocol';
+import { startCentralLink } from './central/attach.js';
 import { openLedger } from '@cgn/ledger';
 import { Broker } from './broker/broker.js';
 import { MinerEndpoint } from './tunnel/miner-endpoint.js';
@@ -23,6 +24,8 @@ export interface RunningNode {
   workUrl: string;
   statusUrl: string;
   minerUrl: string;
+  /** Where central dials this node (wss, mutual TLS), when the node has a central link. */
+  centralLinkUrl: string | null;
   broker: Broker;
   keys: FileApiKeyStore;
   status(): Record<string, unknown>;
@@ -30,18 +33,21 @@ export interface RunningNode {
   stop(graceMs?: number): Promise<void>;
 }
 
+const clock = { now: () => Date.now() };
+
 export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; keys?: ApiKeyVerifier } = {}): Promise<RunningNode> {
   const options = resolveNodeOptions(input);
   const log = extra.log ?? createLogger('cgn-node');
   mkdirSync(options.dataDir, { recursive: true });
   const registry = DServiceRegistry.fromDirs(options.dservices);
   const keyStore = new FileApiKeyStore(options.keysFile);
-  const keys = extra.keys ?? keyStore;
+  let draining = false;
+  let endpoint: MinerEndpoint | null = null;
+  let broker: Broker;
   const ledger = openLedger({ path: join(options.dataDir, 'ledger.sqlite'), durability: options.durability });
   ledger.writer.start();
 
-  let endpoint: MinerEndpoint | null = null;
-  const broker = new Broker(
+  broker = new Broker(
     {
       now: () => performance.now(),
       send: (id, f) => endpoint!.send(id, f),
@@ -67,11 +73,16 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
   );
   const minerAddr = await endpoint.start();
 
-  let draining = false;
+  const central = options.central === null ? null : await startCentralLink(options, options.central, registry, () => broker.snapshot(), () => draining, log);
+  const keys = extra.keys ?? central?.keys ?? keyStore;
   const startedAt = Date.now();
   const work = createWorkEndpoint({
     nodeId: options.nodeId, broker, registry, keys, meter: ledger.writer, log,
     defaultTier: options.defaultTier, retryAfterS: options.retryAfterS, isDraining: () => draining,
+    limits: options.rateLimits === null ? null : {
+      perKey: new RateLimiter(options.rateLimits.perKey, clock),
+      perIp: new RateLimiter(options.rateLimits.perIp, clock),
+    },
   });
 
   const status = (): Record<string, unknown> => {
@@ -81,7 +92,8 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
       dservices: registry.list().map((d) => ({ name: d.name, version: d.version, maxBodyBytes: d.maxBodyBytes, requestMs: d.timeouts.requestMs })),
       miners: snap.miners,
       queues: snap.queues,
-      counters: { broker: snap.counters, http: work.counters, tunnels: endpoint!.counters, ledger: ledger.writer.counters },
+      counters: { broker: snap.counters, http: work.counters, tunnels: endpoint!.counters, ledger: ledger.writer.counters, ...(central ? { central: central.keys.counters } : {}) },
+      central: central === null ? null : { url: central.url, connected: central.link.connected },
       pending: snap.pending,
     };
   };
@@ -116,6 +128,7 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
       const until = Date.now() + graceMs;
       while (broker.pending > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
       await endpoint!.stop();
+      if (central !== null) await central.stop();
       await ledger.writer.stop();
       server.closeAllConnections();
       log.info({ left: broker.pending }, 'node stopped');
@@ -126,6 +139,7 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
     workUrl: `${base}/v1/d/`,
     statusUrl: `${base}/v1/status`,
     minerUrl: `ws://${options.host}:${minerAddr.port}`,
+    centralLinkUrl: central?.url ?? null,
     broker,
     keys: keyStore,
     status,

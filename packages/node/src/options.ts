@@ -1,7 +1,7 @@
 /**
  * Node options: every field with its default, filled and checked in one place.
  */
-import { TIERS, type Tier } from '@cgn/protocol';
+import { TIERS, type RateLimit, type Tier } from '@cgn/protocol';
 import { BROKER_DEFAULTS, type BrokerOptions } from './broker/broker.js';
 
 export interface NodeOptions {
@@ -31,6 +31,14 @@ export interface NodeOptions {
   heartbeatMs: number;
   /** Retry-After seconds on 503. Default 1. */
   retryAfterS: number;
+  /** Work-endpoint rate limits (429 past them); null turns them off. */
+  rateLimits: { perKey: RateLimit; perIp: RateLimit } | null;
+  /**
+   * The central link: a mutual-TLS WebSocket endpoint central dials into. With it, API keys are
+   * checked with central (cached for `keyTtlMs`) and the node routes only to approved DServices.
+   * `pkiDir` holds `ca.crt`, `node-<id>.crt` and `node-<id>.key`. Null: no central (keys file).
+   */
+  central: { port: number; pkiDir: string; keyTtlMs: number } | null;
   broker: BrokerOptions;
 }
 
@@ -47,6 +55,8 @@ export const NODE_DEFAULTS: Omit<NodeOptions, 'keysFile'> = {
   durability: 'normal',
   heartbeatMs: 5000,
   retryAfterS: 1,
+  rateLimits: { perKey: { burst: 40_000, perSecond: 20_000 }, perIp: { burst: 40_000, perSecond: 20_000 } },
+  central: null,
   broker: BROKER_DEFAULTS,
 };
 

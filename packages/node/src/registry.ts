@@ -8,6 +8,8 @@ import { parseDescriptor, type DServiceDescriptor } from '@cgn/protocol';
 
 export class DServiceRegistry {
   private readonly byName = new Map<string, DServiceDescriptor>();
+  /** With central: the DServices it approved (by name); null routes to every local one. */
+  private approved: Set<string> | null = null;
 
   static fromDirs(dirs: readonly string[]): DServiceRegistry {
     const r = new DServiceRegistry();
@@ -29,10 +31,17 @@ export class DServiceRegistry {
   }
 
   get(name: string): DServiceDescriptor | undefined {
+    if (this.approved !== null && !this.approved.has(name)) return undefined;
     return this.byName.get(name);
   }
 
+  /** Routes only to these DServices (central's approved list); null lifts the restriction. */
+  restrictTo(names: Iterable<string> | null): void {
+    this.approved = names === null ? null : new Set(names);
+  }
+
+  /** The DServices this node routes to now. */
   list(): DServiceDescriptor[] {
-    return [...this.byName.values()];
+    return [...this.byName.values()].filter((d) => this.approved === null || this.approved.has(d.name));
   }
 }

@@ -8,6 +8,8 @@ export type ErrorCode =
   | 'unexpected_frame'
   | 'auth_failed'
   | 'unauthorized'
+  | 'forbidden'
+  | 'rate_limited'
   | 'not_found'
   | 'unknown_dservice'
   | 'payload_too_large'
@@ -25,6 +27,8 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
   unexpected_frame: 400,
   auth_failed: 401,
   unauthorized: 401,
+  forbidden: 403,
+  rate_limited: 429,
   not_found: 404,
   unknown_dservice: 404,
   payload_too_large: 413,

@@ -14,3 +14,4 @@ export * from './codec.js';
 export * from './auth.js';
 export * from './descriptor.js';
 export * from './outbox.js';
+export * from './rate-limit.js';

@@ -13,7 +13,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import type { Logger } from 'pino';
 import { CentralError } from '../errors.js';
 import { CentralService, type Actor } from '../service.js';
-import { RateLimiter, type RateLimit } from './rate-limit.js';
+import { RateLimiter, type RateLimit } from '@cgn/protocol';
 import { buildRoutes, type RouteDef } from './routes.js';
 import { openApiDocument } from './openapi.js';
 

@@ -10,11 +10,25 @@ import { dirname } from 'node:path';
 export interface Principal {
   account: string;
   keyId: string;
+  /** What the key may do (`work`, `work:<dservice>`, ...); absent means unrestricted. */
+  scopes?: string[];
+  /** The end user the key acts for, if any. */
+  endUser?: string | null;
 }
 
 export interface ApiKeyVerifier {
-  /** The principal for a presented key, or null when the key is unknown or revoked. */
+  /** The principal for a presented key from what is known now (a cache), or null. */
   verify(key: string): Principal | null;
+  /**
+   * The slow path on a miss (asking central). `unavailable` means nobody could say: the node
+   * answers 503 rather than 401.
+   */
+  lookup?(key: string): Promise<{ principal: Principal | null; from: string }>;
+}
+
+/** Whether a principal may send work to a DService. */
+export function mayRunWork(p: Principal, dservice: string): boolean {
+  return p.scopes === undefined || p.scopes.includes('work') || p.scopes.includes(`work:${dservice}`);
 }
 
 export interface StoredKey {

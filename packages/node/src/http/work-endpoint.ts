@@ -9,7 +9,8 @@ import { randomBytes } from 'node:crypto';
 import { CgnError, TIERS, type Tier } from '@cgn/protocol';
 import type { Broker } from '../broker/broker.js';
 import type { WorkOutcome } from '../broker/work-unit.js';
-import type { ApiKeyVerifier, Principal } from '../auth/api-keys.js';
+import { mayRunWork, type ApiKeyVerifier, type Principal } from '../auth/api-keys.js';
+import type { RateLimiter } from '@cgn/protocol';
 import type { DServiceRegistry } from '../registry.js';
 import type { MeteringSink } from '../metering.js';
 import type { Logger } from '../log.js';
@@ -27,6 +28,8 @@ export interface WorkEndpointDeps {
   /** Seconds a refused DApp should wait (Retry-After on 503). */
   retryAfterS: number;
   isDraining: () => boolean;
+  /** Per API key and per client IP; 429 with Retry-After past them. */
+  limits: { perKey: RateLimiter; perIp: RateLimiter } | null;
 }
 
 export interface WorkCounters {
@@ -34,6 +37,7 @@ export interface WorkCounters {
   ok: number;
   problems: number;
   unauthorized: number;
+  rateLimited: number;
   tooLarge: number;
   clientGone: number;
 }
@@ -81,17 +85,18 @@ export function createWorkEndpoint(deps: WorkEndpointDeps): {
   handle: (req: IncomingMessage, res: ServerResponse) => void;
   counters: WorkCounters;
 } {
-  const counters: WorkCounters = { requests: 0, ok: 0, problems: 0, unauthorized: 0, tooLarge: 0, clientGone: 0 };
+  const counters: WorkCounters = { requests: 0, ok: 0, problems: 0, unauthorized: 0, rateLimited: 0, tooLarge: 0, clientGone: 0 };
   const nextId = workIdFactory();
   const { broker, registry, keys, meter, log } = deps;
 
-  function fail(res: ServerResponse, err: CgnError, workId?: string): void {
+  function fail(res: ServerResponse, err: CgnError, workId?: string, retryAfterS?: number): void {
     counters.problems++;
     if (err.code === 'unauthorized') counters.unauthorized++;
+    if (err.code === 'rate_limited') counters.rateLimited++;
     if (err.code === 'payload_too_large') counters.tooLarge++;
     const extras: Parameters<typeof sendProblem>[2] = {};
     if (workId !== undefined) extras.workId = workId;
-    if (err.httpStatus === 503) extras.retryAfterS = deps.retryAfterS;
+    if (err.httpStatus === 503 || err.httpStatus === 429) extras.retryAfterS = retryAfterS ?? deps.retryAfterS;
     if (err.code === 'unauthorized') extras.headers = { 'www-authenticate': 'Bearer realm="cgn"' };
     if (err.code === 'payload_too_large') extras.headers = { connection: 'close' };
     sendProblem(res, err, extras);
@@ -109,12 +114,35 @@ export function createWorkEndpoint(deps: WorkEndpointDeps): {
 
     if (deps.isDraining()) return fail(res, new CgnError('draining', 'this node is shutting down; send the request to another node', { retryable: true }));
 
-    const key = bearer(req);
-    const principal: Principal | null = key === null ? null : keys.verify(key);
-    if (principal === null) {
-      return fail(res, new CgnError('unauthorized', key === null ? 'missing API key: send Authorization: Bearer <key>' : 'the API key is unknown or revoked'));
+    if (deps.limits !== null) {
+      const r = deps.limits.perIp.take(req.socket.remoteAddress ?? '?');
+      if (!r.ok) return fail(res, new CgnError('rate_limited', 'too many requests from this address; slow down', { retryable: true }), undefined, r.retryAfterS);
     }
+    const key = bearer(req);
+    if (key === null) return fail(res, new CgnError('unauthorized', 'missing API key: send Authorization: Bearer <key>'));
+    const known = keys.verify(key);
+    if (known !== null) return accept(req, res, known, name, path);
+    if (keys.lookup === undefined) return fail(res, new CgnError('unauthorized', 'the API key is unknown or revoked'));
+    keys.lookup(key).then(
+      (r) => {
+        if (r.principal !== null) return accept(req, res, r.principal, name, path);
+        if (r.from === 'unavailable') {
+          return fail(res, new CgnError('dservice_unavailable', 'the key cannot be checked right now (central unreachable); try again shortly', { retryable: true }));
+        }
+        fail(res, new CgnError('unauthorized', 'the API key is unknown or revoked'));
+      },
+      (err: unknown) => fail(res, toCgnError(err)),
+    );
+  }
 
+  function accept(req: IncomingMessage, res: ServerResponse, principal: Principal, name: string, path: string): void {
+    if (deps.limits !== null) {
+      const r = deps.limits.perKey.take(principal.keyId);
+      if (!r.ok) return fail(res, new CgnError('rate_limited', 'too many requests with this API key; slow down', { retryable: true }), undefined, r.retryAfterS);
+    }
+    if (!mayRunWork(principal, name)) {
+      return fail(res, new CgnError('forbidden', `this API key may not send work to ${name.slice(0, 64)} (scopes: ${(principal.scopes ?? []).join(', ')})`));
+    }
     const descriptor = registry.get(name);
     if (descriptor === undefined) return fail(res, new CgnError('unknown_dservice', `no DService named "${name.slice(0, 64)}" on this node`));
 
@@ -150,7 +178,7 @@ export function createWorkEndpoint(deps: WorkEndpointDeps): {
             .record({
               workId: id,
               account: principal.account,
-              endUser: typeof req.headers['cgn-end-user'] === 'string' ? req.headers['cgn-end-user'].slice(0, 128) : null,
+              endUser: principal.endUser ?? (typeof req.headers['cgn-end-user'] === 'string' ? req.headers['cgn-end-user'].slice(0, 128) : null),
               dservice: name,
               tier,
               miner: minerId,

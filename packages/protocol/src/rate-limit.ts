@@ -3,7 +3,10 @@
  * a request may go ahead and, if not, how many seconds until it may (for `Retry-After`). The clock
  * is injected; memory is bounded (idle buckets, which are full again anyway, are dropped first).
  */
-import type { Clock } from '../clock.js';
+/** Milliseconds since the epoch (injected so tests move time by hand). */
+export interface RateClock {
+  now(): number;
+}
 
 export interface RateLimit {
   /** Requests allowed at once. */
@@ -22,7 +25,7 @@ export class RateLimiter {
 
   constructor(
     readonly limit: RateLimit,
-    private readonly clock: Clock,
+    private readonly clock: RateClock,
     private readonly maxKeys = 100_000,
   ) {
     if (!(limit.burst >= 1) || !(limit.perSecond > 0)) throw new Error('rate limit: burst must be >= 1 and perSecond > 0');

@@ -1,0 +1,87 @@
+/**
+ * Attaches a node to the Central Service: starts the mutual-TLS link endpoint central dials
+ * into, checks API keys with central (cached), and routes only to the DServices central approved
+ * (refreshed when central connects or says they changed).
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { DServiceRegistry } from '../registry.js';
+import type { Logger } from '../log.js';
+import type { NodeOptions } from '../options.js';
+import { CentralLinkServer } from './link-server.js';
+import { CentralKeyVerifier } from './key-verifier.js';
+import { NodeTokenVerifier, type Jwk } from './token-verifier.js';
+import { fetchApprovedDescriptors } from './descriptors.js';
+import { linkStatusFromSnapshot, type BrokerSnapshotLike } from './capacity.js';
+
+export interface AttachedCentral {
+  link: CentralLinkServer;
+  keys: CentralKeyVerifier;
+  /** wss URL central dials (put it in central's node directory). */
+  url: string;
+  stop(): Promise<void>;
+}
+
+function readPem(dir: string, file: string): Buffer {
+  try {
+    return readFileSync(join(dir, file));
+  } catch (err) {
+    throw new Error(`central link: cannot read ${join(dir, file)} (${(err as Error).message}); create the network's certificates first (cgn dev does)`);
+  }
+}
+
+export async function startCentralLink(
+  options: NodeOptions,
+  central: NonNullable<NodeOptions['central']>,
+  registry: DServiceRegistry,
+  snapshot: () => BrokerSnapshotLike,
+  isDraining: () => boolean,
+  log: Logger,
+): Promise<AttachedCentral> {
+  const tls = {
+    key: readPem(central.pkiDir, `node-${options.nodeId}.key`),
+    cert: readPem(central.pkiDir, `node-${options.nodeId}.crt`),
+    ca: readPem(central.pkiDir, 'ca.crt'),
+  };
+  // Until central has said which DServices are approved, route to none of them.
+  registry.restrictTo([]);
+  const link = new CentralLinkServer({
+    nodeId: options.nodeId,
+    host: options.host,
+    port: central.port,
+    tls,
+    log,
+    status: () => linkStatusFromSnapshot(snapshot(), registry.list().map((d) => d.name), { draining: isDraining() }),
+  });
+  const { url } = await link.start();
+  const tokens = new NodeTokenVerifier({ getJwks: async () => (await link.request('jwks')) as { keys: Jwk[] } });
+  const keys = new CentralKeyVerifier(link, { ttlMs: central.keyTtlMs, tokens });
+
+  const refresh = (): void => {
+    fetchApprovedDescriptors(link).then(
+      (approved) => {
+        const names = approved.map((d) => d.name);
+        registry.restrictTo(names);
+        log.info({ approved: names }, 'central: approved DServices');
+      },
+      (err: unknown) => log.warn({ err: (err as Error).message }, 'central: could not fetch approved DServices; keeping the last list'),
+    );
+  };
+  link.on('connected', (id) => {
+    log.info({ central: id }, 'central connected');
+    refresh();
+  });
+  link.on('disconnected', (id, reason) => log.warn({ central: id, reason }, 'central disconnected; serving cached keys until they expire'));
+  link.on('push', (p) => {
+    if (p.kind === 'dservices_changed') refresh();
+  });
+  return {
+    link,
+    keys,
+    url,
+    stop: async () => {
+      keys.close();
+      await link.stop();
+    },
+  };
+}
