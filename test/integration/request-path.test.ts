@@ -171,3 +171,25 @@ describe('a full queue', () => {
     }
   });
 });
+
+describe('rate limits on the work endpoint', () => {
+  it('answers 429 with Retry-After past the per-key limit, and keeps serving other keys', async () => {
+    const t = await startTestNode({ rateLimits: { perKey: { burst: 2, perSecond: 0.01 }, perIp: { burst: 1000, perSecond: 1000 } } });
+    const m = new ScriptedMiner({ ack: true, answer: true });
+    await m.connect(t.node.minerUrl);
+    try {
+      expect((await post(t, '/', 'a')).status).toBe(200);
+      expect((await post(t, '/', 'b')).status).toBe(200);
+      const limited = await post(t, '/', 'c');
+      expect(limited.status).toBe(429);
+      expect(Number(limited.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+      expect(((await limited.json()) as { code: string }).code).toBe('rate_limited');
+      const other = t.node.keys.create('other-account').key;
+      const res = await fetch(t.url('echo'), { method: 'POST', body: 'd', headers: { authorization: `Bearer ${other}` } });
+      expect(res.status).toBe(200);
+    } finally {
+      m.ws.close();
+      await t.cleanup();
+    }
+  });
+});
