@@ -27,7 +27,6 @@ export { TokenIssuer, createTokenVerifier, type TokenVerifierOptions, type Verif
 export { GeoIp, parseIp, type GeoLocation } from './registry/geoip.js';
 export { selectNodesForDApp, selectNodesForMiner, distanceKm, nodeNeed, SELECTION, type SelectableNode, type RankedNode } from './selection.js';
 export { NodeLinks, type NodeLinksOptions, type LinkTls, type LinkInfo } from './link/dialer.js';
-export * as linkProtocol from './link/protocol.js';
 export { startTestCentral, call as testCall, TEST_ADMIN, type TestCentral, type TestClient } from './testing.js';
 export { runCentralFromArgs, CENTRAL_USAGE } from './cli/central.js';
 export { runAccountFromArgs, ACCOUNT_USAGE } from './cli/account.js';

@@ -15,7 +15,7 @@ import { X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CENTRAL_CERT_NAME, nodeCertName } from './link/protocol.js';
+import { CENTRAL_CERT_NAME, nodeCertName } from '@cgn/protocol';
 
 export interface KeyPair {
   /** PEM */

@@ -15,3 +15,4 @@ export * from './auth.js';
 export * from './descriptor.js';
 export * from './outbox.js';
 export * from './rate-limit.js';
+export * from './central-link.js';

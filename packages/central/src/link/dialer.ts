@@ -19,7 +19,7 @@ import type { NodeRecord } from '../store/store.js';
 import {
   CENTRAL_CERT_NAME, LINK_MAX_FRAME_BYTES, LINK_SUBPROTOCOL, decodeLinkFrame, encodeLinkFrame, nodeCertName, parseNodeLinkStatus,
   type LinkDescriptor, type LinkFrame,
-} from './protocol.js';
+} from '@cgn/protocol';
 
 export interface LinkTls {
   /** PEM: central's private key, its certificate, the network CA certificate. */

@@ -9,7 +9,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { generateKeyPair, SignJWT, decodeJwt, decodeProtectedHeader } from 'jose';
 import { ManualClock } from '../clock.js';
@@ -269,11 +268,5 @@ describe('central <-> node link (mTLS)', () => {
     v.close();
     await restartCentral();
     expect(await v.lookup(k.key)).toMatchObject({ from: 'central', principal: { keyId: k.id } });
-  });
-
-  it('keeps the shared link protocol file identical on both sides', () => {
-    const here = readFileSync(fileURLToPath(new URL('./protocol.ts', import.meta.url)), 'utf8');
-    const there = readFileSync(fileURLToPath(new URL('../../../node/src/central/link-protocol.ts', import.meta.url)), 'utf8');
-    expect(there).toBe(here);
   });
 });

@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../clock.js';
 import { CentralKeyVerifier, linkStatusFromSnapshot, parseApprovedDescriptors, type KeyLink } from '../../../node/src/central/index.js';
-import { decodeLinkFrame } from './protocol.js';
+import { decodeLinkFrame } from '@cgn/protocol';
 
 const key = (i: number) => `cgn_${String(i).padStart(32, 'A')}`;
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');

@@ -2,7 +2,7 @@
  * What the node reports to central when asked for its status: health and, per DService it
  * routes, miner slots, busy slots and queued work (from the broker's snapshot).
  */
-import type { NodeLinkStatus } from './link-protocol.js';
+import type { NodeLinkStatus } from '@cgn/protocol';
 
 /** The parts of `Broker.snapshot()` this needs. */
 export interface BrokerSnapshotLike {

@@ -4,7 +4,7 @@
  */
 import { parseDescriptor, type DServiceDescriptor } from '@cgn/protocol';
 import type { CentralLinkServer } from './link-server.js';
-import type { LinkDescriptor } from './link-protocol.js';
+import type { LinkDescriptor } from '@cgn/protocol';
 
 export interface ApprovedDService extends DServiceDescriptor {
   /** sha256 hex digest of the DService package (what miners verify and advertise). */

@@ -16,4 +16,4 @@ export { CentralKeyVerifier, type CentralKeyVerifierOptions, type CentralPrincip
 export { NodeTokenVerifier, looksLikeJwt, type NodeTokenVerifierOptions, type TokenPrincipal, type Jwk } from './token-verifier.js';
 export { fetchApprovedDescriptors, parseApprovedDescriptors, type ApprovedDService } from './descriptors.js';
 export { linkStatusFromSnapshot, type BrokerSnapshotLike } from './capacity.js';
-export { LINK_SUBPROTOCOL, CENTRAL_CERT_NAME, nodeCertName, type NodeLinkStatus, type LinkDescriptor, type KeyPrincipal } from './link-protocol.js';
+export { LINK_SUBPROTOCOL, CENTRAL_CERT_NAME, nodeCertName, type NodeLinkStatus, type LinkDescriptor, type KeyPrincipal } from '@cgn/protocol';

@@ -17,7 +17,7 @@
 import { createHash } from 'node:crypto';
 import type { ApiKeyVerifier, Principal } from '../auth/api-keys.js';
 import type { CentralLinkServer, CentralPush } from './link-server.js';
-import { parseKeyPrincipal } from './link-protocol.js';
+import { parseKeyPrincipal } from '@cgn/protocol';
 import { looksLikeJwt, type NodeTokenVerifier } from './token-verifier.js';
 
 export interface CentralPrincipal extends Principal {

@@ -17,7 +17,7 @@ import { WebSocketServer, WebSocket } from 'ws';
 import {
   CENTRAL_CERT_NAME, LINK_MAX_FRAME_BYTES, LINK_SUBPROTOCOL, decodeLinkFrame, encodeLinkFrame,
   type LinkFrame, type LinkOp, type NodeLinkStatus,
-} from './link-protocol.js';
+} from '@cgn/protocol';
 
 export interface CentralLinkServerOptions {
   nodeId: string;

@@ -1,7 +1,5 @@
 /**
- * The central <-> node link protocol (shared: this file is kept identical in
- * packages/central/src/link/protocol.ts and packages/node/src/central/link-protocol.ts; a test
- * checks that). Central dials the node (WebSocket over mutual TLS, subprotocol
+ * The central <-> node link protocol, shared by both ends. Central dials the node (WebSocket over mutual TLS, subprotocol
  * `cgn-central-link.v1`); after that both ends may send requests. Frames are JSON text, one per
  * WebSocket message, each typed and versioned and checked field by field on arrival:
  *
@@ -17,7 +15,7 @@
  * Central -> node ops: `status` {} -> NodeLinkStatus.
  * Pushes: `keys_revoked` {hashes}, `dservices_changed` {}.
  */
-import { CgnError } from '@cgn/protocol';
+import { CgnError } from './errors.js';
 
 export const LINK_PROTOCOL_VERSION = 1;
 export const LINK_SUBPROTOCOL = 'cgn-central-link.v1';
