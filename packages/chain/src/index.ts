@@ -1,1 +1,65 @@
-export {};
+/**
+ * @cgn/chain: CGN's on-chain side. Solidity contracts (in `contracts/`, on OpenZeppelin 5):
+ * `CgnToken` (ERC-20), `Settlement` (escrow deposits, one anchor per billing cycle, Merkle payout
+ * claims), `Staking` (stake, unbonding delay, slashing on evidence, open-tier ban) and
+ * `ValidatorElection` (per-epoch validator set weighted by stake x service level); typed ABIs for
+ * viem (`src/generated/`, built by `build.ts` with solc-js); an embedded anvil; deployment; an
+ * event watcher with confirmations and replay safety; the ledger-to-chain anchoring bridge; and
+ * the `cgn wallet` command.
+ *
+ * @example
+ * ```ts
+ * import { startLocalChain, asAccount, anchorClosedCycle, ANVIL_KEYS } from '@cgn/chain';
+ *
+ * const chain = await startLocalChain({ fund: [{ address: demo, amount: 10n ** 21n }] });
+ * // a closed ledger cycle -> one anchoring transaction (idempotent, retried)
+ * await anchorClosedCycle(chain.contracts, {
+ *   cycleId: summary.id, payoutRoot: summary.payoutRoot, batchRoots: batches.map((b) => b.root), total: summary.tokens,
+ * });
+ * // a beneficiary claims with its proof
+ * const miner = await asAccount(chain, ANVIL_KEYS[2]);
+ * await miner.claim({ cycleId: summary.id, amount: payout.amount, proof: payout.proof });
+ * await chain.stop();
+ * ```
+ */
+export { ANVIL_CHAIN_ID, ANVIL_KEYS, anvilBinary, freePort, rpcCall, startAnvil, type Anvil, type AnvilOptions } from './anvil.js';
+export { addressOf, chainFor, connect, isPrivateKey, requireWallet, type CgnPublicClient, type CgnWalletClient, type ChainClients, type ClientOptions } from './clients.js';
+export {
+  CgnContracts,
+  revertReason,
+  type AnchoredCycle,
+  type ChainAddresses,
+  type ClaimInput,
+  type HistoryEntry,
+  type HistoryKind,
+  type TxResult,
+  type WalletBalances,
+} from './contracts.js';
+export { addressesFromJson, addressesToJson, deployContracts, ROLES, type DeployOptions, type DeployResult } from './deploy.js';
+export { asAccount, startLocalChain, type LocalChain, type LocalChainOptions } from './local.js';
+export {
+  anchorArgs,
+  anchorClosedCycle,
+  AnchorConflictError,
+  anchorPending,
+  AnchorRefusedError,
+  type AnchorArgs,
+  type AnchorOptions,
+  type AnchorOutcome,
+  type ClosedCycle,
+  type PendingResult,
+} from './anchor.js';
+export {
+  ChainWatcher,
+  JsonFileWatcherStore,
+  MemoryWatcherStore,
+  SETTLEMENT_EVENTS,
+  STAKING_EVENTS,
+  type ChainEvent,
+  type WatchedEventName,
+  type WatcherCursor,
+  type WatcherOptions,
+  type WatcherStore,
+} from './watcher.js';
+export { runWalletFromArgs, WALLET_USAGE, type WalletIo } from './cli.js';
+export * from './generated/index.js';

@@ -4,6 +4,7 @@
  */
 import { runNodeFromArgs } from '@cgn/node';
 import { digestPackage, runMinerFromArgs } from '@cgn/miner';
+import { runWalletFromArgs } from '@cgn/chain';
 import { runAccountFromArgs, runCentralFromArgs, runDServiceFromArgs, runMinerRegisterFromArgs } from '@cgn/central';
 import { runDevFromArgs } from './dev.js';
 import { dserviceDir } from './paths.js';
@@ -18,6 +19,7 @@ Commands:
   central         run the Central Service (accounts, keys, registries, node selection)
   account         accounts, users, API keys, TOTP (talks to central)
   dservice        register, approve and list DServices (talks to central)
+  wallet          token balance, deposits, claims, stakes on the chain
   help     show this help
 
 Run "cgn <command> --help" for the options of a command.
@@ -39,6 +41,9 @@ switch (command) {
     break;
   case 'dservice':
     await runDServiceFromArgs(rest, undefined, { digestPackage });
+    break;
+  case 'wallet':
+    process.exitCode = await runWalletFromArgs(rest);
     break;
   case 'miner':
     if (rest[0] === 'register') {

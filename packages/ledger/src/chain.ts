@@ -11,20 +11,65 @@
  * these functions, so a chain written by one store verifies in another.
  *
  * The canonical encoding is a JSON array of the fields in a fixed order, led by a format tag.
- * When pricing adds fields, it gets format 2 (a new tag and field list); rows keep the format
- * they were written with, so older rows still verify.
+ * Format 2 added the billing cycle, pricing and charge; rows keep the format they were written
+ * with, so older (format 1) rows still verify.
  */
 import * as crypto from 'node:crypto';
-import type { Microtransaction } from './record.js';
+import { encodeSplit, type Charge, type Microtransaction } from './record.js';
 
-/** The record format (encoding version) new rows are written with. */
-export const RECORD_FORMAT = 1;
+/**
+ * The record format (encoding version) new rows are written with.
+ * * 1: the metering fields only (rows written before schema migration 2).
+ * * 2: format 1's fields, then the billing cycle, the pricing (price, split bps, developer,
+ *   operator, charity; null when unpriced) and the charge (tokens, token parts; null when
+ *   unpriced). Money is encoded as decimal strings.
+ */
+export const RECORD_FORMAT = 2;
+export const RECORD_FORMATS: readonly number[] = [1, 2];
+
+/** What the store adds to a record (format 2 and later): its cycle and, when priced, its charge. */
+export interface RowBilling {
+  cycle: number;
+  charge: Charge | null;
+}
 
 /** `prevHash` of a node's first record. */
 export const GENESIS_HASH: Buffer = Buffer.alloc(32);
 
 /** The exact bytes (as a string, hashed as UTF-8) that a record's hash covers. */
-export function canonicalEncoding(tx: Microtransaction, format: number = RECORD_FORMAT): string {
+/** Text forms of a format-2 row's billing fields, computed once per row by the stores. */
+export interface BillingText {
+  /** [priceMicros, "m/d/o/c" bps, developer, operator, charity] or null when unpriced */
+  pricing: [string, string, string, string, string] | null;
+  /** [tokens, "m/d/o/c" parts] or null when unpriced */
+  charge: [string, string] | null;
+}
+
+export function billingText(tx: Microtransaction, billing: RowBilling): BillingText {
+  const p = tx.pricing;
+  const c = billing.charge;
+  return {
+    pricing: p === undefined ? null : [p.priceMicros.toString(), encodeSplit(p.split), p.developer, p.operator, p.charity],
+    charge: c === null ? null : [c.tokens.toString(), encodeSplit(c.parts)],
+  };
+}
+
+/** The format-2 canonical encoding from precomputed billing text (what `canonicalEncoding(tx, 2, billing)` returns). */
+export function canonicalEncodingV2(tx: Microtransaction, cycle: number, text: BillingText): string {
+  return JSON.stringify([
+    'cgn.mtx.2',
+    tx.workId, tx.account, tx.endUser, tx.dservice, tx.tier, tx.miner, tx.node, tx.receivedAt, tx.queueUs, tx.execUs, tx.cpuUs,
+    tx.bytesIn, tx.bytesOut, tx.status, tx.resultHash, tx.attempts,
+    cycle, text.pricing, text.charge,
+  ]);
+}
+
+/** The exact bytes (as a string, hashed as UTF-8) that a record's hash covers. */
+export function canonicalEncoding(tx: Microtransaction, format: number = RECORD_FORMAT, billing: RowBilling | null = null): string {
+  if (format === 2) {
+    if (billing === null) throw new RangeError('record format 2 needs the row\'s cycle and charge');
+    return canonicalEncodingV2(tx, billing.cycle, billingText(tx, billing));
+  }
   if (format !== 1) throw new RangeError(`unknown microtransaction record format ${format}`);
   return JSON.stringify([
     'cgn.mtx.1',
@@ -54,10 +99,15 @@ const sha256: (message: string) => Buffer =
     ? (message) => crypto.hash('sha256', message, 'buffer')
     : (message) => crypto.createHash('sha256').update(message, 'utf8').digest();
 
+/** sha256 of `hex(prevHash) + encoding` (the chain step, for stores that built the encoding themselves). */
+export function chainHashOf(prevHash: Buffer, encoding: string): Buffer {
+  return sha256(prevHash.toString('hex') + encoding);
+}
+
 /** The chain hash of `tx` following `prevHash` (32 bytes). */
-export function chainHash(prevHash: Uint8Array, tx: Microtransaction, format: number = RECORD_FORMAT): Buffer {
+export function chainHash(prevHash: Uint8Array, tx: Microtransaction, format: number = RECORD_FORMAT, billing: RowBilling | null = null): Buffer {
   const prev = Buffer.isBuffer(prevHash) ? prevHash : Buffer.from(prevHash.buffer, prevHash.byteOffset, prevHash.byteLength);
-  return sha256(prev.toString('hex') + canonicalEncoding(tx, format));
+  return sha256(prev.toString('hex') + canonicalEncoding(tx, format, billing));
 }
 
 /** Why a row breaks the chain. */
@@ -89,6 +139,8 @@ export interface ChainRow {
   prevHash: Uint8Array;
   hash: Uint8Array;
   record: Microtransaction;
+  /** Cycle and charge (format 2 and later; null for format 1). */
+  billing: RowBilling | null;
 }
 
 /** A stored chain head: the node's last row. */
@@ -111,7 +163,7 @@ export class ChainVerifier {
   push(row: ChainRow): boolean {
     if (this.fault !== null) return false;
     const node = row.record.node;
-    const expected = chainHash(row.prevHash, row.record, row.format);
+    const expected = chainHash(row.prevHash, row.record, row.format, row.billing);
     if (!bytesEqual(expected, row.hash)) return this.fail('hash_mismatch', node, row.seq, row.record.workId);
     const prev = this.last.get(node)?.hash ?? GENESIS_HASH;
     if (!bytesEqual(prev, row.prevHash)) return this.fail('broken_link', node, row.seq, row.record.workId);

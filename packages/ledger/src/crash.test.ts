@@ -93,6 +93,24 @@ describe.each(['normal', 'full'] as const)('a writer process killed with SIGKILL
         expect(rows).toBeGreaterThanOrEqual(acked.length); // committed-but-not-yet-printed rows may be there too
         expect(store.verifyChain()).toEqual({ ok: true, rows });
 
+        // The billing columns survived with the rows: every record is priced, each account's
+        // spent balance is exactly the sum of its records' tokens (nothing charged twice), and
+        // closing the cycle balances debits against credits to the unit.
+        const raw = new Database(path, { readonly: true });
+        const unpriced = raw.prepare('SELECT COUNT(*) AS n FROM microtransactions WHERE tokens IS NULL OR parts IS NULL').get() as { n: number };
+        const perAccount = new Map<string, bigint>();
+        for (const r of raw.prepare('SELECT account, tokens FROM microtransactions').iterate() as IterableIterator<{ account: string; tokens: string }>) {
+          perAccount.set(r.account, (perAccount.get(r.account) ?? 0n) + BigInt(r.tokens));
+        }
+        raw.close();
+        expect(unpriced.n).toBe(0);
+        expect(new Map(store.balances().map((b) => [b.account, b.spent]))).toEqual(perAccount);
+        const total = [...perAccount.values()].reduce((a, b) => a + b, 0n);
+        const closed = store.closeCycle();
+        expect(closed).toMatchObject({ records: rows, pricedRecords: rows, tokens: total });
+        expect(store.debits(closed.id).reduce((a, d) => a + d.tokens, 0n)).toBe(total);
+        expect(store.credits(closed.id).reduce((a, c) => a + c.tokens, 0n)).toBe(total);
+
         // And the ledger carries on after the crash.
         const writer = new GroupCommitWriter(store);
         writer.start();

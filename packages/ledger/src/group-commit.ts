@@ -15,7 +15,7 @@
  * is recorded, once) and is counted and reported to `onDuplicate`.
  */
 import { CgnError } from '@cgn/protocol';
-import { microtransactionProblem, type Microtransaction } from './record.js';
+import { VALIDATED_BATCHES, copyMicrotransaction, microtransactionProblem, type Microtransaction } from './record.js';
 import type { AppendResult, LedgerStore } from './store.js';
 
 export interface GroupCommitWriterOptions {
@@ -165,7 +165,7 @@ export class GroupCommitWriter {
     }
     return new Promise<void>((resolve, reject) => {
       if (this.records.length === 0) this.oldestAt = performance.now();
-      this.records.push(copy(tx));
+      this.records.push(copyMicrotransaction(tx));
       this.resolves.push(resolve);
       this.rejects.push(reject);
       if (this.records.length >= this.options.maxBatchSize) this.commit();
@@ -230,6 +230,7 @@ export class GroupCommitWriter {
     const started = performance.now();
     let result: AppendResult | Promise<AppendResult>;
     try {
+      VALIDATED_BATCHES.add(batch);
       result = this.store.appendBatch(batch);
     } catch (err) {
       this.failed(batch, rejects, err);
@@ -296,24 +297,4 @@ export class GroupCommitWriter {
 
 function isPromiseLike<T>(x: T | PromiseLike<T>): x is PromiseLike<T> {
   return typeof (x as { then?: unknown }).then === 'function';
-}
-function copy(tx: Microtransaction): Microtransaction {
-  return {
-    workId: tx.workId,
-    account: tx.account,
-    endUser: tx.endUser,
-    dservice: tx.dservice,
-    tier: tx.tier,
-    miner: tx.miner,
-    node: tx.node,
-    receivedAt: tx.receivedAt,
-    queueUs: tx.queueUs,
-    execUs: tx.execUs,
-    cpuUs: tx.cpuUs,
-    bytesIn: tx.bytesIn,
-    bytesOut: tx.bytesOut,
-    status: tx.status,
-    resultHash: tx.resultHash,
-    attempts: tx.attempts,
-  };
 }

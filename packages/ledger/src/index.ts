@@ -2,8 +2,11 @@
  * @cgn/ledger — the metering ledger: one microtransaction per completed work unit, committed
  * before the response leaves the node, append-only and hash-chained per node.
  *
- * * `LedgerStore` is the storage contract; `SqliteLedgerStore` the embedded adapter (WAL,
- *   one transaction per batch). PostgreSQL comes later behind the same interface.
+ * * `LedgerStore` / `BillingLedgerStore` are the storage contract; `SqliteLedgerStore` the
+ *   embedded adapter (WAL, one transaction per batch), `PostgresLedgerStore` the shared one.
+ * * Pricing (`priceOf`, `splitAmount`, `toTokens`), billing cycles (`closeCycle`, record and
+ *   payout proofs), balances (`BalanceGuard`), idempotency (`IdempotencyGate`), the CLI
+ *   (`runLedgerFromArgs`). See packages/ledger/README.md for how the node wires them.
  * * `GroupCommitWriter` turns concurrent `record()` calls into shared transactions.
  * * `openLedger` wires the two together.
  *
@@ -21,11 +24,35 @@
  * await writer.stop(); // commits what is pending, closes the store
  * ```
  */
-export type { Microtransaction } from './record.js';
-export { assertMicrotransaction, microtransactionProblem } from './record.js';
-export type { AppendResult, Durability, LedgerStore, MaybePromise } from './store.js';
-export type { ChainFault, ChainFaultReason, ChainHead, ChainRow, ChainVerification } from './chain.js';
-export { ChainVerifier, RECORD_FORMAT, canonicalEncoding, chainHash } from './chain.js';
+export type { Charge, Microtransaction, Pricing } from './record.js';
+export { assertMicrotransaction, copyMicrotransaction, microtransactionProblem, pricingProblem } from './record.js';
+export type {
+  AppendResult, Balance, BillingLedgerStore, CloseCycleOptions, Durability, LedgerRow, LedgerStore, MaybePromise, UsageFilter, UsageGroup, UsageLine,
+} from './store.js';
+export type { ChainFault, ChainFaultReason, ChainHead, ChainRow, ChainVerification, RowBilling } from './chain.js';
+export { ChainVerifier, RECORD_FORMAT, RECORD_FORMATS, canonicalEncoding, chainHash } from './chain.js';
 export { SqliteLedgerStore, type SqliteLedgerStoreOptions } from './sqlite-store.js';
+export { PostgresLedgerStore, type PostgresLedgerStoreOptions } from './pg-store.js';
 export { GroupCommitWriter, type GroupCommitCounters, type GroupCommitWriterOptions } from './group-commit.js';
-export { openLedger, type Ledger, type OpenLedgerOptions } from './open.js';
+export { openLedger, openPostgresLedger, type Ledger, type OpenLedgerOptions, type OpenPostgresLedgerOptions, type PostgresLedger } from './open.js';
+// Pricing and splits
+export {
+  MAX_PRICE_MICROS, PriceBook, ceilDiv, maxPriceOf, priceOf, priceScheduleProblem, toTokens, toTokensCeil, tokenRateProblem,
+  type PriceSchedule, type PriceUsage, type TokenRate,
+} from './pricing/price.js';
+export { BENEFICIARIES, DEFAULT_SPLIT, TOTAL_BPS, splitAmount, splitProblem, type Beneficiary, type SplitBps, type SplitParts } from './pricing/split.js';
+// Billing cycles, batches, proofs
+export {
+  CycleAccumulator, DEFAULT_BATCH_SIZE, addressBook, derivedAddress, isAddress, recordFromJson, recordToJson, verifyPayoutProof, verifyRecordProof,
+  type AddressBook, type BatchInfo, type Credit, type CycleInfo, type CycleSummary, type Debit, type Payout, type ProofVerification, type RecordJson, type RecordProof,
+} from './billing.js';
+export { merkleParent, merkleProof, merkleRoot, merkleRootFromProof } from './merkle.js';
+// Idempotency and balances
+export {
+  IDEMPOTENCY_STALE_MS, IDEMPOTENCY_TTL_MS, IdempotencyGate, idempotencyKeyProblem, requestFingerprint,
+  type IdempotencyBegin, type IdempotencyBeginArgs, type IdempotencyDecision, type IdempotencyGateOptions, type IdempotencyTicket, type StoredResponse,
+} from './idempotency.js';
+export { BalanceGuard, type BalanceGuardOptions, type Reservation, type ReserveResult } from './balance-guard.js';
+// CLI and test/bench helpers
+export { DEFAULT_LEDGER_PATH, formatMicros, runLedgerFromArgs, type LedgerCliIo } from './cli.js';
+export { findPostgresBin, startPostgresCluster, type PostgresCluster } from './pg-cluster.js';

@@ -2,6 +2,7 @@
  * `openLedger`: the embedded ledger in one call, as the node (or a script) uses it.
  */
 import { GroupCommitWriter, type GroupCommitWriterOptions } from './group-commit.js';
+import { PostgresLedgerStore, type PostgresLedgerStoreOptions } from './pg-store.js';
 import { SqliteLedgerStore } from './sqlite-store.js';
 import type { Durability } from './store.js';
 
@@ -33,5 +34,26 @@ export interface Ledger {
 export function openLedger(options: OpenLedgerOptions): Ledger {
   const store = new SqliteLedgerStore(options.durability === undefined ? { path: options.path } : { path: options.path, durability: options.durability });
   const writer = new GroupCommitWriter(store, { ...options.writer, closeStoreOnStop: true });
+  return { store, writer };
+}
+
+export interface OpenPostgresLedgerOptions extends PostgresLedgerStoreOptions {
+  /** Group-commit tuning; see `GroupCommitWriterOptions`. */
+  writer?: Omit<GroupCommitWriterOptions, 'closeStoreOnStop'>;
+}
+
+export interface PostgresLedger {
+  store: PostgresLedgerStore;
+  writer: GroupCommitWriter;
+}
+
+/**
+ * Connects (creating or migrating the schema) to a PostgreSQL ledger and makes a group-commit
+ * writer over it: commits are asynchronous, so while one batch commits the next collects.
+ */
+export async function openPostgresLedger(options: OpenPostgresLedgerOptions): Promise<PostgresLedger> {
+  const { writer: w, ...storeOptions } = options;
+  const store = await PostgresLedgerStore.open(storeOptions);
+  const writer = new GroupCommitWriter(store, { ...w, closeStoreOnStop: true });
   return { store, writer };
 }

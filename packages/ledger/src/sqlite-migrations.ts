@@ -17,6 +17,9 @@ const SEALED_COLUMNS =
   'seq, work_id, account, end_user, dservice, tier, miner, node, received_at, queue_us, exec_us, cpu_us, ' +
   'bytes_in, bytes_out, status, result_hash, attempts, format, prev_hash, hash';
 
+/** Version 2 adds the billing columns; they are sealed too. */
+const SEALED_COLUMNS_V2 = `${SEALED_COLUMNS}, cycle, price_micros, split_bps, developer, operator, charity, tokens, parts`;
+
 export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
   {
     version: 1,
@@ -57,6 +60,91 @@ export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
         BEGIN SELECT RAISE(ABORT, 'microtransactions are append-only'); END;
       CREATE TRIGGER microtransactions_no_delete BEFORE DELETE ON microtransactions
         BEGIN SELECT RAISE(ABORT, 'microtransactions are append-only'); END;
+    `,
+  },
+  {
+    version: 2,
+    name: 'pricing, billing cycles, batches, payouts, balances, addresses, idempotency',
+    sql: `
+      -- Billing columns. Rows written before this migration (format 1) belong to cycle 1 and are unpriced.
+      ALTER TABLE microtransactions ADD COLUMN cycle        INTEGER NOT NULL DEFAULT 1;
+      ALTER TABLE microtransactions ADD COLUMN price_micros TEXT;      -- decimal fiat micro-units
+      ALTER TABLE microtransactions ADD COLUMN split_bps    TEXT;      -- "miner/developer/operator/charity" basis points
+      ALTER TABLE microtransactions ADD COLUMN developer    TEXT;
+      ALTER TABLE microtransactions ADD COLUMN operator     TEXT;
+      ALTER TABLE microtransactions ADD COLUMN charity      TEXT;
+      ALTER TABLE microtransactions ADD COLUMN tokens       TEXT;      -- decimal token base units at the cycle's rate
+      ALTER TABLE microtransactions ADD COLUMN parts        TEXT;      -- "m/d/o/c" token parts, sum = tokens
+
+      DROP TRIGGER microtransactions_no_update;
+      CREATE TRIGGER microtransactions_no_update BEFORE UPDATE OF ${SEALED_COLUMNS_V2} ON microtransactions
+        BEGIN SELECT RAISE(ABORT, 'microtransactions are append-only'); END;
+
+      CREATE TABLE cycles (
+        id           INTEGER PRIMARY KEY,
+        opened_at    INTEGER NOT NULL,
+        rate_num     TEXT    NOT NULL,        -- token base units per fiat micro-unit = num / den
+        rate_den     TEXT    NOT NULL,
+        after_seq    INTEGER NOT NULL,        -- records of this cycle have seq > after_seq ...
+        last_seq     INTEGER,                 -- ... and <= last_seq (set when it closes)
+        closed_at    INTEGER,
+        sealed_at    INTEGER,
+        records      INTEGER,
+        priced       INTEGER,
+        price_micros TEXT,
+        tokens       TEXT,
+        batch_size   INTEGER,
+        batches      INTEGER,
+        records_root TEXT,
+        payout_root  TEXT
+      ) STRICT;
+      INSERT INTO cycles (id, opened_at, rate_num, rate_den, after_seq) VALUES (1, CAST(strftime('%s', 'now') AS INTEGER) * 1000, '1', '1', 0);
+
+      CREATE TABLE cycle_debits (
+        cycle INTEGER NOT NULL, account TEXT NOT NULL, records INTEGER NOT NULL, price_micros TEXT NOT NULL, tokens TEXT NOT NULL,
+        PRIMARY KEY (cycle, account)
+      ) STRICT;
+      CREATE TABLE cycle_credits (
+        cycle INTEGER NOT NULL, role TEXT NOT NULL, beneficiary TEXT NOT NULL, address TEXT NOT NULL, tokens TEXT NOT NULL, records INTEGER NOT NULL,
+        PRIMARY KEY (cycle, role, beneficiary)
+      ) STRICT;
+      CREATE TABLE batches (
+        cycle INTEGER NOT NULL, idx INTEGER NOT NULL, first_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL, records INTEGER NOT NULL, root TEXT NOT NULL,
+        PRIMARY KEY (cycle, idx)
+      ) STRICT;
+      CREATE TABLE payouts (
+        cycle INTEGER NOT NULL, address TEXT NOT NULL, amount TEXT NOT NULL, proof TEXT NOT NULL,  -- proof: JSON array of 0x hex
+        PRIMARY KEY (cycle, address)
+      ) STRICT;
+
+      CREATE TABLE addresses (
+        role TEXT NOT NULL, id TEXT NOT NULL, address TEXT NOT NULL, registered_at INTEGER NOT NULL,
+        PRIMARY KEY (role, id)
+      ) STRICT;
+
+      CREATE TABLE balances (
+        account   TEXT PRIMARY KEY,
+        deposited TEXT NOT NULL DEFAULT '0',  -- token base units
+        spent     TEXT NOT NULL DEFAULT '0'   -- sum of the account's record tokens, kept by appends
+      ) STRICT;
+      CREATE TABLE deposits (
+        id INTEGER PRIMARY KEY, account TEXT NOT NULL, amount TEXT NOT NULL, memo TEXT, at INTEGER NOT NULL
+      ) STRICT;
+
+      CREATE TABLE idempotency (
+        account     TEXT    NOT NULL,
+        key         TEXT    NOT NULL,
+        fingerprint TEXT    NOT NULL,
+        work_id     TEXT    NOT NULL,
+        state       TEXT    NOT NULL,         -- pending | done
+        status      INTEGER,
+        headers     TEXT,                     -- JSON [[name, value], ...]
+        body        BLOB,
+        created_at  INTEGER NOT NULL,
+        expires_at  INTEGER NOT NULL,
+        PRIMARY KEY (account, key)
+      ) STRICT;
+      CREATE INDEX idempotency_expiry ON idempotency (expires_at);
     `,
   },
 ];

@@ -1,12 +1,15 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { SqliteLedgerStore } from './sqlite-store.js';
 import type { Durability } from './store.js';
 import { describeLedgerStore, type LedgerStoreFixture, type Tamper } from './test-fixtures/store-suite.js';
-import { makeRecord } from './test-fixtures/records.js';
+import { makePricedRecord, makeRecord } from './test-fixtures/records.js';
+import { SQLITE_MIGRATIONS, migrate } from './sqlite-migrations.js';
+import { GENESIS_HASH, chainHash } from './chain.js';
+import { verifyRecordProof } from './billing.js';
 
 function tempDir(): { path: string; cleanup(): void } {
   const path = mkdtempSync(join(tmpdir(), 'cgn-ledger-test-'));
@@ -70,8 +73,8 @@ describe('SqliteLedgerStore specifics', () => {
   it('uses WAL, and synchronous NORMAL by default or FULL for durability "full"', () => {
     const normal = new SqliteLedgerStore({ path: newPath() });
     const full = new SqliteLedgerStore({ path: newPath(), durability: 'full' });
-    expect(normal.settings()).toEqual({ journalMode: 'wal', synchronous: 'normal', schemaVersion: 1 });
-    expect(full.settings()).toEqual({ journalMode: 'wal', synchronous: 'full', schemaVersion: 1 });
+    expect(normal.settings()).toEqual({ journalMode: 'wal', synchronous: 'normal', schemaVersion: 2 });
+    expect(full.settings()).toEqual({ journalMode: 'wal', synchronous: 'full', schemaVersion: 2 });
     normal.close();
     full.close();
   });
@@ -81,7 +84,7 @@ describe('SqliteLedgerStore specifics', () => {
     new SqliteLedgerStore({ path }).close();
     new SqliteLedgerStore({ path }).close();
     const db = new Database(path, { readonly: true });
-    expect(db.prepare('SELECT version, name FROM ledger_migrations').all()).toEqual([{ version: 1, name: expect.any(String) }]);
+    expect(db.prepare('SELECT version, name FROM ledger_migrations').all()).toEqual([{ version: 1, name: expect.any(String) }, { version: 2, name: expect.any(String) }]);
     db.close();
   });
 
@@ -111,7 +114,7 @@ describe('SqliteLedgerStore specifics', () => {
     const store = new SqliteLedgerStore({ path });
     store.appendBatch([makeRecord(1)]);
     const db = new Database(path);
-    expect(() => db.prepare('INSERT INTO microtransactions SELECT NULL, work_id, account, end_user, dservice, tier, miner, node, received_at, queue_us, exec_us, cpu_us, bytes_in, bytes_out, status, result_hash, attempts, format, prev_hash, hash FROM microtransactions').run()).toThrow(/UNIQUE/);
+    expect(() => db.prepare('INSERT INTO microtransactions SELECT NULL, work_id, account, end_user, dservice, tier, miner, node, received_at, queue_us, exec_us, cpu_us, bytes_in, bytes_out, status, result_hash, attempts, format, prev_hash, hash, cycle, price_micros, split_bps, developer, operator, charity, tokens, parts FROM microtransactions').run()).toThrow(/UNIQUE/);
     db.close();
     store.close();
   });
@@ -131,6 +134,50 @@ describe('SqliteLedgerStore specifics', () => {
     store.appendBatch([makeRecord(3)]);
     expect(store.verifyChain()).toEqual({ ok: true, rows: 3 });
     store.close();
+  });
+
+  it('migrates a version-1 ledger: format-1 rows keep verifying next to format-2 rows, join cycle 1 and get proofs', () => {
+    const path = newPath();
+    mkdirSync(dirname(path), { recursive: true });
+    const db = new Database(path);
+    migrate(db, SQLITE_MIGRATIONS.slice(0, 1));
+    let prev: Buffer = GENESIS_HASH;
+    const old = Array.from({ length: 5 }, (_, i) => makeRecord(i));
+    const ins = db.prepare(`INSERT INTO microtransactions (work_id, account, end_user, dservice, tier, miner, node, received_at, queue_us, exec_us, cpu_us,
+      bytes_in, bytes_out, status, result_hash, attempts, format, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)`);
+    let seq = 0;
+    for (const r of old) {
+      const h = chainHash(prev, r, 1);
+      seq = Number(ins.run(r.workId, r.account, r.endUser, r.dservice, r.tier, r.miner, r.node, r.receivedAt, r.queueUs, r.execUs, r.cpuUs, r.bytesIn, r.bytesOut, r.status, r.resultHash, r.attempts, prev, h).lastInsertRowid);
+      prev = h;
+    }
+    db.prepare('INSERT INTO chain_heads (node, seq, hash) VALUES (?, ?, ?)').run('node-a', seq, prev);
+    db.close();
+
+    const store = new SqliteLedgerStore({ path });
+    expect(store.settings().schemaVersion).toBe(2);
+    expect(store.verifyChain()).toEqual({ ok: true, rows: 5 });
+    expect(store.getRow(old[0]!.workId)).toMatchObject({ format: 1, billing: null });
+    store.appendBatch([makePricedRecord(10), makePricedRecord(11)]);
+    expect(store.getRow(makePricedRecord(10).workId)?.format).toBe(2);
+    expect(store.verifyChain()).toEqual({ ok: true, rows: 7 });
+    const summary = store.closeCycle({ batchSize: 3 });
+    expect(summary).toMatchObject({ records: 7, pricedRecords: 2, batches: 3 });
+    for (const id of [old[0]!.workId, makePricedRecord(11).workId]) {
+      expect(verifyRecordProof(store.recordProof(id)!, summary.recordsRoot)).toMatchObject({ ok: true });
+    }
+    store.close();
+  });
+
+  it('opens read-only for reports without writing', () => {
+    const path = newPath();
+    const w = new SqliteLedgerStore({ path });
+    w.appendBatch([makePricedRecord(1)]);
+    w.close();
+    const r = new SqliteLedgerStore({ path, readonly: true });
+    expect(r.count()).toBe(1);
+    expect(() => r.appendBatch([makeRecord(2)])).toThrow(/readonly/);
+    r.close();
   });
 
   it('works in memory', () => {

@@ -10,15 +10,27 @@
  *
  * The chain head of each node lives in `chain_heads` and is read inside each write transaction
  * (BEGIN IMMEDIATE), so it survives restarts and stays right even if a second process appends.
+ * The open billing cycle (and its rate) is read inside the same transaction: each record's
+ * cycle, token amount and split are fixed there and covered by its hash (record format 2).
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { CgnError } from '@cgn/protocol';
-import { ChainVerifier, GENESIS_HASH, RECORD_FORMAT, chainHash, type ChainVerification } from './chain.js';
-import { assertMicrotransaction, type Microtransaction } from './record.js';
+import {
+  CycleAccumulator, DEFAULT_BATCH_SIZE, addressBook, isAddress, makeRecordProof,
+  type BatchInfo, type CycleClose, type CycleInfo, type CycleSummary, type Credit, type Debit, type Payout, type RecordProof,
+} from './billing.js';
+import { ChainVerifier, GENESIS_HASH, RECORD_FORMAT, billingText, canonicalEncodingV2, chainHashOf, type ChainVerification, type RowBilling } from './chain.js';
+import { decideBegin, IDEMPOTENCY_TTL_MS, type IdempotencyBegin, type IdempotencyBeginArgs, type StoredResponse } from './idempotency.js';
+import { tokenRateProblem, type TokenRate } from './pricing/price.js';
+import { BENEFICIARIES, splitChecked, type Beneficiary } from './pricing/split.js';
+import { VALIDATED_BATCHES, assertMicrotransaction, decodeBps, decodeParts, type Charge, type Microtransaction } from './record.js';
 import { migrate } from './sqlite-migrations.js';
-import type { AppendResult, Durability, LedgerStore } from './store.js';
+import { UsageAccumulator, balanceOf, checkCredit } from './store-common.js';
+import type {
+  AppendResult, Balance, BillingLedgerStore, CloseCycleOptions, Durability, LedgerRow, UsageFilter, UsageGroup, UsageLine,
+} from './store.js';
 
 export interface SqliteLedgerStoreOptions {
   /** Database file; created (with its directory) if missing. `:memory:` for a throwaway ledger. */
@@ -27,6 +39,8 @@ export interface SqliteLedgerStoreOptions {
   durability?: Durability;
   /** How long a write waits for another connection's lock before failing, ms. Default 5000. */
   busyTimeoutMs?: number;
+  /** Open read-only (reports, audit, proofs): no migration, no writes. */
+  readonly?: boolean;
 }
 
 interface Row {
@@ -50,6 +64,14 @@ interface Row {
   format: number;
   prev_hash: Buffer;
   hash: Buffer;
+  cycle: number;
+  price_micros: string | null;
+  split_bps: string | null;
+  developer: string | null;
+  operator: string | null;
+  charity: string | null;
+  tokens: string | null;
+  parts: string | null;
 }
 
 interface Head {
@@ -58,12 +80,40 @@ interface Head {
   dirty: boolean;
 }
 
+interface CycleDbRow {
+  id: number;
+  opened_at: number;
+  rate_num: string;
+  rate_den: string;
+  after_seq: number;
+  last_seq: number | null;
+  closed_at: number | null;
+  sealed_at: number | null;
+  records: number | null;
+  priced: number | null;
+  price_micros: string | null;
+  tokens: string | null;
+  batch_size: number | null;
+  batches: number | null;
+  records_root: string | null;
+  payout_root: string | null;
+}
+
 const INSERT = `INSERT OR IGNORE INTO microtransactions
   (work_id, account, end_user, dservice, tier, miner, node, received_at, queue_us, exec_us, cpu_us,
-   bytes_in, bytes_out, status, result_hash, attempts, format, prev_hash, hash)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+   bytes_in, bytes_out, status, result_hash, attempts, format, prev_hash, hash,
+   cycle, price_micros, split_bps, developer, operator, charity, tokens, parts)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
 
-export class SqliteLedgerStore implements LedgerStore {
+/**
+ * Pragmas every read-write connection sets after `journal_mode` and `synchronous`: a 64 MiB page
+ * cache, and a WAL checkpoint every ~32 MiB instead of every 4 MiB (B-tree pages hit by many
+ * batches are copied back to the database once per checkpoint, not once per 1000 pages).
+ * Durability is unchanged (that is `synchronous`'s job).
+ */
+export const SQLITE_TUNING: readonly string[] = ['cache_size = -65536', 'wal_autocheckpoint = 8192'];
+
+export class SqliteLedgerStore implements BillingLedgerStore {
   readonly path: string;
   readonly durability: Durability;
   /** Schema version after migrations. */
@@ -73,30 +123,43 @@ export class SqliteLedgerStore implements LedgerStore {
   private readonly headGet: Database.Statement<[string], { seq: number; hash: Buffer }>;
   private readonly headPut: Database.Statement<[string, number, Buffer], unknown>;
   private readonly byWorkId: Database.Statement<[string], Row>;
+  private readonly openCycle: Database.Statement<[], { id: number; rate_num: string; rate_den: string }>;
+  private readonly spentGet: Database.Statement<[string], { spent: string }>;
+  private readonly spentPut: Database.Statement<[string, string], unknown>;
   private readonly appendTx: (records: readonly Microtransaction[]) => AppendResult;
   private closed = false;
 
   constructor(options: SqliteLedgerStoreOptions) {
-    const { path, durability = 'normal', busyTimeoutMs = 5000 } = options;
+    const { path, durability = 'normal', busyTimeoutMs = 5000, readonly = false } = options;
     if (typeof path !== 'string' || path.length === 0) throw new TypeError('SqliteLedgerStore option path: must be a file path or ":memory:"');
     if (durability !== 'normal' && durability !== 'full') throw new TypeError(`SqliteLedgerStore option durability: must be "normal" or "full", not ${String(durability)}`);
     if (!Number.isInteger(busyTimeoutMs) || busyTimeoutMs < 0) throw new TypeError('SqliteLedgerStore option busyTimeoutMs: must be a non-negative integer');
     this.path = path;
     this.durability = durability;
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-    this.db = new Database(path);
+    if (path !== ':memory:' && !readonly) mkdirSync(dirname(path), { recursive: true });
+    this.db = new Database(path, { readonly, fileMustExist: readonly });
     try {
       this.db.pragma(`busy_timeout = ${busyTimeoutMs}`);
-      const mode = this.db.pragma('journal_mode = WAL', { simple: true });
-      if (path !== ':memory:' && mode !== 'wal') throw new Error(`SQLite would not switch ${path} to WAL mode (it stays "${String(mode)}")`);
-      this.db.pragma(`synchronous = ${durability === 'full' ? 'FULL' : 'NORMAL'}`);
-      this.schemaVersion = migrate(this.db);
+      if (!readonly) {
+        const mode = this.db.pragma('journal_mode = WAL', { simple: true });
+        if (path !== ':memory:' && mode !== 'wal') throw new Error(`SQLite would not switch ${path} to WAL mode (it stays "${String(mode)}")`);
+        this.db.pragma(`synchronous = ${durability === 'full' ? 'FULL' : 'NORMAL'}`);
+        // Ingest tuning (see SQLITE_TUNING): a bigger page cache and fewer, larger WAL checkpoints.
+        for (const p of SQLITE_TUNING) this.db.pragma(p);
+        this.schemaVersion = migrate(this.db);
+      } else {
+        this.schemaVersion = (this.db.prepare('SELECT MAX(version) AS v FROM ledger_migrations').get() as { v: number }).v;
+        if (this.schemaVersion < 2) throw new Error(`ledger ${path} has schema version ${this.schemaVersion}; open it read-write once to migrate it`);
+      }
       this.insert = this.db.prepare(INSERT);
       this.headGet = this.db.prepare('SELECT seq, hash FROM chain_heads WHERE node = ?');
       this.headPut = this.db.prepare(
         'INSERT INTO chain_heads (node, seq, hash) VALUES (?, ?, ?) ON CONFLICT (node) DO UPDATE SET seq = excluded.seq, hash = excluded.hash',
       );
       this.byWorkId = this.db.prepare('SELECT * FROM microtransactions WHERE work_id = ?');
+      this.openCycle = this.db.prepare('SELECT id, rate_num, rate_den FROM cycles WHERE closed_at IS NULL ORDER BY id DESC LIMIT 1');
+      this.spentGet = this.db.prepare('SELECT spent FROM balances WHERE account = ?');
+      this.spentPut = this.db.prepare('INSERT INTO balances (account, spent) VALUES (?, ?) ON CONFLICT (account) DO UPDATE SET spent = excluded.spent');
     } catch (err) {
       this.db.close();
       throw err;
@@ -107,7 +170,7 @@ export class SqliteLedgerStore implements LedgerStore {
 
   appendBatch(records: readonly Microtransaction[]): AppendResult {
     this.assertOpen();
-    for (const r of records) assertMicrotransaction(r);
+    if (!VALIDATED_BATCHES.has(records)) for (const r of records) assertMicrotransaction(r);
     if (records.length === 0) return { inserted: 0, duplicates: [] };
     return this.appendTx(records);
   }
@@ -123,6 +186,12 @@ export class SqliteLedgerStore implements LedgerStore {
     return row === undefined ? undefined : toRecord(row);
   }
 
+  getRow(workId: string): LedgerRow | undefined {
+    this.assertOpen();
+    const row = this.byWorkId.get(workId);
+    return row === undefined ? undefined : toLedgerRow(row);
+  }
+
   verifyChain(): ChainVerification {
     this.assertOpen();
     // One read transaction: rows and heads from the same snapshot, even while another
@@ -131,7 +200,7 @@ export class SqliteLedgerStore implements LedgerStore {
       const verifier = new ChainVerifier();
       const rows = this.db.prepare('SELECT * FROM microtransactions ORDER BY seq').iterate() as IterableIterator<Row>;
       for (const row of rows) {
-        if (!verifier.push({ seq: row.seq, format: row.format, prevHash: row.prev_hash, hash: row.hash, record: toRecord(row) })) break;
+        if (!verifier.push({ seq: row.seq, format: row.format, prevHash: row.prev_hash, hash: row.hash, record: toRecord(row), billing: billingOf(row) })) break;
       }
       const heads = this.db.prepare('SELECT node, seq, hash FROM chain_heads ORDER BY node').all() as { node: string; seq: number; hash: Buffer }[];
       const workIdAt = this.db.prepare('SELECT work_id FROM microtransactions WHERE seq = ?').pluck();
@@ -156,9 +225,291 @@ export class SqliteLedgerStore implements LedgerStore {
     this.db.close();
   }
 
+  // ---------------------------------------------------------------------------------------------
+  // Cycles
+
+  currentCycle(): CycleInfo {
+    this.assertOpen();
+    const row = this.db.prepare('SELECT * FROM cycles WHERE closed_at IS NULL ORDER BY id DESC LIMIT 1').get() as CycleDbRow | undefined;
+    if (row === undefined) throw new CgnError('internal', `ledger ${this.path} has no open billing cycle`);
+    return cycleInfo(row);
+  }
+
+  setRate(rate: TokenRate): CycleInfo {
+    this.assertOpen();
+    const problem = tokenRateProblem(rate);
+    if (problem !== null) throw new CgnError('bad_request', `token rate: ${problem}`);
+    return this.db.transaction((): CycleInfo => {
+      const c = this.currentCycle();
+      const priced = this.db.prepare('SELECT 1 FROM microtransactions WHERE seq > (SELECT after_seq FROM cycles WHERE id = ?) AND cycle = ? AND tokens IS NOT NULL LIMIT 1').get(c.id, c.id);
+      if (priced !== undefined) throw new CgnError('bad_request', `cycle ${c.id} already holds priced records; its rate is fixed (set the next cycle's rate when closing it)`);
+      this.db.prepare('UPDATE cycles SET rate_num = ?, rate_den = ? WHERE id = ?').run(rate.num.toString(), rate.den.toString(), c.id);
+      return this.currentCycle();
+    }).immediate();
+  }
+
+  closeCycle(options: CloseCycleOptions = {}): CycleSummary {
+    this.assertOpen();
+    const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
+    if (options.nextRate !== undefined) {
+      const problem = tokenRateProblem(options.nextRate);
+      if (problem !== null) throw new CgnError('bad_request', `next token rate: ${problem}`);
+    }
+    this.sealPending({ batchSize });
+    // Step 1: stop the open cycle taking records, open the next.
+    const id = this.db.transaction((): number => {
+      const open = this.db.prepare('SELECT * FROM cycles WHERE closed_at IS NULL ORDER BY id DESC LIMIT 1').get() as CycleDbRow | undefined;
+      if (open === undefined) throw new CgnError('internal', 'no open billing cycle');
+      const lastSeq = (this.db.prepare('SELECT COALESCE(MAX(seq), 0) AS s FROM microtransactions').get() as { s: number }).s;
+      const at = options.at ?? Date.now();
+      this.db.prepare('UPDATE cycles SET closed_at = ?, last_seq = ? WHERE id = ?').run(at, Math.max(lastSeq, open.after_seq), open.id);
+      const rate = options.nextRate ?? { num: BigInt(open.rate_num), den: BigInt(open.rate_den) };
+      this.db.prepare('INSERT INTO cycles (id, opened_at, rate_num, rate_den, after_seq) VALUES (?, ?, ?, ?, ?)').run(
+        open.id + 1, at, rate.num.toString(), rate.den.toString(), Math.max(lastSeq, open.after_seq),
+      );
+      return open.id;
+    }).immediate();
+    // Steps 2 and 3.
+    return this.seal(id, batchSize);
+  }
+
+  sealPending(options: { batchSize?: number } = {}): CycleSummary[] {
+    this.assertOpen();
+    const ids = this.db.prepare('SELECT id FROM cycles WHERE closed_at IS NOT NULL AND sealed_at IS NULL ORDER BY id').pluck().all() as number[];
+    return ids.map((id) => this.seal(id, options.batchSize ?? DEFAULT_BATCH_SIZE));
+  }
+
+  private seal(id: number, batchSize: number): CycleSummary {
+    const c = this.db.prepare('SELECT * FROM cycles WHERE id = ?').get(id) as CycleDbRow;
+    // Step 2: read the cycle's rows (a read snapshot; appends carry on meanwhile).
+    const acc = new CycleAccumulator(batchSize);
+    const book = addressBook(this.addresses());
+    const rows = this.db
+      .prepare('SELECT seq, account, miner, price_micros, tokens, parts, developer, operator, charity, hash FROM microtransactions WHERE seq > ? AND seq <= ? AND cycle = ? ORDER BY seq')
+      .raw()
+      .iterate(c.after_seq, c.last_seq, id) as IterableIterator<unknown[]>;
+    for (const r of rows) {
+      const tokens = r[4] as string | null;
+      acc.push({
+        seq: r[0] as number,
+        account: r[1] as string,
+        miner: r[2] as string,
+        priceMicros: r[3] === null ? null : BigInt(r[3] as string),
+        tokens: tokens === null ? null : BigInt(tokens),
+        parts: r[5] === null ? null : decodeParts(r[5] as string),
+        developer: r[6] as string | null,
+        operator: r[7] as string | null,
+        charity: r[8] as string | null,
+        hash: r[9] as Buffer,
+      });
+    }
+    const result = acc.finish(book);
+    // Step 3: store it.
+    this.db.transaction(() => {
+      const sealed = this.db.prepare('SELECT sealed_at FROM cycles WHERE id = ?').pluck().get(id);
+      if (sealed !== null) return; // another connection sealed it meanwhile (same result)
+      this.storeClose(id, result);
+    }).immediate();
+    return this.cycleSummary(id)!;
+  }
+
+  private storeClose(id: number, r: CycleClose): void {
+    const d = this.db.prepare('INSERT INTO cycle_debits (cycle, account, records, price_micros, tokens) VALUES (?, ?, ?, ?, ?)');
+    for (const x of r.debits) d.run(id, x.account, x.records, x.priceMicros.toString(), x.tokens.toString());
+    const c = this.db.prepare('INSERT INTO cycle_credits (cycle, role, beneficiary, address, tokens, records) VALUES (?, ?, ?, ?, ?, ?)');
+    for (const x of r.credits) c.run(id, x.role, x.beneficiary, x.address, x.tokens.toString(), x.records);
+    const b = this.db.prepare('INSERT INTO batches (cycle, idx, first_seq, last_seq, records, root) VALUES (?, ?, ?, ?, ?, ?)');
+    for (const x of r.batches) b.run(id, x.index, x.firstSeq, x.lastSeq, x.records, x.root);
+    const p = this.db.prepare('INSERT INTO payouts (cycle, address, amount, proof) VALUES (?, ?, ?, ?)');
+    for (const x of r.payouts) p.run(id, x.address, x.amount.toString(), JSON.stringify(x.proof));
+    this.db
+      .prepare('UPDATE cycles SET sealed_at = ?, records = ?, priced = ?, price_micros = ?, tokens = ?, batch_size = ?, batches = ?, records_root = ?, payout_root = ? WHERE id = ?')
+      .run(Date.now(), r.records, r.pricedRecords, r.priceMicros.toString(), r.tokens.toString(), r.batchSize, r.batches.length, r.recordsRoot, r.payoutRoot, id);
+  }
+
+  cycles(): (CycleInfo | CycleSummary)[] {
+    this.assertOpen();
+    return (this.db.prepare('SELECT * FROM cycles ORDER BY id').all() as CycleDbRow[]).map(cycleOut);
+  }
+
+  cycleSummary(id: number): CycleSummary | undefined {
+    this.assertOpen();
+    const row = this.db.prepare('SELECT * FROM cycles WHERE id = ?').get(id) as CycleDbRow | undefined;
+    if (row === undefined || row.sealed_at === null) return undefined;
+    return cycleOut(row) as CycleSummary;
+  }
+
+  debits(cycle: number): Debit[] {
+    this.assertOpen();
+    return (this.db.prepare('SELECT * FROM cycle_debits WHERE cycle = ? ORDER BY account').all(cycle) as { account: string; records: number; price_micros: string; tokens: string }[]).map(
+      (r) => ({ account: r.account, records: r.records, priceMicros: BigInt(r.price_micros), tokens: BigInt(r.tokens) }),
+    );
+  }
+
+  credits(cycle: number): Credit[] {
+    this.assertOpen();
+    return (this.db.prepare('SELECT * FROM cycle_credits WHERE cycle = ? ORDER BY role, beneficiary').all(cycle) as { role: Beneficiary; beneficiary: string; address: string; tokens: string; records: number }[]).map(
+      (r) => ({ role: r.role, beneficiary: r.beneficiary, address: r.address, tokens: BigInt(r.tokens), records: r.records }),
+    );
+  }
+
+  payouts(cycle: number): Payout[] {
+    this.assertOpen();
+    return (this.db.prepare('SELECT * FROM payouts WHERE cycle = ? ORDER BY address').all(cycle) as { address: string; amount: string; proof: string }[]).map(
+      (r) => ({ address: r.address, amount: BigInt(r.amount), proof: JSON.parse(r.proof) as string[] }),
+    );
+  }
+
+  sealedBatches(cycle: number): BatchInfo[] {
+    this.assertOpen();
+    return (this.db.prepare('SELECT * FROM batches WHERE cycle = ? ORDER BY idx').all(cycle) as { idx: number; first_seq: number; last_seq: number; records: number; root: string }[]).map(
+      (r) => ({ index: r.idx, firstSeq: r.first_seq, lastSeq: r.last_seq, records: r.records, root: r.root }),
+    );
+  }
+
+  recordProof(workId: string): RecordProof | undefined {
+    this.assertOpen();
+    const row = this.getRow(workId);
+    if (row === undefined) return undefined;
+    const cycle = row.billing?.cycle ?? 1;
+    const summary = this.cycleSummary(cycle);
+    if (summary === undefined) throw new CgnError('not_found', `work ${workId} is in billing cycle ${cycle}, which is not closed and sealed yet; no proof until it is`);
+    const batch = this.db.prepare('SELECT idx, first_seq, last_seq FROM batches WHERE cycle = ? AND first_seq <= ? AND last_seq >= ?').get(cycle, row.seq, row.seq) as
+      | { idx: number; first_seq: number; last_seq: number }
+      | undefined;
+    if (batch === undefined) throw new CgnError('internal', `work ${workId} (seq ${row.seq}) is in no sealed batch of cycle ${cycle}`);
+    const leaves = this.db.prepare('SELECT seq, hash FROM microtransactions WHERE seq >= ? AND seq <= ? AND cycle = ? ORDER BY seq').raw().all(batch.first_seq, batch.last_seq, cycle) as [number, Buffer][];
+    const roots = this.sealedBatches(cycle).map((b) => Buffer.from(b.root, 'hex'));
+    return makeRecordProof({
+      record: row.record, format: row.format, billing: row.billing ?? { cycle: 1, charge: null }, prevHash: row.prevHash, hash: row.hash,
+      batch: batch.idx, batchLeaves: leaves.map((l) => l[1]), leafIndex: leaves.findIndex((l) => l[0] === row.seq), batchRoots: roots,
+    });
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Addresses and balances
+
+  registerAddress(role: Beneficiary, id: string, address: string): void {
+    this.assertOpen();
+    if (!(BENEFICIARIES as readonly string[]).includes(role)) throw new CgnError('bad_request', `role must be one of ${BENEFICIARIES.join(', ')}`);
+    if (typeof id !== 'string' || id.length === 0) throw new CgnError('bad_request', 'beneficiary id must be a non-empty string');
+    if (!isAddress(address)) throw new CgnError('bad_request', `${String(address)} is not an EVM address (0x + 40 hex digits)`);
+    this.db
+      .prepare('INSERT INTO addresses (role, id, address, registered_at) VALUES (?, ?, ?, ?) ON CONFLICT (role, id) DO UPDATE SET address = excluded.address, registered_at = excluded.registered_at')
+      .run(role, id, address.toLowerCase(), Date.now());
+  }
+
+  addresses(): Map<string, string> {
+    this.assertOpen();
+    const rows = this.db.prepare('SELECT role, id, address FROM addresses').all() as { role: string; id: string; address: string }[];
+    return new Map(rows.map((r) => [`${r.role}\u0000${r.id}`, r.address]));
+  }
+
+  credit(account: string, amount: bigint, memo?: string): Balance {
+    this.assertOpen();
+    checkCredit(account, amount);
+    return this.db.transaction((): Balance => {
+      const cur = this.db.prepare('SELECT deposited FROM balances WHERE account = ?').pluck().get(account) as string | undefined;
+      const next = (cur === undefined ? 0n : BigInt(cur)) + amount;
+      this.db.prepare("INSERT INTO balances (account, deposited) VALUES (?, ?) ON CONFLICT (account) DO UPDATE SET deposited = excluded.deposited").run(account, next.toString());
+      this.db.prepare('INSERT INTO deposits (account, amount, memo, at) VALUES (?, ?, ?, ?)').run(account, amount.toString(), memo ?? null, Date.now());
+      return this.balance(account);
+    }).immediate();
+  }
+
+  balance(account: string): Balance {
+    this.assertOpen();
+    const r = this.db.prepare('SELECT deposited, spent FROM balances WHERE account = ?').get(account) as { deposited: string; spent: string } | undefined;
+    return balanceOf(account, r?.deposited ?? '0', r?.spent ?? '0');
+  }
+
+  balances(): Balance[] {
+    this.assertOpen();
+    return (this.db.prepare('SELECT account, deposited, spent FROM balances ORDER BY account').all() as { account: string; deposited: string; spent: string }[]).map((r) =>
+      balanceOf(r.account, r.deposited, r.spent),
+    );
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Reports
+
+  usage(group: UsageGroup, filter: UsageFilter = {}): UsageLine[] {
+    this.assertOpen();
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (filter.account !== undefined) (where.push('account = ?'), params.push(filter.account));
+    if (filter.dservice !== undefined) (where.push('dservice = ?'), params.push(filter.dservice));
+    if (filter.cycle !== undefined) (where.push('cycle = ?'), params.push(filter.cycle));
+    if (filter.from !== undefined) (where.push('received_at >= ?'), params.push(filter.from));
+    if (filter.to !== undefined) (where.push('received_at < ?'), params.push(filter.to));
+    const acc = new UsageAccumulator(group);
+    const rows = this.db
+      .prepare(`SELECT account, dservice, tier, end_user, received_at, cpu_us, bytes_in, bytes_out, price_micros, tokens FROM microtransactions ${where.length ? `WHERE ${where.join(' AND ')}` : ''}`)
+      .raw()
+      .iterate(...params) as IterableIterator<unknown[]>;
+    for (const r of rows) {
+      acc.push({
+        account: r[0] as string, dservice: r[1] as string, tier: r[2] as string, endUser: r[3] as string | null, receivedAt: r[4] as number,
+        cpuUs: r[5] as number, bytesIn: r[6] as number, bytesOut: r[7] as number, priceMicros: r[8] === null ? 0n : BigInt(r[8] as string), tokens: r[9] === null ? 0n : BigInt(r[9] as string),
+      });
+    }
+    return acc.lines();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Idempotency
+
+  idempotencyBegin(args: IdempotencyBeginArgs): IdempotencyBegin {
+    this.assertOpen();
+    const now = args.now ?? Date.now();
+    const ttl = args.ttlMs ?? IDEMPOTENCY_TTL_MS;
+    return this.db.transaction((): IdempotencyBegin => {
+      const row = this.db.prepare('SELECT * FROM idempotency WHERE account = ? AND key = ?').get(args.account, args.key) as IdemRow | undefined;
+      let d = decideBegin(row === undefined ? undefined : { fingerprint: row.fingerprint, workId: row.work_id, state: row.state, createdAt: row.created_at, expiresAt: row.expires_at }, args, now);
+      if (typeof d === 'object' && d.kind === 'stale') d = this.byWorkId.get(d.workId) !== undefined ? { kind: 'unknown', workId: d.workId } : 'takeover';
+      if (d === 'insert' || d === 'takeover') {
+        this.db
+          .prepare(`INSERT INTO idempotency (account, key, fingerprint, work_id, state, created_at, expires_at) VALUES (?, ?, ?, ?, 'pending', ?, ?)
+                    ON CONFLICT (account, key) DO UPDATE SET fingerprint = excluded.fingerprint, work_id = excluded.work_id, state = 'pending',
+                      status = NULL, headers = NULL, body = NULL, created_at = excluded.created_at, expires_at = excluded.expires_at`)
+          .run(args.account, args.key, args.fingerprint, args.workId, now, now + ttl);
+        return { kind: 'new' };
+      }
+      if (d.kind === 'replay') {
+        return { kind: 'replay', workId: d.workId, response: { status: row!.status!, headers: JSON.parse(row!.headers ?? '[]') as [string, string][], body: row!.body ?? Buffer.alloc(0) } };
+      }
+      return d as IdempotencyBegin;
+    }).immediate();
+  }
+
+  idempotencyComplete(account: string, key: string, workId: string, response: StoredResponse): void {
+    this.assertOpen();
+    const info = this.db
+      .prepare("UPDATE idempotency SET state = 'done', status = ?, headers = ?, body = ? WHERE account = ? AND key = ? AND work_id = ?")
+      .run(response.status, JSON.stringify(response.headers), Buffer.from(response.body), account, key, workId);
+    if (info.changes !== 1) throw new CgnError('internal', `no pending Idempotency-Key entry for work ${workId}`);
+  }
+
+  idempotencyAbandon(account: string, key: string, workId: string): void {
+    this.assertOpen();
+    this.db.prepare("DELETE FROM idempotency WHERE account = ? AND key = ? AND work_id = ? AND state = 'pending'").run(account, key, workId);
+  }
+
+  idempotencyPurge(now: number = Date.now()): number {
+    this.assertOpen();
+    return this.db.prepare('DELETE FROM idempotency WHERE expires_at <= ?').run(now).changes;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+
   private appendInTransaction(records: readonly Microtransaction[]): AppendResult {
     const heads = new Map<string, Head>();
     const duplicates: string[] = [];
+    const cycleRow = this.openCycle.get();
+    if (cycleRow === undefined) throw new CgnError('internal', 'no open billing cycle');
+    const cycle = cycleRow.id;
+    const rate: TokenRate = { num: BigInt(cycleRow.rate_num), den: BigInt(cycleRow.rate_den) };
+    const spent = new Map<string, bigint>();
     let inserted = 0;
     for (const r of records) {
       let head = heads.get(r.node);
@@ -167,21 +518,38 @@ export class SqliteLedgerStore implements LedgerStore {
         head = stored === undefined ? { seq: 0, hash: GENESIS_HASH, dirty: false } : { seq: stored.seq, hash: stored.hash, dirty: false };
         heads.set(r.node, head);
       }
-      const hash = chainHash(head.hash, r);
+      const p = r.pricing;
+      let charge: Charge | null = null;
+      if (p !== undefined) {
+        const tokens = (p.priceMicros * rate.num) / rate.den; // toTokens: floor
+        charge = { cycle, tokens, parts: splitChecked(tokens, p.split) };
+      }
+      const text = billingText(r, { cycle, charge });
+      const hash = chainHashOf(head.hash, canonicalEncodingV2(r, cycle, text));
+      const pt = text.pricing;
+      const ct = text.charge;
       const info = this.insert.run(
         r.workId, r.account, r.endUser, r.dservice, r.tier, r.miner, r.node, r.receivedAt, r.queueUs, r.execUs, r.cpuUs,
         r.bytesIn, r.bytesOut, r.status, r.resultHash, r.attempts, RECORD_FORMAT, head.hash, hash,
+        cycle,
+        pt === null ? null : pt[0], pt === null ? null : pt[1], pt === null ? null : pt[2], pt === null ? null : pt[3], pt === null ? null : pt[4],
+        ct === null ? null : ct[0], ct === null ? null : ct[1],
       );
       if (info.changes === 1) {
         head.seq = Number(info.lastInsertRowid);
         head.hash = hash;
         head.dirty = true;
         inserted++;
+        if (charge !== null) spent.set(r.account, (spent.get(r.account) ?? 0n) + charge.tokens);
       } else {
         duplicates.push(r.workId);
       }
     }
     for (const [node, head] of heads) if (head.dirty) this.headPut.run(node, head.seq, head.hash);
+    for (const [account, amount] of spent) {
+      const cur = this.spentGet.get(account);
+      this.spentPut.run(account, ((cur === undefined ? 0n : BigInt(cur.spent)) + amount).toString());
+    }
     return { inserted, duplicates };
   }
 
@@ -190,8 +558,51 @@ export class SqliteLedgerStore implements LedgerStore {
   }
 }
 
-function toRecord(row: Row): Microtransaction {
+interface IdemRow {
+  fingerprint: string;
+  work_id: string;
+  state: 'pending' | 'done';
+  status: number | null;
+  headers: string | null;
+  body: Buffer | null;
+  created_at: number;
+  expires_at: number;
+}
+
+function cycleInfo(r: CycleDbRow): CycleInfo {
+  return { id: r.id, openedAt: r.opened_at, rate: { num: BigInt(r.rate_num), den: BigInt(r.rate_den) }, closedAt: r.closed_at, sealedAt: r.sealed_at };
+}
+
+function cycleOut(r: CycleDbRow): CycleInfo | CycleSummary {
+  const info = cycleInfo(r);
+  if (r.sealed_at === null) return info;
   return {
+    ...info,
+    records: r.records ?? 0,
+    pricedRecords: r.priced ?? 0,
+    priceMicros: BigInt(r.price_micros ?? '0'),
+    tokens: BigInt(r.tokens ?? '0'),
+    batchSize: r.batch_size ?? 0,
+    batches: r.batches ?? 0,
+    recordsRoot: r.records_root ?? '',
+    payoutRoot: r.payout_root,
+  };
+}
+
+function billingOf(row: Row): RowBilling | null {
+  if (row.format < 2) return null;
+  return {
+    cycle: row.cycle,
+    charge: row.tokens === null || row.parts === null ? null : { cycle: row.cycle, tokens: BigInt(row.tokens), parts: decodeParts(row.parts) },
+  };
+}
+
+function toLedgerRow(row: Row): LedgerRow {
+  return { seq: row.seq, format: row.format, prevHash: row.prev_hash, hash: row.hash, record: toRecord(row), billing: billingOf(row) };
+}
+
+function toRecord(row: Row): Microtransaction {
+  const tx: Microtransaction = {
     workId: row.work_id,
     account: row.account,
     endUser: row.end_user,
@@ -209,4 +620,15 @@ function toRecord(row: Row): Microtransaction {
     resultHash: row.result_hash,
     attempts: row.attempts,
   };
+  if (row.price_micros !== null && row.split_bps !== null) {
+    tx.pricing = {
+      priceMicros: BigInt(row.price_micros),
+      split: decodeBps(row.split_bps),
+      developer: row.developer ?? '',
+      operator: row.operator ?? '',
+      charity: row.charity ?? '',
+    };
+  }
+  return tx;
 }
+

@@ -1,9 +1,17 @@
 /**
- * The contract every ledger store meets (SQLite today, PostgreSQL later). Methods may answer
+ * The contract every ledger store meets (SQLite and PostgreSQL). Methods may answer
  * synchronously (embedded stores) or with a promise (networked ones); callers `await` them.
  * One shared test suite (`test-fixtures/store-suite.ts`) runs against every adapter.
+ *
+ * * `LedgerStore`: the append path the `GroupCommitWriter` needs.
+ * * `BillingLedgerStore`: everything else — cycles, proofs, balances, addresses, idempotency,
+ *   reports — which both stores implement.
  */
-import type { ChainVerification } from './chain.js';
+import type { BatchInfo, Credit, CycleInfo, CycleSummary, Debit, Payout, RecordProof } from './billing.js';
+import type { ChainVerification, RowBilling } from './chain.js';
+import type { IdempotencyBegin, IdempotencyBeginArgs, StoredResponse } from './idempotency.js';
+import type { TokenRate } from './pricing/price.js';
+import type { Beneficiary } from './pricing/split.js';
 import type { Microtransaction } from './record.js';
 
 export type MaybePromise<T> = T | Promise<T>;
@@ -47,4 +55,103 @@ export interface LedgerStore {
   verifyChain(): MaybePromise<ChainVerification>;
   /** Releases the store. Idempotent; other calls fail afterwards. */
   close(): MaybePromise<void>;
+}
+
+/** A stored row: the record plus what the store fixed when appending it. */
+export interface LedgerRow {
+  seq: number;
+  format: number;
+  prevHash: Buffer;
+  hash: Buffer;
+  record: Microtransaction;
+  /** Cycle and charge; null for format-1 rows (written before pricing; they belong to cycle 1). */
+  billing: RowBilling | null;
+}
+
+export interface CloseCycleOptions {
+  /** Close time, epoch ms (default now). */
+  at?: number;
+  /** Rate of the cycle that opens (default: the closing cycle's rate). */
+  nextRate?: TokenRate;
+  /** Records per sealed batch (default 4096). */
+  batchSize?: number;
+}
+
+export type UsageGroup = 'dservice' | 'endUser' | 'day' | 'account' | 'tier';
+
+export interface UsageFilter {
+  account?: string;
+  dservice?: string;
+  /** Only records of this cycle. */
+  cycle?: number;
+  /** receivedAt >= from (epoch ms) */
+  from?: number;
+  /** receivedAt < to (epoch ms) */
+  to?: number;
+}
+
+export interface UsageLine {
+  /** The group's value (a day is `YYYY-MM-DD`, UTC; a missing end user is `-`). */
+  key: string;
+  records: number;
+  cpuUs: number;
+  bytesIn: number;
+  bytesOut: number;
+  priceMicros: bigint;
+  tokens: bigint;
+}
+
+export interface Balance {
+  account: string;
+  /** Tokens credited (deposits). */
+  deposited: bigint;
+  /** Tokens charged by recorded work. */
+  spent: bigint;
+  /** deposited - spent; negative when work ran over (it is never refused after it ran). */
+  available: bigint;
+}
+
+export interface BillingLedgerStore extends LedgerStore {
+  /** The stored row of a work id, with its seq, format, hashes and charge. */
+  getRow(workId: string): MaybePromise<LedgerRow | undefined>;
+
+  /** The open cycle (new records join it). */
+  currentCycle(): MaybePromise<CycleInfo>;
+  /** Sets the open cycle's token rate; refused once it holds priced records. */
+  setRate(rate: TokenRate): MaybePromise<CycleInfo>;
+  /**
+   * Closes the open cycle (steps in billing.ts) and returns its summary; first seals a cycle a
+   * crash left closed but unsealed.
+   */
+  closeCycle(options?: CloseCycleOptions): MaybePromise<CycleSummary>;
+  /** Seals cycles that are closed but not sealed (after a crash); returns their summaries. */
+  sealPending(options?: { batchSize?: number }): MaybePromise<CycleSummary[]>;
+  cycles(): MaybePromise<(CycleInfo | CycleSummary)[]>;
+  cycleSummary(id: number): MaybePromise<CycleSummary | undefined>;
+  debits(cycle: number): MaybePromise<Debit[]>;
+  credits(cycle: number): MaybePromise<Credit[]>;
+  payouts(cycle: number): MaybePromise<Payout[]>;
+  sealedBatches(cycle: number): MaybePromise<BatchInfo[]>;
+  /** Proof that a work id's record is in a sealed batch; undefined when unknown; throws `not_found`-ish CgnError while its cycle is not sealed. */
+  recordProof(workId: string): MaybePromise<RecordProof | undefined>;
+
+  /** Sets the EVM address credits of (role, id) are paid to, for cycles sealed from now on. */
+  registerAddress(role: Beneficiary, id: string, address: string): MaybePromise<void>;
+  /** Registered addresses, keyed `role\0id`. */
+  addresses(): MaybePromise<Map<string, string>>;
+
+  /** Adds prepaid tokens to an account (a deposit); returns the new balance. */
+  credit(account: string, amount: bigint, memo?: string): MaybePromise<Balance>;
+  balance(account: string): MaybePromise<Balance>;
+  balances(): MaybePromise<Balance[]>;
+
+  usage(group: UsageGroup, filter?: UsageFilter): MaybePromise<UsageLine[]>;
+
+  idempotencyBegin(args: IdempotencyBeginArgs): MaybePromise<IdempotencyBegin>;
+  /** Stores the response of a pending key (same work id); afterwards begin() replays it. */
+  idempotencyComplete(account: string, key: string, workId: string, response: StoredResponse, now?: number): MaybePromise<void>;
+  /** Forgets a pending key (the work failed before it was charged) so a retry runs. */
+  idempotencyAbandon(account: string, key: string, workId: string): MaybePromise<void>;
+  /** Deletes entries past their expiry; returns how many. */
+  idempotencyPurge(now?: number): MaybePromise<number>;
 }

@@ -31,6 +31,8 @@ function next() {
     dservice: 'echo', tier: 'open', miner: 'ab'.repeat(32), node: i % 3 === 0 ? 'node-b' : 'node-a',
     receivedAt: Date.now(), queueUs: i % 700, execUs: 500 + (i % 5000), cpuUs: 400 + (i % 4000),
     bytesIn: 100 + (i % 1000), bytesOut: 200 + (i % 2000), status: 200, resultHash: 'ef'.repeat(32), attempts: 1,
+    // priced: the store fixes the cycle, tokens and split inside the same transaction
+    pricing: { priceMicros: BigInt(100 + (i % 900)), split: { miner: 7000, developer: 2000, operator: 900, charity: 100 }, developer: 'dev', operator: 'op', charity: 'charity' },
   };
 }
 

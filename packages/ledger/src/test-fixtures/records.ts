@@ -1,6 +1,7 @@
 /** Test records: a plain maker and a fast-check arbitrary. Shared by the ledger's test files. */
 import fc from 'fast-check';
-import type { Microtransaction } from '../record.js';
+import type { Microtransaction, Pricing } from '../record.js';
+import type { SplitBps } from '../pricing/split.js';
 
 export function makeRecord(i: number, overrides: Partial<Microtransaction> = {}): Microtransaction {
   return {
@@ -24,7 +25,8 @@ export function makeRecord(i: number, overrides: Partial<Microtransaction> = {})
   };
 }
 
-const text = fc.string({ unit: 'binary', minLength: 1, maxLength: 24 });
+const noNul = (s: string): string => s.replaceAll('\u0000', '0');
+const text = fc.string({ unit: 'binary', minLength: 1, maxLength: 24 }).map(noNul);
 const count = fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER });
 
 /** Any valid record; `workIds` and `nodes` pools make duplicates and several chains likely. */
@@ -32,7 +34,7 @@ export function arbRecord(workIds: fc.Arbitrary<string>, nodes: fc.Arbitrary<str
   return fc.record({
     workId: workIds,
     account: text,
-    endUser: fc.option(fc.string({ unit: 'binary', maxLength: 24 }), { nil: null }),
+    endUser: fc.option(fc.string({ unit: 'binary', maxLength: 24 }).map(noNul), { nil: null }),
     dservice: text,
     tier: fc.constantFrom('open' as const, 'attested' as const, 'dedicated' as const),
     miner: fc.stringMatching(/^[0-9a-f]{1,64}$/),
@@ -48,3 +50,34 @@ export function arbRecord(workIds: fc.Arbitrary<string>, nodes: fc.Arbitrary<str
     attempts: fc.integer({ min: 0, max: 1000 }),
   });
 }
+
+/** Any agreement: four basis-point parts summing to 10,000. */
+export const arbBps: fc.Arbitrary<SplitBps> = fc
+  .tuple(fc.integer({ min: 0, max: 10_000 }), fc.integer({ min: 0, max: 10_000 }), fc.integer({ min: 0, max: 10_000 }))
+  .map(([a, b, c]) => {
+    const [x, y, z] = [a, b, c].sort((p, q) => p - q) as [number, number, number];
+    return { miner: x, developer: y - x, operator: z - y, charity: 10_000 - z };
+  });
+
+export function makePricing(i: number, overrides: Partial<Pricing> = {}): Pricing {
+  return {
+    priceMicros: BigInt(100 + ((i * 37) % 1000)),
+    split: { miner: 7000, developer: 2000, operator: 900, charity: 100 },
+    developer: `dev_${i % 2}`,
+    operator: 'op_1',
+    charity: 'charity_1',
+    ...overrides,
+  };
+}
+
+export function makePricedRecord(i: number, overrides: Partial<Microtransaction> = {}): Microtransaction {
+  return makeRecord(i, { pricing: makePricing(i), ...overrides });
+}
+
+export const arbPricing: fc.Arbitrary<Pricing> = fc.record({
+  priceMicros: fc.bigInt({ min: 0n, max: 10n ** 12n }),
+  split: arbBps,
+  developer: fc.constantFrom('dev_a', 'dev_b'),
+  operator: fc.constantFrom('op_a', 'op_b'),
+  charity: fc.constant('charity'),
+});

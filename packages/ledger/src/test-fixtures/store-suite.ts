@@ -10,9 +10,11 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import type { LedgerStore } from '../store.js';
+import type { BillingLedgerStore } from '../store.js';
 import type { Microtransaction } from '../record.js';
-import { arbRecord, makeRecord } from './records.js';
+import { verifyPayoutProof, verifyRecordProof, type CycleSummary } from '../billing.js';
+import { BENEFICIARIES } from '../pricing/split.js';
+import { arbPricing, arbRecord, makePricedRecord, makeRecord } from './records.js';
 
 /** Changes made behind the store's back, by raw SQL, bypassing any append-only guard. */
 export type Tamper =
@@ -25,7 +27,7 @@ export type Tamper =
 
 export interface LedgerStoreFixture {
   /** The store under test (the latest one after `reopen`). */
-  readonly store: LedgerStore;
+  readonly store: BillingLedgerStore;
   /** Closes the store and opens a new one on the same data, as after a process restart. */
   reopen(): Promise<void> | void;
   tamper(change: Tamper): Promise<void> | void;
@@ -181,6 +183,212 @@ export function describeLedgerStore(name: string, makeStore: () => Promise<Ledge
       await store.close();
       await expect(async () => store.appendBatch([makeRecord(1)])).rejects.toThrow(/closed/);
       await expect(async () => store.count()).rejects.toThrow(/closed/);
+    });
+
+    describe('pricing and charges', () => {
+      it('fixes cycle, tokens and split of a priced record inside the append, covered by the chain', async () => {
+        const { store } = await fresh();
+        await store.setRate({ num: 3n, den: 2n });
+        const r = makePricedRecord(1, { pricing: { ...makePricedRecord(1).pricing!, priceMicros: 1001n } });
+        await store.appendBatch([r, makeRecord(2)]);
+        expect(await store.get(r.workId)).toEqual(r);
+        const row = await store.getRow(r.workId);
+        expect(row?.format).toBe(2);
+        expect(row?.billing).toEqual({ cycle: 1, charge: { cycle: 1, tokens: 1501n, parts: { miner: 1051n, developer: 300n, operator: 135n, charity: 15n } } });
+        expect((await store.getRow(makeRecord(2).workId))?.billing).toEqual({ cycle: 1, charge: null });
+        expect(await store.verifyChain()).toEqual({ ok: true, rows: 2 });
+        await expect(async () => store.setRate({ num: 1n, den: 1n })).rejects.toThrow(/fixed/);
+      });
+
+      it('refuses malformed pricing, writing nothing', async () => {
+        const { store } = await fresh();
+        const bad = makePricedRecord(1, { pricing: { ...makePricedRecord(1).pricing!, split: { miner: 5000, developer: 5000, operator: 1, charity: 0 } } });
+        await expect(async () => store.appendBatch([makePricedRecord(0), bad])).rejects.toMatchObject({ code: 'bad_request' });
+        const neg = makePricedRecord(2, { pricing: { ...makePricedRecord(2).pricing!, priceMicros: -1n } });
+        await expect(async () => store.appendBatch([neg])).rejects.toMatchObject({ code: 'bad_request' });
+        expect(await store.count()).toBe(0);
+      });
+
+      it('keeps each account\'s spent balance and takes credits', async () => {
+        const { store } = await fresh();
+        expect(await store.balance('acct_1')).toEqual({ account: 'acct_1', deposited: 0n, spent: 0n, available: 0n });
+        await store.credit('acct_1', 10_000n, 'test deposit');
+        await store.appendBatch([makePricedRecord(1), makePricedRecord(8), makeRecord(15)]); // all acct_1
+        const spent = makePricedRecord(1).pricing!.priceMicros + makePricedRecord(8).pricing!.priceMicros;
+        expect(await store.balance('acct_1')).toEqual({ account: 'acct_1', deposited: 10_000n, spent, available: 10_000n - spent });
+        expect((await store.balances()).map((b) => b.account)).toEqual(['acct_1']);
+        await expect(async () => store.credit('acct_1', 0n)).rejects.toMatchObject({ code: 'bad_request' });
+      });
+    });
+
+    describe('billing cycles', () => {
+      it('closes a cycle: later records join the next one, at its rate', async () => {
+        const { store } = await fresh();
+        await store.appendBatch([makePricedRecord(1), makePricedRecord(2)]);
+        const s = await store.closeCycle({ nextRate: { num: 2n, den: 1n }, batchSize: 1 });
+        expect(s).toMatchObject({ id: 1, records: 2, pricedRecords: 2, batches: 2, batchSize: 1 });
+        expect((await store.currentCycle())).toMatchObject({ id: 2, rate: { num: 2n, den: 1n }, closedAt: null });
+        await store.appendBatch([makePricedRecord(3)]);
+        expect((await store.getRow(makePricedRecord(3).workId))?.billing?.charge?.tokens).toBe(makePricedRecord(3).pricing!.priceMicros * 2n);
+        const s2 = await store.closeCycle();
+        expect(s2).toMatchObject({ id: 2, records: 1, batches: 1 });
+        expect((await store.cycles()).map((c) => c.id)).toEqual([1, 2, 3]);
+        // an empty cycle closes too
+        expect(await store.closeCycle()).toMatchObject({ id: 3, records: 0, batches: 0, payoutRoot: null, tokens: 0n });
+        expect(await store.verifyChain()).toEqual({ ok: true, rows: 3 });
+      });
+
+      it('refuses a proof before the cycle is sealed; unknown work ids have none', async () => {
+        const { store } = await fresh();
+        await store.appendBatch([makePricedRecord(1)]);
+        await expect(async () => store.recordProof(makePricedRecord(1).workId)).rejects.toThrow(/not closed/);
+        expect(await store.recordProof('w_nope')).toBeUndefined();
+      });
+
+      it('pays registered addresses, and derives one for the rest', async () => {
+        const { store } = await fresh();
+        const addr = '0x' + 'ab'.repeat(20);
+        await store.registerAddress('miner', 'ab'.repeat(32), addr.toUpperCase().replace('0X', '0x'));
+        await expect(async () => store.registerAddress('miner', 'x', '0x12')).rejects.toMatchObject({ code: 'bad_request' });
+        await store.appendBatch([makePricedRecord(1)]);
+        await store.closeCycle();
+        const credits = await store.credits(1);
+        expect(credits.find((c) => c.role === 'miner')?.address).toBe(addr);
+        expect(credits.find((c) => c.role === 'charity')?.address).toMatch(/^0x[0-9a-f]{40}$/);
+        const payouts = await store.payouts(1);
+        const summary = (await store.cycleSummary(1))!;
+        for (const p of payouts) expect(verifyPayoutProof(summary.payoutRoot!, p.address, p.amount, p.proof)).toBe(true);
+        expect(verifyPayoutProof(summary.payoutRoot!, payouts[0]!.address, payouts[0]!.amount + 1n, payouts[0]!.proof)).toBe(false);
+      });
+
+      it('reports usage per DService, end user and day', async () => {
+        const { store } = await fresh();
+        await store.appendBatch([
+          makePricedRecord(1, { dservice: 'a', receivedAt: Date.UTC(2030, 0, 1, 10) }),
+          makePricedRecord(8, { dservice: 'b', receivedAt: Date.UTC(2030, 0, 2, 10) }),
+          makeRecord(15, { dservice: 'a', receivedAt: Date.UTC(2030, 0, 2, 11) }),
+          makePricedRecord(2, { dservice: 'a' }),
+        ]);
+        const byService = await store.usage('dservice', { account: 'acct_1' });
+        expect(byService.map((l) => [l.key, l.records])).toEqual([['a', 2], ['b', 1]]);
+        expect(byService[0]!.priceMicros).toBe(makePricedRecord(1).pricing!.priceMicros);
+        expect((await store.usage('day', { account: 'acct_1' })).map((l) => [l.key, l.records])).toEqual([['2030-01-01', 1], ['2030-01-02', 2]]);
+        expect((await store.usage('endUser', { account: 'acct_1' })).map((l) => l.key)).toEqual(['-', 'user_1', 'user_8']);
+      });
+
+      it('property: credits == debits == record tokens, no negative part, every record in exactly one batch, every proof verifies and a tampered one fails', async () => {
+        const arbBatch = fc.array(
+          fc.record({ i: fc.nat({ max: 1_000_000 }), pricing: fc.option(arbPricing, { nil: undefined }), account: fc.constantFrom('a1', 'a2', 'a3'), cpuUs: fc.nat({ max: 10_000_000 }) }),
+          { minLength: 0, maxLength: 15 },
+        );
+        await fc.assert(
+          fc.asyncProperty(fc.array(arbBatch, { minLength: 1, maxLength: 4 }), fc.integer({ min: 1, max: 7 }), fc.bigInt({ min: 1n, max: 10n ** 6n }), fc.bigInt({ min: 1n, max: 1000n }), async (batches, batchSize, num, den) => {
+            const f = await makeStore();
+            try {
+              await f.store.setRate({ num, den });
+              let n = 0;
+              const all: Microtransaction[] = [];
+              for (const b of batches) {
+                const records = b.map((x) => makeRecord(n++, { account: x.account, cpuUs: x.cpuUs, node: n % 2 ? 'node-a' : 'node-b', ...(x.pricing === undefined ? {} : { pricing: x.pricing }) }));
+                await f.store.appendBatch(records);
+                all.push(...records);
+              }
+              const s: CycleSummary = await f.store.closeCycle({ batchSize });
+              const debits = await f.store.debits(1);
+              const credits = await f.store.credits(1);
+              let recordTokens = 0n;
+              for (const r of all) {
+                const row = (await f.store.getRow(r.workId))!;
+                const c = row.billing!.charge;
+                if (r.pricing === undefined) {
+                  expect(c).toBeNull();
+                  continue;
+                }
+                expect(c!.tokens).toBe((r.pricing.priceMicros * num) / den);
+                let sum = 0n;
+                for (const k of BENEFICIARIES) {
+                  expect(c!.parts[k] >= 0n).toBe(true);
+                  sum += c!.parts[k];
+                }
+                expect(sum).toBe(c!.tokens);
+                recordTokens += c!.tokens;
+              }
+              const sumD = debits.reduce((a, d) => a + d.tokens, 0n);
+              const sumC = credits.reduce((a, c) => a + c.tokens, 0n);
+              expect(sumD).toBe(recordTokens);
+              expect(sumC).toBe(recordTokens);
+              expect(s.tokens).toBe(recordTokens);
+              for (const c of credits) expect(c.tokens >= 0n).toBe(true);
+              const payouts = await f.store.payouts(1);
+              expect(payouts.reduce((a, p) => a + p.amount, 0n)).toBe(recordTokens);
+              for (const p of payouts) expect(verifyPayoutProof(s.payoutRoot!, p.address, p.amount, p.proof)).toBe(true);
+              // batches: disjoint, in order, covering every record once
+              const sealed = await f.store.sealedBatches(1);
+              expect(sealed.reduce((a, b) => a + b.records, 0)).toBe(all.length);
+              expect(s.records).toBe(all.length);
+              const seqs = await Promise.all(all.map(async (r) => (await f.store.getRow(r.workId))!.seq));
+              for (const seq of seqs) expect(sealed.filter((b) => b.firstSeq <= seq && seq <= b.lastSeq)).toHaveLength(1);
+              for (let k = 1; k < sealed.length; k++) expect(sealed[k]!.firstSeq > sealed[k - 1]!.lastSeq).toBe(true);
+              for (const r of all) {
+                const proof = (await f.store.recordProof(r.workId))!;
+                expect(verifyRecordProof(proof, s.recordsRoot)).toMatchObject({ ok: true, workId: r.workId, cycle: 1 });
+                expect(verifyRecordProof(JSON.parse(JSON.stringify(proof)))).toMatchObject({ ok: true });
+                const tampered = { ...proof, record: { ...proof.record, cpuUs: proof.record.cpuUs + 1 } };
+                expect(verifyRecordProof(tampered).ok).toBe(false);
+                if (proof.charge !== null) expect(verifyRecordProof({ ...proof, charge: { ...proof.charge, tokens: (BigInt(proof.charge.tokens) + 1n).toString() } }).ok).toBe(false);
+                if (proof.batchProof.length > 0) {
+                  const step = proof.batchProof[0]!;
+                  expect(verifyRecordProof({ ...proof, batchProof: [`${step[0] === 'L' ? 'R' : 'L'}${step.slice(1)}`, ...proof.batchProof.slice(1)] }).ok).toBe(false);
+                }
+                expect(verifyRecordProof(proof, 'ff'.repeat(32)).ok).toBe(false);
+              }
+            } finally {
+              await f.cleanup();
+            }
+          }),
+          { numRuns: 25 },
+        );
+      });
+    });
+
+    describe('idempotency', () => {
+      const base = { account: 'acme', key: 'k-1', fingerprint: 'f1', workId: 'w_1', now: 1_000_000 };
+      const response = { status: 201, headers: [['content-type', 'text/plain'], ['x-a', 'b']] as [string, string][], body: Buffer.from('hello') };
+
+      it('runs a key once, replays the stored response, refuses another request under the same key', async () => {
+        const { store } = await fresh();
+        expect(await store.idempotencyBegin(base)).toEqual({ kind: 'new' });
+        expect(await store.idempotencyBegin({ ...base, workId: 'w_2', now: base.now + 10 })).toEqual({ kind: 'pending', workId: 'w_1' });
+        await store.idempotencyComplete('acme', 'k-1', 'w_1', response);
+        expect(await store.idempotencyBegin({ ...base, workId: 'w_3', now: base.now + 20 })).toEqual({ kind: 'replay', workId: 'w_1', response });
+        expect(await store.idempotencyBegin({ ...base, fingerprint: 'f2', workId: 'w_4' })).toEqual({ kind: 'mismatch', workId: 'w_1' });
+        // another account's key is another key
+        expect(await store.idempotencyBegin({ ...base, account: 'other', workId: 'w_5' })).toEqual({ kind: 'new' });
+      });
+
+      it('forgets an abandoned key and expires entries after their ttl', async () => {
+        const { store } = await fresh();
+        expect(await store.idempotencyBegin(base)).toEqual({ kind: 'new' });
+        await store.idempotencyAbandon('acme', 'k-1', 'w_1');
+        expect(await store.idempotencyBegin({ ...base, workId: 'w_2' })).toEqual({ kind: 'new' });
+        await store.idempotencyComplete('acme', 'k-1', 'w_2', response);
+        const day = 24 * 3600 * 1000;
+        expect(await store.idempotencyBegin({ ...base, workId: 'w_3', now: base.now + day - 1 })).toMatchObject({ kind: 'replay' });
+        expect(await store.idempotencyBegin({ ...base, fingerprint: 'other', workId: 'w_3', now: base.now + day })).toEqual({ kind: 'new' });
+        expect(await store.idempotencyPurge(base.now + 3 * day)).toBe(1);
+        await expect(async () => store.idempotencyComplete('acme', 'k-1', 'w_nope', response)).rejects.toThrow(/pending/);
+      });
+
+      it('a stale pending key: taken over if its work was never recorded, outcome_unknown if it was', async () => {
+        const { store } = await fresh();
+        const rec = makeRecord(1);
+        expect(await store.idempotencyBegin({ ...base, workId: rec.workId })).toEqual({ kind: 'new' });
+        await store.appendBatch([rec]);
+        const later = base.now + 11 * 60 * 1000;
+        expect(await store.idempotencyBegin({ ...base, workId: 'w_x', now: later })).toEqual({ kind: 'unknown', workId: rec.workId });
+        expect(await store.idempotencyBegin({ ...base, key: 'k-2', workId: 'w_never' })).toEqual({ kind: 'new' });
+        expect(await store.idempotencyBegin({ ...base, key: 'k-2', workId: 'w_y', now: later })).toEqual({ kind: 'new' });
+      });
     });
   });
 }

@@ -1,0 +1,250 @@
+/**
+ * `cgn wallet ...`: balances, deposits, claims, stakes and history of an address, from the command
+ * line. The `cgn` CLI wires `runWalletFromArgs(argv)` in; it resolves to the exit code
+ * (0 ok, 1 failure, 2 bad usage) and never calls `process.exit` itself.
+ */
+import * as fs from 'node:fs';
+import { parseArgs } from 'node:util';
+import { formatUnits, getAddress, isAddress, parseUnits, type Address, type Hex } from 'viem';
+import { privateKeyToAccount } from 'viem/accounts';
+import { connect, isPrivateKey } from './clients.js';
+import { CgnContracts, revertReason, type ClaimInput } from './contracts.js';
+import { addressesFromJson } from './deploy.js';
+
+export const WALLET_USAGE = `usage: cgn wallet <command> [options]
+
+commands:
+  balance                 tokens, escrow, withdrawable, stake, unbonding, ban status
+  history                 deposits, withdrawals, claims, stakes, unbonds and slashes
+  deposit  --amount N     deposit N tokens into escrow (approves first) [--for ADDRESS]
+  withdraw --amount N     withdraw N tokens of unused escrow (after the operator posted it)
+  claim    --cycle ID --units U --proof 0xP1,0xP2,...
+           --proofs FILE  claim one cycle, or every entry of FILE (JSON: one or a list of
+                          {"cycleId", "amount" (base units), "proof": [...]}) in one transaction
+  stake    --amount N     stake N tokens (open tier)
+  unbond   --amount N     request unbonding of N staked tokens
+  unbond   --withdraw     withdraw stake whose unbonding delay has passed
+
+options:
+  --rpc URL               JSON-RPC endpoint (env CGN_CHAIN_RPC)
+  --key HEX               private key that signs (env CGN_WALLET_KEY); not needed for balance/history
+  --address ADDRESS       whose balance/history (default: the key's address)
+  --contracts FILE        contract addresses, as written at deployment (env CGN_CHAIN_CONTRACTS)
+  --json                  machine-readable output
+  -h, --help              this text
+
+Amounts (--amount) are in tokens (18 decimals, e.g. 12.5); claim amounts are base units, exactly
+as in the payout tree.`;
+
+export interface WalletIo {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  env?: Record<string, string | undefined>;
+}
+
+const defaultIo: WalletIo = {
+  stdout: (t) => void process.stdout.write(`${t}\n`),
+  stderr: (t) => void process.stderr.write(`${t}\n`),
+};
+
+class UsageError extends Error {}
+
+const COMMANDS = new Set(['balance', 'history', 'deposit', 'withdraw', 'claim', 'stake', 'unbond']);
+const DECIMALS = 18;
+
+function tokens(v: string | undefined, what = '--amount'): bigint {
+  if (v === undefined) throw new UsageError(`${what} is required`);
+  if (!/^\d+(\.\d+)?$/.test(v)) throw new UsageError(`${what} must be a positive number of tokens, got "${v}"`);
+  const n = parseUnits(v, DECIMALS);
+  if (n <= 0n) throw new UsageError(`${what} must be more than 0`);
+  return n;
+}
+
+function units(v: unknown, what: string): bigint {
+  const s = typeof v === 'number' && Number.isSafeInteger(v) ? String(v) : v;
+  if (typeof s !== 'string' || !/^\d+$/.test(s)) throw new UsageError(`${what} must be a whole number of base units`);
+  return BigInt(s);
+}
+
+function proofList(v: unknown, what: string): Hex[] {
+  const list = typeof v === 'string' ? (v === '' ? [] : v.split(',')) : v;
+  if (!Array.isArray(list)) throw new UsageError(`${what} must be a list of 32-byte hex values`);
+  return list.map((p) => {
+    if (typeof p !== 'string' || !/^0x[0-9a-fA-F]{64}$/.test(p.trim())) throw new UsageError(`${what}: "${String(p)}" is not 32-byte hex`);
+    return p.trim() as Hex;
+  });
+}
+
+function readClaims(file: string): ClaimInput[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new UsageError(`cannot read --proofs ${file}: ${(err as Error).message}`);
+  }
+  const list = Array.isArray(parsed) ? parsed : [parsed];
+  if (list.length === 0) throw new UsageError(`--proofs ${file} has no claims`);
+  return list.map((o: unknown, i) => {
+    const r = (o ?? {}) as Record<string, unknown>;
+    return { cycleId: units(r.cycleId ?? r.cycle, `claim ${i} cycleId`), amount: units(r.amount, `claim ${i} amount`), proof: proofList(r.proof, `claim ${i} proof`) };
+  });
+}
+
+const fmt = (n: bigint) => `${formatUnits(n, DECIMALS)} CGN`;
+const jsonOut = (o: unknown) => JSON.stringify(o, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2);
+
+export async function runWalletFromArgs(argv: readonly string[], io: WalletIo = defaultIo): Promise<number> {
+  const env = io.env ?? process.env;
+  let values: Record<string, string | boolean | undefined>;
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({
+      args: [...argv],
+      allowPositionals: true,
+      strict: true,
+      options: {
+        rpc: { type: 'string' },
+        key: { type: 'string' },
+        address: { type: 'string' },
+        contracts: { type: 'string' },
+        amount: { type: 'string' },
+        for: { type: 'string' },
+        cycle: { type: 'string' },
+        units: { type: 'string' },
+        proof: { type: 'string' },
+        proofs: { type: 'string' },
+        withdraw: { type: 'boolean' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (err) {
+    io.stderr(`cgn wallet: ${(err as Error).message}\n\n${WALLET_USAGE}`);
+    return 2;
+  }
+  const cmd = positionals[0];
+  if (values.help || cmd === 'help') {
+    io.stdout(WALLET_USAGE);
+    return 0;
+  }
+  try {
+    if (cmd === undefined) throw new UsageError('a command is required');
+    if (!COMMANDS.has(cmd)) throw new UsageError(`unknown command "${cmd}"`);
+    if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`);
+    const rpc = (values.rpc as string | undefined) ?? env.CGN_CHAIN_RPC;
+    if (!rpc) throw new UsageError('--rpc URL is required (or CGN_CHAIN_RPC)');
+    try {
+      new URL(rpc);
+    } catch {
+      throw new UsageError(`--rpc "${rpc}" is not a URL`);
+    }
+    const contractsFile = (values.contracts as string | undefined) ?? env.CGN_CHAIN_CONTRACTS;
+    if (!contractsFile) throw new UsageError('--contracts FILE is required (or CGN_CHAIN_CONTRACTS)');
+    const key = (values.key as string | undefined) ?? env.CGN_WALLET_KEY;
+    if (key !== undefined && !isPrivateKey(key)) throw new UsageError('--key must be 0x followed by 64 hex digits');
+    const readOnly = cmd === 'balance' || cmd === 'history';
+    if (!readOnly && key === undefined) throw new UsageError(`${cmd} signs a transaction: --key HEX is required (or CGN_WALLET_KEY)`);
+    let who: Address | undefined;
+    if (values.address !== undefined) {
+      if (!isAddress(values.address as string)) throw new UsageError(`--address "${String(values.address)}" is not an address`);
+      who = getAddress(values.address as string);
+    } else if (key !== undefined) {
+      who = privateKeyToAccount(key as Hex).address;
+    }
+    if (readOnly && who === undefined) throw new UsageError(`${cmd} needs --address or --key`);
+    // validate the command's own options before touching the network
+    let run: (c: CgnContracts) => Promise<unknown>;
+    switch (cmd) {
+      case 'balance':
+        run = (c) => c.balances(who!);
+        break;
+      case 'history':
+        run = (c) => c.history(who!);
+        break;
+      case 'deposit': {
+        const amount = tokens(values.amount as string | undefined);
+        const forWhom = values.for as string | undefined;
+        if (forWhom !== undefined && !isAddress(forWhom)) throw new UsageError(`--for "${forWhom}" is not an address`);
+        run = (c) => c.deposit(amount, forWhom === undefined ? undefined : getAddress(forWhom));
+        break;
+      }
+      case 'withdraw': {
+        const amount = tokens(values.amount as string | undefined);
+        run = (c) => c.withdraw(amount);
+        break;
+      }
+      case 'stake': {
+        const amount = tokens(values.amount as string | undefined);
+        run = (c) => c.stake(amount);
+        break;
+      }
+      case 'unbond': {
+        if (values.withdraw) {
+          if (values.amount !== undefined) throw new UsageError('give either --amount or --withdraw');
+          run = (c) => c.withdrawUnbonded();
+        } else {
+          const amount = tokens(values.amount as string | undefined);
+          run = (c) => c.requestUnbond(amount);
+        }
+        break;
+      }
+      case 'claim': {
+        let claims: ClaimInput[];
+        if (values.proofs !== undefined) {
+          if (values.cycle !== undefined || values.proof !== undefined) throw new UsageError('give either --proofs FILE or --cycle/--units/--proof');
+          claims = readClaims(values.proofs as string);
+        } else {
+          if (values.cycle === undefined || values.units === undefined || values.proof === undefined) throw new UsageError('claim needs --cycle, --units and --proof (or --proofs FILE)');
+          claims = [{ cycleId: units(values.cycle, '--cycle'), amount: units(values.units, '--units'), proof: proofList(values.proof, '--proof') }];
+        }
+        run = (c) => (claims.length === 1 ? c.claim(claims[0]!) : c.claimMany(claims));
+        break;
+      }
+      default:
+        throw new UsageError(`unknown command "${cmd}"`);
+    }
+    let addresses;
+    try {
+      addresses = addressesFromJson(fs.readFileSync(contractsFile, 'utf8'));
+    } catch (err) {
+      throw new UsageError(`cannot use --contracts ${contractsFile}: ${(err as Error).message}`);
+    }
+    const clients = await connect({ rpcUrl: rpc, ...(key !== undefined ? { privateKey: key as Hex } : {}) });
+    if (clients.chain.id !== addresses.chainId) throw new Error(`the endpoint is chain ${clients.chain.id}, the contracts file is for chain ${addresses.chainId}`);
+    const result = await run(new CgnContracts(clients, addresses));
+    if (values.json) {
+      io.stdout(jsonOut(result));
+    } else if (cmd === 'balance') {
+      const b = result as Awaited<ReturnType<CgnContracts['balances']>>;
+      io.stdout(
+        [
+          `address       ${b.address}`,
+          `tokens        ${fmt(b.tokens)}`,
+          `escrow        ${fmt(b.escrow)} (withdrawable ${fmt(b.withdrawable)})`,
+          `stake         ${fmt(b.stake)}${b.openTierEligible ? ' (open tier)' : ''}`,
+          `unbonding     ${fmt(b.unbonding)}${b.unbonding > 0n ? ` (from ${new Date(Number(b.unbondingReleaseAt) * 1000).toISOString()})` : ''}`,
+          ...(b.banned ? ['banned        yes (slashed)'] : []),
+        ].join('\n'),
+      );
+    } else if (cmd === 'history') {
+      const h = result as Awaited<ReturnType<CgnContracts['history']>>;
+      if (h.length === 0) io.stdout('no history');
+      for (const e of h) {
+        const extra = e.cycleId !== undefined ? ` cycle ${e.cycleId}` : e.evidenceHash !== undefined ? ` evidence ${e.evidenceHash}` : '';
+        io.stdout(`block ${e.blockNumber}  ${e.kind.padEnd(14)} ${fmt(e.amount)}${extra}  ${e.txHash}`);
+      }
+    } else {
+      const tx = result as { hash: Hex; blockNumber: bigint; gasUsed: bigint };
+      io.stdout(`${cmd}: ok (tx ${tx.hash}, block ${tx.blockNumber}, gas ${tx.gasUsed})`);
+    }
+    return 0;
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.stderr(`cgn wallet: ${err.message}\n\n${WALLET_USAGE}`);
+      return 2;
+    }
+    const reason = revertReason(err);
+    io.stderr(`cgn wallet ${cmd}: ${reason ? `refused by the contract: ${reason}` : ((err as Error).message ?? String(err)).split('\n')[0]}`);
+    return 1;
+  }
+}

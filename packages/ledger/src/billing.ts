@@ -1,0 +1,353 @@
+/**
+ * Billing cycles, store-independent: the types every store returns, the computation that closes
+ * a cycle (totals, batches, record Merkle roots, payout tree), beneficiary addresses, and the
+ * offline check of a record proof. Stores stream a closing cycle's rows through a
+ * `CycleAccumulator` and persist what `finish()` returns, so SQLite and PostgreSQL close a cycle
+ * identically.
+ *
+ * Closing cycle N happens in three steps, each crash-safe:
+ * 1. (short write transaction) cycle N gets `closedAt` and its last record's seq; cycle N+1 opens
+ *    with the next rate. From now on every append joins N+1 (the store assigns the cycle inside
+ *    the append transaction, so no record can slip into N afterwards).
+ * 2. (read-only, no lock) N's rows are read in append order and accumulated.
+ * 3. (short write transaction) debits, credits, batches, payouts and roots are stored and N gets
+ *    `sealedAt`. A crash between 1 and 3 leaves N closed but not sealed; `closeCycle` seals it
+ *    (the computation is deterministic) before closing another.
+ */
+import * as crypto from 'node:crypto';
+import { StandardMerkleTree } from '@openzeppelin/merkle-tree';
+import { GENESIS_HASH, chainHash, type RowBilling } from './chain.js';
+import { merkleProof, merkleRoot, merkleRootFromProof } from './merkle.js';
+import type { TokenRate } from './pricing/price.js';
+import { BENEFICIARIES, type Beneficiary, type SplitParts } from './pricing/split.js';
+import { decodeBps, encodeSplit, type Charge, type Microtransaction } from './record.js';
+
+/** Records per sealed batch, by default. */
+export const DEFAULT_BATCH_SIZE = 4096;
+
+export interface CycleInfo {
+  id: number;
+  openedAt: number;
+  rate: TokenRate;
+  /** When the cycle stopped taking records (step 1), or null while open. */
+  closedAt: number | null;
+  /** When its totals, batches and payout tree were stored (step 3), or null. */
+  sealedAt: number | null;
+}
+
+export interface Debit {
+  account: string;
+  records: number;
+  priceMicros: bigint;
+  tokens: bigint;
+}
+
+export interface Credit {
+  role: Beneficiary;
+  beneficiary: string;
+  address: string;
+  tokens: bigint;
+  records: number;
+}
+
+export interface Payout {
+  address: string;
+  amount: bigint;
+  /** StandardMerkleTree proof (0x-hex bytes32 list) for `MerkleProof.verify`. */
+  proof: string[];
+}
+
+export interface BatchInfo {
+  index: number;
+  firstSeq: number;
+  lastSeq: number;
+  records: number;
+  /** Hex sha256 Merkle root of the batch's record hashes. */
+  root: string;
+}
+
+export interface CycleSummary extends CycleInfo {
+  records: number;
+  pricedRecords: number;
+  priceMicros: bigint;
+  /** Sum of debits == sum of credits == sum of record tokens. */
+  tokens: bigint;
+  batchSize: number;
+  batches: number;
+  /** Hex root over the batch roots. */
+  recordsRoot: string;
+  /** StandardMerkleTree root (0x hex) of (address, amount) leaves, or null when nothing is owed. */
+  payoutRoot: string | null;
+}
+
+/** What step 2 produces and step 3 stores. */
+export interface CycleClose {
+  records: number;
+  pricedRecords: number;
+  priceMicros: bigint;
+  tokens: bigint;
+  batchSize: number;
+  debits: Debit[];
+  credits: Credit[];
+  batches: BatchInfo[];
+  recordsRoot: string;
+  payoutRoot: string | null;
+  payouts: Payout[];
+}
+
+/** One row of a closing cycle, as the accumulator needs it. */
+export interface CycleRow {
+  seq: number;
+  account: string;
+  miner: string;
+  /** null when unpriced */
+  priceMicros: bigint | null;
+  tokens: bigint | null;
+  parts: SplitParts | null;
+  developer: string | null;
+  operator: string | null;
+  charity: string | null;
+  hash: Uint8Array;
+}
+
+/** Maps a beneficiary (role and id) to the EVM address its credits are paid to. */
+export type AddressBook = (role: Beneficiary, id: string) => string;
+
+const ADDRESS = /^0x[0-9a-fA-F]{40}$/;
+export function isAddress(s: unknown): s is string {
+  return typeof s === 'string' && ADDRESS.test(s);
+}
+
+/**
+ * The placeholder address of a beneficiary that registered none:
+ * `0x` + the first 20 bytes of sha256("cgn.address.v1\0" + role + "\0" + id). Deterministic, so
+ * every node and auditor derives the same tree, but nobody holds its key: register real
+ * addresses (`registerAddress`) before a cycle closes, or its credits cannot be claimed.
+ */
+export function derivedAddress(role: Beneficiary | 'account', id: string): string {
+  return `0x${crypto.createHash('sha256').update(`cgn.address.v1\u0000${role}\u0000${id}`, 'utf8').digest('hex').slice(0, 40)}`;
+}
+
+/** An address book over registered addresses (`role\0id` -> address), falling back to `derivedAddress`. */
+export function addressBook(registered: ReadonlyMap<string, string>): AddressBook {
+  return (role, id) => registered.get(`${role}\u0000${id}`) ?? derivedAddress(role, id);
+}
+
+/** Accumulates a closing cycle's rows (fed in append order) into its totals, batches and trees. */
+export class CycleAccumulator {
+  private readonly debits = new Map<string, Debit>();
+  private readonly credits = new Map<string, { role: Beneficiary; beneficiary: string; tokens: bigint; records: number }>();
+  private readonly batches: BatchInfo[] = [];
+  private leaves: Uint8Array[] = [];
+  private firstSeq = 0;
+  private lastSeq = 0;
+  private records = 0;
+  private priced = 0;
+  private priceMicros = 0n;
+  private tokens = 0n;
+
+  constructor(readonly batchSize: number = DEFAULT_BATCH_SIZE) {
+    if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError('batchSize must be a positive integer');
+  }
+
+  push(row: CycleRow): void {
+    if (this.records > 0 && row.seq <= this.lastSeq) throw new Error(`cycle rows out of order at seq ${row.seq}`);
+    if (this.leaves.length === 0) this.firstSeq = row.seq;
+    this.leaves.push(row.hash);
+    this.lastSeq = row.seq;
+    this.records++;
+    if (this.leaves.length === this.batchSize) this.seal();
+    if (row.tokens === null || row.parts === null || row.priceMicros === null) return;
+    this.priced++;
+    this.priceMicros += row.priceMicros;
+    this.tokens += row.tokens;
+    let d = this.debits.get(row.account);
+    if (d === undefined) this.debits.set(row.account, (d = { account: row.account, records: 0, priceMicros: 0n, tokens: 0n }));
+    d.records++;
+    d.priceMicros += row.priceMicros;
+    d.tokens += row.tokens;
+    const ids: Record<Beneficiary, string | null> = { miner: row.miner, developer: row.developer, operator: row.operator, charity: row.charity };
+    for (const role of BENEFICIARIES) {
+      const amount = row.parts[role];
+      const id = ids[role];
+      if (id === null) throw new Error(`priced record at seq ${row.seq} has no ${role}`);
+      const k = `${role}\u0000${id}`;
+      let c = this.credits.get(k);
+      if (c === undefined) this.credits.set(k, (c = { role, beneficiary: id, tokens: 0n, records: 0 }));
+      c.tokens += amount;
+      c.records++;
+    }
+  }
+
+  private seal(): void {
+    if (this.leaves.length === 0) return;
+    this.batches.push({ index: this.batches.length, firstSeq: this.firstSeq, lastSeq: this.lastSeq, records: this.leaves.length, root: merkleRoot(this.leaves).toString('hex') });
+    this.leaves = [];
+  }
+
+  finish(addressOf: AddressBook): CycleClose {
+    this.seal();
+    const credits: Credit[] = [...this.credits.values()]
+      .map((c) => ({ ...c, address: addressOf(c.role, c.beneficiary).toLowerCase() }))
+      .sort((a, b) => cmp(a.role, b.role) || cmp(a.beneficiary, b.beneficiary));
+    const debits = [...this.debits.values()].sort((a, b) => cmp(a.account, b.account));
+    // Payout tree: one leaf per address (an address may be credited in several roles).
+    const byAddress = new Map<string, bigint>();
+    for (const c of credits) byAddress.set(c.address, (byAddress.get(c.address) ?? 0n) + c.tokens);
+    const owed = [...byAddress].filter(([, amount]) => amount > 0n).sort((a, b) => cmp(a[0], b[0]));
+    let payoutRoot: string | null = null;
+    const payouts: Payout[] = [];
+    if (owed.length > 0) {
+      const tree = StandardMerkleTree.of(owed.map(([a, amount]) => [a, amount.toString()]), ['address', 'uint256']);
+      payoutRoot = tree.root;
+      owed.forEach(([address, amount], i) => payouts.push({ address, amount, proof: tree.getProof(i) }));
+    }
+    return {
+      records: this.records,
+      pricedRecords: this.priced,
+      priceMicros: this.priceMicros,
+      tokens: this.tokens,
+      batchSize: this.batchSize,
+      debits,
+      credits,
+      batches: this.batches,
+      recordsRoot: this.batches.length === 0 ? GENESIS_HASH.toString('hex') : merkleRoot(this.batches.map((b) => Buffer.from(b.root, 'hex'))).toString('hex'),
+      payoutRoot,
+      payouts,
+    };
+  }
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Record proofs
+
+/** A record as JSON (money as decimal strings). */
+export interface RecordJson extends Omit<Microtransaction, 'pricing'> {
+  pricing?: { priceMicros: string; split: string; developer: string; operator: string; charity: string };
+}
+
+export function recordToJson(tx: Microtransaction): RecordJson {
+  const { pricing, ...rest } = tx;
+  const out: RecordJson = { ...rest };
+  if (pricing !== undefined) {
+    out.pricing = { priceMicros: pricing.priceMicros.toString(), split: encodeSplit(pricing.split), developer: pricing.developer, operator: pricing.operator, charity: pricing.charity };
+  }
+  return out;
+}
+
+export function recordFromJson(j: RecordJson): Microtransaction {
+  const { pricing, ...rest } = j;
+  const out: Microtransaction = { ...rest };
+  if (pricing !== undefined) {
+    out.pricing = { priceMicros: BigInt(pricing.priceMicros), split: decodeBps(pricing.split), developer: pricing.developer, operator: pricing.operator, charity: pricing.charity };
+  }
+  return out;
+}
+
+/** Everything needed to check offline that a work id's record is in a sealed batch of a closed cycle. */
+export interface RecordProof {
+  type: 'cgn.record-proof';
+  version: 1;
+  workId: string;
+  cycle: number;
+  record: RecordJson;
+  format: number;
+  charge: { tokens: string; parts: string } | null;
+  prevHash: string;
+  /** The record's chain hash: the batch tree's leaf. */
+  hash: string;
+  batch: number;
+  batchProof: string[];
+  batchRoot: string;
+  cycleProof: string[];
+  /** The cycle's root over all batch roots: compare with the anchored (published) root. */
+  recordsRoot: string;
+}
+
+export function makeRecordProof(args: {
+  record: Microtransaction;
+  format: number;
+  billing: RowBilling;
+  prevHash: Uint8Array;
+  hash: Uint8Array;
+  batch: number;
+  batchLeaves: readonly Uint8Array[];
+  leafIndex: number;
+  batchRoots: readonly Uint8Array[];
+}): RecordProof {
+  const c = args.billing.charge;
+  return {
+    type: 'cgn.record-proof',
+    version: 1,
+    workId: args.record.workId,
+    cycle: args.billing.cycle,
+    record: recordToJson(args.record),
+    format: args.format,
+    charge: c === null ? null : { tokens: c.tokens.toString(), parts: encodeSplit(c.parts) },
+    prevHash: Buffer.from(args.prevHash).toString('hex'),
+    hash: Buffer.from(args.hash).toString('hex'),
+    batch: args.batch,
+    batchProof: merkleProof(args.batchLeaves, args.leafIndex),
+    batchRoot: Buffer.from(args.batchRoots[args.batch]!).toString('hex'),
+    cycleProof: merkleProof(args.batchRoots, args.batch),
+    recordsRoot: merkleRoot(args.batchRoots).toString('hex'),
+  };
+}
+
+export type ProofVerification =
+  | { ok: true; workId: string; cycle: number; recordsRoot: string; record: Microtransaction; charge: Charge | null }
+  | { ok: false; reason: string };
+
+const HEX32 = /^[0-9a-f]{64}$/;
+
+/**
+ * Checks a record proof offline: the record's fields hash (with its prevHash) to `hash`, `hash`
+ * leads through `batchProof` to `batchRoot`, and `batchRoot` through `cycleProof` to
+ * `recordsRoot`. Pass `expectedRecordsRoot` (from the anchor / a trusted source) to pin the root;
+ * without it the proof is only shown to be self-consistent.
+ */
+export function verifyRecordProof(proof: RecordProof, expectedRecordsRoot?: string): ProofVerification {
+  try {
+    if (proof === null || typeof proof !== 'object' || proof.type !== 'cgn.record-proof' || proof.version !== 1) return { ok: false, reason: 'not a cgn record proof (version 1)' };
+    for (const f of ['prevHash', 'hash', 'batchRoot', 'recordsRoot'] as const) {
+      if (typeof proof[f] !== 'string' || !HEX32.test(proof[f])) return { ok: false, reason: `${f} must be 64 lowercase hex characters` };
+    }
+    const record = recordFromJson(proof.record);
+    if (record.workId !== proof.workId) return { ok: false, reason: 'the record is not the one for this work id' };
+    const charge: Charge | null =
+      proof.charge === null ? null : { cycle: proof.cycle, tokens: BigInt(proof.charge.tokens), parts: decodePartsStrict(proof.charge.parts) };
+    const billing = proof.format >= 2 ? { cycle: proof.cycle, charge } : null;
+    const hash = chainHash(Buffer.from(proof.prevHash, 'hex'), record, proof.format, billing);
+    if (hash.toString('hex') !== proof.hash) return { ok: false, reason: 'the record does not hash to the proof\'s leaf: it was altered' };
+    const batchRoot = merkleRootFromProof(hash, proof.batchProof);
+    if (batchRoot === null || batchRoot.toString('hex') !== proof.batchRoot) return { ok: false, reason: 'the batch path does not lead to the batch root' };
+    const root = merkleRootFromProof(batchRoot, proof.cycleProof);
+    if (root === null || root.toString('hex') !== proof.recordsRoot) return { ok: false, reason: 'the cycle path does not lead to the records root' };
+    if (expectedRecordsRoot !== undefined && expectedRecordsRoot.toLowerCase().replace(/^0x/, '') !== proof.recordsRoot) {
+      return { ok: false, reason: `the records root ${proof.recordsRoot} is not the expected ${expectedRecordsRoot}` };
+    }
+    return { ok: true, workId: record.workId, cycle: proof.cycle, recordsRoot: proof.recordsRoot, record, charge };
+  } catch (err) {
+    return { ok: false, reason: `malformed proof: ${err instanceof Error ? err.message : String(err)}` };
+  }
+}
+
+function decodePartsStrict(s: string): SplitParts {
+  const xs = s.split('/');
+  if (xs.length !== 4 || !xs.every((x) => /^\d+$/.test(x))) throw new Error('charge.parts must be "m/d/o/c"');
+  const [miner, developer, operator, charity] = xs.map((x) => BigInt(x)) as [bigint, bigint, bigint, bigint];
+  return { miner, developer, operator, charity };
+}
+
+/** Checks a payout leaf against a payout root (what the Solidity claim does). */
+export function verifyPayoutProof(root: string, address: string, amount: bigint, proof: readonly string[]): boolean {
+  try {
+    return StandardMerkleTree.verify(root, ['address', 'uint256'], [address, amount.toString()], [...proof]);
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,87 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runLedgerFromArgs } from './cli.js';
+import { SqliteLedgerStore } from './sqlite-store.js';
+import { makePricedRecord, makeRecord } from './test-fixtures/records.js';
+import Database from 'better-sqlite3';
+
+async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await runLedgerFromArgs(argv, { out: (l) => out.push(l), err: (l) => err.push(l) });
+  return { code, out: out.join('\n'), err: err.join('\n') };
+}
+
+describe('cgn ledger (runLedgerFromArgs)', () => {
+  const dirs: string[] = [];
+  afterEach(() => {
+    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  });
+  const ledger = (): { dir: string; path: string } => {
+    const dir = mkdtempSync(join(tmpdir(), 'cgn-ledger-cli-'));
+    dirs.push(dir);
+    const path = join(dir, 'ledger.sqlite');
+    const store = new SqliteLedgerStore({ path });
+    store.appendBatch([
+      makePricedRecord(1, { dservice: 'echo', receivedAt: Date.UTC(2030, 0, 1) }),
+      makePricedRecord(8, { dservice: 'mediagen', receivedAt: Date.UTC(2030, 0, 2) }),
+      makeRecord(15),
+      makePricedRecord(2),
+    ]);
+    store.close();
+    return { dir, path };
+  };
+
+  it('prints help, and exits 2 on bad usage with a clear message', async () => {
+    expect((await run('--help')).out).toMatch(/Usage: cgn ledger <command>/);
+    expect(await run('usage', '--help')).toMatchObject({ code: 0, out: expect.stringMatching(/--by dservice/) });
+    expect(await run()).toMatchObject({ code: 2, err: expect.stringMatching(/a command is required/) });
+    expect(await run('frobnicate')).toMatchObject({ code: 2, err: expect.stringMatching(/unknown command "frobnicate"/) });
+    expect(await run('usage', '--bogus')).toMatchObject({ code: 2, err: expect.stringMatching(/bogus/) });
+    const { path } = ledger();
+    expect(await run('usage', '--ledger', path, '--by', 'week')).toMatchObject({ code: 2, err: expect.stringMatching(/--by must be one of/) });
+    expect(await run('invoice', '--ledger', path)).toMatchObject({ code: 2, err: expect.stringMatching(/--account is required/) });
+    expect(await run('credit', '--ledger', path, '--account', 'a', '--amount', '1.5')).toMatchObject({ code: 2 });
+    expect(await run('close-cycle', '--ledger', path, '--rate', '1/0')).toMatchObject({ code: 2 });
+    expect(await run('verify')).toMatchObject({ code: 2, err: expect.stringMatching(/FILE is required/) });
+    expect(await run('audit', '--ledger', join(path, 'nope'))).toMatchObject({ code: 1, err: expect.stringMatching(/no ledger at/) });
+  });
+
+  it('usage, credit, close-cycle, invoice, earnings, proof, verify, audit', async () => {
+    const { dir, path } = ledger();
+    const usage = await run('usage', '--ledger', path, '--account', 'acct_1');
+    expect(usage.code).toBe(0);
+    expect(usage.out).toMatch(/echo\s+2/);
+    expect(usage.out).toMatch(/TOTAL\s+3/);
+    expect((await run('usage', '--ledger', path, '--account', 'acct_1', '--by', 'day', '--from', '2030-01-02')).out).toMatch(/2030-01-02\s+1/);
+    expect(JSON.parse((await run('usage', '--ledger', path, '--by', 'end-user', '--json')).out).lines.length).toBeGreaterThan(0);
+    expect((await run('credit', '--ledger', path, '--account', 'acct_1', '--amount', '5000')).out).toMatch(/available/);
+    expect((await run('balance', '--ledger', path, '--account', 'acct_1', '--json')).out).toMatch(/"deposited": "5000"/);
+    expect((await run('register-address', '--ledger', path, '--role', 'charity', '--id', 'charity_1', '--address', '0x' + '11'.repeat(20))).code).toBe(0);
+    expect(await run('invoice', '--ledger', path, '--account', 'acct_1')).toMatchObject({ code: 1, err: expect.stringMatching(/no billing cycle has been closed/) });
+    const closed = await run('close-cycle', '--ledger', path, '--rate', '3/1', '--batch-size', '2');
+    expect(closed).toMatchObject({ code: 0, out: expect.stringMatching(/Closed billing cycle 1: 4 records \(3 priced\) in 2 batches/) });
+    const inv = JSON.parse((await run('invoice', '--ledger', path, '--account', 'acct_1', '--json')).out);
+    expect(inv).toMatchObject({ cycle: 1, account: 'acct_1', records: 2 });
+    expect((await run('invoice', '--ledger', path, '--account', 'acct_1')).out).toMatch(/Amount due/);
+    const earn = JSON.parse((await run('earnings', '--ledger', path, '--role', 'charity', '--json')).out);
+    expect(earn.credits[0]).toMatchObject({ role: 'charity', beneficiary: 'charity_1', address: '0x' + '11'.repeat(20) });
+    expect(earn.payouts[0].proof).toBeInstanceOf(Array);
+    const file = join(dir, 'proof.json');
+    expect((await run('proof', '--ledger', path, '--work-id', makePricedRecord(8).workId, '--out', file)).code).toBe(0);
+    const summary = JSON.parse((await run('close-cycle', '--ledger', path, '--json')).out); // cycle 2 (empty)
+    expect(summary.id).toBe(2);
+    const proof = JSON.parse(readFileSync(file, 'utf8'));
+    expect(await run('verify', file, '--root', proof.recordsRoot)).toMatchObject({ code: 0, out: expect.stringMatching(/^OK: work w_test_8/) });
+    writeFileSync(file, JSON.stringify({ ...proof, record: { ...proof.record, bytesOut: 1 } }));
+    expect(await run('verify', file)).toMatchObject({ code: 1, err: expect.stringMatching(/FAILED: .*altered/) });
+    expect(await run('audit', '--ledger', path)).toMatchObject({ code: 0, out: expect.stringMatching(/OK: 4 records/) });
+    const db = new Database(path);
+    db.exec('DROP TRIGGER microtransactions_no_update');
+    db.prepare("UPDATE microtransactions SET tokens = '999999' WHERE work_id = ?").run(makePricedRecord(2).workId);
+    db.close();
+    expect(await run('audit', '--ledger', path)).toMatchObject({ code: 1, out: expect.stringMatching(/FAILED .*work w_test_2\) was changed/) });
+  });
+});

@@ -1,0 +1,459 @@
+/**
+ * `cgn ledger ...`: the ledger's command line, as a function the `cgn` CLI calls:
+ *
+ * ```ts
+ * import { runLedgerFromArgs } from '@cgn/ledger';
+ * process.exitCode = await runLedgerFromArgs(process.argv.slice(3)); // argv after "cgn ledger"
+ * ```
+ *
+ * Exit codes: 0 done; 1 the check failed (audit found tampering, a proof does not verify) or
+ * the operation failed; 2 bad usage (unknown command or option, missing or malformed value).
+ */
+import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { verifyRecordProof, type CycleSummary, type RecordProof } from './billing.js';
+import { PostgresLedgerStore } from './pg-store.js';
+import { BENEFICIARIES, type Beneficiary } from './pricing/split.js';
+import { SqliteLedgerStore } from './sqlite-store.js';
+import type { BillingLedgerStore, UsageGroup, UsageLine } from './store.js';
+
+export interface LedgerCliIo {
+  out?: (line: string) => void;
+  err?: (line: string) => void;
+}
+
+export const DEFAULT_LEDGER_PATH = '.cgn/node/ledger.sqlite';
+
+const COMMON = `Ledger options (all commands but verify):
+  --ledger PATH     SQLite ledger file (default ${DEFAULT_LEDGER_PATH})
+  --postgres URL    use a PostgreSQL ledger instead (postgres://user@host:port/db)
+  --schema NAME     PostgreSQL schema (default cgn_ledger)
+  --json            machine-readable output (amounts as decimal strings)`;
+
+const HELP: Record<string, string> = {
+  '': `Usage: cgn ledger <command> [options]
+
+Commands:
+  usage             usage and cost, grouped per DService, end user or day
+  invoice           an account's invoice for a closed billing cycle
+  earnings          what each beneficiary earned in a closed cycle (with payout proofs in --json)
+  close-cycle       close the open billing cycle: totals, sealed batches, payout tree
+  proof             the proof that a work id's record is in a sealed batch (JSON)
+  verify            check a proof file offline
+  audit             verify the hash chains: is any record changed or missing?
+  credit            add prepaid tokens to an account's balance
+  balance           show prepaid balances
+  register-address  set the EVM address a beneficiary is paid to
+
+Run "cgn ledger <command> --help" for its options.
+
+Amounts: prices are fiat micro-units (1/1,000,000 of the currency), shown with 6 decimals;
+tokens are whole token base units.`,
+  usage: `Usage: cgn ledger usage [--account ID] [--by dservice|end-user|day|tier|account] [--dservice NAME]
+                        [--cycle N] [--from YYYY-MM-DD] [--to YYYY-MM-DD]
+Usage and cost of recorded work, grouped (default per DService). --to is exclusive.
+
+${COMMON}`,
+  invoice: `Usage: cgn ledger invoice --account ID [--cycle N]
+The account's debit in a closed cycle (default: the last sealed one), with its usage per DService.
+
+${COMMON}`,
+  earnings: `Usage: cgn ledger earnings [--cycle N] [--beneficiary ID] [--role miner|developer|operator|charity]
+Credits per beneficiary in a closed cycle (default: the last sealed one) and the payout root.
+
+${COMMON}`,
+  'close-cycle': `Usage: cgn ledger close-cycle [--rate NUM/DEN] [--batch-size N] [--every DURATION]
+Closes the open cycle. --rate sets the next cycle's token rate (token base units per fiat
+micro-unit, e.g. 20000000000000/1). --every (e.g. 1h, 30m, 10s) keeps closing on that period
+until interrupted.
+
+${COMMON}`,
+  proof: `Usage: cgn ledger proof --work-id ID [--out FILE]
+Writes the record proof (JSON) of a work id whose cycle is sealed.
+
+${COMMON}`,
+  verify: `Usage: cgn ledger verify FILE [--root HEX]
+Checks a proof file offline (no ledger needed). --root pins the cycle's records root (from the
+anchor); without it the proof is checked for self-consistency only.`,
+  audit: `Usage: cgn ledger audit
+Recomputes every node's hash chain and the chain heads. Exit 1 if a record was changed, removed
+or inserted.
+
+${COMMON}`,
+  credit: `Usage: cgn ledger credit --account ID --amount TOKENS [--memo TEXT]
+Adds prepaid tokens (base units) to an account.
+
+${COMMON}`,
+  balance: `Usage: cgn ledger balance [--account ID]
+
+${COMMON}`,
+  'register-address': `Usage: cgn ledger register-address --role miner|developer|operator|charity --id ID --address 0x...
+Credits of cycles sealed afterwards go to this address.
+
+${COMMON}`,
+};
+
+const OPTIONS: ParseArgsConfig['options'] = {
+  help: { type: 'boolean', short: 'h' },
+  json: { type: 'boolean' },
+  ledger: { type: 'string' },
+  postgres: { type: 'string' },
+  schema: { type: 'string' },
+  account: { type: 'string' },
+  by: { type: 'string' },
+  dservice: { type: 'string' },
+  cycle: { type: 'string' },
+  from: { type: 'string' },
+  to: { type: 'string' },
+  beneficiary: { type: 'string' },
+  role: { type: 'string' },
+  rate: { type: 'string' },
+  'batch-size': { type: 'string' },
+  every: { type: 'string' },
+  'work-id': { type: 'string' },
+  out: { type: 'string' },
+  root: { type: 'string' },
+  amount: { type: 'string' },
+  memo: { type: 'string' },
+  id: { type: 'string' },
+  address: { type: 'string' },
+};
+
+class UsageError extends Error {}
+
+type Values = Record<string, string | boolean | undefined>;
+
+export async function runLedgerFromArgs(argv: readonly string[], io: LedgerCliIo = {}): Promise<number> {
+  const out = io.out ?? ((l: string) => process.stdout.write(`${l}\n`));
+  const err = io.err ?? ((l: string) => process.stderr.write(`${l}\n`));
+  let values: Values;
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true }) as { values: Values; positionals: string[] });
+  } catch (e) {
+    err(`cgn ledger: ${(e as Error).message}`);
+    err('Run "cgn ledger --help" for usage.');
+    return 2;
+  }
+  const [command = '', ...rest] = positionals;
+  if (values.help === true || command === 'help') {
+    const topic = command === 'help' ? (rest[0] ?? '') : command;
+    out(HELP[topic] ?? HELP['']!);
+    return topic in HELP ? 0 : 2;
+  }
+  if (!(command in HELP) || command === '') {
+    err(command === '' ? 'cgn ledger: a command is required' : `cgn ledger: unknown command "${command}"`);
+    err(HELP['']!);
+    return 2;
+  }
+  const json = values.json === true;
+  let store: BillingLedgerStore | undefined;
+  try {
+    if (command === 'verify') return verify(rest, values, out, err, json);
+    if (rest.length > 0) throw new UsageError(`unexpected argument "${rest[0]}"`);
+    store = await openStore(values, command);
+    switch (command) {
+      case 'usage':
+        return await usage(store, values, out, json);
+      case 'invoice':
+        return await invoice(store, values, out, json);
+      case 'earnings':
+        return await earnings(store, values, out, json);
+      case 'close-cycle':
+        return await closeCycle(store, values, out, err, json);
+      case 'proof':
+        return await proof(store, values, out);
+      case 'audit':
+        return await audit(store, out, json);
+      case 'credit':
+        return await credit(store, values, out, json);
+      case 'balance':
+        return await balance(store, values, out, json);
+      case 'register-address':
+        return await registerAddress(store, values, out);
+      default:
+        throw new UsageError(`unknown command "${command}"`);
+    }
+  } catch (e) {
+    if (e instanceof UsageError) {
+      err(`cgn ledger ${command}: ${e.message}`);
+      err(`Run "cgn ledger ${command} --help" for usage.`);
+      return 2;
+    }
+    err(`cgn ledger ${command}: ${(e as Error).message}`);
+    return 1;
+  } finally {
+    await store?.close();
+  }
+}
+
+async function openStore(v: Values, command: string): Promise<BillingLedgerStore> {
+  if (typeof v.postgres === 'string') {
+    if (v.ledger !== undefined) throw new UsageError('use either --ledger or --postgres, not both');
+    return PostgresLedgerStore.open({ url: v.postgres, ...(typeof v.schema === 'string' ? { schema: v.schema } : {}), max: 2 });
+  }
+  if (v.schema !== undefined) throw new UsageError('--schema goes with --postgres');
+  const path = typeof v.ledger === 'string' ? v.ledger : DEFAULT_LEDGER_PATH;
+  if (!existsSync(path)) throw new Error(`no ledger at ${path} (pass --ledger PATH or --postgres URL)`);
+  const writes = ['close-cycle', 'credit', 'register-address'].includes(command);
+  // Reports open read-only when the file is already migrated; otherwise open normally (migrates).
+  if (!writes) {
+    try {
+      return new SqliteLedgerStore({ path, readonly: true });
+    } catch {
+      // an old schema: fall through and migrate
+    }
+  }
+  return new SqliteLedgerStore({ path });
+}
+
+function str(v: Values, name: string, required: true): string;
+function str(v: Values, name: string, required?: false): string | undefined;
+function str(v: Values, name: string, required = false): string | undefined {
+  const x = v[name];
+  if (x === undefined) {
+    if (required) throw new UsageError(`--${name} is required`);
+    return undefined;
+  }
+  if (typeof x !== 'string' || x.length === 0) throw new UsageError(`--${name} needs a value`);
+  return x;
+}
+
+function int(v: Values, name: string, min = 0): number | undefined {
+  const s = str(v, name);
+  if (s === undefined) return undefined;
+  if (!/^\d+$/.test(s) || !Number.isSafeInteger(Number(s)) || Number(s) < min) throw new UsageError(`--${name} must be a whole number >= ${min}, not "${s}"`);
+  return Number(s);
+}
+
+function day(v: Values, name: string): number | undefined {
+  const s = str(v, name);
+  if (s === undefined) return undefined;
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(s);
+  const t = m === null ? NaN : Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]));
+  if (Number.isNaN(t)) throw new UsageError(`--${name} must be a date YYYY-MM-DD, not "${s}"`);
+  return t;
+}
+
+/** Fiat micro-units as a decimal with 6 places. */
+export function formatMicros(m: bigint): string {
+  const neg = m < 0n;
+  const a = neg ? -m : m;
+  return `${neg ? '-' : ''}${a / 1_000_000n}.${(a % 1_000_000n).toString().padStart(6, '0')}`;
+}
+
+function toJson(x: unknown): string {
+  return JSON.stringify(x, (_k, val: unknown) => (typeof val === 'bigint' ? val.toString() : val), 2);
+}
+
+function table(rows: string[][], out: (l: string) => void): void {
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
+  for (const r of rows) out(r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ').trimEnd());
+}
+
+function usageTable(lines: UsageLine[], keyName: string, out: (l: string) => void): void {
+  const rows = [[keyName, 'records', 'cpu s', 'MB in', 'MB out', 'price', 'tokens']];
+  const total = { records: 0, cpuUs: 0, bytesIn: 0, bytesOut: 0, priceMicros: 0n, tokens: 0n };
+  for (const l of [...lines, { key: 'TOTAL', ...total }]) {
+    if (l.key !== 'TOTAL') {
+      total.records += l.records;
+      total.cpuUs += l.cpuUs;
+      total.bytesIn += l.bytesIn;
+      total.bytesOut += l.bytesOut;
+      total.priceMicros += l.priceMicros;
+      total.tokens += l.tokens;
+    }
+    const x = l.key === 'TOTAL' ? { key: 'TOTAL', ...total } : l;
+    rows.push([x.key, String(x.records), (x.cpuUs / 1e6).toFixed(3), (x.bytesIn / 1e6).toFixed(3), (x.bytesOut / 1e6).toFixed(3), formatMicros(x.priceMicros), x.tokens.toString()]);
+  }
+  table(rows, out);
+}
+
+const GROUPS: Record<string, UsageGroup> = { dservice: 'dservice', 'end-user': 'endUser', day: 'day', tier: 'tier', account: 'account' };
+
+async function usage(store: BillingLedgerStore, v: Values, out: (l: string) => void, json: boolean): Promise<number> {
+  const by = str(v, 'by') ?? 'dservice';
+  const group = GROUPS[by];
+  if (group === undefined) throw new UsageError(`--by must be one of ${Object.keys(GROUPS).join(', ')}, not "${by}"`);
+  const filter = {
+    ...(str(v, 'account') !== undefined ? { account: str(v, 'account')! } : {}),
+    ...(str(v, 'dservice') !== undefined ? { dservice: str(v, 'dservice')! } : {}),
+    ...(int(v, 'cycle', 1) !== undefined ? { cycle: int(v, 'cycle', 1)! } : {}),
+    ...(day(v, 'from') !== undefined ? { from: day(v, 'from')! } : {}),
+    ...(day(v, 'to') !== undefined ? { to: day(v, 'to')! } : {}),
+  };
+  const lines = await store.usage(group, filter);
+  if (json) out(toJson({ by, filter, lines }));
+  else usageTable(lines, by, out);
+  return 0;
+}
+
+async function lastSealed(store: BillingLedgerStore, v: Values): Promise<CycleSummary> {
+  const id = int(v, 'cycle', 1);
+  if (id !== undefined) {
+    const s = await store.cycleSummary(id);
+    if (s === undefined) throw new Error(`cycle ${id} is not closed and sealed`);
+    return s;
+  }
+  const sealed = (await store.cycles()).filter((c): c is CycleSummary => c.sealedAt !== null);
+  const s = sealed[sealed.length - 1];
+  if (s === undefined) throw new Error('no billing cycle has been closed yet (cgn ledger close-cycle)');
+  return s;
+}
+
+async function invoice(store: BillingLedgerStore, v: Values, out: (l: string) => void, json: boolean): Promise<number> {
+  const account = str(v, 'account', true);
+  const c = await lastSealed(store, v);
+  const debit = (await store.debits(c.id)).find((d) => d.account === account) ?? { account, records: 0, priceMicros: 0n, tokens: 0n };
+  const lines = await store.usage('dservice', { account, cycle: c.id });
+  if (json) {
+    out(toJson({ cycle: c.id, openedAt: c.openedAt, closedAt: c.closedAt, rate: c.rate, account, records: debit.records, priceMicros: debit.priceMicros, tokens: debit.tokens, byDservice: lines }));
+    return 0;
+  }
+  out(`Invoice: account ${account}, billing cycle ${c.id} (${new Date(c.openedAt).toISOString()} to ${new Date(c.closedAt ?? 0).toISOString()})`);
+  out(`Rate: ${c.rate.num}/${c.rate.den} token base units per fiat micro-unit`);
+  usageTable(lines, 'dservice', out);
+  out(`Amount due: ${formatMicros(debit.priceMicros)} (fiat) = ${debit.tokens} tokens, ${debit.records} records`);
+  return 0;
+}
+
+async function earnings(store: BillingLedgerStore, v: Values, out: (l: string) => void, json: boolean): Promise<number> {
+  const c = await lastSealed(store, v);
+  const role = str(v, 'role');
+  if (role !== undefined && !(BENEFICIARIES as readonly string[]).includes(role)) throw new UsageError(`--role must be one of ${BENEFICIARIES.join(', ')}`);
+  const who = str(v, 'beneficiary');
+  const credits = (await store.credits(c.id)).filter((x) => (role === undefined || x.role === role) && (who === undefined || x.beneficiary === who));
+  if (json) {
+    const addresses = new Set(credits.map((x) => x.address));
+    const payouts = (await store.payouts(c.id)).filter((p) => addresses.has(p.address));
+    out(toJson({ cycle: c.id, payoutRoot: c.payoutRoot, credits, payouts }));
+    return 0;
+  }
+  out(`Earnings, billing cycle ${c.id}; payout root ${c.payoutRoot ?? '(nothing owed)'}`);
+  table([['role', 'beneficiary', 'address', 'records', 'tokens'], ...credits.map((x) => [x.role, x.beneficiary, x.address, String(x.records), x.tokens.toString()])], out);
+  return 0;
+}
+
+function parseDuration(s: string): number {
+  const m = /^(\d+)(ms|s|m|h|d)$/.exec(s);
+  if (m === null) throw new UsageError(`--every must be a duration like 30s, 15m, 1h, 1d; not "${s}"`);
+  const n = Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 'ms' | 's' | 'm' | 'h' | 'd'];
+  if (n < 1000) throw new UsageError('--every must be at least 1s');
+  return n;
+}
+
+async function closeCycle(store: BillingLedgerStore, v: Values, out: (l: string) => void, err: (l: string) => void, json: boolean): Promise<number> {
+  const rateS = str(v, 'rate');
+  let nextRate: { num: bigint; den: bigint } | undefined;
+  if (rateS !== undefined) {
+    const m = /^(\d+)(?:\/(\d+))?$/.exec(rateS);
+    if (m === null || (m[2] !== undefined && BigInt(m[2]) === 0n)) throw new UsageError(`--rate must be NUM or NUM/DEN (whole numbers, DEN > 0), not "${rateS}"`);
+    nextRate = { num: BigInt(m[1]!), den: BigInt(m[2] ?? '1') };
+  }
+  const batchSize = int(v, 'batch-size', 1);
+  const every = str(v, 'every');
+  const period = every === undefined ? undefined : parseDuration(every);
+  const once = async (): Promise<void> => {
+    const t = performance.now();
+    const s = await store.closeCycle({ ...(nextRate !== undefined ? { nextRate } : {}), ...(batchSize !== undefined ? { batchSize } : {}) });
+    const ms = performance.now() - t;
+    if (json) out(toJson({ ...s, closeMs: Math.round(ms) }));
+    else {
+      out(`Closed billing cycle ${s.id}: ${s.records} records (${s.pricedRecords} priced) in ${s.batches} batches of up to ${s.batchSize}, ${ms.toFixed(0)} ms`);
+      out(`  billed ${formatMicros(s.priceMicros)} fiat = ${s.tokens} tokens; debits and credits balance`);
+      out(`  records root ${s.recordsRoot}`);
+      out(`  payout root  ${s.payoutRoot ?? '(nothing owed)'}`);
+    }
+  };
+  await once();
+  if (period === undefined) return 0;
+  out(`closing a cycle every ${every}; Ctrl-C to stop`);
+  await new Promise<void>((resolve) => {
+    const timer = setInterval(() => {
+      once().catch((e: unknown) => err(`close-cycle failed: ${(e as Error).message}`));
+    }, period);
+    const stop = (): void => {
+      clearInterval(timer);
+      resolve();
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  return 0;
+}
+
+async function proof(store: BillingLedgerStore, v: Values, out: (l: string) => void): Promise<number> {
+  const workId = str(v, 'work-id', true);
+  const p = await store.recordProof(workId);
+  if (p === undefined) throw new Error(`no record of work ${workId} in this ledger`);
+  const text = JSON.stringify(p, null, 2);
+  const file = str(v, 'out');
+  if (file === undefined) out(text);
+  else {
+    writeFileSync(file, `${text}\n`);
+    out(`wrote the proof of ${workId} (cycle ${p.cycle}, batch ${p.batch}, records root ${p.recordsRoot}) to ${file}`);
+  }
+  return 0;
+}
+
+function verify(rest: string[], v: Values, out: (l: string) => void, err: (l: string) => void, json: boolean): number {
+  if (rest.length !== 1) throw new UsageError(rest.length === 0 ? 'the proof FILE is required' : `unexpected argument "${rest[1]}"`);
+  for (const k of ['ledger', 'postgres', 'schema']) if (v[k] !== undefined) throw new UsageError(`verify works offline; --${k} does not apply`);
+  let p: RecordProof;
+  try {
+    p = JSON.parse(readFileSync(rest[0]!, 'utf8')) as RecordProof;
+  } catch (e) {
+    err(`cgn ledger verify: cannot read ${rest[0]}: ${(e as Error).message}`);
+    return 1;
+  }
+  const root = str(v, 'root');
+  if (root !== undefined && !/^(0x)?[0-9a-fA-F]{64}$/.test(root)) throw new UsageError('--root must be 64 hex digits');
+  const r = verifyRecordProof(p, root);
+  if (json) out(toJson(r.ok ? { ok: true, workId: r.workId, cycle: r.cycle, recordsRoot: r.recordsRoot, pinned: root !== undefined } : r));
+  else if (r.ok) {
+    out(`OK: work ${r.workId} is in batch ${p.batch} of billing cycle ${r.cycle}, records root ${r.recordsRoot}`);
+    if (root === undefined) out('(self-consistent; pass --root with the anchored records root to pin it)');
+  } else err(`FAILED: ${r.reason}`);
+  return r.ok ? 0 : 1;
+}
+
+async function audit(store: BillingLedgerStore, out: (l: string) => void, json: boolean): Promise<number> {
+  const r = await store.verifyChain();
+  if (json) out(toJson(r));
+  else if (r.ok) out(`OK: ${r.rows} records, every node's hash chain verifies and ends at its stored head`);
+  else {
+    const what = { hash_mismatch: 'was changed', broken_link: 'no longer links to the one before it (a record was removed or inserted before it)', head_mismatch: 'is not the stored chain head (records were removed at the end, or the head was altered)' }[r.firstBad.reason];
+    out(`FAILED after ${r.rows} good records: node ${r.firstBad.node}, record seq ${r.firstBad.seq}${r.firstBad.workId === null ? '' : ` (work ${r.firstBad.workId})`} ${what}`);
+  }
+  return r.ok ? 0 : 1;
+}
+
+async function credit(store: BillingLedgerStore, v: Values, out: (l: string) => void, json: boolean): Promise<number> {
+  const account = str(v, 'account', true);
+  const amountS = str(v, 'amount', true);
+  if (!/^\d+$/.test(amountS) || BigInt(amountS) === 0n) throw new UsageError(`--amount must be a positive whole number of token base units, not "${amountS}"`);
+  const memo = str(v, 'memo');
+  const b = await store.credit(account, BigInt(amountS), memo ?? 'cgn ledger credit');
+  if (json) out(toJson(b));
+  else out(`credited ${amountS} tokens to ${account}: deposited ${b.deposited}, spent ${b.spent}, available ${b.available}`);
+  return 0;
+}
+
+async function balance(store: BillingLedgerStore, v: Values, out: (l: string) => void, json: boolean): Promise<number> {
+  const account = str(v, 'account');
+  const list = account === undefined ? await store.balances() : [await store.balance(account)];
+  if (json) out(toJson(list));
+  else table([['account', 'deposited', 'spent', 'available'], ...list.map((b) => [b.account, b.deposited.toString(), b.spent.toString(), b.available.toString()])], out);
+  return 0;
+}
+
+async function registerAddress(store: BillingLedgerStore, v: Values, out: (l: string) => void): Promise<number> {
+  const role = str(v, 'role', true);
+  if (!(BENEFICIARIES as readonly string[]).includes(role)) throw new UsageError(`--role must be one of ${BENEFICIARIES.join(', ')}`);
+  const id = str(v, 'id', true);
+  const address = str(v, 'address', true);
+  if (!/^0x[0-9a-fA-F]{40}$/.test(address)) throw new UsageError('--address must be 0x followed by 40 hex digits');
+  await store.registerAddress(role as Beneficiary, id, address);
+  out(`${role} ${id} is paid to ${address.toLowerCase()} in cycles sealed from now on`);
+  return 0;
+}
