@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { FileApiKeyStore } from '@cgn/node';
 import { ensureDevPki, setupDevNetwork } from '@cgn/central';
 import { digestPackage } from '@cgn/miner';
+import { SqliteLedgerStore } from '@cgn/ledger';
 import { CGN_BIN, REPO_ROOT, dserviceDir } from './paths.js';
 
 export const DEV_USAGE = `Usage: cgn dev [options]   (npm start runs this)
@@ -82,6 +83,19 @@ function firstJsonLine(child: Child, timeoutMs: number): Promise<Record<string, 
       reject(new Error(`${child.role} exited with code ${code} before it was ready`));
     });
   });
+}
+
+/** Tokens the demo account holds in the local network (the node refuses unfunded work with 402). */
+const DEMO_BALANCE = 10n ** 18n;
+
+function prepaid(ledgerPath: string, account: string): void {
+  const store = new SqliteLedgerStore({ path: ledgerPath });
+  try {
+    const b = store.balance(account);
+    if (b.deposited - b.spent < DEMO_BALANCE / 2n) store.credit(account, DEMO_BALANCE, 'local network demo top-up');
+  } finally {
+    store.close();
+  }
 }
 
 async function waitForApproved(statusUrl: string, n: number, timeoutMs: number): Promise<void> {
@@ -205,7 +219,7 @@ export async function runDevFromArgs(argv: string[]): Promise<void> {
       'node',
       [
         'node', '--node-id', nodeId, '--data-dir', join(dir, 'node'), '--work-port', values['work-port'] ?? '8080', '--miner-port', values['miner-port'] ?? '8081',
-        '--accept-any-miner', '--keys', keysFile, ...dservices.flatMap((d) => ['--dservice', d]),
+        '--accept-any-miner', '--enforce-balance', '--keys', keysFile, ...dservices.flatMap((d) => ['--dservice', d]),
         ...(withCentral ? ['--central-port', '0', '--pki', pkiDir] : []),
       ],
       join(logs, 'node.log'),
@@ -226,6 +240,9 @@ export async function runDevFromArgs(argv: string[]): Promise<void> {
       apiKey = setup.demo.apiKey;
       demoOwner = { login: setup.demo.ownerLogin, password: setup.demo.ownerPassword };
       await waitForApproved(ready['statusUrl'] as string, dservices.length, 30_000);
+      prepaid(join(dir, 'node', 'ledger.sqlite'), setup.demo.accountId);
+    } else {
+      prepaid(join(dir, 'node', 'ledger.sqlite'), 'demo');
     }
     const minerUrl = ready['minerUrl'] as string;
     const statusUrl = ready['statusUrl'] as string;

@@ -17,3 +17,4 @@ export { FileApiKeyStore, newApiKey, hashApiKey, type ApiKeyVerifier, type Princ
 export { DServiceRegistry } from './registry.js';
 export { CLOSE } from './tunnel/close-codes.js';
 export { runNodeFromArgs } from './main.js';
+export { NodeBilling, BILLING_DEFAULTS, type BillingOptions } from './billing.js';

@@ -28,6 +28,8 @@ Options:
   --central-port PORT    listen for central's mutual-TLS link on PORT (keys and approvals come from central)
   --pki DIR              certificates for the central link: ca.crt, node-<id>.crt, node-<id>.key
   --key-ttl MS           how long a key checked with central is trusted (default 30000)
+  --enforce-balance      refuse work with 402 when the account's prepaid balance cannot cover it
+                         (credit balances with: cgn ledger credit --ledger <data-dir>/ledger.sqlite)
   --no-rate-limit        turn off the per-key and per-IP rate limits of the work endpoint
   -h, --help             show this help
 `;
@@ -42,7 +44,7 @@ export async function runNodeFromArgs(argv: string[]): Promise<void> {
         'data-dir': { type: 'string' }, dservice: { type: 'string', multiple: true }, keys: { type: 'string' },
         'accept-any-miner': { type: 'boolean' }, 'miner-key': { type: 'string', multiple: true }, durability: { type: 'string' },
         'max-queue': { type: 'string' }, 'max-queue-age': { type: 'string' }, 'ack-timeout': { type: 'string' }, help: { type: 'boolean', short: 'h' },
-        'central-port': { type: 'string' }, pki: { type: 'string' }, 'key-ttl': { type: 'string' }, 'no-rate-limit': { type: 'boolean' },
+        'central-port': { type: 'string' }, pki: { type: 'string' }, 'key-ttl': { type: 'string' }, 'no-rate-limit': { type: 'boolean' }, 'enforce-balance': { type: 'boolean' },
       },
       strict: true,
     }));
@@ -79,6 +81,7 @@ export async function runNodeFromArgs(argv: string[]): Promise<void> {
   if (values.keys !== undefined) input['keysFile'] = values.keys;
   if (values.durability !== undefined) input['durability'] = values.durability;
   if (values['no-rate-limit']) input['rateLimits'] = null;
+  if (values['enforce-balance']) input['billing'] = { enforceBalance: true };
   if (values['central-port'] !== undefined || values.pki !== undefined) {
     if (values['central-port'] === undefined || values.pki === undefined) {
       process.stderr.write('cgn node: --central-port and --pki go together\n');

@@ -9,7 +9,8 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { CgnError, RateLimiter } from '@cgn/protocol';
 import { startCentralLink } from './central/attach.js';
-import { openLedger } from '@cgn/ledger';
+import { NodeBilling } from './billing.js';
+import { openLedger, type Ledger } from '@cgn/ledger';
 import { Broker } from './broker/broker.js';
 import { MinerEndpoint } from './tunnel/miner-endpoint.js';
 import { createWorkEndpoint } from './http/work-endpoint.js';
@@ -28,6 +29,9 @@ export interface RunningNode {
   centralLinkUrl: string | null;
   broker: Broker;
   keys: FileApiKeyStore;
+  /** The node's ledger (records, cycles, balances) and its billing (prices, balance guard, idempotency). */
+  ledger: Ledger;
+  billing: NodeBilling;
   status(): Record<string, unknown>;
   /** Graceful: refuses new work, finishes what it owns (up to `graceMs`), then closes. */
   stop(graceMs?: number): Promise<void>;
@@ -46,6 +50,7 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
   let broker: Broker;
   const ledger = openLedger({ path: join(options.dataDir, 'ledger.sqlite'), durability: options.durability });
   ledger.writer.start();
+  const billing = await NodeBilling.open(ledger.store, options.billing);
 
   broker = new Broker(
     {
@@ -77,7 +82,7 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
   const keys = extra.keys ?? central?.keys ?? keyStore;
   const startedAt = Date.now();
   const work = createWorkEndpoint({
-    nodeId: options.nodeId, broker, registry, keys, meter: ledger.writer, log,
+    nodeId: options.nodeId, broker, registry, keys, meter: ledger.writer, billing, log,
     defaultTier: options.defaultTier, retryAfterS: options.retryAfterS, isDraining: () => draining,
     limits: options.rateLimits === null ? null : {
       perKey: new RateLimiter(options.rateLimits.perKey, clock),
@@ -129,6 +134,7 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
       while (broker.pending > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
       await endpoint!.stop();
       if (central !== null) await central.stop();
+      billing.stop();
       await ledger.writer.stop();
       server.closeAllConnections();
       log.info({ left: broker.pending }, 'node stopped');
@@ -142,6 +148,8 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
     centralLinkUrl: central?.url ?? null,
     broker,
     keys: keyStore,
+    ledger,
+    billing,
     status,
     stop,
   };

@@ -3,6 +3,7 @@
  */
 import { TIERS, type RateLimit, type Tier } from '@cgn/protocol';
 import { BROKER_DEFAULTS, type BrokerOptions } from './broker/broker.js';
+import { BILLING_DEFAULTS, type BillingOptions } from './billing.js';
 
 export interface NodeOptions {
   /** This node's id in the network (miners sign it; records carry it). Default "node-local-1". */
@@ -39,6 +40,8 @@ export interface NodeOptions {
    * `pkiDir` holds `ca.crt`, `node-<id>.crt` and `node-<id>.key`. Null: no central (keys file).
    */
   central: { port: number; pkiDir: string; keyTtlMs: number } | null;
+  /** Prices, the split agreement, and whether work needs a prepaid balance (402 otherwise). */
+  billing: BillingOptions;
   broker: BrokerOptions;
 }
 
@@ -57,10 +60,11 @@ export const NODE_DEFAULTS: Omit<NodeOptions, 'keysFile'> = {
   retryAfterS: 1,
   rateLimits: { perKey: { burst: 40_000, perSecond: 20_000 }, perIp: { burst: 40_000, perSecond: 20_000 } },
   central: null,
+  billing: BILLING_DEFAULTS,
   broker: BROKER_DEFAULTS,
 };
 
-export type NodeOptionsInput = Partial<Omit<NodeOptions, 'broker'>> & { broker?: Partial<BrokerOptions> };
+export type NodeOptionsInput = Partial<Omit<NodeOptions, 'broker' | 'billing'>> & { broker?: Partial<BrokerOptions>; billing?: Partial<BillingOptions> };
 
 export function resolveNodeOptions(input: NodeOptionsInput): NodeOptions {
   const o: NodeOptions = {
@@ -68,7 +72,13 @@ export function resolveNodeOptions(input: NodeOptionsInput): NodeOptions {
     ...input,
     keysFile: input.keysFile ?? `${input.dataDir ?? NODE_DEFAULTS.dataDir}/api-keys.json`,
     broker: { ...BROKER_DEFAULTS, ...input.broker },
+    billing: { ...BILLING_DEFAULTS, operator: `operator:${input.nodeId ?? NODE_DEFAULTS.nodeId}`, ...input.billing },
   };
+  const split = Object.values(o.billing.split).reduce((a, b) => a + b, 0);
+  if (split !== 10_000) throw new Error(`option billing.split: basis points must sum to 10000, not ${split}`);
+  for (const [k, v] of Object.entries(o.billing.price)) {
+    if (!Number.isSafeInteger(v) || v < 0) throw new Error(`option billing.price.${k}: must be a non-negative integer (fiat micro-units)`);
+  }
   const port = (n: number, name: string) => {
     if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`option ${name}: ${n} is not a port number (0-65535)`);
   };

@@ -9,6 +9,9 @@ export type ErrorCode =
   | 'auth_failed'
   | 'unauthorized'
   | 'forbidden'
+  | 'payment_required'
+  | 'conflict'
+  | 'idempotency_mismatch'
   | 'rate_limited'
   | 'not_found'
   | 'unknown_dservice'
@@ -28,6 +31,9 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
   auth_failed: 401,
   unauthorized: 401,
   forbidden: 403,
+  payment_required: 402,
+  conflict: 409,
+  idempotency_mismatch: 422,
   rate_limited: 429,
   not_found: 404,
   unknown_dservice: 404,

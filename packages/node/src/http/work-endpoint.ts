@@ -13,6 +13,8 @@ import { mayRunWork, type ApiKeyVerifier, type Principal } from '../auth/api-key
 import type { RateLimiter } from '@cgn/protocol';
 import type { DServiceRegistry } from '../registry.js';
 import type { MeteringSink } from '../metering.js';
+import type { NodeBilling } from '../billing.js';
+import { idempotencyKeyProblem, requestFingerprint, type IdempotencyTicket, type Reservation, type StoredResponse } from '@cgn/ledger';
 import type { Logger } from '../log.js';
 import { sendProblem, toCgnError } from './problem.js';
 import { forwardRequestHeaders, forwardResponseHeaders } from './headers.js';
@@ -23,6 +25,7 @@ export interface WorkEndpointDeps {
   registry: DServiceRegistry;
   keys: ApiKeyVerifier;
   meter: MeteringSink;
+  billing: NodeBilling;
   log: Logger;
   defaultTier: Tier;
   /** Seconds a refused DApp should wait (Retry-After on 503). */
@@ -38,6 +41,7 @@ export interface WorkCounters {
   problems: number;
   unauthorized: number;
   rateLimited: number;
+  replayed: number;
   tooLarge: number;
   clientGone: number;
 }
@@ -49,6 +53,12 @@ function workIdFactory(): () => string {
   const boot = randomBytes(6).toString('hex');
   let n = 0;
   return () => `w_${boot}_${(++n).toString(36)}`;
+}
+
+function pairs(flat: readonly string[]): [string, string][] {
+  const out: [string, string][] = [];
+  for (let i = 0; i + 1 < flat.length; i += 2) out.push([flat[i]!, flat[i + 1]!]);
+  return out;
 }
 
 function bearer(req: IncomingMessage): string | null {
@@ -85,9 +95,9 @@ export function createWorkEndpoint(deps: WorkEndpointDeps): {
   handle: (req: IncomingMessage, res: ServerResponse) => void;
   counters: WorkCounters;
 } {
-  const counters: WorkCounters = { requests: 0, ok: 0, problems: 0, unauthorized: 0, rateLimited: 0, tooLarge: 0, clientGone: 0 };
+  const counters: WorkCounters = { requests: 0, ok: 0, problems: 0, unauthorized: 0, rateLimited: 0, replayed: 0, tooLarge: 0, clientGone: 0 };
   const nextId = workIdFactory();
-  const { broker, registry, keys, meter, log } = deps;
+  const { broker, registry, keys, meter, billing, log } = deps;
 
   function fail(res: ServerResponse, err: CgnError, workId?: string, retryAfterS?: number): void {
     counters.problems++;
@@ -145,6 +155,7 @@ export function createWorkEndpoint(deps: WorkEndpointDeps): {
     }
     const descriptor = registry.get(name);
     if (descriptor === undefined) return fail(res, new CgnError('unknown_dservice', `no DService named "${name.slice(0, 64)}" on this node`));
+    const ds = descriptor;
 
     const tierHeader = req.headers['cgn-tier'];
     const tier = (tierHeader ?? deps.defaultTier) as Tier;
@@ -164,76 +175,157 @@ export function createWorkEndpoint(deps: WorkEndpointDeps): {
       return fail(res, new CgnError('payload_too_large', `the body (${declared} bytes) exceeds ${descriptor.maxBodyBytes} bytes for ${name}`, { details: { limit: descriptor.maxBodyBytes } }));
     }
 
+    const idemKey = req.headers['idempotency-key'];
+    if (typeof idemKey === 'string') {
+      const problem = idempotencyKeyProblem(idemKey);
+      if (problem !== null) return fail(res, new CgnError('bad_request', problem));
+    }
+
     const id = nextId();
     const receivedAt = Date.now();
+    const endUser = principal.endUser ?? (typeof req.headers['cgn-end-user'] === 'string' ? req.headers['cgn-end-user'].slice(0, 128) : null);
     readBody(req, descriptor.maxBodyBytes, declared).then(
       (body) => {
-        let answered = false;
-        const onDone = (outcome: WorkOutcome): void => {
-          answered = true;
-          if (outcome.kind === 'error') return fail(res, outcome.error, id);
-          const { result, minerId } = outcome;
-          const unit = work;
-          meter
-            .record({
-              workId: id,
-              account: principal.account,
-              endUser: principal.endUser ?? (typeof req.headers['cgn-end-user'] === 'string' ? req.headers['cgn-end-user'].slice(0, 128) : null),
-              dservice: name,
-              tier,
-              miner: minerId,
-              node: deps.nodeId,
-              receivedAt,
-              queueUs: Math.round(unit.queuedMs * 1000),
-              execUs: result.metering.execUs,
-              cpuUs: result.metering.cpuUs,
-              bytesIn: body.length,
-              bytesOut: result.body.length,
-              status: result.status,
-              resultHash: Buffer.from(result.resultHash).toString('hex'),
-              attempts: unit.attempts,
-            })
-            .then(
+        const method = req.method ?? 'GET';
+        // Admission: a reservation of the most this unit can cost, in memory. A refusal re-reads
+        // the balances once first, so a fresh top-up counts at once.
+        let reservation: Reservation | null = null;
+        if (billing.guard !== null) {
+          const guard = billing.guard;
+          const maxPrice = billing.maxPrice(ds, tier, body.length, timeoutMs);
+          const first = guard.reserve(principal.account, maxPrice);
+          if (!first.ok) {
+            guard.refresh().then(
               () => {
-                if (res.destroyed) {
-                  counters.clientGone++;
-                  return;
+                const r = guard.reserve(principal.account, maxPrice);
+                if (!r.ok) {
+                  return fail(res, new CgnError('payment_required', `the prepaid balance of account ${principal.account} does not cover this request (available ${r.available}, needed up to ${r.needed} tokens); top it up`, { details: { available: String(r.available), needed: String(r.needed) } }), id);
                 }
-                const headers: string[] = [];
-                forwardResponseHeaders(result.headers, headers);
-                headers.push(
-                  'cgn-work-id', id,
-                  'server-timing', `queue;dur=${unit.queuedMs.toFixed(2)}, exec;dur=${(result.metering.execUs / 1000).toFixed(2)}, total;dur=${(Date.now() - receivedAt).toFixed(0)}`,
-                  'content-length', String(result.body.length),
-                );
-                counters.ok++;
-                res.writeHead(result.status, headers);
-                res.end(result.body);
+                reservation = r.reservation;
+                admitted();
+              },
+              (err: unknown) => fail(res, toCgnError(err), id),
+            );
+            return;
+          }
+          reservation = first.reservation;
+        }
+        admitted();
+
+        function admitted(): void {
+          if (typeof idemKey !== 'string') return run(null);
+          billing.idempotency
+            .begin({ account: principal.account, key: idemKey, workId: id, fingerprint: requestFingerprint({ method, path, dservice: name, tier, endUser, body }) })
+            .then(
+              (d) => {
+                if (d.kind === 'proceed') return run(d.ticket);
+                if (reservation !== null) billing.guard!.release(reservation);
+                if (d.kind === 'replay') return replay(res, d.workId, d.response);
+                const code = d.httpStatus === 422 ? 'idempotency_mismatch' : 'conflict';
+                fail(res, new CgnError(code, d.message, { details: { reason: d.reason, workId: d.workId } }), id, d.reason === 'in_progress' ? 1 : undefined);
               },
               (err: unknown) => {
-                log.error({ err, work: id }, 'ledger write failed; withholding the result');
-                fail(res, new CgnError('internal', 'the work could not be metered; it was not charged. Retry the request.', { retryable: true }), id);
+                if (reservation !== null) billing.guard!.release(reservation);
+                fail(res, toCgnError(err), id);
               },
             );
-        };
-        let work: ReturnType<Broker['submit']>;
-        try {
-          work = broker.submit(
-            { id, account: principal.account, dservice: name, tier, method: req.method ?? 'GET', path, headers: forwardRequestHeaders(req.rawHeaders), body, timeoutMs },
-            onDone,
-          );
-        } catch (err) {
-          return fail(res, toCgnError(err), id);
         }
-        res.on('close', () => {
-          if (!answered && !res.writableFinished) {
-            counters.clientGone++;
-            broker.cancel(id);
+
+        function run(ticket: IdempotencyTicket | null): void {
+          let answered = false;
+          const giveBack = (): void => {
+            if (reservation !== null) billing.guard!.release(reservation);
+            if (ticket !== null) void billing.idempotency.abandon(ticket);
+          };
+          const onDone = (outcome: WorkOutcome): void => {
+            answered = true;
+            if (outcome.kind === 'error') {
+              giveBack();
+              return fail(res, outcome.error, id);
+            }
+            const { result, minerId } = outcome;
+            const unit = work;
+            const pricing = billing.pricing(ds, tier, { cpuUs: result.metering.cpuUs, bytesIn: body.length, bytesOut: result.body.length });
+            meter
+              .record({
+                workId: id,
+                account: principal.account,
+                endUser,
+                dservice: name,
+                tier,
+                miner: minerId,
+                node: deps.nodeId,
+                receivedAt,
+                queueUs: Math.round(unit.queuedMs * 1000),
+                execUs: result.metering.execUs,
+                cpuUs: result.metering.cpuUs,
+                bytesIn: body.length,
+                bytesOut: result.body.length,
+                status: result.status,
+                resultHash: Buffer.from(result.resultHash).toString('hex'),
+                attempts: unit.attempts,
+                pricing,
+              })
+              .then(
+                async () => {
+                  if (reservation !== null) billing.guard!.settle(reservation, pricing.priceMicros);
+                  const headers: string[] = [];
+                  forwardResponseHeaders(result.headers, headers);
+                  headers.push(
+                    'cgn-work-id', id,
+                    'cgn-cost', `${pricing.priceMicros} micro`,
+                    'server-timing', `queue;dur=${unit.queuedMs.toFixed(2)}, exec;dur=${(result.metering.execUs / 1000).toFixed(2)}, total;dur=${(Date.now() - receivedAt).toFixed(0)}`,
+                  );
+                  // The answer is stored before it leaves, so a retry with the same key gets it.
+                  if (ticket !== null) await billing.idempotency.complete(ticket, { status: result.status, headers: pairs(headers), body: Buffer.from(result.body) });
+                  if (res.destroyed) {
+                    counters.clientGone++;
+                    return;
+                  }
+                  headers.push('content-length', String(result.body.length));
+                  counters.ok++;
+                  res.writeHead(result.status, headers);
+                  res.end(result.body);
+                },
+                (err: unknown) => {
+                  giveBack();
+                  log.error({ err, work: id }, 'ledger write failed; withholding the result');
+                  fail(res, new CgnError('internal', 'the work could not be metered; it was not charged. Retry the request.', { retryable: true }), id);
+                },
+              )
+              .catch((err: unknown) => {
+                log.error({ err, work: id }, 'could not store the idempotent response');
+                fail(res, toCgnError(err), id);
+              });
+          };
+          let work: ReturnType<Broker['submit']>;
+          try {
+            work = broker.submit({ id, account: principal.account, dservice: name, tier, method, path, headers: forwardRequestHeaders(req.rawHeaders), body, timeoutMs }, onDone);
+          } catch (err) {
+            giveBack();
+            return fail(res, toCgnError(err), id);
           }
-        });
+          res.on('close', () => {
+            if (!answered && !res.writableFinished) {
+              counters.clientGone++;
+              broker.cancel(id);
+            }
+          });
+        }
       },
       (err: unknown) => fail(res, toCgnError(err), id),
     );
+  }
+
+  /** A repeated request with the same Idempotency-Key: the stored answer, not run nor charged again. */
+  function replay(res: ServerResponse, workId: string, stored: StoredResponse): void {
+    counters.replayed++;
+    const headers: string[] = [];
+    for (const [k, v] of stored.headers) if (k !== 'content-length') headers.push(k, v);
+    headers.push('idempotent-replayed', 'true', 'content-length', String(stored.body.length));
+    res.writeHead(stored.status, headers);
+    res.end(stored.body);
+    void workId;
   }
 
   return { handle, counters };
