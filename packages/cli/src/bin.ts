@@ -5,6 +5,7 @@
 import { runNodeFromArgs } from '@cgn/node';
 import { digestPackage, runMinerFromArgs } from '@cgn/miner';
 import { runWalletFromArgs } from '@cgn/chain';
+import { runLedgerFromArgs } from '@cgn/ledger';
 import { runAccountFromArgs, runCentralFromArgs, runDServiceFromArgs, runMinerRegisterFromArgs } from '@cgn/central';
 import { runDevFromArgs } from './dev.js';
 import { dserviceDir } from './paths.js';
@@ -19,6 +20,7 @@ Commands:
   central         run the Central Service (accounts, keys, registries, node selection)
   account         accounts, users, API keys, TOTP (talks to central)
   dservice        register, approve and list DServices (talks to central)
+  ledger          usage, invoices, earnings, cycles, proofs, audit of the ledger
   wallet          token balance, deposits, claims, stakes on the chain
   help     show this help
 
@@ -41,6 +43,9 @@ switch (command) {
     break;
   case 'dservice':
     await runDServiceFromArgs(rest, undefined, { digestPackage });
+    break;
+  case 'ledger':
+    process.exitCode = await runLedgerFromArgs(rest);
     break;
   case 'wallet':
     process.exitCode = await runWalletFromArgs(rest);
