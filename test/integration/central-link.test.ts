@@ -19,6 +19,7 @@ describe('node with central', () => {
   let apiKey: string;
   let owner: { login: string; password: string };
   let demoAccountId: string;
+  let echoDigest: string;
 
   const startCentralHere = () => {
     const p = ensureDevPki(pki, ['node-local-1']);
@@ -33,13 +34,14 @@ describe('node with central', () => {
     ensureDevPki(pki, ['node-local-1']);
     central = await startCentralHere();
     t = await startTestNode({ nodeId: 'node-local-1', central: { port: 0, pkiDir: pki, keyTtlMs: 5000 } });
-    miner = new ScriptedMiner({ ack: true, answer: true });
+    echoDigest = await digestPackage(ECHO);
+    miner = new ScriptedMiner({ ack: true, answer: true, digests: { echo: echoDigest } });
     await miner.connect(t.node.minerUrl);
     const setup = await setupDevNetwork({
       centralUrl: central.url,
       admin: TEST_ADMIN,
       nodes: [{ id: 'node-local-1', urls: { work: t.node.workUrl, miner: t.node.minerUrl, status: t.node.statusUrl, central: t.node.centralLinkUrl! } }],
-      dservices: [{ descriptor: JSON.parse(readFileSync(join(ECHO, 'dservice.json'), 'utf8')) as Record<string, unknown>, digest: await digestPackage(ECHO) }],
+      dservices: [{ descriptor: JSON.parse(readFileSync(join(ECHO, 'dservice.json'), 'utf8')) as Record<string, unknown>, digest: echoDigest }],
     });
     apiKey = setup.demo.apiKey;
     owner = { login: setup.demo.ownerLogin, password: setup.demo.ownerPassword };
@@ -59,6 +61,19 @@ describe('node with central', () => {
     expect(ok.status).toBe(200);
     expect(await ok.text()).toBe('hi');
     expect((await work('cgn_' + 'x'.repeat(32))).status).toBe(401);
+  });
+
+  it('routes no work to a miner whose DService digest is not the approved one', async () => {
+    const impostor = new ScriptedMiner({ ack: true, answer: true, slots: 64, digests: { echo: 'f'.repeat(64) } });
+    await impostor.connect(t.node.minerUrl);
+    try {
+      await waitFor(() => t.node.broker.snapshot().miners.some((m) => m.id === impostor.id), 'the impostor to join');
+      expect(t.node.broker.snapshot().miners.find((m) => m.id === impostor.id)!.dservices).toEqual([]);
+      for (let i = 0; i < 5; i++) expect((await work(apiKey)).status).toBe(200);
+      expect(impostor.workIds()).toEqual([]);
+    } finally {
+      impostor.ws.close();
+    }
   });
 
   it('routes only to DServices central approved', async () => {

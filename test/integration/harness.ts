@@ -97,7 +97,7 @@ export class ScriptedMiner {
   ws!: WebSocket;
   closed!: Promise<{ code: number; reason: string }>;
 
-  constructor(private readonly behaviour: { ack: boolean; answer: boolean; dservices?: string[]; slots?: number }) {}
+  constructor(private readonly behaviour: { ack: boolean; answer: boolean; dservices?: string[]; slots?: number; digests?: Record<string, string> }) {}
 
   async connect(minerUrl: string): Promise<void> {
     this.ws = new WebSocket(minerUrl, { perMessageDeflate: false });
@@ -111,7 +111,7 @@ export class ScriptedMiner {
         else if (f.t === 'welcome') {
           this.send(frame({
             t: 'advertise', tier: 'open', slots: this.behaviour.slots ?? 4,
-            dservices: (this.behaviour.dservices ?? ['echo']).map((name) => ({ name, version: '0', digest: 'x' })),
+            dservices: (this.behaviour.dservices ?? ['echo']).map((name) => ({ name, version: '0', digest: this.behaviour.digests?.[name] ?? 'x' })),
             resources: { cpus: 1, memoryMb: 100 },
           }));
           welcomed();

@@ -63,6 +63,8 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
   );
   const allowed = new Set(options.minerKeys);
   const maxBody = Math.max(1024 * 1024, ...registry.list().map((d) => d.maxBodyBytes));
+  // Central first: miner admission and digest checks may ask it.
+  const central = options.central === null ? null : await startCentralLink(options, options.central, registry, () => broker.snapshot(), () => draining, log, () => endpoint?.readmit());
   endpoint = new MinerEndpoint(
     {
       host: options.host,
@@ -71,14 +73,14 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
       heartbeatMs: options.heartbeatMs,
       handshakeTimeoutMs: 5000,
       maxPayloadBytes: maxBody + 1024 * 1024,
-      acceptMiner: (id) => options.acceptAnyMiner || allowed.has(id),
+      acceptMiner: (id) => options.acceptAnyMiner || allowed.has(id) || (central !== null && central.minerAllowed(id)),
+      admitDServices: (ad) => (central === null ? ad : central.admitDServices(ad)),
     },
     broker,
     log,
   );
   const minerAddr = await endpoint.start();
 
-  const central = options.central === null ? null : await startCentralLink(options, options.central, registry, () => broker.snapshot(), () => draining, log);
   const keys = extra.keys ?? central?.keys ?? keyStore;
   const startedAt = Date.now();
   const work = createWorkEndpoint({

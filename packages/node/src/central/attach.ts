@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { AdvertiseFrame } from '@cgn/protocol';
 import type { DServiceRegistry } from '../registry.js';
 import type { Logger } from '../log.js';
 import type { NodeOptions } from '../options.js';
@@ -19,6 +20,10 @@ export interface AttachedCentral {
   keys: CentralKeyVerifier;
   /** wss URL central dials (put it in central's node directory). */
   url: string;
+  /** Whether central's registry lets this miner key join. */
+  minerAllowed(minerId: string): Promise<boolean>;
+  /** Drops advertised DServices whose digest is not the approved one (miners only run what was approved). */
+  admitDServices(ad: AdvertiseFrame): AdvertiseFrame;
   stop(): Promise<void>;
 }
 
@@ -37,6 +42,7 @@ export async function startCentralLink(
   snapshot: () => BrokerSnapshotLike,
   isDraining: () => boolean,
   log: Logger,
+  onApprovalsChanged: () => void,
 ): Promise<AttachedCentral> {
   const tls = {
     key: readPem(central.pkiDir, `node-${options.nodeId}.key`),
@@ -57,12 +63,15 @@ export async function startCentralLink(
   const tokens = new NodeTokenVerifier({ getJwks: async () => (await link.request('jwks')) as { keys: Jwk[] } });
   const keys = new CentralKeyVerifier(link, { ttlMs: central.keyTtlMs, tokens });
 
+  let digests = new Map<string, string>();
   const refresh = (): void => {
     fetchApprovedDescriptors(link).then(
       (approved) => {
         const names = approved.map((d) => d.name);
+        digests = new Map(approved.map((d) => [d.name, d.digest]));
         registry.restrictTo(names);
         log.info({ approved: names }, 'central: approved DServices');
+        onApprovalsChanged();
       },
       (err: unknown) => log.warn({ err: (err as Error).message }, 'central: could not fetch approved DServices; keeping the last list'),
     );
@@ -79,6 +88,16 @@ export async function startCentralLink(
     link,
     keys,
     url,
+    minerAllowed: async (minerId) => {
+      const r = (await link.request('miner', { id: minerId })) as { allowed?: unknown };
+      return r.allowed === true;
+    },
+    admitDServices: (ad) => {
+      const kept = ad.dservices.filter((d) => digests.get(d.name) === d.digest);
+      const dropped = ad.dservices.filter((d) => !kept.includes(d));
+      if (dropped.length > 0) log.warn({ dropped: dropped.map((d) => `${d.name}@${d.digest.slice(0, 12)}`) }, 'miner advertises DServices whose digest is not the approved one; not routing them to it');
+      return { ...ad, dservices: kept };
+    },
     stop: async () => {
       keys.close();
       await link.stop();

@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import {
   CgnError, Outbox, decodeMessage, frame, minerIdOf, verifyChallenge,
-  type Frame, type HelloFrame,
+  type AdvertiseFrame, type Frame, type HelloFrame,
 } from '@cgn/protocol';
 import type { Broker } from '../broker/broker.js';
 import { CLOSE } from './close-codes.js';
@@ -24,11 +24,13 @@ export interface MinerEndpointOptions {
   handshakeTimeoutMs: number;
   /** Largest WebSocket message accepted from a miner. */
   maxPayloadBytes: number;
-  /** Decides whether an authenticated miner key may join (allow list, or any in a dev network). */
-  acceptMiner: (minerId: string) => boolean;
+  /** Decides whether an authenticated miner key may join (allow list, central's registry, or any in a dev network). */
+  acceptMiner: (minerId: string) => boolean | Promise<boolean>;
+  /** Keeps only the advertised DServices this node may route to that miner (digest checks). */
+  admitDServices?: (ad: AdvertiseFrame) => AdvertiseFrame;
 }
 
-type Phase = 'hello' | 'auth' | 'advertise' | 'ready';
+type Phase = 'hello' | 'auth' | 'admitting' | 'advertise' | 'ready';
 
 interface Conn {
   ws: WebSocket;
@@ -39,6 +41,8 @@ interface Conn {
   minerId: string | null;
   lastSeen: number;
   remote: string;
+  /** The miner's last advertisement as it sent it (re-checked when approvals change). */
+  advert: AdvertiseFrame | null;
 }
 
 export class MinerEndpoint {
@@ -93,6 +97,13 @@ export class MinerEndpoint {
     if (c !== undefined) this.end(c, code, reason);
   }
 
+  /** Checks every miner's advertisement again (the approved DServices or digests changed). */
+  readmit(): void {
+    for (const [id, c] of this.byMiner) {
+      if (c.phase === 'ready' && c.advert !== null) this.broker.addMiner(id, this.options.admitDServices?.(c.advert) ?? c.advert);
+    }
+  }
+
   /** Tells every miner the node is going away, then closes all tunnels. */
   async stop(): Promise<void> {
     if (this.heartbeat) clearInterval(this.heartbeat);
@@ -113,7 +124,7 @@ export class MinerEndpoint {
     const out = new Outbox((m) => {
       if (ws.readyState === ws.OPEN) ws.send(m, { binary: true });
     }, Math.min(this.options.maxPayloadBytes, 1024 * 1024));
-    const c: Conn = { ws, out, phase: 'hello', nonce: randomBytes(32), hello: null, minerId: null, lastSeen: Date.now(), remote };
+    const c: Conn = { ws, out, phase: 'hello', nonce: randomBytes(32), hello: null, minerId: null, lastSeen: Date.now(), remote, advert: null };
     this.conns.add(c);
     const handshake = setTimeout(() => {
       if (c.phase !== 'ready') this.end(c, CLOSE.handshakeTimeout, `handshake not completed within ${this.options.handshakeTimeoutMs} ms`);
@@ -162,27 +173,37 @@ export class MinerEndpoint {
           this.counters.authFailures++;
           return this.reject(c, CLOSE.authFailed, 'auth failed: signature does not verify for this public key', 'auth_failed');
         }
-        if (!this.options.acceptMiner(id)) {
-          this.counters.authFailures++;
-          return this.reject(c, CLOSE.authFailed, `auth failed: miner ${id.slice(0, 16)}… is not registered with this node`, 'auth_failed');
-        }
-        const previous = this.byMiner.get(id);
-        if (previous !== undefined) {
-          this.byMiner.delete(id);
-          this.broker.removeMiner(id, 'replaced by a new connection');
-          this.end(previous, CLOSE.replaced, 'replaced by a new connection from the same miner');
-        }
-        c.minerId = id;
-        c.phase = 'advertise';
-        this.byMiner.set(id, c);
-        c.out.push(frame({ t: 'welcome', minerId: id, heartbeatMs: this.options.heartbeatMs }));
+        c.phase = 'admitting';
+        const admit = (ok: boolean): void => {
+          if (c.ws.readyState !== c.ws.OPEN) return;
+          if (!ok) {
+            this.counters.authFailures++;
+            return this.reject(c, CLOSE.authFailed, `auth failed: miner ${id.slice(0, 16)}… is not registered with this node`, 'auth_failed');
+          }
+          const previous = this.byMiner.get(id);
+          if (previous !== undefined) {
+            this.byMiner.delete(id);
+            this.broker.removeMiner(id, 'replaced by a new connection');
+            this.end(previous, CLOSE.replaced, 'replaced by a new connection from the same miner');
+          }
+          c.minerId = id;
+          c.phase = 'advertise';
+          this.byMiner.set(id, c);
+          c.out.push(frame({ t: 'welcome', minerId: id, heartbeatMs: this.options.heartbeatMs }));
+        };
+        const decided = this.options.acceptMiner(id);
+        if (typeof decided === 'boolean') admit(decided);
+        else decided.then(admit, (err: unknown) => this.reject(c, CLOSE.authFailed, `auth failed: the miner registry could not be asked (${(err as Error).message})`, 'auth_failed'));
         return;
       }
+      case 'admitting':
+        return this.reject(c, CLOSE.unexpectedFrame, `unexpected ${f.t} frame: the node is still checking this miner`);
       case 'advertise':
         if (f.t !== 'advertise') return this.reject(c, CLOSE.unexpectedFrame, `unexpected ${f.t} frame: expected advertise`);
         c.phase = 'ready';
+        c.advert = f;
         this.log.info({ miner: c.minerId!.slice(0, 16), remote: c.remote, agent: c.hello!.agent, tier: f.tier, slots: f.slots, dservices: f.dservices.map((d) => d.name) }, 'miner connected');
-        this.broker.addMiner(c.minerId!, f);
+        this.broker.addMiner(c.minerId!, this.options.admitDServices?.(f) ?? f);
         return;
       case 'ready':
         return this.onReadyFrame(c, c.minerId!, f);
@@ -208,7 +229,8 @@ export class MinerEndpoint {
         this.log.info({ miner: id.slice(0, 16), reason: f.reason }, 'miner draining');
         return this.broker.drainMiner(id);
       case 'advertise':
-        return this.broker.addMiner(id, f);
+        c.advert = f;
+        return this.broker.addMiner(id, this.options.admitDServices?.(f) ?? f);
       default:
         return this.reject(c, CLOSE.unexpectedFrame, `unexpected ${f.t} frame from a miner`);
     }
