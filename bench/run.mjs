@@ -163,7 +163,7 @@ function descendants(pid) {
 
 async function startCgn() {
   const dir = join(WORK, 'cgn');
-  const c = spawn(process.execPath, [CGN_BIN, 'dev', '--quiet', '--dir', dir, '--miners', '1', '--work-port', '0', '--miner-port', '0', '--dservice', 'echo', '--dservice', 'mediagen'], {
+  const c = spawn(process.execPath, [CGN_BIN, 'dev', '--quiet', '--dir', dir, '--miners', '1', '--work-port', '0', '--miner-port', '0', '--dservice', 'echo', '--dservice', 'mediagen', '--no-chain'], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, CGN_LOG_LEVEL: 'warn' },
   });

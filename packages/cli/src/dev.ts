@@ -13,6 +13,7 @@ import { FileApiKeyStore } from '@cgn/node';
 import { ensureDevPki, setupDevNetwork } from '@cgn/central';
 import { digestPackage } from '@cgn/miner';
 import { SqliteLedgerStore } from '@cgn/ledger';
+import { ANVIL_KEYS, addressesToJson, connect, addressOf, startLocalChain, type LocalChain } from '@cgn/chain';
 import { CGN_BIN, REPO_ROOT, dserviceDir } from './paths.js';
 
 export const DEV_USAGE = `Usage: cgn dev [options]   (npm start runs this)
@@ -32,6 +33,9 @@ Options:
   --sandbox MODE      auto | bwrap | none                 (default auto)
   --central-port PORT central's HTTP port, 0 = any free   (default 7700)
   --no-central        no central: the node checks keys from a local file
+  --chain-rpc URL     deploy to this Ethereum JSON-RPC endpoint instead of starting anvil
+  --chain-key HEX     the deployer's private key for --chain-rpc
+  --no-chain          no chain
   --quiet             print only the ready JSON line
   -h, --help          show this help
 `;
@@ -39,6 +43,8 @@ Options:
 export interface DevInfo {
   /** Central's HTTP API (OpenAPI at /openapi.json); null with --no-central. */
   centralUrl: string | null;
+  /** The chain: JSON-RPC URL, contract addresses (file for `cgn wallet --contracts`) and funded dev wallets. */
+  chain: { rpcUrl: string; contractsFile: string; contracts: Record<string, unknown>; demoWallet: { address: string; privateKey: string } } | null;
   /** Central's first administrator, and the demo account's owner (for `cgn account login`). */
   admin: { login: string; password: string } | null;
   demoOwner: { login: string; password: string } | null;
@@ -135,6 +141,7 @@ export async function runDevFromArgs(argv: string[]): Promise<void> {
         dir: { type: 'string' }, miners: { type: 'string' }, 'work-port': { type: 'string' }, 'miner-port': { type: 'string' },
         dservice: { type: 'string', multiple: true }, sandbox: { type: 'string' }, quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
         'central-port': { type: 'string' }, 'no-central': { type: 'boolean' },
+        'chain-rpc': { type: 'string' }, 'chain-key': { type: 'string' }, 'no-chain': { type: 'boolean' },
       },
     }));
   } catch (err) {
@@ -182,6 +189,7 @@ export async function runDevFromArgs(argv: string[]): Promise<void> {
   const nodeId = 'node-local-1';
 
   const children: Child[] = [];
+  let chain: LocalChain | null = null;
   const env = { ...process.env, CGN_LOG_LEVEL: process.env['CGN_LOG_LEVEL'] ?? 'info' };
   let stopping = false;
   const stopAll = async (code: number) => {
@@ -194,6 +202,7 @@ export async function runDevFromArgs(argv: string[]): Promise<void> {
       for (const c of group) c.proc.kill('SIGTERM');
       await Promise.all(group.map((c) => c.exited));
     }
+    await chain?.stop().catch(() => undefined);
     if (!values.quiet) process.stdout.write('stopped.\n');
     process.exit(code);
   };
@@ -201,6 +210,23 @@ export async function runDevFromArgs(argv: string[]): Promise<void> {
   process.on('SIGTERM', () => void stopAll(0));
 
   try {
+    let chainInfo: DevInfo['chain'] = null;
+    if (!values['no-chain']) {
+      // The demo account's wallet and the operator are anvil dev keys (well known: local only).
+      const rpc = values['chain-rpc'];
+      const key = values['chain-key'];
+      if ((rpc === undefined) !== (key === undefined)) throw new Error('--chain-rpc and --chain-key go together');
+      const demoKey = ANVIL_KEYS[1]!;
+      const demoAddress = addressOf(await connect({ rpcUrl: 'http://127.0.0.1:1', privateKey: demoKey, chainId: 31337 }));
+      chain = await startLocalChain({
+        ...(rpc !== undefined ? { rpcUrl: rpc, privateKey: key as `0x${string}` } : {}),
+        unbondingDelaySeconds: 60,
+        fund: [{ address: demoAddress, amount: 1_000_000n * 10n ** 18n }],
+      });
+      const contractsFile = join(dir, 'chain-contracts.json');
+      writeFileSync(contractsFile, addressesToJson(chain.addresses) + '\n');
+      chainInfo = { rpcUrl: chain.rpcUrl, contractsFile, contracts: JSON.parse(addressesToJson(chain.addresses)) as Record<string, unknown>, demoWallet: { address: demoAddress, privateKey: demoKey } };
+    }
     let central: Child | null = null;
     let centralUrl: string | null = null;
     const pkiDir = join(dir, 'pki');
@@ -265,6 +291,7 @@ export async function runDevFromArgs(argv: string[]): Promise<void> {
     await waitForMiners(statusUrl, miners, 60_000);
 
     const info: DevInfo = {
+      chain: chainInfo,
       centralUrl,
       admin: withCentral ? admin : null,
       demoOwner,
@@ -284,7 +311,9 @@ export async function runDevFromArgs(argv: string[]): Promise<void> {
       process.stdout.write(`
 CGN local network is up: ${withCentral ? 'central, ' : ''}1 node, ${miners} miners (${dservices.map((d) => d.split('/').pop()).join(', ')}).
 ${centralUrl !== null ? `
-  central          ${centralUrl}   (OpenAPI: ${centralUrl}/openapi.json; admin ${admin.login} / ${admin.password})` : ''}
+  central          ${centralUrl}   (OpenAPI: ${centralUrl}/openapi.json; admin ${admin.login} / ${admin.password})` : ''}${chainInfo !== null ? `
+  chain            ${chainInfo.rpcUrl}   (token ${String(chainInfo.contracts['token'])}; demo wallet ${chainInfo.demoWallet.address})
+                   npx cgn wallet balance --rpc ${chainInfo.rpcUrl} --contracts ${chainInfo.contractsFile} --address ${chainInfo.demoWallet.address}` : ''}
   work endpoint    ${info.workUrl}{dservice}/{path}
   status endpoint  ${info.statusUrl}
   miner endpoint   ${info.minerUrl}      (add a miner: npx cgn miner --node ${info.minerUrl})
