@@ -1,0 +1,64 @@
+/**
+ * `npm start` (cgn dev) as a user runs it: the whole local network comes up, dev.json holds the
+ * facts, the printed kind of request works, and Ctrl-C (SIGINT) stops every process it started.
+ */
+import { describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { CGN_BIN, MEDIAGEN, tempDir, waitFor } from './harness.js';
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+describe('cgn dev (npm start)', () => {
+  it('starts central, chain, node and miners, serves work, and stops everything on SIGINT', async () => {
+    const tmp = tempDir('cgn-dev-');
+    const dev = spawn(process.execPath, [CGN_BIN, 'dev', '--quiet', '--dir', tmp.path, '--miners', '2', '--work-port', '0', '--miner-port', '0', '--central-port', '0'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    dev.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((r) => dev.once('exit', (code) => r(code)));
+    try {
+      const ready = await new Promise<Record<string, unknown>>((resolve, reject) => {
+        createInterface({ input: dev.stdout! }).on('line', (l) => {
+          try {
+            resolve(JSON.parse(l) as Record<string, unknown>);
+          } catch {
+            /* not the ready line */
+          }
+        });
+        void exited.then((code) => reject(new Error(`cgn dev exited with ${code}: ${stderr}`)));
+      });
+      const info = JSON.parse(readFileSync(join(tmp.path, 'dev.json'), 'utf8')) as {
+        workUrl: string; statusUrl: string; minerUrl: string; apiKey: string; centralUrl: string;
+        chain: { rpcUrl: string }; pids: { dev: number; central: number; node: number; miners: number[] };
+      };
+      expect(ready['workUrl']).toBe(info.workUrl);
+      expect(info.apiKey).toMatch(/^cgn_/);
+      expect(info.pids.miners).toHaveLength(2);
+      expect(info.minerUrl).toMatch(/^ws:\/\//);
+      expect((await fetch(`${info.centralUrl}/openapi.json`)).status).toBe(200);
+      expect((await fetch(info.chain.rpcUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}' })).status).toBe(200);
+      const image = readFileSync(join(MEDIAGEN, 'examples', 'sample.jpg'));
+      const res = await fetch(`${info.workUrl}mediagen/transform?width=400&format=webp`, { method: 'POST', body: image, headers: { authorization: `Bearer ${info.apiKey}` } });
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toBe('image/webp');
+      const pids = [info.pids.central, info.pids.node, ...info.pids.miners];
+      dev.kill('SIGINT');
+      expect(await exited).toBe(0);
+      await waitFor(() => pids.every((p) => !alive(p)), 'every process of the network to exit', 15_000);
+    } finally {
+      if (dev.exitCode === null) dev.kill('SIGKILL');
+      tmp.cleanup();
+    }
+  });
+});
