@@ -8,19 +8,27 @@ import type { Logger } from 'pino';
 import { CentralService, type CentralServiceOptions } from './service.js';
 import { buildHttpServer, type HttpOptions } from './http/server.js';
 import { SqliteCentralStore } from './store/sqlite.js';
+import { PostgresCentralStore, type PostgresCentralStoreOptions } from './store/postgres.js';
 import type { CentralStore } from './store/store.js';
 import { Argon2Hasher, type Argon2Options } from './auth/passwords.js';
 import { TokenIssuer, type TokenIssuerOptions } from './auth/tokens.js';
 import { GeoIp } from './registry/geoip.js';
 import { NodeLinks, type NodeLinksOptions, type LinkTls } from './link/dialer.js';
 import { systemClock, type Clock } from './clock.js';
+import { fixedLedger, type LedgerSource } from './billing.js';
+import type { BillingLedgerStore } from '@cgn/ledger';
 
 export interface CentralOptions {
   host?: string;
   /** 0 = any free port. Default 7700. */
   port?: number;
-  /** Directory of the SQLite database (`central.sqlite`). Default `.cgn/central`. Ignored when `store` is given. */
+  /** Directory of the SQLite database (`central.sqlite`). Default `.cgn/central`. Ignored when `store` or `postgres` is given. */
   dataDir?: string;
+  /**
+   * Keep the data in PostgreSQL instead of SQLite: a connection URL, or the store's options
+   * (schema, default `cgn_central`; pool size). Ignored when `store` is given.
+   */
+  postgres?: string | PostgresCentralStoreOptions;
   store?: CentralStore;
   clock?: Clock;
   argon2?: Argon2Options;
@@ -29,7 +37,14 @@ export interface CentralOptions {
   geoipFile?: string;
   /** The link to the nodes: certificates, timings. Without it, central does not dial nodes. */
   link?: { tls: LinkTls } & Omit<NodeLinksOptions, 'tls' | 'clock' | 'log'>;
-  http?: Omit<HttpOptions, 'logger' | 'linkStatus'>;
+  http?: Omit<HttpOptions, 'logger' | 'linkStatus' | 'ledger'>;
+  /**
+   * The metering ledger the usage, invoice and earnings routes read (without it they answer 503):
+   * a store (stays the caller's: central does not close it), or a `LedgerSource` such as
+   * `sqliteLedger(path)` (opened read-only on first use, so the file may not exist yet) or
+   * `postgresLedger(options)`, which central closes when it stops.
+   */
+  ledger?: BillingLedgerStore | LedgerSource;
   service?: Omit<CentralServiceOptions, 'clock' | 'hasher' | 'tokens' | 'geoip'>;
   /** Creates the system account and this administrator if the store has no users. */
   bootstrapAdmin?: { login: string; password: string };
@@ -49,7 +64,19 @@ export interface RunningCentral {
 
 export async function startCentral(options: CentralOptions = {}): Promise<RunningCentral> {
   const clock = options.clock ?? systemClock;
-  const store = options.store ?? new SqliteCentralStore({ path: join(options.dataDir ?? '.cgn/central', 'central.sqlite') });
+  const pg = typeof options.postgres === 'string' ? { url: options.postgres } : options.postgres;
+  const store: CentralStore = options.store
+    ?? (pg !== undefined ? await PostgresCentralStore.open(pg) : new SqliteCentralStore({ path: join(options.dataDir ?? '.cgn/central', 'central.sqlite') }));
+  try {
+    return await startOn(store, clock, options);
+  } catch (err) {
+    // A store this call opened is closed again (a PostgreSQL pool would keep the process alive).
+    if (options.store === undefined) await store.close();
+    throw err;
+  }
+}
+
+async function startOn(store: CentralStore, clock: Clock, options: CentralOptions): Promise<RunningCentral> {
   const service = new CentralService(store, {
     ...options.service,
     clock,
@@ -65,8 +92,11 @@ export async function startCentral(options: CentralOptions = {}): Promise<Runnin
     const { tls, ...rest } = options.link;
     links = new NodeLinks(service, { ...rest, tls, clock, ...(options.log ? { log: options.log } : {}) });
   }
+  const ledger: LedgerSource | undefined =
+    options.ledger === undefined ? undefined : 'appendBatch' in options.ledger ? fixedLedger(options.ledger) : options.ledger;
   const { app } = await buildHttpServer(service, {
     ...options.http,
+    ...(ledger ? { ledger } : {}),
     ...(options.log ? { logger: options.log } : {}),
     ...(links ? { linkStatus: () => links!.status() } : {}),
   });
@@ -84,6 +114,7 @@ export async function startCentral(options: CentralOptions = {}): Promise<Runnin
       (stopping ??= (async () => {
         await links?.stop();
         await app.close();
+        await ledger?.close();
         await store.close();
       })()),
   };

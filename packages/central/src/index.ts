@@ -12,6 +12,7 @@
 export { startCentral, type CentralOptions, type RunningCentral } from './central.js';
 export { CentralService, SYSTEM_ACCOUNT_NAME, STAFF_ROLES, type Actor, type CentralServiceOptions, type PrincipalView } from './service.js';
 export { buildHttpServer, RATE_LIMIT_DEFAULTS, type HttpOptions } from './http/server.js';
+export { BillingReports, NO_LEDGER_MESSAGE, fixedLedger, postgresLedger, sqliteLedger, type LedgerSource, type UsageQuery } from './billing.js';
 export { buildRoutes, type RouteDef } from './http/routes.js';
 export { openApiDocument } from './http/openapi.js';
 export { RateLimiter, type RateLimit } from '@cgn/protocol';
@@ -19,6 +20,7 @@ export { CentralError, type CentralReason } from './errors.js';
 export { systemClock, ManualClock, type Clock } from './clock.js';
 export * from './store/store.js';
 export { SqliteCentralStore, type SqliteCentralStoreOptions } from './store/sqlite.js';
+export { PostgresCentralStore, type PostgresCentralStoreOptions } from './store/postgres.js';
 export { passwordProblems, loadCommonPasswords, Argon2Hasher, ARGON2_DEFAULTS, ARGON2_TEST, PASSWORD_MIN, PASSWORD_MAX, type PasswordHasher, type Argon2Options } from './auth/passwords.js';
 export { lockDurationMs, LOCKOUT_DEFAULTS, type LockoutPolicy } from './auth/lockout.js';
 export { totpCode, matchTotp, provisioningUri, newTotpSecret } from './auth/totp.js';

@@ -234,7 +234,7 @@ export async function runDevFromArgs(argv: string[]): Promise<void> {
       ensureDevPki(pkiDir, [nodeId]);
       central = startChild(
         'central',
-        ['central', '--port', values['central-port'] ?? '7700', '--data-dir', join(dir, 'central'), '--pki', pkiDir],
+        ['central', '--port', values['central-port'] ?? '7700', '--data-dir', join(dir, 'central'), '--pki', pkiDir, '--ledger', join(dir, 'node', 'ledger.sqlite')],
         join(logs, 'central.log'),
         { ...env, CGN_ADMIN_PASSWORD: admin.password },
       );

@@ -11,11 +11,12 @@
  */
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { verifyRecordProof, type CycleSummary, type RecordProof } from './billing.js';
+import { verifyRecordProof, type RecordProof } from './billing.js';
 import { PostgresLedgerStore } from './pg-store.js';
 import { BENEFICIARIES, type Beneficiary } from './pricing/split.js';
 import { SqliteLedgerStore } from './sqlite-store.js';
-import type { BillingLedgerStore, UsageGroup, UsageLine } from './store.js';
+import { USAGE_GROUPS, earningsReport, invoiceReport, parseDay, usageReport, usageTotal } from './reports.js';
+import type { BillingLedgerStore, UsageLine } from './store.js';
 
 export interface LedgerCliIo {
   out?: (line: string) => void;
@@ -229,9 +230,8 @@ function int(v: Values, name: string, min = 0): number | undefined {
 function day(v: Values, name: string): number | undefined {
   const s = str(v, name);
   if (s === undefined) return undefined;
-  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(s);
-  const t = m === null ? NaN : Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]));
-  if (Number.isNaN(t)) throw new UsageError(`--${name} must be a date YYYY-MM-DD, not "${s}"`);
+  const t = parseDay(s);
+  if (t === undefined) throw new UsageError(`--${name} must be a date YYYY-MM-DD, not "${s}"`);
   return t;
 }
 
@@ -253,28 +253,15 @@ function table(rows: string[][], out: (l: string) => void): void {
 
 function usageTable(lines: UsageLine[], keyName: string, out: (l: string) => void): void {
   const rows = [[keyName, 'records', 'cpu s', 'MB in', 'MB out', 'price', 'tokens']];
-  const total = { records: 0, cpuUs: 0, bytesIn: 0, bytesOut: 0, priceMicros: 0n, tokens: 0n };
-  for (const l of [...lines, { key: 'TOTAL', ...total }]) {
-    if (l.key !== 'TOTAL') {
-      total.records += l.records;
-      total.cpuUs += l.cpuUs;
-      total.bytesIn += l.bytesIn;
-      total.bytesOut += l.bytesOut;
-      total.priceMicros += l.priceMicros;
-      total.tokens += l.tokens;
-    }
-    const x = l.key === 'TOTAL' ? { key: 'TOTAL', ...total } : l;
+  for (const x of [...lines, { key: 'TOTAL', ...usageTotal(lines) }]) {
     rows.push([x.key, String(x.records), (x.cpuUs / 1e6).toFixed(3), (x.bytesIn / 1e6).toFixed(3), (x.bytesOut / 1e6).toFixed(3), formatMicros(x.priceMicros), x.tokens.toString()]);
   }
   table(rows, out);
 }
 
-const GROUPS: Record<string, UsageGroup> = { dservice: 'dservice', 'end-user': 'endUser', day: 'day', tier: 'tier', account: 'account' };
-
 async function usage(store: BillingLedgerStore, v: Values, out: (l: string) => void, json: boolean): Promise<number> {
   const by = str(v, 'by') ?? 'dservice';
-  const group = GROUPS[by];
-  if (group === undefined) throw new UsageError(`--by must be one of ${Object.keys(GROUPS).join(', ')}, not "${by}"`);
+  if (!Object.hasOwn(USAGE_GROUPS, by)) throw new UsageError(`--by must be one of ${Object.keys(USAGE_GROUPS).join(', ')}, not "${by}"`);
   const filter = {
     ...(str(v, 'account') !== undefined ? { account: str(v, 'account')! } : {}),
     ...(str(v, 'dservice') !== undefined ? { dservice: str(v, 'dservice')! } : {}),
@@ -282,55 +269,42 @@ async function usage(store: BillingLedgerStore, v: Values, out: (l: string) => v
     ...(day(v, 'from') !== undefined ? { from: day(v, 'from')! } : {}),
     ...(day(v, 'to') !== undefined ? { to: day(v, 'to')! } : {}),
   };
-  const lines = await store.usage(group, filter);
+  const { lines } = await usageReport(store, by, filter);
   if (json) out(toJson({ by, filter, lines }));
   else usageTable(lines, by, out);
   return 0;
 }
 
-async function lastSealed(store: BillingLedgerStore, v: Values): Promise<CycleSummary> {
+function cycleOption(v: Values): { cycle?: number } {
   const id = int(v, 'cycle', 1);
-  if (id !== undefined) {
-    const s = await store.cycleSummary(id);
-    if (s === undefined) throw new Error(`cycle ${id} is not closed and sealed`);
-    return s;
-  }
-  const sealed = (await store.cycles()).filter((c): c is CycleSummary => c.sealedAt !== null);
-  const s = sealed[sealed.length - 1];
-  if (s === undefined) throw new Error('no billing cycle has been closed yet (cgn ledger close-cycle)');
-  return s;
+  return id === undefined ? {} : { cycle: id };
 }
 
 async function invoice(store: BillingLedgerStore, v: Values, out: (l: string) => void, json: boolean): Promise<number> {
   const account = str(v, 'account', true);
-  const c = await lastSealed(store, v);
-  const debit = (await store.debits(c.id)).find((d) => d.account === account) ?? { account, records: 0, priceMicros: 0n, tokens: 0n };
-  const lines = await store.usage('dservice', { account, cycle: c.id });
+  const inv = await invoiceReport(store, account, cycleOption(v).cycle);
   if (json) {
-    out(toJson({ cycle: c.id, openedAt: c.openedAt, closedAt: c.closedAt, rate: c.rate, account, records: debit.records, priceMicros: debit.priceMicros, tokens: debit.tokens, byDservice: lines }));
+    out(toJson(inv));
     return 0;
   }
-  out(`Invoice: account ${account}, billing cycle ${c.id} (${new Date(c.openedAt).toISOString()} to ${new Date(c.closedAt ?? 0).toISOString()})`);
-  out(`Rate: ${c.rate.num}/${c.rate.den} token base units per fiat micro-unit`);
-  usageTable(lines, 'dservice', out);
-  out(`Amount due: ${formatMicros(debit.priceMicros)} (fiat) = ${debit.tokens} tokens, ${debit.records} records`);
+  out(`Invoice: account ${account}, billing cycle ${inv.cycle} (${new Date(inv.openedAt).toISOString()} to ${new Date(inv.closedAt ?? 0).toISOString()})`);
+  out(`Rate: ${inv.rate.num}/${inv.rate.den} token base units per fiat micro-unit`);
+  usageTable(inv.byDservice, 'dservice', out);
+  out(`Amount due: ${formatMicros(inv.priceMicros)} (fiat) = ${inv.tokens} tokens, ${inv.records} records`);
   return 0;
 }
 
 async function earnings(store: BillingLedgerStore, v: Values, out: (l: string) => void, json: boolean): Promise<number> {
-  const c = await lastSealed(store, v);
   const role = str(v, 'role');
   if (role !== undefined && !(BENEFICIARIES as readonly string[]).includes(role)) throw new UsageError(`--role must be one of ${BENEFICIARIES.join(', ')}`);
   const who = str(v, 'beneficiary');
-  const credits = (await store.credits(c.id)).filter((x) => (role === undefined || x.role === role) && (who === undefined || x.beneficiary === who));
+  const r = await earningsReport(store, { ...cycleOption(v), ...(role === undefined ? {} : { role }), ...(who === undefined ? {} : { beneficiary: who }) });
   if (json) {
-    const addresses = new Set(credits.map((x) => x.address));
-    const payouts = (await store.payouts(c.id)).filter((p) => addresses.has(p.address));
-    out(toJson({ cycle: c.id, payoutRoot: c.payoutRoot, credits, payouts }));
+    out(toJson(r));
     return 0;
   }
-  out(`Earnings, billing cycle ${c.id}; payout root ${c.payoutRoot ?? '(nothing owed)'}`);
-  table([['role', 'beneficiary', 'address', 'records', 'tokens'], ...credits.map((x) => [x.role, x.beneficiary, x.address, String(x.records), x.tokens.toString()])], out);
+  out(`Earnings, billing cycle ${r.cycle}; payout root ${r.payoutRoot ?? '(nothing owed)'}`);
+  table([['role', 'beneficiary', 'address', 'records', 'tokens'], ...r.credits.map((x) => [x.role, x.beneficiary, x.address, String(x.records), x.tokens.toString()])], out);
   return 0;
 }
 

@@ -53,6 +53,11 @@ export {
   type IdempotencyBegin, type IdempotencyBeginArgs, type IdempotencyDecision, type IdempotencyGateOptions, type IdempotencyTicket, type StoredResponse,
 } from './idempotency.js';
 export { BalanceGuard, type BalanceGuardOptions, type Reservation, type ReserveResult } from './balance-guard.js';
+// Reports (what `cgn ledger usage|invoice|earnings` and central's HTTP API show)
+export {
+  USAGE_GROUPS, beneficiaryEarnings, earningsReport, invoiceList, invoiceReport, parseDay, reportJson, sealedCycle, sealedCycles, usageReport, usageTotal,
+  type BeneficiaryCycleEarnings, type EarningsReport, type Invoice, type InvoiceSummary, type UsageReport, type UsageTotal,
+} from './reports.js';
 // CLI and test/bench helpers
 export { DEFAULT_LEDGER_PATH, formatMicros, runLedgerFromArgs, type LedgerCliIo } from './cli.js';
 export { findPostgresBin, startPostgresCluster, type PostgresCluster } from './pg-cluster.js';

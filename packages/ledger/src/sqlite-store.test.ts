@@ -6,9 +6,12 @@ import { dirname, join } from 'node:path';
 import { SqliteLedgerStore } from './sqlite-store.js';
 import type { Durability } from './store.js';
 import { describeLedgerStore, type LedgerStoreFixture, type Tamper } from './test-fixtures/store-suite.js';
-import { makePricedRecord, makeRecord } from './test-fixtures/records.js';
+import { arbRecord, makePricedRecord, makeRecord } from './test-fixtures/records.js';
 import { SQLITE_MIGRATIONS, migrate } from './sqlite-migrations.js';
-import { GENESIS_HASH, chainHash } from './chain.js';
+import { GENESIS_HASH, chainHash, chainStepV2, encodeV2 } from './chain.js';
+import { createHash } from 'node:crypto';
+import fc from 'fast-check';
+import type { Microtransaction } from './record.js';
 import { verifyRecordProof } from './billing.js';
 
 function tempDir(): { path: string; cleanup(): void } {
@@ -191,5 +194,29 @@ describe('SqliteLedgerStore specifics', () => {
   it('checks its options', () => {
     expect(() => new SqliteLedgerStore({ path: '' })).toThrow(/option path/);
     expect(() => new SqliteLedgerStore({ path: ':memory:', durability: 'extra' as Durability })).toThrow(/option durability/);
+  });
+});
+
+describe('format-2 chain step (the stores\' write path)', () => {
+  const json = (tx: Microtransaction, cycle: number, p: string[] | null, c: string[] | null): string =>
+    JSON.stringify(['cgn.mtx.2', tx.workId, tx.account, tx.endUser, tx.dservice, tx.tier, tx.miner, tx.node, tx.receivedAt, tx.queueUs, tx.execUs, tx.cpuUs,
+      tx.bytesIn, tx.bytesOut, tx.status, tx.resultHash, tx.attempts, cycle, p, c]);
+  const anyText = fc.string({ unit: 'binary', maxLength: 12 });
+  it('property: encodeV2 is JSON.stringify of the fields, and chainStepV2 hashes hex(prev) + it', () => {
+    fc.assert(
+      fc.property(
+        arbRecord(anyText, anyText), fc.nat({ max: 1000 }), fc.option(fc.tuple(anyText, anyText, anyText, anyText, anyText), { nil: null }),
+        fc.option(fc.tuple(anyText, anyText), { nil: null }), fc.uint8Array({ minLength: 32, maxLength: 32 }),
+        (tx, cycle, p, c, prev) => {
+          const charge = p === null ? null : c;
+          const args = [p?.[0] ?? null, p?.[1] ?? '', p?.[2] ?? '', p?.[3] ?? '', p?.[4] ?? '', charge?.[0] ?? null, charge?.[1] ?? ''] as const;
+          const enc = json(tx, cycle, p, charge);
+          expect(encodeV2(tx, cycle, ...args)).toBe(enc);
+          const prevHex = Buffer.from(prev).toString('hex');
+          expect(chainStepV2(prevHex, tx, cycle, ...args)).toBe(createHash('sha256').update(prevHex + enc, 'utf8').digest('hex'));
+        },
+      ),
+      { numRuns: 2000 },
+    );
   });
 });

@@ -21,16 +21,18 @@ import {
   CycleAccumulator, DEFAULT_BATCH_SIZE, addressBook, isAddress, makeRecordProof,
   type BatchInfo, type CycleClose, type CycleInfo, type CycleSummary, type Credit, type Debit, type Payout, type RecordProof,
 } from './billing.js';
-import { ChainVerifier, GENESIS_HASH, RECORD_FORMAT, billingText, canonicalEncodingV2, chainHashOf, type ChainVerification, type RowBilling } from './chain.js';
+import { ChainVerifier, GENESIS_HASH, RECORD_FORMAT, chainStepV2, type ChainVerification, type RowBilling } from './chain.js';
 import { decideBegin, IDEMPOTENCY_TTL_MS, type IdempotencyBegin, type IdempotencyBeginArgs, type StoredResponse } from './idempotency.js';
 import { tokenRateProblem, type TokenRate } from './pricing/price.js';
-import { BENEFICIARIES, splitChecked, type Beneficiary } from './pricing/split.js';
-import { VALIDATED_BATCHES, assertMicrotransaction, decodeBps, decodeParts, type Charge, type Microtransaction } from './record.js';
+import { BENEFICIARIES, splitText, type Beneficiary } from './pricing/split.js';
+import { VALIDATED_BATCHES, assertMicrotransaction, decodeBps, decodeParts, encodeSplit, type Microtransaction } from './record.js';
 import { migrate } from './sqlite-migrations.js';
 import { UsageAccumulator, balanceOf, checkCredit } from './store-common.js';
 import type {
   AppendResult, Balance, BillingLedgerStore, CloseCycleOptions, Durability, LedgerRow, UsageFilter, UsageGroup, UsageLine,
 } from './store.js';
+
+const GENESIS_HEX = GENESIS_HASH.toString('hex');
 
 export interface SqliteLedgerStoreOptions {
   /** Database file; created (with its directory) if missing. `:memory:` for a throwaway ledger. */
@@ -77,6 +79,8 @@ interface Row {
 interface Head {
   seq: number;
   hash: Buffer;
+  /** `hash` in lowercase hex (what the next record's hash covers). */
+  hex: string;
   dirty: boolean;
 }
 
@@ -509,38 +513,54 @@ export class SqliteLedgerStore implements BillingLedgerStore {
     if (cycleRow === undefined) throw new CgnError('internal', 'no open billing cycle');
     const cycle = cycleRow.id;
     const rate: TokenRate = { num: BigInt(cycleRow.rate_num), den: BigInt(cycleRow.rate_den) };
+    // num == den: a token base unit per micro-unit, tokens = price exactly (the common case; saves two bigint operations).
+    const unitRate = rate.num === rate.den;
     const spent = new Map<string, bigint>();
     let inserted = 0;
     for (const r of records) {
       let head = heads.get(r.node);
       if (head === undefined) {
         const stored = this.headGet.get(r.node);
-        head = stored === undefined ? { seq: 0, hash: GENESIS_HASH, dirty: false } : { seq: stored.seq, hash: stored.hash, dirty: false };
+        head = stored === undefined
+          ? { seq: 0, hash: GENESIS_HASH, hex: GENESIS_HEX, dirty: false }
+          : { seq: stored.seq, hash: stored.hash, hex: stored.hash.toString('hex'), dirty: false };
         heads.set(r.node, head);
       }
       const p = r.pricing;
-      let charge: Charge | null = null;
+      let charged: bigint | null = null;
+      let info: Database.RunResult;
+      let hashHex: string;
+      let hash: Buffer;
       if (p !== undefined) {
-        const tokens = (p.priceMicros * rate.num) / rate.den; // toTokens: floor
-        charge = { cycle, tokens, parts: splitChecked(tokens, p.split) };
+        const price = p.priceMicros.toString();
+        const tokens = unitRate ? p.priceMicros : (p.priceMicros * rate.num) / rate.den; // toTokens: floor
+        charged = tokens;
+        const bps = encodeSplit(p.split);
+        const tokensText = unitRate ? price : tokens.toString();
+        const parts = splitText(tokens, p.split);
+        hashHex = chainStepV2(head.hex, r, cycle, price, bps, p.developer, p.operator, p.charity, tokensText, parts);
+        hash = Buffer.from(hashHex, 'hex');
+        info = this.insert.run(
+          r.workId, r.account, r.endUser, r.dservice, r.tier, r.miner, r.node, r.receivedAt, r.queueUs, r.execUs, r.cpuUs,
+          r.bytesIn, r.bytesOut, r.status, r.resultHash, r.attempts, RECORD_FORMAT, head.hash, hash,
+          cycle, price, bps, p.developer, p.operator, p.charity, tokensText, parts,
+        );
+      } else {
+        hashHex = chainStepV2(head.hex, r, cycle, null, '', '', '', '', null, '');
+        hash = Buffer.from(hashHex, 'hex');
+        info = this.insert.run(
+          r.workId, r.account, r.endUser, r.dservice, r.tier, r.miner, r.node, r.receivedAt, r.queueUs, r.execUs, r.cpuUs,
+          r.bytesIn, r.bytesOut, r.status, r.resultHash, r.attempts, RECORD_FORMAT, head.hash, hash,
+          cycle, null, null, null, null, null, null, null,
+        );
       }
-      const text = billingText(r, { cycle, charge });
-      const hash = chainHashOf(head.hash, canonicalEncodingV2(r, cycle, text));
-      const pt = text.pricing;
-      const ct = text.charge;
-      const info = this.insert.run(
-        r.workId, r.account, r.endUser, r.dservice, r.tier, r.miner, r.node, r.receivedAt, r.queueUs, r.execUs, r.cpuUs,
-        r.bytesIn, r.bytesOut, r.status, r.resultHash, r.attempts, RECORD_FORMAT, head.hash, hash,
-        cycle,
-        pt === null ? null : pt[0], pt === null ? null : pt[1], pt === null ? null : pt[2], pt === null ? null : pt[3], pt === null ? null : pt[4],
-        ct === null ? null : ct[0], ct === null ? null : ct[1],
-      );
       if (info.changes === 1) {
         head.seq = Number(info.lastInsertRowid);
         head.hash = hash;
+        head.hex = hashHex;
         head.dirty = true;
         inserted++;
-        if (charge !== null) spent.set(r.account, (spent.get(r.account) ?? 0n) + charge.tokens);
+        if (charged !== null) spent.set(r.account, (spent.get(r.account) ?? 0n) + charged);
       } else {
         duplicates.push(r.workId);
       }

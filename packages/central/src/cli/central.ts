@@ -7,6 +7,7 @@ import { pino } from 'pino';
 import { startCentral, type CentralOptions, type RunningCentral } from '../central.js';
 import { loadCommonPasswords, passwordProblems } from '../auth/passwords.js';
 import { ensureCentralPki } from '../pki.js';
+import { postgresLedger, sqliteLedger } from '../billing.js';
 import { UsageError, processIo, type CliIo } from './common.js';
 
 export const CENTRAL_USAGE = `Usage: cgn central [options]
@@ -18,7 +19,15 @@ every node of its directory over WebSocket with mutual TLS (it accepts no inboun
 Options:
   --host HOST              interface to listen on                 (default 127.0.0.1)
   --port PORT              HTTP port, 0 = any free                (default 7700)
-  --data-dir DIR           database directory                     (default .cgn/central)
+  --data-dir DIR           SQLite database directory              (default .cgn/central)
+  --postgres URL           keep the data in PostgreSQL instead (postgres://user@host:5432/db);
+                           the password may come from PGPASSWORD rather than the URL
+  --postgres-schema NAME   PostgreSQL schema for central's tables (default cgn_central)
+  --ledger PATH            the node's SQLite ledger (ledger.sqlite) to serve usage, invoices and
+                           earnings from; opened read-only on first use (it may not exist yet)
+  --ledger-postgres URL    ... or a PostgreSQL ledger (postgres://user@host:5432/db)
+  --ledger-schema NAME     its schema                              (default cgn_ledger)
+                           (without a ledger, the usage/invoice/earnings routes answer 503)
   --pki DIR                network certificates: ca.crt, central.crt, central.key
                                                                   (default .cgn/pki)
   --make-pki               create a local CA and central's certificate in --pki if missing
@@ -51,7 +60,7 @@ export async function runCentralFromArgs(argv: string[], io?: CliIo): Promise<Ru
     ({ values } = parseArgs({
       args: argv,
       options: {
-        host: { type: 'string' }, port: { type: 'string' }, 'data-dir': { type: 'string' }, pki: { type: 'string' }, 'make-pki': { type: 'boolean' },
+        host: { type: 'string' }, port: { type: 'string' }, 'data-dir': { type: 'string' }, ledger: { type: 'string' }, 'ledger-postgres': { type: 'string' }, 'ledger-schema': { type: 'string' }, postgres: { type: 'string' }, 'postgres-schema': { type: 'string' }, pki: { type: 'string' }, 'make-pki': { type: 'boolean' },
         'no-link': { type: 'boolean' }, 'admin-login': { type: 'string' }, geoip: { type: 'string' }, 'password-list': { type: 'string' },
         'token-ttl': { type: 'string' }, issuer: { type: 'string' }, 'status-interval': { type: 'string' }, 'trust-proxy': { type: 'boolean' }, 'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -76,7 +85,24 @@ export async function runCentralFromArgs(argv: string[], io?: CliIo): Promise<Ru
   try {
     options.host = values.host ?? '127.0.0.1';
     options.port = int(values.port, 'port', 0, 65535) ?? 7700;
-    options.dataDir = resolve(cio.cwd, values['data-dir'] ?? '.cgn/central');
+    if (values.postgres !== undefined) {
+      if (values['data-dir'] !== undefined) throw new UsageError('--postgres and --data-dir do not go together (the data is in one or the other)');
+      if (!/^postgres(ql)?:\/\//.test(values.postgres)) throw new UsageError('--postgres must be a URL like postgres://user@host:5432/db');
+      const schema = values['postgres-schema'];
+      if (schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new UsageError('--postgres-schema must be a lowercase SQL identifier');
+      options.postgres = { url: values.postgres, ...(schema === undefined ? {} : { schema }) };
+    } else {
+      if (values['postgres-schema'] !== undefined) throw new UsageError('--postgres-schema needs --postgres');
+      options.dataDir = resolve(cio.cwd, values['data-dir'] ?? '.cgn/central');
+    }
+    if (values.ledger !== undefined && values['ledger-postgres'] !== undefined) throw new UsageError('use either --ledger or --ledger-postgres, not both');
+    if (values['ledger-schema'] !== undefined && values['ledger-postgres'] === undefined) throw new UsageError('--ledger-schema goes with --ledger-postgres');
+    if (values.ledger !== undefined) options.ledger = sqliteLedger(resolve(cio.cwd, values.ledger));
+    if (values['ledger-postgres'] !== undefined) {
+      if (!/^postgres(ql)?:\/\//.test(values['ledger-postgres'])) throw new UsageError('--ledger-postgres must be a URL like postgres://user@host:5432/db');
+      const schema = values['ledger-schema'];
+      options.ledger = postgresLedger({ url: values['ledger-postgres'], ...(schema === undefined ? {} : { schema }) });
+    }
     const ttl = int(values['token-ttl'], 'token-ttl', 30, 24 * 3600);
     options.tokens = { ...(ttl === undefined ? {} : { ttlS: ttl }), ...(values.issuer === undefined ? {} : { issuer: values.issuer }) };
     if (values.geoip !== undefined) {
@@ -128,7 +154,7 @@ export async function runCentralFromArgs(argv: string[], io?: CliIo): Promise<Ru
   } catch (err) {
     return fail(1, (err as Error).message);
   }
-  const ready: Record<string, unknown> = { event: 'ready', url: central.url, openapi: `${central.url}/openapi.json`, pid: process.pid, link: central.links !== null };
+  const ready: Record<string, unknown> = { event: 'ready', url: central.url, openapi: `${central.url}/openapi.json`, pid: process.pid, link: central.links !== null, ledger: options.ledger === undefined ? null : (options.ledger as { description?: string }).description ?? 'given' };
   // A generated password is shown once: only by the run that created the administrator.
   if (generatedPassword !== null && central.adminCreated) ready['admin'] = { login: options.bootstrapAdmin!.login, password: generatedPassword };
   cio.stdout.write(JSON.stringify(ready) + '\n');

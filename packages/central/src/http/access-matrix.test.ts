@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
+import { SqliteLedgerStore } from '@cgn/ledger';
 import { startTestCentral, call, TEST_ADMIN, type TestCentral } from '../testing.js';
 
 type Who = 'anonymous' | 'administrator' | 'operator' | 'monitor' | 'owner' | 'member';
@@ -22,6 +23,8 @@ interface World {
   clientKey: { id: string; key: string };
   approved: { name: string; version: string };
   nodeId: string;
+  /** A miner of acme (registered by its member). */
+  minerId: string;
   memberToken(): Promise<string>;
   as(who: Who): Promise<{ call: TestCentral['admin']['call'] }>;
 }
@@ -84,6 +87,11 @@ const CASES: Case[] = [
     },
     body: () => ({ role: 'operator' }),
   },
+  // Billing (read from the ledger): staff and the account owner; not the account's other users.
+  { method: 'GET', path: '/v1/accounts/{account}/usage', allowed: [...STAFF, 'owner'], prepare: async (w) => ({ account: w.acme }) },
+  { method: 'GET', path: '/v1/accounts/{account}/invoices', allowed: [...STAFF, 'owner'], prepare: async (w) => ({ account: w.acme }) },
+  { method: 'GET', path: '/v1/accounts/{account}/invoices/{cycle}', allowed: [...STAFF, 'owner'], prepare: async (w) => ({ account: w.acme, cycle: '1' }) },
+  { method: 'GET', path: '/v1/miners/{miner}/earnings', allowed: [...STAFF, 'owner'], prepare: async (w) => ({ miner: w.minerId }) },
   { method: 'GET', path: '/v1/accounts/{account}/keys', allowed: ['administrator', 'operator', 'owner', 'member'], prepare: async (w) => ({ account: w.acme }) },
   { method: 'POST', path: '/v1/accounts/{account}/keys', allowed: ['owner', 'member'], prepare: async (w) => ({ account: w.acme }), body: () => ({ name: `k-${uniq()}` }) },
   {
@@ -146,9 +154,11 @@ function nodeBody(id: string, operatorAccount: string) {
 
 describe('access matrix: every route x every role over HTTP', () => {
   let w: World;
+  const ledger = new SqliteLedgerStore({ path: ':memory:' });
 
   beforeAll(async () => {
-    const c = await startTestCentral();
+    ledger.closeCycle(); // cycle 1: closed and sealed (empty)
+    const c = await startTestCentral({ ledger });
     const me = await c.admin.call('GET', '/v1/me');
     const sys = me.body.account.id as string;
     const pw = {} as Record<Who, string>;
@@ -175,13 +185,19 @@ describe('access matrix: every route x every role over HTTP', () => {
     expect(d.status).toBe(201);
     expect((await c.admin.call('PUT', '/v1/dservices/echo/1.0.0/approval', { state: 'approved' })).status).toBe(200);
     expect((await c.admin.call('POST', '/v1/nodes', nodeBody('node-a', sys))).status).toBe(201);
+    const member = await c.login(login.member, pw.member);
+    const minerId = hex64();
+    expect((await member.call('POST', '/v1/miners', { publicKey: minerId, name: 'earner' })).status).toBe(201);
     w = {
-      c, sys, acme, pw, login, clientKey: { id: k.body.id, key: k.body.key }, approved: { name: 'echo', version: '1.0.0' }, nodeId: 'node-a',
+      c, sys, acme, pw, login, clientKey: { id: k.body.id, key: k.body.key }, approved: { name: 'echo', version: '1.0.0' }, nodeId: 'node-a', minerId,
       memberToken: async () => (await c.login(login.member, pw.member)).token,
       as: (who) => c.login(login[who], pw[who]),
     };
   });
-  afterAll(async () => w?.c.stop());
+  afterAll(async () => {
+    await w?.c.stop();
+    ledger.close();
+  });
 
   it('the table covers exactly the operations of /openapi.json', async () => {
     const doc = (await call(w.c.url, null, 'GET', '/openapi.json')).body as { paths: Record<string, Record<string, unknown>> };

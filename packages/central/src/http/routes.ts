@@ -14,6 +14,7 @@ import type { FastifyReply } from 'fastify';
 import type { Role } from '../store/store.js';
 import type { CentralService, Actor, Ctx } from '../service.js';
 import { CentralError } from '../errors.js';
+import { BillingReports } from '../billing.js';
 import { S, params, passwordNote, type Schema } from './schemas.js';
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -54,7 +55,9 @@ const need = (a: Actor | null): Actor => {
   return a;
 };
 
-export function buildRoutes(svc: CentralService, extra: { openapi: () => unknown; linkStatus?: () => unknown }): RouteDef[] {
+export function buildRoutes(svc: CentralService, extra: { openapi: () => unknown; linkStatus?: () => unknown; billing?: BillingReports }): RouteDef[] {
+  const billing = extra.billing ?? new BillingReports(svc, null);
+  const BILLING_NOTE = 'Amounts are decimal strings: priceMicros in fiat micro-units, tokens in token base units. 503 when central has no ledger.';
   return [
     // ------------------------------------------------------------ public
     {
@@ -194,6 +197,25 @@ export function buildRoutes(svc: CentralService, extra: { openapi: () => unknown
       params: params('user'), body: S.setRole,
       handler: async ({ actor, params: p, body, ctx }) => svc.setRole(need(actor), p['user']!, body.role, ctx),
     },
+    // ------------------------------------------------------------ usage, invoices, earnings (from the ledger)
+    {
+      method: 'GET', url: '/v1/accounts/:account/usage',
+      summary: `Usage and cost of an account's recorded work, grouped by DService, end user, day or tier (query: by, from, to as YYYY-MM-DD or epoch ms, to exclusive; dservice; cycle), as \`cgn ledger usage\` shows it (staff, the account owner). ${BILLING_NOTE}`,
+      tag: 'billing', auth: 'session', roles: ALL_ROLES, params: params('account'), query: S.usageQuery,
+      handler: async ({ actor, params: p, query, ctx }) => billing.usage(need(actor), p['account']!, query, ctx),
+    },
+    {
+      method: 'GET', url: '/v1/accounts/:account/invoices',
+      summary: `The account's invoice for every closed billing cycle, oldest first (staff, the account owner). ${BILLING_NOTE}`,
+      tag: 'billing', auth: 'session', roles: ALL_ROLES, params: params('account'),
+      handler: async ({ actor, params: p, ctx }) => billing.invoices(need(actor), p['account']!, ctx),
+    },
+    {
+      method: 'GET', url: '/v1/accounts/:account/invoices/:cycle',
+      summary: `The account's invoice for a closed billing cycle (or "latest") with its usage per DService, as \`cgn ledger invoice\` shows it (staff, the account owner). ${BILLING_NOTE}`,
+      tag: 'billing', auth: 'session', roles: ALL_ROLES, params: S.invoiceParams,
+      handler: async ({ actor, params: p, ctx }) => billing.invoice(need(actor), p['account']!, p['cycle']!, ctx),
+    },
     // ------------------------------------------------------------ API keys
     {
       method: 'GET', url: '/v1/accounts/:account/keys', summary: 'API keys of an account (never the keys themselves)', tag: 'keys', auth: 'session',
@@ -265,6 +287,12 @@ export function buildRoutes(svc: CentralService, extra: { openapi: () => unknown
       method: 'DELETE', url: '/v1/miners/:miner', summary: 'Revoke a miner key', tag: 'miners', auth: 'session', roles: ['administrator', 'user'],
       params: params('miner'),
       handler: async ({ actor, params: p, ctx }) => svc.revokeMiner(need(actor), p['miner']!, ctx),
+    },
+    {
+      method: 'GET', url: '/v1/miners/:miner/earnings',
+      summary: `What a miner earned in every closed billing cycle, with the payout proof of its address, as \`cgn ledger earnings --role miner\` shows it (staff, the owner of the miner's operator account). ${BILLING_NOTE}`,
+      tag: 'billing', auth: 'session', roles: ALL_ROLES, params: params('miner'),
+      handler: async ({ actor, params: p, ctx }) => billing.minerEarnings(need(actor), p['miner']!, ctx),
     },
     // ------------------------------------------------------------ selection
     {

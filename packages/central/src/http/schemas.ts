@@ -71,6 +71,14 @@ export const S = {
     type: str(64, { pattern: '^[a-z_]+$' }), accountId: ID, actor: str(80), since: str(16, { pattern: '^[0-9]+$' }),
     until: str(16, { pattern: '^[0-9]+$' }), before: str(16, { pattern: '^[0-9]+$' }), limit: str(4, { pattern: '^[0-9]+$' }),
   }),
+  usageQuery: obj({
+    by: { type: 'string', enum: ['dservice', 'end-user', 'day', 'tier'] },
+    from: str(16, { pattern: '^([0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{1,16})$' }),
+    to: str(16, { pattern: '^([0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{1,16})$' }),
+    dservice: DSERVICE_NAME,
+    cycle: str(9, { pattern: '^[1-9][0-9]{0,8}$' }),
+  }),
+  invoiceParams: obj({ account: ID, cycle: str(9, { pattern: '^([1-9][0-9]{0,8}|latest)$' }) }, ['account', 'cycle']),
   dserviceQuery: obj({ state: { type: 'string', enum: ['pending', 'approved', 'rejected'] } }),
   token: obj({ grant_type: str(64), client_id: str(128), client_secret: str(256), scope: str(1024) }, ['grant_type']),
 } as const;

@@ -16,6 +16,7 @@ import { CentralService, type Actor } from '../service.js';
 import { RateLimiter, type RateLimit } from '@cgn/protocol';
 import { buildRoutes, type RouteDef } from './routes.js';
 import { openApiDocument } from './openapi.js';
+import { BillingReports, type LedgerSource } from '../billing.js';
 
 export interface HttpOptions {
   /** Default body bound, bytes. Default 64 KiB. */
@@ -28,6 +29,8 @@ export interface HttpOptions {
   logger?: Logger;
   /** Status of the central-node links, shown on /v1/status. */
   linkStatus?: () => unknown;
+  /** The ledger usage, invoices and earnings are read from; without it those routes answer 503. */
+  ledger?: LedgerSource;
   version?: string;
 }
 
@@ -100,7 +103,7 @@ export async function buildHttpServer(svc: CentralService, options: HttpOptions 
   });
 
   let doc: Record<string, unknown> | null = null;
-  const routes = buildRoutes(svc, { openapi: () => (doc ??= openApiDocument(routes, { version: options.version ?? '0.1.0' })), ...(options.linkStatus ? { linkStatus: options.linkStatus } : {}) });
+  const routes = buildRoutes(svc, { openapi: () => (doc ??= openApiDocument(routes, { version: options.version ?? '0.1.0' })), ...(options.linkStatus ? { linkStatus: options.linkStatus } : {}), billing: new BillingReports(svc, options.ledger ?? null) });
 
   app.setErrorHandler((err, _req, reply) => sendError(reply, err, log));
   app.setNotFoundHandler((req, reply) => problem(reply, 404, 'not_found', 'Not found', `no route for ${req.method} ${req.url.slice(0, 200)}; the API is described at /openapi.json`));

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { PriceBook, ceilDiv, maxPriceOf, priceOf, toTokens, toTokensCeil, type PriceSchedule } from './price.js';
-import { BENEFICIARIES, splitAmount, splitAmountReference, splitChecked, splitProblem } from './split.js';
+import { BENEFICIARIES, splitAmount, splitAmountReference, splitChecked, splitProblem, splitText } from './split.js';
 import { arbBps } from '../test-fixtures/records.js';
 
 const money = fc.bigInt({ min: 0n, max: 10n ** 12n });
@@ -101,6 +101,18 @@ describe('splitAmount', () => {
         expect(splitAmount(amount, { ...bps })).toEqual(parts);
       }),
       { numRuns: 500 },
+    );
+  });
+
+  it('property: splitText (exact doubles below 2^53 / 10000, bigints above) is the text of the reference rule', () => {
+    const edge = 900_719_925_474n;
+    const amounts = fc.oneof(fc.bigInt({ min: 0n, max: 10n ** 6n }), fc.bigInt({ min: edge - 20n, max: edge + 20n }), fc.bigInt({ min: 0n, max: 10n ** 24n }));
+    fc.assert(
+      fc.property(amounts, arbBps, (amount, bps) => {
+        const r = splitAmountReference(amount, bps);
+        expect(splitText(amount, bps)).toBe(`${r.miner}/${r.developer}/${r.operator}/${r.charity}`);
+      }),
+      { numRuns: 2000 },
     );
   });
 

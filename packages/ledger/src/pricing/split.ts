@@ -69,6 +69,55 @@ export function splitChecked(amount: bigint, bps: SplitBps): SplitParts {
   return parts;
 }
 
+// Below this, amount * 10,000 stays under 2^53 and the rule runs exactly in doubles.
+const EXACT_IN_DOUBLES = 900_719_925_474n;
+const Tn = 10_000;
+
+/**
+ * `encodeSplit(splitChecked(amount, bps))` ("m/d/o/c" text of the parts), without allocating
+ * bigints for the usual amounts: below 2^53 / 10,000 the same rule runs in exact integer
+ * doubles (every product, remainder and part is an integer below 2^53); larger amounts take
+ * `splitChecked`. For an agreement and amount already checked.
+ */
+export function splitText(amount: bigint, bps: SplitBps): string {
+  if (amount > EXACT_IN_DOUBLES) {
+    const p = splitChecked(amount, bps);
+    return `${p.miner}/${p.developer}/${p.operator}/${p.charity}`;
+  }
+  const a = Number(amount);
+  const em = a * bps.miner;
+  const ed = a * bps.developer;
+  const eo = a * bps.operator;
+  const ec = a * bps.charity;
+  const rm = em % Tn;
+  const rd = ed % Tn;
+  const ro = eo % Tn;
+  const rc = ec % Tn;
+  let m = (em - rm) / Tn;
+  let d = (ed - rd) / Tn;
+  let o = (eo - ro) / Tn;
+  let c = (ec - rc) / Tn;
+  let left = a - m - d - o - c;
+  if (left > 0) {
+    // Largest dropped fraction first; ties in the order miner, developer, operator, charity.
+    const rem = [rm, rd, ro, rc];
+    const taken = [false, false, false, false];
+    const add = [0, 0, 0, 0];
+    while (left > 0) {
+      let best = -1;
+      for (let i = 0; i < 4; i++) if (!taken[i] && (best < 0 || rem[i]! > rem[best]!)) best = i;
+      taken[best] = true;
+      add[best] = 1;
+      left--;
+    }
+    m += add[0]!;
+    d += add[1]!;
+    o += add[2]!;
+    c += add[3]!;
+  }
+  return `${m}/${d}/${o}/${c}`;
+}
+
 /** The reference implementation of the rule (kept for the property test that checks `splitChecked` against it). */
 export function splitAmountReference(amount: bigint, bps: SplitBps): SplitParts {
   const total = BigInt(TOTAL_BPS);
