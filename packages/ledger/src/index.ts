@@ -61,3 +61,9 @@ export {
 // CLI and test/bench helpers
 export { DEFAULT_LEDGER_PATH, formatMicros, runLedgerFromArgs, type LedgerCliIo } from './cli.js';
 export { findPostgresBin, startPostgresCluster, type PostgresCluster } from './pg-cluster.js';
+// Reputation -> service level (the validator election's input)
+export {
+  MAX_SERVICE_LEVEL, ledgerAddressLookup, ledgerServiceLevels, levelsByAddress, serviceLevels, smoothServiceLevels,
+  type ActivityFilter, type ActivityLine, type ActivitySubject, type AddressLevels, type AddressLookup, type LedgerServiceLevelOptions, type LedgerServiceLevels,
+  type ServiceLevel, type ServiceLevelOptions, type SmoothedLevel,
+} from './reputation.js';

@@ -28,7 +28,8 @@ import { decideBegin, IDEMPOTENCY_TTL_MS, type IdempotencyBegin, type Idempotenc
 import { tokenRateProblem, type TokenRate } from './pricing/price.js';
 import { BENEFICIARIES, splitChecked, type Beneficiary } from './pricing/split.js';
 import { VALIDATED_BATCHES, assertMicrotransaction, decodeBps, decodeParts, type Charge, type Microtransaction } from './record.js';
-import { balanceOf, checkCredit } from './store-common.js';
+import { balanceOf, checkCredit, sortActivity } from './store-common.js';
+import type { ActivityFilter, ActivityLine, ActivitySubject } from './reputation.js';
 import type {
   AppendResult, Balance, BillingLedgerStore, CloseCycleOptions, Durability, LedgerRow, UsageFilter, UsageGroup, UsageLine,
 } from './store.js';
@@ -554,6 +555,22 @@ export class PostgresLedgerStore implements BillingLedgerStore {
         COALESCE(SUM(price_micros), 0)::text AS price, COALESCE(SUM(tokens), 0)::text AS tokens
       FROM microtransactions WHERE ${where} GROUP BY 1 ORDER BY (${key}) COLLATE "C"`;
     return rows.map((r) => ({ key: r.key, records: Number(r.records), cpuUs: Number(r.cpu), bytesIn: Number(r.bin), bytesOut: Number(r.bout), priceMicros: BigInt(r.price), tokens: BigInt(r.tokens) }));
+  }
+
+  async activity(by: ActivitySubject, filter: ActivityFilter = {}): Promise<ActivityLine[]> {
+    this.assertOpen();
+    if (by !== 'miner' && by !== 'node') throw new CgnError('bad_request', `activity is by miner or node, not "${String(by)}"`);
+    const subject = by === 'miner' ? this.sql`miner` : this.sql`node`;
+    const latency = by === 'miner' ? this.sql`exec_us` : this.sql`queue_us`;
+    const conds = [this.sql`TRUE`];
+    if (filter.from !== undefined) conds.push(this.sql`received_at >= ${filter.from}`);
+    if (filter.to !== undefined) conds.push(this.sql`received_at < ${filter.to}`);
+    const where = conds.reduce((a, c) => this.sql`${a} AND ${c}`);
+    const rows = await this.sql<{ subject: string; dservice: string; records: string; failures: string; latency: number }[]>`
+      SELECT ${subject} AS subject, dservice, COUNT(*)::text AS records, COUNT(*) FILTER (WHERE status >= 500)::text AS failures,
+        COALESCE(SUM(${latency}::float8), 0) AS latency
+      FROM microtransactions WHERE ${where} GROUP BY 1, 2`;
+    return sortActivity(rows.map((r) => ({ subject: r.subject, dservice: r.dservice, records: Number(r.records), failures: Number(r.failures), latencyUs: Number(r.latency) })));
   }
 
   // ---------------------------------------------------------------------------------------------

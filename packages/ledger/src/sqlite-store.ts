@@ -27,7 +27,8 @@ import { tokenRateProblem, type TokenRate } from './pricing/price.js';
 import { BENEFICIARIES, splitText, type Beneficiary } from './pricing/split.js';
 import { VALIDATED_BATCHES, assertMicrotransaction, decodeBps, decodeParts, encodeSplit, type Microtransaction } from './record.js';
 import { migrate } from './sqlite-migrations.js';
-import { UsageAccumulator, balanceOf, checkCredit } from './store-common.js';
+import { UsageAccumulator, balanceOf, checkCredit, sortActivity } from './store-common.js';
+import type { ActivityFilter, ActivityLine, ActivitySubject } from './reputation.js';
 import type {
   AppendResult, Balance, BillingLedgerStore, CloseCycleOptions, Durability, LedgerRow, UsageFilter, UsageGroup, UsageLine,
 } from './store.js';
@@ -458,6 +459,23 @@ export class SqliteLedgerStore implements BillingLedgerStore {
       });
     }
     return acc.lines();
+  }
+
+  activity(by: ActivitySubject, filter: ActivityFilter = {}): ActivityLine[] {
+    this.assertOpen();
+    if (by !== 'miner' && by !== 'node') throw new CgnError('bad_request', `activity is by miner or node, not "${String(by)}"`);
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (filter.from !== undefined) (where.push('received_at >= ?'), params.push(filter.from));
+    if (filter.to !== undefined) (where.push('received_at < ?'), params.push(filter.to));
+    const latency = by === 'miner' ? 'exec_us' : 'queue_us';
+    const rows = this.db
+      .prepare(
+        `SELECT ${by} AS subject, dservice, COUNT(*) AS records, SUM(status >= 500) AS failures, TOTAL(${latency}) AS latency
+         FROM microtransactions ${where.length ? `WHERE ${where.join(' AND ')}` : ''} GROUP BY ${by}, dservice`,
+      )
+      .all(...params) as { subject: string; dservice: string; records: number; failures: number; latency: number }[];
+    return sortActivity(rows.map((r) => ({ subject: r.subject, dservice: r.dservice, records: r.records, failures: r.failures, latencyUs: r.latency })));
   }
 
   // ---------------------------------------------------------------------------------------------

@@ -56,3 +56,9 @@ export class UsageAccumulator {
     return [...this.lines_.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   }
 }
+
+/** Sorts activity lines by subject, then DService (code-unit order, the same in every store). */
+export function sortActivity<T extends { subject: string; dservice: string }>(lines: T[]): T[] {
+  const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+  return lines.sort((a, b) => cmp(a.subject, b.subject) || cmp(a.dservice, b.dservice));
+}

@@ -13,6 +13,7 @@ import type { IdempotencyBegin, IdempotencyBeginArgs, StoredResponse } from './i
 import type { TokenRate } from './pricing/price.js';
 import type { Beneficiary } from './pricing/split.js';
 import type { Microtransaction } from './record.js';
+import type { ActivityFilter, ActivityLine, ActivitySubject } from './reputation.js';
 
 export type MaybePromise<T> = T | Promise<T>;
 
@@ -146,6 +147,12 @@ export interface BillingLedgerStore extends LedgerStore {
   balances(): MaybePromise<Balance[]>;
 
   usage(group: UsageGroup, filter?: UsageFilter): MaybePromise<UsageLine[]>;
+  /**
+   * Records, 5xx failures and summed latency per (miner or node, DService) over a window, sorted
+   * by subject then DService: the input of the service levels (reputation.ts). Latency is the
+   * execution time for miners, the queue time for nodes.
+   */
+  activity(by: ActivitySubject, filter?: ActivityFilter): MaybePromise<ActivityLine[]>;
 
   idempotencyBegin(args: IdempotencyBeginArgs): MaybePromise<IdempotencyBegin>;
   /** Stores the response of a pending key (same work id); afterwards begin() replays it. */

@@ -276,6 +276,29 @@ export function describeLedgerStore(name: string, makeStore: () => Promise<Ledge
         expect((await store.usage('endUser', { account: 'acct_1' })).map((l) => l.key)).toEqual(['-', 'user_1', 'user_8']);
       });
 
+      it('reports activity per miner and per node and DService over a window (records, 5xx failures, latency)', async () => {
+        const { store } = await fresh();
+        const t0 = Date.UTC(2030, 0, 1);
+        await store.appendBatch([
+          makeRecord(1, { miner: 'm2', node: 'n1', dservice: 'b', receivedAt: t0, execUs: 100, queueUs: 7, status: 200 }),
+          makeRecord(2, { miner: 'm1', node: 'n1', dservice: 'a', receivedAt: t0 + 1, execUs: 300, queueUs: 5, status: 503 }),
+          makeRecord(3, { miner: 'm1', node: 'n2', dservice: 'a', receivedAt: t0 + 2, execUs: 200, queueUs: 1, status: 404 }),
+          makeRecord(4, { miner: 'm1', node: 'n2', dservice: 'b', receivedAt: t0 + 3, execUs: 50, queueUs: 2, status: 500 }),
+          makeRecord(5, { miner: 'm1', node: 'n1', dservice: 'a', receivedAt: t0 + 10, execUs: 999, queueUs: 9, status: 200 }),
+        ]);
+        expect(await store.activity('miner', { from: t0, to: t0 + 10 })).toEqual([
+          { subject: 'm1', dservice: 'a', records: 2, failures: 1, latencyUs: 500 },
+          { subject: 'm1', dservice: 'b', records: 1, failures: 1, latencyUs: 50 },
+          { subject: 'm2', dservice: 'b', records: 1, failures: 0, latencyUs: 100 },
+        ]);
+        expect(await store.activity('node', { from: t0 + 1 })).toEqual([
+          { subject: 'n1', dservice: 'a', records: 2, failures: 1, latencyUs: 14 },
+          { subject: 'n2', dservice: 'a', records: 1, failures: 0, latencyUs: 1 },
+          { subject: 'n2', dservice: 'b', records: 1, failures: 1, latencyUs: 2 },
+        ]);
+        expect(await store.activity('miner', { from: t0 + 100 })).toEqual([]);
+      });
+
       it('property: credits == debits == record tokens, no negative part, every record in exactly one batch, every proof verifies and a tampered one fails', async () => {
         const arbBatch = fc.array(
           fc.record({ i: fc.nat({ max: 1_000_000 }), pricing: fc.option(arbPricing, { nil: undefined }), account: fc.constantFrom('a1', 'a2', 'a3'), cpuUs: fc.nat({ max: 10_000_000 }) }),
