@@ -1,9 +1,10 @@
-import { encodeAbiParameters, keccak256, toHex, type Address, type Hex } from 'viem';
+import { keccak256, toHex, type Address, type Hex } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ANVIL_KEYS } from './anvil.js';
 import { revertReason, type CgnContracts } from './contracts.js';
 import { validatorElectionAbi } from './generated/index.js';
 import { asAccount, startLocalChain, type LocalChain } from './local.js';
+import { referenceDraw, weightedPool } from './test-fixtures/draw.js';
 
 const T = 10n ** 18n;
 
@@ -38,29 +39,6 @@ afterAll(async () => {
   await chain?.stop();
 });
 
-/** The contract's draw, in TypeScript (for determinism checks). */
-function referenceDraw(pool: { a: Address; w: bigint }[], k: number, epoch: bigint, seed: Hex): Address[] {
-  const weights = pool.map((p) => p.w);
-  let total = weights.reduce((s, w) => s + w, 0n);
-  const out: Address[] = [];
-  for (let d = 0; d < Math.min(k, pool.filter((p) => p.w > 0n).length); d++) {
-    const r = BigInt(keccak256(encodeAbiParameters([{ type: 'bytes32' }, { type: 'uint64' }, { type: 'uint256' }], [seed, epoch, BigInt(d)]))) % total;
-    let acc = 0n;
-    for (let i = 0; i < pool.length; i++) {
-      const w = weights[i]!;
-      if (w === 0n) continue;
-      acc += w;
-      if (r < acc) {
-        out.push(pool[i]!.a);
-        total -= w;
-        weights[i] = 0n;
-        break;
-      }
-    }
-  }
-  return out;
-}
-
 async function dryElect(epoch: bigint, seed: Hex): Promise<readonly Address[]> {
   const { result } = await op.clients.public.simulateContract({
     address: op.addresses.election,
@@ -87,10 +65,7 @@ describe('validator election', () => {
     const set = await op.validatorsOf(1);
     expect(set).toEqual(dry);
     expect(set).toHaveLength(2);
-    const pool = await op.clients.public.readContract({ address: op.addresses.election, abi: validatorElectionAbi, functionName: 'candidates' });
-    const weighted = await Promise.all(
-      pool.map(async (a) => ({ a, w: await op.clients.public.readContract({ address: op.addresses.election, abi: validatorElectionAbi, functionName: 'weightOf', args: [a] }) })),
-    );
+    const weighted = await weightedPool(op);
     expect(referenceDraw(weighted, 2, 1n, seed)).toEqual([...set]);
     expect(revertReason(await op.electEpoch(1, seed).catch((e: unknown) => e))).toBe('AlreadyElected');
     const proposer = await op.clients.public.readContract({ address: op.addresses.election, abi: validatorElectionAbi, functionName: 'proposerOf', args: [1n, 7n] });

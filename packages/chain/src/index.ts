@@ -62,4 +62,9 @@ export {
   type WatcherStore,
 } from './watcher.js';
 export { runWalletFromArgs, WALLET_USAGE, type WalletIo } from './cli.js';
+export {
+  EpochRefusedError, EpochScheduler, epochSeed, MissingRoleError,
+  type EpochClock, type EpochOutcome, type EpochSchedulerOptions, type LevelChange, type ServiceLevelSource,
+} from './epochs.js';
+export { proposerFor, validatorSetOf, type ValidatorSet } from './validator-set.js';
 export * from './generated/index.js';
