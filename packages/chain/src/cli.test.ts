@@ -75,6 +75,6 @@ describe('cgn wallet', () => {
     const json = await run(['balance', '--rpc', chain.rpcUrl, '--contracts', contractsFile, '--address', me, '--json']);
     expect(JSON.parse(json.out)).toMatchObject({ escrow: '12500000000000000000', unbonding: '5000000000000000000' });
     const hist = await run(['history', ...base, '--json']);
-    expect((JSON.parse(hist.out) as { kind: string }[]).map((e) => e.kind)).toEqual(['deposit', 'stake', 'unbond-request', 'claim', 'claim']);
+    expect((JSON.parse(hist.out) as { history: { kind: string }[] }).history.map((e) => e.kind)).toEqual(['deposit', 'stake', 'unbond-request', 'claim', 'claim']);
   });
 });

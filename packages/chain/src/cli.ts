@@ -10,12 +10,21 @@ import { privateKeyToAccount } from 'viem/accounts';
 import { connect, isPrivateKey } from './clients.js';
 import { CgnContracts, revertReason, type ClaimInput } from './contracts.js';
 import { addressesFromJson } from './deploy.js';
+import { validatorSetOf, type ValidatorSet } from './validator-set.js';
+import { formatValidatorSet, formatWalletView } from './wallet-format.js';
+import { startWalletServer } from './wallet-http.js';
+import { walletView, walletViewJson, type WalletView } from './wallet-view.js';
 
 export const WALLET_USAGE = `usage: cgn wallet <command> [options]
 
 commands:
   balance                 tokens, escrow, withdrawable, stake, unbonding, ban status
-  history                 deposits, withdrawals, claims, stakes, unbonds and slashes
+  history [ADDRESS]       balances, stake, validator candidacy, claims per cycle and every deposit,
+                          withdrawal, claim, stake, unbond, slash and service level, oldest first
+  validators              the validator set of --epoch N (default: the latest elected) and the
+                          proposer of --round R (default 0)
+  serve                   read-only HTTP API: GET /v1/wallet/{address}, /v1/validators?epoch=N,
+                          /healthz on --host H (default 127.0.0.1) --port P (default 8547)
   deposit  --amount N     deposit N tokens into escrow (approves first) [--for ADDRESS]
   withdraw --amount N     withdraw N tokens of unused escrow (after the operator posted it)
   claim    --cycle ID --units U --proof 0xP1,0xP2,...
@@ -29,6 +38,7 @@ options:
   --rpc URL               JSON-RPC endpoint (env CGN_CHAIN_RPC)
   --key HEX               private key that signs (env CGN_WALLET_KEY); not needed for balance/history
   --address ADDRESS       whose balance/history (default: the key's address)
+  --from-block N          history: scan events from block N (default: the deployment block)
   --contracts FILE        contract addresses, as written at deployment (env CGN_CHAIN_CONTRACTS)
   --json                  machine-readable output
   -h, --help              this text
@@ -40,6 +50,8 @@ export interface WalletIo {
   stdout: (text: string) => void;
   stderr: (text: string) => void;
   env?: Record<string, string | undefined>;
+  /** serve: stops the server when aborted (default: on SIGINT/SIGTERM). */
+  signal?: AbortSignal;
 }
 
 const defaultIo: WalletIo = {
@@ -49,7 +61,8 @@ const defaultIo: WalletIo = {
 
 class UsageError extends Error {}
 
-const COMMANDS = new Set(['balance', 'history', 'deposit', 'withdraw', 'claim', 'stake', 'unbond']);
+const COMMANDS = new Set(['balance', 'history', 'deposit', 'withdraw', 'claim', 'stake', 'unbond', 'validators', 'serve']);
+const READ_ONLY = new Set(['balance', 'history', 'validators', 'serve']);
 const DECIMALS = 18;
 
 function tokens(v: string | undefined, what = '--amount'): bigint {
@@ -91,6 +104,27 @@ function readClaims(file: string): ClaimInput[] {
 }
 
 const fmt = (n: bigint) => `${formatUnits(n, DECIMALS)} CGN`;
+
+function optUint(v: unknown, what: string): bigint | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string' || !/^\d{1,20}$/.test(v)) throw new UsageError(`${what} must be a non-negative integer, got "${String(v)}"`);
+  return BigInt(v);
+}
+
+/** Serves the read-only HTTP API until the signal (default: SIGINT/SIGTERM). */
+async function serve(c: CgnContracts, host: string, port: number, io: WalletIo): Promise<void> {
+  const server = await startWalletServer({ client: c.clients.public, addresses: c.addresses }, { host, port });
+  io.stdout(JSON.stringify({ url: server.url, wallet: `${server.url}/v1/wallet/{address}`, validators: `${server.url}/v1/validators` }));
+  let signal = io.signal;
+  const onSignal = new AbortController();
+  if (signal === undefined) {
+    signal = onSignal.signal;
+    process.once('SIGINT', () => onSignal.abort());
+    process.once('SIGTERM', () => onSignal.abort());
+  }
+  if (!signal.aborted) await new Promise<void>((r) => signal.addEventListener('abort', () => r(), { once: true }));
+  await server.close();
+}
 const jsonOut = (o: unknown) => JSON.stringify(o, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2);
 
 export async function runWalletFromArgs(argv: readonly string[], io: WalletIo = defaultIo): Promise<number> {
@@ -114,6 +148,11 @@ export async function runWalletFromArgs(argv: readonly string[], io: WalletIo = 
         proof: { type: 'string' },
         proofs: { type: 'string' },
         withdraw: { type: 'boolean' },
+        'from-block': { type: 'string' },
+        epoch: { type: 'string' },
+        round: { type: 'string' },
+        host: { type: 'string' },
+        port: { type: 'string' },
         json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -130,7 +169,10 @@ export async function runWalletFromArgs(argv: readonly string[], io: WalletIo = 
   try {
     if (cmd === undefined) throw new UsageError('a command is required');
     if (!COMMANDS.has(cmd)) throw new UsageError(`unknown command "${cmd}"`);
-    if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`);
+    const positionalAddress = (cmd === 'history' || cmd === 'balance') && positionals.length === 2 ? positionals[1] : undefined;
+    if (positionals.length > (positionalAddress === undefined ? 1 : 2)) throw new UsageError(`unexpected argument "${positionals.at(-1)}"`);
+    if (positionalAddress !== undefined && values.address !== undefined) throw new UsageError('give the address either as an argument or with --address');
+    if (positionalAddress !== undefined) values.address = positionalAddress;
     const rpc = (values.rpc as string | undefined) ?? env.CGN_CHAIN_RPC;
     if (!rpc) throw new UsageError('--rpc URL is required (or CGN_CHAIN_RPC)');
     try {
@@ -142,7 +184,7 @@ export async function runWalletFromArgs(argv: readonly string[], io: WalletIo = 
     if (!contractsFile) throw new UsageError('--contracts FILE is required (or CGN_CHAIN_CONTRACTS)');
     const key = (values.key as string | undefined) ?? env.CGN_WALLET_KEY;
     if (key !== undefined && !isPrivateKey(key)) throw new UsageError('--key must be 0x followed by 64 hex digits');
-    const readOnly = cmd === 'balance' || cmd === 'history';
+    const readOnly = READ_ONLY.has(cmd);
     if (!readOnly && key === undefined) throw new UsageError(`${cmd} signs a transaction: --key HEX is required (or CGN_WALLET_KEY)`);
     let who: Address | undefined;
     if (values.address !== undefined) {
@@ -151,16 +193,31 @@ export async function runWalletFromArgs(argv: readonly string[], io: WalletIo = 
     } else if (key !== undefined) {
       who = privateKeyToAccount(key as Hex).address;
     }
-    if (readOnly && who === undefined) throw new UsageError(`${cmd} needs --address or --key`);
+    if ((cmd === 'balance' || cmd === 'history') && who === undefined) throw new UsageError(`${cmd} needs an address (argument or --address) or --key`);
     // validate the command's own options before touching the network
     let run: (c: CgnContracts) => Promise<unknown>;
     switch (cmd) {
       case 'balance':
         run = (c) => c.balances(who!);
         break;
-      case 'history':
-        run = (c) => c.history(who!);
+      case 'history': {
+        const fromBlock = optUint(values['from-block'], '--from-block');
+        run = (c) => walletView(c.clients.public, c.addresses, who!, fromBlock === undefined ? {} : { fromBlock });
         break;
+      }
+      case 'validators': {
+        const epoch = optUint(values.epoch, '--epoch');
+        const round = optUint(values.round, '--round') ?? 0n;
+        run = async (c) => ({ set: await validatorSetOf(c.clients.public, c.addresses.election, epoch), round });
+        break;
+      }
+      case 'serve': {
+        const port = Number(values.port ?? 8547);
+        if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be 0..65535, got "${String(values.port)}"`);
+        const host = (values.host as string | undefined) ?? '127.0.0.1';
+        run = (c) => serve(c, host, port, io);
+        break;
+      }
       case 'deposit': {
         const amount = tokens(values.amount as string | undefined);
         const forWhom = values.for as string | undefined;
@@ -212,7 +269,18 @@ export async function runWalletFromArgs(argv: readonly string[], io: WalletIo = 
     const clients = await connect({ rpcUrl: rpc, ...(key !== undefined ? { privateKey: key as Hex } : {}) });
     if (clients.chain.id !== addresses.chainId) throw new Error(`the endpoint is chain ${clients.chain.id}, the contracts file is for chain ${addresses.chainId}`);
     const result = await run(new CgnContracts(clients, addresses));
-    if (values.json) {
+    if (cmd === 'serve') {
+      // already reported its address; it ran until stopped
+    } else if (cmd === 'validators') {
+      const { set, round } = result as { set: ValidatorSet; round: bigint };
+      io.stdout(
+        values.json
+          ? jsonOut({ epoch: set.epoch, elected: set.elected, seed: set.seed, validators: set.validators, round, proposer: set.validators.length > 0 ? set.proposer(round) : null })
+          : formatValidatorSet(set, round),
+      );
+    } else if (cmd === 'history') {
+      io.stdout(values.json ? walletViewJson(result as WalletView) : formatWalletView(result as WalletView));
+    } else if (values.json) {
       io.stdout(jsonOut(result));
     } else if (cmd === 'balance') {
       const b = result as Awaited<ReturnType<CgnContracts['balances']>>;
@@ -226,13 +294,6 @@ export async function runWalletFromArgs(argv: readonly string[], io: WalletIo = 
           ...(b.banned ? ['banned        yes (slashed)'] : []),
         ].join('\n'),
       );
-    } else if (cmd === 'history') {
-      const h = result as Awaited<ReturnType<CgnContracts['history']>>;
-      if (h.length === 0) io.stdout('no history');
-      for (const e of h) {
-        const extra = e.cycleId !== undefined ? ` cycle ${e.cycleId}` : e.evidenceHash !== undefined ? ` evidence ${e.evidenceHash}` : '';
-        io.stdout(`block ${e.blockNumber}  ${e.kind.padEnd(14)} ${fmt(e.amount)}${extra}  ${e.txHash}`);
-      }
     } else {
       const tx = result as { hash: Hex; blockNumber: bigint; gasUsed: bigint };
       io.stdout(`${cmd}: ok (tx ${tx.hash}, block ${tx.blockNumber}, gas ${tx.gasUsed})`);

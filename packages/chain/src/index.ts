@@ -67,4 +67,7 @@ export {
   type EpochClock, type EpochOutcome, type EpochSchedulerOptions, type LevelChange, type ServiceLevelSource,
 } from './epochs.js';
 export { proposerFor, validatorSetOf, type ValidatorSet } from './validator-set.js';
+export { walletView, walletViewJson, type WalletEvent, type WalletEventKind, type WalletView, type WalletViewOptions } from './wallet-view.js';
+export { handleWalletRequest, parseAddressParam, startWalletServer, type HttpAnswer, type WalletApiContext, type WalletServer } from './wallet-http.js';
+export { formatValidatorSet, formatWalletView } from './wallet-format.js';
 export * from './generated/index.js';
