@@ -7,9 +7,9 @@ import * as fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { formatUnits, getAddress, isAddress, parseUnits, type Address, type Hex } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
-import { connect, isPrivateKey } from './clients.js';
-import { CgnContracts, revertReason, type ClaimInput } from './contracts.js';
-import { addressesFromJson } from './deploy.js';
+import { isPrivateKey } from './clients.js';
+import { revertReason, type CgnContracts, type ClaimInput } from './contracts.js';
+import { ContractsFileError, openContracts, untilStopped } from './cli-support.js';
 import { validatorSetOf, type ValidatorSet } from './validator-set.js';
 import { formatValidatorSet, formatWalletView } from './wallet-format.js';
 import { startWalletServer } from './wallet-http.js';
@@ -115,14 +115,7 @@ function optUint(v: unknown, what: string): bigint | undefined {
 async function serve(c: CgnContracts, host: string, port: number, io: WalletIo): Promise<void> {
   const server = await startWalletServer({ client: c.clients.public, addresses: c.addresses }, { host, port });
   io.stdout(JSON.stringify({ url: server.url, wallet: `${server.url}/v1/wallet/{address}`, validators: `${server.url}/v1/validators` }));
-  let signal = io.signal;
-  const onSignal = new AbortController();
-  if (signal === undefined) {
-    signal = onSignal.signal;
-    process.once('SIGINT', () => onSignal.abort());
-    process.once('SIGTERM', () => onSignal.abort());
-  }
-  if (!signal.aborted) await new Promise<void>((r) => signal.addEventListener('abort', () => r(), { once: true }));
+  await untilStopped(io.signal);
   await server.close();
 }
 const jsonOut = (o: unknown) => JSON.stringify(o, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2);
@@ -260,15 +253,7 @@ export async function runWalletFromArgs(argv: readonly string[], io: WalletIo = 
       default:
         throw new UsageError(`unknown command "${cmd}"`);
     }
-    let addresses;
-    try {
-      addresses = addressesFromJson(fs.readFileSync(contractsFile, 'utf8'));
-    } catch (err) {
-      throw new UsageError(`cannot use --contracts ${contractsFile}: ${(err as Error).message}`);
-    }
-    const clients = await connect({ rpcUrl: rpc, ...(key !== undefined ? { privateKey: key as Hex } : {}) });
-    if (clients.chain.id !== addresses.chainId) throw new Error(`the endpoint is chain ${clients.chain.id}, the contracts file is for chain ${addresses.chainId}`);
-    const result = await run(new CgnContracts(clients, addresses));
+    const result = await run(await openContracts({ rpcUrl: rpc, contractsFile, ...(key !== undefined ? { privateKey: key as Hex } : {}) }));
     if (cmd === 'serve') {
       // already reported its address; it ran until stopped
     } else if (cmd === 'validators') {
@@ -300,7 +285,7 @@ export async function runWalletFromArgs(argv: readonly string[], io: WalletIo = 
     }
     return 0;
   } catch (err) {
-    if (err instanceof UsageError) {
+    if (err instanceof UsageError || err instanceof ContractsFileError) {
       io.stderr(`cgn wallet: ${err.message}\n\n${WALLET_USAGE}`);
       return 2;
     }

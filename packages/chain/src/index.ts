@@ -62,6 +62,7 @@ export {
   type WatcherStore,
 } from './watcher.js';
 export { runWalletFromArgs, WALLET_USAGE, type WalletIo } from './cli.js';
+export { ContractsFileError, openContracts, untilStopped } from './cli-support.js';
 export {
   EpochRefusedError, EpochScheduler, epochSeed, MissingRoleError,
   type EpochClock, type EpochOutcome, type EpochSchedulerOptions, type LevelChange, type ServiceLevelSource,

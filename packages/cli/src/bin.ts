@@ -8,6 +8,7 @@ import { runWalletFromArgs } from '@cgn/chain';
 import { runLedgerFromArgs } from '@cgn/ledger';
 import { runAccountFromArgs, runCentralFromArgs, runDServiceFromArgs, runMinerRegisterFromArgs } from '@cgn/central';
 import { runDevFromArgs } from './dev.js';
+import { runEpochFromArgs } from './epoch.js';
 import { dserviceDir } from './paths.js';
 
 const USAGE = `Usage: cgn <command> [options]
@@ -21,7 +22,8 @@ Commands:
   account         accounts, users, API keys, TOTP (talks to central)
   dservice        register, approve and list DServices (talks to central)
   ledger          usage, invoices, earnings, cycles, proofs, audit of the ledger
-  wallet          token balance, deposits, claims, stakes on the chain
+  wallet          token balance, deposits, claims, stakes, history, validators on the chain
+  epoch           service levels from the ledger and the validator election per epoch
   help     show this help
 
 Run "cgn <command> --help" for the options of a command.
@@ -49,6 +51,9 @@ switch (command) {
     break;
   case 'wallet':
     process.exitCode = await runWalletFromArgs(rest);
+    break;
+  case 'epoch':
+    process.exitCode = await runEpochFromArgs(rest);
     break;
   case 'miner':
     if (rest[0] === 'register') {
