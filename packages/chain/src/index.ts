@@ -4,8 +4,10 @@
  * claims), `Staking` (stake, unbonding delay, slashing on evidence, open-tier ban) and
  * `ValidatorElection` (per-epoch validator set weighted by stake x service level); typed ABIs for
  * viem (`src/generated/`, built by `build.ts` with solc-js); an embedded anvil; deployment; an
- * event watcher with confirmations and replay safety; the ledger-to-chain anchoring bridge; and
- * the `cgn wallet` command.
+ * event watcher with confirmations and replay safety; the ledger-to-chain anchoring bridge; the
+ * epoch scheduler (`EpochScheduler`: service levels on chain, one election per epoch) and
+ * `validatorSetOf`; the wallet/history view (`walletView`, HTTP `startWalletServer`); and the
+ * `cgn wallet` command.
  *
  * @example
  * ```ts
