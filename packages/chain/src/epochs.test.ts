@@ -161,6 +161,21 @@ describe('epoch scheduler', () => {
     expect(elections.map((e) => e.args.epoch)).toEqual([4n]);
   });
 
+  it('counts epochs in seconds of the host clock when asked, seeding from the newest block', async () => {
+    levels = new Map([[0, 10_000], [1, 10_000]]);
+    const origin = Math.floor(Date.now() / 1000) - 995; // 99.5 epochs of 10 s ago
+    const s = new EpochScheduler(opts({ clock: { unit: 'seconds', length: 10, origin } }));
+    expect(await s.currentEpoch()).toBe(100n);
+    const head = await op.clients.public.getBlock({ blockTag: 'latest' });
+    const out = await s.runOnce();
+    if (out.status !== 'elected') throw new Error(`expected an election, got ${out.status}`);
+    expect(out.epoch).toBe(100n);
+    expect(out.seedBlock).toBeGreaterThanOrEqual(head.number);
+    const seedBlock = await op.clients.public.getBlock({ blockNumber: out.seedBlock });
+    expect(out.seed).toBe(epochSeed(seedBlock.hash, 100n));
+    expect(() => new EpochScheduler(opts({ clock: { unit: 'seconds', length: 0 } }))).toThrow(/epoch length must be positive/);
+  });
+
   it('refuses to start without the oracle and elector roles, naming the fix', async () => {
     const s = new EpochScheduler(opts({ contracts: cands[0]! }));
     await toEpoch(5n);
