@@ -19,7 +19,8 @@
  * * Idempotent and restart-safe without local state: the chain is the record. An epoch already
  *   elected (by this process before a restart, or by another elector) is left alone; levels
  *   already on chain are not written again. Only the current epoch is elected: epochs missed
- *   while the scheduler was down stay empty.
+ *   while the scheduler was down stay empty, and so does an epoch that began with no eligible
+ *   candidate (`start()` tries again at the next epoch; `runOnce()` can be called any time).
  * * Transient chain errors (RPC down, timeouts) are retried with exponential backoff; contract
  *   refusals are permanent (`EpochRefusedError`), as is a missing role (`MissingRoleError`,
  *   checked before any transaction).

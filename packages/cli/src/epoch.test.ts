@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { addressesToJson, ANVIL_KEYS, asAccount, startLocalChain, validatorElectionAbi, type CgnContracts, type LocalChain } from '@cgn/chain';
+import { addressesToJson, ANVIL_KEYS, asAccount, rpcCall, startLocalChain, validatorElectionAbi, type CgnContracts, type LocalChain } from '@cgn/chain';
 import { SqliteLedgerStore, ledgerServiceLevels, type Microtransaction } from '@cgn/ledger';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runEpochFromArgs } from './epoch.js';
@@ -102,6 +102,31 @@ describe('cgn epoch', () => {
     const again = await run(args);
     expect(again.out).toMatch(/epoch 1: already elected \(2 validators\)/);
     expect(await chain.contracts.clients.public.getBlockNumber({ cacheTime: 0 })).toBe(block);
+  });
+
+  it('run elects each new epoch until stopped', async () => {
+    const stop = new AbortController();
+    const out: string[] = [];
+    const done = runEpochFromArgs(['run', '--ledger', ledgerPath, '--rpc', chain.rpcUrl, '--contracts', contractsFile, '--key', ANVIL_KEYS[0], '--epoch-blocks', '1000'], {
+      stdout: (t) => void out.push(t),
+      stderr: (t) => void out.push(`ERR ${t}`),
+      env: {},
+      signal: stop.signal,
+    });
+    const waitFor = async (re: RegExp) => {
+      const deadline = Date.now() + 20_000;
+      while (!out.some((l) => re.test(l))) {
+        if (Date.now() > deadline) throw new Error(`no line matching ${re} in:\n${out.join('\n')}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    };
+    await waitFor(/epoch 1: already elected/);
+    const head = await chain.contracts.clients.public.getBlockNumber({ cacheTime: 0 });
+    await rpcCall(chain.rpcUrl, 'anvil_mine', [`0x${(chain.addresses.deployBlock + 1000n - head).toString(16)}`]);
+    await waitFor(/epoch 2: elected 2 validators/);
+    stop.abort();
+    expect(await done).toBe(0);
+    expect(out.filter((l) => l.startsWith('ERR'))).toEqual([]);
   });
 
   it('names the missing role when the key cannot elect', async () => {
