@@ -88,7 +88,9 @@ export function resolveNodeOptions(input: NodeOptionsInput): NodeOptions {
   if (!TIERS.includes(o.defaultTier)) throw new Error(`option defaultTier: must be one of ${TIERS.join(', ')}`);
   if (o.durability !== 'normal' && o.durability !== 'full') throw new Error('option durability: must be "normal" or "full"');
   for (const [k, v] of Object.entries(o.broker)) {
-    if (typeof v !== 'number' || !(v > 0)) throw new Error(`option broker.${k}: must be a positive number`);
+    if (k === 'redundancy') {
+      if (typeof v !== 'number' || !(v >= 0 && v <= 1)) throw new Error('option broker.redundancy: must be a share between 0 and 1');
+    } else if (typeof v !== 'number' || !(v > 0)) throw new Error(`option broker.${k}: must be a positive number`);
   }
   if (o.heartbeatMs < 100) throw new Error('option heartbeatMs: must be at least 100');
   return o;

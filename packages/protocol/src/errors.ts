@@ -21,6 +21,8 @@ export type ErrorCode =
   | 'draining'
   | 'deadline_exceeded'
   | 'miner_failed'
+  /** Open tier: redundant results disagreed and no third miner settled it (502). */
+  | 'result_unconfirmed'
   | 'dservice_unavailable'
   | 'cancelled'
   | 'internal';
@@ -43,6 +45,7 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
   draining: 503,
   deadline_exceeded: 504,
   miner_failed: 502,
+  result_unconfirmed: 502,
   dservice_unavailable: 503,
   cancelled: 499,
   internal: 500,

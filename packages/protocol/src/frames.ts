@@ -74,6 +74,22 @@ export interface AdvertiseFrame {
   location?: string;
   /** Opaque attestation evidence for the `attested` tier. */
   attestation?: Uint8Array;
+  /**
+   * The miner's EVM address (0x + 40 hex): where it is paid and, in the `open` tier, whose stake
+   * backs its work (slashed when it is proven to return wrong results).
+   */
+  payoutAddress?: string;
+  /**
+   * Proof that `payoutAddress` belongs to this miner: the address's EIP-191 `personal_sign`
+   * signature (65 bytes) over `stakeBindingMessage(minerId)`. Required for the `open` tier when the
+   * node checks stakes, so nobody can borrow (and get slashed) another miner's stake.
+   */
+  stakeProof?: Uint8Array;
+}
+
+/** The text a stake address signs to vouch for a miner key (see `AdvertiseFrame.stakeProof`). */
+export function stakeBindingMessage(minerId: string): string {
+  return `CGN open-tier stake binding v1\nminer ${minerId.toLowerCase()}`;
 }
 
 export interface WorkFrame {

@@ -10,10 +10,13 @@
  * - A miner that fails or disconnects mid-work: same; the DApp never sees the fault, only a delay.
  * - A unit past its deadline completes with `deadline_exceeded` (504); a miner running it is
  *   told to cancel.
+ * - With `redundancy` on, sampled `open`-tier units run on two distinct miners and the results
+ *   are compared (`redundancy.ts`); other tiers never take that path.
  */
 import { CgnError, frame, type AdvertiseFrame, type ErrorFrame, type Frame, type ResultFrame, type Tier } from '@cgn/protocol';
 import { pickMiner } from './assign.js';
 import { WorkQueue } from './queue.js';
+import { Redundancy, type DisputeVerdict, type RedundancyCounters } from './redundancy.js';
 import type { WorkOutcome, WorkRequest, WorkUnit } from './work-unit.js';
 
 export interface BrokerOptions {
@@ -27,6 +30,11 @@ export interface BrokerOptions {
   maxAttempts: number;
   /** Weight of the newest sample in the latency EWMA. Default 0.2. */
   latencyAlpha: number;
+  /**
+   * Share (0..1) of `open`-tier units run on two distinct miners with their results compared.
+   * Default 0: off (the node turns it on with the open tier's stake checks).
+   */
+  redundancy: number;
 }
 
 export const BROKER_DEFAULTS: BrokerOptions = {
@@ -35,6 +43,7 @@ export const BROKER_DEFAULTS: BrokerOptions = {
   ackTimeoutMs: 2000,
   maxAttempts: 4,
   latencyAlpha: 0.2,
+  redundancy: 0,
 };
 
 export interface BrokerDeps {
@@ -46,6 +55,12 @@ export interface BrokerDeps {
   /** Timers for unit deadlines; injectable for tests. */
   setTimer?: (fn: () => void, ms: number) => ReturnType<typeof setTimeout>;
   clearTimer?: (t: ReturnType<typeof setTimeout>) => void;
+  /** Randomness for sampling redundant runs; injectable for tests. Default Math.random. */
+  random?: () => number;
+  /** Wall clock for evidence timestamps. Default Date.now. */
+  wallNow?: () => number;
+  /** A redundant run's results disagreed and a third miner ran (the verdict names the cheater, if any). */
+  onDispute?: (verdict: DisputeVerdict) => void;
 }
 
 export interface MinerState {
@@ -91,11 +106,29 @@ export class Broker {
   private readonly units = new Map<string, WorkUnit>();
   private readonly setTimer: NonNullable<BrokerDeps['setTimer']>;
   private readonly clearTimer: NonNullable<BrokerDeps['clearTimer']>;
+  /** Redundant execution of open-tier work; null when off. */
+  private readonly redundancy: Redundancy | null;
 
   constructor(private readonly deps: BrokerDeps, options: Partial<BrokerOptions> = {}) {
     this.options = { ...BROKER_DEFAULTS, ...options };
     this.setTimer = deps.setTimer ?? ((fn, ms) => setTimeout(fn, ms));
     this.clearTimer = deps.clearTimer ?? ((t) => clearTimeout(t));
+    this.redundancy =
+      this.options.redundancy > 0
+        ? new Redundancy(
+            {
+              now: () => this.deps.now(),
+              submitReplica: (req, exclude, onDone) => this.submit(req, onDone, exclude),
+              cancelReplica: (id) => this.cancel(id),
+              dropMiner: (id, reason) => {
+                this.removeMiner(id, reason);
+                this.deps.closeMiner(id, reason);
+              },
+            },
+            { sampleRate: this.options.redundancy },
+            { ...(deps.random ? { random: deps.random } : {}), ...(deps.wallNow ? { wallNow: deps.wallNow } : {}), ...(deps.onDispute ? { onDispute: deps.onDispute } : {}), ...(deps.log ? { log: deps.log } : {}) },
+          )
+        : null;
   }
 
   /** Units the broker owns (queued or running). */
@@ -109,7 +142,8 @@ export class Broker {
    * Takes a request. Throws `queue_full` when it can neither run now nor be queued.
    * `onDone` is called exactly once with the result or the error.
    */
-  submit(req: WorkRequest, onDone: (outcome: WorkOutcome) => void): WorkUnit {
+  submit(req: WorkRequest, onDone: (outcome: WorkOutcome) => void, exclude: Set<string> | null = null): WorkUnit {
+    if (exclude === null && this.redundancy !== null && req.tier === 'open' && this.redundancy.sampled()) return this.redundancy.run(req, onDone);
     const now = this.deps.now();
     const key = queueKey(req.dservice, req.tier);
     // Field by field (not a spread): keeps one fast object shape for every unit.
@@ -133,11 +167,12 @@ export class Broker {
       state: 'queued',
       minerId: null,
       failedOn: null,
+      exclude,
       timer: null,
       onDone,
     };
     const queue = this.queues.get(key);
-    const miner = queue === undefined || this.liveHead(queue) === undefined ? this.pick(key, null) : null;
+    const miner = queue === undefined || this.liveHead(queue) === undefined ? this.pick(key, null, exclude) : null;
     if (miner === null) {
       const q = queue ?? this.queueFor(key);
       const head = this.liveHead(q);
@@ -152,6 +187,8 @@ export class Broker {
       this.units.set(unit.id, unit);
       unit.timer = this.setTimer(() => this.expire(unit), req.timeoutMs);
       q.push(unit);
+      // A replica at the head that free miners may not take must not keep them idle.
+      if (this.liveHead(q)!.exclude !== null) this.pump(key);
       return unit;
     }
     this.counters.submitted++;
@@ -164,7 +201,11 @@ export class Broker {
   /** The DApp went away: stop the work, tell the miner, complete with `cancelled`. */
   cancel(workId: string): void {
     const unit = this.units.get(workId);
-    if (unit === undefined || unit.state === 'done') return;
+    if (unit === undefined) {
+      this.redundancy?.cancel(workId);
+      return;
+    }
+    if (unit.state === 'done') return;
     this.counters.cancelled++;
     this.abandon(unit, new CgnError('cancelled', 'the client closed the request'));
   }
@@ -299,6 +340,7 @@ export class Broker {
     queues: { dservice: string; tier: Tier; depth: number; oldestMs: number }[];
     counters: BrokerCounters;
     pending: number;
+    redundancy?: RedundancyCounters & { sampleRate: number; active: number };
   } {
     const now = this.deps.now();
     return {
@@ -313,6 +355,7 @@ export class Broker {
       }),
       counters: { ...this.counters },
       pending: this.units.size,
+      ...(this.redundancy === null ? {} : { redundancy: { ...this.redundancy.counters, sampleRate: this.redundancy.options.sampleRate, active: this.redundancy.active } }),
     };
   }
 
@@ -322,6 +365,12 @@ export class Broker {
     let q = this.queues.get(key);
     if (q === undefined) this.queues.set(key, (q = new WorkQueue()));
     return q;
+  }
+
+  /** The oldest queued unit `minerId` may take (used when the head excludes it). */
+  private firstAllowed(q: WorkQueue<WorkUnit>, minerId: string): WorkUnit | undefined {
+    for (const u of q) if (u.state === 'queued' && (u.exclude === null || !u.exclude.has(minerId))) return u;
+    return undefined;
   }
 
   /** Drops completed units from the head (they are removed lazily) and returns the live head. */
@@ -334,7 +383,7 @@ export class Broker {
     return head;
   }
 
-  private pick(key: string, avoid: string[] | null): MinerState | null {
+  private pick(key: string, avoid: string[] | null, exclude: Set<string> | null = null): MinerState | null {
     const pool = this.pools.get(key);
     if (pool === undefined) return null;
     const dservice = key.slice(0, key.indexOf('\u0000'));
@@ -344,7 +393,7 @@ export class Broker {
         slots: m.dsSlots.get(dservice) ?? m.slots,
         inFlight: m.dsInUse.get(dservice) ?? 0,
         latencyMs: m.latencyMs,
-        active: m.active && !m.draining && m.inFlight.size < m.slots,
+        active: m.active && !m.draining && m.inFlight.size < m.slots && (exclude === null || !exclude.has(m.id)),
         m,
       })),
       avoid,
@@ -365,6 +414,7 @@ export class Broker {
     unit.sentAt = now;
     unit.acked = false;
     unit.attempts++;
+    if (unit.exclude !== null) unit.exclude.add(m.id);
     m.inFlight.set(unit.id, unit);
     m.dsInUse.set(unit.dservice, (m.dsInUse.get(unit.dservice) ?? 0) + 1);
     const remaining = Math.max(1, Math.ceil(unit.deadline - now));
@@ -384,14 +434,16 @@ export class Broker {
         if ((m.dsInUse.get(name) ?? 0) >= (m.dsSlots.get(name) ?? m.slots)) continue;
         const q = this.queues.get(queueKey(name, m.tier));
         if (q === undefined) continue;
-        const head = this.liveHead(q);
+        let head = this.liveHead(q);
+        if (head !== undefined && head.exclude !== null && head.exclude.has(m.id)) head = this.firstAllowed(q, m.id);
         if (head !== undefined && (bestHead === undefined || head.enqueuedAt < bestHead.enqueuedAt)) {
           best = q;
           bestHead = head;
         }
       }
       if (best === null || bestHead === undefined) return;
-      best.shift();
+      if (best.peek() === bestHead) best.shift();
+      else best.remove(bestHead);
       const now = this.deps.now();
       bestHead.queuedMs += now - bestHead.enqueuedAt;
       this.dispatch(bestHead, m, now);
@@ -405,8 +457,12 @@ export class Broker {
     for (;;) {
       const head = this.liveHead(q);
       if (head === undefined) return;
-      const m = this.pick(key, head.failedOn);
-      if (m === null) return;
+      const m = this.pick(key, head.failedOn, head.exclude);
+      if (m === null) {
+        // The head is a replica no free miner may take: free miners take what is behind it.
+        if (head.exclude !== null) for (const fm of this.pools.get(key) ?? []) this.fill(fm);
+        return;
+      }
       q.shift();
       const now = this.deps.now();
       head.queuedMs += now - head.enqueuedAt;

@@ -26,15 +26,20 @@ describe('WorkQueue', () => {
       fc.record({ k: fc.constant('push' as const), v: fc.integer() }),
       fc.record({ k: fc.constant('unshift' as const), v: fc.integer() }),
       fc.record({ k: fc.constant('shift' as const) }),
+      fc.record({ k: fc.constant('remove' as const), v: fc.integer({ min: -3, max: 3 }) }),
     );
     fc.assert(
       fc.property(fc.array(op, { maxLength: 300 }), (ops) => {
         const q = new WorkQueue<number>(2);
         const model: number[] = [];
-        for (const o of ops) {
+        for (const o of ops.map((x) => (x.k === 'push' || x.k === 'unshift' ? { ...x, v: x.v % 4 } : x))) {
           if (o.k === 'push') (q.push(o.v), model.push(o.v));
           else if (o.k === 'unshift') (q.unshift(o.v), model.unshift(o.v));
-          else expect(q.shift()).toBe(model.shift());
+          else if (o.k === 'remove') {
+            const i = model.indexOf(o.v);
+            expect(q.remove(o.v)).toBe(i >= 0);
+            if (i >= 0) model.splice(i, 1);
+          } else expect(q.shift()).toBe(model.shift());
           expect(q.length).toBe(model.length);
           expect(q.peek()).toBe(model[0]);
         }

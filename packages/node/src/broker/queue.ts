@@ -43,6 +43,19 @@ export class WorkQueue<T> {
     return this.size === 0 ? undefined : this.items[this.head];
   }
 
+  /** Removes `item` wherever it is (O(n); for units skipped at the head). Returns whether it was there. */
+  remove(item: T): boolean {
+    const n = this.items.length;
+    for (let i = 0; i < this.size; i++) {
+      if (this.items[(this.head + i) % n] !== item) continue;
+      for (let j = i; j < this.size - 1; j++) this.items[(this.head + j) % n] = this.items[(this.head + j + 1) % n];
+      this.items[(this.head + this.size - 1) % n] = undefined;
+      this.size--;
+      return true;
+    }
+    return false;
+  }
+
   *[Symbol.iterator](): IterableIterator<T> {
     for (let i = 0; i < this.size; i++) yield this.items[(this.head + i) % this.items.length] as T;
   }

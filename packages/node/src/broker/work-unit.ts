@@ -40,6 +40,12 @@ export interface WorkUnit extends WorkRequest {
   minerId: string | null;
   /** Miners that already failed this unit (not tried again while others are free). */
   failedOn: string[] | null;
+  /**
+   * Miners this unit must never run on (hard, unlike `failedOn`); null for ordinary units. Set for
+   * the replicas of a redundant run (`redundancy.ts`): one set shared by the replicas, grown by
+   * the broker with every miner a replica is sent to, so each replica runs on a distinct miner.
+   */
+  exclude: Set<string> | null;
   timer: ReturnType<typeof setTimeout> | null;
   onDone: (outcome: WorkOutcome) => void;
 }
