@@ -14,6 +14,7 @@ import { validatorSetOf, type ValidatorSet } from './validator-set.js';
 import { formatValidatorSet, formatWalletView } from './wallet-format.js';
 import { startWalletServer } from './wallet-http.js';
 import { walletView, walletViewJson, type WalletView } from './wallet-view.js';
+import { minerIdFrom, signStakeBinding } from './stake-proof.js';
 
 export const WALLET_USAGE = `usage: cgn wallet <command> [options]
 
@@ -33,6 +34,10 @@ commands:
   stake    --amount N     stake N tokens (open tier)
   unbond   --amount N     request unbonding of N staked tokens
   unbond   --withdraw     withdraw stake whose unbonding delay has passed
+  stake-proof --miner-key FILE | --miner-id HEX
+                          sign, with --key, the binding of this address to a miner key; give
+                          the printed address and proof to cgn miner --payout-address --stake-proof
+                          (offline: no --rpc or --contracts needed)
 
 options:
   --rpc URL               JSON-RPC endpoint (env CGN_CHAIN_RPC)
@@ -61,7 +66,7 @@ const defaultIo: WalletIo = {
 
 class UsageError extends Error {}
 
-const COMMANDS = new Set(['balance', 'history', 'deposit', 'withdraw', 'claim', 'stake', 'unbond', 'validators', 'serve']);
+const COMMANDS = new Set(['balance', 'history', 'deposit', 'withdraw', 'claim', 'stake', 'unbond', 'validators', 'serve', 'stake-proof']);
 const READ_ONLY = new Set(['balance', 'history', 'validators', 'serve']);
 const DECIMALS = 18;
 
@@ -146,6 +151,8 @@ export async function runWalletFromArgs(argv: readonly string[], io: WalletIo = 
         round: { type: 'string' },
         host: { type: 'string' },
         port: { type: 'string' },
+        'miner-key': { type: 'string' },
+        'miner-id': { type: 'string' },
         json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -162,6 +169,10 @@ export async function runWalletFromArgs(argv: readonly string[], io: WalletIo = 
   try {
     if (cmd === undefined) throw new UsageError('a command is required');
     if (!COMMANDS.has(cmd)) throw new UsageError(`unknown command "${cmd}"`);
+    if (cmd === 'stake-proof') {
+      if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`);
+      return await stakeProof(values, env, io);
+    }
     const positionalAddress = (cmd === 'history' || cmd === 'balance') && positionals.length === 2 ? positionals[1] : undefined;
     if (positionals.length > (positionalAddress === undefined ? 1 : 2)) throw new UsageError(`unexpected argument "${positionals.at(-1)}"`);
     if (positionalAddress !== undefined && values.address !== undefined) throw new UsageError('give the address either as an argument or with --address');
@@ -293,4 +304,18 @@ export async function runWalletFromArgs(argv: readonly string[], io: WalletIo = 
     io.stderr(`cgn wallet ${cmd}: ${reason ? `refused by the contract: ${reason}` : ((err as Error).message ?? String(err)).split('\n')[0]}`);
     return 1;
   }
+}
+
+async function stakeProof(values: Record<string, string | boolean | undefined>, env: Record<string, string | undefined>, io: WalletIo): Promise<number> {
+  const key = (values.key as string | undefined) ?? env.CGN_WALLET_KEY;
+  if (key === undefined || !isPrivateKey(key)) throw new UsageError('stake-proof signs: --key HEX (0x and 64 hex digits) is required (or CGN_WALLET_KEY)');
+  let minerId: string;
+  try {
+    minerId = minerIdFrom({ minerKeyFile: values['miner-key'] as string | undefined, minerId: values['miner-id'] as string | undefined });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const p = await signStakeBinding(key, minerId);
+  io.stdout(values.json ? JSON.stringify(p) : `address ${p.address}\nminer   ${p.minerId}\nproof   ${p.proof}\n\ncgn miner ... --tier open --payout-address ${p.address} --stake-proof ${p.proof}`);
+  return 0;
 }

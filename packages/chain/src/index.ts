@@ -74,3 +74,4 @@ export { walletView, walletViewJson, type WalletEvent, type WalletEventKind, typ
 export { handleWalletRequest, parseAddressParam, startWalletServer, type HttpAnswer, type WalletApiContext, type WalletServer } from './wallet-http.js';
 export { formatValidatorSet, formatWalletView } from './wallet-format.js';
 export * from './generated/index.js';
+export { minerIdFrom, signStakeBinding } from './stake-proof.js';

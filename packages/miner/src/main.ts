@@ -26,6 +26,12 @@ Options:
                     else plain processes with a warning            (default auto)
   --location L      free-text location advertised to the node      (default none)
   --run-dir DIR     directory for the DServices' sockets   (default a new temporary dir)
+  --payout-address ADDRESS
+                    the miner's EVM address: paid there; in the open tier its stake backs
+                    the work (stake with: cgn wallet stake --amount N)
+  --stake-proof SIG the payout address's signature binding it to this miner's key, made with
+                    cgn wallet stake-proof --key K --miner-key FILE; nodes that check stakes
+                    admit the miner to the open tier only with it
   -h, --help        show this help and exit
 
 Environment:
@@ -54,7 +60,7 @@ const defaultIo: MainIo = {
 /** Command-line flag for each option, for error messages. */
 const FLAG: Record<string, string> = {
   nodeUrl: '--node', keyFile: '--key', dservices: '--dservice', slots: '--slots', tier: '--tier',
-  sandbox: '--sandbox', location: '--location', runDir: '--run-dir',
+  sandbox: '--sandbox', location: '--location', runDir: '--run-dir', payoutAddress: '--payout-address', stakeProof: '--stake-proof',
 };
 
 function flagOf(option: string): string {
@@ -88,6 +94,8 @@ export async function runMinerFromArgs(argv: string[], io: MainIo = defaultIo): 
         sandbox: { type: 'string' },
         location: { type: 'string' },
         'run-dir': { type: 'string' },
+        'payout-address': { type: 'string' },
+        'stake-proof': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -110,6 +118,8 @@ export async function runMinerFromArgs(argv: string[], io: MainIo = defaultIo): 
   if (values.sandbox !== undefined) options.sandbox = values.sandbox as SandboxMode;
   if (values.location !== undefined) options.location = values.location;
   if (values['run-dir'] !== undefined) options.runDir = values['run-dir'];
+  if (values['payout-address'] !== undefined) options.payoutAddress = values['payout-address'];
+  if (values['stake-proof'] !== undefined) options.stakeProof = values['stake-proof'];
 
   let logger: MinerLogger;
   try {

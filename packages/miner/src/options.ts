@@ -28,6 +28,13 @@ export interface MinerOptions {
   runDir?: string;
   /** Free-text location advertised to the node (region, city). */
   location?: string;
+  /** The miner's EVM address (0x + 40 hex): paid there, and in the open tier its stake backs the work. */
+  payoutAddress?: string;
+  /**
+   * 0x + 130 hex: the payout address's EIP-191 signature over `stakeBindingMessage(minerId)`
+   * (`cgn wallet stake-proof`). Nodes that check stakes admit the miner to the open tier with it.
+   */
+  stakeProof?: string;
   /** A pino logger. Default: pino at `$CGN_LOG_LEVEL` (or info), JSON to stderr. */
   logger?: MinerLogger;
   /** DService name -> sha256 hex digest the package must have; a mismatching DService is not run nor advertised. */
@@ -65,6 +72,8 @@ export interface ResolvedMinerOptions {
   sandbox: SandboxMode;
   runDir: string | null;
   location: string | undefined;
+  payoutAddress: string | undefined;
+  stakeProof: Uint8Array | undefined;
   logger: MinerLogger | undefined;
   expectedDigests: Record<string, string>;
   reconnectBaseMs: number;
@@ -185,6 +194,16 @@ export function resolveMinerOptions(input: MinerOptions): ResolvedMinerOptions {
     throw new MinerOptionError('location', `must be a string of at most ${LIMITS.maxNameLength} characters`);
   }
 
+  const payoutAddress = o['payoutAddress'];
+  if (payoutAddress !== undefined && (typeof payoutAddress !== 'string' || !/^0x[0-9a-fA-F]{40}$/.test(payoutAddress))) {
+    throw new MinerOptionError('payoutAddress', 'must be an EVM address: 0x and 40 hex digits');
+  }
+  const stakeProof = o['stakeProof'];
+  if (stakeProof !== undefined) {
+    if (typeof stakeProof !== 'string' || !/^0x[0-9a-fA-F]{130}$/.test(stakeProof)) throw new MinerOptionError('stakeProof', 'must be a 65-byte signature: 0x and 130 hex digits (cgn wallet stake-proof)');
+    if (payoutAddress === undefined) throw new MinerOptionError('stakeProof', 'goes with payoutAddress (the address that signed it)');
+  }
+
   const logger = o['logger'];
   if (logger !== undefined && (logger === null || typeof (logger as MinerLogger).info !== 'function' || typeof (logger as MinerLogger).child !== 'function')) {
     throw new MinerOptionError('logger', 'must be a pino logger');
@@ -216,6 +235,8 @@ export function resolveMinerOptions(input: MinerOptions): ResolvedMinerOptions {
     sandbox: sandbox as SandboxMode,
     runDir: runDir === undefined ? null : resolve(runDir as string),
     location: location as string | undefined,
+    payoutAddress: payoutAddress as string | undefined,
+    stakeProof: stakeProof === undefined ? undefined : new Uint8Array(Buffer.from((stakeProof as string).slice(2), 'hex')),
     logger: logger as MinerLogger | undefined,
     expectedDigests: expected as Record<string, string>,
     ...tuning,

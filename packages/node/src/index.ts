@@ -18,3 +18,8 @@ export { DServiceRegistry } from './registry.js';
 export { CLOSE } from './tunnel/close-codes.js';
 export { runNodeFromArgs } from './main.js';
 export { NodeBilling, BILLING_DEFAULTS, type BillingOptions } from './billing.js';
+export { decide, resultHashHex, type DisputeVerdict, type RedundancyCounters } from './broker/redundancy.js';
+export {
+  buildEvidence, evidenceHash, EvidenceStore, EVIDENCE_KIND, OpenTierGate, Slasher, startOpenTier,
+  type Evidence, type EvidenceRecord, type OpenTier, type SlashOutcome, type StakingOptions,
+} from './slashing/index.js';

@@ -31,6 +31,17 @@ Options:
   --enforce-balance      refuse work with 402 when the account's prepaid balance cannot cover it
                          (credit balances with: cgn ledger credit --ledger <data-dir>/ledger.sqlite)
   --no-rate-limit        turn off the per-key and per-IP rate limits of the work endpoint
+
+Open tier (stake, redundant execution, slashing):
+  --chain-rpc URL        JSON-RPC endpoint: open-tier miners must prove a staked address
+                         (Staking.isOpenTierEligible), their work runs on two miners, proven
+                         cheaters are slashed
+  --contracts FILE       contract addresses from deployment (cgn dev: .cgn/dev/chain-contracts.json)
+  --slasher-key HEX      key with SLASHER_ROLE that sends the slashes (env CGN_SLASHER_KEY);
+                         without it cheaters are banned at this node but not slashed
+  --redundancy SHARE     share of open-tier work run on two miners, 0..1 (default 1 with
+                         --chain-rpc, else 0)
+  --stake-refresh MS     how often admitted open-tier miners are re-checked on chain (default 30000)
   -h, --help             show this help
 `;
 
@@ -45,6 +56,7 @@ export async function runNodeFromArgs(argv: string[]): Promise<void> {
         'accept-any-miner': { type: 'boolean' }, 'miner-key': { type: 'string', multiple: true }, durability: { type: 'string' },
         'max-queue': { type: 'string' }, 'max-queue-age': { type: 'string' }, 'ack-timeout': { type: 'string' }, help: { type: 'boolean', short: 'h' },
         'central-port': { type: 'string' }, pki: { type: 'string' }, 'key-ttl': { type: 'string' }, 'no-rate-limit': { type: 'boolean' }, 'enforce-balance': { type: 'boolean' },
+        'chain-rpc': { type: 'string' }, contracts: { type: 'string' }, 'slasher-key': { type: 'string' }, redundancy: { type: 'string' }, 'stake-refresh': { type: 'string' },
       },
       strict: true,
     }));
@@ -72,6 +84,8 @@ export async function runNodeFromArgs(argv: string[]): Promise<void> {
   if (mq !== undefined) broker['maxQueueDepth'] = mq;
   if (ma !== undefined) broker['maxQueueAgeMs'] = ma;
   if (at !== undefined) broker['ackTimeoutMs'] = at;
+  const red = num(values.redundancy, 'redundancy');
+  if (red !== undefined) broker['redundancy'] = red;
   const input: Record<string, unknown> = { broker, dservices: values.dservice ?? [], acceptAnyMiner: values['accept-any-miner'] ?? false, minerKeys: values['miner-key'] ?? [] };
   if (values['node-id'] !== undefined) input['nodeId'] = values['node-id'];
   if (values.host !== undefined) input['host'] = values.host;
@@ -88,6 +102,17 @@ export async function runNodeFromArgs(argv: string[]): Promise<void> {
       process.exit(2);
     }
     input['central'] = { port: num(values['central-port'], 'central-port'), pkiDir: values.pki, keyTtlMs: num(values['key-ttl'], 'key-ttl') ?? 30_000 };
+  }
+
+  const rpcUrl = values['chain-rpc'];
+  const contractsFile = values.contracts;
+  if (rpcUrl !== undefined || values['slasher-key'] !== undefined) {
+    if (rpcUrl === undefined || contractsFile === undefined) {
+      process.stderr.write('cgn node: --chain-rpc needs --contracts FILE (and --slasher-key goes with both)\n');
+      process.exit(2);
+    }
+    const slasherKey = values['slasher-key'] ?? process.env['CGN_SLASHER_KEY'];
+    input['staking'] = { rpcUrl, contractsFile, ...(slasherKey !== undefined ? { slasherKey } : {}), ...(values['stake-refresh'] !== undefined ? { refreshMs: num(values['stake-refresh'], 'stake-refresh') } : {}) };
   }
 
   const log = createLogger('cgn-node');

@@ -19,6 +19,7 @@ import { FileApiKeyStore, type ApiKeyVerifier } from './auth/api-keys.js';
 import { DServiceRegistry } from './registry.js';
 import { resolveNodeOptions, type NodeOptions, type NodeOptionsInput } from './options.js';
 import { createLogger, type Logger } from './log.js';
+import { startOpenTier, type OpenTier } from './slashing/index.js';
 
 export interface RunningNode {
   options: NodeOptions;
@@ -32,6 +33,8 @@ export interface RunningNode {
   /** The node's ledger (records, cycles, balances) and its billing (prices, balance guard, idempotency). */
   ledger: Ledger;
   billing: NodeBilling;
+  /** Open-tier stake checks, evidence and slashing; null when neither stake checks nor redundancy are on. */
+  openTier: OpenTier | null;
   status(): Record<string, unknown>;
   /** Graceful: refuses new work, finishes what it owns (up to `graceMs`), then closes. */
   stop(graceMs?: number): Promise<void>;
@@ -51,6 +54,10 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
   const ledger = openLedger({ path: join(options.dataDir, 'ledger.sqlite'), durability: options.durability });
   ledger.writer.start();
   const billing = await NodeBilling.open(ledger.store, options.billing);
+  const openTier =
+    options.staking !== null || options.broker.redundancy > 0
+      ? await startOpenTier({ nodeId: options.nodeId, dataDir: options.dataDir, staking: options.staking, log })
+      : null;
 
   broker = new Broker(
     {
@@ -58,6 +65,7 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
       send: (id, f) => endpoint!.send(id, f),
       closeMiner: (id, reason) => endpoint!.closeMiner(id, reason),
       log: (level, msg, fields) => log[level](fields ?? {}, msg),
+      ...(openTier !== null ? { onDispute: openTier.onDispute } : {}),
     },
     options.broker,
   );
@@ -75,11 +83,13 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
       maxPayloadBytes: maxBody + 1024 * 1024,
       acceptMiner: (id) => options.acceptAnyMiner || allowed.has(id) || (central !== null && central.minerAllowed(id)),
       admitDServices: (ad) => (central === null ? ad : central.admitDServices(ad)),
+      ...(openTier !== null ? { checkAdvert: openTier.checkAdvert, minerGone: (id: string) => openTier.gate.forget(id) } : {}),
     },
     broker,
     log,
   );
   const minerAddr = await endpoint.start();
+  openTier?.start((id, reason) => endpoint!.dropMiner(id, reason));
 
   const keys = extra.keys ?? central?.keys ?? keyStore;
   const startedAt = Date.now();
@@ -102,6 +112,8 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
       counters: { broker: snap.counters, http: work.counters, tunnels: endpoint!.counters, ledger: ledger.writer.counters, ...(central ? { central: central.keys.counters } : {}) },
       central: central === null ? null : { url: central.url, connected: central.link.connected },
       pending: snap.pending,
+      ...(snap.redundancy !== undefined ? { redundancy: snap.redundancy } : {}),
+      ...(openTier !== null ? { openTier: openTier.status() } : {}),
     };
   };
 
@@ -136,6 +148,7 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
       while (broker.pending > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
       await endpoint!.stop();
       if (central !== null) await central.stop();
+      await openTier?.stop();
       billing.stop();
       await ledger.writer.stop();
       server.closeAllConnections();
@@ -152,6 +165,7 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
     keys: keyStore,
     ledger,
     billing,
+    openTier,
     status,
     stop,
   };

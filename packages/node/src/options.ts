@@ -4,6 +4,7 @@
 import { TIERS, type RateLimit, type Tier } from '@cgn/protocol';
 import { BROKER_DEFAULTS, type BrokerOptions } from './broker/broker.js';
 import { BILLING_DEFAULTS, type BillingOptions } from './billing.js';
+import type { StakingOptions } from './slashing/index.js';
 
 export interface NodeOptions {
   /** This node's id in the network (miners sign it; records carry it). Default "node-local-1". */
@@ -43,6 +44,13 @@ export interface NodeOptions {
   /** Prices, the split agreement, and whether work needs a prepaid balance (402 otherwise). */
   billing: BillingOptions;
   broker: BrokerOptions;
+  /**
+   * Stake checks and slashing for the `open` tier on an EVM chain: open-tier miners must prove a
+   * staked address (`Staking.isOpenTierEligible`), open-tier work runs redundantly
+   * (`broker.redundancy` defaults to 1 then) and proven cheaters are slashed. Null (default): the
+   * open tier takes miners without stake and `broker.redundancy` defaults to 0.
+   */
+  staking: StakingOptions | null;
 }
 
 export const NODE_DEFAULTS: Omit<NodeOptions, 'keysFile'> = {
@@ -62,16 +70,22 @@ export const NODE_DEFAULTS: Omit<NodeOptions, 'keysFile'> = {
   central: null,
   billing: BILLING_DEFAULTS,
   broker: BROKER_DEFAULTS,
+  staking: null,
 };
 
-export type NodeOptionsInput = Partial<Omit<NodeOptions, 'broker' | 'billing'>> & { broker?: Partial<BrokerOptions>; billing?: Partial<BillingOptions> };
+export type NodeOptionsInput = Partial<Omit<NodeOptions, 'broker' | 'billing' | 'staking'>> & {
+  broker?: Partial<BrokerOptions>;
+  billing?: Partial<BillingOptions>;
+  staking?: (Omit<StakingOptions, 'refreshMs' | 'slasherKey'> & Partial<StakingOptions>) | null;
+};
 
 export function resolveNodeOptions(input: NodeOptionsInput): NodeOptions {
   const o: NodeOptions = {
     ...NODE_DEFAULTS,
     ...input,
     keysFile: input.keysFile ?? `${input.dataDir ?? NODE_DEFAULTS.dataDir}/api-keys.json`,
-    broker: { ...BROKER_DEFAULTS, ...input.broker },
+    broker: { ...BROKER_DEFAULTS, ...(input.staking != null ? { redundancy: 1 } : {}), ...input.broker },
+    staking: input.staking == null ? null : { refreshMs: 30_000, slasherKey: null, ...input.staking },
     billing: { ...BILLING_DEFAULTS, operator: `operator:${input.nodeId ?? NODE_DEFAULTS.nodeId}`, ...input.billing },
   };
   const split = Object.values(o.billing.split).reduce((a, b) => a + b, 0);
@@ -93,5 +107,10 @@ export function resolveNodeOptions(input: NodeOptionsInput): NodeOptions {
     } else if (typeof v !== 'number' || !(v > 0)) throw new Error(`option broker.${k}: must be a positive number`);
   }
   if (o.heartbeatMs < 100) throw new Error('option heartbeatMs: must be at least 100');
+  if (o.staking !== null) {
+    if (!/^https?:\/\//.test(o.staking.rpcUrl)) throw new Error(`option staking.rpcUrl: "${o.staking.rpcUrl}" is not an http(s) JSON-RPC URL`);
+    if (o.staking.slasherKey !== null && !/^0x[0-9a-fA-F]{64}$/.test(o.staking.slasherKey)) throw new Error('option staking.slasherKey: must be 0x and 64 hex digits');
+    if (!(o.staking.refreshMs >= 100)) throw new Error('option staking.refreshMs: must be at least 100');
+  }
   return o;
 }

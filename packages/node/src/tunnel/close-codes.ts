@@ -8,4 +8,6 @@ export const CLOSE = {
   heartbeatLost: 4005,
   replaced: 4006,
   handshakeTimeout: 4007,
+  /** Refused from its tier (open tier: no or too little stake, banned, proven cheater). */
+  tierRefused: 4008,
 } as const;

@@ -28,6 +28,13 @@ export interface MinerEndpointOptions {
   acceptMiner: (minerId: string) => boolean | Promise<boolean>;
   /** Keeps only the advertised DServices this node may route to that miner (digest checks). */
   admitDServices?: (ad: AdvertiseFrame) => AdvertiseFrame;
+  /**
+   * Checks an advertisement's tier before the miner joins the pool (open tier: stake, bans).
+   * Returns null when there is nothing to check, else a promise of the refusal reason or null.
+   */
+  checkAdvert?: (minerId: string, ad: AdvertiseFrame) => Promise<string | null> | null;
+  /** An authenticated miner's tunnel closed. */
+  minerGone?: (minerId: string) => void;
 }
 
 type Phase = 'hello' | 'auth' | 'admitting' | 'advertise' | 'ready';
@@ -43,6 +50,8 @@ interface Conn {
   remote: string;
   /** The miner's last advertisement as it sent it (re-checked when approvals change). */
   advert: AdvertiseFrame | null;
+  /** Counts advertisements, so a slow tier check of an older one is ignored. */
+  advertSeq: number;
 }
 
 export class MinerEndpoint {
@@ -97,6 +106,12 @@ export class MinerEndpoint {
     if (c !== undefined) this.end(c, code, reason);
   }
 
+  /** Takes a miner out with an error frame saying why, and closes its tunnel (tier refused). */
+  dropMiner(minerId: string, reason: string): void {
+    const c = this.byMiner.get(minerId);
+    if (c !== undefined) this.reject(c, CLOSE.tierRefused, reason, 'forbidden');
+  }
+
   /** Checks every miner's advertisement again (the approved DServices or digests changed). */
   readmit(): void {
     for (const [id, c] of this.byMiner) {
@@ -124,7 +139,7 @@ export class MinerEndpoint {
     const out = new Outbox((m) => {
       if (ws.readyState === ws.OPEN) ws.send(m, { binary: true });
     }, Math.min(this.options.maxPayloadBytes, 1024 * 1024));
-    const c: Conn = { ws, out, phase: 'hello', nonce: randomBytes(32), hello: null, minerId: null, lastSeen: Date.now(), remote, advert: null };
+    const c: Conn = { ws, out, phase: 'hello', nonce: randomBytes(32), hello: null, minerId: null, lastSeen: Date.now(), remote, advert: null, advertSeq: 0 };
     this.conns.add(c);
     const handshake = setTimeout(() => {
       if (c.phase !== 'ready') this.end(c, CLOSE.handshakeTimeout, `handshake not completed within ${this.options.handshakeTimeoutMs} ms`);
@@ -151,6 +166,7 @@ export class MinerEndpoint {
       if (c.minerId !== null && this.byMiner.get(c.minerId) === c) {
         this.byMiner.delete(c.minerId);
         this.broker.removeMiner(c.minerId, 'tunnel closed');
+        this.options.minerGone?.(c.minerId);
         this.log.info({ miner: c.minerId.slice(0, 16), remote: c.remote }, 'miner disconnected');
       }
     });
@@ -203,8 +219,7 @@ export class MinerEndpoint {
         c.phase = 'ready';
         c.advert = f;
         this.log.info({ miner: c.minerId!.slice(0, 16), remote: c.remote, agent: c.hello!.agent, tier: f.tier, slots: f.slots, dservices: f.dservices.map((d) => d.name) }, 'miner connected');
-        this.broker.addMiner(c.minerId!, this.options.admitDServices?.(f) ?? f);
-        return;
+        return this.advertised(c, f);
       case 'ready':
         return this.onReadyFrame(c, c.minerId!, f);
     }
@@ -230,10 +245,24 @@ export class MinerEndpoint {
         return this.broker.drainMiner(id);
       case 'advertise':
         c.advert = f;
-        return this.broker.addMiner(id, this.options.admitDServices?.(f) ?? f);
+        return this.advertised(c, f);
       default:
         return this.reject(c, CLOSE.unexpectedFrame, `unexpected ${f.t} frame from a miner`);
     }
+  }
+
+  /** Puts an advertised miner in the pool, after its tier check when there is one. */
+  private advertised(c: Conn, f: AdvertiseFrame): void {
+    const seq = ++c.advertSeq;
+    const id = c.minerId!;
+    const check = this.options.checkAdvert?.(id, f) ?? null;
+    if (check === null) return this.broker.addMiner(id, this.options.admitDServices?.(f) ?? f);
+    // A re-advertising miner keeps serving as it did until the new advertisement passes.
+    check.then((refused) => {
+      if (c.advertSeq !== seq || this.byMiner.get(id) !== c || c.ws.readyState !== c.ws.OPEN) return;
+      if (refused !== null) return this.reject(c, CLOSE.tierRefused, refused, 'forbidden');
+      this.broker.addMiner(id, this.options.admitDServices?.(f) ?? f);
+    }, (err: unknown) => this.reject(c, CLOSE.tierRefused, `tier check failed: ${(err as Error).message}`, 'forbidden'));
   }
 
   /** Sends an error frame with the reason, then closes the tunnel. */
