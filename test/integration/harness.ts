@@ -10,7 +10,7 @@ import { WebSocket } from 'ws';
 import { pino } from 'pino';
 import {
   decodeMessage, encodeMessage, exportMinerKey, frame, generateMinerKey, minerIdOf, signChallenge,
-  type Frame, type MinerKeyPair,
+  type AdvertiseFrame, type Frame, type MinerKeyPair,
 } from '@cgn/protocol';
 import { startNode, type NodeOptionsInput, type RunningNode } from '@cgn/node';
 
@@ -69,12 +69,13 @@ export interface MinerProcess {
 }
 
 /** Starts a real miner process with a key made here, so the test knows its id. */
-export function spawnMiner(minerUrl: string, dir: string, opts: { dservices?: string[]; slots?: number; name?: string } = {}): MinerProcess {
-  const key = generateMinerKey();
+export function spawnMiner(minerUrl: string, dir: string, opts: { dservices?: string[]; slots?: number; name?: string; key?: MinerKeyPair; args?: string[] } = {}): MinerProcess {
+  const key = opts.key ?? generateMinerKey();
   const keyFile = join(dir, `${opts.name ?? 'miner'}-${minerIdOf(key.publicKey).slice(0, 8)}.pem`);
   writeFileSync(keyFile, exportMinerKey(key), { mode: 0o600 });
   const args = [CGN_BIN, 'miner', '--node', minerUrl, '--key', keyFile, ...(opts.dservices ?? [ECHO]).flatMap((d) => ['--dservice', d])];
   if (opts.slots !== undefined) args.push('--slots', String(opts.slots));
+  if (opts.args !== undefined) args.push(...opts.args);
   const proc = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, CGN_LOG_LEVEL: 'info' } });
   let err = '';
   proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
@@ -91,13 +92,29 @@ export function minersOf(node: RunningNode): { id: string; inUse: number; comple
  * never acking, sending garbage. It can also answer work like a miner would.
  */
 export class ScriptedMiner {
-  readonly key: MinerKeyPair = generateMinerKey();
-  readonly id = minerIdOf(this.key.publicKey);
+  readonly key: MinerKeyPair;
+  readonly id: string;
   readonly received: Frame[] = [];
   ws!: WebSocket;
   closed!: Promise<{ code: number; reason: string }>;
 
-  constructor(private readonly behaviour: { ack: boolean; answer: boolean; dservices?: string[]; slots?: number; digests?: Record<string, string> }) {}
+  constructor(
+    private readonly behaviour: {
+      ack: boolean;
+      answer: boolean;
+      dservices?: string[];
+      slots?: number;
+      digests?: Record<string, string>;
+      /** Extra advertisement fields (tier, payoutAddress, stakeProof). */
+      advert?: Partial<Omit<AdvertiseFrame, 't' | 'v'>>;
+      /** What it answers instead of the echo (a cheating miner). */
+      tamper?: (body: Uint8Array) => Uint8Array;
+    },
+    key?: MinerKeyPair,
+  ) {
+    this.key = key ?? generateMinerKey();
+    this.id = minerIdOf(this.key.publicKey);
+  }
 
   async connect(minerUrl: string): Promise<void> {
     this.ws = new WebSocket(minerUrl, { perMessageDeflate: false });
@@ -113,13 +130,15 @@ export class ScriptedMiner {
             t: 'advertise', tier: 'open', slots: this.behaviour.slots ?? 4,
             dservices: (this.behaviour.dservices ?? ['echo']).map((name) => ({ name, version: '0', digest: this.behaviour.digests?.[name] ?? 'x' })),
             resources: { cpus: 1, memoryMb: 100 },
+            ...this.behaviour.advert,
           }));
           welcomed();
         } else if (f.t === 'work') {
           if (this.behaviour.ack) this.send(frame({ t: 'ack', id: f.id }));
           if (this.behaviour.answer) {
             this.answered.add(f.id);
-            this.send(frame({ t: 'result', id: f.id, status: 200, headers: ['content-type', 'text/plain'], body: f.body, metering: { execUs: 1, cpuUs: 1 }, resultHash: new Uint8Array(32) }));
+            const body = this.behaviour.tamper?.(f.body) ?? f.body;
+            this.send(frame({ t: 'result', id: f.id, status: 200, headers: ['content-type', 'text/plain'], body, metering: { execUs: 1, cpuUs: 1 }, resultHash: new Uint8Array(32) }));
           }
         } else if (f.t === 'ping') this.send(frame({ t: 'pong', ts: f.ts }));
       }
