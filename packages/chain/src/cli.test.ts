@@ -9,6 +9,8 @@ import { ANVIL_KEYS } from './anvil.js';
 import { runWalletFromArgs } from './cli.js';
 import { addressesToJson } from './deploy.js';
 import { asAccount, startLocalChain, type LocalChain } from './local.js';
+import { exportMinerKey, generateMinerKey, minerIdOf, stakeBindingMessage } from '@cgn/protocol';
+import { recoverMessageAddress } from 'viem';
 
 let chain: LocalChain;
 let dir: string;
@@ -76,5 +78,22 @@ describe('cgn wallet', () => {
     expect(JSON.parse(json.out)).toMatchObject({ escrow: '12500000000000000000', unbonding: '5000000000000000000' });
     const hist = await run(['history', ...base, '--json']);
     expect((JSON.parse(hist.out) as { history: { kind: string }[] }).history.map((e) => e.kind)).toEqual(['deposit', 'stake', 'unbond-request', 'claim', 'claim']);
+  });
+
+  it('stake-proof signs the binding of an address to a miner key, offline', async () => {
+    const key = generateMinerKey();
+    const keyFile = path.join(dir, 'miner.pem');
+    fs.writeFileSync(keyFile, exportMinerKey(key));
+    const r = await run(['stake-proof', '--key', ANVIL_KEYS[2], '--miner-key', keyFile, '--json']);
+    expect(r.code).toBe(0);
+    const p = JSON.parse(r.out) as { address: string; minerId: string; proof: Hex };
+    expect(p.minerId).toBe(minerIdOf(key.publicKey));
+    expect(p.address).toBe((await asAccount(chain, ANVIL_KEYS[2])).me);
+    expect(await recoverMessageAddress({ message: stakeBindingMessage(p.minerId), signature: p.proof })).toBe(p.address);
+    const text = await run(['stake-proof', '--key', ANVIL_KEYS[2], '--miner-id', p.minerId]);
+    expect(text.out).toContain(`--payout-address ${p.address} --stake-proof ${p.proof}`);
+    expect((await run(['stake-proof', '--miner-id', p.minerId])).code).toBe(2);
+    expect((await run(['stake-proof', '--key', ANVIL_KEYS[2]])).code).toBe(2);
+    expect((await run(['stake-proof', '--key', ANVIL_KEYS[2], '--miner-id', 'xyz'])).code).toBe(2);
   });
 });

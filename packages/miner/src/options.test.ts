@@ -60,6 +60,9 @@ describe('resolveMinerOptions', () => {
       [{ runDir: '/' + 'x'.repeat(120) }, 'runDir', /too long/],
       [{ healthIntervalMs: -1 }, 'healthIntervalMs', /positive integer/],
       [{ reconnectBaseMs: 500, reconnectCapMs: 100 }, 'reconnectCapMs', /reconnectBaseMs/],
+      [{ payoutAddress: '0xabc' }, 'payoutAddress', /40 hex/],
+      [{ payoutAddress: `0x${'a'.repeat(40)}`, stakeProof: '0x12' }, 'stakeProof', /65-byte signature/],
+      [{ stakeProof: `0x${'a'.repeat(130)}` }, 'stakeProof', /goes with payoutAddress/],
     ];
     for (const [over, option, msg] of cases) {
       const err = optionError({ ...base, ...over });
@@ -67,6 +70,13 @@ describe('resolveMinerOptions', () => {
       expect(err.message).toMatch(msg);
       expect(err.message).toContain(option);
     }
+  });
+
+  it('advertises the payout address and the stake proof as bytes', () => {
+    const o = resolveMinerOptions({ ...base, payoutAddress: `0x${'b'.repeat(40)}`, stakeProof: `0x${'0f'.repeat(65)}` });
+    expect(o.payoutAddress).toBe(`0x${'b'.repeat(40)}`);
+    expect(o.stakeProof).toEqual(new Uint8Array(65).fill(0x0f));
+    expect(resolveMinerOptions(base)).toMatchObject({ payoutAddress: undefined, stakeProof: undefined });
   });
 
   it('reports a broken dservice.json with its field', () => {

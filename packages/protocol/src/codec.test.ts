@@ -22,7 +22,9 @@ const arbFrame: fc.Arbitrary<Frame> = fc.oneof(
     slots: fc.integer({ min: 1, max: 64 }),
     dservices: fc.array(fc.record({ name: id, version: fc.string({ maxLength: 10 }), digest: id }), { maxLength: 4 }),
     resources: fc.record({ cpus: fc.integer({ min: 0, max: 256 }), memoryMb: fc.integer({ min: 0, max: 1 << 20 }) }),
-  }),
+    payoutAddress: fc.uint8Array({ minLength: 20, maxLength: 20 }).map((b) => `0x${Buffer.from(b).toString('hex')}`),
+    stakeProof: bytes(65),
+  }, { requiredKeys: ['t', 'tier', 'slots', 'dservices', 'resources'] }),
   fc.record({ t: fc.constant('work' as const), id, dservice: id, method: fc.constantFrom('GET', 'POST'), path: fc.string({ minLength: 1, maxLength: 60 }), headers, body: bytes(), timeoutMs: fc.integer({ min: 1, max: 100000 }) }),
   fc.record({ t: fc.constant('ack' as const), id }),
   fc.record({
@@ -91,6 +93,14 @@ describe('frame codec', () => {
         }
       }),
     );
+  });
+
+  it('checks the stake fields of an advertisement', () => {
+    const packr = new Packr({ useRecords: false });
+    const ad = { t: 'advertise', v: 1, tier: 'open', slots: 1, dservices: [], resources: { cpus: 1, memoryMb: 1 } };
+    expect(() => decodeMessage(packr.pack({ ...ad, payoutAddress: '0x1234' }))).toThrowError(/payoutAddress/);
+    expect(() => decodeMessage(packr.pack({ ...ad, stakeProof: new Uint8Array(64) }))).toThrowError(/stakeProof.*65 bytes/);
+    expect(decodeMessage(packr.pack({ ...ad, payoutAddress: `0x${'aB'.repeat(20)}`, stakeProof: new Uint8Array(65) }))[0]).toMatchObject({ payoutAddress: `0x${'aB'.repeat(20)}` });
   });
 
   it('rejects unknown types, wrong versions and non-maps', () => {
