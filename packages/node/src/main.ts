@@ -36,7 +36,7 @@ Open tier (stake, redundant execution, slashing):
   --chain-rpc URL        JSON-RPC endpoint: open-tier miners must prove a staked address
                          (Staking.isOpenTierEligible), their work runs on two miners, proven
                          cheaters are slashed
-  --contracts FILE       contract addresses from deployment (cgn dev: .cgn/dev/chain-contracts.json)
+  --contracts FILE       contract addresses from deployment (cgn dev: .cgn/chain-contracts.json)
   --slasher-key HEX      key with SLASHER_ROLE that sends the slashes (env CGN_SLASHER_KEY);
                          without it cheaters are banned at this node but not slashed
   --redundancy SHARE     share of open-tier work run on two miners, 0..1 (default 1 with

@@ -84,8 +84,8 @@ export class OpenTierGate {
       if (address === null) {
         return refuse(
           ad.payoutAddress === undefined
-            ? 'this node requires a staked address: start the miner with --payout-address ADDRESS --stake-proof SIG (cgn wallet stake-proof)'
-            : 'the payout address comes without a stake proof (--stake-proof, made with: cgn wallet stake-proof --miner-id ID)',
+            ? `this node requires a staked address: sign one with cgn wallet stake-proof --key KEY --miner-id ${minerId} and start the miner with --payout-address ADDRESS --stake-proof SIG`
+            : `the payout address comes without a stake proof (--stake-proof; cgn wallet stake-proof --key KEY --miner-id ${minerId})`,
         );
       }
       if (!(await this.eligible(address, false))) return refuse(await this.stakes.whyNot(address));
