@@ -69,12 +69,13 @@ export interface MinerProcess {
 }
 
 /** Starts a real miner process with a key made here, so the test knows its id. */
-export function spawnMiner(minerUrl: string, dir: string, opts: { dservices?: string[]; slots?: number; name?: string } = {}): MinerProcess {
+export function spawnMiner(minerUrl: string, dir: string, opts: { dservices?: string[]; slots?: number; name?: string; args?: string[] } = {}): MinerProcess {
   const key = generateMinerKey();
   const keyFile = join(dir, `${opts.name ?? 'miner'}-${minerIdOf(key.publicKey).slice(0, 8)}.pem`);
   writeFileSync(keyFile, exportMinerKey(key), { mode: 0o600 });
   const args = [CGN_BIN, 'miner', '--node', minerUrl, '--key', keyFile, ...(opts.dservices ?? [ECHO]).flatMap((d) => ['--dservice', d])];
   if (opts.slots !== undefined) args.push('--slots', String(opts.slots));
+  args.push(...(opts.args ?? []));
   const proc = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, CGN_LOG_LEVEL: 'info' } });
   let err = '';
   proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));

@@ -25,6 +25,8 @@ Options:
   --sandbox MODE    ${SANDBOX_MODES.join(' | ')}: auto uses bubblewrap if it works here,
                     else plain processes with a warning            (default auto)
   --location L      free-text location advertised to the node      (default none)
+  --payout-address 0x...  EVM address the node's ledger pays this miner's earnings to;
+                    without it they go to an address nobody can claim  (default none)
   --run-dir DIR     directory for the DServices' sockets   (default a new temporary dir)
   -h, --help        show this help and exit
 
@@ -54,7 +56,7 @@ const defaultIo: MainIo = {
 /** Command-line flag for each option, for error messages. */
 const FLAG: Record<string, string> = {
   nodeUrl: '--node', keyFile: '--key', dservices: '--dservice', slots: '--slots', tier: '--tier',
-  sandbox: '--sandbox', location: '--location', runDir: '--run-dir',
+  sandbox: '--sandbox', location: '--location', runDir: '--run-dir', payoutAddress: '--payout-address',
 };
 
 function flagOf(option: string): string {
@@ -87,6 +89,7 @@ export async function runMinerFromArgs(argv: string[], io: MainIo = defaultIo): 
         tier: { type: 'string' },
         sandbox: { type: 'string' },
         location: { type: 'string' },
+        'payout-address': { type: 'string' },
         'run-dir': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -109,6 +112,7 @@ export async function runMinerFromArgs(argv: string[], io: MainIo = defaultIo): 
   if (values.tier !== undefined) options.tier = values.tier as MinerOptions['tier'] & string;
   if (values.sandbox !== undefined) options.sandbox = values.sandbox as SandboxMode;
   if (values.location !== undefined) options.location = values.location;
+  if (values['payout-address'] !== undefined) options.payoutAddress = values['payout-address'];
   if (values['run-dir'] !== undefined) options.runDir = values['run-dir'];
 
   let logger: MinerLogger;

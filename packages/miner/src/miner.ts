@@ -231,6 +231,7 @@ class MinerImpl extends EventEmitter<MinerEvents> implements Miner {
       resources: this.resources,
     };
     if (this.o.location !== undefined) ad.location = this.o.location;
+    if (this.o.payoutAddress !== undefined) ad.payoutAddress = this.o.payoutAddress;
     return ad;
   }
 

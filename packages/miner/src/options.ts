@@ -28,6 +28,8 @@ export interface MinerOptions {
   runDir?: string;
   /** Free-text location advertised to the node (region, city). */
   location?: string;
+  /** EVM address the miner's earnings are paid to (advertised; the node's ledger pays it). */
+  payoutAddress?: string;
   /** A pino logger. Default: pino at `$CGN_LOG_LEVEL` (or info), JSON to stderr. */
   logger?: MinerLogger;
   /** DService name -> sha256 hex digest the package must have; a mismatching DService is not run nor advertised. */
@@ -65,6 +67,7 @@ export interface ResolvedMinerOptions {
   sandbox: SandboxMode;
   runDir: string | null;
   location: string | undefined;
+  payoutAddress: string | undefined;
   logger: MinerLogger | undefined;
   expectedDigests: Record<string, string>;
   reconnectBaseMs: number;
@@ -185,6 +188,11 @@ export function resolveMinerOptions(input: MinerOptions): ResolvedMinerOptions {
     throw new MinerOptionError('location', `must be a string of at most ${LIMITS.maxNameLength} characters`);
   }
 
+  const payoutAddress = o['payoutAddress'];
+  if (payoutAddress !== undefined && (typeof payoutAddress !== 'string' || !/^0x[0-9a-fA-F]{40}$/.test(payoutAddress))) {
+    throw new MinerOptionError('payoutAddress', 'must be an EVM address: 0x followed by 40 hex digits');
+  }
+
   const logger = o['logger'];
   if (logger !== undefined && (logger === null || typeof (logger as MinerLogger).info !== 'function' || typeof (logger as MinerLogger).child !== 'function')) {
     throw new MinerOptionError('logger', 'must be a pino logger');
@@ -216,6 +224,7 @@ export function resolveMinerOptions(input: MinerOptions): ResolvedMinerOptions {
     sandbox: sandbox as SandboxMode,
     runDir: runDir === undefined ? null : resolve(runDir as string),
     location: location as string | undefined,
+    payoutAddress: payoutAddress as string | undefined,
     logger: logger as MinerLogger | undefined,
     expectedDigests: expected as Record<string, string>,
     ...tuning,

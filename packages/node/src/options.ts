@@ -42,6 +42,12 @@ export interface NodeOptions {
   central: { port: number; pkiDir: string; keyTtlMs: number } | null;
   /** Prices, the split agreement, and whether work needs a prepaid balance (402 otherwise). */
   billing: BillingOptions;
+  /**
+   * EVM addresses the operator's, the charity's and DService developers' (by descriptor
+   * `developer`) credits are paid to; registered in the ledger at start. Miners advertise theirs.
+   * Without one, a beneficiary's credits go to a placeholder address nobody can claim.
+   */
+  payTo: { operator: string | null; charity: string | null; developers: Record<string, string> };
   broker: BrokerOptions;
 }
 
@@ -61,6 +67,7 @@ export const NODE_DEFAULTS: Omit<NodeOptions, 'keysFile'> = {
   rateLimits: { perKey: { burst: 40_000, perSecond: 20_000 }, perIp: { burst: 40_000, perSecond: 20_000 } },
   central: null,
   billing: BILLING_DEFAULTS,
+  payTo: { operator: null, charity: null, developers: {} },
   broker: BROKER_DEFAULTS,
 };
 
@@ -91,5 +98,9 @@ export function resolveNodeOptions(input: NodeOptionsInput): NodeOptions {
     if (typeof v !== 'number' || !(v > 0)) throw new Error(`option broker.${k}: must be a positive number`);
   }
   if (o.heartbeatMs < 100) throw new Error('option heartbeatMs: must be at least 100');
+  const evm = /^0x[0-9a-fA-F]{40}$/;
+  for (const [k, v] of [['operator', o.payTo.operator], ['charity', o.payTo.charity], ...Object.entries(o.payTo.developers).map(([d, a]) => [`developers.${d}`, a])] as [string, string | null][]) {
+    if (v !== null && !evm.test(v)) throw new Error(`option payTo.${k}: "${v}" is not an EVM address (0x + 40 hex digits)`);
+  }
   return o;
 }

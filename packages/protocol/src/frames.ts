@@ -74,6 +74,8 @@ export interface AdvertiseFrame {
   location?: string;
   /** Opaque attestation evidence for the `attested` tier. */
   attestation?: Uint8Array;
+  /** EVM address (0x + 40 hex) the miner's earnings are paid to; optional (v1 miners omit it). */
+  payoutAddress?: string;
 }
 
 export interface WorkFrame {

@@ -122,6 +122,9 @@ export function validateFrame(value: unknown): Frame {
       int(r as Obj, t, 'memoryMb', 0, MAX_MS);
       str(o, t, 'location', LIMITS.maxNameLength, true);
       bytes(o, t, 'attestation', undefined, true);
+      if (o['payoutAddress'] !== undefined && (typeof o['payoutAddress'] !== 'string' || !/^0x[0-9a-fA-F]{40}$/.test(o['payoutAddress']))) {
+        throw bad(t, 'payoutAddress', 'must be an EVM address (0x + 40 hex digits)');
+      }
       break;
     }
     case 'work':

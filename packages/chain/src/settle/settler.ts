@@ -91,7 +91,7 @@ export class Settler {
         const { account, amount } = e.args as { account: Address; amount: bigint };
         if (outcome.status === 'credited') this.log('info', 'deposit credited', { account: outcome.account, address: account, amount: amount.toString(), available: outcome.balance.available.toString(), ref: e.id });
         else if (outcome.status === 'unlinked') this.log('warn', 'deposit for an address no account is linked to: held until it is linked (cgn ledger link-address)', { address: account, amount: amount.toString(), ref: e.id });
-        else this.log('debug', 'deposit already credited', { ref: e.id });
+        else this.log('info', 'deposit was credited before: replay ignored', { address: account, ref: e.id });
       },
     });
   }

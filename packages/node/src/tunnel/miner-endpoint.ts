@@ -28,6 +28,8 @@ export interface MinerEndpointOptions {
   acceptMiner: (minerId: string) => boolean | Promise<boolean>;
   /** Keeps only the advertised DServices this node may route to that miner (digest checks). */
   admitDServices?: (ad: AdvertiseFrame) => AdvertiseFrame;
+  /** An authenticated miner advertised the EVM address its earnings are paid to. */
+  onPayoutAddress?: (minerId: string, address: string) => void;
 }
 
 type Phase = 'hello' | 'auth' | 'admitting' | 'advertise' | 'ready';
@@ -204,6 +206,7 @@ export class MinerEndpoint {
         c.advert = f;
         this.log.info({ miner: c.minerId!.slice(0, 16), remote: c.remote, agent: c.hello!.agent, tier: f.tier, slots: f.slots, dservices: f.dservices.map((d) => d.name) }, 'miner connected');
         this.broker.addMiner(c.minerId!, this.options.admitDServices?.(f) ?? f);
+        if (f.payoutAddress !== undefined) this.options.onPayoutAddress?.(c.minerId!, f.payoutAddress);
         return;
       case 'ready':
         return this.onReadyFrame(c, c.minerId!, f);
@@ -230,6 +233,7 @@ export class MinerEndpoint {
         return this.broker.drainMiner(id);
       case 'advertise':
         c.advert = f;
+        if (f.payoutAddress !== undefined) this.options.onPayoutAddress?.(id, f.payoutAddress);
         return this.broker.addMiner(id, this.options.admitDServices?.(f) ?? f);
       default:
         return this.reject(c, CLOSE.unexpectedFrame, `unexpected ${f.t} frame from a miner`);
