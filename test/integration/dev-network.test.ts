@@ -40,7 +40,7 @@ describe('cgn dev (npm start)', () => {
       });
       const info = JSON.parse(readFileSync(join(tmp.path, 'dev.json'), 'utf8')) as {
         workUrl: string; statusUrl: string; minerUrl: string; apiKey: string; centralUrl: string;
-        chain: { rpcUrl: string }; pids: { dev: number; central: number; node: number; miners: number[] };
+        chain: { rpcUrl: string }; pids: { dev: number; central: number; node: number; miners: number[]; settle: number };
       };
       expect(ready['workUrl']).toBe(info.workUrl);
       expect(info.apiKey).toMatch(/^cgn_/);
@@ -52,7 +52,7 @@ describe('cgn dev (npm start)', () => {
       const res = await fetch(`${info.workUrl}mediagen/transform?width=400&format=webp`, { method: 'POST', body: image, headers: { authorization: `Bearer ${info.apiKey}` } });
       expect(res.status).toBe(200);
       expect(res.headers.get('content-type')).toBe('image/webp');
-      const pids = [info.pids.central, info.pids.node, ...info.pids.miners];
+      const pids = [info.pids.central, info.pids.node, info.pids.settle, ...info.pids.miners];
       dev.kill('SIGINT');
       expect(await exited).toBe(0);
       await waitFor(() => pids.every((p) => !alive(p)), 'every process of the network to exit', 15_000);

@@ -20,7 +20,9 @@ import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProo
 ///    only once, and only the exact amount in the tree.
 ///  * Withdrawal rule: the ledger alone knows how much of a deposit was spent, so after a cycle is
 ///    anchored the operator (ANCHOR_ROLE) posts each account's unused balance with
-///    `setWithdrawable(account, cycleId, amount)`; the account may then `withdraw` up to it. The
+///    `setWithdrawable(account, cycleId, amount)` (sets the allowance) or, as the settler does,
+///    `grantWithdrawable(account, cycleId, amount)` (adds to it, once per account and cycle); the
+///    account may then `withdraw` up to it. The
 ///    contract enforces (a) the cycle is anchored (withdrawal only after a cycle closes), (b) the
 ///    allowance never exceeds the account's net on-chain deposits, (c) solvency: the contract
 ///    always holds every anchored-but-unclaimed payout plus every open withdrawal allowance.
@@ -119,6 +121,26 @@ contract Settlement is AccessControl, ReentrancyGuard {
         withdrawableOf[account] = amount;
         withdrawableCycleOf[account] = cycleId;
         emit WithdrawableSet(account, cycleId, amount);
+    }
+
+    /// Adds `amount` to the account's withdrawal allowance, at most once per (account, cycle):
+    /// `cycleId` must be anchored and later than the account's last posting. The ledger debits the
+    /// amount before posting, so a retried or replayed grant for the same cycle is refused
+    /// (`StaleCycle`) instead of paying twice, and a withdrawal racing the grant cannot be undone.
+    function grantWithdrawable(address account, uint64 cycleId, uint256 amount) external onlyRole(ANCHOR_ROLE) {
+        if (amount == 0) revert ZeroAmount();
+        if (_cycles[cycleId].anchoredAt == 0) revert NotAnchored(cycleId);
+        uint64 last = withdrawableCycleOf[account];
+        if (cycleId <= last) revert StaleCycle(cycleId, last);
+        uint256 allowed = withdrawableOf[account] + amount;
+        uint256 escrow = escrowOf[account];
+        if (allowed > escrow) revert ExceedsEscrow(allowed, escrow);
+        uint256 avail = unallocated();
+        if (amount > avail) revert Insolvent(amount, avail);
+        outstandingWithdrawable += amount;
+        withdrawableOf[account] = allowed;
+        withdrawableCycleOf[account] = cycleId;
+        emit WithdrawableSet(account, cycleId, allowed);
     }
 
     function withdraw(uint256 amount) external nonReentrant {

@@ -15,6 +15,8 @@ import { formatValidatorSet, formatWalletView } from './wallet-format.js';
 import { startWalletServer } from './wallet-http.js';
 import { walletView, walletViewJson, type WalletView } from './wallet-view.js';
 import { minerIdFrom, signStakeBinding } from './stake-proof.js';
+import { claimableFromLedger } from './settle/claims.js';
+import { openLedgerStore } from './settle/open.js';
 
 export const WALLET_USAGE = `usage: cgn wallet <command> [options]
 
@@ -31,6 +33,8 @@ commands:
   claim    --cycle ID --units U --proof 0xP1,0xP2,...
            --proofs FILE  claim one cycle, or every entry of FILE (JSON: one or a list of
                           {"cycleId", "amount" (base units), "proof": [...]}) in one transaction
+  claim    --ledger PATH  claim everything the key's address is owed in the ledger's anchored
+           --postgres URL cycles and has not claimed yet, in one transaction (claimMany)
   stake    --amount N     stake N tokens (open tier)
   unbond   --amount N     request unbonding of N staked tokens
   unbond   --withdraw     withdraw stake whose unbonding delay has passed
@@ -145,6 +149,9 @@ export async function runWalletFromArgs(argv: readonly string[], io: WalletIo = 
         units: { type: 'string' },
         proof: { type: 'string' },
         proofs: { type: 'string' },
+        ledger: { type: 'string' },
+        postgres: { type: 'string' },
+        schema: { type: 'string' },
         withdraw: { type: 'boolean' },
         'from-block': { type: 'string' },
         epoch: { type: 'string' },
@@ -250,12 +257,30 @@ export async function runWalletFromArgs(argv: readonly string[], io: WalletIo = 
         break;
       }
       case 'claim': {
+        const fromLedger = values.ledger !== undefined || values.postgres !== undefined;
+        if ([fromLedger, values.proofs !== undefined, values.cycle !== undefined || values.proof !== undefined || values.units !== undefined].filter(Boolean).length > 1) {
+          throw new UsageError('give one of --ledger/--postgres, --proofs FILE, or --cycle/--units/--proof');
+        }
+        if (fromLedger) {
+          const ledgerOpts = { ledger: values.ledger as string | undefined, postgres: values.postgres as string | undefined, schema: values.schema as string | undefined, readonly: true };
+          run = async (c) => {
+            const store = await openLedgerStore(ledgerOpts);
+            try {
+              const claims = await claimableFromLedger(store, c, c.me);
+              if (claims.length === 0) throw new Error(`nothing to claim: ${c.me} has no unclaimed payout in an anchored cycle of this ledger`);
+              const tx = claims.length === 1 ? await c.claim(claims[0]!) : await c.claimMany(claims);
+              return { ...tx, claims };
+            } finally {
+              await store.close();
+            }
+          };
+          break;
+        }
         let claims: ClaimInput[];
         if (values.proofs !== undefined) {
-          if (values.cycle !== undefined || values.proof !== undefined) throw new UsageError('give either --proofs FILE or --cycle/--units/--proof');
           claims = readClaims(values.proofs as string);
         } else {
-          if (values.cycle === undefined || values.units === undefined || values.proof === undefined) throw new UsageError('claim needs --cycle, --units and --proof (or --proofs FILE)');
+          if (values.cycle === undefined || values.units === undefined || values.proof === undefined) throw new UsageError('claim needs --cycle, --units and --proof (or --proofs FILE, or --ledger PATH)');
           claims = [{ cycleId: units(values.cycle, '--cycle'), amount: units(values.units, '--units'), proof: proofList(values.proof, '--proof') }];
         }
         run = (c) => (claims.length === 1 ? c.claim(claims[0]!) : c.claimMany(claims));
@@ -291,8 +316,9 @@ export async function runWalletFromArgs(argv: readonly string[], io: WalletIo = 
         ].join('\n'),
       );
     } else {
-      const tx = result as { hash: Hex; blockNumber: bigint; gasUsed: bigint };
-      io.stdout(`${cmd}: ok (tx ${tx.hash}, block ${tx.blockNumber}, gas ${tx.gasUsed})`);
+      const tx = result as { hash: Hex; blockNumber: bigint; gasUsed: bigint; claims?: { cycleId: bigint; amount: bigint }[] };
+      const what = tx.claims ? ` ${tx.claims.length} cycle(s): ${tx.claims.map((c) => `cycle ${c.cycleId} ${c.amount}`).join(', ')} (base units)` : '';
+      io.stdout(`${cmd}: ok${what} (tx ${tx.hash}, block ${tx.blockNumber}, gas ${tx.gasUsed})`);
     }
     return 0;
   } catch (err) {

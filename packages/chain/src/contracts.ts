@@ -153,6 +153,19 @@ export class CgnContracts {
     );
   }
 
+  /** The last cycle an allowance was posted for (0: never). */
+  withdrawableCycleOf(account: Address): Promise<bigint> {
+    return this.pub.readContract({ address: this.addresses.settlement, abi: settlementAbi, functionName: 'withdrawableCycleOf', args: [account] });
+  }
+
+  /** Operator (ANCHOR_ROLE): adds `amount` to the account's allowance, once per (account, anchored cycle). */
+  async grantWithdrawable(account: Address, cycleId: bigint | number, amount: bigint): Promise<TxResult> {
+    const w = requireWallet(this.clients);
+    return this.wait(
+      await w.writeContract({ address: this.addresses.settlement, abi: settlementAbi, functionName: 'grantWithdrawable', args: [account, BigInt(cycleId), amount] }),
+    );
+  }
+
   async withdraw(amount: bigint): Promise<TxResult> {
     const w = requireWallet(this.clients);
     return this.wait(await w.writeContract({ address: this.addresses.settlement, abi: settlementAbi, functionName: 'withdraw', args: [amount] }));

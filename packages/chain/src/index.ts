@@ -73,5 +73,9 @@ export { proposerFor, validatorSetOf, type ValidatorSet } from './validator-set.
 export { walletView, walletViewJson, type WalletEvent, type WalletEventKind, type WalletView, type WalletViewOptions } from './wallet-view.js';
 export { handleWalletRequest, parseAddressParam, startWalletServer, type HttpAnswer, type WalletApiContext, type WalletServer } from './wallet-http.js';
 export { formatValidatorSet, formatWalletView } from './wallet-format.js';
+export { DepositBridge, depositOf, type DepositBridgeOptions } from './settle/deposits.js';
+export { Settler, type Grant, type SettleLog, type SettlerOptions, type TickReport } from './settle/settler.js';
+export { claimableFromLedger, type Claimable } from './settle/claims.js';
+export { runSettleFromArgs, SETTLE_USAGE } from './settle/cli.js';
 export * from './generated/index.js';
 export { minerIdFrom, signStakeBinding } from './stake-proof.js';

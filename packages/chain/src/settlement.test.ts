@@ -231,4 +231,20 @@ describe('withdrawing unused escrow', () => {
     const h = await payer.history(payer.me);
     expect(h.map((e) => e.kind)).toEqual(['deposit', 'withdrawal']);
   });
+
+  it('grants withdrawals additively, once per account and anchored cycle', async () => {
+    const escrow = await op.escrowOf(payer.me);
+    const before = await op.withdrawableOf(payer.me);
+    expect(await op.withdrawableCycleOf(payer.me)).toBe(4n);
+    expect(await reverts(op.grantWithdrawable(payer.me, 4, 1n))).toBe('StaleCycle');
+    expect(await reverts(op.grantWithdrawable(payer.me, 77, 1n))).toBe('NotAnchored');
+    expect(await reverts(op.grantWithdrawable(payer.me, 5, escrow - before + 1n))).toBe('ExceedsEscrow');
+    expect(await reverts(stranger.grantWithdrawable(stranger.me, 5, 1n))).toBe('AccessControlUnauthorizedAccount');
+    const tx = await op.grantWithdrawable(payer.me, 5, 3n * T);
+    expect(tx.gasUsed).toBeGreaterThan(0n);
+    expect(await op.withdrawableOf(payer.me)).toBe(before + 3n * T);
+    expect(await reverts(op.grantWithdrawable(payer.me, 5, 3n * T))).toBe('StaleCycle'); // a replay pays nothing
+    await payer.withdraw(before + 3n * T);
+    expect(await op.withdrawableOf(payer.me)).toBe(0n);
+  });
 });

@@ -4,7 +4,7 @@
  */
 import { runNodeFromArgs } from '@cgn/node';
 import { digestPackage, runMinerFromArgs } from '@cgn/miner';
-import { runWalletFromArgs } from '@cgn/chain';
+import { runSettleFromArgs, runWalletFromArgs } from '@cgn/chain';
 import { runLedgerFromArgs } from '@cgn/ledger';
 import { runAccountFromArgs, runCentralFromArgs, runDServiceFromArgs, runMinerRegisterFromArgs } from '@cgn/central';
 import { runDevFromArgs } from './dev.js';
@@ -24,6 +24,7 @@ Commands:
   ledger          usage, invoices, earnings, cycles, proofs, audit of the ledger
   wallet          token balance, deposits, claims, stakes, history, validators on the chain
   epoch           service levels from the ledger and the validator election per epoch
+  settle          credit escrow deposits, close cycles, anchor them on chain, post withdrawals
   help     show this help
 
 Run "cgn <command> --help" for the options of a command.
@@ -54,6 +55,9 @@ switch (command) {
     break;
   case 'epoch':
     process.exitCode = await runEpochFromArgs(rest);
+    break;
+  case 'settle':
+    process.exitCode = await runSettleFromArgs(rest);
     break;
   case 'miner':
     if (rest[0] === 'register') {

@@ -13,7 +13,8 @@ import { FileApiKeyStore } from '@cgn/node';
 import { ensureDevPki, setupDevNetwork } from '@cgn/central';
 import { digestPackage } from '@cgn/miner';
 import { SqliteLedgerStore } from '@cgn/ledger';
-import { ANVIL_KEYS, addressesToJson, connect, addressOf, startLocalChain, type LocalChain } from '@cgn/chain';
+import { ANVIL_KEYS, addressesToJson, asAccount, startLocalChain, type LocalChain } from '@cgn/chain';
+import { privateKeyToAccount } from 'viem/accounts';
 import { CGN_BIN, REPO_ROOT, dserviceDir } from './paths.js';
 
 export const DEV_USAGE = `Usage: cgn dev [options]   (npm start runs this)
@@ -35,7 +36,8 @@ Options:
   --no-central        no central: the node checks keys from a local file
   --chain-rpc URL     deploy to this Ethereum JSON-RPC endpoint instead of starting anvil
   --chain-key HEX     the deployer's private key for --chain-rpc
-  --no-chain          no chain
+  --no-chain          no chain (the demo account is credited in the ledger directly)
+  --cycle DURATION    close and anchor a billing cycle this often, e.g. 30s, 5m (default 2m)
   --quiet             print only the ready JSON line
   -h, --help          show this help
 `;
@@ -43,8 +45,14 @@ Options:
 export interface DevInfo {
   /** Central's HTTP API (OpenAPI at /openapi.json); null with --no-central. */
   centralUrl: string | null;
-  /** The chain: JSON-RPC URL, contract addresses (file for `cgn wallet --contracts`) and funded dev wallets. */
-  chain: { rpcUrl: string; contractsFile: string; contracts: Record<string, unknown>; demoWallet: { address: string; privateKey: string } } | null;
+  /**
+   * The chain: JSON-RPC URL, contract addresses (file for `cgn wallet --contracts`) and funded dev
+   * wallets: the demo account's, and the payees' (operator, charity, developer, one per miner).
+   */
+  chain: {
+    rpcUrl: string; contractsFile: string; contracts: Record<string, unknown>; demoWallet: Wallet;
+    payees?: { operator: Wallet; charity: Wallet; developer: Wallet; miners: Wallet[] };
+  } | null;
   /** Central's first administrator, and the demo account's owner (for `cgn account login`). */
   admin: { login: string; password: string } | null;
   demoOwner: { login: string; password: string } | null;
@@ -53,8 +61,17 @@ export interface DevInfo {
   minerUrl: string;
   apiKey: string;
   dir: string;
-  pids: { dev: number; central: number | null; node: number; miners: number[] };
+  pids: { dev: number; central: number | null; node: number; miners: number[]; settle?: number | null };
   logs: string;
+}
+
+interface Wallet {
+  address: string;
+  privateKey: string;
+}
+
+function wallet(privateKey: `0x${string}`): Wallet {
+  return { address: privateKeyToAccount(privateKey).address, privateKey };
 }
 
 interface Child {
@@ -94,6 +111,7 @@ function firstJsonLine(child: Child, timeoutMs: number): Promise<Record<string, 
 /** Tokens the demo account holds in the local network (the node refuses unfunded work with 402). */
 const DEMO_BALANCE = 10n ** 18n;
 
+/** Without a chain: a direct ledger credit. Returns the available balance. */
 function prepaid(ledgerPath: string, account: string): void {
   const store = new SqliteLedgerStore({ path: ledgerPath });
   try {
@@ -101,6 +119,42 @@ function prepaid(ledgerPath: string, account: string): void {
     if (b.deposited - b.spent < DEMO_BALANCE / 2n) store.credit(account, DEMO_BALANCE, 'local network demo top-up');
   } finally {
     store.close();
+  }
+}
+
+/**
+ * With a chain, the demo account prepays the way any account does: its wallet is linked to it in
+ * the ledger and deposits tokens into the settlement escrow; `cgn settle` credits the deposit.
+ * Returns the tokens deposited now (0 when the balance is still high enough).
+ */
+async function depositDemo(ledgerPath: string, account: string, chain: LocalChain, demoKey: `0x${string}`): Promise<bigint> {
+  const store = new SqliteLedgerStore({ path: ledgerPath });
+  let low: boolean;
+  try {
+    store.linkAddress(account, privateKeyToAccount(demoKey).address);
+    low = store.balance(account).available < DEMO_BALANCE / 2n;
+  } finally {
+    store.close();
+  }
+  if (!low) return 0n;
+  await (await asAccount(chain, demoKey)).deposit(DEMO_BALANCE);
+  return DEMO_BALANCE;
+}
+
+async function waitForCredit(ledgerPath: string, account: string, atLeast: bigint, timeoutMs: number): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const store = new SqliteLedgerStore({ path: ledgerPath, readonly: true });
+    const available = (() => {
+      try {
+        return store.balance(account).available;
+      } finally {
+        store.close();
+      }
+    })();
+    if (available >= atLeast) return;
+    if (Date.now() > until) throw new Error(`the demo deposit was not credited within ${timeoutMs} ms; see the settle log`);
+    await new Promise((r) => setTimeout(r, 100));
   }
 }
 
@@ -141,7 +195,7 @@ export async function runDevFromArgs(argv: string[]): Promise<void> {
         dir: { type: 'string' }, miners: { type: 'string' }, 'work-port': { type: 'string' }, 'miner-port': { type: 'string' },
         dservice: { type: 'string', multiple: true }, sandbox: { type: 'string' }, quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
         'central-port': { type: 'string' }, 'no-central': { type: 'boolean' },
-        'chain-rpc': { type: 'string' }, 'chain-key': { type: 'string' }, 'no-chain': { type: 'boolean' },
+        'chain-rpc': { type: 'string' }, 'chain-key': { type: 'string' }, 'no-chain': { type: 'boolean' }, cycle: { type: 'string' },
       },
     }));
   } catch (err) {
@@ -196,8 +250,8 @@ export async function runDevFromArgs(argv: string[]): Promise<void> {
     if (stopping) return;
     stopping = true;
     if (!values.quiet) process.stdout.write('\nstopping the local network…\n');
-    // Miners first (they drain), then the node, then central.
-    for (const role of ['miner', 'node', 'central']) {
+    // Miners first (they drain), then the node, then the settler and central.
+    for (const role of ['miner', 'node', 'settle', 'central']) {
       const group = children.filter((c) => c.role.startsWith(role));
       for (const c of group) c.proc.kill('SIGTERM');
       await Promise.all(group.map((c) => c.exited));
@@ -211,21 +265,31 @@ export async function runDevFromArgs(argv: string[]): Promise<void> {
 
   try {
     let chainInfo: DevInfo['chain'] = null;
+    let payees: NonNullable<DevInfo['chain']>['payees'] | null = null;
+    let settle: Child | null = null;
+    const cycle = values.cycle ?? '2m';
+    if (!/^\d+(ms|s|m|h)$/.test(cycle)) throw new Error(`--cycle must be a duration like 30s or 5m, not "${cycle}"`);
     if (!values['no-chain']) {
       // The demo account's wallet and the operator are anvil dev keys (well known: local only).
       const rpc = values['chain-rpc'];
       const key = values['chain-key'];
       if ((rpc === undefined) !== (key === undefined)) throw new Error('--chain-rpc and --chain-key go together');
       const demoKey = ANVIL_KEYS[1]!;
-      const demoAddress = addressOf(await connect({ rpcUrl: 'http://127.0.0.1:1', privateKey: demoKey, chainId: 31337 }));
+      // Payees are anvil dev keys too, so that their earnings can be claimed: the operator is the
+      // deployer (it anchors), miners 1-6 get keys 2-7, the developer 8, the charity 9.
+      const minerWallets = Array.from({ length: Math.min(miners, 6) }, (_, i) => wallet(ANVIL_KEYS[2 + i]!));
+      payees = { operator: wallet(key === undefined ? ANVIL_KEYS[0]! : (key as `0x${string}`)), developer: wallet(ANVIL_KEYS[8]!), charity: wallet(ANVIL_KEYS[9]!), miners: minerWallets };
       chain = await startLocalChain({
-        ...(rpc !== undefined ? { rpcUrl: rpc, privateKey: key as `0x${string}` } : {}),
+        ...(rpc !== undefined ? { rpcUrl: rpc, privateKey: key as `0x${string}` } : { stateDir: join(dir, 'chain') }),
         unbondingDelaySeconds: 60,
-        fund: [{ address: demoAddress, amount: 1_000_000n * 10n ** 18n }],
+        fund: [
+          { address: wallet(demoKey).address as `0x${string}`, amount: 1_000_000n * 10n ** 18n },
+          ...minerWallets.map((w) => ({ address: w.address as `0x${string}`, amount: 1_000n * 10n ** 18n })),
+        ],
       });
       const contractsFile = join(dir, 'chain-contracts.json');
       writeFileSync(contractsFile, addressesToJson(chain.addresses) + '\n');
-      chainInfo = { rpcUrl: chain.rpcUrl, contractsFile, contracts: JSON.parse(addressesToJson(chain.addresses)) as Record<string, unknown>, demoWallet: { address: demoAddress, privateKey: demoKey } };
+      chainInfo = { rpcUrl: chain.rpcUrl, contractsFile, contracts: JSON.parse(addressesToJson(chain.addresses)) as Record<string, unknown>, demoWallet: wallet(demoKey), payees };
     }
     let central: Child | null = null;
     let centralUrl: string | null = null;
@@ -247,6 +311,7 @@ export async function runDevFromArgs(argv: string[]): Promise<void> {
         'node', '--node-id', nodeId, '--data-dir', join(dir, 'node'), '--work-port', values['work-port'] ?? '8080', '--miner-port', values['miner-port'] ?? '8081',
         '--accept-any-miner', '--enforce-balance', '--keys', keysFile, ...dservices.flatMap((d) => ['--dservice', d]),
         ...(withCentral ? ['--central-port', '0', '--pki', pkiDir] : []),
+        ...(payees ? ['--operator-address', payees.operator.address, '--charity-address', payees.charity.address, '--developer-address', `cgn-examples=${payees.developer.address}`] : []),
       ],
       join(logs, 'node.log'),
       env,
@@ -254,6 +319,7 @@ export async function runDevFromArgs(argv: string[]): Promise<void> {
     children.push(node);
     const ready = await firstJsonLine(node, 20_000);
     let demoOwner: DevInfo['demoOwner'] = null;
+    let demoAccountId: string | null = null;
     if (centralUrl !== null) {
       // Central registers the node (and dials it), approves the DServices and makes the demo key.
       const setup = await setupDevNetwork({
@@ -264,18 +330,40 @@ export async function runDevFromArgs(argv: string[]): Promise<void> {
         demo: { ...(prev.demoOwner ? { ownerPassword: prev.demoOwner.password } : {}), ...(prev.apiKey ? { reuseKey: prev.apiKey } : {}) },
       });
       apiKey = setup.demo.apiKey;
+      demoAccountId = setup.demo.accountId;
       demoOwner = { login: setup.demo.ownerLogin, password: setup.demo.ownerPassword };
       await waitForApproved(ready['statusUrl'] as string, dservices.length, 30_000);
-      prepaid(join(dir, 'node', 'ledger.sqlite'), setup.demo.accountId);
+    }
+    const demoAccount = centralUrl === null ? 'demo' : demoAccountId!;
+    const ledgerPath = join(dir, 'node', 'ledger.sqlite');
+    if (chain === null) {
+      prepaid(ledgerPath, demoAccount);
     } else {
-      prepaid(join(dir, 'node', 'ledger.sqlite'), 'demo');
+      // The settler: credits escrow deposits, closes and anchors cycles, posts withdrawals.
+      settle = startChild(
+        'settle',
+        ['settle', '--ledger', ledgerPath, '--rpc', chain.rpcUrl, '--contracts', chainInfo!.contractsFile, '--confirmations', chain.anvil ? '0' : '2', '--close-every', cycle, '--interval', '1s', '--cursor', join(dir, 'settle.watcher.json')],
+        join(logs, 'settle.log'),
+        { ...env, CGN_SETTLE_KEY: payees!.operator.privateKey },
+      );
+      children.push(settle);
+      await firstJsonLine(settle, 20_000);
+      const deposited = await depositDemo(ledgerPath, demoAccount, chain, chainInfo!.demoWallet.privateKey as `0x${string}`);
+      if (deposited > 0n) {
+        await waitForCredit(ledgerPath, demoAccount, deposited / 2n, 30_000).catch((err: unknown) =>
+          process.stderr.write(`cgn dev: warning: ${(err as Error).message} (work gets 402 until it is)\n`),
+        );
+      }
     }
     const minerUrl = ready['minerUrl'] as string;
     const statusUrl = ready['statusUrl'] as string;
     for (let i = 1; i <= miners; i++) {
       const m = startChild(
         `miner-${i}`,
-        ['miner', '--node', minerUrl, '--key', join(dir, 'miners', `miner-${i}.pem`), '--sandbox', values.sandbox ?? 'auto', ...dservices.flatMap((d) => ['--dservice', d])],
+        [
+          'miner', '--node', minerUrl, '--key', join(dir, 'miners', `miner-${i}.pem`), '--sandbox', values.sandbox ?? 'auto', ...dservices.flatMap((d) => ['--dservice', d]),
+          ...(payees?.miners[i - 1] ? ['--payout-address', payees.miners[i - 1]!.address] : []),
+        ],
         join(logs, `miner-${i}.log`),
         env,
       );
@@ -285,7 +373,7 @@ export async function runDevFromArgs(argv: string[]): Promise<void> {
       void c.exited.then((code) => {
         if (stopping) return;
         process.stderr.write(`cgn dev: ${c.role} exited unexpectedly (code ${code}); see ${join(logs, c.role + '.log')}\n`);
-        if (c.role === 'node' || c.role === 'central') void stopAll(1);
+        if (c.role === 'node' || c.role === 'central' || c.role === 'settle') void stopAll(1);
       });
     }
     await waitForMiners(statusUrl, miners, 60_000);
@@ -300,7 +388,7 @@ export async function runDevFromArgs(argv: string[]): Promise<void> {
       minerUrl,
       apiKey: apiKey!,
       dir,
-      pids: { dev: process.pid, central: central?.proc.pid ?? null, node: node.proc.pid!, miners: children.filter((c) => c.role.startsWith('miner')).map((c) => c.proc.pid!) },
+      pids: { dev: process.pid, central: central?.proc.pid ?? null, node: node.proc.pid!, miners: children.filter((c) => c.role.startsWith('miner')).map((c) => c.proc.pid!), settle: settle?.proc.pid ?? null },
       logs,
     };
     writeFileSync(devFile, JSON.stringify(info, null, 2) + '\n', { mode: 0o600 });
@@ -312,8 +400,12 @@ export async function runDevFromArgs(argv: string[]): Promise<void> {
 CGN local network is up: ${withCentral ? 'central, ' : ''}1 node, ${miners} miners (${dservices.map((d) => d.split('/').pop()).join(', ')}).
 ${centralUrl !== null ? `
   central          ${centralUrl}   (OpenAPI: ${centralUrl}/openapi.json; admin ${admin.login} / ${admin.password})` : ''}${chainInfo !== null ? `
-  chain            ${chainInfo.rpcUrl}   (token ${String(chainInfo.contracts['token'])}; demo wallet ${chainInfo.demoWallet.address})
-                   npx cgn wallet balance --rpc ${chainInfo.rpcUrl} --contracts ${chainInfo.contractsFile} --address ${chainInfo.demoWallet.address}` : ''}
+  chain            ${chainInfo.rpcUrl}   (demo wallet ${chainInfo.demoWallet.address}, prepaid through the escrow)
+                   token ${String(chainInfo.contracts['token'])}  settlement ${String(chainInfo.contracts['settlement'])}
+                   staking ${String(chainInfo.contracts['staking'])}  election ${String(chainInfo.contracts['election'])}
+                   cgn settle closes and anchors a billing cycle every ${cycle} (log: ${join(logs, 'settle.log')})
+                   npx cgn wallet balance --rpc ${chainInfo.rpcUrl} --contracts ${chainInfo.contractsFile} --address ${chainInfo.demoWallet.address}
+                   miner 1 claims its earnings: npx cgn wallet claim --ledger ${join(dir, 'node', 'ledger.sqlite')} --rpc ${chainInfo.rpcUrl} --contracts ${chainInfo.contractsFile} --key <chain.payees.miners[0].privateKey in dev.json>` : ''}
   work endpoint    ${info.workUrl}{dservice}/{path}
   status endpoint  ${info.statusUrl}
   miner endpoint   ${info.minerUrl}      (add a miner: npx cgn miner --node ${info.minerUrl})

@@ -45,6 +45,10 @@ Commands:
   credit            add prepaid tokens to an account's balance
   balance           show prepaid balances
   register-address  set the EVM address a beneficiary is paid to
+  link-address      link an EVM address to an account: its escrow deposits credit the account
+  withdraw          debit unused balance for withdrawal to a linked address (posted on chain
+                    by cgn settle after the next cycle is anchored; then cgn wallet withdraw)
+  withdrawals       withdrawal requests and whether they are posted on chain
 
 Run "cgn ledger <command> --help" for its options.
 
@@ -86,6 +90,20 @@ Adds prepaid tokens (base units) to an account.
 
 ${COMMON}`,
   balance: `Usage: cgn ledger balance [--account ID]
+
+${COMMON}`,
+  'link-address': `Usage: cgn ledger link-address --account ID --address 0x...
+Deposits into the settlement contract's escrow for this address (cgn wallet deposit) credit the
+account once final (cgn settle follows them); deposits made before the link are credited now.
+
+${COMMON}`,
+  withdraw: `Usage: cgn ledger withdraw --account ID --address 0x... --amount TOKENS|all
+Debits unused prepaid balance now (it can no longer pay for work); cgn settle posts it on chain
+after the next anchored cycle, then the address withdraws it with cgn wallet withdraw. The amount
+(base units) is capped by the account's available balance and by the address's escrow.
+
+${COMMON}`,
+  withdrawals: `Usage: cgn ledger withdrawals [--account ID]
 
 ${COMMON}`,
   'register-address': `Usage: cgn ledger register-address --role miner|developer|operator|charity --id ID --address 0x...
@@ -172,6 +190,12 @@ export async function runLedgerFromArgs(argv: readonly string[], io: LedgerCliIo
         return await balance(store, values, out, json);
       case 'register-address':
         return await registerAddress(store, values, out);
+      case 'link-address':
+        return await linkAddress(store, values, out, json);
+      case 'withdraw':
+        return await withdraw(store, values, out, json);
+      case 'withdrawals':
+        return await withdrawals(store, values, out, json);
       default:
         throw new UsageError(`unknown command "${command}"`);
     }
@@ -196,7 +220,7 @@ async function openStore(v: Values, command: string): Promise<BillingLedgerStore
   if (v.schema !== undefined) throw new UsageError('--schema goes with --postgres');
   const path = typeof v.ledger === 'string' ? v.ledger : DEFAULT_LEDGER_PATH;
   if (!existsSync(path)) throw new Error(`no ledger at ${path} (pass --ledger PATH or --postgres URL)`);
-  const writes = ['close-cycle', 'credit', 'register-address'].includes(command);
+  const writes = ['close-cycle', 'credit', 'register-address', 'link-address', 'withdraw'].includes(command);
   // Reports open read-only when the file is already migrated; otherwise open normally (migrates).
   if (!writes) {
     try {
@@ -429,5 +453,34 @@ async function registerAddress(store: BillingLedgerStore, v: Values, out: (l: st
   if (!/^0x[0-9a-fA-F]{40}$/.test(address)) throw new UsageError('--address must be 0x followed by 40 hex digits');
   await store.registerAddress(role as Beneficiary, id, address);
   out(`${role} ${id} is paid to ${address.toLowerCase()} in cycles sealed from now on`);
+  return 0;
+}
+
+async function linkAddress(store: BillingLedgerStore, v: Values, out: (l: string) => void, json: boolean): Promise<number> {
+  const account = str(v, 'account', true);
+  const address = str(v, 'address', true);
+  if (!/^0x[0-9a-fA-F]{40}$/.test(address)) throw new UsageError('--address must be 0x followed by 40 hex digits');
+  const r = await store.linkAddress(account, address);
+  if (json) out(toJson(r));
+  else out(`${r.link.address} is linked to ${account}: its escrow deposits credit the account${r.credited > 0n ? ` (credited ${r.credited} tokens deposited before)` : ''}`);
+  return 0;
+}
+
+async function withdraw(store: BillingLedgerStore, v: Values, out: (l: string) => void, json: boolean): Promise<number> {
+  const account = str(v, 'account', true);
+  const address = str(v, 'address', true);
+  const amountS = str(v, 'amount', true);
+  if (amountS !== 'all' && (!/^\d+$/.test(amountS) || BigInt(amountS) === 0n)) throw new UsageError(`--amount must be a positive whole number of token base units or "all", not "${amountS}"`);
+  const w = await store.requestWithdrawal(account, address, amountS === 'all' ? 'all' : BigInt(amountS));
+  if (json) out(toJson(w));
+  else out(`withdrawal ${w.id}: ${w.amount} tokens debited from ${account} for ${w.address}; cgn settle posts it after the next anchored cycle, then: cgn wallet withdraw`);
+  return 0;
+}
+
+async function withdrawals(store: BillingLedgerStore, v: Values, out: (l: string) => void, json: boolean): Promise<number> {
+  const account = str(v, 'account');
+  const list = await store.withdrawals(account === undefined ? {} : { account });
+  if (json) out(toJson(list));
+  else table([['id', 'account', 'address', 'amount', 'cycle', 'posted'], ...list.map((w) => [String(w.id), w.account, w.address, w.amount.toString(), w.cycle === null ? '-' : String(w.cycle), w.postedAt === null ? 'pending' : (w.tx ?? 'yes')])], out);
   return 0;
 }

@@ -52,6 +52,9 @@ export {
   IDEMPOTENCY_STALE_MS, IDEMPOTENCY_TTL_MS, IdempotencyGate, idempotencyKeyProblem, requestFingerprint,
   type IdempotencyBegin, type IdempotencyBeginArgs, type IdempotencyDecision, type IdempotencyGateOptions, type IdempotencyTicket, type StoredResponse,
 } from './idempotency.js';
+export {
+  checkChainDeposit, normAddress, withdrawalAmount, type AddressLink, type AnchorMark, type ChainDeposit, type DepositOutcome, type Withdrawal,
+} from './escrow.js';
 export { BalanceGuard, type BalanceGuardOptions, type Reservation, type ReserveResult } from './balance-guard.js';
 // Reports (what `cgn ledger usage|invoice|earnings` and central's HTTP API show)
 export {

@@ -30,6 +30,7 @@ import { BENEFICIARIES, splitChecked, type Beneficiary } from './pricing/split.j
 import { VALIDATED_BATCHES, assertMicrotransaction, decodeBps, decodeParts, type Charge, type Microtransaction } from './record.js';
 import { balanceOf, checkCredit, sortActivity } from './store-common.js';
 import type { ActivityFilter, ActivityLine, ActivitySubject } from './reputation.js';
+import { checkAccount, checkChainDeposit, normAddress, withdrawalAmount, type AddressLink, type AnchorMark, type ChainDeposit, type DepositOutcome, type Withdrawal } from './escrow.js';
 import type {
   AppendResult, Balance, BillingLedgerStore, CloseCycleOptions, Durability, LedgerRow, UsageFilter, UsageGroup, UsageLine,
 } from './store.js';
@@ -87,6 +88,24 @@ const MIGRATIONS: { version: number; name: string; sql: string }[] = [
         body BYTEA, created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL, PRIMARY KEY (account, key)
       );
       CREATE INDEX idempotency_expiry ON idempotency (expires_at);
+    `,
+  },
+  {
+    version: 2,
+    name: 'escrow: account addresses, chain deposits, withdrawals, cycle anchors',
+    sql: `
+      CREATE TABLE account_addresses (address TEXT PRIMARY KEY, account TEXT NOT NULL, linked_at BIGINT NOT NULL);
+      CREATE INDEX account_addresses_account ON account_addresses (account);
+      CREATE TABLE chain_deposits (
+        ref TEXT PRIMARY KEY, address TEXT NOT NULL, amount NUMERIC(78,0) NOT NULL, block NUMERIC(78,0) NOT NULL, account TEXT,
+        recorded_at BIGINT NOT NULL, credited_at BIGINT
+      );
+      CREATE INDEX chain_deposits_address ON chain_deposits (address);
+      CREATE TABLE withdrawals (
+        id BIGSERIAL PRIMARY KEY, account TEXT NOT NULL, address TEXT NOT NULL, amount NUMERIC(78,0) NOT NULL, requested_at BIGINT NOT NULL,
+        cycle INT, posted_at BIGINT, tx TEXT
+      );
+      CREATE TABLE cycle_anchors (cycle INT PRIMARY KEY, tx TEXT, anchored_at BIGINT NOT NULL);
     `,
   },
 ];
@@ -532,6 +551,116 @@ export class PostgresLedgerStore implements BillingLedgerStore {
     this.assertOpen();
     const rows = await this.sql<{ account: string; deposited: string; spent: string }[]>`SELECT account, deposited::text, spent::text FROM balances ORDER BY account COLLATE "C"`;
     return rows.map((r) => balanceOf(r.account, r.deposited, r.spent));
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // On-chain escrow (escrow.ts). Every write takes a row lock on the address (or the account's
+  // balance) so concurrent settlers and nodes cannot credit or debit twice.
+
+  private async addDeposited(tx: Tx, account: string, amount: bigint): Promise<void> {
+    await tx`INSERT INTO balances (account, deposited) VALUES (${account}, ${amount.toString()}) ON CONFLICT (account) DO UPDATE SET deposited = balances.deposited + excluded.deposited`;
+  }
+
+  async linkAddress(account: string, address: string): Promise<{ link: AddressLink; credited: bigint }> {
+    this.assertOpen();
+    checkAccount(account);
+    const addr = normAddress(address);
+    return this.sql.begin(async (tx) => {
+      const now = Date.now();
+      await tx`INSERT INTO account_addresses (address, account, linked_at) VALUES (${addr}, ${account}, ${now}) ON CONFLICT (address) DO NOTHING`;
+      const [cur] = await tx<{ account: string; linked_at: string }[]>`SELECT account, linked_at::text FROM account_addresses WHERE address = ${addr} FOR UPDATE`;
+      if (cur!.account !== account) throw new CgnError('conflict', `${addr} is already linked to account ${cur!.account}`);
+      const held = await tx<{ ref: string; amount: string }[]>`SELECT ref, amount::text FROM chain_deposits WHERE address = ${addr} AND account IS NULL FOR UPDATE`;
+      let credited = 0n;
+      for (const d of held) {
+        credited += BigInt(d.amount);
+        await tx`UPDATE chain_deposits SET account = ${account}, credited_at = ${now} WHERE ref = ${d.ref}`;
+        await tx`INSERT INTO deposits (account, amount, memo, at) VALUES (${account}, ${d.amount}, ${`chain deposit ${d.ref}`}, ${now})`;
+      }
+      if (credited > 0n) await this.addDeposited(tx, account, credited);
+      return { link: { account, address: addr, linkedAt: Number(cur!.linked_at) }, credited };
+    });
+  }
+
+  async links(account?: string): Promise<AddressLink[]> {
+    this.assertOpen();
+    const rows = await this.sql<{ account: string; address: string; linked_at: string }[]>`
+      SELECT account, address, linked_at::text FROM account_addresses ${account === undefined ? this.sql`` : this.sql`WHERE account = ${account}`}
+      ORDER BY account COLLATE "C", address COLLATE "C"`;
+    return rows.map((r) => ({ account: r.account, address: r.address, linkedAt: Number(r.linked_at) }));
+  }
+
+  async recordChainDeposit(deposit: ChainDeposit): Promise<DepositOutcome> {
+    this.assertOpen();
+    const { ref, address } = checkChainDeposit(deposit);
+    return this.sql.begin(async (tx): Promise<DepositOutcome> => {
+      const [owner] = await tx<{ account: string }[]>`SELECT account FROM account_addresses WHERE address = ${address} FOR SHARE`;
+      const now = Date.now();
+      const inserted = await tx`INSERT INTO chain_deposits (ref, address, amount, block, account, recorded_at, credited_at)
+        VALUES (${ref}, ${address}, ${deposit.amount.toString()}, ${deposit.block.toString()}, ${owner?.account ?? null}, ${now}, ${owner === undefined ? null : now})
+        ON CONFLICT (ref) DO NOTHING`;
+      if (inserted.count === 0) return { status: 'duplicate' };
+      if (owner === undefined) return { status: 'unlinked' };
+      await this.addDeposited(tx, owner.account, deposit.amount);
+      await tx`INSERT INTO deposits (account, amount, memo, at) VALUES (${owner.account}, ${deposit.amount.toString()}, ${`chain deposit ${ref}`}, ${now})`;
+      const [b] = await tx<{ deposited: string; spent: string }[]>`SELECT deposited::text, spent::text FROM balances WHERE account = ${owner.account}`;
+      return { status: 'credited', account: owner.account, balance: balanceOf(owner.account, b!.deposited, b!.spent) };
+    });
+  }
+
+  async requestWithdrawal(account: string, address: string, amount: bigint | 'all'): Promise<Withdrawal> {
+    this.assertOpen();
+    checkAccount(account);
+    const addr = normAddress(address);
+    return this.sql.begin(async (tx): Promise<Withdrawal> => {
+      const [owner] = await tx<{ account: string }[]>`SELECT account FROM account_addresses WHERE address = ${addr} FOR UPDATE`;
+      if (owner?.account !== account) throw new CgnError('conflict', `${addr} is not linked to account ${account}`);
+      await tx`INSERT INTO balances (account) VALUES (${account}) ON CONFLICT (account) DO NOTHING`;
+      const [b] = await tx<{ deposited: string; spent: string }[]>`SELECT deposited::text, spent::text FROM balances WHERE account = ${account} FOR UPDATE`;
+      const [n] = await tx<{ net: string }[]>`SELECT (
+          (SELECT COALESCE(SUM(amount), 0) FROM chain_deposits WHERE address = ${addr} AND account = ${account}) -
+          (SELECT COALESCE(SUM(amount), 0) FROM withdrawals WHERE address = ${addr} AND account = ${account}))::text AS net`;
+      const want = withdrawalAmount(account, addr, amount, balanceOf(account, b!.deposited, b!.spent).available, BigInt(n!.net));
+      await this.addDeposited(tx, account, -want);
+      const now = Date.now();
+      const [row] = await tx<{ id: string }[]>`INSERT INTO withdrawals (account, address, amount, requested_at) VALUES (${account}, ${addr}, ${want.toString()}, ${now}) RETURNING id::text`;
+      return { id: Number(row!.id), account, address: addr, amount: want, requestedAt: now, cycle: null, postedAt: null, tx: null };
+    });
+  }
+
+  async withdrawals(filter: { pending?: boolean; account?: string } = {}): Promise<Withdrawal[]> {
+    this.assertOpen();
+    const rows = await this.sql<{ id: string; account: string; address: string; amount: string; requested_at: string; cycle: number | null; posted_at: string | null; tx: string | null }[]>`
+      SELECT id::text, account, address, amount::text, requested_at::text, cycle, posted_at::text, tx FROM withdrawals
+      WHERE (${filter.pending !== true} OR posted_at IS NULL) AND (${filter.account ?? null}::text IS NULL OR account = ${filter.account ?? null})
+      ORDER BY id`;
+    return rows.map((r) => ({
+      id: Number(r.id), account: r.account, address: r.address, amount: BigInt(r.amount), requestedAt: Number(r.requested_at),
+      cycle: r.cycle, postedAt: r.posted_at === null ? null : Number(r.posted_at), tx: r.tx,
+    }));
+  }
+
+  async assignWithdrawals(ids: readonly number[], cycle: number): Promise<void> {
+    this.assertOpen();
+    if (ids.length === 0) return;
+    await this.sql`UPDATE withdrawals SET cycle = ${cycle} WHERE id IN ${this.sql(ids.map(String))} AND posted_at IS NULL`;
+  }
+
+  async markWithdrawalsPosted(ids: readonly number[], tx: string | null): Promise<void> {
+    this.assertOpen();
+    if (ids.length === 0) return;
+    await this.sql`UPDATE withdrawals SET posted_at = ${Date.now()}, tx = ${tx} WHERE id IN ${this.sql(ids.map(String))} AND posted_at IS NULL`;
+  }
+
+  async markAnchored(cycle: number, tx: string | null): Promise<void> {
+    this.assertOpen();
+    await this.sql`INSERT INTO cycle_anchors (cycle, tx, anchored_at) VALUES (${cycle}, ${tx}, ${Date.now()}) ON CONFLICT (cycle) DO NOTHING`;
+  }
+
+  async anchors(): Promise<AnchorMark[]> {
+    this.assertOpen();
+    const rows = await this.sql<{ cycle: number; tx: string | null; anchored_at: string }[]>`SELECT cycle, tx, anchored_at::text FROM cycle_anchors ORDER BY cycle`;
+    return rows.map((r) => ({ cycle: r.cycle, tx: r.tx, anchoredAt: Number(r.anchored_at) }));
   }
 
   async usage(group: UsageGroup, filter: UsageFilter = {}): Promise<UsageLine[]> {

@@ -147,6 +147,43 @@ export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
       CREATE INDEX idempotency_expiry ON idempotency (expires_at);
     `,
   },
+  {
+    version: 3,
+    name: 'escrow: account addresses, chain deposits, withdrawals, cycle anchors',
+    sql: `
+      CREATE TABLE account_addresses (
+        address   TEXT PRIMARY KEY,           -- lowercase 0x address
+        account   TEXT NOT NULL,
+        linked_at INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX account_addresses_account ON account_addresses (account);
+      CREATE TABLE chain_deposits (
+        ref         TEXT PRIMARY KEY,         -- txHash:logIndex of the Deposited event: credited once
+        address     TEXT NOT NULL,
+        amount      TEXT NOT NULL,            -- token base units
+        block       TEXT NOT NULL,
+        account     TEXT,                     -- null until the address is linked (then credited)
+        recorded_at INTEGER NOT NULL,
+        credited_at INTEGER
+      ) STRICT;
+      CREATE INDEX chain_deposits_address ON chain_deposits (address);
+      CREATE TABLE withdrawals (
+        id           INTEGER PRIMARY KEY,
+        account      TEXT NOT NULL,
+        address      TEXT NOT NULL,
+        amount       TEXT NOT NULL,           -- debited from the balance when requested
+        requested_at INTEGER NOT NULL,
+        cycle        INTEGER,                 -- the anchored cycle it is posted for
+        posted_at    INTEGER,
+        tx           TEXT
+      ) STRICT;
+      CREATE TABLE cycle_anchors (
+        cycle       INTEGER PRIMARY KEY,
+        tx          TEXT,
+        anchored_at INTEGER NOT NULL
+      ) STRICT;
+    `,
+  },
 ];
 
 /** Brings the schema up to date; returns the schema version. */

@@ -76,8 +76,8 @@ describe('SqliteLedgerStore specifics', () => {
   it('uses WAL, and synchronous NORMAL by default or FULL for durability "full"', () => {
     const normal = new SqliteLedgerStore({ path: newPath() });
     const full = new SqliteLedgerStore({ path: newPath(), durability: 'full' });
-    expect(normal.settings()).toEqual({ journalMode: 'wal', synchronous: 'normal', schemaVersion: 2 });
-    expect(full.settings()).toEqual({ journalMode: 'wal', synchronous: 'full', schemaVersion: 2 });
+    expect(normal.settings()).toEqual({ journalMode: 'wal', synchronous: 'normal', schemaVersion: 3 });
+    expect(full.settings()).toEqual({ journalMode: 'wal', synchronous: 'full', schemaVersion: 3 });
     normal.close();
     full.close();
   });
@@ -87,7 +87,7 @@ describe('SqliteLedgerStore specifics', () => {
     new SqliteLedgerStore({ path }).close();
     new SqliteLedgerStore({ path }).close();
     const db = new Database(path, { readonly: true });
-    expect(db.prepare('SELECT version, name FROM ledger_migrations').all()).toEqual([{ version: 1, name: expect.any(String) }, { version: 2, name: expect.any(String) }]);
+    expect(db.prepare('SELECT version, name FROM ledger_migrations').all()).toEqual([{ version: 1, name: expect.any(String) }, { version: 2, name: expect.any(String) }, { version: 3, name: expect.any(String) }]);
     db.close();
   });
 
@@ -158,7 +158,7 @@ describe('SqliteLedgerStore specifics', () => {
     db.close();
 
     const store = new SqliteLedgerStore({ path });
-    expect(store.settings().schemaVersion).toBe(2);
+    expect(store.settings().schemaVersion).toBe(3);
     expect(store.verifyChain()).toEqual({ ok: true, rows: 5 });
     expect(store.getRow(old[0]!.workId)).toMatchObject({ format: 1, billing: null });
     store.appendBatch([makePricedRecord(10), makePricedRecord(11)]);

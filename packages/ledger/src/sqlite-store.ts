@@ -27,6 +27,7 @@ import { tokenRateProblem, type TokenRate } from './pricing/price.js';
 import { BENEFICIARIES, splitText, type Beneficiary } from './pricing/split.js';
 import { VALIDATED_BATCHES, assertMicrotransaction, decodeBps, decodeParts, encodeSplit, type Microtransaction } from './record.js';
 import { migrate } from './sqlite-migrations.js';
+import { checkAccount, checkChainDeposit, normAddress, withdrawalAmount, type AddressLink, type AnchorMark, type ChainDeposit, type DepositOutcome, type Withdrawal } from './escrow.js';
 import { UsageAccumulator, balanceOf, checkCredit, sortActivity } from './store-common.js';
 import type { ActivityFilter, ActivityLine, ActivitySubject } from './reputation.js';
 import type {
@@ -433,6 +434,122 @@ export class SqliteLedgerStore implements BillingLedgerStore {
     return (this.db.prepare('SELECT account, deposited, spent FROM balances ORDER BY account').all() as { account: string; deposited: string; spent: string }[]).map((r) =>
       balanceOf(r.account, r.deposited, r.spent),
     );
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // On-chain escrow (escrow.ts)
+
+  /** Adds `amount` to the account's deposited tokens (inside a transaction). */
+  private addDeposited(account: string, amount: bigint): void {
+    const cur = this.db.prepare('SELECT deposited FROM balances WHERE account = ?').pluck().get(account) as string | undefined;
+    const next = (cur === undefined ? 0n : BigInt(cur)) + amount;
+    this.db.prepare('INSERT INTO balances (account, deposited) VALUES (?, ?) ON CONFLICT (account) DO UPDATE SET deposited = excluded.deposited').run(account, next.toString());
+  }
+
+  linkAddress(account: string, address: string): { link: AddressLink; credited: bigint } {
+    this.assertOpen();
+    checkAccount(account);
+    const addr = normAddress(address);
+    return this.db.transaction(() => {
+      const now = Date.now();
+      const cur = this.db.prepare('SELECT account, linked_at FROM account_addresses WHERE address = ?').get(addr) as { account: string; linked_at: number } | undefined;
+      if (cur !== undefined && cur.account !== account) throw new CgnError('conflict', `${addr} is already linked to account ${cur.account}`);
+      if (cur === undefined) this.db.prepare('INSERT INTO account_addresses (address, account, linked_at) VALUES (?, ?, ?)').run(addr, account, now);
+      const held = this.db.prepare('SELECT ref, amount FROM chain_deposits WHERE address = ? AND account IS NULL').all(addr) as { ref: string; amount: string }[];
+      let credited = 0n;
+      for (const d of held) {
+        credited += BigInt(d.amount);
+        this.db.prepare('UPDATE chain_deposits SET account = ?, credited_at = ? WHERE ref = ?').run(account, now, d.ref);
+        this.db.prepare('INSERT INTO deposits (account, amount, memo, at) VALUES (?, ?, ?, ?)').run(account, d.amount, `chain deposit ${d.ref}`, now);
+      }
+      if (credited > 0n) this.addDeposited(account, credited);
+      return { link: { account, address: addr, linkedAt: cur?.linked_at ?? now }, credited };
+    }).immediate();
+  }
+
+  links(account?: string): AddressLink[] {
+    this.assertOpen();
+    const rows = (account === undefined
+      ? this.db.prepare('SELECT account, address, linked_at FROM account_addresses ORDER BY account, address').all()
+      : this.db.prepare('SELECT account, address, linked_at FROM account_addresses WHERE account = ? ORDER BY address').all(account)) as { account: string; address: string; linked_at: number }[];
+    return rows.map((r) => ({ account: r.account, address: r.address, linkedAt: r.linked_at }));
+  }
+
+  recordChainDeposit(deposit: ChainDeposit): DepositOutcome {
+    this.assertOpen();
+    const { ref, address } = checkChainDeposit(deposit);
+    return this.db.transaction((): DepositOutcome => {
+      if (this.db.prepare('SELECT 1 FROM chain_deposits WHERE ref = ?').get(ref) !== undefined) return { status: 'duplicate' };
+      const now = Date.now();
+      const account = this.db.prepare('SELECT account FROM account_addresses WHERE address = ?').pluck().get(address) as string | undefined;
+      this.db
+        .prepare('INSERT INTO chain_deposits (ref, address, amount, block, account, recorded_at, credited_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
+        .run(ref, address, deposit.amount.toString(), deposit.block.toString(), account ?? null, now, account === undefined ? null : now);
+      if (account === undefined) return { status: 'unlinked' };
+      this.addDeposited(account, deposit.amount);
+      this.db.prepare('INSERT INTO deposits (account, amount, memo, at) VALUES (?, ?, ?, ?)').run(account, deposit.amount.toString(), `chain deposit ${ref}`, now);
+      return { status: 'credited', account, balance: this.balance(account) };
+    }).immediate();
+  }
+
+  requestWithdrawal(account: string, address: string, amount: bigint | 'all'): Withdrawal {
+    this.assertOpen();
+    checkAccount(account);
+    const addr = normAddress(address);
+    return this.db.transaction((): Withdrawal => {
+      const owner = this.db.prepare('SELECT account FROM account_addresses WHERE address = ?').pluck().get(addr) as string | undefined;
+      if (owner !== account) throw new CgnError('conflict', `${addr} is not linked to account ${account}`);
+      const sum = (sql: string): bigint => (this.db.prepare(sql).pluck().all(addr, account) as string[]).reduce((a, b) => a + BigInt(b), 0n);
+      const net = sum('SELECT amount FROM chain_deposits WHERE address = ? AND account = ?') - sum('SELECT amount FROM withdrawals WHERE address = ? AND account = ?');
+      const want = withdrawalAmount(account, addr, amount, this.balance(account).available, net);
+      this.addDeposited(account, -want);
+      const now = Date.now();
+      const id = Number(this.db.prepare('INSERT INTO withdrawals (account, address, amount, requested_at) VALUES (?, ?, ?, ?)').run(account, addr, want.toString(), now).lastInsertRowid);
+      return { id, account, address: addr, amount: want, requestedAt: now, cycle: null, postedAt: null, tx: null };
+    }).immediate();
+  }
+
+  withdrawals(filter: { pending?: boolean; account?: string } = {}): Withdrawal[] {
+    this.assertOpen();
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (filter.pending) where.push('posted_at IS NULL');
+    if (filter.account !== undefined) (where.push('account = ?'), args.push(filter.account));
+    const rows = this.db.prepare(`SELECT * FROM withdrawals ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id`).all(...args) as {
+      id: number; account: string; address: string; amount: string; requested_at: number; cycle: number | null; posted_at: number | null; tx: string | null;
+    }[];
+    return rows.map((r) => ({ id: r.id, account: r.account, address: r.address, amount: BigInt(r.amount), requestedAt: r.requested_at, cycle: r.cycle, postedAt: r.posted_at, tx: r.tx }));
+  }
+
+  assignWithdrawals(ids: readonly number[], cycle: number): void {
+    this.assertOpen();
+    const st = this.db.prepare('UPDATE withdrawals SET cycle = ? WHERE id = ? AND posted_at IS NULL');
+    this.db.transaction(() => {
+      for (const id of ids) st.run(cycle, id);
+    }).immediate();
+  }
+
+  markWithdrawalsPosted(ids: readonly number[], tx: string | null): void {
+    this.assertOpen();
+    const st = this.db.prepare('UPDATE withdrawals SET posted_at = ?, tx = ? WHERE id = ? AND posted_at IS NULL');
+    const now = Date.now();
+    this.db.transaction(() => {
+      for (const id of ids) st.run(now, tx, id);
+    }).immediate();
+  }
+
+  markAnchored(cycle: number, tx: string | null): void {
+    this.assertOpen();
+    this.db.prepare('INSERT INTO cycle_anchors (cycle, tx, anchored_at) VALUES (?, ?, ?) ON CONFLICT (cycle) DO NOTHING').run(cycle, tx, Date.now());
+  }
+
+  anchors(): AnchorMark[] {
+    this.assertOpen();
+    return (this.db.prepare('SELECT cycle, tx, anchored_at FROM cycle_anchors ORDER BY cycle').all() as { cycle: number; tx: string | null; anchored_at: number }[]).map((r) => ({
+      cycle: r.cycle,
+      tx: r.tx,
+      anchoredAt: r.anchored_at,
+    }));
   }
 
   // ---------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@
  */
 import type { BatchInfo, Credit, CycleInfo, CycleSummary, Debit, Payout, RecordProof } from './billing.js';
 import type { ChainVerification, RowBilling } from './chain.js';
+import type { AddressLink, AnchorMark, ChainDeposit, DepositOutcome, Withdrawal } from './escrow.js';
 import type { IdempotencyBegin, IdempotencyBeginArgs, StoredResponse } from './idempotency.js';
 import type { TokenRate } from './pricing/price.js';
 import type { Beneficiary } from './pricing/split.js';
@@ -104,7 +105,7 @@ export interface UsageLine {
 
 export interface Balance {
   account: string;
-  /** Tokens credited (deposits). */
+  /** Tokens credited (deposits), net of withdrawals the account asked for. */
   deposited: bigint;
   /** Tokens charged by recorded work. */
   spent: bigint;
@@ -153,6 +154,33 @@ export interface BillingLedgerStore extends LedgerStore {
    * execution time for miners, the queue time for nodes.
    */
   activity(by: ActivitySubject, filter?: ActivityFilter): MaybePromise<ActivityLine[]>;
+
+  // On-chain escrow (escrow.ts): links, deposits, withdrawals, anchors.
+  /**
+   * Links an EVM address to an account: deposits into escrow for it credit the account, and
+   * deposits already recorded for it are credited now (`credited`). Linking the same pair again
+   * does nothing; an address linked to another account is a `conflict`.
+   */
+  linkAddress(account: string, address: string): MaybePromise<{ link: AddressLink; credited: bigint }>;
+  /** Links of one account, or all. */
+  links(account?: string): MaybePromise<AddressLink[]>;
+  /** Records a confirmed deposit and credits its account, once per `ref`, in one transaction. */
+  recordChainDeposit(deposit: ChainDeposit): MaybePromise<DepositOutcome>;
+  /**
+   * Debits `amount` (or all that can be: 'all') of the account's available balance for a
+   * withdrawal to `address` (a linked address with that much in escrow for the account).
+   * `payment_required` when the balance does not cover it.
+   */
+  requestWithdrawal(account: string, address: string, amount: bigint | 'all'): MaybePromise<Withdrawal>;
+  /** Withdrawals, oldest first; `pending`: only those not yet posted on chain. */
+  withdrawals(filter?: { pending?: boolean; account?: string }): MaybePromise<Withdrawal[]>;
+  /** The settler chose the anchored cycle these pending withdrawals are posted for. */
+  assignWithdrawals(ids: readonly number[], cycle: number): MaybePromise<void>;
+  /** Their grant is confirmed on chain. */
+  markWithdrawalsPosted(ids: readonly number[], tx: string | null): MaybePromise<void>;
+  /** Sealed cycle `cycle` is anchored on chain (idempotent: the first mark stands). */
+  markAnchored(cycle: number, tx: string | null): MaybePromise<void>;
+  anchors(): MaybePromise<AnchorMark[]>;
 
   idempotencyBegin(args: IdempotencyBeginArgs): MaybePromise<IdempotencyBegin>;
   /** Stores the response of a pending key (same work id); afterwards begin() replays it. */

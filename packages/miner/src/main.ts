@@ -27,7 +27,8 @@ Options:
   --location L      free-text location advertised to the node      (default none)
   --run-dir DIR     directory for the DServices' sockets   (default a new temporary dir)
   --payout-address ADDRESS
-                    the miner's EVM address: paid there; in the open tier its stake backs
+                    the miner's EVM address: its earnings are paid there (without it, to
+                    an address nobody can claim); in the open tier its stake backs
                     the work (stake with: cgn wallet stake --amount N)
   --stake-proof SIG the payout address's signature binding it to this miner's key, made with
                     cgn wallet stake-proof --key K --miner-key FILE; nodes that check stakes

@@ -55,6 +55,7 @@ describe('resolveMinerOptions', () => {
       [{ tier: 'gold' }, 'tier', /open, attested, dedicated/],
       [{ sandbox: 'docker' }, 'sandbox', /auto, bwrap, none/],
       [{ location: 7 }, 'location', /string/],
+      [{ payoutAddress: '0x1234' }, 'payoutAddress', /EVM address/],
       [{ logger: {} }, 'logger', /pino/],
       [{ keyFile: '' }, 'keyFile', /path/],
       [{ runDir: '/' + 'x'.repeat(120) }, 'runDir', /too long/],

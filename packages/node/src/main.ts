@@ -28,6 +28,9 @@ Options:
   --central-port PORT    listen for central's mutual-TLS link on PORT (keys and approvals come from central)
   --pki DIR              certificates for the central link: ca.crt, node-<id>.crt, node-<id>.key
   --key-ttl MS           how long a key checked with central is trusted (default 30000)
+  --operator-address 0x  EVM address the operator's share is paid to (claimed with cgn wallet claim)
+  --charity-address 0x   EVM address the charity's share is paid to
+  --developer-address NAME=0x  EVM address of DService developer NAME (descriptor "developer"; repeatable)
   --enforce-balance      refuse work with 402 when the account's prepaid balance cannot cover it
                          (credit balances with: cgn ledger credit --ledger <data-dir>/ledger.sqlite)
   --no-rate-limit        turn off the per-key and per-IP rate limits of the work endpoint
@@ -57,6 +60,7 @@ export async function runNodeFromArgs(argv: string[]): Promise<void> {
         'max-queue': { type: 'string' }, 'max-queue-age': { type: 'string' }, 'ack-timeout': { type: 'string' }, help: { type: 'boolean', short: 'h' },
         'central-port': { type: 'string' }, pki: { type: 'string' }, 'key-ttl': { type: 'string' }, 'no-rate-limit': { type: 'boolean' }, 'enforce-balance': { type: 'boolean' },
         'chain-rpc': { type: 'string' }, contracts: { type: 'string' }, 'slasher-key': { type: 'string' }, redundancy: { type: 'string' }, 'stake-refresh': { type: 'string' },
+        'operator-address': { type: 'string' }, 'charity-address': { type: 'string' }, 'developer-address': { type: 'string', multiple: true },
       },
       strict: true,
     }));
@@ -96,6 +100,16 @@ export async function runNodeFromArgs(argv: string[]): Promise<void> {
   if (values.durability !== undefined) input['durability'] = values.durability;
   if (values['no-rate-limit']) input['rateLimits'] = null;
   if (values['enforce-balance']) input['billing'] = { enforceBalance: true };
+  const developers: Record<string, string> = {};
+  for (const d of values['developer-address'] ?? []) {
+    const eq = d.lastIndexOf('=');
+    if (eq <= 0) {
+      process.stderr.write(`cgn node: --developer-address must be NAME=0xADDRESS, got "${d}"\n`);
+      process.exit(2);
+    }
+    developers[d.slice(0, eq)] = d.slice(eq + 1);
+  }
+  input['payTo'] = { operator: values['operator-address'] ?? null, charity: values['charity-address'] ?? null, developers };
   if (values['central-port'] !== undefined || values.pki !== undefined) {
     if (values['central-port'] === undefined || values.pki === undefined) {
       process.stderr.write('cgn node: --central-port and --pki go together\n');

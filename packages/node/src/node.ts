@@ -42,6 +42,21 @@ export interface RunningNode {
 
 const clock = { now: () => Date.now() };
 
+/** Registers the configured operator, charity and developer payout addresses in the ledger. */
+function registerPayTo(store: Ledger['store'], options: NodeOptions, log: Logger): void {
+  const { payTo, billing } = options;
+  const entries: ['operator' | 'charity' | 'developer', string, string | null][] = [
+    ['operator', billing.operator, payTo.operator],
+    ['charity', billing.charity, payTo.charity],
+    ...Object.entries(payTo.developers).map(([id, a]) => ['developer', id, a] as ['developer', string, string]),
+  ];
+  for (const [role, id, address] of entries) {
+    if (address === null) continue;
+    store.registerAddress(role, id, address);
+    log.info({ role, id, address }, 'payout address registered in the ledger');
+  }
+}
+
 export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; keys?: ApiKeyVerifier } = {}): Promise<RunningNode> {
   const options = resolveNodeOptions(input);
   const log = extra.log ?? createLogger('cgn-node');
@@ -58,6 +73,8 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
     options.staking !== null || options.broker.redundancy > 0
       ? await startOpenTier({ nodeId: options.nodeId, dataDir: options.dataDir, staking: options.staking, log })
       : null;
+  registerPayTo(ledger.store, options, log);
+  const minerPayTo = new Map<string, string>();
 
   broker = new Broker(
     {
@@ -84,6 +101,16 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
       acceptMiner: (id) => options.acceptAnyMiner || allowed.has(id) || (central !== null && central.minerAllowed(id)),
       admitDServices: (ad) => (central === null ? ad : central.admitDServices(ad)),
       ...(openTier !== null ? { checkAdvert: openTier.checkAdvert, minerGone: (id: string) => openTier.gate.forget(id) } : {}),
+      onPayoutAddress: (id, address) => {
+        if (minerPayTo.get(id) === address.toLowerCase()) return;
+        try {
+          ledger.store.registerAddress('miner', id, address);
+          minerPayTo.set(id, address.toLowerCase());
+          log.info({ miner: id.slice(0, 16), address }, 'miner payout address registered in the ledger');
+        } catch (err) {
+          log.error({ err, miner: id.slice(0, 16) }, 'could not register the miner payout address');
+        }
+      },
     },
     broker,
     log,

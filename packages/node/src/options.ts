@@ -43,6 +43,12 @@ export interface NodeOptions {
   central: { port: number; pkiDir: string; keyTtlMs: number } | null;
   /** Prices, the split agreement, and whether work needs a prepaid balance (402 otherwise). */
   billing: BillingOptions;
+  /**
+   * EVM addresses the operator's, the charity's and DService developers' (by descriptor
+   * `developer`) credits are paid to; registered in the ledger at start. Miners advertise theirs.
+   * Without one, a beneficiary's credits go to a placeholder address nobody can claim.
+   */
+  payTo: { operator: string | null; charity: string | null; developers: Record<string, string> };
   broker: BrokerOptions;
   /**
    * Stake checks and slashing for the `open` tier on an EVM chain: open-tier miners must prove a
@@ -69,6 +75,7 @@ export const NODE_DEFAULTS: Omit<NodeOptions, 'keysFile'> = {
   rateLimits: { perKey: { burst: 40_000, perSecond: 20_000 }, perIp: { burst: 40_000, perSecond: 20_000 } },
   central: null,
   billing: BILLING_DEFAULTS,
+  payTo: { operator: null, charity: null, developers: {} },
   broker: BROKER_DEFAULTS,
   staking: null,
 };
@@ -111,6 +118,10 @@ export function resolveNodeOptions(input: NodeOptionsInput): NodeOptions {
     if (!/^https?:\/\//.test(o.staking.rpcUrl)) throw new Error(`option staking.rpcUrl: "${o.staking.rpcUrl}" is not an http(s) JSON-RPC URL`);
     if (o.staking.slasherKey !== null && !/^0x[0-9a-fA-F]{64}$/.test(o.staking.slasherKey)) throw new Error('option staking.slasherKey: must be 0x and 64 hex digits');
     if (!(o.staking.refreshMs >= 100)) throw new Error('option staking.refreshMs: must be at least 100');
+  }
+  const evm = /^0x[0-9a-fA-F]{40}$/;
+  for (const [k, v] of [['operator', o.payTo.operator], ['charity', o.payTo.charity], ...Object.entries(o.payTo.developers).map(([d, a]) => [`developers.${d}`, a])] as [string, string | null][]) {
+    if (v !== null && !evm.test(v)) throw new Error(`option payTo.${k}: "${v}" is not an EVM address (0x + 40 hex digits)`);
   }
   return o;
 }

@@ -103,6 +103,16 @@ describe('frame codec', () => {
     expect(decodeMessage(packr.pack({ ...ad, payoutAddress: `0x${'aB'.repeat(20)}`, stakeProof: new Uint8Array(65) }))[0]).toMatchObject({ payoutAddress: `0x${'aB'.repeat(20)}` });
   });
 
+  it('carries an advertised payout address, and refuses one that is not an EVM address', () => {
+    const ad = { t: 'advertise' as const, tier: 'open' as const, slots: 1, dservices: [], resources: { cpus: 1, memoryMb: 1 } };
+    const payoutAddress = `0x${'aB'.repeat(20)}`;
+    expect(decodeMessage(encodeMessage([frame({ ...ad, payoutAddress })]))).toMatchObject([{ payoutAddress }]);
+    expect(decodeMessage(encodeMessage([frame(ad)]))[0]).not.toHaveProperty('payoutAddress');
+    for (const bad of ['0x12', `${'ab'.repeat(20)}`, `0x${'zz'.repeat(20)}`, 7]) {
+      expect(() => decodeMessage(encodeMessage([frame({ ...ad, payoutAddress: bad as string })]))).toThrow(/payoutAddress/);
+    }
+  });
+
   it('rejects unknown types, wrong versions and non-maps', () => {
     const packr = new Packr({ useRecords: false });
     expect(() => decodeMessage(packr.pack({ t: 'teleport', v: 1 }))).toThrowError(/unknown type/);

@@ -374,6 +374,78 @@ export function describeLedgerStore(name: string, makeStore: () => Promise<Ledge
       });
     });
 
+    describe('on-chain escrow', () => {
+      const A = '0x' + '1a'.repeat(20);
+      const B = '0x' + '2b'.repeat(20);
+      const ref = (n: number) => `0x${n.toString(16).padStart(64, '0')}:${n % 3}`;
+
+      it('credits a confirmed deposit once per event reference, also after a restart', async () => {
+        const f = await fresh();
+        await f.store.linkAddress('acct_1', A.toUpperCase().replace('0X', '0x'));
+        const first = await f.store.recordChainDeposit({ ref: ref(1), address: A, amount: 500n, block: 7n });
+        expect(first).toMatchObject({ status: 'credited', account: 'acct_1', balance: { deposited: 500n, available: 500n } });
+        expect(await f.store.recordChainDeposit({ ref: ref(1), address: A, amount: 500n, block: 7n })).toEqual({ status: 'duplicate' });
+        await f.reopen();
+        expect(await f.store.recordChainDeposit({ ref: ref(1).toUpperCase().replace('0X', '0x'), address: A, amount: 500n, block: 7n })).toEqual({ status: 'duplicate' });
+        expect((await f.store.balance('acct_1')).deposited).toBe(500n);
+        await expect(async () => f.store.recordChainDeposit({ ref: 'nope', address: A, amount: 1n, block: 1n })).rejects.toMatchObject({ code: 'bad_request' });
+        await expect(async () => f.store.recordChainDeposit({ ref: ref(2), address: A, amount: 0n, block: 1n })).rejects.toMatchObject({ code: 'bad_request' });
+      });
+
+      it('holds a deposit for an unlinked address and credits it when the address is linked', async () => {
+        const { store } = await fresh();
+        expect(await store.recordChainDeposit({ ref: ref(3), address: B, amount: 40n, block: 1n })).toEqual({ status: 'unlinked' });
+        expect(await store.recordChainDeposit({ ref: ref(3), address: B, amount: 40n, block: 1n })).toEqual({ status: 'duplicate' });
+        expect((await store.balance('acct_2')).deposited).toBe(0n);
+        const r = await store.linkAddress('acct_2', B);
+        expect(r).toMatchObject({ credited: 40n, link: { account: 'acct_2', address: B } });
+        expect((await store.linkAddress('acct_2', B)).credited).toBe(0n);
+        expect((await store.balance('acct_2')).deposited).toBe(40n);
+        await expect(async () => store.linkAddress('acct_1', B)).rejects.toMatchObject({ code: 'conflict' });
+        await expect(async () => store.linkAddress('acct_1', '0x12')).rejects.toMatchObject({ code: 'bad_request' });
+        expect((await store.links()).map((l) => [l.account, l.address])).toEqual([['acct_2', B]]);
+        expect(await store.links('acct_1')).toEqual([]);
+      });
+
+      it('debits a withdrawal once, capped by the balance and the address escrow, and tracks its posting', async () => {
+        const { store } = await fresh();
+        await store.linkAddress('acct_1', A);
+        await store.recordChainDeposit({ ref: ref(4), address: A, amount: 10_000n, block: 1n });
+        await store.credit('acct_1', 5_000n, 'off-chain credit'); // not in A's escrow: cannot leave through A
+        await store.appendBatch([makePricedRecord(1)]); // spends acct_1
+        const spent = (await store.balance('acct_1')).spent;
+        expect(spent).toBeGreaterThan(0n);
+        await expect(async () => store.requestWithdrawal('acct_1', A, 10_001n)).rejects.toMatchObject({ code: 'conflict' });
+        await expect(async () => store.requestWithdrawal('acct_2', A, 1n)).rejects.toMatchObject({ code: 'conflict' });
+        const w1 = await store.requestWithdrawal('acct_1', A, 6_000n);
+        expect(w1).toMatchObject({ account: 'acct_1', address: A, amount: 6_000n, cycle: null, postedAt: null });
+        expect(await store.balance('acct_1')).toMatchObject({ deposited: 9_000n, available: 9_000n - spent });
+        const w2 = await store.requestWithdrawal('acct_1', A, 'all'); // the rest of A's escrow
+        expect(w2.amount).toBe(4_000n);
+        await expect(async () => store.requestWithdrawal('acct_1', A, 'all')).rejects.toMatchObject({ code: 'payment_required' });
+        expect((await store.withdrawals({ pending: true })).map((w) => w.id)).toEqual([w1.id, w2.id]);
+        await store.assignWithdrawals([w1.id, w2.id], 3);
+        await store.markWithdrawalsPosted([w1.id], '0xabc');
+        await store.markWithdrawalsPosted([w1.id], '0xdef'); // the first mark stands
+        expect((await store.withdrawals()).map((w) => [w.cycle, w.tx, w.postedAt !== null])).toEqual([
+          [3, '0xabc', true],
+          [3, null, false],
+        ]);
+        expect((await store.withdrawals({ pending: true, account: 'acct_1' })).map((w) => w.id)).toEqual([w2.id]);
+      });
+
+      it('marks anchored cycles once', async () => {
+        const { store } = await fresh();
+        await store.markAnchored(1, '0xaa');
+        await store.markAnchored(1, '0xbb');
+        await store.markAnchored(2, null);
+        expect((await store.anchors()).map((a) => [a.cycle, a.tx])).toEqual([
+          [1, '0xaa'],
+          [2, null],
+        ]);
+      });
+    });
+
     describe('idempotency', () => {
       const base = { account: 'acme', key: 'k-1', fingerprint: 'f1', workId: 'w_1', now: 1_000_000 };
       const response = { status: 201, headers: [['content-type', 'text/plain'], ['x-a', 'b']] as [string, string][], body: Buffer.from('hello') };

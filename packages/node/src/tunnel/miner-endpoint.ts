@@ -35,6 +35,8 @@ export interface MinerEndpointOptions {
   checkAdvert?: (minerId: string, ad: AdvertiseFrame) => Promise<string | null> | null;
   /** An authenticated miner's tunnel closed. */
   minerGone?: (minerId: string) => void;
+  /** An authenticated miner advertised the EVM address its earnings are paid to. */
+  onPayoutAddress?: (minerId: string, address: string) => void;
 }
 
 type Phase = 'hello' | 'auth' | 'admitting' | 'advertise' | 'ready';
@@ -256,13 +258,19 @@ export class MinerEndpoint {
     const seq = ++c.advertSeq;
     const id = c.minerId!;
     const check = this.options.checkAdvert?.(id, f) ?? null;
-    if (check === null) return this.broker.addMiner(id, this.options.admitDServices?.(f) ?? f);
+    if (check === null) return this.join(id, f);
     // A re-advertising miner keeps serving as it did until the new advertisement passes.
     check.then((refused) => {
       if (c.advertSeq !== seq || this.byMiner.get(id) !== c || c.ws.readyState !== c.ws.OPEN) return;
       if (refused !== null) return this.reject(c, CLOSE.tierRefused, refused, 'forbidden');
-      this.broker.addMiner(id, this.options.admitDServices?.(f) ?? f);
+      this.join(id, f);
     }, (err: unknown) => this.reject(c, CLOSE.tierRefused, `tier check failed: ${(err as Error).message}`, 'forbidden'));
+  }
+
+  /** An admitted advertisement: its payout address to the ledger, the miner into the pool. */
+  private join(id: string, f: AdvertiseFrame): void {
+    if (f.payoutAddress !== undefined) this.options.onPayoutAddress?.(id, f.payoutAddress);
+    this.broker.addMiner(id, this.options.admitDServices?.(f) ?? f);
   }
 
   /** Sends an error frame with the reason, then closes the tunnel. */

@@ -1,0 +1,261 @@
+/**
+ * The settler: the one process that moves a ledger's money on chain. Each tick, in order:
+ *
+ * 1. **deposits**: confirmed escrow deposits are credited to the accounts that own the addresses
+ *    (`DepositBridge`, exactly once per event);
+ * 2. **close**: the open billing cycle is closed when it is `closeEveryMs` old or holds
+ *    `closeAtRecords` records (and is not empty); a cycle a crash left unsealed is sealed;
+ * 3. **anchor**: every sealed cycle not yet marked anchored is anchored, in id order, one
+ *    transaction per cycle (`anchorPending`: retries, and a cycle found already anchored with the
+ *    same root is marked done, never sent twice). A failure (chain down, a refusal) leaves the
+ *    cycle pending; the next tick tries again;
+ * 4. **withdrawals**: withdrawals the ledger debited are posted as allowances for the latest
+ *    anchored cycle (`grantWithdrawable`, at most once per address and cycle: a grant found on
+ *    chain, or refused as `StaleCycle`, is marked posted, never paid twice).
+ *
+ * A step's failure is reported and does not stop the later steps (the ledger keeps closing cycles
+ * while the chain is down). One settler per ledger: run it next to the node (`cgn settle`), or
+ * one for a PostgreSQL ledger that several node instances share.
+ */
+import { getAddress, type Address, type Hash } from 'viem';
+import { derivedAddress, type BillingLedgerStore, type CycleSummary, type Withdrawal } from '@cgn/ledger';
+import { anchorPending, type AnchorOptions, type AnchorOutcome, type ClosedCycle, type PendingResult } from '../anchor.js';
+import { revertReason, type CgnContracts } from '../contracts.js';
+import type { WatcherStore } from '../watcher.js';
+import { DepositBridge } from './deposits.js';
+
+export type SettleLog = (level: 'debug' | 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+
+export interface SettlerOptions {
+  store: BillingLedgerStore;
+  /** Bound to a key holding the settlement contract's ANCHOR_ROLE. */
+  contracts: CgnContracts;
+  watcherStore: WatcherStore;
+  /** Blocks on top of a deposit before it is credited (default 2). */
+  confirmations?: number;
+  /** Close the open cycle once it is this old (ms) and holds records; null: only when asked. */
+  closeEveryMs?: number | null;
+  /** Close the open cycle once it holds this many records; null: no threshold. */
+  closeAtRecords?: number | null;
+  /** Records per sealed batch. */
+  batchSize?: number;
+  /** Tick period for `start()` (default 2000 ms). */
+  intervalMs?: number;
+  /** Retries within one tick (default 3 attempts; the next tick retries anyway). */
+  anchor?: AnchorOptions;
+  log?: SettleLog;
+  now?: () => number;
+}
+
+export interface Grant {
+  address: Address;
+  cycle: number;
+  amount: bigint;
+  /** null when the grant was found already on chain. */
+  tx: Hash | null;
+  gasUsed?: bigint;
+}
+
+export interface TickReport {
+  deposits: number;
+  closed: CycleSummary | null;
+  anchored: AnchorOutcome[];
+  granted: Grant[];
+  /** Steps that failed this tick (they are retried on the next). */
+  errors: { step: 'deposits' | 'close' | 'anchor' | 'withdrawals'; error: unknown }[];
+}
+
+const noLog: SettleLog = () => {};
+
+function message(err: unknown): string {
+  const reason = revertReason(err);
+  if (reason !== undefined) return `refused by the contract: ${reason}`;
+  return ((err as Error)?.message ?? String(err)).split('\n')[0]!;
+}
+
+export class Settler {
+  readonly deposits: DepositBridge;
+  private readonly log: SettleLog;
+  private running: Promise<TickReport> | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private stopped = true;
+  private readonly warnedDerived = new Set<number>();
+
+  constructor(readonly opts: SettlerOptions) {
+    this.log = opts.log ?? noLog;
+    this.deposits = new DepositBridge(opts.contracts, {
+      store: opts.store,
+      watcherStore: opts.watcherStore,
+      confirmations: opts.confirmations ?? 2,
+      onDeposit: (e, outcome) => {
+        const { account, amount } = e.args as { account: Address; amount: bigint };
+        if (outcome.status === 'credited') this.log('info', 'deposit credited', { account: outcome.account, address: account, amount: amount.toString(), available: outcome.balance.available.toString(), ref: e.id });
+        else if (outcome.status === 'unlinked') this.log('warn', 'deposit for an address no account is linked to: held until it is linked (cgn ledger link-address)', { address: account, amount: amount.toString(), ref: e.id });
+        else this.log('info', 'deposit was credited before: replay ignored', { address: account, ref: e.id });
+      },
+    });
+  }
+
+  /** One pass of every step (concurrent calls share one pass). `close: true` closes the open cycle now (if not empty). */
+  tick(force: { close?: boolean } = {}): Promise<TickReport> {
+    this.running ??= this.tickOnce(force).finally(() => {
+      this.running = null;
+    });
+    return this.running;
+  }
+
+  private async tickOnce(force: { close?: boolean }): Promise<TickReport> {
+    const report: TickReport = { deposits: 0, closed: null, anchored: [], granted: [], errors: [] };
+    const step = async (name: TickReport['errors'][number]['step'], fn: () => Promise<void>): Promise<void> => {
+      try {
+        await fn();
+      } catch (error) {
+        report.errors.push({ step: name, error });
+        this.log('error', `${name} failed (retried next tick): ${message(error)}`);
+      }
+    };
+    await step('deposits', async () => {
+      report.deposits = await this.deposits.poll();
+    });
+    await step('close', async () => {
+      report.closed = await this.maybeClose(force.close === true);
+    });
+    await step('anchor', async () => {
+      const { done, failed } = await this.anchor();
+      report.anchored = done;
+      if (failed) throw new Error(`cycle ${failed.cycleId} is not anchored (it and later cycles stay pending): ${message(failed.error)}`, { cause: failed.error });
+    });
+    await step('withdrawals', async () => {
+      report.granted = await this.postWithdrawals();
+    });
+    return report;
+  }
+
+  /** Records in the open cycle: all records minus those of closed cycles. */
+  private async openRecords(): Promise<number> {
+    const cycles = await this.opts.store.cycles();
+    const closed = cycles.reduce((n, c) => n + ('records' in c ? c.records : 0), 0);
+    return (await this.opts.store.count()) - closed;
+  }
+
+  private async maybeClose(force: boolean): Promise<CycleSummary | null> {
+    const { store } = this.opts;
+    for (const s of await store.sealPending({ ...(this.opts.batchSize ? { batchSize: this.opts.batchSize } : {}) })) this.log('info', 'sealed a cycle a crash left closed', { cycle: s.id });
+    const every = this.opts.closeEveryMs ?? null;
+    const atRecords = this.opts.closeAtRecords ?? null;
+    const byAge = every !== null && (this.opts.now ?? Date.now)() - (await store.currentCycle()).openedAt >= every;
+    if (!force && !byAge && atRecords === null) return null;
+    const records = await this.openRecords();
+    if (records === 0 || !(force || byAge || (atRecords !== null && records >= atRecords))) return null;
+    const s = await store.closeCycle({ ...(this.opts.batchSize ? { batchSize: this.opts.batchSize } : {}) });
+    this.log('info', 'cycle closed', { cycle: s.id, records: s.records, tokens: s.tokens.toString(), batches: s.batches, payoutRoot: s.payoutRoot });
+    return s;
+  }
+
+  private async anchor(): Promise<PendingResult> {
+    const { store, contracts } = this.opts;
+    const marked = new Set((await store.anchors()).map((a) => a.cycle));
+    const sealed = (await store.cycles()).filter((c): c is CycleSummary => c.sealedAt !== null && 'records' in c && !marked.has(c.id));
+    if (sealed.length === 0) return { done: [] };
+    const closed: ClosedCycle[] = [];
+    for (const c of sealed) {
+      closed.push({ cycleId: c.id, payoutRoot: c.payoutRoot, batchRoots: (await store.sealedBatches(c.id)).map((b) => b.root), total: c.tokens });
+      await this.warnUnclaimable(c.id);
+    }
+    const res = await anchorPending(contracts, closed, {
+      attempts: 3,
+      onRetry: (err, attempt) => this.log('warn', `anchoring: attempt ${attempt} failed, retrying: ${message(err)}`),
+      ...this.opts.anchor,
+    });
+    for (const d of res.done) {
+      await store.markAnchored(Number(d.cycleId), d.status === 'anchored' ? d.tx.hash : null);
+      if (d.status === 'anchored') this.log('info', 'cycle anchored', { cycle: Number(d.cycleId), tx: d.tx.hash, block: d.tx.blockNumber.toString(), gas: d.tx.gasUsed.toString() });
+      else this.log('info', 'cycle was already anchored with the same root: marked done', { cycle: Number(d.cycleId) });
+    }
+    return res;
+  }
+
+  /** Credits paid to derived placeholder addresses can never be claimed: say so, once per cycle. */
+  private async warnUnclaimable(cycle: number): Promise<void> {
+    if (this.warnedDerived.has(cycle)) return;
+    this.warnedDerived.add(cycle);
+    const lost = (await this.opts.store.credits(cycle)).filter((c) => c.tokens > 0n && c.address === derivedAddress(c.role, c.beneficiary));
+    if (lost.length > 0) {
+      this.log('warn', 'some credits go to placeholder addresses nobody can claim (register addresses before cycles close: miner --payout-address, node --operator-address/--charity-address/--developer-address, cgn ledger register-address)', {
+        cycle,
+        beneficiaries: lost.map((c) => `${c.role}:${c.beneficiary}`),
+        tokens: lost.reduce((a, c) => a + c.tokens, 0n).toString(),
+      });
+    }
+  }
+
+  private async postWithdrawals(): Promise<Grant[]> {
+    const { store, contracts } = this.opts;
+    const pending = await store.withdrawals({ pending: true });
+    if (pending.length === 0) return [];
+    const anchors = await store.anchors();
+    const latest = anchors.length === 0 ? null : Math.max(...anchors.map((a) => a.cycle));
+    // New requests join the latest anchored cycle, for addresses with nothing assigned and unposted
+    // and no grant for that cycle on chain yet (one grant per address and cycle).
+    if (latest !== null) {
+      const busy = new Set(pending.filter((w) => w.cycle !== null).map((w) => w.address));
+      const fresh = new Map<string, Withdrawal[]>();
+      for (const w of pending) if (w.cycle === null && !busy.has(w.address)) fresh.set(w.address, [...(fresh.get(w.address) ?? []), w]);
+      for (const [address, ws] of fresh) {
+        const last = await contracts.withdrawableCycleOf(address as Address);
+        if (last >= BigInt(latest)) {
+          this.log('debug', 'withdrawal waits for the next anchored cycle', { address, cycle: latest });
+          continue;
+        }
+        await store.assignWithdrawals(ws.map((w) => w.id), latest);
+        for (const w of ws) w.cycle = latest;
+      }
+    }
+    const groups = new Map<string, Withdrawal[]>();
+    for (const w of pending) if (w.cycle !== null) groups.set(`${w.address}\u0000${w.cycle}`, [...(groups.get(`${w.address}\u0000${w.cycle}`) ?? []), w]);
+    const granted: Grant[] = [];
+    const ordered = [...groups.values()].sort((a, b) => a[0]!.cycle! - b[0]!.cycle!);
+    for (const ws of ordered) {
+      const address = getAddress(ws[0]!.address);
+      const cycle = ws[0]!.cycle!;
+      const amount = ws.reduce((a, w) => a + w.amount, 0n);
+      const ids = ws.map((w) => w.id);
+      let grant: Grant;
+      if ((await contracts.withdrawableCycleOf(address)) >= BigInt(cycle)) {
+        grant = { address, cycle, amount, tx: null };
+      } else {
+        try {
+          const tx = await contracts.grantWithdrawable(address, cycle, amount);
+          grant = { address, cycle, amount, tx: tx.hash, gasUsed: tx.gasUsed };
+        } catch (err) {
+          if (revertReason(err) !== 'StaleCycle') throw err;
+          grant = { address, cycle, amount, tx: null }; // an earlier send landed meanwhile
+        }
+      }
+      await store.markWithdrawalsPosted(ids, grant.tx);
+      this.log('info', grant.tx ? 'withdrawal posted: the address may withdraw it now' : 'withdrawal was already posted on chain: marked done', {
+        address, cycle, amount: amount.toString(), accounts: [...new Set(ws.map((w) => w.account))], ...(grant.tx ? { tx: grant.tx } : {}),
+      });
+      granted.push(grant);
+    }
+    return granted;
+  }
+
+  /** Ticks every `intervalMs` until `stop()`. */
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    const loop = async (): Promise<void> => {
+      await this.tick().catch((err: unknown) => this.log('error', `tick failed: ${message(err)}`));
+      if (!this.stopped) this.timer = setTimeout(() => void loop(), this.opts.intervalMs ?? 2000);
+    };
+    void loop();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    if (this.running) await this.running.catch(() => undefined);
+  }
+}
