@@ -9,13 +9,15 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Client, Pool } from 'undici';
 import type { DServicePackage } from './dservice-package.js';
 import { errorText, type Log } from './log.js';
-import type { ProxyLimits } from './proxy.js';
+import { runWork, type ProxyLimits, type ProxyRequest, type WorkOutcome } from './proxy.js';
+import { DServiceLink } from './link-client.js';
+import { linkSocketPathFor } from './options.js';
 import { buildSandboxCommand } from './sandbox.js';
 
 export type InstanceState = 'idle' | 'starting' | 'ready' | 'restarting' | 'stopping' | 'stopped' | 'failed';
@@ -56,6 +58,8 @@ export interface InstanceStatus {
   restarts: number;
   lastExit: ExitInfo | null;
   socketPath: string;
+  /** How work reaches it: the DService link (@cgn/sdk DServices) or HTTP. */
+  transport: 'link' | 'http';
 }
 
 export interface InstanceEvents {
@@ -79,6 +83,8 @@ export class DServiceInstance extends EventEmitter<InstanceEvents> {
   readonly socketPath: string;
   /** Keep-alive connections for work (as many as the DService's concurrency). */
   readonly pool: Pool;
+  /** The DService link (framed, batched) when the DService serves one; HTTP over `pool` otherwise. */
+  private link: DServiceLink | null = null;
   /** What the proxy accepts from this DService. */
   readonly limits: ProxyLimits;
   /** One connection for readiness and health checks, so they never queue behind work. */
@@ -145,12 +151,27 @@ export class DServiceInstance extends EventEmitter<InstanceEvents> {
       restarts: this.restarts,
       lastExit: this.lastExit,
       socketPath: this.socketPath,
+      transport: this.transport,
     };
+  }
+
+  /** Runs one work unit on this instance: over the link when it has one, else over HTTP. */
+  run(work: ProxyRequest, signal?: AbortSignal): Promise<WorkOutcome> {
+    return this.link !== null ? this.link.run(work, this.limits, signal) : runWork(this.pool, work, this.limits, signal);
+  }
+
+  /** Which transport work takes to this instance. */
+  get transport(): 'link' | 'http' {
+    return this.link !== null ? 'link' : 'http';
   }
 
   private setState(s: InstanceState): void {
     const prev = this.stateValue;
     if (prev === s) return;
+    if (prev === 'ready') {
+      this.link?.close();
+      this.link = null;
+    }
     this.stateValue = s;
     this.emit('state', s, prev);
   }
@@ -180,6 +201,9 @@ export class DServiceInstance extends EventEmitter<InstanceEvents> {
 
   private becameReady(): void {
     this.readySince = Date.now();
+    // A DService built with @cgn/sdk listens on the link socket before it answers health checks.
+    const linkPath = linkSocketPathFor(this.socketPath);
+    this.link = existsSync(linkPath) ? new DServiceLink(linkPath, this.limits.maxBodyBytes) : null;
     this.setState('ready');
     this.scheduleHealth();
   }
@@ -208,6 +232,7 @@ export class DServiceInstance extends EventEmitter<InstanceEvents> {
     const socketDir = dirname(this.socketPath);
     mkdirSync(socketDir, { recursive: true, mode: 0o700 });
     rmSync(this.socketPath, { force: true });
+    rmSync(linkSocketPathFor(this.socketPath), { force: true });
     const cmd = buildSandboxCommand({
       mode: this.opts.sandbox,
       packageDir: pkg.dir,

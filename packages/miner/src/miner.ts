@@ -20,7 +20,7 @@ import { DServiceInstance, type InstanceState, type InstanceStatus } from './dse
 import { loadOrCreateKey } from './key.js';
 import { createLog, errorText, type Log, type LogEntry, type MinerLogger } from './log.js';
 import { MAX_SOCKET_PATH, resolveMinerOptions, socketPathFor, type MinerOptions, type ResolvedMinerOptions } from './options.js';
-import { runWork, type WorkOutcome } from './proxy.js';
+import type { WorkOutcome } from './proxy.js';
 import { createRunDir, sweepStaleRunDirs } from './run-dir.js';
 import { resolveSandbox } from './sandbox.js';
 import { Tunnel, type Advertisement, type DisconnectInfo, type WorkFailure } from './tunnel.js';
@@ -252,7 +252,7 @@ class MinerImpl extends EventEmitter<MinerEvents> implements Miner {
     if (!inst.ready) {
       return Promise.reject(new CgnError('dservice_unavailable', `DService ${w.dservice} is ${inst.state}`, { retryable: true }));
     }
-    return runWork(inst.pool, w, inst.limits, signal);
+    return inst.run(w, signal);
   }
 
   status(): MinerStatus {

@@ -3,7 +3,7 @@
  * naming the wrong option in its error.
  */
 import { availableParallelism, homedir } from 'node:os';
-import { isAbsolute, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { LIMITS, TIERS, type Tier } from '@cgn/protocol';
 import { loadDServicePackage, type DServicePackage } from './dservice-package.js';
 import type { MinerLogger } from './log.js';
@@ -125,6 +125,10 @@ export const MAX_SOCKET_PATH = 107;
 /** The socket of a DService below the run directory: `<runDir>/<name>/http.sock`. */
 export function socketPathFor(runDir: string, name: string): string {
   return join(runDir, name, 'http.sock');
+}
+/** The DService link's socket (see `link-client.ts`), next to its HTTP socket. */
+export function linkSocketPathFor(httpSocketPath: string): string {
+  return join(dirname(httpSocketPath), 'link.sock');
 }
 
 /**

@@ -11,6 +11,7 @@
 import { createHash } from 'node:crypto';
 import type { Dispatcher } from 'undici';
 import { CgnError, LIMITS, type HeaderList, type WorkFrame } from '@cgn/protocol';
+import { dropRequestHeaders, isHopByHop } from './headers.js';
 
 export type ProxyRequest = Pick<WorkFrame, 'method' | 'path' | 'headers' | 'body'>;
 
@@ -34,35 +35,6 @@ export interface ProxyLimits {
 
 export const CPU_HEADER = 'cgn-cpu-us';
 
-/** Response headers that describe the hop between DService and miner, not the result. */
-const HOP_BY_HOP = new Set([
-  'connection', 'keep-alive', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-connection',
-  'proxy-authenticate', 'proxy-authorization', 'content-length',
-]);
-
-/** Request headers the miner (undici) sets itself or that undici refuses. */
-const DROP_REQUEST = new Set([
-  'host', 'connection', 'keep-alive', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'expect',
-  'proxy-connection', 'content-length',
-]);
-
-/** The work's request headers, copied only when some must go. */
-function requestHeaders(list: HeaderList): HeaderList {
-  let clean = true;
-  for (let i = 0; i < list.length; i += 2) {
-    if (DROP_REQUEST.has(list[i]!.toLowerCase())) {
-      clean = false;
-      break;
-    }
-  }
-  if (clean) return list;
-  const out: HeaderList = [];
-  for (let i = 0; i + 1 < list.length; i += 2) {
-    if (!DROP_REQUEST.has(list[i]!.toLowerCase())) out.push(list[i]!, list[i + 1]!);
-  }
-  return out;
-}
-
 const statusBytes = Buffer.alloc(2);
 
 /** sha256(status as 2 bytes big-endian ‖ body). */
@@ -84,7 +56,8 @@ function toCgnError(err: unknown): CgnError {
   });
 }
 
-function abortError(signal: AbortSignal): CgnError {
+/** Why a unit was aborted: the signal's reason when it is a `CgnError`, else `cancelled`. */
+export function abortError(signal: AbortSignal): CgnError {
   const r: unknown = signal.reason;
   return r instanceof CgnError ? r : new CgnError('cancelled', 'work cancelled');
 }
@@ -127,7 +100,7 @@ class WorkCall implements Dispatcher.DispatchHandler {
     let bytes = 0;
     for (const name in headers) {
       const value = headers[name];
-      if (value === undefined || HOP_BY_HOP.has(name) || (listed !== null && listed.includes(name))) continue;
+      if (value === undefined || isHopByHop(name) || (listed !== null && listed.includes(name))) continue;
       if (name === CPU_HEADER) {
         const n = Number(Array.isArray(value) ? value[0] : value);
         this.cpuUs = Number.isSafeInteger(n) && n >= 0 ? n : 0;
@@ -209,7 +182,7 @@ export function runWork(dispatcher: Dispatcher, work: ProxyRequest, limits: Prox
         {
           path: work.path,
           method: work.method as Dispatcher.HttpMethod,
-          headers: requestHeaders(work.headers),
+          headers: dropRequestHeaders(work.headers),
           body: work.body,
         },
         call,

@@ -54,7 +54,7 @@ describe('buildSandboxCommand', () => {
     expect(cmd).toMatchObject({ command: '/usr/bin/node', args: [spec.entryPath], cwd: spec.packageDir, infoFd: null });
   });
 
-  it('gives the DService only its socket, body limit, production mode and PATH: nothing of the miner', () => {
+  it('gives the DService only its sockets, body limit, production mode and PATH: nothing of the miner', () => {
     process.env['CGN_TEST_SECRET'] = 'do-not-leak';
     try {
       for (const mode of ['bwrap', 'none'] as const) {
@@ -62,7 +62,7 @@ describe('buildSandboxCommand', () => {
         expect(env['CGN_SOCKET']).toBe(spec.socketPath);
         expect(env['CGN_MAX_BODY_BYTES']).toBe('1234');
         expect(env['NODE_ENV']).toBe('production');
-        expect(Object.keys(env).sort()).toEqual(mode === 'bwrap' ? ['CGN_MAX_BODY_BYTES', 'CGN_SOCKET', 'HOME', 'NODE_ENV', 'PATH'] : ['CGN_MAX_BODY_BYTES', 'CGN_SOCKET', 'NODE_ENV', 'PATH']);
+        expect(Object.keys(env).sort()).toEqual(mode === 'bwrap' ? ['CGN_LINK_SOCKET', 'CGN_MAX_BODY_BYTES', 'CGN_SOCKET', 'HOME', 'NODE_ENV', 'PATH'] : ['CGN_LINK_SOCKET', 'CGN_MAX_BODY_BYTES', 'CGN_SOCKET', 'NODE_ENV', 'PATH']);
       }
     } finally {
       delete process.env['CGN_TEST_SECRET'];
@@ -175,7 +175,7 @@ describe('a DService inside bubblewrap', () => {
     expect(report['ownSocket']).toBe(true);
     expect(report['otherSocket']).toBe(false); // the other DService's socket is out of reach
     // (bwrap's --chdir sets PWD)
-    expect(report['env']).toEqual(['CGN_MAX_BODY_BYTES', 'CGN_SOCKET', 'HOME', 'NODE_ENV', 'PATH', 'PWD']);
+    expect(report['env']).toEqual(['CGN_LINK_SOCKET', 'CGN_MAX_BODY_BYTES', 'CGN_SOCKET', 'HOME', 'NODE_ENV', 'PATH', 'PWD']);
     expect(report['pid']).toBe(1); // its own pid namespace
     expect(report['cwd']).toBe(probePkg);
   });
@@ -185,7 +185,7 @@ describe('a DService inside bubblewrap', () => {
     const { report } = await probe('none');
     expect(report['fetch']).toBe('ok reached the outside');
     expect(outsideConnections).toBeGreaterThan(before);
-    expect(report['env']).toEqual(['CGN_MAX_BODY_BYTES', 'CGN_SOCKET', 'NODE_ENV', 'PATH']);
+    expect(report['env']).toEqual(['CGN_LINK_SOCKET', 'CGN_MAX_BODY_BYTES', 'CGN_SOCKET', 'NODE_ENV', 'PATH']);
     // Unsandboxed, its writes are real: clean them up.
     expect(report['writePackage']).toBe('ok');
     expect(report['writeRoot']).toBe('ok');

@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative } from 'node:path';
-import type { SandboxMode } from './options.js';
+import { linkSocketPathFor, type SandboxMode } from './options.js';
 
 export interface SandboxSpec {
   /** `bwrap` or `none` (resolve `auto` with `resolveSandbox` first). */
@@ -41,10 +41,11 @@ export interface SandboxCommand {
   infoFd: number | null;
 }
 
-/** The environment of a DService process: its socket, its body limit, production mode. */
+/** The environment of a DService process: its sockets (HTTP and link), its body limit, production mode. */
 export function dserviceEnv(spec: Pick<SandboxSpec, 'socketPath' | 'maxBodyBytes'>, mode: 'bwrap' | 'none'): Record<string, string> {
   const env: Record<string, string> = {
     CGN_SOCKET: spec.socketPath,
+    CGN_LINK_SOCKET: linkSocketPathFor(spec.socketPath),
     CGN_MAX_BODY_BYTES: String(spec.maxBodyBytes),
     NODE_ENV: 'production',
     PATH: '/usr/local/bin:/usr/bin:/bin',

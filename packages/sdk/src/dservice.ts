@@ -7,6 +7,8 @@
  * - buffers the request body (at most `$CGN_MAX_BODY_BYTES`, default 10 MiB; larger is a 413);
  * - reports the CPU time of each request in the `cgn-cpu-us` response header, which the miner
  *   strips and puts into the result's metering;
+ * - also serves the same handler over the DService link (`link-frames.ts`) on the unix socket at
+ *   `$CGN_LINK_SOCKET` when the miner sets it: framed, batched, no HTTP on the hot path;
  * - closes gracefully on SIGTERM / SIGINT.
  *
  * ```ts
@@ -16,6 +18,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { existsSync, unlinkSync } from 'node:fs';
+import { serveLink } from './link-server.js';
 
 export interface DServiceRequest {
   method: string;
@@ -39,6 +42,8 @@ export interface ServeOptions {
   socketPath?: string;
   /** TCP port on 127.0.0.1 when there is no socket path; default `$PORT`, else an ephemeral port. */
   port?: number;
+  /** Unix socket for the DService link; default `$CGN_LINK_SOCKET` (none when unset). */
+  linkSocketPath?: string;
   /** Largest body accepted; default `$CGN_MAX_BODY_BYTES` or 10 MiB. */
   maxBodyBytes?: number;
 }
@@ -79,45 +84,63 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer | null> {
   });
 }
 
-function send(res: ServerResponse, r: DServiceResponse, cpuUs: number): void {
+/** What a handler's answer becomes on the wire, with the CPU time it took. */
+export interface HandledResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: Uint8Array | undefined;
+  cpuUs: number;
+}
+
+/**
+ * Runs the handler for one request, whatever transport brought it (HTTP or the link): a thrown
+ * error becomes a 500 problem; the CPU time is measured around the handler.
+ */
+export async function handleRequest(handler: DServiceHandler, req: DServiceRequest): Promise<HandledResponse> {
+  const start = process.cpuUsage();
+  let out: DServiceResponse;
+  try {
+    out = await handler(req);
+  } catch (err) {
+    out = problem(500, 'Internal Server Error', (err as Error).message);
+  }
+  const cpu = process.cpuUsage(start);
+  return answered(out, cpu.user + cpu.system);
+}
+
+export function answered(r: DServiceResponse, cpuUs: number): HandledResponse {
   const body = r.body === undefined ? undefined : typeof r.body === 'string' ? Buffer.from(r.body) : r.body;
-  const headers: Record<string, string | number> = { ...(r.headers ?? {}), 'cgn-cpu-us': cpuUs };
-  headers['content-length'] = body?.length ?? 0;
+  return { status: r.status, headers: r.headers ?? {}, body, cpuUs };
+}
+
+function send(res: ServerResponse, r: HandledResponse): void {
+  const headers: Record<string, string | number> = { ...r.headers, 'cgn-cpu-us': r.cpuUs };
+  headers['content-length'] = r.body?.length ?? 0;
   res.writeHead(r.status, headers);
-  res.end(body);
+  res.end(r.body);
+}
+
+/** Splits a request target into the path and its query. */
+export function splitTarget(url: string): { path: string; query: URLSearchParams } {
+  const q = url.indexOf('?');
+  return q < 0 ? { path: url, query: new URLSearchParams() } : { path: url.slice(0, q), query: new URLSearchParams(url.slice(q + 1)) };
 }
 
 /** Builds the request listener; exported so handlers can be driven without a socket. */
 export function dserviceListener(handler: DServiceHandler, maxBodyBytes: number) {
   return (req: IncomingMessage, res: ServerResponse): void => {
-    const url = req.url ?? '/';
-    const q = url.indexOf('?');
-    const path = q < 0 ? url : url.slice(0, q);
+    const { path, query } = splitTarget(req.url ?? '/');
     if (path === '/healthz' && req.method === 'GET') {
-      send(res, { status: 200, headers: { 'content-type': 'text/plain' }, body: 'ok' }, 0);
+      send(res, answered({ status: 200, headers: { 'content-type': 'text/plain' }, body: 'ok' }, 0));
       return;
     }
     readBody(req, maxBodyBytes).then(
       async (body) => {
         if (body === null) {
-          send(res, problem(413, 'Payload Too Large', `body exceeds ${maxBodyBytes} bytes`), 0);
+          send(res, answered(problem(413, 'Payload Too Large', `body exceeds ${maxBodyBytes} bytes`), 0));
           return;
         }
-        const start = process.cpuUsage();
-        let out: DServiceResponse;
-        try {
-          out = await handler({
-            method: req.method ?? 'GET',
-            path,
-            query: new URLSearchParams(q < 0 ? '' : url.slice(q + 1)),
-            headers: req.headers,
-            body,
-          });
-        } catch (err) {
-          out = problem(500, 'Internal Server Error', (err as Error).message);
-        }
-        const cpu = process.cpuUsage(start);
-        send(res, out, cpu.user + cpu.system);
+        send(res, await handleRequest(handler, { method: req.method ?? 'GET', path, query, headers: req.headers, body }));
       },
       () => res.destroy(),
     );
@@ -128,6 +151,9 @@ export function dserviceListener(handler: DServiceHandler, maxBodyBytes: number)
 export async function serveDService(handler: DServiceHandler, options: ServeOptions = {}): Promise<RunningDService> {
   const socketPath = options.socketPath ?? process.env['CGN_SOCKET'];
   const maxBodyBytes = options.maxBodyBytes ?? (Number(process.env['CGN_MAX_BODY_BYTES']) || 10 * 1024 * 1024);
+  const linkSocketPath = options.linkSocketPath ?? process.env['CGN_LINK_SOCKET'];
+  // The link listens first: once HTTP health checks answer, a miner finds the link socket there.
+  const link = linkSocketPath ? await serveLink(linkSocketPath, handler, maxBodyBytes) : null;
   const server = createServer({ keepAliveTimeout: 60_000 }, dserviceListener(handler, maxBodyBytes));
   server.headersTimeout = 0;
   server.requestTimeout = 0;
@@ -142,11 +168,15 @@ export async function serveDService(handler: DServiceHandler, options: ServeOpti
     const a = server.address();
     address = `http://127.0.0.1:${typeof a === 'object' && a ? a.port : port}`;
   }
-  const close = () =>
-    new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeIdleConnections();
-    });
+  const close = async () => {
+    await Promise.all([
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      }),
+      link?.close(),
+    ]);
+  };
   const onSignal = () => {
     void close().then(() => process.exit(0));
   };

@@ -2,3 +2,5 @@
  * @cgn/sdk — small, dependency-free kits: `serveDService` for DService authors.
  */
 export * from './dservice.js';
+export * from './link-frames.js';
+export { serveLink, headerRecord, type RunningLink } from './link-server.js';
