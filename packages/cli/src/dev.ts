@@ -16,7 +16,7 @@ import { SqliteLedgerStore } from '@cgn/ledger';
 import { ANVIL_KEYS, addressesToJson, asAccount, startLocalChain, type LocalChain } from '@cgn/chain';
 import { privateKeyToAccount } from 'viem/accounts';
 import { CGN_BIN, REPO_ROOT, dserviceDir } from './paths.js';
-import { SERVER_V8_FLAGS } from './server-flags.js';
+import { serverNodeArgs } from './server-flags.js';
 
 export const DEV_USAGE = `Usage: cgn dev [options]   (npm start runs this)
 
@@ -82,7 +82,7 @@ interface Child {
 }
 
 function startChild(role: string, args: string[], logFile: string, env: NodeJS.ProcessEnv): Child {
-  const proc = spawn(process.execPath, [...SERVER_V8_FLAGS, CGN_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env, cwd: REPO_ROOT });
+  const proc = spawn(process.execPath, [...serverNodeArgs(), CGN_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env, cwd: REPO_ROOT });
   const log = createWriteStream(logFile, { flags: 'a' });
   proc.stderr!.pipe(log);
   const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));

@@ -12,3 +12,13 @@
  * `cgn dev` passes it to the processes it spawns and `bin/cgn.js` (what `npx cgn` runs) carries it in its shebang.
  */
 export const SERVER_V8_FLAGS: readonly string[] = ['--initial-old-space-size=128'];
+
+/**
+ * Node arguments for a process `cgn dev` starts: the flags above, then any in `$CGN_NODE_ARGS`
+ * (space-separated, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile the network; Node
+ * refuses profiling flags in NODE_OPTIONS).
+ */
+export function serverNodeArgs(env: NodeJS.ProcessEnv = process.env): string[] {
+  const extra = (env['CGN_NODE_ARGS'] ?? '').split(/\s+/).filter((a) => a.length > 0);
+  return [...SERVER_V8_FLAGS, ...extra];
+}
