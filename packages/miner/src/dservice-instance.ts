@@ -17,6 +17,7 @@ import type { DServicePackage } from './dservice-package.js';
 import { errorText, type Log } from './log.js';
 import { runWork, type ProxyLimits, type ProxyRequest, type WorkOutcome } from './proxy.js';
 import { DServiceLink } from './link-client.js';
+import type { Cancellation } from './cancellation.js';
 import { linkSocketPathFor } from './options.js';
 import { buildSandboxCommand } from './sandbox.js';
 
@@ -156,8 +157,8 @@ export class DServiceInstance extends EventEmitter<InstanceEvents> {
   }
 
   /** Runs one work unit on this instance: over the link when it has one, else over HTTP. */
-  run(work: ProxyRequest, signal?: AbortSignal): Promise<WorkOutcome> {
-    return this.link !== null ? this.link.run(work, this.limits, signal) : runWork(this.pool, work, this.limits, signal);
+  run(work: ProxyRequest, cancel?: Cancellation): Promise<WorkOutcome> {
+    return this.link !== null ? this.link.run(work, this.limits, cancel) : runWork(this.pool, work, this.limits, cancel);
   }
 
   /** Which transport work takes to this instance. */

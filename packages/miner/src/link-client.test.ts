@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import { CgnError } from '@cgn/protocol';
 import { LINK_RESPONSE, encodeLinkHead, serveLink, type DServiceHandler, type RunningLink } from '@cgn/sdk';
 import { DServiceLink } from './link-client.js';
+import { Cancellation } from './cancellation.js';
 import { resultHash, type ProxyRequest } from './proxy.js';
 
 const dirs: string[] = [];
@@ -96,9 +97,9 @@ describe('DServiceLink', () => {
       if (req.path === '/slow') await gate;
       return { status: 200, body: req.path };
     });
-    const ac = new AbortController();
-    const slow = link.run(work({ path: '/slow' }), limits, ac.signal);
-    ac.abort(new CgnError('cancelled', 'the node cancelled it'));
+    const cancel = new Cancellation();
+    const slow = link.run(work({ path: '/slow' }), limits, cancel);
+    cancel.cancel(new CgnError('cancelled', 'the node cancelled it'));
     await expect(slow).rejects.toMatchObject({ code: 'cancelled' });
     release();
     const next = await link.run(work({ path: '/after' }), limits);

@@ -9,15 +9,15 @@
 import { connect, type Socket } from 'node:net';
 import { CgnError, LIMITS, type HeaderList } from '@cgn/protocol';
 import { LINK_REQUEST, LINK_RESPONSE, LinkFrameReader, LinkWriter, MAX_LINK_META_BYTES, type LinkFrame } from '@cgn/sdk';
-import { abortError, resultHash, type ProxyLimits, type ProxyRequest, type WorkOutcome } from './proxy.js';
+import { resultHash, type ProxyLimits, type ProxyRequest, type WorkOutcome } from './proxy.js';
 import { dropRequestHeaders, isHopByHop } from './headers.js';
+import type { Cancellation } from './cancellation.js';
 
 interface Pending {
   resolve: (o: WorkOutcome) => void;
   reject: (e: CgnError) => void;
   limits: ProxyLimits;
-  signal: AbortSignal | undefined;
-  onAbort: (() => void) | null;
+  cancel: Cancellation | undefined;
   start: bigint;
 }
 
@@ -59,20 +59,17 @@ export class DServiceLink {
     return this.pending.size;
   }
 
-  run(work: ProxyRequest, limits: ProxyLimits, signal?: AbortSignal): Promise<WorkOutcome> {
+  run(work: ProxyRequest, limits: ProxyLimits, cancel?: Cancellation): Promise<WorkOutcome> {
     return new Promise<WorkOutcome>((resolve, reject) => {
-      if (signal?.aborted) return reject(abortError(signal));
+      if (cancel?.reason) return reject(cancel.reason);
       if (this.closed) return reject(unavailable('the link is closed'));
       const writer = this.writer ?? this.open();
       const id = this.nextId;
       this.nextId = id >= 0xffffffff ? 1 : id + 1;
-      const p: Pending = { resolve, reject, limits, signal, onAbort: null, start: process.hrtime.bigint() };
-      if (signal) {
-        p.onAbort = () => {
-          if (this.pending.delete(id)) reject(abortError(signal));
-        };
-        signal.addEventListener('abort', p.onAbort, { once: true });
-      }
+      const p: Pending = { resolve, reject, limits, cancel, start: process.hrtime.bigint() };
+      cancel?.onCancel((reason) => {
+        if (this.pending.delete(id)) reject(reason);
+      });
       this.pending.set(id, p);
       const meta = JSON.stringify({ m: work.method, u: work.path, h: dropRequestHeaders(work.headers) });
       writer.write(LINK_REQUEST, id, meta, work.body);
@@ -113,7 +110,7 @@ export class DServiceLink {
     const all = [...this.pending.values()];
     this.pending.clear();
     for (const p of all) {
-      if (p.onAbort) p.signal!.removeEventListener('abort', p.onAbort);
+      p.cancel?.onCancel(null);
       p.reject(unavailable(detail));
     }
   }
@@ -123,7 +120,7 @@ export class DServiceLink {
     const p = this.pending.get(f.id);
     if (p === undefined) return; // cancelled; its answer is not wanted
     this.pending.delete(f.id);
-    if (p.onAbort) p.signal!.removeEventListener('abort', p.onAbort);
+    p.cancel?.onCancel(null);
     const meta = parseResponseMeta(f.meta);
     if (meta === null) throw new Error('response meta is not {s, h, c}');
     const execUs = Number((process.hrtime.bigint() - p.start) / 1000n);

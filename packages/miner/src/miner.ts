@@ -21,6 +21,7 @@ import { loadOrCreateKey } from './key.js';
 import { createLog, errorText, type Log, type LogEntry, type MinerLogger } from './log.js';
 import { MAX_SOCKET_PATH, resolveMinerOptions, socketPathFor, type MinerOptions, type ResolvedMinerOptions } from './options.js';
 import type { WorkOutcome } from './proxy.js';
+import type { Cancellation } from './cancellation.js';
 import { createRunDir, sweepStaleRunDirs } from './run-dir.js';
 import { resolveSandbox } from './sandbox.js';
 import { Tunnel, type Advertisement, type DisconnectInfo, type WorkFailure } from './tunnel.js';
@@ -198,7 +199,7 @@ class MinerImpl extends EventEmitter<MinerEvents> implements Miner {
       maxMessageBytes: o.maxMessageBytes,
       slots: o.slots,
       advertisement: () => this.advertisement(),
-      execute: (w, signal) => this.execute(w, signal),
+      execute: (w, cancel) => this.execute(w, cancel),
     });
     this.tunnel = tunnel;
     tunnel.on('welcome', (info) => this.emit('connected', info));
@@ -244,7 +245,7 @@ class MinerImpl extends EventEmitter<MinerEvents> implements Miner {
     if (key !== this.advertisedKey && this.tunnel.connected) this.tunnel.readvertise();
   }
 
-  private execute(w: WorkFrame, signal: AbortSignal): Promise<WorkOutcome> {
+  private execute(w: WorkFrame, cancel: Cancellation): Promise<WorkOutcome> {
     const inst = this.byName.get(w.dservice);
     if (inst === undefined) {
       return Promise.reject(new CgnError('unknown_dservice', `this miner does not run DService "${w.dservice}"`, { retryable: true }));
@@ -252,7 +253,7 @@ class MinerImpl extends EventEmitter<MinerEvents> implements Miner {
     if (!inst.ready) {
       return Promise.reject(new CgnError('dservice_unavailable', `DService ${w.dservice} is ${inst.state}`, { retryable: true }));
     }
-    return inst.run(w, signal);
+    return inst.run(w, cancel);
   }
 
   status(): MinerStatus {

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CgnError } from '@cgn/protocol';
 import { resultHash, runWork, type ProxyRequest } from './proxy.js';
 import { tempDir } from '../test/fixtures.js';
+import { Cancellation } from './cancellation.js';
 
 const tmp = tempDir();
 const socketPath = join(tmp.path, 'd.sock');
@@ -144,22 +145,22 @@ describe('runWork', () => {
     expect(err).toMatchObject({ code: 'dservice_unavailable', retryable: true });
   });
 
-  it('abort stops the request at the DService and rejects with the reason', async () => {
-    const ac = new AbortController();
+  it('cancel stops the request at the DService and rejects with the reason', async () => {
+    const cancel = new Cancellation();
     const reached = new Promise<void>((r) => (slowReached = r));
-    const p = runWork(pool, req('/slow'), limits, ac.signal);
+    const p = runWork(pool, req('/slow'), limits, cancel);
     await reached;
     const closed = closedRequests.length;
-    ac.abort();
+    cancel.cancel();
     await expect(p).rejects.toMatchObject({ code: 'cancelled' });
     // The DService sees its connection go (the response it was preparing is moot).
     await new Promise<void>((r) => {
       const check = (): void => (closedRequests.length > closed ? r() : void setImmediate(check));
       check();
     });
-    const ac2 = new AbortController();
-    ac2.abort(new CgnError('deadline_exceeded', 'too late'));
-    await expect(runWork(pool, req('/slow'), limits, ac2.signal)).rejects.toMatchObject({ code: 'deadline_exceeded' });
+    const late = new Cancellation();
+    late.cancel(new CgnError('deadline_exceeded', 'too late'));
+    await expect(runWork(pool, req('/slow'), limits, late)).rejects.toMatchObject({ code: 'deadline_exceeded' });
   });
 
   it('a response larger than the limit fails with payload_too_large; too many headers with miner_failed', async () => {

@@ -12,6 +12,7 @@ import { createHash } from 'node:crypto';
 import type { Dispatcher } from 'undici';
 import { CgnError, LIMITS, type HeaderList, type WorkFrame } from '@cgn/protocol';
 import { dropRequestHeaders, isHopByHop } from './headers.js';
+import type { Cancellation } from './cancellation.js';
 
 export type ProxyRequest = Pick<WorkFrame, 'method' | 'path' | 'headers' | 'body'>;
 
@@ -56,11 +57,6 @@ function toCgnError(err: unknown): CgnError {
   });
 }
 
-/** Why a unit was aborted: the signal's reason when it is a `CgnError`, else `cancelled`. */
-export function abortError(signal: AbortSignal): CgnError {
-  const r: unknown = signal.reason;
-  return r instanceof CgnError ? r : new CgnError('cancelled', 'work cancelled');
-}
 
 class WorkCall implements Dispatcher.DispatchHandler {
   private controller: Dispatcher.DispatchController | null = null;
@@ -76,12 +72,11 @@ class WorkCall implements Dispatcher.DispatchHandler {
     private readonly resolve: (o: WorkOutcome) => void,
     private readonly reject: (e: CgnError) => void,
     private readonly limits: ProxyLimits,
-    private readonly signal: AbortSignal | undefined,
+    private readonly cancel: Cancellation | undefined,
   ) {}
 
-  /** Abort listener: fail now, and stop the request once undici has started it. */
-  readonly onAbort = (): void => {
-    const err = abortError(this.signal!);
+  /** Cancel listener: fail now, and stop the request once undici has started it. */
+  readonly onCancel = (err: CgnError): void => {
     this.fail(err);
     this.controller?.abort(err);
   };
@@ -138,7 +133,7 @@ class WorkCall implements Dispatcher.DispatchHandler {
   onResponseEnd(): void {
     if (this.settled) return;
     this.settled = true;
-    this.signal?.removeEventListener('abort', this.onAbort);
+    this.cancel?.onCancel(null);
     const execUs = Number((process.hrtime.bigint() - this.start) / 1000n);
     const body: Uint8Array = this.chunks.length === 1 ? this.chunks[0]! : this.chunks.length === 0 ? EMPTY : Buffer.concat(this.chunks, this.size);
     this.resolve({
@@ -158,7 +153,7 @@ class WorkCall implements Dispatcher.DispatchHandler {
   fail(err: CgnError): void {
     if (this.settled) return;
     this.settled = true;
-    this.signal?.removeEventListener('abort', this.onAbort);
+    this.cancel?.onCancel(null);
     this.chunks = [];
     this.reject(err);
   }
@@ -169,14 +164,14 @@ const EMPTY = new Uint8Array(0);
 /**
  * Sends `work` to the DService behind `dispatcher` and resolves with its answer. Rejects with a
  * `CgnError`: `dservice_unavailable` (retryable) when the DService cannot be reached or dies
- * mid-request, the signal's reason (or `cancelled`) when aborted, `payload_too_large` or
+ * mid-request, the cancellation's reason when cancelled, `payload_too_large` or
  * `miner_failed` when the answer cannot go into a result frame.
  */
-export function runWork(dispatcher: Dispatcher, work: ProxyRequest, limits: ProxyLimits, signal?: AbortSignal): Promise<WorkOutcome> {
+export function runWork(dispatcher: Dispatcher, work: ProxyRequest, limits: ProxyLimits, cancel?: Cancellation): Promise<WorkOutcome> {
   return new Promise<WorkOutcome>((resolve, reject) => {
-    if (signal?.aborted) return reject(abortError(signal));
-    const call = new WorkCall(resolve, reject, limits, signal);
-    signal?.addEventListener('abort', call.onAbort, { once: true });
+    if (cancel?.reason) return reject(cancel.reason);
+    const call = new WorkCall(resolve, reject, limits, cancel);
+    cancel?.onCancel(call.onCancel);
     try {
       dispatcher.dispatch(
         {

@@ -23,6 +23,7 @@ import {
 import { errorText, type Log } from './log.js';
 import { Outbox } from '@cgn/protocol';
 import type { WorkOutcome } from './proxy.js';
+import { Cancellation } from './cancellation.js';
 
 export const AGENT = 'cgn-miner/0.1.0';
 
@@ -49,7 +50,7 @@ export interface TunnelOptions {
   /** What to advertise now (called after each `welcome` and on `readvertise()`). */
   advertisement: () => Advertisement;
   /** Runs one work unit; rejects with a `CgnError`. */
-  execute: (work: WorkFrame, signal: AbortSignal) => Promise<WorkOutcome>;
+  execute: (work: WorkFrame, cancel: Cancellation) => Promise<WorkOutcome>;
   /** The backoff's randomness (tests); default `Math.random`. */
   random?: () => number;
 }
@@ -113,7 +114,7 @@ interface Conn {
 const ACK_DELAY_MS = 20;
 
 interface InFlight {
-  ac: AbortController;
+  cancel: Cancellation;
   /** performance.now() after which the unit is abandoned. */
   deadline: number;
   conn: Conn;
@@ -421,13 +422,13 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     if (this.inFlight.size >= this.opts.slots) return this.refuse(c, w.id, 'queue_full', 'all slots of this miner are busy');
     c.unacked.add(w.id);
     c.ackTimer ??= setTimeout(() => this.sendAcks(c), ACK_DELAY_MS);
-    const ac = new AbortController();
-    const entry: InFlight = { ac, deadline: performance.now() + w.timeoutMs, conn: c };
+    const cancel = new Cancellation();
+    const entry: InFlight = { cancel, deadline: performance.now() + w.timeoutMs, conn: c };
     this.inFlight.set(w.id, entry);
     if (this.sweeper === null) this.startSweeper();
     let p: Promise<WorkOutcome>;
     try {
-      p = this.opts.execute(w, ac.signal);
+      p = this.opts.execute(w, cancel);
     } catch (err) {
       p = Promise.reject(err);
     }
@@ -488,7 +489,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     this.inFlight.delete(id);
     entry.conn.unacked.delete(id);
     this.stats.cancelled++;
-    entry.ac.abort(new CgnError('cancelled', 'cancelled by the node'));
+    entry.cancel.cancel(new CgnError('cancelled', 'cancelled by the node'));
     this.emit('work-cancelled', id);
     this.afterUnit(entry.conn);
   }
@@ -504,7 +505,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     this.sweeper = setInterval(() => {
       const now = performance.now();
       for (const [id, e] of this.inFlight) {
-        if (e.deadline <= now) e.ac.abort(new CgnError('deadline_exceeded', `work ${id} ran past its timeout`));
+        if (e.deadline <= now) e.cancel.cancel(new CgnError('deadline_exceeded', `work ${id} ran past its timeout`));
       }
     }, SWEEP_MS);
     this.sweeper.unref();
@@ -520,7 +521,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     for (const [id, e] of this.inFlight) {
       if (c !== null && e.conn !== c) continue;
       this.inFlight.delete(id);
-      e.ac.abort(reason);
+      e.cancel.cancel(reason);
       any = true;
     }
     if (any && this.inFlight.size === 0) {
@@ -552,7 +553,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
       clearTimeout(timer);
       if (!done) {
         this.log.warn({ inFlight: this.inFlight.size, timeoutMs }, 'work still running after the drain timeout; handing it back to the node');
-        for (const e of this.inFlight.values()) e.ac.abort(new CgnError('draining', 'the miner is stopping', { retryable: true }));
+        for (const e of this.inFlight.values()) e.cancel.cancel(new CgnError('draining', 'the miner is stopping', { retryable: true }));
         // The aborts settle on the next turns; their error frames go out before the close.
         await new Promise<void>((r) => (this.inFlight.size === 0 ? r() : this.once('idle', () => r())));
       }
