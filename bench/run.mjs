@@ -18,6 +18,9 @@ const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const WORK = join(ROOT, 'bench/.work');
 const DURATION = Number(process.env.BENCH_DURATION ?? 8);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
+// Load before each measurement, the same for every way: long enough for the JIT of the node and
+// the miner to settle (their throughput still climbs after 2 s; a lone DService settles sooner).
+const WARMUP = Number(process.env.BENCH_WARMUP ?? 5);
 const CGN_BIN = join(ROOT, 'packages/cli/dist/bin.js');
 
 const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
@@ -125,7 +128,7 @@ function wrk(url, script, connections, duration) {
 
 function measure(label, url, script) {
   process.stderr.write(`  ${label}: warm-up… `);
-  wrk(url, script, CONNECTIONS, 2);
+  wrk(url, script, CONNECTIONS, WARMUP);
   process.stderr.write('throughput… ');
   const load = wrk(url, script, CONNECTIONS, DURATION);
   process.stderr.write('latency (1 connection)…\n');
@@ -202,7 +205,7 @@ async function main() {
     miners: pids.miners.map((p) => ({ minerMb: rssMb(p), dservicesMb: descendants(p).map(rssMb).filter((x) => x !== null) })),
   };
 
-  const results = { gateway: {}, idleRss: idle, machine: { cpus: (await import('node:os')).availableParallelism(), node: process.version }, settings: { durationS: DURATION, connections: CONNECTIONS } };
+  const results = { gateway: {}, idleRss: idle, machine: { cpus: (await import('node:os')).availableParallelism(), node: process.version }, settings: { durationS: DURATION, warmupS: WARMUP, connections: CONNECTIONS } };
   for (const [name, w] of Object.entries(workloads)) {
     console.error(`workload ${name}`);
     const port = await freePort();
