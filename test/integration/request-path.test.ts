@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { CLOSE } from '@cgn/node';
 import { ECHO, MEDIAGEN, ScriptedMiner, minersOf, spawnMiner, startTestNode, tempDir, waitFor, type MinerProcess, type TestNode } from './harness.js';
 
@@ -36,6 +37,28 @@ describe('request path with real miner processes', () => {
     expect(res.headers.get('content-type')).toBe('text/plain');
     expect(res.headers.get('cgn-work-id')).toMatch(/^w_/);
     expect(res.headers.get('server-timing')).toMatch(/queue;dur=[\d.]+, exec;dur=[\d.]+/);
+  });
+
+  it('carries large uploads and answers byte for byte (bodies kept in chunks, sent as fragments both ways)', async () => {
+    const sizes = [65_536, 70_001, 300_000, 1_000_000];
+    const bodies = sizes.map((n) => randomBytes(n));
+    const answers = await Promise.all(bodies.map(async (b) => {
+      const res = await post(t, '/big', b, { 'content-type': 'application/octet-stream' });
+      return { status: res.status, id: res.headers.get('cgn-work-id')!, bytes: Buffer.from(await res.arrayBuffer()) };
+    }));
+    const db = new Database(join(t.dir, 'ledger.sqlite'), { readonly: true });
+    try {
+      for (const [i, a] of answers.entries()) {
+        expect(a.status).toBe(200);
+        expect(a.bytes.length).toBe(sizes[i]);
+        expect(a.bytes.equals(bodies[i]!), `echo of ${sizes[i]} bytes`).toBe(true);
+        await waitFor(() => db.prepare('SELECT 1 FROM microtransactions WHERE work_id = ?').get(a.id) !== undefined, `the record of ${a.id}`);
+        const row = db.prepare('SELECT bytes_in, bytes_out FROM microtransactions WHERE work_id = ?').get(a.id) as { bytes_in: number; bytes_out: number };
+        expect(row).toEqual({ bytes_in: sizes[i], bytes_out: sizes[i] });
+      }
+    } finally {
+      db.close();
+    }
   });
 
   it('meters every completed request into the ledger before answering', async () => {

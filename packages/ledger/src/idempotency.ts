@@ -17,6 +17,7 @@
  * twice. A stale pending entry whose work is *not* in the ledger is taken over (the work runs).
  */
 import * as crypto from 'node:crypto';
+import { updateHashWithBody, type Body } from '@cgn/protocol';
 import type { BillingLedgerStore } from './store.js';
 
 export interface StoredResponse {
@@ -67,10 +68,10 @@ export function idempotencyKeyProblem(key: string): string | null {
  * The fingerprint of a work request: sha256 over method, path, DService, tier, end user and the
  * body. Two requests with the same key are "the same request" iff their fingerprints match.
  */
-export function requestFingerprint(req: { method: string; path: string; dservice: string; tier: string; endUser?: string | null; body: Uint8Array }): string {
+export function requestFingerprint(req: { method: string; path: string; dservice: string; tier: string; endUser?: string | null; body: Body }): string {
   const h = crypto.createHash('sha256');
   h.update(JSON.stringify([req.method.toUpperCase(), req.path, req.dservice, req.tier, req.endUser ?? null, req.body.length]));
-  h.update(req.body);
+  updateHashWithBody(h, req.body);
   return h.digest('hex');
 }
 

@@ -93,7 +93,7 @@ describe('Outbox', () => {
 
   it('sends the frames of one event-loop turn as one message', async () => {
     const sent: Buffer[] = [];
-    const out = new Outbox((m) => sent.push(m), 1024 * 1024);
+    const out = new Outbox((parts) => sent.push(Buffer.concat(parts)), 1024 * 1024);
     for (let i = 0; i < 100; i++) out.push(ping(i));
     expect(sent).toHaveLength(0);
     await new Promise((r) => setImmediate(r));
@@ -103,7 +103,7 @@ describe('Outbox', () => {
 
   it('splits a turn whose frames would make a too-large message, keeping the order', () => {
     const sent: Buffer[] = [];
-    const out = new Outbox((m) => sent.push(m), 10_000);
+    const out = new Outbox((parts) => sent.push(Buffer.concat(parts)), 10_000);
     const big = (id: string): Frame =>
       frame({ t: 'result', id, status: 200, headers: [], body: new Uint8Array(6000), metering: { execUs: 1, cpuUs: 0 }, resultHash: new Uint8Array(32) }) as Frame;
     out.push(big('a'));

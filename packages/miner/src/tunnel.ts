@@ -21,7 +21,7 @@ import {
   type AdvertiseFrame, type ErrorCode, type Frame, type MinerKeyPair, type WorkFrame,
 } from '@cgn/protocol';
 import { errorText, type Log } from './log.js';
-import { Outbox } from '@cgn/protocol';
+import { Outbox, sendParts } from '@cgn/protocol';
 import type { WorkOutcome } from './proxy.js';
 import { Cancellation } from './cancellation.js';
 
@@ -211,8 +211,8 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     });
     const c: Conn = {
       ws,
-      out: new Outbox((m) => {
-        if (ws.readyState === WebSocket.OPEN) ws.send(m, { binary: true });
+      out: new Outbox((parts) => {
+        if (ws.readyState === WebSocket.OPEN) sendParts(ws, parts);
       }, this.opts.maxMessageBytes),
       phase: 'connecting',
       heartbeatMs: 0,

@@ -2,9 +2,10 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { Packr } from 'msgpackr';
 import { CgnError } from './errors.js';
-import { decodeMessage, encodeMessage, frame } from './codec.js';
+import { SEPARATE_BODY_BYTES, decodeMessage, encodeMessage, encodeMessageParts, frame } from './codec.js';
+import type { ChunkedBody } from './body.js';
 import { generateMinerKey, signChallenge, verifyChallenge, exportMinerKey, importMinerKey } from './auth.js';
-import type { Frame } from './frames.js';
+import type { Frame, OutgoingFrame } from './frames.js';
 
 const bytes = (n?: number) => (n === undefined ? fc.uint8Array({ maxLength: 512 }) : fc.uint8Array({ minLength: n, maxLength: n }));
 const id = fc.string({ minLength: 1, maxLength: 40 });
@@ -135,5 +136,55 @@ describe('miner auth', () => {
     expect(verifyChallenge(k.publicKey, nonce, 'node-b', sig)).toBe(false);
     expect(verifyChallenge(generateMinerKey().publicKey, nonce, 'node-a', sig)).toBe(false);
     expect(verifyChallenge(new Uint8Array(32), nonce, 'node-a', sig)).toBe(false);
+  });
+});
+
+describe('encodeMessageParts (large bodies sent apart, uncopied)', () => {
+  const big = fc.integer({ min: 0, max: 200_000 }).map((n) => new Uint8Array(n).map((_, i) => (i * 31 + n) & 0xff));
+  /** Splits bytes into 1..6 chunks at arbitrary cuts, as a socket delivers them. */
+  const chunked = (b: Uint8Array, cuts: number[]): ChunkedBody => {
+    const at = [...new Set(cuts.map((c) => c % (b.length + 1)))].sort((x, y) => x - y);
+    const chunks: Uint8Array[] = [];
+    let from = 0;
+    for (const c of [...at, b.length]) {
+      chunks.push(Buffer.from(b.subarray(from, c)));
+      from = c;
+    }
+    return { chunks, length: b.length };
+  };
+
+  it('decodes to the same frames as encodeMessage, whatever the body sizes and chunking', () => {
+    fc.assert(
+      fc.property(fc.array(fc.oneof(arbFrame, fc.tuple(big, fc.array(fc.nat(), { maxLength: 5 }), fc.boolean()).map(([b, cuts, asChunks]) =>
+        ({ plain: frame({ t: 'work', id: 'w', dservice: 'd', method: 'POST', path: '/p', headers: ['a', 'b'], body: b, timeoutMs: 9 }) as Frame, sent: frame({ t: 'work', id: 'w', dservice: 'd', method: 'POST', path: '/p', headers: ['a', 'b'], body: asChunks ? chunked(b, cuts) : b, timeoutMs: 9 }) as OutgoingFrame }))),
+      { minLength: 1, maxLength: 4 }), (items) => {
+        const plain = items.map((x) => ('plain' in x ? x.plain : x));
+        const sent = items.map((x) => ('sent' in x ? x.sent : x));
+        const parts = encodeMessageParts(sent);
+        expect(norm(decodeMessage(Buffer.concat(parts)))).toEqual(norm(decodeMessage(encodeMessage(plain))));
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('puts a large body in parts of its own, the very buffers it was given', () => {
+    const body = Buffer.alloc(SEPARATE_BODY_BYTES, 5);
+    const parts = encodeMessageParts([frame({ t: 'ack', id: 'a' }), frame({ t: 'result', id: 'r', status: 200, headers: [], body, metering: { execUs: 1, cpuUs: 1 }, resultHash: new Uint8Array(32) }), frame({ t: 'ping', ts: 1 })]);
+    expect(parts).toHaveLength(3);
+    expect(parts[1]).toBe(body);
+    const c1 = Buffer.alloc(40_000, 1);
+    const c2 = Buffer.alloc(40_000, 2);
+    const w = encodeMessageParts([frame({ t: 'work', id: 'w', dservice: 'd', method: 'POST', path: '/', headers: [], body: { chunks: [c1, c2], length: 80_000 }, timeoutMs: 5 })]);
+    expect(w.slice(1)).toEqual([c1, c2]);
+    expect(w[1]).toBe(c1);
+    const [decoded] = decodeMessage(Buffer.concat(w));
+    expect(decoded?.t === 'work' && Buffer.from(decoded.body).equals(Buffer.concat([c1, c2]))).toBe(true);
+  });
+
+  it('packs small bodies, chunked or not, into one part', () => {
+    const parts = encodeMessageParts([frame({ t: 'work', id: 'w', dservice: 'd', method: 'POST', path: '/', headers: [], body: { chunks: [Buffer.from('ab'), Buffer.from('c')], length: 3 }, timeoutMs: 5 }), frame({ t: 'ack', id: 'x' })]);
+    expect(parts).toHaveLength(1);
+    const [w] = decodeMessage(parts[0]!);
+    expect(w?.t === 'work' && Buffer.from(w.body).toString()).toBe('abc');
   });
 });

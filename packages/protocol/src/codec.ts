@@ -5,7 +5,8 @@
  */
 import { Packr, Unpackr } from 'msgpackr';
 import { CgnError } from './errors.js';
-import { PROTOCOL_VERSION, type Frame, type FrameInput } from './frames.js';
+import { PROTOCOL_VERSION, type Frame, type FrameInput, type OutgoingFrame } from './frames.js';
+import { bodyPieces, type Body } from './body.js';
 import { validateFrame } from './validate.js';
 
 const packr = new Packr({ useRecords: false, variableMapSize: true, encodeUndefinedAsNil: false });
@@ -28,6 +29,66 @@ export function encodeFrame(f: Frame): Buffer {
 export function encodeMessage(frames: readonly Frame[]): Buffer {
   if (frames.length === 1) return packr.pack(frames[0]);
   return Buffer.concat(frames.map((f) => packr.pack(f)));
+}
+
+/**
+ * A body at least this large is sent as its own part of the message, uncopied (see
+ * `encodeMessageParts`). Below it, one copy into the encoding is cheaper than another WebSocket frame.
+ */
+export const SEPARATE_BODY_BYTES = 64 * 1024;
+
+/** Bytes of a MessagePack bin8 of length 0, as packr writes an empty body. */
+const EMPTY_BIN = [0xc4, 0x00] as const;
+const EMPTY_BODY = new Uint8Array(0);
+
+function asBuffer(b: Uint8Array): Buffer {
+  return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.length);
+}
+
+/**
+ * The head of a frame whose body is sent apart: the frame's fields with the body moved last,
+ * ending in the body's bin32 header. Head and body back to back are exactly the MessagePack
+ * encoding of the frame, so a receiver decodes them like any other message; the sender only avoids
+ * copying a large body into the encoding (a copy, and a fresh buffer four times the body's size
+ * for msgpackr to grow into, for every upload that goes through the node).
+ */
+function headWithoutBody(f: OutgoingFrame & { body: Body }): Buffer {
+  const { body, ...rest } = f;
+  (rest as Record<string, unknown>)['body'] = EMPTY_BODY;
+  const packed = packr.pack(rest);
+  const n = packed.length;
+  if (packed[n - 2] !== EMPTY_BIN[0] || packed[n - 1] !== EMPTY_BIN[1]) throw new Error('codec: an empty body did not encode as the last field');
+  const head = Buffer.allocUnsafe(n - 2 + 5);
+  packed.copy(head, 0, 0, n - 2);
+  head[n - 2] = 0xc6; // bin32
+  head.writeUInt32BE(body.length, n - 1);
+  return head;
+}
+
+/**
+ * Encodes frames into one message given as parts to send back to back (as the fragments of one
+ * WebSocket message): small frames packed together, and each body of `SEPARATE_BODY_BYTES` or more
+ * (or still in chunks) in parts of its own, uncopied. `Buffer.concat(parts)` decodes to the same
+ * frames as `encodeMessage`.
+ */
+export function encodeMessageParts(frames: readonly OutgoingFrame[]): Buffer[] {
+  const parts: Buffer[] = [];
+  let small: Buffer[] = [];
+  for (const f of frames) {
+    if ((f.t === 'work' || f.t === 'result') && f.body.length >= SEPARATE_BODY_BYTES) {
+      small.push(headWithoutBody(f));
+      parts.push(small.length === 1 ? small[0]! : Buffer.concat(small));
+      for (const piece of bodyPieces(f.body)) parts.push(asBuffer(piece));
+      small = [];
+    } else if (f.t === 'work' && !(f.body instanceof Uint8Array)) {
+      // A small body that still came in chunks: join it (cheap) and pack as usual.
+      small.push(packr.pack({ ...f, body: Buffer.concat(f.body.chunks as Uint8Array[], f.body.length) }));
+    } else {
+      small.push(packr.pack(f));
+    }
+  }
+  if (small.length > 0) parts.push(small.length === 1 ? small[0]! : Buffer.concat(small));
+  return parts;
 }
 
 /** Decodes and validates every frame of one message. */

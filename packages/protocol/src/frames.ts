@@ -9,6 +9,8 @@
  */
 import type { ErrorCode } from './errors.js';
 
+import type { Body } from './body.js';
+
 export const PROTOCOL_VERSION = 1;
 
 export type Tier = 'open' | 'attested' | 'dedicated';
@@ -182,6 +184,14 @@ export type Frame =
 
 export type FrameType = Frame['t'];
 
+/** A work frame as the node sends it: its body may be the chunks the upload arrived in (`Body`). */
+export interface OutgoingWorkFrame extends Omit<WorkFrame, 'body'> {
+  body: Body;
+}
+
+/** What a sender may queue: any frame, or a work frame whose body is still in chunks. */
+export type OutgoingFrame = Frame | OutgoingWorkFrame;
+
 /** Frames a miner may send to a node, and a node to a miner. */
 export const MINER_TO_NODE: ReadonlySet<FrameType> = new Set<FrameType>([
   'hello', 'auth', 'advertise', 'ack', 'result', 'pong', 'ping', 'drain', 'error',
@@ -191,4 +201,4 @@ export const NODE_TO_MINER: ReadonlySet<FrameType> = new Set<FrameType>([
 ]);
 
 /** Distributive Omit so frame constructors can leave out `v`. */
-export type FrameInput = Frame extends infer F ? (F extends Frame ? Omit<F, 'v'> : never) : never;
+export type FrameInput = OutgoingFrame extends infer F ? (F extends OutgoingFrame ? Omit<F, 'v'> : never) : never;

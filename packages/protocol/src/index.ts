@@ -11,6 +11,7 @@ export * from './errors.js';
 export * from './frames.js';
 export * from './validate.js';
 export * from './codec.js';
+export * from './body.js';
 export * from './auth.js';
 export * from './descriptor.js';
 export * from './outbox.js';

@@ -1,17 +1,17 @@
 /**
  * Batches the frames a miner sends during one event-loop turn into one WebSocket message
- * (`encodeMessage`), flushed on `setImmediate`. Under load this turns thousands of small sends
+ * (`encodeMessageParts`), flushed on `setImmediate`. Under load this turns thousands of small sends
  * (acks, results, pongs) into a few large ones.
  *
  * A batch whose frames together would exceed `maxMessageBytes` is split into several messages
  * (a single larger frame still goes alone), so a burst of big results never makes a message the
  * node refuses as too large.
  */
-import { encodeMessage } from './codec.js';
-import type { Frame } from './frames.js';
+import { encodeMessageParts } from './codec.js';
+import type { OutgoingFrame } from './frames.js';
 
 /** Rough encoded size of a frame: its body and headers plus a fixed allowance for the rest. */
-export function estimateFrameBytes(f: Frame): number {
+export function estimateFrameBytes(f: OutgoingFrame): number {
   switch (f.t) {
     case 'result':
     case 'work': {
@@ -29,11 +29,12 @@ export function estimateFrameBytes(f: Frame): number {
 }
 
 export class Outbox {
-  private frames: Frame[] = [];
+  private frames: OutgoingFrame[] = [];
   private scheduled = false;
 
   constructor(
-    private readonly sink: (message: Buffer) => void,
+    /** Sends one message, given as parts to send back to back (`encodeMessageParts`). */
+    private readonly sink: (parts: Buffer[]) => void,
     private readonly maxMessageBytes: number,
   ) {}
 
@@ -41,7 +42,7 @@ export class Outbox {
     return this.frames.length;
   }
 
-  push(f: Frame): void {
+  push(f: OutgoingFrame): void {
     this.frames.push(f);
     if (!this.scheduled) {
       this.scheduled = true;
@@ -55,23 +56,29 @@ export class Outbox {
     const frames = this.frames;
     if (frames.length === 0) return;
     this.frames = [];
-    if (frames.length === 1) return this.sink(encodeMessage(frames));
+    if (frames.length === 1) return this.sink(encodeMessageParts(frames));
     let start = 0;
     let bytes = 0;
     for (let i = 0; i < frames.length; i++) {
       const n = estimateFrameBytes(frames[i]!);
       if (i > start && bytes + n > this.maxMessageBytes) {
-        this.sink(encodeMessage(frames.slice(start, i)));
+        this.sink(encodeMessageParts(frames.slice(start, i)));
         start = i;
         bytes = 0;
       }
       bytes += n;
     }
-    this.sink(encodeMessage(start === 0 ? frames : frames.slice(start)));
+    this.sink(encodeMessageParts(start === 0 ? frames : frames.slice(start)));
   };
 
   /** Drops queued frames (the connection they were for is gone). */
   clear(): void {
     this.frames = [];
   }
+}
+
+/** Sends a message's parts as the fragments of one WebSocket message (one part: one plain message). */
+export function sendParts(ws: { send(data: Buffer, options: { binary: boolean; fin: boolean }): void }, parts: readonly Buffer[]): void {
+  const last = parts.length - 1;
+  for (let i = 0; i <= last; i++) ws.send(parts[i]!, { binary: true, fin: i === last });
 }

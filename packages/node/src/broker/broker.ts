@@ -13,7 +13,7 @@
  * - With `redundancy` on, sampled `open`-tier units run on two distinct miners and the results
  *   are compared (`redundancy.ts`); other tiers never take that path.
  */
-import { CgnError, frame, type AdvertiseFrame, type ErrorFrame, type Frame, type ResultFrame, type Tier } from '@cgn/protocol';
+import { CgnError, frame, type AdvertiseFrame, type ErrorFrame, type Frame, type OutgoingFrame, type ResultFrame, type Tier } from '@cgn/protocol';
 import { pickMiner } from './assign.js';
 import { WorkQueue } from './queue.js';
 import { Redundancy, type DisputeVerdict, type RedundancyCounters } from './redundancy.js';
@@ -48,7 +48,7 @@ export const BROKER_DEFAULTS: BrokerOptions = {
 
 export interface BrokerDeps {
   now: () => number;
-  send: (minerId: string, frame: Frame) => void;
+  send: (minerId: string, frame: OutgoingFrame) => void;
   /** Closes a miner's tunnel; the broker has already taken it out of the pool. */
   closeMiner: (minerId: string, reason: string) => void;
   log?: (level: 'info' | 'warn', msg: string, fields?: Record<string, unknown>) => void;

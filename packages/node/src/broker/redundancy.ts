@@ -26,7 +26,7 @@
  * ack timeouts, requeue on a lost miner, the deadline, cancellation.
  */
 import { createHash } from 'node:crypto';
-import { CgnError, type ResultFrame } from '@cgn/protocol';
+import { CgnError, updateHashWithBody, type Body, type ResultFrame } from '@cgn/protocol';
 import type { WorkOutcome, WorkRequest, WorkUnit } from './work-unit.js';
 
 export interface RedundancyOptions {
@@ -116,8 +116,8 @@ export function resultHashHex(status: number, body: Uint8Array): string {
   return createHash('sha256').update(statusBytes).update(body).digest('hex');
 }
 
-export function requestHashHex(method: string, path: string, body: Uint8Array): string {
-  return createHash('sha256').update(method).update('\0').update(path).update('\0').update(body).digest('hex');
+export function requestHashHex(method: string, path: string, body: Body): string {
+  return updateHashWithBody(createHash('sha256').update(method).update('\0').update(path).update('\0'), body).digest('hex');
 }
 
 interface Replica {

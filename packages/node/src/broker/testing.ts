@@ -3,7 +3,7 @@
  * clock and manual timers, so time moves only when the test says so, and the frames it sends and
  * tunnels it closes are recorded. The miners are the test's own calls (`onAck`, `onResult`, ...).
  */
-import { frame, type AdvertiseFrame, type Frame, type ResultFrame, type Tier } from '@cgn/protocol';
+import { frame, type AdvertiseFrame, type Frame, type OutgoingFrame, type ResultFrame, type Tier } from '@cgn/protocol';
 import { Broker, type BrokerDeps, type BrokerOptions } from './broker.js';
 import type { WorkOutcome, WorkRequest } from './work-unit.js';
 
@@ -11,7 +11,7 @@ export function brokerHarness(options: Partial<BrokerOptions> = {}, extraDeps: P
   let now = 1000;
   const timers: { at: number; fn: () => void; id: number; live: boolean }[] = [];
   let nextTimer = 1;
-  const sent: { miner: string; frame: Frame }[] = [];
+  const sent: { miner: string; frame: OutgoingFrame }[] = [];
   const closed: { miner: string; reason: string }[] = [];
   const broker = new Broker(
     {

@@ -1,7 +1,7 @@
 /**
  * A work unit: one DApp request while the broker owns it.
  */
-import type { CgnError, HeaderList, ResultFrame, Tier } from '@cgn/protocol';
+import type { Body, CgnError, HeaderList, ResultFrame, Tier } from '@cgn/protocol';
 
 export type WorkState = 'queued' | 'sent' | 'done';
 
@@ -17,7 +17,8 @@ export interface WorkRequest {
   method: string;
   path: string;
   headers: HeaderList;
-  body: Uint8Array;
+  /** Kept in the chunks it arrived in (see `Body`). */
+  body: Body;
   /** Milliseconds from arrival until the node gives up with 504. */
   timeoutMs: number;
 }

@@ -6,7 +6,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
-import { CgnError, TIERS, type Tier } from '@cgn/protocol';
+import { CgnError, EMPTY_BODY_BYTES, TIERS, bodyOf, type Body, type Tier } from '@cgn/protocol';
 import type { Broker } from '../broker/broker.js';
 import type { WorkOutcome } from '../broker/work-unit.js';
 import { mayRunWork, type ApiKeyVerifier, type Principal } from '../auth/api-keys.js';
@@ -67,11 +67,11 @@ function bearer(req: IncomingMessage): string | null {
   return h.slice(7).trim();
 }
 
-function readBody(req: IncomingMessage, limit: number, declared: number): Promise<Buffer> {
+function readBody(req: IncomingMessage, limit: number, declared: number): Promise<Body> {
   return new Promise((resolve, reject) => {
     if (declared === 0 && req.headers['transfer-encoding'] === undefined) {
       req.resume();
-      resolve(Buffer.alloc(0));
+      resolve(EMPTY_BODY_BYTES);
       return;
     }
     const chunks: Buffer[] = [];
@@ -86,7 +86,7 @@ function readBody(req: IncomingMessage, limit: number, declared: number): Promis
       }
       chunks.push(c);
     });
-    req.on('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
+    req.on('end', () => resolve(bodyOf(chunks, size)));
     req.on('error', reject);
   });
 }

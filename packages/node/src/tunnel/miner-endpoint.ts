@@ -7,8 +7,8 @@ import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import {
-  CgnError, Outbox, decodeMessage, frame, minerIdOf, verifyChallenge,
-  type AdvertiseFrame, type Frame, type HelloFrame,
+  CgnError, Outbox, decodeMessage, sendParts, frame, minerIdOf, verifyChallenge,
+  type AdvertiseFrame, type Frame, type OutgoingFrame, type HelloFrame,
 } from '@cgn/protocol';
 import type { Broker } from '../broker/broker.js';
 import { CLOSE } from './close-codes.js';
@@ -98,7 +98,7 @@ export class MinerEndpoint {
   }
 
   /** Sends a frame to an authenticated miner (batched per event-loop turn). */
-  send(minerId: string, f: Frame): void {
+  send(minerId: string, f: OutgoingFrame): void {
     this.byMiner.get(minerId)?.out.push(f);
   }
 
@@ -138,8 +138,8 @@ export class MinerEndpoint {
   private accept(ws: WebSocket, remote: string): void {
     this.counters.connections++;
     // Batches are split below the miner's message limit (it accepts what we accept).
-    const out = new Outbox((m) => {
-      if (ws.readyState === ws.OPEN) ws.send(m, { binary: true });
+    const out = new Outbox((parts) => {
+      if (ws.readyState === ws.OPEN) sendParts(ws, parts);
     }, Math.min(this.options.maxPayloadBytes, 1024 * 1024));
     const c: Conn = { ws, out, phase: 'hello', nonce: randomBytes(32), hello: null, minerId: null, lastSeen: Date.now(), remote, advert: null, advertSeq: 0 };
     this.conns.add(c);
