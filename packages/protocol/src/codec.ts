@@ -1,6 +1,7 @@
 /**
  * Encoding and decoding of tunnel messages. A message is one or more MessagePack frames back to
- * back. `decodeMessage` validates every frame and throws a `CgnError('bad_frame')` on anything
+ * back (one WebSocket message; a sender may send it as several fragments, see
+ * `encodeMessageParts`, and the receiver sees it whole). `decodeMessage` validates every frame and throws a `CgnError('bad_frame')` on anything
  * malformed: truncated MessagePack, a non-map, an unknown type, a wrong field.
  */
 import { Packr, Unpackr } from 'msgpackr';
