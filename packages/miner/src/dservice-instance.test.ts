@@ -100,7 +100,10 @@ describe('DServiceInstance', () => {
     await restarting;
     await waitEvent(inst, 'state', (s) => s === 'ready');
     expect(inst.status().restarts).toBe(1);
-    expect(inst.status().lastExit).toMatchObject({ signal: 'SIGKILL' });
+    // SIGKILL goes to the DService inside bwrap and to bwrap itself. Under load bwrap sometimes sees
+    // its child die first and exits with 128 + 9 before its own SIGKILL lands: both mean killed.
+    const exit = inst.status().lastExit!;
+    expect(exit.signal === 'SIGKILL' || exit.code === 137, `killed by SIGKILL: ${JSON.stringify(exit)}`).toBe(true);
     expect(inst.status().dservicePid).not.toBe(pid);
   });
 
