@@ -89,8 +89,11 @@ export function freePort(host = '127.0.0.1'): Promise<number> {
   });
 }
 
-/** One JSON-RPC call with a timeout (no viem, so readiness checks stay cheap). */
-export async function rpcCall(rpcUrl: string, method: string, params: unknown[] = [], timeoutMs = 2000): Promise<unknown> {
+/**
+ * One JSON-RPC call with a timeout (no viem, so readiness checks stay cheap; they pass a short
+ * timeout). The default is generous: mining a thousand blocks on a loaded machine took over 2 s.
+ */
+export async function rpcCall(rpcUrl: string, method: string, params: unknown[] = [], timeoutMs = 30_000): Promise<unknown> {
   const res = await fetch(rpcUrl, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
