@@ -5,7 +5,15 @@
  * DService). Load comes from wrk in its own process. Prints a table and writes bench/results.json.
  *
  * Workloads: `echo` (tiny payload) and `mediagen` (1200x900 JPEG -> 400 px wide WebP).
- * Env: BENCH_DURATION (s, default 8), BENCH_CONNECTIONS (default 32).
+ *
+ * The ways are measured in rounds, interleaved (direct, nginx, CGN, direct, nginx, CGN, ...), and
+ * each way's figure is its median over the rounds. The speed of this shared VM drifts by ±10% within
+ * a minute; one measurement per way taken a minute apart compares the drift as much as the ways.
+ * A ratio is the median of the per-round ratios (each from measurements seconds apart).
+ *
+ * Env: BENCH_DURATION (s per measurement, default 8), BENCH_ROUNDS (default 3), BENCH_CONNECTIONS
+ * (default 32), BENCH_WARMUP (s before the first round, default 5), BENCH_ROUND_WARMUP (s before
+ * each measurement, default 2).
  */
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync, readFileSync, existsSync, rmSync, readdirSync } from 'node:fs';
@@ -18,9 +26,13 @@ const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const WORK = join(ROOT, 'bench/.work');
 const DURATION = Number(process.env.BENCH_DURATION ?? 8);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
+const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
 // Load before each measurement, the same for every way: long enough for the JIT of the node and
 // the miner to settle (their throughput still climbs after 2 s; a lone DService settles sooner).
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 5);
+// Before each round's measurement, the same way again for this long: each way sat idle while the
+// others were measured, and every way is measured warm.
+const ROUND_WARMUP = Number(process.env.BENCH_ROUND_WARMUP ?? 2);
 const CGN_BIN = join(ROOT, 'packages/cli/dist/bin.js');
 
 const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
@@ -126,15 +138,44 @@ function wrk(url, script, connections, duration) {
   return { rps: Math.round(rps), p50Ms: p50, p99Ms: p99, non2xx, ...(errors ? { socketErrors: errors } : {}) };
 }
 
-function measure(label, url, script) {
-  process.stderr.write(`  ${label}: warm-up… `);
+function warm(label, url, script) {
+  process.stderr.write(`  ${label}: warm-up ${WARMUP} s\n`);
   wrk(url, script, CONNECTIONS, WARMUP);
-  process.stderr.write('throughput… ');
-  const load = wrk(url, script, CONNECTIONS, DURATION);
-  process.stderr.write('latency (1 connection)…\n');
-  const light = wrk(url, script, 1, Math.max(3, Math.round(DURATION / 2)));
-  return { ...load, lightP50Ms: light.p50Ms, lightRps: light.rps };
 }
+
+function throughput(label, round, url, script) {
+  process.stderr.write(`  ${label}: round ${round + 1}/${ROUNDS}, ${CONNECTIONS} connections… `);
+  if (ROUND_WARMUP > 0) wrk(url, script, CONNECTIONS, ROUND_WARMUP);
+  const r = wrk(url, script, CONNECTIONS, DURATION);
+  process.stderr.write(`${r.rps} req/s\n`);
+  return r;
+}
+
+function lightLoad(label, url, script) {
+  process.stderr.write(`  ${label}: latency at 1 connection…\n`);
+  return wrk(url, script, 1, Math.max(3, Math.round(DURATION / 2)));
+}
+
+function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** One way's figure over the rounds: the median of each number, and the rounds themselves. */
+function summarize(rounds, light) {
+  return {
+    rps: Math.round(median(rounds.map((r) => r.rps))),
+    p50Ms: median(rounds.map((r) => r.p50Ms)),
+    p99Ms: median(rounds.map((r) => r.p99Ms)),
+    lightP50Ms: light.p50Ms,
+    lightRps: light.rps,
+    rounds: rounds.map((r) => r.rps),
+    ...(rounds.some((r) => r.non2xx > 0) ? { non2xx: rounds.reduce((n, r) => n + r.non2xx, 0) } : {}),
+  };
+}
+
+const round3 = (x) => Math.round(x * 1000) / 1000;
 
 function rssMb(pid) {
   try {
@@ -205,7 +246,7 @@ async function main() {
     miners: pids.miners.map((p) => ({ minerMb: rssMb(p), dservicesMb: descendants(p).map(rssMb).filter((x) => x !== null) })),
   };
 
-  const results = { gateway: {}, idleRss: idle, machine: { cpus: (await import('node:os')).availableParallelism(), node: process.version }, settings: { durationS: DURATION, warmupS: WARMUP, connections: CONNECTIONS } };
+  const results = { gateway: {}, idleRss: idle, machine: { cpus: (await import('node:os')).availableParallelism(), node: process.version }, settings: { durationS: DURATION, warmupS: WARMUP, roundWarmupS: ROUND_WARMUP, rounds: ROUNDS, connections: CONNECTIONS } };
   for (const [name, w] of Object.entries(workloads)) {
     console.error(`workload ${name}`);
     const port = await freePort();
@@ -213,22 +254,29 @@ async function main() {
     await waitHttp(`http://127.0.0.1:${port}/healthz`);
     const plain = luaScript(`${name}-plain`, { bodyFile: w.body });
     const authed = luaScript(`${name}-cgn`, { bodyFile: w.body, headers: { Authorization: `Bearer ${apiKey}` } });
-    const r = {};
-    r.direct = measure('direct', `http://127.0.0.1:${port}${w.path}`, plain);
+    const ways = [{ way: 'direct', url: `http://127.0.0.1:${port}${w.path}`, script: plain }];
+    let ng = null;
     if (nginx) {
       const np = await freePort();
-      const ng = startNginx(np, port);
+      ng = startNginx(np, port);
       await waitHttp(`http://127.0.0.1:${np}/healthz`);
-      r.nginx = measure('nginx', `http://127.0.0.1:${np}${w.path}`, plain);
-      ng.kill('SIGTERM');
+      ways.push({ way: 'nginx', url: `http://127.0.0.1:${np}${w.path}`, script: plain });
     }
+    ways.push({ way: 'cgn', url: `${workUrl}${w.dservice}${w.path}`, script: authed });
+    for (const x of ways) warm(x.way, x.url, x.script);
+    const rounds = Object.fromEntries(ways.map((x) => [x.way, []]));
+    for (let i = 0; i < ROUNDS; i++) for (const x of ways) rounds[x.way].push(throughput(x.way, i, x.url, x.script));
+    const r = {};
+    for (const x of ways) r[x.way] = summarize(rounds[x.way], lightLoad(x.way, x.url, x.script));
+    ng?.kill('SIGTERM');
     ds.kill('SIGTERM');
-    r.cgn = measure('cgn', `${workUrl}${w.dservice}${w.path}`, authed);
+    const perRound = (way) => rounds[way].map((m, i) => m.rps / rounds.direct[i].rps);
     r.ratio = {
-      cgnToDirect: Math.round((r.cgn.rps / r.direct.rps) * 1000) / 1000,
-      ...(r.nginx ? { nginxToDirect: Math.round((r.nginx.rps / r.direct.rps) * 1000) / 1000 } : {}),
+      cgnToDirect: round3(median(perRound('cgn'))),
+      ...(r.nginx ? { nginxToDirect: round3(median(perRound('nginx'))) } : {}),
+      rounds: { cgnToDirect: perRound('cgn').map(round3), ...(r.nginx ? { nginxToDirect: perRound('nginx').map(round3) } : {}) },
     };
-    r.addedLightP50Ms = Math.round((r.cgn.lightP50Ms - r.direct.lightP50Ms) * 1000) / 1000;
+    r.addedLightP50Ms = round3(r.cgn.lightP50Ms - r.direct.lightP50Ms);
     results.gateway[name] = r;
   }
   cgn.proc.kill('SIGINT');
@@ -238,7 +286,7 @@ async function main() {
   for (const [name, r] of Object.entries(results.gateway)) {
     for (const way of ['direct', 'nginx', 'cgn']) {
       if (!r[way]) continue;
-      rows.push({ workload: name, way, 'req/s': r[way].rps, 'p50 ms': r[way].p50Ms, 'p99 ms': r[way].p99Ms, 'p50 ms @1 conn': r[way].lightP50Ms, 'x direct': way === 'direct' ? 1 : Math.round((r[way].rps / r.direct.rps) * 1000) / 1000 });
+      rows.push({ workload: name, way, 'req/s': r[way].rps, 'p50 ms': r[way].p50Ms, 'p99 ms': r[way].p99Ms, 'p50 ms @1 conn': r[way].lightP50Ms, 'x direct': way === 'direct' ? 1 : r.ratio[way === 'cgn' ? 'cgnToDirect' : 'nginxToDirect'], 'req/s by round': r[way].rounds.join(' ') });
     }
   }
   console.table(rows);

@@ -13,4 +13,10 @@ describe('serverNodeArgs', () => {
     expect(r.stderr.toString()).toBe('');
     expect(r.status).toBe(0);
   });
+
+  it('are the flags in the shebang of bin/cgn.js (what `npx cgn` runs)', async () => {
+    const { readFileSync } = await import('node:fs');
+    const shebang = readFileSync(new URL('../bin/cgn.js', import.meta.url), 'utf8').split('\n')[0]!;
+    expect(shebang).toBe(`#!/usr/bin/env -S node ${SERVER_V8_FLAGS.join(' ')}`);
+  });
 });
