@@ -10,7 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Dispatcher } from 'undici';
-import { CgnError, LIMITS, type HeaderList, type WorkFrame } from '@cgn/protocol';
+import { CgnError, LIMITS, joinBody, type HeaderList, type WorkFrame } from '@cgn/protocol';
 import { dropRequestHeaders, isHopByHop } from './headers.js';
 import type { Cancellation } from './cancellation.js';
 
@@ -178,7 +178,8 @@ export function runWork(dispatcher: Dispatcher, work: ProxyRequest, limits: Prox
           path: work.path,
           method: work.method as Dispatcher.HttpMethod,
           headers: dropRequestHeaders(work.headers),
-          body: work.body,
+          // HTTP DServices are the cold path: a body still in pieces is joined here.
+          body: joinBody(work.body),
         },
         call,
       );

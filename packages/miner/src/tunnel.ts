@@ -17,7 +17,7 @@ import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { WebSocket, type RawData } from 'ws';
 import {
-  CgnError, LIMITS, NODE_TO_MINER, decodeMessage, frame, signChallenge,
+  CgnError, LIMITS, NODE_TO_MINER, decodeMessage, decodeMessageFragments, frame, signChallenge,
   type AdvertiseFrame, type ErrorCode, type Frame, type MinerKeyPair, type WorkFrame,
 } from '@cgn/protocol';
 import { errorText, type Log } from './log.js';
@@ -209,6 +209,8 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
       maxPayload: 256 * 1024 * 1024,
       ...(this.unmasked ? { generateMask: zeroMask } : {}),
     });
+    // Messages arrive as their fragments, unjoined: see decodeMessageFragments.
+    ws.binaryType = 'fragments';
     const c: Conn = {
       ws,
       out: new Outbox((parts) => {
@@ -243,10 +245,10 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     if (c !== this.conn || c.phase === 'closed' || c.closeCode !== null) return;
     c.seen = true;
     if (!isBinary) return this.badFrame(c, 'bad frame: text message; frames are binary MessagePack');
-    const bytes = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
     let frames: Frame[];
     try {
-      frames = decodeMessage(bytes);
+      // Fragments (binaryType 'fragments'): an upload's body stays in the pieces it came in.
+      frames = Array.isArray(data) ? decodeMessageFragments(data) : decodeMessage(Buffer.isBuffer(data) ? data : Buffer.from(data));
     } catch (err) {
       return this.badFrame(c, errorText(err));
     }

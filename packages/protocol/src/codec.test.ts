@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { Packr } from 'msgpackr';
 import { CgnError } from './errors.js';
-import { SEPARATE_BODY_BYTES, decodeMessage, encodeMessage, encodeMessageParts, frame } from './codec.js';
+import { SEPARATE_BODY_BYTES, decodeMessage, decodeMessageFragments, encodeMessage, encodeMessageParts, frame } from './codec.js';
+import { isChunked, joinBody } from './body.js';
 import type { ChunkedBody } from './body.js';
 import { generateMinerKey, signChallenge, verifyChallenge, exportMinerKey, importMinerKey } from './auth.js';
 import type { Frame, OutgoingFrame } from './frames.js';
@@ -186,5 +187,108 @@ describe('encodeMessageParts (large bodies sent apart, uncopied)', () => {
     expect(parts).toHaveLength(1);
     const [w] = decodeMessage(parts[0]!);
     expect(w?.t === 'work' && Buffer.from(w.body).toString()).toBe('abc');
+  });
+});
+
+describe('decodeMessageFragments (a message as the WebSocket fragments it arrived in)', () => {
+  const big = fc.integer({ min: 0, max: 150_000 }).map((n) => new Uint8Array(n).map((_, i) => (i * 7 + n) & 0xff));
+  const workWith = (body: Uint8Array | ChunkedBody) => frame({ t: 'work', id: 'w', dservice: 'd', method: 'POST', path: '/p', headers: ['a', 'b'], body, timeoutMs: 9 }) as Frame;
+  const resultWith = (body: Uint8Array) => frame({ t: 'result', id: 'r', status: 200, headers: [], body, metering: { execUs: 1, cpuUs: 2 }, resultHash: new Uint8Array(32) }) as Frame;
+  const arbItem = fc.oneof(
+    { weight: 2, arbitrary: arbFrame },
+    fc.tuple(big, fc.integer({ min: 1, max: 4 })).map(([b, pieces]) => {
+      const size = Math.ceil(b.length / pieces) || 1;
+      const chunks: Uint8Array[] = [];
+      for (let i = 0; i < b.length; i += size) chunks.push(Buffer.from(b.subarray(i, i + size)));
+      return workWith(chunks.length > 1 ? { chunks, length: b.length } : b);
+    }),
+    big.map(resultWith),
+  );
+  /** Frames with every body as one buffer, for comparing. */
+  const joined = (frames: Frame[]) => norm(frames.map((f) => (f.t === 'work' ? { ...f, body: joinBody(f.body) } : f)));
+  const outcome = (fn: () => Frame[]): { frames: unknown } | { error: string } => {
+    try {
+      return { frames: joined(fn()) };
+    } catch (err) {
+      expect(err).toBeInstanceOf(CgnError);
+      return { error: (err as CgnError).code };
+    }
+  };
+  /** Re-cuts bytes into fragments at arbitrary points. */
+  const recut = (b: Buffer, cuts: number[]): Buffer[] => {
+    const at = [...new Set(cuts.map((c) => c % (b.length + 1)))].sort((x, y) => x - y);
+    const out: Buffer[] = [];
+    let from = 0;
+    for (const c of [...at, b.length]) {
+      if (c > from) out.push(b.subarray(from, c));
+      from = c;
+    }
+    return out.length > 0 ? out : [b];
+  };
+
+  it('gives the frames decodeMessage gives for the joined message, for the parts encodeMessageParts writes', () => {
+    fc.assert(
+      fc.property(fc.array(arbItem, { minLength: 1, maxLength: 4 }), (frames) => {
+        const parts = encodeMessageParts(frames);
+        expect(joined(decodeMessageFragments(parts))).toEqual(joined(decodeMessage(Buffer.concat(parts))));
+      }),
+      { numRuns: 80 },
+    );
+  });
+
+  it('agrees with decodeMessage on the joined bytes, for any cut and any corrupted byte (same frames, or both refuse)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(arbItem, { minLength: 1, maxLength: 3 }),
+        fc.option(fc.array(fc.nat(), { maxLength: 8 })),
+        fc.option(fc.tuple(fc.nat(), fc.nat(), fc.integer({ min: 0, max: 255 }))),
+        (frames, cuts, corrupt) => {
+          let parts = encodeMessageParts(frames);
+          if (corrupt !== null) {
+            const k = corrupt[0] % parts.length;
+            const part = Buffer.from(parts[k]!);
+            if (part.length > 0) part[corrupt[1] % part.length] = corrupt[2];
+            parts = parts.map((p, i) => (i === k ? part : p));
+          }
+          const fragments = cuts === null ? parts : recut(Buffer.concat(parts), cuts);
+          expect(outcome(() => decodeMessageFragments(fragments))).toEqual(outcome(() => decodeMessage(Buffer.concat(fragments))));
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('keeps a large work body in the fragments it came in, uncopied; other bodies come joined', () => {
+    const c1 = Buffer.alloc(70_000, 1);
+    const c2 = Buffer.alloc(70_000, 2);
+    const parts = encodeMessageParts([frame({ t: 'ack', id: 'a' }), workWith({ chunks: [c1, c2], length: 140_000 }), resultWith(Buffer.alloc(SEPARATE_BODY_BYTES, 3)), frame({ t: 'ping', ts: 1 })]);
+    const frames = decodeMessageFragments(parts);
+    expect(frames.map((f) => f.t)).toEqual(['ack', 'work', 'result', 'ping']);
+    const work = frames[1]!;
+    expect(work.t === 'work' && isChunked(work.body) && work.body.chunks[0] === c1 && work.body.chunks[1] === c2).toBe(true);
+    const result = frames[2]!;
+    expect(result.t === 'result' && result.body instanceof Uint8Array && result.body.length === SEPARATE_BODY_BYTES).toBe(true);
+  });
+
+  it('agrees with decodeMessage whatever body length a head declares', () => {
+    fc.assert(
+      fc.property(fc.array(arbItem, { minLength: 1, maxLength: 3 }), fc.nat(), fc.integer({ min: 0, max: 300_000 }), (frames, pick, declared) => {
+        const parts = encodeMessageParts(frames);
+        const heads = parts.map((p, i) => i).filter((i) => parts[i]!.length >= 5 && parts[i]![parts[i]!.length - 5] === 0xc6);
+        if (heads.length === 0) return;
+        const k = heads[pick % heads.length]!;
+        const head = Buffer.from(parts[k]!);
+        head.writeUInt32BE(declared, head.length - 4);
+        const fragments = parts.map((p, i) => (i === k ? head : p));
+        expect(outcome(() => decodeMessageFragments(fragments))).toEqual(outcome(() => decodeMessage(Buffer.concat(fragments))));
+      }),
+      { numRuns: 150 },
+    );
+  });
+
+  it('refuses what decodeMessage refuses: a bin32 head with too few body bytes after it', () => {
+    const parts = encodeMessageParts([workWith(Buffer.alloc(SEPARATE_BODY_BYTES, 9))]);
+    const short = [parts[0]!, parts[1]!.subarray(1)];
+    expect(() => decodeMessageFragments(short)).toThrow(CgnError);
   });
 });

@@ -7,7 +7,7 @@
 import { Packr, Unpackr } from 'msgpackr';
 import { CgnError } from './errors.js';
 import { PROTOCOL_VERSION, type Frame, type FrameInput, type OutgoingFrame } from './frames.js';
-import { bodyPieces, type Body } from './body.js';
+import { bodyOf, bodyPieces, type Body } from './body.js';
 import { validateFrame } from './validate.js';
 
 const packr = new Packr({ useRecords: false, variableMapSize: true, encodeUndefinedAsNil: false });
@@ -94,6 +94,10 @@ export function encodeMessageParts(frames: readonly OutgoingFrame[]): Buffer[] {
 
 /** Decodes and validates every frame of one message. */
 export function decodeMessage(data: Uint8Array): Frame[] {
+  return unpackValues(data).map(validateFrame);
+}
+
+function unpackValues(data: Uint8Array): unknown[] {
   if (data.length === 0) throw new CgnError('bad_frame', 'bad frame: empty message');
   let values: unknown[];
   try {
@@ -102,5 +106,77 @@ export function decodeMessage(data: Uint8Array): Frame[] {
     throw new CgnError('bad_frame', `bad frame: not valid MessagePack (${(cause as Error).message})`, { cause });
   }
   if (!Array.isArray(values) || values.length === 0) throw new CgnError('bad_frame', 'bad frame: no frame in message');
-  return values.map(validateFrame);
+  return values;
+}
+
+/**
+ * Decodes a message received as WebSocket fragments (`ws` with `binaryType: 'fragments'`): the
+ * same frames as `decodeMessage(Buffer.concat(fragments))`, but a work frame's body sent apart (the
+ * layout `encodeMessageParts` writes) stays in the fragments it came in, as a `ChunkedBody`, so the
+ * miner does not copy every upload once more into a joined message. Any other layout, and
+ * anything malformed, is joined and decoded as one buffer (which also gives the error).
+ */
+export function decodeMessageFragments(fragments: readonly Buffer[]): Frame[] {
+  if (fragments.length === 1) return decodeMessage(fragments[0]!);
+  return decodeSeparateBodies(fragments) ?? decodeMessage(Buffer.concat(fragments as Buffer[]));
+}
+
+/**
+ * Reads `fragments` as heads, each ending in a bin32 header and followed by fragments holding
+ * exactly that many bytes, then at most one fragment of whole frames. A head decodes with the bin32
+ * header replaced by an empty bin: that decodes, up to that point, exactly as the joined message
+ * does, and if the empty bin is then the value of the last frame's last key `body`, that frame's
+ * body in the joined message is the bytes that follow. Null when the fragments are not laid out so.
+ */
+function decodeSeparateBodies(fragments: readonly Buffer[]): Frame[] | null {
+  const out: Frame[] = [];
+  let i = 0;
+  while (i < fragments.length) {
+    const head = fragments[i]!;
+    const n = head.length;
+    if (n < 5 || head[n - 5] !== 0xc6) {
+      if (i !== fragments.length - 1) return null;
+      const values = tryUnpack(head);
+      if (values === null) return null;
+      for (const v of values) out.push(validateFrame(v));
+      return out;
+    }
+    const bodyLength = head.readUInt32BE(n - 4);
+    let j = i + 1;
+    let got = 0;
+    while (j < fragments.length && got < bodyLength) got += fragments[j++]!.length;
+    if (got !== bodyLength || j === i + 1) return null;
+    const values = tryUnpack(withEmptyBin(head));
+    if (values === null) return null;
+    const last = values[values.length - 1] as Record<string, unknown> | null;
+    if (last === null || typeof last !== 'object' || Array.isArray(last)) return null;
+    const keys = Object.keys(last);
+    const empty = last['body'];
+    if (keys[keys.length - 1] !== 'body' || !(empty instanceof Uint8Array) || empty.length !== 0) return null;
+    for (const v of values) out.push(validateFrame(v));
+    const pieces = fragments.slice(i + 1, j);
+    // Only a work frame's body may stay in pieces (`Body`); any other frame gets its bytes joined.
+    last['body'] = last['t'] === 'work' ? bodyOf(pieces, bodyLength) : Buffer.concat(pieces, bodyLength);
+    i = j;
+  }
+  return out;
+}
+
+function tryUnpack(data: Uint8Array): unknown[] | null {
+  try {
+    const values = unpackr.unpackMultiple(data) as unknown[];
+    return Array.isArray(values) && values.length > 0 ? values : null;
+  } catch {
+    return null;
+  }
+}
+
+/** `head` with its final bin32 header (5 bytes) replaced by an empty bin8 (2 bytes). */
+function withEmptyBin(head: Buffer): Buffer {
+  const n = head.length;
+  const out = Buffer.allocUnsafe(n - 3);
+  head.copy(out, 0, 0, n - 5);
+  out[n - 5] = EMPTY_BIN[0];
+  out[n - 4] = EMPTY_BIN[1];
+  return out;
 }

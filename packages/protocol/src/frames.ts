@@ -103,7 +103,11 @@ export interface WorkFrame {
   /** Path below the DService root, with query string, e.g. "/transform?width=400". */
   path: string;
   headers: HeaderList;
-  body: Uint8Array;
+  /**
+   * The request body: one buffer, or the pieces it travels in (the chunks of the upload at the
+   * node, the WebSocket fragments at the miner; see `Body`).
+   */
+  body: Body;
   /** Milliseconds the miner may spend before the node gives up on this unit. */
   timeoutMs: number;
 }
@@ -184,13 +188,11 @@ export type Frame =
 
 export type FrameType = Frame['t'];
 
-/** A work frame as the node sends it: its body may be the chunks the upload arrived in (`Body`). */
-export interface OutgoingWorkFrame extends Omit<WorkFrame, 'body'> {
-  body: Body;
-}
+/** A work frame as the node sends it (its body may be the chunks the upload arrived in). */
+export type OutgoingWorkFrame = WorkFrame;
 
-/** What a sender may queue: any frame, or a work frame whose body is still in chunks. */
-export type OutgoingFrame = Frame | OutgoingWorkFrame;
+/** What a sender may queue. */
+export type OutgoingFrame = Frame;
 
 /** Frames a miner may send to a node, and a node to a miner. */
 export const MINER_TO_NODE: ReadonlySet<FrameType> = new Set<FrameType>([

@@ -12,6 +12,13 @@
  */
 import type { Socket } from 'node:net';
 
+/** A body held in pieces, in order (the shape of `@cgn/protocol`'s `ChunkedBody`). */
+export interface LinkBodyPieces {
+  readonly chunks: readonly Uint8Array[];
+  /** Total bytes of `chunks`. */
+  readonly length: number;
+}
+
 export const LINK_REQUEST = 1;
 export const LINK_RESPONSE = 2;
 /** kind + id + meta length. */
@@ -115,7 +122,8 @@ export class LinkWriter {
 
   constructor(private readonly socket: Socket) {}
 
-  write(kind: number, id: number, meta: string, body: Uint8Array | undefined): void {
+  /** Writes one frame; a body may be given as the pieces it is held in (written as they are). */
+  write(kind: number, id: number, meta: string, body: Uint8Array | LinkBodyPieces | undefined): void {
     const s = this.socket;
     if (s.destroyed) return;
     if (!this.corked) {
@@ -125,7 +133,9 @@ export class LinkWriter {
     }
     const length = body?.length ?? 0;
     s.write(encodeLinkHead(kind, id, meta, length));
-    if (length > 0) s.write(body!);
+    if (length === 0) return;
+    if (body instanceof Uint8Array) s.write(body);
+    else for (const piece of body!.chunks) s.write(piece);
   }
 
   private readonly uncork = (): void => {
