@@ -13,7 +13,7 @@
  *
  * Env: BENCH_DURATION (s per measurement, default 8), BENCH_ROUNDS (default 3), BENCH_CONNECTIONS
  * (default 32), BENCH_WARMUP (s before the first round, default 5), BENCH_ROUND_WARMUP (s before
- * each measurement, default 2).
+ * each measurement, default 2), BENCH_WORKLOADS (comma-separated, e.g. `mediagen`; default all).
  */
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync, readFileSync, existsSync, rmSync, readdirSync } from 'node:fs';
@@ -233,6 +233,8 @@ async function main() {
     echo: { dservice: 'echo', path: '/', body: null },
     mediagen: { dservice: 'mediagen', path: '/transform?width=400&format=webp', body: jpegFile },
   };
+  const only = (process.env.BENCH_WORKLOADS ?? '').split(',').filter((x) => x.length > 0);
+  for (const name of Object.keys(workloads)) if (only.length > 0 && !only.includes(name)) delete workloads[name];
   const nginx = has('nginx');
   if (!nginx) console.error('bench: nginx not installed; the nginx column is skipped');
 
