@@ -27,8 +27,12 @@ describe('cgn dev (npm start)', () => {
     let stderr = '';
     dev.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise<number | null>((r) => dev.once('exit', (code) => r(code)));
+    // Each step is bounded and says what it waited for, with cgn dev's stderr, so a slow or stuck
+    // step is named instead of the whole test timing out.
+    const step = <T>(what: string, p: Promise<T>, ms: number): Promise<T> =>
+      Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`cgn dev: ${what} took over ${ms} ms; stderr:\n${stderr}`)), ms).unref())]);
     try {
-      const ready = await new Promise<Record<string, unknown>>((resolve, reject) => {
+      const ready = await step('the ready line', new Promise<Record<string, unknown>>((resolve, reject) => {
         createInterface({ input: dev.stdout! }).on('line', (l) => {
           try {
             resolve(JSON.parse(l) as Record<string, unknown>);
@@ -37,7 +41,7 @@ describe('cgn dev (npm start)', () => {
           }
         });
         void exited.then((code) => reject(new Error(`cgn dev exited with ${code}: ${stderr}`)));
-      });
+      }), 40_000);
       const info = JSON.parse(readFileSync(join(tmp.path, 'dev.json'), 'utf8')) as {
         workUrl: string; statusUrl: string; minerUrl: string; apiKey: string; centralUrl: string;
         chain: { rpcUrl: string }; pids: { dev: number; central: number; node: number; miners: number[]; settle: number };
@@ -49,16 +53,16 @@ describe('cgn dev (npm start)', () => {
       expect((await fetch(`${info.centralUrl}/openapi.json`)).status).toBe(200);
       expect((await fetch(info.chain.rpcUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}' })).status).toBe(200);
       const image = readFileSync(join(MEDIAGEN, 'examples', 'sample.jpg'));
-      const res = await fetch(`${info.workUrl}mediagen/transform?width=400&format=webp`, { method: 'POST', body: image, headers: { authorization: `Bearer ${info.apiKey}` } });
+      const res = await step('a MediaGen request', fetch(`${info.workUrl}mediagen/transform?width=400&format=webp`, { method: 'POST', body: image, headers: { authorization: `Bearer ${info.apiKey}` } }), 15_000);
       expect(res.status).toBe(200);
       expect(res.headers.get('content-type')).toBe('image/webp');
       const pids = [info.pids.central, info.pids.node, info.pids.settle, ...info.pids.miners];
       dev.kill('SIGINT');
-      expect(await exited).toBe(0);
+      expect(await step('exiting after SIGINT', exited, 15_000)).toBe(0);
       await waitFor(() => pids.every((p) => !alive(p)), 'every process of the network to exit', 15_000);
     } finally {
       if (dev.exitCode === null) dev.kill('SIGKILL');
       tmp.cleanup();
     }
-  });
+  }, 90_000);
 });
