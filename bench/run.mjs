@@ -9,7 +9,8 @@
  * The ways are measured in rounds, interleaved (direct, nginx, CGN, direct, nginx, CGN, ...), and
  * each way's figure is its median over the rounds. The speed of this shared VM drifts by ±10% within
  * a minute; one measurement per way taken a minute apart compares the drift as much as the ways.
- * A ratio is the median of the per-round ratios (each from measurements seconds apart).
+ * A ratio is the median of the per-round ratios (each from measurements seconds apart), and the
+ * latency CGN adds at one connection the median of the per-round differences.
  *
  * Env: BENCH_DURATION (s per measurement, default 8), BENCH_ROUNDS (default 3), BENCH_CONNECTIONS
  * (default 32), BENCH_WARMUP (s before the first round, default 5), BENCH_ROUND_WARMUP (s before
@@ -151,9 +152,11 @@ function throughput(label, round, url, script) {
   return r;
 }
 
-function lightLoad(label, url, script) {
-  process.stderr.write(`  ${label}: latency at 1 connection…\n`);
-  return wrk(url, script, 1, Math.max(3, Math.round(DURATION / 2)));
+function lightLoad(label, round, url, script) {
+  process.stderr.write(`  ${label}: round ${round + 1}/${ROUNDS}, latency at 1 connection… `);
+  const r = wrk(url, script, 1, Math.max(3, Math.round(DURATION / 2)));
+  process.stderr.write(`p50 ${r.p50Ms} ms\n`);
+  return r;
 }
 
 function median(xs) {
@@ -168,9 +171,10 @@ function summarize(rounds, light) {
     rps: Math.round(median(rounds.map((r) => r.rps))),
     p50Ms: median(rounds.map((r) => r.p50Ms)),
     p99Ms: median(rounds.map((r) => r.p99Ms)),
-    lightP50Ms: light.p50Ms,
-    lightRps: light.rps,
+    lightP50Ms: median(light.map((r) => r.p50Ms)),
+    lightRps: Math.round(median(light.map((r) => r.rps))),
     rounds: rounds.map((r) => r.rps),
+    lightP50MsRounds: light.map((r) => r.p50Ms),
     ...(rounds.some((r) => r.non2xx > 0) ? { non2xx: rounds.reduce((n, r) => n + r.non2xx, 0) } : {}),
   };
 }
@@ -269,7 +273,11 @@ async function main() {
     const rounds = Object.fromEntries(ways.map((x) => [x.way, []]));
     for (let i = 0; i < ROUNDS; i++) for (const x of ways) rounds[x.way].push(throughput(x.way, i, x.url, x.script));
     const r = {};
-    for (const x of ways) r[x.way] = summarize(rounds[x.way], lightLoad(x.way, x.url, x.script));
+    // Latency at one connection, also in interleaved rounds: MediaGen's direct p50 alone drifts by
+    // more than the latency CGN adds.
+    const light = Object.fromEntries(ways.map((x) => [x.way, []]));
+    for (let i = 0; i < ROUNDS; i++) for (const x of ways) light[x.way].push(lightLoad(x.way, i, x.url, x.script));
+    for (const x of ways) r[x.way] = summarize(rounds[x.way], light[x.way]);
     ng?.kill('SIGTERM');
     ds.kill('SIGTERM');
     const perRound = (way) => rounds[way].map((m, i) => m.rps / rounds.direct[i].rps);
@@ -278,7 +286,9 @@ async function main() {
       ...(r.nginx ? { nginxToDirect: round3(median(perRound('nginx'))) } : {}),
       rounds: { cgnToDirect: perRound('cgn').map(round3), ...(r.nginx ? { nginxToDirect: perRound('nginx').map(round3) } : {}) },
     };
-    r.addedLightP50Ms = round3(r.cgn.lightP50Ms - r.direct.lightP50Ms);
+    const added = light.cgn.map((m, i) => m.p50Ms - light.direct[i].p50Ms);
+    r.addedLightP50Ms = round3(median(added));
+    r.addedLightP50MsRounds = added.map(round3);
     results.gateway[name] = r;
   }
   cgn.proc.kill('SIGINT');
