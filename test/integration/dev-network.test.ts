@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { CGN_BIN, MEDIAGEN, tempDir, waitFor } from './harness.js';
@@ -18,6 +18,24 @@ const alive = (pid: number): boolean => {
   }
 };
 
+/** The last lines of every log cgn dev wrote, and which of its processes are still alive. */
+function logTails(dir: string): string {
+  let out = '';
+  try {
+    const info = JSON.parse(readFileSync(join(dir, 'dev.json'), 'utf8')) as { pids: Record<string, number | number[] | null> };
+    const live = Object.entries(info.pids).flatMap(([role, p]) => (Array.isArray(p) ? p.map((x, i) => [`${role}[${i}]`, x] as const) : [[role, p] as const]))
+      .filter(([, p]) => p !== null && alive(p)).map(([role, p]) => `${role} ${p}`);
+    out += `\nstill running: ${live.join(', ') || 'none'}`;
+  } catch { /* no dev.json yet */ }
+  try {
+    for (const f of readdirSync(join(dir, 'logs'))) {
+      const lines = readFileSync(join(dir, 'logs', f), 'utf8').trimEnd().split('\n');
+      out += `\n--- ${f} (last ${Math.min(15, lines.length)} lines)\n${lines.slice(-15).join('\n')}`;
+    }
+  } catch { /* no logs yet */ }
+  return out;
+}
+
 describe('cgn dev (npm start)', () => {
   it('starts central, chain, node and miners, serves work, and stops everything on SIGINT', async () => {
     const tmp = tempDir('cgn-dev-');
@@ -30,7 +48,7 @@ describe('cgn dev (npm start)', () => {
     // Each step is bounded and says what it waited for, with cgn dev's stderr, so a slow or stuck
     // step is named instead of the whole test timing out.
     const step = <T>(what: string, p: Promise<T>, ms: number): Promise<T> =>
-      Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`cgn dev: ${what} took over ${ms} ms; stderr:\n${stderr}`)), ms).unref())]);
+      Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`cgn dev: ${what} took over ${ms} ms; stderr:\n${stderr}${logTails(tmp.path)}`)), ms).unref())]);
     try {
       const ready = await step('the ready line', new Promise<Record<string, unknown>>((resolve, reject) => {
         createInterface({ input: dev.stdout! }).on('line', (l) => {
