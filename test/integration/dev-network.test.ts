@@ -76,11 +76,14 @@ describe('cgn dev (npm start)', () => {
       expect(res.headers.get('content-type')).toBe('image/webp');
       const pids = [info.pids.central, info.pids.node, info.pids.settle, ...info.pids.miners];
       dev.kill('SIGINT');
-      expect(await step('exiting after SIGINT', exited, 15_000)).toBe(0);
+      // cgn dev kills a process that does not stop within 10 s of SIGTERM (and says which): the
+      // network always ends, and a slow stop shows up here with its logs.
+      expect(await step('exiting after SIGINT', exited, 60_000)).toBe(0);
+      if (stderr.includes('did not stop within')) console.warn(`cgn dev had to kill a process on stop:\n${stderr}${logTails(tmp.path)}`);
       await waitFor(() => pids.every((p) => !alive(p)), 'every process of the network to exit', 15_000);
     } finally {
       if (dev.exitCode === null) dev.kill('SIGKILL');
       tmp.cleanup();
     }
-  }, 90_000);
+  }, 150_000);
 });

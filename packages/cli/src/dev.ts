@@ -89,6 +89,19 @@ function startChild(role: string, args: string[], logFile: string, env: NodeJS.P
   return { role, proc, exited };
 }
 
+/** How long a process of the local network may take to stop after SIGTERM before it is killed. */
+const STOP_GRACE_MS = 10_000;
+
+/** Waits for a signalled child to exit; after `graceMs`, says so and SIGKILLs it. */
+async function exitWithin(child: Child, graceMs: number, logFile: string): Promise<void> {
+  const timer = setTimeout(() => {
+    process.stderr.write(`cgn dev: ${child.role} (pid ${child.proc.pid}) did not stop within ${graceMs / 1000} s of SIGTERM; killing it (its log: ${logFile})\n`);
+    child.proc.kill('SIGKILL');
+  }, graceMs);
+  await child.exited;
+  clearTimeout(timer);
+}
+
 function firstJsonLine(child: Child, timeoutMs: number): Promise<Record<string, unknown>> {
   return new Promise((resolvePromise, reject) => {
     const rl = createInterface({ input: child.proc.stdout! });
@@ -251,11 +264,13 @@ export async function runDevFromArgs(argv: string[]): Promise<void> {
     if (stopping) return;
     stopping = true;
     if (!values.quiet) process.stdout.write('\nstopping the local network…\n');
-    // Miners first (they drain), then the node, then the settler and central.
+    // Miners first (they drain), then the node, then the settler and central. Each gets
+    // STOP_GRACE_MS to stop on its own; one that does not is killed and named, so Ctrl-C always
+    // ends the network.
     for (const role of ['miner', 'node', 'settle', 'central']) {
       const group = children.filter((c) => c.role.startsWith(role));
       for (const c of group) c.proc.kill('SIGTERM');
-      await Promise.all(group.map((c) => c.exited));
+      await Promise.all(group.map((c) => exitWithin(c, STOP_GRACE_MS, join(logs, `${c.role}.log`))));
     }
     await chain?.stop().catch(() => undefined);
     if (!values.quiet) process.stdout.write('stopped.\n');
