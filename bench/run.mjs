@@ -9,8 +9,8 @@
  * The ways are measured in rounds, interleaved (direct, nginx, CGN, direct, nginx, CGN, ...), and
  * each way's figure is its median over the rounds. The speed of this shared VM drifts by ±10% within
  * a minute; one measurement per way taken a minute apart compares the drift as much as the ways.
- * A ratio is the median of the per-round ratios (each from measurements seconds apart), and the
- * latency CGN adds at one connection the median of the per-round differences.
+ * A ratio is the median of the per-round ratios (each from measurements seconds apart). Latency at
+ * one connection alternates the ways request by request (bench/alternate.mjs).
  *
  * Env: BENCH_DURATION (s per measurement, default 8), BENCH_ROUNDS (default 3), BENCH_CONNECTIONS
  * (default 32), BENCH_WARMUP (s before the first round, default 5), BENCH_ROUND_WARMUP (s before
@@ -152,11 +152,21 @@ function throughput(label, round, url, script) {
   return r;
 }
 
-function lightLoad(label, round, url, script) {
-  process.stderr.write(`  ${label}: round ${round + 1}/${ROUNDS}, latency at 1 connection… `);
-  const r = wrk(url, script, 1, Math.max(3, Math.round(DURATION / 2)));
-  process.stderr.write(`p50 ${r.p50Ms} ms\n`);
-  return r;
+/**
+ * Latency at one connection: bench/alternate.mjs in its own process sends one request at a time
+ * per way, the ways alternating request by request, so the machine's drift hits them alike.
+ */
+function lightLoad(ways, bodyFile, apiKey, requests, warmup) {
+  process.stderr.write(`  latency at 1 connection: ${requests} requests per way, alternating… `);
+  const spec = {
+    ways: ways.map((x) => ({ way: x.way, url: x.url, headers: x.way === 'cgn' ? { authorization: `Bearer ${apiKey}` } : {} })),
+    ...(bodyFile ? { bodyFile } : {}),
+    requests,
+    warmup,
+  };
+  const out = JSON.parse(execFileSync(process.execPath, [join(ROOT, 'bench/alternate.mjs'), JSON.stringify(spec)], { encoding: 'utf8' }));
+  process.stderr.write(ways.map((x) => `${x.way} p50 ${out[x.way].p50Ms} ms`).join(', ') + '\n');
+  return out;
 }
 
 function median(xs) {
@@ -171,10 +181,9 @@ function summarize(rounds, light) {
     rps: Math.round(median(rounds.map((r) => r.rps))),
     p50Ms: median(rounds.map((r) => r.p50Ms)),
     p99Ms: median(rounds.map((r) => r.p99Ms)),
-    lightP50Ms: median(light.map((r) => r.p50Ms)),
-    lightRps: Math.round(median(light.map((r) => r.rps))),
+    lightP50Ms: light.p50Ms,
+    lightP90Ms: light.p90Ms,
     rounds: rounds.map((r) => r.rps),
-    lightP50MsRounds: light.map((r) => r.p50Ms),
     ...(rounds.some((r) => r.non2xx > 0) ? { non2xx: rounds.reduce((n, r) => n + r.non2xx, 0) } : {}),
   };
 }
@@ -234,8 +243,8 @@ async function main() {
   writeFileSync(jpegFile, jpeg);
 
   const workloads = {
-    echo: { dservice: 'echo', path: '/', body: null },
-    mediagen: { dservice: 'mediagen', path: '/transform?width=400&format=webp', body: jpegFile },
+    echo: { dservice: 'echo', path: '/', body: null, lightRequests: 3000, lightWarmup: 300 },
+    mediagen: { dservice: 'mediagen', path: '/transform?width=400&format=webp', body: jpegFile, lightRequests: 150, lightWarmup: 20 },
   };
   const only = (process.env.BENCH_WORKLOADS ?? '').split(',').filter((x) => x.length > 0);
   for (const name of Object.keys(workloads)) if (only.length > 0 && !only.includes(name)) delete workloads[name];
@@ -273,10 +282,7 @@ async function main() {
     const rounds = Object.fromEntries(ways.map((x) => [x.way, []]));
     for (let i = 0; i < ROUNDS; i++) for (const x of ways) rounds[x.way].push(throughput(x.way, i, x.url, x.script));
     const r = {};
-    // Latency at one connection, also in interleaved rounds: MediaGen's direct p50 alone drifts by
-    // more than the latency CGN adds.
-    const light = Object.fromEntries(ways.map((x) => [x.way, []]));
-    for (let i = 0; i < ROUNDS; i++) for (const x of ways) light[x.way].push(lightLoad(x.way, i, x.url, x.script));
+    const light = lightLoad(ways, w.body, apiKey, w.lightRequests, w.lightWarmup);
     for (const x of ways) r[x.way] = summarize(rounds[x.way], light[x.way]);
     ng?.kill('SIGTERM');
     ds.kill('SIGTERM');
@@ -286,9 +292,7 @@ async function main() {
       ...(r.nginx ? { nginxToDirect: round3(median(perRound('nginx'))) } : {}),
       rounds: { cgnToDirect: perRound('cgn').map(round3), ...(r.nginx ? { nginxToDirect: perRound('nginx').map(round3) } : {}) },
     };
-    const added = light.cgn.map((m, i) => m.p50Ms - light.direct[i].p50Ms);
-    r.addedLightP50Ms = round3(median(added));
-    r.addedLightP50MsRounds = added.map(round3);
+    r.addedLightP50Ms = round3(light.cgn.p50Ms - light.direct.p50Ms);
     results.gateway[name] = r;
   }
   cgn.proc.kill('SIGINT');
