@@ -213,8 +213,9 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     ws.binaryType = 'fragments';
     const c: Conn = {
       ws,
-      out: new Outbox((parts) => {
-        if (ws.readyState === WebSocket.OPEN) sendParts(ws, parts);
+      out: new Outbox((parts, written) => {
+        if (ws.readyState === WebSocket.OPEN) sendParts(ws, parts, written);
+        else written?.();
       }, this.opts.maxMessageBytes),
       phase: 'connecting',
       heartbeatMs: 0,

@@ -14,12 +14,16 @@ import { openLedger, type Ledger } from '@cgn/ledger';
 import { Broker } from './broker/broker.js';
 import { MinerEndpoint } from './tunnel/miner-endpoint.js';
 import { createWorkEndpoint } from './http/work-endpoint.js';
+import { BodyPool } from './http/body-pool.js';
 import { sendProblem } from './http/problem.js';
 import { FileApiKeyStore, type ApiKeyVerifier } from './auth/api-keys.js';
 import { DServiceRegistry } from './registry.js';
 import { resolveNodeOptions, type NodeOptions, type NodeOptionsInput } from './options.js';
 import { createLogger, type Logger } from './log.js';
 import { startOpenTier, type OpenTier } from './slashing/index.js';
+
+/** How often the body pool drops the blocks that went unused since the last time. */
+const BODY_POOL_TRIM_MS = 30_000;
 
 export interface RunningNode {
   options: NodeOptions;
@@ -120,6 +124,9 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
 
   const keys = extra.keys ?? central?.keys ?? keyStore;
   const startedAt = Date.now();
+  const bodyPool = new BodyPool();
+  const trimBodyPool = setInterval(() => bodyPool.trim(), BODY_POOL_TRIM_MS);
+  trimBodyPool.unref();
   const work = createWorkEndpoint({
     nodeId: options.nodeId, broker, registry, keys, meter: ledger.writer, billing, log,
     defaultTier: options.defaultTier, retryAfterS: options.retryAfterS, isDraining: () => draining,
@@ -127,6 +134,7 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
       perKey: new RateLimiter(options.rateLimits.perKey, clock),
       perIp: new RateLimiter(options.rateLimits.perIp, clock),
     },
+    bodyPool,
   });
 
   const status = (): Record<string, unknown> => {
@@ -136,7 +144,7 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
       dservices: registry.list().map((d) => ({ name: d.name, version: d.version, maxBodyBytes: d.maxBodyBytes, requestMs: d.timeouts.requestMs })),
       miners: snap.miners,
       queues: snap.queues,
-      counters: { broker: snap.counters, http: work.counters, tunnels: endpoint!.counters, ledger: ledger.writer.counters, ...(central ? { central: central.keys.counters } : {}) },
+      counters: { broker: snap.counters, http: work.counters, tunnels: endpoint!.counters, bodyPool: bodyPool.counters, ledger: ledger.writer.counters, ...(central ? { central: central.keys.counters } : {}) },
       central: central === null ? null : { url: central.url, connected: central.link.connected },
       pending: snap.pending,
       ...(snap.redundancy !== undefined ? { redundancy: snap.redundancy } : {}),
@@ -179,6 +187,7 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
       billing.stop();
       await ledger.writer.stop();
       server.closeAllConnections();
+      clearInterval(trimBodyPool);
       log.info({ left: broker.pending }, 'node stopped');
     })());
 

@@ -11,6 +11,12 @@ export interface ChunkedBody {
   readonly chunks: readonly Uint8Array[];
   /** Total bytes of `chunks`. */
   readonly length: number;
+  /**
+   * Set when the chunks are borrowed memory (the node's body pool) that is used again once let go:
+   * keeps the bytes from reuse until the returned function is called. Whoever reads the chunks
+   * later than now (a queued write) holds the body meanwhile.
+   */
+  readonly hold?: () => () => void;
 }
 
 export type Body = Uint8Array | ChunkedBody;
@@ -26,6 +32,11 @@ export function bodyOf(chunks: Uint8Array[], length: number): Body {
 
 export function isChunked(b: Body): b is ChunkedBody {
   return !(b instanceof Uint8Array);
+}
+
+/** Holds a borrowed body (see `ChunkedBody.hold`); null for a body that is not borrowed. */
+export function holdBody(b: Body): (() => void) | null {
+  return isChunked(b) && b.hold !== undefined ? b.hold() : null;
 }
 
 /** The body's bytes as a list of pieces, in order (no copy). */

@@ -6,7 +6,12 @@
  * A batch whose frames together would exceed `maxMessageBytes` is split into several messages
  * (a single larger frame still goes alone), so a burst of big results never makes a message the
  * node refuses as too large.
+ *
+ * A frame whose body is borrowed memory (`ChunkedBody.hold`) holds it from `push` until the write
+ * of its message has finished: the sink is given a `written` callback to call then (or at once if
+ * it sends nothing). `clear` lets go of what was never sent.
  */
+import { holdBody } from './body.js';
 import { encodeMessageParts } from './codec.js';
 import type { OutgoingFrame } from './frames.js';
 
@@ -28,13 +33,20 @@ export function estimateFrameBytes(f: OutgoingFrame): number {
   }
 }
 
+/**
+ * Sends one message, given as parts to send back to back (`encodeMessageParts`). `written`, when
+ * given, must be called once the parts are no longer needed: their write finished or failed, or
+ * they were not sent.
+ */
+export type OutboxSink = (parts: Buffer[], written?: () => void) => void;
+
 export class Outbox {
   private frames: OutgoingFrame[] = [];
+  private holds: (() => void)[] = [];
   private scheduled = false;
 
   constructor(
-    /** Sends one message, given as parts to send back to back (`encodeMessageParts`). */
-    private readonly sink: (parts: Buffer[]) => void,
+    private readonly sink: OutboxSink,
     private readonly maxMessageBytes: number,
   ) {}
 
@@ -43,6 +55,10 @@ export class Outbox {
   }
 
   push(f: OutgoingFrame): void {
+    if (f.t === 'work' || f.t === 'result') {
+      const release = holdBody(f.body);
+      if (release !== null) this.holds.push(release);
+    }
     this.frames.push(f);
     if (!this.scheduled) {
       this.scheduled = true;
@@ -56,7 +72,19 @@ export class Outbox {
     const frames = this.frames;
     if (frames.length === 0) return;
     this.frames = [];
-    if (frames.length === 1) return this.sink(encodeMessageParts(frames));
+    const holds = this.holds;
+    let written: (() => void) | undefined;
+    if (holds.length > 0) {
+      this.holds = [];
+      let called = false;
+      written = () => {
+        if (called) return;
+        called = true;
+        for (const release of holds) release();
+      };
+    }
+    // The messages are written in order, so the last one's `written` comes after all of them.
+    if (frames.length === 1) return this.sink(encodeMessageParts(frames), written);
     let start = 0;
     let bytes = 0;
     for (let i = 0; i < frames.length; i++) {
@@ -68,18 +96,21 @@ export class Outbox {
       }
       bytes += n;
     }
-    this.sink(encodeMessageParts(start === 0 ? frames : frames.slice(start)));
+    this.sink(encodeMessageParts(start === 0 ? frames : frames.slice(start)), written);
   };
 
   /** Drops queued frames (the connection they were for is gone). */
   clear(): void {
     this.frames = [];
+    const holds = this.holds;
+    this.holds = [];
+    for (const release of holds) release();
   }
 }
 
 /** What `sendParts` needs of a WebSocket (`ws`'s `WebSocket`). */
 export interface PartsSocket {
-  send(data: Buffer, options: { binary: boolean; fin: boolean }): void;
+  send(data: Buffer, options: { binary: boolean; fin: boolean }, cb?: (err?: Error) => void): void;
 }
 
 /**
@@ -89,15 +120,18 @@ export interface PartsSocket {
  * per fragment: a 527 KB upload was nine writes, each waking the receiving miner on its own.
  * `ws` corks around each frame itself; corking nests, so the outer cork holds them all. The socket
  * is `ws`'s private `_socket` (there since ws 1 and unchanged in 8); without one, parts go uncorked.
+ * `written` is called once the last part's write has finished or failed (`ws`'s send callback).
  */
-export function sendParts(ws: PartsSocket, parts: readonly Buffer[]): void {
+export function sendParts(ws: PartsSocket, parts: readonly Buffer[], written?: () => void): void {
   const last = parts.length - 1;
-  if (last === 0) return ws.send(parts[0]!, { binary: true, fin: true });
+  // The socket completes writes in order: the last part's callback comes after the others'.
+  const cb = written === undefined ? undefined : () => written();
+  if (last === 0) return ws.send(parts[0]!, { binary: true, fin: true }, cb);
   const socket = (ws as { _socket?: { cork?: () => void; uncork?: () => void } | null })._socket;
   const corked = socket != null && typeof socket.cork === 'function' && typeof socket.uncork === 'function';
   if (corked) socket.cork!();
   try {
-    for (let i = 0; i <= last; i++) ws.send(parts[i]!, { binary: true, fin: i === last });
+    for (let i = 0; i <= last; i++) ws.send(parts[i]!, { binary: true, fin: i === last }, i === last ? cb : undefined);
   } finally {
     if (corked) socket.uncork!();
   }

@@ -18,6 +18,7 @@ import { idempotencyKeyProblem, requestFingerprint, type IdempotencyTicket, type
 import type { Logger } from '../log.js';
 import { sendProblem, toCgnError } from './problem.js';
 import { forwardRequestHeaders, forwardResponseHeaders } from './headers.js';
+import type { BodyPool } from './body-pool.js';
 
 export interface WorkEndpointDeps {
   nodeId: string;
@@ -33,6 +34,8 @@ export interface WorkEndpointDeps {
   isDraining: () => boolean;
   /** Per API key and per client IP; 429 with Retry-After past them. */
   limits: { perKey: RateLimiter; perIp: RateLimiter } | null;
+  /** Reusable memory for large bodies (see body-pool.ts); null: every body in its own buffers. */
+  bodyPool: BodyPool | null;
 }
 
 export interface WorkCounters {
@@ -67,27 +70,51 @@ function bearer(req: IncomingMessage): string | null {
   return h.slice(7).trim();
 }
 
-function readBody(req: IncomingMessage, limit: number, declared: number): Promise<Body> {
+/** A body read from the DApp, and how to let go of it (gives pooled memory back). */
+interface ReadBody {
+  body: Body;
+  release: () => void;
+}
+
+/** Bodies from this size on (or of unknown size) are read into the body pool. */
+const POOLED_BODY_BYTES = 16 * 1024;
+const NOTHING_TO_RELEASE = (): void => {};
+
+function readBody(req: IncomingMessage, limit: number, declared: number, pool: BodyPool | null): Promise<ReadBody> {
   return new Promise((resolve, reject) => {
-    if (declared === 0 && req.headers['transfer-encoding'] === undefined) {
+    const chunked = req.headers['transfer-encoding'] !== undefined;
+    if (declared === 0 && !chunked) {
       req.resume();
-      resolve(EMPTY_BODY_BYTES);
+      resolve({ body: EMPTY_BODY_BYTES, release: NOTHING_TO_RELEASE });
       return;
     }
+    const builder = pool !== null && (chunked || declared >= POOLED_BODY_BYTES) ? pool.begin() : null;
     const chunks: Buffer[] = [];
     let size = 0;
+    const fail = (err: unknown): void => {
+      builder?.abort();
+      reject(err);
+    };
     req.on('data', (c: Buffer) => {
       size += c.length;
       if (size > limit) {
-        reject(new CgnError('payload_too_large', `the body exceeds ${limit} bytes`, { details: { limit } }));
+        fail(new CgnError('payload_too_large', `the body exceeds ${limit} bytes`, { details: { limit } }));
         req.removeAllListeners('data');
         req.resume();
         return;
       }
-      chunks.push(c);
+      if (builder !== null) builder.append(c);
+      else chunks.push(c);
     });
-    req.on('end', () => resolve(bodyOf(chunks, size)));
-    req.on('error', reject);
+    req.on('end', () => {
+      if (builder === null) return resolve({ body: bodyOf(chunks, size), release: NOTHING_TO_RELEASE });
+      const body = builder.finish();
+      resolve({ body, release: body.release });
+    });
+    req.on('error', fail);
+    req.on('close', () => {
+      if (!req.complete) fail(new CgnError('bad_request', 'the connection closed before the whole body arrived'));
+    });
   });
 }
 
@@ -184,8 +211,8 @@ export function createWorkEndpoint(deps: WorkEndpointDeps): {
     const id = nextId();
     const receivedAt = Date.now();
     const endUser = principal.endUser ?? (typeof req.headers['cgn-end-user'] === 'string' ? req.headers['cgn-end-user'].slice(0, 128) : null);
-    readBody(req, descriptor.maxBodyBytes, declared).then(
-      (body) => {
+    readBody(req, descriptor.maxBodyBytes, declared, deps.bodyPool).then(
+      ({ body, release: releaseBody }) => {
         const method = req.method ?? 'GET';
         // Admission: a reservation of the most this unit can cost, in memory. A refusal re-reads
         // the balances once first, so a fresh top-up counts at once.
@@ -199,12 +226,16 @@ export function createWorkEndpoint(deps: WorkEndpointDeps): {
               () => {
                 const r = guard.reserve(principal.account, maxPrice);
                 if (!r.ok) {
+                  releaseBody();
                   return fail(res, new CgnError('payment_required', `the prepaid balance of account ${principal.account} does not cover this request (available ${r.available}, needed up to ${r.needed} tokens); top it up`, { details: { available: String(r.available), needed: String(r.needed) } }), id);
                 }
                 reservation = r.reservation;
                 admitted();
               },
-              (err: unknown) => fail(res, toCgnError(err), id),
+              (err: unknown) => {
+                releaseBody();
+                fail(res, toCgnError(err), id);
+              },
             );
             return;
           }
@@ -219,12 +250,14 @@ export function createWorkEndpoint(deps: WorkEndpointDeps): {
             .then(
               (d) => {
                 if (d.kind === 'proceed') return run(d.ticket);
+                releaseBody();
                 if (reservation !== null) billing.guard!.release(reservation);
                 if (d.kind === 'replay') return replay(res, d.workId, d.response);
                 const code = d.httpStatus === 422 ? 'idempotency_mismatch' : 'conflict';
                 fail(res, new CgnError(code, d.message, { details: { reason: d.reason, workId: d.workId } }), id, d.reason === 'in_progress' ? 1 : undefined);
               },
               (err: unknown) => {
+                releaseBody();
                 if (reservation !== null) billing.guard!.release(reservation);
                 fail(res, toCgnError(err), id);
               },
@@ -239,6 +272,8 @@ export function createWorkEndpoint(deps: WorkEndpointDeps): {
           };
           const onDone = (outcome: WorkOutcome): void => {
             answered = true;
+            // The broker is done with the body (a write still carrying it holds it on its own).
+            releaseBody();
             if (outcome.kind === 'error') {
               giveBack();
               return fail(res, outcome.error, id);
@@ -302,6 +337,7 @@ export function createWorkEndpoint(deps: WorkEndpointDeps): {
           try {
             work = broker.submit({ id, account: principal.account, dservice: name, tier, method, path, headers: forwardRequestHeaders(req.rawHeaders), body, timeoutMs }, onDone);
           } catch (err) {
+            releaseBody();
             giveBack();
             return fail(res, toCgnError(err), id);
           }

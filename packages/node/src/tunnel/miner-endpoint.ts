@@ -138,8 +138,9 @@ export class MinerEndpoint {
   private accept(ws: WebSocket, remote: string): void {
     this.counters.connections++;
     // Batches are split below the miner's message limit (it accepts what we accept).
-    const out = new Outbox((parts) => {
-      if (ws.readyState === ws.OPEN) sendParts(ws, parts);
+    const out = new Outbox((parts, written) => {
+      if (ws.readyState === ws.OPEN) sendParts(ws, parts, written);
+      else written?.();
     }, Math.min(this.options.maxPayloadBytes, 1024 * 1024));
     const c: Conn = { ws, out, phase: 'hello', nonce: randomBytes(32), hello: null, minerId: null, lastSeen: Date.now(), remote, advert: null, advertSeq: 0 };
     this.conns.add(c);
