@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { connect } from 'node:net';
 import { CLOSE } from '@cgn/node';
 import { ECHO, MEDIAGEN, ScriptedMiner, minersOf, spawnMiner, startTestNode, tempDir, waitFor, type MinerProcess, type TestNode } from './harness.js';
 
@@ -59,6 +60,40 @@ describe('request path with real miner processes', () => {
     } finally {
       db.close();
     }
+  });
+
+  it('reads large bodies into reused pool blocks: concurrent uploads come back intact, and every block is given back', async () => {
+    const pool = () => (t.node.status()['counters'] as { bodyPool: { blocks: number; inUse: number; bodies: number; overflowBodies: number } }).bodyPool;
+    const before = pool().bodies;
+    let blocksNeeded = 0;
+    for (let wave = 0; wave < 3; wave++) {
+      const bodies = Array.from({ length: 16 }, (_, i) => randomBytes(20_000 + ((wave * 16 + i) * 9_973) % 280_000));
+      blocksNeeded += bodies.reduce((n, b) => n + Math.ceil(b.length / 65_536), 0);
+      const answers = await Promise.all(bodies.map(async (b) => {
+        const res = await post(t, '/pool', b, { 'content-type': 'application/octet-stream' });
+        return { status: res.status, bytes: Buffer.from(await res.arrayBuffer()) };
+      }));
+      for (const [i, a] of answers.entries()) {
+        expect(a.status).toBe(200);
+        expect(a.bytes.equals(bodies[i]!), `wave ${wave}, body ${i} (${bodies[i]!.length} bytes) came back intact`).toBe(true);
+      }
+      await waitFor(() => pool().inUse === 0, 'every pool block to be given back');
+    }
+    const p = pool();
+    expect(p.bodies - before).toBe(48);
+    expect(p.blocks).toBeLessThan(blocksNeeded); // blocks were used again
+
+    // An upload the client abandons halfway gives its blocks back too, and the node keeps serving.
+    const { port } = new URL(t.node.workUrl);
+    const sock = connect(Number(port), '127.0.0.1');
+    await new Promise<void>((r) => sock.once('connect', () => r()));
+    sock.write(`POST /v1/d/echo/abandoned HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${t.apiKey}\r\ncontent-length: 500000\r\n\r\n`);
+    sock.write(randomBytes(200_000));
+    await waitFor(() => pool().inUse > 0, 'the abandoned upload to take pool blocks');
+    sock.destroy();
+    await waitFor(() => pool().inUse === 0, 'the abandoned upload to give its blocks back');
+    const res = await post(t, '/after', randomBytes(100_000));
+    expect(res.status).toBe(200);
   });
 
   it('meters every completed request into the ledger before answering', async () => {

@@ -63,4 +63,31 @@ describe('sendParts', () => {
     sendParts({ send: (d, o) => sent.push([d.toString(), o.fin]) }, [Buffer.from('a'), Buffer.from('b')]);
     expect(sent).toEqual([['a', false], ['b', true]]);
   });
+
+  it('calls written once, after the socket has written the last part', async () => {
+    const { client, received } = await connectedPair();
+    const socket = (client as unknown as { _socket: Socket })._socket;
+    const parts = [Buffer.from('head:'), Buffer.alloc(300_000, 5)];
+    let calls = 0;
+    let pendingAtCall = -1;
+    const written = new Promise<void>((resolve) => {
+      sendParts(client, parts, () => {
+        calls++;
+        pendingAtCall = socket.writableLength;
+        resolve();
+      });
+    });
+    expect(calls).toBe(0); // a write's callback never comes synchronously
+    await written;
+    expect(pendingAtCall).toBe(0);
+    expect(Buffer.compare(await received, Buffer.concat(parts))).toBe(0);
+    expect(calls).toBe(1);
+  });
+
+  it('calls written (with the error swallowed) when the WebSocket is already closed', async () => {
+    const { client } = await connectedPair();
+    client.terminate();
+    await new Promise<void>((r) => client.once('close', () => r()));
+    await new Promise<void>((resolve) => sendParts(client, [Buffer.from('late')], resolve));
+  });
 });
