@@ -85,6 +85,34 @@ describe('GroupCommitWriter', () => {
     expect(w.counters.batches).toBe(store.batches.length);
   });
 
+  it('at light load (no commit for commitAtOnceWhenQuietMs) commits a lone record at once; a burst still batches', async () => {
+    const store = new CountingStore();
+    let clock = 1000;
+    const w = started(store, { commitAtOnceWhenQuietMs: 1, now: () => clock });
+    const first = w.record(makeRecord(0));
+    expect(store.count()).toBe(1); // committed inside record()
+    await first;
+    // A burst right after: the first commit was just now, so they wait for the turn together.
+    const burst = Array.from({ length: 20 }, (_, i) => w.record(makeRecord(1 + i)));
+    expect(store.count()).toBe(1);
+    await Promise.all(burst);
+    expect(store.batches).toEqual([1, 20]);
+    clock += 0.5; // not quiet yet
+    const soon = w.record(makeRecord(21));
+    expect(store.count()).toBe(21);
+    await soon;
+    clock += 5; // quiet again
+    const later = w.record(makeRecord(22));
+    expect(store.count()).toBe(23);
+    await later;
+    expect(store.batches).toEqual([1, 20, 1, 1]);
+    expect(store.verifyChain()).toEqual({ ok: true, rows: 23 });
+  });
+
+  it('refuses a commitAtOnceWhenQuietMs that is not a number of ms', () => {
+    expect(() => new GroupCommitWriter(new CountingStore(), { commitAtOnceWhenQuietMs: -1 })).toThrow(/commitAtOnceWhenQuietMs/);
+  });
+
   it('commits at once, without waiting for the turn, when the buffer reaches maxBatchSize', async () => {
     const store = new CountingStore();
     const w = started(store, { maxBatchSize: 100 });

@@ -113,6 +113,9 @@ interface Conn {
  */
 const ACK_DELAY_MS = 20;
 
+/** A frame goes at once when nothing went to the node for this long (light load): see `Outbox`. */
+const SEND_AT_ONCE_WHEN_QUIET_MS = 1;
+
 interface InFlight {
   cancel: Cancellation;
   /** performance.now() after which the unit is abandoned. */
@@ -216,7 +219,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
       out: new Outbox((parts, written) => {
         if (ws.readyState === WebSocket.OPEN) sendParts(ws, parts, written);
         else written?.();
-      }, this.opts.maxMessageBytes),
+      }, this.opts.maxMessageBytes, { sendAtOnceWhenQuietMs: SEND_AT_ONCE_WHEN_QUIET_MS }),
       phase: 'connecting',
       heartbeatMs: 0,
       seen: false,

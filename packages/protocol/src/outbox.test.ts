@@ -81,3 +81,34 @@ describe('Outbox with borrowed bodies', () => {
     expect(calls).toEqual([undefined]);
   });
 });
+
+describe('Outbox at light load', () => {
+  it('with sendAtOnceWhenQuietMs, sends a frame at once when nothing went out for that long; frames close together batch', async () => {
+    let clock = 0;
+    const messages: number[] = [];
+    const out = new Outbox((parts) => messages.push(decodeMessage(Buffer.concat(parts)).length), 1 << 20, { sendAtOnceWhenQuietMs: 1, now: () => clock });
+    out.push(frame({ t: 'ack', id: 'a' }));
+    expect(messages).toEqual([1]); // sent inside push
+    out.push(frame({ t: 'ack', id: 'b' }));
+    out.push(frame({ t: 'ack', id: 'c' }));
+    expect(messages).toEqual([1]);
+    await turn();
+    expect(messages).toEqual([1, 2]);
+    clock += 0.5;
+    out.push(frame({ t: 'ack', id: 'd' }));
+    expect(messages).toEqual([1, 2]);
+    await turn();
+    clock += 2;
+    out.push(frame({ t: 'ack', id: 'e' }));
+    expect(messages).toEqual([1, 2, 1, 1]);
+  });
+
+  it('without the option, always waits for the turn', async () => {
+    const messages: number[] = [];
+    const out = new Outbox((parts) => messages.push(decodeMessage(Buffer.concat(parts)).length), 1 << 20);
+    out.push(frame({ t: 'ack', id: 'a' }));
+    expect(messages).toEqual([]);
+    await turn();
+    expect(messages).toEqual([1]);
+  });
+});

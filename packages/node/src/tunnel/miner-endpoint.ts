@@ -24,6 +24,8 @@ export interface MinerEndpointOptions {
   handshakeTimeoutMs: number;
   /** Largest WebSocket message accepted from a miner. */
   maxPayloadBytes: number;
+  /** A frame goes at once when nothing went to that miner for this long (light load), ms. Default 0: always batched per turn. */
+  sendAtOnceWhenQuietMs?: number;
   /** Decides whether an authenticated miner key may join (allow list, central's registry, or any in a dev network). */
   acceptMiner: (minerId: string) => boolean | Promise<boolean>;
   /** Keeps only the advertised DServices this node may route to that miner (digest checks). */
@@ -141,7 +143,7 @@ export class MinerEndpoint {
     const out = new Outbox((parts, written) => {
       if (ws.readyState === ws.OPEN) sendParts(ws, parts, written);
       else written?.();
-    }, Math.min(this.options.maxPayloadBytes, 1024 * 1024));
+    }, Math.min(this.options.maxPayloadBytes, 1024 * 1024), { sendAtOnceWhenQuietMs: this.options.sendAtOnceWhenQuietMs ?? 0 });
     const c: Conn = { ws, out, phase: 'hello', nonce: randomBytes(32), hello: null, minerId: null, lastSeen: Date.now(), remote, advert: null, advertSeq: 0 };
     this.conns.add(c);
     const handshake = setTimeout(() => {
