@@ -13,6 +13,9 @@ import { resultHash, type ProxyLimits, type ProxyRequest, type WorkOutcome } fro
 import { dropRequestHeaders, isHopByHop } from './headers.js';
 import type { Cancellation } from './cancellation.js';
 
+/** A frame goes at once when nothing went over the link for this long (light load): see `LinkWriter`. */
+const WRITE_AT_ONCE_WHEN_QUIET_MS = 1;
+
 interface Pending {
   resolve: (o: WorkOutcome) => void;
   reject: (e: CgnError) => void;
@@ -97,7 +100,7 @@ export class DServiceLink {
     socket.on('error', (err: NodeJS.ErrnoException) => this.drop(`${err.code ?? 'error'}: ${err.message}`, socket));
     socket.on('close', () => this.drop('the connection closed', socket));
     this.socket = socket;
-    this.writer = new LinkWriter(socket);
+    this.writer = new LinkWriter(socket, { writeAtOnceWhenQuietMs: WRITE_AT_ONCE_WHEN_QUIET_MS });
     return this.writer;
   }
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { LINK_REQUEST, LinkFrameError, LinkFrameReader, encodeLinkHead, type LinkFrame } from './link-frames.js';
+import { LINK_REQUEST, LinkFrameError, LinkFrameReader, LinkWriter, encodeLinkHead, type LinkFrame } from './link-frames.js';
 import { headerRecord } from './link-server.js';
 
 const frameArb = fc.record({
@@ -62,5 +62,64 @@ describe('headerRecord', () => {
       'x-a': '1, 2',
       'set-cookie': ['a=1', 'b=2'],
     });
+  });
+});
+
+describe('LinkWriter', () => {
+  /** A socket that records what reaches the wire: writes made while uncorked, or flushed by the last uncork. */
+  function fakeSocket() {
+    let corks = 0;
+    let held: Buffer[] = [];
+    const flushes: Buffer[][] = [];
+    const socket = {
+      destroyed: false,
+      cork: () => void corks++,
+      uncork: () => {
+        if (corks > 0 && --corks === 0 && held.length > 0) {
+          flushes.push(held);
+          held = [];
+        }
+      },
+      write: (b: Uint8Array) => {
+        if (corks > 0) held.push(Buffer.from(b));
+        else flushes.push([Buffer.from(b)]);
+        return true;
+      },
+    };
+    return { socket: socket as unknown as import('node:net').Socket, flushes };
+  }
+  const turn = () => new Promise((r) => setImmediate(r));
+
+  it('without the option, frames of one turn leave together at the end of the turn', async () => {
+    const { socket, flushes } = fakeSocket();
+    const w = new LinkWriter(socket);
+    w.write(LINK_REQUEST, 1, '{}', Buffer.from('a'));
+    w.write(LINK_REQUEST, 2, '{}', Buffer.from('b'));
+    expect(flushes).toHaveLength(0);
+    await turn();
+    expect(flushes).toHaveLength(1);
+    expect(flushes[0]).toHaveLength(4);
+  });
+
+  it('after a quiet spell a frame leaves at once; frames soon after it batch again', async () => {
+    let t = 100;
+    const { socket, flushes } = fakeSocket();
+    const w = new LinkWriter(socket, { writeAtOnceWhenQuietMs: 1, now: () => t });
+    w.write(LINK_REQUEST, 1, '{}', { chunks: [Buffer.from('a'), Buffer.from('b')], length: 2 });
+    expect(flushes).toHaveLength(1);
+    expect(Buffer.concat(flushes[0]!).subarray(-2).toString()).toBe('ab');
+    t += 0.5;
+    w.write(LINK_REQUEST, 2, '{}', Buffer.from('c'));
+    w.write(LINK_REQUEST, 3, '{}', Buffer.from('d'));
+    expect(flushes).toHaveLength(1);
+    await turn();
+    expect(flushes).toHaveLength(2);
+    t += 5;
+    w.write(LINK_REQUEST, 4, '{}', undefined);
+    expect(flushes).toHaveLength(3);
+    const reader: LinkFrame[] = [];
+    const r = new LinkFrameReader(1024, (f) => reader.push(f));
+    for (const f of flushes) for (const b of f) r.push(b);
+    expect(reader.map((f) => [f.id, f.body.toString()])).toEqual([[1, 'ab'], [2, 'c'], [3, 'd'], [4, '']]);
   });
 });

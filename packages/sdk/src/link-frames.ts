@@ -113,33 +113,58 @@ export class LinkFrameReader {
   }
 }
 
+export interface LinkWriterOptions {
+  /**
+   * Write a frame at once when the last flush was at least this long ago, ms. Default 0: never
+   * (always wait for the turn's end). At light load there is nothing to batch a frame with, and the
+   * wait for `setImmediate` is one more trip round the event loop on every hop.
+   */
+  writeAtOnceWhenQuietMs?: number;
+  /** Clock, ms (tests). Default performance.now. */
+  now?: () => number;
+}
+
 /**
  * Writes frames to a socket, everything written in one event-loop turn leaving in one `writev`:
- * the socket is corked at the turn's first frame and uncorked on `setImmediate`.
+ * the socket is corked at the turn's first frame and uncorked on `setImmediate`. With
+ * `writeAtOnceWhenQuietMs`, a frame written after a quiet spell leaves at once instead.
  */
 export class LinkWriter {
   private corked = false;
+  private lastFlushAt = -Infinity;
+  private readonly quietMs: number;
+  private readonly now: () => number;
 
-  constructor(private readonly socket: Socket) {}
+  constructor(
+    private readonly socket: Socket,
+    options: LinkWriterOptions = {},
+  ) {
+    this.quietMs = options.writeAtOnceWhenQuietMs ?? 0;
+    this.now = options.now ?? (() => performance.now());
+  }
 
   /** Writes one frame; a body may be given as the pieces it is held in (written as they are). */
   write(kind: number, id: number, meta: string, body: Uint8Array | LinkBodyPieces | undefined): void {
     const s = this.socket;
     if (s.destroyed) return;
+    const atOnce = !this.corked && this.quietMs > 0 && this.now() - this.lastFlushAt >= this.quietMs;
     if (!this.corked) {
       this.corked = true;
       s.cork();
-      setImmediate(this.uncork);
+      if (!atOnce) setImmediate(this.uncork);
     }
     const length = body?.length ?? 0;
     s.write(encodeLinkHead(kind, id, meta, length));
-    if (length === 0) return;
-    if (body instanceof Uint8Array) s.write(body);
-    else for (const piece of body!.chunks) s.write(piece);
+    if (length > 0) {
+      if (body instanceof Uint8Array) s.write(body);
+      else for (const piece of body!.chunks) s.write(piece);
+    }
+    if (atOnce) this.uncork();
   }
 
   private readonly uncork = (): void => {
     this.corked = false;
+    if (this.quietMs > 0) this.lastFlushAt = this.now();
     this.socket.uncork();
   };
 }

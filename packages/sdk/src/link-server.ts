@@ -41,6 +41,9 @@ export function headerRecord(list: readonly string[]): Record<string, string | s
   return out;
 }
 
+/** A frame goes at once when nothing went over the link for this long (light load): see `LinkWriter`. */
+const WRITE_AT_ONCE_WHEN_QUIET_MS = 1;
+
 function responseMeta(r: HandledResponse): string {
   return JSON.stringify({ s: r.status, h: r.headers, c: r.cpuUs });
 }
@@ -63,7 +66,7 @@ export async function serveLink(socketPath: string, handler: DServiceHandler, ma
     sockets.set(socket, 0);
     socket.once('close', () => sockets.delete(socket));
     socket.on('error', () => socket.destroy());
-    const writer = new LinkWriter(socket);
+    const writer = new LinkWriter(socket, { writeAtOnceWhenQuietMs: WRITE_AT_ONCE_WHEN_QUIET_MS });
     const onFrame = (f: LinkFrame): void => {
       if (f.kind !== LINK_REQUEST) throw new Error(`unexpected frame kind ${f.kind}`);
       const meta = parseRequestMeta(f.meta);
