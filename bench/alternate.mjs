@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * Light-load latency, each way one request at a time over its own keep-alive connection, the ways
- * alternating request by request (direct, nginx, CGN, direct, ...). Run by bench/run.mjs in its own
+ * alternating request by request (direct, CGN, direct, ...). Run by bench/run.mjs in its own
  * process. The machine's drift (the DService's time per image moves by ±2 ms within a minute) then
  * hits every way alike, and the difference of the medians is what a way adds.
  *

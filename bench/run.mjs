@@ -1,12 +1,14 @@
 #!/usr/bin/env node
 /**
- * `npm run bench`: each workload three ways in one run on this machine — direct to a DService
- * instance, through nginx in front of the same instance, through CGN (node + miner + the same
- * DService). Load comes from wrk in its own process. Prints a table and writes bench/results.json.
+ * `npm run bench`: each workload four ways in one run on this machine — direct to a DService
+ * instance, through nginx in front of the same instance, through `relay` (bench/relay.mjs: two
+ * processes where the node and the miner sit, forwarding bytes and nothing else, to an
+ * instance of its own over its DService link) and through CGN (node + miner + the same DService). Load comes
+ * from wrk in its own process. Prints a table and writes bench/results.json.
  *
  * Workloads: `echo` (tiny payload) and `mediagen` (1200x900 JPEG -> 400 px wide WebP).
  *
- * The ways are measured in rounds, interleaved (direct, nginx, CGN, direct, nginx, CGN, ...), and
+ * The ways are measured in rounds, interleaved (direct, nginx, relay, CGN, direct, ...), and
  * each way's figure is its median over the rounds. The speed of this shared VM drifts by ±10% within
  * a minute; one measurement per way taken a minute apart compares the drift as much as the ways.
  * A ratio is the median of the per-round ratios (each from measurements seconds apart). Latency at
@@ -45,7 +47,9 @@ rmSync(WORK, { recursive: true, force: true });
 mkdirSync(WORK, { recursive: true });
 
 const children = [];
-process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
+// SIGTERM, not SIGKILL: `cgn dev` stops the processes it started (central, node, miners) on SIGTERM;
+// killed outright it would leave them running.
+process.on('exit', () => children.forEach((c) => c.kill('SIGTERM')));
 process.on('SIGINT', () => process.exit(130));
 
 function freePort() {
@@ -70,9 +74,9 @@ async function waitHttp(url, headers = {}) {
   throw new Error(`bench: ${url} did not answer`);
 }
 
-function startDService(name, port) {
+function startDService(name, port, linkSocket) {
   const c = spawn(process.execPath, [join(ROOT, 'dservices', name, 'dist/server.js')], {
-    env: { ...process.env, PORT: String(port), NODE_ENV: 'production' },
+    env: { ...process.env, PORT: String(port), ...(linkSocket ? { CGN_LINK_SOCKET: linkSocket } : {}), NODE_ENV: 'production' },
     stdio: ['ignore', 'ignore', 'inherit'],
     cwd: join(ROOT, 'dservices', name),
   });
@@ -109,6 +113,27 @@ http {
   const c = spawn('nginx', ['-p', dir, '-c', join(dir, 'nginx.conf')], { stdio: ['ignore', 'ignore', 'inherit'] });
   children.push(c);
   return c;
+}
+
+/**
+ * The `relay` way (bench/relay.mjs): CGN's process layout with none of CGN's work, in front of a
+ * DService instance of its own (over its link socket, as a miner reaches it).
+ */
+async function startRelay(linkSocket) {
+  const { SERVER_V8_FLAGS } = await import(join(ROOT, 'packages/cli/dist/server-flags.js'));
+  const [httpPort, relayPort] = [await freePort(), await freePort()];
+  const script = join(ROOT, 'bench/relay.mjs');
+  const front = spawn(process.execPath, [...SERVER_V8_FLAGS, script, 'front', String(httpPort), String(relayPort)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  children.push(front);
+  // The front takes the first connection to its relay port as the back's: no probing it.
+  await new Promise((res, rej) => {
+    createInterface({ input: front.stdout }).once('line', res);
+    front.once('exit', (code) => rej(new Error(`bench: relay front exited with ${code}`)));
+  });
+  const back = spawn(process.execPath, [...SERVER_V8_FLAGS, script, 'back', String(relayPort), linkSocket], { stdio: ['ignore', 'ignore', 'inherit'] });
+  children.push(back);
+  await waitHttp(`http://127.0.0.1:${httpPort}/healthz`);
+  return { port: httpPort, stop: () => [front, back].forEach((c) => c.kill('SIGTERM')) };
 }
 
 function luaScript(name, { bodyFile, headers }) {
@@ -153,19 +178,31 @@ function throughput(label, round, url, script) {
 }
 
 /**
- * Latency at one connection: bench/alternate.mjs in its own process sends one request at a time
- * per way, the ways alternating request by request, so the machine's drift hits them alike.
+ * Latency at one connection: bench/alternate.mjs in its own process sends one request at a time,
+ * direct and one other way alternating request by request, so the machine's drift hits both alike;
+ * one such pair per way. In pairs because the DService instance behind a way runs cold when it
+ * idles longer: all ways alternating at once, direct's instance (shared with nginx) would serve
+ * twice per cycle and CGN's own instance once. Measured on MediaGen: the relay, alternating with
+ * direct in front of direct's own instance, added 0.61 ms; with an instance of its own, 1.21 ms.
+ * Returns, per way, its own figures and direct's from its pair.
  */
 function lightLoad(ways, bodyFile, apiKey, requests, warmup) {
-  process.stderr.write(`  latency at 1 connection: ${requests} requests per way, alternating… `);
-  const spec = {
-    ways: ways.map((x) => ({ way: x.way, url: x.url, headers: x.way === 'cgn' ? { authorization: `Bearer ${apiKey}` } : {} })),
-    ...(bodyFile ? { bodyFile } : {}),
-    requests,
-    warmup,
-  };
-  const out = JSON.parse(execFileSync(process.execPath, [join(ROOT, 'bench/alternate.mjs'), JSON.stringify(spec)], { encoding: 'utf8' }));
-  process.stderr.write(ways.map((x) => `${x.way} p50 ${out[x.way].p50Ms} ms`).join(', ') + '\n');
+  const direct = ways.find((x) => x.way === 'direct');
+  const out = {};
+  for (const x of ways) {
+    if (x === direct) continue;
+    process.stderr.write(`  latency at 1 connection, direct and ${x.way} alternating, ${requests} requests each… `);
+    const pair = [direct, x];
+    const spec = {
+      ways: pair.map((y) => ({ way: y.way, url: y.url, headers: y.way === 'cgn' ? { authorization: `Bearer ${apiKey}` } : {} })),
+      ...(bodyFile ? { bodyFile } : {}),
+      requests,
+      warmup,
+    };
+    const r = JSON.parse(execFileSync(process.execPath, [join(ROOT, 'bench/alternate.mjs'), JSON.stringify(spec)], { encoding: 'utf8' }));
+    out[x.way] = { ...r[x.way], direct: r.direct, addedP50Ms: round3(r[x.way].p50Ms - r.direct.p50Ms) };
+    process.stderr.write(`direct p50 ${r.direct.p50Ms} ms, ${x.way} p50 ${r[x.way].p50Ms} ms\n`);
+  }
   return out;
 }
 
@@ -267,6 +304,12 @@ async function main() {
     const port = await freePort();
     const ds = startDService(w.dservice, port);
     await waitHttp(`http://127.0.0.1:${port}/healthz`);
+    // The relay has an instance of its own, as CGN's miner has (see lightLoad).
+    const relayDsPort = await freePort();
+    const linkSocket = join(WORK, `${name}.link.sock`);
+    const relayDs = startDService(w.dservice, relayDsPort, linkSocket);
+    await waitHttp(`http://127.0.0.1:${relayDsPort}/healthz`);
+    const relay = await startRelay(linkSocket);
     const plain = luaScript(`${name}-plain`, { bodyFile: w.body });
     const authed = luaScript(`${name}-cgn`, { bodyFile: w.body, headers: { Authorization: `Bearer ${apiKey}` } });
     const ways = [{ way: 'direct', url: `http://127.0.0.1:${port}${w.path}`, script: plain }];
@@ -277,22 +320,28 @@ async function main() {
       await waitHttp(`http://127.0.0.1:${np}/healthz`);
       ways.push({ way: 'nginx', url: `http://127.0.0.1:${np}${w.path}`, script: plain });
     }
+    ways.push({ way: 'relay', url: `http://127.0.0.1:${relay.port}${w.path}`, script: plain });
     ways.push({ way: 'cgn', url: `${workUrl}${w.dservice}${w.path}`, script: authed });
     for (const x of ways) warm(x.way, x.url, x.script);
     const rounds = Object.fromEntries(ways.map((x) => [x.way, []]));
     for (let i = 0; i < ROUNDS; i++) for (const x of ways) rounds[x.way].push(throughput(x.way, i, x.url, x.script));
     const r = {};
     const light = lightLoad(ways, w.body, apiKey, w.lightRequests, w.lightWarmup);
-    for (const x of ways) r[x.way] = summarize(rounds[x.way], light[x.way]);
+    for (const x of ways) r[x.way] = summarize(rounds[x.way], x.way === 'direct' ? light.cgn.direct : light[x.way]);
     ng?.kill('SIGTERM');
+    relay.stop();
+    relayDs.kill('SIGTERM');
     ds.kill('SIGTERM');
     const perRound = (way) => rounds[way].map((m, i) => m.rps / rounds.direct[i].rps);
     r.ratio = {
       cgnToDirect: round3(median(perRound('cgn'))),
       ...(r.nginx ? { nginxToDirect: round3(median(perRound('nginx'))) } : {}),
-      rounds: { cgnToDirect: perRound('cgn').map(round3), ...(r.nginx ? { nginxToDirect: perRound('nginx').map(round3) } : {}) },
+      relayToDirect: round3(median(perRound('relay'))),
+      rounds: { cgnToDirect: perRound('cgn').map(round3), ...(r.nginx ? { nginxToDirect: perRound('nginx').map(round3) } : {}), relayToDirect: perRound('relay').map(round3) },
     };
-    r.addedLightP50Ms = round3(light.cgn.p50Ms - light.direct.p50Ms);
+    r.addedLightP50Ms = light.cgn.addedP50Ms;
+    r.relayAddedLightP50Ms = light.relay.addedP50Ms;
+    if (light.nginx) r.nginxAddedLightP50Ms = light.nginx.addedP50Ms;
     results.gateway[name] = r;
   }
   cgn.proc.kill('SIGINT');
@@ -300,13 +349,14 @@ async function main() {
 
   const rows = [];
   for (const [name, r] of Object.entries(results.gateway)) {
-    for (const way of ['direct', 'nginx', 'cgn']) {
+    for (const way of ['direct', 'nginx', 'relay', 'cgn']) {
       if (!r[way]) continue;
-      rows.push({ workload: name, way, 'req/s': r[way].rps, 'p50 ms': r[way].p50Ms, 'p99 ms': r[way].p99Ms, 'p50 ms @1 conn': r[way].lightP50Ms, 'x direct': way === 'direct' ? 1 : r.ratio[way === 'cgn' ? 'cgnToDirect' : 'nginxToDirect'], 'req/s by round': r[way].rounds.join(' ') });
+      rows.push({ workload: name, way, 'req/s': r[way].rps, 'p50 ms': r[way].p50Ms, 'p99 ms': r[way].p99Ms, 'p50 ms @1 conn': r[way].lightP50Ms, 'x direct': way === 'direct' ? 1 : r.ratio[`${way}ToDirect`], 'req/s by round': r[way].rounds.join(' ') });
     }
   }
   console.table(rows);
   console.log('added p50 latency at 1 connection (ms):', Object.fromEntries(Object.entries(results.gateway).map(([k, r]) => [k, r.addedLightP50Ms])));
+  console.log('… by the relay way, the same processes doing nothing (ms):', Object.fromEntries(Object.entries(results.gateway).map(([k, r]) => [k, r.relayAddedLightP50Ms])));
   console.log('idle RSS (MB):', JSON.stringify(idle));
   const file = join(ROOT, 'bench/results.json');
   const previous = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : {};
