@@ -10,7 +10,7 @@ import { WebSocket } from 'ws';
 import { pino } from 'pino';
 import {
   decodeMessage, encodeMessage, exportMinerKey, frame, generateMinerKey, minerIdOf, signChallenge,
-  type AdvertiseFrame, type Frame, type MinerKeyPair,
+  type AdvertiseFrame, type Frame, type MinerKeyPair, type ResultFrame, type WorkFrame,
 } from '@cgn/protocol';
 import { startNode, type NodeOptionsInput, type RunningNode } from '@cgn/node';
 
@@ -109,6 +109,8 @@ export class ScriptedMiner {
       advert?: Partial<Omit<AdvertiseFrame, 't' | 'v'>>;
       /** What it answers instead of the echo (a cheating miner). */
       tamper?: (body: Uint8Array) => Uint8Array;
+      /** Fields of its result frames to replace (a miner breaking the result rules). */
+      answerWith?: (work: WorkFrame) => Partial<Omit<ResultFrame, 't' | 'v' | 'id'>>;
     },
     key?: MinerKeyPair,
   ) {
@@ -138,7 +140,10 @@ export class ScriptedMiner {
           if (this.behaviour.answer) {
             this.answered.add(f.id);
             const body = this.behaviour.tamper?.(f.body) ?? f.body;
-            this.send(frame({ t: 'result', id: f.id, status: 200, headers: ['content-type', 'text/plain'], body, metering: { execUs: 1, cpuUs: 1 }, resultHash: new Uint8Array(32) }));
+            this.send(frame({
+              t: 'result', id: f.id, status: 200, headers: ['content-type', 'text/plain'], body, metering: { execUs: 1, cpuUs: 1 }, resultHash: new Uint8Array(32),
+              ...this.behaviour.answerWith?.(f),
+            }));
           }
         } else if (f.t === 'ping') this.send(frame({ t: 'pong', ts: f.ts }));
       }

@@ -17,7 +17,7 @@ import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { WebSocket, type RawData } from 'ws';
 import {
-  CgnError, LIMITS, NODE_TO_MINER, decodeMessage, decodeMessageFragments, frame, signChallenge,
+  CgnError, LIMITS, NODE_TO_MINER, decodeMessage, decodeMessageFragments, excerpt, frame, frameProblem, isWritableHeader, signChallenge,
   type AdvertiseFrame, type ErrorCode, type Frame, type MinerKeyPair, type WorkFrame,
 } from '@cgn/protocol';
 import { errorText, type Log } from './log.js';
@@ -254,7 +254,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
       // Fragments (binaryType 'fragments'): an upload's body stays in the pieces it came in.
       frames = Array.isArray(data) ? decodeMessageFragments(data) : decodeMessage(Buffer.isBuffer(data) ? data : Buffer.from(data));
     } catch (err) {
-      return this.badFrame(c, errorText(err));
+      return this.badFrame(c, excerpt(errorText(err), LIMITS.maxMessageLength));
     }
     for (const f of frames) {
       // A frame may have closed the connection; the rest of the message is moot.
@@ -264,7 +264,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
   }
 
   private badFrame(c: Conn, reason: string): void {
-    this.log.warn({ reason }, 'bad message from the node; closing the tunnel');
+    this.log.warn({ reason: excerpt(reason) }, 'bad message from the node; closing the tunnel');
     this.closeConn(c, MINER_CLOSE.badFrame, reason);
   }
 
@@ -278,7 +278,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     if (this.listenerCount('frame') > 0) this.emit('frame', f);
     if (!NODE_TO_MINER.has(f.t)) return this.unexpected(c, f, '');
     if (f.t === 'error') {
-      this.log.warn({ code: f.code, message: f.message, id: f.id }, 'the node reported an error');
+      this.log.warn({ code: f.code, message: excerpt(f.message), id: f.id }, 'the node reported an error');
       return;
     }
     if (f.t === 'ping') {
@@ -460,18 +460,46 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
 
   private onOutcome(id: string, entry: InFlight, o: WorkOutcome): void {
     if (this.inFlight.get(id) !== entry) return; // cancelled, or the tunnel closed
+    const result = this.sendableResult(id, o);
+    if (result instanceof CgnError) return this.onFailure(id, entry, result);
     this.inFlight.delete(id);
     const c = entry.conn;
     c.unacked.delete(id);
-    c.out.push(
-      frame({
-        t: 'result', id, status: o.status, headers: o.headers, body: o.body,
-        metering: { execUs: o.execUs, cpuUs: o.cpuUs }, resultHash: o.resultHash,
-      }),
-    );
+    c.out.push(result);
     this.stats.workDone++;
     if (this.listenerCount('work-done') > 0) this.emit('work-done', { id, status: o.status, execUs: o.execUs, cpuUs: o.cpuUs });
     this.afterUnit(c);
+  }
+
+  /**
+   * The result frame for a DService's answer, as the node accepts it (the protocol's result rules:
+   * a final status, writable headers within the size bound). Headers HTTP cannot carry are dropped;
+   * an answer that still breaks the rules (an interim 1xx status, say) is the DService's failure,
+   * reported as a non-retryable error instead of a frame that would get this miner cut off.
+   */
+  private sendableResult(id: string, o: WorkOutcome): Frame | CgnError {
+    const f = frame({
+      t: 'result', id, status: o.status, headers: o.headers, body: o.body,
+      metering: { execUs: o.execUs, cpuUs: o.cpuUs }, resultHash: o.resultHash,
+    });
+    const problem = frameProblem(f);
+    if (problem === null) return f;
+    const kept: string[] = [];
+    let bytes = 0;
+    for (let i = 0; i + 1 < o.headers.length; i += 2) {
+      const name = o.headers[i]!;
+      const value = o.headers[i + 1]!;
+      if (typeof name !== 'string' || typeof value !== 'string' || !isWritableHeader(name, value)) continue;
+      bytes += name.length + value.length + 4;
+      if (bytes > LIMITS.maxResultHeaderBytes || kept.length >= LIMITS.maxHeaderCount * 2) break;
+      kept.push(name, value);
+    }
+    f.headers = kept;
+    if (frameProblem(f) === null) {
+      this.log.warn({ id, dropped: (o.headers.length - kept.length) / 2, reason: excerpt(problem.message) }, 'dropped DService response headers HTTP cannot carry');
+      return f;
+    }
+    return new CgnError('miner_failed', `the DService's answer cannot be sent: ${excerpt(problem.message.replace(/^bad result frame: /, ''), 300)}`);
   }
 
   private onFailure(id: string, entry: InFlight, err: unknown): void {

@@ -3,7 +3,7 @@
  */
 import { parseArgs } from 'node:util';
 import { startNode } from './node.js';
-import { NODE_DEFAULTS } from './options.js';
+import { EDGE_TIMEOUT_DEFAULTS, NODE_DEFAULTS } from './options.js';
 import { createLogger } from './log.js';
 
 export const NODE_USAGE = `Usage: cgn node [options]
@@ -45,6 +45,13 @@ Open tier (stake, redundant execution, slashing):
   --redundancy SHARE     share of open-tier work run on two miners, 0..1 (default 1 with
                          --chain-rpc, else 0)
   --stake-refresh MS     how often admitted open-tier miners are re-checked on chain (default 30000)
+  Deadlines for strangers (a slower client is cut off):
+  --headers-timeout MS   time to send a request's headers     (default ${EDGE_TIMEOUT_DEFAULTS.headersMs})
+  --request-timeout MS   time to send a whole request         (default ${EDGE_TIMEOUT_DEFAULTS.requestMs})
+  --min-body-rate B/S    slowest upload accepted, bytes per second over ${EDGE_TIMEOUT_DEFAULTS.bodyRateWindowMs / 1000} s windows;
+                         slower gets 408 (default ${EDGE_TIMEOUT_DEFAULTS.minBodyBytesPerS}, 0 = off)
+  --keep-alive-timeout MS  idle keep-alive connections close after (default ${EDGE_TIMEOUT_DEFAULTS.keepAliveMs})
+  --handshake-timeout MS time a miner has from connecting to advertising (default ${EDGE_TIMEOUT_DEFAULTS.minerHandshakeMs})
   -h, --help             show this help
 `;
 
@@ -60,6 +67,8 @@ export async function runNodeFromArgs(argv: string[]): Promise<void> {
         'max-queue': { type: 'string' }, 'max-queue-age': { type: 'string' }, 'ack-timeout': { type: 'string' }, help: { type: 'boolean', short: 'h' },
         'central-port': { type: 'string' }, pki: { type: 'string' }, 'key-ttl': { type: 'string' }, 'no-rate-limit': { type: 'boolean' }, 'enforce-balance': { type: 'boolean' },
         'chain-rpc': { type: 'string' }, contracts: { type: 'string' }, 'slasher-key': { type: 'string' }, redundancy: { type: 'string' }, 'stake-refresh': { type: 'string' },
+        'headers-timeout': { type: 'string' }, 'request-timeout': { type: 'string' }, 'min-body-rate': { type: 'string' },
+        'keep-alive-timeout': { type: 'string' }, 'handshake-timeout': { type: 'string' },
         'operator-address': { type: 'string' }, 'charity-address': { type: 'string' }, 'developer-address': { type: 'string', multiple: true },
       },
       strict: true,
@@ -99,6 +108,14 @@ export async function runNodeFromArgs(argv: string[]): Promise<void> {
   if (values.keys !== undefined) input['keysFile'] = values.keys;
   if (values.durability !== undefined) input['durability'] = values.durability;
   if (values['no-rate-limit']) input['rateLimits'] = null;
+  const timeouts: Record<string, number | undefined> = {
+    headersMs: num(values['headers-timeout'], 'headers-timeout'),
+    requestMs: num(values['request-timeout'], 'request-timeout'),
+    minBodyBytesPerS: num(values['min-body-rate'], 'min-body-rate'),
+    keepAliveMs: num(values['keep-alive-timeout'], 'keep-alive-timeout'),
+    minerHandshakeMs: num(values['handshake-timeout'], 'handshake-timeout'),
+  };
+  input['timeouts'] = Object.fromEntries(Object.entries(timeouts).filter(([, v]) => v !== undefined));
   if (values['enforce-balance']) input['billing'] = { enforceBalance: true };
   const developers: Record<string, string> = {};
   for (const d of values['developer-address'] ?? []) {

@@ -106,7 +106,7 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
       port: options.minerPort,
       nodeId: options.nodeId,
       heartbeatMs: options.heartbeatMs,
-      handshakeTimeoutMs: 5000,
+      handshakeTimeoutMs: options.timeouts.minerHandshakeMs,
       maxPayloadBytes: maxBody + 1024 * 1024,
       sendAtOnceWhenQuietMs: QUIET_MS,
       acceptMiner: (id) => options.acceptAnyMiner || allowed.has(id) || (central !== null && central.minerAllowed(id)),
@@ -142,6 +142,7 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
       perIp: new RateLimiter(options.rateLimits.perIp, clock),
     },
     bodyPool,
+    bodyRate: { minBytesPerS: options.timeouts.minBodyBytesPerS, windowMs: options.timeouts.bodyRateWindowMs },
   });
 
   const status = (): Record<string, unknown> => {
@@ -154,12 +155,16 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
       counters: { broker: snap.counters, http: work.counters, tunnels: endpoint!.counters, bodyPool: bodyPool.counters, ledger: ledger.writer.counters, ...(central ? { central: central.keys.counters } : {}) },
       central: central === null ? null : { url: central.url, connected: central.link.connected },
       pending: snap.pending,
+      minerFaults: endpoint!.faults.top(),
       ...(snap.redundancy !== undefined ? { redundancy: snap.redundancy } : {}),
       ...(openTier !== null ? { openTier: openTier.status() } : {}),
     };
   };
 
-  const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, (req: IncomingMessage, res: ServerResponse) => {
+  const t = options.timeouts;
+  // Deadlines for strangers: headers, the whole request, idle keep-alive; checked every second
+  // (Node checks every 30 s by default, which would let a silent connection live that long).
+  const server = createServer({ keepAliveTimeout: t.keepAliveMs, headersTimeout: t.headersMs, requestTimeout: t.requestMs, connectionsCheckingInterval: 1000 }, (req: IncomingMessage, res: ServerResponse) => {
     const url = req.url ?? '/';
     if (url.startsWith('/v1/d/')) return work.handle(req, res);
     if (req.method === 'GET' && (url === '/v1/status' || url === '/status')) {
@@ -174,7 +179,6 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
     req.resume();
     sendProblem(res, new CgnError('not_found', `no route for ${req.method} ${url.slice(0, 100)}; work goes to /v1/d/{dservice}/{path}, status is at /v1/status`));
   });
-  server.headersTimeout = 30_000;
   await new Promise<void>((resolve, reject) => server.once('error', reject).listen(options.workPort, options.host, resolve));
   const workAddr = server.address() as AddressInfo;
   const base = `http://${options.host}:${workAddr.port}`;

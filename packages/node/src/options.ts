@@ -6,6 +6,41 @@ import { BROKER_DEFAULTS, type BrokerOptions } from './broker/broker.js';
 import { BILLING_DEFAULTS, type BillingOptions } from './billing.js';
 import type { StakingOptions } from './slashing/index.js';
 
+/**
+ * Deadlines on every socket a stranger can open (the work port and the miner port). A client that
+ * is slower than these is cut off: it cannot hold a connection, a body buffer or a handshake slot
+ * for longer.
+ */
+export interface EdgeTimeouts {
+  /** Time a client has to send a request's headers (work port), ms. Default 10000. */
+  headersMs: number;
+  /** Time a client has to send a whole request, headers and body (work port), ms. Default 300000. */
+  requestMs: number;
+  /**
+   * Slowest body accepted, bytes per second, measured over each `bodyRateWindowMs`: a body that
+   * trickles slower gets 408 and the connection is closed. Default 1024 (0 turns it off).
+   */
+  minBodyBytesPerS: number;
+  /** Window over which the body rate is measured, ms. Default 10000. */
+  bodyRateWindowMs: number;
+  /**
+   * How long an idle keep-alive connection stays open (work port), ms. Default 65000: longer than
+   * the 60 s idle timeout of common load balancers, so they never reuse a connection the node closed.
+   */
+  keepAliveMs: number;
+  /** Time a miner connection has to upgrade to WebSocket and then complete hello to advertise, ms. Default 5000. */
+  minerHandshakeMs: number;
+}
+
+export const EDGE_TIMEOUT_DEFAULTS: EdgeTimeouts = {
+  headersMs: 10_000,
+  requestMs: 300_000,
+  minBodyBytesPerS: 1024,
+  bodyRateWindowMs: 10_000,
+  keepAliveMs: 65_000,
+  minerHandshakeMs: 5_000,
+};
+
 export interface NodeOptions {
   /** This node's id in the network (miners sign it; records carry it). Default "node-local-1". */
   nodeId: string;
@@ -57,6 +92,8 @@ export interface NodeOptions {
    * open tier takes miners without stake and `broker.redundancy` defaults to 0.
    */
   staking: StakingOptions | null;
+  /** Deadlines for strangers' sockets (see `EdgeTimeouts`). */
+  timeouts: EdgeTimeouts;
 }
 
 export const NODE_DEFAULTS: Omit<NodeOptions, 'keysFile'> = {
@@ -78,10 +115,12 @@ export const NODE_DEFAULTS: Omit<NodeOptions, 'keysFile'> = {
   payTo: { operator: null, charity: null, developers: {} },
   broker: BROKER_DEFAULTS,
   staking: null,
+  timeouts: EDGE_TIMEOUT_DEFAULTS,
 };
 
-export type NodeOptionsInput = Partial<Omit<NodeOptions, 'broker' | 'billing' | 'staking'>> & {
+export type NodeOptionsInput = Partial<Omit<NodeOptions, 'broker' | 'billing' | 'staking' | 'timeouts'>> & {
   broker?: Partial<BrokerOptions>;
+  timeouts?: Partial<EdgeTimeouts>;
   billing?: Partial<BillingOptions>;
   staking?: (Omit<StakingOptions, 'refreshMs' | 'slasherKey'> & Partial<StakingOptions>) | null;
 };
@@ -93,6 +132,7 @@ export function resolveNodeOptions(input: NodeOptionsInput): NodeOptions {
     keysFile: input.keysFile ?? `${input.dataDir ?? NODE_DEFAULTS.dataDir}/api-keys.json`,
     broker: { ...BROKER_DEFAULTS, ...(input.staking != null ? { redundancy: 1 } : {}), ...input.broker },
     staking: input.staking == null ? null : { refreshMs: 30_000, slasherKey: null, ...input.staking },
+    timeouts: { ...EDGE_TIMEOUT_DEFAULTS, ...input.timeouts },
     billing: { ...BILLING_DEFAULTS, operator: `operator:${input.nodeId ?? NODE_DEFAULTS.nodeId}`, ...input.billing },
   };
   const split = Object.values(o.billing.split).reduce((a, b) => a + b, 0);
@@ -113,6 +153,11 @@ export function resolveNodeOptions(input: NodeOptionsInput): NodeOptions {
       if (typeof v !== 'number' || !(v >= 0 && v <= 1)) throw new Error('option broker.redundancy: must be a share between 0 and 1');
     } else if (typeof v !== 'number' || !(v > 0)) throw new Error(`option broker.${k}: must be a positive number`);
   }
+  for (const [k, v] of Object.entries(o.timeouts)) {
+    const min = k === 'minBodyBytesPerS' ? 0 : 1;
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < min) throw new Error(`option timeouts.${k}: must be a number of at least ${min}`);
+  }
+  if (o.timeouts.requestMs < o.timeouts.headersMs) throw new Error('option timeouts.requestMs: must be at least timeouts.headersMs');
   if (o.heartbeatMs < 100) throw new Error('option heartbeatMs: must be at least 100');
   if (o.staking !== null) {
     if (!/^https?:\/\//.test(o.staking.rpcUrl)) throw new Error(`option staking.rpcUrl: "${o.staking.rpcUrl}" is not an http(s) JSON-RPC URL`);

@@ -12,6 +12,12 @@ const bytes = (n?: number) => (n === undefined ? fc.uint8Array({ maxLength: 512 
 const id = fc.string({ minLength: 1, maxLength: 40 });
 const headers = fc.array(fc.tuple(fc.string({ maxLength: 20 }), fc.string({ maxLength: 40 })), { maxLength: 8 }).map((p) => p.flat());
 const ms = fc.integer({ min: 0, max: 2 ** 40 });
+/** Headers a result may carry: token names, Latin-1 values without control characters. */
+const tokenChar = fc.constantFrom(...'abcdefghijklmnopqrstuvwxyz0123456789-_.!#$%&\'*+^`|~'.split(''));
+const valueChar = fc.integer({ min: 0x20, max: 0xff }).filter((c) => c !== 0x7f).map((c) => String.fromCharCode(c));
+const httpHeaders = fc
+  .array(fc.tuple(fc.string({ unit: tokenChar, minLength: 1, maxLength: 20 }), fc.string({ unit: valueChar, maxLength: 40 })), { maxLength: 8 })
+  .map((p) => p.flat());
 
 const arbFrame: fc.Arbitrary<Frame> = fc.oneof(
   fc.record({ t: fc.constant('hello' as const), publicKey: bytes(32), agent: fc.string({ maxLength: 30 }) }),
@@ -30,7 +36,7 @@ const arbFrame: fc.Arbitrary<Frame> = fc.oneof(
   fc.record({ t: fc.constant('work' as const), id, dservice: id, method: fc.constantFrom('GET', 'POST'), path: fc.string({ minLength: 1, maxLength: 60 }), headers, body: bytes(), timeoutMs: fc.integer({ min: 1, max: 100000 }) }),
   fc.record({ t: fc.constant('ack' as const), id }),
   fc.record({
-    t: fc.constant('result' as const), id, status: fc.integer({ min: 100, max: 599 }), headers, body: bytes(),
+    t: fc.constant('result' as const), id, status: fc.integer({ min: 200, max: 599 }), headers: httpHeaders, body: bytes(),
     metering: fc.record({ execUs: ms, cpuUs: ms }), resultHash: bytes(32),
   }),
   fc.record({ t: fc.constant('cancel' as const), id }),

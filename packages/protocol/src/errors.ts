@@ -16,6 +16,12 @@ export type ErrorCode =
   | 'not_found'
   | 'unknown_dservice'
   | 'payload_too_large'
+  /** The request's path is longer than the tunnel protocol carries (414). */
+  | 'uri_too_long'
+  /** Too many request headers, or too many bytes of them, for the tunnel protocol (431). */
+  | 'headers_too_large'
+  /** The client sent its request (headers or body) too slowly (408). */
+  | 'request_timeout'
   | 'bad_request'
   | 'queue_full'
   | 'draining'
@@ -40,6 +46,9 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
   not_found: 404,
   unknown_dservice: 404,
   payload_too_large: 413,
+  uri_too_long: 414,
+  headers_too_large: 431,
+  request_timeout: 408,
   bad_request: 400,
   queue_full: 503,
   draining: 503,

@@ -10,6 +10,7 @@
 export * from './errors.js';
 export * from './frames.js';
 export * from './validate.js';
+export * from './excerpt.js';
 export * from './codec.js';
 export * from './body.js';
 export * from './auth.js';

@@ -1,16 +1,30 @@
 /**
  * Field-by-field validation of decoded frames. Anything off is a `CgnError('bad_frame')` that
- * names the frame type and field; nothing here throws anything else.
+ * names the frame type and field; nothing here throws anything else, whatever the value (a
+ * value that cannot even be described is still a `bad_frame`). Messages quote the peer's data
+ * only as bounded, escaped excerpts.
+ *
+ * The limits are the protocol's, on both sides: the node checks a DApp's request against them
+ * before it becomes a work frame (`workFrameProblem`), so it never forwards a frame a miner must
+ * refuse; a result must be something a Node HTTP server can write to the DApp as it is (a final
+ * status, token header names, header values of Latin-1 text without control characters, at most
+ * `maxResultHeaderBytes` of headers), so a miner's answer can never hang, crash or fail a response
+ * after it was charged.
  */
 import { CgnError, isErrorCode } from './errors.js';
 import { PROTOCOL_VERSION, TIERS, type Frame, type Tier } from './frames.js';
+import { describeValue } from './excerpt.js';
 
 export const LIMITS = {
   maxIdLength: 128,
   maxNameLength: 128,
   maxPathLength: 8192,
   maxHeaderCount: 256,
+  /** Bytes of a work frame's headers, counted as on the wire (`name: value\r\n`). */
   maxHeaderBytes: 64 * 1024,
+  /** Bytes of a result's headers, counted as on the wire; what Node's own HTTP client accepts. */
+  maxResultHeaderBytes: 16 * 1024,
+  maxTypeLength: 32,
   maxDServices: 256,
   maxSlots: 4096,
   maxMessageLength: 4096,
@@ -20,7 +34,7 @@ export const LIMITS = {
 type Obj = Record<string, unknown>;
 
 function bad(t: string, field: string, why: string): CgnError {
-  return new CgnError('bad_frame', `bad ${t} frame: ${field} ${why}`, { details: { frame: t, field } });
+  return new CgnError('bad_frame', `bad ${t} frame: ${field} ${why}`, { details: { frame: t, field, why } });
 }
 
 function str(o: Obj, t: string, f: string, max: number, optional = false): void {
@@ -54,17 +68,31 @@ function bool(o: Obj, t: string, f: string, optional = false): void {
   if (typeof x !== 'boolean') throw bad(t, f, 'must be a boolean');
 }
 
-function headers(o: Obj, t: string, f: string): void {
+/** An HTTP token (RFC 9110), as Node's `validateHeaderName` accepts it. */
+const HTTP_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** A header value Node's HTTP server writes: Latin-1 text, tab allowed, no other control character. */
+const HTTP_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+
+/** Whether a Node HTTP server can write this header as it is. */
+export function isWritableHeader(name: string, value: string): boolean {
+  return HTTP_TOKEN.test(name) && HTTP_VALUE.test(value);
+}
+
+function headers(o: Obj, t: string, f: string, maxBytes: number, http: boolean): void {
   const h = o[f];
   if (!Array.isArray(h)) throw bad(t, f, 'must be a list');
   if (h.length % 2 !== 0) throw bad(t, f, 'must have an even length (name, value pairs)');
   if (h.length > LIMITS.maxHeaderCount * 2) throw bad(t, f, `has more than ${LIMITS.maxHeaderCount} headers`);
   let size = 0;
-  for (const x of h) {
+  for (let i = 0; i < h.length; i++) {
+    const x: unknown = h[i];
     if (typeof x !== 'string') throw bad(t, f, 'must hold only strings');
-    size += x.length;
+    size += x.length + 2; // "name: " or "value\r\n"
+    if (size > maxBytes) throw bad(t, f, `exceed ${maxBytes} bytes`);
+    if (!http) continue;
+    if (i % 2 === 0 && !HTTP_TOKEN.test(x)) throw bad(t, f, `name ${describeValue(x)} is not an HTTP token`);
+    if (i % 2 === 1 && !HTTP_VALUE.test(x)) throw bad(t, f, `value of ${describeValue(h[i - 1])} holds a character HTTP cannot carry`);
   }
-  if (size > LIMITS.maxHeaderBytes) throw bad(t, f, `exceeds ${LIMITS.maxHeaderBytes} bytes`);
 }
 
 function tier(o: Obj, t: string, f: string): void {
@@ -76,14 +104,47 @@ const MAX_US = Number.MAX_SAFE_INTEGER;
 
 /** Checks that a decoded MessagePack value is a well-formed frame, and narrows its type. */
 export function validateFrame(value: unknown): Frame {
+  try {
+    return checkFrame(value);
+  } catch (err) {
+    if (err instanceof CgnError) throw err;
+    // A getter, a proxy, a stack overflow: whatever it was, the frame is not one.
+    throw new CgnError('bad_frame', 'bad frame: a value that cannot be read', { cause: err });
+  }
+}
+
+/** The reason `value` is not a valid frame, or null when it is one (for checks that do not throw). */
+export function frameProblem(value: unknown): CgnError | null {
+  try {
+    validateFrame(value);
+    return null;
+  } catch (err) {
+    return err as CgnError;
+  }
+}
+
+const NO_BODY = new Uint8Array(0);
+
+/**
+ * Whether a request's method, path and (forwarded) headers fit in a work frame a miner accepts:
+ * null, or the `bad_frame` error naming the field (`details.field`: method, path or headers).
+ */
+export function workRequestProblem(method: string, path: string, headerList: readonly string[]): CgnError | null {
+  return frameProblem({ t: 'work', v: PROTOCOL_VERSION, id: 'w', dservice: 'd', method, path, headers: headerList, body: NO_BODY, timeoutMs: 1 });
+}
+
+function checkFrame(value: unknown): Frame {
   if (value === null || typeof value !== 'object' || Array.isArray(value) || value instanceof Uint8Array) {
     throw new CgnError('bad_frame', 'bad frame: not a map');
   }
   const o = value as Obj;
   const t = o['t'];
   if (typeof t !== 'string') throw new CgnError('bad_frame', 'bad frame: missing type field t');
+  if (t.length > LIMITS.maxTypeLength || !/^[a-z]+$/.test(t)) {
+    throw new CgnError('bad_frame', `bad frame: unknown type ${describeValue(t)}`, { details: { field: 't' } });
+  }
   if (o['v'] !== PROTOCOL_VERSION) {
-    throw new CgnError('bad_frame', `bad ${t} frame: unsupported protocol version ${String(o['v'])} (this side speaks ${PROTOCOL_VERSION})`, {
+    throw new CgnError('bad_frame', `bad ${t} frame: unsupported protocol version ${describeValue(o['v'])} (this side speaks ${PROTOCOL_VERSION})`, {
       details: { frame: t, field: 'v' },
     });
   }
@@ -133,7 +194,7 @@ export function validateFrame(value: unknown): Frame {
       nonEmpty(o, t, 'dservice', LIMITS.maxNameLength);
       nonEmpty(o, t, 'method', 32);
       nonEmpty(o, t, 'path', LIMITS.maxPathLength);
-      headers(o, t, 'headers');
+      headers(o, t, 'headers', LIMITS.maxHeaderBytes, false);
       bytes(o, t, 'body');
       int(o, t, 'timeoutMs', 1, LIMITS.maxTimeoutMs);
       break;
@@ -143,8 +204,9 @@ export function validateFrame(value: unknown): Frame {
       break;
     case 'result': {
       nonEmpty(o, t, 'id', LIMITS.maxIdLength);
-      int(o, t, 'status', 100, 599);
-      headers(o, t, 'headers');
+      // A final status: an interim 1xx would leave the DApp waiting for an answer that never comes.
+      int(o, t, 'status', 200, 599);
+      headers(o, t, 'headers', LIMITS.maxResultHeaderBytes, true);
       bytes(o, t, 'body');
       const m = o['metering'];
       if (m === null || typeof m !== 'object') throw bad(t, 'metering', 'must be a map');
@@ -167,7 +229,7 @@ export function validateFrame(value: unknown): Frame {
       bool(o, t, 'retryable', true);
       break;
     default:
-      throw new CgnError('bad_frame', `bad frame: unknown type ${JSON.stringify(t).slice(0, 40)}`, { details: { frame: t } });
+      throw new CgnError('bad_frame', `bad frame: unknown type ${describeValue(t)}`, { details: { field: 't' } });
   }
   return o as unknown as Frame;
 }

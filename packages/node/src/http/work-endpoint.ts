@@ -17,7 +17,8 @@ import type { NodeBilling } from '../billing.js';
 import { idempotencyKeyProblem, requestFingerprint, type IdempotencyTicket, type Reservation, type StoredResponse } from '@cgn/ledger';
 import type { Logger } from '../log.js';
 import { sendProblem, toCgnError } from './problem.js';
-import { forwardRequestHeaders, forwardResponseHeaders } from './headers.js';
+import { forwardRequestHeaders } from './headers.js';
+import { answerOf, requestLimitProblem, type Answer } from './edge.js';
 import type { BodyPool } from './body-pool.js';
 
 export interface WorkEndpointDeps {
@@ -36,6 +37,8 @@ export interface WorkEndpointDeps {
   limits: { perKey: RateLimiter; perIp: RateLimiter } | null;
   /** Reusable memory for large bodies (see body-pool.ts); null: every body in its own buffers. */
   bodyPool: BodyPool | null;
+  /** The slowest body the node waits for (408 below it); null: no bound but the request deadline. */
+  bodyRate: BodyRate | null;
 }
 
 export interface WorkCounters {
@@ -46,10 +49,19 @@ export interface WorkCounters {
   rateLimited: number;
   replayed: number;
   tooLarge: number;
+  /** Requests refused because they do not fit in a work frame (414, 431). */
+  overLimits: number;
+  /** Bodies cut off for arriving too slowly (408). */
+  slowBodies: number;
   clientGone: number;
+  /** Results a miner sent that the node could not write as an answer (not charged, 502). */
+  unwritableResults: number;
 }
 
 const PREFIX = '/v1/d/';
+
+/** Refusals after which the connection closes (the rest of the request is not worth reading). */
+const CLOSE_AFTER = new Set<CgnError['code']>(['payload_too_large', 'uri_too_long', 'headers_too_large', 'request_timeout']);
 
 /** Unique work ids without a syscall per request: a random boot prefix and a counter. */
 function workIdFactory(): () => string {
@@ -80,7 +92,18 @@ interface ReadBody {
 const POOLED_BODY_BYTES = 16 * 1024;
 const NOTHING_TO_RELEASE = (): void => {};
 
-function readBody(req: IncomingMessage, limit: number, declared: number, pool: BodyPool | null): Promise<ReadBody> {
+/** The slowest body the node waits for: at least `minBytesPerS` in every `windowMs`. */
+export interface BodyRate {
+  minBytesPerS: number;
+  windowMs: number;
+}
+
+/**
+ * Reads a request body within `limit` bytes. Settles once: a body over the limit is refused at
+ * once (the rest is read and dropped while the 413 goes out); a body slower than `rate` is
+ * refused with 408; a connection that closes first is a 400 nobody reads.
+ */
+function readBody(req: IncomingMessage, limit: number, declared: number, pool: BodyPool | null, rate: BodyRate | null): Promise<ReadBody> {
   return new Promise((resolve, reject) => {
     const chunked = req.headers['transfer-encoding'] !== undefined;
     if (declared === 0 && !chunked) {
@@ -91,30 +114,52 @@ function readBody(req: IncomingMessage, limit: number, declared: number, pool: B
     const builder = pool !== null && (chunked || declared >= POOLED_BODY_BYTES) ? pool.begin() : null;
     const chunks: Buffer[] = [];
     let size = 0;
-    const fail = (err: unknown): void => {
+    let settled = false;
+    let sizeAtWindowStart = 0;
+    let timer: ReturnType<typeof setInterval> | null = null;
+    const settle = (): boolean => {
+      if (settled) return false;
+      settled = true;
+      if (timer !== null) clearInterval(timer);
+      req.removeListener('data', onData);
+      return true;
+    };
+    const fail = (err: CgnError): void => {
+      if (!settle()) return;
       builder?.abort();
+      // Whatever still arrives is read and dropped, so the answer can go out and the socket close.
+      req.resume();
       reject(err);
     };
-    req.on('data', (c: Buffer) => {
+    const onData = (c: Buffer): void => {
       size += c.length;
-      if (size > limit) {
-        fail(new CgnError('payload_too_large', `the body exceeds ${limit} bytes`, { details: { limit } }));
-        req.removeAllListeners('data');
-        req.resume();
-        return;
-      }
+      if (size > limit) return fail(new CgnError('payload_too_large', `the body exceeds ${limit} bytes`, { details: { limit } }));
       if (builder !== null) builder.append(c);
       else chunks.push(c);
-    });
+    };
+    req.on('data', onData);
     req.on('end', () => {
+      if (!settle()) return;
       if (builder === null) return resolve({ body: bodyOf(chunks, size), release: NOTHING_TO_RELEASE });
       const body = builder.finish();
       resolve({ body, release: body.release });
     });
-    req.on('error', fail);
+    req.on('error', () => fail(new CgnError('bad_request', 'the request body could not be read')));
     req.on('close', () => {
       if (!req.complete) fail(new CgnError('bad_request', 'the connection closed before the whole body arrived'));
     });
+    if (rate !== null && rate.minBytesPerS > 0) {
+      const need = Math.max(1, Math.floor((rate.minBytesPerS * rate.windowMs) / 1000));
+      timer = setInterval(() => {
+        if (size - sizeAtWindowStart < need) {
+          fail(new CgnError('request_timeout', `the body arrived slower than ${rate.minBytesPerS} bytes per second (${size - sizeAtWindowStart} bytes in ${rate.windowMs} ms); send it faster`, {
+            details: { minBytesPerS: rate.minBytesPerS, windowMs: rate.windowMs },
+          }));
+        }
+        sizeAtWindowStart = size;
+      }, rate.windowMs);
+      timer.unref();
+    }
   });
 }
 
@@ -122,7 +167,9 @@ export function createWorkEndpoint(deps: WorkEndpointDeps): {
   handle: (req: IncomingMessage, res: ServerResponse) => void;
   counters: WorkCounters;
 } {
-  const counters: WorkCounters = { requests: 0, ok: 0, problems: 0, unauthorized: 0, rateLimited: 0, replayed: 0, tooLarge: 0, clientGone: 0 };
+  const counters: WorkCounters = {
+    requests: 0, ok: 0, problems: 0, unauthorized: 0, rateLimited: 0, replayed: 0, tooLarge: 0, overLimits: 0, slowBodies: 0, clientGone: 0, unwritableResults: 0,
+  };
   const nextId = workIdFactory();
   const { broker, registry, keys, meter, billing, log } = deps;
 
@@ -131,11 +178,14 @@ export function createWorkEndpoint(deps: WorkEndpointDeps): {
     if (err.code === 'unauthorized') counters.unauthorized++;
     if (err.code === 'rate_limited') counters.rateLimited++;
     if (err.code === 'payload_too_large') counters.tooLarge++;
+    if (err.code === 'uri_too_long' || err.code === 'headers_too_large') counters.overLimits++;
+    if (err.code === 'request_timeout') counters.slowBodies++;
     const extras: Parameters<typeof sendProblem>[2] = {};
     if (workId !== undefined) extras.workId = workId;
     if (err.httpStatus === 503 || err.httpStatus === 429) extras.retryAfterS = retryAfterS ?? deps.retryAfterS;
     if (err.code === 'unauthorized') extras.headers = { 'www-authenticate': 'Bearer realm="cgn"' };
-    if (err.code === 'payload_too_large') extras.headers = { connection: 'close' };
+    // The body of a refused request may still be on its way: close rather than read it all.
+    if (CLOSE_AFTER.has(err.code)) extras.headers = { connection: 'close' };
     sendProblem(res, err, extras);
   }
 
@@ -202,6 +252,12 @@ export function createWorkEndpoint(deps: WorkEndpointDeps): {
       return fail(res, new CgnError('payload_too_large', `the body (${declared} bytes) exceeds ${descriptor.maxBodyBytes} bytes for ${name}`, { details: { limit: descriptor.maxBodyBytes } }));
     }
 
+    // Everything forwarded must fit in a work frame: refused here, never by the miners.
+    const method = req.method ?? 'GET';
+    const forwarded = forwardRequestHeaders(req.rawHeaders);
+    const overLimit = requestLimitProblem(method, path, forwarded);
+    if (overLimit !== null) return fail(res, overLimit);
+
     const idemKey = req.headers['idempotency-key'];
     if (typeof idemKey === 'string') {
       const problem = idempotencyKeyProblem(idemKey);
@@ -211,9 +267,8 @@ export function createWorkEndpoint(deps: WorkEndpointDeps): {
     const id = nextId();
     const receivedAt = Date.now();
     const endUser = principal.endUser ?? (typeof req.headers['cgn-end-user'] === 'string' ? req.headers['cgn-end-user'].slice(0, 128) : null);
-    readBody(req, descriptor.maxBodyBytes, declared, deps.bodyPool).then(
+    readBody(req, descriptor.maxBodyBytes, declared, deps.bodyPool, deps.bodyRate).then(
       ({ body, release: releaseBody }) => {
-        const method = req.method ?? 'GET';
         // Admission: a reservation of the most this unit can cost, in memory. A refusal re-reads
         // the balances once first, so a fresh top-up counts at once.
         let reservation: Reservation | null = null;
@@ -279,8 +334,24 @@ export function createWorkEndpoint(deps: WorkEndpointDeps): {
               return fail(res, outcome.error, id);
             }
             const { result, minerId } = outcome;
+            // Checked before anything is charged: what is recorded is what the DApp gets.
+            const checked = answerOf(result.status, result.headers, result.body);
+            if (checked instanceof CgnError) {
+              counters.unwritableResults++;
+              giveBack();
+              log.warn({ work: id, miner: minerId.slice(0, 16), reason: checked.message }, 'a miner\'s result could not be written; not charged');
+              return fail(res, checked, id);
+            }
+            const answer: Answer = checked;
+            if (res.destroyed) {
+              // Nobody is left to answer: the work is not charged (as if it were cancelled).
+              counters.clientGone++;
+              giveBack();
+              return;
+            }
             const unit = work;
-            const pricing = billing.pricing(ds, tier, { cpuUs: result.metering.cpuUs, bytesIn: body.length, bytesOut: result.body.length });
+            const bytesOut = answer.body.length;
+            const pricing = billing.pricing(ds, tier, { cpuUs: result.metering.cpuUs, bytesIn: body.length, bytesOut });
             meter
               .record({
                 workId: id,
@@ -295,47 +366,59 @@ export function createWorkEndpoint(deps: WorkEndpointDeps): {
                 execUs: result.metering.execUs,
                 cpuUs: result.metering.cpuUs,
                 bytesIn: body.length,
-                bytesOut: result.body.length,
-                status: result.status,
+                bytesOut,
+                status: answer.status,
                 resultHash: Buffer.from(result.resultHash).toString('hex'),
                 attempts: unit.attempts,
                 pricing,
               })
               .then(
-                async () => {
+                () => {
                   if (reservation !== null) billing.guard!.settle(reservation, pricing.priceMicros);
-                  const headers: string[] = [];
-                  forwardResponseHeaders(result.headers, headers);
+                  const headers = answer.headers;
                   headers.push(
                     'cgn-work-id', id,
                     'cgn-cost', `${pricing.priceMicros} micro`,
                     'server-timing', `queue;dur=${unit.queuedMs.toFixed(2)}, exec;dur=${(result.metering.execUs / 1000).toFixed(2)}, total;dur=${(Date.now() - receivedAt).toFixed(0)}`,
                   );
-                  // The answer is stored before it leaves, so a retry with the same key gets it.
-                  if (ticket !== null) await billing.idempotency.complete(ticket, { status: result.status, headers: pairs(headers), body: Buffer.from(result.body) });
-                  if (res.destroyed) {
-                    counters.clientGone++;
-                    return;
-                  }
-                  headers.push('content-length', String(result.body.length));
-                  counters.ok++;
-                  res.writeHead(result.status, headers);
-                  res.end(result.body);
+                  if (ticket === null) return write(headers);
+                  // The answer is stored before it leaves, so a retry with the same key gets it. It
+                  // is charged already: if it cannot be stored, the DApp still gets it.
+                  billing.idempotency.complete(ticket, { status: answer.status, headers: pairs(headers), body: Buffer.from(answer.body) }).then(
+                    () => write(headers),
+                    (err: unknown) => {
+                      log.error({ err, work: id }, 'could not store the idempotent response; answering anyway');
+                      write(headers);
+                    },
+                  );
                 },
                 (err: unknown) => {
                   giveBack();
                   log.error({ err, work: id }, 'ledger write failed; withholding the result');
                   fail(res, new CgnError('internal', 'the work could not be metered; it was not charged. Retry the request.', { retryable: true }), id);
                 },
-              )
-              .catch((err: unknown) => {
-                log.error({ err, work: id }, 'could not store the idempotent response');
-                fail(res, toCgnError(err), id);
-              });
+              );
+
+            function write(headers: string[]): void {
+              if (res.destroyed) {
+                counters.clientGone++;
+                return;
+              }
+              if (answer.hasBody) headers.push('content-length', String(answer.body.length));
+              counters.ok++;
+              try {
+                res.writeHead(answer.status, headers);
+                res.end(answer.body);
+              } catch (err) {
+                // answerOf checked every header, so this is a bug, not the miner's doing.
+                log.error({ err, work: id }, 'the checked answer could not be written');
+                res.destroy();
+              }
+            }
           };
           let work: ReturnType<Broker['submit']>;
           try {
-            work = broker.submit({ id, account: principal.account, dservice: name, tier, method, path, headers: forwardRequestHeaders(req.rawHeaders), body, timeoutMs }, onDone);
+            work = broker.submit({ id, account: principal.account, dservice: name, tier, method, path, headers: forwarded, body, timeoutMs }, onDone);
           } catch (err) {
             releaseBody();
             giveBack();

@@ -4,15 +4,17 @@
  * A malformed or unexpected frame closes that tunnel with a reason; it never affects the others.
  */
 import { randomBytes } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import {
-  CgnError, Outbox, decodeMessage, sendParts, frame, minerIdOf, verifyChallenge,
+  CgnError, LIMITS, Outbox, decodeMessage, excerpt, sendParts, frame, minerIdOf, verifyChallenge,
   type AdvertiseFrame, type Frame, type OutgoingFrame, type HelloFrame,
 } from '@cgn/protocol';
 import type { Broker } from '../broker/broker.js';
 import { CLOSE } from './close-codes.js';
 import type { Logger } from '../log.js';
+import { MinerFaults, type MinerFaultOptions } from './miner-faults.js';
 
 export interface MinerEndpointOptions {
   host: string;
@@ -20,8 +22,13 @@ export interface MinerEndpointOptions {
   nodeId: string;
   /** Ping interval; a miner silent for 3 intervals is dropped. Default 5000. */
   heartbeatMs: number;
-  /** Time a new connection has to complete the handshake. Default 5000. */
+  /**
+   * Time a new connection has to complete the handshake: the HTTP upgrade, then hello to
+   * advertise, each within it. Default 5000.
+   */
   handshakeTimeoutMs: number;
+  /** When repeated protocol violations quarantine a miner (see `miner-faults.ts`). */
+  faults?: Partial<MinerFaultOptions>;
   /** Largest WebSocket message accepted from a miner. */
   maxPayloadBytes: number;
   /** A frame goes at once when nothing went to that miner for this long (light load), ms. Default 0: always batched per turn. */
@@ -60,39 +67,51 @@ interface Conn {
 
 export class MinerEndpoint {
   private wss: WebSocketServer | null = null;
+  private http: Server | null = null;
   private readonly byMiner = new Map<string, Conn>();
   private readonly conns = new Set<Conn>();
   private heartbeat: ReturnType<typeof setInterval> | null = null;
   private sweeper: ReturnType<typeof setInterval> | null = null;
-  readonly counters = { connections: 0, authFailures: 0, badFrames: 0 };
+  readonly counters = { connections: 0, authFailures: 0, badFrames: 0, unexpectedFrames: 0, quarantined: 0 };
+  readonly faults: MinerFaults;
 
   constructor(
     private readonly options: MinerEndpointOptions,
     private readonly broker: Broker,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.faults = new MinerFaults(() => Date.now(), options.faults);
+  }
 
   async start(): Promise<AddressInfo> {
-    const wss = new WebSocketServer({
-      host: this.options.host,
-      port: this.options.port,
-      perMessageDeflate: false,
-      maxPayload: this.options.maxPayloadBytes,
-      clientTracking: false,
+    const t = this.options.handshakeTimeoutMs;
+    // Our own HTTP server, for its deadlines: a connection that never finishes its upgrade
+    // request is cut after the handshake timeout (checked every second), not Node's 60 s.
+    const http = createServer({ headersTimeout: t, requestTimeout: t, keepAliveTimeout: t, connectionsCheckingInterval: 1000 }, (req, res) => {
+      req.resume();
+      const body = 'this is a CGN miner endpoint: connect with a WebSocket (cgn miner --node ws://...)\n';
+      res.writeHead(426, { 'content-type': 'text/plain', upgrade: 'websocket', connection: 'close', 'content-length': Buffer.byteLength(body) });
+      res.end(body);
     });
+    const wss = new WebSocketServer({ server: http, perMessageDeflate: false, maxPayload: this.options.maxPayloadBytes, clientTracking: false });
+    this.http = http;
     this.wss = wss;
     wss.on('connection', (ws, req) => this.accept(ws, `${req.socket.remoteAddress}:${req.socket.remotePort}`));
     await new Promise<void>((resolve, reject) => {
-      wss.once('listening', resolve);
-      wss.once('error', reject);
+      http.once('error', reject);
+      http.listen(this.options.port, this.options.host, () => {
+        http.removeListener('error', reject);
+        resolve();
+      });
     });
+    http.on('error', (err) => this.log.error({ err }, 'miner endpoint error'));
     wss.on('error', (err) => this.log.error({ err }, 'miner endpoint error'));
     this.heartbeat = setInterval(() => this.beat(), this.options.heartbeatMs);
     this.heartbeat.unref();
     const ackEvery = Math.max(10, Math.floor(this.broker.options.ackTimeoutMs / 4));
     this.sweeper = setInterval(() => this.broker.sweep(), ackEvery);
     this.sweeper.unref();
-    return wss.address() as AddressInfo;
+    return http.address() as AddressInfo;
   }
 
   get minerCount(): number {
@@ -135,6 +154,12 @@ export class MinerEndpoint {
     const wss = this.wss;
     this.wss = null;
     if (wss) await new Promise<void>((resolve) => wss.close(() => resolve()));
+    const http = this.http;
+    this.http = null;
+    if (http) {
+      http.closeAllConnections();
+      await new Promise<void>((resolve) => http.close(() => resolve()));
+    }
   }
 
   private accept(ws: WebSocket, remote: string): void {
@@ -157,8 +182,7 @@ export class MinerEndpoint {
       try {
         frames = decodeMessage(data);
       } catch (err) {
-        this.counters.badFrames++;
-        return this.reject(c, CLOSE.badFrame, (err as Error).message);
+        return this.reject(c, CLOSE.badFrame, err instanceof CgnError ? err.message : 'bad frame: unreadable message');
       }
       for (const f of frames) {
         if (c.ws.readyState !== c.ws.OPEN) return;
@@ -194,6 +218,11 @@ export class MinerEndpoint {
           this.counters.authFailures++;
           return this.reject(c, CLOSE.authFailed, 'auth failed: signature does not verify for this public key', 'auth_failed');
         }
+        const q = this.faults.quarantine(id);
+        if (q.remainingMs > 0) {
+          this.counters.authFailures++;
+          return this.reject(c, CLOSE.authFailed, `auth failed: miner ${id.slice(0, 16)}… is quarantined for ${Math.ceil(q.remainingMs / 1000)} s after repeated protocol violations (last: ${q.reason})`, 'auth_failed');
+        }
         c.phase = 'admitting';
         const admit = (ok: boolean): void => {
           if (c.ws.readyState !== c.ws.OPEN) return;
@@ -214,7 +243,7 @@ export class MinerEndpoint {
         };
         const decided = this.options.acceptMiner(id);
         if (typeof decided === 'boolean') admit(decided);
-        else decided.then(admit, (err: unknown) => this.reject(c, CLOSE.authFailed, `auth failed: the miner registry could not be asked (${(err as Error).message})`, 'auth_failed'));
+        else decided.then(admit, (err: unknown) => this.reject(c, CLOSE.authFailed, `auth failed: the miner registry could not be asked (${excerpt(String((err as Error)?.message))})`, 'auth_failed'));
         return;
       }
       case 'admitting':
@@ -223,7 +252,7 @@ export class MinerEndpoint {
         if (f.t !== 'advertise') return this.reject(c, CLOSE.unexpectedFrame, `unexpected ${f.t} frame: expected advertise`);
         c.phase = 'ready';
         c.advert = f;
-        this.log.info({ miner: c.minerId!.slice(0, 16), remote: c.remote, agent: c.hello!.agent, tier: f.tier, slots: f.slots, dservices: f.dservices.map((d) => d.name) }, 'miner connected');
+        this.log.info({ miner: c.minerId!.slice(0, 16), remote: c.remote, agent: excerpt(c.hello!.agent, 64), tier: f.tier, slots: f.slots, dservices: f.dservices.map((d) => d.name) }, 'miner connected');
         return this.advertised(c, f);
       case 'ready':
         return this.onReadyFrame(c, c.minerId!, f);
@@ -238,7 +267,7 @@ export class MinerEndpoint {
         return this.broker.onResult(id, f);
       case 'error':
         if (f.id !== undefined) return this.broker.onWorkError(id, { ...f, id: f.id });
-        this.log.warn({ miner: id.slice(0, 16), code: f.code, message: f.message }, 'miner reported an error');
+        this.log.warn({ miner: id.slice(0, 16), code: f.code, message: excerpt(f.message) }, 'miner reported an error');
         return;
       case 'ping':
         c.out.push(frame({ t: 'pong', ts: f.ts }));
@@ -246,7 +275,7 @@ export class MinerEndpoint {
       case 'pong':
         return;
       case 'drain':
-        this.log.info({ miner: id.slice(0, 16), reason: f.reason }, 'miner draining');
+        this.log.info({ miner: id.slice(0, 16), reason: excerpt(f.reason) }, 'miner draining');
         return this.broker.drainMiner(id);
       case 'advertise':
         c.advert = f;
@@ -267,7 +296,7 @@ export class MinerEndpoint {
       if (c.advertSeq !== seq || this.byMiner.get(id) !== c || c.ws.readyState !== c.ws.OPEN) return;
       if (refused !== null) return this.reject(c, CLOSE.tierRefused, refused, 'forbidden');
       this.join(id, f);
-    }, (err: unknown) => this.reject(c, CLOSE.tierRefused, `tier check failed: ${(err as Error).message}`, 'forbidden'));
+    }, (err: unknown) => this.reject(c, CLOSE.tierRefused, `tier check failed: ${excerpt(String((err as Error)?.message))}`, 'forbidden'));
   }
 
   /** An admitted advertisement: its payout address to the ledger, the miner into the pool. */
@@ -276,10 +305,23 @@ export class MinerEndpoint {
     this.broker.addMiner(id, this.options.admitDServices?.(f) ?? f);
   }
 
-  /** Sends an error frame with the reason, then closes the tunnel. */
+  /**
+   * Sends an error frame with the reason, then closes the tunnel. The reason may quote what the
+   * peer sent: the frame carries a bounded, escaped excerpt of it, the log a shorter one. A
+   * protocol violation by an authenticated miner counts against it (see `miner-faults.ts`).
+   */
   private reject(c: Conn, code: number, reason: string, errorCode: CgnError['code'] = code === CLOSE.badFrame ? 'bad_frame' : 'unexpected_frame'): void {
-    this.log.warn({ miner: c.minerId?.slice(0, 16), remote: c.remote, reason }, 'closing miner tunnel');
-    c.out.push(frame({ t: 'error', code: errorCode, message: reason }));
+    if (c.ws.readyState !== c.ws.OPEN) return;
+    if (code === CLOSE.badFrame) this.counters.badFrames++;
+    if (code === CLOSE.unexpectedFrame) this.counters.unexpectedFrames++;
+    const logged = excerpt(reason);
+    let quarantined = false;
+    if (c.minerId !== null && (code === CLOSE.badFrame || code === CLOSE.unexpectedFrame)) {
+      quarantined = this.faults.record(c.minerId, logged);
+      if (quarantined) this.counters.quarantined++;
+    }
+    this.log.warn({ miner: c.minerId?.slice(0, 16), remote: c.remote, reason: logged, ...(quarantined ? { quarantinedMs: this.faults.options.quarantineMs } : {}) }, 'closing miner tunnel');
+    c.out.push(frame({ t: 'error', code: errorCode, message: excerpt(reason, LIMITS.maxMessageLength) }));
     c.out.flush();
     if (c.minerId !== null && this.byMiner.get(c.minerId) === c) {
       this.byMiner.delete(c.minerId);
