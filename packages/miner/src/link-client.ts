@@ -7,7 +7,7 @@
  * flight with `dservice_unavailable` (retryable), so the node re-runs them elsewhere.
  */
 import { connect, type Socket } from 'node:net';
-import { CgnError, LIMITS, type HeaderList } from '@cgn/protocol';
+import { CgnError, LIMITS, excerpt, type HeaderList } from '@cgn/protocol';
 import { LINK_REQUEST, LINK_RESPONSE, LinkFrameReader, LinkWriter, MAX_LINK_META_BYTES, type LinkFrame } from '@cgn/sdk';
 import { resultHash, type ProxyLimits, type ProxyRequest, type WorkOutcome } from './proxy.js';
 import { dropRequestHeaders, isHopByHop } from './headers.js';
@@ -125,7 +125,8 @@ export class DServiceLink {
     this.pending.delete(f.id);
     p.cancel?.onCancel(null);
     const meta = parseResponseMeta(f.meta);
-    if (meta === null) throw new Error('response meta is not {s, h, c}');
+    // The unit is settled whatever the DService sent: a malformed answer is its failure, not a hang.
+    if (meta === null) return p.reject(new CgnError('miner_failed', `the DService answered with malformed metadata (needs a status 100-999 and a header map): ${excerpt(f.meta, 200)}`));
     const execUs = Number((process.hrtime.bigint() - p.start) / 1000n);
     if (f.body.length > p.limits.maxBodyBytes) {
       return p.reject(new CgnError('payload_too_large', `the DService answered with more than ${p.limits.maxBodyBytes} bytes`));

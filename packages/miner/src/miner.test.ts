@@ -171,6 +171,29 @@ describe('miner and node: work', () => {
     expect(Buffer.from(r.body).toString()).toBe('hello');
   });
 
+  it('a DService answer the node could not forward: headers HTTP cannot carry are dropped, an interim status is a failure', async () => {
+    const { conn } = await start();
+    const snow = work({ path: `/respond?status=201&header=${encodeURIComponent('snow \u2603')}`, method: 'GET' });
+    conn.send(snow);
+    const r = await conn.waitFrame<ResultFrame>(isResult(snow.id));
+    expect(r.status).toBe(201);
+    expect(r.headers).not.toContain('x-echo');
+    const interim = work({ path: '/respond?status=101', method: 'GET' });
+    conn.send(interim);
+    const e = await conn.waitFrame<ErrorFrame>(isError(interim.id));
+    expect(e).toMatchObject({ code: 'miner_failed', retryable: false });
+    expect(e.message).toMatch(/status must be between 200 and 599/);
+    // A status the link cannot even carry (found by the fuzzer: the unit was never answered and
+    // its slot held for good).
+    const absurd = work({ path: '/respond?status=63', method: 'GET', timeoutMs: 60_000 });
+    conn.send(absurd);
+    expect(await conn.waitFrame<ErrorFrame>(isError(absurd.id), 10_000)).toMatchObject({ code: 'miner_failed', retryable: false });
+    // The tunnel stays up: the next unit is answered.
+    const ok = work({ path: '/hello', method: 'GET' });
+    conn.send(ok);
+    expect((await conn.waitFrame<ResultFrame>(isResult(ok.id))).status).toBe(200);
+  });
+
   it('refuses work for a DService it does not run, retryable', async () => {
     const { conn } = await start();
     const w = work({ path: '/', dservice: 'nope' });

@@ -538,8 +538,12 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
   private startSweeper(): void {
     this.sweeper = setInterval(() => {
       const now = performance.now();
-      for (const [id, e] of this.inFlight) {
-        if (e.deadline <= now) e.cancel.cancel(new CgnError('deadline_exceeded', `work ${id} ran past its timeout`));
+      for (const [id, e] of [...this.inFlight]) {
+        if (e.deadline > now) continue;
+        const err = new CgnError('deadline_exceeded', `work ${id} ran past its timeout`);
+        e.cancel.cancel(err);
+        // Answered here even if whatever ran it never settles: a slot is never held for good.
+        this.onFailure(id, e, err);
       }
     }, SWEEP_MS);
     this.sweeper.unref();
