@@ -134,6 +134,29 @@ describe('hostile DApps and miners against one node', () => {
     expect(faults.find((f) => f.miner === bad.id.slice(0, 16))?.faults).toBe(1);
   });
 
+  it('a miner that keeps breaking the rules is quarantined: refused at auth, saying why', async () => {
+    const n = await startTestNode({ rateLimits: null });
+    try {
+      const { generateMinerKey } = await import('@cgn/protocol');
+      const key = generateMinerKey();
+      for (let i = 0; i < 3; i++) {
+        const m = new ScriptedMiner({ ack: true, answer: true }, key);
+        await m.connect(n.node.minerUrl);
+        m.send(frame({ t: 'result', id: 'nothing', status: 101, headers: [], body: new Uint8Array(0), metering: { execUs: 1, cpuUs: 1 }, resultHash: new Uint8Array(32) }));
+        expect((await m.closed).code).toBe(CLOSE.badFrame);
+      }
+      const again = new ScriptedMiner({ ack: true, answer: true }, key);
+      // connect() waits for a welcome that never comes; `closed` is set as it starts.
+      void again.connect(n.node.minerUrl).catch(() => {});
+      const closed = await again.closed;
+      expect(closed.code).toBe(CLOSE.authFailed);
+      expect(closed.reason).toMatch(/quarantined/);
+      expect((n.node.status()['counters'] as { tunnels: { quarantined: number } }).tunnels.quarantined).toBe(1);
+    } finally {
+      await n.cleanup();
+    }
+  });
+
   it('a 204 goes out without a body or content-length, and is billed for no bytes out', async () => {
     const m = new ScriptedMiner({ ack: true, answer: true, slots: 1, answerWith: () => ({ status: 204, body: Buffer.from('ignored') }) });
     const n2 = await startTestNode({ rateLimits: null });

@@ -16,7 +16,7 @@ Options:
   --cases N         how many cases (default 10000; before a release: 100000)
   --seed S          the run's seed (default: random; printed)
   --case I          replay only case I of the seed (what a failure prints)
-  --concurrency C   cases in flight against the node at once (default 24)
+  --concurrency C   cases in flight against the node at once (default 48)
   --json FILE       also write the report as JSON to FILE
   -h, --help        show this help
 
@@ -65,7 +65,7 @@ async function main(): Promise<void> {
   const cases = int(values.cases, 'cases', 10_000);
   process.stderr.write(`fuzz: seed ${seed}, ${only !== undefined ? `case ${only} only` : `${cases} cases`}; starting a node, a miner and two hostile-node lanes\n`);
   const report = await runFuzz({
-    seed, cases, ...(only !== undefined ? { only } : {}), concurrency: int(values.concurrency, 'concurrency', 24),
+    seed, cases, ...(only !== undefined ? { only } : {}), concurrency: int(values.concurrency, 'concurrency', 48),
     progress: (p) => process.stderr.write(`fuzz: ${p.done}/${p.total} cases, ${p.failures} failures, ${p.elapsedS.toFixed(0)} s\n`),
   });
   if (values.json !== undefined) writeFileSync(values.json, JSON.stringify(report, null, 2) + '\n');

@@ -42,7 +42,8 @@ function pathOf(rng: Rng): string {
     case 4:
       return latin1(hostileString(rng, 200)).replace(/[\r\n ]/g, '');
     default:
-      return rng.pick(['/hello', '/slow?ms=50', '/crash', '/respond?status=101', '/respond?status=204', `/respond?status=${rng.int(0, 999)}`, '/respond?header=%E2%98%83', '/info', '/transform?width=10']);
+      // Not echo's /crash: a kill switch for tests, it would only measure the DService's restart backoff.
+      return rng.pick(['/hello', '/slow?ms=50', '/respond?status=101', '/respond?status=204', `/respond?status=${rng.int(0, 999)}`, '/respond?header=%E2%98%83', '/info', '/transform?width=10']);
   }
 }
 

@@ -31,7 +31,7 @@ export interface FuzzOptions {
   cases: number;
   /** Run only this case (a replay). */
   only?: number;
-  /** Cases in flight at once against the node. Default 24. */
+  /** Cases in flight at once against the node (most of a case is waiting). Default 48. */
   concurrency?: number;
   /** Hostile-node lanes, each with its own real miner. Default 2. */
   minerLanes?: number;
@@ -210,7 +210,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
       }
     }
   };
-  const concurrency = options.concurrency ?? 24;
+  const concurrency = options.concurrency ?? 48;
   await Promise.all([
     ...Array.from({ length: Math.min(concurrency, Math.max(1, nodeQueue.length)) }, () => worker(nodeQueue)),
     ...laneQueues.map((q) => worker(q)),
