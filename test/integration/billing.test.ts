@@ -70,3 +70,62 @@ describe('prepaid balance', () => {
     }
   });
 });
+
+describe('the bill the node can vouch for (issue 13)', () => {
+  it('a paid retry at zero balance gets its stored answer; only new work is refused', async () => {
+    const t = await startTestNode({ billing: { enforceBalance: true } });
+    const m = new ScriptedMiner({ ack: true, answer: true });
+    await m.connect(t.node.minerUrl);
+    try {
+      const probe = await post(t, 'paid once');
+      expect(probe.status).toBe(402);
+      const needed = BigInt(((await probe.json()) as { details: { needed: string } }).details.needed);
+      // Exactly one reservation's worth: after the first charge the account cannot cover another.
+      t.node.ledger.store.credit('test-account', needed, 'one request');
+      const key = `paid-${Date.now()}`;
+      const first = await post(t, 'paid once', { 'idempotency-key': key });
+      expect(first.status).toBe(200);
+      expect((await post(t, 'paid once')).status).toBe(402);
+      const retry = await post(t, 'paid once', { 'idempotency-key': key });
+      expect(retry.status).toBe(200);
+      expect(retry.headers.get('idempotent-replayed')).toBe('true');
+      expect(await retry.text()).toBe('paid once');
+      expect(m.workIds().length).toBe(1);
+      // A new key is new work: refused, and its key stays free for after a top-up.
+      const fresh = `fresh-${Date.now()}`;
+      expect((await post(t, 'other', { 'idempotency-key': fresh })).status).toBe(402);
+      t.node.ledger.store.credit('test-account', 10n ** 15n, 'top-up');
+      expect((await post(t, 'other', { 'idempotency-key': fresh })).status).toBe(200);
+    } finally {
+      m.ws.close();
+      await t.cleanup();
+    }
+  });
+
+  it('a miner that lies about its CPU time is billed what the node measured, within the reservation', async () => {
+    const t = await startTestNode({ billing: { enforceBalance: true } });
+    const liar = new ScriptedMiner({ ack: true, answer: true, answerWith: () => ({ metering: { execUs: 1, cpuUs: 5_000_000_000 } }) });
+    await liar.connect(t.node.minerUrl);
+    try {
+      t.node.ledger.store.credit('test-account', 10n ** 15n, 'top-up');
+      const started = performance.now();
+      const res = await post(t, 'lie', { 'cgn-deadline-ms': '2000' });
+      const wallUs = (performance.now() - started) * 1000;
+      expect(res.status).toBe(200);
+      const row = t.node.ledger.store.getRow(res.headers.get('cgn-work-id')!) as { record: { cpuUs: number; execUs: number; pricing: { priceMicros: bigint } } };
+      // echo declares 1 CPU: at most the node's own measurement of the execution.
+      expect(row.record.cpuUs).toBeLessThanOrEqual(row.record.execUs);
+      expect(row.record.execUs).toBeLessThanOrEqual(wallUs);
+      const ds = t.node.status()['dservices'] as { name: string }[];
+      expect(ds.some((d) => d.name === 'echo')).toBe(true);
+      const clips = t.node.status()['meteringClips'] as { total: number; byMiner: { miner: string; clips: number; reportedCpuUs: number }[] };
+      expect(clips.total).toBe(1);
+      expect(clips.byMiner[0]).toMatchObject({ miner: liar.id.slice(0, 16), clips: 1, reportedCpuUs: 5_000_000_000 });
+      // Far below what the lie would have cost: 5,000 CPU-seconds at the default 1,000 micro per CPU-second.
+      expect(row.record.pricing.priceMicros).toBeLessThan(5_000_000n);
+    } finally {
+      liar.ws.close();
+      await t.cleanup();
+    }
+  });
+});

@@ -30,7 +30,7 @@ function summary(r: FuzzReport): string {
     `crashes ${r.crashes}, hangs ${r.hangs}, 500s ${r.status500}, other 5xx ${fivexx}`,
     `answers ${JSON.stringify(r.statusClasses)}, closed without an answer ${r.noAnswer}, tunnels closed by the node ${r.tunnelCloses}`,
     `charged: ${r.charged.ledgerRecords} ledger records for ${r.charged.answersWithCost} answers with a cost`,
-    `node memory: RSS ${r.memory.rssStartMb} MB at start, ${r.memory.rssMaxMb} MB highest, ${r.memory.rssEndMb} MB at the end; node log ${Math.round(r.nodeLog.bytes / 1024)} KB, longest line ${r.nodeLog.longestLine} B`,
+    `node memory: RSS ${r.memory.rssStartMb} MB at start, ${r.memory.rssMaxMb} MB highest, ${r.memory.rssEndMb} MB at the end; heap used ${r.memory.heapStartMb} / ${r.memory.heapMaxMb} / ${r.memory.heapEndMb} MB; node log ${Math.round(r.nodeLog.bytes / 1024)} KB, longest line ${r.nodeLog.longestLine} B`,
     `mean ms per case: ${JSON.stringify(r.meanMsByKind)}`,
     `failures: ${r.failures.length}`,
   ].join('\n');

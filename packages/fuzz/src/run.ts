@@ -72,7 +72,7 @@ export interface FuzzReport {
   noAnswer: number;
   tunnelCloses: number;
   charged: { answersWithCost: number; ledgerRecords: number };
-  memory: { rssStartMb: number; rssMaxMb: number; rssEndMb: number };
+  memory: { rssStartMb: number; rssMaxMb: number; rssEndMb: number; heapStartMb: number; heapMaxMb: number; heapEndMb: number };
   nodeLog: { bytes: number; longestLine: number };
   failures: FuzzFailure[];
 }
@@ -94,14 +94,19 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
   const report: FuzzReport = {
     seed: options.seed, cases: 0, byKind: { http: 0, image: 0, tunnel: 0, miner: 0 }, meanMsByKind: { http: 0, image: 0, tunnel: 0, miner: 0 }, durationS: 0, crashes: 0, hangs: 0, status500: 0,
     statusClasses: {}, status5xx: {}, noAnswer: 0, tunnelCloses: 0, charged: { answersWithCost: 0, ledgerRecords: 0 },
-    memory: { rssStartMb: 0, rssMaxMb: 0, rssEndMb: 0 }, nodeLog: { bytes: 0, longestLine: 0 }, failures: [],
+    memory: { rssStartMb: 0, rssMaxMb: 0, rssEndMb: 0, heapStartMb: 0, heapMaxMb: 0, heapEndMb: 0 }, nodeLog: { bytes: 0, longestLine: 0 }, failures: [],
   };
   const fail = (i: number, kind: CaseKind, what: string, problem: string): void => {
     if (report.failures.length >= 50) return;
     report.failures.push({ seed: options.seed, case: i, kind, what, problem, replay: `npm run fuzz -- --seed ${options.seed} --case ${i}` });
   };
-  const rss = async (): Promise<number> => (((await net.status())['node'] as { rssBytes: number }).rssBytes) / MB;
-  report.memory.rssStartMb = report.memory.rssMaxMb = await rss();
+  const memory = async (): Promise<{ rss: number; heap: number }> => {
+    const n = (await net.status())['node'] as { rssBytes: number; heapUsedBytes: number };
+    return { rss: n.rssBytes / MB, heap: n.heapUsedBytes / MB };
+  };
+  const m0 = await memory();
+  report.memory.rssStartMb = report.memory.rssMaxMb = m0.rss;
+  report.memory.heapStartMb = report.memory.heapMaxMb = m0.heap;
 
   /** Counts an answer; true when it is a failure (500 or hang). */
   const count = (x: Exchange): string | null => {
@@ -115,9 +120,14 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
     }
     const cls = `${Math.floor(x.status / 100)}xx`;
     report.statusClasses[cls] = (report.statusClasses[cls] ?? 0) + 1;
-    if (x.status >= 500) report.status5xx[String(x.status)] = (report.status5xx[String(x.status)] ?? 0) + 1;
-    if (x.headers.has('cgn-cost') && x.headers.get('idempotent-replayed') !== 'true') report.charged.answersWithCost++;
-    if (x.status === 500) {
+    // A DService's own answer (it carries a cost) may be any status; the node's never a 500.
+    const fromDService = x.headers.has('cgn-cost');
+    if (x.status >= 500) {
+      const k = fromDService ? `${x.status} from the DService` : String(x.status);
+      report.status5xx[k] = (report.status5xx[k] ?? 0) + 1;
+    }
+    if (fromDService && x.headers.get('idempotent-replayed') !== 'true') report.charged.answersWithCost++;
+    if (x.status === 500 && !fromDService) {
       report.status500++;
       return 'the node answered 500';
     }
@@ -176,7 +186,9 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
       if (x.status !== 200) fail(-1, 'http', `canary ${n}`, `the canary request got ${x.hung ? 'no answer' : x.status}`);
       n++;
       try {
-        report.memory.rssMaxMb = Math.max(report.memory.rssMaxMb, await rss());
+        const m = await memory();
+        report.memory.rssMaxMb = Math.max(report.memory.rssMaxMb, m.rss);
+        report.memory.heapMaxMb = Math.max(report.memory.heapMaxMb, m.heap);
       } catch {
         /* the node is gone: the crash check says so */
       }
@@ -226,7 +238,9 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
     if (ledger.inserted !== report.charged.answersWithCost) {
       fail(-1, 'http', 'at the end', `the ledger holds ${ledger.inserted} records but ${report.charged.answersWithCost} answers carried a cost`);
     }
-    report.memory.rssEndMb = await rss();
+    const m = await memory();
+    report.memory.rssEndMb = m.rss;
+    report.memory.heapEndMb = m.heap;
   }
   report.nodeLog = { bytes: net.node.logBytes, longestLine: net.node.longestLogLine };
   if (net.node.longestLogLine > 10_000) fail(-1, 'tunnel', 'the node log', `a log line of ${net.node.longestLogLine} bytes`);
@@ -234,7 +248,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
   await net.stop();
   for (const k of Object.keys(report.meanMsByKind) as CaseKind[]) report.meanMsByKind[k] = Math.round(report.meanMsByKind[k] / Math.max(1, report.byKind[k]));
   report.durationS = Math.round((performance.now() - started) / 100) / 10;
-  report.memory = { rssStartMb: Math.round(report.memory.rssStartMb), rssMaxMb: Math.round(report.memory.rssMaxMb), rssEndMb: Math.round(report.memory.rssEndMb) };
+  report.memory = Object.fromEntries(Object.entries(report.memory).map(([k, v]) => [k, Math.round(v * 10) / 10])) as FuzzReport['memory'];
   rmSync(dir, { recursive: true, force: true });
   return report;
 }

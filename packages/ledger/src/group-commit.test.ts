@@ -2,9 +2,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { CgnError } from '@cgn/protocol';
 import { GroupCommitWriter, type GroupCommitWriterOptions } from './group-commit.js';
 import { SqliteLedgerStore } from './sqlite-store.js';
-import type { AppendResult, LedgerStore } from './store.js';
+import type { AppendOptions, AppendResult, LedgerStore } from './store.js';
 import type { Microtransaction } from './record.js';
-import { makeRecord } from './test-fixtures/records.js';
+import { makePricedRecord, makeRecord } from './test-fixtures/records.js';
 
 const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
 
@@ -14,9 +14,9 @@ class CountingStore extends SqliteLedgerStore {
   constructor() {
     super({ path: ':memory:' });
   }
-  override appendBatch(records: readonly Microtransaction[]): AppendResult {
+  override appendBatch(records: readonly Microtransaction[], options?: AppendOptions): AppendResult {
     this.batches.push(records.length);
-    return super.appendBatch(records);
+    return super.appendBatch(records, options);
   }
 }
 
@@ -244,5 +244,28 @@ describe('GroupCommitWriter', () => {
     expect(() => new GroupCommitWriter(store, { maxBatchSize: 0 })).toThrow(/maxBatchSize/);
     expect(() => new GroupCommitWriter(store, { windowMs: -1 })).toThrow(/windowMs/);
     store.close();
+  });
+});
+
+describe('GroupCommitWriter with refuseOverdraft', () => {
+  it('rejects the records an account cannot pay for with payment_required, and commits the rest of the batch', async () => {
+    const store = new SqliteLedgerStore({ path: ':memory:' });
+    const writer = new GroupCommitWriter(store, { refuseOverdraft: true, closeStoreOnStop: true });
+    writer.start();
+    store.credit('acct_1', 100n, 'deposit');
+    const price = (n: bigint) => ({ ...makePricedRecord(0).pricing!, priceMicros: n });
+    const results = await Promise.allSettled([
+      writer.record(makePricedRecord(1, { account: 'acct_1', pricing: price(70n) })),
+      writer.record(makePricedRecord(2, { account: 'acct_1', pricing: price(70n) })),
+      writer.record(makePricedRecord(3, { account: 'acct_1', pricing: price(30n) })),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    const err = (results[1] as PromiseRejectedResult).reason as CgnError;
+    expect(err).toBeInstanceOf(CgnError);
+    expect(err.code).toBe('payment_required');
+    expect(err.message).toMatch(/70 tokens would take account acct_1 past its funds \(30 left\)/);
+    expect(writer.counters).toMatchObject({ inserted: 2, overdraftRefused: 1, records: 2 });
+    expect(store.balance('acct_1').available).toBe(0n);
+    await writer.stop();
   });
 });

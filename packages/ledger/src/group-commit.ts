@@ -19,6 +19,12 @@ import { VALIDATED_BATCHES, copyMicrotransaction, microtransactionProblem, type 
 import type { AppendResult, LedgerStore } from './store.js';
 
 export interface GroupCommitWriterOptions {
+  /**
+   * Refuse records whose charge would take their account's spending past its funds: their
+   * `record()` rejects with `payment_required` and nothing of them is written (the rest of the
+   * batch is). Default false. A node that enforces prepaid balances turns it on.
+   */
+  refuseOverdraft?: boolean;
   /** Commit at once when this many records are buffered. Default 4096. */
   maxBatchSize?: number;
   /**
@@ -68,9 +74,13 @@ export interface GroupCommitCounters {
   failedRecords: number;
   /** `record()` calls refused up front: malformed record, or writer not running. */
   refused: number;
+  /** Records the ledger would not write because their account could not pay (`refuseOverdraft`). */
+  overdraftRefused: number;
   /** Records buffered or being committed right now. */
   pending: number;
 }
+
+const REFUSE_OVERDRAFT = Object.freeze({ refuseOverdraft: true });
 
 const DEFAULTS = { maxBatchSize: 4096, windowMs: 0, growWindowMs: 1, commitAtOnceWhenQuietMs: 0, closeStoreOnStop: false } as const;
 
@@ -82,6 +92,7 @@ interface ResolvedOptions {
   now: () => number;
   closeStoreOnStop: boolean;
   onDuplicate: ((workIds: readonly string[]) => void) | undefined;
+  refuseOverdraft: boolean;
 }
 
 function resolveOptions(o: GroupCommitWriterOptions): ResolvedOptions {
@@ -101,7 +112,7 @@ function resolveOptions(o: GroupCommitWriterOptions): ResolvedOptions {
   if (typeof quietMs !== 'number' || !(quietMs >= 0 && quietMs <= 60_000)) {
     throw new TypeError(`GroupCommitWriter option commitAtOnceWhenQuietMs: must be a number of ms from 0 to 60000, not ${String(quietMs)}`);
   }
-  return { maxBatchSize, windowMs, growWindowMs, quietMs, now: o.now ?? (() => performance.now()), closeStoreOnStop: o.closeStoreOnStop ?? DEFAULTS.closeStoreOnStop, onDuplicate: o.onDuplicate };
+  return { maxBatchSize, windowMs, growWindowMs, quietMs, now: o.now ?? (() => performance.now()), closeStoreOnStop: o.closeStoreOnStop ?? DEFAULTS.closeStoreOnStop, onDuplicate: o.onDuplicate, refuseOverdraft: o.refuseOverdraft === true };
 }
 
 type State = 'new' | 'running' | 'stopping' | 'stopped';
@@ -121,7 +132,7 @@ export class GroupCommitWriter {
   private stopped: Promise<void> | null = null;
   private readonly c: Omit<GroupCommitCounters, 'pending'> = {
     records: 0, inserted: 0, duplicates: 0, batches: 0, lastBatchSize: 0, maxBatchSize: 0, lastCommitUs: 0,
-    failedBatches: 0, failedRecords: 0, refused: 0,
+    failedBatches: 0, failedRecords: 0, refused: 0, overdraftRefused: 0,
   };
   /** Buffer size at the last turn's check, and when the oldest buffered record arrived. */
   private sizeAtLastTurn = 0;
@@ -257,7 +268,7 @@ export class GroupCommitWriter {
     let result: AppendResult | Promise<AppendResult>;
     try {
       VALIDATED_BATCHES.add(batch);
-      result = this.store.appendBatch(batch);
+      result = this.options.refuseOverdraft ? this.store.appendBatch(batch, REFUSE_OVERDRAFT) : this.store.appendBatch(batch);
     } catch (err) {
       this.failed(batch, rejects, err);
       this.afterCommit();
@@ -267,7 +278,7 @@ export class GroupCommitWriter {
       this.inFlightSize = batch.length;
       this.inFlight = Promise.resolve(result)
         .then(
-          (r) => this.committed(batch, resolves, r, started),
+          (r) => this.committed(batch, resolves, rejects, r, started),
           (err: unknown) => this.failed(batch, rejects, err),
         )
         .finally(() => {
@@ -276,7 +287,7 @@ export class GroupCommitWriter {
           this.afterCommit();
         });
     } else {
-      this.committed(batch, resolves, result, started);
+      this.committed(batch, resolves, rejects, result, started);
       this.afterCommit();
     }
   }
@@ -290,7 +301,7 @@ export class GroupCommitWriter {
     else this.schedule();
   }
 
-  private committed(batch: readonly Microtransaction[], resolves: readonly Resolve[], result: AppendResult, started: number): void {
+  private committed(batch: readonly Microtransaction[], resolves: readonly Resolve[], rejects: readonly Reject[], result: AppendResult, started: number): void {
     const c = this.c;
     c.lastCommitUs = Math.round((performance.now() - started) * 1000);
     c.batches++;
@@ -299,7 +310,23 @@ export class GroupCommitWriter {
     c.records += batch.length;
     c.inserted += result.inserted;
     c.duplicates += result.duplicates.length;
-    for (const resolve of resolves) resolve();
+    const refused = result.refused;
+    if (refused === undefined || refused.length === 0) {
+      for (const resolve of resolves) resolve();
+    } else {
+      const byId = new Map(refused.map((x) => [x.workId, x]));
+      c.overdraftRefused += refused.length;
+      c.records -= refused.length;
+      for (let i = 0; i < batch.length; i++) {
+        const x = byId.get(batch[i]!.workId);
+        if (x === undefined) resolves[i]!();
+        else {
+          rejects[i]!(new CgnError('payment_required', `the ledger refused work ${x.workId}: its charge of ${x.tokens} tokens would take account ${x.account} past its funds (${x.available} left); it was not recorded`, {
+            details: { workId: x.workId, account: x.account, tokens: String(x.tokens), available: String(x.available) },
+          }));
+        }
+      }
+    }
     if (result.duplicates.length > 0 && this.options.onDuplicate !== undefined) {
       try {
         this.options.onDuplicate(result.duplicates);

@@ -32,7 +32,7 @@ import { balanceOf, checkCredit, sortActivity } from './store-common.js';
 import type { ActivityFilter, ActivityLine, ActivitySubject } from './reputation.js';
 import { checkAccount, checkChainDeposit, normAddress, withdrawalAmount, type AddressLink, type AnchorMark, type ChainDeposit, type DepositOutcome, type Withdrawal } from './escrow.js';
 import type {
-  AppendResult, Balance, BillingLedgerStore, CloseCycleOptions, Durability, LedgerRow, UsageFilter, UsageGroup, UsageLine,
+  AppendOptions, AppendResult, Balance, OverdraftRefusal, BillingLedgerStore, CloseCycleOptions, Durability, LedgerRow, UsageFilter, UsageGroup, UsageLine,
 } from './store.js';
 
 export interface PostgresLedgerStoreOptions {
@@ -206,14 +206,14 @@ export class PostgresLedgerStore implements BillingLedgerStore {
     return new PostgresLedgerStore(sql, schema, durability);
   }
 
-  async appendBatch(records: readonly Microtransaction[]): Promise<AppendResult> {
+  async appendBatch(records: readonly Microtransaction[], options: AppendOptions = {}): Promise<AppendResult> {
     this.assertOpen();
     if (!VALIDATED_BATCHES.has(records)) for (const r of records) assertMicrotransaction(r);
     if (records.length === 0) return { inserted: 0, duplicates: [] };
-    return this.sql.begin((tx) => this.appendIn(tx, records));
+    return this.sql.begin((tx) => this.appendIn(tx, records, options.refuseOverdraft === true));
   }
 
-  private async appendIn(tx: Tx, records: readonly Microtransaction[]): Promise<AppendResult> {
+  private async appendIn(tx: Tx, records: readonly Microtransaction[], refuseOverdraft: boolean): Promise<AppendResult> {
     await tx`SELECT pg_advisory_xact_lock(${APPEND_LOCK.toString()}::bigint)`;
     const [cyc] = await tx<{ id: number; rate_num: string; rate_den: string }[]>`SELECT id, rate_num::text, rate_den::text FROM cycles WHERE closed_at IS NULL ORDER BY id DESC LIMIT 1`;
     if (cyc === undefined) throw new CgnError('internal', 'no open billing cycle');
@@ -225,7 +225,7 @@ export class PostgresLedgerStore implements BillingLedgerStore {
     const existing = new Set(
       (await tx<{ work_id: string }[]>`SELECT work_id FROM microtransactions WHERE work_id = ANY(${records.map((r) => r.workId)})`).map((r) => r.work_id),
     );
-    const fresh: Microtransaction[] = [];
+    let fresh: Microtransaction[] = [];
     const duplicates: string[] = [];
     for (const r of records) {
       if (existing.has(r.workId)) duplicates.push(r.workId);
@@ -234,7 +234,28 @@ export class PostgresLedgerStore implements BillingLedgerStore {
         fresh.push(r);
       }
     }
-    if (fresh.length === 0) return { inserted: 0, duplicates };
+    const refused: OverdraftRefusal[] = [];
+    if (refuseOverdraft && fresh.some((r) => r.pricing !== undefined)) {
+      // The balances of the accounts in this batch, locked until the commit (the append lock
+      // already orders appends; credits and withdrawals take the same rows FOR UPDATE).
+      const accounts = [...new Set(fresh.map((r) => r.account))];
+      const rows = await tx<{ account: string; deposited: string; spent: string }[]>`
+        SELECT account, deposited::text, spent::text FROM balances WHERE account = ANY(${accounts}) FOR UPDATE`;
+      const left = new Map(rows.map((b) => [b.account, BigInt(b.deposited) - BigInt(b.spent)]));
+      fresh = fresh.filter((r) => {
+        if (r.pricing === undefined) return true;
+        const tokens = (r.pricing.priceMicros * rate.num) / rate.den;
+        const available = left.get(r.account) ?? 0n;
+        if (tokens > 0n && tokens > available) {
+          refused.push({ workId: r.workId, account: r.account, tokens, available });
+          return false;
+        }
+        left.set(r.account, available - tokens);
+        return true;
+      });
+    }
+    const done = (inserted: number): AppendResult => (refused.length > 0 ? { inserted, duplicates, refused } : { inserted, duplicates });
+    if (fresh.length === 0) return done(0);
     // Seqs: every append holds APPEND_LOCK, so one setval reserves a contiguous range.
     const [range] = await tx<{ last: string }[]>`SELECT setval('microtransactions_seq', nextval('microtransactions_seq') + ${fresh.length - 1}) AS last`;
     const firstSeq = Number(range!.last) - fresh.length + 1;
@@ -293,7 +314,7 @@ export class PostgresLedgerStore implements BillingLedgerStore {
         SELECT a, s FROM unnest(${[...spent.keys()]}::text[], ${[...spent.values()].map(String)}::numeric[]) AS t(a, s)
         ON CONFLICT (account) DO UPDATE SET spent = balances.spent + excluded.spent`;
     }
-    return { inserted: fresh.length, duplicates };
+    return done(fresh.length);
   }
 
   async count(): Promise<number> {

@@ -31,7 +31,7 @@ import { checkAccount, checkChainDeposit, normAddress, withdrawalAmount, type Ad
 import { UsageAccumulator, balanceOf, checkCredit, sortActivity } from './store-common.js';
 import type { ActivityFilter, ActivityLine, ActivitySubject } from './reputation.js';
 import type {
-  AppendResult, Balance, BillingLedgerStore, CloseCycleOptions, Durability, LedgerRow, UsageFilter, UsageGroup, UsageLine,
+  AppendOptions, AppendResult, Balance, OverdraftRefusal, BillingLedgerStore, CloseCycleOptions, Durability, LedgerRow, UsageFilter, UsageGroup, UsageLine,
 } from './store.js';
 
 const GENESIS_HEX = GENESIS_HASH.toString('hex');
@@ -131,8 +131,9 @@ export class SqliteLedgerStore implements BillingLedgerStore {
   private readonly byWorkId: Database.Statement<[string], Row>;
   private readonly openCycle: Database.Statement<[], { id: number; rate_num: string; rate_den: string }>;
   private readonly spentGet: Database.Statement<[string], { spent: string }>;
+  private readonly balanceGet: Database.Statement<[string], { deposited: string; spent: string }>;
   private readonly spentPut: Database.Statement<[string, string], unknown>;
-  private readonly appendTx: (records: readonly Microtransaction[]) => AppendResult;
+  private readonly appendTx: (records: readonly Microtransaction[], refuseOverdraft: boolean) => AppendResult;
   private closed = false;
 
   constructor(options: SqliteLedgerStoreOptions) {
@@ -165,20 +166,21 @@ export class SqliteLedgerStore implements BillingLedgerStore {
       this.byWorkId = this.db.prepare('SELECT * FROM microtransactions WHERE work_id = ?');
       this.openCycle = this.db.prepare('SELECT id, rate_num, rate_den FROM cycles WHERE closed_at IS NULL ORDER BY id DESC LIMIT 1');
       this.spentGet = this.db.prepare('SELECT spent FROM balances WHERE account = ?');
+      this.balanceGet = this.db.prepare('SELECT deposited, spent FROM balances WHERE account = ?');
       this.spentPut = this.db.prepare('INSERT INTO balances (account, spent) VALUES (?, ?) ON CONFLICT (account) DO UPDATE SET spent = excluded.spent');
     } catch (err) {
       this.db.close();
       throw err;
     }
-    const tx = this.db.transaction((records: readonly Microtransaction[]) => this.appendInTransaction(records));
-    this.appendTx = (records) => tx.immediate(records);
+    const tx = this.db.transaction((records: readonly Microtransaction[], refuseOverdraft: boolean) => this.appendInTransaction(records, refuseOverdraft));
+    this.appendTx = (records, refuseOverdraft) => tx.immediate(records, refuseOverdraft);
   }
 
-  appendBatch(records: readonly Microtransaction[]): AppendResult {
+  appendBatch(records: readonly Microtransaction[], options: AppendOptions = {}): AppendResult {
     this.assertOpen();
     if (!VALIDATED_BATCHES.has(records)) for (const r of records) assertMicrotransaction(r);
     if (records.length === 0) return { inserted: 0, duplicates: [] };
-    return this.appendTx(records);
+    return this.appendTx(records, options.refuseOverdraft === true);
   }
 
   count(): number {
@@ -641,9 +643,12 @@ export class SqliteLedgerStore implements BillingLedgerStore {
 
   // ---------------------------------------------------------------------------------------------
 
-  private appendInTransaction(records: readonly Microtransaction[]): AppendResult {
+  private appendInTransaction(records: readonly Microtransaction[], refuseOverdraft: boolean): AppendResult {
     const heads = new Map<string, Head>();
     const duplicates: string[] = [];
+    const refused: OverdraftRefusal[] = [];
+    /** Per account: tokens it may still spend in this batch (read once, when first needed). */
+    const left = new Map<string, bigint>();
     const cycleRow = this.openCycle.get();
     if (cycleRow === undefined) throw new CgnError('internal', 'no open billing cycle');
     const cycle = cycleRow.id;
@@ -669,6 +674,19 @@ export class SqliteLedgerStore implements BillingLedgerStore {
       if (p !== undefined) {
         const price = p.priceMicros.toString();
         const tokens = unitRate ? p.priceMicros : (p.priceMicros * rate.num) / rate.den; // toTokens: floor
+        if (refuseOverdraft && tokens > 0n) {
+          let available = left.get(r.account);
+          if (available === undefined) {
+            const b = this.balanceGet.get(r.account);
+            available = b === undefined ? 0n : BigInt(b.deposited) - BigInt(b.spent);
+          }
+          if (tokens > available && this.byWorkId.get(r.workId) === undefined) {
+            refused.push({ workId: r.workId, account: r.account, tokens, available });
+            left.set(r.account, available);
+            continue;
+          }
+          left.set(r.account, available - tokens);
+        }
         charged = tokens;
         const bps = encodeSplit(p.split);
         const tokensText = unitRate ? price : tokens.toString();
@@ -698,6 +716,8 @@ export class SqliteLedgerStore implements BillingLedgerStore {
         if (charged !== null) spent.set(r.account, (spent.get(r.account) ?? 0n) + charged);
       } else {
         duplicates.push(r.workId);
+        // A duplicate charged nothing: give its tokens back to the batch's allowance.
+        if (charged !== null && left.has(r.account)) left.set(r.account, left.get(r.account)! + charged);
       }
     }
     for (const [node, head] of heads) if (head.dirty) this.headPut.run(node, head.seq, head.hash);
@@ -705,7 +725,7 @@ export class SqliteLedgerStore implements BillingLedgerStore {
       const cur = this.spentGet.get(account);
       this.spentPut.run(account, ((cur === undefined ? 0n : BigInt(cur.spent)) + amount).toString());
     }
-    return { inserted, duplicates };
+    return refused.length > 0 ? { inserted, duplicates, refused } : { inserted, duplicates };
   }
 
   private assertOpen(): void {

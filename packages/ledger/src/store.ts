@@ -27,6 +27,30 @@ export interface AppendResult {
    * ignored: the first record of a work id stands, nothing is billed twice.
    */
   duplicates: readonly string[];
+  /**
+   * Records refused because their charge would take the account's spending past its funds
+   * (only with `refuseOverdraft`); nothing of them was written.
+   */
+  refused?: readonly OverdraftRefusal[];
+}
+
+/** A record the ledger would not write: its account could not pay for it. */
+export interface OverdraftRefusal {
+  workId: string;
+  account: string;
+  /** Tokens the record would have charged. */
+  tokens: bigint;
+  /** Tokens the account had left (deposited - spent, before this record). */
+  available: bigint;
+}
+
+export interface AppendOptions {
+  /**
+   * Refuse (and list in `refused`) every priced record whose charge would take its account's
+   * spending past what it deposited; the rest of the batch is written. Default false: every
+   * record is written (an account's balance may go negative), for ledgers that do not hold funds.
+   */
+  refuseOverdraft?: boolean;
 }
 
 /**
@@ -41,10 +65,11 @@ export interface LedgerStore {
   /**
    * Appends the records in one transaction, in order, extending each node's hash chain: either
    * all new records are committed or none (the call throws). Records whose work id is already
-   * present are ignored and listed in the result. Throws a `bad_request` CgnError, writing
-   * nothing, when any record is malformed.
+   * present are ignored and listed in the result; with `refuseOverdraft`, records an account
+   * cannot pay for are refused and listed. Throws a `bad_request` CgnError, writing nothing,
+   * when any record is malformed.
    */
-  appendBatch(records: readonly Microtransaction[]): MaybePromise<AppendResult>;
+  appendBatch(records: readonly Microtransaction[], options?: AppendOptions): MaybePromise<AppendResult>;
   /** Number of records (rows). */
   count(): MaybePromise<number>;
   /** The record of a work id, as first appended. */

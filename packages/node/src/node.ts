@@ -15,6 +15,7 @@ import { Broker } from './broker/broker.js';
 import { MinerEndpoint } from './tunnel/miner-endpoint.js';
 import { createWorkEndpoint } from './http/work-endpoint.js';
 import { BodyPool } from './http/body-pool.js';
+import { MeteringClips } from './charge-bound.js';
 import { sendProblem } from './http/problem.js';
 import { FileApiKeyStore, type ApiKeyVerifier } from './auth/api-keys.js';
 import { DServiceRegistry } from './registry.js';
@@ -76,7 +77,7 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
   let draining = false;
   let endpoint: MinerEndpoint | null = null;
   let broker: Broker;
-  const ledger = openLedger({ path: join(options.dataDir, 'ledger.sqlite'), durability: options.durability, writer: { commitAtOnceWhenQuietMs: QUIET_MS } });
+  const ledger = openLedger({ path: join(options.dataDir, 'ledger.sqlite'), durability: options.durability, writer: { commitAtOnceWhenQuietMs: QUIET_MS, refuseOverdraft: options.billing.enforceBalance } });
   ledger.writer.start();
   const billing = await NodeBilling.open(ledger.store, options.billing);
   const openTier =
@@ -132,6 +133,7 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
   const keys = extra.keys ?? central?.keys ?? keyStore;
   const startedAt = Date.now();
   const bodyPool = new BodyPool();
+  const meteringClips = new MeteringClips();
   const trimBodyPool = setInterval(() => bodyPool.trim(), BODY_POOL_TRIM_MS);
   trimBodyPool.unref();
   const work = createWorkEndpoint({
@@ -142,13 +144,14 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
       perIp: new RateLimiter(options.rateLimits.perIp, clock),
     },
     bodyPool,
+    clips: meteringClips,
     bodyRate: { minBytesPerS: options.timeouts.minBodyBytesPerS, windowMs: options.timeouts.bodyRateWindowMs },
   });
 
   const status = (): Record<string, unknown> => {
     const snap = broker.snapshot();
     return {
-      node: { id: options.nodeId, uptimeS: Math.round((Date.now() - startedAt) / 1000), draining, pid: process.pid, rssBytes: process.memoryUsage.rss() },
+      node: { id: options.nodeId, uptimeS: Math.round((Date.now() - startedAt) / 1000), draining, pid: process.pid, rssBytes: process.memoryUsage.rss(), heapUsedBytes: process.memoryUsage().heapUsed },
       dservices: registry.list().map((d) => ({ name: d.name, version: d.version, maxBodyBytes: d.maxBodyBytes, requestMs: d.timeouts.requestMs })),
       miners: snap.miners,
       queues: snap.queues,
@@ -156,6 +159,7 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
       central: central === null ? null : { url: central.url, connected: central.link.connected },
       pending: snap.pending,
       minerFaults: endpoint!.faults.top(),
+      meteringClips: { total: meteringClips.total, byMiner: meteringClips.top() },
       ...(snap.redundancy !== undefined ? { redundancy: snap.redundancy } : {}),
       ...(openTier !== null ? { openTier: openTier.status() } : {}),
     };

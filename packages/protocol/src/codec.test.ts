@@ -37,7 +37,7 @@ const arbFrame: fc.Arbitrary<Frame> = fc.oneof(
   fc.record({ t: fc.constant('ack' as const), id }),
   fc.record({
     t: fc.constant('result' as const), id, status: fc.integer({ min: 200, max: 599 }), headers: httpHeaders, body: bytes(),
-    metering: fc.record({ execUs: ms, cpuUs: ms }), resultHash: bytes(32),
+    metering: fc.record({ execUs: fc.integer({ min: 0, max: 86_400_000_000 }), cpuUs: ms }), resultHash: bytes(32),
   }),
   fc.record({ t: fc.constant('cancel' as const), id }),
   fc.record({ t: fc.constant('ping' as const), ts: ms }),

@@ -29,6 +29,8 @@ export const LIMITS = {
   maxSlots: 4096,
   maxMessageLength: 4096,
   maxTimeoutMs: 24 * 3600 * 1000,
+  /** Most CPU time one result may report, µs: a whole day on 1,024 cores. More is not a measurement. */
+  maxCpuUs: 24 * 3600 * 1_000_000 * 1024,
 } as const;
 
 type Obj = Record<string, unknown>;
@@ -100,7 +102,6 @@ function tier(o: Obj, t: string, f: string): void {
 }
 
 const MAX_MS = Number.MAX_SAFE_INTEGER;
-const MAX_US = Number.MAX_SAFE_INTEGER;
 
 /** Checks that a decoded MessagePack value is a well-formed frame, and narrows its type. */
 export function validateFrame(value: unknown): Frame {
@@ -210,8 +211,9 @@ function checkFrame(value: unknown): Frame {
       bytes(o, t, 'body');
       const m = o['metering'];
       if (m === null || typeof m !== 'object') throw bad(t, 'metering', 'must be a map');
-      int(m as Obj, t, 'execUs', 0, MAX_US);
-      int(m as Obj, t, 'cpuUs', 0, MAX_US);
+      // Whole non-negative microseconds within what a unit can take: anything else is no measurement.
+      int(m as Obj, t, 'execUs', 0, LIMITS.maxTimeoutMs * 1000);
+      int(m as Obj, t, 'cpuUs', 0, LIMITS.maxCpuUs);
       bytes(o, t, 'resultHash', 32);
       break;
     }

@@ -6,7 +6,8 @@
  * - answers `GET /healthz` with 200;
  * - buffers the request body (at most `$CGN_MAX_BODY_BYTES`, default 10 MiB; larger is a 413);
  * - reports the CPU time of each request in the `cgn-cpu-us` response header, which the miner
- *   strips and puts into the result's metering;
+ *   strips and puts into the result's metering; requests that overlap share the process's CPU
+ *   time (`cpu-attribution.ts`), so the reports add up to what the process used;
  * - also serves the same handler over the DService link (`link-frames.ts`) on the unix socket at
  *   `$CGN_LINK_SOCKET` when the miner sets it: framed, batched, no HTTP on the hot path;
  * - closes gracefully on SIGTERM / SIGINT.
@@ -17,6 +18,7 @@
  * ```
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { CpuAttribution } from './cpu-attribution.js';
 import { existsSync, unlinkSync } from 'node:fs';
 import { serveLink } from './link-server.js';
 
@@ -96,17 +98,19 @@ export interface HandledResponse {
  * Runs the handler for one request, whatever transport brought it (HTTP or the link): a thrown
  * error becomes a 500 problem; the CPU time is measured around the handler.
  */
-export async function handleRequest(handler: DServiceHandler, req: DServiceRequest): Promise<HandledResponse> {
-  const start = process.cpuUsage();
+export async function handleRequest(handler: DServiceHandler, req: DServiceRequest, cpu: CpuAttribution = processCpu): Promise<HandledResponse> {
+  const started = cpu.start();
   let out: DServiceResponse;
   try {
     out = await handler(req);
   } catch (err) {
     out = problem(500, 'Internal Server Error', (err as Error).message);
   }
-  const cpu = process.cpuUsage(start);
-  return answered(out, cpu.user + cpu.system);
+  return answered(out, cpu.end(started));
 }
+
+/** One attribution per process: every request of this DService, whatever transport brought it. */
+const processCpu = new CpuAttribution();
 
 export function answered(r: DServiceResponse, cpuUs: number): HandledResponse {
   const body = r.body === undefined ? undefined : typeof r.body === 'string' ? Buffer.from(r.body) : r.body;

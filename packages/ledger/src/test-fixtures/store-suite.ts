@@ -219,6 +219,51 @@ export function describeLedgerStore(name: string, makeStore: () => Promise<Ledge
         expect((await store.balances()).map((b) => b.account)).toEqual(['acct_1']);
         await expect(async () => store.credit('acct_1', 0n)).rejects.toMatchObject({ code: 'bad_request' });
       });
+
+      it('with refuseOverdraft, refuses each record its account cannot pay for and writes the rest', async () => {
+        const { store } = await fresh();
+        const price = (n: bigint) => ({ ...makePricedRecord(0).pricing!, priceMicros: n });
+        await store.credit('acct_1', 100n, 'small deposit');
+        const batch = [
+          makePricedRecord(1, { account: 'acct_1', pricing: price(60n) }),
+          makePricedRecord(2, { account: 'acct_1', pricing: price(60n) }), // 40 left: refused
+          makePricedRecord(3, { account: 'acct_1', pricing: price(40n) }), // exactly what is left
+          makePricedRecord(4, { account: 'acct_2', pricing: price(1n) }), // nothing deposited
+          makePricedRecord(5, { account: 'acct_2', pricing: price(0n) }), // free: written
+          makeRecord(6, { account: 'acct_2' }), // unpriced: written
+        ];
+        const r = await store.appendBatch(batch, { refuseOverdraft: true });
+        expect(r.inserted).toBe(4);
+        expect(r.refused).toEqual([
+          { workId: batch[1]!.workId, account: 'acct_1', tokens: 60n, available: 40n },
+          { workId: batch[3]!.workId, account: 'acct_2', tokens: 1n, available: 0n },
+        ]);
+        expect(await store.get(batch[1]!.workId)).toBeUndefined();
+        expect(await store.balance('acct_1')).toMatchObject({ spent: 100n, available: 0n });
+        expect((await store.balance('acct_2')).available).toBe(0n);
+        expect(await store.verifyChain()).toMatchObject({ ok: true, rows: 4 });
+        // Without the option the ledger writes what it is given (a ledger that holds no funds).
+        expect((await store.appendBatch([batch[1]!])).inserted).toBe(1);
+      });
+
+      it('property: with refuseOverdraft no account ever spends more than it deposited', async () => {
+        const { store } = await fresh();
+        let n = 0;
+        await fc.assert(
+          fc.asyncProperty(
+            fc.array(fc.record({ credit: fc.option(fc.bigInt({ min: 1n, max: 500n }), { nil: null }), account: fc.constantFrom('acct_a', 'acct_b'), prices: fc.array(fc.bigInt({ min: 0n, max: 300n }), { maxLength: 6 }) }), { maxLength: 8 }),
+            async (steps) => {
+              for (const st of steps) {
+                if (st.credit !== null) await store.credit(st.account, st.credit, 'top-up');
+                const batch = st.prices.map((p) => makePricedRecord(++n, { account: st.account, pricing: { ...makePricedRecord(0).pricing!, priceMicros: p } }));
+                await store.appendBatch(batch, { refuseOverdraft: true });
+                for (const b of await store.balances()) expect(b.spent <= b.deposited).toBe(true);
+              }
+            },
+          ),
+          { numRuns: 25 },
+        );
+      });
     });
 
     describe('billing cycles', () => {

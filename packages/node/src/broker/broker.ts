@@ -291,7 +291,7 @@ export class Broker {
     m.latencyMs = m.latencyMs === null ? latency : m.latencyMs + this.options.latencyAlpha * (latency - m.latencyMs);
     m.completed++;
     this.counters.completed++;
-    this.finish(unit, { kind: 'result', result, minerId });
+    this.finish(unit, { kind: 'result', result, minerId, nodeExecUs: Math.round(latency * 1000) });
     this.fill(m);
   }
 

@@ -129,6 +129,7 @@ interface Arrived {
   rec: ReplicaRecord;
   result: ResultFrame;
   unit: WorkUnit;
+  nodeExecUs: number;
 }
 
 /** One redundant request: its replicas, their results, and the DApp's `onDone`. */
@@ -242,7 +243,7 @@ export class Redundancy {
       bodyBytes: o.result.body.length,
       receivedAt: (this.deps.wallNow ?? Date.now)(),
     };
-    run.results.push({ rec, result: o.result, unit: replica.unit });
+    run.results.push({ rec, result: o.result, unit: replica.unit, nodeExecUs: o.nodeExecUs });
     if (run.results.length < run.expected) return;
     const d = decide(run.results.map((r) => r.rec));
     switch (d.kind) {
@@ -312,7 +313,7 @@ export class Redundancy {
     run.group.queuedMs = winner.unit.queuedMs;
     run.group.sentAt = winner.unit.sentAt;
     run.group.minerId = winner.rec.minerId;
-    this.finish(run, { kind: 'result', result: winner.result, minerId: winner.rec.minerId });
+    this.finish(run, { kind: 'result', result: winner.result, minerId: winner.rec.minerId, nodeExecUs: winner.nodeExecUs });
   }
 
   private finish(run: RedundantRun, outcome: WorkOutcome): void {

@@ -6,7 +6,8 @@ import type { Body, CgnError, HeaderList, ResultFrame, Tier } from '@cgn/protoco
 export type WorkState = 'queued' | 'sent' | 'done';
 
 export type WorkOutcome =
-  | { kind: 'result'; result: ResultFrame; minerId: string }
+  /** `nodeExecUs`: work frame sent to result received, measured by the node (not the miner's word). */
+  | { kind: 'result'; result: ResultFrame; minerId: string; nodeExecUs: number }
   | { kind: 'error'; error: CgnError };
 
 export interface WorkRequest {

@@ -19,6 +19,7 @@ import type { Logger } from '../log.js';
 import { sendProblem, toCgnError } from './problem.js';
 import { forwardRequestHeaders } from './headers.js';
 import { answerOf, requestLimitProblem, type Answer } from './edge.js';
+import { boundMetering, boundPrice, type MeteringClips } from '../charge-bound.js';
 import type { BodyPool } from './body-pool.js';
 
 export interface WorkEndpointDeps {
@@ -39,6 +40,8 @@ export interface WorkEndpointDeps {
   bodyPool: BodyPool | null;
   /** The slowest body the node waits for (408 below it); null: no bound but the request deadline. */
   bodyRate: BodyRate | null;
+  /** Where clipped metering reports are counted per miner. */
+  clips: MeteringClips;
 }
 
 export interface WorkCounters {
@@ -56,6 +59,8 @@ export interface WorkCounters {
   clientGone: number;
   /** Results a miner sent that the node could not write as an answer (not charged, 502). */
   unwritableResults: number;
+  /** Answers withheld because the ledger refused their charge as an overdraft (402). */
+  overdraftRefused: number;
 }
 
 const PREFIX = '/v1/d/';
@@ -168,7 +173,7 @@ export function createWorkEndpoint(deps: WorkEndpointDeps): {
   counters: WorkCounters;
 } {
   const counters: WorkCounters = {
-    requests: 0, ok: 0, problems: 0, unauthorized: 0, rateLimited: 0, replayed: 0, tooLarge: 0, overLimits: 0, slowBodies: 0, clientGone: 0, unwritableResults: 0,
+    requests: 0, ok: 0, problems: 0, unauthorized: 0, rateLimited: 0, replayed: 0, tooLarge: 0, overLimits: 0, slowBodies: 0, clientGone: 0, unwritableResults: 0, overdraftRefused: 0,
   };
   const nextId = workIdFactory();
   const { broker, registry, keys, meter, billing, log } = deps;
@@ -269,54 +274,59 @@ export function createWorkEndpoint(deps: WorkEndpointDeps): {
     const endUser = principal.endUser ?? (typeof req.headers['cgn-end-user'] === 'string' ? req.headers['cgn-end-user'].slice(0, 128) : null);
     readBody(req, descriptor.maxBodyBytes, declared, deps.bodyPool, deps.bodyRate).then(
       ({ body, release: releaseBody }) => {
-        // Admission: a reservation of the most this unit can cost, in memory. A refusal re-reads
-        // the balances once first, so a fresh top-up counts at once.
+        // Idempotency before money: a retry of work already answered gets its stored answer
+        // whatever the balance is now; only new work is reserved against the balance.
         let reservation: Reservation | null = null;
-        if (billing.guard !== null) {
-          const guard = billing.guard;
-          const maxPrice = billing.maxPrice(ds, tier, body.length, timeoutMs);
-          const first = guard.reserve(principal.account, maxPrice);
-          if (!first.ok) {
-            guard.refresh().then(
-              () => {
-                const r = guard.reserve(principal.account, maxPrice);
-                if (!r.ok) {
-                  releaseBody();
-                  return fail(res, new CgnError('payment_required', `the prepaid balance of account ${principal.account} does not cover this request (available ${r.available}, needed up to ${r.needed} tokens); top it up`, { details: { available: String(r.available), needed: String(r.needed) } }), id);
-                }
-                reservation = r.reservation;
-                admitted();
-              },
-              (err: unknown) => {
-                releaseBody();
-                fail(res, toCgnError(err), id);
-              },
-            );
-            return;
-          }
-          reservation = first.reservation;
-        }
-        admitted();
-
-        function admitted(): void {
-          if (typeof idemKey !== 'string') return run(null);
+        if (typeof idemKey !== 'string') {
+          reserve(null);
+        } else {
           billing.idempotency
             .begin({ account: principal.account, key: idemKey, workId: id, fingerprint: requestFingerprint({ method, path, dservice: name, tier, endUser, body }) })
             .then(
               (d) => {
-                if (d.kind === 'proceed') return run(d.ticket);
+                if (d.kind === 'proceed') return reserve(d.ticket);
                 releaseBody();
-                if (reservation !== null) billing.guard!.release(reservation);
                 if (d.kind === 'replay') return replay(res, d.workId, d.response);
                 const code = d.httpStatus === 422 ? 'idempotency_mismatch' : 'conflict';
                 fail(res, new CgnError(code, d.message, { details: { reason: d.reason, workId: d.workId } }), id, d.reason === 'in_progress' ? 1 : undefined);
               },
               (err: unknown) => {
                 releaseBody();
-                if (reservation !== null) billing.guard!.release(reservation);
                 fail(res, toCgnError(err), id);
               },
             );
+        }
+
+        /**
+         * Admission: a reservation of the most this unit can cost, in memory. A refusal re-reads
+         * the balances once first, so a fresh top-up counts at once. Refused: the idempotency
+         * ticket is given up, so the same key may be tried again once the account is topped up.
+         */
+        function reserve(ticket: IdempotencyTicket | null): void {
+          if (billing.guard === null) return run(ticket);
+          const guard = billing.guard;
+          const maxPrice = billing.maxPrice(ds, tier, body.length, timeoutMs);
+          const first = guard.reserve(principal.account, maxPrice);
+          if (first.ok) {
+            reservation = first.reservation;
+            return run(ticket);
+          }
+          const refuse = (err: CgnError): void => {
+            releaseBody();
+            if (ticket !== null) void billing.idempotency.abandon(ticket);
+            fail(res, err, id);
+          };
+          guard.refresh().then(
+            () => {
+              const r = guard.reserve(principal.account, maxPrice);
+              if (!r.ok) {
+                return refuse(new CgnError('payment_required', `the prepaid balance of account ${principal.account} does not cover this request (available ${r.available}, needed up to ${r.needed} tokens); top it up`, { details: { available: String(r.available), needed: String(r.needed) } }));
+              }
+              reservation = r.reservation;
+              run(ticket);
+            },
+            (err: unknown) => refuse(toCgnError(err)),
+          );
         }
 
         function run(ticket: IdempotencyTicket | null): void {
@@ -351,7 +361,15 @@ export function createWorkEndpoint(deps: WorkEndpointDeps): {
             }
             const unit = work;
             const bytesOut = answer.body.length;
-            const pricing = billing.pricing(ds, tier, { cpuUs: result.metering.cpuUs, bytesIn: body.length, bytesOut });
+            // What the node can vouch for (charge-bound.ts): CPU within its own measurement, the
+            // price within the reservation.
+            const metering = boundMetering({ reportedCpuUs: result.metering.cpuUs, nodeExecUs: outcome.nodeExecUs, cpus: ds.resources.cpus });
+            if (metering.clipped) {
+              deps.clips.record(minerId, result.metering.cpuUs, metering.cpuUs);
+              log.warn({ work: id, miner: minerId.slice(0, 16), reportedCpuUs: result.metering.cpuUs, billedCpuUs: metering.cpuUs, nodeExecUs: metering.execUs }, 'miner reported more CPU than the node can vouch for; clipped');
+            }
+            const pricing = billing.pricing(ds, tier, { cpuUs: metering.cpuUs, bytesIn: body.length, bytesOut });
+            pricing.priceMicros = boundPrice(pricing.priceMicros, billing.maxPrice(ds, tier, body.length, timeoutMs));
             meter
               .record({
                 workId: id,
@@ -363,8 +381,8 @@ export function createWorkEndpoint(deps: WorkEndpointDeps): {
                 node: deps.nodeId,
                 receivedAt,
                 queueUs: Math.round(unit.queuedMs * 1000),
-                execUs: result.metering.execUs,
-                cpuUs: result.metering.cpuUs,
+                execUs: metering.execUs,
+                cpuUs: metering.cpuUs,
                 bytesIn: body.length,
                 bytesOut,
                 status: answer.status,
@@ -379,7 +397,7 @@ export function createWorkEndpoint(deps: WorkEndpointDeps): {
                   headers.push(
                     'cgn-work-id', id,
                     'cgn-cost', `${pricing.priceMicros} micro`,
-                    'server-timing', `queue;dur=${unit.queuedMs.toFixed(2)}, exec;dur=${(result.metering.execUs / 1000).toFixed(2)}, total;dur=${(Date.now() - receivedAt).toFixed(0)}`,
+                    'server-timing', `queue;dur=${unit.queuedMs.toFixed(2)}, exec;dur=${(metering.execUs / 1000).toFixed(2)}, total;dur=${(Date.now() - receivedAt).toFixed(0)}`,
                   );
                   if (ticket === null) return write(headers);
                   // The answer is stored before it leaves, so a retry with the same key gets it. It
@@ -394,6 +412,12 @@ export function createWorkEndpoint(deps: WorkEndpointDeps): {
                 },
                 (err: unknown) => {
                   giveBack();
+                  if (err instanceof CgnError && err.code === 'payment_required') {
+                    // The ledger's own check, behind the reservation: never silent, never an overdraft.
+                    counters.overdraftRefused++;
+                    log.warn({ work: id, account: principal.account, details: err.details }, 'the ledger refused a charge past the account\'s funds; withholding the result');
+                    return fail(res, new CgnError('payment_required', `the prepaid balance of account ${principal.account} does not cover this request; it was not charged. Top it up.`, { details: err.details ?? {} }), id);
+                  }
                   log.error({ err, work: id }, 'ledger write failed; withholding the result');
                   fail(res, new CgnError('internal', 'the work could not be metered; it was not charged. Retry the request.', { retryable: true }), id);
                 },
