@@ -112,7 +112,11 @@ describe('the bill the node can vouch for (issue 13)', () => {
       const res = await post(t, 'lie', { 'cgn-deadline-ms': '2000' });
       const wallUs = (performance.now() - started) * 1000;
       expect(res.status).toBe(200);
-      const row = t.node.ledger.store.getRow(res.headers.get('cgn-work-id')!) as { record: { cpuUs: number; execUs: number; pricing: { priceMicros: bigint } } };
+      const row = t.node.ledger.store.getRow(res.headers.get('cgn-work-id')!) as { format: number; record: { cpuUs: number; execUs: number; reportedCpuUs?: number; pricing: { priceMicros: bigint } } };
+      // The record keeps both figures, covered by the hash chain.
+      expect(row.format).toBe(3);
+      expect(row.record.reportedCpuUs).toBe(5_000_000_000);
+      expect(t.node.ledger.store.verifyChain()).toMatchObject({ ok: true });
       // echo declares 1 CPU: at most the node's own measurement of the execution.
       expect(row.record.cpuUs).toBeLessThanOrEqual(row.record.execUs);
       expect(row.record.execUs).toBeLessThanOrEqual(wallUs);
@@ -123,6 +127,14 @@ describe('the bill the node can vouch for (issue 13)', () => {
       expect(clips.byMiner[0]).toMatchObject({ miner: liar.id.slice(0, 16), clips: 1, reportedCpuUs: 5_000_000_000 });
       // Far below what the lie would have cost: 5,000 CPU-seconds at the default 1,000 micro per CPU-second.
       expect(row.record.pricing.priceMicros).toBeLessThan(5_000_000n);
+      // A miner that keeps lying is quarantined and dropped at its third lie.
+      await post(t, 'lie 2');
+      const closed = liar.closed;
+      await post(t, 'lie 3');
+      const c = await closed;
+      expect(c.code).toBe(4004);
+      expect(c.reason).toMatch(/quarantined/);
+      expect((t.node.status()['minerFaults'] as { miner: string; faults: number }[])[0]).toMatchObject({ miner: liar.id.slice(0, 16), faults: 3 });
     } finally {
       liar.ws.close();
       await t.cleanup();

@@ -23,9 +23,17 @@ import { encodeSplit, type Charge, type Microtransaction } from './record.js';
  * * 2: format 1's fields, then the billing cycle, the pricing (price, split bps, developer,
  *   operator, charity; null when unpriced) and the charge (tokens, token parts; null when
  *   unpriced). Money is encoded as decimal strings.
+ * * 3: format 2's fields, then the CPU time the miner reported (µs) when the node billed less
+ *   (`reportedCpuUs`: the report was above the bound the node can vouch for). Written only for
+ *   such records; every other record keeps format 2.
  */
 export const RECORD_FORMAT = 2;
-export const RECORD_FORMATS: readonly number[] = [1, 2];
+export const RECORD_FORMATS: readonly number[] = [1, 2, 3];
+
+/** The format a new row of `tx` is written in: 3 when it keeps a clipped report, else `RECORD_FORMAT`. */
+export function recordFormatOf(tx: Microtransaction): number {
+  return tx.reportedCpuUs === undefined ? RECORD_FORMAT : 3;
+}
 
 /** What the store adds to a record (format 2 and later): its cycle and, when priced, its charge. */
 export interface RowBilling {
@@ -85,6 +93,16 @@ export function encodeV2(
   price: string | null, bps: string, developer: string, operator: string, charity: string,
   tokens: string | null, parts: string,
 ): string {
+  if (tx.reportedCpuUs !== undefined) {
+    // Format 3: format 2's array with its tag changed and the reported CPU time appended.
+    return JSON.stringify([
+      'cgn.mtx.3',
+      tx.workId, tx.account, tx.endUser, tx.dservice, tx.tier, tx.miner, tx.node, tx.receivedAt, tx.queueUs, tx.execUs, tx.cpuUs,
+      tx.bytesIn, tx.bytesOut, tx.status, tx.resultHash, tx.attempts,
+      cycle, price === null ? null : [price, bps, developer, operator, charity], tokens === null ? null : [tokens, parts],
+      tx.reportedCpuUs,
+    ]);
+  }
   if (!plainRecord(tx) || typeof cycle !== 'number' || !Number.isFinite(cycle) || !plainStrings(price, bps, developer, operator, charity, tokens, parts)) {
     return JSON.stringify([
       'cgn.mtx.2',
@@ -120,8 +138,8 @@ function plainStrings(price: string | null, bps: string, developer: string, oper
 
 /** The exact bytes (as a string, hashed as UTF-8) that a record's hash covers. */
 export function canonicalEncoding(tx: Microtransaction, format: number = RECORD_FORMAT, billing: RowBilling | null = null): string {
-  if (format === 2) {
-    if (billing === null) throw new RangeError('record format 2 needs the row\'s cycle and charge');
+  if (format === 2 || format === 3) {
+    if (billing === null) throw new RangeError(`record format ${format} needs the row's cycle and charge`);
     return canonicalEncodingV2(tx, billing.cycle, billingText(tx, billing));
   }
   if (format !== 1) throw new RangeError(`unknown microtransaction record format ${format}`);
@@ -249,6 +267,8 @@ export function chainStepV2(
   price: string | null, bps: string, developer: string, operator: string, charity: string,
   tokens: string | null, parts: string,
 ): string {
+  // Format 3 (a clipped report kept) is rare: the general encoding.
+  if (tx.reportedCpuUs !== undefined) return chainHashHex(prevHex, encodeV2(tx, cycle, price, bps, developer, operator, charity, tokens, parts));
   at = 0;
   const ok =
     typeof prevHex === 'string' && prevHex.length === 64 && putRaw(prevHex) && putRaw('["cgn.mtx.2",') &&

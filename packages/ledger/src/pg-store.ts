@@ -23,7 +23,7 @@ import {
   CycleAccumulator, DEFAULT_BATCH_SIZE, addressBook, isAddress, makeRecordProof,
   type BatchInfo, type CycleClose, type CycleInfo, type CycleSummary, type Credit, type Debit, type Payout, type RecordProof,
 } from './billing.js';
-import { ChainVerifier, GENESIS_HASH, RECORD_FORMAT, billingText, canonicalEncodingV2, chainHashOf, type ChainVerification, type RowBilling } from './chain.js';
+import { ChainVerifier, GENESIS_HASH, billingText, recordFormatOf, canonicalEncodingV2, chainHashOf, type ChainVerification, type RowBilling } from './chain.js';
 import { decideBegin, IDEMPOTENCY_TTL_MS, type IdempotencyBegin, type IdempotencyBeginArgs, type StoredResponse } from './idempotency.js';
 import { tokenRateProblem, type TokenRate } from './pricing/price.js';
 import { BENEFICIARIES, splitChecked, type Beneficiary } from './pricing/split.js';
@@ -108,6 +108,13 @@ const MIGRATIONS: { version: number; name: string; sql: string }[] = [
       CREATE TABLE cycle_anchors (cycle INT PRIMARY KEY, tx TEXT, anchored_at BIGINT NOT NULL);
     `,
   },
+  {
+    version: 3,
+    name: 'microtransactions keep the CPU time a miner reported when less was billed (record format 3)',
+    sql: `
+      ALTER TABLE microtransactions ADD COLUMN reported_cpu_us BIGINT;
+    `,
+  },
 ];
 
 interface Row {
@@ -123,6 +130,7 @@ interface Row {
   queue_us: string;
   exec_us: string;
   cpu_us: string;
+  reported_cpu_us: string | null;
   bytes_in: string;
   bytes_out: string;
   status: number;
@@ -285,10 +293,11 @@ export class PostgresLedgerStore implements BillingLedgerStore {
         const ct = bt.charge;
         text +=
           `${seq}\t${cf(r.workId)}\t${cf(r.account)}\t${r.endUser === null ? '\\N' : cf(r.endUser)}\t${cf(r.dservice)}\t${r.tier}\t${cf(r.miner)}\t${cf(r.node)}\t` +
-          `${r.receivedAt}\t${r.queueUs}\t${r.execUs}\t${r.cpuUs}\t${r.bytesIn}\t${r.bytesOut}\t${r.status}\t${r.resultHash ?? '\\N'}\t${r.attempts}\t${RECORD_FORMAT}\t` +
+          `${r.receivedAt}\t${r.queueUs}\t${r.execUs}\t${r.cpuUs}\t${r.bytesIn}\t${r.bytesOut}\t${r.status}\t${r.resultHash ?? '\\N'}\t${r.attempts}\t${recordFormatOf(r)}\t` +
           `\\\\x${head.hash.toString('hex')}\t\\\\x${hash.toString('hex')}\t${cycle}\t` +
           (pt === null ? '\\N\t\\N\t\\N\t\\N\t\\N\t' : `${pt[0]}\t${pt[1]}\t${cf(pt[2])}\t${cf(pt[3])}\t${cf(pt[4])}\t`) +
-          (ct === null ? '\\N\t\\N\n' : `${ct[0]}\t${ct[1]}\n`);
+          (ct === null ? '\\N\t\\N' : `${ct[0]}\t${ct[1]}`) +
+          `\t${r.reportedCpuUs ?? '\\N'}\n`;
         head.seq = seq;
         head.hash = hash;
         head.dirty = true;
@@ -300,7 +309,7 @@ export class PostgresLedgerStore implements BillingLedgerStore {
       if (text !== '') yield text;
     }
     const copy = await tx`COPY microtransactions (seq, work_id, account, end_user, dservice, tier, miner, node, received_at, queue_us, exec_us, cpu_us,
-        bytes_in, bytes_out, status, result_hash, attempts, format, prev_hash, hash, cycle, price_micros, split_bps, developer, operator, charity, tokens, parts)
+        bytes_in, bytes_out, status, result_hash, attempts, format, prev_hash, hash, cycle, price_micros, split_bps, developer, operator, charity, tokens, parts, reported_cpu_us)
       FROM STDIN`.writable();
     await pipeline(Readable.from(lines(), { objectMode: false, highWaterMark: 1 }), copy);
     const dirty = [...heads].filter(([, h]) => h.dirty);
@@ -822,6 +831,7 @@ function toRecord(row: Row): Microtransaction {
     receivedAt: Number(row.received_at), queueUs: Number(row.queue_us), execUs: Number(row.exec_us), cpuUs: Number(row.cpu_us),
     bytesIn: Number(row.bytes_in), bytesOut: Number(row.bytes_out), status: row.status, resultHash: row.result_hash, attempts: row.attempts,
   };
+  if (row.format >= 3 && row.reported_cpu_us !== null && row.reported_cpu_us !== undefined) tx.reportedCpuUs = Number(row.reported_cpu_us);
   if (row.price_micros !== null && row.split_bps !== null) {
     tx.pricing = { priceMicros: BigInt(row.price_micros), split: decodeBps(row.split_bps), developer: row.developer ?? '', operator: row.operator ?? '', charity: row.charity ?? '' };
   }

@@ -58,8 +58,13 @@ export interface Microtransaction {
   queueUs: number;
   /** Execution wall time reported by the miner, µs. */
   execUs: number;
-  /** CPU time reported by the miner, µs. */
+  /** CPU time billed, µs: what the miner reported, or less when that was above the bound the node can vouch for. */
   cpuUs: number;
+  /**
+   * CPU time the miner reported, µs, kept when the node billed less (`cpuUs` is then the bound);
+   * absent when the report was billed as it was. Such records are written in format 3.
+   */
+  reportedCpuUs?: number | undefined;
   bytesIn: number;
   bytesOut: number;
   /** HTTP status of the DService's response. */
@@ -101,6 +106,9 @@ export function microtransactionProblem(tx: Microtransaction): string | null {
   if (tx.endUser !== null && (typeof tx.endUser !== 'string' || tx.endUser.length > MAX_ID || !wellFormed(tx.endUser))) {
     return `endUser must be null or a well-formed string of at most ${MAX_ID} characters`;
   }
+  if (tx.reportedCpuUs !== undefined && (!Number.isSafeInteger(tx.reportedCpuUs) || tx.reportedCpuUs <= tx.cpuUs)) {
+    return 'reportedCpuUs must be absent or an integer above cpuUs (the CPU time reported when less was billed)';
+  }
   if (tx.resultHash !== null && (typeof tx.resultHash !== 'string' || tx.resultHash.length > 128 || !HEX.test(tx.resultHash))) return 'resultHash must be null or a hex string';
   if (tx.pricing !== undefined) return pricingProblem(tx.pricing);
   return null;
@@ -139,6 +147,7 @@ export function copyMicrotransaction(tx: Microtransaction): Microtransaction {
     resultHash: tx.resultHash,
     attempts: tx.attempts,
   };
+  if (tx.reportedCpuUs !== undefined) out.reportedCpuUs = tx.reportedCpuUs;
   const p = tx.pricing;
   if (p !== undefined) {
     out.pricing = {

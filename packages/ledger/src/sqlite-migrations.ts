@@ -184,6 +184,13 @@ export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 4,
+    name: 'microtransactions keep the CPU time a miner reported when less was billed (record format 3)',
+    sql: `
+      ALTER TABLE microtransactions ADD COLUMN reported_cpu_us INTEGER;  -- null: billed as reported
+    `,
+  },
 ];
 
 /** Brings the schema up to date; returns the schema version. */

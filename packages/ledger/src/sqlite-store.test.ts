@@ -76,8 +76,8 @@ describe('SqliteLedgerStore specifics', () => {
   it('uses WAL, and synchronous NORMAL by default or FULL for durability "full"', () => {
     const normal = new SqliteLedgerStore({ path: newPath() });
     const full = new SqliteLedgerStore({ path: newPath(), durability: 'full' });
-    expect(normal.settings()).toEqual({ journalMode: 'wal', synchronous: 'normal', schemaVersion: 3 });
-    expect(full.settings()).toEqual({ journalMode: 'wal', synchronous: 'full', schemaVersion: 3 });
+    expect(normal.settings()).toEqual({ journalMode: 'wal', synchronous: 'normal', schemaVersion: 4 });
+    expect(full.settings()).toEqual({ journalMode: 'wal', synchronous: 'full', schemaVersion: 4 });
     normal.close();
     full.close();
   });
@@ -87,7 +87,7 @@ describe('SqliteLedgerStore specifics', () => {
     new SqliteLedgerStore({ path }).close();
     new SqliteLedgerStore({ path }).close();
     const db = new Database(path, { readonly: true });
-    expect(db.prepare('SELECT version, name FROM ledger_migrations').all()).toEqual([{ version: 1, name: expect.any(String) }, { version: 2, name: expect.any(String) }, { version: 3, name: expect.any(String) }]);
+    expect(db.prepare('SELECT version, name FROM ledger_migrations').all()).toEqual([{ version: 1, name: expect.any(String) }, { version: 2, name: expect.any(String) }, { version: 3, name: expect.any(String) }, { version: 4, name: expect.any(String) }]);
     db.close();
   });
 
@@ -117,7 +117,7 @@ describe('SqliteLedgerStore specifics', () => {
     const store = new SqliteLedgerStore({ path });
     store.appendBatch([makeRecord(1)]);
     const db = new Database(path);
-    expect(() => db.prepare('INSERT INTO microtransactions SELECT NULL, work_id, account, end_user, dservice, tier, miner, node, received_at, queue_us, exec_us, cpu_us, bytes_in, bytes_out, status, result_hash, attempts, format, prev_hash, hash, cycle, price_micros, split_bps, developer, operator, charity, tokens, parts FROM microtransactions').run()).toThrow(/UNIQUE/);
+    expect(() => db.prepare('INSERT INTO microtransactions SELECT NULL, work_id, account, end_user, dservice, tier, miner, node, received_at, queue_us, exec_us, cpu_us, bytes_in, bytes_out, status, result_hash, attempts, format, prev_hash, hash, cycle, price_micros, split_bps, developer, operator, charity, tokens, parts, reported_cpu_us FROM microtransactions').run()).toThrow(/UNIQUE/);
     db.close();
     store.close();
   });
@@ -158,7 +158,7 @@ describe('SqliteLedgerStore specifics', () => {
     db.close();
 
     const store = new SqliteLedgerStore({ path });
-    expect(store.settings().schemaVersion).toBe(3);
+    expect(store.settings().schemaVersion).toBe(4);
     expect(store.verifyChain()).toEqual({ ok: true, rows: 5 });
     expect(store.getRow(old[0]!.workId)).toMatchObject({ format: 1, billing: null });
     store.appendBatch([makePricedRecord(10), makePricedRecord(11)]);
@@ -198,9 +198,10 @@ describe('SqliteLedgerStore specifics', () => {
 });
 
 describe('format-2 chain step (the stores\' write path)', () => {
+  // Format 3 (a kept report) is format 2's array with its tag changed and the report appended.
   const json = (tx: Microtransaction, cycle: number, p: string[] | null, c: string[] | null): string =>
-    JSON.stringify(['cgn.mtx.2', tx.workId, tx.account, tx.endUser, tx.dservice, tx.tier, tx.miner, tx.node, tx.receivedAt, tx.queueUs, tx.execUs, tx.cpuUs,
-      tx.bytesIn, tx.bytesOut, tx.status, tx.resultHash, tx.attempts, cycle, p, c]);
+    JSON.stringify([tx.reportedCpuUs === undefined ? 'cgn.mtx.2' : 'cgn.mtx.3', tx.workId, tx.account, tx.endUser, tx.dservice, tx.tier, tx.miner, tx.node, tx.receivedAt, tx.queueUs, tx.execUs, tx.cpuUs,
+      tx.bytesIn, tx.bytesOut, tx.status, tx.resultHash, tx.attempts, cycle, p, c, ...(tx.reportedCpuUs === undefined ? [] : [tx.reportedCpuUs])]);
   const anyText = fc.string({ unit: 'binary', maxLength: 12 });
   it('property: encodeV2 is JSON.stringify of the fields, and chainStepV2 hashes hex(prev) + it', () => {
     fc.assert(

@@ -21,7 +21,7 @@ import {
   CycleAccumulator, DEFAULT_BATCH_SIZE, addressBook, isAddress, makeRecordProof,
   type BatchInfo, type CycleClose, type CycleInfo, type CycleSummary, type Credit, type Debit, type Payout, type RecordProof,
 } from './billing.js';
-import { ChainVerifier, GENESIS_HASH, RECORD_FORMAT, chainStepV2, type ChainVerification, type RowBilling } from './chain.js';
+import { ChainVerifier, GENESIS_HASH, chainStepV2, recordFormatOf, type ChainVerification, type RowBilling } from './chain.js';
 import { decideBegin, IDEMPOTENCY_TTL_MS, type IdempotencyBegin, type IdempotencyBeginArgs, type StoredResponse } from './idempotency.js';
 import { tokenRateProblem, type TokenRate } from './pricing/price.js';
 import { BENEFICIARIES, splitText, type Beneficiary } from './pricing/split.js';
@@ -60,6 +60,7 @@ interface Row {
   queue_us: number;
   exec_us: number;
   cpu_us: number;
+  reported_cpu_us: number | null;
   bytes_in: number;
   bytes_out: number;
   status: number;
@@ -108,8 +109,8 @@ interface CycleDbRow {
 const INSERT = `INSERT OR IGNORE INTO microtransactions
   (work_id, account, end_user, dservice, tier, miner, node, received_at, queue_us, exec_us, cpu_us,
    bytes_in, bytes_out, status, result_hash, attempts, format, prev_hash, hash,
-   cycle, price_micros, split_bps, developer, operator, charity, tokens, parts)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+   cycle, price_micros, split_bps, developer, operator, charity, tokens, parts, reported_cpu_us)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
 
 /**
  * Pragmas every read-write connection sets after `journal_mode` and `synchronous`: a 64 MiB page
@@ -695,16 +696,16 @@ export class SqliteLedgerStore implements BillingLedgerStore {
         hash = Buffer.from(hashHex, 'hex');
         info = this.insert.run(
           r.workId, r.account, r.endUser, r.dservice, r.tier, r.miner, r.node, r.receivedAt, r.queueUs, r.execUs, r.cpuUs,
-          r.bytesIn, r.bytesOut, r.status, r.resultHash, r.attempts, RECORD_FORMAT, head.hash, hash,
-          cycle, price, bps, p.developer, p.operator, p.charity, tokensText, parts,
+          r.bytesIn, r.bytesOut, r.status, r.resultHash, r.attempts, recordFormatOf(r), head.hash, hash,
+          cycle, price, bps, p.developer, p.operator, p.charity, tokensText, parts, r.reportedCpuUs ?? null,
         );
       } else {
         hashHex = chainStepV2(head.hex, r, cycle, null, '', '', '', '', null, '');
         hash = Buffer.from(hashHex, 'hex');
         info = this.insert.run(
           r.workId, r.account, r.endUser, r.dservice, r.tier, r.miner, r.node, r.receivedAt, r.queueUs, r.execUs, r.cpuUs,
-          r.bytesIn, r.bytesOut, r.status, r.resultHash, r.attempts, RECORD_FORMAT, head.hash, hash,
-          cycle, null, null, null, null, null, null, null,
+          r.bytesIn, r.bytesOut, r.status, r.resultHash, r.attempts, recordFormatOf(r), head.hash, hash,
+          cycle, null, null, null, null, null, null, null, r.reportedCpuUs ?? null,
         );
       }
       if (info.changes === 1) {
@@ -795,6 +796,7 @@ function toRecord(row: Row): Microtransaction {
     resultHash: row.result_hash,
     attempts: row.attempts,
   };
+  if (row.format >= 3 && row.reported_cpu_us !== null && row.reported_cpu_us !== undefined) tx.reportedCpuUs = row.reported_cpu_us;
   if (row.price_micros !== null && row.split_bps !== null) {
     tx.pricing = {
       priceMicros: BigInt(row.price_micros),

@@ -4,7 +4,8 @@
  *
  * - **CPU time** billed is at most the execution time the node measured (work frame sent to
  *   result received) times the DService's declared `resources.cpus`. A miner reporting more is
- *   clipped to that; the clip is counted against the miner (`/v1/status` → `meteringClips`).
+ *   clipped to that; the record keeps both figures (`cpuUs` billed, `reportedCpuUs` reported)
+ *   and the clip is counted against the miner (`/v1/status` → `meteringClips`).
  * - **Execution time** recorded is the node's measurement.
  * - **Bytes** in and out are what the node read from the DApp and wrote back.
  * - **Price** is at most the reservation made before the work ran (`NodeBilling.maxPrice`: the
@@ -34,6 +35,15 @@ export function boundMetering(m: MeteringReport): BoundMetering {
   const ceiling = Math.floor(Math.max(0, m.nodeExecUs) * Math.max(0, m.cpus));
   const reported = Math.max(0, Math.floor(m.reportedCpuUs));
   return { cpuUs: Math.min(reported, ceiling), execUs: Math.max(0, Math.round(m.nodeExecUs)), clipped: reported > ceiling };
+}
+
+/**
+ * Whether a clipped report is a lie rather than measurement noise: more than twice the bound and
+ * 10 ms of CPU above it. Such a report counts as a fault against the miner (three within ten
+ * minutes quarantine it, see the node's `miner-faults.ts`); a small excess is only clipped.
+ */
+export function isGrossOverReport(reportedCpuUs: number, billedCpuUs: number): boolean {
+  return reportedCpuUs > 2 * billedCpuUs && reportedCpuUs - billedCpuUs > 10_000;
 }
 
 /** The price charged: at most the reservation's ceiling. */

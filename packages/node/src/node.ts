@@ -145,6 +145,7 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
     },
     bodyPool,
     clips: meteringClips,
+    minerFault: (id, reason) => endpoint!.fault(id, reason),
     bodyRate: { minBytesPerS: options.timeouts.minBodyBytesPerS, windowMs: options.timeouts.bodyRateWindowMs },
   });
 

@@ -48,6 +48,12 @@ export function arbRecord(workIds: fc.Arbitrary<string>, nodes: fc.Arbitrary<str
     status: fc.integer({ min: 100, max: 599 }),
     resultHash: fc.option(fc.stringMatching(/^[0-9a-f]{64}$/), { nil: null }),
     attempts: fc.integer({ min: 0, max: 1000 }),
+    // Now and then a clipped report kept beside the billed CPU time (record format 3).
+    over: fc.option(fc.integer({ min: 1, max: 1_000_000_000 }), { freq: 4, nil: undefined }),
+  }).map(({ over, ...r }): Microtransaction => {
+    if (over === undefined) return r;
+    const cpuUs = Math.min(r.cpuUs, Number.MAX_SAFE_INTEGER - over);
+    return { ...r, cpuUs, reportedCpuUs: cpuUs + over };
   });
 }
 

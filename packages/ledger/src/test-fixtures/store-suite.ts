@@ -220,6 +220,17 @@ export function describeLedgerStore(name: string, makeStore: () => Promise<Ledge
         await expect(async () => store.credit('acct_1', 0n)).rejects.toMatchObject({ code: 'bad_request' });
       });
 
+      it('keeps a clipped report beside the billed CPU time (format 3), covered by the chain', async () => {
+        const { store } = await fresh();
+        const clipped = makePricedRecord(1, { cpuUs: 1500, reportedCpuUs: 5_000_000_000 });
+        await store.appendBatch([makePricedRecord(0), clipped, makePricedRecord(2)]);
+        expect(await store.get(clipped.workId)).toEqual(clipped);
+        expect((await store.getRow(clipped.workId))!.format).toBe(3);
+        expect((await store.getRow(makePricedRecord(2).workId))!.format).toBe(2);
+        expect(await store.verifyChain()).toEqual({ ok: true, rows: 3 });
+        await expect(async () => store.appendBatch([makePricedRecord(3, { cpuUs: 10, reportedCpuUs: 10 })])).rejects.toMatchObject({ code: 'bad_request' });
+      });
+
       it('with refuseOverdraft, refuses each record its account cannot pay for and writes the rest', async () => {
         const { store } = await fresh();
         const price = (n: bigint) => ({ ...makePricedRecord(0).pricing!, priceMicros: n });

@@ -19,7 +19,7 @@ import type { Logger } from '../log.js';
 import { sendProblem, toCgnError } from './problem.js';
 import { forwardRequestHeaders } from './headers.js';
 import { answerOf, requestLimitProblem, type Answer } from './edge.js';
-import { boundMetering, boundPrice, type MeteringClips } from '../charge-bound.js';
+import { boundMetering, boundPrice, isGrossOverReport, type MeteringClips } from '../charge-bound.js';
 import type { BodyPool } from './body-pool.js';
 
 export interface WorkEndpointDeps {
@@ -42,6 +42,8 @@ export interface WorkEndpointDeps {
   bodyRate: BodyRate | null;
   /** Where clipped metering reports are counted per miner. */
   clips: MeteringClips;
+  /** A miner's gross over-report, held against it (repeated: quarantined and dropped). */
+  minerFault: (minerId: string, reason: string) => void;
 }
 
 export interface WorkCounters {
@@ -367,6 +369,9 @@ export function createWorkEndpoint(deps: WorkEndpointDeps): {
             if (metering.clipped) {
               deps.clips.record(minerId, result.metering.cpuUs, metering.cpuUs);
               log.warn({ work: id, miner: minerId.slice(0, 16), reportedCpuUs: result.metering.cpuUs, billedCpuUs: metering.cpuUs, nodeExecUs: metering.execUs }, 'miner reported more CPU than the node can vouch for; clipped');
+              if (isGrossOverReport(result.metering.cpuUs, metering.cpuUs)) {
+                deps.minerFault(minerId, `reported ${result.metering.cpuUs} µs of CPU for work the node measured at ${metering.execUs} µs`);
+              }
             }
             const pricing = billing.pricing(ds, tier, { cpuUs: metering.cpuUs, bytesIn: body.length, bytesOut });
             pricing.priceMicros = boundPrice(pricing.priceMicros, billing.maxPrice(ds, tier, body.length, timeoutMs));
@@ -383,6 +388,8 @@ export function createWorkEndpoint(deps: WorkEndpointDeps): {
                 queueUs: Math.round(unit.queuedMs * 1000),
                 execUs: metering.execUs,
                 cpuUs: metering.cpuUs,
+                // Both figures when the report was clipped (record format 3).
+                ...(metering.clipped ? { reportedCpuUs: result.metering.cpuUs } : {}),
                 bytesIn: body.length,
                 bytesOut,
                 status: answer.status,

@@ -129,6 +129,19 @@ export class MinerEndpoint {
     if (c !== undefined) this.end(c, code, reason);
   }
 
+  /**
+   * A fault found outside the tunnel (a gross over-report of its metering): counted against the
+   * miner like a bad frame; once that quarantines the miner, its tunnel is closed saying why.
+   */
+  fault(minerId: string, reason: string): void {
+    const logged = excerpt(reason);
+    if (!this.faults.record(minerId, logged)) return;
+    this.counters.quarantined++;
+    const c = this.byMiner.get(minerId);
+    this.log.warn({ miner: minerId.slice(0, 16), reason: logged, quarantinedMs: this.faults.options.quarantineMs }, 'miner quarantined');
+    if (c !== undefined) this.reject(c, CLOSE.dropped, `quarantined for ${Math.round(this.faults.options.quarantineMs / 1000)} s after repeated faults (last: ${logged})`, 'forbidden');
+  }
+
   /** Takes a miner out with an error frame saying why, and closes its tunnel (tier refused). */
   dropMiner(minerId: string, reason: string): void {
     const c = this.byMiner.get(minerId);
