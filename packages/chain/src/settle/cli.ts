@@ -24,6 +24,12 @@ Moves a ledger's money on chain, every --interval:
     so the address can cgn wallet withdraw.
 Beneficiaries then claim with: cgn wallet claim --ledger PATH.
 
+A transaction the contract refuses (a revert such as Insolvent or a missing role) is not
+retried: the same transaction would fail the same way every pass. That step is put on hold,
+logged with the contract's reason, and waits for an operator: fix the cause, then send SIGHUP
+(kill -HUP <pid>) to try the held steps again, or restart. Transient failures (the chain
+unreachable, timeouts) are retried every pass.
+
 Options:
   --ledger PATH           SQLite ledger (default .cgn/node/ledger.sqlite)
   --postgres URL          PostgreSQL ledger instead; --schema NAME (default cgn_ledger)
@@ -57,6 +63,7 @@ export function reportJson(r: TickReport): Record<string, unknown> {
     anchored: r.anchored.map((a) => ({ cycle: a.cycleId, status: a.status, ...(a.status === 'anchored' ? { tx: a.tx.hash, gas: a.tx.gasUsed } : {}) })),
     granted: r.granted,
     errors: r.errors.map((e) => ({ step: e.step, error: revertReason(e.error) ?? ((e.error as Error)?.message ?? String(e.error)).split('\n')[0] })),
+    held: r.held.map((h) => ({ step: h.step, reason: h.reason })),
   };
 }
 
@@ -110,9 +117,15 @@ export async function runSettleFromArgs(argv: readonly string[], io: { stdout?: 
       return r.errors.length === 0 ? 0 : 1;
     }
     settler.start();
+    const onHangup = (): void => {
+      const held = settler?.retryHeld() ?? [];
+      log('info', held.length > 0 ? 'SIGHUP: trying the held steps again' : 'SIGHUP: nothing is on hold', { steps: held.map((h) => h.step) });
+    };
+    process.on('SIGHUP', onHangup);
     log('info', 'settler running', { settlement: contracts.addresses.settlement, operator: contracts.me, confirmations, closeEveryMs, closeAt, intervalMs });
     stdout(json({ event: 'ready', pid: process.pid, settlement: contracts.addresses.settlement, operator: contracts.me }));
     await untilStopped();
+    process.off('SIGHUP', onHangup);
     log('info', 'settler stopping');
     return 0;
   } catch (err) {

@@ -146,4 +146,28 @@ describe('settler', () => {
     expect(r.granted).toMatchObject([{ cycle: 3, amount: 2n * T, tx: null }]);
     expect(await payer.withdrawableOf(payer.me)).toBe(allowance);
   });
+
+  it('a transaction the contract refuses is held, not retried every pass, until an operator says go', async () => {
+    const logs: string[] = [];
+    const s = settler({ log: (_level, msg) => logs.push(msg) });
+    // A cycle that pays out far more than the escrow holds (1,000 tokens): the contract refuses it (Insolvent).
+    store.setRate({ num: 1000n, den: 1n });
+    store.appendBatch([{ ...record(6, 'acme'), pricing: { ...record(6, 'acme').pricing!, priceMicros: T } }]);
+    const first = await s.tick({ close: true });
+    expect(first.errors.map((e) => e.step)).toEqual(['anchor']);
+    expect(first.held).toMatchObject([{ step: 'anchor', reason: 'Insolvent' }]);
+    expect(logs.filter((l) => l.includes('anchor is on hold'))).toHaveLength(1);
+    // Not tried again: no new error, no new attempt.
+    const again = await s.tick();
+    expect(again.errors).toEqual([]);
+    expect(again.held.map((h) => h.step)).toEqual(['anchor']);
+    expect(logs.filter((l) => l.includes('anchor'))).toHaveLength(1);
+    // The operator funds the escrow, then says go: the cycle is anchored.
+    await chain.contracts.mint(payer.me, 1_000n * T);
+    await payer.deposit(1_000n * T);
+    expect(s.retryHeld().map((h) => h.step)).toEqual(['anchor']);
+    const after = await s.tick();
+    expect(after.held).toEqual([]);
+    expect(after.anchored.length).toBe(1);
+  });
 });

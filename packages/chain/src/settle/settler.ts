@@ -19,7 +19,7 @@
  */
 import { getAddress, type Address, type Hash } from 'viem';
 import { derivedAddress, type BillingLedgerStore, type CycleSummary, type Withdrawal } from '@cgn/ledger';
-import { anchorPending, type AnchorOptions, type AnchorOutcome, type ClosedCycle, type PendingResult } from '../anchor.js';
+import { AnchorRefusedError, anchorPending, type AnchorOptions, type AnchorOutcome, type ClosedCycle, type PendingResult } from '../anchor.js';
 import { revertReason, type CgnContracts } from '../contracts.js';
 import type { WatcherStore } from '../watcher.js';
 import { DepositBridge } from './deposits.js';
@@ -61,8 +61,29 @@ export interface TickReport {
   closed: CycleSummary | null;
   anchored: AnchorOutcome[];
   granted: Grant[];
-  /** Steps that failed this tick (they are retried on the next). */
-  errors: { step: 'deposits' | 'close' | 'anchor' | 'withdrawals'; error: unknown }[];
+  /** Steps that failed this tick (retried on the next, unless the contract refused them: then held). */
+  errors: { step: SettleStep; error: unknown }[];
+  /** Steps on hold: the contract refused them, and they wait for an operator (see `Settler.retryHeld`). */
+  held: Held[];
+}
+
+export type SettleStep = 'deposits' | 'close' | 'anchor' | 'withdrawals';
+
+/** A step the contract refused: retrying would fail the same way until something changes on chain. */
+export interface Held {
+  step: SettleStep;
+  /** The contract's error name (e.g. `Insolvent`). */
+  reason: string;
+  message: string;
+  since: number;
+}
+
+/** The contract's refusal behind `err`, if it is one (a revert is decided by chain state, not by luck). */
+function refusalOf(err: unknown): string | undefined {
+  if (err instanceof AnchorRefusedError) return err.reason;
+  const cause = (err as { cause?: unknown })?.cause;
+  if (cause instanceof AnchorRefusedError) return cause.reason;
+  return revertReason(err) ?? (cause === undefined ? undefined : revertReason(cause));
 }
 
 const noLog: SettleLog = () => {};
@@ -80,6 +101,7 @@ export class Settler {
   private timer: NodeJS.Timeout | null = null;
   private stopped = true;
   private readonly warnedDerived = new Set<number>();
+  private readonly held = new Map<SettleStep, Held>();
 
   constructor(readonly opts: SettlerOptions) {
     this.log = opts.log ?? noLog;
@@ -104,14 +126,37 @@ export class Settler {
     return this.running;
   }
 
+  /** Steps on hold because the contract refused them. */
+  heldSteps(): Held[] {
+    return [...this.held.values()];
+  }
+
+  /** An operator fixed the cause (funded the escrow, granted a role): try the held steps again. */
+  retryHeld(): Held[] {
+    const was = this.heldSteps();
+    this.held.clear();
+    for (const h of was) this.log('info', `${h.step}: retrying after an operator's go-ahead`, { reason: h.reason });
+    return was;
+  }
+
   private async tickOnce(force: { close?: boolean }): Promise<TickReport> {
-    const report: TickReport = { deposits: 0, closed: null, anchored: [], granted: [], errors: [] };
-    const step = async (name: TickReport['errors'][number]['step'], fn: () => Promise<void>): Promise<void> => {
+    const report: TickReport = { deposits: 0, closed: null, anchored: [], granted: [], errors: [], held: [] };
+    const step = async (name: SettleStep, fn: () => Promise<void>): Promise<void> => {
+      if (this.held.has(name)) return;
       try {
         await fn();
       } catch (error) {
         report.errors.push({ step: name, error });
-        this.log('error', `${name} failed (retried next tick): ${message(error)}`);
+        const reason = refusalOf(error);
+        if (reason === undefined) {
+          this.log('error', `${name} failed (retried next tick): ${message(error)}`);
+          return;
+        }
+        // A refusal is not retried: the same transaction would revert the same way, every tick.
+        this.held.set(name, { step: name, reason, message: message(error), since: (this.opts.now ?? Date.now)() });
+        this.log('error', `${name} is on hold: the contract refused it (${reason}); it is not retried until an operator fixes the cause and sends SIGHUP to cgn settle (or restarts it)`, {
+          step: name, reason, detail: message(error),
+        });
       }
     };
     await step('deposits', async () => {
@@ -128,6 +173,7 @@ export class Settler {
     await step('withdrawals', async () => {
       report.granted = await this.postWithdrawals();
     });
+    report.held = this.heldSteps();
     return report;
   }
 
