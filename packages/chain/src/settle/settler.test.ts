@@ -150,8 +150,10 @@ describe('settler', () => {
   it('a transaction the contract refuses is held, not retried every pass, until an operator says go', async () => {
     const logs: string[] = [];
     const s = settler({ log: (_level, msg) => logs.push(msg) });
-    // A cycle that pays out far more than the escrow holds (1,000 tokens): the contract refuses it (Insolvent).
+    // A cycle that pays out far more than the escrow holds (1,000 tokens): the contract refuses it
+    // (Insolvent). The ledger believes the account can pay: credited off chain, not in the escrow.
     store.setRate({ num: 1000n, den: 1n });
+    store.credit('acme', 1_000n * T, 'off-chain credit');
     store.appendBatch([{ ...record(6, 'acme'), pricing: { ...record(6, 'acme').pricing!, priceMicros: T } }]);
     const first = await s.tick({ close: true });
     expect(first.errors.map((e) => e.step)).toEqual(['anchor']);
@@ -169,5 +171,22 @@ describe('settler', () => {
     const after = await s.tick();
     expect(after.held).toEqual([]);
     expect(after.anchored.length).toBe(1);
+  });
+
+  it('does not close a cycle while an account has spent more than it deposited, and says why once', async () => {
+    const logs: string[] = [];
+    const s = settler({ log: (_level, msg) => logs.push(msg) });
+    store.setRate({ num: 1n, den: 1n });
+    store.appendBatch([{ ...record(7, 'overdrawn'), pricing: { ...record(7, 'overdrawn').pricing!, priceMicros: 5n * T } }]);
+    const open = store.currentCycle().id;
+    const r = await s.tick({ close: true });
+    expect(r.closed).toBeNull();
+    expect(r.errors.map((e) => e.step)).toEqual(['close']);
+    expect(String(r.errors[0]!.error)).toMatch(/overdrawn \(spent 5000000000000000000, deposited 0\)/);
+    await s.tick({ close: true });
+    expect(logs.filter((l) => l.startsWith('the cycle stays open'))).toHaveLength(1);
+    expect(store.currentCycle().id).toBe(open);
+    store.credit('overdrawn', 5n * T, 'funded');
+    expect((await s.tick({ close: true })).closed?.id).toBe(open);
   });
 });

@@ -78,6 +78,14 @@ export interface Held {
   since: number;
 }
 
+/** A cycle close refused: accounts spent more than they deposited (retried every pass, logged once). */
+export class OverdrawnError extends Error {
+  constructor(readonly accounts: string) {
+    super(`the cycle stays open until these accounts are funded: ${accounts}`);
+    this.name = 'OverdrawnError';
+  }
+}
+
 /** The contract's refusal behind `err`, if it is one (a revert is decided by chain state, not by luck). */
 function refusalOf(err: unknown): string | undefined {
   if (err instanceof AnchorRefusedError) return err.reason;
@@ -102,6 +110,8 @@ export class Settler {
   private stopped = true;
   private readonly warnedDerived = new Set<number>();
   private readonly held = new Map<SettleStep, Held>();
+  /** The overdrawn accounts last reported (so a waiting close is logged once, not every pass). */
+  private overdrawnSaid: string | null = null;
 
   constructor(readonly opts: SettlerOptions) {
     this.log = opts.log ?? noLog;
@@ -147,6 +157,7 @@ export class Settler {
         await fn();
       } catch (error) {
         report.errors.push({ step: name, error });
+        if (error instanceof OverdrawnError) return; // said once, where it was found
         const reason = refusalOf(error);
         if (reason === undefined) {
           this.log('error', `${name} failed (retried next tick): ${message(error)}`);
@@ -193,6 +204,20 @@ export class Settler {
     if (!force && !byAge && atRecords === null) return null;
     const records = await this.openRecords();
     if (records === 0 || !(force || byAge || (atRecords !== null && records >= atRecords))) return null;
+    // A cycle whose debits an account cannot pay would pay its beneficiaries from other accounts'
+    // escrow: it stays open (records keep joining it) until the account is funded.
+    const overdrawn = (await store.balances()).filter((b) => b.spent > b.deposited);
+    if (overdrawn.length > 0) {
+      const list = overdrawn.map((b) => `${b.account} (spent ${b.spent}, deposited ${b.deposited})`).join(', ');
+      if (this.overdrawnSaid !== list) {
+        this.overdrawnSaid = list;
+        this.log('error', `the cycle stays open: ${overdrawn.length === 1 ? 'an account has' : 'accounts have'} spent more than deposited; fund ${overdrawn.length === 1 ? 'it' : 'them'} (cgn wallet deposit) and the cycle closes at the next pass`, {
+          accounts: overdrawn.map((b) => ({ account: b.account, spent: b.spent.toString(), deposited: b.deposited.toString() })),
+        });
+      }
+      throw new OverdrawnError(list);
+    }
+    this.overdrawnSaid = null;
     const s = await store.closeCycle({ ...(this.opts.batchSize ? { batchSize: this.opts.batchSize } : {}) });
     this.log('info', 'cycle closed', { cycle: s.id, records: s.records, tokens: s.tokens.toString(), batches: s.batches, payoutRoot: s.payoutRoot });
     return s;
