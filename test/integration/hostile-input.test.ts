@@ -265,6 +265,20 @@ describe('slow and silent strangers are cut off', () => {
     expect(plain.status).toBe(426);
   });
 
+  it('an unauthenticated 50 MiB upload gets its 401 at once and the connection closes: the body is not read', async () => {
+    for (const [path, auth] of [['/v1/d/echo/', ''], ['/v1/d/echo/', 'authorization: Bearer nope\r\n'], ['/nowhere', '']] as const) {
+      const s = await rawConnect(t.node.workUrl);
+      let got = '';
+      s.on('data', (d: Buffer) => (got += d.toString()));
+      const closed = new Promise<void>((r) => s.once('close', () => r()));
+      s.write(`POST ${path} HTTP/1.1\r\nhost: x\r\n${auth}content-length: ${50 * 1024 * 1024}\r\n\r\n`);
+      s.write(Buffer.alloc(64 * 1024, 1));
+      await closed;
+      expect(got).toMatch(path === '/nowhere' ? /^HTTP\/1.1 404/ : /^HTTP\/1.1 401/);
+      expect(got.toLowerCase()).toContain('connection: close');
+    }
+  });
+
   it('the node still serves after all of it', async () => {
     const r = await send(t.url('echo'), { headers: auth(t), chunks: [Buffer.from('still here')] });
     expect(r.body.toString()).toBe('still here');

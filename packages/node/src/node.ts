@@ -181,8 +181,8 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
       res.writeHead(draining ? 503 : 200, { 'content-type': 'text/plain' });
       return void res.end(draining ? 'draining' : 'ok');
     }
-    req.resume();
-    sendProblem(res, new CgnError('not_found', `no route for ${req.method} ${url.slice(0, 100)}; work goes to /v1/d/{dservice}/{path}, status is at /v1/status`));
+    // Answered without reading a body that may still be coming: the connection closes instead.
+    sendProblem(res, new CgnError('not_found', `no route for ${req.method} ${url.slice(0, 100)}; work goes to /v1/d/{dservice}/{path}, status is at /v1/status`), req.complete ? {} : { headers: { connection: 'close' } });
   });
   await new Promise<void>((resolve, reject) => server.once('error', reject).listen(options.workPort, options.host, resolve));
   const workAddr = server.address() as AddressInfo;

@@ -45,6 +45,23 @@ describe('central HTTP API', () => {
       expect(r.body.details.problems.join()).toMatch(/upper-case.*special.*too common/);
     });
 
+    it('an unauthenticated 50 MiB upload gets its 401 at once and the connection closes: the body is not read', async () => {
+      const { connect } = await import('node:net');
+      const u = new URL(c.url);
+      for (const path of [`/v1/accounts/${acme}/keys`, '/v1/nowhere']) {
+        const s = connect(Number(u.port), u.hostname);
+        let got = '';
+        s.on('data', (d: Buffer) => (got += d.toString()));
+        s.on('error', () => {});
+        const closed = new Promise<void>((r) => s.once('close', () => r()));
+        s.write(`POST ${path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${50 * 1024 * 1024}\r\n\r\n`);
+        s.write(Buffer.alloc(64 * 1024, 0x20));
+        await closed;
+        expect(got).toMatch(path === '/v1/nowhere' ? /^HTTP\/1.1 (404|413)/ : /^HTTP\/1.1 401/);
+        expect(got.toLowerCase()).toContain('connection: close');
+      }
+    });
+
     it('bodies are bounded: 413 past the limit (login takes at most 4 KiB)', async () => {
       const r = await call(c.url, null, 'POST', '/v1/auth/login', { login: 'x'.repeat(10), password: 'y'.repeat(5000) });
       expect(r.status).toBe(413);

@@ -105,8 +105,19 @@ export async function buildHttpServer(svc: CentralService, options: HttpOptions 
   let doc: Record<string, unknown> | null = null;
   const routes = buildRoutes(svc, { openapi: () => (doc ??= openApiDocument(routes, { version: options.version ?? '0.1.0' })), ...(options.linkStatus ? { linkStatus: options.linkStatus } : {}), billing: new BillingReports(svc, options.ledger ?? null) });
 
-  app.setErrorHandler((err, _req, reply) => sendError(reply, err, log));
-  app.setNotFoundHandler((req, reply) => problem(reply, 404, 'not_found', 'Not found', `no route for ${req.method} ${req.url.slice(0, 200)}; the API is described at /openapi.json`));
+  // A request refused before its body was read (no credentials, rate limited, no route) closes
+  // the connection after the answer: a stranger's 50 MiB body is not read to the end for a 401.
+  const closeIfUnread = (req: FastifyRequest, reply: FastifyReply): void => {
+    if (!req.raw.complete) void reply.header('connection', 'close');
+  };
+  app.setErrorHandler((err, req, reply) => {
+    closeIfUnread(req, reply);
+    return sendError(reply, err, log);
+  });
+  app.setNotFoundHandler((req, reply) => {
+    closeIfUnread(req, reply);
+    return problem(reply, 404, 'not_found', 'Not found', `no route for ${req.method} ${req.url.slice(0, 200)}; the API is described at /openapi.json`);
+  });
 
   const actors = new WeakMap<FastifyRequest, Actor | null>();
 

@@ -191,8 +191,9 @@ export function createWorkEndpoint(deps: WorkEndpointDeps): {
     if (workId !== undefined) extras.workId = workId;
     if (err.httpStatus === 503 || err.httpStatus === 429) extras.retryAfterS = retryAfterS ?? deps.retryAfterS;
     if (err.code === 'unauthorized') extras.headers = { 'www-authenticate': 'Bearer realm="cgn"' };
-    // The body of a refused request may still be on its way: close rather than read it all.
-    if (CLOSE_AFTER.has(err.code)) extras.headers = { connection: 'close' };
+    // The body of a refused request may still be on its way: close rather than read it all (a
+    // stranger's 50 MiB upload is not read to the end to tell it 401).
+    if (CLOSE_AFTER.has(err.code) || res.req?.complete === false) extras.headers = { ...extras.headers, connection: 'close' };
     sendProblem(res, err, extras);
   }
 
