@@ -71,7 +71,7 @@ export interface FuzzReport {
   /** Requests that got no answer at all (the connection closed): expected for broken framing. */
   noAnswer: number;
   tunnelCloses: number;
-  charged: { answersWithCost: number; ledgerRecords: number };
+  charged: { answersWithCost: number; ledgerRecords: number; goneAfterCharge: number };
   memory: { rssStartMb: number; rssMaxMb: number; rssEndMb: number; heapStartMb: number; heapMaxMb: number; heapEndMb: number };
   nodeLog: { bytes: number; longestLine: number };
   failures: FuzzFailure[];
@@ -93,7 +93,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
   const seeds = await makeSeeds();
   const report: FuzzReport = {
     seed: options.seed, cases: 0, byKind: { http: 0, image: 0, tunnel: 0, miner: 0 }, meanMsByKind: { http: 0, image: 0, tunnel: 0, miner: 0 }, durationS: 0, crashes: 0, hangs: 0, status500: 0,
-    statusClasses: {}, status5xx: {}, noAnswer: 0, tunnelCloses: 0, charged: { answersWithCost: 0, ledgerRecords: 0 },
+    statusClasses: {}, status5xx: {}, noAnswer: 0, tunnelCloses: 0, charged: { answersWithCost: 0, ledgerRecords: 0, goneAfterCharge: 0 },
     memory: { rssStartMb: 0, rssMaxMb: 0, rssEndMb: 0, heapStartMb: 0, heapMaxMb: 0, heapEndMb: 0 }, nodeLog: { bytes: 0, longestLine: 0 }, failures: [],
   };
   const fail = (i: number, kind: CaseKind, what: string, problem: string): void => {
@@ -233,10 +233,13 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
 
   if (!crashed) {
     const status = await net.status();
-    const ledger = (status['counters'] as { ledger: { inserted: number } }).ledger;
-    report.charged.ledgerRecords = ledger.inserted;
-    if (ledger.inserted !== report.charged.answersWithCost) {
-      fail(-1, 'http', 'at the end', `the ledger holds ${ledger.inserted} records but ${report.charged.answersWithCost} answers carried a cost`);
+    const counters = status['counters'] as { ledger: { inserted: number }; http: { goneAfterCharge: number } };
+    report.charged.ledgerRecords = counters.ledger.inserted;
+    report.charged.goneAfterCharge = counters.http.goneAfterCharge;
+    // Every record is an answer the client got, or one whose connection the client itself closed
+    // while the answer was being recorded (the node counts those).
+    if (counters.ledger.inserted !== report.charged.answersWithCost + counters.http.goneAfterCharge) {
+      fail(-1, 'http', 'at the end', `the ledger holds ${counters.ledger.inserted} records but ${report.charged.answersWithCost} answers carried a cost (and ${counters.http.goneAfterCharge} clients left during the commit)`);
     }
     const m = await memory();
     report.memory.rssEndMb = m.rss;

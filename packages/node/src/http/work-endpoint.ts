@@ -63,6 +63,8 @@ export interface WorkCounters {
   unwritableResults: number;
   /** Answers withheld because the ledger refused their charge as an overdraft (402). */
   overdraftRefused: number;
+  /** Answers recorded (charged) whose client closed its connection during the ledger commit. */
+  goneAfterCharge: number;
 }
 
 const PREFIX = '/v1/d/';
@@ -175,7 +177,7 @@ export function createWorkEndpoint(deps: WorkEndpointDeps): {
   counters: WorkCounters;
 } {
   const counters: WorkCounters = {
-    requests: 0, ok: 0, problems: 0, unauthorized: 0, rateLimited: 0, replayed: 0, tooLarge: 0, overLimits: 0, slowBodies: 0, clientGone: 0, unwritableResults: 0, overdraftRefused: 0,
+    requests: 0, ok: 0, problems: 0, unauthorized: 0, rateLimited: 0, replayed: 0, tooLarge: 0, overLimits: 0, slowBodies: 0, clientGone: 0, unwritableResults: 0, overdraftRefused: 0, goneAfterCharge: 0,
   };
   const nextId = workIdFactory();
   const { broker, registry, keys, meter, billing, log } = deps;
@@ -433,7 +435,11 @@ export function createWorkEndpoint(deps: WorkEndpointDeps): {
 
             function write(headers: string[]): void {
               if (res.destroyed) {
+                // The client's connection closed during the ledger commit: charged, not delivered
+                // (with an Idempotency-Key a retry gets the stored answer). Counted apart.
                 counters.clientGone++;
+                counters.goneAfterCharge++;
+                log.warn({ work: id, account: principal.account }, 'the client left while its answer was being recorded; it was charged but not delivered');
                 return;
               }
               if (answer.hasBody) headers.push('content-length', String(answer.body.length));
