@@ -130,10 +130,13 @@ describe('open tier: stake, redundant execution and slashing', () => {
     } finally {
       db.close();
     }
-    const status = t.node.status() as { redundancy: { runs: number; cheatersProven: number; extraExecutions: number } };
-    expect(status.redundancy.runs).toBe(ids.length);
+    // Adaptive sampling: the new cheater's unit was checked; a unit of an honest miner proven clean
+    // may go unchecked. Every request is one or the other, and every checked one cost an execution more.
+    const status = t.node.status() as { redundancy: { runs: number; unchecked: number; cheatersProven: number; extraExecutions: number } };
+    expect(status.redundancy.runs + status.redundancy.unchecked).toBe(ids.length);
+    expect(status.redundancy.runs).toBeGreaterThanOrEqual(1);
     expect(status.redundancy.cheatersProven).toBe(1);
-    expect(status.redundancy.extraExecutions).toBeGreaterThanOrEqual(ids.length);
+    expect(status.redundancy.extraExecutions).toBeGreaterThanOrEqual(status.redundancy.runs);
   });
 
   it('refuses the banned miner when it comes back, and it gets no more open-tier work', async () => {

@@ -29,7 +29,7 @@ function summary(r: FuzzReport): string {
     `seed ${r.seed}: ${r.cases} cases in ${r.durationS} s (http ${r.byKind.http}, image ${r.byKind.image}, tunnel ${r.byKind.tunnel}, hostile node ${r.byKind.miner})`,
     `crashes ${r.crashes}, hangs ${r.hangs}, 500s ${r.status500}, other 5xx ${fivexx}`,
     `answers ${JSON.stringify(r.statusClasses)}, closed without an answer ${r.noAnswer}, tunnels closed by the node ${r.tunnelCloses}`,
-    `charged: ${r.charged.ledgerRecords} ledger records for ${r.charged.answersWithCost} answers with a cost (+ ${r.charged.goneAfterCharge} whose client left during the commit)`,
+    `charged: ${r.charged.ledgerRecords} ledger records for ${r.charged.answersWithCost} answers with a cost (+ ${r.charged.goneAfterCharge} whose client left during the commit)${r.charged.surplus !== 0 ? `; ${r.charged.surplus} records no client saw: ${r.charged.unseen ?? ''}` : ''}`,
     `node memory: RSS ${r.memory.rssStartMb} MB at start, ${r.memory.rssMaxMb} MB highest, ${r.memory.rssEndMb} MB at the end; heap used ${r.memory.heapStartMb} / ${r.memory.heapMaxMb} / ${r.memory.heapEndMb} MB; node log ${Math.round(r.nodeLog.bytes / 1024)} KB, longest line ${r.nodeLog.longestLine} B`,
     `mean ms per case: ${JSON.stringify(r.meanMsByKind)}`,
     `failures: ${r.failures.length}`,

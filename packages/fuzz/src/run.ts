@@ -14,6 +14,7 @@
  * Case `i` of seed `s` draws only from `new Rng(s, i)`, so `--seed s --case i` replays it alone.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
+import Database from 'better-sqlite3';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exchange, type Exchange } from './http-client.js';
@@ -37,6 +38,12 @@ export interface FuzzOptions {
   minerLanes?: number;
   /** Called about once a second. */
   progress?: (p: FuzzProgress) => void;
+  /**
+   * Records beyond the answers clients got that are tolerated before the run fails. Default 0.
+   * (A surplus of one record has been seen twice in 110,000 cases and is not yet explained; the
+   * report always names the records no client saw.)
+   */
+  chargeTolerance?: number;
 }
 
 export interface FuzzProgress {
@@ -71,10 +78,23 @@ export interface FuzzReport {
   /** Requests that got no answer at all (the connection closed): expected for broken framing. */
   noAnswer: number;
   tunnelCloses: number;
-  charged: { answersWithCost: number; ledgerRecords: number; goneAfterCharge: number };
+  charged: { answersWithCost: number; ledgerRecords: number; goneAfterCharge: number; surplus: number; unseen?: string };
   memory: { rssStartMb: number; rssMaxMb: number; rssEndMb: number; heapStartMb: number; heapMaxMb: number; heapEndMb: number };
   nodeLog: { bytes: number; longestLine: number };
   failures: FuzzFailure[];
+}
+
+/** The records of the ledger whose work id no client saw, described (read-only). */
+function unseenRecords(path: string, seen: ReadonlySet<string>): string {
+  const db = new Database(path, { readonly: true, fileMustExist: true });
+  try {
+    const rows = db.prepare('SELECT work_id, dservice, tier, miner, status, bytes_in, bytes_out, attempts, exec_us, received_at FROM microtransactions').all() as { work_id: string }[];
+    return JSON.stringify(rows.filter((r) => !seen.has(r.work_id)).slice(0, 10));
+  } catch (err) {
+    return `(could not read the ledger: ${(err as Error).message})`;
+  } finally {
+    db.close();
+  }
 }
 
 /** Which kind case `i` is: drawn from its own generator first. */
@@ -93,7 +113,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
   const seeds = await makeSeeds();
   const report: FuzzReport = {
     seed: options.seed, cases: 0, byKind: { http: 0, image: 0, tunnel: 0, miner: 0 }, meanMsByKind: { http: 0, image: 0, tunnel: 0, miner: 0 }, durationS: 0, crashes: 0, hangs: 0, status500: 0,
-    statusClasses: {}, status5xx: {}, noAnswer: 0, tunnelCloses: 0, charged: { answersWithCost: 0, ledgerRecords: 0, goneAfterCharge: 0 },
+    statusClasses: {}, status5xx: {}, noAnswer: 0, tunnelCloses: 0, charged: { answersWithCost: 0, ledgerRecords: 0, goneAfterCharge: 0, surplus: 0 },
     memory: { rssStartMb: 0, rssMaxMb: 0, rssEndMb: 0, heapStartMb: 0, heapMaxMb: 0, heapEndMb: 0 }, nodeLog: { bytes: 0, longestLine: 0 }, failures: [],
   };
   const fail = (i: number, kind: CaseKind, what: string, problem: string): void => {
@@ -107,6 +127,9 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
   const m0 = await memory();
   report.memory.rssStartMb = report.memory.rssMaxMb = m0.rss;
   report.memory.heapStartMb = report.memory.heapMaxMb = m0.heap;
+
+  /** Work ids of the charged answers the clients got (to name any record without one). */
+  const seenWorkIds = new Set<string>();
 
   /** Counts an answer; true when it is a failure (500 or hang). */
   const count = (x: Exchange): string | null => {
@@ -126,7 +149,11 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
       const k = fromDService ? `${x.status} from the DService` : String(x.status);
       report.status5xx[k] = (report.status5xx[k] ?? 0) + 1;
     }
-    if (fromDService && x.headers.get('idempotent-replayed') !== 'true') report.charged.answersWithCost++;
+    if (fromDService && x.headers.get('idempotent-replayed') !== 'true') {
+      report.charged.answersWithCost++;
+      const id = x.headers.get('cgn-work-id');
+      if (id !== undefined) seenWorkIds.add(id);
+    }
     if (x.status === 500 && !fromDService) {
       report.status500++;
       return 'the node answered 500';
@@ -238,8 +265,11 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
     report.charged.goneAfterCharge = counters.http.goneAfterCharge;
     // Every record is an answer the client got, or one whose connection the client itself closed
     // while the answer was being recorded (the node counts those).
-    if (counters.ledger.inserted !== report.charged.answersWithCost + counters.http.goneAfterCharge) {
-      fail(-1, 'http', 'at the end', `the ledger holds ${counters.ledger.inserted} records but ${report.charged.answersWithCost} answers carried a cost (and ${counters.http.goneAfterCharge} clients left during the commit)`);
+    const expected = report.charged.answersWithCost + counters.http.goneAfterCharge;
+    report.charged.surplus = counters.ledger.inserted - expected;
+    if (report.charged.surplus !== 0) report.charged.unseen = unseenRecords(join(dir, 'node', 'ledger.sqlite'), seenWorkIds);
+    if (counters.ledger.inserted < expected || report.charged.surplus > (options.chargeTolerance ?? 0)) {
+      fail(-1, 'http', 'at the end', `the ledger holds ${counters.ledger.inserted} records but ${report.charged.answersWithCost} answers carried a cost (and ${counters.http.goneAfterCharge} clients left during the commit); records no client saw: ${unseenRecords(join(dir, 'node', 'ledger.sqlite'), seenWorkIds)}`);
     }
     const m = await memory();
     report.memory.rssEndMb = m.rss;

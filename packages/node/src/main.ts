@@ -42,8 +42,12 @@ Open tier (stake, redundant execution, slashing):
   --contracts FILE       contract addresses from deployment (cgn dev: .cgn/chain-contracts.json)
   --slasher-key HEX      key with SLASHER_ROLE that sends the slashes (env CGN_SLASHER_KEY);
                          without it cheaters are banned at this node but not slashed
-  --redundancy SHARE     share of open-tier work run on two miners, 0..1 (default 1 with
-                         --chain-rpc, else 0)
+  --redundancy FLOOR     open tier: check results on a second miner; a new miner's results
+                         always, a proven one's at least this share (falls by --verification-decay
+                         per clean result); 1 = every result, 0 = off (default 0.05 with
+                         --chain-rpc, else 0). A DService's descriptor may set its own
+                         "verification": { "floor", "decay" }; only deterministic DServices are checked
+  --verification-decay F factor a miner's check probability falls by per clean result (default 0.8)
   --stake-refresh MS     how often admitted open-tier miners are re-checked on chain (default 30000)
   Deadlines for strangers (a slower client is cut off):
   --headers-timeout MS   time to send a request's headers     (default ${EDGE_TIMEOUT_DEFAULTS.headersMs})
@@ -66,7 +70,7 @@ export async function runNodeFromArgs(argv: string[]): Promise<void> {
         'accept-any-miner': { type: 'boolean' }, 'miner-key': { type: 'string', multiple: true }, durability: { type: 'string' },
         'max-queue': { type: 'string' }, 'max-queue-age': { type: 'string' }, 'ack-timeout': { type: 'string' }, help: { type: 'boolean', short: 'h' },
         'central-port': { type: 'string' }, pki: { type: 'string' }, 'key-ttl': { type: 'string' }, 'no-rate-limit': { type: 'boolean' }, 'enforce-balance': { type: 'boolean' },
-        'chain-rpc': { type: 'string' }, contracts: { type: 'string' }, 'slasher-key': { type: 'string' }, redundancy: { type: 'string' }, 'stake-refresh': { type: 'string' },
+        'chain-rpc': { type: 'string' }, contracts: { type: 'string' }, 'slasher-key': { type: 'string' }, redundancy: { type: 'string' }, 'verification-decay': { type: 'string' }, 'stake-refresh': { type: 'string' },
         'headers-timeout': { type: 'string' }, 'request-timeout': { type: 'string' }, 'min-body-rate': { type: 'string' },
         'keep-alive-timeout': { type: 'string' }, 'handshake-timeout': { type: 'string' },
         'operator-address': { type: 'string' }, 'charity-address': { type: 'string' }, 'developer-address': { type: 'string', multiple: true },
@@ -99,6 +103,8 @@ export async function runNodeFromArgs(argv: string[]): Promise<void> {
   if (at !== undefined) broker['ackTimeoutMs'] = at;
   const red = num(values.redundancy, 'redundancy');
   if (red !== undefined) broker['redundancy'] = red;
+  const decay = num(values['verification-decay'], 'verification-decay');
+  if (decay !== undefined) broker['verificationDecay'] = decay;
   const input: Record<string, unknown> = { broker, dservices: values.dservice ?? [], acceptAnyMiner: values['accept-any-miner'] ?? false, minerKeys: values['miner-key'] ?? [] };
   if (values['node-id'] !== undefined) input['nodeId'] = values['node-id'];
   if (values.host !== undefined) input['host'] = values.host;

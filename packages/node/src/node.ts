@@ -94,6 +94,12 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
       closeMiner: (id, reason) => endpoint!.closeMiner(id, reason),
       log: (level, msg, fields) => log[level](fields ?? {}, msg),
       ...(openTier !== null ? { onDispute: openTier.onDispute } : {}),
+      // Deterministic DServices only; the descriptor may set its own floor and decay.
+      verificationOf: (name) => {
+        const d = registry.get(name);
+        if (d === undefined || !d.deterministic) return null;
+        return { floor: d.verification?.floor ?? options.broker.redundancy, decay: d.verification?.decay ?? options.broker.verificationDecay };
+      },
     },
     options.broker,
   );

@@ -88,13 +88,16 @@ export interface NodeOptions {
   /**
    * Stake checks and slashing for the `open` tier on an EVM chain: open-tier miners must prove a
    * staked address (`Staking.isOpenTierEligible`), open-tier work runs redundantly
-   * (`broker.redundancy` defaults to 1 then) and proven cheaters are slashed. Null (default): the
+   * (`broker.redundancy`, the verification floor, defaults to 0.05 then) and proven cheaters are slashed. Null (default): the
    * open tier takes miners without stake and `broker.redundancy` defaults to 0.
    */
   staking: StakingOptions | null;
   /** Deadlines for strangers' sockets (see `EdgeTimeouts`). */
   timeouts: EdgeTimeouts;
 }
+
+/** The verification floor a node with stake checks starts with (see `broker/verification.ts`). */
+export const DEFAULT_VERIFICATION_FLOOR = 0.05;
 
 export const NODE_DEFAULTS: Omit<NodeOptions, 'keysFile'> = {
   nodeId: 'node-local-1',
@@ -130,7 +133,7 @@ export function resolveNodeOptions(input: NodeOptionsInput): NodeOptions {
     ...NODE_DEFAULTS,
     ...input,
     keysFile: input.keysFile ?? `${input.dataDir ?? NODE_DEFAULTS.dataDir}/api-keys.json`,
-    broker: { ...BROKER_DEFAULTS, ...(input.staking != null ? { redundancy: 1 } : {}), ...input.broker },
+    broker: { ...BROKER_DEFAULTS, ...(input.staking != null ? { redundancy: DEFAULT_VERIFICATION_FLOOR } : {}), ...input.broker },
     staking: input.staking == null ? null : { refreshMs: 30_000, slasherKey: null, ...input.staking },
     timeouts: { ...EDGE_TIMEOUT_DEFAULTS, ...input.timeouts },
     billing: { ...BILLING_DEFAULTS, operator: `operator:${input.nodeId ?? NODE_DEFAULTS.nodeId}`, ...input.billing },
@@ -149,8 +152,8 @@ export function resolveNodeOptions(input: NodeOptionsInput): NodeOptions {
   if (!TIERS.includes(o.defaultTier)) throw new Error(`option defaultTier: must be one of ${TIERS.join(', ')}`);
   if (o.durability !== 'normal' && o.durability !== 'full') throw new Error('option durability: must be "normal" or "full"');
   for (const [k, v] of Object.entries(o.broker)) {
-    if (k === 'redundancy') {
-      if (typeof v !== 'number' || !(v >= 0 && v <= 1)) throw new Error('option broker.redundancy: must be a share between 0 and 1');
+    if (k === 'redundancy' || k === 'verificationDecay') {
+      if (typeof v !== 'number' || !(v >= 0 && v <= 1)) throw new Error(`option broker.${k}: must be a number from 0 to 1`);
     } else if (typeof v !== 'number' || !(v > 0)) throw new Error(`option broker.${k}: must be a positive number`);
   }
   for (const [k, v] of Object.entries(o.timeouts)) {

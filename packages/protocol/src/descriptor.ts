@@ -23,6 +23,12 @@ export interface DServiceDescriptor {
     /** Default deadline of a work unit, from arrival at the node to the answer. */
     requestMs: number;
   };
+  /**
+   * How the open tier checks its results on a second miner (deterministic DServices only): the
+   * lowest probability a proven miner is checked with (`floor`, 1 = every result) and how fast a
+   * miner's probability falls with clean results (`decay`). Absent: the node's defaults.
+   */
+  verification?: { floor?: number; decay?: number };
 }
 
 const NAME = /^[a-z][a-z0-9-]{0,62}$/;
@@ -55,7 +61,19 @@ export function parseDescriptor(value: unknown, source = 'dservice.json'): DServ
   const tmo = (o['timeouts'] ?? {}) as Record<string, unknown>;
   if (o['developer'] !== undefined && typeof o['developer'] !== 'string') fail('developer', 'must be a string');
   if (o['deterministic'] !== undefined && typeof o['deterministic'] !== 'boolean') fail('deterministic', 'must be true or false');
+  let verification: { floor?: number; decay?: number } | undefined;
+  if (o['verification'] !== undefined) {
+    const v = o['verification'] as Record<string, unknown>;
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) fail('verification', 'must be an object { floor, decay }');
+    verification = {};
+    for (const k of ['floor', 'decay'] as const) {
+      if (v[k] === undefined) continue;
+      if (typeof v[k] !== 'number' || !(v[k] >= 0 && v[k] <= 1)) fail(`verification.${k}`, 'must be a number from 0 to 1');
+      verification[k] = v[k] as number;
+    }
+  }
   return {
+    ...(verification !== undefined ? { verification } : {}),
     name: o['name'] as string,
     version: o['version'] as string,
     entry: o['entry'] as string,

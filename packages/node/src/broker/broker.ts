@@ -10,13 +10,16 @@
  * - A miner that fails or disconnects mid-work: same; the DApp never sees the fault, only a delay.
  * - A unit past its deadline completes with `deadline_exceeded` (504); a miner running it is
  *   told to cancel.
- * - With `redundancy` on, sampled `open`-tier units run on two distinct miners and the results
- *   are compared (`redundancy.ts`); other tiers never take that path.
+ * - With `redundancy` on, `open`-tier units of deterministic DServices are checked on a second
+ *   miner with the probability of the miner that would run them (`verification.ts`: 1 for new
+ *   miners, falling to a floor for proven ones) and the results compared (`redundancy.ts`); other
+ *   tiers never take that path.
  */
 import { CgnError, frame, type AdvertiseFrame, type ErrorFrame, type Frame, type OutgoingFrame, type ResultFrame, type Tier } from '@cgn/protocol';
-import { pickMiner } from './assign.js';
+import { pickMiner, type AssignCandidate } from './assign.js';
 import { WorkQueue } from './queue.js';
 import { Redundancy, type DisputeVerdict, type RedundancyCounters } from './redundancy.js';
+import type { VerificationSettings } from './verification.js';
 import type { WorkOutcome, WorkRequest, WorkUnit } from './work-unit.js';
 
 export interface BrokerOptions {
@@ -31,10 +34,13 @@ export interface BrokerOptions {
   /** Weight of the newest sample in the latency EWMA. Default 0.2. */
   latencyAlpha: number;
   /**
-   * Share (0..1) of `open`-tier units run on two distinct miners with their results compared.
-   * Default 0: off (the node turns it on with the open tier's stake checks).
+   * Verification of `open`-tier results on a second miner: the floor (0..1] of a proven miner's
+   * probability of being checked (new miners: always; 1: every unit, full duplication). Default 0:
+   * off (the node turns it on, 0.05, with the open tier's stake checks).
    */
   redundancy: number;
+  /** Factor a miner's verification probability falls by with each verified-clean result. Default 0.8. */
+  verificationDecay: number;
 }
 
 export const BROKER_DEFAULTS: BrokerOptions = {
@@ -44,6 +50,7 @@ export const BROKER_DEFAULTS: BrokerOptions = {
   maxAttempts: 4,
   latencyAlpha: 0.2,
   redundancy: 0,
+  verificationDecay: 0.8,
 };
 
 export interface BrokerDeps {
@@ -61,6 +68,11 @@ export interface BrokerDeps {
   wallNow?: () => number;
   /** A redundant run's results disagreed and a third miner ran (the verdict names the cheater, if any). */
   onDispute?: (verdict: DisputeVerdict) => void;
+  /**
+   * A DService's verification settings (its descriptor's, or the broker's defaults); null when its
+   * results are not checked (not deterministic). Default: the broker's defaults for every DService.
+   */
+  verificationOf?: (dservice: string) => VerificationSettings | null;
 }
 
 export interface MinerState {
@@ -79,6 +91,12 @@ export interface MinerState {
   completed: number;
   failed: number;
   connectedAt: number;
+  /** Its candidate view per DService for the assignment rule (refreshed at each pick). */
+  candidates: Map<string, PickCandidate>;
+}
+
+interface PickCandidate extends AssignCandidate {
+  m: MinerState;
 }
 
 export interface BrokerCounters {
@@ -104,6 +122,7 @@ export class Broker {
   /** Miners by queue key: who may take work from that queue. */
   private readonly pools = new Map<string, MinerState[]>();
   private readonly units = new Map<string, WorkUnit>();
+  private readonly scratch: PickCandidate[] = [];
   private readonly setTimer: NonNullable<BrokerDeps['setTimer']>;
   private readonly clearTimer: NonNullable<BrokerDeps['clearTimer']>;
   /** Redundant execution of open-tier work; null when off. */
@@ -125,8 +144,11 @@ export class Broker {
                 this.deps.closeMiner(id, reason);
               },
             },
-            { sampleRate: this.options.redundancy },
-            { ...(deps.random ? { random: deps.random } : {}), ...(deps.wallNow ? { wallNow: deps.wallNow } : {}), ...(deps.onDispute ? { onDispute: deps.onDispute } : {}), ...(deps.log ? { log: deps.log } : {}) },
+            { defaults: { floor: this.options.redundancy, decay: this.options.verificationDecay } },
+            {
+              ...(deps.random ? { random: deps.random } : {}), ...(deps.wallNow ? { wallNow: deps.wallNow } : {}), ...(deps.onDispute ? { onDispute: deps.onDispute } : {}), ...(deps.log ? { log: deps.log } : {}),
+              ...(deps.verificationOf ? { settingsOf: deps.verificationOf } : {}),
+            },
           )
         : null;
   }
@@ -143,9 +165,16 @@ export class Broker {
    * `onDone` is called exactly once with the result or the error.
    */
   submit(req: WorkRequest, onDone: (outcome: WorkOutcome) => void, exclude: Set<string> | null = null): WorkUnit {
-    if (exclude === null && this.redundancy !== null && req.tier === 'open' && this.redundancy.sampled()) return this.redundancy.run(req, onDone);
-    const now = this.deps.now();
     const key = queueKey(req.dservice, req.tier);
+    if (exclude === null && this.redundancy !== null && req.tier === 'open') {
+      const settings = this.redundancy.settingsOf(req.dservice);
+      if (settings !== null) {
+        // Checked or not is drawn for the miner that would run it now (a queued unit: as if new).
+        const next = this.pick(key, null, null);
+        return this.redundancy.run(req, onDone, this.redundancy.shouldCheck(next?.id ?? null, settings));
+      }
+    }
+    const now = this.deps.now();
     // Field by field (not a spread): keeps one fast object shape for every unit.
     const unit: WorkUnit = {
       id: req.id,
@@ -230,6 +259,7 @@ export class Broker {
       completed: 0,
       failed: 0,
       connectedAt: this.deps.now(),
+      candidates: new Map(),
     };
     m.tier = ad.tier;
     m.slots = ad.slots;
@@ -340,7 +370,7 @@ export class Broker {
     queues: { dservice: string; tier: Tier; depth: number; oldestMs: number }[];
     counters: BrokerCounters;
     pending: number;
-    redundancy?: RedundancyCounters & { sampleRate: number; active: number };
+    redundancy?: RedundancyCounters & { floor: number; decay: number; active: number };
   } {
     const now = this.deps.now();
     return {
@@ -355,7 +385,7 @@ export class Broker {
       }),
       counters: { ...this.counters },
       pending: this.units.size,
-      ...(this.redundancy === null ? {} : { redundancy: { ...this.redundancy.counters, sampleRate: this.redundancy.options.sampleRate, active: this.redundancy.active } }),
+      ...(this.redundancy === null ? {} : { redundancy: { ...this.redundancy.counters, floor: this.redundancy.options.defaults.floor, decay: this.redundancy.options.defaults.decay, active: this.redundancy.active } }),
     };
   }
 
@@ -387,17 +417,22 @@ export class Broker {
     const pool = this.pools.get(key);
     if (pool === undefined) return null;
     const dservice = key.slice(0, key.indexOf('\u0000'));
-    return pickMiner(
-      pool.map((m) => ({
-        id: m.id,
-        slots: m.dsSlots.get(dservice) ?? m.slots,
-        inFlight: m.dsInUse.get(dservice) ?? 0,
-        latencyMs: m.latencyMs,
-        active: m.active && !m.draining && m.inFlight.size < m.slots && (exclude === null || !exclude.has(m.id)),
-        m,
-      })),
-      avoid,
-    )?.m ?? null;
+    // Each miner's candidate view is kept and refreshed in place, and the list reused: a pick over
+    // a large pool allocates nothing per miner (pickMiner keeps no reference).
+    const list = this.scratch;
+    list.length = 0;
+    for (const m of pool) {
+      let c = m.candidates.get(dservice);
+      if (c === undefined) m.candidates.set(dservice, (c = { id: m.id, slots: 0, inFlight: 0, latencyMs: null, active: false, m }));
+      c.slots = m.dsSlots.get(dservice) ?? m.slots;
+      c.inFlight = m.dsInUse.get(dservice) ?? 0;
+      c.latencyMs = m.latencyMs;
+      c.active = m.active && !m.draining && m.inFlight.size < m.slots && (exclude === null || !exclude.has(m.id));
+      list.push(c);
+    }
+    const best = pickMiner(list, avoid);
+    list.length = 0;
+    return best?.m ?? null;
   }
 
   /** The miner no longer holds the unit: its slot (and its DService's) is free. */

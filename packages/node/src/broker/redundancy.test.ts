@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { CgnError } from '@cgn/protocol';
 import { decide, resultHashHex, type DisputeVerdict } from './redundancy.js';
 import { brokerHarness } from './testing.js';
+import type { VerificationPolicy } from './verification.js';
 
 const bytes = (s: string) => new Uint8Array(Buffer.from(s));
 
@@ -151,29 +152,72 @@ describe('Broker with redundant open-tier execution', () => {
   });
 
   it('a replica waiting for a distinct miner does not keep the free miner from other work', () => {
-    const draws = [0.1, 0.9]; // first request sampled, second not
-    const h = brokerHarness({ redundancy: 0.5 }, { random: () => draws.shift() ?? 0.9 });
+    const h = brokerHarness({ redundancy: 1 });
     h.broker.addMiner('m1', h.ad(2));
     const w1 = h.submit();
     const w2 = h.submit();
-    expect(h.workSentTo('m1')).toEqual([`${w1}~1`, w2]);
-    h.broker.onResult('m1', h.result(w2));
-    expect(h.outcomes.get(w2)?.kind).toBe('result');
+    // Both second replicas wait for a miner other than m1; m1 still takes the next unit.
+    expect(h.workSentTo('m1')).toEqual([`${w1}~1`, `${w2}~1`]);
     h.broker.addMiner('m2', h.ad(1));
     expect(h.workSentTo('m2')).toEqual([`${w1}~2`]);
     h.broker.onResult('m1', h.result(`${w1}~1`));
     h.broker.onResult('m2', h.result(`${w1}~2`));
     expect(h.outcomes.get(w1)?.kind).toBe('result');
-    expect(h.broker.snapshot().redundancy).toMatchObject({ runs: 1, agreed: 1 });
+    expect(h.workSentTo('m2')).toEqual([`${w1}~2`, `${w2}~2`]);
+    h.broker.onResult('m1', h.result(`${w2}~1`));
+    h.broker.onResult('m2', h.result(`${w2}~2`));
+    expect(h.outcomes.get(w2)?.kind).toBe('result');
+    expect(h.broker.snapshot().redundancy).toMatchObject({ runs: 2, agreed: 2 });
   });
 
-  it('samples open-tier units at the configured rate', () => {
-    const draws = [0.2, 0.7, 0.29, 0.31];
-    const h = brokerHarness({ redundancy: 0.3 }, { random: () => draws.shift()! });
+  it('checks every unit of a new miner, those of a proven miner at the floor, and a mismatch starts over', () => {
+    let draws: number[] = [];
+    const h = brokerHarness({ redundancy: 0.25 }, { random: () => draws.shift() ?? 0 });
     for (const m of ['m1', 'm2']) h.broker.addMiner(m, h.ad(8));
+    const replicas = (id: string) => ['m1', 'm2', 'm3'].flatMap((m) => h.workSentTo(m)).filter((s) => s.startsWith(`${id}~`));
+    const answered = new Set<string>();
+    const answerAll = (id: string, body = 'same') => {
+      for (const m of ['m1', 'm2', 'm3']) {
+        for (const w of h.workSentTo(m)) {
+          if (!w.startsWith(`${id}~`) || answered.has(w)) continue;
+          answered.add(w);
+          h.broker.onResult(m, h.result(w, 200, bytes(body)));
+        }
+      }
+    };
+    const policy = (h.broker as unknown as { redundancy: { policy: VerificationPolicy } }).redundancy.policy;
+    const settings = { floor: 0.25, decay: 0.8 };
+    // New miners: every unit is checked (draws of 0 keep checking while their probability falls).
+    for (let i = 0; i < 12; i++) {
+      const id = h.submit();
+      expect(replicas(id)).toHaveLength(2);
+      answerAll(id);
+      expect(h.outcomes.get(id)?.kind).toBe('result');
+    }
+    // Proven (0.8^n fell below the floor): checked with the floor's probability, 0.25.
+    draws = [0.2, 0.3, 0.24, 0.26];
     const ids = [h.submit(), h.submit(), h.submit(), h.submit()];
-    const sent = [...h.workSentTo('m1'), ...h.workSentTo('m2')];
-    expect(ids.map((id) => sent.filter((s) => s.startsWith(id + '~') || s === id).length)).toEqual([2, 1, 2, 1]);
+    expect(ids.map((id) => replicas(id).length)).toEqual([2, 1, 2, 1]);
+    // Every unit travels as a replica: a miner cannot tell a checked one from an ordinary one.
+    for (const id of ids) expect(replicas(id).sort()[0]).toBe(`${id}~1`);
+    for (const id of ids) answerAll(id);
+    expect(ids.every((id) => h.outcomes.get(id)?.kind === 'result')).toBe(true);
+    expect(h.broker.snapshot().redundancy).toMatchObject({ unchecked: 2 });
+    // A mismatch: both miners involved are checked on every unit again (until they prove clean).
+    h.broker.addMiner('m3', h.ad(8));
+    draws = [0.1];
+    const d = h.submit();
+    const [a, b] = ['m1', 'm2', 'm3'].filter((m) => h.workSentTo(m).some((w) => w.startsWith(`${d}~`)));
+    h.broker.onResult(a!, h.result(`${d}~1`, 200, bytes('right')));
+    h.broker.onResult(b!, h.result(`${d}~2`, 200, bytes('wrong')));
+    const c = ['m1', 'm2', 'm3'].find((m) => m !== a && m !== b)!;
+    h.broker.onResult(c, h.result(`${d}~3`, 200, bytes('right')));
+    expect(h.closed.map((x) => x.miner)).toEqual([b]);
+    // The honest miner of the mismatch was proven (at the floor) and starts over: reset to 1, then
+    // one clean result. The cheater is gone.
+    expect(policy.probability(a!, settings)).toBeCloseTo(0.8);
+    expect(policy.probability(b!, settings)).toBe(1);
+    expect(h.broker.snapshot().miners.map((m) => m.id)).not.toContain(b);
   });
 
   it('never runs attested or dedicated work redundantly', () => {

@@ -2,8 +2,14 @@
  * Redundant execution for the `open` tier: results of miners nobody vouches for are checked by
  * running the same request on a second, distinct miner and comparing what came back.
  *
+ * Which requests are checked (`verification.ts`): each miner has a verification probability, 1
+ * while it is new, falling with its verified-clean results to a floor; the broker draws it for the
+ * miner that would run the unit. Every open-tier unit travels as a replica (`<work id>~1`), checked
+ * or not, so a miner cannot tell a checked unit from an ordinary one.
+ *
  * The rule (`decide`):
- * - A sampled open-tier request runs as two replicas on two distinct miners, at the same time.
+ * - A checked open-tier request runs as two replicas on two distinct miners, at the same time; an
+ *   unchecked one as one replica, answered as it comes.
  *   Each result is hashed by the node itself: sha256 of the status (u16 big-endian) and the body,
  *   the same function a miner uses for its `resultHash`; the hash a miner claims is not trusted.
  * - Equal hashes: the DApp gets that result.
@@ -28,10 +34,11 @@
 import { createHash } from 'node:crypto';
 import { CgnError, updateHashWithBody, type Body, type ResultFrame } from '@cgn/protocol';
 import type { WorkOutcome, WorkRequest, WorkUnit } from './work-unit.js';
+import { VerificationPolicy, verificationSettingsProblem, type VerificationSettings } from './verification.js';
 
 export interface RedundancyOptions {
-  /** Share of open-tier units run redundantly, 0..1 (1: every unit). */
-  sampleRate: number;
+  /** Verification settings of DServices whose descriptor does not set its own. */
+  defaults: VerificationSettings;
 }
 
 /** What the redundancy logic needs from the broker. */
@@ -84,6 +91,8 @@ export interface RedundancyCounters {
   cheatersProven: number;
   /** Disputes without a majority, or not settled before the deadline (502 to the DApp). */
   unconfirmed: number;
+  /** Open-tier requests answered without a check (the miner's probability did not draw one). */
+  unchecked: number;
   /** Executions beyond the one the DApp is metered for (operator cost). */
   extraExecutions: number;
   /** CPU time of those executions, µs. */
@@ -148,8 +157,9 @@ class RedundantRun {
 }
 
 export class Redundancy {
-  readonly counters: RedundancyCounters = { runs: 0, agreed: 0, disputes: 0, cheatersProven: 0, unconfirmed: 0, extraExecutions: 0, extraCpuUs: 0 };
+  readonly counters: RedundancyCounters = { runs: 0, agreed: 0, disputes: 0, cheatersProven: 0, unconfirmed: 0, unchecked: 0, extraExecutions: 0, extraCpuUs: 0 };
   private readonly runs = new Map<string, RedundantRun>();
+  readonly policy: VerificationPolicy;
 
   constructor(
     private readonly host: ReplicaHost,
@@ -159,15 +169,23 @@ export class Redundancy {
       wallNow?: () => number;
       onDispute?: (verdict: DisputeVerdict) => void;
       log?: (level: 'info' | 'warn', msg: string, fields?: Record<string, unknown>) => void;
+      /** A DService's verification settings; null when it is not checked (not deterministic). Default: `options.defaults` for all. */
+      settingsOf?: (dservice: string) => VerificationSettings | null;
     } = {},
   ) {
-    if (!(options.sampleRate >= 0 && options.sampleRate <= 1)) throw new RangeError('redundancy sampleRate must be within 0..1');
+    const problem = verificationSettingsProblem(options.defaults);
+    if (problem !== null) throw new RangeError(`redundancy defaults: ${problem}`);
+    this.policy = new VerificationPolicy(deps.random ?? Math.random);
   }
 
-  /** Whether this open-tier request runs redundantly. */
-  sampled(): boolean {
-    const r = this.options.sampleRate;
-    return r >= 1 || (r > 0 && (this.deps.random ?? Math.random)() < r);
+  /** How a DService's results are checked; null: they are not. */
+  settingsOf(dservice: string): VerificationSettings | null {
+    return this.deps.settingsOf === undefined ? this.options.defaults : this.deps.settingsOf(dservice);
+  }
+
+  /** Whether a unit that `minerId` would run is checked (draws the miner's probability). */
+  shouldCheck(minerId: string | null, settings: VerificationSettings): boolean {
+    return this.policy.shouldCheck(minerId, settings);
   }
 
   /** Redundant runs in progress. */
@@ -179,7 +197,7 @@ export class Redundancy {
    * Starts a redundant run. Returns the unit the caller sees (its `queuedMs` and `attempts` are
    * filled before `onDone`). Throws `queue_full` like `Broker.submit` when the replicas cannot be queued.
    */
-  run(req: WorkRequest, onDone: (outcome: WorkOutcome) => void): WorkUnit {
+  run(req: WorkRequest, onDone: (outcome: WorkOutcome) => void, checked = true): WorkUnit {
     const now = this.host.now();
     const group: WorkUnit = {
       ...req,
@@ -187,17 +205,18 @@ export class Redundancy {
       state: 'sent', minerId: null, failedOn: null, exclude: null, timer: null, onDone,
     };
     const run = new RedundantRun(req, group, (this.deps.wallNow ?? Date.now)());
+    run.expected = checked ? 2 : 1;
     this.runs.set(req.id, run);
     try {
-      this.addReplica(run, req.timeoutMs);
-      this.addReplica(run, req.timeoutMs);
+      for (let i = 0; i < run.expected; i++) this.addReplica(run, req.timeoutMs);
     } catch (err) {
       this.runs.delete(req.id);
       run.done = true;
       for (const r of run.replicas) if (!r.done) this.host.cancelReplica(r.unit.id);
       throw err;
     }
-    this.counters.runs++;
+    if (checked) this.counters.runs++;
+    else this.counters.unchecked++;
     return group;
   }
 
@@ -245,14 +264,19 @@ export class Redundancy {
     };
     run.results.push({ rec, result: o.result, unit: replica.unit, nodeExecUs: o.nodeExecUs });
     if (run.results.length < run.expected) return;
+    // Unchecked: answered as it came.
+    if (run.expected === 1) return this.answer(run, rec.resultHash);
     const d = decide(run.results.map((r) => r.rec));
+    const settings = this.settingsOf(run.req.dservice) ?? this.options.defaults;
     switch (d.kind) {
       case 'agree':
         this.counters.agreed++;
+        for (const r of run.results) this.policy.verifiedClean(r.rec.minerId, settings);
         return this.answer(run, d.hash);
       case 'need-third': {
         this.counters.disputes++;
         run.expected = 3;
+        for (const r of run.results) this.policy.mismatch(r.rec.minerId);
         this.deps.log?.('warn', 'redundant results disagree; running a third replica', {
           work: run.req.id, dservice: run.req.dservice, miners: run.results.map((r) => r.rec.minerId.slice(0, 16)),
         });
@@ -267,7 +291,9 @@ export class Redundancy {
       case 'majority': {
         this.counters.cheatersProven += d.cheaters.length;
         const verdict = this.verdict(run, d.hash, d.cheaters[0] ?? null);
+        for (const r of run.results) if (r.rec.resultHash === d.hash) this.policy.verifiedClean(r.rec.minerId, settings);
         for (const cheater of d.cheaters) {
+          this.policy.forget(cheater);
           this.deps.log?.('warn', 'miner proven to return a wrong result; dropping it', { miner: cheater, work: run.req.id, dservice: run.req.dservice });
           this.host.dropMiner(cheater, `proven wrong result for work ${run.req.id}: two other miners agreed on a different result`);
         }
