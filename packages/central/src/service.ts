@@ -276,6 +276,22 @@ export class CentralService extends EventEmitter<Events> {
   // ---------------------------------------------------------------- login, sessions, passwords
 
   /**
+   * Failed logins of names that are no user, counted like a user's (bounded: the oldest names are
+   * forgotten first), so that an unknown login locks when a real one would.
+   */
+  private readonly unknownLogins = new Map<string, { failed: number; lockedUntil: number }>();
+
+  private unknownLoginFailed(login: string, now: number): void {
+    const e = this.unknownLogins.get(login) ?? { failed: 0, lockedUntil: 0 };
+    this.unknownLogins.delete(login);
+    if (this.unknownLogins.size >= 10_000) this.unknownLogins.delete(this.unknownLogins.keys().next().value!);
+    e.failed++;
+    const ms = lockDurationMs(e.failed, this.lockout);
+    e.lockedUntil = ms > 0 ? now + ms : 0;
+    this.unknownLogins.set(login, e);
+  }
+
+  /**
    * Password login with the second factor when enrolled. Locked users are refused before the
    * password is looked at; wrong passwords and wrong or replayed codes count as failures.
    */
@@ -284,8 +300,17 @@ export class CentralService extends EventEmitter<Events> {
     const user = await this.store.getUserByLogin(input.login);
     const cred = user && (await this.store.getCredential(user.id));
     if (user === undefined || cred === undefined) {
+      // An unknown login is locked out exactly like a real one (same schedule, same answers), so
+      // neither the answer nor its timing tells whether a login exists.
+      const ghost = this.unknownLogins.get(input.login);
+      if (ghost !== undefined && ghost.lockedUntil > now) {
+        const retryAfterS = Math.ceil((ghost.lockedUntil - now) / 1000);
+        await this.audit({ type: 'login_locked', actor: 'anonymous', ip: ctx.ip, outcome: 'denied', details: { login: input.login.slice(0, 64), retryAfterS, reason: 'unknown login' } });
+        throw new CentralError('locked', `too many failed logins; try again in ${retryAfterS} s`, { retryAfterS });
+      }
       // Same work as a real check, so timing does not tell whether a login exists.
       await this.hasher.verify(await (this.dummyHash ??= this.hasher.hash('Dummy-password-1!')), input.password);
+      this.unknownLoginFailed(input.login, now);
       await this.audit({ type: 'login_failed', actor: 'anonymous', ip: ctx.ip, outcome: 'failure', details: { login: input.login.slice(0, 64), reason: 'unknown login' } });
       throw new CentralError('unauthorized', 'wrong login or password');
     }

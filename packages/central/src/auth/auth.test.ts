@@ -92,6 +92,20 @@ describe('login, lockout and TOTP (service, injected clock)', () => {
     expect(await attempt(PW)).toBe('ok');
   });
 
+  it('an unknown login answers exactly like a real one: 401, then locked after 5 failures (logins cannot be discovered)', async () => {
+    const as = (login: string, pw: string) => reasonOf(svc.login({ login, password: pw }, ctx));
+    const real: string[] = [];
+    const ghost: string[] = [];
+    for (let i = 0; i < 7; i++) {
+      real.push(await as('boss', 'wrong-Pass1!'));
+      ghost.push(await as('nobody-here', 'wrong-Pass1!'));
+    }
+    expect(ghost).toEqual(real);
+    expect(real).toEqual(['unauthorized', 'unauthorized', 'unauthorized', 'unauthorized', 'unauthorized', 'locked:60', 'locked:60']);
+    clock.advance(60_000);
+    expect(await as('nobody-here', 'wrong-Pass1!')).toBe(await as('boss', 'wrong-Pass1!'));
+  });
+
   it('locks for one hour after 15 consecutive failures; attempts while locked do not extend it', async () => {
     const fail = async (n: number) => {
       for (let i = 0; i < n; i++) expect(await attempt('wrong-Pass1!')).toBe('unauthorized');
