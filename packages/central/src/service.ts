@@ -559,6 +559,8 @@ export class CentralService extends EventEmitter<Events> {
       await this.account(developer);
     } else {
       if (s.user.role !== 'user' || !s.account.kinds.includes('developer')) return this.denied(actor, 'register DServices (needs a developer account)', ctx, s.account.id);
+      // What the account publishes (and is paid for) is its owner's decision, not any member's.
+      if (!s.user.owner) return this.denied(actor, `register DServices for account ${s.account.id} (only its owner may)`, ctx, s.account.id);
       if (input.developer !== undefined && input.developer !== s.account.id) return this.denied(actor, 'register DServices for another developer', ctx, s.account.id);
       developer = s.account.id;
     }
@@ -666,6 +668,7 @@ export class CentralService extends EventEmitter<Events> {
   async registerMiner(actor: Actor, input: { publicKey: string; name: string; tier?: MinerRecord['tier'] }, ctx: Ctx) {
     const s = CentralService.session(actor);
     if (s.user.role !== 'user' || !s.account.kinds.includes('miner')) return this.denied(actor, 'register miners (needs a miner operator account)', ctx, s.account.id);
+    if (!s.user.owner) return this.denied(actor, `register miners for account ${s.account.id} (only its owner may)`, ctx, s.account.id);
     const id = input.publicKey.toLowerCase();
     if ((await this.store.getMiner(id)) !== undefined) throw conflict('this miner key is already registered');
     const m: MinerRecord = { id, accountId: s.account.id, name: input.name, tier: input.tier ?? 'open', createdAt: this.clock.now(), createdBy: s.user.id, revokedAt: null };
@@ -684,7 +687,9 @@ export class CentralService extends EventEmitter<Events> {
   async revokeMiner(actor: Actor, id: string, ctx: Ctx) {
     const m = await this.store.getMiner(id.toLowerCase());
     if (m === undefined) throw notFound(`miner ${id}`);
-    if (!CentralService.isStaff(actor, ['administrator']) && CentralService.member(actor, m.accountId) === null) return this.denied(actor, `revoke miner ${id}`, ctx, m.accountId);
+    if (!CentralService.isStaff(actor, ['administrator']) && CentralService.member(actor, m.accountId)?.owner !== true) {
+      return this.denied(actor, `revoke miner ${id} (only an administrator or its account's owner may)`, ctx, m.accountId);
+    }
     await this.store.revokeMiner(m.id, this.clock.now());
     await this.audit({ type: 'miner_revoked', actor: CentralService.actorId(actor), accountId: m.accountId, subject: m.id, ip: ctx.ip });
     return (await this.store.getMiner(m.id))!;
