@@ -157,6 +157,22 @@ describe('hostile DApps and miners against one node', () => {
     }
   });
 
+  it('a miner cannot speak for the node: cgn-* headers and idempotent-replayed are dropped from its result', async () => {
+    const m = new ScriptedMiner({ ack: true, answer: true, answerWith: () => ({ headers: ['idempotent-replayed', 'true', 'cgn-cost', '0 micro', 'x-own', 'kept'] }) });
+    const n2 = await startTestNode({ rateLimits: null });
+    try {
+      await m.connect(n2.node.minerUrl);
+      const reply = await send(n2.url('echo'), { headers: auth(n2), chunks: [Buffer.from('x')] });
+      expect(reply.status).toBe(200);
+      expect(reply.headers['idempotent-replayed']).toBeUndefined();
+      expect(reply.headers['cgn-cost']).not.toBe('0 micro');
+      expect(reply.headers['x-own']).toBe('kept');
+    } finally {
+      m.ws.close();
+      await n2.cleanup();
+    }
+  });
+
   it('a 204 goes out without a body or content-length, and is billed for no bytes out', async () => {
     const m = new ScriptedMiner({ ack: true, answer: true, slots: 1, answerWith: () => ({ status: 204, body: Buffer.from('ignored') }) });
     const n2 = await startTestNode({ rateLimits: null });

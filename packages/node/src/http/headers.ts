@@ -7,7 +7,8 @@ const DROP_REQUEST = new Set([
   'proxy-authorization', 'proxy-connection', 'te', 'trailer', 'upgrade', 'expect', 'idempotency-key',
 ]);
 
-const DROP_RESPONSE = new Set(['connection', 'keep-alive', 'transfer-encoding', 'content-length', 'trailer', 'upgrade', 'proxy-connection', 'set-cookie']);
+/** Hop-by-hop headers, cookies, and `idempotent-replayed`, which only the node may say (a replayed answer). */
+const DROP_RESPONSE = new Set(['connection', 'keep-alive', 'transfer-encoding', 'content-length', 'trailer', 'upgrade', 'proxy-connection', 'set-cookie', 'idempotent-replayed']);
 
 /** Request headers for the DService, as a flat lower-case [name, value, ...] list. */
 export function forwardRequestHeaders(raw: readonly string[]): string[] {
