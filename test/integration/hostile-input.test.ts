@@ -157,37 +157,36 @@ describe('hostile DApps and miners against one node', () => {
     }
   });
 
-  it('a miner cannot speak for the node: cgn-* headers and idempotent-replayed are dropped from its result', async () => {
-    const m = new ScriptedMiner({ ack: true, answer: true, answerWith: () => ({ headers: ['idempotent-replayed', 'true', 'cgn-cost', '0 micro', 'x-own', 'kept'] }) });
-    const n2 = await startTestNode({ rateLimits: null });
+  /** One request to a fresh node whose only miner answers with `answerWith`; the reply and the node. */
+  async function answeredBy(answerWith: ConstructorParameters<typeof ScriptedMiner>[0]['answerWith'], check: (reply: Reply, n: TestNode) => void): Promise<void> {
+    const m = new ScriptedMiner({ ack: true, answer: true, slots: 1, answerWith });
+    const n = await startTestNode({ rateLimits: null });
     try {
-      await m.connect(n2.node.minerUrl);
-      const reply = await send(n2.url('echo'), { headers: auth(n2), chunks: [Buffer.from('x')] });
+      await m.connect(n.node.minerUrl);
+      check(await send(n.url('echo'), { headers: auth(n), chunks: [Buffer.from('x')] }), n);
+    } finally {
+      m.ws.close();
+      await n.cleanup();
+    }
+  }
+
+  it('a miner cannot speak for the node: cgn-* headers and idempotent-replayed are dropped from its result', async () => {
+    await answeredBy(() => ({ headers: ['idempotent-replayed', 'true', 'cgn-cost', '0 micro', 'x-own', 'kept'] }), (reply) => {
       expect(reply.status).toBe(200);
       expect(reply.headers['idempotent-replayed']).toBeUndefined();
       expect(reply.headers['cgn-cost']).not.toBe('0 micro');
       expect(reply.headers['x-own']).toBe('kept');
-    } finally {
-      m.ws.close();
-      await n2.cleanup();
-    }
+    });
   });
 
   it('a 204 goes out without a body or content-length, and is billed for no bytes out', async () => {
-    const m = new ScriptedMiner({ ack: true, answer: true, slots: 1, answerWith: () => ({ status: 204, body: Buffer.from('ignored') }) });
-    const n2 = await startTestNode({ rateLimits: null });
-    try {
-      await m.connect(n2.node.minerUrl);
-      const reply = await send(n2.url('echo'), { headers: auth(n2), chunks: [Buffer.from('x')] });
+    await answeredBy(() => ({ status: 204, body: Buffer.from('ignored') }), (reply, n) => {
       expect(reply.status).toBe(204);
       expect(reply.headers['content-length']).toBeUndefined();
       expect(reply.body.length).toBe(0);
-      const row = n2.node.ledger.store.getRow(reply.headers['cgn-work-id'] as string) as { record: { bytesOut: number } } | undefined;
+      const row = n.node.ledger.store.getRow(reply.headers['cgn-work-id'] as string) as { record: { bytesOut: number } } | undefined;
       expect(row?.record.bytesOut).toBe(0);
-    } finally {
-      m.ws.close();
-      await n2.cleanup();
-    }
+    });
   });
 });
 

@@ -12,6 +12,7 @@
  *   body, the DService's largest answer and its whole deadline of CPU), so a charge never exceeds
  *   what admission checked the account could pay.
  */
+import { RecentMap } from './recent-map.js';
 
 export interface MeteringReport {
   /** CPU time the miner reported, µs. */
@@ -53,21 +54,16 @@ export function boundPrice(priceMicros: bigint, maxPriceMicros: bigint): bigint 
 
 /** Per-miner tally of clipped reports, bounded in memory (most recent miners kept). */
 export class MeteringClips {
-  private readonly byMiner = new Map<string, { clips: number; reportedUs: number; billedUs: number }>();
+  private readonly byMiner: RecentMap<string, { clips: number; reportedUs: number; billedUs: number }>;
   total = 0;
 
-  constructor(private readonly maxEntries = 10_000) {}
+  constructor(maxEntries = 10_000) {
+    this.byMiner = new RecentMap(maxEntries);
+  }
 
   record(minerId: string, reportedUs: number, billedUs: number): void {
     this.total++;
-    let e = this.byMiner.get(minerId);
-    if (e === undefined) {
-      if (this.byMiner.size >= this.maxEntries) this.byMiner.delete(this.byMiner.keys().next().value!);
-      e = { clips: 0, reportedUs: 0, billedUs: 0 };
-    } else {
-      this.byMiner.delete(minerId);
-    }
-    this.byMiner.set(minerId, e);
+    const e = this.byMiner.touch(minerId, () => ({ clips: 0, reportedUs: 0, billedUs: 0 }));
     e.clips++;
     e.reportedUs += reportedUs;
     e.billedUs += billedUs;

@@ -169,8 +169,10 @@ export class Broker {
     if (exclude === null && this.redundancy !== null && req.tier === 'open') {
       const settings = this.redundancy.settingsOf(req.dservice);
       if (settings !== null) {
-        // Checked or not is drawn for the miner that would run it now (a queued unit: as if new).
-        const next = this.pick(key, null, null);
+        // Checked or not is drawn for the miner that runs it now. A unit that will wait in the
+        // queue may go to any miner (a new one too), so it is drawn as for a new miner: checked.
+        const queue = this.queues.get(key);
+        const next = queue !== undefined && this.liveHead(queue) !== undefined ? null : this.pick(key, null, null);
         return this.redundancy.run(req, onDone, this.redundancy.shouldCheck(next?.id ?? null, settings));
       }
     }

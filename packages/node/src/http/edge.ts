@@ -5,7 +5,6 @@
  * charged for it. The frame validator (`@cgn/protocol` `validate.ts`) holds the limits themselves;
  * this module maps them to HTTP.
  */
-import { validateHeaderName, validateHeaderValue } from 'node:http';
 import { CgnError, LIMITS, excerpt, workRequestProblem, type HeaderList } from '@cgn/protocol';
 import { forwardResponseHeaders } from './headers.js';
 
@@ -44,9 +43,9 @@ export interface Answer {
 const EMPTY = new Uint8Array(0);
 
 /**
- * The answer for a result, or the miner's fault when the node could not write it as it is (a
- * status that is not final, a header Node's HTTP server refuses). Checked before anything is
- * charged: writing the answer afterwards cannot throw.
+ * The answer for a result, ready to write. The result passed the frame validator (a final status,
+ * headers Node's HTTP server writes as they are: the one rule, in `@cgn/protocol` validate.ts), so
+ * what is charged can be written; the status is checked once more here because a charge rests on it.
  */
 export function answerOf(status: number, resultHeaders: readonly string[], body: Uint8Array): Answer | CgnError {
   if (!Number.isInteger(status) || status < 200 || status > 599) {
@@ -54,14 +53,6 @@ export function answerOf(status: number, resultHeaders: readonly string[], body:
   }
   const headers: string[] = [];
   forwardResponseHeaders(resultHeaders, headers);
-  for (let i = 0; i + 1 < headers.length; i += 2) {
-    try {
-      validateHeaderName(headers[i]!);
-      validateHeaderValue(headers[i]!, headers[i + 1]!);
-    } catch {
-      return new CgnError('miner_failed', `the miner answered with a header that HTTP cannot carry (${excerpt(headers[i]!, 64)})`);
-    }
-  }
   const hasBody = status !== 204 && status !== 304;
   return { status, headers, body: hasBody ? body : EMPTY, hasBody };
 }

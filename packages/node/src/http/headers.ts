@@ -21,16 +21,15 @@ export function forwardRequestHeaders(raw: readonly string[]): string[] {
   return out;
 }
 
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
-// eslint-disable-next-line no-control-regex
-const BAD_VALUE = /[\u0000-\u0008\u000a-\u001f\u007f]/;
-
-/** DService response headers the DApp may see; malformed ones from a miner are dropped. */
+/**
+ * DService response headers the DApp may see. Every name and value already passed the frame
+ * validator's result rule (`@cgn/protocol` validate.ts: token names, Latin-1 values), so only the
+ * hop's own headers and the node's are dropped here.
+ */
 export function forwardResponseHeaders(list: readonly string[], out: string[]): void {
   for (let i = 0; i + 1 < list.length; i += 2) {
     const name = list[i]!;
-    const value = list[i + 1]!;
-    if (DROP_RESPONSE.has(name) || name.startsWith('cgn-') || !TOKEN.test(name) || BAD_VALUE.test(value)) continue;
-    out.push(name, value);
+    if (DROP_RESPONSE.has(name) || name.startsWith('cgn-')) continue;
+    out.push(name, list[i + 1]!);
   }
 }

@@ -448,7 +448,7 @@ export function createWorkEndpoint(deps: WorkEndpointDeps): {
                 res.writeHead(answer.status, headers);
                 res.end(answer.body);
               } catch (err) {
-                // answerOf checked every header, so this is a bug, not the miner's doing.
+                // The frame validator admits only writable headers, so this is a bug, not the miner's doing.
                 log.error({ err, work: id }, 'the checked answer could not be written');
                 res.destroy();
               }

@@ -5,6 +5,7 @@
  * authentication for a while, so a broken or hostile miner cannot take work, fail it and come
  * straight back. Plain logic with an injected clock; bounded memory (oldest entries go first).
  */
+import { RecentMap } from '../recent-map.js';
 
 export interface MinerFaultOptions {
   /** Faults within `windowMs` that quarantine a miner. Default 3. */
@@ -35,24 +36,18 @@ export interface MinerFaultView {
 
 export class MinerFaults {
   readonly options: MinerFaultOptions;
-  private readonly entries = new Map<string, Entry>();
+  private readonly entries: RecentMap<string, Entry>;
   quarantines = 0;
 
   constructor(private readonly now: () => number, options: Partial<MinerFaultOptions> = {}) {
     this.options = { ...MINER_FAULT_DEFAULTS, ...options };
+    this.entries = new RecentMap(this.options.maxEntries);
   }
 
   /** Records a fault (`reason` already bounded); true when it puts the miner in quarantine. */
   record(minerId: string, reason: string): boolean {
     const now = this.now();
-    let e = this.entries.get(minerId);
-    if (e === undefined) {
-      if (this.entries.size >= this.options.maxEntries) this.entries.delete(this.entries.keys().next().value!);
-      e = { total: 0, recent: [], lastReason: '', quarantinedUntil: 0 };
-    } else {
-      this.entries.delete(minerId); // re-inserted below: most recent last
-    }
-    this.entries.set(minerId, e);
+    const e = this.entries.touch(minerId, () => ({ total: 0, recent: [], lastReason: '', quarantinedUntil: 0 }));
     e.total++;
     e.lastReason = reason;
     e.recent.push(now);
