@@ -14,7 +14,10 @@ import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProo
 ///  * When a billing cycle closes, an ANCHOR_ROLE holder anchors it once: the payout root (an
 ///    OpenZeppelin StandardMerkleTree over (address, uint256) leaves), the cycle's batch roots
 ///    (committed as keccak256(abi.encodePacked(batchRoots)) and readable from the transaction's
-///    calldata) and the cycle total. One transaction per cycle, whatever its number of records.
+///    calldata), the cycle total and who pays it: the escrow accounts debited and by how much.
+///    The debits must add up to the total, and each is at most what that account holds and has
+///    not been promised back as a withdrawal: a cycle is paid by the accounts that spent, never
+///    out of another account's escrow. One transaction per cycle, whatever its number of records.
 ///  * Each beneficiary claims its leaf amount with its proof, for one cycle (`claim`) or several
 ///    (`claimMany`). Only the leaf's address can claim it (the leaf is built from msg.sender),
 ///    only once, and only the exact amount in the tree.
@@ -24,8 +27,9 @@ import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProo
 ///    `grantWithdrawable(account, cycleId, amount)` (adds to it, once per account and cycle); the
 ///    account may then `withdraw` up to it. The
 ///    contract enforces (a) the cycle is anchored (withdrawal only after a cycle closes), (b) the
-///    allowance never exceeds the account's net on-chain deposits, (c) solvency: the contract
-///    always holds every anchored-but-unclaimed payout plus every open withdrawal allowance.
+///    allowance never exceeds the account's escrow, and an anchor never debits escrow promised
+///    back, (c) solvency: the contract always holds every account's escrow plus every
+///    anchored-but-unclaimed payout (anchoring moves tokens from the first to the second).
 contract Settlement is AccessControl, ReentrancyGuard {
     using SafeERC20 for IERC20;
 
@@ -42,7 +46,7 @@ contract Settlement is AccessControl, ReentrancyGuard {
 
     IERC20 public immutable token;
 
-    /// Net deposits per account (deposits minus withdrawals).
+    /// Tokens an account holds in escrow: deposits minus withdrawals minus the debits of anchored cycles.
     mapping(address => uint256) public escrowOf;
     /// Unused balance the account may withdraw now (posted by the operator after a cycle closes).
     mapping(address => uint256) public withdrawableOf;
@@ -53,13 +57,14 @@ contract Settlement is AccessControl, ReentrancyGuard {
 
     /// Sum over anchored cycles of (total - claimed).
     uint256 public outstandingPayouts;
-    /// Sum of open withdrawal allowances.
+    /// Sum of open withdrawal allowances (part of the accounts' escrow).
     uint256 public outstandingWithdrawable;
     uint256 public totalEscrow;
     uint64 public lastAnchoredCycle;
     uint64 public anchoredCycles;
 
     event Deposited(address indexed account, address indexed from, uint256 amount, uint256 escrow);
+    event EscrowDebited(uint64 indexed cycleId, address indexed account, uint256 amount, uint256 escrow);
     event CycleAnchored(uint64 indexed cycleId, bytes32 payoutRoot, bytes32 batchRootsHash, uint256 total, uint32 batchCount);
     event Claimed(uint64 indexed cycleId, address indexed account, uint256 amount);
     event WithdrawableSet(address indexed account, uint64 indexed cycleId, uint256 amount);
@@ -69,7 +74,9 @@ contract Settlement is AccessControl, ReentrancyGuard {
     error AlreadyAnchored(uint64 cycleId);
     error NotAnchored(uint64 cycleId);
     error InvalidRoot();
-    error Insolvent(uint256 needed, uint256 available);
+    error DebitsMismatch(uint256 total, uint256 debited);
+    error Overdrawn(address account, uint256 debit, uint256 available);
+    error PayersNotSorted();
     error AlreadyClaimed(uint64 cycleId, address account);
     error InvalidProof(uint64 cycleId, address account, uint256 amount);
     error CycleOverclaimed(uint64 cycleId);
@@ -99,10 +106,11 @@ contract Settlement is AccessControl, ReentrancyGuard {
         emit Deposited(account, msg.sender, amount, escrow);
     }
 
-    /// Tokens the contract holds beyond what it owes (anchored payouts and withdrawal allowances).
+    /// Tokens the contract holds beyond what it owes (escrow and anchored payouts): tokens sent to it
+    /// without a deposit. Never owed to anyone, never paid out.
     function unallocated() public view returns (uint256) {
         uint256 bal = token.balanceOf(address(this));
-        uint256 owed = outstandingPayouts + outstandingWithdrawable;
+        uint256 owed = outstandingPayouts + totalEscrow;
         return bal > owed ? bal - owed : 0;
     }
 
@@ -113,10 +121,6 @@ contract Settlement is AccessControl, ReentrancyGuard {
         uint256 escrow = escrowOf[account];
         if (amount > escrow) revert ExceedsEscrow(amount, escrow);
         uint256 previous = withdrawableOf[account];
-        if (amount > previous) {
-            uint256 avail = unallocated();
-            if (amount - previous > avail) revert Insolvent(amount - previous, avail);
-        }
         outstandingWithdrawable = outstandingWithdrawable - previous + amount;
         withdrawableOf[account] = amount;
         withdrawableCycleOf[account] = cycleId;
@@ -135,8 +139,6 @@ contract Settlement is AccessControl, ReentrancyGuard {
         uint256 allowed = withdrawableOf[account] + amount;
         uint256 escrow = escrowOf[account];
         if (allowed > escrow) revert ExceedsEscrow(allowed, escrow);
-        uint256 avail = unallocated();
-        if (amount > avail) revert Insolvent(amount, avail);
         outstandingWithdrawable += amount;
         withdrawableOf[account] = allowed;
         withdrawableCycleOf[account] = cycleId;
@@ -149,7 +151,7 @@ contract Settlement is AccessControl, ReentrancyGuard {
         if (amount > allowed) revert ExceedsWithdrawable(amount, allowed);
         withdrawableOf[msg.sender] = allowed - amount;
         outstandingWithdrawable -= amount;
-        uint256 escrow = escrowOf[msg.sender] - amount; // allowance <= escrow at posting; escrow only grows since
+        uint256 escrow = escrowOf[msg.sender] - amount; // allowance <= escrow: anchors debit only what is not promised back
         escrowOf[msg.sender] = escrow;
         totalEscrow -= amount;
         token.safeTransfer(msg.sender, amount);
@@ -159,14 +161,21 @@ contract Settlement is AccessControl, ReentrancyGuard {
     // ---------------------------------------------------------------- anchoring
 
     /// Anchors a closed billing cycle, once. `payoutRoot` is zero iff nothing is owed (`total` 0).
-    function anchorCycle(uint64 cycleId, bytes32 payoutRoot, bytes32[] calldata batchRoots, uint256 total)
-        external
-        onlyRole(ANCHOR_ROLE)
-    {
+    /// `payers` (strictly ascending) pay `debits` out of their escrow; the debits add up to `total`.
+    function anchorCycle(
+        uint64 cycleId,
+        bytes32 payoutRoot,
+        bytes32[] calldata batchRoots,
+        uint256 total,
+        address[] calldata payers,
+        uint256[] calldata debits
+    ) external onlyRole(ANCHOR_ROLE) {
         if (_cycles[cycleId].anchoredAt != 0) revert AlreadyAnchored(cycleId);
         if ((payoutRoot == bytes32(0)) != (total == 0)) revert InvalidRoot();
-        uint256 avail = unallocated();
-        if (total > avail) revert Insolvent(total, avail);
+        if (payers.length != debits.length) revert LengthMismatch();
+        uint256 debited = _debitEscrow(cycleId, payers, debits);
+        if (debited != total) revert DebitsMismatch(total, debited);
+        totalEscrow -= total;
         bytes32 batchRootsHash = keccak256(abi.encodePacked(batchRoots));
         _cycles[cycleId] = Cycle({
             payoutRoot: payoutRoot,
@@ -180,6 +189,23 @@ contract Settlement is AccessControl, ReentrancyGuard {
         if (cycleId > lastAnchoredCycle) lastAnchoredCycle = cycleId;
         anchoredCycles += 1;
         emit CycleAnchored(cycleId, payoutRoot, batchRootsHash, total, uint32(batchRoots.length));
+    }
+
+    /// Takes each payer's debit out of its escrow (never out of what is promised back); returns the sum.
+    function _debitEscrow(uint64 cycleId, address[] calldata payers, uint256[] calldata debits) private returns (uint256 debited) {
+        address previous;
+        for (uint256 i = 0; i < payers.length; ++i) {
+            address payer = payers[i];
+            if (i > 0 && payer <= previous) revert PayersNotSorted();
+            previous = payer;
+            uint256 escrow = escrowOf[payer];
+            uint256 free = escrow - withdrawableOf[payer];
+            if (debits[i] > free) revert Overdrawn(payer, debits[i], free);
+            escrow -= debits[i];
+            escrowOf[payer] = escrow;
+            debited += debits[i];
+            emit EscrowDebited(cycleId, payer, debits[i], escrow);
+        }
     }
 
     function cycleOf(uint64 cycleId) external view returns (Cycle memory) {

@@ -6,10 +6,10 @@
  * data an `AnchorConflictError` (never a second anchor: the contract refuses it anyway). Transient
  * failures (RPC down, timeouts, nonce races) are retried with exponential backoff; a sent transaction
  * that is slow to mine is waited for, not re-sent. Contract refusals other than "already anchored"
- * (missing role, insolvent escrow, bad root) are permanent and thrown as `AnchorRefusedError`: the
+ * (missing role, a payer's escrow short of its debit, bad root) are permanent and thrown as `AnchorRefusedError`: the
  * cycle stays pending in the ledger and a later `anchorPending` run picks it up again.
  */
-import { concat, keccak256, type Hash, type Hex } from 'viem';
+import { concat, getAddress, isAddress, keccak256, type Address, type Hash, type Hex } from 'viem';
 import { requireWallet } from './clients.js';
 import { revertReason, type AnchoredCycle, type CgnContracts, type TxResult } from './contracts.js';
 import { settlementAbi } from './generated/index.js';
@@ -27,6 +27,17 @@ export interface ClosedCycle {
   batchRoots: readonly string[];
   /** Sum of the payout amounts (the ledger's cycle `tokens`), in token base units. */
   total: bigint;
+  /**
+   * Who pays the cycle: escrow addresses and the tokens taken from each (in any order, each
+   * address once). They add up to `total`; the contract refuses a debit above what an address
+   * holds (`Overdrawn`), so no cycle is paid out of another account's escrow.
+   */
+  debits: readonly EscrowDebit[];
+}
+
+export interface EscrowDebit {
+  address: string;
+  amount: bigint;
 }
 
 export type AnchorOutcome =
@@ -47,9 +58,9 @@ export class AnchorRefusedError extends Error {
   constructor(
     readonly cycleId: bigint,
     readonly reason: string,
-    options?: { cause: unknown },
+    options?: { cause?: unknown; detail?: string },
   ) {
-    super(`anchoring cycle ${cycleId} refused by the contract: ${reason}`, options);
+    super(`anchoring cycle ${cycleId} refused by the contract: ${reason}${options?.detail ? ` (${options.detail})` : ''}`, options);
     this.name = 'AnchorRefusedError';
   }
 }
@@ -80,6 +91,9 @@ export interface AnchorArgs {
   batchRoots: Hex[];
   batchRootsHash: Hex;
   total: bigint;
+  /** Strictly ascending, as the contract wants them. */
+  payers: Address[];
+  debits: bigint[];
 }
 
 /** Validates and normalises a closed cycle into the contract's arguments. */
@@ -91,7 +105,17 @@ export function anchorArgs(c: ClosedCycle): AnchorArgs {
   if ((payoutRoot === ZERO32) !== (c.total === 0n)) throw new TypeError('payoutRoot must be null exactly when total is 0');
   const batchRoots = c.batchRoots.map((r, i) => bytes32(r, `batchRoots[${i}]`));
   const batchRootsHash = keccak256(batchRoots.length === 0 ? '0x' : concat(batchRoots));
-  return { cycleId, payoutRoot, batchRoots, batchRootsHash, total: c.total };
+  const debits = c.debits
+    .map((d) => {
+      if (!isAddress(d.address)) throw new TypeError(`debit address ${JSON.stringify(d.address)} is not an EVM address`);
+      if (d.amount <= 0n) throw new RangeError(`the debit of ${d.address} must be positive`);
+      return { address: getAddress(d.address), key: BigInt(d.address), amount: d.amount };
+    })
+    .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  for (let i = 1; i < debits.length; i++) if (debits[i]!.key === debits[i - 1]!.key) throw new TypeError(`${debits[i]!.address} is debited twice`);
+  const debited = debits.reduce((a, d) => a + d.amount, 0n);
+  if (debited !== c.total) throw new RangeError(`the debits (${debited}) must add up to the cycle total (${c.total})`);
+  return { cycleId, payoutRoot, batchRoots, batchRootsHash, total: c.total, payers: debits.map((d) => d.address), debits: debits.map((d) => d.amount) };
 }
 
 function sameCycle(a: AnchorArgs, c: AnchoredCycle): boolean {
@@ -136,7 +160,7 @@ export async function anchorClosedCycle(contracts: CgnContracts, cycle: ClosedCy
           address: contracts.addresses.settlement,
           abi: settlementAbi,
           functionName: 'anchorCycle',
-          args: [args.cycleId, args.payoutRoot, args.batchRoots, args.total],
+          args: [args.cycleId, args.payoutRoot, args.batchRoots, args.total, args.payers, args.debits],
         });
       } catch (err) {
         const reason = revertReason(err);

@@ -60,7 +60,9 @@ describe('cgn wallet', () => {
 
     const me = (await asAccount(chain, ANVIL_KEYS[1])).me;
     const tree = StandardMerkleTree.of([[me, '1000'], [chain.operator, '5']], ['address', 'uint256']);
-    for (const id of [1, 2]) await anchorClosedCycle(chain.contracts, { cycleId: id, payoutRoot: tree.root, batchRoots: [], total: 1005n });
+    await chain.contracts.mint(chain.operator, 2010n);
+    await chain.contracts.deposit(2010n); // the operator's escrow pays both cycles
+    for (const id of [1, 2]) await anchorClosedCycle(chain.contracts, { cycleId: id, payoutRoot: tree.root, batchRoots: [], total: 1005n, debits: [{ address: chain.operator, amount: 1005n }] });
     const proof = tree.getProof(0) as Hex[];
     expect(await run(['claim', ...base, '--cycle', '1', '--units', '1000', '--proof', proof.join(',')])).toMatchObject({ code: 0 });
     const again = await run(['claim', ...base, '--cycle', '1', '--units', '1000', '--proof', proof.join(',')]);

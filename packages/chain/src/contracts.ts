@@ -174,14 +174,21 @@ export class CgnContracts {
   // ------------------------------------------------------------------ settlement: cycles and claims
 
   /** Raw anchoring transaction (ANCHOR_ROLE). Prefer `anchorClosedCycle`, which is idempotent. */
-  async anchorCycle(cycleId: bigint | number, payoutRoot: Hex, batchRoots: readonly Hex[], total: bigint): Promise<TxResult> {
+  async anchorCycle(
+    cycleId: bigint | number,
+    payoutRoot: Hex,
+    batchRoots: readonly Hex[],
+    total: bigint,
+    payers: readonly Address[] = [],
+    debits: readonly bigint[] = [],
+  ): Promise<TxResult> {
     const w = requireWallet(this.clients);
     return this.wait(
       await w.writeContract({
         address: this.addresses.settlement,
         abi: settlementAbi,
         functionName: 'anchorCycle',
-        args: [BigInt(cycleId), payoutRoot, batchRoots, total],
+        args: [BigInt(cycleId), payoutRoot, batchRoots, total, payers, debits],
       }),
     );
   }

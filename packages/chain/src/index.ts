@@ -17,6 +17,7 @@
  * // a closed ledger cycle -> one anchoring transaction (idempotent, retried)
  * await anchorClosedCycle(chain.contracts, {
  *   cycleId: summary.id, payoutRoot: summary.payoutRoot, batchRoots: batches.map((b) => b.root), total: summary.tokens,
+ *   debits: [{ address: payer, amount: summary.tokens }], // who pays: their escrow, never another's
  * });
  * // a beneficiary claims with its proof
  * const miner = await asAccount(chain, ANVIL_KEYS[2]);
@@ -49,6 +50,7 @@ export {
   type AnchorOptions,
   type AnchorOutcome,
   type ClosedCycle,
+  type EscrowDebit,
   type PendingResult,
 } from './anchor.js';
 export {

@@ -1,7 +1,7 @@
 import { StandardMerkleTree } from '@openzeppelin/merkle-tree';
 import type { Address, Hex } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { anchorClosedCycle, AnchorConflictError, AnchorRefusedError, anchorPending, type ClosedCycle } from './anchor.js';
+import { anchorArgs, anchorClosedCycle, AnchorConflictError, AnchorRefusedError, anchorPending, type ClosedCycle } from './anchor.js';
 import { ANVIL_KEYS, rpcCall } from './anvil.js';
 import { revertReason, type CgnContracts } from './contracts.js';
 import { asAccount, startLocalChain, type LocalChain } from './local.js';
@@ -95,29 +95,46 @@ describe('cycle anchoring and claims', () => {
       [dev.me, amounts.dev],
       [charity.me, amounts.charity],
     ]);
-    cycle1 = { cycleId: 1, payoutRoot: tree1.root, batchRoots: ['ab'.repeat(32), `0x${'cd'.repeat(32)}`], total };
+    cycle1 = { cycleId: 1, payoutRoot: tree1.root, batchRoots: ['ab'.repeat(32), `0x${'cd'.repeat(32)}`], total, debits: [{ address: payer.me, amount: total }] };
   });
 
   it('refuses anchoring without the ANCHOR role', async () => {
-    expect(await reverts(stranger.anchorCycle(1, tree1.root, [], total))).toBe('AccessControlUnauthorizedAccount');
+    expect(await reverts(stranger.anchorCycle(1, tree1.root, [], total, [payer.me], [total]))).toBe('AccessControlUnauthorizedAccount');
   });
 
-  it('refuses anchoring more than the escrow holds', async () => {
-    const err = await anchorClosedCycle(op, { ...cycle1, cycleId: 99, total: 1_000_000n * T }).catch((e: unknown) => e);
+  it('refuses anchoring more than the payer holds', async () => {
+    const err = await anchorClosedCycle(op, { ...cycle1, cycleId: 99, total: 1_000_000n * T, debits: [{ address: payer.me, amount: 1_000_000n * T }] }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(AnchorRefusedError);
-    expect((err as AnchorRefusedError).reason).toBe('Insolvent');
+    expect((err as AnchorRefusedError).reason).toBe('Overdrawn');
     expect(await op.cycleOf(99)).toBeNull();
   });
 
-  it('anchors a cycle once, in one transaction, and is idempotent on retry', async () => {
+  it("refuses paying one account's debt out of another's escrow", async () => {
+    // stranger holds 5 in escrow and owes 50; payer holds 10,000. The pooled escrow would cover
+    // it; the contract looks at the payer named for each debit.
+    expect(await reverts(op.anchorCycle(98, tree1.root, [], 50n * T, [stranger.me], [50n * T]))).toBe('Overdrawn');
+    // Debits that do not add up to the total, a payer twice, or out of order: refused.
+    expect(await reverts(op.anchorCycle(98, tree1.root, [], 50n * T, [payer.me], [49n * T]))).toBe('DebitsMismatch');
+    const [lo, hi] = [payer.me, stranger.me].sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : 1)) as [Address, Address];
+    expect(await reverts(op.anchorCycle(98, tree1.root, [], 2n, [hi, lo], [1n, 1n]))).toBe('PayersNotSorted');
+    expect(await reverts(op.anchorCycle(98, tree1.root, [], 2n, [lo, lo], [1n, 1n]))).toBe('PayersNotSorted');
+    expect(() => anchorArgs({ ...cycle1, debits: [{ address: payer.me, amount: 1n }] })).toThrow(/add up to the cycle total/);
+    expect(await op.escrowOf(stranger.me)).toBe(5n * T);
+    expect(await op.cycleOf(98)).toBeNull();
+  });
+
+  it('anchors a cycle once, in one transaction, debiting its payer, and is idempotent on retry', async () => {
+    const escrow = await op.escrowOf(payer.me);
     const first = await anchorClosedCycle(op, cycle1);
     expect(first.status).toBe('anchored');
+    expect(await op.escrowOf(payer.me)).toBe(escrow - total);
     const c = await op.cycleOf(1);
     expect(c).toMatchObject({ payoutRoot: tree1.root, total, claimed: 0n, batchCount: 2 });
     const again = await anchorClosedCycle(op, cycle1);
     expect(again.status).toBe('already-anchored');
-    expect(await reverts(op.anchorCycle(1, tree1.root, [], total))).toBe('AlreadyAnchored');
-    await expect(anchorClosedCycle(op, { ...cycle1, total: total - 1n })).rejects.toBeInstanceOf(AnchorConflictError);
+    expect(await reverts(op.anchorCycle(1, tree1.root, [], total, [payer.me], [total]))).toBe('AlreadyAnchored');
+    expect(await op.escrowOf(payer.me)).toBe(escrow - total);
+    await expect(anchorClosedCycle(op, { ...cycle1, total: total - 1n, debits: [{ address: payer.me, amount: total - 1n }] })).rejects.toBeInstanceOf(AnchorConflictError);
   });
 
   it('lets each beneficiary claim its amount with its proof', async () => {
@@ -171,7 +188,7 @@ describe('cycle anchoring and claims', () => {
         [stranger.me, 2n],
       ]);
       trees.push(t);
-      cycles.push({ cycleId: id, payoutRoot: t.root, batchRoots: [], total: BigInt(id) * T + 3n });
+      cycles.push({ cycleId: id, payoutRoot: t.root, batchRoots: [], total: BigInt(id) * T + 3n, debits: [{ address: payer.me, amount: BigInt(id) * T + 3n }] });
     }
     const res = await anchorPending(op, [...cycles].reverse());
     expect(res.failed).toBeUndefined();
@@ -195,7 +212,7 @@ describe('cycle anchoring and claims', () => {
   });
 
   it('anchors a cycle where nothing is owed', async () => {
-    const r = await anchorClosedCycle(op, { cycleId: 5, payoutRoot: null, batchRoots: ['11'.repeat(32)], total: 0n });
+    const r = await anchorClosedCycle(op, { cycleId: 5, payoutRoot: null, batchRoots: ['11'.repeat(32)], total: 0n, debits: [] });
     expect(r.status).toBe('anchored');
     expect(await op.cycleOf(5)).toMatchObject({ total: 0n, batchCount: 1 });
   });
@@ -213,20 +230,18 @@ describe('withdrawing unused escrow', () => {
   });
 
   it('withdraws up to the posted unused balance after a cycle closes', async () => {
+    // the payouts of cycles 1-4 left the payer's escrow when they were anchored: what is left is
+    // all the operator may promise back, and it is then no longer there to pay a cycle
     const escrow = await op.escrowOf(payer.me);
-    const unallocated = await op.clients.public.readContract({
-      address: op.addresses.settlement,
-      abi: (await import('./generated/index.js')).settlementAbi,
-      functionName: 'unallocated',
-    });
-    // the payouts of cycles 1-4 are owed out of the escrow: the operator cannot promise them back
-    expect(await reverts(op.setWithdrawable(payer.me, 4, escrow))).toBe('Insolvent');
-    await op.setWithdrawable(payer.me, 4, unallocated - 5n * T);
+    expect(escrow).toBe(10_000n * T - (1_000n * T) - (9n * T + 9n));
+    expect(await reverts(op.setWithdrawable(payer.me, 4, escrow + 1n))).toBe('ExceedsEscrow');
+    await op.setWithdrawable(payer.me, 4, escrow - 5n * T);
+    expect(await reverts(op.anchorCycle(97, `0x${'77'.repeat(32)}`, [], 5n * T + 1n, [payer.me], [5n * T + 1n]))).toBe('Overdrawn');
     const b = await payer.tokenBalance(payer.me);
     await payer.withdraw(1_000n * T);
     expect(await payer.tokenBalance(payer.me)).toBe(b + 1_000n * T);
     expect(await payer.escrowOf(payer.me)).toBe(escrow - 1_000n * T);
-    expect(await reverts(payer.withdraw(unallocated))).toBe('ExceedsWithdrawable');
+    expect(await reverts(payer.withdraw(escrow))).toBe('ExceedsWithdrawable');
     expect(await reverts(op.setWithdrawable(payer.me, 3, 1n))).toBe('StaleCycle');
     const h = await payer.history(payer.me);
     expect(h.map((e) => e.kind)).toEqual(['deposit', 'withdrawal']);
@@ -246,5 +261,18 @@ describe('withdrawing unused escrow', () => {
     expect(await reverts(op.grantWithdrawable(payer.me, 5, 3n * T))).toBe('StaleCycle'); // a replay pays nothing
     await payer.withdraw(before + 3n * T);
     expect(await op.withdrawableOf(payer.me)).toBe(0n);
+  });
+});
+
+describe('solvency', () => {
+  it('holds every account’s escrow plus every unclaimed payout, after all of the above', async () => {
+    const { settlementAbi } = await import('./generated/index.js');
+    const read = (functionName: 'totalEscrow' | 'outstandingPayouts' | 'outstandingWithdrawable') =>
+      op.clients.public.readContract({ address: op.addresses.settlement, abi: settlementAbi, functionName });
+    const [escrow, payouts, promised] = await Promise.all([read('totalEscrow'), read('outstandingPayouts'), read('outstandingWithdrawable')]);
+    const held = await op.tokenBalance(op.addresses.settlement);
+    expect(held).toBe(escrow + payouts);
+    expect(escrow).toBe((await Promise.all([payer, stranger].map((c) => op.escrowOf(c.me)))).reduce((a, b) => a + b, 0n));
+    expect(promised).toBeLessThanOrEqual(escrow);
   });
 });

@@ -33,7 +33,7 @@ beforeAll(async () => {
   other = await asAccount(chain, ANVIL_KEYS[2]);
   U = user.me;
   for (const c of [user, other, op]) await op.mint(c.me, 1000n * T);
-  await op.deposit(100n * T); // the operator's own escrow keeps the contract solvent for the anchors
+  await op.deposit(200n * T); // the operator's own escrow pays the anchors
   // The sequence under test, with another address's activity interleaved.
   await user.deposit(100n * T);
   await other.deposit(5n * T, U); // someone pays into U's escrow
@@ -43,7 +43,7 @@ beforeAll(async () => {
     StandardMerkleTree.of([[U, String((id === 1 ? 40n : 60n) * T)], [other.me, String(5n * T)]], ['address', 'uint256']),
   );
   for (const [i, tree] of trees.entries()) {
-    await anchorClosedCycle(op, { cycleId: i + 1, payoutRoot: tree.root, batchRoots: [], total: ((i === 0 ? 40n : 60n) + 5n) * T });
+    await anchorClosedCycle(op, { cycleId: i + 1, payoutRoot: tree.root, batchRoots: [], total: ((i === 0 ? 40n : 60n) + 5n) * T, debits: [{ address: op.me, amount: ((i === 0 ? 40n : 60n) + 5n) * T }] });
   }
   await user.claim({ cycleId: 2, amount: 60n * T, proof: trees[1]!.getProof(0) as Hex[] });
   await user.claim({ cycleId: 1, amount: 40n * T, proof: trees[0]!.getProof(0) as Hex[] });

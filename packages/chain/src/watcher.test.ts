@@ -131,7 +131,9 @@ describe('anchoring through a failing chain', () => {
       const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
       const clients = await connect({ rpcUrl: url, privateKey: ANVIL_KEYS[0], chainId: chain.contracts.addresses.chainId });
       const flaky = new CgnContracts(clients, chain.contracts.addresses);
-      const cycle = { cycleId: 9, payoutRoot: `0x${'42'.repeat(32)}`, batchRoots: [], total: 1n };
+      await chain.contracts.mint(chain.operator, 1n);
+      await chain.contracts.deposit(1n); // the operator's escrow pays the cycle
+      const cycle = { cycleId: 9, payoutRoot: `0x${'42'.repeat(32)}`, batchRoots: [], total: 1n, debits: [{ address: chain.operator, amount: 1n }] };
       const retries: number[] = [];
       const out = await anchorClosedCycle(flaky, cycle, { backoffMs: 5, attempts: 20, receiptTimeoutMs: 5000, onRetry: (_e, a) => void retries.push(a) });
       expect(retries.length).toBeGreaterThanOrEqual(2);

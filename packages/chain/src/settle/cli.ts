@@ -24,7 +24,7 @@ Moves a ledger's money on chain, every --interval:
     so the address can cgn wallet withdraw.
 Beneficiaries then claim with: cgn wallet claim --ledger PATH.
 
-A transaction the contract refuses (a revert such as Insolvent or a missing role) is not
+A transaction the contract refuses (a revert such as Overdrawn or a missing role) is not
 retried: the same transaction would fail the same way every pass. That step is put on hold,
 logged with the contract's reason, and waits for an operator: fix the cause, then send SIGHUP
 (kill -HUP <pid>) to try the held steps again, or restart. Transient failures (the chain

@@ -150,14 +150,15 @@ describe('settler', () => {
   it('a transaction the contract refuses is held, not retried every pass, until an operator says go', async () => {
     const logs: string[] = [];
     const s = settler({ log: (_level, msg) => logs.push(msg) });
-    // A cycle that pays out far more than the escrow holds (1,000 tokens): the contract refuses it
-    // (Insolvent). The ledger believes the account can pay: credited off chain, not in the escrow.
+    // A cycle that pays out far more than the account's escrow holds: it is not anchored
+    // (Overdrawn). The ledger believes the account can pay: credited off chain, not in the escrow.
     store.setRate({ num: 1000n, den: 1n });
     store.credit('acme', 1_000n * T, 'off-chain credit');
     store.appendBatch([{ ...record(6, 'acme'), pricing: { ...record(6, 'acme').pricing!, priceMicros: T } }]);
     const first = await s.tick({ close: true });
     expect(first.errors.map((e) => e.step)).toEqual(['anchor']);
-    expect(first.held).toMatchObject([{ step: 'anchor', reason: 'Insolvent' }]);
+    expect(first.held).toMatchObject([{ step: 'anchor', reason: 'Overdrawn' }]);
+    expect(first.held[0]!.message).toMatch(/acme owes \d+ but its addresses hold \d+ free in escrow/);
     expect(logs.filter((l) => l.includes('anchor is on hold'))).toHaveLength(1);
     // Not tried again: no new error, no new attempt.
     const again = await s.tick();
@@ -188,5 +189,44 @@ describe('settler', () => {
     expect(store.currentCycle().id).toBe(open);
     store.credit('overdrawn', 5n * T, 'funded');
     expect((await s.tick({ close: true })).closed?.id).toBe(open);
+  });
+
+  it("pays a cycle out of the escrow of the accounts that spent in it, never out of another account's", async () => {
+    const settlement = chain.addresses.settlement;
+    // The account of the previous test was funded off chain only: its cycle waits for escrow.
+    const late = await asAccount(chain, ANVIL_KEYS[6]!);
+    await chain.contracts.mint(late.me, 5n * T);
+    store.linkAddress('overdrawn', late.me);
+    await late.deposit(5n * T);
+    const poor = await asAccount(chain, ANVIL_KEYS[5]!);
+    await chain.contracts.mint(poor.me, 10n * T);
+    store.linkAddress('poor', poor.me);
+    await poor.deposit(1n * T);
+    await mine(2);
+    const s = settler();
+    expect((await s.tick()).held).toEqual([]);
+    expect(await chain.contracts.escrowOf(late.me)).toBe(0n); // the waiting cycle was paid by its spender
+    // The ledger believes 'poor' can pay 5 (1 on chain + 10 credited off chain); the rich payer's
+    // escrow would cover it, but it is not poor's.
+    store.credit('poor', 10n * T, 'off-chain credit');
+    store.appendBatch([{ ...record(8, 'poor'), pricing: { ...record(8, 'poor').pricing!, priceMicros: 5n * T } }]);
+    const rich = await chain.contracts.escrowOf(payer.me);
+    const held = await chain.contracts.tokenBalance(settlement);
+    const r = await s.tick({ close: true });
+    expect(r.closed?.records).toBe(1);
+    expect(r.held).toMatchObject([{ step: 'anchor', reason: 'Overdrawn' }]);
+    expect(r.held[0]!.message).toMatch(/poor owes 5000000000000000000 but its addresses hold 1000000000000000000/);
+    expect(await chain.contracts.escrowOf(payer.me)).toBe(rich);
+    expect(await chain.contracts.escrowOf(poor.me)).toBe(1n * T);
+    expect(await chain.contracts.tokenBalance(settlement)).toBe(held);
+    // poor deposits what it owes; the operator says go: the cycle is paid from poor's escrow alone
+    await poor.deposit(4n * T);
+    await mine(2);
+    s.retryHeld();
+    const after = await s.tick();
+    expect(after.held).toEqual([]);
+    expect(after.anchored.map((a) => a.status)).toEqual(['anchored']);
+    expect(await chain.contracts.escrowOf(poor.me)).toBe(0n);
+    expect(await chain.contracts.escrowOf(payer.me)).toBe(rich);
   });
 });

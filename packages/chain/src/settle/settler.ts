@@ -7,7 +7,8 @@
  *    `closeAtRecords` records (and is not empty); a cycle a crash left unsealed is sealed;
  * 3. **anchor**: every sealed cycle not yet marked anchored is anchored, in id order, one
  *    transaction per cycle (`anchorPending`: retries, and a cycle found already anchored with the
- *    same root is marked done, never sent twice). A failure (chain down, a refusal) leaves the
+ *    same root is marked done, never sent twice). Each cycle is paid out of the escrow of the
+ *    accounts that spent in it (`debits.ts`); one that they cannot cover is held (`Overdrawn`). A failure (chain down, a refusal) leaves the
  *    cycle pending; the next tick tries again;
  * 4. **withdrawals**: withdrawals the ledger debited are posted as allowances for the latest
  *    anchored cycle (`grantWithdrawable`, at most once per address and cycle: a grant found on
@@ -22,6 +23,7 @@ import { derivedAddress, type BillingLedgerStore, type CycleSummary, type Withdr
 import { AnchorRefusedError, anchorPending, type AnchorOptions, type AnchorOutcome, type ClosedCycle, type PendingResult } from '../anchor.js';
 import { revertReason, type CgnContracts } from '../contracts.js';
 import type { WatcherStore } from '../watcher.js';
+import { allocateDebits, describeShortfall } from './debits.js';
 import { DepositBridge } from './deposits.js';
 
 export type SettleLog = (level: 'debug' | 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
@@ -72,7 +74,7 @@ export type SettleStep = 'deposits' | 'close' | 'anchor' | 'withdrawals';
 /** A step the contract refused: retrying would fail the same way until something changes on chain. */
 export interface Held {
   step: SettleStep;
-  /** The contract's error name (e.g. `Insolvent`). */
+  /** The contract's error name (e.g. `Overdrawn`). */
   reason: string;
   message: string;
   since: number;
@@ -229,21 +231,48 @@ export class Settler {
     const sealed = (await store.cycles()).filter((c): c is CycleSummary => c.sealedAt !== null && 'records' in c && !marked.has(c.id));
     if (sealed.length === 0) return { done: [] };
     const closed: ClosedCycle[] = [];
+    let refused: { cycleId: bigint; error: unknown } | undefined;
+    const free = await this.freeEscrow();
+    const links = new Map<string, string[]>();
+    for (const l of await store.links()) links.set(l.account, [...(links.get(l.account) ?? []), l.address]);
     for (const c of sealed) {
-      closed.push({ cycleId: c.id, payoutRoot: c.payoutRoot, batchRoots: (await store.sealedBatches(c.id)).map((b) => b.root), total: c.tokens });
+      const who = allocateDebits(await store.debits(c.id), (account) => links.get(account) ?? [], free);
+      if (!who.ok) {
+        // Anchoring it would pay its beneficiaries out of escrow nobody in it deposited.
+        refused = { cycleId: BigInt(c.id), error: new AnchorRefusedError(BigInt(c.id), 'Overdrawn', { detail: `${describeShortfall(who.short)}; deposit for them (cgn wallet deposit), then send SIGHUP to cgn settle` }) };
+        break;
+      }
+      closed.push({ cycleId: c.id, payoutRoot: c.payoutRoot, batchRoots: (await store.sealedBatches(c.id)).map((b) => b.root), total: c.tokens, debits: who.debits });
       await this.warnUnclaimable(c.id);
     }
-    const res = await anchorPending(contracts, closed, {
+    const res = closed.length === 0 ? { done: [] } : await anchorPending(contracts, closed, {
       attempts: 3,
       onRetry: (err, attempt) => this.log('warn', `anchoring: attempt ${attempt} failed, retrying: ${message(err)}`),
       ...this.opts.anchor,
     });
     for (const d of res.done) {
       await store.markAnchored(Number(d.cycleId), d.status === 'anchored' ? d.tx.hash : null);
-      if (d.status === 'anchored') this.log('info', 'cycle anchored', { cycle: Number(d.cycleId), tx: d.tx.hash, block: d.tx.blockNumber.toString(), gas: d.tx.gasUsed.toString() });
+      if (d.status === 'anchored') this.log('info', 'cycle anchored', { cycle: Number(d.cycleId), tx: d.tx.hash, block: d.tx.blockNumber.toString(), gas: d.tx.gasUsed.toString(), payers: closed.find((c) => BigInt(c.cycleId) === d.cycleId)?.debits.length });
       else this.log('info', 'cycle was already anchored with the same root: marked done', { cycle: Number(d.cycleId) });
     }
-    return res;
+    return res.failed || !refused ? res : { done: res.done, failed: refused };
+  }
+
+  /**
+   * Free escrow per linked address: held on chain, minus promised back (allowance), minus
+   * withdrawals the ledger debited that are not posted yet (they will be promised back).
+   */
+  private async freeEscrow(): Promise<Map<string, bigint>> {
+    const { store, contracts } = this.opts;
+    const unposted = new Map<string, bigint>();
+    for (const w of await store.withdrawals({ pending: true })) unposted.set(w.address, (unposted.get(w.address) ?? 0n) + w.amount);
+    const free = new Map<string, bigint>();
+    for (const l of await store.links()) {
+      const a = getAddress(l.address);
+      const [escrow, promised] = await Promise.all([contracts.escrowOf(a), contracts.withdrawableOf(a)]);
+      free.set(l.address, escrow - promised - (unposted.get(l.address) ?? 0n));
+    }
+    return free;
   }
 
   /** Credits paid to derived placeholder addresses can never be claimed: say so, once per cycle. */
