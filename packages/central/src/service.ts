@@ -8,6 +8,7 @@ import { CentralError, badRequest, conflict, forbidden, notFound } from './error
 import { systemClock, type Clock } from './clock.js';
 import { newId, newSecret, sha256Hex } from './ids.js';
 import { Argon2Hasher, passwordProblems, type PasswordHasher } from './auth/passwords.js';
+import { defaultCommonPasswords } from './auth/common-passwords.js';
 import { LOCKOUT_DEFAULTS, lockDurationMs, type LockoutPolicy } from './auth/lockout.js';
 import { matchTotp, newRecoveryCodes, newTotpSecret, provisioningUri, recoveryCodeHash } from './auth/totp.js';
 import { DEFAULT_KEY_SCOPES, hashApiKey, isValidScope, looksLikeApiKey, newApiKeySecret } from './auth/api-keys.js';
@@ -39,8 +40,8 @@ export interface CentralServiceOptions {
   lockout?: LockoutPolicy;
   /** Session lifetime, ms. Default 12 h. */
   sessionTtlMs?: number;
-  /** A list of common passwords (lower case) instead of the shipped one. */
-  commonPasswords?: Set<string>;
+  /** A list of common passwords (folded: `foldPassword`) instead of the shipped one. */
+  commonPasswords?: ReadonlySet<string>;
   tokens?: TokenIssuer;
   geoip?: GeoIp;
   /** `lastUsedAt` of a key is written at most this often, ms. Default 60 s. */
@@ -80,7 +81,7 @@ export class CentralService extends EventEmitter<Events> {
   readonly geoip: GeoIp;
   private readonly lockout: LockoutPolicy;
   private readonly sessionTtlMs: number;
-  private readonly common: Set<string> | undefined;
+  private readonly common: ReadonlySet<string>;
   private readonly touchEveryMs: number;
   private readonly staleAfterMs: number;
   private readonly lastTouch = new Map<string, number>();
@@ -93,7 +94,8 @@ export class CentralService extends EventEmitter<Events> {
     this.hasher = options.hasher ?? new Argon2Hasher();
     this.lockout = options.lockout ?? LOCKOUT_DEFAULTS;
     this.sessionTtlMs = options.sessionTtlMs ?? 12 * 3600_000;
-    this.common = options.commonPasswords;
+    // Built here, once, so the first sign-up does not pay for it.
+    this.common = options.commonPasswords ?? defaultCommonPasswords();
     this.tokens = options.tokens ?? new TokenIssuer(store, this.clock);
     this.geoip = options.geoip ?? GeoIp.fromFile();
     this.touchEveryMs = options.keyTouchIntervalMs ?? 60_000;
@@ -123,7 +125,7 @@ export class CentralService extends EventEmitter<Events> {
   // ---------------------------------------------------------------- helpers
 
   private checkPassword(password: string, login: string): void {
-    const problems = passwordProblems(password, this.common === undefined ? { login } : { login, common: this.common });
+    const problems = passwordProblems(password, { login, common: this.common });
     if (problems.length > 0) {
       throw new CentralError('weak_password', `password ${problems.join('; ')}`, { details: { problems } });
     }

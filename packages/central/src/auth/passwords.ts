@@ -3,40 +3,28 @@
  *
  * Policy: 8 to 32 characters, at least one upper-case letter, one lower-case letter and one
  * special character (anything that is not a letter, digit or white space), no control
- * characters, not the login itself, and not on the common-password list (compared case-
- * insensitively, also with leading and trailing digits and symbols stripped, so `Password1!`
- * is refused as `password`).
+ * characters, not the login itself, and not a common password: not on the breached-password
+ * list, nor one hiding behind look-alike or full-width characters, leet spellings, case, or
+ * added digits and symbols (`Ｐａｓｓｗｏｒｄ１２３`, `P@ssw0rd!`, `password2024`, `dragon!!!`
+ * are all refused; see `common-passwords.ts` and `password-variants.ts`).
  *
  * Hashing: argon2id via @node-rs/argon2. Production defaults are the OWASP ones (m = 19 MiB,
  * t = 2, p = 1); tests may lower them through `Argon2Options`. Hashes are PHC strings, so a
  * hash made with other parameters still verifies and `needsRehash` says when to upgrade it.
  */
-import { readFileSync } from 'node:fs';
+import { defaultCommonPasswords, isCommonPassword } from './common-passwords.js';
 import { hash as argonHash, verify as argonVerify, type Algorithm } from '@node-rs/argon2';
 
 export const PASSWORD_MIN = 8;
 export const PASSWORD_MAX = 32;
 
-export const DEFAULT_COMMON_PASSWORDS_FILE = new URL('../../data/common-passwords.txt', import.meta.url);
-
-/** Reads a list of common passwords: one a line, `#` comments, blank lines ignored. */
-export function loadCommonPasswords(file: string | URL = DEFAULT_COMMON_PASSWORDS_FILE): Set<string> {
-  const set = new Set<string>();
-  for (const line of readFileSync(file, 'utf8').split(/\r?\n/)) {
-    const t = line.trim();
-    if (t === '' || t.startsWith('#')) continue;
-    set.add(t.toLowerCase());
-  }
-  return set;
-}
-
-let defaultList: Set<string> | undefined;
-function commonList(): Set<string> {
-  return (defaultList ??= loadCommonPasswords());
-}
+/** Why a common password is refused, in words a user can act on. */
+export const COMMON_PASSWORD_PROBLEM =
+  'is too common: it is, or is built from, a password seen in published breaches (look-alike characters, p@ssw0rd spellings '
+  + 'and added digits or symbols do not hide it); choose something longer and unrelated, such as a few random words';
 
 /** The reasons a password fails the policy; empty when it passes. */
-export function passwordProblems(password: string, opts: { login?: string; common?: Set<string> } = {}): string[] {
+export function passwordProblems(password: string, opts: { login?: string; common?: ReadonlySet<string> } = {}): string[] {
   const problems: string[] = [];
   const chars = [...password];
   if (chars.length < PASSWORD_MIN) problems.push(`must be at least ${PASSWORD_MIN} characters`);
@@ -47,9 +35,7 @@ export function passwordProblems(password: string, opts: { login?: string; commo
   if (/\p{Cc}/u.test(password)) problems.push('must not contain control characters');
   const lower = password.toLowerCase();
   if (opts.login !== undefined && opts.login.length >= 3 && lower.includes(opts.login.toLowerCase())) problems.push('must not contain the login name');
-  const list = opts.common ?? commonList();
-  const stripped = lower.replace(/^[^\p{L}]+|[^\p{L}]+$/gu, '');
-  if (list.has(lower) || (stripped.length >= 3 && list.has(stripped))) problems.push('is too common (it is on the list of most used passwords)');
+  if (isCommonPassword(password, opts.common ?? defaultCommonPasswords())) problems.push(COMMON_PASSWORD_PROBLEM);
   return problems;
 }
 

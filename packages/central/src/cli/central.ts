@@ -5,7 +5,8 @@ import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { startCentral, type CentralOptions, type RunningCentral } from '../central.js';
-import { loadCommonPasswords, passwordProblems } from '../auth/passwords.js';
+import { passwordProblems } from '../auth/passwords.js';
+import { defaultCommonPasswords, loadCommonPasswords } from '../auth/common-passwords.js';
 import { ensureCentralPki } from '../pki.js';
 import { postgresLedger, sqliteLedger } from '../billing.js';
 import { UsageError, processIo, type CliIo } from './common.js';
@@ -36,7 +37,7 @@ Options:
   --admin-login NAME       first administrator, created if there are no users (default admin);
                            password from CGN_ADMIN_PASSWORD, else generated and printed once
   --geoip FILE             GeoIP CSV (start_ip,end_ip,lat,lon,region[,label]); default: the shipped table
-  --password-list FILE     common passwords to refuse (one a line); default: the shipped list
+  --password-list FILE     more common passwords to refuse (one a line), besides the shipped breached list
   --token-ttl SECONDS      access token lifetime                  (default 300)
   --issuer NAME            token issuer                           (default cgn-central)
   --status-interval MS     how often to ask nodes for status      (default 5000)
@@ -113,7 +114,7 @@ export async function runCentralFromArgs(argv: string[], io?: CliIo): Promise<Ru
     if (values['password-list'] !== undefined) {
       const f = resolve(cio.cwd, values['password-list']);
       if (!existsSync(f)) throw new UsageError(`--password-list: no file ${f}`);
-      options.service = { commonPasswords: loadCommonPasswords(f) };
+      options.service = { commonPasswords: new Set([...defaultCommonPasswords(), ...loadCommonPasswords(f)]) };
     }
     if (values['trust-proxy']) options.http = { trustProxy: true };
     if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
