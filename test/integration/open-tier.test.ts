@@ -169,4 +169,51 @@ describe('open tier: stake, redundant execution and slashing', () => {
     // The miner logs the node's reason after the node has already dropped it: wait for the line, not the status.
     await waitFor(() => /has 5 tokens staked/.test(miners[0]!.stderr()), 'the miner to log why it was dropped');
   });
+
+  it('slashes a miner that keeps reporting more CPU than it could have used, with the reports as evidence', async () => {
+    const w = await asAccount(chain, ANVIL_KEYS[4]!);
+    await chain.contracts.mint(w.me, 100n * T);
+    await w.stake(20n * T);
+    const key = generateMinerKey();
+    const p = await proofFor(ANVIL_KEYS[4]!, minerIdOf(key.publicKey));
+    // Right answers, absurd metering (the outside auditor's attack): 5,000 s of CPU for an echo.
+    const liar = new ScriptedMiner({ ack: true, answer: true, slots: 512, advert: { payoutAddress: p.payoutAddress, stakeProof: p.stakeProof }, answerWith: () => ({ metering: { execUs: 1, cpuUs: 5_000_000_000 } }) }, key);
+    scripted.push(liar);
+    await liar.connect(t.node.minerUrl);
+    await waitFor(() => minersOf(t.node).some((m) => m.id === liar.id), 'the liar to join');
+    const before = t.node.openTier!.store.all().length;
+    for (let i = 0; i < 60 && t.node.openTier!.store.all().length === before; i++) {
+      const res = await post(`metered ${i}`);
+      expect(res.status).toBe(200);
+      expect(await res.text()).toBe(`metered ${i}`);
+    }
+    const e = t.node.openTier!.store.all().at(-1)!;
+    expect(e.record.kind).toBe('cgn/metering-over-report');
+    expect(e.record.cheater).toEqual({ minerId: liar.id, address: w.me });
+    if (e.record.kind !== 'cgn/metering-over-report') return;
+    expect(e.record.reports).toHaveLength(3);
+    for (const r of e.record.reports) {
+      expect(r.reportedCpuUs).toBe(5_000_000_000);
+      expect(r.billedCpuUs).toBeLessThanOrEqual(r.nodeExecUs * r.cpus);
+    }
+    expect((await liar.closed).reason).toMatch(/kept reporting more CPU time|quarantined/);
+    await waitFor(async () => t.node.openTier!.store.outcome(e.hash)?.status === 'slashed', 'the slash transaction', 30_000);
+    const events = await chain.clients.public.getContractEvents({
+      address: chain.addresses.staking, abi: stakingAbi, eventName: 'Slashed', args: { staker: w.me }, fromBlock: chain.addresses.deployBlock,
+    });
+    expect(events.map((l) => l.args.evidenceHash)).toEqual([e.hash]);
+    expect(await chain.contracts.balances(w.me)).toMatchObject({ stake: 0n, banned: true });
+    // Each reported unit was billed within the node's own measurement, both figures kept.
+    const db = new Database(join(t.dir, 'ledger.sqlite'), { readonly: true });
+    try {
+      await waitFor(() => e.record.kind === 'cgn/metering-over-report' && e.record.reports.every((r) => db.prepare('SELECT 1 FROM microtransactions WHERE work_id = ?').get(r.workId) !== undefined), 'the records');
+      for (const r of e.record.reports) {
+        const row = t.node.ledger.store.getRow(r.workId) as { record: { cpuUs: number; execUs: number; reportedCpuUs?: number } };
+        expect(row.record.reportedCpuUs).toBe(5_000_000_000);
+        expect(row.record.cpuUs).toBeLessThanOrEqual(row.record.execUs);
+      }
+    } finally {
+      db.close();
+    }
+  });
 });

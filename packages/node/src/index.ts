@@ -21,5 +21,5 @@ export { NodeBilling, BILLING_DEFAULTS, type BillingOptions } from './billing.js
 export { decide, resultHashHex, type DisputeVerdict, type RedundancyCounters } from './broker/redundancy.js';
 export {
   buildEvidence, evidenceHash, EvidenceStore, EVIDENCE_KIND, OpenTierGate, Slasher, startOpenTier,
-  type Evidence, type EvidenceRecord, type OpenTier, type SlashOutcome, type StakingOptions,
+  type Evidence, type EvidenceRecord, type OpenTier, type OverReport, type SlashOutcome, type StakingOptions,
 } from './slashing/index.js';

@@ -7,7 +7,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { CgnError, RateLimiter } from '@cgn/protocol';
+import { CgnError, RateLimiter, type Tier } from '@cgn/protocol';
 import { startCentralLink } from './central/attach.js';
 import { NodeBilling } from './billing.js';
 import { openLedger, type Ledger } from '@cgn/ledger';
@@ -21,7 +21,8 @@ import { FileApiKeyStore, type ApiKeyVerifier } from './auth/api-keys.js';
 import { DServiceRegistry } from './registry.js';
 import { resolveNodeOptions, type NodeOptions, type NodeOptionsInput } from './options.js';
 import { createLogger, type Logger } from './log.js';
-import { startOpenTier, type OpenTier } from './slashing/index.js';
+import { startOpenTier, type OpenTier, type OverReport } from './slashing/index.js';
+import { localGrant, type MinerGrant } from './tiers/grants.js';
 
 /**
  * Light load, for the tunnel outboxes and the ledger writer: nothing went out (was committed) for
@@ -116,7 +117,16 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
       handshakeTimeoutMs: options.timeouts.minerHandshakeMs,
       maxPayloadBytes: maxBody + 1024 * 1024,
       sendAtOnceWhenQuietMs: QUIET_MS,
-      acceptMiner: (id) => options.acceptAnyMiner || allowed.has(id) || (central !== null && central.minerAllowed(id)),
+      grantOf: (id) => {
+        const fallback: MinerGrant | null = allowed.has(id) ? { tier: 'open', attestationKey: null, by: 'node' } : options.acceptAnyMiner ? { tier: 'open', attestationKey: null, by: 'any-miner' } : null;
+        const local = localGrant(options.grants.miners, id);
+        if (local !== null || central === null) return local ?? fallback;
+        // Central's registry grants tiers; a key it does not know may still join open where this node lets it.
+        return central.minerGrant(id).then((g) => g ?? fallback, (err: unknown) => {
+          if (fallback !== null) return fallback;
+          throw err;
+        });
+      },
       admitDServices: (ad) => (central === null ? ad : central.admitDServices(ad)),
       ...(openTier !== null ? { checkAdvert: openTier.checkAdvert, minerGone: (id: string) => openTier.gate.forget(id) } : {}),
       onPayoutAddress: (id, address) => {
@@ -152,6 +162,9 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
     bodyPool,
     clips: meteringClips,
     minerFault: (id, reason) => endpoint!.fault(id, reason),
+    ...(openTier !== null
+      ? { overReported: (id: string, report: OverReport) => void (openTier.onOverReport(id, report) && endpoint!.dropMiner(id, 'banned from the open tier: it kept reporting more CPU time than it could have used (evidence stored, stake slashed)')) }
+      : {}),
     bodyRate: { minBytesPerS: options.timeouts.minBodyBytesPerS, windowMs: options.timeouts.bodyRateWindowMs },
   });
 
@@ -161,6 +174,7 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
       node: { id: options.nodeId, uptimeS: Math.round((Date.now() - startedAt) / 1000), draining, pid: process.pid, rssBytes: process.memoryUsage.rss(), heapUsedBytes: process.memoryUsage().heapUsed },
       dservices: registry.list().map((d) => ({ name: d.name, version: d.version, maxBodyBytes: d.maxBodyBytes, requestMs: d.timeouts.requestMs })),
       miners: snap.miners,
+      minersByTier: snap.miners.reduce<Record<Tier, number>>((n, m) => ((n[m.tier] += 1), n), { open: 0, attested: 0, dedicated: 0 }),
       queues: snap.queues,
       counters: { broker: snap.counters, http: work.counters, tunnels: endpoint!.counters, bodyPool: bodyPool.counters, ledger: ledger.writer.counters, ...(central ? { central: central.keys.counters } : {}) },
       central: central === null ? null : { url: central.url, connected: central.link.connected },

@@ -21,6 +21,7 @@ import { forwardRequestHeaders } from './headers.js';
 import { answerOf, requestLimitProblem, type Answer } from './edge.js';
 import { boundMetering, boundPrice, isGrossOverReport, type MeteringClips } from '../charge-bound.js';
 import type { BodyPool } from './body-pool.js';
+import type { OverReport } from '../slashing/evidence.js';
 
 export interface WorkEndpointDeps {
   nodeId: string;
@@ -44,6 +45,8 @@ export interface WorkEndpointDeps {
   clips: MeteringClips;
   /** A miner's gross over-report, held against it (repeated: quarantined and dropped). */
   minerFault: (minerId: string, reason: string) => void;
+  /** An open-tier miner's gross CPU over-report, for slashing evidence (absent: no open-tier slashing). */
+  overReported?: (minerId: string, report: OverReport) => void;
 }
 
 export interface WorkCounters {
@@ -373,6 +376,12 @@ export function createWorkEndpoint(deps: WorkEndpointDeps): {
               deps.clips.record(minerId, result.metering.cpuUs, metering.cpuUs);
               log.warn({ work: id, miner: minerId.slice(0, 16), reportedCpuUs: result.metering.cpuUs, billedCpuUs: metering.cpuUs, nodeExecUs: metering.execUs }, 'miner reported more CPU than the node can vouch for; clipped');
               if (isGrossOverReport(result.metering.cpuUs, metering.cpuUs)) {
+                if (tier === 'open') {
+                  deps.overReported?.(minerId, {
+                    workId: id, dservice: name, cpus: ds.resources.cpus, nodeExecUs: metering.execUs,
+                    reportedCpuUs: result.metering.cpuUs, billedCpuUs: metering.cpuUs, at: new Date().toISOString(),
+                  });
+                }
                 deps.minerFault(minerId, `reported ${result.metering.cpuUs} µs of CPU for work the node measured at ${metering.execUs} µs`);
               }
             }

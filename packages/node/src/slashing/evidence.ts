@@ -2,7 +2,7 @@
  * Evidence of wrong work, and the node's durable record of it.
  *
  * An evidence record is the JSON of one settled dispute (`DisputeVerdict`) with the miners'
- * staking addresses; its evidence hash is keccak256 of the exact UTF-8 JSON text, which is what
+ * staking addresses, or of a miner's repeated CPU over-reports (`OVER_REPORT_KIND`); its evidence hash is keccak256 of the exact UTF-8 JSON text, which is what
  * `Staking.slash(staker, evidenceHash)` puts on chain. Anyone holding the record can recompute
  * the hash and compare it with the `Slashed` event.
  *
@@ -17,6 +17,8 @@ import { keccak256, toBytes, type Address, type Hash, type Hex } from 'viem';
 import type { DisputeVerdict } from '../broker/redundancy.js';
 
 export const EVIDENCE_KIND = 'cgn/redundant-result-mismatch';
+/** A miner that kept reporting more CPU time than it could have used (see `buildOverReportEvidence`). */
+export const OVER_REPORT_KIND = 'cgn/metering-over-report';
 
 export interface EvidenceReplica {
   minerId: string;
@@ -32,7 +34,9 @@ export interface EvidenceReplica {
   receivedAt: string;
 }
 
-export interface EvidenceRecord {
+export type EvidenceRecord = DisputeEvidenceRecord | OverReportEvidenceRecord;
+
+export interface DisputeEvidenceRecord {
   v: 1;
   kind: typeof EVIDENCE_KIND;
   node: string;
@@ -46,6 +50,39 @@ export interface EvidenceRecord {
   /** The three results in the order they arrived. */
   replicas: EvidenceReplica[];
   majorityHash: Hex;
+  cheater: { minerId: string; address: Address | null };
+}
+
+/** One report above the bound: the node's own measurement beside the miner's word. */
+export interface OverReport {
+  workId: string;
+  dservice: string;
+  /** The DService's declared CPUs, which its sandbox is limited to. */
+  cpus: number;
+  /** Work frame sent to result received, µs, measured by the node. */
+  nodeExecUs: number;
+  /** What the miner reported, µs. */
+  reportedCpuUs: number;
+  /** What was billed (the bound), µs. */
+  billedCpuUs: number;
+  /** ISO time the node received the result. */
+  at: string;
+}
+
+/**
+ * Evidence that a miner reported CPU time it could not have used: each report is more than twice
+ * the node-measured execution time x the DService's CPUs (and 10 ms above it). The work ids name
+ * ledger records that keep both figures (record format 3) under the hash chain and, once their
+ * cycle is sealed, under an anchored batch root.
+ */
+export interface OverReportEvidenceRecord {
+  v: 1;
+  kind: typeof OVER_REPORT_KIND;
+  node: string;
+  /** The last report's work id (the one that completed the evidence). */
+  workId: string;
+  detectedAt: string;
+  reports: OverReport[];
   cheater: { minerId: string; address: Address | null };
 }
 
@@ -64,7 +101,7 @@ export function evidenceHash(record: EvidenceRecord): Hash {
 /** Builds the evidence of a settled dispute (a verdict with a cheater). */
 export function buildEvidence(verdict: DisputeVerdict, opts: { node: string; addressOf: (minerId: string) => Address | null; now?: () => number }): Evidence {
   if (verdict.cheater === null || verdict.majorityHash === null) throw new Error(`dispute over ${verdict.workId} has no majority: no evidence against anybody`);
-  const record: EvidenceRecord = {
+  const record: DisputeEvidenceRecord = {
     v: 1,
     kind: EVIDENCE_KIND,
     node: opts.node,
@@ -84,6 +121,21 @@ export function buildEvidence(verdict: DisputeVerdict, opts: { node: string; add
     })),
     majorityHash: hex0x(verdict.majorityHash),
     cheater: { minerId: verdict.cheater, address: opts.addressOf(verdict.cheater) },
+  };
+  return { record, hash: evidenceHash(record) };
+}
+
+/** Evidence against a miner whose CPU reports kept exceeding what it could have used. */
+export function buildOverReportEvidence(minerId: string, reports: readonly OverReport[], opts: { node: string; addressOf: (minerId: string) => Address | null; now?: () => number }): Evidence {
+  if (reports.length === 0) throw new Error('no over-reports: no evidence against anybody');
+  const record: OverReportEvidenceRecord = {
+    v: 1,
+    kind: OVER_REPORT_KIND,
+    node: opts.node,
+    workId: reports[reports.length - 1]!.workId,
+    detectedAt: new Date((opts.now ?? Date.now)()).toISOString(),
+    reports: reports.map((r) => ({ ...r })),
+    cheater: { minerId, address: opts.addressOf(minerId) },
   };
   return { record, hash: evidenceHash(record) };
 }

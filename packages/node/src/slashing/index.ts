@@ -5,6 +5,8 @@
  *   (`OpenTierGate`); other tiers are not checked (null: no wait, no cost).
  * - `onDispute`: the broker reports a settled dispute; the evidence is stored (fsynced), the
  *   cheater is banned at this node at once, and the slasher sends `Staking.slash` on chain.
+ * - `onOverReport`: the work endpoint reports an open-tier miner's gross CPU over-report; a
+ *   pattern of them (over-reports.ts) becomes evidence, handled like a dispute's.
  * - a timer re-checks admitted open-tier miners every `refreshMs` and drops the ineligible ones.
  *
  * Without a chain (`staking: null`) but with redundancy on, cheaters are still caught, recorded
@@ -17,11 +19,13 @@ import type { AdvertiseFrame } from '@cgn/protocol';
 import { addressesFromJson, CgnContracts, connect } from '@cgn/chain';
 import type { DisputeVerdict } from '../broker/redundancy.js';
 import type { Logger } from '../log.js';
-import { buildEvidence, EvidenceStore } from './evidence.js';
+import { buildEvidence, buildOverReportEvidence, EvidenceStore, type Evidence, type OverReport } from './evidence.js';
+import { OverReportTally } from './over-reports.js';
 import { OpenTierGate, stakeReader } from './open-tier.js';
 import { Slasher } from './slasher.js';
 
-export { buildEvidence, evidenceHash, EvidenceStore, EVIDENCE_KIND, type Evidence, type EvidenceRecord, type SlashOutcome } from './evidence.js';
+export { buildEvidence, buildOverReportEvidence, evidenceHash, EvidenceStore, EVIDENCE_KIND, OVER_REPORT_KIND, type Evidence, type EvidenceRecord, type OverReport, type SlashOutcome } from './evidence.js';
+export { OVER_REPORT_RULE, OverReportTally, type OverReportRule } from './over-reports.js';
 export { OpenTierGate, stakeReader, type Admission, type StakeReader } from './open-tier.js';
 export { Slasher } from './slasher.js';
 
@@ -45,6 +49,11 @@ export interface OpenTier {
   checkAdvert(minerId: string, ad: AdvertiseFrame): Promise<string | null> | null;
   /** For the broker. */
   onDispute(verdict: DisputeVerdict): void;
+  /**
+   * For the work endpoint: an open-tier miner grossly over-reported CPU time (charge-bound.ts).
+   * True when that completed evidence against it (it is banned: drop it).
+   */
+  onOverReport(minerId: string, report: OverReport): boolean;
   /** Starts the periodic re-check; `drop` takes a miner out (error frame, tunnel closed). */
   start(drop: (minerId: string, reason: string) => void): void;
   status(): Record<string, unknown>;
@@ -69,6 +78,20 @@ export async function startOpenTier(opts: { nodeId: string; dataDir: string; sta
   const slasher = contracts !== null && staking?.slasherKey != null ? new Slasher(contracts, store, log) : null;
   if (contracts !== null && slasher === null) log.warn({}, 'no slasher key: proven cheaters are banned at this node but their stake is not slashed');
   for (const e of store.pending()) slasher?.enqueue(e.hash);
+  const overReports = new OverReportTally();
+  /** Stores evidence (fsynced), bans the cheater at this node and queues the slash; false if it could not be stored. */
+  const convict = (evidence: Evidence, what: string): boolean => {
+    try {
+      store.add(evidence);
+    } catch (err) {
+      log.error({ err, evidence: evidence.hash }, 'could not store evidence; the cheater is dropped but not slashed');
+      return false;
+    }
+    gate.forget(evidence.record.cheater.minerId);
+    log.warn({ evidence: evidence.hash, work: evidence.record.workId, miner: evidence.record.cheater.minerId.slice(0, 16), address: evidence.record.cheater.address }, `evidence of ${what} stored; miner banned from the open tier`);
+    slasher?.enqueue(evidence.hash);
+    return true;
+  };
   let timer: ReturnType<typeof setInterval> | null = null;
 
   return {
@@ -98,16 +121,12 @@ export async function startOpenTier(opts: { nodeId: string; dataDir: string; sta
         log.warn({ work: verdict.workId, dservice: verdict.dservice, results: verdict.replicas.map((r) => r.resultHash.slice(0, 12)) }, 'three miners returned three different results; nobody blamed');
         return;
       }
-      const evidence = buildEvidence(verdict, { node: opts.nodeId, addressOf: (id) => gate.addressOf(id) });
-      try {
-        store.add(evidence);
-      } catch (err) {
-        log.error({ err, evidence: evidence.hash }, 'could not store evidence; the cheater is dropped but not slashed');
-        return;
-      }
-      gate.forget(verdict.cheater);
-      log.warn({ evidence: evidence.hash, work: verdict.workId, miner: verdict.cheater.slice(0, 16), address: evidence.record.cheater.address }, 'evidence of wrong work stored; miner banned from the open tier');
-      slasher?.enqueue(evidence.hash);
+      convict(buildEvidence(verdict, { node: opts.nodeId, addressOf: (id) => gate.addressOf(id) }), 'wrong work');
+    },
+    onOverReport(minerId, report) {
+      const reports = overReports.add(minerId, report);
+      if (reports === null) return false;
+      return convict(buildOverReportEvidence(minerId, reports, { node: opts.nodeId, addressOf: (id) => gate.addressOf(id) }), `${reports.length} CPU over-reports`);
     },
     start(drop) {
       if (staking === null) return;
@@ -126,7 +145,7 @@ export async function startOpenTier(opts: { nodeId: string; dataDir: string; sta
         stakeChecks: contracts !== null,
         slashing: slasher !== null,
         gate: gate.counters,
-        evidence: store.all().slice(-20).map((e) => ({ hash: e.hash, work: e.record.workId, cheater: e.record.cheater, outcome: store.outcome(e.hash) ?? { status: 'pending' } })),
+        evidence: store.all().slice(-20).map((e) => ({ hash: e.hash, kind: e.record.kind, work: e.record.workId, cheater: e.record.cheater, outcome: store.outcome(e.hash) ?? { status: 'pending' } })),
         ...(slasher ? { slasher: slasher.counters } : {}),
       };
     },
