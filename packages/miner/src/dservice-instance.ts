@@ -6,6 +6,9 @@
  * `healthIntervalMs`; `healthFailures` failures in a row, or an exit, restart the process with
  * exponential backoff. `stop()` sends SIGTERM and SIGKILL after `stopGraceMs`. Each instance has
  * its own socket directory and process; its stderr goes to the log with the DService's name.
+ * With cgroups, each process incarnation runs in its own group holding the descriptor's CPU,
+ * memory and process limits; a process the kernel kills for its memory is reported as such
+ * (`lastExit.oom`) and restarted like any crash.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
@@ -20,6 +23,7 @@ import { DServiceLink } from './link-client.js';
 import type { Cancellation } from './cancellation.js';
 import { linkSocketPathFor } from './options.js';
 import { buildSandboxCommand } from './sandbox.js';
+import { CgroupGroup, JOIN_FAILED_EXIT, limitsOf, type CgroupSupport, type CgroupVersion, type ResourceLimits } from './cgroup.js';
 
 export type InstanceState = 'idle' | 'starting' | 'ready' | 'restarting' | 'stopping' | 'stopped' | 'failed';
 
@@ -30,6 +34,10 @@ export interface InstanceOptions {
   sandbox: 'bwrap' | 'none';
   /** Files the DService must not see (inside bwrap). */
   hide: readonly string[];
+  /** Where limits are enforced; null (or no version): the DService runs without limits. */
+  cgroups?: CgroupSupport | null;
+  /** Groups are named `<cgroupPrefix>-<incarnation>`; default `<pid>-<name>`. */
+  cgroupPrefix?: string;
   log: Log;
   healthIntervalMs: number;
   healthTimeoutMs: number;
@@ -43,6 +51,8 @@ export interface InstanceOptions {
 export interface ExitInfo {
   code: number | null;
   signal: NodeJS.Signals | null;
+  /** The kernel killed it for exceeding its memory limit. */
+  oom: boolean;
   /** Milliseconds since the epoch. */
   at: number;
 }
@@ -61,6 +71,10 @@ export interface InstanceStatus {
   socketPath: string;
   /** How work reaches it: the DService link (@cgn/sdk DServices) or HTTP. */
   transport: 'link' | 'http';
+  /** Its limits (from the descriptor) and how they are enforced (`null`: they are not). */
+  limits: ResourceLimits & { enforcedBy: `cgroup-${CgroupVersion}` | null };
+  /** Times the kernel killed it for exceeding its memory limit. */
+  oomKills: number;
 }
 
 export interface InstanceEvents {
@@ -75,6 +89,10 @@ interface Proc {
   innerPid: number | null;
   exit: ExitInfo | null;
   exited: Promise<ExitInfo>;
+  /** Its cgroup, removed once it exited. */
+  cgroup: CgroupGroup | null;
+  /** Settles once the cgroup is removed (at once without one). */
+  cleaned: Promise<void>;
 }
 
 const STDERR_TAIL = 20;
@@ -101,6 +119,9 @@ export class DServiceInstance extends EventEmitter<InstanceEvents> {
   private stopping: Promise<void> | null = null;
   private readonly stderrTail: string[] = [];
   private readonly log: Log;
+  private readonly resourceLimits: ResourceLimits;
+  private incarnation = 0;
+  private oomKills = 0;
 
   constructor(private readonly opts: InstanceOptions) {
     super();
@@ -108,6 +129,7 @@ export class DServiceInstance extends EventEmitter<InstanceEvents> {
     this.socketPath = opts.socketPath;
     this.log = opts.log;
     this.limits = { maxBodyBytes: opts.pkg.descriptor.maxBodyBytes };
+    this.resourceLimits = limitsOf(opts.pkg.descriptor);
     const origin = 'http://localhost';
     this.pool = new Pool(origin, {
       socketPath: this.socketPath,
@@ -153,7 +175,15 @@ export class DServiceInstance extends EventEmitter<InstanceEvents> {
       lastExit: this.lastExit,
       socketPath: this.socketPath,
       transport: this.transport,
+      limits: { ...this.resourceLimits, enforcedBy: this.cgroupSupport === null ? null : `cgroup-${this.cgroupSupport.version!}` },
+      oomKills: this.oomKills,
     };
+  }
+
+  /** The cgroups that enforce this DService's limits, if any. */
+  private get cgroupSupport(): CgroupSupport | null {
+    const s = this.opts.cgroups;
+    return s === undefined || s === null || s.version === null ? null : s;
   }
 
   /** Runs one work unit on this instance: over the link when it has one, else over HTTP. */
@@ -234,6 +264,8 @@ export class DServiceInstance extends EventEmitter<InstanceEvents> {
     mkdirSync(socketDir, { recursive: true, mode: 0o700 });
     rmSync(this.socketPath, { force: true });
     rmSync(linkSocketPathFor(this.socketPath), { force: true });
+    const support = this.cgroupSupport;
+    const cgroup = support === null ? null : CgroupGroup.create(support, `${this.opts.cgroupPrefix ?? `${process.pid}-${this.name}`}-${++this.incarnation}`, this.resourceLimits);
     const cmd = buildSandboxCommand({
       mode: this.opts.sandbox,
       packageDir: pkg.dir,
@@ -243,6 +275,7 @@ export class DServiceInstance extends EventEmitter<InstanceEvents> {
       runDir: this.opts.runDir,
       maxBodyBytes: pkg.descriptor.maxBodyBytes,
       hide: this.opts.hide,
+      cgroup,
     });
     const stdio: ('ignore' | 'pipe')[] = ['ignore', 'ignore', 'pipe'];
     if (cmd.infoFd !== null) stdio[cmd.infoFd] = 'pipe';
@@ -255,6 +288,8 @@ export class DServiceInstance extends EventEmitter<InstanceEvents> {
       innerPid: cmd.infoFd === null ? (child.pid ?? null) : null,
       exit: null,
       exited: new Promise<ExitInfo>((r) => (onExit = r)),
+      cgroup,
+      cleaned: Promise.resolve(),
     };
     this.proc = proc;
     const log = this.log.child({ pid: child.pid });
@@ -285,7 +320,21 @@ export class DServiceInstance extends EventEmitter<InstanceEvents> {
     }
     const exited = (code: number | null, signal: NodeJS.Signals | null): void => {
       if (proc.exit !== null) return;
-      proc.exit = { code, signal, at: Date.now() };
+      // bwrap reports its DService's death by a signal as 128 + the signal.
+      const killed = signal === 'SIGKILL' || code === 137;
+      const oom = proc.cgroup !== null && killed && (proc.cgroup.oomKills() ?? 0) > 0;
+      proc.exit = { code, signal, oom, at: Date.now() };
+      if (oom) {
+        this.oomKills++;
+        log.warn({ memoryMb: this.resourceLimits.memoryMb, oomKills: this.oomKills }, `DService was killed for exceeding its memory limit of ${this.resourceLimits.memoryMb} MB`);
+      }
+      if (code === JOIN_FAILED_EXIT && proc.cgroup !== null) log.error({ cgroup: proc.cgroup.paths }, 'the DService process could not join its cgroup');
+      if (proc.cgroup !== null) {
+        const group = proc.cgroup;
+        proc.cleaned = group.remove().then((ok) => {
+          if (!ok) log.warn({ cgroup: group.paths }, 'cannot remove the cgroup of an exited DService process');
+        });
+      }
       this.lastExit = proc.exit;
       onExit(proc.exit);
       this.emit('exit', proc.exit);
@@ -415,13 +464,15 @@ export class DServiceInstance extends EventEmitter<InstanceEvents> {
         await this.kill(proc);
       }
     }
+    if (proc !== null) await proc.cleaned;
     rmSync(dirname(this.socketPath), { recursive: true, force: true });
     this.setState('stopped');
   }
 }
 
 function describeExit(e: ExitInfo): string {
-  return e.signal !== null ? `signal ${e.signal}` : `exit code ${e.code}`;
+  const how = e.signal !== null ? `signal ${e.signal}` : `exit code ${e.code}`;
+  return e.oom ? `${how}: killed for exceeding its memory limit` : how;
 }
 
 /**

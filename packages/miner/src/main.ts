@@ -8,7 +8,7 @@ import { pino } from 'pino';
 import { TIERS } from '@cgn/protocol';
 import type { MinerLogger } from './log.js';
 import { startMiner, type Miner } from './miner.js';
-import { DEFAULT_KEY_FILE, MinerOptionError, SANDBOX_MODES, type MinerOptions, type SandboxMode } from './options.js';
+import { DEFAULT_KEY_FILE, LIMITS_MODES, MinerOptionError, SANDBOX_MODES, type LimitsMode, type MinerOptions, type SandboxMode } from './options.js';
 
 export const MINER_USAGE = `Usage: cgn miner --node URL --dservice DIR [--dservice DIR ...] [options]
 
@@ -24,6 +24,10 @@ Options:
   --tier T          ${TIERS.join(' | ')}                       (default open)
   --sandbox MODE    ${SANDBOX_MODES.join(' | ')}: auto uses bubblewrap if it works here,
                     else plain processes with a warning            (default auto)
+  --limits MODE     ${LIMITS_MODES.join(' | ')}: the DServices' CPU, memory and process limits
+                    (dservice.json resources) enforced with cgroups; auto warns
+                    where no cgroup is writable, cgroup refuses to start then
+                                                                   (default auto)
   --location L      free-text location advertised to the node      (default none)
   --run-dir DIR     directory for the DServices' sockets   (default a new temporary dir)
   --payout-address ADDRESS
@@ -61,7 +65,7 @@ const defaultIo: MainIo = {
 /** Command-line flag for each option, for error messages. */
 const FLAG: Record<string, string> = {
   nodeUrl: '--node', keyFile: '--key', dservices: '--dservice', slots: '--slots', tier: '--tier',
-  sandbox: '--sandbox', location: '--location', runDir: '--run-dir', payoutAddress: '--payout-address', stakeProof: '--stake-proof',
+  sandbox: '--sandbox', limits: '--limits', location: '--location', runDir: '--run-dir', payoutAddress: '--payout-address', stakeProof: '--stake-proof',
 };
 
 function flagOf(option: string): string {
@@ -93,6 +97,7 @@ export async function runMinerFromArgs(argv: string[], io: MainIo = defaultIo): 
         slots: { type: 'string' },
         tier: { type: 'string' },
         sandbox: { type: 'string' },
+        limits: { type: 'string' },
         location: { type: 'string' },
         'run-dir': { type: 'string' },
         'payout-address': { type: 'string' },
@@ -117,6 +122,7 @@ export async function runMinerFromArgs(argv: string[], io: MainIo = defaultIo): 
   }
   if (values.tier !== undefined) options.tier = values.tier as MinerOptions['tier'] & string;
   if (values.sandbox !== undefined) options.sandbox = values.sandbox as SandboxMode;
+  if (values.limits !== undefined) options.limits = values.limits as LimitsMode;
   if (values.location !== undefined) options.location = values.location;
   if (values['run-dir'] !== undefined) options.runDir = values['run-dir'];
   if (values['payout-address'] !== undefined) options.payoutAddress = values['payout-address'];

@@ -24,6 +24,8 @@ import type { WorkOutcome } from './proxy.js';
 import type { Cancellation } from './cancellation.js';
 import { createRunDir, sweepStaleRunDirs } from './run-dir.js';
 import { resolveSandbox } from './sandbox.js';
+import { resolveLimits, type ResolvedLimits } from './limits.js';
+import { groupPrefix, sweepStaleGroups } from './cgroup.js';
 import { Tunnel, type Advertisement, type DisconnectInfo, type WorkFailure } from './tunnel.js';
 
 export interface DServiceStatus {
@@ -49,6 +51,10 @@ export interface MinerStatus {
   tier: Tier;
   slots: number;
   sandbox: 'bwrap' | 'none';
+  /** How the DServices' CPU, memory and process limits are enforced; `none`: they are not. */
+  limits: 'cgroup-v2' | 'cgroup-v1' | 'none';
+  /** What is not isolated or limited here and why (no bubblewrap, no writable cgroup, ...). */
+  isolationWarnings: string[];
   inFlight: number;
   /** Results sent. */
   workDone: number;
@@ -103,6 +109,8 @@ class MinerImpl extends EventEmitter<MinerEvents> implements Miner {
   private readonly byName = new Map<string, DServiceInstance>();
   private tunnel: Tunnel | null = null;
   private sandbox: 'bwrap' | 'none' = 'none';
+  private limits: ResolvedLimits = { support: null, warning: null };
+  private sandboxWarning: string | null = null;
   private runDir = '';
   private ownRunDir = false;
   private stateValue: MinerStatus['state'] = 'running';
@@ -147,7 +155,15 @@ class MinerImpl extends EventEmitter<MinerEvents> implements Miner {
 
     const sandbox = await resolveSandbox(o.sandbox);
     this.sandbox = sandbox.mode;
+    this.sandboxWarning = sandbox.warning;
     if (sandbox.warning !== null) this.log.warn({ sandbox: 'none' }, sandbox.warning);
+    this.limits = resolveLimits(o.limits);
+    if (this.limits.warning !== null) this.log.warn({ limits: this.limitsName }, this.limits.warning);
+    const cgroupPrefix = groupPrefix(this.minerId);
+    if (this.limits.support !== null) {
+      const swept = sweepStaleGroups(this.limits.support);
+      if (swept > 0) this.log.info({ swept }, 'removed the cgroups of miners that are gone');
+    }
 
     if (o.runDir === null) {
       const removed = sweepStaleRunDirs();
@@ -168,6 +184,8 @@ class MinerImpl extends EventEmitter<MinerEvents> implements Miner {
           runDir: this.runDir,
           sandbox: this.sandbox,
           hide: [o.keyFile],
+          cgroups: this.limits.support,
+          cgroupPrefix: `${cgroupPrefix}${name}`,
           log: this.log.child({ dservice: name }),
           healthIntervalMs: o.healthIntervalMs,
           healthTimeoutMs: o.healthTimeoutMs,
@@ -214,12 +232,17 @@ class MinerImpl extends EventEmitter<MinerEvents> implements Miner {
     tunnel.on('work-cancelled', (id) => this.emit('work-cancelled', id));
     this.log.info(
       {
-        minerId: this.minerId.slice(0, 16), node: o.nodeUrl, tier: o.tier, slots: o.slots, sandbox: this.sandbox,
+        minerId: this.minerId.slice(0, 16), node: o.nodeUrl, tier: o.tier, slots: o.slots, sandbox: this.sandbox, limits: this.limitsName,
         dservices: runnable.map((m) => `${m.pkg.descriptor.name}@${m.pkg.descriptor.version}`),
       },
       'miner started',
     );
     tunnel.start();
+  }
+
+  private get limitsName(): MinerStatus['limits'] {
+    const v = this.limits.support?.version ?? null;
+    return v === null ? 'none' : `cgroup-${v}`;
   }
 
   private advertisement(): Advertisement {
@@ -267,6 +290,8 @@ class MinerImpl extends EventEmitter<MinerEvents> implements Miner {
       tier: this.o.tier,
       slots: this.o.slots,
       sandbox: this.sandbox,
+      limits: this.limitsName,
+      isolationWarnings: [this.sandboxWarning, this.limits.warning].filter((w): w is string => w !== null),
       inFlight: t?.inFlightCount ?? 0,
       workDone: t?.stats.workDone ?? 0,
       failures: t?.stats.failures ?? 0,

@@ -26,7 +26,7 @@ describe('resolveMinerOptions', () => {
   it('fills the defaults', () => {
     const o = resolveMinerOptions(base);
     expect(o).toMatchObject({
-      nodeUrl: base.nodeUrl, keyFile: DEFAULT_KEY_FILE, slots: 64, tier: 'open', sandbox: 'auto', runDir: null,
+      nodeUrl: base.nodeUrl, keyFile: DEFAULT_KEY_FILE, slots: 64, tier: 'open', sandbox: 'auto', limits: 'auto', runDir: null,
       reconnectBaseMs: 200, reconnectCapMs: 10_000, expectedDigests: {},
     });
     expect(o.location).toBeUndefined();
@@ -54,6 +54,7 @@ describe('resolveMinerOptions', () => {
       [{ slots: 1.5 }, 'slots', /integer/],
       [{ tier: 'gold' }, 'tier', /open, attested, dedicated/],
       [{ sandbox: 'docker' }, 'sandbox', /auto, bwrap, none/],
+      [{ limits: 'rlimit' }, 'limits', /auto, cgroup, none/],
       [{ location: 7 }, 'location', /string/],
       [{ payoutAddress: '0x1234' }, 'payoutAddress', /EVM address/],
       [{ logger: {} }, 'logger', /pino/],

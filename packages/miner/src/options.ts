@@ -10,6 +10,9 @@ import type { MinerLogger } from './log.js';
 
 export type SandboxMode = 'auto' | 'bwrap' | 'none';
 export const SANDBOX_MODES: readonly SandboxMode[] = ['auto', 'bwrap', 'none'];
+/** How DServices' CPU, memory and process limits are enforced: `cgroup` (required), `auto` (cgroups where writable, else a warning), `none`. */
+export type LimitsMode = 'auto' | 'cgroup' | 'none';
+export const LIMITS_MODES: readonly LimitsMode[] = ['auto', 'cgroup', 'none'];
 
 export interface MinerOptions {
   /** The node's miner endpoint, `ws://host:port/` or `wss://…`. */
@@ -24,6 +27,8 @@ export interface MinerOptions {
   tier?: Tier;
   /** `auto` (default): bubblewrap if it works here, else plain processes with a warning. */
   sandbox?: SandboxMode;
+  /** `auto` (default): the descriptors' resource limits enforced with cgroups where writable, else a warning. */
+  limits?: LimitsMode;
   /** Directory for the DServices' sockets; default a new temporary directory, removed on stop. */
   runDir?: string;
   /** Free-text location advertised to the node (region, city). */
@@ -70,6 +75,7 @@ export interface ResolvedMinerOptions {
   slots: number;
   tier: Tier;
   sandbox: SandboxMode;
+  limits: LimitsMode;
   runDir: string | null;
   location: string | undefined;
   payoutAddress: string | undefined;
@@ -118,7 +124,7 @@ const TUNING = {
   maxMessageBytes: 1024 * 1024,
 } as const;
 
-export const MINER_DEFAULTS = { tier: 'open' as Tier, sandbox: 'auto' as SandboxMode, keyFile: DEFAULT_KEY_FILE, ...TUNING };
+export const MINER_DEFAULTS = { tier: 'open' as Tier, sandbox: 'auto' as SandboxMode, limits: 'auto' as LimitsMode, keyFile: DEFAULT_KEY_FILE, ...TUNING };
 
 /** Longest unix socket path Linux accepts (sun_path is 108 bytes with the NUL). */
 export const MAX_SOCKET_PATH = 107;
@@ -182,6 +188,9 @@ export function resolveMinerOptions(input: MinerOptions): ResolvedMinerOptions {
   const sandbox = o['sandbox'] ?? MINER_DEFAULTS.sandbox;
   if (!SANDBOX_MODES.includes(sandbox as SandboxMode)) throw new MinerOptionError('sandbox', `must be one of ${SANDBOX_MODES.join(', ')}`);
 
+  const limits = o['limits'] ?? MINER_DEFAULTS.limits;
+  if (!LIMITS_MODES.includes(limits as LimitsMode)) throw new MinerOptionError('limits', `must be one of ${LIMITS_MODES.join(', ')}`);
+
   const runDir = o['runDir'];
   if (runDir !== undefined) {
     if (typeof runDir !== 'string' || runDir.length === 0) throw new MinerOptionError('runDir', 'must be a directory path');
@@ -237,6 +246,7 @@ export function resolveMinerOptions(input: MinerOptions): ResolvedMinerOptions {
     slots,
     tier: tier as Tier,
     sandbox: sandbox as SandboxMode,
+    limits: limits as LimitsMode,
     runDir: runDir === undefined ? null : resolve(runDir as string),
     location: location as string | undefined,
     payoutAddress: payoutAddress as string | undefined,

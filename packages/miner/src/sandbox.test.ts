@@ -2,7 +2,7 @@
  * The sandbox: the command line it builds, and what a DService inside bubblewrap can and cannot
  * do (checked by a throwaway DService that probes its surroundings and reports them).
  */
-import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, realpathSync, rmSync, existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -10,43 +10,79 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { frame, type ResultFrame, type WorkFrame } from '@cgn/protocol';
 import { startMiner, type Miner } from './miner.js';
 import { buildSandboxCommand, bwrapProblem, resolveSandbox } from './sandbox.js';
+import { CgroupGroup } from './cgroup.js';
 import { NodePeer, type PeerConn } from '../test/node-peer.js';
-import { silent, tempDir, writeDService } from '../test/fixtures.js';
+import { ECHO, ROOT, silent, tempDir, writeDService } from '../test/fixtures.js';
+
+const MEDIAGEN = join(ROOT, 'dservices/mediagen');
+/** Host paths no DService may read (some may not exist on a machine: then ENOENT outside too). */
+const FORBIDDEN = ['/etc/shadow', '/etc/passwd', '/etc/hostname', '/root', '/home', '/var', '/sys', '/run', '/opt', '/srv'];
 
 describe('buildSandboxCommand', () => {
+  const dir = tempDir();
+  afterAll(() => dir.cleanup());
+  const runDir = join(dir.path, 'run');
+  const socketDir = join(runDir, 'echo');
+  mkdirSync(socketDir, { recursive: true });
   const spec = {
-    packageDir: '/srv/dservices/echo',
-    entryPath: '/srv/dservices/echo/dist/server.js',
-    socketDir: '/tmp/cgn-miner-abc/echo',
-    socketPath: '/tmp/cgn-miner-abc/echo/http.sock',
-    runDir: '/tmp/cgn-miner-abc',
+    packageDir: ECHO,
+    entryPath: join(ECHO, 'dist/server.js'),
+    socketDir,
+    socketPath: join(socketDir, 'http.sock'),
+    runDir,
     maxBodyBytes: 1234,
     hide: ['/home/m/.cgn/miner-key.pem'],
-    nodePath: '/usr/bin/node',
+    nodePath: process.execPath,
   };
 
-  it('with bwrap: read-only root, own /tmp, no network, own namespaces, the socket dir bound, the key hidden', () => {
+  it('with bwrap: an empty read-only root with the package, the runtime, its dependencies and its socket dir; own /tmp; no network', () => {
     const cmd = buildSandboxCommand({ ...spec, mode: 'bwrap' });
     expect(cmd.command).toBe('bwrap');
     const a = cmd.args.join(' ');
+    const node = realpathSync(process.execPath);
     for (const part of [
-      '--ro-bind / /', '--dev /dev', '--proc /proc', '--tmpfs /tmp', '--unshare-all', '--die-with-parent', '--new-session',
-      '--cap-drop ALL', `--bind ${spec.socketDir} ${spec.socketDir}`, `--chdir ${spec.packageDir}`,
-      `--ro-bind /dev/null ${spec.hide[0]}`, `-- /usr/bin/node ${spec.entryPath}`,
+      '--dev /dev', '--proc /proc', '--tmpfs /tmp', '--unshare-all', '--die-with-parent', '--new-session', '--cap-drop ALL',
+      `--ro-bind ${ECHO} ${ECHO}`, `--ro-bind ${node} ${node}`, `--bind ${socketDir} ${socketDir}`,
+      // echo depends on @cgn/sdk: a workspace link in node_modules, recreated as a link to the package, bound read-only.
+      `--symlink ../../packages/sdk ${join(ROOT, 'node_modules/@cgn/sdk')}`, `--ro-bind ${join(ROOT, 'packages/sdk')} ${join(ROOT, 'packages/sdk')}`,
+      '--remount-ro /', `--chdir ${ECHO}`, `-- ${process.execPath} ${spec.entryPath}`,
     ]) {
       expect(a).toContain(part);
     }
-    // Order matters to bwrap: the tmpfs first, then the socket dir inside it.
-    expect(a.indexOf('--tmpfs /tmp')).toBeLessThan(a.indexOf(`--bind ${spec.socketDir}`));
+    // Nothing else of the host: no root bind, not the whole repository nor node_modules, no other package.
+    const bound = cmd.args.flatMap((x, i) => (x === '--ro-bind' || x === '--bind' ? [cmd.args[i + 2]!] : []));
+    expect(bound).not.toContain('/');
+    for (const p of bound) {
+      expect([ROOT, join(ROOT, 'node_modules'), join(ROOT, 'packages'), join(ROOT, 'dservices'), '/etc', '/root', '/home', '/usr', '/var', runDir]).not.toContain(p);
+      expect(p.startsWith(join(ROOT, 'packages/miner'))).toBe(false);
+      expect(p.startsWith(MEDIAGEN)).toBe(false);
+    }
+    // The key lives outside everything bound: nothing to hide.
+    expect(a).not.toContain('/dev/null');
+    // Order matters to bwrap: the tmpfs before the socket dir inside it, the root read-only last.
+    expect(a.indexOf('--tmpfs /tmp')).toBeLessThan(a.indexOf(`--bind ${socketDir}`));
+    expect(a.indexOf('--remount-ro /')).toBeGreaterThan(a.lastIndexOf('--ro-bind'));
     expect(cmd.infoFd).toBe(3);
     expect(a).toContain('--info-fd 3');
   });
 
-  it('brings back a package that lives below /tmp (read-only), and hides another run dir outside /tmp', () => {
-    const a = buildSandboxCommand({ ...spec, mode: 'bwrap', packageDir: '/tmp/pkg', entryPath: '/tmp/pkg/s.js', runDir: '/run/cgn', socketDir: '/run/cgn/x' }).args.join(' ');
-    expect(a).toContain('--ro-bind /tmp/pkg /tmp/pkg');
-    expect(a).toContain('--tmpfs /run/cgn');
-    expect(a.indexOf('--tmpfs /run/cgn')).toBeLessThan(a.indexOf('--bind /run/cgn/x /run/cgn/x'));
+  it('covers a hidden file that a bind would show with /dev/null', () => {
+    const key = join(ECHO, 'dservice.json');
+    const a = buildSandboxCommand({ ...spec, mode: 'bwrap', hide: [key] }).args.join(' ');
+    expect(a).toContain(`--ro-bind /dev/null ${key}`);
+  });
+
+  it('starts the process inside its cgroup: a shell joins it, then execs bwrap (or node)', () => {
+    const fake = join(dir.path, 'cg');
+    mkdirSync(join(fake, 'cgn'), { recursive: true });
+    const group = CgroupGroup.create({ version: 'v2', parents: { memory: join(fake, 'cgn'), pids: join(fake, 'cgn'), cpu: join(fake, 'cgn') }, missing: [], warning: null }, 'm-echo-1', { cpus: 1, memoryMb: 64, pids: 32 });
+    for (const mode of ['bwrap', 'none'] as const) {
+      const cmd = buildSandboxCommand({ ...spec, mode, cgroup: group });
+      expect(cmd.command).toBe('/bin/sh');
+      const dash = cmd.args.indexOf('--');
+      expect(cmd.args.slice(3, dash)).toEqual([join(fake, 'cgn', 'm-echo-1', 'cgroup.procs')]);
+      expect(cmd.args[dash + 1]).toBe(mode === 'bwrap' ? 'bwrap' : process.execPath);
+    }
   });
 
   it('without bwrap: plain node in the package dir', () => {
@@ -85,7 +121,7 @@ describe('resolveSandbox', () => {
 
 describe('a DService inside bubblewrap', () => {
   const tmp = tempDir();
-  // The key lives outside /tmp, so only the explicit hiding keeps it from the DService.
+  // The miner's state (its key) lives outside /tmp: not under the sandbox's own /tmp.
   const keyDir = mkdtempSync('/var/tmp/cgn-miner-key-');
   const keyFile = join(keyDir, 'miner.pem');
   const runDir = join(tmp.path, 'run');
@@ -116,6 +152,9 @@ describe('a DService inside bubblewrap', () => {
       out.writeTmp = write('/tmp/cgn-sandbox-probe-' + process.pid);
       out.tmpEntries = fs.readdirSync('/tmp');
       try { out.key = fs.readFileSync(${JSON.stringify(keyFile)}, 'utf8').length; } catch (e) { out.key = e.code; }
+      const read = (p) => { try { return fs.statSync(p).isDirectory() ? 'listed ' + fs.readdirSync(p).length : 'read ' + fs.readFileSync(p).length; } catch (e) { return e.code; } };
+      out.reads = Object.fromEntries(${JSON.stringify(FORBIDDEN)}.concat(${JSON.stringify([join(tmp.path, 'other'), join(tmp.path, 'other', 'server.mjs'), keyDir, keyFile, ECHO, MEDIAGEN, join(ROOT, 'node_modules'), join(ROOT, 'packages/node'), join(ROOT, '.cgn'), join(ROOT, 'package.json')])}).map((p) => [p, read(p)]));
+      out.rootEntries = fs.readdirSync('/').sort();
       out.otherSocket = fs.existsSync(${JSON.stringify(join(runDir, 'other', 'http.sock'))});
       out.ownSocket = fs.existsSync(process.env.CGN_SOCKET);
       out.env = Object.keys(process.env).sort();
@@ -158,20 +197,27 @@ describe('a DService inside bubblewrap', () => {
     }
   }
 
-  it('cannot open a TCP connection to the outside, sees a read-only root and its own /tmp, and not the miner key', async () => {
+  it('cannot open a TCP connection to the outside, sees only its package, runtime and socket (read-only) and its own /tmp: not /etc/shadow, /root, the miner key, other packages', async () => {
     const before = outsideConnections;
     const { miner, report } = await probe('bwrap');
     expect(miner.status().sandbox).toBe('bwrap');
     expect(report['fetch']).toMatch(/^failed: /);
     expect(outsideConnections).toBe(before);
-    expect(report['writeRoot']).toBe('EROFS');
+    expect(['ENOENT', 'EROFS']).toContain(report['writeRoot']); // its directory is not there at all, and the root is read-only
+    // Every host path outside what it needs is absent: secrets, home directories, the miner's
+    // state (its key's directory), the other DServices' packages, the repository around its deps.
+    const reads = report['reads'] as Record<string, string>;
+    expect(Object.keys(reads).length).toBe(FORBIDDEN.length + 10);
+    for (const [path, outcome] of Object.entries(reads)) expect({ path, outcome }).toEqual({ path, outcome: 'ENOENT' });
+    // At the top: /dev, /proc, /tmp, and the ways to the runtime, its libraries and the package.
+    const allowed = ['dev', 'proc', 'tmp', 'usr', 'etc', 'lib', 'lib64', 'lib32', 'libx32', 'bin', realpathSync(process.execPath).split('/')[1]!];
+    for (const e of report['rootEntries'] as string[]) expect(allowed).toContain(e);
     expect(existsSync(join(keyDir, 'written-by-dservice'))).toBe(false);
     expect(report['writePackage']).toBe('EROFS');
     expect(existsSync(join(probePkg, 'written-by-dservice'))).toBe(false);
     expect(report['writeTmp']).toBe('ok');
     expect(existsSync(`/tmp/cgn-sandbox-probe-${String(report['pid'])}`)).toBe(false);
-    // /dev/null is bound over it (on a nodev mount, so it cannot even be opened); without that it would be readable.
-    expect(['EACCES', 0]).toContain(report['key']);
+    expect(report['key']).toBe('ENOENT'); // the miner's key is not in the sandbox at all
     expect(report['ownSocket']).toBe(true);
     expect(report['otherSocket']).toBe(false); // the other DService's socket is out of reach
     // (bwrap's --chdir sets PWD)

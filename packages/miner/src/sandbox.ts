@@ -1,12 +1,13 @@
 /**
- * How a DService process is started: inside bubblewrap (no network, read-only root, its own
- * /tmp, its own pid/ipc/uts namespaces, no capabilities) or, without bwrap, as a plain `node`
- * process. Either way it gets a minimal environment: nothing of the miner's, nothing secret.
+ * How a DService process is started: inside bubblewrap (no network, only the host paths it needs,
+ * read-only, its own /tmp, its own pid/ipc/uts namespaces, no capabilities) or, without bwrap, as
+ * a plain `node` process; in either case inside its cgroup when it has one. Either way it gets a
+ * minimal environment: nothing of the miner's, nothing secret.
  */
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { dirname, isAbsolute, join, relative } from 'node:path';
+import { joinCommand, type CgroupGroup } from './cgroup.js';
 import { linkSocketPathFor, type SandboxMode } from './options.js';
+import { MountPlan, dependencyLocations, exposeRuntime } from './sandbox-mounts.js';
 
 export interface SandboxSpec {
   /** `bwrap` or `none` (resolve `auto` with `resolveSandbox` first). */
@@ -18,7 +19,7 @@ export interface SandboxSpec {
   /** Directory holding the DService's socket: the only writable place it shares with the miner. */
   socketDir: string;
   socketPath: string;
-  /** The miner's run directory (all DServices' socket directories); hidden inside the sandbox except `socketDir`. */
+  /** The miner's run directory (all DServices' socket directories); only `socketDir` of it is visible inside. */
   runDir: string;
   maxBodyBytes: number;
   /** Files to hide inside the sandbox (the miner's key). */
@@ -27,6 +28,8 @@ export interface SandboxSpec {
   nodePath?: string;
   /** bwrap binary; default `bwrap` on PATH. */
   bwrapPath?: string;
+  /** The cgroup the process joins before anything else runs; none: no limits. */
+  cgroup?: CgroupGroup | null;
 }
 
 export interface SandboxCommand {
@@ -54,48 +57,17 @@ export function dserviceEnv(spec: Pick<SandboxSpec, 'socketPath' | 'maxBodyBytes
   return env;
 }
 
-/**
- * The highest directory at or above `dir` (below /tmp) that holds a package.json or
- * node_modules: what module resolution from the package may need.
- */
-export function projectRoot(dir: string): string {
-  let root = dir;
-  for (let d = dir; isInside(d, '/tmp') && d !== '/tmp'; d = dirname(d)) {
-    if (existsSync(join(d, 'package.json')) || existsSync(join(d, 'node_modules'))) root = d;
-  }
-  return root;
-}
-
-function isInside(child: string, parent: string): boolean {
-  const r = relative(parent, child);
-  return r === '' || (!r.startsWith('..') && !isAbsolute(r));
-}
-
-/** The command line that starts a DService as `spec` says. */
+/** The command line that starts a DService as `spec` says (inside its cgroup, when it has one). */
 export function buildSandboxCommand(spec: SandboxSpec): SandboxCommand {
   const node = spec.nodePath ?? process.execPath;
   const env = dserviceEnv(spec, spec.mode);
+  const inGroup = (command: string, args: string[]): { command: string; args: string[] } =>
+    spec.cgroup != null ? joinCommand(spec.cgroup, command, args) : { command, args };
   if (spec.mode === 'none') {
-    return { command: node, args: [spec.entryPath], cwd: spec.packageDir, env, infoFd: null };
+    return { ...inGroup(node, [spec.entryPath]), cwd: spec.packageDir, env, infoFd: null };
   }
   const infoFd = 3;
-  const args = [
-    '--ro-bind', '/', '/',
-    '--dev', '/dev',
-    '--proc', '/proc',
-    '--tmpfs', '/tmp',
-  ];
-  // The other DServices' sockets stay out of reach: an empty run directory, then only our own.
-  if (!isInside(spec.runDir, '/tmp')) args.push('--tmpfs', spec.runDir);
-  args.push('--bind', spec.socketDir, spec.socketDir);
-  // A package below /tmp would be hidden by the tmpfs: bring back its project (the package and
-  // the node_modules it resolves through, e.g. a workspace checkout), read-only.
-  const restored = isInside(spec.packageDir, '/tmp') ? projectRoot(spec.packageDir) : null;
-  if (restored !== null) args.push('--ro-bind', restored, restored);
-  for (const file of spec.hide ?? []) {
-    const visible = !isInside(file, '/tmp') || (restored !== null && isInside(file, restored));
-    if (visible && !isInside(file, spec.runDir)) args.push('--ro-bind', '/dev/null', file);
-  }
+  const args = [...mountArgs(spec, node)];
   args.push(
     '--unshare-all',
     '--hostname', 'dservice',
@@ -110,7 +82,21 @@ export function buildSandboxCommand(spec: SandboxSpec): SandboxCommand {
     '--',
     node, spec.entryPath,
   );
-  return { command: spec.bwrapPath ?? 'bwrap', args, cwd: spec.packageDir, env, infoFd };
+  return { ...inGroup(spec.bwrapPath ?? 'bwrap', args), cwd: spec.packageDir, env, infoFd };
+}
+
+/**
+ * The filesystem a DService sees (see sandbox-mounts.ts): an empty root made read-only at the
+ * end, minimal /dev and /proc, its own /tmp, and only the host paths it needs.
+ */
+export function mountArgs(spec: Pick<SandboxSpec, 'packageDir' | 'socketDir' | 'hide'>, nodePath: string): string[] {
+  const plan = new MountPlan();
+  exposeRuntime(plan, nodePath);
+  plan.expose(spec.packageDir);
+  for (const dep of dependencyLocations(spec.packageDir)) plan.expose(dep);
+  plan.expose(spec.socketDir, true);
+  for (const file of spec.hide ?? []) plan.hide(file);
+  return ['--dev', '/dev', '--proc', '/proc', '--tmpfs', '/tmp', ...plan.args(), '--remount-ro', '/'];
 }
 
 /** The flags `bwrapProblem` tries: those a DService gets, without its binds (`bwrap --ro-bind / / true` and more). */

@@ -14,7 +14,11 @@ export interface DServiceDescriptor {
   developer: string;
   /** Same input and parameters always give the same output bytes. */
   deterministic: boolean;
-  resources: { cpus: number; memoryMb: number };
+  /**
+   * What one instance may use, enforced on miners with cgroups: CPUs' worth of time, memory, and
+   * (optional; the miner's default otherwise) tasks, i.e. processes and threads, at once.
+   */
+  resources: { cpus: number; memoryMb: number; pids?: number };
   /** Largest request body the node accepts for this DService. */
   maxBodyBytes: number;
   /** Concurrent work units one instance of it takes. */
@@ -82,6 +86,7 @@ export function parseDescriptor(value: unknown, source = 'dservice.json'): DServ
     resources: {
       cpus: posInt(res['cpus'], 'resources.cpus', DESCRIPTOR_DEFAULTS.resources.cpus),
       memoryMb: posInt(res['memoryMb'], 'resources.memoryMb', DESCRIPTOR_DEFAULTS.resources.memoryMb),
+      ...(res['pids'] !== undefined ? { pids: posInt(res['pids'], 'resources.pids', 1) } : {}),
     },
     maxBodyBytes: posInt(o['maxBodyBytes'], 'maxBodyBytes', DESCRIPTOR_DEFAULTS.maxBodyBytes),
     concurrency: posInt(o['concurrency'], 'concurrency', DESCRIPTOR_DEFAULTS.concurrency),
