@@ -34,7 +34,7 @@ export { startTestCentral, call as testCall, TEST_ADMIN, type TestCentral, type 
 export { runCentralFromArgs, CENTRAL_USAGE } from './cli/central.js';
 export { runAccountFromArgs, ACCOUNT_USAGE } from './cli/account.js';
 export { runDServiceFromArgs, DSERVICE_USAGE, type DServiceCliDeps } from './cli/dservice.js';
-export { runMinerRegisterFromArgs, MINER_REGISTER_USAGE } from './cli/miner.js';
+export { runMinerRegisterFromArgs, runMinerGrantFromArgs, MINER_REGISTER_USAGE, MINER_GRANT_USAGE } from './cli/miner.js';
 export { type CliIo } from './cli/common.js';
 export { ensureCa, issueCert, ensureCentralPki, ensureNodePki, ensureDevPki, type KeyPair, type PkiOptions } from './pki.js';
 export { setupDevNetwork, type DevSetupOptions, type DevSetupResult, type DevNodeEntry } from './dev-setup.js';

@@ -16,9 +16,10 @@ import { TokenIssuer, createTokenVerifier, looksLikeJwt } from './auth/tokens.js
 import { dserviceRecord, nodeUrlProblems, type DServiceSubmission } from './registry/descriptors.js';
 import { GeoIp } from './registry/geoip.js';
 import { selectNodesForDApp, selectNodesForMiner, type LatLon, type RankedNode } from './selection.js';
+import { normaliseAttestationKey } from './registry/attestation-key.js';
 import type {
   AccountKind, AccountRecord, ApiKeyRecord, ApprovalState, AuditInput, AuditQuery, CentralStore, DServiceCapacity,
-  DServiceRecord, MinerRecord, NodeHealth, NodeRecord, Role, UserRecord,
+  DServiceRecord, GrantedTier, MinerRecord, NodeHealth, NodeRecord, Role, UserRecord,
 } from './store/store.js';
 
 export const SYSTEM_ACCOUNT_NAME = 'cgn';
@@ -66,6 +67,7 @@ interface Events {
 }
 
 export const userView = (u: UserRecord) => ({
+  attestationChanged: [];
   id: u.id, accountId: u.accountId, login: u.login, role: u.role, owner: u.owner, disabled: u.disabled, createdAt: u.createdAt,
 });
 export const keyView = (k: ApiKeyRecord) => ({
@@ -667,15 +669,20 @@ export class CentralService extends EventEmitter<Events> {
 
   // ---------------------------------------------------------------- miners
 
-  async registerMiner(actor: Actor, input: { publicKey: string; name: string; tier?: MinerRecord['tier'] }, ctx: Ctx) {
+  /**
+   * An account owner registers a miner key; it is granted `open`. `dedicated` is granted by staff
+   * only (`grantMinerTier`), and `attested` by nodes for a verified quote, so neither can be asked
+   * for here. An attestation key (the TPM's AK public key) may be registered with it.
+   */
+  async registerMiner(actor: Actor, input: { publicKey: string; name: string; tier?: string; attestationKey?: string }, ctx: Ctx) {
     const s = CentralService.session(actor);
     if (s.user.role !== 'user' || !s.account.kinds.includes('miner')) return this.denied(actor, 'register miners (needs a miner operator account)', ctx, s.account.id);
     if (!s.user.owner) return this.denied(actor, `register miners for account ${s.account.id} (only its owner may)`, ctx, s.account.id);
     const id = input.publicKey.toLowerCase();
     if ((await this.store.getMiner(id)) !== undefined) throw conflict('this miner key is already registered');
-    const m: MinerRecord = { id, accountId: s.account.id, name: input.name, tier: input.tier ?? 'open', createdAt: this.clock.now(), createdBy: s.user.id, revokedAt: null };
+    const m: MinerRecord = { id, accountId: s.account.id, name: input.name, tier: 'open', attestationKey, createdAt: this.clock.now(), createdBy: s.user.id, revokedAt: null };
     await this.store.createMiner(m);
-    await this.audit({ type: 'miner_registered', actor: s.user.id, accountId: s.account.id, subject: id, ip: ctx.ip, details: { name: m.name, tier: m.tier } });
+    await this.audit({ type: 'miner_registered', actor: s.user.id, accountId: s.account.id, subject: id, ip: ctx.ip, details: { name: m.name, tier: m.tier, attestationKey: attestationKey !== null } });
     return m;
   }
 
@@ -685,7 +692,13 @@ export class CentralService extends EventEmitter<Events> {
     if (s.user.role !== 'user') return this.denied(actor, 'list miners', ctx);
     return this.store.listMiners(s.account.id);
   }
+    if (input.tier !== undefined && input.tier !== 'open') {
+      return this.denied(actor, input.tier === 'dedicated'
+        ? 'claim the dedicated tier: it is granted by CGN staff to operators under contract (register the miner as open, then ask an administrator or operator to grant it)'
+        : `claim the ${input.tier} tier: nodes grant attested to a miner whose TPM quote verifies against its registered attestation key (register the key with attestationKey)`, ctx, s.account.id);
+    }
 
+    const attestationKey = input.attestationKey === undefined ? null : normaliseAttestationKey(input.attestationKey);
   async revokeMiner(actor: Actor, id: string, ctx: Ctx) {
     const m = await this.store.getMiner(id.toLowerCase());
     if (m === undefined) throw notFound(`miner ${id}`);
@@ -693,15 +706,67 @@ export class CentralService extends EventEmitter<Events> {
       return this.denied(actor, `revoke miner ${id} (only an administrator or its account's owner may)`, ctx, m.accountId);
     }
     await this.store.revokeMiner(m.id, this.clock.now());
+  /** Staff grant (or take back) the dedicated tier: an operator under contract. */
+  async grantMinerTier(actor: Actor, id: string, tier: GrantedTier, ctx: Ctx) {
+    if (!CentralService.isStaff(actor, ['administrator', 'operator'])) return this.denied(actor, `grant miner tiers (staff only: ${tier} is granted to operators under contract)`, ctx);
+    const m = await this.store.getMiner(id.toLowerCase());
+    if (m === undefined) throw notFound(`miner ${id}`);
+    await this.store.updateMiner(m.id, { tier });
+    await this.audit({ type: 'miner_tier_granted', actor: CentralService.actorId(actor), accountId: m.accountId, subject: m.id, ip: ctx.ip, details: { from: m.tier, to: tier } });
+    return (await this.store.getMiner(m.id))!;
+  }
+
+  /** The account's owner (or an administrator) sets or clears the miner's TPM attestation key. */
+  async setMinerAttestationKey(actor: Actor, id: string, pem: string | null, ctx: Ctx) {
+    const m = await this.store.getMiner(id.toLowerCase());
+    if (m === undefined) throw notFound(`miner ${id}`);
+    if (!CentralService.isStaff(actor, ['administrator']) && CentralService.member(actor, m.accountId)?.owner !== true) {
+      return this.denied(actor, `set the attestation key of miner ${id} (only an administrator or its account's owner may)`, ctx, m.accountId);
+    }
+    const attestationKey = pem === null ? null : normaliseAttestationKey(pem);
+    await this.store.updateMiner(m.id, { attestationKey });
+    await this.audit({ type: 'miner_attestation_key', actor: CentralService.actorId(actor), accountId: m.accountId, subject: m.id, ip: ctx.ip, details: { set: attestationKey !== null } });
+    return (await this.store.getMiner(m.id))!;
+  }
+
+  // ---------------------------------------------------------------- attestation allow-list
+
+  async listRuntimeMeasurements(actor: Actor, ctx: Ctx) {
+    if (!CentralService.isStaff(actor)) return this.denied(actor, 'list runtime measurements', ctx);
+    return this.store.listRuntimeMeasurements();
+  }
+
+  /** Administrators add a known-good miner runtime measurement to the attestation allow-list. */
+  async allowRuntime(actor: Actor, input: { digest: string; note: string }, ctx: Ctx) {
+    if (!CentralService.isStaff(actor, ['administrator'])) return this.denied(actor, 'change the attestation allow-list', ctx);
+    const r = { digest: input.digest.toLowerCase(), note: input.note, createdAt: this.clock.now(), createdBy: CentralService.actorId(actor) };
+    await this.store.putRuntimeMeasurement(r);
+    await this.audit({ type: 'runtime_allowed', actor: r.createdBy, subject: r.digest, ip: ctx.ip, details: { note: r.note } });
+    this.emit('attestationChanged');
+    return r;
+  }
+
+  async disallowRuntime(actor: Actor, digest: string, ctx: Ctx): Promise<void> {
+    if (!CentralService.isStaff(actor, ['administrator'])) return this.denied(actor, 'change the attestation allow-list', ctx);
+    if (!(await this.store.deleteRuntimeMeasurement(digest.toLowerCase()))) throw notFound(`runtime measurement ${digest}`);
+    await this.audit({ type: 'runtime_disallowed', actor: CentralService.actorId(actor), subject: digest.toLowerCase(), ip: ctx.ip });
+    this.emit('attestationChanged');
+  }
+
+  /** For nodes: the known-good runtime measurements (DServices are allowed by their approved digests). */
+  async attestationPolicy(): Promise<{ runtimes: string[] }> {
+    return { runtimes: (await this.store.listRuntimeMeasurements()).map((r) => r.digest) };
+  }
+
     await this.audit({ type: 'miner_revoked', actor: CentralService.actorId(actor), accountId: m.accountId, subject: m.id, ip: ctx.ip });
     return (await this.store.getMiner(m.id))!;
   }
 
-  /** For nodes: may this miner key join, and in which tier? */
-  async minerStatus(id: string): Promise<{ allowed: boolean; tier: MinerRecord['tier'] | null; account: string | null }> {
+  /** For nodes: may this miner key join, which tier is it granted, and its attestation key. */
+  async minerStatus(id: string): Promise<{ allowed: boolean; tier: GrantedTier | null; account: string | null; attestationKey: string | null }> {
     const m = await this.store.getMiner(id.toLowerCase());
-    if (m === undefined || m.revokedAt !== null) return { allowed: false, tier: null, account: null };
-    return { allowed: true, tier: m.tier, account: m.accountId };
+    if (m === undefined || m.revokedAt !== null) return { allowed: false, tier: null, account: null, attestationKey: null };
+    return { allowed: true, tier: m.tier, account: m.accountId, attestationKey: m.attestationKey };
   }
 
   // ---------------------------------------------------------------- selection

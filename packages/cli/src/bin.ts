@@ -6,7 +6,7 @@ import { runNodeFromArgs } from '@cgn/node';
 import { digestPackage, runMinerFromArgs } from '@cgn/miner';
 import { runSettleFromArgs, runWalletFromArgs } from '@cgn/chain';
 import { runLedgerFromArgs } from '@cgn/ledger';
-import { runAccountFromArgs, runCentralFromArgs, runDServiceFromArgs, runMinerRegisterFromArgs } from '@cgn/central';
+import { runAccountFromArgs, runCentralFromArgs, runDServiceFromArgs, runMinerGrantFromArgs, runMinerRegisterFromArgs } from '@cgn/central';
 import { runDevFromArgs } from './dev.js';
 import { runEpochFromArgs } from './epoch.js';
 import { dserviceDir } from './paths.js';
@@ -17,7 +17,8 @@ Commands:
   dev             run the whole local network: central, a node, miners with MediaGen, the ledger
   node            run a regional node
   miner           run a miner that dials a node and runs DServices
-  miner register  register a miner key with central
+  miner register  register a miner key with central (granted the open tier)
+  miner grant     grant a registered miner the dedicated tier (staff)
   central         run the Central Service (accounts, keys, registries, node selection)
   account         accounts, users, API keys, TOTP (talks to central)
   dservice        register, approve and list DServices (talks to central)
@@ -62,6 +63,10 @@ switch (command) {
   case 'miner':
     if (rest[0] === 'register') {
       await runMinerRegisterFromArgs(rest.slice(1));
+      break;
+    }
+    if (rest[0] === 'grant') {
+      await runMinerGrantFromArgs(rest.slice(1));
       break;
     }
     // From a checkout, a miner with no --dservice runs the bundled MediaGen and echo.

@@ -116,13 +116,16 @@ export interface FuzzNetwork {
   stop(): Promise<void>;
 }
 
-export async function startFuzzNetwork(dir: string): Promise<FuzzNetwork> {
+/** `dedicatedMiners`: ids the node grants the dedicated tier (the hostile tunnel cases that advertise). */
+export async function startFuzzNetwork(dir: string, dedicatedMiners: readonly string[] = []): Promise<FuzzNetwork> {
   mkdirSync(join(dir, 'node'), { recursive: true });
+  const grantsFile = join(dir, 'grants.json');
+  writeFileSync(grantsFile, JSON.stringify({ miners: Object.fromEntries(dedicatedMiners.map((id) => [id, { tier: 'dedicated' }])) }));
   const keysFile = join(dir, 'api-keys.json');
   const { key: apiKey } = new FileApiKeyStore(keysFile).create('fuzz-account');
   const node = spawnCgn('node', [
     'node', '--node-id', 'fuzz-node', '--work-port', '0', '--miner-port', '0', '--data-dir', join(dir, 'node'), '--keys', keysFile,
-    '--accept-any-miner', '--no-rate-limit', '--dservice', ECHO, '--dservice', MEDIAGEN,
+    '--accept-any-miner', '--grants', grantsFile, '--no-rate-limit', '--dservice', ECHO, '--dservice', MEDIAGEN,
     // Short deadlines, so a stalled case ends within the fuzzer's hang bound.
     '--headers-timeout', '1000', '--request-timeout', '2000', '--handshake-timeout', '2000',
   ]);

@@ -23,7 +23,8 @@ import { imageCase, makeSeeds } from './image-cases.js';
 import { MinerLane } from './miner-cases.js';
 import { startFuzzNetwork, type FuzzNetwork } from './network.js';
 import { Rng } from './rng.js';
-import { tunnelCase } from './tunnel-cases.js';
+import { ADVERTISING_PHASES, tunnelCase, tunnelCaseStart } from './tunnel-cases.js';
+import { minerIdOf } from '@cgn/protocol';
 
 export type CaseKind = 'http' | 'image' | 'tunnel' | 'miner';
 
@@ -104,10 +105,22 @@ export function kindOf(rng: Rng): CaseKind {
 
 const MB = 1024 * 1024;
 
+/** The keys of the tunnel cases that advertise, which the node grants the dedicated tier (tiers are granted, never claimed). */
+function dedicatedTunnelKeys(options: FuzzOptions): string[] {
+  const ids: string[] = [];
+  for (const i of options.only !== undefined ? [options.only] : Array.from({ length: options.cases }, (_, k) => k)) {
+    const rng = new Rng(options.seed, i);
+    if (kindOf(rng) !== 'tunnel') continue;
+    const { phase, key } = tunnelCaseStart(rng);
+    if (ADVERTISING_PHASES.includes(phase)) ids.push(minerIdOf(key.publicKey));
+  }
+  return ids;
+}
+
 export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
   const dir = mkdtempSync(join(tmpdir(), 'cgn-fuzz-'));
   const started = performance.now();
-  const net = await startFuzzNetwork(dir);
+  const net = await startFuzzNetwork(dir, dedicatedTunnelKeys(options));
   const lanes = Array.from({ length: options.minerLanes ?? 2 }, (_, i) => new MinerLane(`lane-miner-${i}`, dir));
   await Promise.all(lanes.map((l) => l.start()));
   const seeds = await makeSeeds();

@@ -10,8 +10,8 @@
 import { WebSocket } from 'ws';
 import { Packr } from 'msgpackr';
 import {
-  LIMITS, PROTOCOL_VERSION, decodeMessage, encodeMessage, frame, generateMinerKey, joinBody, signChallenge,
-  type Frame, type WorkFrame,
+  LIMITS, PROTOCOL_VERSION, decodeMessage, encodeMessage, frame, joinBody, minerKeyFromSeed, signChallenge,
+  type Frame, type MinerKeyPair, type WorkFrame,
 } from '@cgn/protocol';
 import { deepArrayBytes, hostileNumber, hostileString, hostileValue, setField } from './hostile.js';
 import type { Rng } from './rng.js';
@@ -170,9 +170,20 @@ function printable(s: string): boolean {
   return /^[\x20-\x7e\u2026]*$/.test(s);
 }
 
-export async function tunnelCase(rng: Rng, ctx: TunnelContext): Promise<TunnelOutcome> {
+/**
+ * The first draws of a tunnel case: its phase and its key (from the case's seed, so the network can
+ * grant the dedicated tier to the keys of cases that advertise before the cases run).
+ */
+export function tunnelCaseStart(rng: Rng): { phase: TunnelPhase; key: MinerKeyPair } {
   const phase = rng.weighted([[1, 'connect'], [1, 'hello'], [1, 'auth'], [3, 'ready'], [3, 'work']] as const);
-  const key = generateMinerKey();
+  return { phase, key: minerKeyFromSeed(rng.bytes(32)) };
+}
+
+/** Phases whose miner advertises: their keys are granted the dedicated tier (`tunnelCaseStart`). */
+export const ADVERTISING_PHASES: readonly TunnelPhase[] = ['ready', 'work'];
+
+export async function tunnelCase(rng: Rng, ctx: TunnelContext): Promise<TunnelOutcome> {
+  const { phase, key } = tunnelCaseStart(rng);
   const problems: string[] = [];
   const ws = new WebSocket(ctx.minerUrl, { perMessageDeflate: false, maxPayload: 64 * 1024 * 1024 });
   const received: Frame[] = [];
@@ -232,10 +243,11 @@ export async function tunnelCase(rng: Rng, ctx: TunnelContext): Promise<TunnelOu
         if (wel === null) return { what: `${what}no welcome`, problems: ['the node sent no welcome'] };
         if (phase !== 'auth') {
           // Holding work: the dedicated tier, where no real miner competes for the DApp request
-          // sent for it (the node takes a claimed tier on its word without central). Otherwise
-          // mostly the attested tier, so the real miner keeps most open-tier work; now and then
-          // the open tier, where it steals work from the real miner and never answers it.
-          const tier = phase === 'work' ? 'dedicated' : rng.chance(0.2) ? 'open' : 'attested';
+          // sent for it (the network granted it to this case's key). Otherwise mostly dedicated
+          // too, so the real miner keeps most open-tier work; now and then the open tier, where it
+          // steals work from the real miner and never answers it, or attested, which it was not
+          // granted (no attestation key): the node must refuse it with an error frame.
+          const tier = phase === 'work' ? 'dedicated' : rng.weighted([[16, 'dedicated'], [4, 'open'], [1, 'attested']] as const);
           ws.send(encodeMessage([frame({ t: 'advertise', tier, slots: 1, dservices: [{ name: 'echo', version: '0', digest: 'x' }], resources: { cpus: 1, memoryMb: 64 } })]));
         }
       }

@@ -72,7 +72,7 @@ export interface InstanceStatus {
   /** How work reaches it: the DService link (@cgn/sdk DServices) or HTTP. */
   transport: 'link' | 'http';
   /** Its limits (from the descriptor) and how they are enforced (`null`: they are not). */
-  limits: ResourceLimits & { enforcedBy: `cgroup-${CgroupVersion}` | null };
+  limits: ResourceLimits & { enforcedBy: `cgroup-${CgroupVersion}` | null; cgroups: string[] };
   /** Times the kernel killed it for exceeding its memory limit. */
   oomKills: number;
 }
@@ -175,7 +175,12 @@ export class DServiceInstance extends EventEmitter<InstanceEvents> {
       lastExit: this.lastExit,
       socketPath: this.socketPath,
       transport: this.transport,
-      limits: { ...this.resourceLimits, enforcedBy: this.cgroupSupport === null ? null : `cgroup-${this.cgroupSupport.version!}` },
+      limits: {
+        ...this.resourceLimits,
+        enforcedBy: this.cgroupSupport === null ? null : `cgroup-${this.cgroupSupport.version!}`,
+        // The running process's groups (one per hierarchy).
+        cgroups: p?.exit === null ? (p.cgroup?.paths ?? []) : [],
+      },
       oomKills: this.oomKills,
     };
   }

@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { startNode } from './node.js';
 import { EDGE_TIMEOUT_DEFAULTS, NODE_DEFAULTS } from './options.js';
 import { createLogger } from './log.js';
+import { readGrantsFile } from './tiers/grants-file.js';
 
 export const NODE_USAGE = `Usage: cgn node [options]
 
@@ -21,6 +22,10 @@ Options:
   --keys FILE            API keys file                      (default <data-dir>/api-keys.json)
   --accept-any-miner     let any miner key join (local/dev networks only)
   --miner-key HEX        a miner public key allowed to join (repeatable)
+  --dedicated-miner HEX  a miner public key allowed to join and granted the dedicated tier (repeatable;
+                         with central, staff grant it there: cgn miner grant)
+  --grants FILE          this node's own grants: {"miners": {"<id>": {"tier", "attestationKey"}},
+                         "attestation": {"runtimes": [...], "dservices": {"name": "digest"}}}
   --durability MODE      normal (survives a killed process) | full (survives power loss)
   --max-queue N          queue depth past which work gets 503 (default ${NODE_DEFAULTS.broker.maxQueueDepth})
   --max-queue-age MS     queue age past which work gets 503   (default ${NODE_DEFAULTS.broker.maxQueueAgeMs})
@@ -67,7 +72,7 @@ export async function runNodeFromArgs(argv: string[]): Promise<void> {
       options: {
         'node-id': { type: 'string' }, host: { type: 'string' }, 'work-port': { type: 'string' }, 'miner-port': { type: 'string' },
         'data-dir': { type: 'string' }, dservice: { type: 'string', multiple: true }, keys: { type: 'string' },
-        'accept-any-miner': { type: 'boolean' }, 'miner-key': { type: 'string', multiple: true }, durability: { type: 'string' },
+        'accept-any-miner': { type: 'boolean' }, 'miner-key': { type: 'string', multiple: true }, 'dedicated-miner': { type: 'string', multiple: true }, grants: { type: 'string' }, durability: { type: 'string' },
         'max-queue': { type: 'string' }, 'max-queue-age': { type: 'string' }, 'ack-timeout': { type: 'string' }, help: { type: 'boolean', short: 'h' },
         'central-port': { type: 'string' }, pki: { type: 'string' }, 'key-ttl': { type: 'string' }, 'no-rate-limit': { type: 'boolean' }, 'enforce-balance': { type: 'boolean' },
         'chain-rpc': { type: 'string' }, contracts: { type: 'string' }, 'slasher-key': { type: 'string' }, redundancy: { type: 'string' }, 'verification-decay': { type: 'string' }, 'stake-refresh': { type: 'string' },
@@ -106,6 +111,14 @@ export async function runNodeFromArgs(argv: string[]): Promise<void> {
   const decay = num(values['verification-decay'], 'verification-decay');
   if (decay !== undefined) broker['verificationDecay'] = decay;
   const input: Record<string, unknown> = { broker, dservices: values.dservice ?? [], acceptAnyMiner: values['accept-any-miner'] ?? false, minerKeys: values['miner-key'] ?? [] };
+  try {
+    const grants = values.grants !== undefined ? readGrantsFile(values.grants) : { miners: {}, attestation: { runtimes: [], dservices: {} } };
+    for (const id of values['dedicated-miner'] ?? []) grants.miners[id.toLowerCase()] = { ...grants.miners[id.toLowerCase()], tier: 'dedicated' };
+    input['grants'] = grants;
+  } catch (err) {
+    process.stderr.write(`cgn node: ${(err as Error).message}\n`);
+    process.exit(2);
+  }
   if (values['node-id'] !== undefined) input['nodeId'] = values['node-id'];
   if (values.host !== undefined) input['host'] = values.host;
   if (values['work-port'] !== undefined) input['workPort'] = num(values['work-port'], 'work-port');

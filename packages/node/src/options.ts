@@ -5,6 +5,7 @@ import { TIERS, type RateLimit, type Tier } from '@cgn/protocol';
 import { BROKER_DEFAULTS, type BrokerOptions } from './broker/broker.js';
 import { BILLING_DEFAULTS, type BillingOptions } from './billing.js';
 import type { StakingOptions } from './slashing/index.js';
+import { NO_GRANTS, parseGrants, type NodeGrants } from './tiers/grants-file.js';
 
 /**
  * Deadlines on every socket a stranger can open (the work port and the miner port). A client that
@@ -60,6 +61,12 @@ export interface NodeOptions {
   acceptAnyMiner: boolean;
   /** Miner ids (hex public keys) allowed to join. */
   minerKeys: string[];
+  /**
+   * This node's own tier grants by miner id (each also admits its key) and its attestation
+   * allow-list, for nodes without central (`--grants FILE`, `--dedicated-miner HEX`). Central's
+   * registry grants every other key. Default: none.
+   */
+  grants: NodeGrants;
   /** Tier used when a request does not say. Default "open". */
   defaultTier: Tier;
   /** Ledger durability: "normal" survives a killed process, "full" survives power loss. */
@@ -108,6 +115,7 @@ export const NODE_DEFAULTS: Omit<NodeOptions, 'keysFile'> = {
   dservices: [],
   acceptAnyMiner: false,
   minerKeys: [],
+  grants: NO_GRANTS,
   defaultTier: 'open',
   durability: 'normal',
   heartbeatMs: 5000,
@@ -149,6 +157,7 @@ export function resolveNodeOptions(input: NodeOptionsInput): NodeOptions {
   port(o.workPort, 'workPort');
   port(o.minerPort, 'minerPort');
   if (!/^[A-Za-z0-9._-]{1,64}$/.test(o.nodeId)) throw new Error(`option nodeId: "${o.nodeId}" must be 1-64 letters, digits, dot, dash or underscore`);
+  o.grants = parseGrants(o.grants, 'option grants');
   if (!TIERS.includes(o.defaultTier)) throw new Error(`option defaultTier: must be one of ${TIERS.join(', ')}`);
   if (o.durability !== 'normal' && o.durability !== 'full') throw new Error('option durability: must be "normal" or "full"');
   for (const [k, v] of Object.entries(o.broker)) {

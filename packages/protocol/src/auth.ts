@@ -21,6 +21,16 @@ export function generateMinerKey(): MinerKeyPair {
   return { privateKey, publicKey: rawPublicKey(publicKey) };
 }
 
+/** PKCS#8 DER header of an Ed25519 private key; the 32-byte seed follows. */
+const ED25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
+
+/** The key pair whose private key is this 32-byte seed (deterministic keys for tests and fuzzing). */
+export function minerKeyFromSeed(seed: Uint8Array): MinerKeyPair {
+  if (seed.length !== 32) throw new Error('an Ed25519 seed is 32 bytes');
+  const privateKey = createPrivateKey({ key: Buffer.concat([ED25519_PKCS8_PREFIX, seed]), format: 'der', type: 'pkcs8' });
+  return { privateKey, publicKey: rawPublicKey(createPublicKey(privateKey)) };
+}
+
 function rawPublicKey(key: KeyObject): Uint8Array {
   const jwk = key.export({ format: 'jwk' });
   return Buffer.from(jwk.x as string, 'base64url');

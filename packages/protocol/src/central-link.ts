@@ -11,9 +11,10 @@
  *
  * Node -> central ops: `verify_key` {hash} -> {principal: KeyPrincipal | null};
  * `descriptors` {} -> {dservices: LinkDescriptor[]}; `jwks` {} -> {keys: Jwk[]};
- * `miner` {id} -> {allowed, tier, account}.
+ * `miner` {id} -> {allowed, tier, account, attestationKey} (tier: the granted one, open or dedicated);
+ * `attestation_policy` {} -> {runtimes} (known-good miner runtime measurements).
  * Central -> node ops: `status` {} -> NodeLinkStatus.
- * Pushes: `keys_revoked` {hashes}, `dservices_changed` {}.
+ * Pushes: `keys_revoked` {hashes}, `dservices_changed` {}, `attestation_changed` {}.
  */
 import { CgnError } from './errors.js';
 
@@ -25,10 +26,10 @@ export const LINK_MAX_FRAME_BYTES = 4 * 1024 * 1024;
 export const CENTRAL_CERT_NAME = 'central';
 export const nodeCertName = (nodeId: string): string => `node:${nodeId}`;
 
-export const NODE_OPS = ['verify_key', 'descriptors', 'jwks', 'miner'] as const;
+export const NODE_OPS = ['verify_key', 'descriptors', 'jwks', 'miner', 'attestation_policy'] as const;
 export const CENTRAL_OPS = ['status'] as const;
 export type LinkOp = (typeof NODE_OPS)[number] | (typeof CENTRAL_OPS)[number];
-export const PUSH_KINDS = ['keys_revoked', 'dservices_changed'] as const;
+export const PUSH_KINDS = ['keys_revoked', 'dservices_changed', 'attestation_changed'] as const;
 export type PushKind = (typeof PUSH_KINDS)[number];
 
 export interface KeyPrincipal {
@@ -66,7 +67,8 @@ export type LinkFrame =
   | { t: 'res'; v: number; id: number; ok: true; result: unknown }
   | { t: 'res'; v: number; id: number; ok: false; error: { code: string; message: string } }
   | { t: 'push'; v: number; kind: 'keys_revoked'; hashes: string[] }
-  | { t: 'push'; v: number; kind: 'dservices_changed' };
+  | { t: 'push'; v: number; kind: 'dservices_changed' }
+  | { t: 'push'; v: number; kind: 'attestation_changed' };
 
 type Obj = Record<string, unknown>;
 const bad = (why: string): CgnError => new CgnError('bad_frame', `bad link frame: ${why}`);
@@ -115,6 +117,7 @@ export function decodeLinkFrame(data: string | Uint8Array): LinkFrame {
         return { t: 'push', v: LINK_PROTOCOL_VERSION, kind: 'keys_revoked', hashes: h as string[] };
       }
       if (f['kind'] === 'dservices_changed') return { t: 'push', v: LINK_PROTOCOL_VERSION, kind: 'dservices_changed' };
+      if (f['kind'] === 'attestation_changed') return { t: 'push', v: LINK_PROTOCOL_VERSION, kind: 'attestation_changed' };
       throw bad(`unknown push kind ${String(f['kind']).slice(0, 40)}`);
     default:
       throw bad(`unknown frame type ${String(f['t']).slice(0, 40)}`);
@@ -138,6 +141,33 @@ export function parseKeyPrincipal(x: unknown): KeyPrincipal | null {
   const endUser = typeof p['endUser'] === 'string' ? p['endUser'] : null;
   const expiresAt = typeof p['expiresAt'] === 'number' ? p['expiresAt'] : null;
   return { account: p['account'], keyId: p['keyId'], scopes: p['scopes'] as string[], endUser, expiresAt };
+}
+
+/** What central grants a miner key: whether it may join, its tier, and its TPM attestation key (PEM). */
+export interface MinerGrantAnswer {
+  allowed: boolean;
+  tier: 'open' | 'dedicated' | null;
+  account: string | null;
+  attestationKey: string | null;
+}
+
+/** Checks a `miner` answer. */
+export function parseMinerGrant(x: unknown): MinerGrantAnswer {
+  if (!isObj(x) || typeof x['allowed'] !== 'boolean') throw bad('miner result must have allowed');
+  const tier = x['tier'] ?? null;
+  if (tier !== null && tier !== 'open' && tier !== 'dedicated') throw bad('miner.tier must be open, dedicated or null');
+  const ak = x['attestationKey'] ?? null;
+  if (ak !== null && (typeof ak !== 'string' || ak.length > 8192)) throw bad('miner.attestationKey must be a PEM string or null');
+  const account = typeof x['account'] === 'string' ? x['account'] : null;
+  return { allowed: x['allowed'], tier: x['allowed'] ? (tier ?? 'open') : null, account, attestationKey: ak };
+}
+
+/** Checks an `attestation_policy` answer. */
+export function parseAttestationPolicy(x: unknown): { runtimes: string[] } {
+  if (!isObj(x) || !Array.isArray(x['runtimes']) || x['runtimes'].length > 10_000 || !x['runtimes'].every((d) => typeof d === 'string' && HEX64.test(d))) {
+    throw bad('attestation_policy.runtimes must be a list of 64-hex digests');
+  }
+  return { runtimes: x['runtimes'] as string[] };
 }
 
 /** Checks a `status` answer. */

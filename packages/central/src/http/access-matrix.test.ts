@@ -143,6 +143,21 @@ const CASES: Case[] = [
       return { miner: pk };
     },
   },
+  { method: 'PUT', path: '/v1/miners/{miner}/tier', allowed: ['administrator', 'operator'], prepare: async (w) => ({ miner: w.minerId }), body: () => ({ tier: 'open' }) },
+  {
+    method: 'PUT', path: '/v1/miners/{miner}/attestation-key', allowed: ['administrator', 'owner'], prepare: async (w) => ({ miner: w.minerId }),
+    body: () => ({ attestationKey: null }),
+  },
+  { method: 'GET', path: '/v1/attestation/runtimes', allowed: STAFF },
+  { method: 'POST', path: '/v1/attestation/runtimes', allowed: ['administrator'], body: () => ({ digest: hex64(), note: 'test runtime' }) },
+  {
+    method: 'DELETE', path: '/v1/attestation/runtimes/{digest}', allowed: ['administrator'],
+    prepare: async (w) => {
+      const digest = hex64();
+      expect((await (await w.as('administrator')).call('POST', '/v1/attestation/runtimes', { digest, note: 'to remove' })).status).toBe(201);
+      return { digest };
+    },
+  },
   { method: 'POST', path: '/v1/select', allowed: SESSIONS, body: (w) => ({ dservices: [w.approved.name], lat: 52.5, lon: 13.4 }) },
 ];
 

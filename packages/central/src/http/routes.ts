@@ -279,9 +279,33 @@ export function buildRoutes(svc: CentralService, extra: { openapi: () => unknown
       handler: async ({ actor, ctx }) => ({ miners: await svc.listMiners(need(actor), ctx) }),
     },
     {
-      method: 'POST', url: '/v1/miners', summary: 'Register a miner key (miner operator accounts)', tag: 'miners', auth: 'session', roles: ['user'],
+      method: 'POST', url: '/v1/miners', summary: 'Register a miner key, granted the open tier (owners of miner operator accounts); attestationKey: the PEM public key of its TPM attestation key', tag: 'miners', auth: 'session', roles: ['user'],
       body: S.registerMiner, status: 201,
       handler: async ({ actor, body, ctx }) => svc.registerMiner(need(actor), body, ctx),
+    },
+    {
+      method: 'PUT', url: '/v1/miners/:miner/tier', summary: 'Grant a miner the dedicated tier (an operator under contract) or take it back to open (staff)', tag: 'miners', auth: 'session', roles: ['administrator', 'operator'],
+      params: params('miner'), body: S.grantTier,
+      handler: async ({ actor, params: p, body, ctx }) => svc.grantMinerTier(need(actor), p['miner']!, body.tier, ctx),
+    },
+    {
+      method: 'PUT', url: '/v1/miners/:miner/attestation-key', summary: 'Set (or clear with null) the PEM public key of the miner\'s TPM attestation key (its account\'s owner, administrators)', tag: 'miners', auth: 'session', roles: ['administrator', 'user'],
+      params: params('miner'), body: S.attestationKey,
+      handler: async ({ actor, params: p, body, ctx }) => svc.setMinerAttestationKey(need(actor), p['miner']!, body.attestationKey, ctx),
+    },
+    {
+      method: 'GET', url: '/v1/attestation/runtimes', summary: 'The attestation allow-list: known-good miner runtime measurements (DServices are allowed by their approved digest)', tag: 'miners', auth: 'session', roles: ['administrator', 'operator', 'monitor'],
+      handler: async ({ actor, ctx }) => ({ runtimes: await svc.listRuntimeMeasurements(need(actor), ctx) }),
+    },
+    {
+      method: 'POST', url: '/v1/attestation/runtimes', summary: 'Add a known-good miner runtime measurement (cgn miner measure prints it)', tag: 'miners', auth: 'session', roles: ['administrator'],
+      body: S.allowRuntime, status: 201,
+      handler: async ({ actor, body, ctx }) => svc.allowRuntime(need(actor), body, ctx),
+    },
+    {
+      method: 'DELETE', url: '/v1/attestation/runtimes/:digest', summary: 'Remove a runtime measurement from the allow-list', tag: 'miners', auth: 'session', roles: ['administrator'],
+      params: params('digest'), status: 204,
+      handler: async ({ actor, params: p, ctx }) => svc.disallowRuntime(need(actor), p['digest']!, ctx),
     },
     {
       method: 'DELETE', url: '/v1/miners/:miner', summary: 'Revoke a miner key', tag: 'miners', auth: 'session', roles: ['administrator', 'user'],

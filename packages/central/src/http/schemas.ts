@@ -64,7 +64,11 @@ export const S = {
     { region: REGION, lat: LAT, lon: LON, urls: NODE_URLS_PATCH, health: { type: 'string', enum: ['up', 'degraded', 'down', 'unknown'] }, draining: { type: 'boolean' } },
     [], { minProperties: 1 },
   ),
-  registerMiner: obj({ publicKey: str(64, { pattern: '^[0-9a-fA-F]{64}$' }), name: NAME, tier: { type: 'string', enum: ['open', 'attested', 'dedicated'] } }, ['publicKey', 'name']),
+  // tier: only 'open' is granted here; 'dedicated' and 'attested' stay in the enum so asking for them gets a 403 that says who grants them.
+  registerMiner: obj({ publicKey: str(64, { pattern: '^[0-9a-fA-F]{64}$' }), name: NAME, tier: { type: 'string', enum: ['open', 'attested', 'dedicated'] }, attestationKey: str(4096) }, ['publicKey', 'name']),
+  grantTier: obj({ tier: { type: 'string', enum: ['open', 'dedicated'] } }, ['tier']),
+  attestationKey: obj({ attestationKey: { type: ['string', 'null'], maxLength: 4096 } }, ['attestationKey']),
+  allowRuntime: obj({ digest: str(64, { pattern: '^[0-9a-fA-F]{64}$' }), note: str(200) }, ['digest', 'note']),
   selectDApp: obj({ lat: LAT, lon: LON, ip: str(64), dservices: arr(DSERVICE_NAME, 32, { minItems: 1, uniqueItems: true }), limit: int(1, 50) }, ['dservices']),
   selectMiner: obj({ lat: LAT, lon: LON, ip: str(64), offers: arr(DSERVICE_NAME, 64, { minItems: 1, uniqueItems: true }), limit: int(1, 50) }, ['offers']),
   auditQuery: obj({
@@ -84,4 +88,4 @@ export const S = {
 } as const;
 
 export const params = (...names: string[]): Schema =>
-  obj(Object.fromEntries(names.map((n) => [n, n === 'name' ? DSERVICE_NAME : n === 'version' ? VERSION : n === 'node' ? str(64, { pattern: NODE_ID_PATTERN }) : n === 'miner' ? str(64, { pattern: '^[0-9a-fA-F]{64}$' }) : ID])), names);
+  obj(Object.fromEntries(names.map((n) => [n, n === 'name' ? DSERVICE_NAME : n === 'version' ? VERSION : n === 'node' ? str(64, { pattern: NODE_ID_PATTERN }) : n === 'miner' || n === 'digest' ? str(64, { pattern: '^[0-9a-fA-F]{64}$' }) : ID])), names);

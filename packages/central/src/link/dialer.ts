@@ -281,6 +281,7 @@ export class NodeLinks extends EventEmitter<Events> {
   async sync(): Promise<void> {
     if (!this.started) return;
     const nodes = await this.service.store.listNodes();
+  private readonly onAttestation: () => void;
     const want = new Map(nodes.map((n) => [n.id, n]));
     for (const [id, l] of this.links) {
       const n = want.get(id);
@@ -294,6 +295,7 @@ export class NodeLinks extends EventEmitter<Events> {
       const l = new NodeLink(n, this);
       this.links.set(n.id, l);
       l.connect();
+    this.onAttestation = () => this.pushAll(encodeLinkFrame({ t: 'push', kind: 'attestation_changed' }));
     }
   }
 
@@ -302,6 +304,7 @@ export class NodeLinks extends EventEmitter<Events> {
   }
 
   /** Answers a node's request. */
+    this.service.on('attestationChanged', this.onAttestation);
   async answer(op: string, args: Record<string, unknown>): Promise<unknown> {
     switch (op) {
       case 'verify_key':
@@ -350,6 +353,8 @@ export class NodeLinks extends EventEmitter<Events> {
 
   async stop(): Promise<void> {
     this.started = false;
+      case 'attestation_policy':
+        return this.service.attestationPolicy();
     this.service.off('keyRevoked', this.onRevoked);
     this.service.off('directoryChanged', this.onDirectory);
     this.service.off('dservicesChanged', this.onDServices);
@@ -359,3 +364,4 @@ export class NodeLinks extends EventEmitter<Events> {
     this.links.clear();
   }
 }
+    this.service.off('attestationChanged', this.onAttestation);

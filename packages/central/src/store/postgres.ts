@@ -19,7 +19,7 @@
 import postgres from 'postgres';
 import type {
   AccountRecord, ApiKeyRecord, ApprovalState, AuditEvent, AuditInput, AuditQuery, CentralStore, CredentialRecord,
-  DServiceRecord, MinerRecord, NodeRecord, Role, SessionRecord, SigningKeyRecord, TotpRecord, UserRecord,
+  DServiceRecord, MinerRecord, NodeRecord, Role, RuntimeMeasurementRecord, SessionRecord, SigningKeyRecord, TotpRecord, UserRecord,
 } from './store.js';
 
 const MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
@@ -74,6 +74,16 @@ const MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
       CREATE TABLE signing_keys (
         kid TEXT COLLATE "C" PRIMARY KEY, alg TEXT NOT NULL, private_jwk TEXT NOT NULL, public_jwk TEXT NOT NULL,
         created_at BIGINT NOT NULL, retired_at BIGINT);
+    `,
+  },
+  {
+    version: 2,
+    name: 'granted tiers (no self-claimed attested), miner attestation keys, runtime allow-list',
+    sql: `
+      UPDATE miners SET tier = 'open' WHERE tier NOT IN ('open', 'dedicated');
+      ALTER TABLE miners ADD COLUMN attestation_key TEXT;
+      CREATE TABLE attestation_runtimes (
+        digest TEXT COLLATE "C" PRIMARY KEY, note TEXT NOT NULL, created_at BIGINT NOT NULL, created_by TEXT NOT NULL);
     `,
   },
 ];
@@ -141,6 +151,7 @@ function toNode(r: Row): NodeRecord {
 function toMiner(r: Row): MinerRecord {
   return {
     id: r['id'] as string, accountId: r['account_id'] as string, name: r['name'] as string, tier: r['tier'] as MinerRecord['tier'],
+    attestationKey: strOrNull(r['attestation_key']),
     createdAt: num(r['created_at']), createdBy: r['created_by'] as string, revokedAt: numOrNull(r['revoked_at']),
   };
 }
@@ -419,8 +430,8 @@ export class PostgresCentralStore implements CentralStore {
 
   // miners
   async createMiner(m: MinerRecord): Promise<void> {
-    await this.sql`INSERT INTO miners (id, account_id, name, tier, created_at, created_by, revoked_at)
-      VALUES (${m.id}, ${m.accountId}, ${m.name}, ${m.tier}, ${m.createdAt}, ${m.createdBy}, ${m.revokedAt})`;
+    await this.sql`INSERT INTO miners (id, account_id, name, tier, attestation_key, created_at, created_by, revoked_at)
+      VALUES (${m.id}, ${m.accountId}, ${m.name}, ${m.tier}, ${m.attestationKey}, ${m.createdAt}, ${m.createdBy}, ${m.revokedAt})`;
   }
   async getMiner(id: string): Promise<MinerRecord | undefined> {
     const r = await this.one(this.sql<Row[]>`SELECT * FROM miners WHERE id = ${id}`);
@@ -434,6 +445,25 @@ export class PostgresCentralStore implements CentralStore {
   }
   async revokeMiner(id: string, at: number): Promise<boolean> {
     return (await this.count(this.sql`UPDATE miners SET revoked_at = ${at} WHERE id = ${id} AND revoked_at IS NULL`)) === 1;
+  }
+  async updateMiner(id: string, patch: Partial<Pick<MinerRecord, 'tier' | 'attestationKey'>>): Promise<boolean> {
+    const m = await this.getMiner(id);
+    if (m === undefined) return false;
+    const next = { ...m, ...patch };
+    return (await this.count(this.sql`UPDATE miners SET tier = ${next.tier}, attestation_key = ${next.attestationKey} WHERE id = ${id}`)) === 1;
+  }
+
+  // attestation allow-list
+  async putRuntimeMeasurement(r: RuntimeMeasurementRecord): Promise<void> {
+    await this.sql`INSERT INTO attestation_runtimes (digest, note, created_at, created_by) VALUES (${r.digest}, ${r.note}, ${r.createdAt}, ${r.createdBy})
+      ON CONFLICT (digest) DO UPDATE SET note = excluded.note`;
+  }
+  async listRuntimeMeasurements(): Promise<RuntimeMeasurementRecord[]> {
+    const rows = await this.sql<Row[]>`SELECT * FROM attestation_runtimes ORDER BY created_at, digest`;
+    return rows.map((r) => ({ digest: r['digest'] as string, note: r['note'] as string, createdAt: num(r['created_at']), createdBy: r['created_by'] as string }));
+  }
+  async deleteRuntimeMeasurement(digest: string): Promise<boolean> {
+    return (await this.count(this.sql`DELETE FROM attestation_runtimes WHERE digest = ${digest}`)) === 1;
   }
 
   // audit

@@ -9,7 +9,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type {
   AccountRecord, ApiKeyRecord, ApprovalState, AuditEvent, AuditInput, AuditQuery, CentralStore, CredentialRecord,
-  DServiceRecord, MinerRecord, NodeRecord, Role, SessionRecord, SigningKeyRecord, TotpRecord, UserRecord,
+  DServiceRecord, MinerRecord, NodeRecord, Role, RuntimeMeasurementRecord, SessionRecord, SigningKeyRecord, TotpRecord, UserRecord,
 } from './store.js';
 
 const MIGRATIONS: readonly { version: number; sql: string }[] = [
@@ -61,6 +61,16 @@ const MIGRATIONS: readonly { version: number; sql: string }[] = [
       CREATE TABLE signing_keys (
         kid TEXT PRIMARY KEY, alg TEXT NOT NULL, private_jwk TEXT NOT NULL, public_jwk TEXT NOT NULL,
         created_at INTEGER NOT NULL, retired_at INTEGER);
+    `,
+  },
+  {
+    // Tiers are granted: a self-claimed 'attested' becomes 'open' (nodes grant attested per quote).
+    version: 2,
+    sql: `
+      UPDATE miners SET tier = 'open' WHERE tier NOT IN ('open', 'dedicated');
+      ALTER TABLE miners ADD COLUMN attestation_key TEXT;
+      CREATE TABLE attestation_runtimes (
+        digest TEXT PRIMARY KEY, note TEXT NOT NULL, created_at INTEGER NOT NULL, created_by TEXT NOT NULL);
     `,
   },
 ];
@@ -117,6 +127,7 @@ function toNode(r: Row): NodeRecord {
 function toMiner(r: Row): MinerRecord {
   return {
     id: r['id'] as string, accountId: r['account_id'] as string, name: r['name'] as string, tier: r['tier'] as MinerRecord['tier'],
+    attestationKey: (r['attestation_key'] as string | null) ?? null,
     createdAt: num(r['created_at']), createdBy: r['created_by'] as string, revokedAt: numOrNull(r['revoked_at']),
   };
 }
@@ -364,8 +375,8 @@ export class SqliteCentralStore implements CentralStore {
 
   // miners
   createMiner(m: MinerRecord): void {
-    this.run('INSERT INTO miners (id, account_id, name, tier, created_at, created_by, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
-      m.id, m.accountId, m.name, m.tier, m.createdAt, m.createdBy, m.revokedAt);
+    this.run('INSERT INTO miners (id, account_id, name, tier, attestation_key, created_at, created_by, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      m.id, m.accountId, m.name, m.tier, m.attestationKey, m.createdAt, m.createdBy, m.revokedAt);
   }
   getMiner(id: string): MinerRecord | undefined {
     const r = this.one('SELECT * FROM miners WHERE id = ?', id);
@@ -378,6 +389,26 @@ export class SqliteCentralStore implements CentralStore {
   }
   revokeMiner(id: string, at: number): boolean {
     return this.run('UPDATE miners SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL', at, id) === 1;
+  }
+  updateMiner(id: string, patch: Partial<Pick<MinerRecord, 'tier' | 'attestationKey'>>): boolean {
+    const m = this.getMiner(id);
+    if (m === undefined) return false;
+    const next = { ...m, ...patch };
+    return this.run('UPDATE miners SET tier = ?, attestation_key = ? WHERE id = ?', next.tier, next.attestationKey, id) === 1;
+  }
+
+  // attestation allow-list
+  putRuntimeMeasurement(r: RuntimeMeasurementRecord): void {
+    this.run('INSERT INTO attestation_runtimes (digest, note, created_at, created_by) VALUES (?, ?, ?, ?) ON CONFLICT (digest) DO UPDATE SET note = excluded.note',
+      r.digest, r.note, r.createdAt, r.createdBy);
+  }
+  listRuntimeMeasurements(): RuntimeMeasurementRecord[] {
+    return this.all('SELECT * FROM attestation_runtimes ORDER BY created_at, digest').map((r) => ({
+      digest: r['digest'] as string, note: r['note'] as string, createdAt: num(r['created_at']), createdBy: r['created_by'] as string,
+    }));
+  }
+  deleteRuntimeMeasurement(digest: string): boolean {
+    return this.run('DELETE FROM attestation_runtimes WHERE digest = ?', digest) === 1;
   }
 
   // audit

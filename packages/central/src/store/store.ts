@@ -140,15 +140,33 @@ export interface NodeRecord {
   createdAt: number;
 }
 
+/**
+ * A tier central grants: `open` to every registered miner, `dedicated` only by staff (an operator
+ * under contract). `attested` is never granted here: a node grants it per connection, for a
+ * verified TPM quote against the miner's registered attestation key.
+ */
+export type GrantedTier = 'open' | 'dedicated';
+
 export interface MinerRecord {
   /** Hex Ed25519 public key (the miner's identity on the network). */
   id: string;
   accountId: string;
   name: string;
-  tier: 'open' | 'attested' | 'dedicated';
+  tier: GrantedTier;
+  /** PEM (SPKI) public key of the attestation key in the miner's TPM, or null. */
+  attestationKey: string | null;
   createdAt: number;
   createdBy: string;
   revokedAt: number | null;
+}
+
+/** A known-good measurement of the miner runtime (the attestation allow-list; DServices are allowed by their approved digest). */
+export interface RuntimeMeasurementRecord {
+  /** sha256 hex of the runtime as `measureRuntime` computes it. */
+  digest: string;
+  note: string;
+  createdAt: number;
+  createdBy: string;
 }
 
 export interface AuditEvent {
@@ -249,6 +267,11 @@ export interface CentralStore {
   getMiner(id: string): MaybePromise<MinerRecord | undefined>;
   listMiners(accountId?: string): MaybePromise<MinerRecord[]>;
   revokeMiner(id: string, at: number): MaybePromise<boolean>;
+  updateMiner(id: string, patch: Partial<Pick<MinerRecord, 'tier' | 'attestationKey'>>): MaybePromise<boolean>;
+  // attestation allow-list (runtime measurements)
+  putRuntimeMeasurement(r: RuntimeMeasurementRecord): MaybePromise<void>;
+  listRuntimeMeasurements(): MaybePromise<RuntimeMeasurementRecord[]>;
+  deleteRuntimeMeasurement(digest: string): MaybePromise<boolean>;
   // audit log (append-only)
   appendAudit(e: AuditInput): MaybePromise<number>;
   queryAudit(q: AuditQuery): MaybePromise<AuditEvent[]>;

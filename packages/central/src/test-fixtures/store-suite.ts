@@ -127,7 +127,15 @@ export function describeCentralStore(name: string, make: () => Promise<StoreFixt
       expect(await s.getNode('n1')).toMatchObject({ health: 'up', lastSeenAt: T, capacity: { echo: { slots: 2, busy: 1, queued: 0 } }, region: 'eu' });
       expect(await s.deleteNode('n1')).toBe(true);
       expect(await s.deleteNode('n1')).toBe(false);
-      await s.createMiner({ id: 'ab'.repeat(32), accountId: 'acc-1', name: 'rig', tier: 'open', createdAt: T, createdBy: 'u', revokedAt: null });
+      await s.createMiner({ id: 'ab'.repeat(32), accountId: 'acc-1', name: 'rig', tier: 'open', attestationKey: null, createdAt: T, createdBy: 'u', revokedAt: null });
+      expect(await s.updateMiner('ab'.repeat(32), { tier: 'dedicated', attestationKey: 'PEM' })).toBe(true);
+      expect(await s.getMiner('ab'.repeat(32))).toMatchObject({ tier: 'dedicated', attestationKey: 'PEM' });
+      expect(await s.updateMiner('cd'.repeat(32), { tier: 'dedicated' })).toBe(false);
+      await s.putRuntimeMeasurement({ digest: 'ef'.repeat(32), note: 'cgn-miner 0.1', createdAt: T, createdBy: 'u' });
+      await s.putRuntimeMeasurement({ digest: 'ef'.repeat(32), note: 'renamed', createdAt: T, createdBy: 'u' });
+      expect(await s.listRuntimeMeasurements()).toEqual([{ digest: 'ef'.repeat(32), note: 'renamed', createdAt: T, createdBy: 'u' }]);
+      expect(await s.deleteRuntimeMeasurement('ef'.repeat(32))).toBe(true);
+      expect(await s.listRuntimeMeasurements()).toEqual([]);
       expect(await s.revokeMiner('ab'.repeat(32), T)).toBe(true);
       expect(await s.revokeMiner('ab'.repeat(32), T)).toBe(false);
       expect(await s.listMiners('acc-1')).toHaveLength(1);

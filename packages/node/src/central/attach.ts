@@ -5,7 +5,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { AdvertiseFrame } from '@cgn/protocol';
+import { parseMinerGrant, type AdvertiseFrame } from '@cgn/protocol';
+import type { MinerGrant } from '../tiers/grants.js';
 import type { DServiceRegistry } from '../registry.js';
 import type { Logger } from '../log.js';
 import type { NodeOptions } from '../options.js';
@@ -20,8 +21,8 @@ export interface AttachedCentral {
   keys: CentralKeyVerifier;
   /** wss URL central dials (put it in central's node directory). */
   url: string;
-  /** Whether central's registry lets this miner key join. */
-  minerAllowed(minerId: string): Promise<boolean>;
+  /** What central's registry grants this miner key (null: not registered, or revoked). */
+  minerGrant(minerId: string): Promise<MinerGrant | null>;
   /** Drops advertised DServices whose digest is not the approved one (miners only run what was approved). */
   admitDServices(ad: AdvertiseFrame): AdvertiseFrame;
   stop(): Promise<void>;
@@ -88,9 +89,9 @@ export async function startCentralLink(
     link,
     keys,
     url,
-    minerAllowed: async (minerId) => {
-      const r = (await link.request('miner', { id: minerId })) as { allowed?: unknown };
-      return r.allowed === true;
+    minerGrant: async (minerId) => {
+      const r = parseMinerGrant(await link.request('miner', { id: minerId }));
+      return r.allowed ? { tier: r.tier ?? 'open', attestationKey: r.attestationKey, by: 'central' } : null;
     },
     admitDServices: (ad) => {
       const kept = ad.dservices.filter((d) => digests.get(d.name) === d.digest);

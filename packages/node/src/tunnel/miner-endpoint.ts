@@ -9,12 +9,13 @@ import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import {
   CgnError, LIMITS, Outbox, decodeMessage, excerpt, sendParts, frame, minerIdOf, verifyChallenge,
-  type AdvertiseFrame, type Frame, type OutgoingFrame, type HelloFrame,
+  type AdvertiseFrame, type Frame, type OutgoingFrame, type HelloFrame, type Tier,
 } from '@cgn/protocol';
 import type { Broker } from '../broker/broker.js';
 import { CLOSE } from './close-codes.js';
 import type { Logger } from '../log.js';
 import { MinerFaults, type MinerFaultOptions } from './miner-faults.js';
+import { tierRefusal, type MinerGrant } from '../tiers/grants.js';
 
 export interface MinerEndpointOptions {
   host: string;
@@ -33,8 +34,11 @@ export interface MinerEndpointOptions {
   maxPayloadBytes: number;
   /** A frame goes at once when nothing went to that miner for this long (light load), ms. Default 0: always batched per turn. */
   sendAtOnceWhenQuietMs?: number;
-  /** Decides whether an authenticated miner key may join (allow list, central's registry, or any in a dev network). */
-  acceptMiner: (minerId: string) => boolean | Promise<boolean>;
+  /**
+   * Whether an authenticated miner key may join and what it is granted (central's registry, this
+   * node's grants, or `open` for any key in a dev network); null refuses it.
+   */
+  grantOf: (minerId: string) => MinerGrant | null | Promise<MinerGrant | null>;
   /** Keeps only the advertised DServices this node may route to that miner (digest checks). */
   admitDServices?: (ad: AdvertiseFrame) => AdvertiseFrame;
   /**
@@ -63,6 +67,10 @@ interface Conn {
   advert: AdvertiseFrame | null;
   /** Counts advertisements, so a slow tier check of an older one is ignored. */
   advertSeq: number;
+  /** What the node granted this miner at admission. */
+  grant: MinerGrant | null;
+  /** The tier it serves in now (null until its advertisement passed). */
+  admittedTier: Tier | null;
 }
 
 export class MinerEndpoint {
@@ -72,7 +80,7 @@ export class MinerEndpoint {
   private readonly conns = new Set<Conn>();
   private heartbeat: ReturnType<typeof setInterval> | null = null;
   private sweeper: ReturnType<typeof setInterval> | null = null;
-  readonly counters = { connections: 0, authFailures: 0, badFrames: 0, unexpectedFrames: 0, quarantined: 0 };
+  readonly counters = { connections: 0, authFailures: 0, badFrames: 0, unexpectedFrames: 0, quarantined: 0, tierRefusals: 0 };
   readonly faults: MinerFaults;
 
   constructor(
@@ -182,7 +190,7 @@ export class MinerEndpoint {
       if (ws.readyState === ws.OPEN) sendParts(ws, parts, written);
       else written?.();
     }, Math.min(this.options.maxPayloadBytes, 1024 * 1024), { sendAtOnceWhenQuietMs: this.options.sendAtOnceWhenQuietMs ?? 0 });
-    const c: Conn = { ws, out, phase: 'hello', nonce: randomBytes(32), hello: null, minerId: null, lastSeen: Date.now(), remote, advert: null, advertSeq: 0 };
+    const c: Conn = { ws, out, phase: 'hello', nonce: randomBytes(32), hello: null, minerId: null, lastSeen: Date.now(), remote, advert: null, advertSeq: 0, grant: null, admittedTier: null };
     this.conns.add(c);
     const handshake = setTimeout(() => {
       if (c.phase !== 'ready') this.end(c, CLOSE.handshakeTimeout, `handshake not completed within ${this.options.handshakeTimeoutMs} ms`);
@@ -237,9 +245,9 @@ export class MinerEndpoint {
           return this.reject(c, CLOSE.authFailed, `auth failed: miner ${id.slice(0, 16)}… is quarantined for ${Math.ceil(q.remainingMs / 1000)} s after repeated protocol violations (last: ${q.reason})`, 'auth_failed');
         }
         c.phase = 'admitting';
-        const admit = (ok: boolean): void => {
+        const admit = (grant: MinerGrant | null): void => {
           if (c.ws.readyState !== c.ws.OPEN) return;
-          if (!ok) {
+          if (grant === null) {
             this.counters.authFailures++;
             return this.reject(c, CLOSE.authFailed, `auth failed: miner ${id.slice(0, 16)}… is not registered with this node`, 'auth_failed');
           }
@@ -250,12 +258,13 @@ export class MinerEndpoint {
             this.end(previous, CLOSE.replaced, 'replaced by a new connection from the same miner');
           }
           c.minerId = id;
+          c.grant = grant;
           c.phase = 'advertise';
           this.byMiner.set(id, c);
           c.out.push(frame({ t: 'welcome', minerId: id, heartbeatMs: this.options.heartbeatMs }));
         };
-        const decided = this.options.acceptMiner(id);
-        if (typeof decided === 'boolean') admit(decided);
+        const decided = this.options.grantOf(id);
+        if (decided === null || !('then' in decided)) admit(decided);
         else decided.then(admit, (err: unknown) => this.reject(c, CLOSE.authFailed, `auth failed: the miner registry could not be asked (${excerpt(String((err as Error)?.message))})`, 'auth_failed'));
         return;
       }
@@ -265,7 +274,7 @@ export class MinerEndpoint {
         if (f.t !== 'advertise') return this.reject(c, CLOSE.unexpectedFrame, `unexpected ${f.t} frame: expected advertise`);
         c.phase = 'ready';
         c.advert = f;
-        this.log.info({ miner: c.minerId!.slice(0, 16), remote: c.remote, agent: excerpt(c.hello!.agent, 64), tier: f.tier, slots: f.slots, dservices: f.dservices.map((d) => d.name) }, 'miner connected');
+        this.log.info({ miner: c.minerId!.slice(0, 16), remote: c.remote, agent: excerpt(c.hello!.agent, 64), advertised: f.tier, granted: c.grant!.tier, grantedBy: c.grant!.by, slots: f.slots, dservices: f.dservices.map((d) => d.name) }, 'miner connected');
         return this.advertised(c, f);
       case 'ready':
         return this.onReadyFrame(c, c.minerId!, f);
@@ -298,10 +307,18 @@ export class MinerEndpoint {
     }
   }
 
-  /** Puts an advertised miner in the pool, after its tier check when there is one. */
+  /**
+   * Puts an advertised miner in the pool once its tier is granted: refused at once when it claims
+   * a tier it was not granted, else after the tier's own check when there is one.
+   */
   private advertised(c: Conn, f: AdvertiseFrame): void {
     const seq = ++c.advertSeq;
     const id = c.minerId!;
+    const refused = tierRefusal(id, f.tier, c.grant!);
+    if (refused !== null) {
+      this.counters.tierRefusals++;
+      return this.reject(c, CLOSE.tierRefused, refused, 'forbidden');
+    }
     const check = this.options.checkAdvert?.(id, f) ?? null;
     if (check === null) return this.join(id, f);
     // A re-advertising miner keeps serving as it did until the new advertisement passes.
@@ -314,6 +331,11 @@ export class MinerEndpoint {
 
   /** An admitted advertisement: its payout address to the ledger, the miner into the pool. */
   private join(id: string, f: AdvertiseFrame): void {
+    const c = this.byMiner.get(id);
+    if (c !== undefined && c.admittedTier !== f.tier) {
+      c.admittedTier = f.tier;
+      this.log.info({ miner: id.slice(0, 16), tier: f.tier, grantedBy: f.tier === 'attested' ? 'quote' : c.grant!.by }, 'miner admitted to its tier');
+    }
     if (f.payoutAddress !== undefined) this.options.onPayoutAddress?.(id, f.payoutAddress);
     this.broker.addMiner(id, this.options.admitDServices?.(f) ?? f);
   }
