@@ -13,6 +13,7 @@ import { LOCKOUT_DEFAULTS, lockDurationMs, type LockoutPolicy } from './auth/loc
 import { matchTotp, newRecoveryCodes, newTotpSecret, provisioningUri, recoveryCodeHash } from './auth/totp.js';
 import { DEFAULT_KEY_SCOPES, hashApiKey, isValidScope, looksLikeApiKey, newApiKeySecret } from './auth/api-keys.js';
 import { TokenIssuer, createTokenVerifier, looksLikeJwt } from './auth/tokens.js';
+import { recentTokenRevocations, revocationWindowMs, type TokenRevocationSet } from './auth/token-revocations.js';
 import { dserviceRecord, nodeUrlProblems, type DServiceSubmission } from './registry/descriptors.js';
 import { GeoIp } from './registry/geoip.js';
 import { selectNodesForDApp, selectNodesForMiner, type LatLon, type RankedNode } from './selection.js';
@@ -62,6 +63,8 @@ export interface PrincipalView {
 
 interface Events {
   keyRevoked: [{ keyId: string; hash: string; accountId: string }];
+  /** Access tokens of a key (revoked) or an account (disabled) issued up to `at` must be refused. */
+  tokensRevoked: [{ kind: 'key' | 'account'; id: string; at: number }];
   directoryChanged: [];
   dservicesChanged: [];
 }
@@ -228,6 +231,7 @@ export class CentralService extends EventEmitter<Events> {
     await this.store.updateAccount(id, clean);
     await this.audit({ type: 'account_updated', actor: CentralService.actorId(actor), accountId: id, subject: id, ip: ctx.ip, details: { ...clean } });
     if (patch.disabled === true) for (const k of await this.store.listApiKeys(id)) if (k.revokedAt === null) this.emit('keyRevoked', { keyId: k.id, hash: k.hash, accountId: id });
+    if (patch.disabled === true) this.emit('tokensRevoked', { kind: 'account', id, at: this.clock.now() });
     return accountView(await this.account(id));
   }
 
@@ -449,6 +453,10 @@ export class CentralService extends EventEmitter<Events> {
     if (looksLikeJwt(bearer) && this.verifyOwnToken !== null) {
       try {
         const t = await this.verifyOwnToken(bearer);
+        // A token outlives nothing it was issued for: its key revoked or expired, or its account
+        // disabled, refuses it at once here (nodes learn it from the tokens_revoked push).
+        const key = await this.store.getApiKey(t.keyId);
+        if (key === undefined || key.accountId !== t.account || key.revokedAt !== null || (key.expiresAt !== null && key.expiresAt <= now)) return null;
         const account = await this.store.getAccount(t.account);
         if (account === undefined || account.disabled) return null;
         return { kind: 'token', keyId: t.keyId, account, scopes: t.scopes };
@@ -509,6 +517,7 @@ export class CentralService extends EventEmitter<Events> {
     if (changed) {
       await this.audit({ type: 'key_revoked', actor: CentralService.actorId(actor), accountId, subject: keyId, ip: ctx.ip, details: { prefix: key.prefix } });
       this.emit('keyRevoked', { keyId, hash: key.hash, accountId });
+      this.emit('tokensRevoked', { kind: 'key', id: keyId, at: now });
     }
     return keyView({ ...key, revokedAt: key.revokedAt ?? now });
   }
@@ -531,6 +540,11 @@ export class CentralService extends EventEmitter<Events> {
 
   // ---------------------------------------------------------------- OAuth2 client credentials
 
+  /** Keys revoked and accounts disabled whose tokens may still verify: what nodes must refuse. */
+  tokenRevocations(): Promise<TokenRevocationSet> {
+    return recentTokenRevocations(this.store, this.clock.now(), revocationWindowMs(this.tokens.ttlS));
+  }
+
   async issueToken(input: { clientId: string; clientSecret: string; scope?: string }, ctx: Ctx) {
     const refuse = async (why: string): Promise<never> => {
       await this.audit({ type: 'token_refused', actor: input.clientId.slice(0, 64) || 'anonymous', ip: ctx.ip, outcome: 'failure', details: { reason: why } });
@@ -548,7 +562,7 @@ export class CentralService extends EventEmitter<Events> {
       if (extra.length > 0) throw new CentralError('bad_request', `scope not granted to this client: ${extra.join(' ')}`, { details: { oauthError: 'invalid_scope' } });
       scopes = asked;
     }
-    const t = await this.tokens.issue({ clientId: p.keyId, account: p.account, scopes });
+    const t = await this.tokens.issue({ clientId: p.keyId, account: p.account, scopes, notAfter: p.expiresAt });
     await this.audit({ type: 'token_issued', actor: p.keyId, accountId: p.account, subject: t.claims.jti, ip: ctx.ip, details: { scopes, expiresIn: t.expiresIn } });
     return { access_token: t.token, token_type: 'Bearer', expires_in: t.expiresIn, scope: scopes.join(' ') };
   }

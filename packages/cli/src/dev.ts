@@ -17,6 +17,7 @@ import { ANVIL_KEYS, addressesToJson, asAccount, startLocalChain, type LocalChai
 import { privateKeyToAccount } from 'viem/accounts';
 import { CGN_BIN, REPO_ROOT, dserviceDir } from './paths.js';
 import { serverNodeArgs } from './server-flags.js';
+import { checkIsolation, isolationNotice } from './isolation-notice.js';
 
 export const DEV_USAGE = `Usage: cgn dev [options]   (npm start runs this)
 
@@ -373,6 +374,8 @@ export async function runDevFromArgs(argv: string[]): Promise<void> {
     }
     const minerUrl = ready['minerUrl'] as string;
     const statusUrl = ready['statusUrl'] as string;
+    // What the miners will manage (they decide alike): said plainly in the banner when it is not isolation.
+    const notice = miners > 0 ? isolationNotice(await checkIsolation(values.sandbox ?? 'auto')) : '';
     for (let i = 1; i <= miners; i++) {
       const m = startChild(
         `miner-${i}`,
@@ -410,11 +413,12 @@ export async function runDevFromArgs(argv: string[]): Promise<void> {
     writeFileSync(devFile, JSON.stringify(info, null, 2) + '\n', { mode: 0o600 });
     if (values.quiet) {
       process.stdout.write(JSON.stringify({ event: 'ready', ...info }) + '\n');
+      if (notice !== '') process.stderr.write(`cgn dev:${notice}`);
     } else {
       const sample = join(dserviceDir('mediagen'), 'examples', 'sample.jpg');
       process.stdout.write(`
 CGN local network is up: ${withCentral ? 'central, ' : ''}1 node, ${miners} miners (${dservices.map((d) => d.split('/').pop()).join(', ')}).
-${centralUrl !== null ? `
+${notice}${centralUrl !== null ? `
   central          ${centralUrl}   (OpenAPI: ${centralUrl}/openapi.json; admin ${admin.login} / ${admin.password})` : ''}${chainInfo !== null ? `
   chain            ${chainInfo.rpcUrl}   (demo wallet ${chainInfo.demoWallet.address}, prepaid through the escrow)
                    token ${String(chainInfo.contracts['token'])}  settlement ${String(chainInfo.contracts['settlement'])}

@@ -10,10 +10,12 @@
  * ```
  */
 export { startMiner, defaultLogger, type Miner, type MinerStatus, type MinerEvents, type DServiceStatus } from './miner.js';
-export { resolveMinerOptions, MinerOptionError, MINER_DEFAULTS, type MinerOptions, type ResolvedMinerOptions, type SandboxMode } from './options.js';
+export { resolveMinerOptions, MinerOptionError, MINER_DEFAULTS, type MinerOptions, type ResolvedMinerOptions, type SandboxMode, type LimitsMode } from './options.js';
 export { runMinerFromArgs, MINER_USAGE, type MainIo } from './main.js';
 export { digestPackage, digestFiles } from './digest.js';
 export { buildSandboxCommand, resolveSandbox, bwrapProblem, type SandboxSpec, type SandboxCommand } from './sandbox.js';
+export { detectCgroups, limitsOf, CgroupError, DEFAULT_PIDS, type CgroupSupport, type ResourceLimits } from './cgroup.js';
+export { resolveLimits, type ResolvedLimits } from './limits.js';
 export { runWork, resultHash, type WorkOutcome, type ProxyRequest, type ProxyLimits } from './proxy.js';
 export { DServiceInstance, type InstanceState, type InstanceStatus } from './dservice-instance.js';
 export { loadDServicePackage, type DServicePackage } from './dservice-package.js';

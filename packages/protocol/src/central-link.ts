@@ -14,11 +14,13 @@
  * `miner` {id} -> {allowed, tier, account, attestationKey} (tier: the granted one, open or dedicated);
  * `attestation_policy` {} -> {runtimes} (known-good miner runtime measurements).
  * Central -> node ops: `status` {} -> NodeLinkStatus.
- * Pushes: `keys_revoked` {hashes}, `dservices_changed` {}, `attestation_changed` {}.
+ * Pushes: `keys_revoked` {hashes}, `tokens_revoked` {sync, keys, accounts}, `dservices_changed` {}, `attestation_changed` {}.
  */
 import { CgnError } from './errors.js';
 
 export const LINK_PROTOCOL_VERSION = 1;
+/** Most revocation entries one `tokens_revoked` frame carries (a larger set goes in several). */
+export const LINK_MAX_REVOCATIONS = 10_000;
 export const LINK_SUBPROTOCOL = 'cgn-central-link.v1';
 /** Largest frame either side accepts, bytes. */
 export const LINK_MAX_FRAME_BYTES = 4 * 1024 * 1024;
@@ -29,7 +31,7 @@ export const nodeCertName = (nodeId: string): string => `node:${nodeId}`;
 export const NODE_OPS = ['verify_key', 'descriptors', 'jwks', 'miner', 'attestation_policy'] as const;
 export const CENTRAL_OPS = ['status'] as const;
 export type LinkOp = (typeof NODE_OPS)[number] | (typeof CENTRAL_OPS)[number];
-export const PUSH_KINDS = ['keys_revoked', 'dservices_changed', 'attestation_changed'] as const;
+export const PUSH_KINDS = ['keys_revoked', 'tokens_revoked', 'dservices_changed', 'attestation_changed'] as const;
 export type PushKind = (typeof PUSH_KINDS)[number];
 
 export interface KeyPrincipal {
@@ -38,6 +40,18 @@ export interface KeyPrincipal {
   scopes: string[];
   endUser: string | null;
   expiresAt: number | null;
+}
+
+/**
+ * Access tokens to refuse although they verify: those of an API key (`id` = key id) revoked at
+ * `at`, or of an account (`id` = account id) disabled at `at` (central's clock, epoch ms; an
+ * account's tokens issued after `at` are not concerned, so re-enabling it works). The node keeps
+ * an entry `forMs` from receipt: by then every token it could concern has expired.
+ */
+export interface TokenRevocation {
+  id: string;
+  at: number;
+  forMs: number;
 }
 
 export interface LinkDescriptor {
@@ -67,6 +81,8 @@ export type LinkFrame =
   | { t: 'res'; v: number; id: number; ok: true; result: unknown }
   | { t: 'res'; v: number; id: number; ok: false; error: { code: string; message: string } }
   | { t: 'push'; v: number; kind: 'keys_revoked'; hashes: string[] }
+  /** `sync`: the last frame of the whole set, sent when the link opens; false for one change. */
+  | { t: 'push'; v: number; kind: 'tokens_revoked'; sync: boolean; keys: TokenRevocation[]; accounts: TokenRevocation[] }
   | { t: 'push'; v: number; kind: 'dservices_changed' }
   | { t: 'push'; v: number; kind: 'attestation_changed' };
 
@@ -116,12 +132,33 @@ export function decodeLinkFrame(data: string | Uint8Array): LinkFrame {
         if (!Array.isArray(h) || h.length > 10_000 || !h.every((x) => typeof x === 'string' && HEX64.test(x))) throw bad('keys_revoked.hashes must be a list of 64-hex hashes');
         return { t: 'push', v: LINK_PROTOCOL_VERSION, kind: 'keys_revoked', hashes: h as string[] };
       }
+      if (f['kind'] === 'tokens_revoked') {
+        const keys = parseRevocations(f['keys'], 'keys');
+        const accounts = parseRevocations(f['accounts'], 'accounts');
+        if (keys.length + accounts.length > LINK_MAX_REVOCATIONS) throw bad(`tokens_revoked carries at most ${LINK_MAX_REVOCATIONS} entries`);
+        if (typeof f['sync'] !== 'boolean') throw bad('tokens_revoked.sync must be a boolean');
+        return { t: 'push', v: LINK_PROTOCOL_VERSION, kind: 'tokens_revoked', sync: f['sync'], keys, accounts };
+      }
       if (f['kind'] === 'dservices_changed') return { t: 'push', v: LINK_PROTOCOL_VERSION, kind: 'dservices_changed' };
       if (f['kind'] === 'attestation_changed') return { t: 'push', v: LINK_PROTOCOL_VERSION, kind: 'attestation_changed' };
       throw bad(`unknown push kind ${String(f['kind']).slice(0, 40)}`);
     default:
       throw bad(`unknown frame type ${String(f['t']).slice(0, 40)}`);
   }
+}
+
+const REVOKED_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
+
+function parseRevocations(x: unknown, what: string): TokenRevocation[] {
+  if (!Array.isArray(x) || x.length > LINK_MAX_REVOCATIONS) throw bad(`tokens_revoked.${what} must be a list`);
+  return x.map((e) => {
+    if (!isObj(e) || typeof e['id'] !== 'string' || !REVOKED_ID.test(e['id'])) throw bad(`tokens_revoked.${what}[].id must be an id`);
+    const at = e['at'];
+    const forMs = e['forMs'];
+    if (typeof at !== 'number' || !Number.isFinite(at) || at < 0) throw bad(`tokens_revoked.${what}[].at must be a time`);
+    if (typeof forMs !== 'number' || !Number.isInteger(forMs) || forMs < 0 || forMs > 86_400_000) throw bad(`tokens_revoked.${what}[].forMs must be 0..86400000`);
+    return { id: e['id'], at, forMs };
+  });
 }
 
 type FrameInput<F> = F extends LinkFrame ? Omit<F, 'v'> : never;

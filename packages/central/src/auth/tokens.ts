@@ -88,17 +88,19 @@ export class TokenIssuer {
     return { keys: this.published.map((k) => ({ ...k })) };
   }
 
-  async issue(p: { clientId: string; account: string; scopes: readonly string[] }): Promise<{ token: string; expiresIn: number; claims: AccessTokenClaims }> {
+  /** `notAfter` (epoch ms): the token expires then at the latest (its key's own expiry). */
+  async issue(p: { clientId: string; account: string; scopes: readonly string[]; notAfter?: number | null }): Promise<{ token: string; expiresIn: number; claims: AccessTokenClaims }> {
     if (this.current === null) throw new Error('TokenIssuer.init() was not called');
     const iat = Math.floor(this.clock.now() / 1000);
+    const exp = Math.max(iat + 1, Math.min(iat + this.ttlS, p.notAfter == null ? Infinity : Math.floor(p.notAfter / 1000)));
     const claims: AccessTokenClaims = {
       iss: this.issuer, aud: this.audience, sub: p.clientId, client_id: p.clientId, acct: p.account,
-      scope: p.scopes.join(' '), iat, exp: iat + this.ttlS, jti: randomBytes(12).toString('base64url'),
+      scope: p.scopes.join(' '), iat, exp, jti: randomBytes(12).toString('base64url'),
     };
     const token = await new SignJWT({ ...claims })
       .setProtectedHeader({ alg: 'EdDSA', kid: this.current.kid, typ: TOKEN_TYPE })
       .sign(this.current.key);
-    return { token, expiresIn: this.ttlS, claims };
+    return { token, expiresIn: exp - iat, claims };
   }
 }
 

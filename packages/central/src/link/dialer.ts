@@ -15,9 +15,10 @@ import WebSocket, { type ClientOptions } from 'ws';
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
 import type { CentralService } from '../service.js';
+import { revocationEntry, revocationWindowMs } from '../auth/token-revocations.js';
 import type { NodeRecord } from '../store/store.js';
 import {
-  CENTRAL_CERT_NAME, LINK_MAX_FRAME_BYTES, LINK_SUBPROTOCOL, decodeLinkFrame, encodeLinkFrame, nodeCertName, parseNodeLinkStatus,
+  CENTRAL_CERT_NAME, LINK_MAX_FRAME_BYTES, LINK_MAX_REVOCATIONS, LINK_SUBPROTOCOL, decodeLinkFrame, encodeLinkFrame, nodeCertName, parseNodeLinkStatus,
   type LinkDescriptor, type LinkFrame,
 } from '@cgn/protocol';
 
@@ -169,6 +170,7 @@ class NodeLink {
       this.lastError = null;
       this.since = this.owner.clock.now();
       this.owner.emit('open', this.node.id);
+      void this.sendTokenRevocations(ws);
       void this.pollStatus().catch(() => undefined);
       return;
     }
@@ -197,6 +199,30 @@ class NodeLink {
       if (ws.readyState === WebSocket.OPEN) {
         ws.send(encodeLinkFrame({ t: 'res', id: f.id, ok: false, error: { code: 'internal', message: (err as Error).message } }));
       }
+    }
+  }
+
+  /**
+   * Sends the node every recent token revocation (it may have missed some while away); the last
+   * frame says `sync`. Changes after this are pushed as they happen. If the set cannot be read
+   * the link is closed, so the node does not take its tokens as checked; the redial tries again.
+   */
+  private async sendTokenRevocations(ws: WebSocket): Promise<void> {
+    try {
+      const set = await this.owner.service.tokenRevocations();
+      const entries = [...set.keys.map((e) => ['k', e] as const), ...set.accounts.map((e) => ['a', e] as const)];
+      for (let i = 0; i === 0 || i < entries.length; i += LINK_MAX_REVOCATIONS) {
+        const chunk = entries.slice(i, i + LINK_MAX_REVOCATIONS);
+        const frame = encodeLinkFrame({
+          t: 'push', kind: 'tokens_revoked', sync: i + LINK_MAX_REVOCATIONS >= entries.length,
+          keys: chunk.filter(([k]) => k === 'k').map(([, e]) => e), accounts: chunk.filter(([k]) => k === 'a').map(([, e]) => e),
+        });
+        if (this.ws !== ws || ws.readyState !== WebSocket.OPEN) return;
+        ws.send(frame);
+      }
+    } catch (err) {
+      this.owner.log?.error({ node: this.node.id, err: (err as Error).message }, 'cannot read the token revocations for the node; closing the link to retry');
+      if (this.ws === ws) ws.close(1011, 'revocations unavailable');
     }
   }
 
@@ -252,8 +278,10 @@ export class NodeLinks extends EventEmitter<Events> {
   private statusTimer: NodeJS.Timeout | null = null;
   private dirTimer: NodeJS.Timeout | null = null;
   private readonly onRevoked: (e: { hash: string }) => void;
+  private readonly onTokensRevoked: (e: { kind: 'key' | 'account'; id: string; at: number }) => void;
   private readonly onDirectory: () => void;
   private readonly onDServices: () => void;
+  private readonly onAttestation: () => void;
   private started = false;
 
   constructor(readonly service: CentralService, readonly opts: NodeLinksOptions) {
@@ -261,15 +289,22 @@ export class NodeLinks extends EventEmitter<Events> {
     this.clock = opts.clock;
     this.log = opts.log;
     this.onRevoked = (e) => this.pushAll(encodeLinkFrame({ t: 'push', kind: 'keys_revoked', hashes: [e.hash] }));
+    this.onTokensRevoked = (e) => {
+      const entry = revocationEntry(e.id, e.at, this.clock.now(), revocationWindowMs(this.service.tokens.ttlS));
+      this.pushAll(encodeLinkFrame({ t: 'push', kind: 'tokens_revoked', sync: false, keys: e.kind === 'key' ? [entry] : [], accounts: e.kind === 'account' ? [entry] : [] }));
+    };
     this.onDirectory = () => void this.sync().catch((err: unknown) => this.log?.error({ err }, 'directory sync failed'));
     this.onDServices = () => this.pushAll(encodeLinkFrame({ t: 'push', kind: 'dservices_changed' }));
+    this.onAttestation = () => this.pushAll(encodeLinkFrame({ t: 'push', kind: 'attestation_changed' }));
   }
 
   async start(): Promise<void> {
     this.started = true;
     this.service.on('keyRevoked', this.onRevoked);
+    this.service.on('tokensRevoked', this.onTokensRevoked);
     this.service.on('directoryChanged', this.onDirectory);
     this.service.on('dservicesChanged', this.onDServices);
+    this.service.on('attestationChanged', this.onAttestation);
     await this.sync();
     const si = this.opts.statusIntervalMs ?? 5000;
     if (si > 0) (this.statusTimer = setInterval(() => void this.pollStatus(), si)).unref();
@@ -321,6 +356,8 @@ export class NodeLinks extends EventEmitter<Events> {
         return this.service.tokens.jwks();
       case 'miner':
         return this.service.minerStatus(args['id'] as string);
+      case 'attestation_policy':
+        return this.service.attestationPolicy();
       default:
         throw new Error(`central does not answer ${op}`);
     }
@@ -356,8 +393,10 @@ export class NodeLinks extends EventEmitter<Events> {
       case 'attestation_policy':
         return this.service.attestationPolicy();
     this.service.off('keyRevoked', this.onRevoked);
+    this.service.off('tokensRevoked', this.onTokensRevoked);
     this.service.off('directoryChanged', this.onDirectory);
     this.service.off('dservicesChanged', this.onDServices);
+    this.service.off('attestationChanged', this.onAttestation);
     if (this.statusTimer) clearInterval(this.statusTimer);
     if (this.dirTimer) clearInterval(this.dirTimer);
     await Promise.all([...this.links.values()].map((l) => l.close()));

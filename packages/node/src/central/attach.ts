@@ -13,6 +13,7 @@ import type { NodeOptions } from '../options.js';
 import { CentralLinkServer } from './link-server.js';
 import { CentralKeyVerifier } from './key-verifier.js';
 import { NodeTokenVerifier, type Jwk } from './token-verifier.js';
+import { TokenRevocations } from './token-revocations.js';
 import { fetchApprovedDescriptors } from './descriptors.js';
 import { linkStatusFromSnapshot, type BrokerSnapshotLike } from './capacity.js';
 
@@ -60,9 +61,11 @@ export async function startCentralLink(
     log,
     status: () => linkStatusFromSnapshot(snapshot(), registry.list().map((d) => d.name), { draining: isDraining() }),
   });
+  // Listening before central can connect, so the set it sends on connecting is not missed.
+  const revocations = new TokenRevocations({ graceMs: central.keyTtlMs }).attach(link);
   const { url } = await link.start();
   const tokens = new NodeTokenVerifier({ getJwks: async () => (await link.request('jwks')) as { keys: Jwk[] } });
-  const keys = new CentralKeyVerifier(link, { ttlMs: central.keyTtlMs, tokens });
+  const keys = new CentralKeyVerifier(link, { ttlMs: central.keyTtlMs, tokens, revocations });
 
   let digests = new Map<string, string>();
   const refresh = (): void => {
@@ -101,6 +104,7 @@ export async function startCentralLink(
     },
     stop: async () => {
       keys.close();
+      revocations.detach();
       await link.stop();
     },
   };

@@ -13,6 +13,7 @@
  */
 export { CentralLinkServer, type CentralLinkServerOptions, type CentralPush } from './link-server.js';
 export { CentralKeyVerifier, type CentralKeyVerifierOptions, type CentralPrincipal, type LookupResult, type LookupSource, type KeyLink } from './key-verifier.js';
+export { TokenRevocations, type TokenRevocationsOptions, type TokenFacts, type TokenVerdict } from './token-revocations.js';
 export { NodeTokenVerifier, looksLikeJwt, type NodeTokenVerifierOptions, type TokenPrincipal, type Jwk } from './token-verifier.js';
 export { fetchApprovedDescriptors, parseApprovedDescriptors, type ApprovedDService } from './descriptors.js';
 export { linkStatusFromSnapshot, type BrokerSnapshotLike } from './capacity.js';

@@ -10,7 +10,10 @@
  *   push (lost, or central down), a revoked key still stops working when its entry's TTL ends.
  * * If central is unreachable, keys already cached keep working until their TTL runs out; others
  *   are refused (`lookup` says `unavailable`, so the node can answer 503 rather than 401).
- * * Bearer access tokens (JWT) are verified offline when a `NodeTokenVerifier` is given.
+ * * Bearer access tokens (JWT) are verified offline when a `NodeTokenVerifier` is given, and
+ *   refused when central has revoked their key or disabled their account (`TokenRevocations`:
+ *   at once on central's push; tokens are "unavailable" once the node has been without central
+ *   for the grace).
  *
  * Keys travel over the link only as their SHA-256; the cache is keyed by it too.
  */
@@ -19,6 +22,7 @@ import type { ApiKeyVerifier, Principal } from '../auth/api-keys.js';
 import type { CentralLinkServer, CentralPush } from './link-server.js';
 import { parseKeyPrincipal } from '@cgn/protocol';
 import { looksLikeJwt, type NodeTokenVerifier } from './token-verifier.js';
+import type { TokenRevocations } from './token-revocations.js';
 
 export interface CentralPrincipal extends Principal {
   scopes: string[];
@@ -48,6 +52,8 @@ export interface CentralKeyVerifierOptions {
   clock?: { now(): number };
   /** For `Authorization: Bearer <JWT>`. */
   tokens?: NodeTokenVerifier;
+  /** Revoked keys and disabled accounts whose tokens are refused. */
+  revocations?: TokenRevocations;
   /** Per lookup at central, ms. Default 3000. */
   requestTimeoutMs?: number;
   /** Obey central's revocation pushes. Default true. */
@@ -107,7 +113,7 @@ export class CentralKeyVerifier implements ApiKeyVerifier {
   verify(key: string): CentralPrincipal | null {
     if (looksLikeJwt(key)) {
       const p = this.options.tokens?.verifySync(key) ?? null;
-      return p === null ? null : { ...p, via: 'token' };
+      return p === null || (this.options.revocations?.check(p) ?? 'ok') !== 'ok' ? null : { ...p, via: 'token' };
     }
     if (!CentralKeyVerifier.shapeOk(key)) return null;
     const e = this.fresh(sha256(key));
@@ -128,7 +134,10 @@ export class CentralKeyVerifier implements ApiKeyVerifier {
     if (looksLikeJwt(key)) {
       const t = this.options.tokens;
       const p = t === undefined ? null : await t.verify(key);
-      return p === null ? { principal: null, from: 'invalid' } : { principal: { ...p, via: 'token' }, from: 'cache' };
+      if (p === null) return { principal: null, from: 'invalid' };
+      const verdict = this.options.revocations?.check(p) ?? 'ok';
+      if (verdict !== 'ok') return { principal: null, from: verdict === 'revoked' ? 'invalid' : 'unavailable' };
+      return { principal: { ...p, via: 'token' }, from: 'cache' };
     }
     if (!CentralKeyVerifier.shapeOk(key)) return { principal: null, from: 'invalid' };
     const hash = sha256(key);

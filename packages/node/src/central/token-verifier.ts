@@ -23,6 +23,8 @@ export interface TokenPrincipal {
   endUser: null;
   /** Epoch ms. */
   expiresAt: number;
+  /** Epoch ms (`iat`; 0 when the token does not say, so it counts as issued before any revocation). */
+  issuedAt: number;
 }
 
 export interface NodeTokenVerifierOptions {
@@ -113,7 +115,8 @@ export class NodeTokenVerifier {
     if (typeof nbf === 'number' && nbf - tol > now) return { ok: false, reason: 'not yet valid' };
     if (typeof payload['sub'] !== 'string' || typeof payload['acct'] !== 'string') return { ok: false, reason: 'missing sub or acct' };
     const scope = typeof payload['scope'] === 'string' ? payload['scope'] : '';
-    return { ok: true, principal: { account: payload['acct'], keyId: payload['sub'], scopes: scope.split(' ').filter(Boolean), endUser: null, expiresAt: exp * 1000 } };
+    const iat = typeof payload['iat'] === 'number' && Number.isFinite(payload['iat']) ? payload['iat'] * 1000 : 0;
+    return { ok: true, principal: { account: payload['acct'], keyId: payload['sub'], scopes: scope.split(' ').filter(Boolean), endUser: null, expiresAt: exp * 1000, issuedAt: iat } };
   }
 
   /** Synchronous: the principal, or null (invalid, or keys not loaded yet). */
