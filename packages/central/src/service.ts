@@ -16,8 +16,8 @@ import { TokenIssuer, createTokenVerifier, looksLikeJwt } from './auth/tokens.js
 import { recentTokenRevocations, revocationWindowMs, type TokenRevocationSet } from './auth/token-revocations.js';
 import { dserviceRecord, nodeUrlProblems, type DServiceSubmission } from './registry/descriptors.js';
 import { GeoIp } from './registry/geoip.js';
-import { selectNodesForDApp, selectNodesForMiner, type LatLon, type RankedNode } from './selection.js';
 import { normaliseAttestationKey } from './registry/attestation-key.js';
+import { selectNodesForDApp, selectNodesForMiner, type LatLon, type RankedNode } from './selection.js';
 import type {
   AccountKind, AccountRecord, ApiKeyRecord, ApprovalState, AuditInput, AuditQuery, CentralStore, DServiceCapacity,
   DServiceRecord, GrantedTier, MinerRecord, NodeHealth, NodeRecord, Role, UserRecord,
@@ -67,10 +67,10 @@ interface Events {
   tokensRevoked: [{ kind: 'key' | 'account'; id: string; at: number }];
   directoryChanged: [];
   dservicesChanged: [];
+  attestationChanged: [];
 }
 
 export const userView = (u: UserRecord) => ({
-  attestationChanged: [];
   id: u.id, accountId: u.accountId, login: u.login, role: u.role, owner: u.owner, disabled: u.disabled, createdAt: u.createdAt,
 });
 export const keyView = (k: ApiKeyRecord) => ({
@@ -692,7 +692,13 @@ export class CentralService extends EventEmitter<Events> {
     const s = CentralService.session(actor);
     if (s.user.role !== 'user' || !s.account.kinds.includes('miner')) return this.denied(actor, 'register miners (needs a miner operator account)', ctx, s.account.id);
     if (!s.user.owner) return this.denied(actor, `register miners for account ${s.account.id} (only its owner may)`, ctx, s.account.id);
+    if (input.tier !== undefined && input.tier !== 'open') {
+      return this.denied(actor, input.tier === 'dedicated'
+        ? 'claim the dedicated tier: it is granted by CGN staff to operators under contract (register the miner as open, then ask an administrator or operator to grant it)'
+        : `claim the ${input.tier} tier: nodes grant attested to a miner whose TPM quote verifies against its registered attestation key (register the key with attestationKey)`, ctx, s.account.id);
+    }
     const id = input.publicKey.toLowerCase();
+    const attestationKey = input.attestationKey === undefined ? null : normaliseAttestationKey(input.attestationKey);
     if ((await this.store.getMiner(id)) !== undefined) throw conflict('this miner key is already registered');
     const m: MinerRecord = { id, accountId: s.account.id, name: input.name, tier: 'open', attestationKey, createdAt: this.clock.now(), createdBy: s.user.id, revokedAt: null };
     await this.store.createMiner(m);
@@ -700,26 +706,6 @@ export class CentralService extends EventEmitter<Events> {
     return m;
   }
 
-  async listMiners(actor: Actor, ctx: Ctx) {
-    if (CentralService.isStaff(actor)) return this.store.listMiners();
-    const s = CentralService.session(actor);
-    if (s.user.role !== 'user') return this.denied(actor, 'list miners', ctx);
-    return this.store.listMiners(s.account.id);
-  }
-    if (input.tier !== undefined && input.tier !== 'open') {
-      return this.denied(actor, input.tier === 'dedicated'
-        ? 'claim the dedicated tier: it is granted by CGN staff to operators under contract (register the miner as open, then ask an administrator or operator to grant it)'
-        : `claim the ${input.tier} tier: nodes grant attested to a miner whose TPM quote verifies against its registered attestation key (register the key with attestationKey)`, ctx, s.account.id);
-    }
-
-    const attestationKey = input.attestationKey === undefined ? null : normaliseAttestationKey(input.attestationKey);
-  async revokeMiner(actor: Actor, id: string, ctx: Ctx) {
-    const m = await this.store.getMiner(id.toLowerCase());
-    if (m === undefined) throw notFound(`miner ${id}`);
-    if (!CentralService.isStaff(actor, ['administrator']) && CentralService.member(actor, m.accountId)?.owner !== true) {
-      return this.denied(actor, `revoke miner ${id} (only an administrator or its account's owner may)`, ctx, m.accountId);
-    }
-    await this.store.revokeMiner(m.id, this.clock.now());
   /** Staff grant (or take back) the dedicated tier: an operator under contract. */
   async grantMinerTier(actor: Actor, id: string, tier: GrantedTier, ctx: Ctx) {
     if (!CentralService.isStaff(actor, ['administrator', 'operator'])) return this.denied(actor, `grant miner tiers (staff only: ${tier} is granted to operators under contract)`, ctx);
@@ -772,6 +758,20 @@ export class CentralService extends EventEmitter<Events> {
     return { runtimes: (await this.store.listRuntimeMeasurements()).map((r) => r.digest) };
   }
 
+  async listMiners(actor: Actor, ctx: Ctx) {
+    if (CentralService.isStaff(actor)) return this.store.listMiners();
+    const s = CentralService.session(actor);
+    if (s.user.role !== 'user') return this.denied(actor, 'list miners', ctx);
+    return this.store.listMiners(s.account.id);
+  }
+
+  async revokeMiner(actor: Actor, id: string, ctx: Ctx) {
+    const m = await this.store.getMiner(id.toLowerCase());
+    if (m === undefined) throw notFound(`miner ${id}`);
+    if (!CentralService.isStaff(actor, ['administrator']) && CentralService.member(actor, m.accountId)?.owner !== true) {
+      return this.denied(actor, `revoke miner ${id} (only an administrator or its account's owner may)`, ctx, m.accountId);
+    }
+    await this.store.revokeMiner(m.id, this.clock.now());
     await this.audit({ type: 'miner_revoked', actor: CentralService.actorId(actor), accountId: m.accountId, subject: m.id, ip: ctx.ip });
     return (await this.store.getMiner(m.id))!;
   }

@@ -316,7 +316,6 @@ export class NodeLinks extends EventEmitter<Events> {
   async sync(): Promise<void> {
     if (!this.started) return;
     const nodes = await this.service.store.listNodes();
-  private readonly onAttestation: () => void;
     const want = new Map(nodes.map((n) => [n.id, n]));
     for (const [id, l] of this.links) {
       const n = want.get(id);
@@ -330,7 +329,6 @@ export class NodeLinks extends EventEmitter<Events> {
       const l = new NodeLink(n, this);
       this.links.set(n.id, l);
       l.connect();
-    this.onAttestation = () => this.pushAll(encodeLinkFrame({ t: 'push', kind: 'attestation_changed' }));
     }
   }
 
@@ -339,7 +337,6 @@ export class NodeLinks extends EventEmitter<Events> {
   }
 
   /** Answers a node's request. */
-    this.service.on('attestationChanged', this.onAttestation);
   async answer(op: string, args: Record<string, unknown>): Promise<unknown> {
     switch (op) {
       case 'verify_key':
@@ -390,8 +387,6 @@ export class NodeLinks extends EventEmitter<Events> {
 
   async stop(): Promise<void> {
     this.started = false;
-      case 'attestation_policy':
-        return this.service.attestationPolicy();
     this.service.off('keyRevoked', this.onRevoked);
     this.service.off('tokensRevoked', this.onTokensRevoked);
     this.service.off('directoryChanged', this.onDirectory);
@@ -403,4 +398,3 @@ export class NodeLinks extends EventEmitter<Events> {
     this.links.clear();
   }
 }
-    this.service.off('attestationChanged', this.onAttestation);
