@@ -14,8 +14,8 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ANVIL_KEYS, addressesToJson, asAccount, revertReason, rpcCall, startLocalChain, type CgnContracts, type LocalChain } from '@cgn/chain';
-import { CGN_BIN, ECHO, spawnMiner, startTestNode, tempDir, waitFor, type MinerProcess, type TestNode } from './harness.js';
+import { ANVIL_KEYS, addressesToJson, asAccount, MemoryWatcherStore, revertReason, rpcCall, Settler, startLocalChain, type CgnContracts, type LocalChain } from '@cgn/chain';
+import { CGN_BIN, ECHO, ScriptedMiner, spawnMiner, startTestNode, tempDir, waitFor, type MinerProcess, type TestNode } from './harness.js';
 
 const T = 10n ** 18n;
 const CYCLE_RECORDS = 6;
@@ -183,5 +183,62 @@ describe('on-chain settlement, end to end', () => {
     // conservation: deposit = claimed payouts + withdrawn; nothing is left in the contract
     expect(await chain.contracts.tokenBalance(chain.addresses.settlement)).toBe(0n);
     expect(store.balance('test-account').available).toBe(0n);
+  });
+
+  it("the outside auditor's attack: a miner lying about CPU and an account with a tiny deposit — charges bounded, no overdraft, nobody else's escrow touched, the contract solvent", async () => {
+    const store = t.node.ledger.store;
+    await stopSettle(); // one settler per ledger: this test drives its own, closing on demand
+    const settler = new Settler({ store, contracts: chain.contracts, watcherStore: new MemoryWatcherStore(), confirmations: 2 });
+    // A bystander with a large escrow, as in the report: the pooled total would have covered the liar's claims.
+    const bystander = await asAccount(chain, ANVIL_KEYS[8]!);
+    await chain.contracts.mint(bystander.me, 50n * T);
+    store.linkAddress('bystander', bystander.me);
+    await bystander.deposit(50n * T);
+    // Only the liar serves: 5,000 s of CPU reported for every echo.
+    for (const m of miners) m.kill();
+    await Promise.all(miners.map((m) => m.exited));
+    const liar = new ScriptedMiner({ ack: true, answer: true, answerWith: () => ({ metering: { execUs: 1, cpuUs: 5_000_000_000 } }) });
+    await liar.connect(t.node.minerUrl);
+    await waitFor(() => t.node.broker.snapshot().miners.length === 1, 'only the liar to serve');
+    // test-account deposits a tiny amount: twice one reservation.
+    const probe = await post('probe');
+    expect(probe.status).toBe(402);
+    const needed = BigInt(((await probe.json()) as { details: { needed: string } }).details.needed);
+    await payer.deposit(2n * needed);
+    await mine(2);
+    await settler.tick();
+    await waitFor(async () => (await post('first')).status === 200, 'the node to see the tiny deposit', 10_000);
+    // It is served until the balance runs out (402) or the liar is quarantined for its lies (504: nobody else serves).
+    let ok = 1;
+    let last = 200;
+    for (let i = 0; i < 50 && last === 200; i++) {
+      last = (await post(`lie ${i}`)).status;
+      if (last === 200) ok++;
+    }
+    expect([402, 504]).toContain(last);
+    const b = store.balance('test-account');
+    expect(b.spent).toBeLessThanOrEqual(b.deposited);
+    expect(ok).toBeGreaterThanOrEqual(2);
+    // Every record the liar earned: CPU within the node's own measurement, both figures kept.
+    const rows = liar.workIds().map((id) => store.getRow(id)).filter((r) => r !== undefined) as { record: { cpuUs: number; execUs: number; reportedCpuUs?: number } }[];
+    expect(rows.length).toBe(ok);
+    for (const r of rows) {
+      expect(r.record.reportedCpuUs).toBe(5_000_000_000);
+      expect(r.record.cpuUs).toBeLessThanOrEqual(r.record.execUs);
+    }
+    // The cycle closes and is anchored, paid from test-account's escrow alone.
+    const escrowBefore = await chain.contracts.escrowOf(payer.me);
+    const report = await settler.tick({ close: true });
+    expect(report.errors, String(report.errors[0]?.error)).toEqual([]);
+    expect(report.anchored.map((a) => a.status)).toEqual(['anchored']);
+    const cycle = report.closed!;
+    const { settlementAbi } = await import('@cgn/chain');
+    const debited = await chain.clients.public.getContractEvents({ address: chain.addresses.settlement, abi: settlementAbi, eventName: 'EscrowDebited', args: { cycleId: BigInt(cycle.id) }, fromBlock: 0n });
+    expect(debited.map((e) => [e.args.account?.toLowerCase(), e.args.amount])).toEqual([[payer.me.toLowerCase(), cycle.tokens]]);
+    expect(await chain.contracts.escrowOf(payer.me)).toBe(escrowBefore - cycle.tokens);
+    expect(await chain.contracts.escrowOf(bystander.me)).toBe(50n * T);
+    const read = (functionName: 'totalEscrow' | 'outstandingPayouts') => chain.clients.public.readContract({ address: chain.addresses.settlement, abi: settlementAbi, functionName });
+    expect(await chain.contracts.tokenBalance(chain.addresses.settlement)).toBe((await read('totalEscrow')) + (await read('outstandingPayouts')));
+    liar.ws?.close();
   });
 });
