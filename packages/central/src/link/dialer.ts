@@ -3,8 +3,9 @@
  * node of the directory. Central presents its certificate (CN `central`), requires the node's to
  * be signed by the network CA and to name that node (CN `node:<id>`, plus the usual host name
  * check), says hello, then answers the node's requests (verify a key, approved descriptors, the
- * JWKS, a miner's standing) and asks the node for its status every `statusIntervalMs`, which
- * feeds the directory's health and capacity. A dropped link is redialled with exponential
+ * JWKS, a miner's standing), pushes changes (revoked keys; tokens to refuse, and all recent ones
+ * when the link opens; DService approvals) and asks the node for its status every
+ * `statusIntervalMs`, which feeds the directory's health and capacity. A dropped link is redialled with exponential
  * backoff and jitter; the node is marked `down` until it answers again.
  *
  * Central listens on nothing here: it only dials out.

@@ -5,8 +5,8 @@
  * certificate must name central (CN `central`), so another node's certificate cannot pose as it.
  *
  * Once central has said hello, the node sends requests over the link (`request`) and answers
- * central's (`status`). Pushes from central (`keys_revoked`, `dservices_changed`) are emitted as
- * `push` events. Several central instances may be connected at once (replicas); requests go to
+ * central's (`status`). Pushes from central (`keys_revoked`, `tokens_revoked`, `dservices_changed`)
+ * are emitted as `push` events. Several central instances may be connected at once (replicas); requests go to
  * the most recently connected one that is open.
  */
 import { EventEmitter } from 'node:events';
