@@ -21,6 +21,8 @@ import { CgnError } from './errors.js';
 export const LINK_PROTOCOL_VERSION = 1;
 /** Most revocation entries one `tokens_revoked` frame carries (a larger set goes in several). */
 export const LINK_MAX_REVOCATIONS = 10_000;
+/** Longest a node keeps a revocation entry, ms (7 days: more than any token lifetime central allows). */
+export const LINK_MAX_REVOCATION_MS = 7 * 86_400_000;
 export const LINK_SUBPROTOCOL = 'cgn-central-link.v1';
 /** Largest frame either side accepts, bytes. */
 export const LINK_MAX_FRAME_BYTES = 4 * 1024 * 1024;
@@ -156,7 +158,7 @@ function parseRevocations(x: unknown, what: string): TokenRevocation[] {
     const at = e['at'];
     const forMs = e['forMs'];
     if (typeof at !== 'number' || !Number.isFinite(at) || at < 0) throw bad(`tokens_revoked.${what}[].at must be a time`);
-    if (typeof forMs !== 'number' || !Number.isInteger(forMs) || forMs < 0 || forMs > 86_400_000) throw bad(`tokens_revoked.${what}[].forMs must be 0..86400000`);
+    if (typeof forMs !== 'number' || !Number.isInteger(forMs) || forMs < 0 || forMs > LINK_MAX_REVOCATION_MS) throw bad(`tokens_revoked.${what}[].forMs must be 0..${LINK_MAX_REVOCATION_MS}`);
     return { id: e['id'], at, forMs };
   });
 }

@@ -9,7 +9,7 @@
  * did not make the change, still sends every recent revocation. An entry older than the window
  * concerns no live token (a revoked key or disabled account gets no new ones), so it is left out.
  */
-import type { TokenRevocation } from '@cgn/protocol';
+import { LINK_MAX_REVOCATION_MS, type TokenRevocation } from '@cgn/protocol';
 import type { CentralStore } from '../store/store.js';
 
 /**
@@ -30,7 +30,7 @@ export function revocationWindowMs(tokenTtlS: number): number {
 
 /** One entry, kept by the node for what is left of the window. */
 export function revocationEntry(id: string, at: number, now: number, windowMs: number): TokenRevocation {
-  return { id, at, forMs: Math.max(0, Math.min(86_400_000, Math.ceil(at + windowMs - now))) };
+  return { id, at, forMs: Math.max(0, Math.min(LINK_MAX_REVOCATION_MS, Math.ceil(at + windowMs - now))) };
 }
 
 const PAGE = 1000;

@@ -127,7 +127,7 @@ describe('tokens_revoked link frames', () => {
       { ...base, keys: [{ id: 'key 1', at: 1, forMs: 1 }] },
       { ...base, keys: [{ id: 'k', at: -1, forMs: 1 }] },
       { ...base, accounts: [{ id: 'a', at: 1, forMs: 1.5 }] },
-      { ...base, accounts: [{ id: 'a', at: 1, forMs: 86_400_001 }] },
+      { ...base, accounts: [{ id: 'a', at: 1, forMs: 7 * 86_400_000 + 1 }] },
       { ...base, keys: Array.from({ length: LINK_MAX_REVOCATIONS / 2 + 1 }, (_, i) => entry(`k${i}`, 1)), accounts: Array.from({ length: LINK_MAX_REVOCATIONS / 2 }, (_, i) => entry(`a${i}`, 1)) },
     ]) expect(() => decodeLinkFrame(JSON.stringify(bad)), JSON.stringify(bad).slice(0, 120)).toThrow(/bad link frame/);
   });
