@@ -90,6 +90,16 @@ describe('common-password list', () => {
   });
 });
 
+describe('the login inside the password', () => {
+  it.each(['Alice-Secure#9', 'Ａｌｉｃｅ-Secure#9', '@l1ce-Secure#9', 'Secure#9-ALICE'])('refuses %s for login alice', (pw) => {
+    expect(passwordProblems(pw, { login: 'alice' }).join()).toContain('login');
+  });
+
+  it('accepts a password without it', () => {
+    expect(passwordProblems('Vexing+Quartz+Lobby7', { login: 'alice' })).toEqual([]);
+  });
+});
+
 describe('password variants', () => {
   it('folds full-width, accents, case and look-alikes', () => {
     expect(foldPassword('Ｐａｓｓｗｏｒｄ１２３')).toBe('password123');
