@@ -78,7 +78,7 @@ export class CentralKeyVerifier implements ApiKeyVerifier {
   private readonly ttlMs: number;
   private readonly negativeTtlMs: number;
   private readonly onPush: (p: CentralPush) => void;
-  readonly counters = { hits: 0, misses: 0, centralLookups: 0, unavailable: 0, revocations: 0 };
+  readonly counters = { hits: 0, misses: 0, centralLookups: 0, unavailable: 0, revocations: 0, tokensRevoked: 0, tokensUnverifiable: 0 };
 
   constructor(private readonly link: KeyLink, private readonly options: CentralKeyVerifierOptions = {}) {
     this.clock = options.clock ?? { now: () => Date.now() };
@@ -136,6 +136,8 @@ export class CentralKeyVerifier implements ApiKeyVerifier {
       const p = t === undefined ? null : await t.verify(key);
       if (p === null) return { principal: null, from: 'invalid' };
       const verdict = this.options.revocations?.check(p) ?? 'ok';
+      if (verdict === 'revoked') this.counters.tokensRevoked++;
+      if (verdict === 'stale') this.counters.tokensUnverifiable++;
       if (verdict !== 'ok') return { principal: null, from: verdict === 'revoked' ? 'invalid' : 'unavailable' };
       return { principal: { ...p, via: 'token' }, from: 'cache' };
     }

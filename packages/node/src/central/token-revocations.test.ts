@@ -112,6 +112,7 @@ describe('CentralKeyVerifier with token revocations', () => {
     revocations.apply({ sync: false, keys: [entry('key_1', clock.t)], accounts: [] });
     expect(v.verify(jwt)).toBeNull();
     expect(await v.lookup(jwt)).toEqual({ principal: null, from: 'invalid' });
+    expect(v.counters).toMatchObject({ tokensRevoked: 1, tokensUnverifiable: 1 });
     v.close();
   });
 });
