@@ -111,6 +111,8 @@ export class ScriptedMiner {
       tamper?: (body: Uint8Array) => Uint8Array;
       /** Fields of its result frames to replace (a miner breaking the result rules). */
       answerWith?: (work: WorkFrame) => Partial<Omit<ResultFrame, 't' | 'v' | 'id'>>;
+      /** Sees every frame the node sends (e.g. to answer `attest` challenges). */
+      onFrame?: (f: Frame, miner: ScriptedMiner) => void;
     },
     key?: MinerKeyPair,
   ) {
@@ -126,6 +128,7 @@ export class ScriptedMiner {
     this.ws.on('message', (data: Buffer) => {
       for (const f of decodeMessage(data)) {
         this.received.push(f);
+        this.behaviour.onFrame?.(f, this);
         if (f.t === 'challenge') this.send(frame({ t: 'auth', signature: signChallenge(this.key, f.nonce, f.nodeId) }));
         else if (f.t === 'welcome') {
           this.send(frame({

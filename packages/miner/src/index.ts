@@ -21,3 +21,6 @@ export { DServiceInstance, type InstanceState, type InstanceStatus } from './dse
 export { loadDServicePackage, type DServicePackage } from './dservice-package.js';
 export { Tunnel, AGENT, MINER_CLOSE, type TunnelOptions, type DisconnectInfo, type WorkFailure } from './tunnel.js';
 export type { LogEntry, LogLevel, MinerLogger } from './log.js';
+export { Tpm, TpmError, AK_HANDLE, type TpmQuote } from './attestation/tpm.js';
+export { measureRuntime, type RuntimeMeasurement } from './attestation/runtime.js';
+export { startAttestation, attestationKeyFileFor, type Attestation } from './attestation/attest.js';

@@ -9,6 +9,8 @@ import { TIERS } from '@cgn/protocol';
 import type { MinerLogger } from './log.js';
 import { startMiner, type Miner } from './miner.js';
 import { DEFAULT_KEY_FILE, LIMITS_MODES, MinerOptionError, SANDBOX_MODES, type LimitsMode, type MinerOptions, type SandboxMode } from './options.js';
+import { measureRuntime } from './attestation/runtime.js';
+import { digestPackage } from './digest.js';
 
 export const MINER_USAGE = `Usage: cgn miner --node URL --dservice DIR [--dservice DIR ...] [options]
 
@@ -22,6 +24,13 @@ Options:
                                                       (default ${DEFAULT_KEY_FILE})
   --slots N         work units run at once   (default: sum of the DServices' concurrency)
   --tier T          ${TIERS.join(' | ')}                       (default open)
+                    granted by the node, never taken on the miner's word: dedicated
+                    when central registered it so, attested for a verified TPM quote
+  --tpm TCTI        the TPM for --tier attested: device:/dev/tpmrm0, or swtpm:port=P;
+                    its attestation key is written to <key>.attestation-key.pem
+                    (register it: cgn miner register --attestation-key FILE)
+  --measure         print the runtime's and the DServices' measurements (what an
+                    administrator puts on central's allow-list) and exit
   --sandbox MODE    ${SANDBOX_MODES.join(' | ')}: auto uses bubblewrap if it works here,
                     else plain processes with a warning            (default auto)
   --limits MODE     ${LIMITS_MODES.join(' | ')}: the DServices' CPU, memory and process limits
@@ -96,6 +105,8 @@ export async function runMinerFromArgs(argv: string[], io: MainIo = defaultIo): 
         key: { type: 'string' },
         slots: { type: 'string' },
         tier: { type: 'string' },
+        tpm: { type: 'string' },
+        measure: { type: 'boolean' },
         sandbox: { type: 'string' },
         limits: { type: 'string' },
         location: { type: 'string' },
@@ -112,6 +123,12 @@ export async function runMinerFromArgs(argv: string[], io: MainIo = defaultIo): 
     io.stdout(MINER_USAGE);
     return null;
   }
+  if (values.measure === true) {
+    const runtime = await measureRuntime();
+    const dservices = await Promise.all((values.dservice ?? []).map(async (d) => ({ dir: d, digest: await digestPackage(d) })));
+    io.stdout(JSON.stringify({ runtime: runtime.digest, parts: runtime.parts, dservices }, null, 2) + '\n');
+    return null;
+  }
   if (values.node === undefined) return usageError('--node URL is required (the node miner endpoint, e.g. ws://127.0.0.1:8081/)');
   if (values.dservice === undefined || values.dservice.length === 0) return usageError('at least one --dservice DIR is required');
   const options: MinerOptions = { nodeUrl: values.node, dservices: values.dservice };
@@ -121,6 +138,7 @@ export async function runMinerFromArgs(argv: string[], io: MainIo = defaultIo): 
     options.slots = Number(values.slots);
   }
   if (values.tier !== undefined) options.tier = values.tier as MinerOptions['tier'] & string;
+  if (values.tpm !== undefined) options.tpm = values.tpm;
   if (values.sandbox !== undefined) options.sandbox = values.sandbox as SandboxMode;
   if (values.limits !== undefined) options.limits = values.limits as LimitsMode;
   if (values.location !== undefined) options.location = values.location;

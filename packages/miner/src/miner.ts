@@ -27,6 +27,7 @@ import { resolveSandbox } from './sandbox.js';
 import { resolveLimits, type ResolvedLimits } from './limits.js';
 import { groupPrefix, sweepStaleGroups } from './cgroup.js';
 import { Tunnel, type Advertisement, type DisconnectInfo, type WorkFailure } from './tunnel.js';
+import { startAttestation, type Attestation } from './attestation/attest.js';
 
 export interface DServiceStatus {
   name: string;
@@ -207,6 +208,16 @@ class MinerImpl extends EventEmitter<MinerEvents> implements Miner {
       throw err;
     }
 
+    // Attested tier: measure what will run into the TPM before the node can ask for a quote.
+    const attestation: Attestation | null = o.tpm === null ? null : await startAttestation({
+      tcti: o.tpm, keyFile: o.keyFile, dservices: runnable.map((m) => ({ name: m.pkg.descriptor.name, digest: m.digest })), log: this.log,
+    }).catch(async (err: unknown) => {
+      await Promise.all(runnable.map((m) => m.instance?.stop()));
+      this.removeRunDir();
+      process.off('exit', this.onProcessExit);
+      throw err;
+    });
+
     const tunnel = new Tunnel({
       url: o.nodeUrl,
       key: this.key,
@@ -218,6 +229,7 @@ class MinerImpl extends EventEmitter<MinerEvents> implements Miner {
       slots: o.slots,
       advertisement: () => this.advertisement(),
       execute: (w, cancel) => this.execute(w, cancel),
+      ...(attestation !== null ? { attest: (nonce: Uint8Array) => attestation.quote(nonce) } : {}),
     });
     this.tunnel = tunnel;
     tunnel.on('welcome', (info) => this.emit('connected', info));

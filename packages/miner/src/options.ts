@@ -23,8 +23,14 @@ export interface MinerOptions {
   dservices: string[];
   /** Work units run at once over all DServices. Default: the sum of the DServices' concurrency (the CPU count if there are none). */
   slots?: number;
-  /** Default `open`. */
+  /** Default `open`. The node grants it: dedicated by central, attested for a verified TPM quote (needs `tpm`). */
   tier?: Tier;
+  /**
+   * The TPM for the attested tier, as a tpm2-tools TCTI: `device:/dev/tpmrm0` (hardware) or
+   * `swtpm:port=P` (a software TPM). The miner keeps its attestation key there and measures its
+   * runtime and DServices into PCR 23.
+   */
+  tpm?: string;
   /** `auto` (default): bubblewrap if it works here, else plain processes with a warning. */
   sandbox?: SandboxMode;
   /** `auto` (default): the descriptors' resource limits enforced with cgroups where writable, else a warning. */
@@ -74,6 +80,7 @@ export interface ResolvedMinerOptions {
   packages: DServicePackage[];
   slots: number;
   tier: Tier;
+  tpm: string | null;
   sandbox: SandboxMode;
   limits: LimitsMode;
   runDir: string | null;
@@ -184,6 +191,11 @@ export function resolveMinerOptions(input: MinerOptions): ResolvedMinerOptions {
 
   const tier = o['tier'] ?? MINER_DEFAULTS.tier;
   if (!TIERS.includes(tier as Tier)) throw new MinerOptionError('tier', `must be one of ${TIERS.join(', ')}`);
+  const tpm = o['tpm'];
+  if (tpm !== undefined && (typeof tpm !== 'string' || !/^(device|swtpm|mssim|tabrmd)(:[\x21-\x7e]*)?$/.test(tpm))) {
+    throw new MinerOptionError('tpm', 'must be a tpm2-tools TCTI such as device:/dev/tpmrm0 or swtpm:port=2321');
+  }
+  if (tier === 'attested' && tpm === undefined) throw new MinerOptionError('tpm', 'the attested tier needs a TPM to quote from: device:/dev/tpmrm0, or swtpm:port=P');
 
   const sandbox = o['sandbox'] ?? MINER_DEFAULTS.sandbox;
   if (!SANDBOX_MODES.includes(sandbox as SandboxMode)) throw new MinerOptionError('sandbox', `must be one of ${SANDBOX_MODES.join(', ')}`);
@@ -245,6 +257,7 @@ export function resolveMinerOptions(input: MinerOptions): ResolvedMinerOptions {
     packages,
     slots,
     tier: tier as Tier,
+    tpm: (tpm as string | undefined) ?? null,
     sandbox: sandbox as SandboxMode,
     limits: limits as LimitsMode,
     runDir: runDir === undefined ? null : resolve(runDir as string),

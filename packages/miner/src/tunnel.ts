@@ -18,7 +18,7 @@ import { performance } from 'node:perf_hooks';
 import { WebSocket, type RawData } from 'ws';
 import {
   CgnError, LIMITS, NODE_TO_MINER, decodeMessage, decodeMessageFragments, excerpt, frame, frameProblem, isWritableHeader, signChallenge,
-  type AdvertiseFrame, type ErrorCode, type Frame, type MinerKeyPair, type WorkFrame,
+  type AdvertiseFrame, type ErrorCode, type Frame, type MinerKeyPair, type QuoteFrame, type WorkFrame,
 } from '@cgn/protocol';
 import { errorText, type Log } from './log.js';
 import { Outbox, sendParts } from '@cgn/protocol';
@@ -49,6 +49,8 @@ export interface TunnelOptions {
   slots: number;
   /** What to advertise now (called after each `welcome` and on `readvertise()`). */
   advertisement: () => Advertisement;
+  /** Answers the node's attestation challenge with a TPM quote over its nonce (attested tier); absent: no TPM. */
+  attest?: (nonce: Uint8Array) => Promise<Omit<QuoteFrame, 't' | 'v'>>;
   /** Runs one work unit; rejects with a `CgnError`. */
   execute: (work: WorkFrame, cancel: Cancellation) => Promise<WorkOutcome>;
   /** The backoff's randomness (tests); default `Math.random`. */
@@ -345,6 +347,23 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     this.emit('advertised', ad);
   }
 
+  private onAttest(c: Conn, nonce: Uint8Array): void {
+    const attest = this.opts.attest;
+    if (attest === undefined) {
+      c.out.push(frame({ t: 'error', code: 'forbidden', message: 'this miner has no TPM to quote from (start it with --tpm for the attested tier)' }));
+      return;
+    }
+    attest(nonce).then(
+      (q) => {
+        if (c.phase === 'ready') c.out.push(frame({ t: 'quote', ...q }));
+      },
+      (err: unknown) => {
+        this.log.error({ err: (err as Error).message }, 'TPM quote failed');
+        if (c.phase === 'ready') c.out.push(frame({ t: 'error', code: 'internal', message: excerpt(`TPM quote failed: ${(err as Error).message}`) }));
+      },
+    );
+  }
+
   private onReadyFrame(c: Conn, f: Frame): void {
     switch (f.t) {
       case 'work':
@@ -353,6 +372,8 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
         return this.onCancel(f.id);
       case 'pong':
         return;
+      case 'attest':
+        return this.onAttest(c, f.nonce);
       case 'drain':
         this.log.info({ reason: f.reason, inFlight: this.inFlight.size }, 'the node asked this miner to drain');
         c.drained = true;

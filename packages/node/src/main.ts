@@ -24,6 +24,8 @@ Options:
   --miner-key HEX        a miner public key allowed to join (repeatable)
   --dedicated-miner HEX  a miner public key allowed to join and granted the dedicated tier (repeatable;
                          with central, staff grant it there: cgn miner grant)
+  --attest-interval MS   attested tier: re-challenge each attested miner this often (default 60000)
+  --attest-timeout MS    attested tier: time to answer a challenge with a quote; a nonce's lifetime (default 10000)
   --grants FILE          this node's own grants: {"miners": {"<id>": {"tier", "attestationKey"}},
                          "attestation": {"runtimes": [...], "dservices": {"name": "digest"}}}
   --durability MODE      normal (survives a killed process) | full (survives power loss)
@@ -72,7 +74,7 @@ export async function runNodeFromArgs(argv: string[]): Promise<void> {
       options: {
         'node-id': { type: 'string' }, host: { type: 'string' }, 'work-port': { type: 'string' }, 'miner-port': { type: 'string' },
         'data-dir': { type: 'string' }, dservice: { type: 'string', multiple: true }, keys: { type: 'string' },
-        'accept-any-miner': { type: 'boolean' }, 'miner-key': { type: 'string', multiple: true }, 'dedicated-miner': { type: 'string', multiple: true }, grants: { type: 'string' }, durability: { type: 'string' },
+        'accept-any-miner': { type: 'boolean' }, 'miner-key': { type: 'string', multiple: true }, 'dedicated-miner': { type: 'string', multiple: true }, grants: { type: 'string' }, 'attest-interval': { type: 'string' }, 'attest-timeout': { type: 'string' }, durability: { type: 'string' },
         'max-queue': { type: 'string' }, 'max-queue-age': { type: 'string' }, 'ack-timeout': { type: 'string' }, help: { type: 'boolean', short: 'h' },
         'central-port': { type: 'string' }, pki: { type: 'string' }, 'key-ttl': { type: 'string' }, 'no-rate-limit': { type: 'boolean' }, 'enforce-balance': { type: 'boolean' },
         'chain-rpc': { type: 'string' }, contracts: { type: 'string' }, 'slasher-key': { type: 'string' }, redundancy: { type: 'string' }, 'verification-decay': { type: 'string' }, 'stake-refresh': { type: 'string' },
@@ -119,6 +121,8 @@ export async function runNodeFromArgs(argv: string[]): Promise<void> {
     process.stderr.write(`cgn node: ${(err as Error).message}\n`);
     process.exit(2);
   }
+  const attestation: Record<string, number | undefined> = { intervalMs: num(values['attest-interval'], 'attest-interval'), timeoutMs: num(values['attest-timeout'], 'attest-timeout') };
+  input['attestation'] = Object.fromEntries(Object.entries(attestation).filter(([, v]) => v !== undefined));
   if (values['node-id'] !== undefined) input['nodeId'] = values['node-id'];
   if (values.host !== undefined) input['host'] = values.host;
   if (values['work-port'] !== undefined) input['workPort'] = num(values['work-port'], 'work-port');

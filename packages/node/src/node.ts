@@ -23,6 +23,7 @@ import { resolveNodeOptions, type NodeOptions, type NodeOptionsInput } from './o
 import { createLogger, type Logger } from './log.js';
 import { startOpenTier, type OpenTier, type OverReport } from './slashing/index.js';
 import { localGrant, type MinerGrant } from './tiers/grants.js';
+import { TpmQuoteVerifier, type AttestationPolicy } from './attestation/verifier.js';
 
 /**
  * Light load, for the tunnel outboxes and the ledger writer: nothing went out (was committed) for
@@ -108,8 +109,17 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
   const maxBody = Math.max(1024 * 1024, ...registry.list().map((d) => d.maxBodyBytes));
   // Central first: miner admission and digest checks may ask it.
   const central = options.central === null ? null : await startCentralLink(options, options.central, registry, () => broker.snapshot(), () => draining, log, () => endpoint?.readmit());
+  const localPolicy: AttestationPolicy = { runtimes: new Set(options.grants.attestation.runtimes), dservices: new Map(Object.entries(options.grants.attestation.dservices)) };
   endpoint = new MinerEndpoint(
     {
+      attestation: {
+        verifier: new TpmQuoteVerifier({ now: () => Date.now(), maxAgeMs: options.attestation.timeoutMs }),
+        // With central, its allow-list and approved digests; without, this node's grants file.
+        policy: () => (central === null ? localPolicy : central.attestationPolicy()),
+        intervalMs: options.attestation.intervalMs,
+        timeoutMs: options.attestation.timeoutMs,
+        now: () => Date.now(),
+      },
       host: options.host,
       port: options.minerPort,
       nodeId: options.nodeId,

@@ -67,6 +67,12 @@ export interface NodeOptions {
    * registry grants every other key. Default: none.
    */
   grants: NodeGrants;
+  /**
+   * The attested tier: a miner advertising it gets a fresh nonce at admission and every
+   * `intervalMs` (default 60000), and must answer with a verifying TPM quote within `timeoutMs`
+   * (default 10000; also how long a nonce lives).
+   */
+  attestation: { intervalMs: number; timeoutMs: number };
   /** Tier used when a request does not say. Default "open". */
   defaultTier: Tier;
   /** Ledger durability: "normal" survives a killed process, "full" survives power loss. */
@@ -116,6 +122,7 @@ export const NODE_DEFAULTS: Omit<NodeOptions, 'keysFile'> = {
   acceptAnyMiner: false,
   minerKeys: [],
   grants: NO_GRANTS,
+  attestation: { intervalMs: 60_000, timeoutMs: 10_000 },
   defaultTier: 'open',
   durability: 'normal',
   heartbeatMs: 5000,
@@ -129,7 +136,8 @@ export const NODE_DEFAULTS: Omit<NodeOptions, 'keysFile'> = {
   timeouts: EDGE_TIMEOUT_DEFAULTS,
 };
 
-export type NodeOptionsInput = Partial<Omit<NodeOptions, 'broker' | 'billing' | 'staking' | 'timeouts'>> & {
+export type NodeOptionsInput = Partial<Omit<NodeOptions, 'broker' | 'billing' | 'staking' | 'timeouts' | 'attestation'>> & {
+  attestation?: Partial<NodeOptions['attestation']>;
   broker?: Partial<BrokerOptions>;
   timeouts?: Partial<EdgeTimeouts>;
   billing?: Partial<BillingOptions>;
@@ -144,6 +152,7 @@ export function resolveNodeOptions(input: NodeOptionsInput): NodeOptions {
     broker: { ...BROKER_DEFAULTS, ...(input.staking != null ? { redundancy: DEFAULT_VERIFICATION_FLOOR } : {}), ...input.broker },
     staking: input.staking == null ? null : { refreshMs: 30_000, slasherKey: null, ...input.staking },
     timeouts: { ...EDGE_TIMEOUT_DEFAULTS, ...input.timeouts },
+    attestation: { ...NODE_DEFAULTS.attestation, ...input.attestation },
     billing: { ...BILLING_DEFAULTS, operator: `operator:${input.nodeId ?? NODE_DEFAULTS.nodeId}`, ...input.billing },
   };
   const split = Object.values(o.billing.split).reduce((a, b) => a + b, 0);
@@ -158,6 +167,9 @@ export function resolveNodeOptions(input: NodeOptionsInput): NodeOptions {
   port(o.minerPort, 'minerPort');
   if (!/^[A-Za-z0-9._-]{1,64}$/.test(o.nodeId)) throw new Error(`option nodeId: "${o.nodeId}" must be 1-64 letters, digits, dot, dash or underscore`);
   o.grants = parseGrants(o.grants, 'option grants');
+  for (const [k, v] of Object.entries(o.attestation)) {
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 10) throw new Error(`option attestation.${k}: must be a number of milliseconds (at least 10)`);
+  }
   if (!TIERS.includes(o.defaultTier)) throw new Error(`option defaultTier: must be one of ${TIERS.join(', ')}`);
   if (o.durability !== 'normal' && o.durability !== 'full') throw new Error('option durability: must be "normal" or "full"');
   for (const [k, v] of Object.entries(o.broker)) {

@@ -10,6 +10,7 @@
 import type { ErrorCode } from './errors.js';
 
 import type { Body } from './body.js';
+import type { MeasurementEvent } from './measurement.js';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -161,6 +162,30 @@ export interface DrainFrame {
   reason: string;
 }
 
+/**
+ * Node -> miner, `attested` tier: a fresh nonce to quote over (at admission and periodically).
+ * The miner answers with a `quote` within the node's attestation timeout.
+ */
+export interface AttestFrame {
+  t: 'attest';
+  v: number;
+  nonce: Uint8Array;
+}
+
+/** Miner -> node: a TPM 2.0 quote over the attestation PCR and the node's nonce, with the event log. */
+export interface QuoteFrame {
+  t: 'quote';
+  v: number;
+  /** The nonce of the `attest` frame this answers. */
+  nonce: Uint8Array;
+  /** TPMS_ATTEST as the TPM signed it (tpm2_quote -m). */
+  quote: Uint8Array;
+  /** The signature over `quote` (tpm2_quote -f plain: RSASSA PKCS#1 v1.5 bytes, or a DER ECDSA signature). */
+  signature: Uint8Array;
+  /** What was extended into the PCR since its reset, in order (runtime first, then DServices). */
+  log: MeasurementEvent[];
+}
+
 export interface ErrorFrame {
   t: 'error';
   v: number;
@@ -184,6 +209,8 @@ export type Frame =
   | PingFrame
   | PongFrame
   | DrainFrame
+  | AttestFrame
+  | QuoteFrame
   | ErrorFrame;
 
 export type FrameType = Frame['t'];
@@ -196,10 +223,10 @@ export type OutgoingFrame = Frame;
 
 /** Frames a miner may send to a node, and a node to a miner. */
 export const MINER_TO_NODE: ReadonlySet<FrameType> = new Set<FrameType>([
-  'hello', 'auth', 'advertise', 'ack', 'result', 'pong', 'ping', 'drain', 'error',
+  'hello', 'auth', 'advertise', 'ack', 'result', 'pong', 'ping', 'drain', 'quote', 'error',
 ]);
 export const NODE_TO_MINER: ReadonlySet<FrameType> = new Set<FrameType>([
-  'challenge', 'welcome', 'work', 'cancel', 'ping', 'pong', 'drain', 'error',
+  'challenge', 'welcome', 'work', 'cancel', 'ping', 'pong', 'drain', 'attest', 'error',
 ]);
 
 /** Distributive Omit so frame constructors can leave out `v`. */

@@ -18,3 +18,4 @@ export * from './descriptor.js';
 export * from './outbox.js';
 export * from './rate-limit.js';
 export * from './central-link.js';
+export * from './measurement.js';

@@ -224,6 +224,27 @@ function checkFrame(value: unknown): Frame {
     case 'drain':
       str(o, t, 'reason', LIMITS.maxMessageLength);
       break;
+    case 'attest':
+      bytes(o, t, 'nonce', 32);
+      break;
+    case 'quote': {
+      bytes(o, t, 'nonce', 32);
+      bytes(o, t, 'quote');
+      bytes(o, t, 'signature');
+      if ((o['quote'] as Uint8Array).length > 2048) throw bad(t, 'quote', 'is longer than 2048 bytes (a TPMS_ATTEST is a few hundred)');
+      if ((o['signature'] as Uint8Array).length > 1024) throw bad(t, 'signature', 'is longer than 1024 bytes');
+      const log = o['log'];
+      if (!Array.isArray(log)) throw bad(t, 'log', 'must be a list');
+      if (log.length > LIMITS.maxDServices + 1) throw bad(t, 'log', `has more than ${LIMITS.maxDServices + 1} events`);
+      for (const e of log) {
+        if (e === null || typeof e !== 'object' || Array.isArray(e)) throw bad(t, 'log', 'must hold maps');
+        const ev = e as Obj;
+        if (ev['kind'] !== 'runtime' && ev['kind'] !== 'dservice') throw bad(t, 'log', 'event kind must be runtime or dservice');
+        nonEmpty(ev, t, 'name', LIMITS.maxNameLength);
+        if (typeof ev['digest'] !== 'string' || !/^[0-9a-f]{64}$/.test(ev['digest'])) throw bad(t, 'log', 'event digest must be 64 lower-case hex');
+      }
+      break;
+    }
     case 'error':
       if (!isErrorCode(o['code'])) throw bad(t, 'code', 'is not a known error code');
       str(o, t, 'message', LIMITS.maxMessageLength);

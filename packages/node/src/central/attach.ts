@@ -5,7 +5,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseMinerGrant, type AdvertiseFrame } from '@cgn/protocol';
+import { parseAttestationPolicy, parseMinerGrant, type AdvertiseFrame } from '@cgn/protocol';
+import type { AttestationPolicy } from '../attestation/verifier.js';
 import type { MinerGrant } from '../tiers/grants.js';
 import type { DServiceRegistry } from '../registry.js';
 import type { Logger } from '../log.js';
@@ -24,6 +25,8 @@ export interface AttachedCentral {
   url: string;
   /** What central's registry grants this miner key (null: not registered, or revoked). */
   minerGrant(minerId: string): Promise<MinerGrant | null>;
+  /** The attestation allow-list: central's known-good runtimes and the approved DService digests. */
+  attestationPolicy(): Promise<AttestationPolicy>;
   /** Drops advertised DServices whose digest is not the approved one (miners only run what was approved). */
   admitDServices(ad: AdvertiseFrame): AdvertiseFrame;
   stop(): Promise<void>;
@@ -80,13 +83,24 @@ export async function startCentralLink(
       (err: unknown) => log.warn({ err: (err as Error).message }, 'central: could not fetch approved DServices; keeping the last list'),
     );
   };
+  let runtimes: Promise<ReadonlySet<string>> | null = null;
+  const fetchRuntimes = (): Promise<ReadonlySet<string>> => {
+    const p = link.request('attestation_policy', {}).then((r) => new Set(parseAttestationPolicy(r).runtimes) as ReadonlySet<string>);
+    // A failed fetch is not cached: the next attestation asks again.
+    p.catch(() => {
+      if (runtimes === p) runtimes = null;
+    });
+    return (runtimes = p);
+  };
   link.on('connected', (id) => {
     log.info({ central: id }, 'central connected');
     refresh();
+    runtimes = null;
   });
   link.on('disconnected', (id, reason) => log.warn({ central: id, reason }, 'central disconnected; serving cached keys until they expire'));
   link.on('push', (p) => {
     if (p.kind === 'dservices_changed') refresh();
+    if (p.kind === 'attestation_changed') runtimes = null;
   });
   return {
     link,
@@ -96,6 +110,7 @@ export async function startCentralLink(
       const r = parseMinerGrant(await link.request('miner', { id: minerId }));
       return r.allowed ? { tier: r.tier ?? 'open', attestationKey: r.attestationKey, by: 'central' } : null;
     },
+    attestationPolicy: async () => ({ runtimes: await (runtimes ?? fetchRuntimes()), dservices: digests }),
     admitDServices: (ad) => {
       const kept = ad.dservices.filter((d) => digests.get(d.name) === d.digest);
       const dropped = ad.dservices.filter((d) => !kept.includes(d));

@@ -9,13 +9,14 @@ import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import {
   CgnError, LIMITS, Outbox, decodeMessage, excerpt, sendParts, frame, minerIdOf, verifyChallenge,
-  type AdvertiseFrame, type Frame, type OutgoingFrame, type HelloFrame, type Tier,
+  type AdvertiseFrame, type Frame, type OutgoingFrame, type HelloFrame, type QuoteFrame, type Tier,
 } from '@cgn/protocol';
 import type { Broker } from '../broker/broker.js';
 import { CLOSE } from './close-codes.js';
 import type { Logger } from '../log.js';
 import { MinerFaults, type MinerFaultOptions } from './miner-faults.js';
 import { tierRefusal, type MinerGrant } from '../tiers/grants.js';
+import type { AttestationPolicy, AttestationVerifier, RefusalCode } from '../attestation/verifier.js';
 
 export interface MinerEndpointOptions {
   host: string;
@@ -46,6 +47,18 @@ export interface MinerEndpointOptions {
    * Returns null when there is nothing to check, else a promise of the refusal reason or null.
    */
   checkAdvert?: (minerId: string, ad: AdvertiseFrame) => Promise<string | null> | null;
+  /**
+   * The `attested` tier: a fresh nonce when a miner advertises it and every `intervalMs` after,
+   * answered by a quote within `timeoutMs` (the nonce's lifetime) that `verifier` accepts against
+   * the miner's registered attestation key and `policy`. Without it, attested is refused.
+   */
+  attestation?: {
+    verifier: AttestationVerifier;
+    policy: () => AttestationPolicy | Promise<AttestationPolicy>;
+    intervalMs: number;
+    timeoutMs: number;
+    now: () => number;
+  };
   /** An authenticated miner's tunnel closed. */
   minerGone?: (minerId: string) => void;
   /** An authenticated miner advertised the EVM address its earnings are paid to. */
@@ -71,6 +84,10 @@ interface Conn {
   grant: MinerGrant | null;
   /** The tier it serves in now (null until its advertisement passed). */
   admittedTier: Tier | null;
+  /** The outstanding attestation challenge (one at a time; answered once). */
+  attest: { answer: (q: QuoteFrame) => void; timer: ReturnType<typeof setTimeout> } | null;
+  /** Next periodic attestation of an attested miner. */
+  reattest: ReturnType<typeof setTimeout> | null;
 }
 
 export class MinerEndpoint {
@@ -80,7 +97,10 @@ export class MinerEndpoint {
   private readonly conns = new Set<Conn>();
   private heartbeat: ReturnType<typeof setInterval> | null = null;
   private sweeper: ReturnType<typeof setInterval> | null = null;
-  readonly counters = { connections: 0, authFailures: 0, badFrames: 0, unexpectedFrames: 0, quarantined: 0, tierRefusals: 0 };
+  readonly counters = {
+    connections: 0, authFailures: 0, badFrames: 0, unexpectedFrames: 0, quarantined: 0, tierRefusals: 0,
+    attestation: { challenges: 0, verified: 0, refused: {} as Partial<Record<RefusalCode | 'timeout' | 'unsolicited', number>> },
+  };
   readonly faults: MinerFaults;
 
   constructor(
@@ -190,7 +210,7 @@ export class MinerEndpoint {
       if (ws.readyState === ws.OPEN) sendParts(ws, parts, written);
       else written?.();
     }, Math.min(this.options.maxPayloadBytes, 1024 * 1024), { sendAtOnceWhenQuietMs: this.options.sendAtOnceWhenQuietMs ?? 0 });
-    const c: Conn = { ws, out, phase: 'hello', nonce: randomBytes(32), hello: null, minerId: null, lastSeen: Date.now(), remote, advert: null, advertSeq: 0, grant: null, admittedTier: null };
+    const c: Conn = { ws, out, phase: 'hello', nonce: randomBytes(32), hello: null, minerId: null, lastSeen: Date.now(), remote, advert: null, advertSeq: 0, grant: null, admittedTier: null, attest: null, reattest: null };
     this.conns.add(c);
     const handshake = setTimeout(() => {
       if (c.phase !== 'ready') this.end(c, CLOSE.handshakeTimeout, `handshake not completed within ${this.options.handshakeTimeoutMs} ms`);
@@ -212,6 +232,8 @@ export class MinerEndpoint {
     });
     ws.on('close', () => {
       clearTimeout(handshake);
+      if (c.attest !== null) clearTimeout(c.attest.timer);
+      if (c.reattest !== null) clearTimeout(c.reattest);
       this.conns.delete(c);
       if (c.minerId !== null && this.byMiner.get(c.minerId) === c) {
         this.byMiner.delete(c.minerId);
@@ -302,6 +324,12 @@ export class MinerEndpoint {
       case 'advertise':
         c.advert = f;
         return this.advertised(c, f);
+      case 'quote':
+        if (c.attest === null) {
+          this.refusedAttestation('unsolicited');
+          return this.reject(c, CLOSE.tierRefused, 'tier attested refused: a quote without an outstanding challenge (a replayed or late quote)', 'forbidden');
+        }
+        return c.attest.answer(f);
       default:
         return this.reject(c, CLOSE.unexpectedFrame, `unexpected ${f.t} frame from a miner`);
     }
@@ -319,7 +347,7 @@ export class MinerEndpoint {
       this.counters.tierRefusals++;
       return this.reject(c, CLOSE.tierRefused, refused, 'forbidden');
     }
-    const check = this.options.checkAdvert?.(id, f) ?? null;
+    const check = f.tier === 'attested' ? this.attest(c, f) : this.options.checkAdvert?.(id, f) ?? null;
     if (check === null) return this.join(id, f);
     // A re-advertising miner keeps serving as it did until the new advertisement passes.
     check.then((refused) => {
@@ -327,6 +355,70 @@ export class MinerEndpoint {
       if (refused !== null) return this.reject(c, CLOSE.tierRefused, refused, 'forbidden');
       this.join(id, f);
     }, (err: unknown) => this.reject(c, CLOSE.tierRefused, `tier check failed: ${excerpt(String((err as Error)?.message))}`, 'forbidden'));
+  }
+
+  /**
+   * Challenges the miner for a quote over a fresh nonce; resolves with the refusal reason, or null
+   * when the quote verifies. A new challenge replaces an outstanding one (whose nonce is dropped).
+   */
+  private attest(c: Conn, f: AdvertiseFrame): Promise<string | null> {
+    const a = this.options.attestation;
+    if (a === undefined) return Promise.resolve('tier attested refused: this node does not verify attestation (no attested tier here)');
+    const key = c.grant!.attestationKey!;
+    if (c.attest !== null) clearTimeout(c.attest.timer);
+    const challenge = { nonce: randomBytes(32), issuedAt: a.now() };
+    this.counters.attestation.challenges++;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        c.attest = null;
+        this.refusedAttestation('timeout');
+        resolve(`tier attested refused: stale nonce: no quote within ${a.timeoutMs} ms of the challenge`);
+      }, a.timeoutMs);
+      c.attest = {
+        timer,
+        answer: (q) => {
+          // Single use: whatever the quote says, this nonce is spent.
+          c.attest = null;
+          clearTimeout(timer);
+          Promise.resolve(a.policy()).then((policy) => {
+            const v = a.verifier.verify({ evidence: q, challenge, key, policy, dservices: f.dservices });
+            if (v.ok) {
+              this.counters.attestation.verified++;
+              this.log.info({ miner: c.minerId!.slice(0, 16), evidence: a.verifier.kind, runtime: v.runtime.slice(0, 16), dservices: Object.keys(v.dservices) }, 'miner attestation verified');
+              return resolve(null);
+            }
+            this.refusedAttestation(v.code);
+            resolve(`tier attested refused: ${v.reason}`);
+          }, (err: unknown) => resolve(`tier attested refused: the allow-list could not be read (${excerpt(String((err as Error)?.message))})`));
+        },
+      };
+      c.out.push(frame({ t: 'attest', nonce: challenge.nonce }));
+    });
+  }
+
+  private refusedAttestation(code: RefusalCode | 'timeout' | 'unsolicited'): void {
+    const r = this.counters.attestation.refused;
+    r[code] = (r[code] ?? 0) + 1;
+  }
+
+  /** An attested miner proves itself again every interval; a failed proof takes it out, saying why. */
+  private scheduleReattest(c: Conn): void {
+    const a = this.options.attestation;
+    if (c.reattest !== null) clearTimeout(c.reattest);
+    c.reattest = null;
+    if (a === undefined || c.admittedTier !== 'attested') return;
+    c.reattest = setTimeout(() => {
+      c.reattest = null;
+      const f = c.advert;
+      if (f === null || f.tier !== 'attested' || c.ws.readyState !== c.ws.OPEN) return;
+      const seq = c.advertSeq;
+      void this.attest(c, f).then((refused) => {
+        if (c.advertSeq !== seq || c.ws.readyState !== c.ws.OPEN) return;
+        if (refused !== null) return this.reject(c, CLOSE.tierRefused, refused, 'forbidden');
+        this.scheduleReattest(c);
+      });
+    }, a.intervalMs);
+    c.reattest.unref();
   }
 
   /** An admitted advertisement: its payout address to the ledger, the miner into the pool. */
@@ -338,6 +430,7 @@ export class MinerEndpoint {
     }
     if (f.payoutAddress !== undefined) this.options.onPayoutAddress?.(id, f.payoutAddress);
     this.broker.addMiner(id, this.options.admitDServices?.(f) ?? f);
+    if (c !== undefined) this.scheduleReattest(c);
   }
 
   /**
