@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { Agent, fetch as undiciFetch } from 'undici';
 import { CGN_BIN, MEDIAGEN, tempDir, waitFor } from './harness.js';
 
 const alive = (pid: number): boolean => {
@@ -61,19 +62,33 @@ describe('cgn dev (npm start)', () => {
         void exited.then((code) => reject(new Error(`cgn dev exited with ${code}: ${stderr}`)));
       }), 40_000);
       const info = JSON.parse(readFileSync(join(tmp.path, 'dev.json'), 'utf8')) as {
-        workUrl: string; statusUrl: string; minerUrl: string; apiKey: string; centralUrl: string;
+        workUrl: string; statusUrl: string; minerUrl: string; apiKey: string; centralUrl: string; caFile: string;
         chain: { rpcUrl: string }; pids: { dev: number; central: number; node: number; miners: number[]; settle: number };
       };
       expect(ready['workUrl']).toBe(info.workUrl);
       expect(info.apiKey).toMatch(/^cgn_/);
       expect(info.pids.miners).toHaveLength(2);
-      expect(info.minerUrl).toMatch(/^ws:\/\//);
+      // Every public path is TLS from the local CA in dev.json: nothing answers plaintext.
+      expect(info.minerUrl).toMatch(/^wss:\/\//);
+      expect(info.workUrl).toMatch(/^https:\/\//);
+      expect(info.centralUrl).toMatch(/^https:\/\//);
+      const agent = new Agent({ connect: { ca: readFileSync(info.caFile) } });
+      const fetch = (url: string, init: Parameters<typeof undiciFetch>[1] = {}) => undiciFetch(url, { ...init, dispatcher: agent });
       expect((await fetch(`${info.centralUrl}/openapi.json`)).status).toBe(200);
+      await expect(globalThis.fetch(`${info.centralUrl}/openapi.json`)).rejects.toThrow(); // not without the CA
       expect((await fetch(info.chain.rpcUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}' })).status).toBe(200);
       const image = readFileSync(join(MEDIAGEN, 'examples', 'sample.jpg'));
       const res = await step('a MediaGen request', fetch(`${info.workUrl}mediagen/transform?width=400&format=webp`, { method: 'POST', body: image, headers: { authorization: `Bearer ${info.apiKey}` } }), 15_000);
       expect(res.status).toBe(200);
       expect(res.headers.get('content-type')).toBe('image/webp');
+      // The banner's kind of curl line, with --cacert, works.
+      const curl = await new Promise<{ code: number | null; out: string }>((resolve) => {
+        const c = spawn('curl', ['-sS', '--cacert', info.caFile, '-H', `Authorization: Bearer ${info.apiKey}`, '--data-binary', 'hello', `${info.workUrl}echo/`], { stdio: ['ignore', 'pipe', 'pipe'] });
+        let out = '';
+        c.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+        c.once('exit', (code) => resolve({ code, out }));
+      });
+      expect(curl).toEqual({ code: 0, out: 'hello' });
       const pids = [info.pids.central, info.pids.node, info.pids.settle, ...info.pids.miners];
       dev.kill('SIGINT');
       // cgn dev kills a process that does not stop within 10 s of SIGTERM (and says which): the

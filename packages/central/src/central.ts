@@ -17,6 +17,8 @@ import { NodeLinks, type NodeLinksOptions, type LinkTls } from './link/dialer.js
 import { systemClock, type Clock } from './clock.js';
 import { fixedLedger, type LedgerSource } from './billing.js';
 import type { BillingLedgerStore } from '@cgn/ledger';
+import type { Server as HttpsServer } from 'node:https';
+import { loadTlsPair, watchTlsFiles, type TlsFiles } from '@cgn/protocol';
 
 export interface CentralOptions {
   host?: string;
@@ -38,6 +40,8 @@ export interface CentralOptions {
   /** The link to the nodes: certificates, timings. Without it, central does not dial nodes. */
   link?: { tls: LinkTls } & Omit<NodeLinksOptions, 'tls' | 'clock' | 'log'>;
   http?: Omit<HttpOptions, 'logger' | 'linkStatus' | 'ledger'>;
+  /** Serve the API over HTTPS from these PEM files, reloaded when they change (replaces `http.https`). */
+  tls?: TlsFiles;
   /**
    * The metering ledger the usage, invoice and earnings routes read (without it they answer 503):
    * a store (stays the caller's: central does not close it), or a `LedgerSource` such as
@@ -94,8 +98,10 @@ async function startOn(store: CentralStore, clock: Clock, options: CentralOption
   }
   const ledger: LedgerSource | undefined =
     options.ledger === undefined ? undefined : 'appendBatch' in options.ledger ? fixedLedger(options.ledger) : options.ledger;
+  const pair = options.tls === undefined ? undefined : loadTlsPair(options.tls);
   const { app } = await buildHttpServer(service, {
     ...options.http,
+    ...(pair !== undefined ? { https: pair } : {}),
     ...(ledger ? { ledger } : {}),
     ...(options.log ? { logger: options.log } : {}),
     ...(links ? { linkStatus: () => links!.status() } : {}),
@@ -103,7 +109,8 @@ async function startOn(store: CentralStore, clock: Clock, options: CentralOption
   const host = options.host ?? '127.0.0.1';
   await app.listen({ host, port: options.port ?? 7700 });
   const port = (app.server.address() as AddressInfo).port;
-  const url = `${options.http?.https ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const url = `${options.http?.https || pair ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const unwatchTls = options.tls === undefined ? () => {} : watchTlsFiles(options.tls, [app.server as unknown as HttpsServer], (level, msg, fields) => options.log?.[level](fields, msg));
   await links?.start();
   options.log?.info({ url, links: links !== null }, 'central started');
 
@@ -112,6 +119,7 @@ async function startOn(store: CentralStore, clock: Clock, options: CentralOption
     url, port, service, store, links, adminCreated: boot.created,
     stop: () =>
       (stopping ??= (async () => {
+        unwatchTls();
         await links?.stop();
         await app.close();
         await ledger?.close();

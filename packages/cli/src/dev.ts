@@ -10,13 +10,16 @@ import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { FileApiKeyStore } from '@cgn/node';
-import { ensureDevPki, setupDevNetwork } from '@cgn/central';
+import { ensureDevPki, issueCert, setupDevNetwork } from '@cgn/central';
+import { rootCertificates } from 'node:tls';
+import { Agent, setGlobalDispatcher } from 'undici';
 import { digestPackage } from '@cgn/miner';
 import { SqliteLedgerStore } from '@cgn/ledger';
 import { ANVIL_KEYS, addressesToJson, asAccount, startLocalChain, type LocalChain } from '@cgn/chain';
 import { privateKeyToAccount } from 'viem/accounts';
 import { CGN_BIN, REPO_ROOT, dserviceDir } from './paths.js';
 import { serverNodeArgs } from './server-flags.js';
+import { startDevAttestedMiner, swtpmProblem, type DevAttestedMiner } from './dev-attested.js';
 import { checkIsolation, isolationNotice } from './isolation-notice.js';
 
 export const DEV_USAGE = `Usage: cgn dev [options]   (npm start runs this)
@@ -62,8 +65,16 @@ export interface DevInfo {
   statusUrl: string;
   minerUrl: string;
   apiKey: string;
+  /** The local CA that signed every endpoint's certificate (curl --cacert, cgn miner --ca-file). */
+  caFile: string;
   dir: string;
   pids: { dev: number; central: number | null; node: number; miners: number[]; settle?: number | null };
+  /**
+   * The miner in the attested tier on a software TPM (swtpm), with the owner of its operator
+   * account at central; null when this machine has no swtpm (or no central), `attestedNote` says why.
+   */
+  attestedMiner: { minerId: string; tcti: string; keyFile: string; owner: { login: string; password: string } } | null;
+  attestedNote: string;
   logs: string;
 }
 
@@ -173,6 +184,17 @@ async function waitForCredit(ledgerPath: string, account: string, atLeast: bigin
   }
 }
 
+/** The local network's one server certificate (localhost, 127.0.0.1, ::1), from the local CA in `pkiDir`. */
+function devTls(pkiDir: string): { caFile: string; certFile: string; keyFile: string } {
+  issueCert(pkiDir, 'public', 'localhost', ['localhost', '127.0.0.1', '::1']);
+  return { caFile: join(pkiDir, 'ca.crt'), certFile: join(pkiDir, 'public.crt'), keyFile: join(pkiDir, 'public.key') };
+}
+
+/** This process's own fetches (central setup, status polls) trust the local CA too. */
+function trustCa(caFile: string): void {
+  setGlobalDispatcher(new Agent({ connect: { ca: [readFileSync(caFile, 'utf8'), ...rootCertificates] } }));
+}
+
 async function waitForApproved(statusUrl: string, n: number, timeoutMs: number): Promise<void> {
   const until = Date.now() + timeoutMs;
   for (;;) {
@@ -259,7 +281,7 @@ export async function runDevFromArgs(argv: string[]): Promise<void> {
 
   const children: Child[] = [];
   let chain: LocalChain | null = null;
-  const env = { ...process.env, CGN_LOG_LEVEL: process.env['CGN_LOG_LEVEL'] ?? 'info' };
+  const env: NodeJS.ProcessEnv = { ...process.env, CGN_LOG_LEVEL: process.env['CGN_LOG_LEVEL'] ?? 'info' };
   let stopping = false;
   const stopAll = async (code: number) => {
     if (stopping) return;
@@ -268,7 +290,7 @@ export async function runDevFromArgs(argv: string[]): Promise<void> {
     // Miners first (they drain), then the node, then the settler and central. Each gets
     // STOP_GRACE_MS to stop on its own; one that does not is killed and named, so Ctrl-C always
     // ends the network.
-    for (const role of ['miner', 'node', 'settle', 'central']) {
+    for (const role of ['miner', 'node', 'settle', 'central', 'swtpm']) {
       const group = children.filter((c) => c.role.startsWith(role));
       for (const c of group) c.proc.kill('SIGTERM');
       await Promise.all(group.map((c) => exitWithin(c, STOP_GRACE_MS, join(logs, `${c.role}.log`))));
@@ -311,11 +333,17 @@ export async function runDevFromArgs(argv: string[]): Promise<void> {
     let central: Child | null = null;
     let centralUrl: string | null = null;
     const pkiDir = join(dir, 'pki');
+    // Every public path is TLS: central's API, the work endpoint (HTTPS) and the miner endpoint
+    // (WSS), with one certificate for this machine from the local CA; everything started here trusts it.
+    const tls = devTls(pkiDir);
+    env['NODE_EXTRA_CA_CERTS'] = tls.caFile;
+    trustCa(tls.caFile);
+    const tlsArgs = ['--tls-cert', tls.certFile, '--tls-key', tls.keyFile];
     if (withCentral) {
       ensureDevPki(pkiDir, [nodeId]);
       central = startChild(
         'central',
-        ['central', '--port', values['central-port'] ?? '7700', '--data-dir', join(dir, 'central'), '--pki', pkiDir, '--ledger', join(dir, 'node', 'ledger.sqlite')],
+        ['central', '--port', values['central-port'] ?? '7700', '--data-dir', join(dir, 'central'), '--pki', pkiDir, '--ledger', join(dir, 'node', 'ledger.sqlite'), ...tlsArgs],
         join(logs, 'central.log'),
         { ...env, CGN_ADMIN_PASSWORD: admin.password },
       );
@@ -326,7 +354,7 @@ export async function runDevFromArgs(argv: string[]): Promise<void> {
       'node',
       [
         'node', '--node-id', nodeId, '--data-dir', join(dir, 'node'), '--work-port', values['work-port'] ?? '8080', '--miner-port', values['miner-port'] ?? '8081',
-        '--accept-any-miner', '--enforce-balance', '--keys', keysFile, ...dservices.flatMap((d) => ['--dservice', d]),
+        '--accept-any-miner', '--enforce-balance', '--keys', keysFile, ...dservices.flatMap((d) => ['--dservice', d]), ...tlsArgs,
         ...(withCentral ? ['--central-port', '0', '--pki', pkiDir] : []),
         ...(payees ? ['--operator-address', payees.operator.address, '--charity-address', payees.charity.address, '--developer-address', `cgn-examples=${payees.developer.address}`] : []),
       ],
@@ -380,13 +408,33 @@ export async function runDevFromArgs(argv: string[]): Promise<void> {
       const m = startChild(
         `miner-${i}`,
         [
-          'miner', '--node', minerUrl, '--key', join(dir, 'miners', `miner-${i}.pem`), '--sandbox', values.sandbox ?? 'auto', ...dservices.flatMap((d) => ['--dservice', d]),
+          'miner', '--node', minerUrl, '--ca-file', tls.caFile, '--key', join(dir, 'miners', `miner-${i}.pem`), '--sandbox', values.sandbox ?? 'auto', ...dservices.flatMap((d) => ['--dservice', d]),
           ...(payees?.miners[i - 1] ? ['--payout-address', payees.miners[i - 1]!.address] : []),
         ],
         join(logs, `miner-${i}.log`),
         env,
       );
       children.push(m);
+    }
+    // One miner in the attested tier, on a software TPM, where this machine has one: central
+    // registers its attestation key and the runtime; the node admits it for a verified quote.
+    const attestedProblem = miners === 0 ? 'none asked for (--miners 0)' : !withCentral ? 'it needs central (--no-central)' : swtpmProblem();
+    let attested: DevAttestedMiner | null = null;
+    let attestedNote = attestedProblem === null ? '' : `none: ${attestedProblem}`;
+    if (attestedProblem === null) {
+      try {
+        attested = await startDevAttestedMiner({ dir, logs, centralUrl: centralUrl!, admin, ...(prev.attestedMiner ? { ownerPassword: prev.attestedMiner.owner.password } : {}) });
+        children.push({ role: 'swtpm', proc: attested.swtpm, exited: attested.swtpmExited });
+        children.push(startChild(
+          'miner-attested',
+          ['miner', '--node', minerUrl, '--ca-file', tls.caFile, '--key', attested.keyFile, '--sandbox', values.sandbox ?? 'auto', ...dservices.flatMap((d) => ['--dservice', d]), ...attested.minerArgs],
+          join(logs, 'miner-attested.log'),
+          env,
+        ));
+        attestedNote = `miner-attested on a software TPM (swtpm ${attested.tcti}, state ${join(dir, 'tpm')}): admitted as attested for its verified quote`;
+      } catch (err) {
+        attestedNote = `none: setting it up failed (${(err as Error).message})`;
+      }
     }
     for (const c of children) {
       void c.exited.then((code) => {
@@ -395,7 +443,7 @@ export async function runDevFromArgs(argv: string[]): Promise<void> {
         if (c.role === 'node' || c.role === 'central' || c.role === 'settle') void stopAll(1);
       });
     }
-    await waitForMiners(statusUrl, miners, 60_000);
+    await waitForMiners(statusUrl, miners + (attested !== null ? 1 : 0), 60_000);
 
     const info: DevInfo = {
       chain: chainInfo,
@@ -406,7 +454,10 @@ export async function runDevFromArgs(argv: string[]): Promise<void> {
       statusUrl,
       minerUrl,
       apiKey: apiKey!,
+      caFile: tls.caFile,
       dir,
+      attestedMiner: attested === null ? null : { minerId: attested.minerId, tcti: attested.tcti, keyFile: attested.keyFile, owner: attested.owner },
+      attestedNote,
       pids: { dev: process.pid, central: central?.proc.pid ?? null, node: node.proc.pid!, miners: children.filter((c) => c.role.startsWith('miner')).map((c) => c.proc.pid!), settle: settle?.proc.pid ?? null },
       logs,
     };
@@ -428,18 +479,21 @@ ${notice}${centralUrl !== null ? `
                    miner 1 claims its earnings: npx cgn wallet claim --ledger ${join(dir, 'node', 'ledger.sqlite')} --rpc ${chainInfo.rpcUrl} --contracts ${chainInfo.contractsFile} --key <chain.payees.miners[0].privateKey in dev.json>` : ''}
   work endpoint    ${info.workUrl}{dservice}/{path}
   status endpoint  ${info.statusUrl}
-  miner endpoint   ${info.minerUrl}      (add a miner: npx cgn miner --node ${info.minerUrl})
+  miner endpoint   ${info.minerUrl}      (add a miner: npx cgn miner --node ${info.minerUrl} --ca-file ${tls.caFile})
+  attested miner   ${attestedNote}
+  TLS              every endpoint above is TLS from the local CA ${tls.caFile}
+                   (curl --cacert it; for npx cgn commands: export NODE_EXTRA_CA_CERTS=${tls.caFile})
   demo API key     ${apiKey}
   state and logs   ${dir}  (facts in ${devFile})
 
 Resize an image to 400 px wide WebP:
 
-  curl -sS -H "Authorization: Bearer ${apiKey}" --data-binary @${sample} \\
+  curl -sS --cacert ${tls.caFile} -H "Authorization: Bearer ${apiKey}" --data-binary @${sample} \\
        "${info.workUrl}mediagen/transform?width=400&format=webp" -o out.webp -D -
 
 Image metadata:
 
-  curl -sS -H "Authorization: Bearer ${apiKey}" --data-binary @${sample} "${info.workUrl}mediagen/info"
+  curl -sS --cacert ${tls.caFile} -H "Authorization: Bearer ${apiKey}" --data-binary @${sample} "${info.workUrl}mediagen/info"
 
 Press Ctrl-C to stop.
 `);

@@ -17,7 +17,13 @@ export const MINER_USAGE = `Usage: cgn miner --node URL --dservice DIR [--dservi
 Runs a miner: dials a CGN node, runs DServices in sandboxes and does the work the node sends.
 
 Options:
-  --node URL        the node's miner endpoint, ws://host:port/ or wss://...   (required)
+  --node URL        the node's miner endpoint, wss://host:port/ (ws:// only to this
+                    machine, or with --plaintext)                          (required)
+  --ca-file FILE    CA certificate(s) (PEM) that vouch for the node's certificate
+                                                      (default: the system's CAs)
+  --pin-sha256 FP   accept only the node certificate with this SHA-256 fingerprint
+                    (openssl x509 -noout -fingerprint -sha256 -in node.crt)
+  --plaintext       allow ws:// to another machine (only behind a TLS-terminating proxy)
   --dservice DIR    a DService package directory (with a dservice.json);
                     repeat for several                                         (at least one)
   --key FILE        the miner's Ed25519 key (PEM); created with mode 0600 if missing
@@ -74,7 +80,7 @@ const defaultIo: MainIo = {
 /** Command-line flag for each option, for error messages. */
 const FLAG: Record<string, string> = {
   nodeUrl: '--node', keyFile: '--key', dservices: '--dservice', slots: '--slots', tier: '--tier',
-  sandbox: '--sandbox', limits: '--limits', location: '--location', runDir: '--run-dir', payoutAddress: '--payout-address', stakeProof: '--stake-proof',
+  sandbox: '--sandbox', limits: '--limits', caFile: '--ca-file', pinSha256: '--pin-sha256', location: '--location', runDir: '--run-dir', payoutAddress: '--payout-address', stakeProof: '--stake-proof',
 };
 
 function flagOf(option: string): string {
@@ -113,6 +119,9 @@ export async function runMinerFromArgs(argv: string[], io: MainIo = defaultIo): 
         'run-dir': { type: 'string' },
         'payout-address': { type: 'string' },
         'stake-proof': { type: 'string' },
+        'ca-file': { type: 'string' },
+        'pin-sha256': { type: 'string' },
+        plaintext: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -145,6 +154,9 @@ export async function runMinerFromArgs(argv: string[], io: MainIo = defaultIo): 
   if (values['run-dir'] !== undefined) options.runDir = values['run-dir'];
   if (values['payout-address'] !== undefined) options.payoutAddress = values['payout-address'];
   if (values['stake-proof'] !== undefined) options.stakeProof = values['stake-proof'];
+  if (values['ca-file'] !== undefined) options.caFile = values['ca-file'];
+  if (values['pin-sha256'] !== undefined) options.pinSha256 = values['pin-sha256'];
+  if (values.plaintext === true) options.plaintext = true;
 
   let logger: MinerLogger;
   try {

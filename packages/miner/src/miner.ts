@@ -220,6 +220,7 @@ class MinerImpl extends EventEmitter<MinerEvents> implements Miner {
 
     const tunnel = new Tunnel({
       url: o.nodeUrl,
+      trust: o.trust,
       key: this.key,
       log: this.log.child({ component: 'tunnel' }),
       reconnectBaseMs: o.reconnectBaseMs,

@@ -4,7 +4,9 @@
  */
 import { availableParallelism, homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { LIMITS, TIERS, type Tier } from '@cgn/protocol';
+import { readFileSync } from 'node:fs';
+import { LIMITS, TIERS, plaintextProblem, type Tier } from '@cgn/protocol';
+import { normalFingerprint, type NodeTrust } from './tunnel.js';
 import { loadDServicePackage, type DServicePackage } from './dservice-package.js';
 import type { MinerLogger } from './log.js';
 
@@ -17,6 +19,12 @@ export const LIMITS_MODES: readonly LimitsMode[] = ['auto', 'cgroup', 'none'];
 export interface MinerOptions {
   /** The node's miner endpoint, `ws://host:port/` or `wss://…`. */
   nodeUrl: string;
+  /** PEM file of the CA(s) that vouch for a `wss://` node's certificate (default: the system's CAs). */
+  caFile?: string;
+  /** The node certificate's SHA-256 fingerprint: only that certificate is accepted. */
+  pinSha256?: string;
+  /** Allow `ws://` to a node that is not on this machine (only behind a TLS-terminating proxy). */
+  plaintext?: boolean;
   /** PEM file with the miner's Ed25519 key; created (mode 0600) if missing. Default `~/.cgn/miner-key.pem`. */
   keyFile?: string;
   /** DService package directories, each with a `dservice.json`. */
@@ -76,6 +84,7 @@ export interface MinerOptions {
 
 export interface ResolvedMinerOptions {
   nodeUrl: string;
+  trust: NodeTrust;
   keyFile: string;
   packages: DServicePackage[];
   slots: number;
@@ -161,6 +170,28 @@ export function resolveMinerOptions(input: MinerOptions): ResolvedMinerOptions {
     throw new MinerOptionError('nodeUrl', `"${nodeUrl}" is not a URL (expected ws://host:port/)`);
   }
   if (url.protocol !== 'ws:' && url.protocol !== 'wss:') throw new MinerOptionError('nodeUrl', `"${nodeUrl}" must start with ws:// or wss://`);
+  const trust: NodeTrust = {};
+  if (url.protocol === 'ws:') {
+    const refusal = plaintextProblem(url.hostname, o['plaintext'] === true, `the tunnel to ${nodeUrl}`, 'a wss:// URL');
+    if (refusal !== null) throw new MinerOptionError('nodeUrl', refusal);
+    if (o['caFile'] !== undefined || o['pinSha256'] !== undefined) throw new MinerOptionError('nodeUrl', 'is ws:// (plaintext): --ca-file and --pin-sha256 need a wss:// URL');
+  }
+  if (o['caFile'] !== undefined) {
+    if (typeof o['caFile'] !== 'string') throw new MinerOptionError('caFile', 'must be a file path');
+    try {
+      trust.ca = readFileSync(o['caFile']);
+    } catch (err) {
+      throw new MinerOptionError('caFile', `cannot read ${o['caFile']}: ${(err as Error).message}`);
+    }
+    if (!trust.ca.toString('latin1').includes('-----BEGIN CERTIFICATE-----')) throw new MinerOptionError('caFile', `${o['caFile']} holds no PEM certificate`);
+  }
+  if (o['pinSha256'] !== undefined) {
+    try {
+      trust.pinSha256 = normalFingerprint(String(o['pinSha256']));
+    } catch (err) {
+      throw new MinerOptionError('pinSha256', (err as Error).message);
+    }
+  }
 
   const keyFile = o['keyFile'] ?? DEFAULT_KEY_FILE;
   if (typeof keyFile !== 'string' || keyFile.length === 0) throw new MinerOptionError('keyFile', 'must be a file path');
@@ -253,6 +284,7 @@ export function resolveMinerOptions(input: MinerOptions): ResolvedMinerOptions {
 
   return {
     nodeUrl,
+    trust,
     keyFile: isAbsolute(keyFile) ? keyFile : resolve(keyFile),
     packages,
     slots,

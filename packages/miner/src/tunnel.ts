@@ -15,6 +15,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
+import type { TLSSocket } from 'node:tls';
 import { WebSocket, type RawData } from 'ws';
 import {
   CgnError, LIMITS, NODE_TO_MINER, decodeMessage, decodeMessageFragments, excerpt, frame, frameProblem, isWritableHeader, signChallenge,
@@ -55,6 +56,26 @@ export interface TunnelOptions {
   execute: (work: WorkFrame, cancel: Cancellation) => Promise<WorkOutcome>;
   /** The backoff's randomness (tests); default `Math.random`. */
   random?: () => number;
+  /** How a `wss://` node proves itself (default: the system's CAs). */
+  trust?: NodeTrust;
+}
+
+/**
+ * Whose certificate a miner accepts from its node: one the system's CAs (or `ca`) vouch for, for the
+ * URL's host; with `pinSha256`, only the certificate with that SHA-256 fingerprint (with `ca` as well,
+ * both must hold). Nothing, not even `hello`, is sent before the certificate passed.
+ */
+export interface NodeTrust {
+  ca?: Buffer;
+  /** 64 hex digits, colons allowed (as `openssl x509 -fingerprint -sha256` prints them). */
+  pinSha256?: string;
+}
+
+/** A fingerprint in one spelling: upper-case hex pairs joined by colons (Node's `fingerprint256`). */
+export function normalFingerprint(f: string): string {
+  const hex = f.replace(/[:\s]/g, '').toUpperCase();
+  if (!/^[0-9A-F]{64}$/.test(hex)) throw new Error(`"${f}" is not a SHA-256 fingerprint (64 hex digits, colons allowed)`);
+  return hex.match(/../g)!.join(':');
 }
 
 export interface DisconnectInfo {
@@ -208,12 +229,27 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     if (this.stopped) return;
     this.stats.connects++;
     this.emit('connecting', this.attempt);
+    const trust = this.opts.trust ?? {};
+    const pin = trust.pinSha256 === undefined ? null : normalFingerprint(trust.pinSha256);
     const ws = new WebSocket(this.opts.url, {
       perMessageDeflate: false,
       handshakeTimeout: this.opts.handshakeTimeoutMs,
       maxPayload: 256 * 1024 * 1024,
       ...(this.unmasked ? { generateMask: zeroMask } : {}),
+      ...(trust.ca ? { ca: trust.ca } : {}),
+      // A pin alone is the whole check (a self-signed node certificate); with a CA, both must hold.
+      ...(pin !== null && !trust.ca ? { rejectUnauthorized: false } : {}),
     });
+    if (pin !== null) {
+      // 'upgrade' comes before 'open', and hello goes out only on 'open'.
+      ws.once('upgrade', (res) => {
+        const seen = (res.socket as TLSSocket).getPeerCertificate?.()?.fingerprint256;
+        if (seen !== pin) {
+          this.log.error({ url: this.opts.url, pinned: pin, presented: seen ?? 'none' }, "the node's certificate is not the pinned one: not connecting (check --pin-sha256)");
+          ws.terminate();
+        }
+      });
+    }
     // Messages arrive as their fragments, unjoined: see decodeMessageFragments.
     ws.binaryType = 'fragments';
     const c: Conn = {
@@ -243,7 +279,12 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
       c.timers.push(t);
     });
     ws.on('message', (data: RawData, isBinary: boolean) => this.onMessage(c, data, isBinary));
-    ws.on('error', (err) => this.log.warn({ err: errorText(err), url: this.opts.url }, 'tunnel error'));
+    ws.on('error', (err) => {
+      const code = (err as NodeJS.ErrnoException).code ?? '';
+      if (/CERT|SELF_SIGNED|ERR_TLS|UNABLE_TO_VERIFY|HOSTNAME/i.test(code)) {
+        this.log.error({ err: errorText(err), code, url: this.opts.url }, "cannot verify the node's certificate: not connecting (trust its CA with --ca-file FILE or pin it with --pin-sha256 FINGERPRINT)");
+      } else this.log.warn({ err: errorText(err), url: this.opts.url }, 'tunnel error');
+    });
     ws.on('close', (code: number, reason: Buffer) => this.onClose(c, code, reason.toString()));
   }
 

@@ -6,6 +6,7 @@ import { startNode } from './node.js';
 import { EDGE_TIMEOUT_DEFAULTS, NODE_DEFAULTS } from './options.js';
 import { createLogger } from './log.js';
 import { readGrantsFile } from './tiers/grants-file.js';
+import { plaintextProblem } from '@cgn/protocol';
 
 export const NODE_USAGE = `Usage: cgn node [options]
 
@@ -63,6 +64,11 @@ Open tier (stake, redundant execution, slashing):
                          slower gets 408 (default ${EDGE_TIMEOUT_DEFAULTS.minBodyBytesPerS}, 0 = off)
   --keep-alive-timeout MS  idle keep-alive connections close after (default ${EDGE_TIMEOUT_DEFAULTS.keepAliveMs})
   --handshake-timeout MS time a miner has from connecting to advertising (default ${EDGE_TIMEOUT_DEFAULTS.minerHandshakeMs})
+  --tls-cert FILE        serve the work endpoint over HTTPS and the miner endpoint over WSS with this
+                         certificate (PEM; reloaded when the file changes, open connections kept)
+  --tls-key FILE         ... and this private key (PEM)
+  --plaintext            serve plain HTTP/WS on a non-loopback --host (only behind a TLS-terminating
+                         load balancer; warned). Without TLS flags the node only listens on loopback.
   -h, --help             show this help
 `;
 
@@ -80,6 +86,7 @@ export async function runNodeFromArgs(argv: string[]): Promise<void> {
         'chain-rpc': { type: 'string' }, contracts: { type: 'string' }, 'slasher-key': { type: 'string' }, redundancy: { type: 'string' }, 'verification-decay': { type: 'string' }, 'stake-refresh': { type: 'string' },
         'headers-timeout': { type: 'string' }, 'request-timeout': { type: 'string' }, 'min-body-rate': { type: 'string' },
         'keep-alive-timeout': { type: 'string' }, 'handshake-timeout': { type: 'string' },
+        'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' }, plaintext: { type: 'boolean' },
         'operator-address': { type: 'string' }, 'charity-address': { type: 'string' }, 'developer-address': { type: 'string', multiple: true },
       },
       strict: true,
@@ -169,7 +176,26 @@ export async function runNodeFromArgs(argv: string[]): Promise<void> {
     input['staking'] = { rpcUrl, contractsFile, ...(slasherKey !== undefined ? { slasherKey } : {}), ...(values['stake-refresh'] !== undefined ? { refreshMs: num(values['stake-refresh'], 'stake-refresh') } : {}) };
   }
 
+  if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined)) {
+    process.stderr.write('cgn node: --tls-cert and --tls-key go together\n');
+    process.exit(2);
+  }
+  if (values['tls-cert'] !== undefined) {
+    if (values.plaintext) {
+      process.stderr.write('cgn node: --plaintext and --tls-cert contradict each other: choose one\n');
+      process.exit(2);
+    }
+    input['tls'] = { certFile: values['tls-cert'], keyFile: values['tls-key']! };
+  } else {
+    const refusal = plaintextProblem(values.host ?? NODE_DEFAULTS.host, values.plaintext === true, 'the work and miner endpoints', '--tls-cert FILE --tls-key FILE');
+    if (refusal !== null) {
+      process.stderr.write(`cgn node: ${refusal}\n`);
+      process.exit(2);
+    }
+  }
+
   const log = createLogger('cgn-node');
+  if (values.plaintext) log.warn({}, 'serving plaintext HTTP and WS (--plaintext): API keys and data cross the network unencrypted unless a TLS-terminating load balancer is in front');
   let node;
   try {
     node = await startNode(input, { log });

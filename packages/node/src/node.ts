@@ -3,11 +3,12 @@
  * the broker between them and the metering ledger. `startNode` builds and starts them in order;
  * `stop` drains: no new work, in-flight and queued work finishes, then everything closes.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { CgnError, RateLimiter, type Tier } from '@cgn/protocol';
+import { CgnError, RateLimiter, describeCert, loadTlsPair, watchTlsFiles, type Tier } from '@cgn/protocol';
 import { startCentralLink } from './central/attach.js';
 import { NodeBilling } from './billing.js';
 import { openLedger, type Ledger } from '@cgn/ledger';
@@ -107,6 +108,8 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
   );
   const allowed = new Set(options.minerKeys);
   const maxBody = Math.max(1024 * 1024, ...registry.list().map((d) => d.maxBodyBytes));
+  // Read before anything listens: a certificate that does not load stops the start with its reason.
+  const tls = options.tls === null ? null : loadTlsPair(options.tls);
   // Central first: miner admission and digest checks may ask it.
   const central = options.central === null ? null : await startCentralLink(options, options.central, registry, () => broker.snapshot(), () => draining, log, () => endpoint?.readmit());
   const localPolicy: AttestationPolicy = { runtimes: new Set(options.grants.attestation.runtimes), dservices: new Map(Object.entries(options.grants.attestation.dservices)) };
@@ -120,6 +123,7 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
         timeoutMs: options.attestation.timeoutMs,
         now: () => Date.now(),
       },
+      ...(tls !== null ? { tls } : {}),
       host: options.host,
       port: options.minerPort,
       nodeId: options.nodeId,
@@ -199,7 +203,8 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
   const t = options.timeouts;
   // Deadlines for strangers: headers, the whole request, idle keep-alive; checked every second
   // (Node checks every 30 s by default, which would let a silent connection live that long).
-  const server = createServer({ keepAliveTimeout: t.keepAliveMs, headersTimeout: t.headersMs, requestTimeout: t.requestMs, connectionsCheckingInterval: 1000 }, (req: IncomingMessage, res: ServerResponse) => {
+  const serverOptions = { keepAliveTimeout: t.keepAliveMs, headersTimeout: t.headersMs, requestTimeout: t.requestMs, connectionsCheckingInterval: 1000 };
+  const handle = (req: IncomingMessage, res: ServerResponse): void => {
     const url = req.url ?? '/';
     if (url.startsWith('/v1/d/')) return work.handle(req, res);
     if (req.method === 'GET' && (url === '/v1/status' || url === '/status')) {
@@ -213,11 +218,16 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
     }
     // Answered without reading a body that may still be coming: the connection closes instead.
     sendProblem(res, new CgnError('not_found', `no route for ${req.method} ${url.slice(0, 100)}; work goes to /v1/d/{dservice}/{path}, status is at /v1/status`), req.complete ? {} : { headers: { connection: 'close' } });
-  });
+  };
+  const server: Server = tls === null ? createServer(serverOptions, handle) : createHttpsServer({ ...serverOptions, cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' }, handle);
   await new Promise<void>((resolve, reject) => server.once('error', reject).listen(options.workPort, options.host, resolve));
   const workAddr = server.address() as AddressInfo;
-  const base = `http://${options.host}:${workAddr.port}`;
-  log.info({ work: base, miner: `ws://${options.host}:${minerAddr.port}`, dservices: registry.list().map((d) => d.name) }, 'node started');
+  const urlHost = options.host.includes(':') ? `[${options.host}]` : options.host;
+  const base = `${tls === null ? 'http' : 'https'}://${urlHost}:${workAddr.port}`;
+  const minerUrl = `${tls === null ? 'ws' : 'wss'}://${urlHost}:${minerAddr.port}`;
+  const unwatchTls = options.tls === null ? () => {} : watchTlsFiles(options.tls, [server as HttpsServer, endpoint.tlsTarget!], (level, msg, fields) => log[level](fields, msg));
+  if (tls !== null) log.info({ ...describeCert(tls.cert) }, 'serving HTTPS and WSS');
+  log.info({ work: base, miner: minerUrl, dservices: registry.list().map((d) => d.name) }, 'node started');
 
   let stopping: Promise<void> | null = null;
   const stop = (graceMs = 30_000): Promise<void> =>
@@ -225,6 +235,7 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
       draining = true;
       log.info({ pending: broker.pending }, 'node draining: no new work, finishing what it owns');
       server.close();
+      unwatchTls();
       const until = Date.now() + graceMs;
       while (broker.pending > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
       await endpoint!.stop();
@@ -241,7 +252,7 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
     options,
     workUrl: `${base}/v1/d/`,
     statusUrl: `${base}/v1/status`,
-    minerUrl: `ws://${options.host}:${minerAddr.port}`,
+    minerUrl,
     centralLinkUrl: central?.url ?? null,
     broker,
     keys: keyStore,

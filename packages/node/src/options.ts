@@ -1,7 +1,7 @@
 /**
  * Node options: every field with its default, filled and checked in one place.
  */
-import { TIERS, type RateLimit, type Tier } from '@cgn/protocol';
+import { TIERS, type RateLimit, type Tier, type TlsFiles } from '@cgn/protocol';
 import { BROKER_DEFAULTS, type BrokerOptions } from './broker/broker.js';
 import { BILLING_DEFAULTS, type BillingOptions } from './billing.js';
 import type { StakingOptions } from './slashing/index.js';
@@ -107,6 +107,12 @@ export interface NodeOptions {
   staking: StakingOptions | null;
   /** Deadlines for strangers' sockets (see `EdgeTimeouts`). */
   timeouts: EdgeTimeouts;
+  /**
+   * The certificate and key (PEM files) the work endpoint serves HTTPS and the miner endpoint WSS
+   * with, reloaded when the files change. Null: plaintext (the CLI allows it on loopback, or with
+   * `--plaintext` behind a TLS-terminating load balancer).
+   */
+  tls: TlsFiles | null;
 }
 
 /** The verification floor a node with stake checks starts with (see `broker/verification.ts`). */
@@ -134,6 +140,7 @@ export const NODE_DEFAULTS: Omit<NodeOptions, 'keysFile'> = {
   broker: BROKER_DEFAULTS,
   staking: null,
   timeouts: EDGE_TIMEOUT_DEFAULTS,
+  tls: null,
 };
 
 export type NodeOptionsInput = Partial<Omit<NodeOptions, 'broker' | 'billing' | 'staking' | 'timeouts' | 'attestation'>> & {

@@ -19,3 +19,4 @@ export * from './outbox.js';
 export * from './rate-limit.js';
 export * from './central-link.js';
 export * from './measurement.js';
+export * from './tls-files.js';

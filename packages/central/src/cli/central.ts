@@ -1,5 +1,5 @@
 /** `cgn central`: runs the Central Service until SIGINT/SIGTERM. */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
@@ -10,6 +10,7 @@ import { defaultCommonPasswords, loadCommonPasswords } from '../auth/common-pass
 import { ensureCentralPki } from '../pki.js';
 import { postgresLedger, sqliteLedger } from '../billing.js';
 import { UsageError, processIo, type CliIo } from './common.js';
+import { plaintextProblem } from '@cgn/protocol';
 
 export const CENTRAL_USAGE = `Usage: cgn central [options]
 
@@ -43,7 +44,9 @@ Options:
   --status-interval MS     how often to ask nodes for status      (default 5000)
   --trust-proxy            take client addresses from X-Forwarded-For (behind your own proxy only)
   --tls-cert FILE          serve the API over HTTPS with this certificate (PEM) ...
-  --tls-key FILE           ... and this key (default: plain HTTP, for a TLS proxy in front)
+  --tls-key FILE           ... and this key (PEM; both reloaded when the files change)
+  --plaintext              plain HTTP on a non-loopback --host: only behind a TLS-terminating proxy
+                           (without TLS flags central listens on loopback only)
   -h, --help               show this help
 
 Prints one JSON line {"event":"ready","url":...} when it is up.
@@ -63,7 +66,7 @@ export async function runCentralFromArgs(argv: string[], io?: CliIo): Promise<Ru
       options: {
         host: { type: 'string' }, port: { type: 'string' }, 'data-dir': { type: 'string' }, ledger: { type: 'string' }, 'ledger-postgres': { type: 'string' }, 'ledger-schema': { type: 'string' }, postgres: { type: 'string' }, 'postgres-schema': { type: 'string' }, pki: { type: 'string' }, 'make-pki': { type: 'boolean' },
         'no-link': { type: 'boolean' }, 'admin-login': { type: 'string' }, geoip: { type: 'string' }, 'password-list': { type: 'string' },
-        'token-ttl': { type: 'string' }, issuer: { type: 'string' }, 'status-interval': { type: 'string' }, 'trust-proxy': { type: 'boolean' }, 'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' },
+        'token-ttl': { type: 'string' }, issuer: { type: 'string' }, 'status-interval': { type: 'string' }, 'trust-proxy': { type: 'boolean' }, 'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' }, plaintext: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -119,10 +122,14 @@ export async function runCentralFromArgs(argv: string[], io?: CliIo): Promise<Ru
     if (values['trust-proxy']) options.http = { trustProxy: true };
     if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
     if (values['tls-cert'] !== undefined) {
+      if (values.plaintext) throw new UsageError('--plaintext and --tls-cert contradict each other: choose one');
       const cf = resolve(cio.cwd, values['tls-cert']);
       const kf = resolve(cio.cwd, values['tls-key']!);
       for (const f of [cf, kf]) if (!existsSync(f)) throw new UsageError(`no file ${f}`);
-      options.http = { ...options.http, https: { cert: readFileSync(cf), key: readFileSync(kf) } };
+      options.tls = { certFile: cf, keyFile: kf };
+    } else {
+      const refusal = plaintextProblem(options.host ?? '127.0.0.1', values.plaintext === true, "central's API", '--tls-cert FILE --tls-key FILE');
+      if (refusal !== null) throw new UsageError(refusal);
     }
     const login = values['admin-login'] ?? 'admin';
     let password = cio.env['CGN_ADMIN_PASSWORD'];

@@ -4,12 +4,13 @@
  * A malformed or unexpected frame closes that tunnel with a reason; it never affects the others.
  */
 import { randomBytes } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import {
   CgnError, LIMITS, Outbox, decodeMessage, excerpt, sendParts, frame, minerIdOf, verifyChallenge,
-  type AdvertiseFrame, type Frame, type OutgoingFrame, type HelloFrame, type QuoteFrame, type Tier,
+  type AdvertiseFrame, type Frame, type OutgoingFrame, type HelloFrame, type QuoteFrame, type Tier, type TlsPair,
 } from '@cgn/protocol';
 import type { Broker } from '../broker/broker.js';
 import { CLOSE } from './close-codes.js';
@@ -33,6 +34,8 @@ export interface MinerEndpointOptions {
   faults?: Partial<MinerFaultOptions>;
   /** Largest WebSocket message accepted from a miner. */
   maxPayloadBytes: number;
+  /** Certificate and key to serve WSS with (the node reloads them through `tlsTarget`); absent: ws. */
+  tls?: TlsPair;
   /** A frame goes at once when nothing went to that miner for this long (light load), ms. Default 0: always batched per turn. */
   sendAtOnceWhenQuietMs?: number;
   /**
@@ -115,12 +118,9 @@ export class MinerEndpoint {
     const t = this.options.handshakeTimeoutMs;
     // Our own HTTP server, for its deadlines: a connection that never finishes its upgrade
     // request is cut after the handshake timeout (checked every second), not Node's 60 s.
-    const http = createServer({ headersTimeout: t, requestTimeout: t, keepAliveTimeout: t, connectionsCheckingInterval: 1000 }, (req, res) => {
-      req.resume();
-      const body = 'this is a CGN miner endpoint: connect with a WebSocket (cgn miner --node ws://...)\n';
-      res.writeHead(426, { 'content-type': 'text/plain', upgrade: 'websocket', connection: 'close', 'content-length': Buffer.byteLength(body) });
-      res.end(body);
-    });
+    const serverOptions = { headersTimeout: t, requestTimeout: t, keepAliveTimeout: t, connectionsCheckingInterval: 1000 };
+    const tls = this.options.tls;
+    const http = (tls ? createHttpsServer({ ...serverOptions, cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' }, (req, res) => this.upgradeRequired(req, res)) : createServer(serverOptions, (req, res) => this.upgradeRequired(req, res))) as Server;
     const wss = new WebSocketServer({ server: http, perMessageDeflate: false, maxPayload: this.options.maxPayloadBytes, clientTracking: false });
     this.http = http;
     this.wss = wss;
@@ -140,6 +140,19 @@ export class MinerEndpoint {
     this.sweeper = setInterval(() => this.broker.sweep(), ackEvery);
     this.sweeper.unref();
     return http.address() as AddressInfo;
+  }
+
+  /** A plain HTTP request to the WebSocket endpoint: 426, with what to do instead. */
+  private upgradeRequired(req: IncomingMessage, res: ServerResponse): void {
+    req.resume();
+    const body = `this is a CGN miner endpoint: connect with a WebSocket (cgn miner --node ${this.options.tls ? 'wss' : 'ws'}://...)\n`;
+    res.writeHead(426, { 'content-type': 'text/plain', upgrade: 'websocket', connection: 'close', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  }
+
+  /** The listening server, to give it a renewed certificate (`setSecureContext`); null before start or without TLS. */
+  get tlsTarget(): HttpsServer | null {
+    return this.options.tls && this.http ? (this.http as unknown as HttpsServer) : null;
   }
 
   get minerCount(): number {
