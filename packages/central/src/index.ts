@@ -38,3 +38,4 @@ export { runMinerRegisterFromArgs, runMinerGrantFromArgs, MINER_REGISTER_USAGE, 
 export { type CliIo } from './cli/common.js';
 export { ensureCa, issueCert, ensureCentralPki, ensureNodePki, ensureDevPki, type KeyPair, type PkiOptions } from './pki.js';
 export { setupDevNetwork, type DevSetupOptions, type DevSetupResult, type DevNodeEntry } from './dev-setup.js';
+export { registerDevAttestedMiner, type DevAttestedMinerOptions } from './dev-attested.js';
