@@ -13,8 +13,10 @@ export interface IsolationCheck {
   limitsProblem: string | null;
 }
 
+const TURNED_OFF = 'the sandbox was turned off (--sandbox none)';
+
 export async function checkIsolation(sandbox: string, probe: () => Promise<string | null> = () => bwrapProblem(), cgroups: () => CgroupSupport = () => detectCgroups()): Promise<IsolationCheck> {
-  const sandboxProblem = sandbox === 'none' ? 'the sandbox was turned off (--sandbox none)' : await probe();
+  const sandboxProblem = sandbox === 'none' ? TURNED_OFF : await probe();
   return { sandboxProblem, limitsProblem: cgroups().warning };
 }
 
@@ -25,9 +27,13 @@ export function isolationNotice(c: IsolationCheck): string {
     lines.push(
       '  WARNING: NO SANDBOX. DServices run as plain processes: they can read your files and use the network.',
       `           Why: ${c.sandboxProblem}`,
-      '           Fix: install bubblewrap (Debian/Ubuntu: sudo apt-get install bubblewrap; Fedora: sudo dnf install bubblewrap)',
-      '                and allow user namespaces (sysctl kernel.unprivileged_userns_clone=1, or in a container',
-      '                run it with a seccomp profile that permits unshare), then restart: npm start',
+      ...(c.sandboxProblem === TURNED_OFF
+        ? ['           Fix: start without --sandbox none (bubblewrap is used where it works)']
+        : [
+            '           Fix: install bubblewrap (Debian/Ubuntu: sudo apt-get install bubblewrap; Fedora: sudo dnf install bubblewrap)',
+            '                and allow user namespaces (sysctl kernel.unprivileged_userns_clone=1, or in a container',
+            '                run it with a seccomp profile that permits unshare), then restart: npm start',
+          ]),
     );
   }
   if (c.limitsProblem !== null) {
