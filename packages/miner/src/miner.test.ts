@@ -84,7 +84,7 @@ function pidAlive(pid: number): boolean {
 
 describe('miner and node: handshake', () => {
   it('says hello, signs the challenge, and advertises the echo DService with its digest', async () => {
-    const { miner, conn } = await start({ location: 'eu-test', tier: 'attested' });
+    const { miner, conn } = await start({ location: 'eu-test', tier: 'dedicated' });
     const hello = conn.hello!;
     expect(hello.agent).toBe('cgn-miner/0.1.0');
     expect(hello.publicKey).toHaveLength(32);
@@ -99,7 +99,7 @@ describe('miner and node: handshake', () => {
     expect(conn.minerId).toBe(miner.minerId);
 
     const ad = await conn.advertised();
-    expect(ad.tier).toBe('attested');
+    expect(ad.tier).toBe('dedicated');
     expect(ad.slots).toBe(64); // echo's concurrency
     expect(ad.location).toBe('eu-test');
     expect(ad.resources.cpus).toBe(availableParallelism());

@@ -53,6 +53,8 @@ describe('resolveMinerOptions', () => {
       [{ slots: 0 }, 'slots', /integer from 1/],
       [{ slots: 1.5 }, 'slots', /integer/],
       [{ tier: 'gold' }, 'tier', /open, attested, dedicated/],
+      [{ tier: 'attested' }, 'tpm', /the attested tier needs a TPM/],
+      [{ tier: 'attested', tpm: 'floppy:/dev/fd0' }, 'tpm', /tpm2-tools TCTI/],
       [{ sandbox: 'docker' }, 'sandbox', /auto, bwrap, none/],
       [{ limits: 'rlimit' }, 'limits', /auto, cgroup, none/],
       [{ location: 7 }, 'location', /string/],
