@@ -5,7 +5,7 @@
  * runs in its own cgroup with the CPU quota, removed when it goes. Needs bubblewrap and a
  * writable cgroup (root); skipped, saying why, where either is missing.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { frame, type ErrorFrame, type Frame, type ResultFrame, type WorkFrame } from '@cgn/protocol';
@@ -52,15 +52,14 @@ const HOG = `
 `;
 
 beforeAll(async () => {
-  if (skip !== null) return;
   ensureEchoBuilt();
+  peer = new NodePeer({ heartbeatMs: 1000 });
+  await peer.start();
+  if (skip !== null) return;
   // Start libuv's thread pool (lazily made on first use) before a fork bomb can use up the pids.
   hog = writeDService(tmp.path, 'hog', HOG, { resources: { cpus: 1, memoryMb: 64, pids: 32 } });
   const server = join(hog, 'server.mjs');
-  const { readFileSync: r, writeFileSync: w } = await import('node:fs');
-  w(server, `await (await import('node:fs/promises')).stat('/');\n${r(server, 'utf8')}`);
-  peer = new NodePeer({ heartbeatMs: 1000 });
-  await peer.start();
+  writeFileSync(server, `await (await import('node:fs/promises')).stat('/');\n${readFileSync(server, 'utf8')}`);
 });
 
 afterEach(async () => {
@@ -160,5 +159,18 @@ describe.skipIf(skip !== null)('DService limits (cgroups)', () => {
     expect(report.codes).toContain('EAGAIN');
     const ok = await run(conn, work('hog', '/'));
     expect(ok).toMatchObject({ t: 'result', status: 200 });
+  });
+});
+
+describe('DService limits turned off', () => {
+  it('are reported as not enforced, with the warning, in the miner status', async () => {
+    const connP = peer.next();
+    const miner = await startMiner({ nodeUrl: peer.url, keyFile: join(tmp.path, `key-${++seq}.pem`), dservices: [ECHO], sandbox: 'none', limits: 'none', logger: silent() });
+    miners.push(miner);
+    await (await connP).advertised();
+    const st = miner.status();
+    expect(st).toMatchObject({ sandbox: 'none', limits: 'none' });
+    expect(st.isolationWarnings).toEqual([expect.stringMatching(/--limits none/)]);
+    expect(st.dservices[0]!.instance!.limits).toMatchObject({ cpus: 1, memoryMb: 64, enforcedBy: null, cgroups: [] });
   });
 });
