@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { CGN_BIN, MEDIAGEN, tempDir, waitFor } from './harness.js';
+import { swtpmMissing } from './swtpm.js';
 
 const alive = (pid: number): boolean => {
   try {
@@ -63,11 +64,16 @@ describe('cgn dev (npm start)', () => {
       }), 40_000);
       const info = JSON.parse(readFileSync(join(tmp.path, 'dev.json'), 'utf8')) as {
         workUrl: string; statusUrl: string; minerUrl: string; apiKey: string; centralUrl: string; caFile: string;
-        chain: { rpcUrl: string }; pids: { dev: number; central: number; node: number; miners: number[]; settle: number };
+        chain: { rpcUrl: string }; pids: { dev: number; central: number; node: number; miners: number[]; settle: number; swtpm: number | null };
+        attestedMiner: { minerId: string } | null; attestedNote: string;
       };
       expect(ready['workUrl']).toBe(info.workUrl);
       expect(info.apiKey).toMatch(/^cgn_/);
-      expect(info.pids.miners).toHaveLength(2);
+      // With swtpm installed (CI installs it) one more miner runs in the attested tier; without, the banner says why.
+      const tpmMissing = swtpmMissing();
+      if (tpmMissing === null) expect(info.attestedMiner).not.toBeNull();
+      else expect(info.attestedNote).toMatch(/^none: .*not installed/);
+      expect(info.pids.miners).toHaveLength(2 + (info.attestedMiner !== null ? 1 : 0));
       // Every public path is TLS from the local CA in dev.json: nothing answers plaintext.
       expect(info.minerUrl).toMatch(/^wss:\/\//);
       expect(info.workUrl).toMatch(/^https:\/\//);
@@ -89,7 +95,14 @@ describe('cgn dev (npm start)', () => {
         c.once('exit', (code) => resolve({ code, out }));
       });
       expect(curl).toEqual({ code: 0, out: 'hello' });
-      const pids = [info.pids.central, info.pids.node, info.pids.settle, ...info.pids.miners];
+      if (info.attestedMiner !== null) {
+        const status = (await (await fetch(info.statusUrl)).json()) as { minersByTier: Record<string, number> };
+        expect(status.minersByTier).toMatchObject({ open: 2, attested: 1 });
+        const a = await fetch(`${info.workUrl}echo/`, { method: 'POST', body: 'attested', headers: { authorization: `Bearer ${info.apiKey}`, 'cgn-tier': 'attested' } });
+        expect(a.status).toBe(200);
+        expect(await a.text()).toBe('attested');
+      }
+      const pids = [info.pids.central, info.pids.node, info.pids.settle, ...info.pids.miners, ...(info.pids.swtpm ? [info.pids.swtpm] : [])];
       dev.kill('SIGINT');
       // cgn dev kills a process that does not stop within 10 s of SIGTERM (and says which): the
       // network always ends, and a slow stop shows up here with its logs.

@@ -68,7 +68,7 @@ export interface DevInfo {
   /** The local CA that signed every endpoint's certificate (curl --cacert, cgn miner --ca-file). */
   caFile: string;
   dir: string;
-  pids: { dev: number; central: number | null; node: number; miners: number[]; settle?: number | null };
+  pids: { dev: number; central: number | null; node: number; miners: number[]; settle?: number | null; swtpm?: number | null };
   /**
    * The miner in the attested tier on a software TPM (swtpm), with the owner of its operator
    * account at central; null when this machine has no swtpm (or no central), `attestedNote` says why.
@@ -458,7 +458,7 @@ export async function runDevFromArgs(argv: string[]): Promise<void> {
       dir,
       attestedMiner: attested === null ? null : { minerId: attested.minerId, tcti: attested.tcti, keyFile: attested.keyFile, owner: attested.owner },
       attestedNote,
-      pids: { dev: process.pid, central: central?.proc.pid ?? null, node: node.proc.pid!, miners: children.filter((c) => c.role.startsWith('miner')).map((c) => c.proc.pid!), settle: settle?.proc.pid ?? null },
+      pids: { dev: process.pid, central: central?.proc.pid ?? null, node: node.proc.pid!, miners: children.filter((c) => c.role.startsWith('miner')).map((c) => c.proc.pid!), settle: settle?.proc.pid ?? null, swtpm: attested?.swtpm.pid ?? null },
       logs,
     };
     writeFileSync(devFile, JSON.stringify(info, null, 2) + '\n', { mode: 0o600 });
