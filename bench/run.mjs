@@ -14,6 +14,10 @@
  * A ratio is the median of the per-round ratios (each from measurements seconds apart). Latency at
  * one connection alternates the ways request by request (bench/alternate.mjs).
  *
+ * The TLS ways (results.tls), in the same run: CGN over TLS (HTTPS to the node, WSS to its miner)
+ * against the DService serving HTTPS itself (direct-tls) and nginx terminating TLS in front of it
+ * (nginx-tls). The plain ways run against a network started with --plaintext.
+ *
  * Env: BENCH_DURATION (s per measurement, default 8), BENCH_ROUNDS (default 3), BENCH_CONNECTIONS
  * (default 32), BENCH_WARMUP (s before the first round, default 5), BENCH_ROUND_WARMUP (s before
  * each measurement, default 2), BENCH_WORKLOADS (comma-separated, e.g. `mediagen`; default all).
@@ -61,10 +65,17 @@ function freePort() {
   });
 }
 
+/** Fetch options that trust the local network's CA (null: plaintext). */
+let tlsDispatcher = null;
+async function trustCa(caFile) {
+  const { Agent } = await import('undici');
+  tlsDispatcher = new Agent({ connect: { ca: readFileSync(caFile) } });
+}
+
 async function waitHttp(url, headers = {}) {
   for (let i = 0; i < 400; i++) {
     try {
-      const r = await fetch(url, { headers });
+      const r = await fetch(url, { headers, ...(url.startsWith('https:') && tlsDispatcher ? { dispatcher: tlsDispatcher } : {}) });
       await r.arrayBuffer();
       return;
     } catch {
@@ -74,9 +85,12 @@ async function waitHttp(url, headers = {}) {
   throw new Error(`bench: ${url} did not answer`);
 }
 
-function startDService(name, port, linkSocket) {
+function startDService(name, port, linkSocket, tls = null) {
   const c = spawn(process.execPath, [join(ROOT, 'dservices', name, 'dist/server.js')], {
-    env: { ...process.env, PORT: String(port), ...(linkSocket ? { CGN_LINK_SOCKET: linkSocket } : {}), NODE_ENV: 'production' },
+    env: {
+      ...process.env, PORT: String(port), ...(linkSocket ? { CGN_LINK_SOCKET: linkSocket } : {}), NODE_ENV: 'production',
+      ...(tls ? { CGN_DSERVICE_TLS_CERT: tls.certFile, CGN_DSERVICE_TLS_KEY: tls.keyFile } : {}),
+    },
     stdio: ['ignore', 'ignore', 'inherit'],
     cwd: join(ROOT, 'dservices', name),
   });
@@ -84,7 +98,7 @@ function startDService(name, port, linkSocket) {
   return c;
 }
 
-function startNginx(listen, upstreamPort) {
+function startNginx(listen, upstreamPort, tls = null) {
   const dir = join(WORK, `nginx-${listen}`);
   mkdirSync(join(dir, 'logs'), { recursive: true });
   const conf = `
@@ -100,7 +114,10 @@ http {
   client_body_buffer_size 1m;
   upstream backend { server 127.0.0.1:${upstreamPort}; keepalive 64; }
   server {
-    listen 127.0.0.1:${listen};
+    listen 127.0.0.1:${listen}${tls ? ' ssl' : ''};${tls ? `
+    ssl_certificate ${tls.certFile};
+    ssl_certificate_key ${tls.keyFile};
+    ssl_session_cache shared:SSL:1m;` : ''}
     location / {
       proxy_pass http://backend;
       proxy_http_version 1.1;
@@ -186,22 +203,23 @@ function throughput(label, round, url, script) {
  * direct in front of direct's own instance, added 0.61 ms; with an instance of its own, 1.21 ms.
  * Returns, per way, its own figures and direct's from its pair.
  */
-function lightLoad(ways, bodyFile, apiKey, requests, warmup) {
-  const direct = ways.find((x) => x.way === 'direct');
+function lightLoad(ways, bodyFile, apiKey, requests, warmup, caFile = null) {
+  const direct = ways[0];
   const out = {};
   for (const x of ways) {
     if (x === direct) continue;
-    process.stderr.write(`  latency at 1 connection, direct and ${x.way} alternating, ${requests} requests each… `);
+    process.stderr.write(`  latency at 1 connection, ${direct.way} and ${x.way} alternating, ${requests} requests each… `);
     const pair = [direct, x];
     const spec = {
-      ways: pair.map((y) => ({ way: y.way, url: y.url, headers: y.way === 'cgn' ? { authorization: `Bearer ${apiKey}` } : {} })),
+      ways: pair.map((y) => ({ way: y.way, url: y.url, headers: y.way.startsWith('cgn') ? { authorization: `Bearer ${apiKey}` } : {} })),
       ...(bodyFile ? { bodyFile } : {}),
+      ...(caFile ? { caFile } : {}),
       requests,
       warmup,
     };
     const r = JSON.parse(execFileSync(process.execPath, [join(ROOT, 'bench/alternate.mjs'), JSON.stringify(spec)], { encoding: 'utf8' }));
-    out[x.way] = { ...r[x.way], direct: r.direct, addedP50Ms: round3(r[x.way].p50Ms - r.direct.p50Ms) };
-    process.stderr.write(`direct p50 ${r.direct.p50Ms} ms, ${x.way} p50 ${r[x.way].p50Ms} ms\n`);
+    out[x.way] = { ...r[x.way], [direct.way]: r[direct.way], addedP50Ms: round3(r[x.way].p50Ms - r[direct.way].p50Ms) };
+    process.stderr.write(`${direct.way} p50 ${r[direct.way].p50Ms} ms, ${x.way} p50 ${r[x.way].p50Ms} ms\n`);
   }
   return out;
 }
@@ -255,9 +273,9 @@ function descendants(pid) {
   return all;
 }
 
-async function startCgn() {
-  const dir = join(WORK, 'cgn');
-  const c = spawn(process.execPath, [CGN_BIN, 'dev', '--quiet', '--dir', dir, '--miners', '1', '--work-port', '0', '--miner-port', '0', '--dservice', 'echo', '--dservice', 'mediagen', '--no-chain'], {
+async function startCgn({ tls }) {
+  const dir = join(WORK, tls ? 'cgn-tls' : 'cgn');
+  const c = spawn(process.execPath, [CGN_BIN, 'dev', '--quiet', '--dir', dir, '--miners', '1', '--work-port', '0', '--miner-port', '0', '--dservice', 'echo', '--dservice', 'mediagen', '--no-chain', ...(tls ? [] : ['--plaintext'])], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, CGN_LOG_LEVEL: 'warn' },
   });
@@ -288,7 +306,7 @@ async function main() {
   const nginx = has('nginx');
   if (!nginx) console.error('bench: nginx not installed; the nginx column is skipped');
 
-  const cgn = await startCgn();
+  const cgn = await startCgn({ tls: false });
   const { workUrl, apiKey, pids } = cgn.info;
   const statusUrl = cgn.info.statusUrl;
   await waitHttp(statusUrl);
@@ -346,6 +364,7 @@ async function main() {
   }
   cgn.proc.kill('SIGINT');
   await new Promise((r) => cgn.proc.once('exit', r));
+  results.tls = await measureTls(workloads);
 
   const rows = [];
   for (const [name, r] of Object.entries(results.gateway)) {
@@ -357,11 +376,72 @@ async function main() {
   console.table(rows);
   console.log('added p50 latency at 1 connection (ms):', Object.fromEntries(Object.entries(results.gateway).map(([k, r]) => [k, r.addedLightP50Ms])));
   console.log('… by the relay way, the same processes doing nothing (ms):', Object.fromEntries(Object.entries(results.gateway).map(([k, r]) => [k, r.relayAddedLightP50Ms])));
+  console.table(Object.entries(results.tls).flatMap(([name, r]) => ['direct-tls', 'nginx-tls', 'cgn-tls'].filter((w) => r[w]).map((way) => ({
+    workload: name, way, 'req/s': r[way].rps, 'p50 ms': r[way].p50Ms, 'p99 ms': r[way].p99Ms, 'p50 ms @1 conn': r[way].lightP50Ms,
+    'x direct-tls': way === 'direct-tls' ? 1 : r.ratio[`${way.replace('-tls', 'Tls')}ToDirectTls`],
+  }))));
   console.log('idle RSS (MB):', JSON.stringify(idle));
   const file = join(ROOT, 'bench/results.json');
   const previous = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : {};
   writeFileSync(file, JSON.stringify({ ...previous, ...results, at: new Date().toISOString() }, null, 2) + '\n');
   console.log(`wrote ${file}`);
+}
+
+/**
+ * The TLS ways: a network with TLS (HTTPS work endpoint, WSS tunnel), the DService serving HTTPS
+ * itself, and nginx terminating TLS in front of a plain instance; one certificate (the network's,
+ * for 127.0.0.1) for all three.
+ */
+async function measureTls(workloads) {
+  console.error('TLS ways');
+  const cgn = await startCgn({ tls: true });
+  const { workUrl, apiKey, statusUrl, caFile } = cgn.info;
+  await trustCa(caFile);
+  await waitHttp(statusUrl);
+  const pki = join(WORK, 'cgn-tls', 'pki');
+  const tls = { certFile: join(pki, 'public.crt'), keyFile: join(pki, 'public.key') };
+  const nginx = has('nginx');
+  const out = {};
+  for (const [name, w] of Object.entries(workloads)) {
+    console.error(`workload ${name} over TLS`);
+    const [tlsPort, plainPort] = [await freePort(), await freePort()];
+    const dsTls = startDService(w.dservice, tlsPort, undefined, tls);
+    const dsPlain = startDService(w.dservice, plainPort);
+    await waitHttp(`https://127.0.0.1:${tlsPort}/healthz`);
+    await waitHttp(`http://127.0.0.1:${plainPort}/healthz`);
+    const plain = luaScript(`${name}-tls-plain`, { bodyFile: w.body });
+    const authed = luaScript(`${name}-tls-cgn`, { bodyFile: w.body, headers: { Authorization: `Bearer ${apiKey}` } });
+    const ways = [{ way: 'direct-tls', url: `https://127.0.0.1:${tlsPort}${w.path}`, script: plain }];
+    let ng = null;
+    if (nginx) {
+      const np = await freePort();
+      ng = startNginx(np, plainPort, tls);
+      await waitHttp(`https://127.0.0.1:${np}/healthz`);
+      ways.push({ way: 'nginx-tls', url: `https://127.0.0.1:${np}${w.path}`, script: plain });
+    }
+    ways.push({ way: 'cgn-tls', url: `${workUrl}${w.dservice}${w.path}`, script: authed });
+    for (const x of ways) warm(x.way, x.url, x.script);
+    const rounds = Object.fromEntries(ways.map((x) => [x.way, []]));
+    for (let i = 0; i < ROUNDS; i++) for (const x of ways) rounds[x.way].push(throughput(x.way, i, x.url, x.script));
+    const light = lightLoad(ways, w.body, apiKey, w.lightRequests, w.lightWarmup, caFile);
+    const r = {};
+    for (const x of ways) r[x.way] = summarize(rounds[x.way], x.way === 'direct-tls' ? light['cgn-tls']['direct-tls'] : light[x.way]);
+    const perRound = (way) => rounds[way].map((m, i) => m.rps / rounds['direct-tls'][i].rps);
+    r.ratio = {
+      cgnTlsToDirectTls: round3(median(perRound('cgn-tls'))),
+      ...(r['nginx-tls'] ? { nginxTlsToDirectTls: round3(median(perRound('nginx-tls'))) } : {}),
+      rounds: { cgnTlsToDirectTls: perRound('cgn-tls').map(round3), ...(r['nginx-tls'] ? { nginxTlsToDirectTls: perRound('nginx-tls').map(round3) } : {}) },
+    };
+    r.addedLightP50Ms = light['cgn-tls'].addedP50Ms;
+    if (light['nginx-tls']) r.nginxAddedLightP50Ms = light['nginx-tls'].addedP50Ms;
+    out[name] = r;
+    ng?.kill('SIGTERM');
+    dsTls.kill('SIGTERM');
+    dsPlain.kill('SIGTERM');
+  }
+  cgn.proc.kill('SIGINT');
+  await new Promise((r) => cgn.proc.once('exit', r));
+  return out;
 }
 
 main().catch((err) => {

@@ -43,6 +43,7 @@ Options:
   --chain-key HEX     the deployer's private key for --chain-rpc
   --no-chain          no chain (the demo account is credited in the ledger directly)
   --cycle DURATION    close and anchor a billing cycle this often, e.g. 30s, 5m (default 2m)
+  --plaintext         no TLS (every endpoint listens on loopback only; for benchmarks)
   --quiet             print only the ready JSON line
   -h, --help          show this help
 `;
@@ -65,8 +66,8 @@ export interface DevInfo {
   statusUrl: string;
   minerUrl: string;
   apiKey: string;
-  /** The local CA that signed every endpoint's certificate (curl --cacert, cgn miner --ca-file). */
-  caFile: string;
+  /** The local CA that signed every endpoint's certificate (curl --cacert, cgn miner --ca-file); null with --plaintext. */
+  caFile: string | null;
   dir: string;
   pids: { dev: number; central: number | null; node: number; miners: number[]; settle?: number | null; swtpm?: number | null };
   /**
@@ -232,7 +233,7 @@ export async function runDevFromArgs(argv: string[]): Promise<void> {
         dir: { type: 'string' }, miners: { type: 'string' }, 'work-port': { type: 'string' }, 'miner-port': { type: 'string' },
         dservice: { type: 'string', multiple: true }, sandbox: { type: 'string' }, quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
         'central-port': { type: 'string' }, 'no-central': { type: 'boolean' },
-        'chain-rpc': { type: 'string' }, 'chain-key': { type: 'string' }, 'no-chain': { type: 'boolean' }, cycle: { type: 'string' },
+        'chain-rpc': { type: 'string' }, 'chain-key': { type: 'string' }, 'no-chain': { type: 'boolean' }, cycle: { type: 'string' }, plaintext: { type: 'boolean' },
       },
     }));
   } catch (err) {
@@ -335,10 +336,13 @@ export async function runDevFromArgs(argv: string[]): Promise<void> {
     const pkiDir = join(dir, 'pki');
     // Every public path is TLS: central's API, the work endpoint (HTTPS) and the miner endpoint
     // (WSS), with one certificate for this machine from the local CA; everything started here trusts it.
-    const tls = devTls(pkiDir);
-    env['NODE_EXTRA_CA_CERTS'] = tls.caFile;
-    trustCa(tls.caFile);
-    const tlsArgs = ['--tls-cert', tls.certFile, '--tls-key', tls.keyFile];
+    const tls = values.plaintext ? null : devTls(pkiDir);
+    if (tls !== null) {
+      env['NODE_EXTRA_CA_CERTS'] = tls.caFile;
+      trustCa(tls.caFile);
+    }
+    const tlsArgs = tls === null ? [] : ['--tls-cert', tls.certFile, '--tls-key', tls.keyFile];
+    const cacert = tls === null ? '' : `--cacert ${tls.caFile} `;
     if (withCentral) {
       ensureDevPki(pkiDir, [nodeId]);
       central = startChild(
@@ -408,7 +412,7 @@ export async function runDevFromArgs(argv: string[]): Promise<void> {
       const m = startChild(
         `miner-${i}`,
         [
-          'miner', '--node', minerUrl, '--ca-file', tls.caFile, '--key', join(dir, 'miners', `miner-${i}.pem`), '--sandbox', values.sandbox ?? 'auto', ...dservices.flatMap((d) => ['--dservice', d]),
+          'miner', '--node', minerUrl, ...(tls === null ? [] : ['--ca-file', tls.caFile]), '--key', join(dir, 'miners', `miner-${i}.pem`), '--sandbox', values.sandbox ?? 'auto', ...dservices.flatMap((d) => ['--dservice', d]),
           ...(payees?.miners[i - 1] ? ['--payout-address', payees.miners[i - 1]!.address] : []),
         ],
         join(logs, `miner-${i}.log`),
@@ -427,7 +431,7 @@ export async function runDevFromArgs(argv: string[]): Promise<void> {
         children.push({ role: 'swtpm', proc: attested.swtpm, exited: attested.swtpmExited });
         children.push(startChild(
           'miner-attested',
-          ['miner', '--node', minerUrl, '--ca-file', tls.caFile, '--key', attested.keyFile, '--sandbox', values.sandbox ?? 'auto', ...dservices.flatMap((d) => ['--dservice', d]), ...attested.minerArgs],
+          ['miner', '--node', minerUrl, ...(tls === null ? [] : ['--ca-file', tls.caFile]), '--key', attested.keyFile, '--sandbox', values.sandbox ?? 'auto', ...dservices.flatMap((d) => ['--dservice', d]), ...attested.minerArgs],
           join(logs, 'miner-attested.log'),
           env,
         ));
@@ -454,7 +458,7 @@ export async function runDevFromArgs(argv: string[]): Promise<void> {
       statusUrl,
       minerUrl,
       apiKey: apiKey!,
-      caFile: tls.caFile,
+      caFile: tls?.caFile ?? null,
       dir,
       attestedMiner: attested === null ? null : { minerId: attested.minerId, tcti: attested.tcti, keyFile: attested.keyFile, owner: attested.owner },
       attestedNote,
@@ -479,21 +483,21 @@ ${notice}${centralUrl !== null ? `
                    miner 1 claims its earnings: npx cgn wallet claim --ledger ${join(dir, 'node', 'ledger.sqlite')} --rpc ${chainInfo.rpcUrl} --contracts ${chainInfo.contractsFile} --key <chain.payees.miners[0].privateKey in dev.json>` : ''}
   work endpoint    ${info.workUrl}{dservice}/{path}
   status endpoint  ${info.statusUrl}
-  miner endpoint   ${info.minerUrl}      (add a miner: npx cgn miner --node ${info.minerUrl} --ca-file ${tls.caFile})
+  miner endpoint   ${info.minerUrl}      (add a miner: npx cgn miner --node ${info.minerUrl}${tls === null ? '' : ` --ca-file ${tls.caFile}`})
   attested miner   ${attestedNote}
-  TLS              every endpoint above is TLS from the local CA ${tls.caFile}
-                   (curl --cacert it; for npx cgn commands: export NODE_EXTRA_CA_CERTS=${tls.caFile})
+  TLS              ${tls === null ? 'off (--plaintext): every endpoint listens on loopback only' : `every endpoint above is TLS from the local CA ${tls.caFile}
+                   (curl --cacert it; for npx cgn commands: export NODE_EXTRA_CA_CERTS=${tls.caFile})`}
   demo API key     ${apiKey}
   state and logs   ${dir}  (facts in ${devFile})
 
 Resize an image to 400 px wide WebP:
 
-  curl -sS --cacert ${tls.caFile} -H "Authorization: Bearer ${apiKey}" --data-binary @${sample} \\
+  curl -sS ${cacert}-H "Authorization: Bearer ${apiKey}" --data-binary @${sample} \\
        "${info.workUrl}mediagen/transform?width=400&format=webp" -o out.webp -D -
 
 Image metadata:
 
-  curl -sS --cacert ${tls.caFile} -H "Authorization: Bearer ${apiKey}" --data-binary @${sample} "${info.workUrl}mediagen/info"
+  curl -sS ${cacert}-H "Authorization: Bearer ${apiKey}" --data-binary @${sample} "${info.workUrl}mediagen/info"
 
 Press Ctrl-C to stop.
 `);

@@ -2,7 +2,8 @@
  * DService author kit. A DService is a stateless HTTP service; `serveDService` runs a handler as
  * one, the way a miner expects it:
  *
- * - listens on the unix socket at `$CGN_SOCKET` (set by the miner), else on `127.0.0.1:$PORT`;
+ * - listens on the unix socket at `$CGN_SOCKET` (set by the miner), else on `127.0.0.1:$PORT`
+ *   (HTTPS when `$CGN_DSERVICE_TLS_CERT` and `$CGN_DSERVICE_TLS_KEY` name PEM files);
  * - answers `GET /healthz` with 200;
  * - buffers the request body (at most `$CGN_MAX_BODY_BYTES`, default 10 MiB; larger is a 413);
  * - reports the CPU time of each request in the `cgn-cpu-us` response header, which the miner
@@ -19,7 +20,8 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { CpuAttribution } from './cpu-attribution.js';
-import { existsSync, unlinkSync } from 'node:fs';
+import { existsSync, readFileSync, unlinkSync } from 'node:fs';
+import { createServer as createHttpsServer } from 'node:https';
 import { serveLink } from './link-server.js';
 
 export interface DServiceRequest {
@@ -158,7 +160,13 @@ export async function serveDService(handler: DServiceHandler, options: ServeOpti
   const linkSocketPath = options.linkSocketPath ?? process.env['CGN_LINK_SOCKET'];
   // The link listens first: once HTTP health checks answer, a miner finds the link socket there.
   const link = linkSocketPath ? await serveLink(linkSocketPath, handler, maxBodyBytes) : null;
-  const server = createServer({ keepAliveTimeout: 60_000 }, dserviceListener(handler, maxBodyBytes));
+  // Run on its own (not under a miner), a DService may serve HTTPS: $CGN_DSERVICE_TLS_CERT and _KEY (PEM files).
+  const certFile = socketPath ? undefined : process.env['CGN_DSERVICE_TLS_CERT'];
+  const keyFile = process.env['CGN_DSERVICE_TLS_KEY'];
+  const tls = certFile && keyFile ? { cert: readFileSync(certFile), key: readFileSync(keyFile) } : null;
+  const server: Server = tls
+    ? createHttpsServer({ keepAliveTimeout: 60_000, ...tls }, dserviceListener(handler, maxBodyBytes))
+    : createServer({ keepAliveTimeout: 60_000 }, dserviceListener(handler, maxBodyBytes));
   server.headersTimeout = 0;
   server.requestTimeout = 0;
   let address: string;
@@ -170,7 +178,7 @@ export async function serveDService(handler: DServiceHandler, options: ServeOpti
     const port = options.port ?? (Number(process.env['PORT']) || 0);
     await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, '127.0.0.1', resolve));
     const a = server.address();
-    address = `http://127.0.0.1:${typeof a === 'object' && a ? a.port : port}`;
+    address = `${tls ? 'https' : 'http'}://127.0.0.1:${typeof a === 'object' && a ? a.port : port}`;
   }
   const close = async () => {
     await Promise.all([
