@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
+import { generateKeyPairSync } from 'node:crypto';
 import { ensureDevPki, setupDevNetwork, SqliteCentralStore, startTestCentral, TEST_ADMIN, type TestCentral } from '@cgn/central';
 import { digestPackage } from '@cgn/miner';
 import { generateMinerKey, minerIdOf, type ErrorFrame } from '@cgn/protocol';
@@ -142,6 +143,35 @@ describe('tiers granted by central', () => {
       expect(byTier(t)).toMatchObject({ dedicated: 1 });
     } finally {
       after.ws.close();
+    }
+  });
+
+  it('an owner registers a miner with its TPM attestation key (checked), and the node challenges it for a quote', async () => {
+    const key = generateMinerKey();
+    const id = minerIdOf(key.publicKey);
+    const bad = await owner.call('POST', '/v1/miners', { publicKey: id, name: 'rig-tpm', attestationKey: 'not a key' });
+    expect(bad.status).toBe(400);
+    expect(JSON.stringify(bad.body)).toMatch(/PEM public key/);
+    const weak = generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    expect(JSON.stringify((await owner.call('POST', '/v1/miners', { publicKey: id, name: 'rig-tpm', attestationKey: weak })).body)).toMatch(/1024 bits is too weak/);
+    const ak = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    const reg = await owner.call('POST', '/v1/miners', { publicKey: id, name: 'rig-tpm', attestationKey: ak });
+    expect(reg.status).toBe(201);
+    expect(reg.body).toMatchObject({ tier: 'open', attestationKey: ak });
+    // Only administrators keep the allow-list.
+    const digest = 'ab'.repeat(32);
+    expect((await owner.call('POST', '/v1/attestation/runtimes', { digest, note: 'mine' })).status).toBe(403);
+    expect((await central.admin.call('POST', '/v1/attestation/runtimes', { digest, note: 'cgn-miner 0.1 on node 20' })).status).toBe(201);
+    expect((await central.admin.call('GET', '/v1/attestation/runtimes')).body.runtimes).toEqual([expect.objectContaining({ digest, note: 'cgn-miner 0.1 on node 20' })]);
+
+    // The node learns the key from central: advertising attested gets a challenge, not a refusal.
+    const m = new ScriptedMiner({ ack: true, answer: true, advert: { tier: 'attested' } }, key);
+    await m.connect(t.node.minerUrl);
+    try {
+      await waitFor(() => m.received.some((f) => f.t === 'attest'), 'the node to challenge the miner for a quote');
+      expect(errorOf(m)).toBeUndefined();
+    } finally {
+      m.ws.close();
     }
   });
 

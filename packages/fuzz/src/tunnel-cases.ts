@@ -35,8 +35,8 @@ export interface TunnelOutcome {
   closeCode?: number;
 }
 
-const NODE_FRAMES = ['challenge', 'welcome', 'work', 'cancel'];
-const MINER_FRAMES = ['hello', 'auth', 'advertise', 'ack', 'result', 'pong', 'ping', 'drain', 'error'];
+const NODE_FRAMES = ['challenge', 'welcome', 'work', 'cancel', 'attest'];
+const MINER_FRAMES = ['hello', 'auth', 'advertise', 'ack', 'result', 'pong', 'ping', 'drain', 'quote', 'error'];
 
 /** A plausible frame of type `t`, the base for mutations. */
 function plausible(t: string, rng: Rng, workId: string): Record<string, unknown> {
@@ -57,6 +57,10 @@ function plausible(t: string, rng: Rng, workId: string): Record<string, unknown>
       return { t, v: 1, code: rng.pick(['miner_failed', 'bad_frame', 'internal', 'draining', 'nope']), message: hostileString(rng, 10_000), id, retryable: rng.chance(0.5) };
     case 'drain':
       return { t, v: 1, reason: hostileString(rng, 10_000) };
+    case 'quote':
+      return { t, v: 1, nonce: rng.bytes(32), quote: rng.bytes(rng.int(0, 400)), signature: rng.bytes(256), log: [{ kind: 'runtime', name: 'cgn-miner', digest: rng.bytes(32).toString('hex') }] };
+    case 'attest':
+      return { t, v: 1, nonce: rng.bytes(32) };
     case 'ping':
     case 'pong':
       return { t, v: 1, ts: Date.now() };
