@@ -19,8 +19,12 @@ import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProo
 ///    not been promised back as a withdrawal: a cycle is paid by the accounts that spent, never
 ///    out of another account's escrow. One transaction per cycle, whatever its number of records.
 ///  * Each beneficiary claims its leaf amount with its proof, for one cycle (`claim`) or several
-///    (`claimMany`). Only the leaf's address can claim it (the leaf is built from msg.sender),
-///    only once, and only the exact amount in the tree.
+///    (`claimMany`), only once, and only the exact amount in the tree. Anyone may also submit the
+///    claim on a beneficiary's behalf (`claimFor`, `claimManyFor`): a relayer pays the gas for an
+///    address that holds no ETH. The leaf is always built from the beneficiary's address and the
+///    tokens always go to the beneficiary, except an optional relayer fee of at most
+///    MAX_RELAYER_FEE_BPS (1%) of the claim, named by the relayer and paid to it. A beneficiary
+///    who wants every token claims itself (`claim`) before a relayer does.
 ///  * Withdrawal rule: the ledger alone knows how much of a deposit was spent, so after a cycle is
 ///    anchored the operator (ANCHOR_ROLE) posts each account's unused balance with
 ///    `setWithdrawable(account, cycleId, amount)` (sets the allowance) or, as the settler does,
@@ -34,6 +38,8 @@ contract Settlement is AccessControl, ReentrancyGuard {
     using SafeERC20 for IERC20;
 
     bytes32 public constant ANCHOR_ROLE = keccak256("ANCHOR_ROLE");
+    /// The most a relayer may take from a claim it submits, in basis points (100 = 1%).
+    uint16 public constant MAX_RELAYER_FEE_BPS = 100;
 
     struct Cycle {
         bytes32 payoutRoot;
@@ -67,6 +73,8 @@ contract Settlement is AccessControl, ReentrancyGuard {
     event EscrowDebited(uint64 indexed cycleId, address indexed account, uint256 amount, uint256 escrow);
     event CycleAnchored(uint64 indexed cycleId, bytes32 payoutRoot, bytes32 batchRootsHash, uint256 total, uint32 batchCount);
     event Claimed(uint64 indexed cycleId, address indexed account, uint256 amount);
+    /// A claim submitted on `account`'s behalf: `fee` of its amount went to `relayer`, the rest to `account`.
+    event ClaimRelayed(address indexed account, address indexed relayer, uint256 amount, uint256 fee);
     event WithdrawableSet(address indexed account, uint64 indexed cycleId, uint256 amount);
     event Withdrawn(address indexed account, uint256 amount, uint256 escrow);
 
@@ -84,6 +92,8 @@ contract Settlement is AccessControl, ReentrancyGuard {
     error StaleCycle(uint64 cycleId, uint64 last);
     error ExceedsEscrow(uint256 amount, uint256 escrow);
     error ExceedsWithdrawable(uint256 amount, uint256 withdrawable);
+    error FeeTooHigh(uint16 feeBps, uint16 maxBps);
+    error ZeroAddress();
 
     constructor(IERC20 token_, address admin) {
         token = token_;
@@ -228,7 +238,7 @@ contract Settlement is AccessControl, ReentrancyGuard {
     }
 
     function claim(uint64 cycleId, uint256 amount, bytes32[] calldata proof) external nonReentrant {
-        _claim(cycleId, amount, proof);
+        _claim(msg.sender, cycleId, amount, proof);
         token.safeTransfer(msg.sender, amount);
     }
 
@@ -236,29 +246,64 @@ contract Settlement is AccessControl, ReentrancyGuard {
         external
         nonReentrant
     {
-        uint256 n = cycleIds.length;
-        if (n == 0 || amounts.length != n || proofs.length != n) revert LengthMismatch();
-        uint256 sum;
-        for (uint256 i = 0; i < n; ++i) {
-            _claim(cycleIds[i], amounts[i], proofs[i]);
-            sum += amounts[i];
-        }
-        token.safeTransfer(msg.sender, sum);
+        token.safeTransfer(msg.sender, _claimAll(msg.sender, cycleIds, amounts, proofs));
     }
 
-    function _claim(uint64 cycleId, uint256 amount, bytes32[] calldata proof) private {
+    /// Submits `beneficiary`'s claim of one cycle; pays it `amount` minus a fee of `feeBps` basis
+    /// points (at most MAX_RELAYER_FEE_BPS), which goes to the sender.
+    function claimFor(address beneficiary, uint64 cycleId, uint256 amount, bytes32[] calldata proof, uint16 feeBps)
+        external
+        nonReentrant
+    {
+        _claim(beneficiary, cycleId, amount, proof);
+        _payRelayed(beneficiary, amount, feeBps);
+    }
+
+    /// `claimFor` over several cycles of one beneficiary, in one transaction.
+    function claimManyFor(
+        address beneficiary,
+        uint64[] calldata cycleIds,
+        uint256[] calldata amounts,
+        bytes32[][] calldata proofs,
+        uint16 feeBps
+    ) external nonReentrant {
+        _payRelayed(beneficiary, _claimAll(beneficiary, cycleIds, amounts, proofs), feeBps);
+    }
+
+    function _claimAll(address account, uint64[] calldata cycleIds, uint256[] calldata amounts, bytes32[][] calldata proofs)
+        private
+        returns (uint256 sum)
+    {
+        uint256 n = cycleIds.length;
+        if (n == 0 || amounts.length != n || proofs.length != n) revert LengthMismatch();
+        for (uint256 i = 0; i < n; ++i) {
+            _claim(account, cycleIds[i], amounts[i], proofs[i]);
+            sum += amounts[i];
+        }
+    }
+
+    function _payRelayed(address beneficiary, uint256 amount, uint16 feeBps) private {
+        if (feeBps > MAX_RELAYER_FEE_BPS) revert FeeTooHigh(feeBps, MAX_RELAYER_FEE_BPS);
+        uint256 fee = (amount * feeBps) / 10_000;
+        token.safeTransfer(beneficiary, amount - fee);
+        if (fee > 0) token.safeTransfer(msg.sender, fee);
+        emit ClaimRelayed(beneficiary, msg.sender, amount, fee);
+    }
+
+    function _claim(address account, uint64 cycleId, uint256 amount, bytes32[] calldata proof) private {
+        if (account == address(0)) revert ZeroAddress();
         if (amount == 0) revert ZeroAmount();
         Cycle storage c = _cycles[cycleId];
         if (c.anchoredAt == 0) revert NotAnchored(cycleId);
-        if (_claimed[cycleId][msg.sender]) revert AlreadyClaimed(cycleId, msg.sender);
-        if (!MerkleProof.verifyCalldata(proof, c.payoutRoot, leafOf(msg.sender, amount))) {
-            revert InvalidProof(cycleId, msg.sender, amount);
+        if (_claimed[cycleId][account]) revert AlreadyClaimed(cycleId, account);
+        if (!MerkleProof.verifyCalldata(proof, c.payoutRoot, leafOf(account, amount))) {
+            revert InvalidProof(cycleId, account, amount);
         }
         uint256 claimed = c.claimed + amount;
         if (claimed > c.total) revert CycleOverclaimed(cycleId);
         c.claimed = claimed;
-        _claimed[cycleId][msg.sender] = true;
+        _claimed[cycleId][account] = true;
         outstandingPayouts -= amount;
-        emit Claimed(cycleId, msg.sender, amount);
+        emit Claimed(cycleId, account, amount);
     }
 }

@@ -232,6 +232,43 @@ export class CgnContracts {
     );
   }
 
+  /**
+   * Submits `beneficiary`'s claim(s) on its behalf (one cycle: `claimFor`, several: `claimManyFor`):
+   * the signer pays the gas and takes `feeBps` basis points of the amount (at most the contract's
+   * MAX_RELAYER_FEE_BPS); the rest goes to the beneficiary.
+   */
+  async claimFor(beneficiary: Address, claims: readonly ClaimInput[], feeBps = 0): Promise<TxResult> {
+    const w = requireWallet(this.clients);
+    const [one] = claims;
+    const hash =
+      claims.length === 1 && one !== undefined
+        ? await w.writeContract({ address: this.addresses.settlement, abi: settlementAbi, functionName: 'claimFor', args: [beneficiary, BigInt(one.cycleId), one.amount, one.proof, feeBps] })
+        : await w.writeContract({
+            address: this.addresses.settlement,
+            abi: settlementAbi,
+            functionName: 'claimManyFor',
+            args: [beneficiary, claims.map((c) => BigInt(c.cycleId)), claims.map((c) => c.amount), claims.map((c) => c.proof), feeBps],
+          });
+    return this.wait(hash);
+  }
+
+  /** The most a relayer may take from a claim, in basis points. */
+  maxRelayerFeeBps(): Promise<number> {
+    return this.pub.readContract({ address: this.addresses.settlement, abi: settlementAbi, functionName: 'MAX_RELAYER_FEE_BPS' });
+  }
+
+  // ------------------------------------------------------------------ gas (the chain's native coin)
+
+  ethBalance(address: Address): Promise<bigint> {
+    return this.pub.getBalance({ address });
+  }
+
+  /** Sends `wei` of the native coin to `to`. */
+  async sendEth(to: Address, wei: bigint): Promise<TxResult> {
+    const w = requireWallet(this.clients);
+    return this.wait(await w.sendTransaction({ to, value: wei }));
+  }
+
   // ------------------------------------------------------------------ staking
 
   async stake(amount: bigint): Promise<TxResult & { approve: TxResult | null }> {
