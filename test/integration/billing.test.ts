@@ -25,7 +25,7 @@ describe('idempotency and pricing', () => {
     const res = await post(t, 'priced');
     expect(res.status).toBe(200);
     const id = res.headers.get('cgn-work-id')!;
-    expect(res.headers.get('cgn-cost')).toMatch(/^\d+ micro$/);
+    expect(res.headers.get('cgn-cost')).toMatch(/^\d+ uUSD$/);
     const row = t.node.ledger.store.getRow(id);
     expect(row?.record.pricing?.priceMicros).toBe(BigInt(res.headers.get('cgn-cost')!.split(' ')[0]!));
   });

@@ -171,10 +171,10 @@ describe('hostile DApps and miners against one node', () => {
   }
 
   it('a miner cannot speak for the node: cgn-* headers and idempotent-replayed are dropped from its result', async () => {
-    await answeredBy(() => ({ headers: ['idempotent-replayed', 'true', 'cgn-cost', '0 micro', 'x-own', 'kept'] }), (reply) => {
+    await answeredBy(() => ({ headers: ['idempotent-replayed', 'true', 'cgn-cost', '0 uUSD', 'x-own', 'kept'] }), (reply) => {
       expect(reply.status).toBe(200);
       expect(reply.headers['idempotent-replayed']).toBeUndefined();
-      expect(reply.headers['cgn-cost']).not.toBe('0 micro');
+      expect(reply.headers['cgn-cost']).not.toBe('0 uUSD');
       expect(reply.headers['x-own']).toBe('kept');
     });
   });

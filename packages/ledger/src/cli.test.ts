@@ -65,7 +65,8 @@ describe('cgn ledger (runLedgerFromArgs)', () => {
     expect(closed).toMatchObject({ code: 0, out: expect.stringMatching(/Closed billing cycle 1: 4 records \(3 priced\) in 2 batches/) });
     const inv = JSON.parse((await run('invoice', '--ledger', path, '--account', 'acct_1', '--json')).out);
     expect(inv).toMatchObject({ cycle: 1, account: 'acct_1', records: 2 });
-    expect((await run('invoice', '--ledger', path, '--account', 'acct_1')).out).toMatch(/Amount due/);
+    // One currency on screen: prices named in µUSD with their USD value, tokens in CGN beside base units.
+    expect((await run('invoice', '--ledger', path, '--account', 'acct_1')).out).toMatch(/Amount due: \d+ µUSD \(\d+\.\d{6} USD\) = [\d.]+ CGN \(\d+ base units\)/);
     const earn = JSON.parse((await run('earnings', '--ledger', path, '--role', 'charity', '--json')).out);
     expect(earn.credits[0]).toMatchObject({ role: 'charity', beneficiary: 'charity_1', address: '0x' + '11'.repeat(20) });
     expect(earn.payouts[0].proof).toBeInstanceOf(Array);

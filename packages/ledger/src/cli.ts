@@ -17,6 +17,7 @@ import { BENEFICIARIES, type Beneficiary } from './pricing/split.js';
 import { SqliteLedgerStore } from './sqlite-store.js';
 import { USAGE_GROUPS, earningsReport, invoiceReport, parseDay, usageReport, usageTotal } from './reports.js';
 import type { BillingLedgerStore, UsageLine } from './store.js';
+import { PRICE_UNIT, baseUnitsAsCgn, formatCgn, formatPrice, microUsdAsUsd } from '@cgn/protocol';
 
 export interface LedgerCliIo {
   out?: (line: string) => void;
@@ -52,8 +53,8 @@ Commands:
 
 Run "cgn ledger <command> --help" for its options.
 
-Amounts: prices are fiat micro-units (1/1,000,000 of the currency), shown with 6 decimals;
-tokens are whole token base units.`,
+Amounts: prices are in µUSD (1 µUSD = 0.000001 USD), shown as USD with 6 decimals; tokens
+are CGN (1 CGN = 10^18 base units), shown as CGN with the base units in --json.`,
   usage: `Usage: cgn ledger usage [--account ID] [--by dservice|end-user|day|tier|account] [--dservice NAME]
                         [--cycle N] [--from YYYY-MM-DD] [--to YYYY-MM-DD]
 Usage and cost of recorded work, grouped (default per DService). --to is exclusive.
@@ -259,12 +260,8 @@ function day(v: Values, name: string): number | undefined {
   return t;
 }
 
-/** Fiat micro-units as a decimal with 6 places. */
-export function formatMicros(m: bigint): string {
-  const neg = m < 0n;
-  const a = neg ? -m : m;
-  return `${neg ? '-' : ''}${a / 1_000_000n}.${(a % 1_000_000n).toString().padStart(6, '0')}`;
-}
+/** µUSD as USD with 6 places. */
+export const formatMicros = microUsdAsUsd;
 
 function toJson(x: unknown): string {
   return JSON.stringify(x, (_k, val: unknown) => (typeof val === 'bigint' ? val.toString() : val), 2);
@@ -276,9 +273,9 @@ function table(rows: string[][], out: (l: string) => void): void {
 }
 
 function usageTable(lines: UsageLine[], keyName: string, out: (l: string) => void): void {
-  const rows = [[keyName, 'records', 'cpu s', 'MB in', 'MB out', 'price', 'tokens']];
+  const rows = [[keyName, 'records', 'cpu s', 'MB in', 'MB out', 'price USD', 'CGN']];
   for (const x of [...lines, { key: 'TOTAL', ...usageTotal(lines) }]) {
-    rows.push([x.key, String(x.records), (x.cpuUs / 1e6).toFixed(3), (x.bytesIn / 1e6).toFixed(3), (x.bytesOut / 1e6).toFixed(3), formatMicros(x.priceMicros), x.tokens.toString()]);
+    rows.push([x.key, String(x.records), (x.cpuUs / 1e6).toFixed(3), (x.bytesIn / 1e6).toFixed(3), (x.bytesOut / 1e6).toFixed(3), formatMicros(x.priceMicros), baseUnitsAsCgn(x.tokens)]);
   }
   table(rows, out);
 }
@@ -312,9 +309,9 @@ async function invoice(store: BillingLedgerStore, v: Values, out: (l: string) =>
     return 0;
   }
   out(`Invoice: account ${account}, billing cycle ${inv.cycle} (${new Date(inv.openedAt).toISOString()} to ${new Date(inv.closedAt ?? 0).toISOString()})`);
-  out(`Rate: ${inv.rate.num}/${inv.rate.den} token base units per fiat micro-unit`);
+  out(`Rate: ${inv.rate.num}/${inv.rate.den} CGN base units per ${PRICE_UNIT}`);
   usageTable(inv.byDservice, 'dservice', out);
-  out(`Amount due: ${formatMicros(inv.priceMicros)} (fiat) = ${inv.tokens} tokens, ${inv.records} records`);
+  out(`Amount due: ${formatPrice(inv.priceMicros)} = ${formatCgn(inv.tokens)}, ${inv.records} records`);
   return 0;
 }
 
@@ -328,7 +325,7 @@ async function earnings(store: BillingLedgerStore, v: Values, out: (l: string) =
     return 0;
   }
   out(`Earnings, billing cycle ${r.cycle}; payout root ${r.payoutRoot ?? '(nothing owed)'}`);
-  table([['role', 'beneficiary', 'address', 'records', 'tokens'], ...r.credits.map((x) => [x.role, x.beneficiary, x.address, String(x.records), x.tokens.toString()])], out);
+  table([['role', 'beneficiary', 'address', 'records', 'CGN'], ...r.credits.map((x) => [x.role, x.beneficiary, x.address, String(x.records), baseUnitsAsCgn(x.tokens)])], out);
   return 0;
 }
 
@@ -358,7 +355,7 @@ async function closeCycle(store: BillingLedgerStore, v: Values, out: (l: string)
     if (json) out(toJson({ ...s, closeMs: Math.round(ms) }));
     else {
       out(`Closed billing cycle ${s.id}: ${s.records} records (${s.pricedRecords} priced) in ${s.batches} batches of up to ${s.batchSize}, ${ms.toFixed(0)} ms`);
-      out(`  billed ${formatMicros(s.priceMicros)} fiat = ${s.tokens} tokens; debits and credits balance`);
+      out(`  billed ${formatPrice(s.priceMicros)} = ${formatCgn(s.tokens)}; debits and credits balance`);
       out(`  records root ${s.recordsRoot}`);
       out(`  payout root  ${s.payoutRoot ?? '(nothing owed)'}`);
     }
@@ -441,7 +438,7 @@ async function balance(store: BillingLedgerStore, v: Values, out: (l: string) =>
   const account = str(v, 'account');
   const list = account === undefined ? await store.balances() : [await store.balance(account)];
   if (json) out(toJson(list));
-  else table([['account', 'deposited', 'spent', 'available'], ...list.map((b) => [b.account, b.deposited.toString(), b.spent.toString(), b.available.toString()])], out);
+  else table([['account', 'deposited CGN', 'spent CGN', 'available CGN'], ...list.map((b) => [b.account, baseUnitsAsCgn(b.deposited), baseUnitsAsCgn(b.spent), baseUnitsAsCgn(b.available)])], out);
   return 0;
 }
 

@@ -20,3 +20,4 @@ export * from './rate-limit.js';
 export * from './central-link.js';
 export * from './measurement.js';
 export * from './tls-files.js';
+export * from './units.js';

@@ -6,7 +6,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
-import { CgnError, EMPTY_BODY_BYTES, TIERS, bodyOf, type Body, type Tier } from '@cgn/protocol';
+import { CgnError, EMPTY_BODY_BYTES, PRICE_UNIT_ASCII, TIERS, bodyOf, type Body, type Tier } from '@cgn/protocol';
 import type { Broker } from '../broker/broker.js';
 import type { WorkOutcome } from '../broker/work-unit.js';
 import { mayRunWork, type ApiKeyVerifier, type Principal } from '../auth/api-keys.js';
@@ -415,7 +415,7 @@ export function createWorkEndpoint(deps: WorkEndpointDeps): {
                   const headers = answer.headers;
                   headers.push(
                     'cgn-work-id', id,
-                    'cgn-cost', `${pricing.priceMicros} micro`,
+                    'cgn-cost', `${pricing.priceMicros} ${PRICE_UNIT_ASCII}`,
                     'server-timing', `queue;dur=${unit.queuedMs.toFixed(2)}, exec;dur=${(metering.execUs / 1000).toFixed(2)}, total;dur=${(Date.now() - receivedAt).toFixed(0)}`,
                   );
                   if (ticket === null) return write(headers);
