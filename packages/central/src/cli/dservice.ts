@@ -13,7 +13,7 @@ Commands:
                           register a DService version (developer accounts); it waits for approval.
                           With --dir, the descriptor is DIR/dservice.json and the digest is
                           computed from the package the way miners compute it.
-      [--price-request MICROS] [--price-cpu-second MICROS] [--price-mb MICROS]
+      [--price-request µUSD] [--price-cpu-second µUSD] [--price-mb µUSD]   (1 µUSD = 0.000001 USD)
       [--developer ACCOUNT]   (administrators registering for a developer)
   approve NAME@VERSION [--reject] [--reason TEXT]
                           approve (or reject) a DService version (administrators)
@@ -47,7 +47,7 @@ async function defaultDigest(dir: string): Promise<string> {
 const micros = (v: string | undefined, flag: string): number | undefined => {
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new UsageError(`${flag} must be a whole number of micro-units, 0 or more`);
+  if (!Number.isInteger(n) || n < 0) throw new UsageError(`${flag} must be a whole number of µUSD (1 µUSD = 0.000001 USD), 0 or more`);
   return n;
 };
 

@@ -57,7 +57,7 @@ const need = (a: Actor | null): Actor => {
 
 export function buildRoutes(svc: CentralService, extra: { openapi: () => unknown; linkStatus?: () => unknown; billing?: BillingReports }): RouteDef[] {
   const billing = extra.billing ?? new BillingReports(svc, null);
-  const BILLING_NOTE = 'Amounts are decimal strings: priceMicros in fiat micro-units, tokens in token base units. 503 when central has no ledger.';
+  const BILLING_NOTE = 'Amounts are decimal strings: priceMicros in µUSD (0.000001 USD), tokens in CGN base units (10^18 per CGN). 503 when central has no ledger.';
   return [
     // ------------------------------------------------------------ public
     {
