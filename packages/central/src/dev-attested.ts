@@ -37,7 +37,7 @@ export async function registerDevAttestedMiner(o: DevAttestedMinerOptions): Prom
   const accounts = (await admin.call('GET', '/v1/accounts')).accounts as { id: string; name: string }[];
   let ownerPassword = o.ownerPassword;
   if (!accounts.some((a) => a.name === ACCOUNT)) {
-    ownerPassword = `Rig-${randomBytes(9).toString('base64url')}!`;
+    ownerPassword ??= `Rig-${randomBytes(9).toString('base64url')}!`;
     await admin.call('POST', '/v1/accounts', { name: ACCOUNT, kinds: ['miner'], owner: { login: OWNER, password: ownerPassword } });
   } else if (ownerPassword === undefined) {
     throw new Error(`central has a ${ACCOUNT} account but its owner's password is not in dev.json; remove the central state (.cgn/central) to start over`);

@@ -20,6 +20,8 @@ export interface LocalChainOptions extends DeployOptions {
   anvil?: AnvilOptions;
   /** Keep anvil's state and the contract addresses in this directory across restarts (embedded chain only). */
   stateDir?: string;
+  /** Called when the chain answers, before the contracts are deployed (for progress reports). */
+  onChainUp?: (rpcUrl: string) => void;
 }
 
 export interface LocalChain {
@@ -48,6 +50,7 @@ export async function startLocalChain(opts: LocalChainOptions = {}): Promise<Loc
   }
   try {
     const clients = await connect({ rpcUrl, privateKey: key, ...(anvil ? { chainId: anvil.chainId } : {}) });
+    opts.onChainUp?.(rpcUrl);
     const addresses = (anvil && opts.stateDir !== undefined && (await deployedBefore(clients, opts))) || (await deployContracts(clients, opts));
     if (anvil && opts.stateDir !== undefined) fs.writeFileSync(path.join(opts.stateDir, 'contracts.json'), `${addressesToJson(addresses)}\n`);
     const contracts = new CgnContracts(clients, addresses);
