@@ -175,6 +175,26 @@ describe('tiers granted by central', () => {
     }
   });
 
+  it('a connected miner is held to a grant staff take back, and to a revoked key, at once', async () => {
+    const key = generateMinerKey();
+    const id = minerIdOf(key.publicKey);
+    expect((await owner.call('POST', '/v1/miners', { publicKey: id, name: 'rig-3' })).status).toBe(201);
+    expect((await central.admin.call('PUT', `/v1/miners/${id}/tier`, { tier: 'dedicated' })).status).toBe(200);
+    const m = new ScriptedMiner({ ack: true, answer: true, advert: { tier: 'dedicated' } }, key);
+    await m.connect(t.node.minerUrl);
+    await waitFor(() => t.node.broker.snapshot().miners.some((x) => x.id === id && x.tier === 'dedicated'), 'the dedicated miner to join');
+    expect((await central.admin.call('PUT', `/v1/miners/${id}/tier`, { tier: 'open' })).status).toBe(200);
+    expect((await m.closed).code).toBe(TIER_REFUSED);
+    expect(errorOf(m)?.message).toMatch(/tier dedicated refused: .* not registered as dedicated \(it is granted open\)/);
+
+    const open = new ScriptedMiner({ ack: true, answer: true }, key);
+    await open.connect(t.node.minerUrl);
+    await waitFor(() => t.node.broker.snapshot().miners.some((x) => x.id === id && x.tier === 'open'), 'the miner to join open');
+    expect((await owner.call('DELETE', `/v1/miners/${id}`)).status).toBe(200);
+    expect((await open.closed).code).toBe(4001);
+    expect(errorOf(open)?.message).toMatch(/no longer registered with this node \(its key was revoked\)/);
+  });
+
   it('a key central does not know is refused at auth by a node that does not accept any miner', async () => {
     const m = new ScriptedMiner({ ack: true, answer: true });
     void m.connect(t.node.minerUrl).catch(() => undefined);

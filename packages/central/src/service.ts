@@ -68,6 +68,8 @@ interface Events {
   directoryChanged: [];
   dservicesChanged: [];
   attestationChanged: [];
+  /** A miner key was revoked, or its granted tier or attestation key changed: nodes re-check it. */
+  minerChanged: [{ id: string }];
 }
 
 export const userView = (u: UserRecord) => ({
@@ -712,6 +714,7 @@ export class CentralService extends EventEmitter<Events> {
     const m = await this.store.getMiner(id.toLowerCase());
     if (m === undefined) throw notFound(`miner ${id}`);
     await this.store.updateMiner(m.id, { tier });
+    this.emit('minerChanged', { id: m.id });
     await this.audit({ type: 'miner_tier_granted', actor: CentralService.actorId(actor), accountId: m.accountId, subject: m.id, ip: ctx.ip, details: { from: m.tier, to: tier } });
     return (await this.store.getMiner(m.id))!;
   }
@@ -725,6 +728,7 @@ export class CentralService extends EventEmitter<Events> {
     }
     const attestationKey = pem === null ? null : normaliseAttestationKey(pem);
     await this.store.updateMiner(m.id, { attestationKey });
+    this.emit('minerChanged', { id: m.id });
     await this.audit({ type: 'miner_attestation_key', actor: CentralService.actorId(actor), accountId: m.accountId, subject: m.id, ip: ctx.ip, details: { set: attestationKey !== null } });
     return (await this.store.getMiner(m.id))!;
   }
@@ -772,6 +776,7 @@ export class CentralService extends EventEmitter<Events> {
       return this.denied(actor, `revoke miner ${id} (only an administrator or its account's owner may)`, ctx, m.accountId);
     }
     await this.store.revokeMiner(m.id, this.clock.now());
+    this.emit('minerChanged', { id: m.id });
     await this.audit({ type: 'miner_revoked', actor: CentralService.actorId(actor), accountId: m.accountId, subject: m.id, ip: ctx.ip });
     return (await this.store.getMiner(m.id))!;
   }

@@ -14,7 +14,8 @@
  * `miner` {id} -> {allowed, tier, account, attestationKey} (tier: the granted one, open or dedicated);
  * `attestation_policy` {} -> {runtimes} (known-good miner runtime measurements).
  * Central -> node ops: `status` {} -> NodeLinkStatus.
- * Pushes: `keys_revoked` {hashes}, `tokens_revoked` {sync, keys, accounts}, `dservices_changed` {}, `attestation_changed` {}.
+ * Pushes: `keys_revoked` {hashes}, `tokens_revoked` {sync, keys, accounts}, `dservices_changed` {}, `attestation_changed` {},
+ * `miner_changed` {id} (a miner key was revoked, or its tier or attestation key changed).
  */
 import { CgnError } from './errors.js';
 
@@ -33,7 +34,7 @@ export const nodeCertName = (nodeId: string): string => `node:${nodeId}`;
 export const NODE_OPS = ['verify_key', 'descriptors', 'jwks', 'miner', 'attestation_policy'] as const;
 export const CENTRAL_OPS = ['status'] as const;
 export type LinkOp = (typeof NODE_OPS)[number] | (typeof CENTRAL_OPS)[number];
-export const PUSH_KINDS = ['keys_revoked', 'tokens_revoked', 'dservices_changed', 'attestation_changed'] as const;
+export const PUSH_KINDS = ['keys_revoked', 'tokens_revoked', 'dservices_changed', 'attestation_changed', 'miner_changed'] as const;
 export type PushKind = (typeof PUSH_KINDS)[number];
 
 export interface KeyPrincipal {
@@ -86,7 +87,8 @@ export type LinkFrame =
   /** `sync`: the last frame of the whole set, sent when the link opens; false for one change. */
   | { t: 'push'; v: number; kind: 'tokens_revoked'; sync: boolean; keys: TokenRevocation[]; accounts: TokenRevocation[] }
   | { t: 'push'; v: number; kind: 'dservices_changed' }
-  | { t: 'push'; v: number; kind: 'attestation_changed' };
+  | { t: 'push'; v: number; kind: 'attestation_changed' }
+  | { t: 'push'; v: number; kind: 'miner_changed'; id: string };
 
 type Obj = Record<string, unknown>;
 const bad = (why: string): CgnError => new CgnError('bad_frame', `bad link frame: ${why}`);
@@ -143,6 +145,10 @@ export function decodeLinkFrame(data: string | Uint8Array): LinkFrame {
       }
       if (f['kind'] === 'dservices_changed') return { t: 'push', v: LINK_PROTOCOL_VERSION, kind: 'dservices_changed' };
       if (f['kind'] === 'attestation_changed') return { t: 'push', v: LINK_PROTOCOL_VERSION, kind: 'attestation_changed' };
+      if (f['kind'] === 'miner_changed') {
+        if (typeof f['id'] !== 'string' || !HEX64.test(f['id'])) throw bad('miner_changed.id must be 64 hex characters');
+        return { t: 'push', v: LINK_PROTOCOL_VERSION, kind: 'miner_changed', id: f['id'] };
+      }
       throw bad(`unknown push kind ${String(f['kind']).slice(0, 40)}`);
     default:
       throw bad(`unknown frame type ${String(f['t']).slice(0, 40)}`);

@@ -283,6 +283,7 @@ export class NodeLinks extends EventEmitter<Events> {
   private readonly onDirectory: () => void;
   private readonly onDServices: () => void;
   private readonly onAttestation: () => void;
+  private readonly onMinerChanged: (e: { id: string }) => void;
   private started = false;
 
   constructor(readonly service: CentralService, readonly opts: NodeLinksOptions) {
@@ -297,6 +298,7 @@ export class NodeLinks extends EventEmitter<Events> {
     this.onDirectory = () => void this.sync().catch((err: unknown) => this.log?.error({ err }, 'directory sync failed'));
     this.onDServices = () => this.pushAll(encodeLinkFrame({ t: 'push', kind: 'dservices_changed' }));
     this.onAttestation = () => this.pushAll(encodeLinkFrame({ t: 'push', kind: 'attestation_changed' }));
+    this.onMinerChanged = (e) => this.pushAll(encodeLinkFrame({ t: 'push', kind: 'miner_changed', id: e.id }));
   }
 
   async start(): Promise<void> {
@@ -306,6 +308,7 @@ export class NodeLinks extends EventEmitter<Events> {
     this.service.on('directoryChanged', this.onDirectory);
     this.service.on('dservicesChanged', this.onDServices);
     this.service.on('attestationChanged', this.onAttestation);
+    this.service.on('minerChanged', this.onMinerChanged);
     await this.sync();
     const si = this.opts.statusIntervalMs ?? 5000;
     if (si > 0) (this.statusTimer = setInterval(() => void this.pollStatus(), si)).unref();
@@ -393,6 +396,7 @@ export class NodeLinks extends EventEmitter<Events> {
     this.service.off('directoryChanged', this.onDirectory);
     this.service.off('dservicesChanged', this.onDServices);
     this.service.off('attestationChanged', this.onAttestation);
+    this.service.off('minerChanged', this.onMinerChanged);
     if (this.statusTimer) clearInterval(this.statusTimer);
     if (this.dirTimer) clearInterval(this.dirTimer);
     await Promise.all([...this.links.values()].map((l) => l.close()));

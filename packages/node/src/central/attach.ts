@@ -48,6 +48,8 @@ export async function startCentralLink(
   isDraining: () => boolean,
   log: Logger,
   onApprovalsChanged: () => void,
+  /** Central says a miner key was revoked or its grant changed. */
+  onMinerChanged: (minerId: string) => void = () => {},
 ): Promise<AttachedCentral> {
   const tls = {
     key: readPem(central.pkiDir, `node-${options.nodeId}.key`),
@@ -101,6 +103,7 @@ export async function startCentralLink(
   link.on('push', (p) => {
     if (p.kind === 'dservices_changed') refresh();
     if (p.kind === 'attestation_changed') runtimes = null;
+    if (p.kind === 'miner_changed') onMinerChanged(p.id);
   });
   return {
     link,

@@ -189,6 +189,30 @@ export class MinerEndpoint {
     if (c !== undefined) this.reject(c, CLOSE.tierRefused, reason, 'forbidden');
   }
 
+  /**
+   * Central says this miner's key was revoked or its grant changed: look the grant up again and
+   * hold the connected miner to it. Revoked: out. A tier no longer granted: out, saying why. A new
+   * attestation key: it proves itself again now.
+   */
+  regrant(minerId: string): void {
+    const c = this.byMiner.get(minerId);
+    if (c === undefined) return;
+    void Promise.resolve(this.options.grantOf(minerId)).then((grant) => {
+      if (this.byMiner.get(minerId) !== c || c.ws.readyState !== c.ws.OPEN) return;
+      if (grant === null) return this.reject(c, CLOSE.authFailed, `miner ${minerId.slice(0, 16)} is no longer registered with this node (its key was revoked)`, 'auth_failed');
+      const keyChanged = grant.attestationKey !== c.grant?.attestationKey;
+      c.grant = grant;
+      const f = c.advert;
+      if (c.phase !== 'ready' || f === null) return;
+      const refused = tierRefusal(minerId, f.tier, grant);
+      if (refused !== null) {
+        this.counters.tierRefusals++;
+        return this.reject(c, CLOSE.tierRefused, refused, 'forbidden');
+      }
+      if (f.tier === 'attested' && keyChanged) this.advertised(c, f);
+    }, (err: unknown) => this.log.warn({ miner: minerId.slice(0, 16), err: (err as Error).message }, 'could not look up a changed miner grant; keeping the current one'));
+  }
+
   /** Checks every miner's advertisement again (the approved DServices or digests changed). */
   readmit(): void {
     for (const [id, c] of this.byMiner) {
