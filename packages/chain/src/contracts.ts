@@ -3,7 +3,8 @@
  * returns hash, block and gas), balances and the history of an address. Reverts surface as viem
  * errors carrying the contract's custom error; `revertReason(err)` extracts its name.
  */
-import { BaseError, ContractFunctionRevertedError, type Address, type Hash, type Hex, type TransactionReceipt } from 'viem';
+import { type Address, type Hash, type Hex, type TransactionReceipt } from 'viem';
+import { decodeRevert } from './chain-errors.js';
 import { requireWallet, type ChainClients } from './clients.js';
 import { cgnTokenAbi, settlementAbi, stakingAbi, validatorElectionAbi } from './generated/index.js';
 
@@ -68,12 +69,12 @@ export interface HistoryEntry {
   evidenceHash?: Hex;
 }
 
-/** The name of the custom error (or the revert string) behind a failed call, if any. */
+/**
+ * The name of the custom error (or the revert string) behind a failed call, if any; decoded against
+ * every CGN contract's errors, so a token error raised inside a deposit is named too.
+ */
 export function revertReason(err: unknown): string | undefined {
-  if (!(err instanceof BaseError)) return undefined;
-  const reverted = err.walk((e) => e instanceof ContractFunctionRevertedError);
-  if (reverted instanceof ContractFunctionRevertedError) return reverted.data?.errorName ?? reverted.reason ?? undefined;
-  return undefined;
+  return decodeRevert(err)?.name;
 }
 
 function toTx(r: TransactionReceipt): TxResult {

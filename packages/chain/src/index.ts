@@ -66,6 +66,10 @@ export {
   type WatcherStore,
 } from './watcher.js';
 export { runWalletFromArgs, WALLET_USAGE, type WalletIo } from './cli.js';
+export { ChainActionError, decodeRevert, explainChainError, type ChainErrorCode, type ChainErrorContext, type DecodedRevert } from './chain-errors.js';
+export { createWalletFile, DEFAULT_WALLET_DIR, readWalletFile, WalletFileError, type NewWallet } from './wallet-file.js';
+export { faucet, FaucetRefusedError, isLocalChain, type FaucetResult } from './faucet.js';
+export { DEFAULT_DEV_JSON, readDevChain, type DevChain } from './dev-defaults.js';
 export { ContractsFileError, openContracts, untilStopped } from './cli-support.js';
 export {
   EpochRefusedError, EpochScheduler, epochSeed, MissingRoleError,
