@@ -1,7 +1,7 @@
 /**
  * The attested tier with real software TPMs (swtpm + tpm2-tools): a miner whose quote verifies
  * against its registered attestation key and the allow-list is admitted as attested and re-attested
- * periodically; a changed DService, a replayed quote, a quote from another TPM and a stale nonce
+ * periodically; a changed DService or runtime, a replayed quote, a quote from another TPM and a stale nonce
  * are each refused with the reason in an error frame, and the tunnel is closed (4008).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -79,7 +79,8 @@ describe.skipIf(missing !== null)(`attested tier with swtpm${missing !== null ? 
     const started = Date.now();
     const m = spawnMiner(t.node.minerUrl, dir.path, { key: minerKey, name: 'attested', args: ['--tier', 'attested', '--tpm', tpmMiner.tcti] });
     try {
-      await waitFor(() => t.node.broker.snapshot().miners.some((x) => x.id === m.id && x.tier === 'attested'), 'the miner to be admitted as attested', 60_000);
+      await waitFor(() => t.node.broker.snapshot().miners.some((x) => x.id === m.id && x.tier === 'attested'), 'the miner to be admitted as attested', 60_000)
+        .catch((err: Error) => Promise.reject(new Error(`${err.message}; miner log:\n${m.stderr().slice(-3000)}`)));
       const admittedMs = Date.now() - started;
       expect((t.node.status()['minersByTier'] as Record<string, number>)['attested']).toBe(1);
       const r = await fetch(t.url('echo'), { method: 'POST', body: 'measured', headers: { authorization: `Bearer ${t.apiKey}`, 'cgn-tier': 'attested' } });
@@ -143,6 +144,21 @@ describe.skipIf(missing !== null)(`attested tier with swtpm${missing !== null ? 
     expect((await m.closed).code).toBe(TIER_REFUSED);
     expect(errorOf(m)?.message).toMatch(/tier attested refused: the quote signature does not verify against the attestation key registered for this miner \(a quote from another TPM/);
     expect(attestation(t).refused['signature']).toBeGreaterThanOrEqual(1);
+  }, 60_000);
+
+  it('refuses a changed runtime: one whose measurement is not on the allow-list', async () => {
+    const strict = await startTestNode({
+      grants: { miners: { [minerIdOf(peerKey.publicKey)]: { attestationKey: await peerTpm.attestationKey() } }, attestation: { runtimes: ['0'.repeat(64)], dservices: { echo: echoDigest } } },
+    });
+    try {
+      const m = peer(honest(peerTpm));
+      await m.connect(strict.node.minerUrl);
+      expect((await m.closed).code).toBe(TIER_REFUSED);
+      expect(errorOf(m)?.message).toMatch(/tier attested refused: the miner runtime measured as [0-9a-f]{16}.* is not on the allow-list of known-good runtimes/);
+      expect(attestation(strict).refused['runtime']).toBe(1);
+    } finally {
+      await strict.cleanup();
+    }
   }, 60_000);
 
   it('refuses a stale nonce: a quote not given within the nonce lifetime', async () => {
