@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { frame, type Frame, type ResultFrame } from '@cgn/protocol';
 import { runMinerFromArgs, MINER_USAGE, type MainIo } from './main.js';
+import { digestPackage } from './digest.js';
 import { NodePeer } from '../test/node-peer.js';
 import { ECHO, ROOT, ensureEchoBuilt, tempDir } from '../test/fixtures.js';
 
@@ -33,6 +34,15 @@ async function run(argv: string[]): Promise<Run> {
 }
 
 describe('runMinerFromArgs: arguments', () => {
+  it('--measure prints the runtime measurement and the DServices\' digests (for the attestation allow-list) without a node', async () => {
+    const r = await run(['--measure', '--dservice', ECHO]);
+    const m = JSON.parse(r.out) as { runtime: string; parts: { node: string }; dservices: { dir: string; digest: string }[] };
+    expect(m.runtime).toMatch(/^[0-9a-f]{64}$/);
+    expect(m.parts.node).toBe(process.version);
+    expect(m.dservices).toEqual([{ dir: ECHO, digest: await digestPackage(ECHO) }]);
+    expect(MINER_USAGE).toMatch(/--tpm TCTI/);
+  });
+
   it('--help prints the usage with the defaults', async () => {
     for (const flag of ['--help', '-h']) {
       const r = await run([flag]);
