@@ -21,8 +21,11 @@ Moves a ledger's money on chain, every --interval:
   * anchors each closed cycle's payout root and batch roots in one transaction, exactly once,
     retrying while the chain is down (the cycle stays pending meanwhile);
   * posts withdrawals the ledger debited (cgn ledger withdraw) for the latest anchored cycle,
-    so the address can cgn wallet withdraw.
-Beneficiaries then claim with: cgn wallet claim --ledger PATH.
+    so the address can cgn wallet withdraw;
+  * claims for beneficiaries whose address holds no ETH for gas (less than one claim costs):
+    the contract's claimFor sends the tokens to the beneficiary, this key pays the gas and keeps
+    --relay-fee-bps of the claim (default 0, at most 100 = 1%). Off with --no-relay.
+Beneficiaries with gas claim themselves: cgn wallet claim --ledger PATH.
 
 A transaction the contract refuses (a revert such as Overdrawn or a missing role) is not
 retried: the same transaction would fail the same way every pass. That step is put on hold,
@@ -43,6 +46,8 @@ Options:
   --cursor FILE           where the deposit watcher keeps its place (default <ledger>.watcher.json)
   --once                  one pass, print its report as JSON, exit (1 if a step failed)
   --close-now             with --once: close the open cycle in this pass
+  --no-relay              do not submit claims for beneficiaries without gas
+  --relay-fee-bps N       basis points of each relayed claim this key keeps (default 0, max 100)
   -h, --help              this text
 `;
 
@@ -62,6 +67,7 @@ export function reportJson(r: TickReport): Record<string, unknown> {
     closed: r.closed === null ? null : { cycle: r.closed.id, records: r.closed.records, tokens: r.closed.tokens, payoutRoot: r.closed.payoutRoot },
     anchored: r.anchored.map((a) => ({ cycle: a.cycleId, status: a.status, ...(a.status === 'anchored' ? { tx: a.tx.hash, gas: a.tx.gasUsed } : {}) })),
     granted: r.granted,
+    relayed: r.relayed.map((x) => ({ address: x.address, cycles: x.cycles, amount: x.amount, fee: x.fee, tx: x.tx, gas: x.gasUsed })),
     errors: r.errors.map((e) => ({ step: e.step, error: revertReason(e.error) ?? ((e.error as Error)?.message ?? String(e.error)).split('\n')[0] })),
     held: r.held.map((h) => ({ step: h.step, reason: h.reason })),
   };
@@ -79,7 +85,8 @@ export async function runSettleFromArgs(argv: readonly string[], io: { stdout?: 
       options: {
         ledger: { type: 'string' }, postgres: { type: 'string' }, schema: { type: 'string' }, rpc: { type: 'string' }, contracts: { type: 'string' },
         key: { type: 'string' }, confirmations: { type: 'string' }, 'close-every': { type: 'string' }, 'close-at': { type: 'string' },
-        interval: { type: 'string' }, cursor: { type: 'string' }, once: { type: 'boolean' }, 'close-now': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+        interval: { type: 'string' }, cursor: { type: 'string' }, once: { type: 'boolean' }, 'close-now': { type: 'boolean' },
+        'no-relay': { type: 'boolean' }, 'relay-fee-bps': { type: 'string' }, help: { type: 'boolean', short: 'h' },
       },
     }));
   } catch (err) {
@@ -107,10 +114,13 @@ export async function runSettleFromArgs(argv: readonly string[], io: { stdout?: 
     if (closeAt !== null && !(Number.isInteger(closeAt) && closeAt > 0)) throw new SettleUsageError('--close-at must be a positive whole number of records');
     const intervalMs = duration((v.interval as string | undefined) ?? '2s', '--interval');
     if (v['close-now'] && !v.once) throw new SettleUsageError('--close-now goes with --once');
+    const feeBps = v['relay-fee-bps'] === undefined ? 0 : Number(v['relay-fee-bps']);
+    if (!Number.isInteger(feeBps) || feeBps < 0 || feeBps > 100) throw new SettleUsageError(`--relay-fee-bps must be a whole number from 0 to 100 (the contract's cap), not "${String(v['relay-fee-bps'])}"`);
+    if (v['no-relay'] && v['relay-fee-bps'] !== undefined) throw new SettleUsageError('--relay-fee-bps goes without --no-relay');
     const cursor = (v.cursor as string | undefined) ?? (v.postgres !== undefined ? '.cgn/settle.watcher.json' : `${(v.ledger as string | undefined) ?? '.cgn/node/ledger.sqlite'}.watcher.json`);
     store = await openLedgerStore({ ledger: v.ledger as string | undefined, postgres: v.postgres as string | undefined, schema: v.schema as string | undefined });
     const contracts = await openContracts({ rpcUrl: rpc, contractsFile, privateKey: key as Hex });
-    settler = new Settler({ store, contracts, watcherStore: new JsonFileWatcherStore(cursor), confirmations, closeEveryMs: closeEveryMs === 0 ? null : closeEveryMs, closeAtRecords: closeAt, intervalMs, log });
+    settler = new Settler({ store, contracts, watcherStore: new JsonFileWatcherStore(cursor), confirmations, closeEveryMs: closeEveryMs === 0 ? null : closeEveryMs, closeAtRecords: closeAt, intervalMs, log, relay: v['no-relay'] ? false : { feeBps } });
     if (v.once) {
       const r = await settler.tick({ close: v['close-now'] === true });
       stdout(json(reportJson(r)));
@@ -122,7 +132,7 @@ export async function runSettleFromArgs(argv: readonly string[], io: { stdout?: 
       log('info', held.length > 0 ? 'SIGHUP: trying the held steps again' : 'SIGHUP: nothing is on hold', { steps: held.map((h) => h.step) });
     };
     process.on('SIGHUP', onHangup);
-    log('info', 'settler running', { settlement: contracts.addresses.settlement, operator: contracts.me, confirmations, closeEveryMs, closeAt, intervalMs });
+    log('info', 'settler running', { settlement: contracts.addresses.settlement, operator: contracts.me, confirmations, closeEveryMs, closeAt, intervalMs, relay: v['no-relay'] ? 'off' : { feeBps } });
     stdout(json({ event: 'ready', pid: process.pid, settlement: contracts.addresses.settlement, operator: contracts.me }));
     await untilStopped();
     process.off('SIGHUP', onHangup);

@@ -12,7 +12,10 @@
  *    cycle pending; the next tick tries again;
  * 4. **withdrawals**: withdrawals the ledger debited are posted as allowances for the latest
  *    anchored cycle (`grantWithdrawable`, at most once per address and cycle: a grant found on
- *    chain, or refused as `StaleCycle`, is marked posted, never paid twice).
+ *    chain, or refused as `StaleCycle`, is marked posted, never paid twice);
+ * 5. **relay**: beneficiaries of anchored cycles whose address holds no ETH for gas get their
+ *    claims submitted for them (`relay.ts`, `claimFor`; a claim already made is skipped), unless
+ *    `relay: false`.
  *
  * A step's failure is reported and does not stop the later steps (the ledger keeps closing cycles
  * while the chain is down). One settler per ledger: run it next to the node (`cgn settle`), or
@@ -25,6 +28,7 @@ import { revertReason, type CgnContracts } from '../contracts.js';
 import type { WatcherStore } from '../watcher.js';
 import { allocateDebits, describeShortfall } from './debits.js';
 import { DepositBridge } from './deposits.js';
+import { ClaimRelay, type RelayOptions, type Relayed } from './relay.js';
 
 export type SettleLog = (level: 'debug' | 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
 
@@ -47,6 +51,8 @@ export interface SettlerOptions {
   anchor?: AnchorOptions;
   log?: SettleLog;
   now?: () => number;
+  /** Gasless claims for beneficiaries without ETH (default on, no fee); false turns it off. */
+  relay?: RelayOptions | false;
 }
 
 export interface Grant {
@@ -63,13 +69,15 @@ export interface TickReport {
   closed: CycleSummary | null;
   anchored: AnchorOutcome[];
   granted: Grant[];
+  /** Claims submitted for beneficiaries without gas. */
+  relayed: Relayed[];
   /** Steps that failed this tick (retried on the next, unless the contract refused them: then held). */
   errors: { step: SettleStep; error: unknown }[];
   /** Steps on hold: the contract refused them, and they wait for an operator (see `Settler.retryHeld`). */
   held: Held[];
 }
 
-export type SettleStep = 'deposits' | 'close' | 'anchor' | 'withdrawals';
+export type SettleStep = 'deposits' | 'close' | 'anchor' | 'withdrawals' | 'relay';
 
 /** A step the contract refused: retrying would fail the same way until something changes on chain. */
 export interface Held {
@@ -106,6 +114,7 @@ function message(err: unknown): string {
 
 export class Settler {
   readonly deposits: DepositBridge;
+  private readonly relay: ClaimRelay | null;
   private readonly log: SettleLog;
   private running: Promise<TickReport> | null = null;
   private timer: NodeJS.Timeout | null = null;
@@ -117,6 +126,7 @@ export class Settler {
 
   constructor(readonly opts: SettlerOptions) {
     this.log = opts.log ?? noLog;
+    this.relay = opts.relay === false ? null : new ClaimRelay(opts.store, opts.contracts, opts.relay ?? {});
     this.deposits = new DepositBridge(opts.contracts, {
       store: opts.store,
       watcherStore: opts.watcherStore,
@@ -152,7 +162,7 @@ export class Settler {
   }
 
   private async tickOnce(force: { close?: boolean }): Promise<TickReport> {
-    const report: TickReport = { deposits: 0, closed: null, anchored: [], granted: [], errors: [], held: [] };
+    const report: TickReport = { deposits: 0, closed: null, anchored: [], granted: [], relayed: [], errors: [], held: [] };
     const step = async (name: SettleStep, fn: () => Promise<void>): Promise<void> => {
       if (this.held.has(name)) return;
       try {
@@ -186,6 +196,19 @@ export class Settler {
     await step('withdrawals', async () => {
       report.granted = await this.postWithdrawals();
     });
+    if (this.relay) {
+      const relay = this.relay;
+      await step('relay', async () => {
+        const { relayed, error } = await relay.pass();
+        report.relayed = relayed;
+        for (const r of relayed) {
+          this.log('info', 'claim relayed: the beneficiary has no ETH for gas, its tokens were sent to it', {
+            address: r.address, cycles: r.cycles, amount: r.amount.toString(), fee: r.fee.toString(), tx: r.tx, gas: r.gasUsed.toString(),
+          });
+        }
+        if (error !== undefined) throw error;
+      });
+    }
     report.held = this.heldSteps();
     return report;
   }
