@@ -12,7 +12,7 @@
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import {
-  ContractsFileError, EpochScheduler, isPrivateKey, openContracts, revertReason, untilStopped,
+  ContractsFileError, EpochScheduler, explainChainError, isPrivateKey, openContracts, untilStopped,
   type EpochClock, type EpochOutcome, type EpochSchedulerOptions,
 } from '@cgn/chain';
 import {
@@ -239,7 +239,5 @@ export async function runEpochFromArgs(argv: readonly string[], io: EpochIo = de
 }
 
 function describeError(err: unknown): string {
-  const reason = revertReason(err);
-  if (reason !== undefined) return `refused by the contract: ${reason}`;
-  return ((err as Error).message ?? String(err)).split('\n')[0]!;
+  return explainChainError(err).message;
 }

@@ -6,7 +6,7 @@
 import { parseArgs } from 'node:util';
 import type { Hex } from 'viem';
 import { isPrivateKey } from '../clients.js';
-import { revertReason } from '../contracts.js';
+import { explainChainError } from '../chain-errors.js';
 import { JsonFileWatcherStore } from '../watcher.js';
 import { ContractsFileError, openContracts, untilStopped } from '../cli-support.js';
 import { openLedgerStore, SettleUsageError } from './open.js';
@@ -68,7 +68,7 @@ export function reportJson(r: TickReport): Record<string, unknown> {
     anchored: r.anchored.map((a) => ({ cycle: a.cycleId, status: a.status, ...(a.status === 'anchored' ? { tx: a.tx.hash, gas: a.tx.gasUsed } : {}) })),
     granted: r.granted,
     relayed: r.relayed.map((x) => ({ address: x.address, cycles: x.cycles, amount: x.amount, fee: x.fee, tx: x.tx, gas: x.gasUsed })),
-    errors: r.errors.map((e) => ({ step: e.step, error: revertReason(e.error) ?? ((e.error as Error)?.message ?? String(e.error)).split('\n')[0] })),
+    errors: r.errors.map((e) => ({ step: e.step, error: explainChainError(e.error).message })),
     held: r.held.map((h) => ({ step: h.step, reason: h.reason })),
   };
 }
@@ -143,7 +143,7 @@ export async function runSettleFromArgs(argv: readonly string[], io: { stdout?: 
       stderr(`cgn settle: ${err.message}\n\n${SETTLE_USAGE}`);
       return 2;
     }
-    stderr(`cgn settle: ${((err as Error)?.message ?? String(err)).split('\n')[0]}`);
+    stderr(`cgn settle: ${explainChainError(err).message}`);
     return 1;
   } finally {
     await settler?.stop();

@@ -24,6 +24,7 @@
 import { getAddress, type Address, type Hash } from 'viem';
 import { derivedAddress, type BillingLedgerStore, type CycleSummary, type Withdrawal } from '@cgn/ledger';
 import { AnchorRefusedError, anchorPending, type AnchorOptions, type AnchorOutcome, type ClosedCycle, type PendingResult } from '../anchor.js';
+import { explainChainError } from '../chain-errors.js';
 import { revertReason, type CgnContracts } from '../contracts.js';
 import type { WatcherStore } from '../watcher.js';
 import { allocateDebits, describeShortfall } from './debits.js';
@@ -106,10 +107,9 @@ function refusalOf(err: unknown): string | undefined {
 
 const noLog: SettleLog = () => {};
 
+/** What went wrong, as a sentence that says what to do (the contract's error name included). */
 function message(err: unknown): string {
-  const reason = revertReason(err);
-  if (reason !== undefined) return `refused by the contract: ${reason}`;
-  return ((err as Error)?.message ?? String(err)).split('\n')[0]!;
+  return explainChainError(err).message;
 }
 
 export class Settler {
