@@ -3,12 +3,9 @@
  * and several miner processes (each running MediaGen and echo in sandboxes), creates a demo API
  * key, writes the facts to `<dir>/dev.json` and prints how to send work. Ctrl-C stops it all.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve, join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { randomBytes } from 'node:crypto';
 import { FileApiKeyStore } from '@cgn/node';
 import { ensureDevPki, issueCert, setupDevNetwork } from '@cgn/central';
 import { rootCertificates } from 'node:tls';
@@ -17,8 +14,11 @@ import { digestPackage } from '@cgn/miner';
 import { SqliteLedgerStore } from '@cgn/ledger';
 import { ANVIL_KEYS, addressesToJson, asAccount, startLocalChain, type LocalChain } from '@cgn/chain';
 import { privateKeyToAccount } from 'viem/accounts';
-import { CGN_BIN, REPO_ROOT, dserviceDir } from './paths.js';
-import { serverNodeArgs } from './server-flags.js';
+import { dserviceDir } from './paths.js';
+import { exitAsError, exitWithin, firstJsonLine, startChild, type Child } from './dev-child.js';
+import { checkPorts, parsePort, portFree, type PlannedPort } from './dev-ports.js';
+import { makeProgress } from './dev-progress.js';
+import { centralLoginMismatch, loadDevState, saveDevState } from './dev-state.js';
 import { startDevAttestedMiner, swtpmProblem, type DevAttestedMiner } from './dev-attested.js';
 import { checkIsolation, isolationNotice } from './isolation-notice.js';
 
@@ -28,7 +28,9 @@ Starts a local CGN network: the Central Service (accounts, keys, approvals; it d
 over mutual TLS with a local CA), one node, several miners running the MediaGen and echo
 DServices, and the embedded ledger (SQLite under the state directory). Prints the endpoints, a
 demo API key and a ready-to-paste curl; writes the same facts to <dir>/dev.json. Ctrl-C stops
-everything.
+everything. Each part is reported as it comes up; a port in use is named with the flag that moves
+it. The passwords central is given are saved in <dir>/dev-state.json before it starts, so a start
+that fails half way can simply be run again.
 
 Options:
   --dir DIR           state directory                     (default .cgn)
@@ -42,6 +44,8 @@ Options:
   --chain-rpc URL     deploy to this Ethereum JSON-RPC endpoint instead of starting anvil
   --chain-key HEX     the deployer's private key for --chain-rpc
   --no-chain          no chain (the demo account is credited in the ledger directly)
+  --chain-port PORT   anvil's port, 0 = any free   (default: the one this --dir used last,
+                      else any free; kept in <dir>/dev-state.json so the RPC URL stays put)
   --cycle DURATION    close and anchor a billing cycle this often, e.g. 30s, 5m (default 2m)
   --plaintext         no TLS (every endpoint listens on loopback only; for benchmarks)
   --quiet             print only the ready JSON line
@@ -88,52 +92,8 @@ function wallet(privateKey: `0x${string}`): Wallet {
   return { address: privateKeyToAccount(privateKey).address, privateKey };
 }
 
-interface Child {
-  role: string;
-  proc: ChildProcess;
-  exited: Promise<number | null>;
-}
-
-function startChild(role: string, args: string[], logFile: string, env: NodeJS.ProcessEnv): Child {
-  const proc = spawn(process.execPath, [...serverNodeArgs(), CGN_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env, cwd: REPO_ROOT });
-  const log = createWriteStream(logFile, { flags: 'a' });
-  proc.stderr!.pipe(log);
-  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
-  return { role, proc, exited };
-}
-
 /** How long a process of the local network may take to stop after SIGTERM before it is killed. */
 const STOP_GRACE_MS = 10_000;
-
-/** Waits for a signalled child to exit; after `graceMs`, says so and SIGKILLs it. */
-async function exitWithin(child: Child, graceMs: number, logFile: string): Promise<void> {
-  const timer = setTimeout(() => {
-    process.stderr.write(`cgn dev: ${child.role} (pid ${child.proc.pid}) did not stop within ${graceMs / 1000} s of SIGTERM; killing it (its log: ${logFile})\n`);
-    child.proc.kill('SIGKILL');
-  }, graceMs);
-  await child.exited;
-  clearTimeout(timer);
-}
-
-function firstJsonLine(child: Child, timeoutMs: number): Promise<Record<string, unknown>> {
-  return new Promise((resolvePromise, reject) => {
-    const rl = createInterface({ input: child.proc.stdout! });
-    const timer = setTimeout(() => reject(new Error(`${child.role} did not become ready within ${timeoutMs} ms`)), timeoutMs);
-    rl.on('line', (line) => {
-      try {
-        const j = JSON.parse(line) as Record<string, unknown>;
-        clearTimeout(timer);
-        resolvePromise(j);
-      } catch {
-        /* not JSON: ignore */
-      }
-    });
-    void child.exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`${child.role} exited with code ${code} before it was ready`));
-    });
-  });
-}
 
 /** Tokens the demo account holds in the local network (the node refuses unfunded work with 402). */
 const DEMO_BALANCE = 10n ** 18n;
@@ -212,14 +172,16 @@ async function waitForApproved(statusUrl: string, n: number, timeoutMs: number):
 
 async function waitForMiners(statusUrl: string, n: number, timeoutMs: number): Promise<void> {
   const until = Date.now() + timeoutMs;
+  let joined = 0;
   for (;;) {
     try {
       const s = (await (await fetch(statusUrl)).json()) as { miners: unknown[] };
+      joined = s.miners.length;
       if (s.miners.length >= n) return;
     } catch {
       /* node not answering yet */
     }
-    if (Date.now() > until) throw new Error(`only some of the ${n} miners joined within ${timeoutMs} ms; see the logs`);
+    if (Date.now() > until) throw new Error(`${joined} of the ${n} miners joined within ${timeoutMs / 1000} s; see their logs (miner-*.log)`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -233,7 +195,7 @@ export async function runDevFromArgs(argv: string[]): Promise<void> {
         dir: { type: 'string' }, miners: { type: 'string' }, 'work-port': { type: 'string' }, 'miner-port': { type: 'string' },
         dservice: { type: 'string', multiple: true }, sandbox: { type: 'string' }, quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
         'central-port': { type: 'string' }, 'no-central': { type: 'boolean' },
-        'chain-rpc': { type: 'string' }, 'chain-key': { type: 'string' }, 'no-chain': { type: 'boolean' }, cycle: { type: 'string' }, plaintext: { type: 'boolean' },
+        'chain-rpc': { type: 'string' }, 'chain-key': { type: 'string' }, 'no-chain': { type: 'boolean' }, 'chain-port': { type: 'string' }, cycle: { type: 'string' }, plaintext: { type: 'boolean' },
       },
     }));
   } catch (err) {
@@ -255,6 +217,14 @@ export async function runDevFromArgs(argv: string[]): Promise<void> {
     }
     return d;
   });
+  let ports: { central: number; work: number; miner: number; chain: number | undefined };
+  try {
+    const flag = (name: 'central-port' | 'work-port' | 'miner-port' | 'chain-port', dflt: string) => parsePort(`--${name}`, values[name] ?? dflt);
+    ports = { central: flag('central-port', '7700'), work: flag('work-port', '8080'), miner: flag('miner-port', '8081'), chain: values['chain-port'] === undefined ? undefined : flag('chain-port', '0') };
+  } catch (err) {
+    process.stderr.write(`cgn dev: ${(err as Error).message}\n`);
+    process.exit(2);
+  }
   const logs = join(dir, 'logs');
   mkdirSync(logs, { recursive: true });
   mkdirSync(join(dir, 'miners'), { recursive: true });
@@ -277,11 +247,33 @@ export async function runDevFromArgs(argv: string[]): Promise<void> {
     if (prev.apiKey !== undefined && keyStore.verify(prev.apiKey) !== null) apiKey = prev.apiKey;
     apiKey ??= keyStore.create('demo').key;
   }
-  const admin = prev.admin ?? { login: 'admin', password: `Cgn-${randomBytes(12).toString('base64url')}!` };
+  // The passwords this directory's central gets are saved before central starts: a start that
+  // fails later leaves a directory the next start can log in to.
+  const state = loadDevState(dir);
+  saveDevState(dir, state);
+  const admin = state.admin;
   const nodeId = 'node-local-1';
+  const withChain = !values['no-chain'];
+  const embeddedChain = withChain && values['chain-rpc'] === undefined;
+  // anvil keeps its port across restarts of one directory (so the RPC URL in wallets stays valid);
+  // the first start takes any free port.
+  const chainPort = embeddedChain ? ports.chain ?? state.chainPort ?? 0 : 0;
+  const planned: PlannedPort[] = [
+    ...(withCentral ? [{ role: 'central', port: ports.central, flag: '--central-port' }] : []),
+    { role: 'node work endpoint', port: ports.work, flag: '--work-port' },
+    { role: 'node miner endpoint', port: ports.miner, flag: '--miner-port' },
+    ...(embeddedChain ? [{ role: 'chain (anvil)', port: chainPort, flag: '--chain-port' }] : []),
+  ];
+  const progress = makeProgress(values.quiet ? null : (line) => process.stdout.write(line));
+  const startedAt = Date.now();
+  if (!values.quiet) process.stdout.write(`Starting the CGN local network in ${dir}…\n`);
 
   const children: Child[] = [];
   let chain: LocalChain | null = null;
+  // One miner in the attested tier, on a software TPM, where this machine has one: central
+  // registers its attestation key and the runtime; the node admits it for a verified quote.
+  const attestedProblem = miners === 0 ? 'none asked for (--miners 0)' : !withCentral ? 'it needs central (--no-central)' : swtpmProblem();
+  let attestedSetup: Promise<DevAttestedMiner | Error> | null = null;
   const env: NodeJS.ProcessEnv = { ...process.env, CGN_LOG_LEVEL: process.env['CGN_LOG_LEVEL'] ?? 'info' };
   let stopping = false;
   const stopAll = async (code: number) => {
@@ -296,6 +288,9 @@ export async function runDevFromArgs(argv: string[]): Promise<void> {
       for (const c of group) c.proc.kill('SIGTERM');
       await Promise.all(group.map((c) => exitWithin(c, STOP_GRACE_MS, join(logs, `${c.role}.log`))));
     }
+    // A software TPM started by a setup the failure cut short is not among the children yet.
+    const pending = await attestedSetup;
+    if (pending !== null && pending !== undefined && !(pending instanceof Error) && !children.some((c) => c.proc === pending.swtpm)) pending.swtpm.kill('SIGTERM');
     await chain?.stop().catch(() => undefined);
     if (!values.quiet) process.stdout.write('stopped.\n');
     process.exit(code);
@@ -309,7 +304,8 @@ export async function runDevFromArgs(argv: string[]): Promise<void> {
     let settle: Child | null = null;
     const cycle = values.cycle ?? '2m';
     if (!/^\d+(ms|s|m|h)$/.test(cycle)) throw new Error(`--cycle must be a duration like 30s or 5m, not "${cycle}"`);
-    if (!values['no-chain']) {
+    await checkPorts(planned);
+    if (withChain) {
       // The demo account's wallet and the operator are anvil dev keys (well known: local only).
       const rpc = values['chain-rpc'];
       const key = values['chain-key'];
@@ -319,14 +315,27 @@ export async function runDevFromArgs(argv: string[]): Promise<void> {
       // deployer (it anchors), miners 1-6 get keys 2-7, the developer 8, the charity 9.
       const minerWallets = Array.from({ length: Math.min(miners, 6) }, (_, i) => wallet(ANVIL_KEYS[2 + i]!));
       payees = { operator: wallet(key === undefined ? ANVIL_KEYS[0]! : (key as `0x${string}`)), developer: wallet(ANVIL_KEYS[8]!), charity: wallet(ANVIL_KEYS[9]!), miners: minerWallets };
-      chain = await startLocalChain({
-        ...(rpc !== undefined ? { rpcUrl: rpc, privateKey: key as `0x${string}` } : { stateDir: join(dir, 'chain') }),
+      const chainStarted = Date.now();
+      let contractsStarted = chainStarted;
+      chain = await progress.step('contracts', () => startLocalChain({
+        ...(rpc !== undefined ? { rpcUrl: rpc, privateKey: key as `0x${string}` } : { stateDir: join(dir, 'chain'), anvil: chainPort === 0 ? {} : { port: chainPort } }),
+        onChainUp: (url) => {
+          progress.report('chain', chainStarted, url);
+          contractsStarted = Date.now();
+        },
         unbondingDelaySeconds: 60,
         fund: [
           { address: wallet(demoKey).address as `0x${string}`, amount: 1_000_000n * 10n ** 18n },
           ...minerWallets.map((w) => ({ address: w.address as `0x${string}`, amount: 1_000n * 10n ** 18n })),
         ],
-      });
+      }).catch((err: unknown) => {
+        // anvil says only that it did not answer; a port taken since the check is the likely cause.
+        throw chainPort !== 0 && /anvil/i.test((err as Error).message) ? new Error(`${(err as Error).message} (is port ${chainPort} in use? start with --chain-port 0 to take any free port)`) : err;
+      }), () => `deployed ${contractsStarted === chainStarted ? '' : `in ${((Date.now() - contractsStarted) / 1000).toFixed(1)} s `}(token, settlement, staking, election)`);
+      if (chain.anvil !== null && chain.anvil.port !== state.chainPort) {
+        state.chainPort = chain.anvil.port;
+        saveDevState(dir, state);
+      }
       const contractsFile = join(dir, 'chain-contracts.json');
       writeFileSync(contractsFile, addressesToJson(chain.addresses) + '\n');
       chainInfo = { rpcUrl: chain.rpcUrl, contractsFile, contracts: JSON.parse(addressesToJson(chain.addresses)) as Record<string, unknown>, demoWallet: wallet(demoKey), payees };
@@ -347,17 +356,19 @@ export async function runDevFromArgs(argv: string[]): Promise<void> {
       ensureDevPki(pkiDir, [nodeId]);
       central = startChild(
         'central',
-        ['central', '--port', values['central-port'] ?? '7700', '--data-dir', join(dir, 'central'), '--pki', pkiDir, '--ledger', join(dir, 'node', 'ledger.sqlite'), ...tlsArgs],
+        ['central', '--port', String(ports.central), '--data-dir', join(dir, 'central'), '--pki', pkiDir, '--ledger', join(dir, 'node', 'ledger.sqlite'), ...tlsArgs],
         join(logs, 'central.log'),
         { ...env, CGN_ADMIN_PASSWORD: admin.password },
       );
       children.push(central);
-      centralUrl = (await firstJsonLine(central, 30_000))['url'] as string;
     }
+    // Central and the node come up side by side (central dials the node only once told of it).
+    const c = central;
+    const centralReady = c === null ? Promise.resolve(null) : progress.step('central', async () => (await firstJsonLine(c, 30_000, planned))['url'] as string, (url) => url);
     const node = startChild(
       'node',
       [
-        'node', '--node-id', nodeId, '--data-dir', join(dir, 'node'), '--work-port', values['work-port'] ?? '8080', '--miner-port', values['miner-port'] ?? '8081',
+        'node', '--node-id', nodeId, '--data-dir', join(dir, 'node'), '--work-port', String(ports.work), '--miner-port', String(ports.miner),
         '--accept-any-miner', '--enforce-balance', '--keys', keysFile, ...dservices.flatMap((d) => ['--dservice', d]), ...tlsArgs,
         ...(withCentral ? ['--central-port', '0', '--pki', pkiDir] : []),
         ...(payees ? ['--operator-address', payees.operator.address, '--charity-address', payees.charity.address, '--developer-address', `cgn-examples=${payees.developer.address}`] : []),
@@ -366,22 +377,28 @@ export async function runDevFromArgs(argv: string[]): Promise<void> {
       env,
     );
     children.push(node);
-    const ready = await firstJsonLine(node, 20_000);
+    let ready: Record<string, unknown>;
+    [centralUrl, ready] = await Promise.all([centralReady, progress.step('node', () => firstJsonLine(node, 20_000, planned), (r) => `${String(r['workUrl'])}  ${String(r['minerUrl'])}`)]);
     let demoOwner: DevInfo['demoOwner'] = null;
     let demoAccountId: string | null = null;
     if (centralUrl !== null) {
       // Central registers the node (and dials it), approves the DServices and makes the demo key.
-      const setup = await setupDevNetwork({
-        centralUrl,
+      const url = centralUrl;
+      const setup = await progress.step('accounts', async () => setupDevNetwork({
+        centralUrl: url,
         admin,
         nodes: [{ id: nodeId, region: 'local', lat: 0, lon: 0, urls: { work: ready['workUrl'] as string, miner: ready['minerUrl'] as string, status: ready['statusUrl'] as string, central: ready['centralLinkUrl'] as string } }],
         dservices: await Promise.all(dservices.map(async (d) => ({ descriptor: JSON.parse(readFileSync(join(d, 'dservice.json'), 'utf8')) as Record<string, unknown>, digest: await digestPackage(d) }))),
-        demo: { ...(prev.demoOwner ? { ownerPassword: prev.demoOwner.password } : {}), ...(prev.apiKey ? { reuseKey: prev.apiKey } : {}) },
-      });
+        demo: { ownerLogin: state.demoOwner.login, ownerPassword: state.demoOwner.password, ...(prev.apiKey ? { reuseKey: prev.apiKey } : {}) },
+      }).catch((err: unknown) => {
+        throw /^401\b/.test((err as Error).message) ? new Error(centralLoginMismatch(dir, (err as Error).message)) : err;
+      }), (r) => `node registered, ${r.dservices.length} DServices approved, demo key ready`);
       apiKey = setup.demo.apiKey;
       demoAccountId = setup.demo.accountId;
       demoOwner = { login: setup.demo.ownerLogin, password: setup.demo.ownerPassword };
-      await waitForApproved(ready['statusUrl'] as string, dservices.length, 30_000);
+      await progress.step('approvals', () => waitForApproved(ready['statusUrl'] as string, dservices.length, 30_000), () => `the node serves ${dservices.length} DServices`);
+      // The attested miner's TPM and registration take seconds: they go on while the settler starts.
+      if (attestedProblem === null) attestedSetup = startDevAttestedMiner({ dir, logs, centralUrl: url, admin, ownerPassword: state.attestedOwner.password }).catch((err: unknown) => err as Error);
     }
     const demoAccount = centralUrl === null ? 'demo' : demoAccountId!;
     const ledgerPath = join(dir, 'node', 'ledger.sqlite');
@@ -396,13 +413,18 @@ export async function runDevFromArgs(argv: string[]): Promise<void> {
         { ...env, CGN_SETTLE_KEY: payees!.operator.privateKey },
       );
       children.push(settle);
-      await firstJsonLine(settle, 20_000);
-      const deposited = await depositDemo(ledgerPath, demoAccount, chain, chainInfo!.demoWallet.privateKey as `0x${string}`);
-      if (deposited > 0n) {
-        await waitForCredit(ledgerPath, demoAccount, deposited / 2n, 30_000).catch((err: unknown) =>
-          process.stderr.write(`cgn dev: warning: ${(err as Error).message} (work gets 402 until it is)\n`),
-        );
-      }
+      const s = settle;
+      await progress.step('settle', () => firstJsonLine(s, 20_000, planned), () => `closes and anchors a cycle every ${cycle}`);
+      const ch = chain;
+      await progress.step('deposit', async () => {
+        const deposited = await depositDemo(ledgerPath, demoAccount, ch, chainInfo!.demoWallet.privateKey as `0x${string}`);
+        if (deposited > 0n) {
+          await waitForCredit(ledgerPath, demoAccount, deposited / 2n, 30_000).catch((err: unknown) =>
+            process.stderr.write(`cgn dev: warning: ${(err as Error).message} (work gets 402 until it is)\n`),
+          );
+        }
+        return deposited;
+      }, (d) => (d > 0n ? 'the demo account deposited into the escrow, credited' : 'the demo account is still funded'));
     }
     const minerUrl = ready['minerUrl'] as string;
     const statusUrl = ready['statusUrl'] as string;
@@ -420,14 +442,14 @@ export async function runDevFromArgs(argv: string[]): Promise<void> {
       );
       children.push(m);
     }
-    // One miner in the attested tier, on a software TPM, where this machine has one: central
-    // registers its attestation key and the runtime; the node admits it for a verified quote.
-    const attestedProblem = miners === 0 ? 'none asked for (--miners 0)' : !withCentral ? 'it needs central (--no-central)' : swtpmProblem();
     let attested: DevAttestedMiner | null = null;
     let attestedNote = attestedProblem === null ? '' : `none: ${attestedProblem}`;
-    if (attestedProblem === null) {
-      try {
-        attested = await startDevAttestedMiner({ dir, logs, centralUrl: centralUrl!, admin, ...(prev.attestedMiner ? { ownerPassword: prev.attestedMiner.owner.password } : {}) });
+    if (attestedSetup !== null) {
+      const a = await attestedSetup;
+      if (a instanceof Error) {
+        attestedNote = `none: setting it up failed (${a.message})`;
+      } else {
+        attested = a;
         children.push({ role: 'swtpm', proc: attested.swtpm, exited: attested.swtpmExited });
         children.push(startChild(
           'miner-attested',
@@ -436,8 +458,6 @@ export async function runDevFromArgs(argv: string[]): Promise<void> {
           env,
         ));
         attestedNote = `miner-attested on a software TPM (swtpm ${attested.tcti}, state ${join(dir, 'tpm')}): admitted as attested for its verified quote`;
-      } catch (err) {
-        attestedNote = `none: setting it up failed (${(err as Error).message})`;
       }
     }
     for (const c of children) {
@@ -447,7 +467,13 @@ export async function runDevFromArgs(argv: string[]): Promise<void> {
         if (c.role === 'node' || c.role === 'central' || c.role === 'settle') void stopAll(1);
       });
     }
-    await waitForMiners(statusUrl, miners + (attested !== null ? 1 : 0), 60_000);
+    const wanted = miners + (attested !== null ? 1 : 0);
+    const minerChildren = children.filter((c) => c.role.startsWith('miner'));
+    await progress.step(`miners ${wanted}/${wanted}`, () => Promise.race([
+      waitForMiners(statusUrl, wanted, 60_000),
+      // A miner that dies on start says why now, not after the 60 s wait.
+      ...minerChildren.map((c) => exitAsError(c, planned)),
+    ]), () => (attested !== null ? 'one of them attested on a software TPM' : ''));
 
     const info: DevInfo = {
       chain: chainInfo,
@@ -472,7 +498,7 @@ export async function runDevFromArgs(argv: string[]): Promise<void> {
     } else {
       const sample = join(dserviceDir('mediagen'), 'examples', 'sample.jpg');
       process.stdout.write(`
-CGN local network is up: ${withCentral ? 'central, ' : ''}1 node, ${miners} miners (${dservices.map((d) => d.split('/').pop()).join(', ')}).
+CGN local network is up in ${((Date.now() - startedAt) / 1000).toFixed(1)} s: ${withCentral ? 'central, ' : ''}1 node, ${miners} miners (${dservices.map((d) => d.split('/').pop()).join(', ')}).
 ${notice}${centralUrl !== null ? `
   central          ${centralUrl}   (OpenAPI: ${centralUrl}/openapi.json; admin ${admin.login} / ${admin.password})` : ''}${chainInfo !== null ? `
   chain            ${chainInfo.rpcUrl}   (demo wallet ${chainInfo.demoWallet.address}, prepaid through the escrow)
