@@ -10,9 +10,16 @@
  *    with the next rate. From now on every append joins N+1 (the store assigns the cycle inside
  *    the append transaction, so no record can slip into N afterwards).
  * 2. (read-only, no lock) N's rows are read in append order and accumulated.
- * 3. (short write transaction) debits, credits, batches, payouts and roots are stored and N gets
- *    `sealedAt`. A crash between 1 and 3 leaves N closed but not sealed; `closeCycle` seals it
- *    (the computation is deterministic) before closing another.
+ * 3. (short write transaction) the registered addresses and the held credits of earlier cycles
+ *    are read, the payout tree is made (`finish`), and debits, credits, batches, payouts, roots
+ *    and held credits are stored; N gets `sealedAt`. A crash between 1 and 3 leaves N closed but
+ *    not sealed; `closeCycle` seals it before closing another.
+ *
+ * Held credits: a beneficiary with no registered address is not paid to a placeholder nobody can
+ * claim. Its credit is kept out of the payout tree and held (per paying account, so the same
+ * accounts' escrow pays it later); the first cycle sealed after its address is registered pays
+ * everything held for it. Per cycle: sum(debits.tokens) == sum(credits.tokens) == tokens, and
+ * sum(payouts) == sum(escrow debits) == tokens - held + released.
  */
 import * as crypto from 'node:crypto';
 import { StandardMerkleTree } from '@openzeppelin/merkle-tree';
@@ -39,15 +46,52 @@ export interface Debit {
   account: string;
   records: number;
   priceMicros: bigint;
+  /** What the account's records of this cycle charged. */
   tokens: bigint;
+  /** Of `tokens`, what is owed to beneficiaries without an address: held, not paid this cycle. */
+  held: bigint;
+  /** Tokens held in earlier cycles (from this account's records) paid in this one. */
+  released: bigint;
 }
 
 export interface Credit {
   role: Beneficiary;
   beneficiary: string;
+  /** The registered address; for a held credit, the beneficiary's placeholder (`derivedAddress`). */
   address: string;
+  /** What the beneficiary earned from this cycle's records. */
   tokens: bigint;
   records: number;
+  /** Of `tokens`, what is held (no address was registered when the cycle was sealed). */
+  held: bigint;
+  /** Tokens held for it in earlier cycles, paid in this one (its address is registered now). */
+  released: bigint;
+}
+
+/** A credit owed to a beneficiary that had no address, from one account's records of one cycle. */
+export interface HeldCredit {
+  cycle: number;
+  account: string;
+  role: Beneficiary;
+  beneficiary: string;
+  tokens: bigint;
+  /** The cycle that paid it, or null while it is held. */
+  releasedIn: number | null;
+}
+
+/** What a cycle takes from an account's escrow on chain. */
+export function escrowDebit(d: Pick<Debit, 'tokens' | 'held' | 'released'>): bigint {
+  return d.tokens - d.held + d.released;
+}
+
+/** What a credit pays in its cycle's payout tree. */
+export function creditPaid(c: Pick<Credit, 'tokens' | 'held' | 'released'>): bigint {
+  return c.tokens - c.held + c.released;
+}
+
+/** The sum of a cycle's payout tree: what its anchor pays out (and takes from escrow). */
+export function payableTokens(c: Pick<CycleSummary, 'tokens' | 'held' | 'released'>): bigint {
+  return c.tokens - c.held + c.released;
 }
 
 export interface Payout {
@@ -72,6 +116,10 @@ export interface CycleSummary extends CycleInfo {
   priceMicros: bigint;
   /** Sum of debits == sum of credits == sum of record tokens. */
   tokens: bigint;
+  /** Of `tokens`, held for beneficiaries without an address (not in the payout tree). */
+  held: bigint;
+  /** Tokens held in earlier cycles paid in this one's payout tree. */
+  released: bigint;
   batchSize: number;
   batches: number;
   /** Hex root over the batch roots. */
@@ -86,6 +134,8 @@ export interface CycleClose {
   pricedRecords: number;
   priceMicros: bigint;
   tokens: bigint;
+  held: bigint;
+  released: bigint;
   batchSize: number;
   debits: Debit[];
   credits: Credit[];
@@ -93,6 +143,10 @@ export interface CycleClose {
   recordsRoot: string;
   payoutRoot: string | null;
   payouts: Payout[];
+  /** Credits of this cycle held (their `releasedIn` is null). */
+  newlyHeld: HeldCredit[];
+  /** Earlier held credits this cycle pays (to be marked released in it). */
+  releasedHeld: HeldCredit[];
 }
 
 /** One row of a closing cycle, as the accumulator needs it. */
@@ -133,10 +187,18 @@ export function addressBook(registered: ReadonlyMap<string, string>): AddressBoo
   return (role, id) => registered.get(`${role}\u0000${id}`) ?? derivedAddress(role, id);
 }
 
+/** What sealing a cycle needs beyond its rows: who has an address now, and what is still held. */
+export interface PayoutBook {
+  /** Registered addresses, keyed `role\0id` (as `BillingLedgerStore.addresses()` returns them). */
+  registered: ReadonlyMap<string, string>;
+  /** Held credits of earlier cycles not paid yet (`releasedIn` null). */
+  held: readonly HeldCredit[];
+}
+
 /** Accumulates a closing cycle's rows (fed in append order) into its totals, batches and trees. */
 export class CycleAccumulator {
   private readonly debits = new Map<string, Debit>();
-  private readonly credits = new Map<string, { role: Beneficiary; beneficiary: string; tokens: bigint; records: number }>();
+  private readonly credits = new Map<string, { role: Beneficiary; beneficiary: string; tokens: bigint; records: number; byAccount: Map<string, bigint> }>();
   private readonly batches: BatchInfo[] = [];
   private leaves: Uint8Array[] = [];
   private firstSeq = 0;
@@ -162,7 +224,7 @@ export class CycleAccumulator {
     this.priceMicros += row.priceMicros;
     this.tokens += row.tokens;
     let d = this.debits.get(row.account);
-    if (d === undefined) this.debits.set(row.account, (d = { account: row.account, records: 0, priceMicros: 0n, tokens: 0n }));
+    if (d === undefined) this.debits.set(row.account, (d = { account: row.account, records: 0, priceMicros: 0n, tokens: 0n, held: 0n, released: 0n }));
     d.records++;
     d.priceMicros += row.priceMicros;
     d.tokens += row.tokens;
@@ -173,9 +235,11 @@ export class CycleAccumulator {
       if (id === null) throw new Error(`priced record at seq ${row.seq} has no ${role}`);
       const k = `${role}\u0000${id}`;
       let c = this.credits.get(k);
-      if (c === undefined) this.credits.set(k, (c = { role, beneficiary: id, tokens: 0n, records: 0 }));
+      if (c === undefined) this.credits.set(k, (c = { role, beneficiary: id, tokens: 0n, records: 0, byAccount: new Map() }));
       c.tokens += amount;
       c.records++;
+      // Who paid it, in case it is held: the same account's escrow pays it when it is released.
+      c.byAccount.set(row.account, (c.byAccount.get(row.account) ?? 0n) + amount);
     }
   }
 
@@ -185,16 +249,55 @@ export class CycleAccumulator {
     this.leaves = [];
   }
 
-  finish(addressOf: AddressBook): CycleClose {
+  /**
+   * The cycle's totals and payout tree. `cycle` is this cycle's id (held credits name it); a
+   * beneficiary without a registered address in `book` is held, and earlier held credits of
+   * beneficiaries that now have one are paid here.
+   */
+  finish(cycle: number, book: PayoutBook): CycleClose {
     this.seal();
-    const credits: Credit[] = [...this.credits.values()]
-      .map((c) => ({ ...c, address: addressOf(c.role, c.beneficiary).toLowerCase() }))
-      .sort((a, b) => cmp(a.role, b.role) || cmp(a.beneficiary, b.beneficiary));
-    const debits = [...this.debits.values()].sort((a, b) => cmp(a.account, b.account));
+    const debits = new Map<string, Debit>();
+    for (const [k, d] of this.debits) debits.set(k, { ...d });
+    const debitOf = (account: string): Debit => {
+      let d = debits.get(account);
+      if (d === undefined) debits.set(account, (d = { account, records: 0, priceMicros: 0n, tokens: 0n, held: 0n, released: 0n }));
+      return d;
+    };
+    const credits = new Map<string, Credit>();
+    const newlyHeld: HeldCredit[] = [];
+    for (const [k, c] of this.credits) {
+      const registered = book.registered.get(k);
+      const credit: Credit = { role: c.role, beneficiary: c.beneficiary, address: (registered ?? derivedAddress(c.role, c.beneficiary)).toLowerCase(), tokens: c.tokens, records: c.records, held: 0n, released: 0n };
+      credits.set(k, credit);
+      if (registered !== undefined || c.tokens === 0n) continue;
+      credit.held = c.tokens;
+      for (const [account, tokens] of c.byAccount) {
+        if (tokens === 0n) continue;
+        newlyHeld.push({ cycle, account, role: c.role, beneficiary: c.beneficiary, tokens, releasedIn: null });
+        debitOf(account).held += tokens;
+      }
+    }
+    const releasedHeld: HeldCredit[] = [];
+    for (const h of book.held) {
+      if (h.releasedIn !== null || h.cycle >= cycle) continue;
+      const k = `${h.role}\u0000${h.beneficiary}`;
+      const registered = book.registered.get(k);
+      if (registered === undefined) continue;
+      let credit = credits.get(k);
+      if (credit === undefined) credits.set(k, (credit = { role: h.role, beneficiary: h.beneficiary, address: registered.toLowerCase(), tokens: 0n, records: 0, held: 0n, released: 0n }));
+      credit.released += h.tokens;
+      debitOf(h.account).released += h.tokens;
+      releasedHeld.push({ ...h, releasedIn: cycle });
+    }
+    const creditList = [...credits.values()].sort((a, b) => cmp(a.role, b.role) || cmp(a.beneficiary, b.beneficiary));
+    const debitList = [...debits.values()].sort((a, b) => cmp(a.account, b.account));
     // Payout tree: one leaf per address (an address may be credited in several roles).
     const byAddress = new Map<string, bigint>();
-    for (const c of credits) byAddress.set(c.address, (byAddress.get(c.address) ?? 0n) + c.tokens);
-    const owed = [...byAddress].filter(([, amount]) => amount > 0n).sort((a, b) => cmp(a[0], b[0]));
+    for (const c of creditList) {
+      const paid = creditPaid(c);
+      if (paid > 0n) byAddress.set(c.address, (byAddress.get(c.address) ?? 0n) + paid);
+    }
+    const owed = [...byAddress].sort((a, b) => cmp(a[0], b[0]));
     let payoutRoot: string | null = null;
     const payouts: Payout[] = [];
     if (owed.length > 0) {
@@ -207,13 +310,17 @@ export class CycleAccumulator {
       pricedRecords: this.priced,
       priceMicros: this.priceMicros,
       tokens: this.tokens,
+      held: newlyHeld.reduce((a, h) => a + h.tokens, 0n),
+      released: releasedHeld.reduce((a, h) => a + h.tokens, 0n),
       batchSize: this.batchSize,
-      debits,
-      credits,
+      debits: debitList,
+      credits: creditList,
       batches: this.batches,
       recordsRoot: this.batches.length === 0 ? GENESIS_HASH.toString('hex') : merkleRoot(this.batches.map((b) => Buffer.from(b.root, 'hex'))).toString('hex'),
       payoutRoot,
       payouts,
+      newlyHeld,
+      releasedHeld,
     };
   }
 }

@@ -43,8 +43,8 @@ export {
 export { BENEFICIARIES, DEFAULT_SPLIT, TOTAL_BPS, splitAmount, splitProblem, type Beneficiary, type SplitBps, type SplitParts } from './pricing/split.js';
 // Billing cycles, batches, proofs
 export {
-  CycleAccumulator, DEFAULT_BATCH_SIZE, addressBook, derivedAddress, isAddress, recordFromJson, recordToJson, verifyPayoutProof, verifyRecordProof,
-  type AddressBook, type BatchInfo, type Credit, type CycleInfo, type CycleSummary, type Debit, type Payout, type ProofVerification, type RecordJson, type RecordProof,
+  CycleAccumulator, DEFAULT_BATCH_SIZE, addressBook, creditPaid, derivedAddress, escrowDebit, isAddress, payableTokens, recordFromJson, recordToJson, verifyPayoutProof, verifyRecordProof,
+  type AddressBook, type BatchInfo, type Credit, type CycleInfo, type CycleSummary, type Debit, type HeldCredit, type Payout, type PayoutBook, type ProofVerification, type RecordJson, type RecordProof,
 } from './billing.js';
 export { merkleParent, merkleProof, merkleRoot, merkleRootFromProof } from './merkle.js';
 // Idempotency and balances

@@ -20,8 +20,8 @@ import { pipeline } from 'node:stream/promises';
 import postgres from 'postgres';
 import { CgnError } from '@cgn/protocol';
 import {
-  CycleAccumulator, DEFAULT_BATCH_SIZE, addressBook, isAddress, makeRecordProof,
-  type BatchInfo, type CycleClose, type CycleInfo, type CycleSummary, type Credit, type Debit, type Payout, type RecordProof,
+  CycleAccumulator, DEFAULT_BATCH_SIZE, isAddress, makeRecordProof,
+  type BatchInfo, type CycleClose, type CycleInfo, type CycleSummary, type Credit, type Debit, type HeldCredit, type Payout, type RecordProof,
 } from './billing.js';
 import { ChainVerifier, GENESIS_HASH, billingText, recordFormatOf, canonicalEncodingV2, chainHashOf, type ChainVerification, type RowBilling } from './chain.js';
 import { decideBegin, IDEMPOTENCY_TTL_MS, type IdempotencyBegin, type IdempotencyBeginArgs, type StoredResponse } from './idempotency.js';
@@ -115,6 +115,20 @@ const MIGRATIONS: { version: number; name: string; sql: string }[] = [
       ALTER TABLE microtransactions ADD COLUMN reported_cpu_us BIGINT;
     `,
   },
+  {
+    version: 4,
+    name: 'held credits: earnings of beneficiaries without an address are kept owed, not paid to a placeholder',
+    sql: `
+      ALTER TABLE cycles ADD COLUMN held NUMERIC(78,0), ADD COLUMN released NUMERIC(78,0);
+      ALTER TABLE cycle_debits ADD COLUMN held NUMERIC(78,0) NOT NULL DEFAULT 0, ADD COLUMN released NUMERIC(78,0) NOT NULL DEFAULT 0;
+      ALTER TABLE cycle_credits ADD COLUMN held NUMERIC(78,0) NOT NULL DEFAULT 0, ADD COLUMN released NUMERIC(78,0) NOT NULL DEFAULT 0;
+      CREATE TABLE held_credits (
+        cycle INT NOT NULL, account TEXT NOT NULL, role TEXT NOT NULL, beneficiary TEXT NOT NULL, tokens NUMERIC(78,0) NOT NULL,
+        released_in INT, PRIMARY KEY (cycle, account, role, beneficiary)
+      );
+      CREATE INDEX held_credits_pending ON held_credits (role, beneficiary) WHERE released_in IS NULL;
+    `,
+  },
 ];
 
 interface Row {
@@ -166,6 +180,8 @@ interface CycleDbRow {
   batches: number | null;
   records_root: string | null;
   payout_root: string | null;
+  held: string | null;
+  released: string | null;
 }
 
 export class PostgresLedgerStore implements BillingLedgerStore {
@@ -434,7 +450,6 @@ export class PostgresLedgerStore implements BillingLedgerStore {
   private async seal(id: number, batchSize: number): Promise<CycleSummary> {
     const [c] = await this.sql<CycleDbRow[]>`SELECT * FROM cycles WHERE id = ${id}`;
     const acc = new CycleAccumulator(batchSize);
-    const book = addressBook(await this.addresses());
     await this.sql`
       SELECT seq, account, miner, price_micros::text, tokens::text, parts, developer, operator, charity, hash
       FROM microtransactions WHERE seq > ${c!.after_seq} AND seq <= ${c!.last_seq} AND cycle = ${id} ORDER BY seq`
@@ -451,25 +466,44 @@ export class PostgresLedgerStore implements BillingLedgerStore {
           });
         }
       });
-    const result = acc.finish(book);
+    // Who is paid and what is released is decided under one lock for every sealer, so no held
+    // credit is released twice and no address registered meanwhile is missed.
     await this.sql.begin(async (tx) => {
+      await tx`SELECT pg_advisory_xact_lock(${(APPEND_LOCK + 2n).toString()}::bigint)`;
       const [s] = await tx<{ sealed_at: string | null }[]>`SELECT sealed_at FROM cycles WHERE id = ${id} FOR UPDATE`;
       if (s!.sealed_at !== null) return;
-      await this.storeClose(tx, id, result);
+      const registered = new Map((await tx<{ role: string; id: string; address: string }[]>`SELECT role, id, address FROM addresses`).map((r) => [`${r.role}\u0000${r.id}`, r.address]));
+      const held = heldRows(await tx<HeldDbRow[]>`SELECT cycle, account, role, beneficiary, tokens::text, released_in FROM held_credits WHERE released_in IS NULL ORDER BY cycle, account COLLATE "C", role COLLATE "C", beneficiary COLLATE "C"`);
+      await this.storeClose(tx, id, acc.finish(id, { registered, held }));
     });
     return (await this.cycleSummary(id))!;
   }
 
   private async storeClose(tx: Tx, id: number, r: CycleClose): Promise<void> {
     if (r.debits.length > 0) {
-      await tx`INSERT INTO cycle_debits (cycle, account, records, price_micros, tokens)
-        SELECT ${id}, a, n, p, t FROM unnest(${r.debits.map((d) => d.account)}::text[], ${r.debits.map((d) => d.records)}::int[],
-          ${r.debits.map((d) => d.priceMicros.toString())}::numeric[], ${r.debits.map((d) => d.tokens.toString())}::numeric[]) AS x(a, n, p, t)`;
+      await tx`INSERT INTO cycle_debits (cycle, account, records, price_micros, tokens, held, released)
+        SELECT ${id}, a, n, p, t, h, r FROM unnest(${r.debits.map((d) => d.account)}::text[], ${r.debits.map((d) => d.records)}::int[],
+          ${r.debits.map((d) => d.priceMicros.toString())}::numeric[], ${r.debits.map((d) => d.tokens.toString())}::numeric[],
+          ${r.debits.map((d) => d.held.toString())}::numeric[], ${r.debits.map((d) => d.released.toString())}::numeric[]) AS x(a, n, p, t, h, r)`;
     }
     if (r.credits.length > 0) {
-      await tx`INSERT INTO cycle_credits (cycle, role, beneficiary, address, tokens, records)
-        SELECT ${id}, ro, b, ad, t, n FROM unnest(${r.credits.map((c) => c.role)}::text[], ${r.credits.map((c) => c.beneficiary)}::text[],
-          ${r.credits.map((c) => c.address)}::text[], ${r.credits.map((c) => c.tokens.toString())}::numeric[], ${r.credits.map((c) => c.records)}::int[]) AS x(ro, b, ad, t, n)`;
+      await tx`INSERT INTO cycle_credits (cycle, role, beneficiary, address, tokens, records, held, released)
+        SELECT ${id}, ro, b, ad, t, n, h, r FROM unnest(${r.credits.map((c) => c.role)}::text[], ${r.credits.map((c) => c.beneficiary)}::text[],
+          ${r.credits.map((c) => c.address)}::text[], ${r.credits.map((c) => c.tokens.toString())}::numeric[], ${r.credits.map((c) => c.records)}::int[],
+          ${r.credits.map((c) => c.held.toString())}::numeric[], ${r.credits.map((c) => c.released.toString())}::numeric[]) AS x(ro, b, ad, t, n, h, r)`;
+    }
+    if (r.newlyHeld.length > 0) {
+      const h = r.newlyHeld;
+      await tx`INSERT INTO held_credits (cycle, account, role, beneficiary, tokens)
+        SELECT c, a, ro, b, t FROM unnest(${h.map((x) => x.cycle)}::int[], ${h.map((x) => x.account)}::text[], ${h.map((x) => x.role)}::text[],
+          ${h.map((x) => x.beneficiary)}::text[], ${h.map((x) => x.tokens.toString())}::numeric[]) AS x(c, a, ro, b, t)`;
+    }
+    if (r.releasedHeld.length > 0) {
+      const h = r.releasedHeld;
+      const done = await tx`UPDATE held_credits SET released_in = ${id}
+        FROM unnest(${h.map((x) => x.cycle)}::int[], ${h.map((x) => x.account)}::text[], ${h.map((x) => x.role)}::text[], ${h.map((x) => x.beneficiary)}::text[]) AS x(c, a, ro, b)
+        WHERE held_credits.cycle = x.c AND held_credits.account = x.a AND held_credits.role = x.ro AND held_credits.beneficiary = x.b AND held_credits.released_in IS NULL`;
+      if (done.count !== h.length) throw new CgnError('internal', `${h.length - done.count} held credits were released twice`);
     }
     if (r.batches.length > 0) {
       await tx`INSERT INTO batches (cycle, idx, first_seq, last_seq, records, root)
@@ -482,34 +516,45 @@ export class PostgresLedgerStore implements BillingLedgerStore {
           ${r.payouts.map((p) => JSON.stringify(p.proof))}::text[]) AS x(a, m, p)`;
     }
     await tx`UPDATE cycles SET sealed_at = ${Date.now()}, records = ${r.records}, priced = ${r.pricedRecords}, price_micros = ${r.priceMicros.toString()},
-      tokens = ${r.tokens.toString()}, batch_size = ${r.batchSize}, batches = ${r.batches.length}, records_root = ${r.recordsRoot}, payout_root = ${r.payoutRoot}
+      tokens = ${r.tokens.toString()}, held = ${r.held.toString()}, released = ${r.released.toString()}, batch_size = ${r.batchSize}, batches = ${r.batches.length}, records_root = ${r.recordsRoot}, payout_root = ${r.payoutRoot}
       WHERE id = ${id}`;
   }
 
   async cycles(): Promise<(CycleInfo | CycleSummary)[]> {
     this.assertOpen();
-    return (await this.sql<CycleDbRow[]>`SELECT *, rate_num::text, rate_den::text, price_micros::text, tokens::text FROM cycles ORDER BY id`).map(cycleOut);
+    return (await this.sql<CycleDbRow[]>`SELECT *, rate_num::text, rate_den::text, price_micros::text, tokens::text, held::text, released::text FROM cycles ORDER BY id`).map(cycleOut);
   }
 
   async cycleSummary(id: number): Promise<CycleSummary | undefined> {
     this.assertOpen();
-    const [row] = await this.sql<CycleDbRow[]>`SELECT *, rate_num::text, rate_den::text, price_micros::text, tokens::text FROM cycles WHERE id = ${id}`;
+    const [row] = await this.sql<CycleDbRow[]>`SELECT *, rate_num::text, rate_den::text, price_micros::text, tokens::text, held::text, released::text FROM cycles WHERE id = ${id}`;
     if (row === undefined || row.sealed_at === null) return undefined;
     return cycleOut(row) as CycleSummary;
   }
 
   async debits(cycle: number): Promise<Debit[]> {
     this.assertOpen();
-    const rows = await this.sql<{ account: string; records: number; price_micros: string; tokens: string }[]>`
-      SELECT account, records, price_micros::text, tokens::text FROM cycle_debits WHERE cycle = ${cycle} ORDER BY account COLLATE "C"`;
-    return rows.map((r) => ({ account: r.account, records: r.records, priceMicros: BigInt(r.price_micros), tokens: BigInt(r.tokens) }));
+    const rows = await this.sql<{ account: string; records: number; price_micros: string; tokens: string; held: string; released: string }[]>`
+      SELECT account, records, price_micros::text, tokens::text, held::text, released::text FROM cycle_debits WHERE cycle = ${cycle} ORDER BY account COLLATE "C"`;
+    return rows.map((r) => ({ account: r.account, records: r.records, priceMicros: BigInt(r.price_micros), tokens: BigInt(r.tokens), held: BigInt(r.held), released: BigInt(r.released) }));
   }
 
   async credits(cycle: number): Promise<Credit[]> {
     this.assertOpen();
-    const rows = await this.sql<{ role: Beneficiary; beneficiary: string; address: string; tokens: string; records: number }[]>`
-      SELECT role, beneficiary, address, tokens::text, records FROM cycle_credits WHERE cycle = ${cycle} ORDER BY role COLLATE "C", beneficiary COLLATE "C"`;
-    return rows.map((r) => ({ role: r.role, beneficiary: r.beneficiary, address: r.address, tokens: BigInt(r.tokens), records: r.records }));
+    const rows = await this.sql<{ role: Beneficiary; beneficiary: string; address: string; tokens: string; records: number; held: string; released: string }[]>`
+      SELECT role, beneficiary, address, tokens::text, records, held::text, released::text FROM cycle_credits WHERE cycle = ${cycle} ORDER BY role COLLATE "C", beneficiary COLLATE "C"`;
+    return rows.map((r) => ({ role: r.role, beneficiary: r.beneficiary, address: r.address, tokens: BigInt(r.tokens), records: r.records, held: BigInt(r.held), released: BigInt(r.released) }));
+  }
+
+  async heldCredits(filter: { pending?: boolean; role?: Beneficiary; beneficiary?: string } = {}): Promise<HeldCredit[]> {
+    this.assertOpen();
+    const rows = await this.sql<HeldDbRow[]>`
+      SELECT cycle, account, role, beneficiary, tokens::text, released_in FROM held_credits
+      WHERE (${filter.pending === true} = false OR released_in IS NULL)
+        AND (${filter.role ?? null}::text IS NULL OR role = ${filter.role ?? null})
+        AND (${filter.beneficiary ?? null}::text IS NULL OR beneficiary = ${filter.beneficiary ?? null})
+      ORDER BY cycle, account COLLATE "C", role COLLATE "C", beneficiary COLLATE "C"`;
+    return heldRows(rows);
   }
 
   async payouts(cycle: number): Promise<Payout[]> {
@@ -807,11 +852,25 @@ function cycleInfo(r: CycleDbRow): CycleInfo {
   };
 }
 
+interface HeldDbRow {
+  cycle: number;
+  account: string;
+  role: Beneficiary;
+  beneficiary: string;
+  tokens: string;
+  released_in: number | null;
+}
+
+function heldRows(rows: readonly HeldDbRow[]): HeldCredit[] {
+  return rows.map((r) => ({ cycle: r.cycle, account: r.account, role: r.role, beneficiary: r.beneficiary, tokens: BigInt(r.tokens), releasedIn: r.released_in }));
+}
+
 function cycleOut(r: CycleDbRow): CycleInfo | CycleSummary {
   const info = cycleInfo(r);
   if (r.sealed_at === null) return info;
   return {
     ...info, records: r.records ?? 0, pricedRecords: r.priced ?? 0, priceMicros: BigInt(r.price_micros ?? '0'), tokens: BigInt(r.tokens ?? '0'),
+    held: BigInt(r.held ?? '0'), released: BigInt(r.released ?? '0'),
     batchSize: r.batch_size ?? 0, batches: r.batches ?? 0, recordsRoot: r.records_root ?? '', payoutRoot: r.payout_root,
   };
 }

@@ -191,6 +191,28 @@ export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
       ALTER TABLE microtransactions ADD COLUMN reported_cpu_us INTEGER;  -- null: billed as reported
     `,
   },
+  {
+    version: 5,
+    name: 'held credits: earnings of beneficiaries without an address are kept owed, not paid to a placeholder',
+    sql: `
+      ALTER TABLE cycles        ADD COLUMN held     TEXT;                       -- of tokens, held (not in the payout tree)
+      ALTER TABLE cycles        ADD COLUMN released TEXT;                       -- held in earlier cycles, paid in this one
+      ALTER TABLE cycle_debits  ADD COLUMN held     TEXT NOT NULL DEFAULT '0';
+      ALTER TABLE cycle_debits  ADD COLUMN released TEXT NOT NULL DEFAULT '0';
+      ALTER TABLE cycle_credits ADD COLUMN held     TEXT NOT NULL DEFAULT '0';
+      ALTER TABLE cycle_credits ADD COLUMN released TEXT NOT NULL DEFAULT '0';
+      CREATE TABLE held_credits (
+        cycle       INTEGER NOT NULL,         -- the cycle whose records earned it
+        account     TEXT    NOT NULL,         -- whose records (its escrow pays it when released)
+        role        TEXT    NOT NULL,
+        beneficiary TEXT    NOT NULL,
+        tokens      TEXT    NOT NULL,
+        released_in INTEGER,                  -- the cycle that paid it; null while held
+        PRIMARY KEY (cycle, account, role, beneficiary)
+      ) STRICT;
+      CREATE INDEX held_credits_pending ON held_credits (role, beneficiary) WHERE released_in IS NULL;
+    `,
+  },
 ];
 
 /** Brings the schema up to date; returns the schema version. */

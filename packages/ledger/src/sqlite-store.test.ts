@@ -14,6 +14,8 @@ import fc from 'fast-check';
 import type { Microtransaction } from './record.js';
 import { verifyRecordProof } from './billing.js';
 
+const LATEST = SQLITE_MIGRATIONS.at(-1)!.version;
+
 function tempDir(): { path: string; cleanup(): void } {
   const path = mkdtempSync(join(tmpdir(), 'cgn-ledger-test-'));
   return { path, cleanup: () => rmSync(path, { recursive: true, force: true }) };
@@ -76,8 +78,8 @@ describe('SqliteLedgerStore specifics', () => {
   it('uses WAL, and synchronous NORMAL by default or FULL for durability "full"', () => {
     const normal = new SqliteLedgerStore({ path: newPath() });
     const full = new SqliteLedgerStore({ path: newPath(), durability: 'full' });
-    expect(normal.settings()).toEqual({ journalMode: 'wal', synchronous: 'normal', schemaVersion: 4 });
-    expect(full.settings()).toEqual({ journalMode: 'wal', synchronous: 'full', schemaVersion: 4 });
+    expect(normal.settings()).toEqual({ journalMode: 'wal', synchronous: 'normal', schemaVersion: LATEST });
+    expect(full.settings()).toEqual({ journalMode: 'wal', synchronous: 'full', schemaVersion: LATEST });
     normal.close();
     full.close();
   });
@@ -87,7 +89,7 @@ describe('SqliteLedgerStore specifics', () => {
     new SqliteLedgerStore({ path }).close();
     new SqliteLedgerStore({ path }).close();
     const db = new Database(path, { readonly: true });
-    expect(db.prepare('SELECT version, name FROM ledger_migrations').all()).toEqual([{ version: 1, name: expect.any(String) }, { version: 2, name: expect.any(String) }, { version: 3, name: expect.any(String) }, { version: 4, name: expect.any(String) }]);
+    expect(db.prepare('SELECT version, name FROM ledger_migrations').all()).toEqual(SQLITE_MIGRATIONS.map((m) => ({ version: m.version, name: expect.any(String) })));
     db.close();
   });
 
@@ -158,7 +160,7 @@ describe('SqliteLedgerStore specifics', () => {
     db.close();
 
     const store = new SqliteLedgerStore({ path });
-    expect(store.settings().schemaVersion).toBe(4);
+    expect(store.settings().schemaVersion).toBe(LATEST);
     expect(store.verifyChain()).toEqual({ ok: true, rows: 5 });
     expect(store.getRow(old[0]!.workId)).toMatchObject({ format: 1, billing: null });
     store.appendBatch([makePricedRecord(10), makePricedRecord(11)]);

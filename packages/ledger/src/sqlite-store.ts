@@ -18,8 +18,8 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { CgnError } from '@cgn/protocol';
 import {
-  CycleAccumulator, DEFAULT_BATCH_SIZE, addressBook, isAddress, makeRecordProof,
-  type BatchInfo, type CycleClose, type CycleInfo, type CycleSummary, type Credit, type Debit, type Payout, type RecordProof,
+  CycleAccumulator, DEFAULT_BATCH_SIZE, isAddress, makeRecordProof,
+  type BatchInfo, type CycleClose, type CycleInfo, type CycleSummary, type Credit, type Debit, type HeldCredit, type Payout, type RecordProof,
 } from './billing.js';
 import { ChainVerifier, GENESIS_HASH, chainStepV2, recordFormatOf, type ChainVerification, type RowBilling } from './chain.js';
 import { decideBegin, IDEMPOTENCY_TTL_MS, type IdempotencyBegin, type IdempotencyBeginArgs, type StoredResponse } from './idempotency.js';
@@ -104,6 +104,8 @@ interface CycleDbRow {
   batches: number | null;
   records_root: string | null;
   payout_root: string | null;
+  held: string | null;
+  released: string | null;
 }
 
 const INSERT = `INSERT OR IGNORE INTO microtransactions
@@ -292,7 +294,6 @@ export class SqliteLedgerStore implements BillingLedgerStore {
     const c = this.db.prepare('SELECT * FROM cycles WHERE id = ?').get(id) as CycleDbRow;
     // Step 2: read the cycle's rows (a read snapshot; appends carry on meanwhile).
     const acc = new CycleAccumulator(batchSize);
-    const book = addressBook(this.addresses());
     const rows = this.db
       .prepare('SELECT seq, account, miner, price_micros, tokens, parts, developer, operator, charity, hash FROM microtransactions WHERE seq > ? AND seq <= ? AND cycle = ? ORDER BY seq')
       .raw()
@@ -312,28 +313,34 @@ export class SqliteLedgerStore implements BillingLedgerStore {
         hash: r[9] as Buffer,
       });
     }
-    const result = acc.finish(book);
-    // Step 3: store it.
+    // Step 3: who is paid and what is released is decided under the write lock, so no held
+    // credit is released twice and no address registered meanwhile is missed.
     this.db.transaction(() => {
       const sealed = this.db.prepare('SELECT sealed_at FROM cycles WHERE id = ?').pluck().get(id);
-      if (sealed !== null) return; // another connection sealed it meanwhile (same result)
-      this.storeClose(id, result);
+      if (sealed !== null) return; // another connection sealed it meanwhile
+      this.storeClose(id, acc.finish(id, { registered: this.addresses(), held: this.heldCredits({ pending: true }) }));
     }).immediate();
     return this.cycleSummary(id)!;
   }
 
   private storeClose(id: number, r: CycleClose): void {
-    const d = this.db.prepare('INSERT INTO cycle_debits (cycle, account, records, price_micros, tokens) VALUES (?, ?, ?, ?, ?)');
-    for (const x of r.debits) d.run(id, x.account, x.records, x.priceMicros.toString(), x.tokens.toString());
-    const c = this.db.prepare('INSERT INTO cycle_credits (cycle, role, beneficiary, address, tokens, records) VALUES (?, ?, ?, ?, ?, ?)');
-    for (const x of r.credits) c.run(id, x.role, x.beneficiary, x.address, x.tokens.toString(), x.records);
+    const d = this.db.prepare('INSERT INTO cycle_debits (cycle, account, records, price_micros, tokens, held, released) VALUES (?, ?, ?, ?, ?, ?, ?)');
+    for (const x of r.debits) d.run(id, x.account, x.records, x.priceMicros.toString(), x.tokens.toString(), x.held.toString(), x.released.toString());
+    const c = this.db.prepare('INSERT INTO cycle_credits (cycle, role, beneficiary, address, tokens, records, held, released) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
+    for (const x of r.credits) c.run(id, x.role, x.beneficiary, x.address, x.tokens.toString(), x.records, x.held.toString(), x.released.toString());
+    const h = this.db.prepare('INSERT INTO held_credits (cycle, account, role, beneficiary, tokens) VALUES (?, ?, ?, ?, ?)');
+    for (const x of r.newlyHeld) h.run(x.cycle, x.account, x.role, x.beneficiary, x.tokens.toString());
+    const rel = this.db.prepare('UPDATE held_credits SET released_in = ? WHERE cycle = ? AND account = ? AND role = ? AND beneficiary = ? AND released_in IS NULL');
+    for (const x of r.releasedHeld) {
+      if (rel.run(id, x.cycle, x.account, x.role, x.beneficiary).changes !== 1) throw new CgnError('internal', `held credit of ${x.role} ${x.beneficiary} from cycle ${x.cycle} was released twice`);
+    }
     const b = this.db.prepare('INSERT INTO batches (cycle, idx, first_seq, last_seq, records, root) VALUES (?, ?, ?, ?, ?, ?)');
     for (const x of r.batches) b.run(id, x.index, x.firstSeq, x.lastSeq, x.records, x.root);
     const p = this.db.prepare('INSERT INTO payouts (cycle, address, amount, proof) VALUES (?, ?, ?, ?)');
     for (const x of r.payouts) p.run(id, x.address, x.amount.toString(), JSON.stringify(x.proof));
     this.db
-      .prepare('UPDATE cycles SET sealed_at = ?, records = ?, priced = ?, price_micros = ?, tokens = ?, batch_size = ?, batches = ?, records_root = ?, payout_root = ? WHERE id = ?')
-      .run(Date.now(), r.records, r.pricedRecords, r.priceMicros.toString(), r.tokens.toString(), r.batchSize, r.batches.length, r.recordsRoot, r.payoutRoot, id);
+      .prepare('UPDATE cycles SET sealed_at = ?, records = ?, priced = ?, price_micros = ?, tokens = ?, batch_size = ?, batches = ?, records_root = ?, payout_root = ?, held = ?, released = ? WHERE id = ?')
+      .run(Date.now(), r.records, r.pricedRecords, r.priceMicros.toString(), r.tokens.toString(), r.batchSize, r.batches.length, r.recordsRoot, r.payoutRoot, r.held.toString(), r.released.toString(), id);
   }
 
   cycles(): (CycleInfo | CycleSummary)[] {
@@ -350,16 +357,29 @@ export class SqliteLedgerStore implements BillingLedgerStore {
 
   debits(cycle: number): Debit[] {
     this.assertOpen();
-    return (this.db.prepare('SELECT * FROM cycle_debits WHERE cycle = ? ORDER BY account').all(cycle) as { account: string; records: number; price_micros: string; tokens: string }[]).map(
-      (r) => ({ account: r.account, records: r.records, priceMicros: BigInt(r.price_micros), tokens: BigInt(r.tokens) }),
+    return (this.db.prepare('SELECT * FROM cycle_debits WHERE cycle = ? ORDER BY account').all(cycle) as { account: string; records: number; price_micros: string; tokens: string; held: string; released: string }[]).map(
+      (r) => ({ account: r.account, records: r.records, priceMicros: BigInt(r.price_micros), tokens: BigInt(r.tokens), held: BigInt(r.held), released: BigInt(r.released) }),
     );
   }
 
   credits(cycle: number): Credit[] {
     this.assertOpen();
-    return (this.db.prepare('SELECT * FROM cycle_credits WHERE cycle = ? ORDER BY role, beneficiary').all(cycle) as { role: Beneficiary; beneficiary: string; address: string; tokens: string; records: number }[]).map(
-      (r) => ({ role: r.role, beneficiary: r.beneficiary, address: r.address, tokens: BigInt(r.tokens), records: r.records }),
+    return (this.db.prepare('SELECT * FROM cycle_credits WHERE cycle = ? ORDER BY role, beneficiary').all(cycle) as { role: Beneficiary; beneficiary: string; address: string; tokens: string; records: number; held: string; released: string }[]).map(
+      (r) => ({ role: r.role, beneficiary: r.beneficiary, address: r.address, tokens: BigInt(r.tokens), records: r.records, held: BigInt(r.held), released: BigInt(r.released) }),
     );
+  }
+
+  heldCredits(filter: { pending?: boolean; role?: Beneficiary; beneficiary?: string } = {}): HeldCredit[] {
+    this.assertOpen();
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (filter.pending) where.push('released_in IS NULL');
+    if (filter.role !== undefined) (where.push('role = ?'), args.push(filter.role));
+    if (filter.beneficiary !== undefined) (where.push('beneficiary = ?'), args.push(filter.beneficiary));
+    const rows = this.db.prepare(`SELECT * FROM held_credits ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY cycle, account, role, beneficiary`).all(...args) as {
+      cycle: number; account: string; role: Beneficiary; beneficiary: string; tokens: string; released_in: number | null;
+    }[];
+    return rows.map((r) => ({ cycle: r.cycle, account: r.account, role: r.role, beneficiary: r.beneficiary, tokens: BigInt(r.tokens), releasedIn: r.released_in }));
   }
 
   payouts(cycle: number): Payout[] {
@@ -758,6 +778,8 @@ function cycleOut(r: CycleDbRow): CycleInfo | CycleSummary {
     pricedRecords: r.priced ?? 0,
     priceMicros: BigInt(r.price_micros ?? '0'),
     tokens: BigInt(r.tokens ?? '0'),
+    held: BigInt(r.held ?? '0'),
+    released: BigInt(r.released ?? '0'),
     batchSize: r.batch_size ?? 0,
     batches: r.batches ?? 0,
     recordsRoot: r.records_root ?? '',

@@ -7,7 +7,7 @@
  * * `BillingLedgerStore`: everything else — cycles, proofs, balances, addresses, idempotency,
  *   reports — which both stores implement.
  */
-import type { BatchInfo, Credit, CycleInfo, CycleSummary, Debit, Payout, RecordProof } from './billing.js';
+import type { BatchInfo, Credit, CycleInfo, CycleSummary, Debit, HeldCredit, Payout, RecordProof } from './billing.js';
 import type { ChainVerification, RowBilling } from './chain.js';
 import type { AddressLink, AnchorMark, ChainDeposit, DepositOutcome, Withdrawal } from './escrow.js';
 import type { IdempotencyBegin, IdempotencyBeginArgs, StoredResponse } from './idempotency.js';
@@ -158,6 +158,12 @@ export interface BillingLedgerStore extends LedgerStore {
   debits(cycle: number): MaybePromise<Debit[]>;
   credits(cycle: number): MaybePromise<Credit[]>;
   payouts(cycle: number): MaybePromise<Payout[]>;
+  /**
+   * Credits held for beneficiaries that had no address when their cycle was sealed, oldest first;
+   * `pending`: only those not paid yet (each is paid in the first cycle sealed after its
+   * beneficiary registers an address).
+   */
+  heldCredits(filter?: { pending?: boolean; role?: Beneficiary; beneficiary?: string }): MaybePromise<HeldCredit[]>;
   sealedBatches(cycle: number): MaybePromise<BatchInfo[]>;
   /** Proof that a work id's record is in a sealed batch; undefined when unknown; throws `not_found`-ish CgnError while its cycle is not sealed. */
   recordProof(workId: string): MaybePromise<RecordProof | undefined>;

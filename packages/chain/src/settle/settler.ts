@@ -22,7 +22,7 @@
  * one for a PostgreSQL ledger that several node instances share.
  */
 import { getAddress, type Address, type Hash } from 'viem';
-import { derivedAddress, type BillingLedgerStore, type CycleSummary, type Withdrawal } from '@cgn/ledger';
+import { escrowDebit, payableTokens, type BillingLedgerStore, type CycleSummary, type Withdrawal } from '@cgn/ledger';
 import { AnchorRefusedError, anchorPending, type AnchorOptions, type AnchorOutcome, type ClosedCycle, type PendingResult } from '../anchor.js';
 import { explainChainError } from '../chain-errors.js';
 import { revertReason, type CgnContracts } from '../contracts.js';
@@ -259,14 +259,15 @@ export class Settler {
     const links = new Map<string, string[]>();
     for (const l of await store.links()) links.set(l.account, [...(links.get(l.account) ?? []), l.address]);
     for (const c of sealed) {
-      const who = allocateDebits(await store.debits(c.id), (account) => links.get(account) ?? [], free);
+      // Held credits stay in their payers' escrow until released, so escrow pays what the tree pays.
+      const who = allocateDebits((await store.debits(c.id)).map((d) => ({ account: d.account, tokens: escrowDebit(d) })), (account) => links.get(account) ?? [], free);
       if (!who.ok) {
         // Anchoring it would pay its beneficiaries out of escrow nobody in it deposited.
         refused = { cycleId: BigInt(c.id), error: new AnchorRefusedError(BigInt(c.id), 'Overdrawn', { detail: `${describeShortfall(who.short)}; deposit for them (cgn wallet deposit), then send SIGHUP to cgn settle` }) };
         break;
       }
-      closed.push({ cycleId: c.id, payoutRoot: c.payoutRoot, batchRoots: (await store.sealedBatches(c.id)).map((b) => b.root), total: c.tokens, debits: who.debits });
-      await this.warnUnclaimable(c.id);
+      closed.push({ cycleId: c.id, payoutRoot: c.payoutRoot, batchRoots: (await store.sealedBatches(c.id)).map((b) => b.root), total: payableTokens(c), debits: who.debits });
+      await this.warnHeld(c.id);
     }
     const res = closed.length === 0 ? { done: [] } : await anchorPending(contracts, closed, {
       attempts: 3,
@@ -298,16 +299,16 @@ export class Settler {
     return free;
   }
 
-  /** Credits paid to derived placeholder addresses can never be claimed: say so, once per cycle. */
-  private async warnUnclaimable(cycle: number): Promise<void> {
+  /** Credits of beneficiaries without an address are held (paid once they register one): say so, once per cycle. */
+  private async warnHeld(cycle: number): Promise<void> {
     if (this.warnedDerived.has(cycle)) return;
     this.warnedDerived.add(cycle);
-    const lost = (await this.opts.store.credits(cycle)).filter((c) => c.tokens > 0n && c.address === derivedAddress(c.role, c.beneficiary));
-    if (lost.length > 0) {
-      this.log('warn', 'some credits go to placeholder addresses nobody can claim (register addresses before cycles close: miner --payout-address, node --operator-address/--charity-address/--developer-address, cgn ledger register-address)', {
+    const held = (await this.opts.store.credits(cycle)).filter((c) => c.held > 0n);
+    if (held.length > 0) {
+      this.log('warn', 'some beneficiaries have no payout address: their credits are held (not lost) and paid in the first cycle after they register one (miner --payout-address, cgn account payout-address, node --operator-address/--charity-address/--developer-address, cgn ledger register-address)', {
         cycle,
-        beneficiaries: lost.map((c) => `${c.role}:${c.beneficiary}`),
-        tokens: lost.reduce((a, c) => a + c.tokens, 0n).toString(),
+        beneficiaries: held.map((c) => `${c.role}:${c.beneficiary}`),
+        tokens: held.reduce((a, c) => a + c.held, 0n).toString(),
       });
     }
   }

@@ -301,7 +301,7 @@ export function describeLedgerStore(name: string, makeStore: () => Promise<Ledge
         expect(await store.recordProof('w_nope')).toBeUndefined();
       });
 
-      it('pays registered addresses, and derives one for the rest', async () => {
+      it('pays registered addresses; the rest keep a placeholder address and are held', async () => {
         const { store } = await fresh();
         const addr = '0x' + 'ab'.repeat(20);
         await store.registerAddress('miner', 'ab'.repeat(32), addr.toUpperCase().replace('0X', '0x'));
@@ -315,6 +315,43 @@ export function describeLedgerStore(name: string, makeStore: () => Promise<Ledge
         const summary = (await store.cycleSummary(1))!;
         for (const p of payouts) expect(verifyPayoutProof(summary.payoutRoot!, p.address, p.amount, p.proof)).toBe(true);
         expect(verifyPayoutProof(summary.payoutRoot!, payouts[0]!.address, payouts[0]!.amount + 1n, payouts[0]!.proof)).toBe(false);
+      });
+
+      it('holds the credits of beneficiaries without an address and pays them in the first cycle after they register one', async () => {
+        const { store } = await fresh();
+        const miner = 'ab'.repeat(32);
+        const minerAddr = '0x' + '11'.repeat(20);
+        for (const [role, id] of [['developer', 'dev_0'], ['developer', 'dev_1'], ['operator', 'op_1'], ['charity', 'charity_1']] as const) await store.registerAddress(role, id, '0x' + '22'.repeat(20));
+        await store.appendBatch([makePricedRecord(1), makePricedRecord(2)]);
+        const one = await store.closeCycle();
+        const held1 = (await store.credits(1)).find((c) => c.role === 'miner')!;
+        expect(held1.held).toBe(held1.tokens);
+        expect(held1.tokens > 0n).toBe(true);
+        expect(one.held).toBe(held1.tokens);
+        expect((await store.payouts(1)).map((p) => p.address)).toEqual(['0x' + '22'.repeat(20)]);
+        expect((await store.payouts(1))[0]!.amount).toBe(one.tokens - one.held);
+        const pending = await store.heldCredits({ pending: true });
+        expect(pending.reduce((a, h) => a + h.tokens, 0n)).toBe(held1.tokens);
+        expect(pending.every((h) => h.cycle === 1 && h.role === 'miner' && h.beneficiary === miner && h.releasedIn === null)).toBe(true);
+        const debits1 = await store.debits(1);
+        expect(debits1.reduce((a, d) => a + d.held, 0n)).toBe(one.held);
+        // Still no address at the next close: still held, nothing released.
+        await store.appendBatch([makePricedRecord(3)]);
+        const two = await store.closeCycle();
+        expect(two.released).toBe(0n);
+        await store.registerAddress('miner', miner, minerAddr);
+        const three = await store.closeCycle();
+        const owed = one.held + two.held;
+        expect(three).toMatchObject({ records: 0, tokens: 0n, held: 0n, released: owed });
+        expect(await store.payouts(3)).toEqual([expect.objectContaining({ address: minerAddr, amount: owed })]);
+        expect(verifyPayoutProof(three.payoutRoot!, minerAddr, owed, (await store.payouts(3))[0]!.proof)).toBe(true);
+        expect((await store.credits(3))).toEqual([expect.objectContaining({ role: 'miner', beneficiary: miner, tokens: 0n, released: owed, address: minerAddr })]);
+        expect((await store.debits(3)).reduce((a, d) => a + d.released, 0n)).toBe(owed);
+        expect(await store.heldCredits({ pending: true })).toEqual([]);
+        expect((await store.heldCredits()).every((h) => h.releasedIn === 3)).toBe(true);
+        // Released once: the next cycle pays nothing more.
+        expect((await store.closeCycle()).released).toBe(0n);
+        expect((await store.cycleSummary(1))).toMatchObject({ held: one.held, released: 0n });
       });
 
       it('reports usage per DService, end user and day', async () => {
@@ -398,8 +435,13 @@ export function describeLedgerStore(name: string, makeStore: () => Promise<Ledge
               expect(sumC).toBe(recordTokens);
               expect(s.tokens).toBe(recordTokens);
               for (const c of credits) expect(c.tokens >= 0n).toBe(true);
+              // Nobody registered an address: everything is held (kept owed), nothing paid to a placeholder.
               const payouts = await f.store.payouts(1);
-              expect(payouts.reduce((a, p) => a + p.amount, 0n)).toBe(recordTokens);
+              expect(payouts).toEqual([]);
+              expect(s.held).toBe(recordTokens);
+              expect(credits.reduce((a, c) => a + c.held, 0n)).toBe(recordTokens);
+              expect(debits.reduce((a, d) => a + d.held, 0n)).toBe(recordTokens);
+              expect((await f.store.heldCredits({ pending: true })).reduce((a, h) => a + h.tokens, 0n)).toBe(recordTokens);
               for (const p of payouts) expect(verifyPayoutProof(s.payoutRoot!, p.address, p.amount, p.proof)).toBe(true);
               // batches: disjoint, in order, covering every record once
               const sealed = await f.store.sealedBatches(1);
