@@ -203,4 +203,57 @@ describe('Broker', () => {
     expect(h.workSentTo('echo')).toEqual([b]);
     expect(h.outcomes.has(c)).toBe(false);
   });
+
+  describe('fair queueing among accounts', () => {
+    const serveAll = (h: ReturnType<typeof harness>, miner: string) => {
+      for (let i = 0; i < 1000; i++) {
+        const ids = h.workSentTo(miner).filter((id) => !h.outcomes.has(id));
+        if (ids.length === 0) return;
+        for (const id of ids) h.broker.onResult(miner, h.result(id));
+      }
+    };
+
+    it("one account's flood does not make another wait behind it", () => {
+      const h = harness();
+      h.broker.addMiner('m1', h.ad(1));
+      const flood = Array.from({ length: 200 }, () => h.submit({ account: 'flood' }));
+      const v1 = h.submit({ account: 'victim' });
+      const v2 = h.submit({ account: 'victim' });
+      serveAll(h, 'm1');
+      const order = h.workSentTo('m1');
+      expect(order.indexOf(v1)).toBeLessThanOrEqual(2);
+      expect(order.indexOf(v2)).toBeLessThanOrEqual(4);
+      expect(order.filter((id) => flood.includes(id))).toEqual(flood); // the flood keeps its own order
+    });
+
+    it('weights set the shares: an account of weight 3 gets three turns for one', () => {
+      const h = harness({}, { weightOf: (a) => (a === 'big' ? 3 : 1) });
+      h.broker.addMiner('m1', h.ad(1));
+      const blocker = h.submit({ account: 'small' });
+      const big = Array.from({ length: 30 }, () => h.submit({ account: 'big' }));
+      const small = Array.from({ length: 30 }, () => h.submit({ account: 'small' }));
+      serveAll(h, 'm1');
+      const first20 = h.workSentTo('m1').filter((id) => id !== blocker).slice(0, 20);
+      const bigServed = first20.filter((id) => big.includes(id)).length;
+      expect(bigServed).toBeGreaterThanOrEqual(14);
+      expect(bigServed).toBeLessThanOrEqual(16);
+      expect(small.every((id) => h.outcomes.get(id)?.kind === 'result')).toBe(true);
+    });
+
+    it('a full queue still takes work of an account holding less than an equal share; the flooder is refused', () => {
+      const h = harness({ maxQueueDepth: 10 });
+      for (let i = 0; i < 10; i++) h.submit({ account: 'flood' });
+      expect(() => h.submit({ account: 'flood' })).toThrowError(/full/);
+      for (let i = 0; i < 5; i++) h.submit({ account: 'victim' });
+      expect(() => h.submit({ account: 'victim' })).toThrowError(/full/);
+    });
+
+    it('the age threshold is read from the account\'s own oldest unit', () => {
+      const h = harness({ maxQueueAgeMs: 100 });
+      h.submit({ account: 'flood' });
+      h.advance(150);
+      expect(() => h.submit({ account: 'flood' })).toThrowError(/full/);
+      expect(() => h.submit({ account: 'victim' })).not.toThrow();
+    });
+  });
 });

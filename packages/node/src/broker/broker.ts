@@ -1,10 +1,13 @@
 /**
- * The work broker: a FIFO queue per (DService, tier), a pool of miners, and the rules that move
- * work between them. Plain logic: it sends frames and closes tunnels through the callbacks it is
+ * The work broker: a queue per (DService, tier) shared fairly among accounts (`fair-queue.ts`), a
+ * pool of miners, and the rules that move work between them. Plain logic: it sends frames and closes tunnels through the callbacks it is
  * given, and reads time from an injected clock, so tests drive it without sockets or sleeps.
  *
  * - `submit` assigns a unit at once to the best free miner (see `assign.ts`) or queues it; past
- *   the queue's depth/age threshold it refuses with `queue_full` (the node answers 503).
+ *   the queue's depth/age threshold it refuses with `queue_full` (the node answers 503). A full
+ *   queue still takes work of an account holding less than an equal share of it, and the age
+ *   threshold is read from the account's own oldest unit, so one account's flood does not lock
+ *   the others out.
  * - A miner that does not ack within `ackTimeoutMs` is down: its tunnel is closed, it leaves the
  *   pool and all its work goes back to the head of its queues.
  * - A miner that fails or disconnects mid-work: same; the DApp never sees the fault, only a delay.
@@ -17,7 +20,7 @@
  */
 import { CgnError, frame, type AdvertiseFrame, type ErrorFrame, type Frame, type OutgoingFrame, type ResultFrame, type Tier } from '@cgn/protocol';
 import { pickMiner, type AssignCandidate } from './assign.js';
-import { WorkQueue } from './queue.js';
+import { FairQueue } from './fair-queue.js';
 import { Redundancy, type DisputeVerdict, type RedundancyCounters } from './redundancy.js';
 import type { VerificationSettings } from './verification.js';
 import type { WorkOutcome, WorkRequest, WorkUnit } from './work-unit.js';
@@ -73,6 +76,8 @@ export interface BrokerDeps {
    * results are not checked (not deterministic). Default: the broker's defaults for every DService.
    */
   verificationOf?: (dservice: string) => VerificationSettings | null;
+  /** An account's weight in the fair queues (its plan or stake); read at each of its turns. Default 1. */
+  weightOf?: (account: string) => number;
 }
 
 export interface MinerState {
@@ -111,13 +116,15 @@ export interface BrokerCounters {
 }
 
 const queueKey = (dservice: string, tier: Tier): string => `${dservice}\u0000${tier}`;
+const accountOf = (u: WorkUnit): string => u.account;
+const isQueued = (u: WorkUnit): boolean => u.state === 'queued';
 
 export class Broker {
   readonly options: BrokerOptions;
   readonly counters: BrokerCounters = {
     submitted: 0, completed: 0, refusedQueueFull: 0, deadlineExceeded: 0, cancelled: 0, requeued: 0, failed: 0, minersLost: 0,
   };
-  private readonly queues = new Map<string, WorkQueue<WorkUnit>>();
+  private readonly queues = new Map<string, FairQueue<WorkUnit>>();
   private readonly miners = new Map<string, MinerState>();
   /** Miners by queue key: who may take work from that queue. */
   private readonly pools = new Map<string, MinerState[]>();
@@ -127,9 +134,11 @@ export class Broker {
   private readonly clearTimer: NonNullable<BrokerDeps['clearTimer']>;
   /** Redundant execution of open-tier work; null when off. */
   private readonly redundancy: Redundancy | null;
+  private readonly weightOf: (account: string) => number;
 
   constructor(private readonly deps: BrokerDeps, options: Partial<BrokerOptions> = {}) {
     this.options = { ...BROKER_DEFAULTS, ...options };
+    this.weightOf = deps.weightOf ?? (() => 1);
     this.setTimer = deps.setTimer ?? ((fn, ms) => setTimeout(fn, ms));
     this.clearTimer = deps.clearTimer ?? ((t) => clearTimeout(t));
     this.redundancy =
@@ -206,12 +215,14 @@ export class Broker {
     const miner = queue === undefined || this.liveHead(queue) === undefined ? this.pick(key, null, exclude) : null;
     if (miner === null) {
       const q = queue ?? this.queueFor(key);
-      const head = this.liveHead(q);
-      if (q.length >= this.options.maxQueueDepth || (head !== undefined && now - head.enqueuedAt > this.options.maxQueueAgeMs)) {
+      const mine = q.depthOf(req.account);
+      const oldest = q.oldestOf(req.account, isQueued);
+      const full = q.length >= this.options.maxQueueDepth && mine >= Math.max(1, Math.floor(this.options.maxQueueDepth / (q.accountsWaiting + (mine === 0 ? 1 : 0))));
+      if (full || (oldest !== undefined && now - oldest.enqueuedAt > this.options.maxQueueAgeMs)) {
         this.counters.refusedQueueFull++;
         throw new CgnError('queue_full', `the queue for ${req.dservice} (${req.tier}) is full; try again shortly`, {
           retryable: true,
-          details: { depth: q.length, oldestMs: head === undefined ? 0 : now - head.enqueuedAt },
+          details: { depth: q.length, accountDepth: mine, oldestMs: oldest === undefined ? 0 : now - oldest.enqueuedAt },
         });
       }
       this.counters.submitted++;
@@ -369,7 +380,7 @@ export class Broker {
 
   snapshot(): {
     miners: { id: string; tier: Tier; dservices: string[]; slots: number; inUse: number; latencyMs: number | null; draining: boolean; completed: number; failed: number }[];
-    queues: { dservice: string; tier: Tier; depth: number; oldestMs: number }[];
+    queues: { dservice: string; tier: Tier; depth: number; accounts: number; oldestMs: number }[];
     counters: BrokerCounters;
     pending: number;
     redundancy?: RedundancyCounters & { floor: number; decay: number; active: number };
@@ -383,7 +394,7 @@ export class Broker {
       queues: [...this.queues.entries()].map(([key, q]) => {
         const [dservice, tier] = key.split('\u0000') as [string, Tier];
         const head = this.liveHead(q);
-        return { dservice, tier, depth: q.length, oldestMs: head === undefined ? 0 : now - head.enqueuedAt };
+        return { dservice, tier, depth: q.length, accounts: q.accountsWaiting, oldestMs: head === undefined ? 0 : now - head.enqueuedAt };
       }),
       counters: { ...this.counters },
       pending: this.units.size,
@@ -393,23 +404,23 @@ export class Broker {
 
   // ---- internals --------------------------------------------------------------------------
 
-  private queueFor(key: string): WorkQueue<WorkUnit> {
+  private queueFor(key: string): FairQueue<WorkUnit> {
     let q = this.queues.get(key);
-    if (q === undefined) this.queues.set(key, (q = new WorkQueue()));
+    if (q === undefined) this.queues.set(key, (q = new FairQueue<WorkUnit>(accountOf, this.weightOf)));
     return q;
   }
 
   /** The oldest queued unit `minerId` may take (used when the head excludes it). */
-  private firstAllowed(q: WorkQueue<WorkUnit>, minerId: string): WorkUnit | undefined {
+  private firstAllowed(q: FairQueue<WorkUnit>, minerId: string): WorkUnit | undefined {
     for (const u of q) if (u.state === 'queued' && (u.exclude === null || !u.exclude.has(minerId))) return u;
     return undefined;
   }
 
   /** Drops completed units from the head (they are removed lazily) and returns the live head. */
-  private liveHead(q: WorkQueue<WorkUnit>): WorkUnit | undefined {
+  private liveHead(q: FairQueue<WorkUnit>): WorkUnit | undefined {
     let head = q.peek();
     while (head !== undefined && head.state !== 'queued') {
-      q.shift();
+      q.dropHead();
       head = q.peek();
     }
     return head;
@@ -465,7 +476,7 @@ export class Broker {
   private fill(m: MinerState): void {
     if (!m.active || m.draining) return;
     while (m.inFlight.size < m.slots) {
-      let best: WorkQueue<WorkUnit> | null = null;
+      let best: FairQueue<WorkUnit> | null = null;
       let bestHead: WorkUnit | undefined;
       for (const name of m.dservices) {
         if ((m.dsInUse.get(name) ?? 0) >= (m.dsSlots.get(name) ?? m.slots)) continue;
