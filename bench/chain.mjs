@@ -2,7 +2,8 @@
 /**
  * Chain gas report: starts an embedded anvil, deploys the CGN contracts and measures the gas of an
  * anchor (a 1,000,000-record cycle has ceil(1e6 / 4096) = 245 batch roots at the ledger's default
- * batch size), a claim, a 5-cycle claim, a deposit and a slash, then the on-chain cost per
+ * batch size), a claim, a 5-cycle claim, a claim relayed for a beneficiary without gas (claimFor,
+ * claimManyFor), a deposit and a slash, then the on-chain cost per
  * microtransaction of a 1,000,000-record cycle. Prints a table and merges the numbers into
  * bench/results.json under "chain" (other keys are kept).
  *
@@ -30,6 +31,9 @@ async function main() {
   try {
     const op = chain.contracts;
     const claimers = await Promise.all([1, 2, 3].map((i) => asAccount(chain, ANVIL_KEYS[i])));
+    const relayer = await asAccount(chain, ANVIL_KEYS[6]);
+    // beneficiaries without ETH, paid through relayed claims (claimFor, claimManyFor)
+    const gasless = [randomAddress(), randomAddress()];
     const payer = await asAccount(chain, ANVIL_KEYS[4]);
     const staker = await asAccount(chain, ANVIL_KEYS[5]);
     await op.mint(payer.me, 1_000_000n * T);
@@ -40,7 +44,7 @@ async function main() {
     const laterDeposit = await payer.deposit(100_000n * T);
 
     // a payout tree the size of a cycle's beneficiaries, with our claimers in it
-    const leaves = claimers.map((c) => [c.me, (7n * T).toString()]);
+    const leaves = [...claimers.map((c) => [c.me, (7n * T).toString()]), ...gasless.map((a) => [a, (7n * T).toString()])];
     while (leaves.length < BENEFICIARIES) leaves.push([randomAddress(), '1000']);
     const tree = StandardMerkleTree.of(leaves, ['address', 'uint256']);
     const total = leaves.reduce((s, [, v]) => s + BigInt(v), 0n);
@@ -49,13 +53,15 @@ async function main() {
 
     const anchors = [];
     for (let id = 1; id <= 6; id++) {
-      const out = await anchorClosedCycle(op, { cycleId: id, payoutRoot: tree.root, batchRoots: Array.from({ length: batches }, hex32), total });
+      const out = await anchorClosedCycle(op, { cycleId: id, payoutRoot: tree.root, batchRoots: Array.from({ length: batches }, hex32), total, debits: [{ address: payer.me, amount: total }] });
       anchors.push(out.tx.gasUsed);
     }
-    const small = await anchorClosedCycle(op, { cycleId: 100, payoutRoot: tree.root, batchRoots: [hex32()], total });
+    const small = await anchorClosedCycle(op, { cycleId: 100, payoutRoot: tree.root, batchRoots: [hex32()], total, debits: [{ address: payer.me, amount: total }] });
 
     const claim = await claimers[0].claim({ cycleId: 1, amount: 7n * T, proof: proofOf(0) });
     const many = await claimers[1].claimMany([1, 2, 3, 4, 5].map((id) => ({ cycleId: id, amount: 7n * T, proof: proofOf(1) })));
+    const claimFor = await relayer.claimFor(gasless[0], [{ cycleId: 1, amount: 7n * T, proof: proofOf(3) }]);
+    const claimManyFor = await relayer.claimFor(gasless[1], [1, 2, 3, 4, 5].map((id) => ({ cycleId: id, amount: 7n * T, proof: proofOf(4) })));
 
     await staker.stake(50n * T);
     const slash = await op.slash(staker.me, hex32());
@@ -72,6 +78,8 @@ async function main() {
         claimProofLength: proofOf(0).length,
         claimMany5: Number(many.gasUsed),
         claimMany5PerCycle: Math.round(Number(many.gasUsed) / 5),
+        claimFor: Number(claimFor.gasUsed),
+        claimManyFor5: Number(claimManyFor.gasUsed),
         depositFirst: Number(firstDeposit.gasUsed),
         deposit: Number(laterDeposit.gasUsed),
         approve: Number(firstDeposit.approve?.gasUsed ?? 0n),
