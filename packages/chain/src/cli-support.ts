@@ -25,7 +25,9 @@ export async function openContracts(opts: { rpcUrl: string; contractsFile: strin
     throw new ContractsFileError(opts.contractsFile, err);
   }
   const clients = await connect({ rpcUrl: opts.rpcUrl, ...(opts.privateKey !== undefined ? { privateKey: opts.privateKey } : {}) });
-  if (clients.chain.id !== addresses.chainId) throw new Error(`the endpoint is chain ${clients.chain.id}, the contracts file is for chain ${addresses.chainId}`);
+  if (clients.chain.id !== addresses.chainId) {
+    throw new Error(`the endpoint ${opts.rpcUrl} is chain ${clients.chain.id}, but the contracts file ${opts.contractsFile} is for chain ${addresses.chainId}: give the --contracts file that chain's deployment wrote, or the --rpc of chain ${addresses.chainId}`);
+  }
   return new CgnContracts(clients, addresses);
 }
 

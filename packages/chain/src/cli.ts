@@ -248,7 +248,9 @@ export async function runWalletFromArgs(argv: readonly string[], io: WalletIo = 
     const contractsFile = (values.contracts as string | undefined) ?? env.CGN_CHAIN_CONTRACTS ?? dev?.contractsFile;
     if (!contractsFile) throw new UsageError(`--contracts FILE is required (or CGN_CHAIN_CONTRACTS, or a ${devJson} from npm start)`);
     if (values.key !== undefined && values['key-file'] !== undefined) throw new UsageError('give either --key or --key-file');
-    let key = (values.key as string | undefined) ?? (values['key-file'] !== undefined ? readWalletFile(values['key-file'] as string) : undefined) ?? env.CGN_WALLET_KEY;
+    const given = (values.key as string | undefined) ?? (values['key-file'] !== undefined ? readWalletFile(values['key-file'] as string) : undefined);
+    // the faucet gives from the dev deployer unless told otherwise, not from the user's own CGN_WALLET_KEY
+    let key = given ?? (cmd === 'faucet' ? undefined : env.CGN_WALLET_KEY);
     if (key !== undefined && !isPrivateKey(key)) throw new UsageError('--key must be 0x followed by 64 hex digits');
     if (cmd === 'faucet') {
       key ??= dev?.deployerKey;

@@ -91,6 +91,13 @@ describe('cgn wallet faucet', () => {
     expect(await foreign.contracts.tokenBalance(chain.operator)).toBe(0n);
   });
 
+  it("gives from the dev deployer even when the user's own CGN_WALLET_KEY is set", async () => {
+    const w = await newWallet('faucet-env');
+    const r = await run(['faucet', '--address', w.address, '--amount', '2', '--eth', '0'], { CGN_DEV_JSON: devJson, CGN_WALLET_KEY: w.key });
+    expect(r.out).toMatch(/got 2 CGN \(minted/);
+    expect(await chain.contracts.tokenBalance(w.address)).toBe(2n * T);
+  });
+
   it('needs the deployer key and an address', async () => {
     const noDev = await run(['faucet', '--rpc', chain.rpcUrl, '--contracts', contractsFile, '--address', chain.operator, '--amount', '1'], { CGN_DEV_JSON: path.join(dir, 'none.json') });
     expect(noDev.code).toBe(2);
@@ -138,6 +145,12 @@ describe('chain errors say what to do', () => {
     expect(stake.err).toMatch(/nothing is unbonding: request it first/);
     const na = await run(['claim', '--dev-json', devJson, '--key-file', w.file, '--cycle', '77', '--units', '5', '--proof', `0x${'00'.repeat(32)}`]);
     expect(na.err).toMatch(/cycle 77 is not anchored on chain yet/);
+  });
+
+  it('a contracts file of another chain says which and what to give', async () => {
+    const r = await run(['balance', '--rpc', foreign.rpcUrl, '--contracts', contractsFile, '--address', chain.operator]);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/is chain 4242, but the contracts file .* is for chain 31337: give the --contracts file that chain's deployment wrote/);
   });
 
   it('an unreachable chain says so', async () => {
