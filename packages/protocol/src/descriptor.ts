@@ -2,6 +2,8 @@
  * A DService descriptor: what a node needs to route to a DService and what a miner needs to
  * run it. Stored as `dservice.json` at the root of the DService package.
  */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { CgnError } from './errors.js';
 
 export interface DServiceDescriptor {
@@ -37,6 +39,16 @@ export interface DServiceDescriptor {
 
 const NAME = /^[a-z][a-z0-9-]{0,62}$/;
 
+/** The fields of dservice.json and of its objects (the JSON Schema, dservice.schema.json, lists the same). */
+const FIELDS = {
+  '': ['$schema', 'name', 'version', 'entry', 'developer', 'deterministic', 'resources', 'maxBodyBytes', 'concurrency', 'timeouts', 'verification'],
+  resources: ['cpus', 'memoryMb', 'pids'],
+  timeouts: ['requestMs'],
+  verification: ['floor', 'decay'],
+} as const;
+
+const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+
 export const DESCRIPTOR_DEFAULTS = {
   developer: 'unknown',
   deterministic: false,
@@ -51,8 +63,24 @@ export function parseDescriptor(value: unknown, source = 'dservice.json'): DServ
   const fail = (field: string, why: string): never => {
     throw new CgnError('bad_request', `${source}: ${field} ${why}`, { details: { field } });
   };
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return fail('(root)', 'must be a JSON object');
-  const o = value as Record<string, unknown>;
+  if (!isObject(value)) return fail('(root)', 'must be a JSON object');
+  const o = value;
+  // A misspelt field would otherwise be ignored in silence and its default used.
+  const known = (obj: Record<string, unknown>, where: keyof typeof FIELDS) => {
+    const fields: readonly string[] = FIELDS[where];
+    for (const k of Object.keys(obj)) {
+      if (fields.includes(k) || obj[k] === undefined) continue;
+      const near = fields.find((f) => f.toLowerCase() === k.toLowerCase());
+      fail(where === '' ? k : `${where}.${k}`, `is not a field of dservice.json${near === undefined ? ` (known: ${fields.join(', ')})` : `: did you mean ${near}?`}`);
+    }
+  };
+  known(o, '');
+  if (o['$schema'] !== undefined && typeof o['$schema'] !== 'string') fail('$schema', 'must be a string');
+  for (const k of ['resources', 'timeouts'] as const) {
+    if (o[k] === undefined) continue;
+    if (!isObject(o[k])) fail(k, `must be an object { ${FIELDS[k].join(', ')} }`);
+    known(o[k] as Record<string, unknown>, k);
+  }
   if (typeof o['name'] !== 'string' || !NAME.test(o['name'])) fail('name', 'must match ' + NAME.source);
   if (typeof o['version'] !== 'string' || o['version'].length === 0) fail('version', 'must be a non-empty string');
   if (typeof o['entry'] !== 'string' || o['entry'].length === 0 || o['entry'].includes('..')) fail('entry', 'must be a relative file path');
@@ -68,7 +96,8 @@ export function parseDescriptor(value: unknown, source = 'dservice.json'): DServ
   let verification: { floor?: number; decay?: number } | undefined;
   if (o['verification'] !== undefined) {
     const v = o['verification'] as Record<string, unknown>;
-    if (v === null || typeof v !== 'object' || Array.isArray(v)) fail('verification', 'must be an object { floor, decay }');
+    if (!isObject(v)) fail('verification', 'must be an object { floor, decay }');
+    known(v, 'verification');
     verification = {};
     for (const k of ['floor', 'decay'] as const) {
       if (v[k] === undefined) continue;
@@ -92,4 +121,13 @@ export function parseDescriptor(value: unknown, source = 'dservice.json'): DServ
     concurrency: posInt(o['concurrency'], 'concurrency', DESCRIPTOR_DEFAULTS.concurrency),
     timeouts: { requestMs: posInt(tmo['requestMs'], 'timeouts.requestMs', DESCRIPTOR_DEFAULTS.timeouts.requestMs) },
   };
+}
+
+/** The JSON Schema of dservice.json, as a file (for editors: "$schema": "<this path>") and parsed. */
+export const DSERVICE_SCHEMA_FILE = fileURLToPath(new URL('../dservice.schema.json', import.meta.url));
+
+let schema: Record<string, unknown> | null = null;
+export function dserviceSchema(): Record<string, unknown> {
+  schema ??= JSON.parse(readFileSync(DSERVICE_SCHEMA_FILE, 'utf8')) as Record<string, unknown>;
+  return schema;
 }
