@@ -19,7 +19,7 @@
 import { CgnError } from '@cgn/protocol';
 import { Heap } from './heap.js';
 import { addInto, checkResources, dominantShare, fits, subtractInto } from './resources.js';
-import type { Resources } from './types.js';
+import { RESOURCE_KEYS, type ResourceKey, type Resources } from './types.js';
 
 /** Accounts ordered by weighted dominant share; the one to serve next is `pop()`'s. */
 export class ShareQueue {
@@ -74,10 +74,14 @@ export interface DrfAllocation {
   tasks: Map<string, number>;
   /** What is left of the capacity. */
   free: Resources;
+  /** User ids in the order tasks were granted. */
+  grants: string[];
+  /** For each user whose next task stopped fitting: how many grants (to anyone) had been made then. */
+  blockedAfter: Map<string, number>;
 }
 
 /** Weighted DRF by progressive filling over one pool of `capacity`. Deterministic. */
-export function drf(capacity: Resources, users: readonly DrfUser[]): DrfAllocation {
+function checkUsers(capacity: Resources, users: readonly DrfUser[]): Map<string, DrfUser> {
   checkResources(capacity, 'capacity');
   const byId = new Map<string, DrfUser>();
   for (const u of users) {
@@ -87,8 +91,16 @@ export function drf(capacity: Resources, users: readonly DrfUser[]): DrfAllocati
     checkResources(u.demand, `demand of ${u.id}`);
     byId.set(u.id, u);
   }
+  return byId;
+}
+
+/** Weighted DRF by progressive filling over one pool of `capacity`, whole tasks. Deterministic. */
+export function drf(capacity: Resources, users: readonly DrfUser[]): DrfAllocation {
+  const byId = checkUsers(capacity, users);
   const free = { ...capacity };
   const tasks = new Map<string, number>();
+  const grants: string[] = [];
+  const blockedAfter = new Map<string, number>();
   const q = new ShareQueue(capacity, (id) => byId.get(id)!.weight);
   for (const u of byId.values()) {
     tasks.set(u.id, 0);
@@ -97,11 +109,65 @@ export function drf(capacity: Resources, users: readonly DrfUser[]): DrfAllocati
   for (let id = q.pop(); id !== undefined; id = q.pop()) {
     const u = byId.get(id)!;
     const n = tasks.get(id)!;
-    if (n >= u.maxTasks || !fits(u.demand, free)) continue; // satisfied or blocked: out of line
+    if (n >= u.maxTasks) continue; // satisfied: out of line
+    if (!fits(u.demand, free)) {
+      blockedAfter.set(id, grants.length); // blocked: out of line for good (room only shrinks)
+      continue;
+    }
     subtractInto(free, u.demand);
     q.hold(id, u.demand);
     tasks.set(id, n + 1);
+    grants.push(id);
     q.enqueue(id);
   }
-  return { tasks, free };
+  return { tasks, free, grants, blockedAfter };
+}
+
+/**
+ * The same rule on divisible tasks (the model of Ghodsi et al., where sharing incentive,
+ * envy-freeness, Pareto efficiency and strategy-proofness are theorems): every user not yet
+ * stopped raises its weighted dominant share at the same pace; a user stops at `maxTasks`, and
+ * every user of a resource stops when that resource runs out. Returns fractional tasks per user.
+ * Whole-task `drf` is the discrete form of this; the property tests check both.
+ */
+export function drfDivisible(capacity: Resources, users: readonly DrfUser[]): Map<string, number> {
+  const byId = checkUsers(capacity, users);
+  const tasks = new Map<string, number>();
+  const active: { u: DrfUser; delta: number }[] = [];
+  const used: Record<ResourceKey, number> = { cpus: 0, memoryMb: 0, diskMb: 0, gpus: 0, bandwidthMbps: 0 };
+  for (const u of byId.values()) {
+    let delta = 0;
+    let impossible = false;
+    for (const k of RESOURCE_KEYS) {
+      if (u.demand[k] === 0) continue;
+      if (capacity[k] === 0) impossible = true;
+      else delta = Math.max(delta, u.demand[k] / capacity[k]);
+    }
+    if (impossible || u.maxTasks === 0) tasks.set(u.id, 0);
+    else if (delta === 0) tasks.set(u.id, u.maxTasks); // needs nothing
+    else {
+      tasks.set(u.id, 0);
+      active.push({ u, delta });
+    }
+  }
+  const EPS = 1e-12;
+  let s = 0;
+  while (active.length > 0) {
+    // Per unit of share: what the active users consume of each resource.
+    const rate: Record<ResourceKey, number> = { cpus: 0, memoryMb: 0, diskMb: 0, gpus: 0, bandwidthMbps: 0 };
+    for (const { u, delta } of active) for (const k of RESOURCE_KEYS) rate[k] += (u.weight * u.demand[k]) / delta;
+    let next = Infinity;
+    for (const k of RESOURCE_KEYS) if (rate[k] > 0) next = Math.min(next, s + Math.max(0, capacity[k] - used[k]) / rate[k]);
+    for (const { u, delta } of active) next = Math.min(next, (u.maxTasks * delta) / u.weight);
+    for (const k of RESOURCE_KEYS) used[k] += rate[k] * (next - s);
+    s = next;
+    const full = new Set<ResourceKey>(RESOURCE_KEYS.filter((k) => rate[k] > 0 && capacity[k] - used[k] <= EPS * capacity[k]));
+    for (let i = active.length - 1; i >= 0; i--) {
+      const { u, delta } = active[i]!;
+      const x = Math.min(u.maxTasks, (s * u.weight) / delta);
+      tasks.set(u.id, x);
+      if (x >= u.maxTasks * (1 - EPS) || RESOURCE_KEYS.some((k) => full.has(k) && u.demand[k] > 0)) active.splice(i, 1);
+    }
+  }
+  return tasks;
 }
