@@ -47,7 +47,7 @@ const scale = (d: Vec, k: number): Vec => [d[0] * k, d[1] * k, d[2] * k];
 const sumOthers = (c: Case, i: number): Vec => {
   const s: Vec = [0, 0, 0];
   c.users.forEach((u, j) => {
-    if (j !== i) for (let r = 0; r < 3; r++) s[r] += u.d[r];
+    if (j !== i) for (let r = 0; r < 3; r++) s[r] = s[r]! + u.d[r]!;
   });
   return s;
 };
