@@ -50,7 +50,7 @@ const VALUES: Record<string, unknown[]> = {
   entry: ['server.mjs', 'dist/server.js', '', '../x.js', 'a/../b.js', 5, undefined],
   developer: ['acc_123', '', 1, true],
   deterministic: [true, false, 'yes', 0, null],
-  resources: [{}, { cpus: 2, memoryMb: 64 }, { pids: 16 }, { cpus: 0 }, { cpus: 1.5 }, { memoryMb: '64' }, { memoryMB: 64 }, { gpu: 1 }, [], 'big', null],
+  resources: [{}, { cpus: 2, memoryMb: 64 }, { pids: 16 }, { diskMb: 0, gpus: 2 }, { gpus: -1 }, { diskMb: 1.5 }, { cpus: 0 }, { cpus: 1.5 }, { memoryMb: '64' }, { memoryMB: 64 }, { gpu: 1 }, [], 'big', null],
   maxBodyBytes: [1, 26214400, 0, -1, 2.5, '1', null],
   concurrency: [1, 64, 0, 1.1, false],
   timeouts: [{}, { requestMs: 1000 }, { requestMs: 0 }, { request: 10 }, [], 5],

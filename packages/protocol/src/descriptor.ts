@@ -20,7 +20,7 @@ export interface DServiceDescriptor {
    * What one instance may use, enforced on miners with cgroups: CPUs' worth of time, memory, and
    * (optional; the miner's default otherwise) tasks, i.e. processes and threads, at once.
    */
-  resources: { cpus: number; memoryMb: number; pids?: number };
+  resources: { cpus: number; memoryMb: number; pids?: number; diskMb?: number; gpus?: number };
   /** Largest request body the node accepts for this DService. */
   maxBodyBytes: number;
   /** Concurrent work units one instance of it takes. */
@@ -42,7 +42,7 @@ const NAME = /^[a-z][a-z0-9-]{0,62}$/;
 /** The fields of dservice.json and of its objects (the JSON Schema, dservice.schema.json, lists the same). */
 const FIELDS = {
   '': ['$schema', 'name', 'version', 'entry', 'developer', 'deterministic', 'resources', 'maxBodyBytes', 'concurrency', 'timeouts', 'verification'],
-  resources: ['cpus', 'memoryMb', 'pids'],
+  resources: ['cpus', 'memoryMb', 'pids', 'diskMb', 'gpus'],
   timeouts: ['requestMs'],
   verification: ['floor', 'decay'],
 } as const;
@@ -89,6 +89,8 @@ export function parseDescriptor(value: unknown, source = 'dservice.json'): DServ
     if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) return fail(field, 'must be a positive integer');
     return v;
   };
+  const nonNegInt = (v: unknown, field: string): number =>
+    typeof v === 'number' && Number.isInteger(v) && v >= 0 ? v : fail(field, 'must be a whole number, 0 or more');
   const res = (o['resources'] ?? {}) as Record<string, unknown>;
   const tmo = (o['timeouts'] ?? {}) as Record<string, unknown>;
   if (o['developer'] !== undefined && typeof o['developer'] !== 'string') fail('developer', 'must be a string');
@@ -116,6 +118,8 @@ export function parseDescriptor(value: unknown, source = 'dservice.json'): DServ
       cpus: posInt(res['cpus'], 'resources.cpus', DESCRIPTOR_DEFAULTS.resources.cpus),
       memoryMb: posInt(res['memoryMb'], 'resources.memoryMb', DESCRIPTOR_DEFAULTS.resources.memoryMb),
       ...(res['pids'] !== undefined ? { pids: posInt(res['pids'], 'resources.pids', 1) } : {}),
+      ...(res['diskMb'] !== undefined ? { diskMb: nonNegInt(res['diskMb'], 'resources.diskMb') } : {}),
+      ...(res['gpus'] !== undefined ? { gpus: nonNegInt(res['gpus'], 'resources.gpus') } : {}),
     },
     maxBodyBytes: posInt(o['maxBodyBytes'], 'maxBodyBytes', DESCRIPTOR_DEFAULTS.maxBodyBytes),
     concurrency: posInt(o['concurrency'], 'concurrency', DESCRIPTOR_DEFAULTS.concurrency),

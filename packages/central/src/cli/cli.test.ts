@@ -158,6 +158,11 @@ describe('cgn account / dservice / miner register / central', () => {
     writeFileSync(join(dir, 'pkg', 'dservice.json'), JSON.stringify({ name: 'echo', version: '0.2.0', entry: 'dist/server.js' }));
     const reg2 = await dservice(['register', '--dir', 'pkg', '--json']);
     expect(JSON.parse(reg2.out)).toMatchObject({ version: '0.2.0', digest: 'd'.repeat(64), state: 'pending' });
+    // The whole file is checked by dservice.json's schema before anything is sent, naming the field.
+    writeFileSync(join(dir, 'bad.json'), JSON.stringify({ name: 'echo', version: '0.3.0', entry: 'dist/server.js', resources: { memoryMB: 64 } }));
+    const bad = await dservice(['register', '--file', 'bad.json', '--digest', 'c'.repeat(64)]);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toContain('resources.memoryMB is not a field of dservice.json: did you mean memoryMb?');
     expect((await dservice(['approve', 'echo@0.1.0'])).err).toContain('403');
     const appr = await dservice(['approve', 'echo@0.1.0', '--session', 'admin.json']);
     expect(appr.code, appr.err).toBe(0);

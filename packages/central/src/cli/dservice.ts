@@ -1,6 +1,7 @@
 /** `cgn dservice register|approve|list`. */
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { DSERVICE_SCHEMA_FILE, parseDescriptor } from '@cgn/protocol';
 import { COMMON_HELP, UsageError, finish, parse, print, processIo, run, sessionApi, table, type CliIo } from './common.js';
 
 export const DSERVICE_USAGE = `Usage: cgn dservice <command> [options]
@@ -68,6 +69,12 @@ export async function runDServiceFromArgs(argv: string[], io?: CliIo, deps: DSer
           desc = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
         } catch (err) {
           throw new UsageError(`${file}: ${(err as Error).message}`);
+        }
+        // The whole file against dservice.json's schema first: central sees only the fields sent.
+        try {
+          parseDescriptor(desc, file);
+        } catch (err) {
+          throw new UsageError(`${(err as Error).message} (the schema: ${DSERVICE_SCHEMA_FILE})`);
         }
         let digest = values.digest;
         if (digest === undefined) {

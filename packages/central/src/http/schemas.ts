@@ -3,8 +3,16 @@ import { ACCOUNT_KINDS, ROLES } from '../store/store.js';
 import { PASSWORD_MAX, PASSWORD_MIN } from '../auth/passwords.js';
 import { SCOPE_PATTERN } from '../auth/api-keys.js';
 import { DIGEST_PATTERN, DSERVICE_NAME_PATTERN, NODE_ID_PATTERN, REGION_PATTERN, VERSION_PATTERN } from '../registry/descriptors.js';
+import { dserviceSchema } from '@cgn/protocol';
 
 export type Schema = Record<string, unknown>;
+
+/**
+ * A registration's descriptor fields obey dservice.json's own JSON Schema (the one miners and
+ * nodes parse by) and central's bounds on top: both apply, and an error names the field.
+ */
+const DSERVICE_JSON = (dserviceSchema()['properties'] ?? {}) as Record<string, Schema>;
+const descriptorField = (field: string, central: Schema): Schema => ({ allOf: [DSERVICE_JSON[field]!, central] });
 
 export const obj = (properties: Record<string, Schema>, required: string[] = [], extra: Schema = {}): Schema => ({
   type: 'object', additionalProperties: false, properties, required, ...extra,
@@ -50,10 +58,12 @@ export const S = {
   createKey: obj({ name: NAME, scopes: SCOPES, userId: { anyOf: [ID, { type: 'null' }] }, expiresInS: int(60, 10 * 365 * 86400) }, ['name']),
   registerDService: obj(
     {
-      name: DSERVICE_NAME, version: VERSION, digest: str(71, { pattern: DIGEST_PATTERN }), entry: str(256, { minLength: 1, pattern: '^[^.][^\\u0000]*$' }),
-      developer: ID, deterministic: { type: 'boolean' },
-      resources: obj({ cpus: int(1, 256), memoryMb: int(16, 1024 * 1024), diskMb: int(0, 1024 * 1024 * 16), gpus: int(0, 64) }),
-      maxBodyBytes: int(1, 1024 * 1024 * 1024), concurrency: int(1, 4096), timeouts: obj({ requestMs: int(100, 24 * 3600 * 1000) }),
+      name: descriptorField('name', DSERVICE_NAME), version: descriptorField('version', VERSION), digest: str(71, { pattern: DIGEST_PATTERN }),
+      entry: descriptorField('entry', str(256, { minLength: 1, pattern: '^[^.][^\\u0000]*$' })),
+      developer: ID, deterministic: descriptorField('deterministic', { type: 'boolean' }),
+      resources: descriptorField('resources', obj({ cpus: int(1, 256), memoryMb: int(16, 1024 * 1024), pids: int(1, 1 << 20), diskMb: int(0, 1024 * 1024 * 16), gpus: int(0, 64) })),
+      maxBodyBytes: descriptorField('maxBodyBytes', int(1, 1024 * 1024 * 1024)), concurrency: descriptorField('concurrency', int(1, 4096)),
+      timeouts: descriptorField('timeouts', obj({ requestMs: int(100, 24 * 3600 * 1000) })),
       price: obj({ perRequestMicros: int(0, 1e12), perCpuSecondMicros: int(0, 1e12), perMbMicros: int(0, 1e12) }),
     },
     ['name', 'version', 'digest'],
