@@ -11,6 +11,7 @@ import { startMiner, type Miner } from './miner.js';
 import { DEFAULT_KEY_FILE, LIMITS_MODES, MinerOptionError, SANDBOX_MODES, type LimitsMode, type MinerOptions, type SandboxMode } from './options.js';
 import { measureRuntime } from './attestation/runtime.js';
 import { digestPackage } from './digest.js';
+import { noPayoutAddressWarning, noticeLine } from './payout-warning.js';
 
 export const MINER_USAGE = `Usage: cgn miner --node URL --dservice DIR [--dservice DIR ...] [options]
 
@@ -46,9 +47,11 @@ Options:
   --location L      free-text location advertised to the node      (default none)
   --run-dir DIR     directory for the DServices' sockets   (default a new temporary dir)
   --payout-address ADDRESS
-                    the miner's EVM address: its earnings are paid there (without it, to
-                    an address nobody can claim); in the open tier its stake backs
-                    the work (stake with: cgn wallet stake --amount N)
+                    the miner's EVM address: its earnings are paid there (without it they
+                    are held in the ledger, not paid, until it gives one; the miner warns
+                    at start and at every cycle it earns in); "new" (with cgn miner)
+                    makes a wallet: key in <key>.payout.key (0600), address printed;
+                    in the open tier its stake backs the work (cgn wallet stake --amount N)
   --stake-proof SIG the payout address's signature binding it to this miner's key, made with
                     cgn wallet stake-proof --key K --miner-key FILE; nodes that check stakes
                     admit the miner to the open tier only with it
@@ -214,6 +217,10 @@ export async function runMinerFromArgs(argv: string[], io: MainIo = defaultIo): 
     io.exit(1);
     return null;
   }
+
+  // Said on the console in plain words, not only in the JSON log: unpaid work is no surprise.
+  if (options.payoutAddress === undefined) io.stderr(`${noPayoutAddressWarning()}\n`);
+  miner.on('notice', (n) => io.stderr(`${noticeLine(n)}\n`));
 
   if (stopping) {
     // A signal came while starting.

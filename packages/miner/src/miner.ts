@@ -84,6 +84,8 @@ export interface MinerEvents {
   'work-cancelled': [id: string];
   /** A DService instance changed state (starting, ready, restarting, ...). */
   instance: [info: { name: string; state: InstanceState; previous: InstanceState }];
+  /** The node told the owner something (e.g. earnings held: no payout address). */
+  notice: [info: { kind: string; message: string }];
   stopped: [];
 }
 
@@ -243,6 +245,7 @@ class MinerImpl extends EventEmitter<MinerEvents> implements Miner {
     tunnel.on('work-done', (i) => this.emit('work-done', i));
     tunnel.on('work-failed', (i) => this.emit('work-failed', i));
     tunnel.on('work-cancelled', (id) => this.emit('work-cancelled', id));
+    tunnel.on('notice', (n) => this.emit('notice', n));
     this.log.info(
       {
         minerId: this.minerId.slice(0, 16), node: o.nodeUrl, tier: o.tier, slots: o.slots, sandbox: this.sandbox, limits: this.limitsName,

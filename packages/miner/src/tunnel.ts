@@ -107,6 +107,8 @@ export interface TunnelEvents {
   'work-cancelled': [id: string];
   /** No work in flight any more. */
   idle: [];
+  /** Something the node wants the miner's owner to know (e.g. earnings held for want of a payout address). */
+  notice: [info: { kind: string; message: string }];
 }
 
 type Phase = 'connecting' | 'challenge' | 'welcome' | 'ready' | 'closed';
@@ -326,6 +328,11 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     }
     if (f.t === 'ping') {
       c.out.push(frame({ t: 'pong', ts: f.ts }));
+      return;
+    }
+    if (f.t === 'notice') {
+      this.log.warn({ kind: f.kind, message: excerpt(f.message, LIMITS.maxMessageLength) }, 'notice from the node');
+      this.emit('notice', { kind: f.kind, message: f.message });
       return;
     }
     if (f.t === 'drain' && c.phase !== 'ready') {

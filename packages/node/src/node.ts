@@ -8,7 +8,8 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import type { AddressInfo } from 'node:net';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { CgnError, RateLimiter, describeCert, loadTlsPair, watchTlsFiles, type Tier } from '@cgn/protocol';
+import { CgnError, RateLimiter, describeCert, frame, loadTlsPair, watchTlsFiles, type Tier } from '@cgn/protocol';
+import { PayoutNotifier } from './payout-notices.js';
 import { startCentralLink } from './central/attach.js';
 import { NodeBilling } from './billing.js';
 import { openLedger, type Ledger } from '@cgn/ledger';
@@ -158,6 +159,14 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
     log,
   );
   const minerAddr = await endpoint.start();
+  // A miner without a payout address hears it on its console each time a cycle holds its earnings.
+  const payoutNotices = new PayoutNotifier({
+    store: ledger.store,
+    connected: (id) => endpoint!.hasMiner(id),
+    send: (n) => endpoint!.send(n.minerId, frame({ t: 'notice', kind: n.kind, message: n.message })),
+    log: (msg, fields) => log.info(fields, msg),
+  });
+  payoutNotices.start();
   openTier?.start((id, reason) => endpoint!.dropMiner(id, reason));
 
   const keys = extra.keys ?? central?.keys ?? keyStore;
@@ -238,6 +247,7 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
       unwatchTls();
       const until = Date.now() + graceMs;
       while (broker.pending > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      payoutNotices.stop();
       await endpoint!.stop();
       if (central !== null) await central.stop();
       await openTier?.stop();

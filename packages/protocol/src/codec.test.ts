@@ -44,6 +44,7 @@ const arbFrame: fc.Arbitrary<Frame> = fc.oneof(
   fc.record({ t: fc.constant('pong' as const), ts: ms }),
   fc.record({ t: fc.constant('drain' as const), reason: fc.string({ maxLength: 50 }) }),
   fc.record({ t: fc.constant('attest' as const), nonce: bytes(32) }),
+  fc.record({ t: fc.constant('notice' as const), kind: fc.constantFrom('earnings_held', 'other'), message: fc.string({ maxLength: 200 }) }),
   fc.record({
     t: fc.constant('quote' as const), nonce: bytes(32), quote: fc.uint8Array({ maxLength: 300 }), signature: fc.uint8Array({ maxLength: 256 }),
     log: fc.array(fc.record({ kind: fc.constantFrom('runtime' as const, 'dservice' as const), name: id, digest: fc.uint8Array({ minLength: 32, maxLength: 32 }).map((b) => Buffer.from(b).toString('hex')) }), { maxLength: 3 }),

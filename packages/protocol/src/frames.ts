@@ -186,6 +186,18 @@ export interface QuoteFrame {
   log: MeasurementEvent[];
 }
 
+/**
+ * Node -> miner: something its owner should know that is not about one work unit, e.g. earnings
+ * held because the miner gave no payout address. The miner shows `message` on its console.
+ */
+export interface NoticeFrame {
+  t: 'notice';
+  v: number;
+  /** What it is about (`earnings_held`), for programs; `message` is for people. */
+  kind: string;
+  message: string;
+}
+
 export interface ErrorFrame {
   t: 'error';
   v: number;
@@ -211,6 +223,7 @@ export type Frame =
   | DrainFrame
   | AttestFrame
   | QuoteFrame
+  | NoticeFrame
   | ErrorFrame;
 
 export type FrameType = Frame['t'];
@@ -226,7 +239,7 @@ export const MINER_TO_NODE: ReadonlySet<FrameType> = new Set<FrameType>([
   'hello', 'auth', 'advertise', 'ack', 'result', 'pong', 'ping', 'drain', 'quote', 'error',
 ]);
 export const NODE_TO_MINER: ReadonlySet<FrameType> = new Set<FrameType>([
-  'challenge', 'welcome', 'work', 'cancel', 'ping', 'pong', 'drain', 'attest', 'error',
+  'challenge', 'welcome', 'work', 'cancel', 'ping', 'pong', 'drain', 'attest', 'notice', 'error',
 ]);
 
 /** Distributive Omit so frame constructors can leave out `v`. */

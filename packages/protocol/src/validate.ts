@@ -245,6 +245,10 @@ function checkFrame(value: unknown): Frame {
       }
       break;
     }
+    case 'notice':
+      nonEmpty(o, t, 'kind', LIMITS.maxNameLength);
+      str(o, t, 'message', LIMITS.maxMessageLength);
+      break;
     case 'error':
       if (!isErrorCode(o['code'])) throw bad(t, 'code', 'is not a known error code');
       str(o, t, 'message', LIMITS.maxMessageLength);

@@ -159,6 +159,11 @@ export class MinerEndpoint {
     return this.byMiner.size;
   }
 
+  /** Whether this miner is connected and authenticated. */
+  hasMiner(minerId: string): boolean {
+    return this.byMiner.has(minerId);
+  }
+
   /** Sends a frame to an authenticated miner (batched per event-loop turn). */
   send(minerId: string, f: OutgoingFrame): void {
     this.byMiner.get(minerId)?.out.push(f);
