@@ -216,17 +216,21 @@ describe('a full queue', () => {
   it('answers 503 with Retry-After past the depth threshold', async () => {
     const t = await startTestNode({ broker: { maxQueueDepth: 3 } });
     try {
-      // No miners: everything queues; the fourth and later are refused at once.
-      const pending = Array.from({ length: 3 }, () => post(t, '/', 'q', { 'cgn-deadline-ms': '3000' }));
+      // One busy miner (one slot, answering only when told): one runs, three queue, the fifth is refused at once.
+      const m = new ScriptedMiner({ ack: true, answer: false, slots: 1 });
+      await m.connect(t.node.minerUrl);
+      await waitFor(() => minersOf(t.node).length === 1, 'the miner in the pool');
+      const pending = Array.from({ length: 4 }, () => post(t, '/', 'q', { 'cgn-deadline-ms': '5000' }));
       await waitFor(() => t.node.broker.snapshot().queues.some((q) => q.depth === 3), 'three queued units');
       const refused = await post(t, '/', 'over');
       expect(refused.status).toBe(503);
       expect(refused.headers.get('retry-after')).toBe('1');
       expect(((await refused.json()) as { code: string }).code).toBe('queue_full');
-      // A miner arrives and the queued work completes.
-      const m = new ScriptedMiner({ ack: true, answer: true });
-      await m.connect(t.node.minerUrl);
-      expect((await Promise.all(pending)).map((r) => r.status)).toEqual([200, 200, 200]);
+      // The miner answers and the queued work completes.
+      let settled = false;
+      const all = Promise.all(pending).finally(() => (settled = true));
+      await waitFor(() => (m.answerPending(), settled), 'the queued work answered');
+      expect((await all).map((r) => r.status)).toEqual([200, 200, 200, 200]);
       m.ws.close();
     } finally {
       await t.cleanup();

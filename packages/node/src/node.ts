@@ -8,7 +8,7 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import type { AddressInfo } from 'node:net';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { CgnError, RateLimiter, describeCert, frame, loadTlsPair, watchTlsFiles, type Tier } from '@cgn/protocol';
+import { CgnError, RateLimiter, TIERS, describeCert, frame, loadTlsPair, watchTlsFiles, type Tier } from '@cgn/protocol';
 import { PayoutNotifier } from './payout-notices.js';
 import { startCentralLink } from './central/attach.js';
 import { NodeBilling } from './billing.js';
@@ -26,6 +26,9 @@ import { createLogger, type Logger } from './log.js';
 import { startOpenTier, type OpenTier, type OverReport } from './slashing/index.js';
 import { localGrant, type MinerGrant } from './tiers/grants.js';
 import { TpmQuoteVerifier, type AttestationPolicy } from './attestation/verifier.js';
+import { AccountPolicies } from './accounts/policies.js';
+import { QuotaGate } from './accounts/quotas.js';
+import { diagnose, refusalOf, type Diagnosis } from './explain/diagnose.js';
 
 /**
  * Light load, for the tunnel outboxes and the ledger writer: nothing went out (was committed) for
@@ -48,6 +51,11 @@ export interface RunningNode {
   /** The node's ledger (records, cycles, balances) and its billing (prices, balance guard, idempotency). */
   ledger: Ledger;
   billing: NodeBilling;
+  /** Accounts' fair-queue weights and quotas (from options, or pushed by central). */
+  accounts: AccountPolicies;
+  quotas: QuotaGate;
+  /** Why work of a DService would (not) run now: the diagnosis behind refusals and `GET /v1/explain`. */
+  explain(dservice: string, tier: Tier, account?: string | null): Diagnosis;
   /** Open-tier stake checks, evidence and slashing; null when neither stake checks nor redundancy are on. */
   openTier: OpenTier | null;
   status(): Record<string, unknown>;
@@ -90,6 +98,8 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
       : null;
   registerPayTo(ledger.store, options, log);
   const minerPayTo = new Map<string, string>();
+  const accounts = new AccountPolicies(options.accounts.defaults, options.accounts.byAccount);
+  const quotas = new QuotaGate(accounts, () => performance.now());
 
   broker = new Broker(
     {
@@ -104,6 +114,8 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
         if (d === undefined || !d.deterministic) return null;
         return { floor: d.verification?.floor ?? options.broker.redundancy, decay: d.verification?.decay ?? options.broker.verificationDecay };
       },
+      weightOf: (account) => accounts.weightOf(account),
+      memoryOf: (name) => registry.get(name)?.resources.memoryMb ?? 0,
     },
     options.broker,
   );
@@ -170,6 +182,16 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
   openTier?.start((id, reason) => endpoint!.dropMiner(id, reason));
 
   const keys = extra.keys ?? central?.keys ?? keyStore;
+  const explain = (dservice: string, tier: Tier, account: string | null = null): Diagnosis => {
+    const d = registry.get(dservice);
+    return diagnose({
+      dservice, tier, account,
+      descriptor: d === undefined ? null : { memoryMb: d.resources.memoryMb },
+      miners: broker.minersOf(dservice),
+      queue: broker.queueOf(dservice, tier, account),
+      quota: account === null ? null : { usage: quotas.usageOf(account), refusal: quotas.check(account) },
+    });
+  };
   const startedAt = Date.now();
   const bodyPool = new BodyPool();
   const meteringClips = new MeteringClips();
@@ -189,6 +211,8 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
       ? { overReported: (id: string, report: OverReport) => void (openTier.onOverReport(id, report) && endpoint!.dropMiner(id, 'banned from the open tier: it kept reporting more CPU time than it could have used (evidence stored, stake slashed)')) }
       : {}),
     bodyRate: { minBytesPerS: options.timeouts.minBodyBytesPerS, windowMs: options.timeouts.bodyRateWindowMs },
+    quotas,
+    unservable: (name, tier) => refusalOf(explain(name, tier)),
   });
 
   const status = (): Record<string, unknown> => {
@@ -199,7 +223,7 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
       miners: snap.miners,
       minersByTier: snap.miners.reduce<Record<Tier, number>>((n, m) => ((n[m.tier] += 1), n), { open: 0, attested: 0, dedicated: 0 }),
       queues: snap.queues,
-      counters: { broker: snap.counters, http: work.counters, tunnels: endpoint!.counters, bodyPool: bodyPool.counters, ledger: ledger.writer.counters, ...(central ? { central: central.keys.counters } : {}) },
+      counters: { broker: snap.counters, http: work.counters, quotas: quotas.counters, tunnels: endpoint!.counters, bodyPool: bodyPool.counters, ledger: ledger.writer.counters, ...(central ? { central: central.keys.counters } : {}) },
       central: central === null ? null : { url: central.url, connected: central.link.connected },
       pending: snap.pending,
       minerFaults: endpoint!.faults.top(),
@@ -207,6 +231,18 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
       ...(snap.redundancy !== undefined ? { redundancy: snap.redundancy } : {}),
       ...(openTier !== null ? { openTier: openTier.status() } : {}),
     };
+  };
+
+  /** `GET /v1/explain?dservice=NAME[&tier=T][&account=A]`: the diagnosis as JSON (200 whatever it says). */
+  const answerExplain = (res: ServerResponse, url: string): void => {
+    const q = new URL(url, 'http://x').searchParams;
+    const dservice = q.get('dservice');
+    const tier = (q.get('tier') ?? options.defaultTier) as Tier;
+    if (dservice === null || dservice === '') return sendProblem(res, new CgnError('bad_request', 'say which DService: GET /v1/explain?dservice=NAME[&tier=open|attested|dedicated][&account=ACCOUNT]'));
+    if (!TIERS.includes(tier)) return sendProblem(res, new CgnError('bad_request', `tier must be one of ${TIERS.join(', ')}`));
+    const body = JSON.stringify(explain(dservice.slice(0, 128), tier, q.get('account')?.slice(0, 128) ?? null));
+    res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
   };
 
   const t = options.timeouts;
@@ -221,6 +257,7 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
       res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body) });
       return void res.end(body);
     }
+    if (req.method === 'GET' && (url.startsWith('/v1/explain?') || url === '/v1/explain')) return answerExplain(res, url);
     if (req.method === 'GET' && url === '/healthz') {
       res.writeHead(draining ? 503 : 200, { 'content-type': 'text/plain' });
       return void res.end(draining ? 'draining' : 'ok');
@@ -268,6 +305,9 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
     keys: keyStore,
     ledger,
     billing,
+    accounts,
+    quotas,
+    explain,
     openTier,
     status,
     stop,

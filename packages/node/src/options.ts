@@ -6,6 +6,7 @@ import { BROKER_DEFAULTS, type BrokerOptions } from './broker/broker.js';
 import { BILLING_DEFAULTS, type BillingOptions } from './billing.js';
 import type { StakingOptions } from './slashing/index.js';
 import { NO_GRANTS, parseGrants, type NodeGrants } from './tiers/grants-file.js';
+import { DEFAULT_ACCOUNT_POLICY, parseAccountPolicy, type AccountPolicy, type AccountPolicyInput } from './accounts/policies.js';
 
 /**
  * Deadlines on every socket a stranger can open (the work port and the miner port). A client that
@@ -99,6 +100,11 @@ export interface NodeOptions {
   payTo: { operator: string | null; charity: string | null; developers: Record<string, string> };
   broker: BrokerOptions;
   /**
+   * Accounts' fair-queue weights and quotas for a node without central (with central, central's
+   * account settings replace these as it pushes them). Default: weight 1, no quotas.
+   */
+  accounts: { defaults: AccountPolicy; byAccount: Record<string, AccountPolicyInput> };
+  /**
    * Stake checks and slashing for the `open` tier on an EVM chain: open-tier miners must prove a
    * staked address (`Staking.isOpenTierEligible`), open-tier work runs redundantly
    * (`broker.redundancy`, the verification floor, defaults to 0.05 then) and proven cheaters are slashed. Null (default): the
@@ -138,12 +144,14 @@ export const NODE_DEFAULTS: Omit<NodeOptions, 'keysFile'> = {
   billing: BILLING_DEFAULTS,
   payTo: { operator: null, charity: null, developers: {} },
   broker: BROKER_DEFAULTS,
+  accounts: { defaults: DEFAULT_ACCOUNT_POLICY, byAccount: {} },
   staking: null,
   timeouts: EDGE_TIMEOUT_DEFAULTS,
   tls: null,
 };
 
-export type NodeOptionsInput = Partial<Omit<NodeOptions, 'broker' | 'billing' | 'staking' | 'timeouts' | 'attestation'>> & {
+export type NodeOptionsInput = Partial<Omit<NodeOptions, 'broker' | 'billing' | 'staking' | 'timeouts' | 'attestation' | 'accounts'>> & {
+  accounts?: { defaults?: AccountPolicyInput; byAccount?: Record<string, AccountPolicyInput> };
   attestation?: Partial<NodeOptions['attestation']>;
   broker?: Partial<BrokerOptions>;
   timeouts?: Partial<EdgeTimeouts>;
@@ -161,6 +169,7 @@ export function resolveNodeOptions(input: NodeOptionsInput): NodeOptions {
     timeouts: { ...EDGE_TIMEOUT_DEFAULTS, ...input.timeouts },
     attestation: { ...NODE_DEFAULTS.attestation, ...input.attestation },
     billing: { ...BILLING_DEFAULTS, operator: `operator:${input.nodeId ?? NODE_DEFAULTS.nodeId}`, ...input.billing },
+    accounts: { defaults: parseAccountPolicy(input.accounts?.defaults ?? {}, 'option accounts.defaults'), byAccount: input.accounts?.byAccount ?? {} },
   };
   const split = Object.values(o.billing.split).reduce((a, b) => a + b, 0);
   if (split !== 10_000) throw new Error(`option billing.split: basis points must sum to 10000, not ${split}`);

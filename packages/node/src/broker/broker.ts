@@ -78,6 +78,11 @@ export interface BrokerDeps {
   verificationOf?: (dservice: string) => VerificationSettings | null;
   /** An account's weight in the fair queues (its plan or stake); read at each of its turns. Default 1. */
   weightOf?: (account: string) => number;
+  /**
+   * Memory a DService needs (its descriptor's `resources.memoryMb`): a miner advertising less does
+   * not take its work. Default: no requirement.
+   */
+  memoryOf?: (dservice: string) => number;
 }
 
 export interface MinerState {
@@ -85,6 +90,8 @@ export interface MinerState {
   tier: Tier;
   dservices: Set<string>;
   slots: number;
+  /** Memory it advertised, MB. */
+  memoryMb: number;
   /** Units the miner holds, in the order they were sent (Map keeps insertion order). */
   inFlight: Map<string, WorkUnit>;
   /** Per DService: how many units it takes at once, and how many it holds now. */
@@ -263,6 +270,7 @@ export class Broker {
       tier: ad.tier,
       dservices: new Set(),
       slots: ad.slots,
+      memoryMb: ad.resources.memoryMb,
       inFlight: new Map(),
       dsSlots: new Map(),
       dsInUse: new Map(),
@@ -276,11 +284,13 @@ export class Broker {
     };
     m.tier = ad.tier;
     m.slots = ad.slots;
+    m.memoryMb = ad.resources.memoryMb;
     m.dservices = new Set(ad.dservices.map((d) => d.name));
     m.dsSlots = new Map(ad.dservices.map((d) => [d.name, Math.min(d.slots ?? ad.slots, ad.slots)]));
     for (const name of m.dsInUse.keys()) if (!m.dservices.has(name)) m.dsInUse.delete(name);
     this.miners.set(id, m);
     for (const name of m.dservices) {
+      if (!this.fits(m, name)) continue;
       const key = queueKey(name, m.tier);
       let pool = this.pools.get(key);
       if (pool === undefined) this.pools.set(key, (pool = []));
@@ -374,6 +384,34 @@ export class Broker {
         this.deps.closeMiner(m.id, reason);
       }
     }
+  }
+
+  /**
+   * Whether a connected miner could ever take work of this DService and tier (busy or not): one
+   * that runs it in the tier, has the memory and is not draining. O(1) unless all are draining.
+   */
+  servable(dservice: string, tier: Tier): boolean {
+    const pool = this.pools.get(queueKey(dservice, tier));
+    if (pool === undefined) return false;
+    for (const m of pool) if (!m.draining) return true;
+    return false;
+  }
+
+  /** Every connected miner that advertises `dservice` (for diagnoses; allocates). */
+  minersOf(dservice: string): { id: string; tier: Tier; memoryMb: number; slots: number; inUse: number; draining: boolean }[] {
+    const out = [];
+    for (const m of this.miners.values()) {
+      if (m.dservices.has(dservice)) out.push({ id: m.id, tier: m.tier, memoryMb: m.memoryMb, slots: m.dsSlots.get(dservice) ?? m.slots, inUse: m.dsInUse.get(dservice) ?? 0, draining: m.draining });
+    }
+    return out;
+  }
+
+  /** Queue state of one (DService, tier): depth, accounts waiting, the next unit's wait. */
+  queueOf(dservice: string, tier: Tier, account: string | null = null): { depth: number; accounts: number; oldestMs: number; accountDepth: number | null } {
+    const q = this.queues.get(queueKey(dservice, tier));
+    if (q === undefined) return { depth: 0, accounts: 0, oldestMs: 0, accountDepth: account === null ? null : 0 };
+    const head = this.liveHead(q);
+    return { depth: q.length, accounts: q.accountsWaiting, oldestMs: head === undefined ? 0 : this.deps.now() - head.enqueuedAt, accountDepth: account === null ? null : q.depthOf(account) };
   }
 
   // ---- status -----------------------------------------------------------------------------
@@ -479,7 +517,7 @@ export class Broker {
       let best: FairQueue<WorkUnit> | null = null;
       let bestHead: WorkUnit | undefined;
       for (const name of m.dservices) {
-        if ((m.dsInUse.get(name) ?? 0) >= (m.dsSlots.get(name) ?? m.slots)) continue;
+        if ((m.dsInUse.get(name) ?? 0) >= (m.dsSlots.get(name) ?? m.slots) || !this.fits(m, name)) continue;
         const q = this.queues.get(queueKey(name, m.tier));
         if (q === undefined) continue;
         let head = this.liveHead(q);
@@ -569,6 +607,10 @@ export class Broker {
     }
     this.units.delete(unit.id);
     unit.onDone(outcome);
+  }
+
+  private fits(m: MinerState, dservice: string): boolean {
+    return this.deps.memoryOf === undefined || m.memoryMb >= this.deps.memoryOf(dservice);
   }
 
   private leavePools(m: MinerState): void {

@@ -22,6 +22,7 @@ import { answerOf, requestLimitProblem, type Answer } from './edge.js';
 import { boundMetering, boundPrice, isGrossOverReport, type MeteringClips } from '../charge-bound.js';
 import type { BodyPool } from './body-pool.js';
 import type { OverReport } from '../slashing/evidence.js';
+import type { QuotaGate } from '../accounts/quotas.js';
 
 export interface WorkEndpointDeps {
   nodeId: string;
@@ -47,6 +48,13 @@ export interface WorkEndpointDeps {
   minerFault: (minerId: string, reason: string) => void;
   /** An open-tier miner's gross CPU over-report, for slashing evidence (absent: no open-tier slashing). */
   overReported?: (minerId: string, report: OverReport) => void;
+  /** Per-account quotas (429 naming the quota past them); null: none. */
+  quotas: QuotaGate | null;
+  /**
+   * Why no connected miner could ever take work of this DService and tier (`explain/diagnose.ts`),
+   * asked only when the broker says none can; the request is refused with it at once.
+   */
+  unservable: (dservice: string, tier: Tier) => CgnError;
 }
 
 export interface WorkCounters {
@@ -250,6 +258,8 @@ export function createWorkEndpoint(deps: WorkEndpointDeps): {
     const tierHeader = req.headers['cgn-tier'];
     const tier = (tierHeader ?? deps.defaultTier) as Tier;
     if (!TIERS.includes(tier)) return fail(res, new CgnError('bad_request', `cgn-tier must be one of ${TIERS.join(', ')}`));
+    // Nothing connected could ever run it: say why now, not with a 504 at the deadline.
+    if (!broker.servable(name, tier)) return fail(res, deps.unservable(name, tier));
 
     let timeoutMs = descriptor.timeouts.requestMs;
     const deadlineHeader = req.headers['cgn-deadline-ms'];
@@ -275,6 +285,14 @@ export function createWorkEndpoint(deps: WorkEndpointDeps): {
     if (typeof idemKey === 'string') {
       const problem = idempotencyKeyProblem(idemKey);
       if (problem !== null) return fail(res, new CgnError('bad_request', problem));
+    }
+
+    if (deps.quotas !== null) {
+      const refused = deps.quotas.take(principal.account);
+      if (refused !== null) return fail(res, refused, undefined, refused.details?.['retryAfterS'] as number);
+      const quotas = deps.quotas;
+      const account = principal.account;
+      res.once('close', () => quotas.release(account));
     }
 
     const id = nextId();

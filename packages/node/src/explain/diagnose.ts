@@ -1,0 +1,123 @@
+/**
+ * "Why is nothing running my work?": the diagnosis of one (DService, tier[, account]) from what
+ * the node knows — the DServices it routes, the miners connected, the queue, the account's quotas.
+ * Pure: the work endpoint refuses with it at once (instead of letting a request wait for its
+ * deadline), and `GET /v1/explain` and `cgn explain` show the same thing.
+ *
+ * A miner that is busy (every slot taken) is not a reason: that is what the queue is for. Work is
+ * refused only when no connected miner could ever take it.
+ */
+import { CgnError, type Tier } from '@cgn/protocol';
+import type { QuotaUsage } from '../accounts/quotas.js';
+
+export type BlockReason =
+  | 'unknown_dservice'
+  | 'no_miner'
+  | 'no_miner_in_tier'
+  | 'not_enough_memory'
+  | 'all_draining'
+  | 'quota';
+
+export interface MinerView {
+  id: string;
+  tier: Tier;
+  memoryMb: number;
+  slots: number;
+  inUse: number;
+  draining: boolean;
+}
+
+export interface DiagnoseInput {
+  dservice: string;
+  tier: Tier;
+  /** The DService's descriptor on this node; null when the node does not route it. */
+  descriptor: { memoryMb: number } | null;
+  /** Connected miners that advertise the DService (any tier). */
+  miners: readonly MinerView[];
+  queue: { depth: number; accounts: number; oldestMs: number; accountDepth: number | null };
+  account: string | null;
+  /** The account's quota use and the refusal `take` would give now (null: no account asked about). */
+  quota: { usage: QuotaUsage; refusal: CgnError | null } | null;
+}
+
+export interface Diagnosis {
+  dservice: string;
+  tier: Tier;
+  account: string | null;
+  /** Whether a request sent now would be taken (run at once or queued). */
+  runnable: boolean;
+  /** Why not (null when runnable). */
+  reason: BlockReason | null;
+  /** One sentence for a person, saying what to do. */
+  message: string;
+  needs: { memoryMb: number } | null;
+  miners: {
+    /** Advertise the DService, any tier. */
+    advertising: number;
+    byTier: Record<Tier, number>;
+    /** In the tier, with the memory, not draining: could take the work. */
+    eligible: number;
+    /** Of those, slots free right now. */
+    freeSlots: number;
+    /** Most memory any miner in the tier advertises, MB. */
+    largestMemoryMb: number | null;
+  };
+  queue: DiagnoseInput['queue'];
+  quota: (QuotaUsage & { refused: string | null }) | null;
+}
+
+export function diagnose(input: DiagnoseInput): Diagnosis {
+  const { dservice, tier, descriptor, miners } = input;
+  const byTier: Record<Tier, number> = { open: 0, attested: 0, dedicated: 0 };
+  let inTier = 0;
+  let withMemory = 0;
+  let eligible = 0;
+  let freeSlots = 0;
+  let largest: number | null = null;
+  const need = descriptor?.memoryMb ?? 0;
+  for (const m of miners) {
+    byTier[m.tier]++;
+    if (m.tier !== tier) continue;
+    inTier++;
+    largest = largest === null ? m.memoryMb : Math.max(largest, m.memoryMb);
+    if (m.memoryMb < need) continue;
+    withMemory++;
+    if (m.draining) continue;
+    eligible++;
+    freeSlots += Math.max(0, m.slots - m.inUse);
+  }
+  const quotaRefusal = input.quota?.refusal ?? null;
+  const [reason, message] = ((): [BlockReason | null, string] => {
+    if (descriptor === null) return ['unknown_dservice', `no DService named "${dservice}" on this node (not installed here, or not approved at central)`];
+    if (miners.length === 0) return ['no_miner', `no miner connected to this node runs ${dservice}; start one with \`cgn miner --node URL --dservice DIR\`, or wait for one to join`];
+    if (inTier === 0) {
+      const tiers = (Object.keys(byTier) as Tier[]).filter((t) => byTier[t] > 0).map((t) => `${t} (${byTier[t]})`).join(', ');
+      return ['no_miner_in_tier', `no ${tier}-tier miner runs ${dservice}; miners run it in: ${tiers}. Send cgn-tier with one of those, or wait for a ${tier}-tier miner`];
+    }
+    if (withMemory === 0) return ['not_enough_memory', `${dservice} needs ${need} MB of memory (resources.memoryMb) and the largest ${tier}-tier miner running it has ${largest} MB; no miner here can run it`];
+    if (eligible === 0) return ['all_draining', `every ${tier}-tier miner that runs ${dservice} is draining; try again shortly`];
+    if (quotaRefusal !== null) return ['quota', quotaRefusal.message];
+    const wait = freeSlots > 0 ? `${freeSlots} slot${freeSlots === 1 ? '' : 's'} free: it runs at once` : `all ${eligible} miner${eligible === 1 ? ' is' : 's are'} busy: it waits in the queue (${input.queue.depth} queued, ${input.queue.accounts} account${input.queue.accounts === 1 ? '' : 's'} waiting, fair shares)`;
+    return [null, `${eligible} ${tier}-tier miner${eligible === 1 ? '' : 's'} can run ${dservice}; ${wait}`];
+  })();
+  return {
+    dservice,
+    tier,
+    account: input.account,
+    runnable: reason === null,
+    reason,
+    message,
+    needs: descriptor === null ? null : { memoryMb: need },
+    miners: { advertising: miners.length, byTier, eligible, freeSlots, largestMemoryMb: largest },
+    queue: input.queue,
+    quota: input.quota === null ? null : { ...input.quota.usage, refused: quotaRefusal === null ? null : (quotaRefusal.details?.['quota'] as string) },
+  };
+}
+
+/** The refusal a request gets for a diagnosis that is not runnable for lack of miners. */
+export function refusalOf(d: Diagnosis): CgnError {
+  return new CgnError(d.reason === 'unknown_dservice' ? 'unknown_dservice' : 'dservice_unavailable', d.message, {
+    retryable: d.reason !== 'unknown_dservice',
+    details: { reason: d.reason, dservice: d.dservice, tier: d.tier, ...(d.needs !== null ? { needsMemoryMb: d.needs.memoryMb } : {}), miners: d.miners },
+  });
+}

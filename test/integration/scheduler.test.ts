@@ -1,0 +1,192 @@
+/**
+ * Fair shares and "why is nothing running my work?" over real sockets: work nothing connected
+ * could run is refused at once with the reason (and `GET /v1/explain` says the same), a busy miner
+ * is not such a reason, quotas answer 429 naming the quota, and one account's flood does not make
+ * another account wait behind it.
+ */
+import { describe, expect, it } from 'vitest';
+import { Agent, fetch as undiciFetch } from 'undici';
+import { ScriptedMiner, minersOf, startTestNode, waitFor, type TestNode } from './harness.js';
+
+interface Problem {
+  code: string;
+  detail: string;
+  details?: { reason?: string; quota?: string; limit?: number; needsMemoryMb?: number };
+}
+
+const post = (t: TestNode, dservice: string, body: string, headers: Record<string, string> = {}, key = t.apiKey, dispatcher?: Agent) =>
+  undiciFetch(t.url(dservice, '/'), { method: 'POST', body, headers: { authorization: `Bearer ${key}`, ...headers }, ...(dispatcher ? { dispatcher } : {}) });
+
+const explain = async (t: TestNode, q: string) => (await fetch(`${t.node.statusUrl.replace('/v1/status', '/v1/explain')}?${q}`)).json() as Promise<{ runnable: boolean; reason: string | null; message: string; queue: { depth: number }; quota: { inFlight: number; refused: string | null } | null }>;
+
+describe('work no connected miner could run is refused at once, with the reason', () => {
+  it('no miner runs the DService: 503 problem+json at once (not 504 at the deadline); explain says the same', async () => {
+    const t = await startTestNode();
+    try {
+      const started = Date.now();
+      const res = await post(t, 'echo', 'x', { 'cgn-deadline-ms': '10000' });
+      expect(Date.now() - started).toBeLessThan(5000);
+      expect(res.status).toBe(503);
+      expect(res.headers.get('content-type')).toBe('application/problem+json');
+      expect(res.headers.get('retry-after')).toBe('1');
+      const p = (await res.json()) as Problem;
+      expect(p.code).toBe('dservice_unavailable');
+      expect(p.details?.reason).toBe('no_miner');
+      expect(p.detail).toMatch(/no miner connected to this node runs echo/);
+      const e = await explain(t, 'dservice=echo');
+      expect(e).toMatchObject({ runnable: false, reason: 'no_miner', message: p.detail });
+      expect(t.node.broker.pending).toBe(0);
+    } finally {
+      await t.cleanup();
+    }
+  });
+
+  it('a DService needing more memory than any miner has is refused at once, naming what it needs and the largest miner', async () => {
+    const t = await startTestNode();
+    // mediagen's descriptor asks for 512 MB; this miner advertises 100 MB
+    const m = new ScriptedMiner({ ack: true, answer: true, dservices: ['echo', 'mediagen'] });
+    try {
+      await m.connect(t.node.minerUrl);
+      await waitFor(() => minersOf(t.node).length === 1, 'the miner in the pool');
+      const res = await post(t, 'mediagen', 'x');
+      expect(res.status).toBe(503);
+      const p = (await res.json()) as Problem;
+      expect(p.details?.reason).toBe('not_enough_memory');
+      expect(p.details?.needsMemoryMb).toBe(512);
+      expect(p.detail).toMatch(/needs 512 MB .* has 100 MB/);
+      expect((await explain(t, 'dservice=mediagen')).reason).toBe('not_enough_memory');
+      expect(m.workIds()).toEqual([]);
+      // echo (64 MB) runs on it
+      expect((await post(t, 'echo', 'fits')).status).toBe(200);
+    } finally {
+      m.ws.close();
+      await t.cleanup();
+    }
+  });
+
+  it('no miner in the requested tier: refused at once, naming the tiers that have one', async () => {
+    const t = await startTestNode();
+    const m = new ScriptedMiner({ ack: true, answer: true });
+    try {
+      await m.connect(t.node.minerUrl);
+      await waitFor(() => minersOf(t.node).length === 1, 'the miner in the pool');
+      const res = await post(t, 'echo', 'x', { 'cgn-tier': 'dedicated' });
+      expect(res.status).toBe(503);
+      const p = (await res.json()) as Problem;
+      expect(p.details?.reason).toBe('no_miner_in_tier');
+      expect(p.detail).toMatch(/no dedicated-tier miner runs echo; miners run it in: open \(1\)/);
+      expect((await explain(t, 'dservice=echo&tier=dedicated')).reason).toBe('no_miner_in_tier');
+    } finally {
+      m.ws.close();
+      await t.cleanup();
+    }
+  });
+
+  it('a busy miner is not a reason: the work waits in the queue and runs', async () => {
+    const t = await startTestNode();
+    const m = new ScriptedMiner({ ack: true, answer: false, slots: 1 });
+    try {
+      await m.connect(t.node.minerUrl);
+      await waitFor(() => minersOf(t.node).length === 1, 'the miner in the pool');
+      const first = post(t, 'echo', 'a');
+      const second = post(t, 'echo', 'b');
+      await waitFor(() => t.node.broker.snapshot().queues.some((q) => q.depth === 1), 'the second request queued');
+      const e = await explain(t, 'dservice=echo');
+      expect(e.runnable).toBe(true);
+      expect(e.message).toMatch(/busy: it waits in the queue \(1 queued/);
+      let settled = false;
+      const all = Promise.all([first, second]).finally(() => (settled = true));
+      await waitFor(() => (m.answerPending(), settled), 'both answered');
+      expect((await all).map((r) => r.status)).toEqual([200, 200]);
+    } finally {
+      m.ws.close();
+      await t.cleanup();
+    }
+  });
+});
+
+describe('per-account quotas', () => {
+  it('past its concurrent-request quota an account gets 429 with Retry-After naming the quota; other accounts are not held', async () => {
+    const t = await startTestNode({ accounts: { byAccount: { 'test-account': { maxConcurrent: 2 } } } });
+    const other = t.node.keys.create('other-account').key;
+    const m = new ScriptedMiner({ ack: true, answer: false, slots: 8 });
+    try {
+      await m.connect(t.node.minerUrl);
+      await waitFor(() => minersOf(t.node).length === 1, 'the miner in the pool');
+      const held = [post(t, 'echo', 'a'), post(t, 'echo', 'b')];
+      await waitFor(() => m.workIds().length === 2, 'two requests running');
+      const res = await post(t, 'echo', 'c');
+      expect(res.status).toBe(429);
+      expect(res.headers.get('retry-after')).toBe('1');
+      const p = (await res.json()) as Problem;
+      expect(p.code).toBe('rate_limited');
+      expect(p.details).toMatchObject({ quota: 'concurrentRequests', limit: 2 });
+      expect(p.detail).toMatch(/account test-account is at its quota of 2 concurrent requests/);
+      const e = await explain(t, 'dservice=echo&account=test-account');
+      expect(e).toMatchObject({ runnable: false, reason: 'quota', quota: { inFlight: 2, refused: 'concurrentRequests' } });
+      const theirs = post(t, 'echo', 'd', {}, other);
+      await waitFor(() => m.workIds().length === 3, "the other account's request running");
+      m.answerPending();
+      expect((await Promise.all([...held, theirs])).map((r) => r.status)).toEqual([200, 200, 200]);
+      // the slots are given back: the account may send again
+      const again = post(t, 'echo', 'e');
+      await waitFor(() => (m.answerPending(), m.workIds().length === 4), 'the next request running');
+      expect((await again).status).toBe(200);
+    } finally {
+      m.ws.close();
+      await t.cleanup();
+    }
+  });
+
+  it('past its requests-per-second quota an account gets 429 naming requestsPerSecond', async () => {
+    const t = await startTestNode({ accounts: { byAccount: { 'test-account': { perSecond: 0.1, burst: 2 } } } });
+    const m = new ScriptedMiner({ ack: true, answer: true });
+    try {
+      await m.connect(t.node.minerUrl);
+      await waitFor(() => minersOf(t.node).length === 1, 'the miner in the pool');
+      expect((await post(t, 'echo', 'a')).status).toBe(200);
+      expect((await post(t, 'echo', 'b')).status).toBe(200);
+      const res = await post(t, 'echo', 'c');
+      expect(res.status).toBe(429);
+      expect(Number(res.headers.get('retry-after'))).toBeGreaterThanOrEqual(9);
+      expect(((await res.json()) as Problem).details).toMatchObject({ quota: 'requestsPerSecond', limit: 0.1 });
+    } finally {
+      m.ws.close();
+      await t.cleanup();
+    }
+  });
+});
+
+describe('fair shares among accounts', () => {
+  it("one account's flood of 500 queued requests does not starve another: the victim's work runs within a few dequeues", async () => {
+    // The flood takes a while to arrive on a loaded machine: its oldest must not age out of the queue meanwhile.
+    const t = await startTestNode({ broker: { maxQueueAgeMs: 60_000 } });
+    const victimKey = t.node.keys.create('victim').key;
+    const agent = new Agent({ connections: 1000, pipelining: 0 });
+    // One slot, answered only when the test says: the order work reaches the miner is the queue's.
+    const m = new ScriptedMiner({ ack: true, answer: false, slots: 1 });
+    try {
+      await m.connect(t.node.minerUrl);
+      await waitFor(() => minersOf(t.node).length === 1, 'the miner in the pool');
+      const flood = Array.from({ length: 501 }, (_, i) => post(t, 'echo', `flood-${i}`, { 'cgn-deadline-ms': '60000' }, t.apiKey, agent).catch(() => null));
+      await waitFor(() => t.node.broker.snapshot().queues.some((q) => q.depth === 500), '500 flood requests queued', 30_000);
+      const sentBefore = m.workIds().length;
+      const victim = Array.from({ length: 5 }, (_, i) => post(t, 'echo', `victim-${i}`, {}, victimKey, agent));
+      await waitFor(() => t.node.broker.snapshot().queues.some((q) => q.depth === 505 && q.accounts === 2), 'the victim queued too');
+      let settled = false;
+      const victims = Promise.all(victim).finally(() => (settled = true));
+      await waitFor(() => (m.answerPending(), settled), "the victim's requests answered", 30_000);
+      expect((await victims).map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
+      // Work the miner got after the victim arrived, in order: the victim's five are among the first 11.
+      const bodies = m.received.filter((f) => f.t === 'work').slice(sentBefore).map((f) => Buffer.from((f as { body: Uint8Array }).body).toString());
+      const lastVictim = Math.max(...[0, 1, 2, 3, 4].map((i) => bodies.indexOf(`victim-${i}`)));
+      expect(lastVictim).toBeGreaterThanOrEqual(0);
+      expect(lastVictim).toBeLessThan(11);
+      void flood;
+    } finally {
+      m.ws.close();
+      await t.cleanup();
+      await agent.close();
+    }
+  }, 60_000);
+});
