@@ -3,7 +3,8 @@
  * The `cgn` command.
  */
 import { runNodeFromArgs } from '@cgn/node';
-import { digestPackage, runMinerFromArgs } from '@cgn/miner';
+import { MINER_DEFAULTS, digestPackage, runMinerFromArgs } from '@cgn/miner';
+import { resolvePayoutNew } from './miner-payout.js';
 import { runSettleFromArgs, runWalletFromArgs } from '@cgn/chain';
 import { runLedgerFromArgs } from '@cgn/ledger';
 import { runAccountFromArgs, runCentralFromArgs, runDServiceFromArgs, runMinerGrantFromArgs, runMinerRegisterFromArgs } from '@cgn/central';
@@ -69,12 +70,22 @@ switch (command) {
       await runMinerGrantFromArgs(rest.slice(1));
       break;
     }
-    // From a checkout, a miner with no --dservice runs the bundled MediaGen and echo.
-    await runMinerFromArgs(
-      rest.includes('--dservice') || rest.includes('--help') || rest.includes('-h')
-        ? rest
-        : [...rest, '--dservice', dserviceDir('mediagen'), '--dservice', dserviceDir('echo')],
-    );
+    {
+      // --payout-address new: a wallet made (or reused) next to the miner key, its address used.
+      let args: string[];
+      try {
+        args = resolvePayoutNew(rest, MINER_DEFAULTS.keyFile, (l) => void process.stderr.write(`${l}\n`));
+      } catch (err) {
+        process.stderr.write(`cgn miner: --payout-address new: ${(err as Error).message}\n`);
+        process.exit(1);
+      }
+      // From a checkout, a miner with no --dservice runs the bundled MediaGen and echo.
+      await runMinerFromArgs(
+        args.includes('--dservice') || args.includes('--help') || args.includes('-h')
+          ? args
+          : [...args, '--dservice', dserviceDir('mediagen'), '--dservice', dserviceDir('echo')],
+      );
+    }
     break;
   case undefined:
   case 'help':
