@@ -10,6 +10,8 @@ import { runLedgerFromArgs } from '@cgn/ledger';
 import { runAccountFromArgs, runCentralFromArgs, runDServiceFromArgs, runMinerGrantFromArgs, runMinerRegisterFromArgs } from '@cgn/central';
 import { runDevFromArgs } from './dev.js';
 import { runEpochFromArgs } from './epoch.js';
+import { runExplainFromArgs } from './explain.js';
+import { runDServiceInitFromArgs } from './dservice-init.js';
 import { dserviceDir } from './paths.js';
 
 const USAGE = `Usage: cgn <command> [options]
@@ -22,9 +24,10 @@ Commands:
   miner grant     grant a registered miner the dedicated tier (staff)
   central         run the Central Service (accounts, keys, registries, node selection)
   account         accounts, users, API keys, TOTP (talks to central)
-  dservice        register, approve and list DServices (talks to central)
+  dservice        init (scaffold a new DService); register, approve and list DServices (central)
   ledger          usage, invoices, earnings, cycles, proofs, audit of the ledger
   wallet          token balance, deposits, claims, stakes, history, validators on the chain
+  explain         why work of a DService would (not) run now: miners, tier, memory, queue, quotas
   epoch           service levels from the ledger and the validator election per epoch
   settle          credit escrow deposits, close cycles, anchor them on chain, post withdrawals
   help     show this help
@@ -47,6 +50,10 @@ switch (command) {
     await runAccountFromArgs(rest);
     break;
   case 'dservice':
+    if (rest[0] === 'init') {
+      process.exitCode = await runDServiceInitFromArgs(rest.slice(1));
+      break;
+    }
     await runDServiceFromArgs(rest, undefined, { digestPackage });
     break;
   case 'ledger':
@@ -54,6 +61,9 @@ switch (command) {
     break;
   case 'wallet':
     process.exitCode = await runWalletFromArgs(rest);
+    break;
+  case 'explain':
+    process.exitCode = await runExplainFromArgs(rest);
     break;
   case 'epoch':
     process.exitCode = await runEpochFromArgs(rest);
