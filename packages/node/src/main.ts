@@ -7,8 +7,10 @@ import { EDGE_TIMEOUT_DEFAULTS, NODE_DEFAULTS } from './options.js';
 import { createLogger } from './log.js';
 import { readGrantsFile } from './tiers/grants-file.js';
 import { plaintextProblem } from '@cgn/protocol';
+import { runNodeKeysFromArgs } from './keys-cli.js';
 
 export const NODE_USAGE = `Usage: cgn node [options]
+       cgn node keys add|list|revoke   API keys of a node without central (cgn node keys --help)
 
 Runs a regional CGN node: the work endpoint (/v1/d/{dservice}/{path}), the status endpoint
 (/v1/status) and the miner endpoint (WebSocket), with the broker and the metering ledger.
@@ -20,7 +22,8 @@ Options:
   --miner-port PORT      miner WebSocket port, 0 = any free (default ${NODE_DEFAULTS.minerPort})
   --data-dir DIR         ledger and state directory         (default ${NODE_DEFAULTS.dataDir})
   --dservice DIR         a DService package to route to (repeatable; needs dservice.json)
-  --keys FILE            API keys file                      (default <data-dir>/api-keys.json)
+  --keys FILE            API keys file                      (default <data-dir>/api-keys.json;
+                         manage it with cgn node keys add|list|revoke; unused with --central-port)
   --accept-any-miner     let any miner key join (local/dev networks only)
   --miner-key HEX        a miner public key allowed to join (repeatable)
   --dedicated-miner HEX  a miner public key allowed to join and granted the dedicated tier (repeatable;
@@ -73,6 +76,10 @@ Open tier (stake, redundant execution, slashing):
 `;
 
 export async function runNodeFromArgs(argv: string[]): Promise<void> {
+  if (argv[0] === 'keys') {
+    process.exitCode = runNodeKeysFromArgs(argv.slice(1));
+    return;
+  }
   let values;
   try {
     ({ values } = parseArgs({
@@ -205,6 +212,10 @@ export async function runNodeFromArgs(argv: string[]): Promise<void> {
   }
   // Machine-readable line for supervisors (cgn dev) and tests.
   process.stdout.write(JSON.stringify({ event: 'ready', workUrl: node.workUrl, statusUrl: node.statusUrl, minerUrl: node.minerUrl, centralLinkUrl: node.centralLinkUrl, pid: process.pid }) + '\n');
+  if (values['central-port'] === undefined && !node.keys.list().some((k) => (k.revokedAt ?? null) === null)) {
+    const where = values.keys !== undefined ? `--keys ${values.keys}` : `--data-dir ${values['data-dir'] ?? NODE_DEFAULTS.dataDir}`;
+    log.warn({}, `no API keys yet: every work request is refused (401) until one is made with cgn node keys add --account NAME ${where}`);
+  }
   const shutdown = (signal: string) => {
     log.info({ signal }, 'shutting down');
     node.stop().then(
