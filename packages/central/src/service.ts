@@ -624,6 +624,33 @@ export class CentralService extends EventEmitter<Events> {
     return this.store.listDServices({ state: 'approved' });
   }
 
+  /**
+   * Sets (or clears, with null) where an account's earnings are paid: its DServices' developer
+   * share. The account's owner and administrators may; nodes learn it with the
+   * approved descriptors (pushed now) and register it in their ledgers, and credits held for
+   * want of an address are paid in the next cycle.
+   */
+  async setPayoutAddress(actor: Actor, id: string, address: string | null, ctx: Ctx) {
+    if (!CentralService.isStaff(actor, ['administrator']) && CentralService.member(actor, id)?.owner !== true) return this.denied(actor, `set the payout address of account ${id}`, ctx, id);
+    if (address !== null && !/^0x[0-9a-fA-F]{40}$/.test(address)) throw badRequest('address: must be an EVM address, 0x and 40 hex digits');
+    await this.account(id);
+    const payoutAddress = address === null ? null : address.toLowerCase();
+    await this.store.updateAccount(id, { payoutAddress });
+    await this.audit({ type: 'payout_address_set', actor: CentralService.actorId(actor), accountId: id, subject: id, ip: ctx.ip, details: { address: payoutAddress } });
+    this.emit('dservicesChanged');
+    return accountView(await this.account(id));
+  }
+
+  /** The payout addresses of these accounts (developers), where set. */
+  async payoutAddresses(ids: Iterable<string>): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    for (const id of new Set(ids)) {
+      const a = await this.store.getAccount(id);
+      if (a?.payoutAddress) out.set(id, a.payoutAddress);
+    }
+    return out;
+  }
+
   // ---------------------------------------------------------------- node directory
 
   async registerNode(

@@ -124,7 +124,11 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
   // Read before anything listens: a certificate that does not load stops the start with its reason.
   const tls = options.tls === null ? null : loadTlsPair(options.tls);
   // Central first: miner admission and digest checks may ask it.
-  const central = options.central === null ? null : await startCentralLink(options, options.central, registry, () => broker.snapshot(), () => draining, log, () => endpoint?.readmit(), (id) => endpoint?.regrant(id));
+  const central = options.central === null ? null : await startCentralLink(options, options.central, registry, () => broker.snapshot(), () => draining, log, () => endpoint?.readmit(), (id) => endpoint?.regrant(id), (developer, address) => {
+    // The developer's own choice (set at central) wins over this node's --developer-address.
+    ledger.store.registerAddress('developer', developer, address);
+    log.info({ role: 'developer', id: developer, address }, 'payout address from central registered in the ledger');
+  });
   const localPolicy: AttestationPolicy = { runtimes: new Set(options.grants.attestation.runtimes), dservices: new Map(Object.entries(options.grants.attestation.dservices)) };
   endpoint = new MinerEndpoint(
     {

@@ -69,6 +69,8 @@ export interface LinkDescriptor {
   concurrency: number;
   timeouts: { requestMs: number };
   price: { perRequestMicros: number; perCpuSecondMicros: number; perMbMicros: number };
+  /** Where the developer's share is paid: the address the developer's account set at central (null: none yet). */
+  developerAddress?: string | null;
 }
 
 export interface NodeLinkStatus {

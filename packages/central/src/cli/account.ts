@@ -23,6 +23,10 @@ Commands:
   keys list [--account ID]
   keys revoke KEY_ID [--account ID]
                           nodes stop accepting the key within their cache TTL (30 s)
+  payout-address 0x... | --clear [--account ID]
+                          where the account's earnings are paid (a developer's share of its
+                          DServices); nodes register it, and what was held for want of an
+                          address is paid in the next billing cycle (account owners)
   totp enable             start TOTP: prints the otpauth:// URI (and secret) for an authenticator app
   totp confirm CODE       finish with a current code: prints one-time recovery codes
   password                change your password (ends all your sessions)
@@ -39,7 +43,7 @@ const OPTIONS = {
   login: { type: 'string' }, totp: { type: 'string' }, 'recovery-code': { type: 'string' }, 'password-stdin': { type: 'boolean' },
   name: { type: 'string' }, kind: { type: 'string', multiple: true }, region: { type: 'string', multiple: true }, 'owner-login': { type: 'string' },
   role: { type: 'string' }, account: { type: 'string' }, scope: { type: 'string', multiple: true }, 'for-user': { type: 'string' },
-  'expires-in': { type: 'string' },
+  'expires-in': { type: 'string' }, clear: { type: 'boolean' },
 } as const;
 
 type Values = ReturnType<typeof parse<typeof OPTIONS>>['values'];
@@ -163,6 +167,15 @@ export async function runAccountFromArgs(argv: string[], io?: CliIo): Promise<nu
         const a = sessionApi(values, cio);
         const r = await a.call('DELETE', `/v1/accounts/${encodeURIComponent(await accountOf(a, values))}/keys/${encodeURIComponent(args[0]!)}`);
         print(cio, json, r, `revoked ${r.id} (${r.name}); nodes stop accepting it within their cache TTL`);
+        return;
+      }
+      case 'payout-address': {
+        if (values.clear === true ? args.length !== 0 : args.length !== 1) throw new UsageError('payout-address takes one address (0x and 40 hex digits), or --clear');
+        const address = values.clear === true ? null : args[0]!;
+        if (address !== null && !/^0x[0-9a-fA-F]{40}$/.test(address)) throw new UsageError(`"${address}" is not an EVM address (0x and 40 hex digits); make one with cgn wallet new`);
+        const a = sessionApi(values, cio);
+        const r = await a.call('PUT', `/v1/accounts/${encodeURIComponent(await accountOf(a, values))}/payout-address`, { address });
+        print(cio, json, r, address === null ? `${r.name}: no payout address (its earnings are held until it gives one)` : `${r.name} (${r.id}) is paid to ${r.payoutAddress}: nodes register it, and what was held is paid in the next billing cycle`);
         return;
       }
       case 'totp enable': {

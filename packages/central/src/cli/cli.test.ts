@@ -184,6 +184,41 @@ describe('cgn account / dservice / miner register / central', () => {
     expect((await account(['whoami'])).err).toContain('not logged in');
   });
 
+  it('a developer sets its own payout address: at dservice register, or with account payout-address; nodes get it with the descriptors', async () => {
+    mkdirSync(join(dir, '.cgn'), { recursive: true });
+    writeFileSync(join(dir, '.cgn', 'dev.json'), JSON.stringify({ centralUrl: url }));
+    expect((await account(['login', '--login', admin.login, '--session', 'admin2.json'], { CGN_PASSWORD: admin.password })).code).toBe(0);
+    const created = await account(['create', '--name', 'devco', '--kind', 'developer', '--owner-login', 'devco-owner', '--password-stdin', '--session', 'admin2.json', '--json'], {}, 'Devc0-Own3r-Pw!\n');
+    expect(created.code, created.err).toBe(0);
+    const devco = (JSON.parse(created.out) as { account: { id: string } }).account.id;
+    expect((await account(['login', '--login', 'devco-owner', '--password-stdin', '--session', 'dev.json'], {}, 'Devc0-Own3r-Pw!\n')).code).toBe(0);
+    writeFileSync(join(dir, 'paid.json'), JSON.stringify({ name: 'paid', version: '1.0.0', entry: 'dist/server.js' }));
+    const first = await dservice(['register', '--file', 'paid.json', '--digest', 'e'.repeat(64), '--session', 'dev.json']);
+    expect(first.code, first.err).toBe(0);
+    expect(first.out).toContain('WARNING: the developer account has no payout address');
+    const bad = await account(['payout-address', '0x12', '--session', 'dev.json']);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toContain('cgn wallet new');
+    const A = `0x${'Ab'.repeat(20)}`;
+    const set = await account(['payout-address', A, '--session', 'dev.json']);
+    expect(set.code, set.err).toBe(0);
+    expect(set.out).toContain(`is paid to ${A.toLowerCase()}`);
+    expect(await central.service.payoutAddresses([devco, 'acc_nobody'])).toEqual(new Map([[devco, A.toLowerCase()]]));
+    // Nobody else's account: refused.
+    const other = await account(['payout-address', A, '--account', 'acc_nobody', '--session', 'dev.json']);
+    expect(other.code).toBe(1);
+    const B = `0x${'cd'.repeat(20)}`;
+    writeFileSync(join(dir, 'paid2.json'), JSON.stringify({ name: 'paid', version: '1.0.1', entry: 'dist/server.js' }));
+    const second = await dservice(['register', '--file', 'paid2.json', '--digest', 'e'.repeat(64), '--payout-address', B, '--session', 'dev.json']);
+    expect(second.code, second.err).toBe(0);
+    expect(second.out).toContain(`the developer share is paid to ${B}`);
+    expect((await central.service.payoutAddresses([devco])).get(devco)).toBe(B);
+    const cleared = await account(['payout-address', '--clear', '--session', 'dev.json', '--json']);
+    expect(JSON.parse(cleared.out)).toMatchObject({ id: devco });
+    expect(JSON.parse(cleared.out).payoutAddress).toBeUndefined();
+    expect(await central.service.payoutAddresses([devco])).toEqual(new Map());
+  });
+
   it('serves the API over HTTPS with --tls-cert/--tls-key', async () => {
     const leaf = issueCert(join(dir, 'pki'), 'central-https', 'localhost', ['localhost', '127.0.0.1']);
     writeFileSync(join(dir, 'https.crt'), leaf.cert);

@@ -16,6 +16,9 @@ Commands:
                           computed from the package the way miners compute it.
       [--price-request µUSD] [--price-cpu-second µUSD] [--price-mb µUSD]   (1 µUSD = 0.000001 USD)
       [--developer ACCOUNT]   (administrators registering for a developer)
+      [--payout-address 0x...] where the developer's share is paid (sets the developer
+                              account's payout address, as cgn account payout-address does);
+                              without one it is held until one is given
   approve NAME@VERSION [--reject] [--reason TEXT]
                           approve (or reject) a DService version (administrators)
   list [--state pending|approved|rejected]
@@ -25,7 +28,7 @@ ${COMMON_HELP}`;
 const OPTIONS = {
   dir: { type: 'string' }, file: { type: 'string' }, digest: { type: 'string' }, developer: { type: 'string' },
   'price-request': { type: 'string' }, 'price-cpu-second': { type: 'string' }, 'price-mb': { type: 'string' },
-  reject: { type: 'boolean' }, reason: { type: 'string' }, state: { type: 'string' },
+  reject: { type: 'boolean' }, reason: { type: 'string' }, state: { type: 'string' }, 'payout-address': { type: 'string' },
 } as const;
 
 export interface DServiceCliDeps {
@@ -94,8 +97,19 @@ export async function runDServiceFromArgs(argv: string[], io?: CliIo, deps: DSer
         }
         if (Object.keys(price).length > 0) body['price'] = price;
         if (values.developer !== undefined) body['developer'] = values.developer;
-        const r = await sessionApi(values, cio).call('POST', '/v1/dservices', body);
-        print(cio, values.json, r, `registered ${r.name}@${r.version} (digest ${r.digest}); state ${r.state}: an administrator must approve it`);
+        const payTo = values['payout-address'];
+        if (payTo !== undefined && !/^0x[0-9a-fA-F]{40}$/.test(payTo)) throw new UsageError(`--payout-address "${payTo}" is not an EVM address (0x and 40 hex digits); make one with cgn wallet new`);
+        const a = sessionApi(values, cio);
+        const r = await a.call('POST', '/v1/dservices', body);
+        let paid = '';
+        if (payTo !== undefined) {
+          await a.call('PUT', `/v1/accounts/${encodeURIComponent(r.developer as string)}/payout-address`, { address: payTo });
+          paid = `; the developer share is paid to ${payTo.toLowerCase()}`;
+        } else {
+          const dev = await a.call('GET', `/v1/accounts/${encodeURIComponent(r.developer as string)}`).catch(() => null);
+          if (dev !== null && !dev.payoutAddress) paid = '; WARNING: the developer account has no payout address, so its share is held (not paid) until it sets one: cgn account payout-address 0x... (or --payout-address here)';
+        }
+        print(cio, values.json, r, `registered ${r.name}@${r.version} (digest ${r.digest}); state ${r.state}: an administrator must approve it${paid}`);
         return;
       }
       case 'approve': {

@@ -74,6 +74,10 @@ const CASES: Case[] = [
   },
   { method: 'GET', path: '/v1/accounts/{account}', allowed: [...STAFF, 'owner', 'member'], prepare: async (w) => ({ account: w.acme }) },
   { method: 'PATCH', path: '/v1/accounts/{account}', allowed: ['administrator'], prepare: async (w) => ({ account: w.acme }), body: () => ({ allowedRegions: null }) },
+  {
+    method: 'PUT', path: '/v1/accounts/{account}/payout-address', allowed: ['administrator', 'owner'], prepare: async (w) => ({ account: w.acme }),
+    body: () => ({ address: `0x${'ab'.repeat(20)}` }),
+  },
   { method: 'GET', path: '/v1/accounts/{account}/users', allowed: ['administrator', 'operator', 'owner'], prepare: async (w) => ({ account: w.acme }) },
   {
     method: 'POST', path: '/v1/accounts/{account}/users', allowed: ['administrator', 'owner'], prepare: async (w) => ({ account: w.acme }),

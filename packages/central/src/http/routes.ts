@@ -183,6 +183,12 @@ export function buildRoutes(svc: CentralService, extra: { openapi: () => unknown
       handler: async ({ actor, params: p, body, ctx }) => svc.updateAccount(need(actor), p['account']!, body, ctx),
     },
     {
+      method: 'PUT', url: '/v1/accounts/:account/payout-address',
+      summary: "Set (or clear, with null) where the account's earnings are paid: the developer share of its DServices. Nodes register it in their ledgers; credits held for want of an address are paid in the next billing cycle",
+      tag: 'accounts', auth: 'session', roles: ['administrator', 'user'], params: params('account'), body: S.payoutAddress,
+      handler: async ({ actor, params: p, body, ctx }) => svc.setPayoutAddress(need(actor), p['account']!, body.address, ctx),
+    },
+    {
       method: 'GET', url: '/v1/accounts/:account/users', summary: 'Users of an account (administrators, operators, the account owner)', tag: 'accounts',
       auth: 'session', roles: ['administrator', 'operator', 'user'], params: params('account'),
       handler: async ({ actor, params: p, ctx }) => ({ users: await svc.listUsers(need(actor), p['account']!, ctx) }),

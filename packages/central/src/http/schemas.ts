@@ -53,6 +53,7 @@ export const S = {
     ['name', 'kinds', 'owner'],
   ),
   updateAccount: obj({ kinds: KINDS, allowedRegions: { anyOf: [arr(REGION, 64, { uniqueItems: true }), { type: 'null' }] }, disabled: { type: 'boolean' } }, [], { minProperties: 1 }),
+  payoutAddress: obj({ address: { anyOf: [str(42, { pattern: '^0x[0-9a-fA-F]{40}$' }), { type: 'null' }] } }, ['address']),
   addUser: obj({ login: LOGIN, password: PASSWORD, role: ROLE }, ['login', 'password']),
   setRole: obj({ role: ROLE }, ['role']),
   createKey: obj({ name: NAME, scopes: SCOPES, userId: { anyOf: [ID, { type: 'null' }] }, expiresInS: int(60, 10 * 365 * 86400) }, ['name']),

@@ -347,9 +347,11 @@ export class NodeLinks extends EventEmitter<Events> {
         return { principal: await this.service.verifyKeyHash(args['hash'] as string) };
       case 'descriptors': {
         const ds = await this.service.approvedDServices();
+        const payTo = await this.service.payoutAddresses(ds.map((d) => d.developer));
         const out: LinkDescriptor[] = ds.map((d) => ({
           name: d.name, version: d.version, digest: d.digest, entry: d.entry, developer: d.developer, deterministic: d.deterministic,
           resources: d.resources, maxBodyBytes: d.maxBodyBytes, concurrency: d.concurrency, timeouts: d.timeouts, price: d.price,
+          developerAddress: payTo.get(d.developer) ?? null,
         }));
         return { dservices: out };
       }

@@ -86,6 +86,11 @@ const MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
         digest TEXT COLLATE "C" PRIMARY KEY, note TEXT NOT NULL, created_at BIGINT NOT NULL, created_by TEXT NOT NULL);
     `,
   },
+  {
+    version: 3,
+    name: "an account's own payout address (a developer's share of its DServices' earnings)",
+    sql: `ALTER TABLE accounts ADD COLUMN payout_address TEXT;`,
+  },
 ];
 
 /** Advisory lock key serialising migrations across central processes ("cgnCent"). */
@@ -116,6 +121,7 @@ function toAccount(r: Row): AccountRecord {
     id: r['id'] as string, name: r['name'] as string, kinds: pj(r['kinds']),
     allowedRegions: r['allowed_regions'] === null ? null : pj(r['allowed_regions']),
     disabled: r['disabled'] === true, createdAt: num(r['created_at']),
+    ...(typeof r['payout_address'] === 'string' ? { payoutAddress: r['payout_address'] } : {}),
   };
 }
 function toUser(r: Row): UserRecord {
@@ -232,13 +238,13 @@ export class PostgresCentralStore implements CentralStore {
   async listAccounts(): Promise<AccountRecord[]> {
     return (await this.sql<Row[]>`SELECT * FROM accounts ORDER BY created_at, id`).map(toAccount);
   }
-  async updateAccount(id: string, patch: Partial<Pick<AccountRecord, 'kinds' | 'allowedRegions' | 'disabled'>>): Promise<boolean> {
+  async updateAccount(id: string, patch: Partial<Pick<AccountRecord, 'kinds' | 'allowedRegions' | 'disabled' | 'payoutAddress'>>): Promise<boolean> {
     return this.sql.begin(async (tx: Tx) => {
       const [r] = await tx<Row[]>`SELECT * FROM accounts WHERE id = ${id} FOR UPDATE`;
       if (r === undefined) return false;
       const n = { ...toAccount(r), ...patch };
       const res = await tx`UPDATE accounts SET kinds = ${j(n.kinds)}, allowed_regions = ${n.allowedRegions === null ? null : j(n.allowedRegions)},
-        disabled = ${n.disabled} WHERE id = ${id}`;
+        disabled = ${n.disabled}, payout_address = ${n.payoutAddress ?? null} WHERE id = ${id}`;
       return res.count === 1;
     }) as Promise<boolean>;
   }

@@ -73,6 +73,11 @@ const MIGRATIONS: readonly { version: number; sql: string }[] = [
         digest TEXT PRIMARY KEY, note TEXT NOT NULL, created_at INTEGER NOT NULL, created_by TEXT NOT NULL);
     `,
   },
+  {
+    // An account's own payout address (a developer's share of its DServices' earnings).
+    version: 3,
+    sql: `ALTER TABLE accounts ADD COLUMN payout_address TEXT;`,
+  },
 ];
 
 export interface SqliteCentralStoreOptions {
@@ -92,6 +97,7 @@ function toAccount(r: Row): AccountRecord {
     id: r['id'] as string, name: r['name'] as string, kinds: pj(r['kinds']),
     allowedRegions: r['allowed_regions'] === null ? null : pj(r['allowed_regions']),
     disabled: r['disabled'] === 1, createdAt: num(r['created_at']),
+    ...(typeof r['payout_address'] === 'string' ? { payoutAddress: r['payout_address'] } : {}),
   };
 }
 function toUser(r: Row): UserRecord {
@@ -193,12 +199,12 @@ export class SqliteCentralStore implements CentralStore {
   listAccounts(): AccountRecord[] {
     return this.all('SELECT * FROM accounts ORDER BY created_at, id').map(toAccount);
   }
-  updateAccount(id: string, patch: Partial<Pick<AccountRecord, 'kinds' | 'allowedRegions' | 'disabled'>>): boolean {
+  updateAccount(id: string, patch: Partial<Pick<AccountRecord, 'kinds' | 'allowedRegions' | 'disabled' | 'payoutAddress'>>): boolean {
     const a = this.getAccount(id);
     if (a === undefined) return false;
     const n = { ...a, ...patch };
-    return this.run('UPDATE accounts SET kinds = ?, allowed_regions = ?, disabled = ? WHERE id = ?',
-      j(n.kinds), n.allowedRegions === null ? null : j(n.allowedRegions), n.disabled ? 1 : 0, id) === 1;
+    return this.run('UPDATE accounts SET kinds = ?, allowed_regions = ?, disabled = ?, payout_address = ? WHERE id = ?',
+      j(n.kinds), n.allowedRegions === null ? null : j(n.allowedRegions), n.disabled ? 1 : 0, n.payoutAddress ?? null, id) === 1;
   }
 
   // users and credentials

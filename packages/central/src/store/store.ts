@@ -24,6 +24,11 @@ export interface AccountRecord {
   allowedRegions: string[] | null;
   disabled: boolean;
   createdAt: number;
+  /**
+   * Where the account's earnings are paid (a DService developer's share): an EVM address the
+   * account set itself, or null. Nodes register it in their ledgers for the account's DServices.
+   */
+  payoutAddress?: string | null;
 }
 
 export interface UserRecord {
@@ -215,7 +220,7 @@ export interface CentralStore {
   getAccount(id: string): MaybePromise<AccountRecord | undefined>;
   getAccountByName(name: string): MaybePromise<AccountRecord | undefined>;
   listAccounts(): MaybePromise<AccountRecord[]>;
-  updateAccount(id: string, patch: Partial<Pick<AccountRecord, 'kinds' | 'allowedRegions' | 'disabled'>>): MaybePromise<boolean>;
+  updateAccount(id: string, patch: Partial<Pick<AccountRecord, 'kinds' | 'allowedRegions' | 'disabled' | 'payoutAddress'>>): MaybePromise<boolean>;
   // users and credentials
   createUser(u: UserRecord, c: CredentialRecord): MaybePromise<void>;
   getUser(id: string): MaybePromise<UserRecord | undefined>;

@@ -50,6 +50,8 @@ export async function startCentralLink(
   onApprovalsChanged: () => void,
   /** Central says a miner key was revoked or its grant changed. */
   onMinerChanged: (minerId: string) => void = () => {},
+  /** A developer's own payout address, as central has it (called when it is new or changed). */
+  onDeveloperAddress: (developer: string, address: string) => void = () => {},
 ): Promise<AttachedCentral> {
   const tls = {
     key: readPem(central.pkiDir, `node-${options.nodeId}.key`),
@@ -73,11 +75,17 @@ export async function startCentralLink(
   const keys = new CentralKeyVerifier(link, { ttlMs: central.keyTtlMs, tokens, revocations });
 
   let digests = new Map<string, string>();
+  const developerAddresses = new Map<string, string>();
   const refresh = (): void => {
     fetchApprovedDescriptors(link).then(
       (approved) => {
         const names = approved.map((d) => d.name);
         digests = new Map(approved.map((d) => [d.name, d.digest]));
+        for (const d of approved) {
+          if (d.developerAddress === null || developerAddresses.get(d.developer) === d.developerAddress) continue;
+          developerAddresses.set(d.developer, d.developerAddress);
+          onDeveloperAddress(d.developer, d.developerAddress);
+        }
         registry.restrictTo(names);
         log.info({ approved: names }, 'central: approved DServices');
         onApprovalsChanged();

@@ -11,6 +11,8 @@ export interface ApprovedDService extends DServiceDescriptor {
   digest: string;
   price: LinkDescriptor['price'];
   resourcesFull: LinkDescriptor['resources'];
+  /** The developer's own payout address, set at central (null: none). */
+  developerAddress: string | null;
 }
 
 const DIGEST = /^[0-9a-f]{64}$/;
@@ -31,7 +33,8 @@ export function parseApprovedDescriptors(result: unknown): ApprovedDService[] {
     );
     if (typeof d.digest !== 'string' || !DIGEST.test(d.digest)) throw new Error(`central descriptor ${base.name}: bad digest`);
     const price = d.price ?? { perRequestMicros: 0, perCpuSecondMicros: 0, perMbMicros: 0 };
-    return { ...base, digest: d.digest, price, resourcesFull: { cpus: base.resources.cpus, memoryMb: base.resources.memoryMb, diskMb: d.resources?.diskMb ?? 0, gpus: d.resources?.gpus ?? 0 } };
+    const developerAddress = typeof d.developerAddress === 'string' && /^0x[0-9a-fA-F]{40}$/.test(d.developerAddress) ? d.developerAddress.toLowerCase() : null;
+    return { ...base, digest: d.digest, price, developerAddress, resourcesFull: { cpus: base.resources.cpus, memoryMb: base.resources.memoryMb, diskMb: d.resources?.diskMb ?? 0, gpus: d.resources?.gpus ?? 0 } };
   });
 }
 
