@@ -32,6 +32,7 @@ export { selectNodesForDApp, selectNodesForMiner, distanceKm, nodeNeed, SELECTIO
 export { NodeLinks, type NodeLinksOptions, type LinkTls, type LinkInfo } from './link/dialer.js';
 export { startTestCentral, call as testCall, TEST_ADMIN, type TestCentral, type TestClient } from './testing.js';
 export { runCentralFromArgs, CENTRAL_USAGE } from './cli/central.js';
+export { runCentralAddNodeFromArgs, ADD_NODE_USAGE, nodeUrls } from './cli/add-node.js';
 export { runAccountFromArgs, ACCOUNT_USAGE } from './cli/account.js';
 export { runDServiceFromArgs, DSERVICE_USAGE, type DServiceCliDeps } from './cli/dservice.js';
 export { runMinerRegisterFromArgs, runMinerGrantFromArgs, MINER_REGISTER_USAGE, MINER_GRANT_USAGE } from './cli/miner.js';

@@ -10,9 +10,12 @@ import { defaultCommonPasswords, loadCommonPasswords } from '../auth/common-pass
 import { ensureCentralPki } from '../pki.js';
 import { postgresLedger, sqliteLedger } from '../billing.js';
 import { UsageError, processIo, type CliIo } from './common.js';
+import { runCentralAddNodeFromArgs } from './add-node.js';
 import { plaintextProblem } from '@cgn/protocol';
 
 export const CENTRAL_USAGE = `Usage: cgn central [options]
+       cgn central add-node --id ID --host HOST ...   add a node: its link certificate, its
+                                                      directory entry (cgn central add-node --help)
 
 Runs the Central Service: accounts, credentials, API keys, OAuth2 tokens, DService and node
 registries, node selection and the audit log, over HTTP (OpenAPI at /openapi.json). It dials
@@ -53,6 +56,10 @@ Prints one JSON line {"event":"ready","url":...} when it is up.
 `;
 
 export async function runCentralFromArgs(argv: string[], io?: CliIo): Promise<RunningCentral | null> {
+  if (argv[0] === 'add-node') {
+    await runCentralAddNodeFromArgs(argv.slice(1), io);
+    return null;
+  }
   const cio = io ?? processIo();
   const fail = (code: number, msg: string): null => {
     cio.stderr.write(`cgn central: ${msg}\n${code === 2 ? `\n${CENTRAL_USAGE}` : ''}`);
