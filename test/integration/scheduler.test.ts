@@ -6,7 +6,22 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Agent, fetch as undiciFetch } from 'undici';
-import { ScriptedMiner, minersOf, startTestNode, waitFor, type TestNode } from './harness.js';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CGN_BIN, ECHO, ScriptedMiner, minersOf, startTestNode, tempDir, waitFor, type TestNode } from './harness.js';
+
+/** `cgn explain` against the test node: its exit code and what it printed. */
+const cgnExplain = async (t: TestNode, ...args: string[]): Promise<{ code: number; out: string }> => {
+  try {
+    const r = await promisify(execFile)(process.execPath, [CGN_BIN, 'explain', '--node', t.node.statusUrl.replace('/v1/status', ''), ...args]);
+    return { code: 0, out: r.stdout };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, out: e.stdout + e.stderr };
+  }
+};
 
 interface Problem {
   code: string;
@@ -35,6 +50,10 @@ describe('work no connected miner could run is refused at once, with the reason'
       expect(p.detail).toMatch(/no miner connected to this node runs echo/);
       const e = await explain(t, 'dservice=echo');
       expect(e).toMatchObject({ runnable: false, reason: 'no_miner', message: p.detail });
+      const cli = await cgnExplain(t, '--dservice', 'echo');
+      expect(cli.code).toBe(1);
+      expect(cli.out).toContain('echo (open tier): refused — no_miner');
+      expect(cli.out).toContain(p.detail);
       expect(t.node.broker.pending).toBe(0);
     } finally {
       await t.cleanup();
@@ -55,6 +74,9 @@ describe('work no connected miner could run is refused at once, with the reason'
       expect(p.details?.needsMemoryMb).toBe(512);
       expect(p.detail).toMatch(/needs 512 MB .* has 100 MB/);
       expect((await explain(t, 'dservice=mediagen')).reason).toBe('not_enough_memory');
+      const cli = await cgnExplain(t, '--dservice', 'mediagen', '--tier', 'open');
+      expect(cli.code).toBe(1);
+      expect(cli.out).toMatch(/needs 512 MB of memory; largest open-tier miner: 100 MB/);
       expect(m.workIds()).toEqual([]);
       // echo (64 MB) runs on it
       expect((await post(t, 'echo', 'fits')).status).toBe(200);
@@ -124,6 +146,9 @@ describe('per-account quotas', () => {
       expect(p.detail).toMatch(/account test-account is at its quota of 2 concurrent requests/);
       const e = await explain(t, 'dservice=echo&account=test-account');
       expect(e).toMatchObject({ runnable: false, reason: 'quota', quota: { inFlight: 2, refused: 'concurrentRequests' } });
+      const cli = await cgnExplain(t, '--dservice', 'echo', '--account', 'test-account');
+      expect(cli.code).toBe(1);
+      expect(cli.out).toContain('quotas: 2 in flight of 2 concurrent; no rate quota — at its concurrentRequests quota');
       const theirs = post(t, 'echo', 'd', {}, other);
       await waitFor(() => m.workIds().length === 3, "the other account's request running");
       m.answerPending();
@@ -159,8 +184,15 @@ describe('per-account quotas', () => {
 
 describe('fair shares among accounts', () => {
   it("one account's flood of 500 queued requests does not starve another: the victim's work runs within a few dequeues", async () => {
-    // The flood takes a while to arrive on a loaded machine: its oldest must not age out of the queue meanwhile.
-    const t = await startTestNode({ broker: { maxQueueAgeMs: 60_000 } });
+    // The flood takes a while to arrive on a loaded machine: its oldest must neither age out of the
+    // queue nor pass its deadline meanwhile (echo's descriptor allows 10 s; this copy two minutes).
+    const tmp = tempDir('cgn-flood-');
+    const echo = join(tmp.path, 'echo');
+    cpSync(ECHO, echo, { recursive: true });
+    const descriptor = JSON.parse(readFileSync(join(echo, 'dservice.json'), 'utf8')) as { timeouts: { requestMs: number } };
+    descriptor.timeouts.requestMs = 120_000;
+    writeFileSync(join(echo, 'dservice.json'), JSON.stringify(descriptor));
+    const t = await startTestNode({ dservices: [echo], broker: { maxQueueAgeMs: 120_000 } });
     const victimKey = t.node.keys.create('victim').key;
     const agent = new Agent({ connections: 1000, pipelining: 0 });
     // One slot, answered only when the test says: the order work reaches the miner is the queue's.
@@ -168,8 +200,8 @@ describe('fair shares among accounts', () => {
     try {
       await m.connect(t.node.minerUrl);
       await waitFor(() => minersOf(t.node).length === 1, 'the miner in the pool');
-      const flood = Array.from({ length: 501 }, (_, i) => post(t, 'echo', `flood-${i}`, { 'cgn-deadline-ms': '60000' }, t.apiKey, agent).catch(() => null));
-      await waitFor(() => t.node.broker.snapshot().queues.some((q) => q.depth === 500), '500 flood requests queued', 30_000);
+      const flood = Array.from({ length: 501 }, (_, i) => post(t, 'echo', `flood-${i}`, { 'cgn-deadline-ms': '120000' }, t.apiKey, agent).catch(() => null));
+      await waitFor(() => t.node.broker.snapshot().queues.some((q) => q.depth === 500), '500 flood requests queued', 90_000);
       const sentBefore = m.workIds().length;
       const victim = Array.from({ length: 5 }, (_, i) => post(t, 'echo', `victim-${i}`, {}, victimKey, agent));
       await waitFor(() => t.node.broker.snapshot().queues.some((q) => q.depth === 505 && q.accounts === 2), 'the victim queued too');
@@ -187,6 +219,7 @@ describe('fair shares among accounts', () => {
       m.ws.close();
       await t.cleanup();
       await agent.close();
+      tmp.cleanup();
     }
-  }, 60_000);
+  }, 180_000);
 });

@@ -10,6 +10,7 @@ import { runLedgerFromArgs } from '@cgn/ledger';
 import { runAccountFromArgs, runCentralFromArgs, runDServiceFromArgs, runMinerGrantFromArgs, runMinerRegisterFromArgs } from '@cgn/central';
 import { runDevFromArgs } from './dev.js';
 import { runEpochFromArgs } from './epoch.js';
+import { runExplainFromArgs } from './explain.js';
 import { runDServiceInitFromArgs } from './dservice-init.js';
 import { dserviceDir } from './paths.js';
 
@@ -26,6 +27,7 @@ Commands:
   dservice        init (scaffold a new DService); register, approve and list DServices (central)
   ledger          usage, invoices, earnings, cycles, proofs, audit of the ledger
   wallet          token balance, deposits, claims, stakes, history, validators on the chain
+  explain         why work of a DService would (not) run now: miners, tier, memory, queue, quotas
   epoch           service levels from the ledger and the validator election per epoch
   settle          credit escrow deposits, close cycles, anchor them on chain, post withdrawals
   help     show this help
@@ -59,6 +61,9 @@ switch (command) {
     break;
   case 'wallet':
     process.exitCode = await runWalletFromArgs(rest);
+    break;
+  case 'explain':
+    process.exitCode = await runExplainFromArgs(rest);
     break;
   case 'epoch':
     process.exitCode = await runEpochFromArgs(rest);
