@@ -5,6 +5,7 @@
 import { runNodeFromArgs } from '@cgn/node';
 import { MINER_DEFAULTS, digestPackage, runMinerFromArgs } from '@cgn/miner';
 import { resolvePayoutNew } from './miner-payout.js';
+import { centralAccounts } from './central-accounts.js';
 import { runSettleFromArgs, runWalletFromArgs } from '@cgn/chain';
 import { runLedgerFromArgs } from '@cgn/ledger';
 import { runAccountFromArgs, runCentralFromArgs, runDServiceFromArgs, runMinerGrantFromArgs, runMinerRegisterFromArgs } from '@cgn/central';
@@ -57,7 +58,8 @@ switch (command) {
     await runDServiceFromArgs(rest, undefined, { digestPackage });
     break;
   case 'ledger':
-    process.exitCode = await runLedgerFromArgs(rest);
+    // Logged in to central: account arguments are checked against (and names looked up at) central.
+    process.exitCode = await runLedgerFromArgs(rest, {}, { centralAccounts: () => centralAccounts() });
     break;
   case 'wallet':
     process.exitCode = await runWalletFromArgs(rest);

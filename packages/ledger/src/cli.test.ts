@@ -14,6 +14,13 @@ async function run(...argv: string[]): Promise<{ code: number; out: string; err:
   return { code, out: out.join('\n'), err: err.join('\n') };
 }
 
+async function runWith(deps: Parameters<typeof runLedgerFromArgs>[2], ...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await runLedgerFromArgs(argv, { out: (l) => out.push(l), err: (l) => err.push(l) }, deps);
+  return { code, out: out.join('\n'), err: err.join('\n') };
+}
+
 describe('cgn ledger (runLedgerFromArgs)', () => {
   const dirs: string[] = [];
   afterEach(() => {
@@ -47,6 +54,35 @@ describe('cgn ledger (runLedgerFromArgs)', () => {
     expect(await run('close-cycle', '--ledger', path, '--rate', '1/0')).toMatchObject({ code: 2 });
     expect(await run('verify')).toMatchObject({ code: 2, err: expect.stringMatching(/FILE is required/) });
     expect(await run('audit', '--ledger', join(path, 'nope'))).toMatchObject({ code: 1, err: expect.stringMatching(/no ledger at/) });
+  });
+
+  it('one account id, one miner id: ids by name or unambiguous prefix; unknown or ambiguous ones name what exists', async () => {
+    const { path } = ledger();
+    const miner = 'ab'.repeat(32);
+    // The ledger's accounts are acct_0..acct_6 (records); "demo" is none of them.
+    expect(await run('invoice', '--ledger', path, '--account', 'demo')).toMatchObject({ code: 1, err: expect.stringMatching(/no account "demo" in this ledger; accounts: acct_/) });
+    expect(await run('usage', '--ledger', path, '--account', 'acct')).toMatchObject({ code: 1, err: expect.stringMatching(/several account ids/) });
+    // With central's accounts, names work.
+    const centralAccounts = async () => [{ id: 'acc_AAAAAAAAAAAAAAAA', name: 'acme' }, { id: 'acct_1', name: 'one' }];
+    const usage = await runWith({ centralAccounts }, 'usage', '--ledger', path, '--account', 'one', '--json');
+    expect(JSON.parse(usage.out).filter).toMatchObject({ account: 'acct_1' });
+    // link-address: a name that is no account is refused (it used to make a phantom account) ...
+    const A = '0x' + '1a'.repeat(20);
+    expect(await run('link-address', '--ledger', path, '--account', 'acme', '--address', A)).toMatchObject({ code: 1, err: expect.stringMatching(/does not look like an account id.*--new-account/) });
+    expect(await runWith({ centralAccounts }, 'link-address', '--ledger', path, '--account', 'nobody', '--address', A)).toMatchObject({ code: 1, err: expect.stringMatching(/no account "nobody" at central; accounts: acc_AAAAAAAAAAAAAAAA \(acme\)/) });
+    // ... and a name central knows is linked under its id.
+    expect(await runWith({ centralAccounts }, 'link-address', '--ledger', path, '--account', 'acme', '--address', A)).toMatchObject({ code: 0, out: expect.stringContaining('linked to acc_AAAAAAAAAAAAAAAA') });
+    // Without central: an id shaped like central's is taken (a new account funding itself).
+    expect((await run('link-address', '--ledger', path, '--account', 'acc_BBBBBBBBBBBBBBBB', '--address', '0x' + '2b'.repeat(20))).code).toBe(0);
+    // unlink-address undoes a link; its account by name or id.
+    expect(await runWith({ centralAccounts }, 'unlink-address', '--ledger', path, '--account', 'acme', '--address', A)).toMatchObject({ code: 0, out: expect.stringContaining('no longer linked') });
+    expect(await run('unlink-address', '--ledger', path, '--account', 'acc_BBBBBBBBBBBBBBBB', '--address', A)).toMatchObject({ code: 1, err: expect.stringMatching(/not linked to any account/) });
+    // Miners: the 16-hex id the miner logs, or any unambiguous start; unknown ones are errors.
+    expect((await run('close-cycle', '--ledger', path)).code).toBe(0);
+    const short = JSON.parse((await run('earnings', '--ledger', path, '--beneficiary', miner.slice(0, 16), '--json')).out);
+    expect(short.credits[0]).toMatchObject({ role: 'miner', beneficiary: miner });
+    expect(await run('earnings', '--ledger', path, '--beneficiary', 'cafe')).toMatchObject({ code: 1, err: expect.stringMatching(new RegExp(`no miner "cafe" in this ledger; miners: ${miner.slice(0, 16)}`)) });
+    expect((await run('register-address', '--ledger', path, '--role', 'miner', '--id', miner.slice(0, 16), '--address', A)).out).toContain(`miner ${miner} is paid to`);
   });
 
   it('usage, credit, close-cycle, invoice, earnings, proof, verify, audit', async () => {

@@ -17,7 +17,14 @@ import { BENEFICIARIES, type Beneficiary } from './pricing/split.js';
 import { SqliteLedgerStore } from './sqlite-store.js';
 import { USAGE_GROUPS, earningsReport, invoiceReport, parseDay, usageReport, usageTotal } from './reports.js';
 import type { BillingLedgerStore, UsageLine } from './store.js';
+import { beneficiaryId, existingAccount, payingAccount, type CentralAccounts } from './cli-ids.js';
 import { PRICE_UNIT, baseUnitsAsCgn, formatCgn, formatPrice, microUsdAsUsd } from '@cgn/protocol';
+
+/** What `cgn ledger` may ask beyond its ledger. */
+export interface LedgerCliDeps {
+  /** Central's accounts (ids and names) when a central is configured: account arguments are checked against them. */
+  centralAccounts?: CentralAccounts;
+}
 
 export interface LedgerCliIo {
   out?: (line: string) => void;
@@ -30,7 +37,11 @@ const COMMON = `Ledger options (all commands but verify):
   --ledger PATH     SQLite ledger file (default ${DEFAULT_LEDGER_PATH})
   --postgres URL    use a PostgreSQL ledger instead (postgres://user@host:port/db)
   --schema NAME     PostgreSQL schema (default cgn_ledger)
-  --json            machine-readable output (amounts as decimal strings)`;
+  --json            machine-readable output (amounts as decimal strings)
+
+Ids: an account is given by its id or its name (names are looked up at central when you are
+logged in, cgn account login), a miner by its full 64-hex id, the 16-hex id it logs, or any
+unambiguous start of it. An unknown or ambiguous one is an error that lists what exists.`;
 
 const HELP: Record<string, string> = {
   '': `Usage: cgn ledger <command> [options]
@@ -47,6 +58,7 @@ Commands:
   balance           show prepaid balances
   register-address  set the EVM address a beneficiary is paid to
   link-address      link an EVM address to an account: its escrow deposits credit the account
+  unlink-address    undo a link (refused while deposits credited through it are not withdrawn)
   withdraw          debit unused balance for withdrawal to a linked address (posted on chain
                     by cgn settle after the next cycle is anchored; then cgn wallet withdraw)
   withdrawals       withdrawal requests and whether they are posted on chain
@@ -86,16 +98,29 @@ Recomputes every node's hash chain and the chain heads. Exit 1 if a record was c
 or inserted.
 
 ${COMMON}`,
-  credit: `Usage: cgn ledger credit --account ID --amount TOKENS [--memo TEXT]
-Adds prepaid tokens (base units) to an account.
+  credit: `Usage: cgn ledger credit --account ID --amount TOKENS [--memo TEXT] [--new-account]
+Adds prepaid tokens (base units) to an account. The account must be one central knows (when
+you are logged in to central), else one this ledger has seen or an id shaped like central's
+(acc_...); --new-account takes any other id as a new account's.
 
 ${COMMON}`,
   balance: `Usage: cgn ledger balance [--account ID]
 
 ${COMMON}`,
-  'link-address': `Usage: cgn ledger link-address --account ID --address 0x...
+  'link-address': `Usage: cgn ledger link-address --account ID --address 0x... [--new-account]
 Deposits into the settlement contract's escrow for this address (cgn wallet deposit) credit the
 account once final (cgn settle follows them); deposits made before the link are credited now.
+The account is its id or name. Logged in to central (cgn account login), it must be one of
+central's accounts; without central, one this ledger has seen (records, balance, links) or an id
+shaped like central's (acc_ and 16 characters); --new-account vouches for any other id.
+
+${COMMON}`,
+  'unlink-address': `Usage: cgn ledger unlink-address --account ID --address 0x...
+Removes a link (one made by mistake, say). Refused while deposits from the address that were
+credited to the account are not withdrawn: they back its balance and the work it paid for, and
+the settler debits the account's cycles from its linked addresses. Withdraw them first
+(cgn ledger withdraw ... --amount all); an address whose deposits paid for work stays linked.
+Later deposits from an unlinked address are held until it is linked again.
 
 ${COMMON}`,
   withdraw: `Usage: cgn ledger withdraw --account ID --address 0x... --amount TOKENS|all
@@ -108,7 +133,9 @@ ${COMMON}`,
 
 ${COMMON}`,
   'register-address': `Usage: cgn ledger register-address --role miner|developer|operator|charity --id ID --address 0x...
-Credits of cycles sealed afterwards go to this address.
+Credits of cycles sealed afterwards go to this address, and credits held for this beneficiary
+(it had no address) are paid in the next cycle sealed. A miner's id may be its 16-hex log id or
+any unambiguous start of its id.
 
 ${COMMON}`,
 };
@@ -137,13 +164,14 @@ const OPTIONS: ParseArgsConfig['options'] = {
   memo: { type: 'string' },
   id: { type: 'string' },
   address: { type: 'string' },
+  'new-account': { type: 'boolean' },
 };
 
 class UsageError extends Error {}
 
 type Values = Record<string, string | boolean | undefined>;
 
-export async function runLedgerFromArgs(argv: readonly string[], io: LedgerCliIo = {}): Promise<number> {
+export async function runLedgerFromArgs(argv: readonly string[], io: LedgerCliIo = {}, deps: LedgerCliDeps = {}): Promise<number> {
   const out = io.out ?? ((l: string) => process.stdout.write(`${l}\n`));
   const err = io.err ?? ((l: string) => process.stderr.write(`${l}\n`));
   let values: Values;
@@ -174,9 +202,9 @@ export async function runLedgerFromArgs(argv: readonly string[], io: LedgerCliIo
     store = await openStore(values, command);
     switch (command) {
       case 'usage':
-        return await usage(store, values, out, json);
+        return await usage(store, await withAccount(store, values, deps), out, json);
       case 'invoice':
-        return await invoice(store, values, out, json);
+        return await invoice(store, await withAccount(store, values, deps, true), out, json);
       case 'earnings':
         return await earnings(store, values, out, json);
       case 'close-cycle':
@@ -186,17 +214,20 @@ export async function runLedgerFromArgs(argv: readonly string[], io: LedgerCliIo
       case 'audit':
         return await audit(store, out, json);
       case 'credit':
-        return await credit(store, values, out, json);
+        creditAmount(values); // bad usage first, then whose account
+        return await credit(store, await withPayingAccount(store, values, deps), out, json);
       case 'balance':
-        return await balance(store, values, out, json);
+        return await balance(store, await withAccount(store, values, deps), out, json);
       case 'register-address':
         return await registerAddress(store, values, out);
       case 'link-address':
-        return await linkAddress(store, values, out, json);
+        return await linkAddress(store, await withPayingAccount(store, values, deps), out, json);
+      case 'unlink-address':
+        return await unlinkAddress(store, await withAccount(store, values, deps, true), out, json);
       case 'withdraw':
-        return await withdraw(store, values, out, json);
+        return await withdraw(store, await withAccount(store, values, deps, true), out, json);
       case 'withdrawals':
-        return await withdrawals(store, values, out, json);
+        return await withdrawals(store, await withAccount(store, values, deps), out, json);
       default:
         throw new UsageError(`unknown command "${command}"`);
     }
@@ -221,7 +252,7 @@ async function openStore(v: Values, command: string): Promise<BillingLedgerStore
   if (v.schema !== undefined) throw new UsageError('--schema goes with --postgres');
   const path = typeof v.ledger === 'string' ? v.ledger : DEFAULT_LEDGER_PATH;
   if (!existsSync(path)) throw new Error(`no ledger at ${path} (pass --ledger PATH or --postgres URL)`);
-  const writes = ['close-cycle', 'credit', 'register-address', 'link-address', 'withdraw'].includes(command);
+  const writes = ['close-cycle', 'credit', 'register-address', 'link-address', 'unlink-address', 'withdraw'].includes(command);
   // Reports open read-only when the file is already migrated; otherwise open normally (migrates).
   if (!writes) {
     try {
@@ -231,6 +262,19 @@ async function openStore(v: Values, command: string): Promise<BillingLedgerStore
     }
   }
   return new SqliteLedgerStore({ path });
+}
+
+/** `--account` resolved to an account that exists (id or name; see cli-ids.ts). */
+async function withAccount(store: BillingLedgerStore, v: Values, deps: LedgerCliDeps, required = false): Promise<Values> {
+  const given = str(v, 'account', required as true);
+  if (given === undefined) return v;
+  return { ...v, account: await existingAccount(store, given, deps.centralAccounts) };
+}
+
+/** `--account` of a command that may bring an account to this ledger (link-address, credit). */
+async function withPayingAccount(store: BillingLedgerStore, v: Values, deps: LedgerCliDeps): Promise<Values> {
+  const given = str(v, 'account', true);
+  return { ...v, account: await payingAccount(store, given, deps.centralAccounts, v['new-account'] === true) };
 }
 
 function str(v: Values, name: string, required: true): string;
@@ -318,7 +362,8 @@ async function invoice(store: BillingLedgerStore, v: Values, out: (l: string) =>
 async function earnings(store: BillingLedgerStore, v: Values, out: (l: string) => void, json: boolean): Promise<number> {
   const role = str(v, 'role');
   if (role !== undefined && !(BENEFICIARIES as readonly string[]).includes(role)) throw new UsageError(`--role must be one of ${BENEFICIARIES.join(', ')}`);
-  const who = str(v, 'beneficiary');
+  const given = str(v, 'beneficiary');
+  const who = given === undefined ? undefined : await beneficiaryId(store, given, role as Beneficiary | undefined);
   const r = await earningsReport(store, { ...cycleOption(v), ...(role === undefined ? {} : { role }), ...(who === undefined ? {} : { beneficiary: who }) });
   if (json) {
     out(toJson(r));
@@ -423,10 +468,15 @@ async function audit(store: BillingLedgerStore, out: (l: string) => void, json: 
   return r.ok ? 0 : 1;
 }
 
-async function credit(store: BillingLedgerStore, v: Values, out: (l: string) => void, json: boolean): Promise<number> {
-  const account = str(v, 'account', true);
+function creditAmount(v: Values): string {
   const amountS = str(v, 'amount', true);
   if (!/^\d+$/.test(amountS) || BigInt(amountS) === 0n) throw new UsageError(`--amount must be a positive whole number of token base units, not "${amountS}"`);
+  return amountS;
+}
+
+async function credit(store: BillingLedgerStore, v: Values, out: (l: string) => void, json: boolean): Promise<number> {
+  const account = str(v, 'account', true);
+  const amountS = creditAmount(v);
   const memo = str(v, 'memo');
   const b = await store.credit(account, BigInt(amountS), memo ?? 'cgn ledger credit');
   if (json) out(toJson(b));
@@ -445,9 +495,11 @@ async function balance(store: BillingLedgerStore, v: Values, out: (l: string) =>
 async function registerAddress(store: BillingLedgerStore, v: Values, out: (l: string) => void): Promise<number> {
   const role = str(v, 'role', true);
   if (!(BENEFICIARIES as readonly string[]).includes(role)) throw new UsageError(`--role must be one of ${BENEFICIARIES.join(', ')}`);
-  const id = str(v, 'id', true);
+  const given = str(v, 'id', true);
   const address = str(v, 'address', true);
   if (!/^0x[0-9a-fA-F]{40}$/.test(address)) throw new UsageError('--address must be 0x followed by 40 hex digits');
+  // A miner may be named by its short id; a full id it has not worked under yet is taken as given.
+  const id = role === 'miner' ? await beneficiaryId(store, given, 'miner', { allowUnknownMiner: true }) : given;
   await store.registerAddress(role as Beneficiary, id, address);
   out(`${role} ${id} is paid to ${address.toLowerCase()} in cycles sealed from now on`);
   return 0;
@@ -481,3 +533,14 @@ async function withdrawals(store: BillingLedgerStore, v: Values, out: (l: string
   else table([['id', 'account', 'address', 'amount', 'cycle', 'posted'], ...list.map((w) => [String(w.id), w.account, w.address, w.amount.toString(), w.cycle === null ? '-' : String(w.cycle), w.postedAt === null ? 'pending' : (w.tx ?? 'yes')])], out);
   return 0;
 }
+
+async function unlinkAddress(store: BillingLedgerStore, v: Values, out: (l: string) => void, json: boolean): Promise<number> {
+  const account = str(v, 'account', true);
+  const address = str(v, 'address', true);
+  if (!/^0x[0-9a-fA-F]{40}$/.test(address)) throw new UsageError('--address must be 0x followed by 40 hex digits');
+  const link = await store.unlinkAddress(account, address);
+  if (json) out(toJson(link));
+  else out(`${link.address} is no longer linked to ${account}: its later escrow deposits are held until it is linked again`);
+  return 0;
+}
+

@@ -94,3 +94,22 @@ export function withdrawalAmount(account: string, address: string, amount: bigin
   if (want > addressNet) throw new CgnError('conflict', `${address} has ${addressNet} tokens in escrow for account ${account}; cannot withdraw ${want} to it`);
   return want;
 }
+
+/**
+ * Whether an address may be unlinked from an account (null) or why not. An address whose escrow
+ * deposits were credited to the account and not withdrawn backs that credit: the settler takes
+ * the account's debits out of its linked addresses' escrow, so unlinking it would leave spent or
+ * spendable balance with no payer on chain. Withdraw what is left first; an address whose deposits
+ * paid for work stays the account's payer of record.
+ */
+export function unlinkProblem(account: string, address: string, linkedTo: string | null, deposited: bigint, withdrawn: bigint, links: readonly string[]): string | null {
+  if (linkedTo === null) return `${address} is not linked to any account${links.length > 0 ? `; ${account} has ${links.join(', ')}` : ''}`;
+  if (linkedTo !== account) return `${address} is linked to account ${linkedTo}, not ${account}`;
+  const net = deposited - withdrawn;
+  if (net > 0n) {
+    return `${address} deposited ${net} base units into escrow that were credited to ${account} and not withdrawn; they back its balance (and the work it paid for), so the link stays. ` +
+      `Withdraw what is left first (cgn ledger withdraw --account ${account} --address ${address} --amount all, then cgn wallet withdraw); an address whose deposits paid for work stays linked`;
+  }
+  return null;
+}
+

@@ -30,7 +30,7 @@ import { BENEFICIARIES, splitChecked, type Beneficiary } from './pricing/split.j
 import { VALIDATED_BATCHES, assertMicrotransaction, decodeBps, decodeParts, type Charge, type Microtransaction } from './record.js';
 import { balanceOf, checkCredit, sortActivity } from './store-common.js';
 import type { ActivityFilter, ActivityLine, ActivitySubject } from './reputation.js';
-import { checkAccount, checkChainDeposit, normAddress, withdrawalAmount, type AddressLink, type AnchorMark, type ChainDeposit, type DepositOutcome, type Withdrawal } from './escrow.js';
+import { checkAccount, checkChainDeposit, normAddress, unlinkProblem, withdrawalAmount, type AddressLink, type AnchorMark, type ChainDeposit, type DepositOutcome, type Withdrawal } from './escrow.js';
 import type {
   AppendOptions, AppendResult, Balance, OverdraftRefusal, BillingLedgerStore, CloseCycleOptions, Durability, LedgerRow, UsageFilter, UsageGroup, UsageLine,
 } from './store.js';
@@ -634,6 +634,22 @@ export class PostgresLedgerStore implements BillingLedgerStore {
 
   private async addDeposited(tx: Tx, account: string, amount: bigint): Promise<void> {
     await tx`INSERT INTO balances (account, deposited) VALUES (${account}, ${amount.toString()}) ON CONFLICT (account) DO UPDATE SET deposited = balances.deposited + excluded.deposited`;
+  }
+
+  async unlinkAddress(account: string, address: string): Promise<AddressLink> {
+    this.assertOpen();
+    checkAccount(account);
+    const addr = normAddress(address);
+    return this.sql.begin(async (tx) => {
+      const [cur] = await tx<{ account: string; linked_at: string }[]>`SELECT account, linked_at::text FROM account_addresses WHERE address = ${addr} FOR UPDATE`;
+      const [d] = await tx<{ s: string }[]>`SELECT COALESCE(SUM(amount), 0)::text AS s FROM chain_deposits WHERE address = ${addr} AND account = ${account}`;
+      const [w] = await tx<{ s: string }[]>`SELECT COALESCE(SUM(amount), 0)::text AS s FROM withdrawals WHERE address = ${addr} AND account = ${account}`;
+      const links = (await tx<{ address: string }[]>`SELECT address FROM account_addresses WHERE account = ${account} ORDER BY address COLLATE "C"`).map((r) => r.address);
+      const problem = unlinkProblem(account, addr, cur?.account ?? null, BigInt(d!.s), BigInt(w!.s), links);
+      if (problem !== null) throw new CgnError(cur?.account === account ? 'conflict' : 'not_found', problem);
+      await tx`DELETE FROM account_addresses WHERE address = ${addr} AND account = ${account}`;
+      return { account, address: addr, linkedAt: Number(cur!.linked_at) };
+    }) as Promise<AddressLink>;
   }
 
   async linkAddress(account: string, address: string): Promise<{ link: AddressLink; credited: bigint }> {

@@ -27,7 +27,7 @@ import { tokenRateProblem, type TokenRate } from './pricing/price.js';
 import { BENEFICIARIES, splitText, type Beneficiary } from './pricing/split.js';
 import { VALIDATED_BATCHES, assertMicrotransaction, decodeBps, decodeParts, encodeSplit, type Microtransaction } from './record.js';
 import { migrate } from './sqlite-migrations.js';
-import { checkAccount, checkChainDeposit, normAddress, withdrawalAmount, type AddressLink, type AnchorMark, type ChainDeposit, type DepositOutcome, type Withdrawal } from './escrow.js';
+import { checkAccount, checkChainDeposit, normAddress, unlinkProblem, withdrawalAmount, type AddressLink, type AnchorMark, type ChainDeposit, type DepositOutcome, type Withdrawal } from './escrow.js';
 import { UsageAccumulator, balanceOf, checkCredit, sortActivity } from './store-common.js';
 import type { ActivityFilter, ActivityLine, ActivitySubject } from './reputation.js';
 import type {
@@ -467,6 +467,21 @@ export class SqliteLedgerStore implements BillingLedgerStore {
     const cur = this.db.prepare('SELECT deposited FROM balances WHERE account = ?').pluck().get(account) as string | undefined;
     const next = (cur === undefined ? 0n : BigInt(cur)) + amount;
     this.db.prepare('INSERT INTO balances (account, deposited) VALUES (?, ?) ON CONFLICT (account) DO UPDATE SET deposited = excluded.deposited').run(account, next.toString());
+  }
+
+  unlinkAddress(account: string, address: string): AddressLink {
+    this.assertOpen();
+    checkAccount(account);
+    const addr = normAddress(address);
+    return this.db.transaction((): AddressLink => {
+      const cur = this.db.prepare('SELECT account, linked_at FROM account_addresses WHERE address = ?').get(addr) as { account: string; linked_at: number } | undefined;
+      const sum = (sql: string): bigint => (this.db.prepare(sql).pluck().all(addr, account) as string[]).reduce((a, b) => a + BigInt(b), 0n);
+      const links = (this.db.prepare('SELECT address FROM account_addresses WHERE account = ? ORDER BY address').pluck().all(account) as string[]);
+      const problem = unlinkProblem(account, addr, cur?.account ?? null, sum('SELECT amount FROM chain_deposits WHERE address = ? AND account = ?'), sum('SELECT amount FROM withdrawals WHERE address = ? AND account = ?'), links);
+      if (problem !== null) throw new CgnError(cur?.account === account ? 'conflict' : 'not_found', problem);
+      this.db.prepare('DELETE FROM account_addresses WHERE address = ? AND account = ?').run(addr, account);
+      return { account, address: addr, linkedAt: cur!.linked_at };
+    }).immediate();
   }
 
   linkAddress(account: string, address: string): { link: AddressLink; credited: bigint } {

@@ -193,6 +193,12 @@ export interface BillingLedgerStore extends LedgerStore {
    * does nothing; an address linked to another account is a `conflict`.
    */
   linkAddress(account: string, address: string): MaybePromise<{ link: AddressLink; credited: bigint }>;
+  /**
+   * Removes the link of `address` to `account` (`unlinkProblem` decides: refused with `conflict`
+   * while deposits credited through it are not withdrawn, `not_found` when it is not linked to
+   * the account). Later deposits from the address are held until it is linked again.
+   */
+  unlinkAddress(account: string, address: string): MaybePromise<AddressLink>;
   /** Links of one account, or all. */
   links(account?: string): MaybePromise<AddressLink[]>;
   /** Records a confirmed deposit and credits its account, once per `ref`, in one transaction. */

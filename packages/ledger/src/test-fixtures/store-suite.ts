@@ -505,6 +505,22 @@ export function describeLedgerStore(name: string, makeStore: () => Promise<Ledge
         expect(await store.links('acct_1')).toEqual([]);
       });
 
+      it('unlinks an address linked by mistake; refuses while deposits credited through it are not withdrawn', async () => {
+        const { store } = await fresh();
+        await store.linkAddress('acme', A); // a name, not the account: linked by mistake, nothing deposited
+        await expect(async () => store.unlinkAddress('acct_1', A)).rejects.toMatchObject({ code: 'not_found', message: expect.stringContaining('linked to account acme') });
+        expect(await store.unlinkAddress('acme', A.toUpperCase().replace('0X', '0x'))).toMatchObject({ account: 'acme', address: A });
+        expect(await store.links()).toEqual([]);
+        await expect(async () => store.unlinkAddress('acme', A)).rejects.toMatchObject({ code: 'not_found' });
+        // Now the real account links it, and a deposit is credited through it: the link stays.
+        await store.linkAddress('acct_1', A);
+        await store.recordChainDeposit({ ref: ref(9), address: A, amount: 500n, block: 1n });
+        await expect(async () => store.unlinkAddress('acct_1', A)).rejects.toMatchObject({ code: 'conflict', message: expect.stringContaining('cgn ledger withdraw --account acct_1') });
+        // Withdrawn in full: it may go.
+        await store.requestWithdrawal('acct_1', A, 'all');
+        expect(await store.unlinkAddress('acct_1', A)).toMatchObject({ account: 'acct_1' });
+      });
+
       it('debits a withdrawal once, capped by the balance and the address escrow, and tracks its posting', async () => {
         const { store } = await fresh();
         await store.linkAddress('acct_1', A);
