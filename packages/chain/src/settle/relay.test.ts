@@ -9,6 +9,8 @@ import { SqliteLedgerStore, type Microtransaction } from '@cgn/ledger';
 import { privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ANVIL_KEYS } from '../anvil.js';
+import { runWalletFromArgs } from '../cli.js';
+import { addressesToJson } from '../deploy.js';
 import type { CgnContracts } from '../contracts.js';
 import { asAccount, startLocalChain, type LocalChain } from '../local.js';
 import { MemoryWatcherStore } from '../watcher.js';
@@ -111,5 +113,26 @@ describe('settler relay', () => {
     expect(r.held).toMatchObject([{ step: 'relay', reason: 'FeeTooHigh' }]);
     expect(await chain.contracts.isClaimed(4, minerAddr)).toBe(false);
     expect((await settler().tick()).relayed.map((x) => x.cycles)).toEqual([[4], [4]]);
+  });
+
+  it('anyone relays a claim by hand from the ledger: cgn wallet claim --for ADDRESS --ledger PATH', async () => {
+    store.appendBatch([record(6)]);
+    const r = await settler({ relay: false }).tick({ close: true });
+    const cycle = Number(r.anchored[0]!.cycleId);
+    const contractsFile = path.join(dir, 'contracts.json');
+    fs.writeFileSync(contractsFile, addressesToJson(chain.addresses));
+    const out: string[] = [];
+    const err: string[] = [];
+    const before = await chain.contracts.tokenBalance(minerAddr);
+    const args = ['claim', '--for', minerAddr, '--ledger', path.join(dir, 'ledger.sqlite'), '--rpc', chain.rpcUrl, '--contracts', contractsFile, '--key', ANVIL_KEYS[5]];
+    const code = await runWalletFromArgs(args, { stdout: (t) => void out.push(t), stderr: (t) => void err.push(t), env: {} });
+    expect(err).toEqual([]);
+    expect(code).toBe(0);
+    expect(out.join('\n')).toMatch(new RegExp(`claim: ok for ${minerAddr} \\(relayed: the tokens went to it\\) 1 cycle\\(s\\): cycle ${cycle} `));
+    expect(await chain.contracts.tokenBalance(minerAddr)).toBe(before + owed(cycle, minerAddr));
+    // nothing left: said plainly
+    const again: string[] = [];
+    expect(await runWalletFromArgs(args, { stdout: () => undefined, stderr: (t) => void again.push(t), env: {} })).toBe(1);
+    expect(again.join('')).toMatch(/nothing to claim: 0x[0-9a-fA-F]{40} has no unclaimed payout/);
   });
 });
