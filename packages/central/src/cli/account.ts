@@ -33,7 +33,7 @@ Commands:
 
 Passwords are never taken as arguments: they come from --password-stdin (first line of
 standard input; for "password", current then new on two lines), from CGN_PASSWORD (and
-CGN_NEW_PASSWORD), or from a prompt. --account defaults to your own account.
+CGN_NEW_PASSWORD), or from a prompt. --account (an id or a name) defaults to your own account.
 
 Options:
   --password-stdin   read the password(s) from standard input
@@ -53,9 +53,17 @@ const need = (v: string | undefined, flag: string): string => {
   return v;
 };
 
+/** `--account` (an id or a name; default the user's own account) as the account's id. */
 async function accountOf(a: Api, values: Values): Promise<string> {
-  if (values.account !== undefined) return values.account;
-  return (await a.call('GET', '/v1/me')).account.id as string;
+  const given = values.account;
+  if (given === undefined) return (await a.call('GET', '/v1/me')).account.id as string;
+  if (/^acc_[A-Za-z0-9_-]{16}$/.test(given)) return given;
+  // A name: staff see every account, others their own.
+  const list = (await a.call('GET', '/v1/accounts').then((r) => r.accounts, async () => [(await a.call('GET', '/v1/me')).account])) as { id: string; name: string }[];
+  const hit = list.filter((x) => x.name.toLowerCase() === given.toLowerCase() || x.id.startsWith(given));
+  if (hit.length === 1) return hit[0]!.id;
+  const names = list.map((x) => `${x.id} (${x.name})`).join(', ');
+  throw new CommandError(hit.length === 0 ? `no account "${given}"; accounts you can see: ${names || '(none)'}` : `"${given}" matches several accounts: ${hit.map((x) => `${x.id} (${x.name})`).join(', ')}; give the id`);
 }
 
 export async function runAccountFromArgs(argv: string[], io?: CliIo): Promise<number> {

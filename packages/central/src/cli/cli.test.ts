@@ -213,6 +213,10 @@ describe('cgn account / dservice / miner register / central', () => {
     expect(second.code, second.err).toBe(0);
     expect(second.out).toContain(`the developer share is paid to ${B}`);
     expect((await central.service.payoutAddresses([devco])).get(devco)).toBe(B);
+    // --account takes a name too; an unknown one lists what the user can see.
+    expect((await account(['users', 'list', '--account', 'devco', '--session', 'dev.json'])).code).toBe(0);
+    const unknown = await account(['users', 'list', '--account', 'nope', '--session', 'dev.json']);
+    expect(unknown).toMatchObject({ code: 1, err: expect.stringContaining(`no account "nope"; accounts you can see: ${devco} (devco)`) });
     const cleared = await account(['payout-address', '--clear', '--session', 'dev.json', '--json']);
     expect(JSON.parse(cleared.out)).toMatchObject({ id: devco });
     expect(JSON.parse(cleared.out).payoutAddress).toBeUndefined();
