@@ -1,18 +1,9 @@
 #!/usr/bin/env node
 /**
- * The `cgn` command.
+ * The `cgn` command. Each command loads only the packages it uses: a miner or a node process
+ * does not load central's web server or the chain client (seconds of start-up on a busy machine,
+ * and `cgn dev` starts several of them).
  */
-import { runNodeFromArgs } from '@cgn/node';
-import { MINER_DEFAULTS, digestPackage, runMinerFromArgs } from '@cgn/miner';
-import { resolvePayoutNew } from './miner-payout.js';
-import { centralAccounts } from './central-accounts.js';
-import { runSettleFromArgs, runWalletFromArgs } from '@cgn/chain';
-import { runLedgerFromArgs } from '@cgn/ledger';
-import { runAccountFromArgs, runCentralFromArgs, runDServiceFromArgs, runMinerGrantFromArgs, runMinerRegisterFromArgs } from '@cgn/central';
-import { runDevFromArgs } from './dev.js';
-import { runEpochFromArgs } from './epoch.js';
-import { runExplainFromArgs } from './explain.js';
-import { runDServiceInitFromArgs } from './dservice-init.js';
 import { dserviceDir } from './paths.js';
 
 const USAGE = `Usage: cgn <command> [options]
@@ -39,54 +30,58 @@ Run "cgn <command> --help" for the options of a command.
 const [command, ...rest] = process.argv.slice(2);
 switch (command) {
   case 'dev':
-    await runDevFromArgs(rest);
+    await (await import('./dev.js')).runDevFromArgs(rest);
     break;
   case 'node':
-    await runNodeFromArgs(rest);
+    await (await import('@cgn/node')).runNodeFromArgs(rest);
     break;
   case 'central':
-    await runCentralFromArgs(rest);
+    await (await import('@cgn/central')).runCentralFromArgs(rest);
     break;
   case 'account':
-    await runAccountFromArgs(rest);
+    await (await import('@cgn/central')).runAccountFromArgs(rest);
     break;
   case 'dservice':
     if (rest[0] === 'init') {
-      process.exitCode = await runDServiceInitFromArgs(rest.slice(1));
+      process.exitCode = await (await import('./dservice-init.js')).runDServiceInitFromArgs(rest.slice(1));
       break;
     }
-    await runDServiceFromArgs(rest, undefined, { digestPackage });
+    await (await import('@cgn/central')).runDServiceFromArgs(rest, undefined, { digestPackage: (await import('@cgn/miner')).digestPackage });
     break;
-  case 'ledger':
+  case 'ledger': {
+    const { centralAccounts } = await import('./central-accounts.js');
     // Logged in to central: account arguments are checked against (and names looked up at) central.
-    process.exitCode = await runLedgerFromArgs(rest, {}, { centralAccounts: () => centralAccounts() });
+    process.exitCode = await (await import('@cgn/ledger')).runLedgerFromArgs(rest, {}, { centralAccounts: () => centralAccounts() });
     break;
+  }
   case 'wallet':
-    process.exitCode = await runWalletFromArgs(rest);
+    process.exitCode = await (await import('@cgn/chain')).runWalletFromArgs(rest);
     break;
   case 'explain':
-    process.exitCode = await runExplainFromArgs(rest);
+    process.exitCode = await (await import('./explain.js')).runExplainFromArgs(rest);
     break;
   case 'epoch':
-    process.exitCode = await runEpochFromArgs(rest);
+    process.exitCode = await (await import('./epoch.js')).runEpochFromArgs(rest);
     break;
   case 'settle':
-    process.exitCode = await runSettleFromArgs(rest);
+    process.exitCode = await (await import('@cgn/chain')).runSettleFromArgs(rest);
     break;
   case 'miner':
     if (rest[0] === 'register') {
-      await runMinerRegisterFromArgs(rest.slice(1));
+      await (await import('@cgn/central')).runMinerRegisterFromArgs(rest.slice(1));
       break;
     }
     if (rest[0] === 'grant') {
-      await runMinerGrantFromArgs(rest.slice(1));
+      await (await import('@cgn/central')).runMinerGrantFromArgs(rest.slice(1));
       break;
     }
     {
-      // --payout-address new: a wallet made (or reused) next to the miner key, its address used.
-      let args: string[];
+      const { MINER_DEFAULTS, runMinerFromArgs } = await import('@cgn/miner');
+      // --payout-address new: a wallet made (or reused) next to the miner key, its address used
+      // (the chain's wallet code is loaded only then).
+      let args: string[] = rest;
       try {
-        args = resolvePayoutNew(rest, MINER_DEFAULTS.keyFile, (l) => void process.stderr.write(`${l}\n`));
+        if (rest.some((a) => a === 'new' || a === '--payout-address=new')) args = (await import('./miner-payout.js')).resolvePayoutNew(rest, MINER_DEFAULTS.keyFile, (l) => void process.stderr.write(`${l}\n`));
       } catch (err) {
         process.stderr.write(`cgn miner: --payout-address new: ${(err as Error).message}\n`);
         process.exit(1);
