@@ -89,6 +89,11 @@ export function creditPaid(c: Pick<Credit, 'tokens' | 'held' | 'released'>): big
   return c.tokens - c.held + c.released;
 }
 
+/** A cycle with no records that pays nothing either: nothing to invoice, pay or anchor. */
+export function cycleIsEmpty(c: Pick<CycleSummary, 'records' | 'released'>): boolean {
+  return c.records === 0 && c.released === 0n;
+}
+
 /** The sum of a cycle's payout tree: what its anchor pays out (and takes from escrow). */
 export function payableTokens(c: Pick<CycleSummary, 'tokens' | 'held' | 'released'>): bigint {
   return c.tokens - c.held + c.released;

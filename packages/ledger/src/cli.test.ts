@@ -85,6 +85,40 @@ describe('cgn ledger (runLedgerFromArgs)', () => {
     expect((await run('register-address', '--ledger', path, '--role', 'miner', '--id', miner.slice(0, 16), '--address', A)).out).toContain(`miner ${miner} is paid to`);
   });
 
+  it('a manual close-cycle while a schedule holds the ledger asks the schedule to close, and waits for it', async () => {
+    const { path } = ledger();
+    const other = { holder: 'cgn settle', pid: 999_999, host: 'elsewhere', everyMs: 120_000, ttlMs: 30_000 };
+    const store = new SqliteLedgerStore({ path });
+    try {
+      expect((await store.holdCycleCloser(other)).held).toBe(true);
+      // The "schedule": closes when asked (what cgn settle does at its next pass).
+      let asked = false;
+      const schedule = setInterval(() => {
+        const c = store.cycleCloser();
+        if (c?.closeRequestedAt != null && !asked) {
+          asked = true;
+          store.closeCycle();
+        }
+      }, 50);
+      const r = await run('close-cycle', '--ledger', path, '--wait', '5s');
+      clearInterval(schedule);
+      expect(r).toMatchObject({ code: 0, out: expect.stringMatching(/asked cgn settle \(pid 999999 on elsewhere, every 120 s; last seen \d+ s ago\) to close billing cycle 1[\s\S]*Closed billing cycle 1: 4 records/) });
+      expect(asked).toBe(true);
+      // A second schedule is refused; --force closes here anyway.
+      expect(await run('close-cycle', '--ledger', path, '--every', '1h')).toMatchObject({ code: 1, err: expect.stringMatching(/already closes this ledger's cycles; one schedule per ledger/) });
+      store.appendBatch([makePricedRecord(40)]);
+      expect(await run('close-cycle', '--ledger', path, '--force')).toMatchObject({ code: 0, out: expect.stringMatching(/Closed billing cycle 2: 1 records/) });
+      // Nobody answering in time: an error that says what to do.
+      store.appendBatch([makePricedRecord(41)]);
+      expect(await run('close-cycle', '--ledger', path, '--wait', '1s')).toMatchObject({ code: 1, err: expect.stringMatching(/did not close cycle 3 within 1 s.*--force/) });
+      // Once the lease lapses, a manual close closes here.
+      store.releaseCycleCloser(other);
+      expect((await run('close-cycle', '--ledger', path)).out).toMatch(/Closed billing cycle 3/);
+    } finally {
+      store.close();
+    }
+  });
+
   it('usage, credit, close-cycle, invoice, earnings, proof, verify, audit', async () => {
     const { dir, path } = ledger();
     const usage = await run('usage', '--ledger', path, '--account', 'acct_1');
@@ -108,8 +142,12 @@ describe('cgn ledger (runLedgerFromArgs)', () => {
     expect(earn.payouts[0].proof).toBeInstanceOf(Array);
     const file = join(dir, 'proof.json');
     expect((await run('proof', '--ledger', path, '--work-id', makePricedRecord(8).workId, '--out', file)).code).toBe(0);
-    const summary = JSON.parse((await run('close-cycle', '--ledger', path, '--json')).out); // cycle 2 (empty)
+    // An empty open cycle is not closed unless asked; then invoices and earnings still default to the last one with records.
+    expect(await run('close-cycle', '--ledger', path)).toMatchObject({ code: 1, err: expect.stringMatching(/billing cycle 2 has no records: nothing to close \(--allow-empty/) });
+    const summary = JSON.parse((await run('close-cycle', '--ledger', path, '--json', '--allow-empty')).out); // cycle 2 (empty)
     expect(summary.id).toBe(2);
+    expect(JSON.parse((await run('invoice', '--ledger', path, '--account', 'acct_1', '--json')).out)).toMatchObject({ cycle: 1 });
+    expect(JSON.parse((await run('earnings', '--ledger', path, '--json')).out)).toMatchObject({ cycle: 1 });
     const proof = JSON.parse(readFileSync(file, 'utf8'));
     expect(await run('verify', file, '--root', proof.recordsRoot)).toMatchObject({ code: 0, out: expect.stringMatching(/^OK: work w_test_8/) });
     writeFileSync(file, JSON.stringify({ ...proof, record: { ...proof.record, bytesOut: 1 } }));

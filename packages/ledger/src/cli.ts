@@ -15,9 +15,12 @@ import { verifyRecordProof, type RecordProof } from './billing.js';
 import { PostgresLedgerStore } from './pg-store.js';
 import { BENEFICIARIES, type Beneficiary } from './pricing/split.js';
 import { SqliteLedgerStore } from './sqlite-store.js';
-import { USAGE_GROUPS, earningsReport, invoiceReport, parseDay, usageReport, usageTotal } from './reports.js';
+import { USAGE_GROUPS, releasableTokens, earningsReport, invoiceReport, parseDay, usageReport, usageTotal } from './reports.js';
 import type { BillingLedgerStore, UsageLine } from './store.js';
 import { beneficiaryId, existingAccount, payingAccount, type CentralAccounts } from './cli-ids.js';
+import { closerLive, describeCloser, type CloserClaim } from './cycle-closer.js';
+import type { CycleSummary } from './billing.js';
+import { hostname } from 'node:os';
 import { PRICE_UNIT, baseUnitsAsCgn, formatCgn, formatPrice, microUsdAsUsd } from '@cgn/protocol';
 
 /** What `cgn ledger` may ask beyond its ledger. */
@@ -73,17 +76,28 @@ Usage and cost of recorded work, grouped (default per DService). --to is exclusi
 
 ${COMMON}`,
   invoice: `Usage: cgn ledger invoice --account ID [--cycle N]
-The account's debit in a closed cycle (default: the last sealed one), with its usage per DService.
+The account's debit in a closed cycle (default: the last one that holds records), with its usage per DService.
 
 ${COMMON}`,
   earnings: `Usage: cgn ledger earnings [--cycle N] [--beneficiary ID] [--role miner|developer|operator|charity]
-Credits per beneficiary in a closed cycle (default: the last sealed one) and the payout root.
+Credits per beneficiary in a closed cycle (default: the last one that holds records) and the
+payout root; a credit held for a beneficiary with no address says so.
 
 ${COMMON}`,
   'close-cycle': `Usage: cgn ledger close-cycle [--rate NUM/DEN] [--batch-size N] [--every DURATION]
+                              [--allow-empty] [--wait DURATION] [--force]
 Closes the open cycle. --rate sets the next cycle's token rate (token base units per fiat
 micro-unit, e.g. 20000000000000/1). --every (e.g. 1h, 30m, 10s) keeps closing on that period
 until interrupted.
+
+An open cycle with no records is not closed unless --allow-empty (an empty cycle is not
+anchored on chain either, unless cgn settle --anchor-empty).
+
+One schedule closes a ledger's cycles: while cgn settle (or a close-cycle --every) runs on this
+ledger it holds a lease on closing, kept in the ledger. A manual close-cycle then asks it to
+close the open cycle at its next pass and waits (--wait, default 60s) for that cycle, instead
+of closing it behind the schedule's back; --force closes here anyway. --every refuses to start
+while another schedule holds the lease.
 
 ${COMMON}`,
   proof: `Usage: cgn ledger proof --work-id ID [--out FILE]
@@ -165,6 +179,9 @@ const OPTIONS: ParseArgsConfig['options'] = {
   id: { type: 'string' },
   address: { type: 'string' },
   'new-account': { type: 'boolean' },
+  'allow-empty': { type: 'boolean' },
+  wait: { type: 'string' },
+  force: { type: 'boolean' },
 };
 
 class UsageError extends Error {}
@@ -370,15 +387,18 @@ async function earnings(store: BillingLedgerStore, v: Values, out: (l: string) =
     return 0;
   }
   out(`Earnings, billing cycle ${r.cycle}; payout root ${r.payoutRoot ?? '(nothing owed)'}`);
-  table([['role', 'beneficiary', 'address', 'records', 'CGN'], ...r.credits.map((x) => [x.role, x.beneficiary, x.address, String(x.records), baseUnitsAsCgn(x.tokens)])], out);
+  table([['role', 'beneficiary', 'address', 'records', 'CGN', 'paid now'], ...r.credits.map((x) => [
+    x.role, x.beneficiary, x.held > 0n ? 'HELD: no address yet' : x.address, String(x.records), baseUnitsAsCgn(x.tokens), baseUnitsAsCgn(x.tokens - x.held + x.released),
+  ])], out);
+  if (r.credits.some((x) => x.held > 0n)) out('Held credits are owed, not lost: they are paid in the first cycle after the beneficiary registers an address (cgn miner --payout-address, cgn account payout-address, cgn ledger register-address).');
   return 0;
 }
 
-function parseDuration(s: string): number {
+function parseDuration(s: string, flag = '--every'): number {
   const m = /^(\d+)(ms|s|m|h|d)$/.exec(s);
-  if (m === null) throw new UsageError(`--every must be a duration like 30s, 15m, 1h, 1d; not "${s}"`);
+  if (m === null) throw new UsageError(`${flag} must be a duration like 30s, 15m, 1h, 1d; not "${s}"`);
   const n = Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 'ms' | 's' | 'm' | 'h' | 'd'];
-  if (n < 1000) throw new UsageError('--every must be at least 1s');
+  if (n < 1000) throw new UsageError(`${flag} must be at least 1s`);
   return n;
 }
 
@@ -393,33 +413,87 @@ async function closeCycle(store: BillingLedgerStore, v: Values, out: (l: string)
   const batchSize = int(v, 'batch-size', 1);
   const every = str(v, 'every');
   const period = every === undefined ? undefined : parseDuration(every);
-  const once = async (): Promise<void> => {
-    const t = performance.now();
-    const s = await store.closeCycle({ ...(nextRate !== undefined ? { nextRate } : {}), ...(batchSize !== undefined ? { batchSize } : {}) });
-    const ms = performance.now() - t;
-    if (json) out(toJson({ ...s, closeMs: Math.round(ms) }));
+  const waitS = str(v, 'wait');
+  const waitMs = waitS === undefined ? 60_000 : parseDuration(waitS, '--wait');
+  const allowEmpty = v['allow-empty'] === true;
+  const force = v.force === true;
+  const print = (s: CycleSummary, ms: number | null): void => {
+    if (json) out(toJson({ ...s, ...(ms === null ? {} : { closeMs: Math.round(ms) }) }));
     else {
-      out(`Closed billing cycle ${s.id}: ${s.records} records (${s.pricedRecords} priced) in ${s.batches} batches of up to ${s.batchSize}, ${ms.toFixed(0)} ms`);
+      out(`Closed billing cycle ${s.id}: ${s.records} records (${s.pricedRecords} priced) in ${s.batches} batches of up to ${s.batchSize}${ms === null ? '' : `, ${ms.toFixed(0)} ms`}`);
       out(`  billed ${formatPrice(s.priceMicros)} = ${formatCgn(s.tokens)}; debits and credits balance`);
+      if (s.held > 0n || s.released > 0n) out(`  held for beneficiaries with no address ${formatCgn(s.held)}; paid now of what was held ${formatCgn(s.released)}`);
       out(`  records root ${s.recordsRoot}`);
       out(`  payout root  ${s.payoutRoot ?? '(nothing owed)'}`);
     }
   };
-  await once();
-  if (period === undefined) return 0;
+  /** Closes here; false when the open cycle is empty and empty cycles are not wanted. */
+  const once = async (): Promise<boolean> => {
+    if (!allowEmpty && (await openRecords(store)) === 0 && (await releasableTokens(store)) === 0n) return false;
+    const t = performance.now();
+    const s = await store.closeCycle({ ...(nextRate !== undefined ? { nextRate } : {}), ...(batchSize !== undefined ? { batchSize } : {}) });
+    print(s, performance.now() - t);
+    return true;
+  };
+  const empty = async (): Promise<string> => `the open billing cycle ${(await store.currentCycle()).id} has no records: nothing to close (--allow-empty closes it anyway)`;
+
+  if (period === undefined) {
+    const closer = await store.cycleCloser();
+    if (!force && closerLive(closer, Date.now()) && !(closer.holder === CLOSER_HOLDER && closer.pid === process.pid)) {
+      if ((await openRecords(store)) === 0 && (await releasableTokens(store)) === 0n) {
+        throw new Error(allowEmpty ? `${describeCloser(closer, Date.now())} closes this ledger's cycles and does not close empty ones; --force closes an empty one here` : await empty());
+      }
+      if (nextRate !== undefined || batchSize !== undefined) throw new UsageError(`${describeCloser(closer, Date.now())} closes this ledger's cycles; --rate and --batch-size go to it, not here (or use --force)`);
+      // Coordinated: the schedule closes it at its next pass; wait for that cycle.
+      const open = (await store.currentCycle()).id;
+      await store.requestCycleClose();
+      if (!json) out(`asked ${describeCloser(closer, Date.now())} to close billing cycle ${open}; waiting up to ${Math.round(waitMs / 1000)} s`);
+      const until = Date.now() + waitMs;
+      while (Date.now() < until) {
+        const s = await store.cycleSummary(open);
+        if (s !== undefined) {
+          print(s, null);
+          return 0;
+        }
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      throw new Error(`${closer.holder} (pid ${closer.pid}) did not close cycle ${open} within ${Math.round(waitMs / 1000)} s; is it stuck (its log says why, e.g. an overdrawn account)? --force closes it here`);
+    }
+    if (!(await once())) throw new Error(await empty());
+    return 0;
+  }
+
+  // A schedule: hold the closer lease (renewed every 10 s) while it runs.
+  const claim: CloserClaim = { holder: CLOSER_HOLDER, pid: process.pid, host: hostname(), everyMs: period, ttlMs: 30_000 };
+  const lease = await store.holdCycleCloser(claim);
+  if (!lease.held) throw new Error(`${describeCloser(lease.closer, Date.now())} already closes this ledger's cycles; one schedule per ledger`);
+  if (!(await once())) err(await empty());
   out(`closing a cycle every ${every}; Ctrl-C to stop`);
   await new Promise<void>((resolve) => {
     const timer = setInterval(() => {
       once().catch((e: unknown) => err(`close-cycle failed: ${(e as Error).message}`));
     }, period);
+    const heartbeat = setInterval(() => {
+      Promise.resolve(store.holdCycleCloser(claim)).catch((e: unknown) => err(`close-cycle: could not renew its lease: ${(e as Error).message}`));
+    }, 10_000);
     const stop = (): void => {
       clearInterval(timer);
+      clearInterval(heartbeat);
       resolve();
     };
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
+  await store.releaseCycleCloser(claim);
   return 0;
+}
+
+const CLOSER_HOLDER = 'cgn ledger close-cycle --every';
+
+/** Records in the open cycle: all records minus those of closed cycles. */
+async function openRecords(store: BillingLedgerStore): Promise<number> {
+  const closed = (await store.cycles()).reduce((n, c) => n + ('records' in c ? c.records : 0), 0);
+  return (await store.count()) - closed;
 }
 
 async function proof(store: BillingLedgerStore, v: Values, out: (l: string) => void): Promise<number> {

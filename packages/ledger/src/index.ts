@@ -43,9 +43,10 @@ export {
 export { BENEFICIARIES, DEFAULT_SPLIT, TOTAL_BPS, splitAmount, splitProblem, type Beneficiary, type SplitBps, type SplitParts } from './pricing/split.js';
 // Billing cycles, batches, proofs
 export {
-  CycleAccumulator, DEFAULT_BATCH_SIZE, addressBook, creditPaid, derivedAddress, escrowDebit, isAddress, payableTokens, recordFromJson, recordToJson, verifyPayoutProof, verifyRecordProof,
+  CycleAccumulator, DEFAULT_BATCH_SIZE, addressBook, creditPaid, cycleIsEmpty, derivedAddress, escrowDebit, isAddress, payableTokens, recordFromJson, recordToJson, verifyPayoutProof, verifyRecordProof,
   type AddressBook, type BatchInfo, type Credit, type CycleInfo, type CycleSummary, type Debit, type HeldCredit, type Payout, type PayoutBook, type ProofVerification, type RecordJson, type RecordProof,
 } from './billing.js';
+export { closeRequested, closerLive, describeCloser, mayHold, type CloserClaim, type CycleCloser } from './cycle-closer.js';
 export { merkleParent, merkleProof, merkleRoot, merkleRootFromProof } from './merkle.js';
 // Idempotency and balances
 export {
@@ -58,7 +59,7 @@ export {
 export { BalanceGuard, type BalanceGuardOptions, type Reservation, type ReserveResult } from './balance-guard.js';
 // Reports (what `cgn ledger usage|invoice|earnings` and central's HTTP API show)
 export {
-  USAGE_GROUPS, beneficiaryEarnings, earningsReport, invoiceList, invoiceReport, parseDay, reportJson, sealedCycle, sealedCycles, usageReport, usageTotal,
+  USAGE_GROUPS, releasableTokens, beneficiaryEarnings, earningsReport, invoiceList, invoiceReport, parseDay, reportJson, sealedCycle, sealedCycles, usageReport, usageTotal,
   type BeneficiaryCycleEarnings, type EarningsReport, type Invoice, type InvoiceSummary, type UsageReport, type UsageTotal,
 } from './reports.js';
 // CLI and test/bench helpers

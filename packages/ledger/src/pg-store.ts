@@ -31,6 +31,7 @@ import { VALIDATED_BATCHES, assertMicrotransaction, decodeBps, decodeParts, type
 import { balanceOf, checkCredit, sortActivity } from './store-common.js';
 import type { ActivityFilter, ActivityLine, ActivitySubject } from './reputation.js';
 import { checkAccount, checkChainDeposit, normAddress, unlinkProblem, withdrawalAmount, type AddressLink, type AnchorMark, type ChainDeposit, type DepositOutcome, type Withdrawal } from './escrow.js';
+import { closerLive, mayHold, type CloserClaim, type CycleCloser } from './cycle-closer.js';
 import type {
   AppendOptions, AppendResult, Balance, OverdraftRefusal, BillingLedgerStore, CloseCycleOptions, Durability, LedgerRow, UsageFilter, UsageGroup, UsageLine,
 } from './store.js';
@@ -127,6 +128,16 @@ const MIGRATIONS: { version: number; name: string; sql: string }[] = [
         released_in INT, PRIMARY KEY (cycle, account, role, beneficiary)
       );
       CREATE INDEX held_credits_pending ON held_credits (role, beneficiary) WHERE released_in IS NULL;
+    `,
+  },
+  {
+    version: 5,
+    name: 'the cycle closer: one scheduler closes cycles (cgn settle), a manual close asks it',
+    sql: `
+      CREATE TABLE cycle_closer (
+        id INT PRIMARY KEY CHECK (id = 1), holder TEXT NOT NULL, pid INT NOT NULL, host TEXT NOT NULL, every_ms BIGINT,
+        heartbeat_at BIGINT NOT NULL, ttl_ms BIGINT NOT NULL, close_requested_at BIGINT
+      );
     `,
   },
 ];
@@ -437,6 +448,42 @@ export class PostgresLedgerStore implements BillingLedgerStore {
       return open.id;
     });
     return this.seal(id as unknown as number, batchSize);
+  }
+
+  async holdCycleCloser(claim: CloserClaim, now: number = Date.now()): Promise<{ held: boolean; closer: CycleCloser }> {
+    this.assertOpen();
+    return this.sql.begin(async (tx) => {
+      await tx`SELECT pg_advisory_xact_lock(${(APPEND_LOCK + 3n).toString()}::bigint)`;
+      const cur = closerOf((await tx<CloserRow[]>`SELECT * FROM cycle_closer WHERE id = 1`)[0]);
+      if (!mayHold(cur, claim, now)) return { held: false, closer: cur! };
+      const keep = cur !== null && cur.holder === claim.holder && cur.pid === claim.pid && cur.host === claim.host ? cur.closeRequestedAt : null;
+      await tx`INSERT INTO cycle_closer (id, holder, pid, host, every_ms, heartbeat_at, ttl_ms, close_requested_at)
+        VALUES (1, ${claim.holder}, ${claim.pid}, ${claim.host}, ${claim.everyMs}, ${now}, ${claim.ttlMs}, ${keep})
+        ON CONFLICT (id) DO UPDATE SET holder = excluded.holder, pid = excluded.pid, host = excluded.host, every_ms = excluded.every_ms,
+          heartbeat_at = excluded.heartbeat_at, ttl_ms = excluded.ttl_ms, close_requested_at = excluded.close_requested_at`;
+      return { held: true, closer: closerOf((await tx<CloserRow[]>`SELECT * FROM cycle_closer WHERE id = 1`)[0])! };
+    }) as Promise<{ held: boolean; closer: CycleCloser }>;
+  }
+
+  async cycleCloser(): Promise<CycleCloser | null> {
+    this.assertOpen();
+    return closerOf((await this.sql<CloserRow[]>`SELECT * FROM cycle_closer WHERE id = 1`)[0]);
+  }
+
+  async releaseCycleCloser(claim: CloserClaim): Promise<void> {
+    this.assertOpen();
+    await this.sql`DELETE FROM cycle_closer WHERE id = 1 AND holder = ${claim.holder} AND pid = ${claim.pid} AND host = ${claim.host}`;
+  }
+
+  async requestCycleClose(now: number = Date.now()): Promise<CycleCloser | null> {
+    this.assertOpen();
+    return this.sql.begin(async (tx) => {
+      await tx`SELECT pg_advisory_xact_lock(${(APPEND_LOCK + 3n).toString()}::bigint)`;
+      const cur = closerOf((await tx<CloserRow[]>`SELECT * FROM cycle_closer WHERE id = 1`)[0]);
+      if (!closerLive(cur, now)) return null;
+      await tx`UPDATE cycle_closer SET close_requested_at = ${now} WHERE id = 1`;
+      return { ...cur, closeRequestedAt: now };
+    }) as Promise<CycleCloser | null>;
   }
 
   async sealPending(options: { batchSize?: number } = {}): Promise<CycleSummary[]> {
@@ -865,6 +912,24 @@ function cycleInfo(r: CycleDbRow): CycleInfo {
   return {
     id: r.id, openedAt: Number(r.opened_at), rate: { num: BigInt(r.rate_num), den: BigInt(r.rate_den) },
     closedAt: r.closed_at === null ? null : Number(r.closed_at), sealedAt: r.sealed_at === null ? null : Number(r.sealed_at),
+  };
+}
+
+interface CloserRow {
+  holder: string;
+  pid: number;
+  host: string;
+  every_ms: string | null;
+  heartbeat_at: string;
+  ttl_ms: string;
+  close_requested_at: string | null;
+}
+
+function closerOf(r: CloserRow | undefined): CycleCloser | null {
+  if (r === undefined) return null;
+  return {
+    holder: r.holder, pid: r.pid, host: r.host, everyMs: r.every_ms === null ? null : Number(r.every_ms), heartbeatAt: Number(r.heartbeat_at),
+    ttlMs: Number(r.ttl_ms), closeRequestedAt: r.close_requested_at === null ? null : Number(r.close_requested_at),
   };
 }
 

@@ -8,7 +8,7 @@
  * not closed and sealed (or when none is yet).
  */
 import { CgnError } from '@cgn/protocol';
-import type { Credit, CycleSummary, Payout } from './billing.js';
+import { cycleIsEmpty, type Credit, type CycleSummary, type Payout } from './billing.js';
 import type { TokenRate } from './pricing/price.js';
 import { BENEFICIARIES, type Beneficiary } from './pricing/split.js';
 import type { BillingLedgerStore, UsageFilter, UsageGroup, UsageLine } from './store.js';
@@ -63,16 +63,30 @@ export async function usageReport(store: BillingLedgerStore, by = 'dservice', fi
   return { by, filter, lines };
 }
 
-/** The sealed cycle `id`, or (without `id`) the last sealed one. */
+/**
+ * The sealed cycle `id`, or (without `id`) the last sealed one that holds records: a cycle that
+ * closed empty has nothing to invoice or pay, so it is not the default.
+ */
 export async function sealedCycle(store: BillingLedgerStore, id?: number): Promise<CycleSummary> {
   if (id !== undefined) {
     const s = await store.cycleSummary(id);
     if (s === undefined) throw new CgnError('not_found', `cycle ${id} is not closed and sealed`);
     return s;
   }
-  const s = (await sealedCycles(store)).at(-1);
-  if (s === undefined) throw new CgnError('not_found', 'no billing cycle has been closed yet (cgn ledger close-cycle)');
+  const all = await sealedCycles(store);
+  const s = all.filter((c) => !cycleIsEmpty(c)).at(-1);
+  if (s === undefined) {
+    throw new CgnError('not_found', all.length === 0
+      ? 'no billing cycle has been closed yet (cgn ledger close-cycle)'
+      : `no billing cycle with records has closed yet (cycle${all.length > 1 ? 's' : ''} ${all.map((c) => c.id).join(', ')} closed empty; ask for one with its id)`);
+  }
   return s;
+}
+
+/** Tokens held for beneficiaries that have registered an address since: the next cycle sealed pays them. */
+export async function releasableTokens(store: BillingLedgerStore): Promise<bigint> {
+  const registered = await store.addresses();
+  return (await store.heldCredits({ pending: true })).filter((h) => registered.has(`${h.role}\u0000${h.beneficiary}`)).reduce((a, h) => a + h.tokens, 0n);
 }
 
 /** Every sealed cycle, oldest first. */

@@ -213,6 +213,22 @@ export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
       CREATE INDEX held_credits_pending ON held_credits (role, beneficiary) WHERE released_in IS NULL;
     `,
   },
+  {
+    version: 6,
+    name: 'the cycle closer: one scheduler closes cycles (cgn settle), a manual close asks it',
+    sql: `
+      CREATE TABLE cycle_closer (
+        id                 INTEGER PRIMARY KEY CHECK (id = 1),
+        holder             TEXT    NOT NULL,  -- who closes cycles on a schedule (e.g. "cgn settle")
+        pid                INTEGER NOT NULL,
+        host               TEXT    NOT NULL,
+        every_ms           INTEGER,           -- its period, if any
+        heartbeat_at       INTEGER NOT NULL,  -- epoch ms; the lease lapses ttl_ms after it
+        ttl_ms             INTEGER NOT NULL,
+        close_requested_at INTEGER            -- a manual close asked it to close now
+      ) STRICT;
+    `,
+  },
 ];
 
 /** Brings the schema up to date; returns the schema version. */

@@ -27,6 +27,7 @@ import { tokenRateProblem, type TokenRate } from './pricing/price.js';
 import { BENEFICIARIES, splitText, type Beneficiary } from './pricing/split.js';
 import { VALIDATED_BATCHES, assertMicrotransaction, decodeBps, decodeParts, encodeSplit, type Microtransaction } from './record.js';
 import { migrate } from './sqlite-migrations.js';
+import { closerLive, mayHold, type CloserClaim, type CycleCloser } from './cycle-closer.js';
 import { checkAccount, checkChainDeposit, normAddress, unlinkProblem, withdrawalAmount, type AddressLink, type AnchorMark, type ChainDeposit, type DepositOutcome, type Withdrawal } from './escrow.js';
 import { UsageAccumulator, balanceOf, checkCredit, sortActivity } from './store-common.js';
 import type { ActivityFilter, ActivityLine, ActivitySubject } from './reputation.js';
@@ -282,6 +283,43 @@ export class SqliteLedgerStore implements BillingLedgerStore {
     }).immediate();
     // Steps 2 and 3.
     return this.seal(id, batchSize);
+  }
+
+  holdCycleCloser(claim: CloserClaim, now: number = Date.now()): { held: boolean; closer: CycleCloser } {
+    this.assertOpen();
+    return this.db.transaction(() => {
+      const cur = this.cycleCloser();
+      if (!mayHold(cur, claim, now)) return { held: false, closer: cur! };
+      const keep = cur !== null && cur.holder === claim.holder && cur.pid === claim.pid && cur.host === claim.host ? cur.closeRequestedAt : null;
+      this.db.prepare(`INSERT INTO cycle_closer (id, holder, pid, host, every_ms, heartbeat_at, ttl_ms, close_requested_at) VALUES (1, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (id) DO UPDATE SET holder = excluded.holder, pid = excluded.pid, host = excluded.host, every_ms = excluded.every_ms,
+          heartbeat_at = excluded.heartbeat_at, ttl_ms = excluded.ttl_ms, close_requested_at = excluded.close_requested_at`)
+        .run(claim.holder, claim.pid, claim.host, claim.everyMs, now, claim.ttlMs, keep);
+      return { held: true, closer: this.cycleCloser()! };
+    }).immediate();
+  }
+
+  cycleCloser(): CycleCloser | null {
+    this.assertOpen();
+    const r = this.db.prepare('SELECT * FROM cycle_closer WHERE id = 1').get() as
+      | { holder: string; pid: number; host: string; every_ms: number | null; heartbeat_at: number; ttl_ms: number; close_requested_at: number | null }
+      | undefined;
+    return r === undefined ? null : { holder: r.holder, pid: r.pid, host: r.host, everyMs: r.every_ms, heartbeatAt: r.heartbeat_at, ttlMs: r.ttl_ms, closeRequestedAt: r.close_requested_at };
+  }
+
+  releaseCycleCloser(claim: CloserClaim): void {
+    this.assertOpen();
+    this.db.prepare('DELETE FROM cycle_closer WHERE id = 1 AND holder = ? AND pid = ? AND host = ?').run(claim.holder, claim.pid, claim.host);
+  }
+
+  requestCycleClose(now: number = Date.now()): CycleCloser | null {
+    this.assertOpen();
+    return this.db.transaction(() => {
+      const cur = this.cycleCloser();
+      if (!closerLive(cur, now)) return null;
+      this.db.prepare('UPDATE cycle_closer SET close_requested_at = ? WHERE id = 1').run(now);
+      return this.cycleCloser();
+    }).immediate();
   }
 
   sealPending(options: { batchSize?: number } = {}): CycleSummary[] {

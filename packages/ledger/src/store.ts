@@ -13,6 +13,7 @@ import type { AddressLink, AnchorMark, ChainDeposit, DepositOutcome, Withdrawal 
 import type { IdempotencyBegin, IdempotencyBeginArgs, StoredResponse } from './idempotency.js';
 import type { TokenRate } from './pricing/price.js';
 import type { Beneficiary } from './pricing/split.js';
+import type { CloserClaim, CycleCloser } from './cycle-closer.js';
 import type { Microtransaction } from './record.js';
 import type { ActivityFilter, ActivityLine, ActivitySubject } from './reputation.js';
 
@@ -151,6 +152,17 @@ export interface BillingLedgerStore extends LedgerStore {
    * crash left closed but unsealed.
    */
   closeCycle(options?: CloseCycleOptions): MaybePromise<CycleSummary>;
+  /**
+   * Takes or renews the lease of the one schedule that closes cycles (cycle-closer.ts); when
+   * another live holder has it, `held: false` and that holder.
+   */
+  holdCycleCloser(claim: CloserClaim, now?: number): MaybePromise<{ held: boolean; closer: CycleCloser }>;
+  /** The lease as stored (live or lapsed), or null when no schedule ever held it. */
+  cycleCloser(): MaybePromise<CycleCloser | null>;
+  /** Gives the lease up (only the claimant's own). */
+  releaseCycleCloser(claim: CloserClaim): MaybePromise<void>;
+  /** Asks the live lease holder to close the open cycle at its next pass; null when none is live. */
+  requestCycleClose(now?: number): MaybePromise<CycleCloser | null>;
   /** Seals cycles that are closed but not sealed (after a crash); returns their summaries. */
   sealPending(options?: { batchSize?: number }): MaybePromise<CycleSummary[]>;
   cycles(): MaybePromise<(CycleInfo | CycleSummary)[]>;

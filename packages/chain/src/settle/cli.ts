@@ -46,6 +46,12 @@ Options:
   --cursor FILE           where the deposit watcher keeps its place (default <ledger>.watcher.json)
   --once                  one pass, print its report as JSON, exit (1 if a step failed)
   --close-now             with --once: close the open cycle in this pass
+  --anchor-empty          anchor cycles that closed with no records too (default: not; they
+                          pay nothing and prove nothing, and cost an anchoring transaction)
+
+One schedule closes a ledger's cycles: cgn settle holds a lease on it in the ledger while it
+runs. A manual cgn ledger close-cycle then asks it to close the open cycle at its next pass
+instead of racing it; a second cgn settle on the same ledger leaves closing to the first.
   --no-relay              do not submit claims for beneficiaries without gas
   --relay-fee-bps N       basis points of each relayed claim this key keeps (default 0, max 100)
   -h, --help              this text
@@ -85,7 +91,7 @@ export async function runSettleFromArgs(argv: readonly string[], io: { stdout?: 
       options: {
         ledger: { type: 'string' }, postgres: { type: 'string' }, schema: { type: 'string' }, rpc: { type: 'string' }, contracts: { type: 'string' },
         key: { type: 'string' }, confirmations: { type: 'string' }, 'close-every': { type: 'string' }, 'close-at': { type: 'string' },
-        interval: { type: 'string' }, cursor: { type: 'string' }, once: { type: 'boolean' }, 'close-now': { type: 'boolean' },
+        interval: { type: 'string' }, cursor: { type: 'string' }, once: { type: 'boolean' }, 'close-now': { type: 'boolean' }, 'anchor-empty': { type: 'boolean' },
         'no-relay': { type: 'boolean' }, 'relay-fee-bps': { type: 'string' }, help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -120,7 +126,7 @@ export async function runSettleFromArgs(argv: readonly string[], io: { stdout?: 
     const cursor = (v.cursor as string | undefined) ?? (v.postgres !== undefined ? '.cgn/settle.watcher.json' : `${(v.ledger as string | undefined) ?? '.cgn/node/ledger.sqlite'}.watcher.json`);
     store = await openLedgerStore({ ledger: v.ledger as string | undefined, postgres: v.postgres as string | undefined, schema: v.schema as string | undefined });
     const contracts = await openContracts({ rpcUrl: rpc, contractsFile, privateKey: key as Hex });
-    settler = new Settler({ store, contracts, watcherStore: new JsonFileWatcherStore(cursor), confirmations, closeEveryMs: closeEveryMs === 0 ? null : closeEveryMs, closeAtRecords: closeAt, intervalMs, log, relay: v['no-relay'] ? false : { feeBps } });
+    settler = new Settler({ store, contracts, watcherStore: new JsonFileWatcherStore(cursor), confirmations, closeEveryMs: closeEveryMs === 0 ? null : closeEveryMs, closeAtRecords: closeAt, intervalMs, log, anchorEmpty: v['anchor-empty'] === true, relay: v['no-relay'] ? false : { feeBps } });
     if (v.once) {
       const r = await settler.tick({ close: v['close-now'] === true });
       stdout(json(reportJson(r)));

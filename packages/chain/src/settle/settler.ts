@@ -22,7 +22,8 @@
  * one for a PostgreSQL ledger that several node instances share.
  */
 import { getAddress, type Address, type Hash } from 'viem';
-import { escrowDebit, payableTokens, type BillingLedgerStore, type CycleSummary, type Withdrawal } from '@cgn/ledger';
+import { hostname } from 'node:os';
+import { closeRequested, cycleIsEmpty, describeCloser, escrowDebit, payableTokens, releasableTokens, type BillingLedgerStore, type CloserClaim, type CycleSummary, type Withdrawal } from '@cgn/ledger';
 import { AnchorRefusedError, anchorPending, type AnchorOptions, type AnchorOutcome, type ClosedCycle, type PendingResult } from '../anchor.js';
 import { explainChainError } from '../chain-errors.js';
 import { revertReason, type CgnContracts } from '../contracts.js';
@@ -51,6 +52,14 @@ export interface SettlerOptions {
   /** Retries within one tick (default 3 attempts; the next tick retries anyway). */
   anchor?: AnchorOptions;
   log?: SettleLog;
+  /** Anchor cycles that closed with no records too (default false: they have nothing to pay or prove). */
+  anchorEmpty?: boolean;
+  /**
+   * The lease this settler holds on closing the ledger's cycles (`CycleCloser`): default
+   * "cgn settle", this process, this host. A manual `cgn ledger close-cycle` asks the holder to
+   * close, and a second settler on the same ledger leaves closing to the first.
+   */
+  closer?: Partial<CloserClaim>;
   now?: () => number;
   /** Gasless claims for beneficiaries without ETH (default on, no fee); false turns it off. */
   relay?: RelayOptions | false;
@@ -121,6 +130,8 @@ export class Settler {
   private stopped = true;
   private readonly warnedDerived = new Set<number>();
   private readonly held = new Map<SettleStep, Held>();
+  /** The pid of another cycle closer last reported (said once). */
+  private closerSaid: number | null = null;
   /** The overdrawn accounts last reported (so a waiting close is logged once, not every pass). */
   private overdrawnSaid: string | null = null;
 
@@ -220,15 +231,38 @@ export class Settler {
     return (await this.opts.store.count()) - closed;
   }
 
+  /** The cycle-closer lease this settler claims. */
+  private closerClaim(): CloserClaim {
+    const every = this.opts.closeEveryMs ?? null;
+    return {
+      holder: 'cgn settle', pid: process.pid, host: hostname(), everyMs: every,
+      ttlMs: Math.max(30_000, 3 * (this.opts.intervalMs ?? 2000)), ...this.opts.closer,
+    };
+  }
+
   private async maybeClose(force: boolean): Promise<CycleSummary | null> {
     const { store } = this.opts;
     for (const s of await store.sealPending({ ...(this.opts.batchSize ? { batchSize: this.opts.batchSize } : {}) })) this.log('info', 'sealed a cycle a crash left closed', { cycle: s.id });
+    // One schedule closes this ledger's cycles; a manual close-cycle asks it (a close request).
+    const lease = await store.holdCycleCloser(this.closerClaim(), (this.opts.now ?? Date.now)());
+    if (!lease.held) {
+      if (this.closerSaid !== lease.closer.pid) this.log('warn', `another schedule closes this ledger's cycles: ${describeCloser(lease.closer, (this.opts.now ?? Date.now)())}; this settler does not close any`);
+      this.closerSaid = lease.closer.pid;
+      return null;
+    }
+    this.closerSaid = null;
+    if (closeRequested(lease.closer, (await store.currentCycle()).openedAt)) {
+      this.log('info', 'closing the open cycle now: cgn ledger close-cycle asked for it');
+      force = true;
+    }
     const every = this.opts.closeEveryMs ?? null;
     const atRecords = this.opts.closeAtRecords ?? null;
     const byAge = every !== null && (this.opts.now ?? Date.now)() - (await store.currentCycle()).openedAt >= every;
     if (!force && !byAge && atRecords === null) return null;
     const records = await this.openRecords();
-    if (records === 0 || !(force || byAge || (atRecords !== null && records >= atRecords))) return null;
+    // An open cycle without records still closes when it would pay what was held for beneficiaries who have since given an address.
+    if (records === 0 && (await releasableTokens(store)) === 0n) return null;
+    if (!(force || byAge || (atRecords !== null && records >= atRecords))) return null;
     // A cycle whose debits an account cannot pay would pay its beneficiaries from other accounts'
     // escrow: it stays open (records keep joining it) until the account is funded.
     const overdrawn = (await store.balances()).filter((b) => b.spent > b.deposited);
@@ -251,7 +285,8 @@ export class Settler {
   private async anchor(): Promise<PendingResult> {
     const { store, contracts } = this.opts;
     const marked = new Set((await store.anchors()).map((a) => a.cycle));
-    const sealed = (await store.cycles()).filter((c): c is CycleSummary => c.sealedAt !== null && 'records' in c && !marked.has(c.id));
+    // A cycle that closed empty pays nothing and proves nothing: not anchored unless asked (anchorEmpty).
+    const sealed = (await store.cycles()).filter((c): c is CycleSummary => c.sealedAt !== null && 'records' in c && !marked.has(c.id) && (!cycleIsEmpty(c) || this.opts.anchorEmpty === true));
     if (sealed.length === 0) return { done: [] };
     const closed: ClosedCycle[] = [];
     let refused: { cycleId: bigint; error: unknown } | undefined;
@@ -381,5 +416,7 @@ export class Settler {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     if (this.running) await this.running.catch(() => undefined);
+    // A manual close-cycle may close cycles itself again.
+    await Promise.resolve(this.opts.store.releaseCycleCloser(this.closerClaim())).catch(() => undefined);
   }
 }

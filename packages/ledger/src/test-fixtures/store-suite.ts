@@ -354,6 +354,25 @@ export function describeLedgerStore(name: string, makeStore: () => Promise<Ledge
         expect((await store.cycleSummary(1))).toMatchObject({ held: one.held, released: 0n });
       });
 
+      it('keeps one cycle-closer lease: held and renewed by its holder, refused to others until it lapses; a close request reaches it', async () => {
+        const { store } = await fresh();
+        const settle = { holder: 'cgn settle', pid: 10, host: 'h', everyMs: 120_000, ttlMs: 30_000 };
+        const manual = { holder: 'cgn ledger close-cycle --every', pid: 11, host: 'h', everyMs: 60_000, ttlMs: 30_000 };
+        expect(await store.cycleCloser()).toBeNull();
+        expect(await store.requestCycleClose(1000)).toBeNull(); // nobody to ask
+        expect(await store.holdCycleCloser(settle, 1000)).toMatchObject({ held: true, closer: { holder: 'cgn settle', pid: 10, heartbeatAt: 1000, everyMs: 120_000 } });
+        expect(await store.holdCycleCloser(manual, 2000)).toMatchObject({ held: false, closer: { holder: 'cgn settle', pid: 10 } });
+        expect(await store.requestCycleClose(3000)).toMatchObject({ holder: 'cgn settle', closeRequestedAt: 3000 });
+        // The holder renews and still sees the request.
+        expect(await store.holdCycleCloser(settle, 4000)).toMatchObject({ held: true, closer: { heartbeatAt: 4000, closeRequestedAt: 3000 } });
+        // Lapsed (30 s without renewal): another may take it, with no request carried over.
+        expect(await store.holdCycleCloser(manual, 40_000)).toMatchObject({ held: true, closer: { holder: 'cgn ledger close-cycle --every', closeRequestedAt: null } });
+        await store.releaseCycleCloser(settle); // not its lease any more: nothing happens
+        expect((await store.cycleCloser())?.pid).toBe(11);
+        await store.releaseCycleCloser(manual);
+        expect(await store.cycleCloser()).toBeNull();
+      });
+
       it('reports usage per DService, end user and day', async () => {
         const { store } = await fresh();
         await store.appendBatch([
