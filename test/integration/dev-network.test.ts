@@ -63,7 +63,7 @@ describe('cgn dev (npm start)', () => {
         void exited.then((code) => reject(new Error(`cgn dev exited with ${code}: ${stderr}`)));
       }), 40_000);
       const info = JSON.parse(readFileSync(join(tmp.path, 'dev.json'), 'utf8')) as {
-        workUrl: string; statusUrl: string; minerUrl: string; apiKey: string; centralUrl: string; caFile: string;
+        workUrl: string; statusUrl: string; minerUrl: string; apiKey: string; apiKeys: string[]; centralUrl: string; caFile: string;
         chain: { rpcUrl: string }; pids: { dev: number; central: number; node: number; miners: number[]; settle: number; swtpm: number | null };
         attestedMiner: { minerId: string } | null; attestedNote: string;
       };
@@ -95,6 +95,11 @@ describe('cgn dev (npm start)', () => {
         c.once('exit', (code) => resolve({ code, out }));
       });
       expect(curl).toEqual({ code: 0, out: 'hello' });
+      // Two prepaid demo accounts, so fair shares can be tried: the second key's work is served too.
+      expect(info.apiKeys).toHaveLength(2);
+      expect(info.apiKeys[0]).toBe(info.apiKey);
+      const second = await fetch(`${info.workUrl}echo/`, { method: 'POST', body: 'second', headers: { authorization: `Bearer ${info.apiKeys[1]}` } });
+      expect([second.status, await second.text()]).toEqual([200, 'second']);
       if (info.attestedMiner !== null) {
         const status = (await (await fetch(info.statusUrl)).json()) as { minersByTier: Record<string, number> };
         expect(status.minersByTier).toMatchObject({ open: 2, attested: 1 });

@@ -70,6 +70,13 @@ export interface DevInfo {
   statusUrl: string;
   minerUrl: string;
   apiKey: string;
+  /**
+   * Keys of the two prepaid demo accounts ("demo" and "demo-2"; the first is `apiKey`), so that
+   * fair shares can be tried: flood with one, time the other.
+   */
+  apiKeys: string[];
+  /** The owners of the demo accounts at central, in the order of `apiKeys` (none without central). */
+  demoOwners: { login: string; password: string }[];
   /** The local CA that signed every endpoint's certificate (curl --cacert, cgn miner --ca-file); null with --plaintext. */
   caFile: string | null;
   dir: string;
@@ -242,10 +249,15 @@ export async function runDevFromArgs(argv: string[]): Promise<void> {
   const withCentral = !values['no-central'];
   const keysFile = join(dir, 'node', 'api-keys.json');
   let apiKey: string | null = null;
+  // The second demo account: another account's work, to try fair shares with.
+  let apiKey2: string | null = null;
+  let demo2: { account: string; owner: { login: string; password: string } | null } = { account: 'demo-2', owner: null };
   if (!withCentral) {
     const keyStore = new FileApiKeyStore(keysFile);
     if (prev.apiKey !== undefined && keyStore.verify(prev.apiKey) !== null) apiKey = prev.apiKey;
     apiKey ??= keyStore.create('demo').key;
+    if (prev.apiKeys?.[1] !== undefined && keyStore.verify(prev.apiKeys[1]) !== null) apiKey2 = prev.apiKeys[1];
+    apiKey2 ??= keyStore.create('demo-2').key;
   }
   // The passwords this directory's central gets are saved before central starts: a start that
   // fails later leaves a directory the next start can log in to.
@@ -326,6 +338,7 @@ export async function runDevFromArgs(argv: string[]): Promise<void> {
         unbondingDelaySeconds: 60,
         fund: [
           { address: wallet(demoKey).address as `0x${string}`, amount: 1_000_000n * 10n ** 18n },
+          { address: wallet(ANVIL_KEYS[7]!).address as `0x${string}`, amount: 1_000_000n * 10n ** 18n },
           ...minerWallets.map((w) => ({ address: w.address as `0x${string}`, amount: 1_000n * 10n ** 18n })),
         ],
       }).catch((err: unknown) => {
@@ -396,6 +409,18 @@ export async function runDevFromArgs(argv: string[]): Promise<void> {
       apiKey = setup.demo.apiKey;
       demoAccountId = setup.demo.accountId;
       demoOwner = { login: setup.demo.ownerLogin, password: setup.demo.ownerPassword };
+      const second = await setupDevNetwork({
+        centralUrl: url,
+        admin,
+        demo: { accountName: 'demo-2', ownerLogin: 'demo-2-owner', ...(prev.demoOwners?.[1] ? { ownerPassword: prev.demoOwners[1].password } : {}), ...(prev.apiKeys?.[1] ? { reuseKey: prev.apiKeys[1] } : {}) },
+      }).catch((err: unknown) => {
+        process.stderr.write(`cgn dev: warning: the second demo account could not be set up (${(err as Error).message}); dev.json lists one key\n`);
+        return null;
+      });
+      if (second !== null) {
+        apiKey2 = second.demo.apiKey;
+        demo2 = { account: second.demo.accountId, owner: { login: second.demo.ownerLogin, password: second.demo.ownerPassword } };
+      }
       await progress.step('approvals', () => waitForApproved(ready['statusUrl'] as string, dservices.length, 30_000), () => `the node serves ${dservices.length} DServices`);
       // The attested miner's TPM and registration take seconds: they go on while the settler starts.
       if (attestedProblem === null) attestedSetup = startDevAttestedMiner({ dir, logs, centralUrl: url, admin, ownerPassword: state.attestedOwner.password }).catch((err: unknown) => err as Error);
@@ -404,6 +429,7 @@ export async function runDevFromArgs(argv: string[]): Promise<void> {
     const ledgerPath = join(dir, 'node', 'ledger.sqlite');
     if (chain === null) {
       prepaid(ledgerPath, demoAccount);
+      if (apiKey2 !== null) prepaid(ledgerPath, demo2.account);
     } else {
       // The settler: credits escrow deposits, closes and anchors cycles, posts withdrawals.
       settle = startChild(
@@ -418,13 +444,18 @@ export async function runDevFromArgs(argv: string[]): Promise<void> {
       const ch = chain;
       await progress.step('deposit', async () => {
         const deposited = await depositDemo(ledgerPath, demoAccount, ch, chainInfo!.demoWallet.privateKey as `0x${string}`);
-        if (deposited > 0n) {
-          await waitForCredit(ledgerPath, demoAccount, deposited / 2n, 30_000).catch((err: unknown) =>
+        // demo-2 deposits from anvil key 7 (also the sixth miner's payout wallet, when there are six)
+        const deposited2 = apiKey2 === null ? 0n : await depositDemo(ledgerPath, demo2.account, ch, ANVIL_KEYS[7]!);
+        if (deposited > 0n || deposited2 > 0n) {
+          await Promise.all([
+            deposited > 0n ? waitForCredit(ledgerPath, demoAccount, deposited / 2n, 30_000) : null,
+            deposited2 > 0n ? waitForCredit(ledgerPath, demo2.account, deposited2 / 2n, 30_000) : null,
+          ]).catch((err: unknown) =>
             process.stderr.write(`cgn dev: warning: ${(err as Error).message} (work gets 402 until it is)\n`),
           );
         }
-        return deposited;
-      }, (d) => (d > 0n ? 'the demo account deposited into the escrow, credited' : 'the demo account is still funded'));
+        return deposited + deposited2;
+      }, (d) => (d > 0n ? 'the demo accounts deposited into the escrow, credited' : 'the demo accounts are still funded'));
     }
     const minerUrl = ready['minerUrl'] as string;
     const statusUrl = ready['statusUrl'] as string;
@@ -484,6 +515,8 @@ export async function runDevFromArgs(argv: string[]): Promise<void> {
       statusUrl,
       minerUrl,
       apiKey: apiKey!,
+      apiKeys: apiKey2 === null ? [apiKey!] : [apiKey!, apiKey2],
+      demoOwners: demoOwner === null ? [] : [demoOwner, ...(demo2.owner === null ? [] : [demo2.owner])],
       caFile: tls?.caFile ?? null,
       dir,
       attestedMiner: attested === null ? null : { minerId: attested.minerId, tcti: attested.tcti, keyFile: attested.keyFile, owner: attested.owner },
@@ -513,7 +546,8 @@ ${notice}${centralUrl !== null ? `
   attested miner   ${attestedNote}
   TLS              ${tls === null ? 'off (--plaintext): every endpoint listens on loopback only' : `every endpoint above is TLS from the local CA ${tls.caFile}
                    (curl --cacert it; for npx cgn commands: export NODE_EXTRA_CA_CERTS=${tls.caFile})`}
-  demo API key     ${apiKey}
+  demo API key     ${apiKey}${apiKey2 === null ? '' : `
+  2nd demo key     ${apiKey2}   (another prepaid account: flood with one key, time the other; README "Fair shares")`}
   state and logs   ${dir}  (facts in ${devFile})
 
 Resize an image to 400 px wide WebP:
