@@ -23,8 +23,8 @@ import { CgnError } from '@cgn/protocol';
 import { ShareQueue } from './drf.js';
 import { diagnose, isEligible, type Diagnosis } from './filter.js';
 import { Heap } from './heap.js';
-import { add, addInto, capacityOf, checkResources, fits, subtractInto, ZERO } from './resources.js';
-import { checkScoreWeights, DEFAULT_SCORE_WEIGHTS, score, type ScoreWeights } from './score.js';
+import { add, addInto, capacityOf, checkResources, subtractInto, ZERO } from './resources.js';
+import { checkScoreWeights, DEFAULT_SCORE_WEIGHTS, priceScore, reputationScore, score, type ScoreWeights } from './score.js';
 import type { Clock, ClusterState, Decision, DServiceDemand, InstanceView, MinerView, Resources, StartDecision, StopDecision } from './types.js';
 
 export interface PlaceOptions {
@@ -60,10 +60,9 @@ export interface PlacementPlan {
   shares: { account: string; share: number }[];
 }
 
-const keyOf = (dservice: string, tier: string) => `${dservice}\u0000${tier}`;
-
 interface Group {
   demand: DServiceDemand;
+  /** Sort key: name, then tier. */
   key: string;
   /** Instances of the current version that stay. */
   current: InstanceView[];
@@ -75,38 +74,41 @@ interface Group {
   placed: number;
   blocked: boolean;
   /** Miners this DService must not go to in this plan (a start there just timed out). */
-  avoid: Set<string>;
-  /** Instances of this DService per miner id. */
-  perMiner: Map<string, number>;
+  avoid?: Set<string>;
+  /** What the instances that stay take, when they belong to the demand's account. */
+  held: Resources;
+  /** Instances that stay but belong to another account (the DService changed hands). */
+  others?: InstanceView[];
+  /** Instances of this DService per miner index, built with the candidates. */
+  perMiner?: Map<number, number>;
   candidates?: Heap<Candidate>;
   eligibleCount: number;
 }
 
 interface Candidate {
-  miner: MinerView;
+  /** Index into state.miners. */
+  at: number;
   score: number;
   cached: boolean;
   /** Instances of this DService on the miner when the entry was pushed. */
   count: number;
+  id: string;
 }
 
 const candidateLess = (a: Candidate, b: Candidate) =>
-  a.count !== b.count ? a.count < b.count : a.score !== b.score ? a.score > b.score : a.cached !== b.cached ? a.cached : a.miner.id < b.miner.id;
+  a.count !== b.count ? a.count < b.count : a.score !== b.score ? a.score > b.score : a.cached !== b.cached ? a.cached : a.id < b.id;
+
+const tierSlot = (t: string) => (t === 'open' ? 0 : t === 'attested' ? 1 : t === 'dedicated' ? 2 : 3);
+
+const byString = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 function validate(state: ClusterState, demands: readonly DServiceDemand[]): void {
-  const ids = new Set<string>();
   for (const m of state.miners) {
-    if (ids.has(m.id)) throw new CgnError('bad_request', `miner ${m.id} appears twice in the state`);
-    ids.add(m.id);
     checkResources(m.claimed, `miner ${m.id} claimed`);
     if (m.measured !== undefined) checkResources(m.measured, `miner ${m.id} measured`);
     if (m.free !== undefined) checkResources(m.free, `miner ${m.id} free`);
   }
-  const keys = new Set<string>();
   for (const d of demands) {
-    const k = keyOf(d.name, d.requirements.tier);
-    if (keys.has(k)) throw new CgnError('bad_request', `DService ${d.name} is demanded twice in tier ${d.requirements.tier}; give one demand per (DService, tier)`);
-    keys.add(k);
     checkResources(d.requirements.resources, `${d.name} requirements`);
     const int = (x: number) => Number.isSafeInteger(x) && x >= 0;
     if (!int(d.minInstances) || !int(d.maxInstances) || d.minInstances > d.maxInstances) {
@@ -121,6 +123,19 @@ function validate(state: ClusterState, demands: readonly DServiceDemand[]): void
   }
 }
 
+/** Resources as five numbers at `5 * index` in a Float64Array: the per-miner books of one call. */
+const N = 5;
+function addAt(a: Float64Array, k: number, r: Resources, sign: 1 | -1): void {
+  a[k] = a[k]! + sign * r.cpus;
+  a[k + 1] = a[k + 1]! + sign * r.memoryMb;
+  a[k + 2] = a[k + 2]! + sign * r.diskMb;
+  a[k + 3] = a[k + 3]! + sign * r.gpus;
+  a[k + 4] = a[k + 4]! + sign * r.bandwidthMbps;
+}
+function fitsAt(r: Resources, a: Float64Array, k: number): boolean {
+  return r.cpus <= a[k]! && r.memoryMb <= a[k + 1]! && r.diskMb <= a[k + 2]! && r.gpus <= a[k + 3]! && r.bandwidthMbps <= a[k + 4]!;
+}
+
 export function place(state: ClusterState, demands: readonly DServiceDemand[], clock: Clock, options: PlaceOptions = {}): PlacementPlan {
   const now = clock.now();
   const weights = options.weights ?? DEFAULT_SCORE_WEIGHTS;
@@ -130,139 +145,179 @@ export function place(state: ClusterState, demands: readonly DServiceDemand[], c
   if (!(Number.isFinite(defaultWeight) && defaultWeight > 0)) throw new CgnError('bad_request', `defaultAccountWeight must be > 0 (got ${defaultWeight})`);
   validate(state, demands);
 
-  const minerById = new Map<string, MinerView>();
-  for (const m of state.miners) minerById.set(m.id, m);
-  const groups = new Map<string, Group>();
+  const miners = state.miners;
+  const indexOf = new Map<string, number>();
+  miners.forEach((m, k) => {
+    if (indexOf.has(m.id)) throw new CgnError('bad_request', `miner ${m.id} appears twice in the state`);
+    indexOf.set(m.id, k);
+  });
+  // Groups by DService name, then tier (a small array: no string building per instance).
+  const groups = new Map<string, (Group | undefined)[]>();
+  const allGroups: Group[] = [];
   for (const d of demands) {
-    const key = keyOf(d.name, d.requirements.tier);
-    groups.set(key, { demand: d, key, current: [], old: [], before: 0, target: 0, placed: 0, blocked: false, avoid: new Set(), perMiner: new Map(), eligibleCount: 0 });
+    const tier = d.requirements.tier;
+    let byTier = groups.get(d.name);
+    if (byTier === undefined) groups.set(d.name, (byTier = []));
+    const t = tierSlot(tier);
+    if (byTier[t] !== undefined) throw new CgnError('bad_request', `DService ${d.name} is demanded twice in tier ${tier}; give one demand per (DService, tier)`);
+    const g: Group = { demand: d, key: `${d.name}\u0000${tier}`, current: [], old: [], before: 0, target: 0, placed: 0, blocked: false, eligibleCount: 0, held: { ...ZERO } };
+    byTier[t] = g;
+    allGroups.push(g);
   }
+  allGroups.sort((a, b) => byString(a.key, b.key));
 
-  // 1. Stops.
+  // 1. Stops. `used` books what the instances that stay take on each miner; `freed` what stops give
+  // back on miners that report their own `free` room.
+  const used = new Float64Array(miners.length * N);
+  const freed = new Map<number, Resources>();
   const stops: StopDecision[] = [];
-  const stop = (i: InstanceView, reason: StopDecision['reason']) =>
+  const stop = (i: InstanceView, reason: StopDecision['reason'], at: number | undefined, keptIn?: Group) => {
     stops.push({ kind: 'stop', instanceId: i.id, dservice: i.dservice, tier: i.tier, minerId: i.minerId, reason });
-  /** Resources freed on each miner by stops (only matters for miners that report `free`). */
-  const freedOn = new Map<string, Resources>();
-  const kept: InstanceView[] = [];
-  const instances = [...state.instances].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-  const release = (i: InstanceView) => {
-    const f = freedOn.get(i.minerId);
-    freedOn.set(i.minerId, f === undefined ? { ...i.resources } : add(f, i.resources));
+    if (at === undefined) return;
+    if (keptIn !== undefined) {
+      addAt(used, at * N, i.resources, -1);
+      if (i.account === keptIn.demand.account) subtractInto(keptIn.held, i.resources);
+      else keptIn.others = keptIn.others!.filter((o) => o !== i);
+    }
+    if (miners[at]!.free !== undefined) freed.set(at, add(freed.get(at) ?? ZERO, i.resources));
   };
-  for (const i of instances) {
-    const g = groups.get(keyOf(i.dservice, i.tier));
+  for (const i of state.instances) {
+    const g = groups.get(i.dservice)?.[tierSlot(i.tier)];
     const isCurrent = g !== undefined && i.version === g.demand.version;
     if (isCurrent) g.before++;
-    const m = minerById.get(i.minerId);
+    const at = indexOf.get(i.minerId);
+    const m = at === undefined ? undefined : miners[at]!;
     if (m === undefined || m.status === 'offline') {
-      stop(i, 'miner_offline');
+      stop(i, 'miner_offline', undefined);
       continue;
     }
     if (g === undefined) {
-      stop(i, 'not_demanded');
-      release(i);
+      stop(i, 'not_demanded', at);
       continue;
     }
     const qualifies = isCurrent ? isEligible(m, g.demand.requirements) : m.status === 'online' && m.banned !== true;
     if (!qualifies) {
-      stop(i, 'miner_ineligible');
-      release(i);
+      stop(i, 'miner_ineligible', at);
       continue;
     }
     if (i.state === 'starting' && now - i.since > coldStartTimeoutMs) {
-      stop(i, 'cold_start_timeout');
-      release(i);
-      g.avoid.add(i.minerId);
+      stop(i, 'cold_start_timeout', at);
+      (g.avoid ??= new Set()).add(i.minerId);
       continue;
     }
     (isCurrent ? g.current : g.old).push(i);
+    addAt(used, at! * N, i.resources, 1);
+    if (i.account === g.demand.account) addInto(g.held, i.resources);
+    else (g.others ??= []).push(i);
   }
-  for (const g of groups.values()) {
+  for (const g of allGroups) {
     const d = g.demand;
     const wanted = d.desiredInstances ?? g.before;
     g.target = Math.min(d.maxInstances, Math.max(d.minInstances, wanted));
     if (g.current.length > g.target) {
       // Cheapest to lose first: not yet serving, then on the lowest-scored miner.
-      const hosts = g.current.map((i) => minerById.get(i.minerId)!);
-      const cheapest = Math.min(...hosts.map((m) => m.priceFloor));
+      let cheapest = Infinity;
+      for (const i of g.current) cheapest = Math.min(cheapest, miners[indexOf.get(i.minerId)!]!.priceFloor);
       const ranked = g.current
-        .map((i) => ({ i, s: score(minerById.get(i.minerId)!, cheapest, weights) }))
-        .sort((a, b) =>
-          a.i.state !== b.i.state ? (a.i.state === 'starting' ? -1 : 1) : a.s !== b.s ? a.s - b.s : a.i.id < b.i.id ? 1 : a.i.id > b.i.id ? -1 : 0,
-        );
-      const excess = ranked.slice(0, g.current.length - g.target).map((r) => r.i);
-      const gone = new Set(excess);
-      for (const i of excess) {
-        stop(i, 'excess');
-        release(i);
-      }
-      g.current = g.current.filter((i) => !gone.has(i));
+        .map((i) => ({ i, s: score(miners[indexOf.get(i.minerId)!]!, cheapest, weights) }))
+        .sort((a, b) => (a.i.state !== b.i.state ? (a.i.state === 'starting' ? -1 : 1) : a.s !== b.s ? a.s - b.s : -byString(a.i.id, b.i.id)));
+      const excess = new Set(ranked.slice(0, g.current.length - g.target).map((r) => r.i));
+      for (const i of excess) stop(i, 'excess', indexOf.get(i.minerId), g);
+      g.current = g.current.filter((i) => !excess.has(i));
     }
     if (g.old.length > 0) {
-      const ready = g.current.filter((i) => i.state === 'ready').length;
+      let ready = 0;
+      for (const i of g.current) if (i.state === 'ready') ready++;
       if (g.target === 0 || ready >= g.target) {
-        for (const i of g.old) {
-          stop(i, g.target === 0 ? 'excess' : 'superseded');
-          release(i);
-        }
+        for (const i of g.old) stop(i, g.target === 0 ? 'excess' : 'superseded', indexOf.get(i.minerId), g);
         g.old = [];
       }
     }
-    for (const i of [...g.current, ...g.old]) g.perMiner.set(i.minerId, (g.perMiner.get(i.minerId) ?? 0) + 1);
-    for (const i of [...g.current, ...g.old]) kept.push(i);
   }
+  stops.sort((a, b) => byString(a.instanceId, b.instanceId));
 
-  // 2. Free room per miner, computed when first needed.
-  const keptOn = new Map<string, Resources>();
-  for (const i of kept) {
-    const u = keptOn.get(i.minerId);
-    if (u === undefined) keptOn.set(i.minerId, { ...i.resources });
-    else addInto(u, i.resources);
-  }
-  const freeCache = new Map<string, Resources>();
-  const freeOf = (m: MinerView): Resources => {
-    let f = freeCache.get(m.id);
-    if (f === undefined) {
+  // 2. Room per miner, computed when first needed: its own report plus what stops freed, or what
+  // it is believed to have minus what stays on it.
+  const free = new Float64Array(miners.length * N);
+  const known = new Uint8Array(miners.length);
+  const roomAt = (at: number): number => {
+    const k = at * N;
+    if (known[at] === 0) {
+      known[at] = 1;
+      const m = miners[at]!;
       if (m.free !== undefined) {
-        f = { ...m.free };
-        const back = freedOn.get(m.id);
-        if (back !== undefined) addInto(f, back);
+        addAt(free, k, m.free, 1);
+        const back = freed.get(at);
+        if (back !== undefined) addAt(free, k, back, 1);
       } else {
-        f = capacityOf(m);
-        const u = keptOn.get(m.id);
-        if (u !== undefined) subtractInto(f, u);
+        addAt(free, k, capacityOf(m), 1);
+        for (let j = 0; j < N; j++) free[k + j] = free[k + j]! - used[k + j]!;
       }
-      freeCache.set(m.id, f);
     }
-    return f;
+    return k;
   };
 
   const total: Resources = { ...ZERO };
-  for (const m of state.miners) if (m.status === 'online' && m.banned !== true) addInto(total, capacityOf(m));
+  for (const m of miners) {
+    if (m.status !== 'online' || m.banned === true) continue;
+    const c = m.claimed;
+    const p = m.measured;
+    if (p === undefined) addInto(total, c);
+    else {
+      total.cpus += Math.min(c.cpus, p.cpus);
+      total.memoryMb += Math.min(c.memoryMb, p.memoryMb);
+      total.diskMb += Math.min(c.diskMb, p.diskMb);
+      total.gpus += Math.min(c.gpus, p.gpus);
+      total.bandwidthMbps += Math.min(c.bandwidthMbps, p.bandwidthMbps);
+    }
+  }
   const weightOf = new Map<string, number>();
   for (const a of state.accounts) weightOf.set(a.account, a.weight);
   const shares = new ShareQueue(total, (a) => weightOf.get(a) ?? defaultWeight);
-  for (const i of kept) shares.hold(i.account, i.resources);
+  const accounts = new Set<string>(weightOf.keys());
+  for (const g of allGroups) {
+    accounts.add(g.demand.account);
+    shares.hold(g.demand.account, g.held);
+    for (const i of g.others ?? []) {
+      shares.hold(i.account, i.resources);
+      accounts.add(i.account);
+    }
+  }
 
+  const reputationOf = new Float64Array(miners.length).fill(NaN);
   const candidatesOf = (g: Group): Heap<Candidate> => {
     if (g.candidates !== undefined) return g.candidates;
     const req = g.demand.requirements;
-    const eligible: MinerView[] = [];
-    let cheapest = Infinity;
-    for (const m of state.miners) {
-      if (!isEligible(m, req) || g.avoid.has(m.id)) continue;
-      eligible.push(m);
-      if (m.priceFloor < cheapest) cheapest = m.priceFloor;
+    const need = req.resources;
+    const perMiner = (g.perMiner = new Map());
+    for (const list of [g.current, g.old]) for (const i of list) {
+      const at = indexOf.get(i.minerId)!;
+      perMiner.set(at, (perMiner.get(at) ?? 0) + 1);
     }
-    g.eligibleCount = eligible.length;
+    let cheapest = Infinity;
+    let eligible = 0;
+    const roomy: number[] = [];
+    for (let at = 0; at < miners.length; at++) {
+      const m = miners[at]!;
+      if (!isEligible(m, req) || g.avoid?.has(m.id) === true) continue;
+      eligible++;
+      if (m.priceFloor < cheapest) cheapest = m.priceFloor;
+      if (fitsAt(need, free, roomAt(at))) roomy.push(at);
+    }
+    g.eligibleCount = eligible;
     const digest = g.demand.digest;
-    const items = eligible.map((m) => ({
-      miner: m,
-      score: score(m, cheapest, weights),
-      cached: digest !== undefined && (m.cachedPackages?.includes(digest) ?? false),
-      count: g.perMiner.get(m.id) ?? 0,
-    }));
+    const items = roomy.map((at) => {
+      const m = miners[at]!;
+      let rep = reputationOf[at]!;
+      if (Number.isNaN(rep)) reputationOf[at] = rep = reputationScore(m.reputation, weights);
+      return {
+        at,
+        score: weights.price * priceScore(m.priceFloor, cheapest) + weights.reputation * rep,
+        cached: digest !== undefined && (m.cachedPackages?.includes(digest) ?? false),
+        count: perMiner.get(at) ?? 0,
+        id: m.id,
+      };
+    });
     return (g.candidates = new Heap(candidateLess, items));
   };
 
@@ -271,27 +326,26 @@ export function place(state: ClusterState, demands: readonly DServiceDemand[], c
     const heap = candidatesOf(g);
     const need = g.demand.requirements.resources;
     for (let c = heap.pop(); c !== undefined; c = heap.pop()) {
-      const f = freeOf(c.miner);
-      if (!fits(need, f)) continue; // room only shrinks while placing: drop it for good
-      subtractInto(f, need);
+      const k = roomAt(c.at);
+      if (!fitsAt(need, free, k)) continue; // room only shrinks while placing: drop it for good
+      addAt(free, k, need, -1);
       const count = c.count + 1;
-      g.perMiner.set(c.miner.id, count);
-      heap.push({ ...c, count });
-      return c.miner;
+      g.perMiner!.set(c.at, count);
+      if (fitsAt(need, free, k)) heap.push({ ...c, count });
+      return miners[c.at]!;
     }
     return undefined;
   };
 
   // 3. Progressive filling: minimums first, then the rest of the wanted instances.
   const starts: StartDecision[] = [];
-  const unplaced = new Map<string, Group>();
+  const unplaced: Group[] = [];
   const byAccount = new Map<string, Group[]>();
-  for (const g of groups.values()) {
+  for (const g of allGroups) {
     const list = byAccount.get(g.demand.account);
     if (list === undefined) byAccount.set(g.demand.account, [g]);
     else list.push(g);
   }
-  for (const list of byAccount.values()) list.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   const count = (g: Group) => g.current.length + g.placed;
 
   for (const phase of ['min', 'demand'] as const) {
@@ -315,7 +369,7 @@ export function place(state: ClusterState, demands: readonly DServiceDemand[], c
       const m = placeOne(pick);
       if (m === undefined) {
         pick.blocked = true;
-        unplaced.set(pick.key, pick);
+        unplaced.push(pick);
       } else {
         const d = pick.demand;
         const n = count(pick);
@@ -329,7 +383,7 @@ export function place(state: ClusterState, demands: readonly DServiceDemand[], c
           account,
           minerId: m.id,
           resources: { ...d.requirements.resources },
-          reason: n < d.minInstances ? 'min' : n < g0(pick) ? 'replace' : 'demand',
+          reason: n < d.minInstances ? 'min' : n < Math.min(pick.before, pick.target) ? 'replace' : 'demand',
         });
       }
       if (list.some(open)) shares.enqueue(account);
@@ -337,12 +391,12 @@ export function place(state: ClusterState, demands: readonly DServiceDemand[], c
   }
 
   const report: Unplaced[] = [];
-  for (const g of [...unplaced.values()].sort((a, b) => (a.key < b.key ? -1 : 1))) {
+  for (const g of unplaced.sort((a, b) => byString(a.key, b.key))) {
     const d = g.demand;
     const missing = g.target - count(g);
     const missingMin = Math.max(0, Math.min(d.minInstances, g.target) - count(g));
     if (g.eligibleCount === 0) {
-      const diagnosis = diagnose(state.miners, d.requirements);
+      const diagnosis = diagnose(miners, d.requirements);
       const message = diagnosis.message ?? `every eligible miner for ${d.name} was just found to fail its cold start; retrying elsewhere`;
       report.push({ dservice: d.name, tier: d.requirements.tier, account: d.account, missing, missingMin, reason: 'no_eligible_miner', message: `${d.name}: ${message}`, diagnosis });
     } else {
@@ -357,18 +411,12 @@ export function place(state: ClusterState, demands: readonly DServiceDemand[], c
       });
     }
   }
-  const accounts = new Set<string>([...state.accounts.map((a) => a.account), ...byAccount.keys(), ...kept.map((i) => i.account)]);
   return {
     at: now,
     decisions: [...stops, ...starts],
     unplaced: report,
-    shares: [...accounts].sort().map((account) => ({ account, share: shares.share(account) })),
+    shares: [...accounts].sort(byString).map((account) => ({ account, share: shares.share(account) })),
   };
-}
-
-/** The count a group had before stops: up to it, a new instance replaces one stopped. */
-function g0(g: Group): number {
-  return Math.min(g.before, g.target);
 }
 
 function describe(r: Resources): string {

@@ -79,6 +79,13 @@ export function dominantShare(used: Resources, total: Resources): number {
 
 /** Throws a `bad_request` CgnError naming the field when a bundle has a negative or non-finite amount. */
 export function checkResources(r: Resources, what: string): void {
+  // The common case in one expression (NaN and -Infinity fail `>= 0`, +Infinity fails `< Infinity`).
+  if (
+    r.cpus >= 0 && r.cpus < Infinity && r.memoryMb >= 0 && r.memoryMb < Infinity && r.diskMb >= 0 && r.diskMb < Infinity &&
+    r.gpus >= 0 && r.gpus < Infinity && r.bandwidthMbps >= 0 && r.bandwidthMbps < Infinity
+  ) {
+    return;
+  }
   for (const k of RESOURCE_KEYS) {
     const v = r[k];
     if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
