@@ -3,7 +3,9 @@
  *
  * - **Prices** are fiat micro-units of US dollars: 1 µUSD = 0.000001 USD. A DService's price
  *   schedule, a record's price and the `cgn-cost` header are in µUSD (spelled `uUSD` in headers,
- *   which are ASCII).
+ *   which are ASCII). `cgn-cost` is on every answer the DService gave (any status: its 4xx and
+ *   5xx are work done, and charged); the node's own errors (problem+json: 401, 402, 403, 404,
+ *   408, 413, 414, 429, 431, 502, 503, 504) carry none and are free.
  * - **Tokens** are CGN, an ERC-20 with 18 decimals: 1 CGN = 10^18 base units. The ledger charges
  *   and pays in base units; the open cycle's rate converts µUSD to base units.
  */

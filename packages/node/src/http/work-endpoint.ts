@@ -433,6 +433,7 @@ export function createWorkEndpoint(deps: WorkEndpointDeps): {
                   const headers = answer.headers;
                   headers.push(
                     'cgn-work-id', id,
+                    // Only answers the DService gave are charged (any status); the node's own errors are free.
                     'cgn-cost', `${pricing.priceMicros} ${PRICE_UNIT_ASCII}`,
                     'server-timing', `queue;dur=${unit.queuedMs.toFixed(2)}, exec;dur=${(metering.execUs / 1000).toFixed(2)}, total;dur=${(Date.now() - receivedAt).toFixed(0)}`,
                   );
