@@ -256,4 +256,23 @@ describe('Broker', () => {
       expect(() => h.submit({ account: 'victim' })).not.toThrow();
     });
   });
+
+  it('servable: a connected miner could take the work, busy or not; not one without the memory, draining, or in another tier', () => {
+    const h = harness({}, { memoryOf: (d) => (d === 'big' ? 512 : 64) });
+    expect(h.broker.servable('echo', 'open')).toBe(false);
+    const small = h.ad(1, ['echo', 'big']);
+    small.resources.memoryMb = 100;
+    h.broker.addMiner('m1', small);
+    expect(h.broker.servable('echo', 'open')).toBe(true);
+    expect(h.broker.servable('echo', 'dedicated')).toBe(false);
+    expect(h.broker.servable('big', 'open')).toBe(false);
+    h.submit(); // takes the only slot: busy is still servable
+    expect(h.broker.servable('echo', 'open')).toBe(true);
+    const big = h.submit({ dservice: 'big' });
+    h.broker.onResult('m1', h.result(h.workSentTo('m1')[0]!));
+    expect(h.workSentTo('m1')).not.toContain(big); // too little memory: never sent there
+    h.broker.drainMiner('m1');
+    expect(h.broker.servable('echo', 'open')).toBe(false);
+    expect(h.broker.minersOf('big')).toMatchObject([{ id: 'm1', memoryMb: 100, draining: true }]);
+  });
 });

@@ -1,0 +1,48 @@
+import { describe, expect, it } from 'vitest';
+import { CgnError } from '@cgn/protocol';
+import { diagnose, refusalOf, type DiagnoseInput, type MinerView } from './diagnose.js';
+
+const miner = (over: Partial<MinerView> = {}): MinerView => ({ id: 'm', tier: 'open', memoryMb: 1024, slots: 2, inUse: 0, draining: false, ...over });
+const input = (over: Partial<DiagnoseInput> = {}): DiagnoseInput => ({
+  dservice: 'img', tier: 'open', descriptor: { memoryMb: 512 }, miners: [miner()], queue: { depth: 0, accounts: 0, oldestMs: 0, accountDepth: null }, account: null, quota: null, ...over,
+});
+
+describe('diagnose', () => {
+  it('runnable: a miner with a free slot', () => {
+    const d = diagnose(input());
+    expect(d).toMatchObject({ runnable: true, reason: null, miners: { eligible: 1, freeSlots: 2 } });
+    expect(d.message).toMatch(/2 slots free: it runs at once/);
+  });
+
+  it('busy is not a reason: the work queues', () => {
+    const d = diagnose(input({ miners: [miner({ inUse: 2 })], queue: { depth: 7, accounts: 2, oldestMs: 30, accountDepth: null } }));
+    expect(d.runnable).toBe(true);
+    expect(d.message).toMatch(/busy: it waits in the queue \(7 queued, 2 accounts waiting/);
+  });
+
+  it('each reason, in order', () => {
+    expect(diagnose(input({ descriptor: null })).reason).toBe('unknown_dservice');
+    expect(diagnose(input({ miners: [] })).reason).toBe('no_miner');
+    const tier = diagnose(input({ tier: 'dedicated', miners: [miner(), miner({ tier: 'attested' })] }));
+    expect(tier.reason).toBe('no_miner_in_tier');
+    expect(tier.message).toMatch(/miners run it in: open \(1\), attested \(1\)/);
+    const mem = diagnose(input({ miners: [miner({ memoryMb: 256 }), miner({ memoryMb: 300 })] }));
+    expect(mem.reason).toBe('not_enough_memory');
+    expect(mem.message).toMatch(/needs 512 MB .* has 300 MB/);
+    expect(diagnose(input({ miners: [miner({ draining: true })] })).reason).toBe('all_draining');
+    const quota = new CgnError('rate_limited', 'account a is at its quota', { details: { quota: 'concurrentRequests' } });
+    const q = diagnose(input({ account: 'a', quota: { usage: { inFlight: 3, maxConcurrent: 3, perSecond: null, burst: null, tokens: null }, refusal: quota } }));
+    expect(q).toMatchObject({ reason: 'quota', quota: { refused: 'concurrentRequests', inFlight: 3 } });
+  });
+
+  it('a miner without the memory in another tier does not count; a big one in the tier does', () => {
+    const d = diagnose(input({ miners: [miner({ memoryMb: 100 }), miner({ memoryMb: 4096, inUse: 2 })] }));
+    expect(d).toMatchObject({ runnable: true, miners: { eligible: 1, freeSlots: 0, largestMemoryMb: 4096 } });
+  });
+
+  it('the refusal is a 503 problem naming the reason (404 for an unknown DService)', () => {
+    const e = refusalOf(diagnose(input({ miners: [] })));
+    expect([e.code, e.httpStatus, e.details?.['reason']]).toEqual(['dservice_unavailable', 503, 'no_miner']);
+    expect(refusalOf(diagnose(input({ descriptor: null }))).httpStatus).toBe(404);
+  });
+});
