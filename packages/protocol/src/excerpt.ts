@@ -23,18 +23,25 @@ function escapeChar(ch: string): string {
  */
 export function excerpt(text: string, max: number = LOG_EXCERPT_CHARS): string {
   const limit = Math.max(16, max);
+  const whole = escapedPrefix(text, limit);
+  if (whole.taken === text.length) return whole.out;
+  // It does not fit: cut shorter, leaving room for the marker.
+  const cut = escapedPrefix(text, limit - 12);
+  return `${cut.out}…(+${text.length - cut.taken})`;
+}
+
+/** The longest escaped prefix of `text` of at most `budget` characters, and how many characters of `text` it holds. */
+function escapedPrefix(text: string, budget: number): { out: string; taken: number } {
   let out = '';
   let i = 0;
   for (; i < text.length; i++) {
     const ch = text[i]!;
     const code = ch.charCodeAt(0);
     const piece = code >= 0x20 && code < 0x7f && ch !== '\\' ? ch : escapeChar(ch);
-    // Leave room for the marker whenever something may still follow.
-    if (out.length + piece.length > limit - (i + 1 < text.length ? 12 : 0)) break;
+    if (out.length + piece.length > budget) break;
     out += piece;
   }
-  if (i < text.length) out += `…(+${text.length - i})`;
-  return out;
+  return { out, taken: i };
 }
 
 /** A short, safe description of any decoded value (for "got X" in an error message). */

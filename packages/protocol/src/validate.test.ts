@@ -119,6 +119,10 @@ describe('excerpt', () => {
     );
     expect(excerpt('a'.repeat(5000), 100)).toMatch(/…\(\+\d+\)$/);
     expect(excerpt('\u001b[31mred')).toBe('\\u001b[31mred');
+    // Found by the property above: short text is never cut for a marker it does not need.
+    expect(excerpt('      ', 16)).toBe('      ');
+    expect(excerpt('x'.repeat(16), 16)).toBe('x'.repeat(16));
+    expect(excerpt('x'.repeat(17), 16)).toBe('xxxx…(+13)');
   });
 
   it('describes values without calling their methods', () => {
