@@ -70,6 +70,8 @@ interface Events {
   attestationChanged: [];
   /** A miner key was revoked, or its granted tier or attestation key changed: nodes re-check it. */
   minerChanged: [{ id: string }];
+  /** An account's fair-queue weight or quotas changed: nodes fetch the policies again. */
+  accountsChanged: [];
 }
 
 export const userView = (u: UserRecord) => ({
@@ -219,22 +221,31 @@ export class CentralService extends EventEmitter<Events> {
     return accountView(await this.account(id));
   }
 
-  async updateAccount(actor: Actor, id: string, patch: { kinds?: AccountKind[]; allowedRegions?: string[] | null; disabled?: boolean }, ctx: Ctx) {
+  async updateAccount(actor: Actor, id: string, patch: { kinds?: AccountKind[]; allowedRegions?: string[] | null; disabled?: boolean; policy?: AccountRecord['policy'] }, ctx: Ctx) {
     if (!CentralService.isStaff(actor, ['administrator'])) return this.denied(actor, 'update accounts', ctx, id);
     const a = await this.account(id);
     if (a.kinds.includes('system') && (patch.disabled === true || (patch.kinds !== undefined && !patch.kinds.includes('system')))) {
       throw badRequest('the system account cannot be disabled or lose its kind');
     }
     if (patch.kinds?.includes('system') && !a.kinds.includes('system')) throw badRequest('kinds: "system" is reserved');
-    const clean: Partial<Pick<AccountRecord, 'kinds' | 'allowedRegions' | 'disabled'>> = {};
+    const clean: Partial<Pick<AccountRecord, 'kinds' | 'allowedRegions' | 'disabled' | 'policy'>> = {};
     if (patch.kinds !== undefined) clean.kinds = [...new Set(patch.kinds)];
     if (patch.allowedRegions !== undefined) clean.allowedRegions = patch.allowedRegions;
     if (patch.disabled !== undefined) clean.disabled = patch.disabled;
+    if (patch.policy !== undefined) clean.policy = patch.policy;
     await this.store.updateAccount(id, clean);
     await this.audit({ type: 'account_updated', actor: CentralService.actorId(actor), accountId: id, subject: id, ip: ctx.ip, details: { ...clean } });
     if (patch.disabled === true) for (const k of await this.store.listApiKeys(id)) if (k.revokedAt === null) this.emit('keyRevoked', { keyId: k.id, hash: k.hash, accountId: id });
     if (patch.disabled === true) this.emit('tokensRevoked', { kind: 'account', id, at: this.clock.now() });
+    if (patch.policy !== undefined) this.emit('accountsChanged');
     return accountView(await this.account(id));
+  }
+
+  /** Every account's weight and quotas set here, for the nodes (`account_policies` on the link). */
+  async accountPolicies(): Promise<{ byAccount: Record<string, NonNullable<AccountRecord['policy']>> }> {
+    const byAccount: Record<string, NonNullable<AccountRecord['policy']>> = {};
+    for (const a of await this.store.listAccounts()) if (a.policy != null) byAccount[a.id] = a.policy;
+    return { byAccount };
   }
 
   // ---------------------------------------------------------------- users and roles

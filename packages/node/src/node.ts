@@ -26,7 +26,7 @@ import { createLogger, type Logger } from './log.js';
 import { startOpenTier, type OpenTier, type OverReport } from './slashing/index.js';
 import { localGrant, type MinerGrant } from './tiers/grants.js';
 import { TpmQuoteVerifier, type AttestationPolicy } from './attestation/verifier.js';
-import { AccountPolicies } from './accounts/policies.js';
+import { AccountPolicies, type AccountPolicyInput } from './accounts/policies.js';
 import { QuotaGate } from './accounts/quotas.js';
 import { diagnose, refusalOf, type Diagnosis } from './explain/diagnose.js';
 
@@ -128,7 +128,7 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
     // The developer's own choice (set at central) wins over this node's --developer-address.
     ledger.store.registerAddress('developer', developer, address);
     log.info({ role: 'developer', id: developer, address }, 'payout address from central registered in the ledger');
-  });
+  }, (byAccount) => accounts.replaceAll(byAccount as Record<string, AccountPolicyInput>));
   const localPolicy: AttestationPolicy = { runtimes: new Set(options.grants.attestation.runtimes), dservices: new Map(Object.entries(options.grants.attestation.dservices)) };
   endpoint = new MinerEndpoint(
     {

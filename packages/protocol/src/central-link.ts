@@ -12,10 +12,13 @@
  * Node -> central ops: `verify_key` {hash} -> {principal: KeyPrincipal | null};
  * `descriptors` {} -> {dservices: LinkDescriptor[]}; `jwks` {} -> {keys: Jwk[]};
  * `miner` {id} -> {allowed, tier, account, attestationKey} (tier: the granted one, open or dedicated);
- * `attestation_policy` {} -> {runtimes} (known-good miner runtime measurements).
+ * `attestation_policy` {} -> {runtimes} (known-good miner runtime measurements);
+ * `account_policies` {} -> {byAccount: {accountId: {weight?, maxConcurrent?, perSecond?, burst?}}}
+ * (accounts' fair-queue weights and quotas set at central).
  * Central -> node ops: `status` {} -> NodeLinkStatus.
  * Pushes: `keys_revoked` {hashes}, `tokens_revoked` {sync, keys, accounts}, `dservices_changed` {}, `attestation_changed` {},
- * `miner_changed` {id} (a miner key was revoked, or its tier or attestation key changed).
+ * `miner_changed` {id} (a miner key was revoked, or its tier or attestation key changed), `accounts_changed` {}
+ * (an account's weight or quotas changed: fetch `account_policies` again).
  */
 import { CgnError } from './errors.js';
 
@@ -31,10 +34,10 @@ export const LINK_MAX_FRAME_BYTES = 4 * 1024 * 1024;
 export const CENTRAL_CERT_NAME = 'central';
 export const nodeCertName = (nodeId: string): string => `node:${nodeId}`;
 
-export const NODE_OPS = ['verify_key', 'descriptors', 'jwks', 'miner', 'attestation_policy'] as const;
+export const NODE_OPS = ['verify_key', 'descriptors', 'jwks', 'miner', 'attestation_policy', 'account_policies'] as const;
 export const CENTRAL_OPS = ['status'] as const;
 export type LinkOp = (typeof NODE_OPS)[number] | (typeof CENTRAL_OPS)[number];
-export const PUSH_KINDS = ['keys_revoked', 'tokens_revoked', 'dservices_changed', 'attestation_changed', 'miner_changed'] as const;
+export const PUSH_KINDS = ['keys_revoked', 'tokens_revoked', 'dservices_changed', 'attestation_changed', 'miner_changed', 'accounts_changed'] as const;
 export type PushKind = (typeof PUSH_KINDS)[number];
 
 export interface KeyPrincipal {
@@ -90,7 +93,8 @@ export type LinkFrame =
   | { t: 'push'; v: number; kind: 'tokens_revoked'; sync: boolean; keys: TokenRevocation[]; accounts: TokenRevocation[] }
   | { t: 'push'; v: number; kind: 'dservices_changed' }
   | { t: 'push'; v: number; kind: 'attestation_changed' }
-  | { t: 'push'; v: number; kind: 'miner_changed'; id: string };
+  | { t: 'push'; v: number; kind: 'miner_changed'; id: string }
+  | { t: 'push'; v: number; kind: 'accounts_changed' };
 
 type Obj = Record<string, unknown>;
 const bad = (why: string): CgnError => new CgnError('bad_frame', `bad link frame: ${why}`);
@@ -147,6 +151,7 @@ export function decodeLinkFrame(data: string | Uint8Array): LinkFrame {
       }
       if (f['kind'] === 'dservices_changed') return { t: 'push', v: LINK_PROTOCOL_VERSION, kind: 'dservices_changed' };
       if (f['kind'] === 'attestation_changed') return { t: 'push', v: LINK_PROTOCOL_VERSION, kind: 'attestation_changed' };
+      if (f['kind'] === 'accounts_changed') return { t: 'push', v: LINK_PROTOCOL_VERSION, kind: 'accounts_changed' };
       if (f['kind'] === 'miner_changed') {
         if (typeof f['id'] !== 'string' || !HEX64.test(f['id'])) throw bad('miner_changed.id must be 64 hex characters');
         return { t: 'push', v: LINK_PROTOCOL_VERSION, kind: 'miner_changed', id: f['id'] };

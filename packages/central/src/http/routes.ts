@@ -178,7 +178,7 @@ export function buildRoutes(svc: CentralService, extra: { openapi: () => unknown
       handler: async ({ actor, params: p, ctx }) => svc.getAccount(need(actor), p['account']!, ctx),
     },
     {
-      method: 'PATCH', url: '/v1/accounts/:account', summary: 'Change kinds, allowed data regions, or disable an account', tag: 'accounts',
+      method: 'PATCH', url: '/v1/accounts/:account', summary: "Change kinds, allowed data regions, the account's weight and quotas at the nodes (policy: {weight, maxConcurrent, perSecond, burst}, pushed to every node), or disable an account", tag: 'accounts',
       auth: 'session', roles: ['administrator'], params: params('account'), body: S.updateAccount,
       handler: async ({ actor, params: p, body, ctx }) => svc.updateAccount(need(actor), p['account']!, body, ctx),
     },

@@ -52,7 +52,21 @@ export const S = {
     },
     ['name', 'kinds', 'owner'],
   ),
-  updateAccount: obj({ kinds: KINDS, allowedRegions: { anyOf: [arr(REGION, 64, { uniqueItems: true }), { type: 'null' }] }, disabled: { type: 'boolean' } }, [], { minProperties: 1 }),
+  updateAccount: obj({
+    kinds: KINDS, allowedRegions: { anyOf: [arr(REGION, 64, { uniqueItems: true }), { type: 'null' }] }, disabled: { type: 'boolean' },
+    // The account's weight in the nodes' fair queues and its quotas there; null: the nodes' defaults.
+    policy: {
+      anyOf: [
+        obj({
+          weight: { type: 'number', exclusiveMinimum: 0, maximum: 1e6 },
+          maxConcurrent: { anyOf: [int(1, 1e9), { type: 'null' }] },
+          perSecond: { anyOf: [{ type: 'number', exclusiveMinimum: 0, maximum: 1e9 }, { type: 'null' }] },
+          burst: { anyOf: [{ type: 'number', exclusiveMinimum: 0, maximum: 1e9 }, { type: 'null' }] },
+        }),
+        { type: 'null' },
+      ],
+    },
+  }, [], { minProperties: 1 }),
   payoutAddress: obj({ address: { anyOf: [str(42, { pattern: '^0x[0-9a-fA-F]{40}$' }), { type: 'null' }] } }, ['address']),
   addUser: obj({ login: LOGIN, password: PASSWORD, role: ROLE }, ['login', 'password']),
   setRole: obj({ role: ROLE }, ['role']),

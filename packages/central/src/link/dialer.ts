@@ -284,6 +284,7 @@ export class NodeLinks extends EventEmitter<Events> {
   private readonly onDServices: () => void;
   private readonly onAttestation: () => void;
   private readonly onMinerChanged: (e: { id: string }) => void;
+  private readonly onAccountsChanged: () => void;
   private started = false;
 
   constructor(readonly service: CentralService, readonly opts: NodeLinksOptions) {
@@ -299,6 +300,7 @@ export class NodeLinks extends EventEmitter<Events> {
     this.onDServices = () => this.pushAll(encodeLinkFrame({ t: 'push', kind: 'dservices_changed' }));
     this.onAttestation = () => this.pushAll(encodeLinkFrame({ t: 'push', kind: 'attestation_changed' }));
     this.onMinerChanged = (e) => this.pushAll(encodeLinkFrame({ t: 'push', kind: 'miner_changed', id: e.id }));
+    this.onAccountsChanged = () => this.pushAll(encodeLinkFrame({ t: 'push', kind: 'accounts_changed' }));
   }
 
   async start(): Promise<void> {
@@ -309,6 +311,7 @@ export class NodeLinks extends EventEmitter<Events> {
     this.service.on('dservicesChanged', this.onDServices);
     this.service.on('attestationChanged', this.onAttestation);
     this.service.on('minerChanged', this.onMinerChanged);
+    this.service.on('accountsChanged', this.onAccountsChanged);
     await this.sync();
     const si = this.opts.statusIntervalMs ?? 5000;
     if (si > 0) (this.statusTimer = setInterval(() => void this.pollStatus(), si)).unref();
@@ -361,6 +364,8 @@ export class NodeLinks extends EventEmitter<Events> {
         return this.service.minerStatus(args['id'] as string);
       case 'attestation_policy':
         return this.service.attestationPolicy();
+      case 'account_policies':
+        return this.service.accountPolicies();
       default:
         throw new Error(`central does not answer ${op}`);
     }
@@ -399,6 +404,7 @@ export class NodeLinks extends EventEmitter<Events> {
     this.service.off('dservicesChanged', this.onDServices);
     this.service.off('attestationChanged', this.onAttestation);
     this.service.off('minerChanged', this.onMinerChanged);
+    this.service.off('accountsChanged', this.onAccountsChanged);
     if (this.statusTimer) clearInterval(this.statusTimer);
     if (this.dirTimer) clearInterval(this.dirTimer);
     await Promise.all([...this.links.values()].map((l) => l.close()));

@@ -80,7 +80,7 @@ if (bin === null) {
         await expect(again.createAccount({ id: 'a2', name: 'acme', kinds: ['enterprise'], allowedRegions: null, disabled: false, createdAt: 1 }))
           .rejects.toMatchObject({ code: '23505' });
         expect(await again.listAccounts()).toHaveLength(1);
-        expect(await s.raw`SELECT version FROM central_migrations`).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }]); // each migration once
+        expect(await s.raw`SELECT version FROM central_migrations`).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }, { version: 4 }]); // each migration once
       } finally {
         await again.close();
         await f.cleanup();

@@ -91,6 +91,11 @@ const MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
     name: "an account's own payout address (a developer's share of its DServices' earnings)",
     sql: `ALTER TABLE accounts ADD COLUMN payout_address TEXT;`,
   },
+  {
+    version: 4,
+    name: "an account's fair-queue weight and quotas at the nodes (JSON)",
+    sql: `ALTER TABLE accounts ADD COLUMN policy TEXT;`,
+  },
 ];
 
 /** Advisory lock key serialising migrations across central processes ("cgnCent"). */
@@ -122,6 +127,7 @@ function toAccount(r: Row): AccountRecord {
     allowedRegions: r['allowed_regions'] === null ? null : pj(r['allowed_regions']),
     disabled: r['disabled'] === true, createdAt: num(r['created_at']),
     ...(typeof r['payout_address'] === 'string' ? { payoutAddress: r['payout_address'] } : {}),
+    ...(typeof r['policy'] === 'string' ? { policy: pj(r['policy']) } : {}),
   };
 }
 function toUser(r: Row): UserRecord {
@@ -238,13 +244,13 @@ export class PostgresCentralStore implements CentralStore {
   async listAccounts(): Promise<AccountRecord[]> {
     return (await this.sql<Row[]>`SELECT * FROM accounts ORDER BY created_at, id`).map(toAccount);
   }
-  async updateAccount(id: string, patch: Partial<Pick<AccountRecord, 'kinds' | 'allowedRegions' | 'disabled' | 'payoutAddress'>>): Promise<boolean> {
+  async updateAccount(id: string, patch: Partial<Pick<AccountRecord, 'kinds' | 'allowedRegions' | 'disabled' | 'payoutAddress' | 'policy'>>): Promise<boolean> {
     return this.sql.begin(async (tx: Tx) => {
       const [r] = await tx<Row[]>`SELECT * FROM accounts WHERE id = ${id} FOR UPDATE`;
       if (r === undefined) return false;
       const n = { ...toAccount(r), ...patch };
       const res = await tx`UPDATE accounts SET kinds = ${j(n.kinds)}, allowed_regions = ${n.allowedRegions === null ? null : j(n.allowedRegions)},
-        disabled = ${n.disabled}, payout_address = ${n.payoutAddress ?? null} WHERE id = ${id}`;
+        disabled = ${n.disabled}, payout_address = ${n.payoutAddress ?? null}, policy = ${n.policy == null ? null : j(n.policy)} WHERE id = ${id}`;
       return res.count === 1;
     }) as Promise<boolean>;
   }

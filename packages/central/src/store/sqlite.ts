@@ -78,6 +78,11 @@ const MIGRATIONS: readonly { version: number; sql: string }[] = [
     version: 3,
     sql: `ALTER TABLE accounts ADD COLUMN payout_address TEXT;`,
   },
+  {
+    // An account's fair-queue weight and quotas at the nodes (JSON).
+    version: 4,
+    sql: `ALTER TABLE accounts ADD COLUMN policy TEXT;`,
+  },
 ];
 
 export interface SqliteCentralStoreOptions {
@@ -98,6 +103,7 @@ function toAccount(r: Row): AccountRecord {
     allowedRegions: r['allowed_regions'] === null ? null : pj(r['allowed_regions']),
     disabled: r['disabled'] === 1, createdAt: num(r['created_at']),
     ...(typeof r['payout_address'] === 'string' ? { payoutAddress: r['payout_address'] } : {}),
+    ...(typeof r['policy'] === 'string' ? { policy: pj(r['policy']) } : {}),
   };
 }
 function toUser(r: Row): UserRecord {
@@ -199,12 +205,12 @@ export class SqliteCentralStore implements CentralStore {
   listAccounts(): AccountRecord[] {
     return this.all('SELECT * FROM accounts ORDER BY created_at, id').map(toAccount);
   }
-  updateAccount(id: string, patch: Partial<Pick<AccountRecord, 'kinds' | 'allowedRegions' | 'disabled' | 'payoutAddress'>>): boolean {
+  updateAccount(id: string, patch: Partial<Pick<AccountRecord, 'kinds' | 'allowedRegions' | 'disabled' | 'payoutAddress' | 'policy'>>): boolean {
     const a = this.getAccount(id);
     if (a === undefined) return false;
     const n = { ...a, ...patch };
-    return this.run('UPDATE accounts SET kinds = ?, allowed_regions = ?, disabled = ?, payout_address = ? WHERE id = ?',
-      j(n.kinds), n.allowedRegions === null ? null : j(n.allowedRegions), n.disabled ? 1 : 0, n.payoutAddress ?? null, id) === 1;
+    return this.run('UPDATE accounts SET kinds = ?, allowed_regions = ?, disabled = ?, payout_address = ?, policy = ? WHERE id = ?',
+      j(n.kinds), n.allowedRegions === null ? null : j(n.allowedRegions), n.disabled ? 1 : 0, n.payoutAddress ?? null, n.policy == null ? null : j(n.policy), id) === 1;
   }
 
   // users and credentials

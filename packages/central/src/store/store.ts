@@ -29,6 +29,21 @@ export interface AccountRecord {
    * account set itself, or null. Nodes register it in their ledgers for the account's DServices.
    */
   payoutAddress?: string | null;
+  /**
+   * The account's share of contended queues and its quotas at every node (pushed over the node
+   * link); null or absent: the nodes' defaults.
+   */
+  policy?: AccountPolicySettings | null;
+}
+
+/** An account's weight in the nodes' fair queues and its quotas; a field left out is the node's default. */
+export interface AccountPolicySettings {
+  weight?: number;
+  /** Requests of the account a node holds at once; null: no quota. */
+  maxConcurrent?: number | null;
+  /** Requests per second (burst: `burst`, default one second's worth); null: no quota. */
+  perSecond?: number | null;
+  burst?: number | null;
 }
 
 export interface UserRecord {
@@ -220,7 +235,7 @@ export interface CentralStore {
   getAccount(id: string): MaybePromise<AccountRecord | undefined>;
   getAccountByName(name: string): MaybePromise<AccountRecord | undefined>;
   listAccounts(): MaybePromise<AccountRecord[]>;
-  updateAccount(id: string, patch: Partial<Pick<AccountRecord, 'kinds' | 'allowedRegions' | 'disabled' | 'payoutAddress'>>): MaybePromise<boolean>;
+  updateAccount(id: string, patch: Partial<Pick<AccountRecord, 'kinds' | 'allowedRegions' | 'disabled' | 'payoutAddress' | 'policy'>>): MaybePromise<boolean>;
   // users and credentials
   createUser(u: UserRecord, c: CredentialRecord): MaybePromise<void>;
   getUser(id: string): MaybePromise<UserRecord | undefined>;

@@ -63,11 +63,13 @@ export class AccountPolicies {
     this.version++;
   }
 
-  /** Every account's policy at once (central's full list after a reconnect). */
+  /** Every account's policy at once (central's list); all checked before any is applied. */
   replaceAll(byAccount: Record<string, AccountPolicyInput>, defaults?: AccountPolicyInput): void {
-    if (defaults !== undefined) this.defaults = parseAccountPolicy(defaults, 'account defaults');
+    const base = defaults === undefined ? this.defaults : parseAccountPolicy(defaults, 'account defaults');
+    const next = Object.entries(byAccount).map(([a, p]) => [a, parseAccountPolicy(p, `account ${a}`, base)] as const);
+    this.defaults = base;
     this.byAccount.clear();
-    for (const [a, p] of Object.entries(byAccount)) this.byAccount.set(a, parseAccountPolicy(p, `account ${a}`, this.defaults));
+    for (const [a, p] of next) this.byAccount.set(a, p);
     this.version++;
   }
 }

@@ -52,6 +52,8 @@ export async function startCentralLink(
   onMinerChanged: (minerId: string) => void = () => {},
   /** A developer's own payout address, as central has it (called when it is new or changed). */
   onDeveloperAddress: (developer: string, address: string) => void = () => {},
+  /** Accounts' weights and quotas as central has them (on connecting, and when they change). */
+  onAccountPolicies: (byAccount: Record<string, unknown>) => void = () => {},
 ): Promise<AttachedCentral> {
   const tls = {
     key: readPem(central.pkiDir, `node-${options.nodeId}.key`),
@@ -102,9 +104,20 @@ export async function startCentralLink(
     });
     return (runtimes = p);
   };
+  const refreshAccounts = (): void => {
+    link.request('account_policies', {}).then(
+      (r) => {
+        const byAccount = (r as { byAccount?: unknown }).byAccount;
+        if (byAccount === null || typeof byAccount !== 'object') throw new Error('account_policies: no byAccount object');
+        onAccountPolicies(byAccount as Record<string, unknown>);
+        log.info({ accounts: Object.keys(byAccount).length }, 'central: account weights and quotas');
+      },
+    ).catch((err: unknown) => log.warn({ err: (err as Error).message }, 'central: could not apply account weights and quotas; keeping the last ones'));
+  };
   link.on('connected', (id) => {
     log.info({ central: id }, 'central connected');
     refresh();
+    refreshAccounts();
     runtimes = null;
   });
   link.on('disconnected', (id, reason) => log.warn({ central: id, reason }, 'central disconnected; serving cached keys until they expire'));
@@ -112,6 +125,7 @@ export async function startCentralLink(
     if (p.kind === 'dservices_changed') refresh();
     if (p.kind === 'attestation_changed') runtimes = null;
     if (p.kind === 'miner_changed') onMinerChanged(p.id);
+    if (p.kind === 'accounts_changed') refreshAccounts();
   });
   return {
     link,
