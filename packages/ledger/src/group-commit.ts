@@ -51,6 +51,8 @@ export interface GroupCommitWriterOptions {
   closeStoreOnStop?: boolean;
   /** Told the work ids that were already in the ledger and were ignored (not billed twice). */
   onDuplicate?: (workIds: readonly string[]) => void;
+  /** Told each committed transaction's size and duration (metrics); called once per batch, not per record. */
+  onCommit?: (batchSize: number, commitUs: number) => void;
 }
 
 /** For the node's status page. A snapshot: read `writer.counters` again for fresh numbers. */
@@ -92,6 +94,7 @@ interface ResolvedOptions {
   now: () => number;
   closeStoreOnStop: boolean;
   onDuplicate: ((workIds: readonly string[]) => void) | undefined;
+  onCommit: ((batchSize: number, commitUs: number) => void) | undefined;
   refuseOverdraft: boolean;
 }
 
@@ -112,7 +115,7 @@ function resolveOptions(o: GroupCommitWriterOptions): ResolvedOptions {
   if (typeof quietMs !== 'number' || !(quietMs >= 0 && quietMs <= 60_000)) {
     throw new TypeError(`GroupCommitWriter option commitAtOnceWhenQuietMs: must be a number of ms from 0 to 60000, not ${String(quietMs)}`);
   }
-  return { maxBatchSize, windowMs, growWindowMs, quietMs, now: o.now ?? (() => performance.now()), closeStoreOnStop: o.closeStoreOnStop ?? DEFAULTS.closeStoreOnStop, onDuplicate: o.onDuplicate, refuseOverdraft: o.refuseOverdraft === true };
+  return { maxBatchSize, windowMs, growWindowMs, quietMs, now: o.now ?? (() => performance.now()), closeStoreOnStop: o.closeStoreOnStop ?? DEFAULTS.closeStoreOnStop, onDuplicate: o.onDuplicate, onCommit: o.onCommit, refuseOverdraft: o.refuseOverdraft === true };
 }
 
 type State = 'new' | 'running' | 'stopping' | 'stopped';
@@ -325,6 +328,13 @@ export class GroupCommitWriter {
             details: { workId: x.workId, account: x.account, tokens: String(x.tokens), available: String(x.available) },
           }));
         }
+      }
+    }
+    if (this.options.onCommit !== undefined) {
+      try {
+        this.options.onCommit(batch.length, c.lastCommitUs);
+      } catch {
+        // A reporting hook must not undo a commit.
       }
     }
     if (result.duplicates.length > 0 && this.options.onDuplicate !== undefined) {

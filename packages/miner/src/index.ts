@@ -12,6 +12,7 @@
 export { startMiner, defaultLogger, type Miner, type MinerStatus, type MinerEvents, type DServiceStatus } from './miner.js';
 export { resolveMinerOptions, MinerOptionError, MINER_DEFAULTS, type MinerOptions, type ResolvedMinerOptions, type SandboxMode, type LimitsMode } from './options.js';
 export { runMinerFromArgs, MINER_USAGE, type MainIo } from './main.js';
+export { minerRegistry, serveMinerMetrics, type MinerMetricsServer } from './metrics.js';
 export { digestPackage, digestFiles } from './digest.js';
 export { buildSandboxCommand, resolveSandbox, bwrapProblem, type SandboxSpec, type SandboxCommand } from './sandbox.js';
 export { detectCgroups, limitsOf, CgroupError, DEFAULT_PIDS, type CgroupSupport, type ResourceLimits } from './cgroup.js';

@@ -8,6 +8,7 @@ import { pino } from 'pino';
 import { TIERS } from '@cgn/protocol';
 import type { MinerLogger } from './log.js';
 import { startMiner, type Miner } from './miner.js';
+import { minerRegistry, serveMinerMetrics } from './metrics.js';
 import { DEFAULT_KEY_FILE, LIMITS_MODES, MinerOptionError, SANDBOX_MODES, type LimitsMode, type MinerOptions, type SandboxMode } from './options.js';
 import { measureRuntime } from './attestation/runtime.js';
 import { digestPackage } from './digest.js';
@@ -55,6 +56,8 @@ Options:
   --stake-proof SIG the payout address's signature binding it to this miner's key, made with
                     cgn wallet stake-proof --key K --miner-key FILE; nodes that check stakes
                     admit the miner to the open tier only with it
+  --metrics-port N  serve Prometheus metrics at http://127.0.0.1:N/metrics (loopback only;
+                    0 = any free port, its URL is logged)                (default off)
   -h, --help        show this help and exit
 
 Environment:
@@ -125,6 +128,7 @@ export async function runMinerFromArgs(argv: string[], io: MainIo = defaultIo): 
         'ca-file': { type: 'string' },
         'pin-sha256': { type: 'string' },
         plaintext: { type: 'boolean' },
+        'metrics-port': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -160,6 +164,11 @@ export async function runMinerFromArgs(argv: string[], io: MainIo = defaultIo): 
   if (values['ca-file'] !== undefined) options.caFile = values['ca-file'];
   if (values['pin-sha256'] !== undefined) options.pinSha256 = values['pin-sha256'];
   if (values.plaintext === true) options.plaintext = true;
+  let metricsPort: number | null = null;
+  if (values['metrics-port'] !== undefined) {
+    if (!/^[0-9]{1,5}$/.test(values['metrics-port']) || Number(values['metrics-port']) > 65535) return usageError(`--metrics-port must be a port number (0-65535; 0 = any free port), not "${values['metrics-port']}"`);
+    metricsPort = Number(values['metrics-port']);
+  }
 
   let logger: MinerLogger;
   try {
@@ -221,6 +230,16 @@ export async function runMinerFromArgs(argv: string[], io: MainIo = defaultIo): 
   // Said on the console in plain words, not only in the JSON log: unpaid work is no surprise.
   if (options.payoutAddress === undefined) io.stderr(`${noPayoutAddressWarning()}\n`);
   miner.on('notice', (n) => io.stderr(`${noticeLine(n)}\n`));
+  if (metricsPort !== null) {
+    try {
+      const served = await serveMinerMetrics(minerRegistry(miner), metricsPort);
+      logger.info({ metricsUrl: served.url }, 'serving Prometheus metrics on loopback');
+      miner.once('stopped', () => void served.close());
+    } catch (err) {
+      // The miner works without its metrics; the owner hears why they are missing.
+      logger.error({ err: (err as Error).message, port: metricsPort }, 'could not serve metrics (is the port in use?); the miner runs without them');
+    }
+  }
 
   if (stopping) {
     // A signal came while starting.

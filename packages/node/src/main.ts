@@ -72,6 +72,8 @@ Open tier (stake, redundant execution, slashing):
   --tls-key FILE         ... and this private key (PEM)
   --plaintext            serve plain HTTP/WS on a non-loopback --host (only behind a TLS-terminating
                          load balancer; warned). Without TLS flags the node only listens on loopback.
+  --metrics-token TOKEN  GET /metrics (Prometheus, on the work port) needs Authorization: Bearer TOKEN
+                         (or CGN_METRICS_TOKEN; default: open, metrics hold no account, key or payload)
   -h, --help             show this help
 `;
 
@@ -94,6 +96,7 @@ export async function runNodeFromArgs(argv: string[]): Promise<void> {
         'headers-timeout': { type: 'string' }, 'request-timeout': { type: 'string' }, 'min-body-rate': { type: 'string' },
         'keep-alive-timeout': { type: 'string' }, 'handshake-timeout': { type: 'string' },
         'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' }, plaintext: { type: 'boolean' },
+        'metrics-token': { type: 'string' },
         'operator-address': { type: 'string' }, 'charity-address': { type: 'string' }, 'developer-address': { type: 'string', multiple: true },
       },
       strict: true,
@@ -201,6 +204,9 @@ export async function runNodeFromArgs(argv: string[]): Promise<void> {
     }
   }
 
+  const metricsToken = values['metrics-token'] ?? process.env['CGN_METRICS_TOKEN'];
+  if (metricsToken !== undefined && metricsToken !== '') input['metricsToken'] = metricsToken;
+
   const log = createLogger('cgn-node');
   if (values.plaintext) log.warn({}, 'serving plaintext HTTP and WS (--plaintext): API keys and data cross the network unencrypted unless a TLS-terminating load balancer is in front');
   let node;
@@ -211,7 +217,7 @@ export async function runNodeFromArgs(argv: string[]): Promise<void> {
     process.exit(1);
   }
   // Machine-readable line for supervisors (cgn dev) and tests.
-  process.stdout.write(JSON.stringify({ event: 'ready', workUrl: node.workUrl, statusUrl: node.statusUrl, minerUrl: node.minerUrl, centralLinkUrl: node.centralLinkUrl, pid: process.pid }) + '\n');
+  process.stdout.write(JSON.stringify({ event: 'ready', workUrl: node.workUrl, statusUrl: node.statusUrl, metricsUrl: node.metricsUrl, minerUrl: node.minerUrl, centralLinkUrl: node.centralLinkUrl, pid: process.pid }) + '\n');
   if (values['central-port'] === undefined && !node.keys.list().some((k) => (k.revokedAt ?? null) === null)) {
     const where = values.keys !== undefined ? `--keys ${values.keys}` : `--data-dir ${values['data-dir'] ?? NODE_DEFAULTS.dataDir}`;
     log.warn({}, `no API keys yet: every work request is refused (401) until one is made with cgn node keys add --account NAME ${where}`);

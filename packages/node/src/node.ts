@@ -29,6 +29,8 @@ import { TpmQuoteVerifier, type AttestationPolicy } from './attestation/verifier
 import { AccountPolicies, type AccountPolicyInput } from './accounts/policies.js';
 import { QuotaGate } from './accounts/quotas.js';
 import { diagnose, refusalOf, type Diagnosis } from './explain/diagnose.js';
+import { NodeMetrics } from './metrics/node-metrics.js';
+import { metricsAccess } from './metrics/access.js';
 
 /**
  * Light load, for the tunnel outboxes and the ledger writer: nothing went out (was committed) for
@@ -59,6 +61,9 @@ export interface RunningNode {
   /** Open-tier stake checks, evidence and slashing; null when neither stake checks nor redundancy are on. */
   openTier: OpenTier | null;
   status(): Record<string, unknown>;
+  /** Prometheus metrics (served at `GET /metrics` on the work port). */
+  metrics: NodeMetrics;
+  metricsUrl: string;
   /** Graceful: refuses new work, finishes what it owns (up to `graceMs`), then closes. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -89,7 +94,8 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
   let draining = false;
   let endpoint: MinerEndpoint | null = null;
   let broker: Broker;
-  const ledger = openLedger({ path: join(options.dataDir, 'ledger.sqlite'), durability: options.durability, writer: { commitAtOnceWhenQuietMs: QUIET_MS, refuseOverdraft: options.billing.enforceBalance } });
+  let metrics: NodeMetrics | null = null;
+  const ledger = openLedger({ path: join(options.dataDir, 'ledger.sqlite'), durability: options.durability, writer: { commitAtOnceWhenQuietMs: QUIET_MS, refuseOverdraft: options.billing.enforceBalance, onCommit: (n, us) => metrics?.commit(n, us) } });
   ledger.writer.start();
   const billing = await NodeBilling.open(ledger.store, options.billing);
   const openTier =
@@ -201,6 +207,14 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
   const meteringClips = new MeteringClips();
   const trimBodyPool = setInterval(() => bodyPool.trim(), BODY_POOL_TRIM_MS);
   trimBodyPool.unref();
+  const nodeMetrics = (metrics = new NodeMetrics({
+    nodeId: options.nodeId,
+    broker: () => broker.snapshot(),
+    ledger: () => ledger.writer.counters,
+    isDService: (name) => registry.get(name) !== undefined,
+    draining: () => draining,
+  }));
+  const metricsAllowed = metricsAccess(options.metricsToken);
   const work = createWorkEndpoint({
     nodeId: options.nodeId, broker, registry, keys, meter: ledger.writer, billing, log,
     defaultTier: options.defaultTier, retryAfterS: options.retryAfterS, isDraining: () => draining,
@@ -217,6 +231,7 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
     bodyRate: { minBytesPerS: options.timeouts.minBodyBytesPerS, windowMs: options.timeouts.bodyRateWindowMs },
     quotas,
     unservable: (name, tier) => refusalOf(explain(name, tier)),
+    observe: (name, tier, status, timing) => nodeMetrics.request(name, tier, status, timing),
   });
 
   const status = (): Record<string, unknown> => {
@@ -260,6 +275,16 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
       const body = JSON.stringify(status());
       res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body) });
       return void res.end(body);
+    }
+    if (req.method === 'GET' && url === '/metrics') {
+      if (!metricsAllowed(req.headers.authorization)) return sendProblem(res, new CgnError('unauthorized', 'GET /metrics needs Authorization: Bearer <the node\'s --metrics-token>'), { headers: { 'www-authenticate': 'Bearer realm="cgn-metrics"' } });
+      return void nodeMetrics.scrape().then(
+        ({ contentType, body }) => {
+          res.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body) });
+          res.end(body);
+        },
+        (err: unknown) => sendProblem(res, new CgnError('internal', `metrics could not be collected: ${err instanceof Error ? err.message : String(err)}`)),
+      );
     }
     if (req.method === 'GET' && (url.startsWith('/v1/explain?') || url === '/v1/explain')) return answerExplain(res, url);
     if (req.method === 'GET' && url === '/healthz') {
@@ -314,6 +339,8 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
     explain,
     openTier,
     status,
+    metrics: nodeMetrics,
+    metricsUrl: `${base}/metrics`,
     stop,
   };
 }

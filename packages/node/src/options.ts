@@ -119,6 +119,11 @@ export interface NodeOptions {
    * `--plaintext` behind a TLS-terminating load balancer).
    */
   tls: TlsFiles | null;
+  /**
+   * A bearer token `GET /metrics` requires. Null (default): metrics are open to whoever reaches
+   * the work port (they hold no account, key or payload; see metrics/access.ts).
+   */
+  metricsToken: string | null;
 }
 
 /** The verification floor a node with stake checks starts with (see `broker/verification.ts`). */
@@ -148,6 +153,7 @@ export const NODE_DEFAULTS: Omit<NodeOptions, 'keysFile'> = {
   staking: null,
   timeouts: EDGE_TIMEOUT_DEFAULTS,
   tls: null,
+  metricsToken: null,
 };
 
 export type NodeOptionsInput = Partial<Omit<NodeOptions, 'broker' | 'billing' | 'staking' | 'timeouts' | 'attestation' | 'accounts'>> & {

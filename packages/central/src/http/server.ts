@@ -17,6 +17,7 @@ import { RateLimiter, type RateLimit } from '@cgn/protocol';
 import { buildRoutes, type RouteDef } from './routes.js';
 import { openApiDocument } from './openapi.js';
 import { BillingReports, type LedgerSource } from '../billing.js';
+import { installCentralMetrics } from './metrics.js';
 
 export interface HttpOptions {
   /** Default body bound, bytes. Default 64 KiB. */
@@ -32,6 +33,8 @@ export interface HttpOptions {
   /** The ledger usage, invoices and earnings are read from; without it those routes answer 503. */
   ledger?: LedgerSource;
   version?: string;
+  /** A bearer token `GET /metrics` requires. Default: none (metrics hold no account data). */
+  metricsToken?: string;
 }
 
 export const RATE_LIMIT_DEFAULTS = {
@@ -118,6 +121,8 @@ export async function buildHttpServer(svc: CentralService, options: HttpOptions 
     closeIfUnread(req, reply);
     return problem(reply, 404, 'not_found', 'Not found', `no route for ${req.method} ${req.url.slice(0, 200)}; the API is described at /openapi.json`);
   });
+
+  installCentralMetrics(app, svc, { ...(options.linkStatus ? { linkStatus: options.linkStatus } : {}), ...(options.metricsToken !== undefined ? { token: options.metricsToken } : {}) });
 
   const actors = new WeakMap<FastifyRequest, Actor | null>();
 

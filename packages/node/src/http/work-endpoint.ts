@@ -55,6 +55,11 @@ export interface WorkEndpointDeps {
    * asked only when the broker says none can; the request is refused with it at once.
    */
   unservable: (dservice: string, tier: Tier) => CgnError;
+  /**
+   * Told each answer (metrics): its DService name as asked, tier, status, and for work a miner ran
+   * its queue, execution and total seconds (the `Server-Timing` figures). 499: the client left.
+   */
+  observe?: (dservice: string, tier: string, status: number, timing: { queueS: number; execS: number; totalS: number } | null) => void;
 }
 
 export interface WorkCounters {
@@ -94,6 +99,12 @@ function pairs(flat: readonly string[]): [string, string][] {
   const out: [string, string][] = [];
   for (let i = 0; i + 1 < flat.length; i += 2) out.push([flat[i]!, flat[i + 1]!]);
   return out;
+}
+
+/** The DService name in a work URL (`/v1/d/{name}/...`). */
+function dserviceOf(url: string): string {
+  const end = url.slice(PREFIX.length).search(/[/?]/);
+  return end < 0 ? url.slice(PREFIX.length) : url.slice(PREFIX.length, PREFIX.length + end);
 }
 
 function bearer(req: IncomingMessage): string | null {
@@ -192,6 +203,14 @@ export function createWorkEndpoint(deps: WorkEndpointDeps): {
   };
   const nextId = workIdFactory();
   const { broker, registry, keys, meter, billing, log } = deps;
+  const observe = deps.observe;
+  /** Labels of an answer written without the request's parsed fields at hand (refusals, replays): the cold path. */
+  const observeRefusal = (res: ServerResponse, status: number): void => {
+    if (observe === undefined) return;
+    const req = res.req;
+    const tier = req?.headers['cgn-tier'];
+    observe(dserviceOf(req?.url ?? PREFIX), typeof tier === 'string' ? tier : deps.defaultTier, status, null);
+  };
 
   function fail(res: ServerResponse, err: CgnError, workId?: string, retryAfterS?: number): void {
     counters.problems++;
@@ -200,6 +219,7 @@ export function createWorkEndpoint(deps: WorkEndpointDeps): {
     if (err.code === 'payload_too_large') counters.tooLarge++;
     if (err.code === 'uri_too_long' || err.code === 'headers_too_large') counters.overLimits++;
     if (err.code === 'request_timeout') counters.slowBodies++;
+    observeRefusal(res, err.httpStatus);
     const extras: Parameters<typeof sendProblem>[2] = {};
     if (workId !== undefined) extras.workId = workId;
     if (err.httpStatus === 503 || err.httpStatus === 429) extras.retryAfterS = retryAfterS ?? deps.retryAfterS;
@@ -382,6 +402,7 @@ export function createWorkEndpoint(deps: WorkEndpointDeps): {
             if (res.destroyed) {
               // Nobody is left to answer: the work is not charged (as if it were cancelled).
               counters.clientGone++;
+              observe?.(name, tier, 499, null);
               giveBack();
               return;
             }
@@ -467,11 +488,13 @@ export function createWorkEndpoint(deps: WorkEndpointDeps): {
                 // (with an Idempotency-Key a retry gets the stored answer). Counted apart.
                 counters.clientGone++;
                 counters.goneAfterCharge++;
+                observe?.(name, tier, 499, null);
                 log.warn({ work: id, account: principal.account }, 'the client left while its answer was being recorded; it was charged but not delivered');
                 return;
               }
               if (answer.hasBody) headers.push('content-length', String(answer.body.length));
               counters.ok++;
+              observe?.(name, tier, answer.status, { queueS: unit.queuedMs / 1000, execS: metering.execUs / 1e6, totalS: (Date.now() - receivedAt) / 1000 });
               try {
                 res.writeHead(answer.status, headers);
                 res.end(answer.body);
@@ -493,6 +516,7 @@ export function createWorkEndpoint(deps: WorkEndpointDeps): {
           res.on('close', () => {
             if (!answered && !res.writableFinished) {
               counters.clientGone++;
+              // The broker completes it as cancelled: fail() counts that answer.
               broker.cancel(id);
             }
           });
@@ -505,6 +529,7 @@ export function createWorkEndpoint(deps: WorkEndpointDeps): {
   /** A repeated request with the same Idempotency-Key: the stored answer, not run nor charged again. */
   function replay(res: ServerResponse, workId: string, stored: StoredResponse): void {
     counters.replayed++;
+    observeRefusal(res, stored.status);
     const headers: string[] = [];
     for (const [k, v] of stored.headers) if (k !== 'content-length') headers.push(k, v);
     headers.push('idempotent-replayed', 'true', 'content-length', String(stored.body.length));
