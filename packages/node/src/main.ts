@@ -6,6 +6,7 @@ import { startNode } from './node.js';
 import { EDGE_TIMEOUT_DEFAULTS, NODE_DEFAULTS } from './options.js';
 import { createLogger } from './log.js';
 import { readGrantsFile } from './tiers/grants-file.js';
+import { readAccountsFile } from './accounts/policies-file.js';
 import { plaintextProblem } from '@cgn/protocol';
 import { runNodeKeysFromArgs } from './keys-cli.js';
 
@@ -32,6 +33,8 @@ Options:
   --attest-timeout MS    attested tier: time to answer a challenge with a quote; a nonce's lifetime (default 10000)
   --grants FILE          this node's own grants: {"miners": {"<id>": {"tier", "attestationKey"}},
                          "attestation": {"runtimes": [...], "dservices": {"name": "digest"}}}
+  --accounts FILE        accounts' fair-queue weights and quotas (without central; with it, central's win):
+                         {"defaults": {"weight": 1, "maxConcurrent": 100}, "byAccount": {"<account>": {"weight": 2, "perSecond": 50, "burst": 100}}}
   --durability MODE      normal (survives a killed process) | full (survives power loss)
   --max-queue N          queue depth past which work gets 503 (default ${NODE_DEFAULTS.broker.maxQueueDepth})
   --max-queue-age MS     queue age past which work gets 503   (default ${NODE_DEFAULTS.broker.maxQueueAgeMs})
@@ -89,7 +92,7 @@ export async function runNodeFromArgs(argv: string[]): Promise<void> {
       options: {
         'node-id': { type: 'string' }, host: { type: 'string' }, 'work-port': { type: 'string' }, 'miner-port': { type: 'string' },
         'data-dir': { type: 'string' }, dservice: { type: 'string', multiple: true }, keys: { type: 'string' },
-        'accept-any-miner': { type: 'boolean' }, 'miner-key': { type: 'string', multiple: true }, 'dedicated-miner': { type: 'string', multiple: true }, grants: { type: 'string' }, 'attest-interval': { type: 'string' }, 'attest-timeout': { type: 'string' }, durability: { type: 'string' },
+        'accept-any-miner': { type: 'boolean' }, 'miner-key': { type: 'string', multiple: true }, 'dedicated-miner': { type: 'string', multiple: true }, grants: { type: 'string' }, accounts: { type: 'string' }, 'attest-interval': { type: 'string' }, 'attest-timeout': { type: 'string' }, durability: { type: 'string' },
         'max-queue': { type: 'string' }, 'max-queue-age': { type: 'string' }, 'ack-timeout': { type: 'string' }, help: { type: 'boolean', short: 'h' },
         'central-port': { type: 'string' }, pki: { type: 'string' }, 'key-ttl': { type: 'string' }, 'no-rate-limit': { type: 'boolean' }, 'enforce-balance': { type: 'boolean' },
         'chain-rpc': { type: 'string' }, contracts: { type: 'string' }, 'slasher-key': { type: 'string' }, redundancy: { type: 'string' }, 'verification-decay': { type: 'string' }, 'stake-refresh': { type: 'string' },
@@ -134,6 +137,7 @@ export async function runNodeFromArgs(argv: string[]): Promise<void> {
     const grants = values.grants !== undefined ? readGrantsFile(values.grants) : { miners: {}, attestation: { runtimes: [], dservices: {} } };
     for (const id of values['dedicated-miner'] ?? []) grants.miners[id.toLowerCase()] = { ...grants.miners[id.toLowerCase()], tier: 'dedicated' };
     input['grants'] = grants;
+    if (values.accounts !== undefined) input['accounts'] = readAccountsFile(values.accounts);
   } catch (err) {
     process.stderr.write(`cgn node: ${(err as Error).message}\n`);
     process.exit(2);

@@ -73,3 +73,26 @@ describe('QuotaGate', () => {
     expect(g.check('a')).not.toBeNull();
   });
 });
+
+describe('the --accounts file', () => {
+  it('reads defaults and accounts, and names the file and field of a mistake', async () => {
+    const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const { readAccountsFile } = await import('./policies-file.js');
+    const dir = mkdtempSync(join(tmpdir(), 'cgn-accounts-'));
+    try {
+      const f = join(dir, 'accounts.json');
+      writeFileSync(f, JSON.stringify({ defaults: { maxConcurrent: 100 }, byAccount: { acme: { weight: 2 } } }));
+      const r = readAccountsFile(f);
+      expect(r.defaults).toEqual({ weight: 1, maxConcurrent: 100, perSecond: null, burst: null });
+      expect(new AccountPolicies(r.defaults as never, r.byAccount).get('acme')).toEqual({ weight: 2, maxConcurrent: 100, perSecond: null, burst: null });
+      writeFileSync(f, JSON.stringify({ byAccount: { acme: { perSecond: -1 } } }));
+      expect(() => readAccountsFile(f)).toThrow(`${f}: byAccount.acme.perSecond: must be a positive number or null (no quota)`);
+      writeFileSync(f, JSON.stringify({ quotas: {} }));
+      expect(() => readAccountsFile(f)).toThrow(/"quotas" is not a field/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
