@@ -65,11 +65,12 @@ describe('cgn dev start-up', () => {
     }
   }, 90_000);
 
-  it('a start killed after central made its administrator is followed by one that works; a wrong saved password says how to reset', async () => {
+  it('a start killed after central made its administrator and demo accounts is followed by one that works; a wrong saved password says how to reset', async () => {
     const tmp = tempDir('cgn-devstart-');
     try {
-      const killed = await runDev(['--dir', tmp.path, '--central-port', '0', ...FAST], /✓ central/, 'SIGKILL');
-      expect(killed.stdout).toContain('✓ central');
+      // Killed once central has the administrator and both demo accounts, before dev.json is written.
+      const killed = await runDev(['--dir', tmp.path, '--central-port', '0', ...FAST], /✓ approvals/, 'SIGKILL');
+      expect(killed.stdout).toContain('✓ accounts');
       expect(killed.stdout).not.toContain('is up in');
 
       const ok = await runDev(['--dir', tmp.path, '--central-port', '0', ...FAST], /is up in/);

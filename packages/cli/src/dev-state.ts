@@ -17,6 +17,8 @@ export interface Credentials {
 export interface DevState {
   admin: Credentials;
   demoOwner: Credentials;
+  /** The owner of the second demo account ("demo-2"). */
+  demo2Owner: Credentials;
   attestedOwner: Credentials;
   /** anvil's port; absent until a chain was first started in this directory. */
   chainPort?: number;
@@ -49,10 +51,12 @@ export function loadDevState(dir: string): DevState {
   const s = readJson(devStateFile(dir));
   const d = readJson(join(dir, 'dev.json'));
   const attested = d['attestedMiner'] as { owner?: unknown } | null | undefined;
+  const owners = Array.isArray(d['demoOwners']) ? (d['demoOwners'] as unknown[]) : [];
   const port = s['chainPort'];
   return {
     admin: credentials(s['admin']) ?? credentials(d['admin']) ?? { login: 'admin', password: generated('Cgn') },
     demoOwner: credentials(s['demoOwner']) ?? credentials(d['demoOwner']) ?? { login: 'demo-owner', password: generated('Demo') },
+    demo2Owner: credentials(s['demo2Owner']) ?? credentials(owners[1]) ?? { login: 'demo-2-owner', password: generated('Demo') },
     attestedOwner: credentials(s['attestedOwner']) ?? credentials(attested?.owner) ?? { login: 'dev-miners-owner', password: generated('Rig') },
     ...(typeof port === 'number' && Number.isInteger(port) && port > 0 && port < 65536 ? { chainPort: port } : {}),
   };
