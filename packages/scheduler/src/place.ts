@@ -79,24 +79,18 @@ interface Group {
   held: Resources;
   /** Instances that stay but belong to another account (the DService changed hands). */
   others?: InstanceView[];
-  /** Instances of this DService per miner index, built with the candidates. */
-  perMiner?: Map<number, number>;
-  candidates?: Heap<Candidate>;
+  candidates?: Candidates;
   eligibleCount: number;
 }
 
-interface Candidate {
-  /** Index into state.miners. */
-  at: number;
-  score: number;
-  cached: boolean;
-  /** Instances of this DService on the miner when the entry was pushed. */
-  count: number;
-  id: string;
+/** The miners with room for one more instance of a DService, best first. */
+interface Candidates {
+  /** Candidate number -> miner index. */
+  at: number[];
+  /** Instances of the DService on each candidate. */
+  counts: Int32Array;
+  heap: Heap<number>;
 }
-
-const candidateLess = (a: Candidate, b: Candidate) =>
-  a.count !== b.count ? a.count < b.count : a.score !== b.score ? a.score > b.score : a.cached !== b.cached ? a.cached : a.id < b.id;
 
 const tierSlot = (t: string) => (t === 'open' ? 0 : t === 'attested' ? 1 : t === 'dedicated' ? 2 : 3);
 
@@ -285,14 +279,16 @@ export function place(state: ClusterState, demands: readonly DServiceDemand[], c
   }
 
   const reputationOf = new Float64Array(miners.length).fill(NaN);
-  const candidatesOf = (g: Group): Heap<Candidate> => {
+  const candidatesOf = (g: Group): Candidates => {
     if (g.candidates !== undefined) return g.candidates;
     const req = g.demand.requirements;
     const need = req.resources;
-    const perMiner = (g.perMiner = new Map());
-    for (const list of [g.current, g.old]) for (const i of list) {
-      const at = indexOf.get(i.minerId)!;
-      perMiner.set(at, (perMiner.get(at) ?? 0) + 1);
+    const hosting = new Map<number, number>();
+    for (const list of [g.current, g.old]) {
+      for (const i of list) {
+        const at = indexOf.get(i.minerId)!;
+        hosting.set(at, (hosting.get(at) ?? 0) + 1);
+      }
     }
     let cheapest = Infinity;
     let eligible = 0;
@@ -305,34 +301,46 @@ export function place(state: ClusterState, demands: readonly DServiceDemand[], c
       if (fitsAt(need, free, roomAt(at))) roomy.push(at);
     }
     g.eligibleCount = eligible;
+    // Parallel arrays indexed by candidate number (no object per candidate: this runs per DService).
     const digest = g.demand.digest;
-    const items = roomy.map((at) => {
+    const n = roomy.length;
+    const scores = new Float64Array(n);
+    const counts = new Int32Array(n);
+    const cached = new Uint8Array(n);
+    for (let c = 0; c < n; c++) {
+      const at = roomy[c]!;
       const m = miners[at]!;
       let rep = reputationOf[at]!;
       if (Number.isNaN(rep)) reputationOf[at] = rep = reputationScore(m.reputation, weights);
-      return {
-        at,
-        score: weights.price * priceScore(m.priceFloor, cheapest) + weights.reputation * rep,
-        cached: digest !== undefined && (m.cachedPackages?.includes(digest) ?? false),
-        count: perMiner.get(at) ?? 0,
-        id: m.id,
-      };
-    });
-    return (g.candidates = new Heap(candidateLess, items));
+      scores[c] = weights.price * priceScore(m.priceFloor, cheapest) + weights.reputation * rep;
+      counts[c] = hosting.get(at) ?? 0;
+      cached[c] = digest !== undefined && m.cachedPackages?.includes(digest) === true ? 1 : 0;
+    }
+    // Fewest instances of this DService on the miner, then the best score, then a cached package,
+    // then the smallest id. A candidate's count changes only while it is out of the heap.
+    const less = (a: number, b: number) =>
+      counts[a] !== counts[b]
+        ? counts[a]! < counts[b]!
+        : scores[a] !== scores[b]
+          ? scores[a]! > scores[b]!
+          : cached[a] !== cached[b]
+            ? cached[a] === 1
+            : miners[roomy[a]!]!.id < miners[roomy[b]!]!.id;
+    const order = Array.from({ length: n }, (_, c) => c);
+    return (g.candidates = { at: roomy, counts, heap: new Heap(less, order) });
   };
 
   /** Places one instance of `g`; undefined when no eligible miner has room. */
   const placeOne = (g: Group): MinerView | undefined => {
-    const heap = candidatesOf(g);
+    const { at, counts, heap } = candidatesOf(g);
     const need = g.demand.requirements.resources;
     for (let c = heap.pop(); c !== undefined; c = heap.pop()) {
-      const k = roomAt(c.at);
+      const k = roomAt(at[c]!);
       if (!fitsAt(need, free, k)) continue; // room only shrinks while placing: drop it for good
       addAt(free, k, need, -1);
-      const count = c.count + 1;
-      g.perMiner!.set(c.at, count);
-      if (fitsAt(need, free, k)) heap.push({ ...c, count });
-      return miners[c.at]!;
+      counts[c] = counts[c]! + 1;
+      if (fitsAt(need, free, k)) heap.push(c);
+      return miners[at[c]!]!;
     }
     return undefined;
   };
