@@ -66,6 +66,7 @@ describe('cgn dev (npm start)', () => {
         workUrl: string; statusUrl: string; minerUrl: string; apiKey: string; apiKeys: string[]; centralUrl: string; caFile: string;
         chain: { rpcUrl: string }; pids: { dev: number; central: number; node: number; miners: number[]; settle: number; swtpm: number | null };
         attestedMiner: { minerId: string } | null; attestedNote: string;
+        metricsUrls: { node: string; central: string; miners: string[] };
       };
       expect(ready['workUrl']).toBe(info.workUrl);
       expect(info.apiKey).toMatch(/^cgn_/);
@@ -106,6 +107,17 @@ describe('cgn dev (npm start)', () => {
         const a = await fetch(`${info.workUrl}echo/`, { method: 'POST', body: 'attested', headers: { authorization: `Bearer ${info.apiKey}`, 'cgn-tier': 'attested' } });
         expect(a.status).toBe(200);
         expect(await a.text()).toBe('attested');
+      }
+      // Prometheus metrics of every process (issue 17, 1): the node and central over TLS, the miners on loopback.
+      expect(info.metricsUrls.node).toBe(info.workUrl.replace(/\/v1\/d\/$/, '/metrics'));
+      expect(info.metricsUrls.central).toBe(`${info.centralUrl}/metrics`);
+      expect(info.metricsUrls.miners).toHaveLength(info.pids.miners.length);
+      const nodeMetrics = await (await fetch(info.metricsUrls.node)).text();
+      expect(nodeMetrics).toMatch(/^cgn_node_requests_total\{dservice="echo",tier="open",status="200",node="node-local-1"\} [1-9]/m);
+      expect(await (await fetch(info.metricsUrls.central)).text()).toMatch(/^cgn_central_node_links\{state="open"\} 1$/m);
+      for (const url of info.metricsUrls.miners) {
+        expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
+        expect(await (await globalThis.fetch(url)).text()).toMatch(/^cgn_miner_connected\{miner="[0-9a-f]{16}"\} 1$/m);
       }
       const pids = [info.pids.central, info.pids.node, info.pids.settle, ...info.pids.miners, ...(info.pids.swtpm ? [info.pids.swtpm] : [])];
       dev.kill('SIGINT');

@@ -15,6 +15,7 @@ import { SqliteLedgerStore } from '@cgn/ledger';
 import { ANVIL_KEYS, addressesToJson, asAccount, startLocalChain, type LocalChain } from '@cgn/chain';
 import { privateKeyToAccount } from 'viem/accounts';
 import { dserviceDir } from './paths.js';
+import { freeLoopbackPorts, minerMetricsUrl, type MetricsUrls } from './dev-metrics.js';
 import { exitAsError, exitWithin, firstJsonLine, readableLogLine, startChild, type Child } from './dev-child.js';
 import { checkPorts, parsePort, portFree, type PlannedPort } from './dev-ports.js';
 import { makeProgress } from './dev-progress.js';
@@ -88,6 +89,8 @@ export interface DevInfo {
   attestedMiner: { minerId: string; tcti: string; keyFile: string; owner: { login: string; password: string } } | null;
   attestedNote: string;
   logs: string;
+  /** Prometheus metrics: the node's and central's /metrics, and each miner's loopback port (`miners[i]` is miner-(i+1), the attested miner last). */
+  metricsUrls: MetricsUrls;
 }
 
 interface Wallet {
@@ -461,11 +464,13 @@ export async function runDevFromArgs(argv: string[]): Promise<void> {
     const statusUrl = ready['statusUrl'] as string;
     // What the miners will manage (they decide alike): said plainly in the banner when it is not isolation.
     const notice = miners > 0 ? isolationNotice(await checkIsolation(values.sandbox ?? 'auto')) : '';
+    const minerMetricsPorts = await freeLoopbackPorts(miners + 1);
     for (let i = 1; i <= miners; i++) {
       const m = startChild(
         `miner-${i}`,
         [
           'miner', '--node', minerUrl, ...(tls === null ? [] : ['--ca-file', tls.caFile]), '--key', join(dir, 'miners', `miner-${i}.pem`), '--sandbox', values.sandbox ?? 'auto', ...dservices.flatMap((d) => ['--dservice', d]),
+          '--metrics-port', String(minerMetricsPorts[i - 1]),
           ...(payees?.miners[i - 1] ? ['--payout-address', payees.miners[i - 1]!.address] : []),
         ],
         join(logs, `miner-${i}.log`),
@@ -484,7 +489,7 @@ export async function runDevFromArgs(argv: string[]): Promise<void> {
         children.push({ role: 'swtpm', proc: attested.swtpm, exited: attested.swtpmExited });
         children.push(startChild(
           'miner-attested',
-          ['miner', '--node', minerUrl, ...(tls === null ? [] : ['--ca-file', tls.caFile]), '--key', attested.keyFile, '--sandbox', values.sandbox ?? 'auto', ...dservices.flatMap((d) => ['--dservice', d]), ...attested.minerArgs],
+          ['miner', '--node', minerUrl, ...(tls === null ? [] : ['--ca-file', tls.caFile]), '--key', attested.keyFile, '--sandbox', values.sandbox ?? 'auto', ...dservices.flatMap((d) => ['--dservice', d]), ...attested.minerArgs, '--metrics-port', String(minerMetricsPorts[miners])],
           join(logs, 'miner-attested.log'),
           env,
         ));
@@ -524,6 +529,11 @@ export async function runDevFromArgs(argv: string[]): Promise<void> {
       attestedNote,
       pids: { dev: process.pid, central: central?.proc.pid ?? null, node: node.proc.pid!, miners: children.filter((c) => c.role.startsWith('miner')).map((c) => c.proc.pid!), settle: settle?.proc.pid ?? null, swtpm: attested?.swtpm.pid ?? null },
       logs,
+      metricsUrls: {
+        node: ready['metricsUrl'] as string,
+        central: withCentral ? `${centralUrl}/metrics` : null,
+        miners: minerMetricsPorts.slice(0, miners + (attested !== null ? 1 : 0)).map(minerMetricsUrl),
+      },
     };
     writeFileSync(devFile, JSON.stringify(info, null, 2) + '\n', { mode: 0o600 });
     if (values.quiet) {
