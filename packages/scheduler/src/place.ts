@@ -16,8 +16,11 @@
  * 3. What could not be placed is reported with the reason (no eligible miner, with the diagnosis; or
  *    no room on the eligible ones).
  *
- * Deterministic: the same state and demands, in any order, give the same plan. Cost: O(miners)
- * per DService that needs a start, plus O(log miners + log accounts) per instance placed.
+ * Deterministic: the same state and demands, in any order, give the same plan (exactly so when
+ * resource amounts are integers or binary fractions, as CPUs and megabytes are: sums of them do
+ * not depend on order). Stateless: each call reads the whole state, O(miners + instances), then
+ * O(miners) per DService that needs a start and O(log miners + log accounts) per instance placed;
+ * a node should call it once per tick with everything that changed, not once per instance.
  */
 import { CgnError } from '@cgn/protocol';
 import { ShareQueue } from './drf.js';
@@ -25,7 +28,7 @@ import { diagnose, isEligible, type Diagnosis } from './filter.js';
 import { Heap } from './heap.js';
 import { add, addInto, capacityOf, checkResources, subtractInto, ZERO } from './resources.js';
 import { checkScoreWeights, DEFAULT_SCORE_WEIGHTS, priceScore, reputationScore, score, type ScoreWeights } from './score.js';
-import type { Clock, ClusterState, Decision, DServiceDemand, InstanceView, MinerView, Resources, StartDecision, StopDecision } from './types.js';
+import type { Clock, ClusterState, Decision, DServiceDemand, InstanceView, MinerView, Resources, StartDecision, StopDecision, Tier } from './types.js';
 
 export interface PlaceOptions {
   weights?: ScoreWeights;
@@ -39,7 +42,7 @@ export const DEFAULT_COLD_START_TIMEOUT_MS = 120_000;
 
 export interface Unplaced {
   dservice: string;
-  tier: string;
+  tier: Tier;
   account: string;
   /** Instances wanted but not placed. */
   missing: number;
