@@ -40,3 +40,4 @@ export { type CliIo } from './cli/common.js';
 export { ensureCa, issueCert, ensureCentralPki, ensureNodePki, ensureDevPki, type KeyPair, type PkiOptions } from './pki.js';
 export { setupDevNetwork, type DevSetupOptions, type DevSetupResult, type DevNodeEntry } from './dev-setup.js';
 export { registerDevAttestedMiner, type DevAttestedMinerOptions } from './dev-attested.js';
+export { centralRegistry, installCentralMetrics, type CentralMetricsOptions } from './http/metrics.js';

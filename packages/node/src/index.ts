@@ -23,3 +23,4 @@ export {
   buildEvidence, evidenceHash, EvidenceStore, EVIDENCE_KIND, OpenTierGate, Slasher, startOpenTier,
   type Evidence, type EvidenceRecord, type OpenTier, type OverReport, type SlashOutcome, type StakingOptions,
 } from './slashing/index.js';
+export { NodeMetrics, OTHER_DSERVICE, type NodeMetricSources, type RequestTiming } from './metrics/node-metrics.js';
