@@ -51,7 +51,14 @@ switch (command) {
   case 'ledger': {
     const { centralAccounts } = await import('./central-accounts.js');
     // Logged in to central: account arguments are checked against (and names looked up at) central.
-    process.exitCode = await (await import('@cgn/ledger')).runLedgerFromArgs(rest, {}, { centralAccounts: () => centralAccounts() });
+    process.exitCode = await (await import('@cgn/ledger')).runLedgerFromArgs(rest, {}, {
+      centralAccounts: () =>
+        centralAccounts().catch((err: unknown) => {
+          // A session whose central is down or expired: said, then the ledger's own rules apply.
+          process.stderr.write(`cgn ledger: not checking accounts at central: ${(err as Error).message}\n`);
+          return null;
+        }),
+    });
     break;
   }
   case 'wallet':

@@ -18,7 +18,7 @@ import { SqliteLedgerStore } from './sqlite-store.js';
 import { USAGE_GROUPS, releasableTokens, earningsReport, invoiceReport, parseDay, usageReport, usageTotal } from './reports.js';
 import type { BillingLedgerStore, UsageLine } from './store.js';
 import { beneficiaryId, existingAccount, payingAccount, type CentralAccounts } from './cli-ids.js';
-import { closerLive, describeCloser, type CloserClaim } from './cycle-closer.js';
+import { closerGone, closerLive, describeCloser, processAlive, type CloserClaim } from './cycle-closer.js';
 import type { CycleSummary } from './billing.js';
 import { hostname } from 'node:os';
 import { PRICE_UNIT, baseUnitsAsCgn, formatCgn, formatPrice, microUsdAsUsd } from '@cgn/protocol';
@@ -438,7 +438,12 @@ async function closeCycle(store: BillingLedgerStore, v: Values, out: (l: string)
   const empty = async (): Promise<string> => `the open billing cycle ${(await store.currentCycle()).id} has no records: nothing to close (--allow-empty closes it anyway)`;
 
   if (period === undefined) {
-    const closer = await store.cycleCloser();
+    let closer = await store.cycleCloser();
+    // A schedule of this host that is gone (killed) holds nothing: close here.
+    if (closerGone(closer, hostname(), processAlive)) {
+      await store.releaseCycleCloser(closer!);
+      closer = null;
+    }
     if (!force && closerLive(closer, Date.now()) && !(closer.holder === CLOSER_HOLDER && closer.pid === process.pid)) {
       if ((await openRecords(store)) === 0 && (await releasableTokens(store)) === 0n) {
         throw new Error(allowEmpty ? `${describeCloser(closer, Date.now())} closes this ledger's cycles and does not close empty ones; --force closes an empty one here` : await empty());

@@ -41,6 +41,25 @@ export function closeRequested(c: CycleCloser | null, openCycleOpenedAt: number)
   return c !== null && c.closeRequestedAt !== null && c.closeRequestedAt >= openCycleOpenedAt;
 }
 
+/**
+ * A live lease whose holder is a process of this host that is gone (killed, crashed): it holds
+ * nothing any more, and a restarted schedule takes over at once instead of waiting for the lease
+ * to lapse. `alive` is the edge's check (`processAlive`).
+ */
+export function closerGone(c: CycleCloser | null, host: string, alive: (pid: number) => boolean): boolean {
+  return c !== null && c.host === host && c.pid !== process.pid && !alive(c.pid);
+}
+
+/** Whether a process of this host exists (signal 0 probes without signalling). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 export function describeCloser(c: CycleCloser, now: number): string {
   const every = c.everyMs === null ? '' : `, every ${Math.round(c.everyMs / 1000)} s`;
   return `${c.holder} (pid ${c.pid} on ${c.host}${every}; last seen ${Math.max(0, Math.round((now - c.heartbeatAt) / 1000))} s ago)`;

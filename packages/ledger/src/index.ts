@@ -46,7 +46,7 @@ export {
   CycleAccumulator, DEFAULT_BATCH_SIZE, addressBook, creditPaid, cycleIsEmpty, derivedAddress, escrowDebit, isAddress, payableTokens, recordFromJson, recordToJson, verifyPayoutProof, verifyRecordProof,
   type AddressBook, type BatchInfo, type Credit, type CycleInfo, type CycleSummary, type Debit, type HeldCredit, type Payout, type PayoutBook, type ProofVerification, type RecordJson, type RecordProof,
 } from './billing.js';
-export { closeRequested, closerLive, describeCloser, mayHold, type CloserClaim, type CycleCloser } from './cycle-closer.js';
+export { closeRequested, closerGone, closerLive, describeCloser, mayHold, processAlive, type CloserClaim, type CycleCloser } from './cycle-closer.js';
 export { merkleParent, merkleProof, merkleRoot, merkleRootFromProof } from './merkle.js';
 // Idempotency and balances
 export {
@@ -63,7 +63,8 @@ export {
   type BeneficiaryCycleEarnings, type EarningsReport, type Invoice, type InvoiceSummary, type UsageReport, type UsageTotal,
 } from './reports.js';
 // CLI and test/bench helpers
-export { DEFAULT_LEDGER_PATH, formatMicros, runLedgerFromArgs, type LedgerCliIo } from './cli.js';
+export { DEFAULT_LEDGER_PATH, formatMicros, runLedgerFromArgs, type LedgerCliDeps, type LedgerCliIo } from './cli.js';
+export { CENTRAL_ACCOUNT_ID, resolveAccount, resolveBeneficiary, resolveMiner, type AccountRef } from './resolve.js';
 export { findPostgresBin, startPostgresCluster, type PostgresCluster } from './pg-cluster.js';
 // Reputation -> service level (the validator election's input)
 export {

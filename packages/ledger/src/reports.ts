@@ -161,6 +161,10 @@ export interface BeneficiaryCycleEarnings {
   /** Records that paid this beneficiary, and the tokens it earned (0 when none). */
   records: number;
   tokens: bigint;
+  /** Of `tokens`, held: it had no address when the cycle was sealed (paid once it gives one). */
+  held: bigint;
+  /** Held in earlier cycles, paid in this one. */
+  released: bigint;
   /** The address paid (null when it earned nothing in the cycle). */
   address: string | null;
   /** The payout (with its proof) of that address; it may cover other beneficiaries paid to the same address. */
@@ -175,7 +179,7 @@ export async function beneficiaryEarnings(store: BillingLedgerStore, role: Benef
     const credit = r.credits[0];
     out.push({
       cycle: c.id, openedAt: c.openedAt, closedAt: c.closedAt, payoutRoot: c.payoutRoot,
-      records: credit?.records ?? 0, tokens: credit?.tokens ?? 0n, address: credit?.address ?? null,
+      records: credit?.records ?? 0, tokens: credit?.tokens ?? 0n, held: credit?.held ?? 0n, released: credit?.released ?? 0n, address: credit?.address ?? null,
       payout: credit === undefined ? null : (r.payouts.find((p) => p.address === credit.address) ?? null),
     });
   }

@@ -23,7 +23,7 @@
  */
 import { getAddress, type Address, type Hash } from 'viem';
 import { hostname } from 'node:os';
-import { closeRequested, cycleIsEmpty, describeCloser, escrowDebit, payableTokens, releasableTokens, type BillingLedgerStore, type CloserClaim, type CycleSummary, type Withdrawal } from '@cgn/ledger';
+import { closeRequested, closerGone, cycleIsEmpty, describeCloser, processAlive, escrowDebit, payableTokens, releasableTokens, type BillingLedgerStore, type CloserClaim, type CycleSummary, type Withdrawal } from '@cgn/ledger';
 import { AnchorRefusedError, anchorPending, type AnchorOptions, type AnchorOutcome, type ClosedCycle, type PendingResult } from '../anchor.js';
 import { explainChainError } from '../chain-errors.js';
 import { revertReason, type CgnContracts } from '../contracts.js';
@@ -244,7 +244,11 @@ export class Settler {
     const { store } = this.opts;
     for (const s of await store.sealPending({ ...(this.opts.batchSize ? { batchSize: this.opts.batchSize } : {}) })) this.log('info', 'sealed a cycle a crash left closed', { cycle: s.id });
     // One schedule closes this ledger's cycles; a manual close-cycle asks it (a close request).
-    const lease = await store.holdCycleCloser(this.closerClaim(), (this.opts.now ?? Date.now)());
+    // A holder of this host that is gone (a settler killed before us) is taken over at once.
+    const claim = this.closerClaim();
+    const cur = await store.cycleCloser();
+    if (cur !== null && closerGone(cur, claim.host, processAlive)) await store.releaseCycleCloser(cur);
+    const lease = await store.holdCycleCloser(claim, (this.opts.now ?? Date.now)());
     if (!lease.held) {
       if (this.closerSaid !== lease.closer.pid) this.log('warn', `another schedule closes this ledger's cycles: ${describeCloser(lease.closer, (this.opts.now ?? Date.now)())}; this settler does not close any`);
       this.closerSaid = lease.closer.pid;
