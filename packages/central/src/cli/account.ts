@@ -27,6 +27,9 @@ Commands:
                           where the account's earnings are paid (a developer's share of its
                           DServices); nodes register it, and what was held for want of an
                           address is paid in the next billing cycle (account owners)
+  policy [--weight W] [--max-concurrent N|none] [--per-second R|none] [--burst B|none] | --clear [--account ID]
+                          the account's share of the nodes' fair queues and its quotas there
+                          (administrators); pushed to every node at once; --clear: the nodes' defaults
   totp enable             start TOTP: prints the otpauth:// URI (and secret) for an authenticator app
   totp confirm CODE       finish with a current code: prints one-time recovery codes
   password                change your password (ends all your sessions)
@@ -44,7 +47,17 @@ const OPTIONS = {
   name: { type: 'string' }, kind: { type: 'string', multiple: true }, region: { type: 'string', multiple: true }, 'owner-login': { type: 'string' },
   role: { type: 'string' }, account: { type: 'string' }, scope: { type: 'string', multiple: true }, 'for-user': { type: 'string' },
   'expires-in': { type: 'string' }, clear: { type: 'boolean' },
+  weight: { type: 'string' }, 'max-concurrent': { type: 'string' }, 'per-second': { type: 'string' }, burst: { type: 'string' },
 } as const;
+
+/** `--max-concurrent 10` etc.: a positive number, or `none` (no quota). */
+function quotaFlag(v: string | undefined, flag: string, nullable: boolean): number | null | undefined {
+  if (v === undefined) return undefined;
+  if (nullable && v === 'none') return null;
+  const n = Number(v);
+  if (!(Number.isFinite(n) && n > 0)) throw new UsageError(`${flag} must be a positive number${nullable ? ' or none' : ''}, not "${v}"`);
+  return n;
+}
 
 type Values = ReturnType<typeof parse<typeof OPTIONS>>['values'];
 
@@ -184,6 +197,25 @@ export async function runAccountFromArgs(argv: string[], io?: CliIo): Promise<nu
         const a = sessionApi(values, cio);
         const r = await a.call('PUT', `/v1/accounts/${encodeURIComponent(await accountOf(a, values))}/payout-address`, { address });
         print(cio, json, r, address === null ? `${r.name}: no payout address (its earnings are held until it gives one)` : `${r.name} (${r.id}) is paid to ${r.payoutAddress}: nodes register it, and what was held is paid in the next billing cycle`);
+        return;
+      }
+      case 'policy': {
+        noArgs();
+        const policy: Record<string, number | null> = {};
+        for (const [flag, field, nullable] of [['weight', 'weight', false], ['max-concurrent', 'maxConcurrent', true], ['per-second', 'perSecond', true], ['burst', 'burst', true]] as const) {
+          const v = quotaFlag(values[flag], `--${flag}`, nullable);
+          if (v !== undefined) policy[field] = v;
+        }
+        if (values.clear === true ? Object.keys(policy).length > 0 : Object.keys(policy).length === 0) throw new UsageError('policy takes --weight, --max-concurrent, --per-second, --burst (one or more), or --clear');
+        const a = sessionApi(values, cio);
+        const id = encodeURIComponent(await accountOf(a, values));
+        // What is not given stays as it is (a quota given as none is removed).
+        const current = values.clear === true ? {} : (((await a.call('GET', `/v1/accounts/${id}`)).policy ?? {}) as Record<string, number | null>);
+        const merged = Object.fromEntries(Object.entries({ ...current, ...policy }).filter(([, v]) => v !== null));
+        const r = await a.call('PATCH', `/v1/accounts/${id}`, { policy: values.clear === true || Object.keys(merged).length === 0 ? null : merged });
+        const p = (r.policy ?? null) as Record<string, number | null> | null;
+        const words = p === null ? "the nodes' defaults" : Object.entries(p).map(([k, v]) => `${k} ${v ?? 'none'}`).join(', ');
+        print(cio, json, r, `${r.name} (${r.id}): ${words}; every node applies it at once`);
         return;
       }
       case 'totp enable': {

@@ -184,6 +184,25 @@ describe('cgn account / dservice / miner register / central', () => {
     expect((await account(['whoami'])).err).toContain('not logged in');
   });
 
+  it("administrators set an account's weight and quotas with account policy (merged with what it had; none removes a quota; --clear)", async () => {
+    mkdirSync(join(dir, '.cgn'), { recursive: true });
+    writeFileSync(join(dir, '.cgn', 'dev.json'), JSON.stringify({ centralUrl: url }));
+    expect((await account(['login', '--login', admin.login, '--session', 'admin-policy.json'], { CGN_PASSWORD: admin.password })).code).toBe(0);
+    const created = await account(['create', '--name', 'fairco', '--kind', 'enterprise', '--owner-login', 'fairco-owner', '--password-stdin', '--session', 'admin-policy.json', '--json'], {}, 'Fairc0-Own3r-Pw!\n');
+    expect(created.code, created.err).toBe(0);
+    const id = (JSON.parse(created.out) as { account: { id: string } }).account.id;
+    const set = await account(['policy', '--weight', '2', '--max-concurrent', '50', '--account', id, '--session', 'admin-policy.json']);
+    expect(set.code, set.err).toBe(0);
+    expect(set.out).toContain('fairco');
+    expect(set.out).toContain('weight 2, maxConcurrent 50');
+    const more = await account(['policy', '--per-second', '10', '--max-concurrent', 'none', '--account', id, '--session', 'admin-policy.json', '--json']);
+    expect((JSON.parse(more.out) as { policy: unknown }).policy).toEqual({ weight: 2, perSecond: 10 });
+    expect((await account(['policy', '--weight', '0', '--account', id, '--session', 'admin-policy.json'])).code).toBe(2);
+    expect((await account(['policy', '--account', id, '--session', 'admin-policy.json'])).code).toBe(2);
+    const cleared = await account(['policy', '--clear', '--account', id, '--session', 'admin-policy.json']);
+    expect(cleared.out).toContain("the nodes' defaults");
+  });
+
   it('a developer sets its own payout address: at dservice register, or with account payout-address; nodes get it with the descriptors', async () => {
     mkdirSync(join(dir, '.cgn'), { recursive: true });
     writeFileSync(join(dir, '.cgn', 'dev.json'), JSON.stringify({ centralUrl: url }));
