@@ -2,11 +2,12 @@
  * The node's Prometheus metrics (`GET /metrics`). Most are read at scrape time from counters the
  * node keeps anyway (broker, ledger writer, tunnels): a scrape costs a snapshot, a request costs
  * nothing extra. Only what needs a distribution is observed as it happens: one counter increment
- * and up to three histogram observations per answered request (label children cached, so no
- * label lookup per request), and two histogram observations per ledger commit (not per record).
+ * and up to three histogram observations per answered request (label children cached, and plain
+ * array writes: fast-metrics.ts), and two histogram observations per ledger commit (not per record).
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { TIERS, type Tier } from '@cgn/protocol';
+import { FastCounter, FastHistogram, type CounterChild, type HistogramChild } from './fast-metrics.js';
 import type { GroupCommitCounters } from '@cgn/ledger';
 import type { BrokerCounters } from '../broker/broker.js';
 import type { RedundancyCounters } from '../broker/redundancy.js';
@@ -41,13 +42,10 @@ export interface RequestTiming {
   totalS: number;
 }
 
-interface RequestChildren {
-  count: { inc: () => void };
-}
 interface TimingChildren {
-  queue: { observe: (v: number) => void };
-  exec: { observe: (v: number) => void };
-  total: { observe: (v: number) => void };
+  queue: HistogramChild;
+  exec: HistogramChild;
+  total: HistogramChild;
 }
 
 /** Minimal memo so that the collect() of several metrics in one scrape shares one broker snapshot. */
@@ -66,13 +64,13 @@ function memo<T>(read: () => T, ms: number): () => T {
 
 export class NodeMetrics {
   readonly registry = new Registry();
-  private readonly requests: Counter<'dservice' | 'tier' | 'status'>;
-  private readonly queueSeconds: Histogram<'dservice' | 'tier'>;
-  private readonly execSeconds: Histogram<'dservice' | 'tier'>;
-  private readonly totalSeconds: Histogram<'dservice' | 'tier'>;
+  private readonly requests: FastCounter;
+  private readonly queueSeconds: FastHistogram;
+  private readonly execSeconds: FastHistogram;
+  private readonly totalSeconds: FastHistogram;
   private readonly commitSeconds: Histogram;
   private readonly batchSize: Histogram;
-  private readonly requestChildren = new Map<string, RequestChildren>();
+  private readonly requestChildren = new Map<string, Map<number, CounterChild>>();
   private readonly timingChildren = new Map<string, TimingChildren>();
 
   constructor(private readonly sources: NodeMetricSources, options: { defaultMetrics?: boolean } = {}) {
@@ -81,10 +79,11 @@ export class NodeMetrics {
     if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
     const snap = memo(sources.broker, 50);
 
-    this.requests = new Counter({ name: 'cgn_node_requests_total', help: 'Work requests answered, by DService, tier and HTTP status (the node\'s own refusals included; DService "_other" for names it does not route)', labelNames: ['dservice', 'tier', 'status'], registers });
-    this.queueSeconds = new Histogram({ name: 'cgn_node_request_queue_seconds', help: 'Time answered work waited in the broker queue', labelNames: ['dservice', 'tier'], buckets: LATENCY_BUCKETS, registers });
-    this.execSeconds = new Histogram({ name: 'cgn_node_request_execution_seconds', help: 'Execution time of answered work as the node measured it (sent to result)', labelNames: ['dservice', 'tier'], buckets: LATENCY_BUCKETS, registers });
-    this.totalSeconds = new Histogram({ name: 'cgn_node_request_duration_seconds', help: 'Total time of answered work, from received to answer (ledger commit included)', labelNames: ['dservice', 'tier'], buckets: LATENCY_BUCKETS, registers });
+    const r = this.registry;
+    this.requests = new FastCounter('cgn_node_requests_total', 'Work requests answered, by DService, tier and HTTP status (the node\'s own refusals included; DService "_other" for names it does not route)', ['dservice', 'tier', 'status'], r);
+    this.queueSeconds = new FastHistogram('cgn_node_request_queue_seconds', 'Time answered work waited in the broker queue', ['dservice', 'tier'], LATENCY_BUCKETS, r);
+    this.execSeconds = new FastHistogram('cgn_node_request_execution_seconds', 'Execution time of answered work as the node measured it (sent to result)', ['dservice', 'tier'], LATENCY_BUCKETS, r);
+    this.totalSeconds = new FastHistogram('cgn_node_request_duration_seconds', 'Total time of answered work, from received to answer (ledger commit included)', ['dservice', 'tier'], LATENCY_BUCKETS, r);
 
     new Gauge({
       name: 'cgn_node_queue_depth', help: 'Units queued per DService and tier', labelNames: ['dservice', 'tier'], registers,
@@ -208,18 +207,17 @@ export class NodeMetrics {
   request(dservice: string, tier: Tier | string, status: number, timing: RequestTiming | null): void {
     const ds = this.sources.isDService(dservice) ? dservice : OTHER_DSERVICE;
     const t = TIERS.includes(tier as Tier) ? tier : 'unknown';
-    const key = `${ds}\u0000${t}\u0000${status}`;
-    let c = this.requestChildren.get(key);
-    if (c === undefined) {
-      c = { count: this.requests.labels(ds, t, String(status)) };
-      this.requestChildren.set(key, c);
-    }
-    c.count.inc();
-    if (timing === null) return;
     const tk = `${ds}\u0000${t}`;
+    // One small map per (DService, tier) holds its children by status: no string built per status.
+    let byStatus = this.requestChildren.get(tk);
+    if (byStatus === undefined) this.requestChildren.set(tk, (byStatus = new Map()));
+    let c = byStatus.get(status);
+    if (c === undefined) byStatus.set(status, (c = this.requests.child(ds, t, String(status))));
+    c.inc();
+    if (timing === null) return;
     let h = this.timingChildren.get(tk);
     if (h === undefined) {
-      h = { queue: this.queueSeconds.labels(ds, t), exec: this.execSeconds.labels(ds, t), total: this.totalSeconds.labels(ds, t) };
+      h = { queue: this.queueSeconds.child(ds, t), exec: this.execSeconds.child(ds, t), total: this.totalSeconds.child(ds, t) };
       this.timingChildren.set(tk, h);
     }
     h.queue.observe(timing.queueS);
