@@ -149,6 +149,9 @@ describe('place', () => {
     expect(() => place(state([miner('a'), miner('a')]), [], clock)).toThrow(/miner a appears twice/);
     expect(() => place(state(miners(1), [], [{ account: 'A', weight: -1 }]), [], clock)).toThrow(/account A: weight/);
     expect(() => place(state([miner('a', { cap: { cpus: -1 } })]), [], clock)).toThrow(/miner a claimed.cpus/);
+    expect(() => place(state(miners(1), [{ ...instance(demand('x'), 'm000'), id: 'bad', resources: resources({ memoryMb: NaN }) }]), [], clock)).toThrow(
+      /instance bad resources.memoryMb must be a finite number/,
+    );
   });
 });
 

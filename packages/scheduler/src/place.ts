@@ -179,6 +179,7 @@ export function place(state: ClusterState, demands: readonly DServiceDemand[], c
     if (miners[at]!.free !== undefined) freed.set(at, add(freed.get(at) ?? ZERO, i.resources));
   };
   for (const i of state.instances) {
+    checkResources(i.resources, `instance ${i.id} resources`);
     const g = groups.get(i.dservice)?.[tierSlot(i.tier)];
     const isCurrent = g !== undefined && i.version === g.demand.version;
     if (isCurrent) g.before++;
