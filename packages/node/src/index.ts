@@ -24,3 +24,8 @@ export {
   type Evidence, type EvidenceRecord, type OpenTier, type OverReport, type SlashOutcome, type StakingOptions,
 } from './slashing/index.js';
 export { NodeMetrics, OTHER_DSERVICE, type NodeMetricSources, type RequestTiming } from './metrics/node-metrics.js';
+export { startAlerter, type Alerter, type AlerterSources } from './alerts/alerter.js';
+export { parseAlertConfig, loadAlertConfig, ALERT_DEFAULTS, AlertConfigError, RULE_NAMES, type AlertConfig, type AlertRules, type RuleName, type Severity } from './alerts/config.js';
+export { evaluateRules, type AlertInputs, type Violation } from './alerts/rules.js';
+export { AlertState, type AlertNotice } from './alerts/state.js';
+export { WebhookNotifier } from './alerts/webhook.js';

@@ -8,6 +8,7 @@ import { createLogger } from './log.js';
 import { readGrantsFile } from './tiers/grants-file.js';
 import { readAccountsFile } from './accounts/policies-file.js';
 import { plaintextProblem } from '@cgn/protocol';
+import { loadAlertConfig } from './alerts/config.js';
 import { runNodeKeysFromArgs } from './keys-cli.js';
 
 export const NODE_USAGE = `Usage: cgn node [options]
@@ -77,6 +78,8 @@ Open tier (stake, redundant execution, slashing):
                          load balancer; warned). Without TLS flags the node only listens on loopback.
   --metrics-token TOKEN  GET /metrics (Prometheus, on the work port) needs Authorization: Bearer TOKEN
                          (or CGN_METRICS_TOKEN; default: open, metrics hold no account, key or payload)
+  --alerts FILE          alert rules (JSON, or YAML for .yaml/.yml) evaluated in the node, notices POSTed
+                         to their webhook (README: Alerts)
   -h, --help             show this help
 `;
 
@@ -99,7 +102,7 @@ export async function runNodeFromArgs(argv: string[]): Promise<void> {
         'headers-timeout': { type: 'string' }, 'request-timeout': { type: 'string' }, 'min-body-rate': { type: 'string' },
         'keep-alive-timeout': { type: 'string' }, 'handshake-timeout': { type: 'string' },
         'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' }, plaintext: { type: 'boolean' },
-        'metrics-token': { type: 'string' },
+        'metrics-token': { type: 'string' }, alerts: { type: 'string' },
         'operator-address': { type: 'string' }, 'charity-address': { type: 'string' }, 'developer-address': { type: 'string', multiple: true },
       },
       strict: true,
@@ -210,6 +213,15 @@ export async function runNodeFromArgs(argv: string[]): Promise<void> {
 
   const metricsToken = values['metrics-token'] ?? process.env['CGN_METRICS_TOKEN'];
   if (metricsToken !== undefined && metricsToken !== '') input['metricsToken'] = metricsToken;
+
+  if (values.alerts !== undefined) {
+    try {
+      input['alerts'] = loadAlertConfig(values.alerts);
+    } catch (err) {
+      process.stderr.write(`cgn node: --alerts: ${(err as Error).message}\n`);
+      process.exit(2);
+    }
+  }
 
   const log = createLogger('cgn-node');
   if (values.plaintext) log.warn({}, 'serving plaintext HTTP and WS (--plaintext): API keys and data cross the network unencrypted unless a TLS-terminating load balancer is in front');

@@ -31,6 +31,8 @@ import { QuotaGate } from './accounts/quotas.js';
 import { diagnose, refusalOf, type Diagnosis } from './explain/diagnose.js';
 import { NodeMetrics } from './metrics/node-metrics.js';
 import { metricsAccess } from './metrics/access.js';
+import { startAlerter, type Alerter } from './alerts/alerter.js';
+import { cycleIsEmpty, type CycleSummary } from '@cgn/ledger';
 
 /**
  * Light load, for the tunnel outboxes and the ledger writer: nothing went out (was committed) for
@@ -64,6 +66,8 @@ export interface RunningNode {
   /** Prometheus metrics (served at `GET /metrics` on the work port). */
   metrics: NodeMetrics;
   metricsUrl: string;
+  /** The alert loop (`options.alerts`), or null. */
+  alerts: Alerter | null;
   /** Graceful: refuses new work, finishes what it owns (up to `graceMs`), then closes. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -215,6 +219,18 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
     draining: () => draining,
   }));
   const metricsAllowed = metricsAccess(options.metricsToken);
+  const alerts = options.alerts === null ? null : startAlerter(options.alerts, {
+    queues: () => broker.snapshot().queues,
+    minersConnected: () => broker.snapshot().miners.length,
+    requests: () => ({ ...nodeMetrics.tally }),
+    unanchored: async () => {
+      const anchored = new Set((await ledger.store.anchors()).map((a) => a.cycle));
+      return (await ledger.store.cycles())
+        .filter((c): c is CycleSummary => c.sealedAt !== null && 'records' in c && !cycleIsEmpty(c) && !anchored.has(c.id))
+        .map((c) => ({ cycle: c.id, sealedAt: c.sealedAt! }));
+    },
+    balances: async () => (await ledger.store.balances()).filter((b) => b.deposited > 0n),
+  }, { source: { node: options.nodeId }, log: (level, msg, fields) => log[level](fields, msg) });
   const work = createWorkEndpoint({
     nodeId: options.nodeId, broker, registry, keys, meter: ledger.writer, billing, log,
     defaultTier: options.defaultTier, retryAfterS: options.retryAfterS, isDraining: () => draining,
@@ -249,6 +265,7 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
       meteringClips: { total: meteringClips.total, byMiner: meteringClips.top() },
       ...(snap.redundancy !== undefined ? { redundancy: snap.redundancy } : {}),
       ...(openTier !== null ? { openTier: openTier.status() } : {}),
+      ...(alerts !== null ? { alerts: alerts.status() } : {}),
     };
   };
 
@@ -314,6 +331,7 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
       const until = Date.now() + graceMs;
       while (broker.pending > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
       payoutNotices.stop();
+      await alerts?.stop();
       await endpoint!.stop();
       if (central !== null) await central.stop();
       await openTier?.stop();
@@ -341,6 +359,7 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
     status,
     metrics: nodeMetrics,
     metricsUrl: `${base}/metrics`,
+    alerts,
     stop,
   };
 }

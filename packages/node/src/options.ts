@@ -6,6 +6,7 @@ import { BROKER_DEFAULTS, type BrokerOptions } from './broker/broker.js';
 import { BILLING_DEFAULTS, type BillingOptions } from './billing.js';
 import type { StakingOptions } from './slashing/index.js';
 import { NO_GRANTS, parseGrants, type NodeGrants } from './tiers/grants-file.js';
+import type { AlertConfig } from './alerts/config.js';
 import { DEFAULT_ACCOUNT_POLICY, parseAccountPolicy, type AccountPolicy, type AccountPolicyInput } from './accounts/policies.js';
 
 /**
@@ -124,6 +125,8 @@ export interface NodeOptions {
    * the work port (they hold no account, key or payload; see metrics/access.ts).
    */
   metricsToken: string | null;
+  /** Alert rules and their webhook (`--alerts FILE`, alerts/config.ts); null (default): no alerts. */
+  alerts: AlertConfig | null;
 }
 
 /** The verification floor a node with stake checks starts with (see `broker/verification.ts`). */
@@ -154,6 +157,7 @@ export const NODE_DEFAULTS: Omit<NodeOptions, 'keysFile'> = {
   timeouts: EDGE_TIMEOUT_DEFAULTS,
   tls: null,
   metricsToken: null,
+  alerts: null,
 };
 
 export type NodeOptionsInput = Partial<Omit<NodeOptions, 'broker' | 'billing' | 'staking' | 'timeouts' | 'attestation' | 'accounts'>> & {

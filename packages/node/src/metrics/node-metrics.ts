@@ -72,6 +72,8 @@ export class NodeMetrics {
   private readonly batchSize: Histogram;
   private readonly requestChildren = new Map<string, Map<number, CounterChild>>();
   private readonly timingChildren = new Map<string, TimingChildren>();
+  /** Answers so far, and those with a 5xx status (the error-rate alert reads them). */
+  readonly tally = { answered: 0, serverErrors: 0 };
 
   constructor(private readonly sources: NodeMetricSources, options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -214,6 +216,8 @@ export class NodeMetrics {
     let c = byStatus.get(status);
     if (c === undefined) byStatus.set(status, (c = this.requests.child(ds, t, String(status))));
     c.inc();
+    this.tally.answered++;
+    if (status >= 500) this.tally.serverErrors++;
     if (timing === null) return;
     let h = this.timingChildren.get(tk);
     if (h === undefined) {
