@@ -133,6 +133,22 @@ function fitsAt(r: Resources, a: Float64Array, k: number): boolean {
   return r.cpus <= a[k]! && r.memoryMb <= a[k + 1]! && r.diskMb <= a[k + 2]! && r.gpus <= a[k + 3]! && r.bandwidthMbps <= a[k + 4]!;
 }
 
+/**
+ * Per-miner books of one call, reused from call to call so that a call leaves no garbage in
+ * proportion to the miners (place is synchronous and calls out to nothing while it uses them).
+ */
+let books = { used: new Float64Array(0), free: new Float64Array(0), known: new Uint8Array(0), reputationOf: new Float64Array(0) };
+function scratch(miners: number): typeof books {
+  if (books.known.length < miners) {
+    const n = Math.max(miners, Math.ceil(books.known.length * 1.5));
+    books = { used: new Float64Array(n * N), free: new Float64Array(n * N), known: new Uint8Array(n), reputationOf: new Float64Array(n) };
+  }
+  books.used.fill(0, 0, miners * N);
+  books.known.fill(0, 0, miners);
+  books.reputationOf.fill(NaN, 0, miners);
+  return books;
+}
+
 export function place(state: ClusterState, demands: readonly DServiceDemand[], clock: Clock, options: PlaceOptions = {}): PlacementPlan {
   const now = clock.now();
   const weights = options.weights ?? DEFAULT_SCORE_WEIGHTS;
@@ -165,7 +181,7 @@ export function place(state: ClusterState, demands: readonly DServiceDemand[], c
 
   // 1. Stops. `used` books what the instances that stay take on each miner; `freed` what stops give
   // back on miners that report their own `free` room.
-  const used = new Float64Array(miners.length * N);
+  const { used, free, known, reputationOf } = scratch(miners.length);
   const freed = new Map<number, Resources>();
   const stops: StopDecision[] = [];
   const stop = (i: InstanceView, reason: StopDecision['reason'], at: number | undefined, keptIn?: Group) => {
@@ -236,13 +252,12 @@ export function place(state: ClusterState, demands: readonly DServiceDemand[], c
 
   // 2. Room per miner, computed when first needed: its own report plus what stops freed, or what
   // it is believed to have minus what stays on it.
-  const free = new Float64Array(miners.length * N);
-  const known = new Uint8Array(miners.length);
   const roomAt = (at: number): number => {
     const k = at * N;
     if (known[at] === 0) {
       known[at] = 1;
       const m = miners[at]!;
+      free.fill(0, k, k + N);
       if (m.free !== undefined) {
         addAt(free, k, m.free, 1);
         const back = freed.get(at);
@@ -282,7 +297,6 @@ export function place(state: ClusterState, demands: readonly DServiceDemand[], c
     }
   }
 
-  const reputationOf = new Float64Array(miners.length).fill(NaN);
   const candidatesOf = (g: Group): Candidates => {
     if (g.candidates !== undefined) return g.candidates;
     const req = g.demand.requirements;
