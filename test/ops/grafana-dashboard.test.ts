@@ -42,3 +42,13 @@ describe('ops/grafana/cgn.json', () => {
     expect(missing).toEqual([]);
   });
 });
+
+describe('ops/alerts.example.yaml', () => {
+  it('loads, and shows every default as it is', async () => {
+    const { loadAlertConfig, ALERT_DEFAULTS } = await import('@cgn/node');
+    const c = loadAlertConfig(join(ROOT, 'ops/alerts.example.yaml'));
+    expect(c.rules).toEqual(ALERT_DEFAULTS.rules);
+    expect(c.intervalS).toBe(ALERT_DEFAULTS.intervalS);
+    expect({ ...c.webhook, url: undefined }).toEqual({ ...ALERT_DEFAULTS.webhook, url: undefined });
+  });
+});
