@@ -3,7 +3,8 @@
  * miner processes. Killing every miner fires `miners_lost` (once, however many evaluations pass);
  * starting one resolves it; a receiver that fails at first gets the notice again until it takes
  * it; a queue kept waiting fires `queue_age` and resolves when it drains; an account spent down
- * below its share fires `account_low`. Every wait is on a condition.
+ * below its share fires `account_low`; a cycle sealed and left unanchored fires `anchoring`, and
+ * resolves once it is marked anchored. Every wait is on a condition.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer, type Server } from 'node:http';
@@ -47,6 +48,7 @@ describe('alerts to a webhook', () => {
           miners_lost: { minConnected: 1 },
           queue_age: { thresholdS: 0.5, forS: 0 },
           account_low: { belowFraction: 0.5 },
+          anchoring: { lateS: 0.3 },
           error_rate: { enabled: false },
         },
       }),
@@ -122,5 +124,18 @@ describe('alerts to a webhook', () => {
     const b = balance();
     expect(Number(b.available) / Number(b.deposited)).toBeLessThan(0.5);
     expect(fired[0]!.body.value).toBeLessThan(0.5);
+  });
+
+  it('fires anchoring when a sealed cycle stays unanchored (no settler), and resolves once it is anchored', async () => {
+    const closed = await t.node.ledger.store.closeCycle();
+    expect(closed.records).toBeGreaterThan(0);
+    await waitFor(() => delivered('anchoring', 'firing').length === 1, 'anchoring to fire');
+    const fired = delivered('anchoring', 'firing')[0]!;
+    expect(fired.body.labels).toEqual({ cycle: String(closed.id) });
+    expect(fired.body.summary).toMatch(/cgn settle/);
+    // What the settler does once the root is on chain.
+    await t.node.ledger.store.markAnchored(closed.id, `0x${'ab'.repeat(32)}`);
+    await waitFor(() => delivered('anchoring', 'resolved').length === 1, 'anchoring to resolve');
+    expect(delivered('anchoring', 'resolved')[0]!.id).toBe(fired.id);
   });
 });
