@@ -151,3 +151,18 @@ describe('central metrics', () => {
     expect(after.some((s) => s.name === 'process_cpu_seconds_total')).toBe(true);
   });
 });
+
+describe('central metrics with a token', () => {
+  it('refuses /metrics without it', async () => {
+    const central = await startTestCentral({ http: { metricsToken: 'm-token', rateLimits: { perIp: { burst: 1000, perSecond: 1000 } } } });
+    try {
+      expect((await fetch(`${central.url}/metrics`)).status).toBe(401);
+      expect((await fetch(`${central.url}/metrics`, { headers: { authorization: 'Bearer nope' } })).status).toBe(401);
+      const ok = await fetch(`${central.url}/metrics`, { headers: { authorization: 'Bearer m-token' } });
+      expect(ok.status).toBe(200);
+      expect(await ok.text()).toMatch(/^cgn_central_node_links\{state="open"\} 0$/m);
+    } finally {
+      await central.stop();
+    }
+  });
+});

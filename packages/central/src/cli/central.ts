@@ -50,6 +50,8 @@ Options:
   --tls-key FILE           ... and this key (PEM; both reloaded when the files change)
   --plaintext              plain HTTP on a non-loopback --host: only behind a TLS-terminating proxy
                            (without TLS flags central listens on loopback only)
+  --metrics-token TOKEN    GET /metrics (Prometheus) needs Authorization: Bearer TOKEN
+                           (or CGN_METRICS_TOKEN; default: open, it holds no account data)
   -h, --help               show this help
 
 Prints one JSON line {"event":"ready","url":...} when it is up.
@@ -73,7 +75,7 @@ export async function runCentralFromArgs(argv: string[], io?: CliIo): Promise<Ru
       options: {
         host: { type: 'string' }, port: { type: 'string' }, 'data-dir': { type: 'string' }, ledger: { type: 'string' }, 'ledger-postgres': { type: 'string' }, 'ledger-schema': { type: 'string' }, postgres: { type: 'string' }, 'postgres-schema': { type: 'string' }, pki: { type: 'string' }, 'make-pki': { type: 'boolean' },
         'no-link': { type: 'boolean' }, 'admin-login': { type: 'string' }, geoip: { type: 'string' }, 'password-list': { type: 'string' },
-        'token-ttl': { type: 'string' }, issuer: { type: 'string' }, 'status-interval': { type: 'string' }, 'trust-proxy': { type: 'boolean' }, 'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' }, plaintext: { type: 'boolean' },
+        'token-ttl': { type: 'string' }, issuer: { type: 'string' }, 'status-interval': { type: 'string' }, 'trust-proxy': { type: 'boolean' }, 'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' }, plaintext: { type: 'boolean' }, 'metrics-token': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -127,6 +129,8 @@ export async function runCentralFromArgs(argv: string[], io?: CliIo): Promise<Ru
       options.service = { commonPasswords: new Set([...defaultCommonPasswords(), ...loadCommonPasswords(f)]) };
     }
     if (values['trust-proxy']) options.http = { trustProxy: true };
+    const metricsToken = values['metrics-token'] ?? cio.env?.['CGN_METRICS_TOKEN'];
+    if (metricsToken !== undefined && metricsToken !== '') options.http = { ...options.http, metricsToken };
     if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
     if (values['tls-cert'] !== undefined) {
       if (values.plaintext) throw new UsageError('--plaintext and --tls-cert contradict each other: choose one');

@@ -8,6 +8,9 @@
 import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { CentralService } from '../service.js';
+import { createHash, timingSafeEqual } from 'node:crypto';
+
+const sha256 = (s: string): Buffer => createHash('sha256').update(s).digest();
 
 const BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 const LINK_STATES = ['connecting', 'open', 'closed'] as const;
@@ -51,6 +54,7 @@ export function installCentralMetrics(app: FastifyInstance, svc: CentralService,
   const registers = [registry];
   const requests = new Counter({ name: 'cgn_central_http_requests_total', help: 'Central API requests by method, route pattern and status', labelNames: ['method', 'route', 'status'], registers });
   const duration = new Histogram({ name: 'cgn_central_http_request_duration_seconds', help: 'Central API request duration by method and route pattern', labelNames: ['method', 'route'], buckets: BUCKETS, registers });
+  const want = options.token === undefined ? null : sha256(`Bearer ${options.token}`);
   const counted = new Map<string, { inc: () => void }>();
   const timed = new Map<string, { observe: (v: number) => void }>();
   app.addHook('onResponse', async (req, reply) => {
@@ -66,7 +70,7 @@ export function installCentralMetrics(app: FastifyInstance, svc: CentralService,
     h.observe(reply.elapsedTime / 1000);
   });
   app.get('/metrics', async (req, reply) => {
-    if (options.token !== undefined && req.headers.authorization !== `Bearer ${options.token}`) {
+    if (want !== null && !timingSafeEqual(sha256(req.headers.authorization ?? ''), want)) {
       return reply.code(401).header('www-authenticate', 'Bearer realm="cgn-metrics"').header('content-type', 'application/problem+json')
         .send(JSON.stringify({ type: 'urn:cgn:problem:unauthorized', title: 'Unauthorized', status: 401, code: 'unauthorized', detail: 'GET /metrics needs Authorization: Bearer <central\'s metrics token>' }));
     }
