@@ -101,12 +101,12 @@ const byString = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 function validate(state: ClusterState, demands: readonly DServiceDemand[]): void {
   for (const m of state.miners) {
-    checkResources(m.claimed, `miner ${m.id} claimed`);
-    if (m.measured !== undefined) checkResources(m.measured, `miner ${m.id} measured`);
-    if (m.free !== undefined) checkResources(m.free, `miner ${m.id} free`);
+    checkResources(m.claimed, () => `miner ${m.id} claimed`);
+    if (m.measured !== undefined) checkResources(m.measured, () => `miner ${m.id} measured`);
+    if (m.free !== undefined) checkResources(m.free, () => `miner ${m.id} free`);
   }
   for (const d of demands) {
-    checkResources(d.requirements.resources, `${d.name} requirements`);
+    checkResources(d.requirements.resources, () => `${d.name} requirements`);
     const int = (x: number) => Number.isSafeInteger(x) && x >= 0;
     if (!int(d.minInstances) || !int(d.maxInstances) || d.minInstances > d.maxInstances) {
       throw new CgnError('bad_request', `${d.name}: minInstances (${d.minInstances}) and maxInstances (${d.maxInstances}) must be integers with 0 <= min <= max`);
@@ -195,7 +195,7 @@ export function place(state: ClusterState, demands: readonly DServiceDemand[], c
     if (miners[at]!.free !== undefined) freed.set(at, add(freed.get(at) ?? ZERO, i.resources));
   };
   for (const i of state.instances) {
-    checkResources(i.resources, `instance ${i.id} resources`);
+    checkResources(i.resources, () => `instance ${i.id} resources`);
     const g = groups.get(i.dservice)?.[tierSlot(i.tier)];
     const isCurrent = g !== undefined && i.version === g.demand.version;
     if (isCurrent) g.before++;
@@ -344,7 +344,8 @@ export function place(state: ClusterState, demands: readonly DServiceDemand[], c
           : cached[a] !== cached[b]
             ? cached[a] === 1
             : miners[roomy[a]!]!.id < miners[roomy[b]!]!.id;
-    const order = Array.from({ length: n }, (_, c) => c);
+    const order: number[] = new Array<number>(n);
+    for (let c = 0; c < n; c++) order[c] = c;
     return (g.candidates = { at: roomy, counts, heap: new Heap(less, order) });
   };
 

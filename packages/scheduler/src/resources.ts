@@ -77,8 +77,11 @@ export function dominantShare(used: Resources, total: Resources): number {
   return s;
 }
 
-/** Throws a `bad_request` CgnError naming the field when a bundle has a negative or non-finite amount. */
-export function checkResources(r: Resources, what: string): void {
+/**
+ * Throws a `bad_request` CgnError naming the field when a bundle has a negative or non-finite
+ * amount. `what` may be a function, so that hot loops do not build the label of a valid bundle.
+ */
+export function checkResources(r: Resources, what: string | (() => string)): void {
   // The common case in one expression (NaN and -Infinity fail `>= 0`, +Infinity fails `< Infinity`).
   if (
     r.cpus >= 0 && r.cpus < Infinity && r.memoryMb >= 0 && r.memoryMb < Infinity && r.diskMb >= 0 && r.diskMb < Infinity &&
@@ -86,10 +89,11 @@ export function checkResources(r: Resources, what: string): void {
   ) {
     return;
   }
+  const label = typeof what === 'function' ? what() : what;
   for (const k of RESOURCE_KEYS) {
     const v = r[k];
     if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
-      throw new CgnError('bad_request', `${what}.${k} must be a finite number >= 0 (got ${String(v)})`, { details: { field: `${what}.${k}` } });
+      throw new CgnError('bad_request', `${label}.${k} must be a finite number >= 0 (got ${String(v)})`, { details: { field: `${label}.${k}` } });
     }
   }
 }
