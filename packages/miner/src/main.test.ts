@@ -130,8 +130,10 @@ describe('cgn miner process', () => {
       expect(Buffer.from(r.body).toString()).toBe('last one');
       expect((await conn.closed).code).toBe(1001);
       expect(await m.exited).toBe(0);
+      // No payout address: said in plain words on stderr, beside the JSON logs.
+      expect(m.stderr()).toContain('cgn miner: WARNING: no --payout-address');
       // JSON logs on stderr, with the lifecycle in them.
-      const lines = m.stderr().trim().split('\n').map((l) => JSON.parse(l) as { msg: string });
+      const lines = m.stderr().trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { msg: string });
       const msgs = lines.map((l) => l.msg);
       expect(msgs).toContain('miner started');
       expect(msgs).toContain('connected to the node');
