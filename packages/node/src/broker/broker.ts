@@ -1,7 +1,8 @@
 /**
  * The work broker: a queue per (DService, tier) shared fairly among accounts (`fair-queue.ts`), a
- * pool of miners, and the rules that move work between them. Plain logic: it sends frames and closes tunnels through the callbacks it is
- * given, and reads time from an injected clock, so tests drive it without sockets or sleeps.
+ * pool of miners, and the rules that move work between them. Plain logic: it sends frames and
+ * closes tunnels through the callbacks it is given, and reads time from an injected clock, so
+ * tests drive it without sockets or sleeps.
  *
  * - `submit` assigns a unit at once to the best free miner (see `assign.ts`) or queues it; past
  *   the queue's depth/age threshold it refuses with `queue_full` (the node answers 503). A full
