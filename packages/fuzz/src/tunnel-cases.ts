@@ -35,7 +35,7 @@ export interface TunnelOutcome {
   closeCode?: number;
 }
 
-const NODE_FRAMES = ['challenge', 'welcome', 'work', 'cancel', 'attest'];
+const NODE_FRAMES = ['challenge', 'welcome', 'work', 'cancel', 'attest', 'notice'];
 const MINER_FRAMES = ['hello', 'auth', 'advertise', 'ack', 'result', 'pong', 'ping', 'drain', 'quote', 'error'];
 
 /** A plausible frame of type `t`, the base for mutations. */
@@ -61,6 +61,8 @@ function plausible(t: string, rng: Rng, workId: string): Record<string, unknown>
       return { t, v: 1, nonce: rng.bytes(32), quote: rng.bytes(rng.int(0, 400)), signature: rng.bytes(256), log: [{ kind: 'runtime', name: 'cgn-miner', digest: rng.bytes(32).toString('hex') }] };
     case 'attest':
       return { t, v: 1, nonce: rng.bytes(32) };
+    case 'notice':
+      return { t, v: 1, kind: 'earnings_held', message: hostileString(rng, 10_000) };
     case 'ping':
     case 'pong':
       return { t, v: 1, ts: Date.now() };
