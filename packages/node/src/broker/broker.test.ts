@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import { CgnError, frame } from '@cgn/protocol';
 import { brokerHarness as harness } from './testing.js';
 
@@ -238,6 +239,57 @@ describe('Broker', () => {
       expect(bigServed).toBeGreaterThanOrEqual(14);
       expect(bigServed).toBeLessThanOrEqual(16);
       expect(small.every((id) => h.outcomes.get(id)?.kind === 'result')).toBe(true);
+    });
+
+    it('through the broker, under any arrivals and completions, no unit waits behind more than its weighted share of another account', () => {
+      const accounts = ['a', 'b', 'c'];
+      fc.assert(
+        fc.property(
+          fc.array(fc.oneof(fc.record({ arrive: fc.constantFrom(...accounts), n: fc.integer({ min: 1, max: 20 }) }), fc.record({ complete: fc.integer({ min: 1, max: 10 }) })), { maxLength: 60 }),
+          fc.array(fc.integer({ min: 1, max: 3 }), { minLength: 3, maxLength: 3 }),
+          fc.integer({ min: 1, max: 3 }),
+          (ops, ws, slots) => {
+            const weight = Object.fromEntries(accounts.map((a, i) => [a, ws[i]!]));
+            const h = harness({ maxQueueDepth: 1e6, maxQueueAgeMs: 1e9 }, { weightOf: (a) => weight[a]! });
+            h.broker.addMiner('m1', h.ad(slots));
+            const info = new Map<string, { account: string; k: number; seen: Map<string, number> }>();
+            const account = new Map<string, string>();
+            let dispatched = 0;
+            const check = () => {
+              const sent = h.workSentTo('m1');
+              for (; dispatched < sent.length; dispatched++) {
+                const id = sent[dispatched]!;
+                const me = info.get(id);
+                info.delete(id);
+                const by = account.get(id)!;
+                for (const [, w] of info) if (w.account !== by) w.seen.set(by, (w.seen.get(by) ?? 0) + 1);
+                if (me === undefined) continue;
+                // the k-th of its account waits behind at most floor(k * wb / wa) + 1 units of each other account b
+                for (const [b, n] of me.seen) expect(n).toBeLessThanOrEqual(Math.floor((me.k * weight[b]!) / weight[me.account]! + 1e-9) + 1);
+              }
+            };
+            for (const o of ops) {
+              if ('arrive' in o) {
+                for (let i = 0; i < o.n; i++) {
+                  const queued = [...info.values()].filter((w) => w.account === o.arrive).length;
+                  const id = h.submit({ account: o.arrive });
+                  account.set(id, o.arrive);
+                  info.set(id, { account: o.arrive, k: queued + 1, seen: new Map() });
+                  check();
+                }
+              } else {
+                for (let i = 0; i < o.complete; i++) {
+                  const running = h.workSentTo('m1').filter((id) => !h.outcomes.has(id));
+                  if (running.length === 0) break;
+                  h.broker.onResult('m1', h.result(running[0]!));
+                  check();
+                }
+              }
+            }
+          },
+        ),
+        { numRuns: 150 },
+      );
     });
 
     it('a full queue still takes work of an account holding less than an equal share; the flooder is refused', () => {
