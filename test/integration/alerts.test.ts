@@ -4,7 +4,8 @@
  * starting one resolves it; a receiver that fails at first gets the notice again until it takes
  * it; a queue kept waiting fires `queue_age` and resolves when it drains; an account spent down
  * below its share fires `account_low`; a cycle sealed and left unanchored fires `anchoring`, and
- * resolves once it is marked anchored. Every wait is on a condition.
+ * resolves once it is marked anchored; a burst of 5xx answers fires `error_rate`, which resolves
+ * when the window slides past them. Every wait is on a condition.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer, type Server } from 'node:http';
@@ -49,7 +50,7 @@ describe('alerts to a webhook', () => {
           queue_age: { thresholdS: 0.5, forS: 0 },
           account_low: { belowFraction: 0.5 },
           anchoring: { lateS: 0.3 },
-          error_rate: { enabled: false },
+          error_rate: { threshold: 0.5, windowS: 1, minRequests: 10 },
         },
       }),
     });
@@ -137,5 +138,14 @@ describe('alerts to a webhook', () => {
     await t.node.ledger.store.markAnchored(closed.id, `0x${'ab'.repeat(32)}`);
     await waitFor(() => delivered('anchoring', 'resolved').length === 1, 'anchoring to resolve');
     expect(delivered('anchoring', 'resolved')[0]!.id).toBe(fired.id);
+  });
+
+  it('fires error_rate on a burst of 5xx answers, and resolves when the window has slid past them', async () => {
+    await waitFor(() => minersOf(t.node).length === 1, 'a miner');
+    const statuses = await Promise.all(Array.from({ length: 20 }, () => fetch(t.url('echo', '/respond?status=500'), { headers: { authorization: `Bearer ${t.apiKey}` } }).then(async (r) => (await r.arrayBuffer(), r.status))));
+    expect(new Set(statuses)).toEqual(new Set([500]));
+    await waitFor(() => delivered('error_rate', 'firing').length === 1, 'error_rate to fire');
+    expect(delivered('error_rate', 'firing')[0]!.body.value).toBeGreaterThan(0.5);
+    await waitFor(() => delivered('error_rate', 'resolved').length === 1, 'error_rate to resolve');
   });
 });
