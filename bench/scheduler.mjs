@@ -8,10 +8,10 @@
  *
  *   fill     from an empty cluster, one place() call starts every DService's desired instances
  *            (about 40% of the pool's CPUs): `fillPlacementsPerSec` = instances / time.
- *   cycles   then, on that running cluster, 50 scheduling cycles: 100 DServices each want one
- *            more instance and one place() call on the whole state decides them (validation,
- *            stops, shares, filtering, DRF); as many random instances then end, so the load stays
- *            the same. `placementsPerSec` = instances placed / time in place();
+ *   cycles   then, on that running cluster, 100 scheduling cycles after 20 unmeasured ones (JIT
+ *            warm-up): 100 DServices each want one more instance and one place() call on the
+ *            whole state decides them (validation, stops, shares, filtering, DRF); as many random
+ *            instances then end, so the load stays the same. `placementsPerSec` = instances placed / time in place();
  *            `placementsPerCpuSec` the same over this process's CPU time.
  *   single   2,000 calls in which one DService wants one more instance: the latency of answering
  *            one new demand on a loaded cluster, the whole call. `p50Ms`, `p99Ms` (wall clock),
@@ -29,7 +29,7 @@
  * 500 nodes).
  *
  * Run: npx tsc -b packages/scheduler && node bench/scheduler.mjs
- * BENCH_SCHED_CALLS (default 2000), BENCH_SCHED_CYCLES (default 50), BENCH_SCHED_SEED (default 1) change it.
+ * BENCH_SCHED_CALLS (default 2000), BENCH_SCHED_CYCLES (default 100), BENCH_SCHED_SEED (default 1) change it.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -39,7 +39,8 @@ import { place } from '../packages/scheduler/dist/index.js';
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const CALLS = Number(process.env.BENCH_SCHED_CALLS ?? 2000);
-const CYCLES = Number(process.env.BENCH_SCHED_CYCLES ?? 50);
+const CYCLES = Number(process.env.BENCH_SCHED_CYCLES ?? 100);
+const WARMUP_CYCLES = 20;
 const BURST = 100;
 const SEED = Number(process.env.BENCH_SCHED_SEED ?? 1);
 const SIZES = (process.env.BENCH_SCHED_SIZES ?? "1000,10000").split(",").map(Number);
@@ -146,7 +147,12 @@ for (const n of SIZES) {
   let cyclePlaced = 0;
   let cycleMs = 0;
   let cycleCpuMs = 0;
-  for (let c = 0; c < CYCLES; c++) {
+  for (let c = -WARMUP_CYCLES; c < CYCLES; c++) {
+    if (c === 0) {
+      cyclePlaced = 0;
+      cycleMs = 0;
+      cycleCpuMs = 0;
+    }
     const grown = steady.slice();
     for (let j = 0; j < BURST; j++) {
       const k = Math.floor(rnd() * grown.length);
