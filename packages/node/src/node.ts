@@ -309,7 +309,7 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
       return void res.end(draining ? 'draining' : 'ok');
     }
     // Answered without reading a body that may still be coming: the connection closes instead.
-    sendProblem(res, new CgnError('not_found', `no route for ${req.method} ${url.slice(0, 100)}; work goes to /v1/d/{dservice}/{path}, status is at /v1/status`), req.complete ? {} : { headers: { connection: 'close' } });
+    sendProblem(res, new CgnError('not_found', `no route for ${req.method} ${url.slice(0, 100)}; work goes to /v1/d/{dservice}/{path}, status is at /v1/status, Prometheus metrics at /metrics`), req.complete ? {} : { headers: { connection: 'close' } });
   };
   const server: Server = tls === null ? createServer(serverOptions, handle) : createHttpsServer({ ...serverOptions, cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' }, handle);
   await new Promise<void>((resolve, reject) => server.once('error', reject).listen(options.workPort, options.host, resolve));
