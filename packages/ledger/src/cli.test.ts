@@ -82,7 +82,14 @@ describe('cgn ledger (runLedgerFromArgs)', () => {
     const short = JSON.parse((await run('earnings', '--ledger', path, '--beneficiary', miner.slice(0, 16), '--json')).out);
     expect(short.credits[0]).toMatchObject({ role: 'miner', beneficiary: miner });
     expect(await run('earnings', '--ledger', path, '--beneficiary', 'cafe')).toMatchObject({ code: 1, err: expect.stringMatching(new RegExp(`no miner "cafe" in this ledger; miners: ${miner.slice(0, 16)}`)) });
+    // What is held, and for whom: the miner had no address when cycle 1 closed.
+    const heldNow = await run('held', '--ledger', path, '--role', 'miner');
+    expect(heldNow).toMatchObject({ code: 0, out: expect.stringMatching(new RegExp(`miner\\s+${miner}\\s+[\\d.]+\\s+1\\s+no address yet`)) });
     expect((await run('register-address', '--ledger', path, '--role', 'miner', '--id', miner.slice(0, 16), '--address', A)).out).toContain(`miner ${miner} is paid to`);
+    expect((await run('held', '--ledger', path, '--beneficiary', miner.slice(0, 16))).out).toMatch(/paid to 0x(1a){20} next cycle/);
+    expect((await run('close-cycle', '--ledger', path)).out).toMatch(/Closed billing cycle 2: 0 records/); // it pays what was held
+    expect((await run('held', '--ledger', path, '--role', 'miner')).out).toContain('Nothing is held');
+    expect((await run('held', '--ledger', path, '--role', 'miner', '--all')).out).toMatch(/paid in 2/);
   });
 
   it('a manual close-cycle while a schedule holds the ledger asks the schedule to close, and waits for it', async () => {

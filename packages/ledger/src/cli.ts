@@ -53,6 +53,7 @@ Commands:
   usage             usage and cost, grouped per DService, end user or day
   invoice           an account's invoice for a closed billing cycle
   earnings          what each beneficiary earned in a closed cycle (with payout proofs in --json)
+  held              earnings held for beneficiaries that gave no payout address (owed, not lost)
   close-cycle       close the open billing cycle: totals, sealed batches, payout tree
   proof             the proof that a work id's record is in a sealed batch (JSON)
   verify            check a proof file offline
@@ -82,6 +83,13 @@ ${COMMON}`,
   earnings: `Usage: cgn ledger earnings [--cycle N] [--beneficiary ID] [--role miner|developer|operator|charity]
 Credits per beneficiary in a closed cycle (default: the last one that holds records) and the
 payout root; a credit held for a beneficiary with no address says so.
+
+${COMMON}`,
+  held: `Usage: cgn ledger held [--role miner|developer|operator|charity] [--beneficiary ID] [--all]
+Earnings held for beneficiaries that had no payout address when their cycle closed: owed, kept
+in the paying accounts' escrow, and paid in the first cycle sealed after the beneficiary
+registers an address (cgn miner --payout-address, cgn account payout-address, cgn ledger
+register-address). --all lists those already paid too, with the cycle that paid them.
 
 ${COMMON}`,
   'close-cycle': `Usage: cgn ledger close-cycle [--rate NUM/DEN] [--batch-size N] [--every DURATION]
@@ -179,6 +187,7 @@ const OPTIONS: ParseArgsConfig['options'] = {
   id: { type: 'string' },
   address: { type: 'string' },
   'new-account': { type: 'boolean' },
+  all: { type: 'boolean' },
   'allow-empty': { type: 'boolean' },
   wait: { type: 'string' },
   force: { type: 'boolean' },
@@ -224,6 +233,8 @@ export async function runLedgerFromArgs(argv: readonly string[], io: LedgerCliIo
         return await invoice(store, await withAccount(store, values, deps, true), out, json);
       case 'earnings':
         return await earnings(store, values, out, json);
+      case 'held':
+        return await held(store, values, out, json);
       case 'close-cycle':
         return await closeCycle(store, values, out, err, json);
       case 'proof':
@@ -620,6 +631,39 @@ async function unlinkAddress(store: BillingLedgerStore, v: Values, out: (l: stri
   const link = await store.unlinkAddress(account, address);
   if (json) out(toJson(link));
   else out(`${link.address} is no longer linked to ${account}: its later escrow deposits are held until it is linked again`);
+  return 0;
+}
+
+async function held(store: BillingLedgerStore, v: Values, out: (l: string) => void, json: boolean): Promise<number> {
+  const role = str(v, 'role');
+  if (role !== undefined && !(BENEFICIARIES as readonly string[]).includes(role)) throw new UsageError(`--role must be one of ${BENEFICIARIES.join(', ')}`);
+  const given = str(v, 'beneficiary');
+  const who = given === undefined ? undefined : await beneficiaryId(store, given, role as Beneficiary | undefined);
+  const list = await store.heldCredits({ ...(v.all === true ? {} : { pending: true }), ...(role === undefined ? {} : { role: role as Beneficiary }), ...(who === undefined ? {} : { beneficiary: who }) });
+  const registered = await store.addresses();
+  // One line per beneficiary: what is owed, from which cycles, and whether its address is known now.
+  const by = new Map<string, { role: Beneficiary; beneficiary: string; tokens: bigint; cycles: Set<number>; paidIn: Set<number> }>();
+  for (const h of list) {
+    const k = `${h.role}\u0000${h.beneficiary}`;
+    let e = by.get(k);
+    if (e === undefined) by.set(k, (e = { role: h.role, beneficiary: h.beneficiary, tokens: 0n, cycles: new Set(), paidIn: new Set() }));
+    e.tokens += h.tokens;
+    e.cycles.add(h.cycle);
+    if (h.releasedIn !== null) e.paidIn.add(h.releasedIn);
+  }
+  const lines = [...by.entries()].map(([k, e]) => ({ ...e, cycles: [...e.cycles].sort((a, b) => a - b), paidIn: [...e.paidIn].sort((a, b) => a - b), address: registered.get(k) ?? null }));
+  if (json) {
+    out(toJson({ held: lines, credits: list }));
+    return 0;
+  }
+  if (lines.length === 0) {
+    out(v.all === true ? 'Nothing was ever held: every beneficiary had an address.' : 'Nothing is held: every beneficiary that earned has an address.');
+    return 0;
+  }
+  table([['role', 'beneficiary', 'CGN', 'from cycles', 'now'], ...lines.map((l) => [
+    l.role, l.beneficiary, baseUnitsAsCgn(l.tokens), l.cycles.join(','),
+    l.paidIn.length > 0 && v.all === true ? `paid in ${l.paidIn.join(',')}` : l.address === null ? 'no address yet' : `paid to ${l.address} next cycle`,
+  ])], out);
   return 0;
 }
 
