@@ -21,6 +21,7 @@
  */
 import { CgnError, frame, type AdvertiseFrame, type ErrorFrame, type Frame, type OutgoingFrame, type ResultFrame, type Tier } from '@cgn/protocol';
 import { pickMiner, type AssignCandidate } from './assign.js';
+import { DeadlineHeap } from './deadline-heap.js';
 import { FairQueue } from './fair-queue.js';
 import { Redundancy, type DisputeVerdict, type RedundancyCounters } from './redundancy.js';
 import type { VerificationSettings } from './verification.js';
@@ -62,7 +63,7 @@ export interface BrokerDeps {
   send: (minerId: string, frame: OutgoingFrame) => void;
   /** Closes a miner's tunnel; the broker has already taken it out of the pool. */
   closeMiner: (minerId: string, reason: string) => void;
-  log?: (level: 'info' | 'warn', msg: string, fields?: Record<string, unknown>) => void;
+  log?: (level: 'debug' | 'info' | 'warn', msg: string, fields?: Record<string, unknown>) => void;
   /** Timers for unit deadlines; injectable for tests. */
   setTimer?: (fn: () => void, ms: number) => ReturnType<typeof setTimeout>;
   clearTimer?: (t: ReturnType<typeof setTimeout>) => void;
@@ -106,6 +107,15 @@ export interface MinerState {
   connectedAt: number;
   /** Its candidate view per DService for the assignment rule (refreshed at each pick). */
   candidates: Map<string, PickCandidate>;
+  /** Order in which it joined (its place in `miners`), so sweeps drop miners in that order. */
+  seq: number;
+}
+
+/** A sent unit as it was at dispatch; stale once the unit is acked, released or sent again. */
+interface AckDeadline {
+  unit: WorkUnit;
+  miner: MinerState;
+  sentAt: number;
 }
 
 interface PickCandidate extends AssignCandidate {
@@ -134,6 +144,9 @@ export class Broker {
   };
   private readonly queues = new Map<string, FairQueue<WorkUnit>>();
   private readonly miners = new Map<string, MinerState>();
+  private minerSeq = 0;
+  /** Every dispatch, by send time, for `sweep` (stale entries are skipped when they come due). */
+  private readonly ackDeadlines = new DeadlineHeap<AckDeadline>();
   /** Miners by queue key: who may take work from that queue. */
   private readonly pools = new Map<string, MinerState[]>();
   private readonly units = new Map<string, WorkUnit>();
@@ -282,6 +295,7 @@ export class Broker {
       failed: 0,
       connectedAt: this.deps.now(),
       candidates: new Map(),
+      seq: this.minerSeq++,
     };
     m.tier = ad.tier;
     m.slots = ad.slots;
@@ -297,7 +311,7 @@ export class Broker {
       if (pool === undefined) this.pools.set(key, (pool = []));
       pool.push(m);
     }
-    this.deps.log?.('info', 'miner joined the pool', { miner: id, tier: m.tier, slots: m.slots, dservices: [...m.dservices] });
+    this.deps.log?.('debug', 'miner joined the pool', { miner: id, tier: m.tier, slots: m.slots, dservices: [...m.dservices] });
     this.fill(m);
   }
 
@@ -369,8 +383,20 @@ export class Broker {
   /** Checks ack deadlines; call periodically (the node does every ackTimeoutMs / 4). */
   sweep(): void {
     const now = this.deps.now();
-    for (const m of [...this.miners.values()]) {
-      // The oldest unacked unit decides; acked units (most of them) are skipped.
+    const timeout = this.options.ackTimeoutMs;
+    // Visits only the sends whose ack time ran out (a heap by send time), not every miner. A miner
+    // whose still-unacked unit is in there is down: units enter `inFlight` in send order, so that
+    // unit's expiry implies the oldest unacked one's, which is what decides (and is named).
+    let down: MinerState[] | null = null;
+    this.ackDeadlines.popWhile((sentAt) => now - sentAt > timeout, (d) => {
+      const m = d.miner;
+      if (!m.active || this.miners.get(m.id) !== m || m.inFlight.get(d.unit.id) !== d.unit || d.unit.acked || d.unit.sentAt !== d.sentAt) return;
+      if (down === null) down = [];
+      if (!down.includes(m)) down.push(m);
+    });
+    if (down === null) return;
+    for (const m of (down as MinerState[]).sort((a, b) => a.seq - b.seq)) {
+      if (this.miners.get(m.id) !== m) continue;
       let head: WorkUnit | undefined;
       for (const u of m.inFlight.values()) {
         if (!u.acked) {
@@ -378,12 +404,11 @@ export class Broker {
           break;
         }
       }
-      if (head !== undefined && now - head.sentAt > this.options.ackTimeoutMs) {
-        const reason = `no ack for work ${head.id} within ${this.options.ackTimeoutMs} ms`;
-        this.deps.log?.('warn', 'miner down: ack timeout', { miner: m.id, work: head.id });
-        this.removeMiner(m.id, reason);
-        this.deps.closeMiner(m.id, reason);
-      }
+      if (head === undefined || !(now - head.sentAt > timeout)) continue;
+      const reason = `no ack for work ${head.id} within ${timeout} ms`;
+      this.deps.log?.('warn', 'miner down: ack timeout', { miner: m.id, work: head.id });
+      this.removeMiner(m.id, reason);
+      this.deps.closeMiner(m.id, reason);
     }
   }
 
@@ -503,6 +528,7 @@ export class Broker {
     unit.attempts++;
     if (unit.exclude !== null) unit.exclude.add(m.id);
     m.inFlight.set(unit.id, unit);
+    this.ackDeadlines.push(now, { unit, miner: m, sentAt: now });
     m.dsInUse.set(unit.dservice, (m.dsInUse.get(unit.dservice) ?? 0) + 1);
     const remaining = Math.max(1, Math.ceil(unit.deadline - now));
     this.deps.send(
