@@ -13,7 +13,7 @@ import {
   BalanceGuard, DEFAULT_SPLIT, IdempotencyGate, PriceBook, maxPriceOf, priceOf,
   type BillingLedgerStore, type PriceSchedule, type Pricing, type SplitBps,
 } from '@cgn/ledger';
-import type { DServiceDescriptor, Tier } from '@cgn/protocol';
+import { TIERS, type DServiceDescriptor, type LinkPrice, type LinkPriceSchedule, type Tier } from '@cgn/protocol';
 
 export interface BillingOptions {
   /** Default price of every DService and tier (fiat micro-units). Default 100 / request, 1000 / CPU-s, 10 / MB. */
@@ -35,8 +35,18 @@ export const BILLING_DEFAULTS: BillingOptions = {
   charity: 'charity:cgn',
 };
 
+function defaultBook(options: BillingOptions): PriceBook {
+  const p = options.price;
+  return new PriceBook({ perRequest: BigInt(p.perRequest), perCpuSecond: BigInt(p.perCpuSecond), perMb: BigInt(p.perMb) });
+}
+
+function schedule(s: LinkPriceSchedule): PriceSchedule {
+  return { perRequest: BigInt(s.perRequestMicros), perCpuSecond: BigInt(s.perCpuSecondMicros), perMb: BigInt(s.perMbMicros) };
+}
+
 export class NodeBilling {
-  readonly prices: PriceBook;
+  /** Replaced whole when central's approved prices change, so a request sees one consistent book. */
+  prices: PriceBook;
   readonly idempotency: IdempotencyGate;
 
   private constructor(
@@ -44,8 +54,7 @@ export class NodeBilling {
     readonly guard: BalanceGuard | null,
     store: BillingLedgerStore,
   ) {
-    const p = options.price;
-    this.prices = new PriceBook({ perRequest: BigInt(p.perRequest), perCpuSecond: BigInt(p.perCpuSecond), perMb: BigInt(p.perMb) });
+    this.prices = defaultBook(options);
     this.idempotency = new IdempotencyGate(store);
   }
 
@@ -53,6 +62,19 @@ export class NodeBilling {
     const guard = options.enforceBalance ? await BalanceGuard.load(store) : null;
     guard?.start();
     return new NodeBilling(options, guard, store);
+  }
+
+  /**
+   * Prices every DService in `approved` that has prices at central with them (per tier, else its
+   * base schedule); every other DService keeps this node's default.
+   */
+  applyApproved(approved: readonly { name: string; price: LinkPrice | null }[]): void {
+    const book = defaultBook(this.options);
+    for (const d of approved) {
+      if (d.price === null) continue;
+      for (const tier of TIERS) book.set(d.name, tier, schedule(d.price.tiers?.[tier] ?? d.price));
+    }
+    this.prices = book;
   }
 
   schedule(dservice: string, tier: Tier): PriceSchedule {

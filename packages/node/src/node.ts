@@ -138,7 +138,7 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
     // The developer's own choice (set at central) wins over this node's --developer-address.
     ledger.store.registerAddress('developer', developer, address);
     log.info({ role: 'developer', id: developer, address }, 'payout address from central registered in the ledger');
-  }, (byAccount) => accounts.replaceAll(byAccount as Record<string, AccountPolicyInput>));
+  }, (byAccount) => accounts.replaceAll(byAccount as Record<string, AccountPolicyInput>), (approved) => billing.applyApproved(approved));
   const localPolicy: AttestationPolicy = { runtimes: new Set(options.grants.attestation.runtimes), dservices: new Map(Object.entries(options.grants.attestation.dservices)) };
   endpoint = new MinerEndpoint(
     {

@@ -21,6 +21,7 @@
  * (an account's weight or quotas changed: fetch `account_policies` again).
  */
 import { CgnError } from './errors.js';
+import type { Tier } from './frames.js';
 
 export const LINK_PROTOCOL_VERSION = 1;
 /** Most revocation entries one `tokens_revoked` frame carries (a larger set goes in several). */
@@ -60,6 +61,18 @@ export interface TokenRevocation {
   forMs: number;
 }
 
+/** A price schedule in fiat micro-units (µUSD, see units.ts). */
+export interface LinkPriceSchedule {
+  perRequestMicros: number;
+  perCpuSecondMicros: number;
+  perMbMicros: number;
+}
+
+/** A DService's prices: the base schedule, and optionally another per tier (a tier not listed uses the base). */
+export interface LinkPrice extends LinkPriceSchedule {
+  tiers?: Partial<Record<Tier, LinkPriceSchedule>>;
+}
+
 export interface LinkDescriptor {
   name: string;
   version: string;
@@ -71,7 +84,8 @@ export interface LinkDescriptor {
   maxBodyBytes: number;
   concurrency: number;
   timeouts: { requestMs: number };
-  price: { perRequestMicros: number; perCpuSecondMicros: number; perMbMicros: number };
+  /** The prices central approved with this version (µUSD); null or absent: none set, the node prices with its default. */
+  price?: LinkPrice | null;
   /** Where the developer's share is paid: the address the developer's account set at central (null: none yet). */
   developerAddress?: string | null;
 }

@@ -2,6 +2,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { DSERVICE_SCHEMA_FILE, parseDescriptor } from '@cgn/protocol';
+import { formatPrice, parseTierPrice, type PriceMicros } from './price-format.js';
 import { COMMON_HELP, UsageError, finish, parse, print, processIo, run, sessionApi, table, type CliIo } from './common.js';
 
 export const DSERVICE_USAGE = `Usage: cgn dservice <command> [options]
@@ -15,6 +16,9 @@ Commands:
                           With --dir, the descriptor is DIR/dservice.json and the digest is
                           computed from the package the way miners compute it.
       [--price-request µUSD] [--price-cpu-second µUSD] [--price-mb µUSD]   (1 µUSD = 0.000001 USD)
+      [--price-tier TIER=REQUEST/CPU_SECOND/MB]...  another schedule for one tier (open,
+                              attested, dedicated), e.g. attested=200/2000/20. Nodes charge these
+                              prices once the version is approved; without any, a node's default
       [--developer ACCOUNT]   (administrators registering for a developer)
       [--payout-address 0x...] where the developer's share is paid (sets the developer
                               account's payout address, as cgn account payout-address does);
@@ -27,7 +31,7 @@ ${COMMON_HELP}`;
 
 const OPTIONS = {
   dir: { type: 'string' }, file: { type: 'string' }, digest: { type: 'string' }, developer: { type: 'string' },
-  'price-request': { type: 'string' }, 'price-cpu-second': { type: 'string' }, 'price-mb': { type: 'string' },
+  'price-request': { type: 'string' }, 'price-tier': { type: 'string', multiple: true }, 'price-cpu-second': { type: 'string' }, 'price-mb': { type: 'string' },
   reject: { type: 'boolean' }, reason: { type: 'string' }, state: { type: 'string' }, 'payout-address': { type: 'string' },
 } as const;
 
@@ -91,6 +95,8 @@ export async function runDServiceFromArgs(argv: string[], io?: CliIo, deps: DSer
         if (pr !== undefined) price['perRequestMicros'] = pr;
         if (pc !== undefined) price['perCpuSecondMicros'] = pc;
         if (pm !== undefined) price['perMbMicros'] = pm;
+        const tiers = Object.fromEntries((values['price-tier'] ?? []).map(parseTierPrice));
+        if (Object.keys(tiers).length > 0) (price as Record<string, unknown>)['tiers'] = tiers;
         const body: Record<string, unknown> = { digest };
         for (const k of ['name', 'version', 'entry', 'deterministic', 'resources', 'maxBodyBytes', 'concurrency', 'timeouts'] as const) {
           if (desc[k] !== undefined) body[k] = desc[k];
@@ -126,7 +132,8 @@ export async function runDServiceFromArgs(argv: string[], io?: CliIo, deps: DSer
         if (args.length > 0) throw new UsageError(`unexpected argument "${args[0]}"`);
         if (values.state !== undefined && !['pending', 'approved', 'rejected'].includes(values.state)) throw new UsageError('--state must be pending, approved or rejected');
         const r = await sessionApi(values, cio).call('GET', `/v1/dservices${values.state ? `?state=${values.state}` : ''}`);
-        print(cio, values.json, r, table(r.dservices, ['name', 'version', 'state', 'developer', 'digest', 'deterministic']));
+        const rows = (r.dservices as Record<string, unknown>[]).map((d) => ({ ...d, 'price (µUSD)': formatPrice(d.price as PriceMicros | null) }));
+        print(cio, values.json, r, table(rows, ['name', 'version', 'state', 'developer', 'digest', 'deterministic', 'price (µUSD)']));
         return;
       }
       case undefined:

@@ -19,6 +19,8 @@ export const obj = (properties: Record<string, Schema>, required: string[] = [],
 });
 export const str = (maxLength: number, extra: Schema = {}): Schema => ({ type: 'string', maxLength, ...extra });
 export const int = (minimum: number, maximum: number): Schema => ({ type: 'integer', minimum, maximum });
+/** A price schedule in µUSD; in a tier's schedule, a field not given is the base schedule's. */
+const PRICE_SCHEDULE = { perRequestMicros: int(0, 1e12), perCpuSecondMicros: int(0, 1e12), perMbMicros: int(0, 1e12) };
 export const num = (minimum: number, maximum: number): Schema => ({ type: 'number', minimum, maximum });
 export const arr = (items: Schema, maxItems: number, extra: Schema = {}): Schema => ({ type: 'array', items, maxItems, ...extra });
 
@@ -79,7 +81,10 @@ export const S = {
       resources: descriptorField('resources', obj({ cpus: int(1, 256), memoryMb: int(16, 1024 * 1024), pids: int(1, 1 << 20), diskMb: int(0, 1024 * 1024 * 16), gpus: int(0, 64) })),
       maxBodyBytes: descriptorField('maxBodyBytes', int(1, 1024 * 1024 * 1024)), concurrency: descriptorField('concurrency', int(1, 4096)),
       timeouts: descriptorField('timeouts', obj({ requestMs: int(100, 24 * 3600 * 1000) })),
-      price: obj({ perRequestMicros: int(0, 1e12), perCpuSecondMicros: int(0, 1e12), perMbMicros: int(0, 1e12) }),
+      price: obj({
+        ...PRICE_SCHEDULE,
+        tiers: obj({ open: obj(PRICE_SCHEDULE), attested: obj(PRICE_SCHEDULE), dedicated: obj(PRICE_SCHEDULE) }),
+      }),
     },
     ['name', 'version', 'digest'],
   ),

@@ -48,7 +48,7 @@ export function dserviceRecord(s: DServiceSubmission, developer: string, by: str
     maxBodyBytes: s.maxBodyBytes ?? DSERVICE_DEFAULTS.maxBodyBytes,
     concurrency: s.concurrency ?? DSERVICE_DEFAULTS.concurrency,
     timeouts: { ...DSERVICE_DEFAULTS.timeouts, ...s.timeouts },
-    price: { ...DSERVICE_DEFAULTS.price, ...s.price },
+    price: s.price === undefined ? null : { ...DSERVICE_DEFAULTS.price, ...s.price },
     state: 'pending',
     submittedAt: now,
     submittedBy: by,

@@ -107,11 +107,16 @@ export interface SessionRecord {
 
 export type ApprovalState = 'pending' | 'approved' | 'rejected';
 
-export interface Price {
+export interface PriceSchedule {
   /** Fiat micro-units per request, per CPU second and per MB moved. */
   perRequestMicros: number;
   perCpuSecondMicros: number;
   perMbMicros: number;
+}
+
+/** A DService version's prices: the base schedule, and optionally another per tier. */
+export interface Price extends PriceSchedule {
+  tiers?: Partial<Record<'open' | 'attested' | 'dedicated', PriceSchedule>>;
 }
 
 export interface DServiceRecord {
@@ -128,7 +133,8 @@ export interface DServiceRecord {
   maxBodyBytes: number;
   concurrency: number;
   timeouts: { requestMs: number };
-  price: Price;
+  /** null: the developer set none, and nodes price the DService with their default. */
+  price: Price | null;
   state: ApprovalState;
   submittedAt: number;
   submittedBy: string;

@@ -15,7 +15,7 @@ import { CentralLinkServer } from './link-server.js';
 import { CentralKeyVerifier } from './key-verifier.js';
 import { NodeTokenVerifier, type Jwk } from './token-verifier.js';
 import { TokenRevocations } from './token-revocations.js';
-import { fetchApprovedDescriptors } from './descriptors.js';
+import { fetchApprovedDescriptors, type ApprovedDService } from './descriptors.js';
 import { linkStatusFromSnapshot, type BrokerSnapshotLike } from './capacity.js';
 
 export interface AttachedCentral {
@@ -54,6 +54,8 @@ export async function startCentralLink(
   onDeveloperAddress: (developer: string, address: string) => void = () => {},
   /** Accounts' weights and quotas as central has them (on connecting, and when they change). */
   onAccountPolicies: (byAccount: Record<string, unknown>) => void = () => {},
+  /** Central's approved list, with each DService's approved prices (on connecting, and when it changes). */
+  onApproved: (approved: ApprovedDService[]) => void = () => {},
 ): Promise<AttachedCentral> {
   const tls = {
     key: readPem(central.pkiDir, `node-${options.nodeId}.key`),
@@ -88,6 +90,7 @@ export async function startCentralLink(
           developerAddresses.set(d.developer, d.developerAddress);
           onDeveloperAddress(d.developer, d.developerAddress);
         }
+        onApproved(approved);
         registry.restrictTo(names);
         log.info({ approved: names }, 'central: approved DServices');
         onApprovalsChanged();

@@ -17,3 +17,18 @@ describe('approved descriptors from central', () => {
     expect(c!.developerAddress).toBeNull();
   });
 });
+
+describe("central's prices on approved descriptors", () => {
+  it('are null when none were set, and a tier schedule takes the base for fields it leaves out', () => {
+    const [none, priced] = parseApprovedDescriptors({
+      dservices: [{ ...base, price: null }, { ...base, name: 'p', price: { perRequestMicros: 5, perCpuSecondMicros: 6, perMbMicros: 7, tiers: { attested: { perRequestMicros: 50 } } } }],
+    });
+    expect(none!.price).toBeNull();
+    expect(priced!.price).toEqual({ perRequestMicros: 5, perCpuSecondMicros: 6, perMbMicros: 7, tiers: { attested: { perRequestMicros: 50, perCpuSecondMicros: 6, perMbMicros: 7 } } });
+  });
+
+  it('refuse a negative or fractional price', () => {
+    expect(() => parseApprovedDescriptors({ dservices: [{ ...base, price: { perRequestMicros: -1, perCpuSecondMicros: 0, perMbMicros: 0 } }] })).toThrow(/perRequestMicros/);
+    expect(() => parseApprovedDescriptors({ dservices: [{ ...base, price: { perRequestMicros: 1.5, perCpuSecondMicros: 0, perMbMicros: 0 } }] })).toThrow(/whole number/);
+  });
+});

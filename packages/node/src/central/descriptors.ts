@@ -4,18 +4,47 @@
  */
 import { parseDescriptor, type DServiceDescriptor } from '@cgn/protocol';
 import type { CentralLinkServer } from './link-server.js';
-import type { LinkDescriptor } from '@cgn/protocol';
+import { TIERS, type LinkDescriptor, type LinkPrice, type LinkPriceSchedule } from '@cgn/protocol';
 
 export interface ApprovedDService extends DServiceDescriptor {
   /** sha256 hex digest of the DService package (what miners verify and advertise). */
   digest: string;
-  price: LinkDescriptor['price'];
+  /** The prices central approved (µUSD); null: none set, the node prices with its default. */
+  price: LinkPrice | null;
   resourcesFull: LinkDescriptor['resources'];
   /** The developer's own payout address, set at central (null: none). */
   developerAddress: string | null;
 }
 
 const DIGEST = /^[0-9a-f]{64}$/;
+const PRICE_KEYS = ['perRequestMicros', 'perCpuSecondMicros', 'perMbMicros'] as const;
+
+function parseSchedule(raw: unknown, what: string, base?: LinkPriceSchedule): LinkPriceSchedule {
+  if (raw === null || typeof raw !== 'object') throw new Error(`central descriptor ${what}: price must be an object`);
+  const r = raw as Record<string, unknown>;
+  const out = {} as LinkPriceSchedule;
+  for (const k of PRICE_KEYS) {
+    const v = r[k] ?? base?.[k] ?? 0;
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new Error(`central descriptor ${what}: price ${k} must be a whole number of µUSD, 0 or more`);
+    out[k] = v;
+  }
+  return out;
+}
+
+/** Central's prices for a DService: null when none were set (the node's default applies). */
+function parsePrice(raw: unknown, name: string): LinkPrice | null {
+  if (raw === undefined || raw === null) return null;
+  const base = parseSchedule(raw, name);
+  const tiersRaw = (raw as { tiers?: unknown }).tiers;
+  if (tiersRaw === undefined || tiersRaw === null) return base;
+  if (typeof tiersRaw !== 'object') throw new Error(`central descriptor ${name}: price.tiers must be an object`);
+  const tiers: NonNullable<LinkPrice['tiers']> = {};
+  for (const t of TIERS) {
+    const v = (tiersRaw as Record<string, unknown>)[t];
+    if (v !== undefined) tiers[t] = parseSchedule(v, `${name} (${t})`, base);
+  }
+  return { ...base, tiers };
+}
 
 /** Checks central's answer and converts each entry to the protocol's descriptor (plus digest and price). */
 export function parseApprovedDescriptors(result: unknown): ApprovedDService[] {
@@ -32,7 +61,7 @@ export function parseApprovedDescriptors(result: unknown): ApprovedDService[] {
       `central descriptor #${i}`,
     );
     if (typeof d.digest !== 'string' || !DIGEST.test(d.digest)) throw new Error(`central descriptor ${base.name}: bad digest`);
-    const price = d.price ?? { perRequestMicros: 0, perCpuSecondMicros: 0, perMbMicros: 0 };
+    const price = parsePrice(d.price, base.name);
     const developerAddress = typeof d.developerAddress === 'string' && /^0x[0-9a-fA-F]{40}$/.test(d.developerAddress) ? d.developerAddress.toLowerCase() : null;
     return { ...base, digest: d.digest, price, developerAddress, resourcesFull: { cpus: base.resources.cpus, memoryMb: base.resources.memoryMb, diskMb: d.resources?.diskMb ?? 0, gpus: d.resources?.gpus ?? 0 } };
   });
