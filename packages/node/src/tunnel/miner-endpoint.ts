@@ -9,11 +9,12 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import {
-  CgnError, LIMITS, Outbox, decodeMessage, excerpt, sendParts, frame, minerIdOf, verifyChallenge,
+  CgnError, LIMITS, Outbox, decodeMessage, encodeMessageParts, excerpt, sendParts, frame, minerIdOf, verifyChallenge,
   type AdvertiseFrame, type Frame, type OutgoingFrame, type HelloFrame, type QuoteFrame, type Tier, type TlsPair,
 } from '@cgn/protocol';
 import type { Broker } from '../broker/broker.js';
 import { CLOSE } from './close-codes.js';
+import { HeartbeatWheel, heartbeatBuckets } from './heartbeat-wheel.js';
 import type { Logger } from '../log.js';
 import { MinerFaults, type MinerFaultOptions } from './miner-faults.js';
 import { tierRefusal, type MinerGrant } from '../tiers/grants.js';
@@ -98,7 +99,7 @@ export class MinerEndpoint {
   private http: Server | null = null;
   private readonly byMiner = new Map<string, Conn>();
   private readonly conns = new Set<Conn>();
-  private heartbeat: ReturnType<typeof setInterval> | null = null;
+  private heartbeat: HeartbeatWheel<Conn> | null = null;
   private sweeper: ReturnType<typeof setInterval> | null = null;
   readonly counters = {
     connections: 0, authFailures: 0, badFrames: 0, unexpectedFrames: 0, quarantined: 0, tierRefusals: 0,
@@ -134,8 +135,9 @@ export class MinerEndpoint {
     });
     http.on('error', (err) => this.log.error({ err }, 'miner endpoint error'));
     wss.on('error', (err) => this.log.error({ err }, 'miner endpoint error'));
-    this.heartbeat = setInterval(() => this.beat(), this.options.heartbeatMs);
-    this.heartbeat.unref();
+    this.heartbeat = new HeartbeatWheel<Conn>(this.options.heartbeatMs, heartbeatBuckets(this.options.heartbeatMs), (conns, now) => this.beat(conns, now));
+    for (const c of this.conns) this.heartbeat.add(c);
+    this.heartbeat.start();
     const ackEvery = Math.max(10, Math.floor(this.broker.options.ackTimeoutMs / 4));
     this.sweeper = setInterval(() => this.broker.sweep(), ackEvery);
     this.sweeper.unref();
@@ -227,7 +229,7 @@ export class MinerEndpoint {
 
   /** Tells every miner the node is going away, then closes all tunnels. */
   async stop(): Promise<void> {
-    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.heartbeat?.stop();
     if (this.sweeper) clearInterval(this.sweeper);
     for (const c of this.conns) {
       c.out.push(frame({ t: 'drain', reason: 'node shutting down' }));
@@ -254,6 +256,7 @@ export class MinerEndpoint {
     }, Math.min(this.options.maxPayloadBytes, 1024 * 1024), { sendAtOnceWhenQuietMs: this.options.sendAtOnceWhenQuietMs ?? 0 });
     const c: Conn = { ws, out, phase: 'hello', nonce: randomBytes(32), hello: null, minerId: null, lastSeen: Date.now(), remote, advert: null, advertSeq: 0, grant: null, admittedTier: null, attest: null, reattest: null };
     this.conns.add(c);
+    this.heartbeat?.add(c);
     const handshake = setTimeout(() => {
       if (c.phase !== 'ready') this.end(c, CLOSE.handshakeTimeout, `handshake not completed within ${this.options.handshakeTimeoutMs} ms`);
     }, this.options.handshakeTimeoutMs);
@@ -277,6 +280,7 @@ export class MinerEndpoint {
       if (c.attest !== null) clearTimeout(c.attest.timer);
       if (c.reattest !== null) clearTimeout(c.reattest);
       this.conns.delete(c);
+      this.heartbeat?.delete(c);
       if (c.minerId !== null && this.byMiner.get(c.minerId) === c) {
         this.byMiner.delete(c.minerId);
         this.broker.removeMiner(c.minerId, 'tunnel closed');
@@ -508,18 +512,23 @@ export class MinerEndpoint {
     kill.unref();
   }
 
-  private beat(): void {
-    const now = Date.now();
-    for (const c of this.conns) {
+  /** One heartbeat bucket: drop who was silent for 3 intervals, ping the rest with one encoded ping. */
+  private beat(conns: Iterable<Conn>, now: number): void {
+    let ping: Buffer | null = null;
+    for (const c of conns) {
       if (now - c.lastSeen > 3 * this.options.heartbeatMs) {
         this.log.warn({ miner: c.minerId?.slice(0, 16), remote: c.remote }, 'miner silent for 3 heartbeats; dropping');
         if (c.minerId !== null && this.byMiner.get(c.minerId) === c) {
           this.byMiner.delete(c.minerId);
           this.broker.removeMiner(c.minerId, 'heartbeat lost');
         }
+        this.heartbeat?.delete(c);
         c.ws.terminate();
       } else if (c.phase === 'ready') {
-        c.out.push(frame({ t: 'ping', ts: now }));
+        // Frames already waiting to go: the ping rides with them. Otherwise it is written at once,
+        // without a batch of its own to schedule and encode.
+        if (c.out.pending > 0) c.out.push(frame({ t: 'ping', ts: now }));
+        else if (c.ws.readyState === c.ws.OPEN) c.ws.send(ping ??= Buffer.concat(encodeMessageParts([frame({ t: 'ping', ts: now })])), { binary: true });
       }
     }
   }
