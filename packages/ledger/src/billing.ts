@@ -36,6 +36,9 @@ export interface CycleInfo {
   id: number;
   openedAt: number;
   rate: TokenRate;
+  /** Where its rate came from (`file:PATH`, a URL, `manual`) and when it was read; absent when not recorded. */
+  rateSource?: string;
+  rateFetchedAt?: number;
   /** When the cycle stopped taking records (step 1), or null while open. */
   closedAt: number | null;
   /** When its totals, batches and payout tree were stored (step 3), or null. */

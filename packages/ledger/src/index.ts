@@ -40,6 +40,7 @@ export {
   MAX_PRICE_MICROS, PriceBook, ceilDiv, maxPriceOf, priceOf, priceScheduleProblem, toTokens, toTokensCeil, tokenRateProblem,
   type PriceSchedule, type PriceUsage, type TokenRate,
 } from './pricing/price.js';
+export { RateSourceError, parseRateDocument, parseRateText, readRateSource, type RateSourceErrorCode, type RateSourceSpec, type ReadRateOptions, type SourcedRate } from './pricing/rate-source.js';
 export { BENEFICIARIES, DEFAULT_SPLIT, TOTAL_BPS, splitAmount, splitProblem, type Beneficiary, type SplitBps, type SplitParts } from './pricing/split.js';
 // Billing cycles, batches, proofs
 export {

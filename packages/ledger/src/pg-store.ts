@@ -140,6 +140,13 @@ const MIGRATIONS: { version: number; name: string; sql: string }[] = [
       );
     `,
   },
+  {
+    version: 6,
+    name: "a cycle's rate source: where its token rate came from and when it was read",
+    sql: `
+      ALTER TABLE cycles ADD COLUMN rate_source TEXT, ADD COLUMN rate_fetched_at BIGINT;
+    `,
+  },
 ];
 
 interface Row {
@@ -179,6 +186,8 @@ interface CycleDbRow {
   opened_at: string;
   rate_num: string;
   rate_den: string;
+  rate_source: string | null;
+  rate_fetched_at: string | null;
   after_seq: string;
   last_seq: string | null;
   closed_at: string | null;
@@ -412,7 +421,7 @@ export class PostgresLedgerStore implements BillingLedgerStore {
     return cycleInfo(row);
   }
 
-  async setRate(rate: TokenRate): Promise<CycleInfo> {
+  async setRate(rate: TokenRate, from?: { source: string; fetchedAt: number }): Promise<CycleInfo> {
     this.assertOpen();
     const problem = tokenRateProblem(rate);
     if (problem !== null) throw new CgnError('bad_request', `token rate: ${problem}`);
@@ -422,7 +431,7 @@ export class PostgresLedgerStore implements BillingLedgerStore {
       if (c === undefined) throw new CgnError('internal', 'no open billing cycle');
       const priced = await tx`SELECT 1 FROM microtransactions WHERE seq > ${c.after_seq} AND cycle = ${c.id} AND tokens IS NOT NULL LIMIT 1`;
       if (priced.length > 0) throw new CgnError('bad_request', `cycle ${c.id} already holds priced records; its rate is fixed (set the next cycle's rate when closing it)`);
-      await tx`UPDATE cycles SET rate_num = ${rate.num.toString()}, rate_den = ${rate.den.toString()} WHERE id = ${c.id}`;
+      await tx`UPDATE cycles SET rate_num = ${rate.num.toString()}, rate_den = ${rate.den.toString()}, rate_source = ${from?.source ?? null}, rate_fetched_at = ${from?.fetchedAt ?? null} WHERE id = ${c.id}`;
     });
     return this.currentCycle();
   }
@@ -444,7 +453,10 @@ export class PostgresLedgerStore implements BillingLedgerStore {
       const at = options.at ?? Date.now();
       await tx`UPDATE cycles SET closed_at = ${at}, last_seq = ${lastSeq} WHERE id = ${open.id}`;
       const rate = options.nextRate ?? { num: BigInt(open.rate_num), den: BigInt(open.rate_den) };
-      await tx`INSERT INTO cycles (id, opened_at, rate_num, rate_den, after_seq) VALUES (${open.id + 1}, ${at}, ${rate.num.toString()}, ${rate.den.toString()}, ${lastSeq})`;
+      // A carried-over rate keeps its provenance; a new one has the given one (or none).
+      const from = options.nextRate === undefined ? { source: open.rate_source, fetchedAt: open.rate_fetched_at } : { source: options.nextRateSource?.source ?? null, fetchedAt: options.nextRateSource?.fetchedAt ?? null };
+      await tx`INSERT INTO cycles (id, opened_at, rate_num, rate_den, rate_source, rate_fetched_at, after_seq)
+        VALUES (${open.id + 1}, ${at}, ${rate.num.toString()}, ${rate.den.toString()}, ${from.source}, ${from.fetchedAt}, ${lastSeq})`;
       return open.id;
     });
     return this.seal(id as unknown as number, batchSize);
@@ -911,6 +923,8 @@ function hexOrBytes(v: Buffer): Buffer {
 function cycleInfo(r: CycleDbRow): CycleInfo {
   return {
     id: r.id, openedAt: Number(r.opened_at), rate: { num: BigInt(r.rate_num), den: BigInt(r.rate_den) },
+    ...(r.rate_source === null || r.rate_source === undefined ? {} : { rateSource: r.rate_source }),
+    ...(r.rate_fetched_at === null || r.rate_fetched_at === undefined ? {} : { rateFetchedAt: Number(r.rate_fetched_at) }),
     closedAt: r.closed_at === null ? null : Number(r.closed_at), sealedAt: r.sealed_at === null ? null : Number(r.sealed_at),
   };
 }

@@ -229,6 +229,14 @@ export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 7,
+    name: "a cycle's rate source: where its token rate came from and when it was read",
+    sql: `
+      ALTER TABLE cycles ADD COLUMN rate_source     TEXT;     -- file:PATH, a URL, or manual; null: not recorded
+      ALTER TABLE cycles ADD COLUMN rate_fetched_at INTEGER;  -- epoch ms
+    `,
+  },
 ];
 
 /** Brings the schema up to date; returns the schema version. */

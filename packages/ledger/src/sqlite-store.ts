@@ -93,6 +93,8 @@ interface CycleDbRow {
   opened_at: number;
   rate_num: string;
   rate_den: string;
+  rate_source: string | null;
+  rate_fetched_at: number | null;
   after_seq: number;
   last_seq: number | null;
   closed_at: number | null;
@@ -247,7 +249,7 @@ export class SqliteLedgerStore implements BillingLedgerStore {
     return cycleInfo(row);
   }
 
-  setRate(rate: TokenRate): CycleInfo {
+  setRate(rate: TokenRate, from?: { source: string; fetchedAt: number }): CycleInfo {
     this.assertOpen();
     const problem = tokenRateProblem(rate);
     if (problem !== null) throw new CgnError('bad_request', `token rate: ${problem}`);
@@ -255,7 +257,8 @@ export class SqliteLedgerStore implements BillingLedgerStore {
       const c = this.currentCycle();
       const priced = this.db.prepare('SELECT 1 FROM microtransactions WHERE seq > (SELECT after_seq FROM cycles WHERE id = ?) AND cycle = ? AND tokens IS NOT NULL LIMIT 1').get(c.id, c.id);
       if (priced !== undefined) throw new CgnError('bad_request', `cycle ${c.id} already holds priced records; its rate is fixed (set the next cycle's rate when closing it)`);
-      this.db.prepare('UPDATE cycles SET rate_num = ?, rate_den = ? WHERE id = ?').run(rate.num.toString(), rate.den.toString(), c.id);
+      this.db.prepare('UPDATE cycles SET rate_num = ?, rate_den = ?, rate_source = ?, rate_fetched_at = ? WHERE id = ?')
+        .run(rate.num.toString(), rate.den.toString(), from?.source ?? null, from?.fetchedAt ?? null, c.id);
       return this.currentCycle();
     }).immediate();
   }
@@ -276,8 +279,10 @@ export class SqliteLedgerStore implements BillingLedgerStore {
       const at = options.at ?? Date.now();
       this.db.prepare('UPDATE cycles SET closed_at = ?, last_seq = ? WHERE id = ?').run(at, Math.max(lastSeq, open.after_seq), open.id);
       const rate = options.nextRate ?? { num: BigInt(open.rate_num), den: BigInt(open.rate_den) };
-      this.db.prepare('INSERT INTO cycles (id, opened_at, rate_num, rate_den, after_seq) VALUES (?, ?, ?, ?, ?)').run(
-        open.id + 1, at, rate.num.toString(), rate.den.toString(), Math.max(lastSeq, open.after_seq),
+      // A carried-over rate keeps its provenance; a new one has the given one (or none).
+      const from = options.nextRate === undefined ? { source: open.rate_source, fetchedAt: open.rate_fetched_at } : { source: options.nextRateSource?.source ?? null, fetchedAt: options.nextRateSource?.fetchedAt ?? null };
+      this.db.prepare('INSERT INTO cycles (id, opened_at, rate_num, rate_den, rate_source, rate_fetched_at, after_seq) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
+        open.id + 1, at, rate.num.toString(), rate.den.toString(), from.source, from.fetchedAt, Math.max(lastSeq, open.after_seq),
       );
       return open.id;
     }).immediate();
@@ -819,7 +824,11 @@ interface IdemRow {
 }
 
 function cycleInfo(r: CycleDbRow): CycleInfo {
-  return { id: r.id, openedAt: r.opened_at, rate: { num: BigInt(r.rate_num), den: BigInt(r.rate_den) }, closedAt: r.closed_at, sealedAt: r.sealed_at };
+  return {
+    id: r.id, openedAt: r.opened_at, rate: { num: BigInt(r.rate_num), den: BigInt(r.rate_den) },
+    ...(r.rate_source === null ? {} : { rateSource: r.rate_source }), ...(r.rate_fetched_at === null ? {} : { rateFetchedAt: r.rate_fetched_at }),
+    closedAt: r.closed_at, sealedAt: r.sealed_at,
+  };
 }
 
 function cycleOut(r: CycleDbRow): CycleInfo | CycleSummary {

@@ -101,6 +101,8 @@ export interface CloseCycleOptions {
   at?: number;
   /** Rate of the cycle that opens (default: the closing cycle's rate). */
   nextRate?: TokenRate;
+  /** Where `nextRate` came from and when it was read, recorded on the cycle that opens. */
+  nextRateSource?: { source: string; fetchedAt: number };
   /** Records per sealed batch (default 4096). */
   batchSize?: number;
 }
@@ -146,7 +148,7 @@ export interface BillingLedgerStore extends LedgerStore {
   /** The open cycle (new records join it). */
   currentCycle(): MaybePromise<CycleInfo>;
   /** Sets the open cycle's token rate; refused once it holds priced records. */
-  setRate(rate: TokenRate): MaybePromise<CycleInfo>;
+  setRate(rate: TokenRate, from?: { source: string; fetchedAt: number }): MaybePromise<CycleInfo>;
   /**
    * Closes the open cycle (steps in billing.ts) and returns its summary; first seals a cycle a
    * crash left closed but unsealed.

@@ -294,6 +294,22 @@ export function describeLedgerStore(name: string, makeStore: () => Promise<Ledge
         expect(await store.verifyChain()).toEqual({ ok: true, rows: 3 });
       });
 
+      it("records where a cycle's rate came from and when it was read; a carried-over rate keeps its source", async () => {
+        const { store } = await fresh();
+        expect(await store.currentCycle()).not.toHaveProperty('rateSource');
+        await store.setRate({ num: 5n, den: 1n }, { source: 'manual', fetchedAt: 1_000 });
+        expect(await store.currentCycle()).toMatchObject({ id: 1, rate: { num: 5n, den: 1n }, rateSource: 'manual', rateFetchedAt: 1_000 });
+        await store.appendBatch([makePricedRecord(1)]);
+        await store.closeCycle({ nextRate: { num: 7n, den: 3n }, nextRateSource: { source: 'https://rates.example/cgn', fetchedAt: 1_765_000_000_000 } });
+        expect(await store.currentCycle()).toMatchObject({ id: 2, rate: { num: 7n, den: 3n }, rateSource: 'https://rates.example/cgn', rateFetchedAt: 1_765_000_000_000 });
+        await store.closeCycle();
+        expect(await store.currentCycle()).toMatchObject({ id: 3, rate: { num: 7n, den: 3n }, rateSource: 'https://rates.example/cgn', rateFetchedAt: 1_765_000_000_000 });
+        expect((await store.cycles()).find((c) => c.id === 2)).toMatchObject({ rateSource: 'https://rates.example/cgn', rateFetchedAt: 1_765_000_000_000 });
+        // A rate given without a source is recorded as such: no source.
+        await store.closeCycle({ nextRate: { num: 1n, den: 1n } });
+        expect(await store.currentCycle()).not.toHaveProperty('rateSource');
+      });
+
       it('refuses a proof before the cycle is sealed; unknown work ids have none', async () => {
         const { store } = await fresh();
         await store.appendBatch([makePricedRecord(1)]);
