@@ -11,6 +11,7 @@ import { JsonFileWatcherStore } from '../watcher.js';
 import { ContractsFileError, openContracts, untilStopped } from '../cli-support.js';
 import { openLedgerStore, SettleUsageError } from './open.js';
 import { Settler, type SettleLog, type TickReport } from './settler.js';
+import { rateFromFlags } from './rate-flags.js';
 
 export const SETTLE_USAGE = `Usage: cgn settle [options]
 
@@ -48,6 +49,13 @@ Options:
   --close-now             with --once: close the open cycle in this pass
   --anchor-empty          anchor cycles that closed with no records too (default: not; they
                           pay nothing and prove nothing, and cost an anchoring transaction)
+  --rate-file FILE        the token rate of each new cycle, read from FILE at every close:
+                          {"cgnBaseUnitsPerMicroUsd": "NUM/DEN"} (token base units per µUSD)
+  --rate-url URL          the same JSON fetched (GET) from URL at every close
+  --rate NUM/DEN          a fixed rate instead (overrides --rate-file/--rate-url)
+                          The rate, its source and when it was read are recorded on the cycle
+                          (cgn ledger cycles); if the source cannot be read, the cycle stays open
+                          and the close is retried next pass. Without any, the rate carries over.
 
 One schedule closes a ledger's cycles: cgn settle holds a lease on it in the ledger while it
 runs. A manual cgn ledger close-cycle then asks it to close the open cycle at its next pass
@@ -93,6 +101,7 @@ export async function runSettleFromArgs(argv: readonly string[], io: { stdout?: 
         key: { type: 'string' }, confirmations: { type: 'string' }, 'close-every': { type: 'string' }, 'close-at': { type: 'string' },
         interval: { type: 'string' }, cursor: { type: 'string' }, once: { type: 'boolean' }, 'close-now': { type: 'boolean' }, 'anchor-empty': { type: 'boolean' },
         'no-relay': { type: 'boolean' }, 'relay-fee-bps': { type: 'string' }, help: { type: 'boolean', short: 'h' },
+        rate: { type: 'string' }, 'rate-file': { type: 'string' }, 'rate-url': { type: 'string' },
       },
     }));
   } catch (err) {
@@ -123,10 +132,11 @@ export async function runSettleFromArgs(argv: readonly string[], io: { stdout?: 
     const feeBps = v['relay-fee-bps'] === undefined ? 0 : Number(v['relay-fee-bps']);
     if (!Number.isInteger(feeBps) || feeBps < 0 || feeBps > 100) throw new SettleUsageError(`--relay-fee-bps must be a whole number from 0 to 100 (the contract's cap), not "${String(v['relay-fee-bps'])}"`);
     if (v['no-relay'] && v['relay-fee-bps'] !== undefined) throw new SettleUsageError('--relay-fee-bps goes without --no-relay');
+    const rate = rateFromFlags({ rate: v.rate as string | undefined, rateFile: v['rate-file'] as string | undefined, rateUrl: v['rate-url'] as string | undefined });
     const cursor = (v.cursor as string | undefined) ?? (v.postgres !== undefined ? '.cgn/settle.watcher.json' : `${(v.ledger as string | undefined) ?? '.cgn/node/ledger.sqlite'}.watcher.json`);
     store = await openLedgerStore({ ledger: v.ledger as string | undefined, postgres: v.postgres as string | undefined, schema: v.schema as string | undefined });
     const contracts = await openContracts({ rpcUrl: rpc, contractsFile, privateKey: key as Hex });
-    settler = new Settler({ store, contracts, watcherStore: new JsonFileWatcherStore(cursor), confirmations, closeEveryMs: closeEveryMs === 0 ? null : closeEveryMs, closeAtRecords: closeAt, intervalMs, log, anchorEmpty: v['anchor-empty'] === true, relay: v['no-relay'] ? false : { feeBps } });
+    settler = new Settler({ store, contracts, watcherStore: new JsonFileWatcherStore(cursor), confirmations, closeEveryMs: closeEveryMs === 0 ? null : closeEveryMs, closeAtRecords: closeAt, intervalMs, log, anchorEmpty: v['anchor-empty'] === true, relay: v['no-relay'] ? false : { feeBps }, ...(rate === undefined ? {} : { rate }) });
     if (v.once) {
       const r = await settler.tick({ close: v['close-now'] === true });
       stdout(json(reportJson(r)));

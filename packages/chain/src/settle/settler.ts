@@ -23,7 +23,7 @@
  */
 import { getAddress, type Address, type Hash } from 'viem';
 import { hostname } from 'node:os';
-import { closeRequested, closerGone, cycleIsEmpty, describeCloser, processAlive, escrowDebit, payableTokens, releasableTokens, type BillingLedgerStore, type CloserClaim, type CycleSummary, type Withdrawal } from '@cgn/ledger';
+import { closeRequested, closerGone, cycleIsEmpty, describeCloser, processAlive, escrowDebit, payableTokens, releasableTokens, type BillingLedgerStore, type CloserClaim, type CycleSummary, type SourcedRate, type Withdrawal } from '@cgn/ledger';
 import { AnchorRefusedError, anchorPending, type AnchorOptions, type AnchorOutcome, type ClosedCycle, type PendingResult } from '../anchor.js';
 import { explainChainError } from '../chain-errors.js';
 import { revertReason, type CgnContracts } from '../contracts.js';
@@ -63,6 +63,12 @@ export interface SettlerOptions {
   now?: () => number;
   /** Gasless claims for beneficiaries without ETH (default on, no fee); false turns it off. */
   relay?: RelayOptions | false;
+  /**
+   * The next cycle's token rate, read each time a cycle closes (`rate-source.ts`: a file, a URL,
+   * or a fixed override); recorded on that cycle with its source and time. Absent: the rate carries
+   * over. When it fails, the cycle stays open and the close is retried at the next pass.
+   */
+  rate?: () => Promise<SourcedRate>;
 }
 
 export interface Grant {
@@ -281,7 +287,12 @@ export class Settler {
       throw new OverdrawnError(list);
     }
     this.overdrawnSaid = null;
-    const s = await store.closeCycle({ ...(this.opts.batchSize ? { batchSize: this.opts.batchSize } : {}) });
+    const next = this.opts.rate === undefined ? null : await this.opts.rate();
+    const s = await store.closeCycle({
+      ...(this.opts.batchSize ? { batchSize: this.opts.batchSize } : {}),
+      ...(next === null ? {} : { nextRate: next.rate, nextRateSource: { source: next.source, fetchedAt: next.fetchedAt } }),
+    });
+    if (next !== null) this.log('info', 'next cycle rate', { cycle: s.id + 1, rate: `${next.rate.num}/${next.rate.den}`, source: next.source, fetchedAt: next.fetchedAt });
     this.log('info', 'cycle closed', { cycle: s.id, records: s.records, tokens: s.tokens.toString(), batches: s.batches, payoutRoot: s.payoutRoot });
     return s;
   }
