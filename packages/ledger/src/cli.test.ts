@@ -126,6 +126,32 @@ describe('cgn ledger (runLedgerFromArgs)', () => {
     }
   });
 
+  it('close-cycle --rate-file reads the next cycle rate from a rate source; its invoice names the source and time', async () => {
+    const { dir, path } = ledger();
+    const rateFile = join(dir, 'rate.json');
+    writeFileSync(rateFile, JSON.stringify({ cgnBaseUnitsPerMicroUsd: '5/2' }));
+    expect(await run('close-cycle', '--ledger', path, '--rate-file', rateFile, '--rate-url', 'https://x')).toMatchObject({ code: 2, err: expect.stringMatching(/one rate source/) });
+    expect(await run('close-cycle', '--ledger', path, '--rate-file', join(dir, 'nope.json'))).toMatchObject({ code: 1, err: expect.stringMatching(/cannot read the rate file/) });
+    expect((await run('close-cycle', '--ledger', path, '--rate-file', rateFile)).code).toBe(0);
+    const store = new SqliteLedgerStore({ path });
+    try {
+      expect(store.currentCycle()).toMatchObject({ id: 2, rate: { num: 5n, den: 2n }, rateSource: `file:${rateFile}`, rateFetchedAt: expect.any(Number) });
+      store.appendBatch([makePricedRecord(30)]);
+    } finally {
+      store.close();
+    }
+    expect((await run('close-cycle', '--ledger', path, '--rate', '1/1')).code).toBe(0);
+    const inv = await run('invoice', '--ledger', path, '--account', 'acct_1', '--cycle', '2');
+    expect(inv.out).toMatch(new RegExp(`Rate: 5/2 CGN base units per .* \\(from file:${rateFile.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}, read \\d{4}-`));
+    // A typed --rate is recorded as manual.
+    const after = new SqliteLedgerStore({ path, readonly: true });
+    try {
+      expect(after.currentCycle()).toMatchObject({ id: 3, rate: { num: 1n, den: 1n }, rateSource: 'manual' });
+    } finally {
+      after.close();
+    }
+  });
+
   it('usage, credit, close-cycle, invoice, earnings, proof, verify, audit', async () => {
     const { dir, path } = ledger();
     const usage = await run('usage', '--ledger', path, '--account', 'acct_1');

@@ -16,7 +16,9 @@ import { PostgresLedgerStore } from './pg-store.js';
 import { BENEFICIARIES, type Beneficiary } from './pricing/split.js';
 import { SqliteLedgerStore } from './sqlite-store.js';
 import { USAGE_GROUPS, releasableTokens, earningsReport, invoiceReport, parseDay, usageReport, usageTotal } from './reports.js';
-import type { BillingLedgerStore, UsageLine } from './store.js';
+import type { BillingLedgerStore, CloseCycleOptions, UsageLine } from './store.js';
+import { readRateSource, type RateSourceSpec } from './pricing/rate-source.js';
+import { resolve } from 'node:path';
 import { beneficiaryId, existingAccount, payingAccount, type CentralAccounts } from './cli-ids.js';
 import { closerGone, closerLive, describeCloser, processAlive, type CloserClaim } from './cycle-closer.js';
 import type { CycleSummary } from './billing.js';
@@ -92,11 +94,13 @@ registers an address (cgn miner --payout-address, cgn account payout-address, cg
 register-address). --all lists those already paid too, with the cycle that paid them.
 
 ${COMMON}`,
-  'close-cycle': `Usage: cgn ledger close-cycle [--rate NUM/DEN] [--batch-size N] [--every DURATION]
-                              [--allow-empty] [--wait DURATION] [--force]
+  'close-cycle': `Usage: cgn ledger close-cycle [--rate NUM/DEN | --rate-file FILE | --rate-url URL]
+                              [--batch-size N] [--every DURATION] [--allow-empty] [--wait DURATION] [--force]
 Closes the open cycle. --rate sets the next cycle's token rate (token base units per fiat
-micro-unit, e.g. 20000000000000/1). --every (e.g. 1h, 30m, 10s) keeps closing on that period
-until interrupted.
+micro-unit, e.g. 20000000000000/1); --rate-file or --rate-url read it, at each close, from a
+rate source: JSON like {"cgnBaseUnitsPerMicroUsd": "20000000000000/1"} (--rate overrides them).
+The next cycle records the rate with its source and when it was read (cgn ledger invoice shows
+it). --every (e.g. 1h, 30m, 10s) keeps closing on that period until interrupted.
 
 An open cycle with no records is not closed unless --allow-empty (an empty cycle is not
 anchored on chain either, unless cgn settle --anchor-empty).
@@ -177,6 +181,8 @@ const OPTIONS: ParseArgsConfig['options'] = {
   beneficiary: { type: 'string' },
   role: { type: 'string' },
   rate: { type: 'string' },
+  'rate-file': { type: 'string' },
+  'rate-url': { type: 'string' },
   'batch-size': { type: 'string' },
   every: { type: 'string' },
   'work-id': { type: 'string' },
@@ -381,7 +387,8 @@ async function invoice(store: BillingLedgerStore, v: Values, out: (l: string) =>
     return 0;
   }
   out(`Invoice: account ${account}, billing cycle ${inv.cycle} (${new Date(inv.openedAt).toISOString()} to ${new Date(inv.closedAt ?? 0).toISOString()})`);
-  out(`Rate: ${inv.rate.num}/${inv.rate.den} CGN base units per ${PRICE_UNIT}`);
+  const from = inv.rateSource === undefined ? '' : ` (from ${inv.rateSource}${inv.rateFetchedAt === undefined ? '' : `, read ${new Date(inv.rateFetchedAt).toISOString()}`})`;
+  out(`Rate: ${inv.rate.num}/${inv.rate.den} CGN base units per ${PRICE_UNIT}${from}`);
   usageTable(inv.byDservice, 'dservice', out);
   out(`Amount due: ${formatPrice(inv.priceMicros)} = ${formatCgn(inv.tokens)}, ${inv.records} records`);
   return 0;
@@ -421,6 +428,18 @@ async function closeCycle(store: BillingLedgerStore, v: Values, out: (l: string)
     if (m === null || (m[2] !== undefined && BigInt(m[2]) === 0n)) throw new UsageError(`--rate must be NUM or NUM/DEN (whole numbers, DEN > 0), not "${rateS}"`);
     nextRate = { num: BigInt(m[1]!), den: BigInt(m[2] ?? '1') };
   }
+  const rateFile = str(v, 'rate-file');
+  const rateUrl = str(v, 'rate-url');
+  if (rateFile !== undefined && rateUrl !== undefined) throw new UsageError('give one rate source: --rate-file FILE or --rate-url URL, not both');
+  if (rateUrl !== undefined && !/^https?:\/\//.test(rateUrl)) throw new UsageError(`--rate-url must be an http(s) URL, not "${rateUrl}"`);
+  const rateSpec: RateSourceSpec | null = nextRate !== undefined ? null : rateFile !== undefined ? { file: resolve(rateFile) } : rateUrl !== undefined ? { url: rateUrl } : null;
+  /** The next cycle's rate and its provenance, read now (at each close). */
+  const rateNow = async (): Promise<Pick<CloseCycleOptions, 'nextRate' | 'nextRateSource'>> => {
+    if (nextRate !== undefined) return { nextRate, nextRateSource: { source: 'manual', fetchedAt: Date.now() } };
+    if (rateSpec === null) return {};
+    const r = await readRateSource(rateSpec);
+    return { nextRate: r.rate, nextRateSource: { source: r.source, fetchedAt: r.fetchedAt } };
+  };
   const batchSize = int(v, 'batch-size', 1);
   const every = str(v, 'every');
   const period = every === undefined ? undefined : parseDuration(every);
@@ -442,7 +461,7 @@ async function closeCycle(store: BillingLedgerStore, v: Values, out: (l: string)
   const once = async (): Promise<boolean> => {
     if (!allowEmpty && (await openRecords(store)) === 0 && (await releasableTokens(store)) === 0n) return false;
     const t = performance.now();
-    const s = await store.closeCycle({ ...(nextRate !== undefined ? { nextRate } : {}), ...(batchSize !== undefined ? { batchSize } : {}) });
+    const s = await store.closeCycle({ ...(await rateNow()), ...(batchSize !== undefined ? { batchSize } : {}) });
     print(s, performance.now() - t);
     return true;
   };
@@ -459,7 +478,7 @@ async function closeCycle(store: BillingLedgerStore, v: Values, out: (l: string)
       if ((await openRecords(store)) === 0 && (await releasableTokens(store)) === 0n) {
         throw new Error(allowEmpty ? `${describeCloser(closer, Date.now())} closes this ledger's cycles and does not close empty ones; --force closes an empty one here` : await empty());
       }
-      if (nextRate !== undefined || batchSize !== undefined) throw new UsageError(`${describeCloser(closer, Date.now())} closes this ledger's cycles; --rate and --batch-size go to it, not here (or use --force)`);
+      if (nextRate !== undefined || rateSpec !== null || batchSize !== undefined) throw new UsageError(`${describeCloser(closer, Date.now())} closes this ledger's cycles; --rate, --rate-file, --rate-url and --batch-size go to it, not here (or use --force)`);
       // Coordinated: the schedule closes it at its next pass; wait for that cycle.
       const open = (await store.currentCycle()).id;
       await store.requestCycleClose();

@@ -99,6 +99,9 @@ export interface InvoiceSummary {
   openedAt: number;
   closedAt: number | null;
   rate: TokenRate;
+  /** Where the cycle's rate came from and when it was read (absent: not recorded). */
+  rateSource?: string;
+  rateFetchedAt?: number;
   account: string;
   records: number;
   priceMicros: bigint;
@@ -112,7 +115,10 @@ export interface Invoice extends InvoiceSummary {
 
 async function invoiceOf(store: BillingLedgerStore, c: CycleSummary, account: string): Promise<InvoiceSummary> {
   const debit = (await store.debits(c.id)).find((d) => d.account === account) ?? { account, records: 0, priceMicros: 0n, tokens: 0n };
-  return { cycle: c.id, openedAt: c.openedAt, closedAt: c.closedAt, rate: c.rate, account, records: debit.records, priceMicros: debit.priceMicros, tokens: debit.tokens };
+  return {
+    cycle: c.id, openedAt: c.openedAt, closedAt: c.closedAt, rate: c.rate,
+    ...(c.rateSource === undefined ? {} : { rateSource: c.rateSource }), ...(c.rateFetchedAt === undefined ? {} : { rateFetchedAt: c.rateFetchedAt }),
+    account, records: debit.records, priceMicros: debit.priceMicros, tokens: debit.tokens };
 }
 
 /** An account's invoice for a closed cycle (default: the last sealed one): its debit and usage per DService. */
