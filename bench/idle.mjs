@@ -2,7 +2,7 @@
 /**
  * Idle cost of a node with N connected miners: the node runs in a child process, this process
  * connects N protocol-speaking miners (real Ed25519 handshakes, pongs to every ping), waits for
- * them to settle, then reads the node's CPU time over the idle window.
+ * them to settle, then reads the node's CPU time and event-loop delay over the idle window.
  *
  *   node bench/idle.mjs [--miners 1000] [--seconds 20] [--heartbeat-ms 5000] [--node-dist DIR]
  *
@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { WebSocket } from 'ws';
 import { decodeMessage, encodeMessage, frame, generateMinerKey, signChallenge } from '@cgn/protocol';
 
@@ -40,13 +41,18 @@ async function serve(nodeDist, heartbeatMs) {
   console.log(JSON.stringify({ minerUrl: node.minerUrl }));
   for await (const line of createInterface({ input: process.stdin })) {
     const seconds = Number(line);
+    // How long the event loop stalls (a work request arriving then waits that long).
+    const delay = monitorEventLoopDelay({ resolution: 1 });
+    delay.enable();
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     await new Promise((r) => setTimeout(r, seconds * 1000));
     const cpu = process.cpuUsage(cpu0);
     const wall = performance.now() - t0;
+    delay.disable();
     const rssMb = Math.round(process.memoryUsage().rss / 1048576);
-    console.log(JSON.stringify({ cpuPercent: ((cpu.user + cpu.system) / 1000 / wall) * 100, userMs: cpu.user / 1000, systemMs: cpu.system / 1000, wallMs: wall, rssMb }));
+    const ms = (ns) => Math.round(ns / 1e4) / 100;
+    console.log(JSON.stringify({ cpuPercent: ((cpu.user + cpu.system) / 1000 / wall) * 100, userMs: Math.round(cpu.user / 1000), systemMs: Math.round(cpu.system / 1000), rssMb, loopDelayMs: { p99: ms(delay.percentile(99)), max: ms(delay.max) } }));
     await node.stop(1000);
     rmSync(dataDir, { recursive: true, force: true });
     process.exit(0);
