@@ -56,6 +56,12 @@ const VALUES: Record<string, unknown[]> = {
   timeouts: [{}, { requestMs: 1000 }, { requestMs: 0 }, { request: 10 }, [], 5],
   verification: [{}, { floor: 0.05 }, { floor: 0, decay: 1 }, { floor: 1.5 }, { decay: -0.1 }, { floor: '0.1' }, { seed: 1 }, [], null],
   price: [{ perRequestMicros: 1 }],
+  prices: [
+    {}, { perRequestMicros: 1 }, { perRequestMicros: 0, perCpuSecondMicros: 1000, perMbMicros: 10 }, { perRequestMicros: 1e12 }, { perRequestMicros: 1e12 + 1 },
+    { perRequestMicros: -1 }, { perMbMicros: 1.5 }, { perCpuSecondMicros: '5' }, { perRequest: 1 }, { tiers: {} }, { tiers: { open: { perRequestMicros: 5 } } },
+    { tiers: { attested: {}, dedicated: { perMbMicros: 2 } } }, { tiers: { gold: {} } }, { tiers: { open: { perRequestMicros: 'x' } } }, { tiers: { open: { tiers: {} } } },
+    { tiers: { open: [] } }, { tiers: [] }, [], 5, null,
+  ],
   timeout: [1000],
 };
 

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { CgnError } from './errors.js';
+import { parseDescriptorPrices, type DescriptorPrices } from './descriptor-prices.js';
 
 export interface DServiceDescriptor {
   /** URL-safe name, the `{dservice}` in `/v1/d/{dservice}/...`. */
@@ -35,13 +36,15 @@ export interface DServiceDescriptor {
    * miner's probability falls with clean results (`decay`). Absent: the node's defaults.
    */
   verification?: { floor?: number; decay?: number };
+  /** The developer's prices (µUSD), sent to central on registration; absent: none in the file. */
+  prices?: DescriptorPrices;
 }
 
 const NAME = /^[a-z][a-z0-9-]{0,62}$/;
 
 /** The fields of dservice.json and of its objects (the JSON Schema, dservice.schema.json, lists the same). */
 const FIELDS = {
-  '': ['$schema', 'name', 'version', 'entry', 'developer', 'deterministic', 'resources', 'maxBodyBytes', 'concurrency', 'timeouts', 'verification'],
+  '': ['$schema', 'name', 'version', 'entry', 'developer', 'deterministic', 'resources', 'maxBodyBytes', 'concurrency', 'timeouts', 'verification', 'prices'],
   resources: ['cpus', 'memoryMb', 'pids', 'diskMb', 'gpus'],
   timeouts: ['requestMs'],
   verification: ['floor', 'decay'],
@@ -107,8 +110,10 @@ export function parseDescriptor(value: unknown, source = 'dservice.json'): DServ
       verification[k] = v[k] as number;
     }
   }
+  const prices = o['prices'] === undefined ? undefined : parseDescriptorPrices(o['prices'], fail);
   return {
     ...(verification !== undefined ? { verification } : {}),
+    ...(prices !== undefined ? { prices } : {}),
     name: o['name'] as string,
     version: o['version'] as string,
     entry: o['entry'] as string,

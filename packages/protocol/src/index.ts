@@ -15,6 +15,7 @@ export * from './codec.js';
 export * from './body.js';
 export * from './auth.js';
 export * from './descriptor.js';
+export * from './descriptor-prices.js';
 export * from './outbox.js';
 export * from './rate-limit.js';
 export * from './central-link.js';

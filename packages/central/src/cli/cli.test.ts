@@ -157,7 +157,17 @@ describe('cgn account / dservice / miner register / central', () => {
     mkdirSync(join(dir, 'pkg'));
     writeFileSync(join(dir, 'pkg', 'dservice.json'), JSON.stringify({ name: 'echo', version: '0.2.0', entry: 'dist/server.js' }));
     const reg2 = await dservice(['register', '--dir', 'pkg', '--json']);
-    expect(JSON.parse(reg2.out)).toMatchObject({ version: '0.2.0', digest: 'd'.repeat(64), state: 'pending' });
+    expect(JSON.parse(reg2.out)).toMatchObject({ version: '0.2.0', digest: 'd'.repeat(64), state: 'pending', price: null });
+    // dservice.json's prices are sent with it; a flag overrides its field, --price-tier its tier.
+    writeFileSync(join(dir, 'priced.json'), JSON.stringify({
+      name: 'echo', version: '0.4.0', entry: 'dist/server.js',
+      prices: { perRequestMicros: 50, perMbMicros: 5, tiers: { open: { perRequestMicros: 60 }, attested: { perRequestMicros: 70 } } },
+    }));
+    const priced = await dservice(['register', '--file', 'priced.json', '--digest', 'c'.repeat(64), '--price-mb', '7', '--price-tier', 'attested=80/1/2', '--json']);
+    expect(JSON.parse(priced.out).price, priced.err).toEqual({
+      perRequestMicros: 50, perCpuSecondMicros: 0, perMbMicros: 7,
+      tiers: { open: { perRequestMicros: 60 }, attested: { perRequestMicros: 80, perCpuSecondMicros: 1, perMbMicros: 2 } },
+    });
     // The whole file is checked by dservice.json's schema before anything is sent, naming the field.
     writeFileSync(join(dir, 'bad.json'), JSON.stringify({ name: 'echo', version: '0.3.0', entry: 'dist/server.js', resources: { memoryMB: 64 } }));
     const bad = await dservice(['register', '--file', 'bad.json', '--digest', 'c'.repeat(64)]);

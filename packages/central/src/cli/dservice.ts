@@ -1,7 +1,7 @@
 /** `cgn dservice register|approve|list`. */
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { DSERVICE_SCHEMA_FILE, parseDescriptor } from '@cgn/protocol';
+import { DSERVICE_SCHEMA_FILE, parseDescriptor, type DescriptorPrices } from '@cgn/protocol';
 import { formatPrice, parseTierPrice, type PriceMicros } from './price-format.js';
 import { COMMON_HELP, UsageError, finish, parse, print, processIo, run, sessionApi, table, type CliIo } from './common.js';
 
@@ -18,7 +18,8 @@ Commands:
       [--price-request µUSD] [--price-cpu-second µUSD] [--price-mb µUSD]   (1 µUSD = 0.000001 USD)
       [--price-tier TIER=REQUEST/CPU_SECOND/MB]...  another schedule for one tier (open,
                               attested, dedicated), e.g. attested=200/2000/20. Nodes charge these
-                              prices once the version is approved; without any, a node's default
+                              prices once the version is approved; without any, a node's default.
+                              dservice.json's "prices" (same fields) are sent too; a flag overrides
       [--developer ACCOUNT]   (administrators registering for a developer)
       [--payout-address 0x...] where the developer's share is paid (sets the developer
                               account's payout address, as cgn account payout-address does);
@@ -78,8 +79,9 @@ export async function runDServiceFromArgs(argv: string[], io?: CliIo, deps: DSer
           throw new UsageError(`${file}: ${(err as Error).message}`);
         }
         // The whole file against dservice.json's schema first: central sees only the fields sent.
+        let fromFile: DescriptorPrices | undefined;
         try {
-          parseDescriptor(desc, file);
+          fromFile = parseDescriptor(desc, file).prices;
         } catch (err) {
           throw new UsageError(`${(err as Error).message} (the schema: ${DSERVICE_SCHEMA_FILE})`);
         }
@@ -88,14 +90,16 @@ export async function runDServiceFromArgs(argv: string[], io?: CliIo, deps: DSer
           if (values.dir === undefined) throw new UsageError('--digest is required with --file');
           digest = await (deps.digestPackage ?? defaultDigest)(resolve(cio.cwd, values.dir));
         }
-        const price: Record<string, number> = {};
+        // The file's prices, each overridden by its flag.
+        const { tiers: fileTiers, ...fileBase } = fromFile ?? {};
+        const price: Record<string, number> = { ...fileBase };
         const pr = micros(values['price-request'], '--price-request');
         const pc = micros(values['price-cpu-second'], '--price-cpu-second');
         const pm = micros(values['price-mb'], '--price-mb');
         if (pr !== undefined) price['perRequestMicros'] = pr;
         if (pc !== undefined) price['perCpuSecondMicros'] = pc;
         if (pm !== undefined) price['perMbMicros'] = pm;
-        const tiers = Object.fromEntries((values['price-tier'] ?? []).map(parseTierPrice));
+        const tiers = { ...fileTiers, ...Object.fromEntries((values['price-tier'] ?? []).map(parseTierPrice)) };
         if (Object.keys(tiers).length > 0) (price as Record<string, unknown>)['tiers'] = tiers;
         const body: Record<string, unknown> = { digest };
         for (const k of ['name', 'version', 'entry', 'deterministic', 'resources', 'maxBodyBytes', 'concurrency', 'timeouts'] as const) {
