@@ -201,11 +201,19 @@ describe('on-chain settlement, end to end', () => {
     await Promise.all(miners.map((m) => m.exited));
     const liar = new ScriptedMiner({ ack: true, answer: true, answerWith: () => ({ metering: { execUs: 1, cpuUs: 5_000_000_000 } }) });
     await liar.connect(t.node.minerUrl);
-    await waitFor(() => t.node.broker.snapshot().miners.length === 1, 'only the liar to serve');
+    await waitFor(() => { const m = t.node.broker.snapshot().miners; return m.length === 1 && m[0]!.id === liar.id; }, 'only the liar to serve');
     // test-account deposits a tiny amount: twice one reservation.
-    const probe = await post('probe');
-    expect(probe.status).toBe(402);
-    const needed = BigInt(((await probe.json()) as { details: { needed: string } }).details.needed);
+    // Until the node's balance guard has reloaded (every 2 s) after the withdrawal, the ledger's own
+    // check refuses the charge instead (402 without the reservation's figures): ask until it says.
+    let needed: bigint | undefined;
+    await waitFor(async () => {
+      const probe = await post('probe');
+      expect(probe.status).toBe(402);
+      const d = ((await probe.json()) as { details?: { needed?: string } }).details;
+      if (d?.needed !== undefined) needed = BigInt(d.needed);
+      return needed !== undefined;
+    }, "the node's balance guard to see the withdrawal", 15_000);
+    if (needed === undefined) throw new Error('unreachable');
     await payer.deposit(2n * needed);
     await mine(2);
     await settler.tick();
