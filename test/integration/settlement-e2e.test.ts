@@ -203,17 +203,12 @@ describe('on-chain settlement, end to end', () => {
     await liar.connect(t.node.minerUrl);
     await waitFor(() => { const m = t.node.broker.snapshot().miners; return m.length === 1 && m[0]!.id === liar.id; }, 'only the liar to serve');
     // test-account deposits a tiny amount: twice one reservation.
-    // Until the node's balance guard has reloaded (every 2 s) after the withdrawal, the ledger's own
-    // check refuses the charge instead (402 without the reservation's figures): ask until it says.
-    let needed: bigint | undefined;
-    await waitFor(async () => {
-      const probe = await post('probe');
-      expect(probe.status).toBe(402);
-      const d = ((await probe.json()) as { details?: { needed?: string } }).details;
-      if (d?.needed !== undefined) needed = BigInt(d.needed);
-      return needed !== undefined;
-    }, "the node's balance guard to see the withdrawal", 15_000);
-    if (needed === undefined) throw new Error('unreachable');
+    // The node's balance guard reloads every 2 s: wait until it has seen the withdrawal, so the probe
+    // is refused by the reservation (with its figures) and never reaches the liar.
+    await waitFor(() => t.node.billing.guard!.available('test-account') <= 0n, "the node's balance guard to see the withdrawal", 15_000);
+    const probe = await post('probe');
+    expect(probe.status).toBe(402);
+    const needed = BigInt(((await probe.json()) as { details: { needed: string } }).details.needed);
     await payer.deposit(2n * needed);
     await mine(2);
     await settler.tick();
