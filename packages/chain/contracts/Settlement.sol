@@ -23,8 +23,9 @@ import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProo
 ///    claim on a beneficiary's behalf (`claimFor`, `claimManyFor`): a relayer pays the gas for an
 ///    address that holds no ETH. The leaf is always built from the beneficiary's address and the
 ///    tokens always go to the beneficiary, except an optional relayer fee of at most
-///    MAX_RELAYER_FEE_BPS (1%) of the claim, named by the relayer and paid to it. A beneficiary
-///    who wants every token claims itself (`claim`) before a relayer does.
+///    MAX_RELAYER_FEE_BPS (1%) of the claim that only the settlement operator (ANCHOR_ROLE, the
+///    documented relayer) may take: anyone else relays for free (`FeeNotAllowed`), so nobody can
+///    skim a beneficiary's claim by submitting it first.
 ///  * Withdrawal rule: the ledger alone knows how much of a deposit was spent, so after a cycle is
 ///    anchored the operator (ANCHOR_ROLE) posts each account's unused balance with
 ///    `setWithdrawable(account, cycleId, amount)` (sets the allowance) or, as the settler does,
@@ -93,6 +94,7 @@ contract Settlement is AccessControl, ReentrancyGuard {
     error ExceedsEscrow(uint256 amount, uint256 escrow);
     error ExceedsWithdrawable(uint256 amount, uint256 withdrawable);
     error FeeTooHigh(uint16 feeBps, uint16 maxBps);
+    error FeeNotAllowed(address relayer);
     error ZeroAddress();
 
     constructor(IERC20 token_, address admin) {
@@ -250,7 +252,7 @@ contract Settlement is AccessControl, ReentrancyGuard {
     }
 
     /// Submits `beneficiary`'s claim of one cycle; pays it `amount` minus a fee of `feeBps` basis
-    /// points (at most MAX_RELAYER_FEE_BPS), which goes to the sender.
+    /// points (at most MAX_RELAYER_FEE_BPS, and only for the operator), which goes to the sender.
     function claimFor(address beneficiary, uint64 cycleId, uint256 amount, bytes32[] calldata proof, uint16 feeBps)
         external
         nonReentrant
@@ -284,6 +286,7 @@ contract Settlement is AccessControl, ReentrancyGuard {
 
     function _payRelayed(address beneficiary, uint256 amount, uint16 feeBps) private {
         if (feeBps > MAX_RELAYER_FEE_BPS) revert FeeTooHigh(feeBps, MAX_RELAYER_FEE_BPS);
+        if (feeBps > 0 && !hasRole(ANCHOR_ROLE, msg.sender)) revert FeeNotAllowed(msg.sender);
         uint256 fee = (amount * feeBps) / 10_000;
         token.safeTransfer(beneficiary, amount - fee);
         if (fee > 0) token.safeTransfer(msg.sender, fee);

@@ -6,6 +6,8 @@ import { anchorClosedCycle } from './anchor.js';
 import { ANVIL_KEYS } from './anvil.js';
 import { revertReason, type CgnContracts } from './contracts.js';
 import { asAccount, startLocalChain, type LocalChain } from './local.js';
+import { requireWallet } from './clients.js';
+import { settlementAbi } from './generated/index.js';
 
 const T = 10n ** 18n;
 
@@ -85,6 +87,11 @@ describe('claims submitted on a beneficiary’s behalf', () => {
 
   it('takes a relayer fee up to the cap, and refuses more', async () => {
     expect(await op.maxRelayerFeeBps()).toBe(100);
+    // A stranger may relay, never skim: a fee is only for the settlement operator (ANCHOR_ROLE).
+    expect(await reverts(relayer.claimFor(poor, [{ cycleId: 2, amount: 1_000n * T, proof: tree.proofOf(poor) }], 1))).toBe('FeeNotAllowed');
+    const role = await op.clients.public.readContract({ address: op.addresses.settlement, abi: settlementAbi, functionName: 'ANCHOR_ROLE' });
+    const w = requireWallet(op.clients);
+    await op.clients.public.waitForTransactionReceipt({ hash: await w.writeContract({ address: op.addresses.settlement, abi: settlementAbi, functionName: 'grantRole', args: [role, relayer.me] }) });
     expect(await reverts(relayer.claimFor(poor, [{ cycleId: 2, amount: 1_000n * T, proof: tree.proofOf(poor) }], 101))).toBe('FeeTooHigh');
     const [b, r] = [await op.tokenBalance(poor), await relayer.tokenBalance(relayer.me)];
     await relayer.claimFor(poor, [{ cycleId: 2, amount: 1_000n * T, proof: tree.proofOf(poor) }], 100);
