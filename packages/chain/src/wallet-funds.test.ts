@@ -13,6 +13,7 @@ import { ANVIL_KEYS } from './anvil.js';
 import { runWalletFromArgs } from './cli.js';
 import { addressesToJson } from './deploy.js';
 import { startLocalChain, type LocalChain } from './local.js';
+import { captureCli } from './test-fixtures/capture-cli.js';
 
 const T = 10n ** 18n;
 let chain: LocalChain;
@@ -21,11 +22,7 @@ let dir: string;
 let contractsFile: string;
 let devJson: string;
 
-function run(args: string[], env: Record<string, string> = {}) {
-  const out: string[] = [];
-  const err: string[] = [];
-  return runWalletFromArgs(args, { stdout: (t) => void out.push(t), stderr: (t) => void err.push(t), env }).then((code) => ({ code, out: out.join('\n'), err: err.join('\n') }));
-}
+const run = (args: string[], env: Record<string, string> = {}) => captureCli(runWalletFromArgs, args, env);
 
 /** A new wallet made by the command itself: its address and key file. */
 async function newWallet(name: string): Promise<{ address: Address; file: string; key: Hex }> {
@@ -161,7 +158,7 @@ describe('chain errors say what to do', () => {
 });
 
 describe('cgn wallet claim --for', () => {
-  it('relays a claim for an address without ETH: the tokens go to it, the fee to the relayer', async () => {
+  it('relays a claim for an address without ETH: the tokens go to it, all of them (a stranger may not take a fee)', async () => {
     const poor = await newWallet('beneficiary');
     const tree = StandardMerkleTree.of([[poor.address, (10n * T).toString()], [chain.operator, '1']], ['address', 'uint256']);
     await chain.contracts.mint(chain.operator, 10n * T + 1n);
@@ -176,11 +173,13 @@ describe('cgn wallet claim --for', () => {
     expect((await run(['faucet', '--address', relayer.address, '--eth', '1'], { CGN_DEV_JSON: devJson })).code).toBe(0);
     const base = ['claim', '--dev-json', devJson, '--key-file', relayer.file, '--for', poor.address, '--cycle', '1', '--units', (10n * T).toString(), '--proof', proof];
     expect((await run([...base, '--fee-bps', '200'])).err).toMatch(/a relayer fee of 200 basis points is above the contract's cap of 100: give --fee-bps 100 or less/);
-    const r = await run([...base, '--fee-bps', '50']);
+    // Only the settlement operator may keep a fee: a stranger relaying with one is refused.
+    expect((await run([...base, '--fee-bps', '50'])).err).toMatch(/FeeNotAllowed/);
+    const r = await run(base);
     expect(r).toMatchObject({ code: 0 });
-    expect(r.out).toMatch(new RegExp(`claim: ok for ${poor.address} \\(relayed: the tokens went to it, fee 50 bps to the signer\\)`));
-    expect(await chain.contracts.tokenBalance(poor.address)).toBe((10n * T * 9950n) / 10_000n);
-    expect(await chain.contracts.tokenBalance(relayer.address)).toBe((10n * T * 50n) / 10_000n);
+    expect(r.out).toMatch(new RegExp(`claim: ok for ${poor.address} \\(relayed: the tokens went to it`));
+    expect(await chain.contracts.tokenBalance(poor.address)).toBe(10n * T);
+    expect(await chain.contracts.tokenBalance(relayer.address)).toBe(0n);
     expect(await chain.contracts.ethBalance(poor.address)).toBe(0n);
     const again = await run(base);
     expect(again.err).toMatch(/cycle 1 was already claimed for 0x[0-9a-fA-F]{40} \(by it or by a relayer\)/);
