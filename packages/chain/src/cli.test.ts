@@ -11,16 +11,13 @@ import { addressesToJson } from './deploy.js';
 import { asAccount, startLocalChain, type LocalChain } from './local.js';
 import { exportMinerKey, generateMinerKey, minerIdOf, stakeBindingMessage } from '@cgn/protocol';
 import { recoverMessageAddress } from 'viem';
+import { captureCli } from './test-fixtures/capture-cli.js';
 
 let chain: LocalChain;
 let dir: string;
 let contractsFile: string;
 
-function run(args: string[]) {
-  const out: string[] = [];
-  const err: string[] = [];
-  return runWalletFromArgs(args, { stdout: (t) => void out.push(t), stderr: (t) => void err.push(t), env: {} }).then((code) => ({ code, out: out.join('\n'), err: err.join('\n') }));
-}
+const run = (args: string[]) => captureCli(runWalletFromArgs, args);
 
 beforeAll(async () => {
   chain = await startLocalChain({ unbondingDelaySeconds: 60 });

@@ -7,16 +7,13 @@ import { ANVIL_KEYS } from '../anvil.js';
 import { addressesToJson } from '../deploy.js';
 import { startLocalChain, type LocalChain } from '../local.js';
 import { runSettleFromArgs } from './cli.js';
+import { captureCli } from '../test-fixtures/capture-cli.js';
 
 let chain: LocalChain;
 let dir: string;
 let contractsFile: string;
 
-function run(args: string[]) {
-  const out: string[] = [];
-  const err: string[] = [];
-  return runSettleFromArgs(args, { stdout: (l) => void out.push(l), stderr: (l) => void err.push(l), env: {} }).then((code) => ({ code, out: out.join('\n'), err: err.join('\n') }));
-}
+const run = (args: string[]) => captureCli(runSettleFromArgs, args);
 
 beforeAll(async () => {
   chain = await startLocalChain({});

@@ -9,16 +9,13 @@ import { addressesToJson } from '../deploy.js';
 import { startLocalChain, type LocalChain } from '../local.js';
 import { runSettleFromArgs } from './cli.js';
 import { rateFromFlags } from './rate-flags.js';
+import { captureCli } from '../test-fixtures/capture-cli.js';
 
 let chain: LocalChain;
 let dir: string;
 let contractsFile: string;
 
-function run(args: string[]) {
-  const out: string[] = [];
-  const err: string[] = [];
-  return runSettleFromArgs(args, { stdout: (l) => void out.push(l), stderr: (l) => void err.push(l), env: {} }).then((code) => ({ code, out: out.join('\n'), err: err.join('\n') }));
-}
+const run = (args: string[]) => captureCli(runSettleFromArgs, args);
 
 const record = (i: number): Microtransaction => ({
   workId: `w_rate_${i}`, account: 'acme', endUser: null, dservice: 'echo', tier: 'open', miner: 'm1', node: 'node-a',
