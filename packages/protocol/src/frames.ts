@@ -64,6 +64,12 @@ export interface AdvertisedDService {
 export interface Resources {
   cpus: number;
   memoryMb: number;
+  /** Disk the miner offers DService packages and their scratch space, MB. */
+  diskMb?: number;
+  /** GPUs it offers (0 or more). */
+  gpus?: number;
+  /** Its own estimate of its bandwidth, megabits per second (the node's probe measures it too). */
+  bandwidthMbps?: number;
 }
 
 export interface AdvertiseFrame {
@@ -75,6 +81,10 @@ export interface AdvertiseFrame {
   dservices: AdvertisedDService[];
   resources: Resources;
   location?: string;
+  /** Data region the miner sits in, e.g. `eu-west` (placement honours an account's regions). */
+  region?: string;
+  /** The least the miner accepts, in µUSD per CPU-second (placement refuses DServices paying less). */
+  priceFloor?: number;
   /** Opaque attestation evidence for the `attested` tier. */
   attestation?: Uint8Array;
   /**
@@ -198,6 +208,50 @@ export interface NoticeFrame {
   message: string;
 }
 
+/**
+ * Node -> miner: run an instance of an approved DService. The miner fetches the package archive
+ * (gzip'd tar) from `packagePath` on the node's work endpoint (same host and TLS trust as the
+ * tunnel) unless it has `digest` cached, checks the unpacked package's digest, starts it in the
+ * sandbox and answers `placed`. When ready, it advertises again with the DService in its list.
+ */
+export interface PlaceFrame {
+  t: 'place';
+  v: number;
+  /** The node's id for this instance; `placed` and `unplace` name it. */
+  instanceId: string;
+  name: string;
+  version: string;
+  /** sha256 hex package digest (see miner/src/digest.ts) the unpacked package must have. */
+  digest: string;
+  /** Path on the node's work endpoint serving the archive, e.g. `/v1/packages/<digest>`. */
+  packagePath: string;
+  /** Size of the archive in bytes; a larger download is cut off. */
+  sizeBytes: number;
+}
+
+/** Node -> miner: stop an instance (scaled down, or the DService was withdrawn). */
+export interface UnplaceFrame {
+  t: 'unplace';
+  v: number;
+  instanceId: string;
+  reason: string;
+}
+
+/** Miner -> node: how a `place` went. */
+export interface PlacedFrame {
+  t: 'placed';
+  v: number;
+  instanceId: string;
+  digest: string;
+  ok: boolean;
+  /** Why it failed (ok false), for the node's log and `explain`. */
+  message?: string;
+  /** From the `place` frame to the instance answering its health check, ms. */
+  coldStartMs: number;
+  /** Whether the archive was downloaded (false: it was in the miner's cache). */
+  fetched: boolean;
+}
+
 export interface ErrorFrame {
   t: 'error';
   v: number;
@@ -224,6 +278,9 @@ export type Frame =
   | AttestFrame
   | QuoteFrame
   | NoticeFrame
+  | PlaceFrame
+  | UnplaceFrame
+  | PlacedFrame
   | ErrorFrame;
 
 export type FrameType = Frame['t'];
@@ -236,10 +293,10 @@ export type OutgoingFrame = Frame;
 
 /** Frames a miner may send to a node, and a node to a miner. */
 export const MINER_TO_NODE: ReadonlySet<FrameType> = new Set<FrameType>([
-  'hello', 'auth', 'advertise', 'ack', 'result', 'pong', 'ping', 'drain', 'quote', 'error',
+  'hello', 'auth', 'advertise', 'ack', 'result', 'pong', 'ping', 'drain', 'quote', 'placed', 'error',
 ]);
 export const NODE_TO_MINER: ReadonlySet<FrameType> = new Set<FrameType>([
-  'challenge', 'welcome', 'work', 'cancel', 'ping', 'pong', 'drain', 'attest', 'notice', 'error',
+  'challenge', 'welcome', 'work', 'cancel', 'ping', 'pong', 'drain', 'attest', 'notice', 'place', 'unplace', 'error',
 ]);
 
 /** Distributive Omit so frame constructors can leave out `v`. */

@@ -31,6 +31,8 @@ export const LIMITS = {
   maxTimeoutMs: 24 * 3600 * 1000,
   /** Most CPU time one result may report, µs: a whole day on 1,024 cores. More is not a measurement. */
   maxCpuUs: 24 * 3600 * 1_000_000 * 1024,
+  /** Largest DService package archive, bytes (central refuses larger uploads). */
+  maxPackageBytes: 64 * 1024 * 1024,
 } as const;
 
 type Obj = Record<string, unknown>;
@@ -102,6 +104,10 @@ function tier(o: Obj, t: string, f: string): void {
 }
 
 const MAX_MS = Number.MAX_SAFE_INTEGER;
+
+function hexDigest(o: Obj, t: string, f: string): void {
+  if (typeof o[f] !== 'string' || !/^[0-9a-f]{64}$/.test(o[f] as string)) throw bad(t, f, 'must be 64 lower-case hex (a sha256 digest)');
+}
 
 /** Checks that a decoded MessagePack value is a well-formed frame, and narrows its type. */
 export function validateFrame(value: unknown): Frame {
@@ -182,7 +188,10 @@ function checkFrame(value: unknown): Frame {
       if (r === null || typeof r !== 'object') throw bad(t, 'resources', 'must be a map');
       int(r as Obj, t, 'cpus', 0, 1 << 20);
       int(r as Obj, t, 'memoryMb', 0, MAX_MS);
+      for (const k of ['diskMb', 'gpus', 'bandwidthMbps']) if ((r as Obj)[k] !== undefined) int(r as Obj, t, k, 0, MAX_MS);
       str(o, t, 'location', LIMITS.maxNameLength, true);
+      str(o, t, 'region', LIMITS.maxNameLength, true);
+      if (o['priceFloor'] !== undefined) int(o, t, 'priceFloor', 0, MAX_MS);
       bytes(o, t, 'attestation', undefined, true);
       if (o['payoutAddress'] !== undefined && (typeof o['payoutAddress'] !== 'string' || !/^0x[0-9a-fA-F]{40}$/.test(o['payoutAddress']))) {
         throw bad(t, 'payoutAddress', 'must be an EVM address (0x and 40 hex digits)');
@@ -248,6 +257,27 @@ function checkFrame(value: unknown): Frame {
     case 'notice':
       nonEmpty(o, t, 'kind', LIMITS.maxNameLength);
       str(o, t, 'message', LIMITS.maxMessageLength);
+      break;
+    case 'place':
+      nonEmpty(o, t, 'instanceId', LIMITS.maxIdLength);
+      nonEmpty(o, t, 'name', LIMITS.maxNameLength);
+      str(o, t, 'version', LIMITS.maxNameLength);
+      hexDigest(o, t, 'digest');
+      nonEmpty(o, t, 'packagePath', LIMITS.maxPathLength);
+      if (!(o['packagePath'] as string).startsWith('/')) throw bad(t, 'packagePath', 'must be a path starting with /');
+      int(o, t, 'sizeBytes', 1, LIMITS.maxPackageBytes);
+      break;
+    case 'unplace':
+      nonEmpty(o, t, 'instanceId', LIMITS.maxIdLength);
+      str(o, t, 'reason', LIMITS.maxMessageLength);
+      break;
+    case 'placed':
+      nonEmpty(o, t, 'instanceId', LIMITS.maxIdLength);
+      hexDigest(o, t, 'digest');
+      bool(o, t, 'ok');
+      str(o, t, 'message', LIMITS.maxMessageLength, true);
+      int(o, t, 'coldStartMs', 0, LIMITS.maxTimeoutMs);
+      bool(o, t, 'fetched');
       break;
     case 'error':
       if (!isErrorCode(o['code'])) throw bad(t, 'code', 'is not a known error code');
