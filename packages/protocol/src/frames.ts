@@ -210,8 +210,8 @@ export interface NoticeFrame {
 
 /**
  * Node -> miner: run an instance of an approved DService. The miner fetches the package archive
- * (gzip'd tar) from `packagePath` on the node's work endpoint (same host and TLS trust as the
- * tunnel) unless it has `digest` cached, checks the unpacked package's digest, starts it in the
+ * (gzip'd tar) with an HTTP GET of `packagePath` on the node's miner endpoint (the host, port and
+ * TLS trust of the tunnel itself) unless it has `digest` cached, checks the unpacked package's digest, starts it in the
  * sandbox and answers `placed`. When ready, it advertises again with the DService in its list.
  */
 export interface PlaceFrame {
@@ -223,7 +223,7 @@ export interface PlaceFrame {
   version: string;
   /** sha256 hex package digest (see miner/src/digest.ts) the unpacked package must have. */
   digest: string;
-  /** Path on the node's work endpoint serving the archive, e.g. `/v1/packages/<digest>`. */
+  /** Path on the node's miner endpoint serving the archive, e.g. `/v1/packages/<digest>`. */
   packagePath: string;
   /** Size of the archive in bytes; a larger download is cut off. */
   sizeBytes: number;
