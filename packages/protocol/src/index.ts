@@ -22,3 +22,4 @@ export * from './central-link.js';
 export * from './measurement.js';
 export * from './tls-files.js';
 export * from './units.js';
+export * from './terminal.js';
