@@ -51,6 +51,21 @@ describe('cgn dservice init', () => {
     }
   }, 90_000);
 
+  it('prints what it made as JSON with --json', () => {
+    const tmp = tempDir('cgn-init-');
+    try {
+      const dir = join(tmp.path, 'tiles');
+      const init = cgn(['dservice', 'init', 'tiles', '--dir', dir, '--json']);
+      expect(init.status, init.stderr).toBe(0);
+      const out = JSON.parse(init.stdout) as { name: string; dir: string; files: string[] };
+      expect(out.name).toBe('tiles');
+      expect(out.dir).toBe(dir);
+      expect(out.files).toContain('dservice.json');
+    } finally {
+      tmp.cleanup();
+    }
+  });
+
   it('refuses a name that is not a DService name and a directory that is not empty', () => {
     const tmp = tempDir('cgn-init-');
     try {

@@ -13,26 +13,34 @@ export interface Progress {
 
 const NAME_WIDTH = 10;
 
-export function progressLine(ok: boolean, name: string, ms: number, detail: string): string {
-  const secs = `${(ms / 1000).toFixed(1)} s`.padStart(6);
-  return `  ${ok ? '✓' : '✗'} ${name.padEnd(NAME_WIDTH)} ${secs}${detail === '' ? '' : `  ${detail}`}\n`;
+/** Colouring of the marks: identity when the output is not a terminal (see coloursFor). */
+export interface MarkColours {
+  green(s: string): string;
+  red(s: string): string;
 }
 
-export function makeProgress(write: ((s: string) => void) | null, now: () => number = Date.now): Progress {
+const PLAIN: MarkColours = { green: (s) => s, red: (s) => s };
+
+export function progressLine(ok: boolean, name: string, ms: number, detail: string, c: MarkColours = PLAIN): string {
+  const secs = `${(ms / 1000).toFixed(1)} s`.padStart(6);
+  return `  ${ok ? c.green('✓') : c.red('✗')} ${name.padEnd(NAME_WIDTH)} ${secs}${detail === '' ? '' : `  ${detail}`}\n`;
+}
+
+export function makeProgress(write: ((s: string) => void) | null, now: () => number = Date.now, c: MarkColours = PLAIN): Progress {
   return {
     async step(name, run, detail) {
       const t0 = now();
       try {
         const r = await run();
-        write?.(progressLine(true, name, now() - t0, detail?.(r) ?? ''));
+        write?.(progressLine(true, name, now() - t0, detail?.(r) ?? '', c));
         return r;
       } catch (err) {
-        write?.(progressLine(false, name, now() - t0, ''));
+        write?.(progressLine(false, name, now() - t0, '', c));
         throw err;
       }
     },
     report(name, startedAt, detail) {
-      write?.(progressLine(true, name, now() - startedAt, detail));
+      write?.(progressLine(true, name, now() - startedAt, detail, c));
     },
   };
 }

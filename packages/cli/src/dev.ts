@@ -19,6 +19,7 @@ import { freeLoopbackPorts, minerMetricsUrl, type MetricsUrls } from './dev-metr
 import { exitAsError, exitWithin, firstJsonLine, readableLogLine, startChild, type Child } from './dev-child.js';
 import { checkPorts, parsePort, portFree, type PlannedPort } from './dev-ports.js';
 import { makeProgress } from './dev-progress.js';
+import { coloursFor } from '@cgn/protocol';
 import { centralLoginMismatch, loadDevState, saveDevState } from './dev-state.js';
 import { startDevAttestedMiner, swtpmProblem, type DevAttestedMiner } from './dev-attested.js';
 import { checkIsolation, isolationNotice } from './isolation-notice.js';
@@ -49,7 +50,7 @@ Options:
                       else any free; kept in <dir>/dev-state.json so the RPC URL stays put)
   --cycle DURATION    close and anchor a billing cycle this often, e.g. 30s, 5m (default 2m)
   --plaintext         no TLS (every endpoint listens on loopback only; for benchmarks)
-  --quiet             print only the ready JSON line
+  --quiet, --json     print only the ready JSON line (the facts of dev.json)
   -h, --help          show this help
 `;
 
@@ -203,7 +204,7 @@ export async function runDevFromArgs(argv: string[]): Promise<void> {
       args: argv,
       options: {
         dir: { type: 'string' }, miners: { type: 'string' }, 'work-port': { type: 'string' }, 'miner-port': { type: 'string' },
-        dservice: { type: 'string', multiple: true }, sandbox: { type: 'string' }, quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+        dservice: { type: 'string', multiple: true }, sandbox: { type: 'string' }, quiet: { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
         'central-port': { type: 'string' }, 'no-central': { type: 'boolean' },
         'chain-rpc': { type: 'string' }, 'chain-key': { type: 'string' }, 'no-chain': { type: 'boolean' }, 'chain-port': { type: 'string' }, cycle: { type: 'string' }, plaintext: { type: 'boolean' },
       },
@@ -213,6 +214,7 @@ export async function runDevFromArgs(argv: string[]): Promise<void> {
     process.exit(2);
   }
   if (values.help) return void process.stdout.write(DEV_USAGE);
+  if (values.json) values.quiet = true;
   const dir = resolve(values.dir ?? '.cgn');
   const miners = Number(values.miners ?? 3);
   if (!Number.isInteger(miners) || miners < 0 || miners > 64) {
@@ -279,7 +281,7 @@ export async function runDevFromArgs(argv: string[]): Promise<void> {
     { role: 'node miner endpoint', port: ports.miner, flag: '--miner-port' },
     ...(embeddedChain ? [{ role: 'chain (anvil)', port: chainPort, flag: '--chain-port' }] : []),
   ];
-  const progress = makeProgress(values.quiet ? null : (line) => process.stdout.write(line));
+  const progress = makeProgress(values.quiet ? null : (line) => process.stdout.write(line), Date.now, coloursFor(process.stdout));
   const startedAt = Date.now();
   if (!values.quiet) process.stdout.write(`Starting the CGN local network in ${dir}…\n`);
 

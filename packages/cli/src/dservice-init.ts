@@ -9,7 +9,7 @@ import { parseDescriptor } from '@cgn/protocol';
 import { REPO_ROOT } from './paths.js';
 import { dserviceTemplate } from './dservice-template.js';
 
-export const DSERVICE_INIT_USAGE = `Usage: cgn dservice init NAME [--dir DIR]
+export const DSERVICE_INIT_USAGE = `Usage: cgn dservice init NAME [--dir DIR] [--json]
 
 Creates a working DService in DIR (default ./NAME): package.json (depending on @cgn/sdk),
 dservice.json, handler.js (what it answers), server.js (serves it with the SDK), a test
@@ -17,6 +17,8 @@ dservice.json, handler.js (what it answers), server.js (serves it with the SDK),
 
 NAME is the {dservice} in /v1/d/{dservice}/...: a lowercase letter, then lowercase letters,
 digits or '-' (at most 63 in all).
+
+  --json    print {"name", "dir", "files"} instead of the next steps
 `;
 
 export class InitError extends Error {
@@ -53,7 +55,7 @@ export function initDService(name: string, dir: string, repoRoot = REPO_ROOT): s
 export async function runDServiceInitFromArgs(argv: string[]): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, options: { dir: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, allowPositionals: true });
+    parsed = parseArgs({ args: argv, options: { dir: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, allowPositionals: true });
   } catch (err) {
     process.stderr.write(`cgn dservice init: ${(err as Error).message}\n\n${DSERVICE_INIT_USAGE}`);
     return 2;
@@ -70,6 +72,10 @@ export async function runDServiceInitFromArgs(argv: string[]): Promise<number> {
   const dir = resolve(parsed.values.dir ?? name);
   try {
     const files = initDService(name, dir);
+    if (parsed.values.json) {
+      process.stdout.write(JSON.stringify({ name, dir, files }, null, 2) + '\n');
+      return 0;
+    }
     const rel = relative(process.cwd(), dir);
     const shown = rel === '' ? '.' : rel.startsWith('..') ? dir : rel;
     process.stdout.write(`Created the DService "${name}" in ${dir}:
