@@ -14,6 +14,7 @@ export { resolveMinerOptions, MinerOptionError, MINER_DEFAULTS, type MinerOption
 export { runMinerFromArgs, MINER_USAGE, type MainIo } from './main.js';
 export { minerRegistry, serveMinerMetrics, type MinerMetricsServer } from './metrics.js';
 export { digestPackage, digestFiles } from './digest.js';
+export { packDirectory, packToFile, packToBuffer, unpackArchive, inspectArchive, ARCHIVE_LIMITS, type ArchiveLimits, type ArchiveSummary, type PackResult } from './package-archive.js';
 export { buildSandboxCommand, resolveSandbox, bwrapProblem, type SandboxSpec, type SandboxCommand } from './sandbox.js';
 export { detectCgroups, limitsOf, CgroupError, DEFAULT_PIDS, type CgroupSupport, type ResourceLimits } from './cgroup.js';
 export { resolveLimits, type ResolvedLimits } from './limits.js';
