@@ -18,6 +18,7 @@ import { buildRoutes, type RouteDef } from './routes.js';
 import { openApiDocument } from './openapi.js';
 import { BillingReports, type LedgerSource } from '../billing.js';
 import { installCentralMetrics } from './metrics.js';
+import { installUi, type UiOptions } from './ui.js';
 
 export interface HttpOptions {
   /** Default body bound, bytes. Default 64 KiB. */
@@ -35,6 +36,8 @@ export interface HttpOptions {
   version?: string;
   /** A bearer token `GET /metrics` requires. Default: none (metrics hold no account data). */
   metricsToken?: string;
+  /** The web app at /ui/ (operator dashboard, account pages); false: not served. Default: served. */
+  ui?: UiOptions | false;
 }
 
 export const RATE_LIMIT_DEFAULTS = {
@@ -122,6 +125,7 @@ export async function buildHttpServer(svc: CentralService, options: HttpOptions 
     return problem(reply, 404, 'not_found', 'Not found', `no route for ${req.method} ${req.url.slice(0, 200)}; the API is described at /openapi.json`);
   });
 
+  if (options.ui !== false) installUi(app, options.ui ?? {});
   installCentralMetrics(app, svc, { ...(options.linkStatus ? { linkStatus: options.linkStatus } : {}), ...(options.metricsToken !== undefined ? { token: options.metricsToken } : {}) });
 
   const actors = new WeakMap<FastifyRequest, Actor | null>();
