@@ -63,6 +63,7 @@ const VALUES: Record<string, unknown[]> = {
     { tiers: { open: [] } }, { tiers: [] }, [], 5, null,
   ],
   timeout: [1000],
+  instances: [{}, { min: 0 }, { min: 1, max: 4 }, { max: 1000 }, { max: 0 }, { min: -1 }, { min: 1.5 }, { max: '2' }, { max: 1001 }, { maximum: 3 }, [], null],
 };
 
 describe('dservice.schema.json agrees with parseDescriptor', () => {

@@ -38,16 +38,19 @@ export interface DServiceDescriptor {
   verification?: { floor?: number; decay?: number };
   /** The developer's prices (µUSD), sent to central on registration; absent: none in the file. */
   prices?: DescriptorPrices;
+  /** Instances the node's placement keeps (min 0: scales to zero when idle); absent: 0 to the node's default max. */
+  instances?: { min?: number; max?: number };
 }
 
 const NAME = /^[a-z][a-z0-9-]{0,62}$/;
 
 /** The fields of dservice.json and of its objects (the JSON Schema, dservice.schema.json, lists the same). */
 const FIELDS = {
-  '': ['$schema', 'name', 'version', 'entry', 'developer', 'deterministic', 'resources', 'maxBodyBytes', 'concurrency', 'timeouts', 'verification', 'prices'],
+  '': ['$schema', 'name', 'version', 'entry', 'developer', 'deterministic', 'resources', 'maxBodyBytes', 'concurrency', 'timeouts', 'verification', 'prices', 'instances'],
   resources: ['cpus', 'memoryMb', 'pids', 'diskMb', 'gpus'],
   timeouts: ['requestMs'],
   verification: ['floor', 'decay'],
+  instances: ['min', 'max'],
 } as const;
 
 const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -110,10 +113,25 @@ export function parseDescriptor(value: unknown, source = 'dservice.json'): DServ
       verification[k] = v[k] as number;
     }
   }
+  let instances: { min?: number; max?: number } | undefined;
+  if (o['instances'] !== undefined) {
+    const v = o['instances'] as Record<string, unknown>;
+    if (!isObject(v)) fail('instances', 'must be an object { min, max }');
+    known(v, 'instances');
+    instances = {};
+    for (const k of ['min', 'max'] as const) {
+      if (v[k] === undefined) continue;
+      const x = v[k];
+      if (typeof x !== 'number' || !Number.isInteger(x) || x < (k === 'min' ? 0 : 1) || x > 1000) fail(`instances.${k}`, `must be a whole number from ${k === 'min' ? 0 : 1} to 1000`);
+      instances[k] = x as number;
+    }
+    if (instances.min !== undefined && instances.max !== undefined && instances.min > instances.max) fail('instances.min', `(${instances.min}) must not exceed instances.max (${instances.max})`);
+  }
   const prices = o['prices'] === undefined ? undefined : parseDescriptorPrices(o['prices'], fail);
   return {
     ...(verification !== undefined ? { verification } : {}),
     ...(prices !== undefined ? { prices } : {}),
+    ...(instances !== undefined ? { instances } : {}),
     name: o['name'] as string,
     version: o['version'] as string,
     entry: o['entry'] as string,

@@ -252,6 +252,41 @@ export interface PlacedFrame {
   fetched: boolean;
 }
 
+/**
+ * Node -> miner: the capability probe a newly joined miner runs (the node does not take its
+ * advertised CPUs and bandwidth on trust). `chains` sha256 hash chains of `steps` steps each,
+ * computed in parallel, from `seed` (see `probe.ts`); the miner returns every `every`-th link of
+ * each chain, which the node spot-checks, and echoes `payload` (the node times the round trip).
+ * A probe with `chains` 0 only echoes.
+ */
+export interface ProbeFrame {
+  t: 'probe';
+  v: number;
+  id: string;
+  /** 32 random bytes: the chains cannot be computed before the probe arrives. */
+  seed: Uint8Array;
+  chains: number;
+  steps: number;
+  /** Checkpoint interval; divides `steps`. */
+  every: number;
+  payload: Uint8Array;
+}
+
+/** Miner -> node: the answer to a `probe`. */
+export interface ProbedFrame {
+  t: 'probed';
+  v: number;
+  id: string;
+  /** Chain-major, 32 bytes per checkpoint: chain 0's links every, 2 every, ..., steps, then chain 1's, ... */
+  checkpoints: Uint8Array;
+  /** The probe's payload, echoed. */
+  payload: Uint8Array;
+  /** What the miner says of itself, not verifiable by the node: memory free for DServices, disk, GPUs. */
+  memoryMb: number;
+  diskMb: number;
+  gpus: number;
+}
+
 export interface ErrorFrame {
   t: 'error';
   v: number;
@@ -281,6 +316,8 @@ export type Frame =
   | PlaceFrame
   | UnplaceFrame
   | PlacedFrame
+  | ProbeFrame
+  | ProbedFrame
   | ErrorFrame;
 
 export type FrameType = Frame['t'];
@@ -293,10 +330,10 @@ export type OutgoingFrame = Frame;
 
 /** Frames a miner may send to a node, and a node to a miner. */
 export const MINER_TO_NODE: ReadonlySet<FrameType> = new Set<FrameType>([
-  'hello', 'auth', 'advertise', 'ack', 'result', 'pong', 'ping', 'drain', 'quote', 'placed', 'error',
+  'hello', 'auth', 'advertise', 'ack', 'result', 'pong', 'ping', 'drain', 'quote', 'placed', 'probed', 'error',
 ]);
 export const NODE_TO_MINER: ReadonlySet<FrameType> = new Set<FrameType>([
-  'challenge', 'welcome', 'work', 'cancel', 'ping', 'pong', 'drain', 'attest', 'notice', 'place', 'unplace', 'error',
+  'challenge', 'welcome', 'work', 'cancel', 'ping', 'pong', 'drain', 'attest', 'notice', 'place', 'unplace', 'probe', 'error',
 ]);
 
 /** Distributive Omit so frame constructors can leave out `v`. */

@@ -23,3 +23,4 @@ export * from './measurement.js';
 export * from './tls-files.js';
 export * from './units.js';
 export * from './terminal.js';
+export * from './probe.js';

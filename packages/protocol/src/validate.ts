@@ -31,6 +31,11 @@ export const LIMITS = {
   maxTimeoutMs: 24 * 3600 * 1000,
   /** Most CPU time one result may report, µs: a whole day on 1,024 cores. More is not a measurement. */
   maxCpuUs: 24 * 3600 * 1_000_000 * 1024,
+  /** Capability probe: parallel hash chains, steps per chain, checkpoints per chain, echoed payload bytes. */
+  maxProbeChains: 64,
+  maxProbeSteps: 1 << 22,
+  maxProbeCheckpoints: 1024,
+  maxProbePayloadBytes: 4 * 1024 * 1024,
   /** Largest DService package archive, bytes (central refuses larger uploads). */
   maxPackageBytes: 64 * 1024 * 1024,
 } as const;
@@ -278,6 +283,31 @@ function checkFrame(value: unknown): Frame {
       str(o, t, 'message', LIMITS.maxMessageLength, true);
       int(o, t, 'coldStartMs', 0, LIMITS.maxTimeoutMs);
       bool(o, t, 'fetched');
+      break;
+    case 'probe': {
+      nonEmpty(o, t, 'id', LIMITS.maxIdLength);
+      bytes(o, t, 'seed', 32);
+      int(o, t, 'chains', 0, LIMITS.maxProbeChains);
+      int(o, t, 'steps', 0, LIMITS.maxProbeSteps);
+      int(o, t, 'every', 1, LIMITS.maxProbeSteps);
+      const steps = o['steps'] as number;
+      const every = o['every'] as number;
+      if (steps % every !== 0) throw bad(t, 'every', 'must divide steps');
+      if (steps / every > LIMITS.maxProbeCheckpoints) throw bad(t, 'every', `must leave at most ${LIMITS.maxProbeCheckpoints} checkpoints per chain`);
+      bytes(o, t, 'payload');
+      if ((o['payload'] as Uint8Array).length > LIMITS.maxProbePayloadBytes) throw bad(t, 'payload', `is longer than ${LIMITS.maxProbePayloadBytes} bytes`);
+      break;
+    }
+    case 'probed':
+      nonEmpty(o, t, 'id', LIMITS.maxIdLength);
+      bytes(o, t, 'checkpoints');
+      if ((o['checkpoints'] as Uint8Array).length > LIMITS.maxProbeChains * LIMITS.maxProbeCheckpoints * 32) throw bad(t, 'checkpoints', 'holds more checkpoints than any probe asks for');
+      if ((o['checkpoints'] as Uint8Array).length % 32 !== 0) throw bad(t, 'checkpoints', 'must be a whole number of 32-byte hashes');
+      bytes(o, t, 'payload');
+      if ((o['payload'] as Uint8Array).length > LIMITS.maxProbePayloadBytes) throw bad(t, 'payload', `is longer than ${LIMITS.maxProbePayloadBytes} bytes`);
+      int(o, t, 'memoryMb', 0, MAX_MS);
+      int(o, t, 'diskMb', 0, MAX_MS);
+      int(o, t, 'gpus', 0, 1 << 16);
       break;
     case 'error':
       if (!isErrorCode(o['code'])) throw bad(t, 'code', 'is not a known error code');
