@@ -35,6 +35,7 @@ import { closerLive, mayHold, type CloserClaim, type CycleCloser } from './cycle
 import type {
   AppendOptions, AppendResult, Balance, OverdraftRefusal, BillingLedgerStore, CloseCycleOptions, Durability, LedgerRow, UsageFilter, UsageGroup, UsageLine,
 } from './store.js';
+import { depositLimit, type DepositEntry } from './store.js';
 
 export interface PostgresLedgerStoreOptions {
   /** Connection URL, e.g. postgres://user@host:5432/db */
@@ -685,6 +686,12 @@ export class PostgresLedgerStore implements BillingLedgerStore {
     this.assertOpen();
     const rows = await this.sql<{ account: string; deposited: string; spent: string }[]>`SELECT account, deposited::text, spent::text FROM balances ORDER BY account COLLATE "C"`;
     return rows.map((r) => balanceOf(r.account, r.deposited, r.spent));
+  }
+
+  async deposits(account: string, options: { limit?: number } = {}): Promise<DepositEntry[]> {
+    this.assertOpen();
+    const rows = await this.sql<{ amount: string; memo: string | null; at: string }[]>`SELECT amount::text, memo, at FROM deposits WHERE account = ${account} ORDER BY id DESC LIMIT ${depositLimit(options.limit)}`;
+    return rows.map((r) => ({ amount: BigInt(r.amount), memo: r.memo, at: Number(r.at) }));
   }
 
   // ---------------------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ import type { ActivityFilter, ActivityLine, ActivitySubject } from './reputation
 import type {
   AppendOptions, AppendResult, Balance, OverdraftRefusal, BillingLedgerStore, CloseCycleOptions, Durability, LedgerRow, UsageFilter, UsageGroup, UsageLine,
 } from './store.js';
+import { depositLimit, type DepositEntry } from './store.js';
 
 const GENESIS_HEX = GENESIS_HASH.toString('hex');
 
@@ -500,6 +501,12 @@ export class SqliteLedgerStore implements BillingLedgerStore {
     return (this.db.prepare('SELECT account, deposited, spent FROM balances ORDER BY account').all() as { account: string; deposited: string; spent: string }[]).map((r) =>
       balanceOf(r.account, r.deposited, r.spent),
     );
+  }
+
+  deposits(account: string, options: { limit?: number } = {}): DepositEntry[] {
+    this.assertOpen();
+    const rows = this.db.prepare('SELECT amount, memo, at FROM deposits WHERE account = ? ORDER BY id DESC LIMIT ?').all(account, depositLimit(options.limit)) as { amount: string; memo: string | null; at: number }[];
+    return rows.map((r) => ({ amount: BigInt(r.amount), memo: r.memo, at: r.at }));
   }
 
   // ---------------------------------------------------------------------------------------------

@@ -141,6 +141,19 @@ export interface Balance {
   available: bigint;
 }
 
+/** A credit to an account's balance: a chain deposit (`memo` "chain deposit <ref>") or a `credit`. */
+export interface DepositEntry {
+  amount: bigint;
+  memo: string | null;
+  /** When it was credited, epoch ms. */
+  at: number;
+}
+
+/** `deposits(account, { limit })`'s bound. */
+export function depositLimit(limit: number | undefined): number {
+  return limit === undefined ? 50 : Math.max(1, Math.min(1000, Math.floor(limit)));
+}
+
 export interface BillingLedgerStore extends LedgerStore {
   /** The stored row of a work id, with its seq, format, hashes and charge. */
   getRow(workId: string): MaybePromise<LedgerRow | undefined>;
@@ -191,6 +204,8 @@ export interface BillingLedgerStore extends LedgerStore {
   credit(account: string, amount: bigint, memo?: string): MaybePromise<Balance>;
   balance(account: string): MaybePromise<Balance>;
   balances(): MaybePromise<Balance[]>;
+  /** An account's credited deposits (chain deposits and `credit`s), newest first, at most `limit` (default 50, at most 1000). */
+  deposits(account: string, options?: { limit?: number }): MaybePromise<DepositEntry[]>;
 
   usage(group: UsageGroup, filter?: UsageFilter): MaybePromise<UsageLine[]>;
   /**

@@ -218,6 +218,10 @@ export function describeLedgerStore(name: string, makeStore: () => Promise<Ledge
         expect(await store.balance('acct_1')).toEqual({ account: 'acct_1', deposited: 10_000n, spent, available: 10_000n - spent });
         expect((await store.balances()).map((b) => b.account)).toEqual(['acct_1']);
         await expect(async () => store.credit('acct_1', 0n)).rejects.toMatchObject({ code: 'bad_request' });
+        await store.credit('acct_1', 5n);
+        expect((await store.deposits('acct_1')).map((d) => [d.amount, d.memo])).toEqual([[5n, null], [10_000n, 'test deposit']]);
+        expect((await store.deposits('acct_1', { limit: 1 })).map((d) => d.amount)).toEqual([5n]);
+        expect(await store.deposits('acct_2')).toEqual([]);
       });
 
       it('keeps a clipped report beside the billed CPU time (format 3), covered by the chain', async () => {
@@ -521,6 +525,7 @@ export function describeLedgerStore(name: string, makeStore: () => Promise<Ledge
         await f.reopen();
         expect(await f.store.recordChainDeposit({ ref: ref(1).toUpperCase().replace('0X', '0x'), address: A, amount: 500n, block: 7n })).toEqual({ status: 'duplicate' });
         expect((await f.store.balance('acct_1')).deposited).toBe(500n);
+        expect((await f.store.deposits('acct_1')).map((d) => [d.amount, d.memo])).toEqual([[500n, `chain deposit ${ref(1)}`]]);
         await expect(async () => f.store.recordChainDeposit({ ref: 'nope', address: A, amount: 1n, block: 1n })).rejects.toMatchObject({ code: 'bad_request' });
         await expect(async () => f.store.recordChainDeposit({ ref: ref(2), address: A, amount: 0n, block: 1n })).rejects.toMatchObject({ code: 'bad_request' });
       });
