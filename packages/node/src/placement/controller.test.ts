@@ -1,0 +1,191 @@
+/**
+ * The placement controller with an injected clock and in-memory collaborators: what it sends to
+ * miners for requests, advertisements, `placed` frames, idleness and departures. The decisions
+ * themselves are the scheduler's (tested there); these tests pin the wiring around them.
+ */
+import { describe, expect, it } from 'vitest';
+import { parseDescriptor, type Frame, type OutgoingFrame, type Tier } from '@cgn/protocol';
+import { PlacementController, type ConnectedMiner, type PackageRef } from './controller.js';
+import { resolvePlacementOptions, type PlacementOptionsInput } from './options.js';
+import type { ProbeResult } from './probe-runner.js';
+
+const DIGEST = 'a'.repeat(64);
+const echo = parseDescriptor({ name: 'echo', version: '0.1.0', entry: 'server.js', developer: 'dev-1', resources: { cpus: 1, memoryMb: 64 }, concurrency: 4 });
+const big = parseDescriptor({ name: 'big', version: '1', entry: 'server.js', resources: { cpus: 1, memoryMb: 100_000 } });
+
+function minerOf(id: string, over: Partial<ConnectedMiner> & { cpus?: number; memoryMb?: number } = {}): ConnectedMiner {
+  const { cpus, memoryMb, ...rest } = over;
+  return { id, tier: 'open', dservices: [], draining: false, advert: { tier: 'open', slots: 4, dservices: [], resources: { cpus: cpus ?? 4, memoryMb: memoryMb ?? 4096 } }, ...rest };
+}
+
+function setup(opts: PlacementOptionsInput = {}) {
+  let now = 1_000_000;
+  const miners: ConnectedMiner[] = [];
+  const sent: { to: string; f: OutgoingFrame }[] = [];
+  const queues = new Map<string, number>();
+  const probes = new Map<string, ProbeResult>();
+  const packages = new Map<string, PackageRef>([['echo', { digest: DIGEST, sizeBytes: 1000, packagePath: `/v1/packages/${DIGEST}` }], ['big', { digest: 'b'.repeat(64), sizeBytes: 10, packagePath: '/v1/packages/b' }]]);
+  const c = new PlacementController(
+    {
+      clock: { now: () => now },
+      miners: () => miners,
+      dservices: () => [echo, big],
+      packages: { packageOf: (n) => packages.get(n) ?? null },
+      queueOf: (d, t) => ({ depth: queues.get(`${d}/${t}`) ?? 0, oldestMs: 0 }),
+      inFlightOf: () => 0,
+      send: (to, f) => sent.push({ to, f }),
+      log: () => {},
+      probes: { resultOf: (id) => probes.get(id), probe: () => {}, forget: () => {} },
+      defaultTier: 'open',
+    },
+    resolvePlacementOptions({ autoscale: { idleToZeroMs: 30_000 }, coldStartTimeoutMs: 20_000, ...opts }),
+  );
+  const frames = (t: Frame['t']) => sent.filter((s) => s.f.t === t) as { to: string; f: Extract<Frame, { t: typeof t }> }[];
+  const places = () => sent.filter((s) => s.f.t === 'place').map((s) => ({ to: s.to, f: s.f as Extract<Frame, { t: 'place' }> }));
+  /** The miner now advertises the DService (as a miner does once the placed instance is ready). */
+  const advertises = (id: string, name: string) => {
+    const m = miners.find((x) => x.id === id)!;
+    m.dservices = [...m.dservices, name];
+    m.advert = { ...m.advert, dservices: [...m.advert.dservices, { name, version: '0.1.0', digest: DIGEST }] };
+  };
+  return { c, miners, sent, queues, probes, frames, places, advertises, advance: (ms: number) => (now += ms), at: () => now };
+}
+
+describe('placement controller', () => {
+  it('places an instance at once when a request arrives for a DService nobody runs, and says when it should be ready', () => {
+    const s = setup();
+    s.miners.push(minerOf('m1'));
+    expect(s.c.view('echo', 'open')).toMatchObject({ state: 'placeable', eligible: 1, estimateMs: 5000 });
+    const v = s.c.wake('echo', 'open');
+    expect(v).toMatchObject({ state: 'placing', minerId: 'm1', estimateMs: 5000 });
+    const [p] = s.places();
+    expect(p).toMatchObject({ to: 'm1', f: { name: 'echo', version: '0.1.0', digest: DIGEST, packagePath: `/v1/packages/${DIGEST}`, sizeBytes: 1000 } });
+    // A burst of requests during the cold start places nothing more.
+    for (let i = 0; i < 5; i++) s.c.wake('echo', 'open');
+    expect(s.places()).toHaveLength(1);
+    s.advance(1200);
+    expect(s.c.view('echo', 'open')).toMatchObject({ state: 'placing', estimateMs: 3800 });
+  });
+
+  it('counts the instance ready when its miner advertises the DService, and learns the cold start from it', () => {
+    const s = setup();
+    s.miners.push(minerOf('m1'));
+    s.c.wake('echo', 'open');
+    s.advance(1500);
+    s.advertises('m1', 'echo');
+    s.c.tick();
+    expect(s.c.instances()).toMatchObject([{ minerId: 'm1', dservice: 'echo', state: 'ready' }]);
+    expect(s.c.coldStarts.list()).toEqual([1500]);
+    expect(s.c.view('echo', 'open')).toMatchObject({ state: 'placeable', estimateMs: 1500 });
+  });
+
+  it('scales to zero after the idle window: unplace sent, the instance forgotten', () => {
+    const s = setup();
+    s.miners.push(minerOf('m1'));
+    s.c.wake('echo', 'open');
+    s.advance(1000);
+    s.advertises('m1', 'echo');
+    s.c.tick();
+    for (let t = 0; t < 29; t++) {
+      s.advance(1000);
+      s.c.tick();
+    }
+    expect(s.frames('unplace')).toHaveLength(0);
+    s.advance(2000);
+    s.c.tick();
+    expect(s.frames('unplace')).toMatchObject([{ to: 'm1', f: { instanceId: s.places()[0]!.f.instanceId, reason: 'excess' } }]);
+    expect(s.c.instances()).toHaveLength(0);
+  });
+
+  it('places elsewhere when the miner cannot start it (placed ok false), and does not ask that miner again at once', () => {
+    const s = setup();
+    s.miners.push(minerOf('m1'), minerOf('m2'));
+    s.c.wake('echo', 'open');
+    const first = s.places()[0]!;
+    s.c.onPlaced(first.to, { t: 'placed', v: 1, instanceId: first.f.instanceId, digest: DIGEST, ok: false, message: 'digest mismatch', coldStartMs: 5, fetched: true });
+    const second = s.places()[1]!;
+    expect(second.to).not.toBe(first.to);
+    expect(s.c.instances().filter((i) => i.failed === undefined)).toMatchObject([{ minerId: second.to, state: 'starting' }]);
+  });
+
+  it('gives up a start that outlives the cold-start budget and places it on another miner', () => {
+    const s = setup();
+    s.miners.push(minerOf('m1'), minerOf('m2'));
+    s.queues.set('echo/open', 1);
+    s.c.tick();
+    const first = s.places()[0]!;
+    s.advance(20_001);
+    s.c.tick();
+    expect(s.frames('unplace')).toMatchObject([{ to: first.to, f: { instanceId: first.f.instanceId, reason: 'cold_start_timeout' } }]);
+    expect(s.places()[1]!.to).not.toBe(first.to);
+    expect(s.c.counters.timedOut).toBe(1);
+  });
+
+  it('counts a hand-started miner\'s DService as capacity: no placement for it, and never stops it', () => {
+    const s = setup();
+    const m = minerOf('m1');
+    s.miners.push(m);
+    s.advertises('m1', 'echo');
+    s.queues.set('echo/open', 1);
+    s.c.tick();
+    expect(s.places()).toHaveLength(0);
+    s.queues.set('echo/open', 0);
+    s.advance(120_000);
+    s.c.tick();
+    expect(s.frames('unplace')).toHaveLength(0);
+  });
+
+  it('refuses at once what no miner can ever run, with the scheduler\'s reason, and places nothing', () => {
+    const s = setup();
+    s.miners.push(minerOf('m1', { memoryMb: 2048 }), minerOf('m2', { memoryMb: 4096 }));
+    const v = s.c.wake('big', 'open');
+    expect(v).toMatchObject({ state: 'blocked', reason: 'no_eligible_miner', blocking: 'memory' });
+    expect(v.state === 'blocked' && v.message).toMatch(/an instance needs 100000 MB of memory, the largest has 4096/);
+    expect(s.places()).toHaveLength(0);
+    expect(s.c.wake('echo', 'dedicated')).toMatchObject({ state: 'blocked', blocking: 'tier' });
+  });
+
+  it('believes the probe over the claim: a miner claiming 64 CPUs measured at 1 does not get a 2-CPU DService', () => {
+    const two = parseDescriptor({ name: 'two', version: '1', entry: 's.js', resources: { cpus: 2, memoryMb: 64 } });
+    const s = setup();
+    const c2 = new PlacementController({ ...(s.c as unknown as { deps: ConstructorParameters<typeof PlacementController>[0] }).deps, dservices: () => [two], packages: { packageOf: () => ({ digest: DIGEST, sizeBytes: 1, packagePath: '/p' }) } }, s.c.options);
+    s.miners.push(minerOf('liar', { cpus: 64 }));
+    s.probes.set('liar', { ok: true, at: 0, measured: { cpus: 1, memoryMb: 4096, diskMb: 100, gpus: 0, bandwidthMbps: 100 }, measurement: { cpus: 1, hashesPerSec: 1, bandwidthMbps: 100, rttMs: 1 }, selfReported: ['memoryMb', 'diskMb', 'gpus'] });
+    expect(c2.wake('two', 'open')).toMatchObject({ state: 'blocked', blocking: 'cpus' });
+    s.probes.delete('liar');
+    s.advance(1000);
+    expect(c2.wake('two', 'open')).toMatchObject({ state: 'placing', minerId: 'liar' });
+  });
+
+  it('forgets the instances of a miner that left, and places again on demand', () => {
+    const s = setup();
+    s.miners.push(minerOf('m1'), minerOf('m2'));
+    s.c.wake('echo', 'open');
+    const first = s.places()[0]!;
+    s.miners.splice(s.miners.findIndex((m) => m.id === first.to), 1);
+    s.queues.set('echo/open', 1);
+    s.advance(1000);
+    s.c.tick();
+    expect(s.places()).toHaveLength(2);
+    expect(s.places()[1]!.to).not.toBe(first.to);
+  });
+
+  it('ignores a placed frame for an instance it did not place on that miner', () => {
+    const s = setup();
+    s.miners.push(minerOf('m1'), minerOf('m2'));
+    s.c.wake('echo', 'open');
+    const first = s.places()[0]!;
+    const other = first.to === 'm1' ? 'm2' : 'm1';
+    s.c.onPlaced(other, { t: 'placed', v: 1, instanceId: first.f.instanceId, digest: DIGEST, ok: false, message: 'x', coldStartMs: 0, fetched: false });
+    expect(s.places()).toHaveLength(1);
+    expect(s.c.counters.failed).toBe(0);
+  });
+
+  it('does nothing for a DService without a package (only hand-started miners run it)', () => {
+    const s = setup();
+    s.miners.push(minerOf('m1'));
+    const c = new PlacementController({ ...(s.c as unknown as { deps: ConstructorParameters<typeof PlacementController>[0] }).deps, packages: { packageOf: () => null } }, s.c.options);
+    expect(c.wake('echo', 'open' as Tier)).toEqual({ state: 'none' });
+    expect(s.places()).toHaveLength(0);
+  });
+});

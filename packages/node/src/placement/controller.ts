@@ -1,0 +1,400 @@
+/**
+ * The node's placement controller: every tick (and at once when a request arrives for a DService
+ * with no instance), it reads what the node knows — connected miners with their advertisements
+ * and capability probes, the approved DServices that have a package, their queues — runs the
+ * scheduler (`autoscale`, then `place`) and sends the decisions to miners as `place` / `unplace`
+ * frames. The decisions are the scheduler's; this file only gathers inputs and applies outputs.
+ *
+ * Instances: `starting` from the place frame until the miner advertises the DService (then
+ * `ready`, and the time it took is a measured cold start); a `placed` frame with ok false, or a
+ * start that outlives the cold-start budget, is given up and placed elsewhere. DServices a miner
+ * was started with by hand (`--dservice`) count as ready instances the controller never stops.
+ */
+import { randomBytes } from 'node:crypto';
+import { frame, TIERS, type AdvertiseFrame, type DServiceDescriptor, type OutgoingFrame, type PlacedFrame, type Tier } from '@cgn/protocol';
+import {
+  autoscale, diagnose as diagnoseMiners, place, scaleKey,
+  type AutoscaleMemory, type Clock, type DServiceDemand, type DServiceMetrics, type InstanceView, type MinerView, type Requirements, type Resources, type Unplaced,
+} from '@cgn/scheduler';
+import { ColdStarts } from './cold-starts.js';
+import type { PlacementOptions } from './options.js';
+import type { ProbeResult } from './probe-runner.js';
+
+/** Where miners fetch a DService's package (served on the node's miner endpoint). */
+export interface PackageRef {
+  digest: string;
+  sizeBytes: number;
+  packagePath: string;
+}
+
+/** The DServices whose package the node can hand out; null: none (only hand-started miners run it). */
+export interface PackageSource {
+  packageOf(name: string): PackageRef | null;
+}
+
+export const NO_PACKAGES: PackageSource = { packageOf: () => null };
+
+/** A connected, admitted miner as the controller sees it. */
+export interface ConnectedMiner {
+  id: string;
+  tier: Tier;
+  /** The DServices it was admitted to run (advertised, digest allowed). */
+  dservices: readonly string[];
+  draining: boolean;
+  advert: Omit<AdvertiseFrame, 't' | 'v'>;
+}
+
+export interface ProbeSource {
+  resultOf(minerId: string): ProbeResult | undefined;
+  probe(minerId: string, claimedCpus: number): void;
+  forget(minerId: string): void;
+}
+
+export interface PlacementDeps {
+  /** Epoch milliseconds. */
+  clock: Clock;
+  miners: () => ConnectedMiner[];
+  /** The approved DServices this node routes to. */
+  dservices: () => readonly DServiceDescriptor[];
+  packages: PackageSource;
+  queueOf: (dservice: string, tier: Tier) => { depth: number; oldestMs: number };
+  inFlightOf: (dservice: string, tier: Tier) => number;
+  send: (minerId: string, f: OutgoingFrame) => void;
+  log: (level: 'debug' | 'info' | 'warn' | 'error', msg: string, fields: Record<string, unknown>) => void;
+  probes?: ProbeSource | null;
+  defaultTier: Tier;
+  timers?: { setInterval: (fn: () => void, ms: number) => unknown; clearInterval: (t: unknown) => void };
+}
+
+/** What placement can do for a (DService, tier) that no connected miner runs now. */
+export type PlacementView =
+  /** Placement does not apply: no package (or placement is off). */
+  | { state: 'none' }
+  /** An instance is starting; `estimateMs` until it should be ready. */
+  | { state: 'placing'; minerId: string; instanceId: string; estimateMs: number; basis: string }
+  /** Nothing starting, but a request would start an instance on one of `eligible` miners. */
+  | { state: 'placeable'; eligible: number; estimateMs: number; basis: string }
+  /** No miner could take an instance: the scheduler's reason. */
+  | { state: 'blocked'; reason: 'no_eligible_miner' | 'no_free_capacity'; blocking: string | null; message: string };
+
+interface Tracked {
+  view: InstanceView;
+  digest: string;
+  placedAt: number;
+  /** Why the miner could not start it: a ghost the next plan stops and replaces elsewhere. */
+  failed?: string;
+}
+
+/** A request arriving counts as queued work for this long, until it is in the broker's queue. */
+const KICK_HOLD_MS = 2000;
+/** After an unplace, the miner's advertisement may still list the DService for a while. */
+const UNPLACE_GRACE_MS = 10_000;
+/** A miner that failed to start a DService is not asked again for it for this long. */
+const FAILURE_BACKOFF_MS = 10_000;
+
+export class PlacementController {
+  private readonly tracked = new Map<string, Tracked>();
+  private memory: AutoscaleMemory = new Map();
+  private readonly lastRequest = new Map<string, number>();
+  private readonly kicks = new Map<string, number>();
+  private readonly unplacedAt = new Map<string, number>();
+  private readonly failedAt = new Map<string, number>();
+  private unplaced = new Map<string, Unplaced>();
+  private readonly knownMiners = new Set<string>();
+  private readonly tag = randomBytes(4).toString('hex');
+  private seq = 0;
+  private lastTickAt = -Infinity;
+  private timer: unknown = null;
+  private ticking = false;
+  readonly coldStarts: ColdStarts;
+  readonly counters = { ticks: 0, placed: 0, unplaced: 0, ready: 0, failed: 0, timedOut: 0, errors: 0 };
+
+  constructor(private readonly deps: PlacementDeps, readonly options: PlacementOptions) {
+    this.coldStarts = new ColdStarts(options.defaultColdStartMs);
+  }
+
+  start(): void {
+    if (this.timer !== null) return;
+    const t = this.deps.timers ?? { setInterval: (fn: () => void, ms: number) => setInterval(fn, ms).unref(), clearInterval: (x: unknown) => clearInterval(x as ReturnType<typeof setInterval>) };
+    this.timer = t.setInterval(() => this.tick(), this.options.tickMs);
+  }
+
+  stop(): void {
+    if (this.timer === null) return;
+    (this.deps.timers?.clearInterval ?? ((x: unknown) => clearInterval(x as ReturnType<typeof setInterval>)))(this.timer);
+    this.timer = null;
+  }
+
+  /** The instances the controller placed (not the hand-started ones), for status and tests. */
+  instances(): (InstanceView & { failed?: string })[] {
+    return [...this.tracked.values()].map((t) => ({ ...t.view, ...(t.failed !== undefined ? { failed: t.failed } : {}) }));
+  }
+
+  /**
+   * A request arrived for a DService no connected miner runs: place an instance now (not at the
+   * next tick) and say what placement can do for it.
+   */
+  wake(dservice: string, tier: Tier): PlacementView {
+    if (!this.options.enabled || this.descriptorOf(dservice) === undefined || this.deps.packages.packageOf(dservice) === null) return { state: 'none' };
+    const key = scaleKey(dservice, tier);
+    const now = this.deps.clock.now();
+    const recent = this.kicks.get(key);
+    this.kicks.set(key, now);
+    this.lastRequest.set(key, now);
+    // One tick per burst: later requests of the same cold start only read the state.
+    if (recent === undefined || now - this.lastTickAt >= this.options.tickMs) this.tick();
+    return this.view(dservice, tier);
+  }
+
+  /** What placement can do for (dservice, tier) now, without changing anything. */
+  view(dservice: string, tier: Tier): PlacementView {
+    const d = this.descriptorOf(dservice);
+    if (!this.options.enabled || d === undefined || this.deps.packages.packageOf(dservice) === null) return { state: 'none' };
+    const now = this.deps.clock.now();
+    const estimate = this.coldStarts.estimateMs();
+    const basis = this.coldStarts.count === 0 ? 'no cold start measured yet: the default' : `the median of the last ${this.coldStarts.count} cold starts`;
+    let first: Tracked | undefined;
+    for (const t of this.tracked.values()) {
+      if (t.failed !== undefined || t.view.state !== 'starting' || t.view.dservice !== dservice || t.view.tier !== tier) continue;
+      if (first === undefined || t.placedAt < first.placedAt) first = t;
+    }
+    if (first !== undefined) return { state: 'placing', minerId: first.view.minerId, instanceId: first.view.id, estimateMs: Math.max(0, Math.round(estimate - (now - first.placedAt))), basis };
+    const diag = diagnoseMiners(this.minerViews(this.deps.miners()), this.requirementsOf(d, tier));
+    if (diag.eligible === 0) return { state: 'blocked', reason: 'no_eligible_miner', blocking: diag.blocking ?? null, message: diag.message ?? `no miner can run ${dservice}` };
+    const u = this.unplaced.get(scaleKey(dservice, tier));
+    if (u !== undefined && u.reason === 'no_free_capacity') return { state: 'blocked', reason: 'no_free_capacity', blocking: null, message: u.message };
+    return { state: 'placeable', eligible: diag.eligible, estimateMs: Math.round(estimate), basis };
+  }
+
+  /** A `placed` frame: the miner started the instance (it is ready once it advertises it) or could not. */
+  onPlaced(minerId: string, f: PlacedFrame): void {
+    const t = this.tracked.get(f.instanceId);
+    if (t === undefined || t.view.minerId !== minerId) {
+      this.deps.log('warn', 'placed frame for an instance this node did not place there; ignored', { miner: minerId.slice(0, 16), instance: f.instanceId.slice(0, 64) });
+      return;
+    }
+    const now = this.deps.clock.now();
+    const failure = !f.ok ? (f.message ?? 'no reason given') : f.digest !== t.digest ? `it started a package of digest ${f.digest.slice(0, 16)}…, not ${t.digest.slice(0, 16)}…` : null;
+    if (failure === null) {
+      this.deps.log('info', 'instance started on the miner', { miner: minerId.slice(0, 16), instance: f.instanceId, dservice: t.view.dservice, coldStartMs: f.coldStartMs, fetched: f.fetched });
+      return;
+    }
+    this.counters.failed++;
+    t.failed = failure.slice(0, 500);
+    // A ghost still starting past the budget: the next plan stops it and places elsewhere.
+    t.view = { ...t.view, state: 'starting', since: now - this.options.coldStartTimeoutMs - 1 };
+    this.failedAt.set(`${minerId}\u0000${t.view.dservice}`, now);
+    this.deps.log('warn', 'the miner could not start the instance; placing it elsewhere', { miner: minerId.slice(0, 16), instance: f.instanceId, dservice: t.view.dservice, reason: t.failed });
+    this.tick();
+  }
+
+  /** One round: measure, autoscale, place, apply. Errors are logged; the next tick tries again. */
+  tick(): void {
+    if (this.ticking) return;
+    this.ticking = true;
+    try {
+      this.round();
+    } catch (err) {
+      this.counters.errors++;
+      this.deps.log('error', 'placement round failed', { err: err instanceof Error ? err.message : String(err) });
+    } finally {
+      this.ticking = false;
+    }
+  }
+
+  private round(): void {
+    const now = this.deps.clock.now();
+    this.lastTickAt = now;
+    this.counters.ticks++;
+    const miners = this.deps.miners();
+    const byId = new Map(miners.map((m) => [m.id, m]));
+    this.probeNewcomers(miners);
+    this.refreshInstances(byId, now);
+    const statics = this.staticInstances(miners, now);
+    const all = [...[...this.tracked.values()].map((t) => t.view), ...statics];
+
+    const metrics: DServiceMetrics[] = [];
+    const demands: DServiceDemand[] = [];
+    for (const d of this.deps.dservices()) {
+      const pkg = this.deps.packages.packageOf(d.name);
+      if (pkg === null || !this.options.enabled) continue;
+      const tiers = new Set<Tier>([this.deps.defaultTier]);
+      for (const i of all) if (i.dservice === d.name) tiers.add(i.tier);
+      for (const tier of TIERS) {
+        const key = scaleKey(d.name, tier);
+        const kick = this.kicks.get(key);
+        if (kick !== undefined && now - kick > KICK_HOLD_MS) this.kicks.delete(key);
+        if (this.kicks.has(key) || this.deps.queueOf(d.name, tier).depth > 0) tiers.add(tier);
+      }
+      for (const tier of tiers) {
+        const key = scaleKey(d.name, tier);
+        const q = this.deps.queueOf(d.name, tier);
+        const inFlight = this.deps.inFlightOf(d.name, tier);
+        const kicked = this.kicks.has(key);
+        if (q.depth + inFlight > 0 || kicked) this.lastRequest.set(key, now);
+        let ready = 0;
+        let starting = 0;
+        for (const i of all) {
+          if (i.dservice !== d.name || i.tier !== tier) continue;
+          if (i.state === 'ready') ready++;
+          else starting++;
+        }
+        const min = tier === this.deps.defaultTier ? (d.instances?.min ?? 0) : 0;
+        const max = Math.max(min, d.instances?.max ?? this.options.defaultMaxInstances);
+        const last = this.lastRequest.get(key);
+        metrics.push({
+          dservice: d.name, tier, minInstances: min, maxInstances: max, ready, starting, concurrency: d.concurrency,
+          queueDepth: Math.max(q.depth, kicked ? 1 : 0), queueWaitMs: q.oldestMs, inFlight, ...(last !== undefined ? { lastRequestAt: last } : {}),
+        });
+        demands.push({
+          name: d.name, version: d.version, digest: pkg.digest, account: d.developer, requirements: this.requirementsOf(d, tier),
+          minInstances: min, maxInstances: max, queueDepth: q.depth, queueWaitMs: q.oldestMs,
+        });
+      }
+    }
+    const scaled = autoscale(this.memory, metrics, this.deps.clock, this.options.autoscale);
+    this.memory = scaled.memory;
+    for (const s of scaled.decisions) this.deps.log('info', 'autoscale', { dservice: s.dservice, tier: s.tier, from: s.from, to: s.to, reason: s.reason });
+    const desired = new Map(scaled.desired.map((x) => [scaleKey(x.dservice, x.tier), x.instances]));
+    for (const d of demands) d.desiredInstances = desired.get(scaleKey(d.name, d.requirements.tier)) ?? 0;
+    const plan = place({ miners: this.minerViews(miners), instances: all, accounts: [] }, demands, this.deps.clock, { coldStartTimeoutMs: this.options.coldStartTimeoutMs });
+    this.unplaced = new Map(plan.unplaced.map((u) => [scaleKey(u.dservice, u.tier), u]));
+    for (const x of plan.decisions) {
+      if (x.kind === 'stop') {
+        const t = this.tracked.get(x.instanceId);
+        if (t === undefined) continue; // a hand-started DService: not the controller's to stop
+        this.tracked.delete(x.instanceId);
+        if (x.reason === 'cold_start_timeout' && t.failed === undefined) {
+          this.counters.timedOut++;
+          this.failedAt.set(`${x.minerId}\u0000${x.dservice}`, now);
+        }
+        if (t.failed !== undefined) continue;
+        this.counters.unplaced++;
+        this.unplacedAt.set(`${x.minerId}\u0000${x.dservice}`, now);
+        this.deps.send(x.minerId, frame({ t: 'unplace', instanceId: x.instanceId, reason: x.reason }));
+        this.deps.log('info', 'instance stopped', { miner: x.minerId.slice(0, 16), instance: x.instanceId, dservice: x.dservice, tier: x.tier, reason: x.reason });
+        continue;
+      }
+      const failed = this.failedAt.get(`${x.minerId}\u0000${x.dservice}`);
+      if (failed !== undefined && now - failed < FAILURE_BACKOFF_MS) continue;
+      const pkg = this.deps.packages.packageOf(x.dservice);
+      if (pkg === null) continue;
+      const id = `${this.tag}-${(++this.seq).toString(36)}`;
+      this.tracked.set(id, {
+        view: { id, dservice: x.dservice, version: x.version, tier: x.tier, account: x.account, minerId: x.minerId, resources: x.resources, state: 'starting', since: now },
+        digest: pkg.digest,
+        placedAt: now,
+      });
+      this.counters.placed++;
+      this.deps.send(x.minerId, frame({ t: 'place', instanceId: id, name: x.dservice, version: x.version, digest: pkg.digest, packagePath: pkg.packagePath, sizeBytes: pkg.sizeBytes }));
+      this.deps.log('info', 'placing an instance', { miner: x.minerId.slice(0, 16), instance: id, dservice: x.dservice, tier: x.tier, reason: x.reason });
+    }
+  }
+
+  private probeNewcomers(miners: readonly ConnectedMiner[]): void {
+    const probes = this.deps.probes;
+    const seen = new Set<string>();
+    for (const m of miners) {
+      seen.add(m.id);
+      if (this.knownMiners.has(m.id)) continue;
+      this.knownMiners.add(m.id);
+      probes?.probe(m.id, m.advert.resources.cpus);
+    }
+    for (const id of this.knownMiners) {
+      if (seen.has(id)) continue;
+      this.knownMiners.delete(id);
+      probes?.forget(id);
+    }
+  }
+
+  private refreshInstances(byId: ReadonlyMap<string, ConnectedMiner>, now: number): void {
+    for (const [id, t] of this.tracked) {
+      const m = byId.get(t.view.minerId);
+      if (m === undefined) {
+        this.tracked.delete(id);
+        this.deps.log('info', 'instance gone with its miner', { miner: t.view.minerId.slice(0, 16), instance: id, dservice: t.view.dservice });
+        continue;
+      }
+      if (t.failed !== undefined) continue;
+      const has = m.dservices.includes(t.view.dservice);
+      if (t.view.state === 'starting' && has) {
+        t.view = { ...t.view, state: 'ready', since: now };
+        this.counters.ready++;
+        this.coldStarts.record(now - t.placedAt);
+        this.deps.log('info', 'instance ready', { miner: t.view.minerId.slice(0, 16), instance: id, dservice: t.view.dservice, coldStartMs: now - t.placedAt });
+      } else if (t.view.state === 'ready' && !has) {
+        this.tracked.delete(id);
+        this.deps.log('warn', 'a ready instance is no longer advertised by its miner; it will be replaced', { miner: t.view.minerId.slice(0, 16), instance: id, dservice: t.view.dservice });
+      }
+    }
+  }
+
+  /** DServices miners run that the controller did not place (hand-started): ready capacity. */
+  private staticInstances(miners: readonly ConnectedMiner[], now: number): InstanceView[] {
+    const placed = new Set<string>();
+    for (const t of this.tracked.values()) if (t.failed === undefined) placed.add(`${t.view.minerId}\u0000${t.view.dservice}`);
+    const out: InstanceView[] = [];
+    for (const m of miners) {
+      for (const name of m.dservices) {
+        const key = `${m.id}\u0000${name}`;
+        if (placed.has(key)) continue;
+        const gone = this.unplacedAt.get(key);
+        if (gone !== undefined) {
+          if (now - gone < UNPLACE_GRACE_MS) continue;
+          this.unplacedAt.delete(key);
+        }
+        const d = this.descriptorOf(name);
+        const version = m.advert.dservices.find((x) => x.name === name)?.version ?? d?.version ?? '';
+        out.push({
+          id: `static:${m.id.slice(0, 16)}:${name}`, dservice: name, version, tier: m.tier, account: d?.developer ?? 'unknown', minerId: m.id,
+          resources: d === undefined ? { cpus: 0, memoryMb: 0, diskMb: 0, gpus: 0, bandwidthMbps: 0 } : this.resourcesOf(d), state: 'ready', since: 0,
+        });
+      }
+    }
+    return out;
+  }
+
+  private descriptorOf(name: string): DServiceDescriptor | undefined {
+    return this.deps.dservices().find((d) => d.name === name);
+  }
+
+  private resourcesOf(d: DServiceDescriptor): Resources {
+    return { cpus: d.resources.cpus, memoryMb: d.resources.memoryMb, diskMb: d.resources.diskMb ?? 0, gpus: d.resources.gpus ?? 0, bandwidthMbps: 0 };
+  }
+
+  private requirementsOf(d: DServiceDescriptor, tier: Tier): Requirements {
+    return { resources: this.resourcesOf(d), tier };
+  }
+
+  /** The scheduler's view of the connected miners: what they claim, and what the probe measured. */
+  minerViews(miners: readonly ConnectedMiner[]): MinerView[] {
+    return miners.map((m) => {
+      const a = m.advert.resources;
+      const probe = this.deps.probes?.resultOf(m.id);
+      const measured = probe?.ok === true ? probe.measured : undefined;
+      const view: MinerView = {
+        id: m.id,
+        tier: m.tier,
+        status: m.draining ? 'draining' : 'online',
+        // What it did not say, the probe's self-report stands in for (or nothing).
+        claimed: { cpus: a.cpus, memoryMb: a.memoryMb, diskMb: a.diskMb ?? measured?.diskMb ?? 0, gpus: a.gpus ?? 0, bandwidthMbps: a.bandwidthMbps ?? measured?.bandwidthMbps ?? 0 },
+        priceFloor: m.advert.priceFloor ?? 0,
+        cachedPackages: m.advert.dservices.map((x) => x.digest),
+      };
+      if (measured !== undefined) view.measured = measured;
+      if (m.advert.region !== undefined) view.region = m.advert.region;
+      if (m.advert.location !== undefined) view.location = m.advert.location;
+      return view;
+    });
+  }
+
+  status(): Record<string, unknown> {
+    return {
+      enabled: this.options.enabled,
+      counters: { ...this.counters },
+      coldStartsMs: this.coldStarts.list(),
+      instances: this.instances().map((i) => ({ id: i.id, dservice: i.dservice, tier: i.tier, miner: i.minerId.slice(0, 16), state: i.failed !== undefined ? 'failed' : i.state, since: i.since })),
+      unplaced: [...this.unplaced.values()].map((u) => ({ dservice: u.dservice, tier: u.tier, missing: u.missing, reason: u.reason, message: u.message })),
+    };
+  }
+}
