@@ -45,4 +45,38 @@ describe('diagnose', () => {
     expect([e.code, e.httpStatus, e.details?.['reason']]).toEqual(['dservice_unavailable', 503, 'no_miner']);
     expect(refusalOf(diagnose(input({ descriptor: null }))).httpStatus).toBe(404);
   });
+
+  describe('with placement', () => {
+    it('placement under way: runnable, with the estimate and where it comes from', () => {
+      const d = diagnose(input({ miners: [], placement: { state: 'placing', minerId: 'ab'.repeat(32), instanceId: 'i1', estimateMs: 2400, basis: 'the median of the last 3 cold starts' } }));
+      expect(d).toMatchObject({ runnable: true, reason: null, placement: { state: 'placing', estimateMs: 2400 } });
+      expect(d.message).toMatch(/placement under way: an instance of img is starting on miner abababababababab; ready in about 2 s \(the median of the last 3 cold starts\)/);
+    });
+
+    it('placeable: a request would start one; a quota still refuses', () => {
+      const p = { state: 'placeable' as const, eligible: 2, estimateMs: 5000, basis: 'the default' };
+      expect(diagnose(input({ miners: [], placement: p }))).toMatchObject({ runnable: true, reason: null });
+      const quota = new CgnError('rate_limited', 'account a is at its quota', { details: { quota: 'concurrentRequests' } });
+      const q = diagnose(input({ miners: [], account: 'a', placement: p, quota: { usage: { inFlight: 3, maxConcurrent: 3, perSecond: null, burst: null, tokens: null }, refusal: quota } }));
+      expect(q.reason).toBe('quota');
+    });
+
+    it('blocked: the scheduler\'s reason, refused at once as a 503 naming it', () => {
+      const d = diagnose(input({ miners: [], placement: { state: 'blocked', reason: 'no_eligible_miner', blocking: 'memory', message: 'no online miner in tier open with enough memory: an instance needs 9000 MB of memory, the largest has 4096' } }));
+      expect(d).toMatchObject({ runnable: false, reason: 'not_enough_memory' });
+      expect(d.message).toMatch(/img cannot be placed: .*needs 9000 MB/);
+      const e = refusalOf(d);
+      expect([e.httpStatus, e.details?.['reason']]).toEqual([503, 'not_enough_memory']);
+      expect(diagnose(input({ miners: [], placement: { state: 'blocked', reason: 'no_eligible_miner', blocking: 'region', message: 'x' } })).reason).toBe('no_miner_in_region');
+      expect(diagnose(input({ miners: [], placement: { state: 'blocked', reason: 'no_eligible_miner', blocking: 'gpu', message: 'x' } })).reason).toBe('not_enough_resources');
+      expect(diagnose(input({ miners: [], placement: { state: 'blocked', reason: 'no_free_capacity', blocking: null, message: 'x' } })).reason).toBe('no_free_capacity');
+    });
+
+    it('has no say when a connected miner runs it, or for an unknown DService', () => {
+      const p = { state: 'blocked' as const, reason: 'no_eligible_miner' as const, blocking: 'memory', message: 'x' };
+      expect(diagnose(input({ placement: p }))).toMatchObject({ runnable: true });
+      expect(diagnose(input({ descriptor: null, placement: p })).reason).toBe('unknown_dservice');
+      expect(diagnose(input({ miners: [], placement: { state: 'none' } }))).toMatchObject({ reason: 'no_miner', placement: null });
+    });
+  });
 });

@@ -9,6 +9,7 @@
  */
 import { CgnError, type Tier } from '@cgn/protocol';
 import type { QuotaUsage } from '../accounts/quotas.js';
+import type { PlacementView } from '../placement/controller.js';
 
 export type BlockReason =
   | 'unknown_dservice'
@@ -16,6 +17,9 @@ export type BlockReason =
   | 'no_miner_in_tier'
   | 'not_enough_memory'
   | 'all_draining'
+  | 'no_miner_in_region'
+  | 'not_enough_resources'
+  | 'no_free_capacity'
   | 'quota';
 
 export interface MinerView {
@@ -38,6 +42,11 @@ export interface DiagnoseInput {
   account: string | null;
   /** The account's quota use and the refusal `take` would give now (null: no account asked about). */
   quota: { usage: QuotaUsage; refusal: CgnError | null } | null;
+  /**
+   * What the node's placement can do when no connected miner runs it (absent or `none`: nothing,
+   * only miners started with the DService serve it).
+   */
+  placement?: PlacementView;
 }
 
 export interface Diagnosis {
@@ -64,6 +73,28 @@ export interface Diagnosis {
   };
   queue: DiagnoseInput['queue'];
   quota: (QuotaUsage & { refused: string | null }) | null;
+  /** Placement's part when no connected miner runs it: under way (with an estimate), possible, or why not. */
+  placement: PlacementView | null;
+}
+
+/** Reasons placement can lift: no connected miner runs it (in the tier, with the memory, not draining). */
+const PLACEABLE: ReadonlySet<BlockReason> = new Set(['no_miner', 'no_miner_in_tier', 'not_enough_memory', 'all_draining']);
+
+const BLOCKING: Record<string, BlockReason> = { online: 'no_miner', tier: 'no_miner_in_tier', region: 'no_miner_in_region', memory: 'not_enough_memory' };
+
+const seconds = (ms: number) => `${Math.max(1, Math.round(ms / 1000))} s`;
+
+/** The reason and sentence once placement had its say (unchanged when it has none). */
+function withPlacement(dservice: string, reason: BlockReason | null, message: string, p: PlacementView | undefined): [BlockReason | null, string] {
+  if (reason === null || !PLACEABLE.has(reason) || p === undefined || p.state === 'none') return [reason, message];
+  switch (p.state) {
+    case 'placing':
+      return [null, `placement under way: an instance of ${dservice} is starting on miner ${p.minerId.slice(0, 16)}; ready in about ${seconds(p.estimateMs)} (${p.basis}); work waits in the queue meanwhile`];
+    case 'placeable':
+      return [null, `no connected miner runs ${dservice} yet: a request places an instance on one of ${p.eligible} miner${p.eligible === 1 ? '' : 's'} that can (ready in about ${seconds(p.estimateMs)}, ${p.basis}) and waits in the queue meanwhile`];
+    case 'blocked':
+      return [p.reason === 'no_free_capacity' ? 'no_free_capacity' : (BLOCKING[p.blocking ?? ''] ?? 'not_enough_resources'), `${dservice} cannot be placed: ${p.message}`];
+  }
 }
 
 export function diagnose(input: DiagnoseInput): Diagnosis {
@@ -87,7 +118,7 @@ export function diagnose(input: DiagnoseInput): Diagnosis {
     freeSlots += Math.max(0, m.slots - m.inUse);
   }
   const quotaRefusal = input.quota?.refusal ?? null;
-  const [reason, message] = ((): [BlockReason | null, string] => {
+  const [reason0, message0] = ((): [BlockReason | null, string] => {
     if (descriptor === null) return ['unknown_dservice', `no DService named "${dservice}" on this node (not installed here, or not approved at central)`];
     if (miners.length === 0) return ['no_miner', `no miner connected to this node runs ${dservice}; start one with \`cgn miner --node URL --dservice DIR\`, or wait for one to join`];
     if (inTier === 0) {
@@ -100,17 +131,21 @@ export function diagnose(input: DiagnoseInput): Diagnosis {
     const wait = freeSlots > 0 ? `${freeSlots} slot${freeSlots === 1 ? '' : 's'} free: it runs at once` : `all ${eligible} miner${eligible === 1 ? ' is' : 's are'} busy: it waits in the queue (${input.queue.depth} queued, ${input.queue.accounts} account${input.queue.accounts === 1 ? '' : 's'} waiting, fair shares)`;
     return [null, `${eligible} ${tier}-tier miner${eligible === 1 ? '' : 's'} can run ${dservice}; ${wait}`];
   })();
+  const [reason, message] = withPlacement(dservice, reason0, message0, input.placement);
+  // A quota refuses even work placement would take.
+  const [finalReason, finalMessage]: [BlockReason | null, string] = reason === null && quotaRefusal !== null && reason0 !== null ? ['quota', quotaRefusal.message] : [reason, message];
   return {
     dservice,
     tier,
     account: input.account,
-    runnable: reason === null,
-    reason,
-    message,
+    runnable: finalReason === null,
+    reason: finalReason,
+    message: finalMessage,
     needs: descriptor === null ? null : { memoryMb: need },
     miners: { advertising: miners.length, byTier, eligible, freeSlots, largestMemoryMb: largest },
     queue: input.queue,
     quota: input.quota === null ? null : { ...input.quota.usage, refused: quotaRefusal === null ? null : (quotaRefusal.details?.['quota'] as string) },
+    placement: input.placement === undefined || input.placement.state === 'none' ? null : input.placement,
   };
 }
 
@@ -118,6 +153,6 @@ export function diagnose(input: DiagnoseInput): Diagnosis {
 export function refusalOf(d: Diagnosis): CgnError {
   return new CgnError(d.reason === 'unknown_dservice' ? 'unknown_dservice' : 'dservice_unavailable', d.message, {
     retryable: d.reason !== 'unknown_dservice',
-    details: { reason: d.reason, dservice: d.dservice, tier: d.tier, ...(d.needs !== null ? { needsMemoryMb: d.needs.memoryMb } : {}), miners: d.miners },
+    details: { reason: d.reason, dservice: d.dservice, tier: d.tier, ...(d.needs !== null ? { needsMemoryMb: d.needs.memoryMb } : {}), miners: d.miners, ...(d.placement !== null ? { placement: d.placement } : {}) },
   });
 }
