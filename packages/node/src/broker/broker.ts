@@ -20,9 +20,10 @@
  *   tiers never take that path.
  */
 import { CgnError, frame, type AdvertiseFrame, type ErrorFrame, type Frame, type OutgoingFrame, type ResultFrame, type Tier } from '@cgn/protocol';
-import { pickMiner, type AssignCandidate } from './assign.js';
+import { EXACT_LIMIT, expectedCompletion, pickMiner, pickSampled, xorshift, type AssignCandidate, type SampleView } from './assign.js';
 import { DeadlineHeap } from './deadline-heap.js';
 import { FairQueue } from './fair-queue.js';
+import { IndexedSet } from './indexed-set.js';
 import { Redundancy, type DisputeVerdict, type RedundancyCounters } from './redundancy.js';
 import type { VerificationSettings } from './verification.js';
 import type { WorkOutcome, WorkRequest, WorkUnit } from './work-unit.js';
@@ -85,6 +86,8 @@ export interface BrokerDeps {
    * not take its work. Default: no requirement.
    */
   memoryOf?: (dservice: string) => number;
+  /** Randomness for the assignment rule's draws (`assign.ts`). Default: a fixed-seed xorshift. */
+  pickRandom?: () => number;
 }
 
 export interface MinerState {
@@ -109,6 +112,45 @@ export interface MinerState {
   candidates: Map<string, PickCandidate>;
   /** Order in which it joined (its place in `miners`), so sweeps drop miners in that order. */
   seq: number;
+  /** The pools (queue keys) it is a member of. */
+  pools: Pool[];
+}
+
+/** The miners that may take work of one (DService, tier) queue, and the index of those free now. */
+interface Pool {
+  key: string;
+  dservice: string;
+  members: IndexedSet<MinerState>;
+  /** Members that are active, not draining and have a free slot overall and for `dservice`. */
+  free: IndexedSet<MinerState>;
+  /** Sum and count of the members' known latencies: an unknown miner is scored with their mean. */
+  latencySum: number;
+  latencyKnown: number;
+}
+
+/** The assignment rule's view of free miners for one pick; the broker keeps one and retargets it. */
+class PickView implements SampleView<MinerState> {
+  dservice = '';
+  fallback = 1;
+  avoid: readonly string[] | null = null;
+  exclude: Set<string> | null = null;
+  private readonly c: AssignCandidate = { id: '', slots: 1, inFlight: 0, latencyMs: null, active: true };
+
+  admissible(m: MinerState): boolean {
+    return (this.exclude === null || !this.exclude.has(m.id)) && (this.avoid === null || !this.avoid.includes(m.id));
+  }
+
+  inFlight(m: MinerState): number {
+    return m.dsInUse.get(this.dservice) ?? 0;
+  }
+
+  score(m: MinerState): number {
+    const c = this.c;
+    c.slots = m.dsSlots.get(this.dservice) ?? m.slots;
+    c.inFlight = this.inFlight(m);
+    c.latencyMs = m.latencyMs;
+    return expectedCompletion(c, this.fallback);
+  }
 }
 
 /** A sent unit as it was at dispatch; stale once the unit is acked, released or sent again. */
@@ -147,8 +189,15 @@ export class Broker {
   private minerSeq = 0;
   /** Every dispatch, by send time, for `sweep` (stale entries are skipped when they come due). */
   private readonly ackDeadlines = new DeadlineHeap<AckDeadline>();
-  /** Miners by queue key: who may take work from that queue. */
-  private readonly pools = new Map<string, MinerState[]>();
+  /** Miners by queue key: who may take work from that queue, and who is free to now. */
+  private readonly pools = new Map<string, Pool>();
+  private readonly view = new PickView();
+  private readonly random: () => number;
+  /**
+   * The miner a redundancy draw was made for (`submit`): the unit's first replica goes to it, so
+   * the check probability drawn is that of the miner that runs it.
+   */
+  private hint: MinerState | null = null;
   private readonly units = new Map<string, WorkUnit>();
   private readonly scratch: PickCandidate[] = [];
   private readonly setTimer: NonNullable<BrokerDeps['setTimer']>;
@@ -160,6 +209,7 @@ export class Broker {
   constructor(private readonly deps: BrokerDeps, options: Partial<BrokerOptions> = {}) {
     this.options = { ...BROKER_DEFAULTS, ...options };
     this.weightOf = deps.weightOf ?? (() => 1);
+    this.random = deps.pickRandom ?? xorshift();
     this.setTimer = deps.setTimer ?? ((fn, ms) => setTimeout(fn, ms));
     this.clearTimer = deps.clearTimer ?? ((t) => clearTimeout(t));
     this.redundancy =
@@ -203,7 +253,12 @@ export class Broker {
         // queue may go to any miner (a new one too), so it is drawn as for a new miner: checked.
         const queue = this.queues.get(key);
         const next = queue !== undefined && this.liveHead(queue) !== undefined ? null : this.pick(key, null, null);
-        return this.redundancy.run(req, onDone, this.redundancy.shouldCheck(next?.id ?? null, settings));
+        this.hint = next;
+        try {
+          return this.redundancy.run(req, onDone, this.redundancy.shouldCheck(next?.id ?? null, settings));
+        } finally {
+          this.hint = null;
+        }
       }
     }
     const now = this.deps.now();
@@ -296,7 +351,10 @@ export class Broker {
       connectedAt: this.deps.now(),
       candidates: new Map(),
       seq: this.minerSeq++,
+      pools: [],
     };
+    // A drained miner that advertises again wants work again (its owner resumed it).
+    m.draining = false;
     m.tier = ad.tier;
     m.slots = ad.slots;
     m.memoryMb = ad.resources.memoryMb;
@@ -308,9 +366,15 @@ export class Broker {
       if (!this.fits(m, name)) continue;
       const key = queueKey(name, m.tier);
       let pool = this.pools.get(key);
-      if (pool === undefined) this.pools.set(key, (pool = []));
-      pool.push(m);
+      if (pool === undefined) this.pools.set(key, (pool = { key, dservice: name, members: new IndexedSet(), free: new IndexedSet(), latencySum: 0, latencyKnown: 0 }));
+      pool.members.add(m);
+      m.pools.push(pool);
+      if (m.latencyMs !== null) {
+        pool.latencySum += m.latencyMs;
+        pool.latencyKnown++;
+      }
     }
+    this.refreshFree(m);
     this.deps.log?.('debug', 'miner joined the pool', { miner: id, tier: m.tier, slots: m.slots, dservices: [...m.dservices] });
     this.fill(m);
   }
@@ -318,7 +382,9 @@ export class Broker {
   /** The miner asked to drain: no new work, in-flight work finishes. */
   drainMiner(id: string): void {
     const m = this.miners.get(id);
-    if (m !== undefined) m.draining = true;
+    if (m === undefined) return;
+    m.draining = true;
+    this.refreshFree(m);
   }
 
   /**
@@ -356,7 +422,12 @@ export class Broker {
     unit.acked = true;
     const now = this.deps.now();
     const latency = Math.max(0, now - unit.sentAt);
-    m.latencyMs = m.latencyMs === null ? latency : m.latencyMs + this.options.latencyAlpha * (latency - m.latencyMs);
+    const before = m.latencyMs;
+    m.latencyMs = before === null ? latency : before + this.options.latencyAlpha * (latency - before);
+    for (const p of m.pools) {
+      p.latencySum += m.latencyMs - (before ?? 0);
+      if (before === null) p.latencyKnown++;
+    }
     m.completed++;
     this.counters.completed++;
     this.finish(unit, { kind: 'result', result, minerId, nodeExecUs: Math.round(latency * 1000) });
@@ -419,7 +490,8 @@ export class Broker {
   servable(dservice: string, tier: Tier): boolean {
     const pool = this.pools.get(queueKey(dservice, tier));
     if (pool === undefined) return false;
-    for (const m of pool) if (!m.draining) return true;
+    if (pool.free.size > 0) return true;
+    for (const m of pool.members.items) if (!m.draining) return true;
     return false;
   }
 
@@ -492,24 +564,47 @@ export class Broker {
 
   private pick(key: string, avoid: string[] | null, exclude: Set<string> | null = null): MinerState | null {
     const pool = this.pools.get(key);
-    if (pool === undefined) return null;
-    const dservice = key.slice(0, key.indexOf('\u0000'));
-    // Each miner's candidate view is kept and refreshed in place, and the list reused: a pick over
-    // a large pool allocates nothing per miner (pickMiner keeps no reference).
+    if (pool === undefined || pool.free.size === 0) return null;
+    const free = pool.free.items;
+    const hint = this.hint;
+    if (hint !== null) {
+      this.hint = null;
+      if (pool.free.has(hint) && (exclude === null || !exclude.has(hint.id)) && (avoid === null || !avoid.includes(hint.id))) return hint;
+    }
+    if (free.length > EXACT_LIMIT) {
+      const v = this.view;
+      v.dservice = pool.dservice;
+      v.fallback = pool.latencyKnown > 0 ? pool.latencySum / pool.latencyKnown : 1;
+      v.avoid = avoid;
+      v.exclude = exclude;
+      const m = pickSampled(free, this.random, v);
+      v.avoid = null;
+      v.exclude = null;
+      if (m !== null) return m;
+    }
+    // The exact rule over the free set. Each miner's candidate view is kept and refreshed in place,
+    // and the list reused (pickMiner keeps no reference).
+    const dservice = pool.dservice;
     const list = this.scratch;
     list.length = 0;
-    for (const m of pool) {
+    for (const m of free) {
       let c = m.candidates.get(dservice);
       if (c === undefined) m.candidates.set(dservice, (c = { id: m.id, slots: 0, inFlight: 0, latencyMs: null, active: false, m }));
       c.slots = m.dsSlots.get(dservice) ?? m.slots;
       c.inFlight = m.dsInUse.get(dservice) ?? 0;
       c.latencyMs = m.latencyMs;
-      c.active = m.active && !m.draining && m.inFlight.size < m.slots && (exclude === null || !exclude.has(m.id));
+      c.active = exclude === null || !exclude.has(m.id);
       list.push(c);
     }
     const best = pickMiner(list, avoid);
     list.length = 0;
     return best?.m ?? null;
+  }
+
+  /** Puts the miner in or out of the free index of each of its pools after its slots changed. */
+  private refreshFree(m: MinerState): void {
+    const open = m.active && !m.draining && m.inFlight.size < m.slots;
+    for (const p of m.pools) p.free.set(m, open && (m.dsInUse.get(p.dservice) ?? 0) < (m.dsSlots.get(p.dservice) ?? m.slots));
   }
 
   /** The miner no longer holds the unit: its slot (and its DService's) is free. */
@@ -518,6 +613,7 @@ export class Broker {
     const n = (m.dsInUse.get(unit.dservice) ?? 1) - 1;
     if (n > 0) m.dsInUse.set(unit.dservice, n);
     else m.dsInUse.delete(unit.dservice);
+    this.refreshFree(m);
   }
 
   private dispatch(unit: WorkUnit, m: MinerState, now: number): void {
@@ -530,6 +626,7 @@ export class Broker {
     m.inFlight.set(unit.id, unit);
     this.ackDeadlines.push(now, { unit, miner: m, sentAt: now });
     m.dsInUse.set(unit.dservice, (m.dsInUse.get(unit.dservice) ?? 0) + 1);
+    this.refreshFree(m);
     const remaining = Math.max(1, Math.ceil(unit.deadline - now));
     this.deps.send(
       m.id,
@@ -543,9 +640,10 @@ export class Broker {
     while (m.inFlight.size < m.slots) {
       let best: FairQueue<WorkUnit> | null = null;
       let bestHead: WorkUnit | undefined;
-      for (const name of m.dservices) {
+      for (const p of m.pools) {
+        const name = p.dservice;
         if ((m.dsInUse.get(name) ?? 0) >= (m.dsSlots.get(name) ?? m.slots) || !this.fits(m, name)) continue;
-        const q = this.queues.get(queueKey(name, m.tier));
+        const q = this.queues.get(p.key);
         if (q === undefined) continue;
         let head = this.liveHead(q);
         if (head !== undefined && head.exclude !== null && head.exclude.has(m.id)) head = this.firstAllowed(q, m.id);
@@ -573,7 +671,9 @@ export class Broker {
       const m = this.pick(key, head.failedOn, head.exclude);
       if (m === null) {
         // The head is a replica no free miner may take: free miners take what is behind it.
-        if (head.exclude !== null) for (const fm of this.pools.get(key) ?? []) this.fill(fm);
+        // Backwards: a miner that fill() takes out of the free set is swapped with one already seen.
+        const free = this.pools.get(key)?.free.items;
+        if (head.exclude !== null && free !== undefined) for (let i = free.length - 1; i >= 0; i--) if (free[i] !== undefined) this.fill(free[i]!);
         return;
       }
       q.shift();
@@ -641,13 +741,15 @@ export class Broker {
   }
 
   private leavePools(m: MinerState): void {
-    for (const name of m.dservices) {
-      const key = queueKey(name, m.tier);
-      const pool = this.pools.get(key);
-      if (pool === undefined) continue;
-      const i = pool.indexOf(m);
-      if (i >= 0) pool.splice(i, 1);
-      if (pool.length === 0) this.pools.delete(key);
+    for (const p of m.pools) {
+      p.members.delete(m);
+      p.free.delete(m);
+      if (m.latencyMs !== null) {
+        p.latencySum -= m.latencyMs;
+        if (--p.latencyKnown === 0) p.latencySum = 0;
+      }
+      if (p.members.size === 0 && this.pools.get(p.key) === p) this.pools.delete(p.key);
     }
+    m.pools.length = 0;
   }
 }
