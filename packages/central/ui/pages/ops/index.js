@@ -1,14 +1,26 @@
-// The operator pages (staff roles; the monitor role sees them read-only).
-import { html } from '../../lib.js';
-
-function Placeholder() {
-  return html`<section><h1>Operations</h1><p>Loading…</p></section>`;
-}
+// The operator pages (staff roles; the monitor role sees them read-only: no buttons that change
+// anything, and the audit log, which central keeps for administrators and operators, says so).
+import { Overview } from './overview.js';
+import { Nodes } from './nodes.js';
+import { Miners } from './miners.js';
+import { Alerts } from './alerts.js';
+import { Billing } from './billing.js';
+import { Audit } from './audit.js';
 
 export const routes = {
-  '/ops/overview': Placeholder,
+  '/ops/overview': Overview,
+  '/ops/nodes': Nodes,
+  '/ops/miners': Miners,
+  '/ops/alerts': Alerts,
+  '/ops/billing': Billing,
+  '/ops/audit': Audit,
 };
 
 export const nav = [
   { href: '#/ops/overview', label: 'Overview' },
+  { href: '#/ops/nodes', label: 'Nodes and queues' },
+  { href: '#/ops/miners', label: 'Miners' },
+  { href: '#/ops/alerts', label: 'Alerts' },
+  { href: '#/ops/billing', label: 'Revenue and cycles' },
+  { href: '#/ops/audit', label: 'Audit log' },
 ];
