@@ -8,6 +8,7 @@ import type { StakingOptions } from './slashing/index.js';
 import { NO_GRANTS, parseGrants, type NodeGrants } from './tiers/grants-file.js';
 import type { AlertConfig } from './alerts/config.js';
 import { DEFAULT_ACCOUNT_POLICY, parseAccountPolicy, type AccountPolicy, type AccountPolicyInput } from './accounts/policies.js';
+import { PLACEMENT_DEFAULTS, resolvePlacementOptions, type PlacementOptions, type PlacementOptionsInput } from './placement/options.js';
 
 /**
  * Deadlines on every socket a stranger can open (the work port and the miner port). A client that
@@ -127,6 +128,8 @@ export interface NodeOptions {
   metricsToken: string | null;
   /** Alert rules and their webhook (`--alerts FILE`, alerts/config.ts); null (default): no alerts. */
   alerts: AlertConfig | null;
+  /** Placement of packaged DServices on miners and the capability probe (placement/options.ts). */
+  placement: PlacementOptions;
 }
 
 /** The verification floor a node with stake checks starts with (see `broker/verification.ts`). */
@@ -158,9 +161,11 @@ export const NODE_DEFAULTS: Omit<NodeOptions, 'keysFile'> = {
   tls: null,
   metricsToken: null,
   alerts: null,
+  placement: PLACEMENT_DEFAULTS,
 };
 
-export type NodeOptionsInput = Partial<Omit<NodeOptions, 'broker' | 'billing' | 'staking' | 'timeouts' | 'attestation' | 'accounts'>> & {
+export type NodeOptionsInput = Partial<Omit<NodeOptions, 'broker' | 'billing' | 'staking' | 'timeouts' | 'attestation' | 'accounts' | 'placement'>> & {
+  placement?: PlacementOptionsInput;
   accounts?: { defaults?: AccountPolicyInput; byAccount?: Record<string, AccountPolicyInput> };
   attestation?: Partial<NodeOptions['attestation']>;
   broker?: Partial<BrokerOptions>;
@@ -180,6 +185,7 @@ export function resolveNodeOptions(input: NodeOptionsInput): NodeOptions {
     attestation: { ...NODE_DEFAULTS.attestation, ...input.attestation },
     billing: { ...BILLING_DEFAULTS, operator: `operator:${input.nodeId ?? NODE_DEFAULTS.nodeId}`, ...input.billing },
     accounts: { defaults: parseAccountPolicy(input.accounts?.defaults ?? {}, 'option accounts.defaults'), byAccount: input.accounts?.byAccount ?? {} },
+    placement: resolvePlacementOptions(input.placement),
   };
   const split = Object.values(o.billing.split).reduce((a, b) => a + b, 0);
   if (split !== 10_000) throw new Error(`option billing.split: basis points must sum to 10000, not ${split}`);

@@ -52,9 +52,10 @@ export interface WorkEndpointDeps {
   quotas: QuotaGate | null;
   /**
    * Why no connected miner could ever take work of this DService and tier (`explain/diagnose.ts`),
-   * asked only when the broker says none can; the request is refused with it at once.
+   * asked only when the broker says none can; the request is refused with it at once. Null: an
+   * instance is being placed for it (issue 16), and the request waits in the queue within its deadline.
    */
-  unservable: (dservice: string, tier: Tier) => CgnError;
+  unservable: (dservice: string, tier: Tier) => CgnError | null;
   /**
    * Told each answer (metrics): its DService name as asked, tier, status, and for work a miner ran
    * its queue, execution and total seconds (the `Server-Timing` figures). 499: the client left.
@@ -279,7 +280,10 @@ export function createWorkEndpoint(deps: WorkEndpointDeps): {
     const tier = (tierHeader ?? deps.defaultTier) as Tier;
     if (!TIERS.includes(tier)) return fail(res, new CgnError('bad_request', `cgn-tier must be one of ${TIERS.join(', ')}`));
     // Nothing connected could ever run it: say why now, not with a 504 at the deadline.
-    if (!broker.servable(name, tier)) return fail(res, deps.unservable(name, tier));
+    if (!broker.servable(name, tier)) {
+      const refusal = deps.unservable(name, tier);
+      if (refusal !== null) return fail(res, refusal);
+    }
 
     let timeoutMs = descriptor.timeouts.requestMs;
     const deadlineHeader = req.headers['cgn-deadline-ms'];

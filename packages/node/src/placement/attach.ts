@@ -1,0 +1,80 @@
+/**
+ * Builds the placement controller and the probe runner from the node's parts (broker, miner
+ * endpoint, registry, packages), so that node.ts only starts, stops and consults them.
+ */
+import type { AdvertiseFrame, DServiceDescriptor, OutgoingFrame, PlacedFrame, ProbedFrame, Tier } from '@cgn/protocol';
+import type { Broker } from '../broker/broker.js';
+import type { Logger } from '../log.js';
+import { PlacementController, type ConnectedMiner, type PackageSource, type PlacementView } from './controller.js';
+import type { PlacementOptions } from './options.js';
+import { ProbeRunner } from './probe-runner.js';
+
+export interface PlacementParts {
+  options: PlacementOptions;
+  defaultTier: Tier;
+  broker: Pick<Broker, 'snapshot' | 'minersOf' | 'queueOf'>;
+  /** The miner's last admitted advertisement (null: not connected or not admitted). */
+  advertOf: (minerId: string) => AdvertiseFrame | null;
+  send: (minerId: string, f: OutgoingFrame) => void;
+  dservices: () => readonly DServiceDescriptor[];
+  packages: PackageSource;
+  log: Logger;
+}
+
+export interface Placement {
+  controller: PlacementController;
+  probes: ProbeRunner | null;
+  /** A request found no connected miner for it: place now; what placement can do. */
+  wake(dservice: string, tier: Tier): PlacementView;
+  view(dservice: string, tier: Tier): PlacementView;
+  onPlaced(minerId: string, f: PlacedFrame): void;
+  onProbed(minerId: string, f: ProbedFrame): void;
+  status(): Record<string, unknown>;
+  start(): void;
+  stop(): void;
+}
+
+export function attachPlacement(p: PlacementParts): Placement {
+  const log = (level: 'debug' | 'info' | 'warn' | 'error', msg: string, fields: Record<string, unknown>) => p.log[level](fields, msg);
+  const probes = p.options.probe === false ? null : new ProbeRunner({ send: p.send, now: () => performance.now(), log }, p.options.probe);
+  const miners = (): ConnectedMiner[] => {
+    const out: ConnectedMiner[] = [];
+    for (const m of p.broker.snapshot().miners) {
+      const advert = p.advertOf(m.id);
+      if (advert !== null) out.push({ id: m.id, tier: m.tier, dservices: m.dservices, draining: m.draining, advert });
+    }
+    return out;
+  };
+  const controller = new PlacementController(
+    {
+      clock: { now: () => Date.now() },
+      miners,
+      dservices: p.dservices,
+      packages: p.packages,
+      queueOf: (d, t) => {
+        const q = p.broker.queueOf(d, t);
+        return { depth: q.depth, oldestMs: q.oldestMs };
+      },
+      inFlightOf: (d, t) => p.broker.minersOf(d).reduce((n, m) => n + (m.tier === t ? m.inUse : 0), 0),
+      send: p.send,
+      log,
+      probes,
+      defaultTier: p.defaultTier,
+    },
+    p.options,
+  );
+  return {
+    controller,
+    probes,
+    wake: (d, t) => controller.wake(d, t),
+    view: (d, t) => controller.view(d, t),
+    onPlaced: (id, f) => controller.onPlaced(id, f),
+    onProbed: (id, f) => probes?.onProbed(id, f),
+    status: () => ({ ...controller.status(), probes: probes === null ? null : { ...probes.counters } }),
+    start: () => controller.start(),
+    stop: () => {
+      controller.stop();
+      probes?.stop();
+    },
+  };
+}
