@@ -11,6 +11,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { availableParallelism, totalmem } from 'node:os';
 import { pino } from 'pino';
 import { CgnError, minerIdOf, type AdvertiseFrame, type MinerKeyPair, type Tier, type WorkFrame } from '@cgn/protocol';
@@ -28,6 +29,9 @@ import { resolveLimits, type ResolvedLimits } from './limits.js';
 import { groupPrefix, sweepStaleGroups } from './cgroup.js';
 import { Tunnel, type Advertisement, type DisconnectInfo, type WorkFailure } from './tunnel.js';
 import { startAttestation, type Attestation } from './attestation/attest.js';
+import { PackageCache } from './package-cache.js';
+import { Placements } from './package-placement.js';
+import { answerProbe } from './probe.js';
 
 export interface DServiceStatus {
   name: string;
@@ -39,6 +43,8 @@ export interface DServiceStatus {
   state: InstanceState | 'rejected';
   /** Advertised to the node right now. */
   advertised: boolean;
+  /** Work units it answered since the miner started. */
+  workDone: number;
   instance: InstanceStatus | null;
 }
 
@@ -46,6 +52,8 @@ export interface MinerStatus {
   state: 'running' | 'stopping' | 'stopped';
   /** Welcomed by the node right now. */
   connected: boolean;
+  /** Paused by its owner (`pause()`): out of the node's pool, the tunnel kept. */
+  paused: boolean;
   /** The miner's id: hex of its public key. */
   minerId: string;
   nodeUrl: string;
@@ -94,8 +102,20 @@ export interface Miner extends EventEmitter<MinerEvents> {
   /** Graceful: drain, finish the work in flight, close the tunnel, stop the DServices. Idempotent. */
   stop(): Promise<void>;
   status(): MinerStatus;
+  /** Out of the node's pool (a `drain`), the work in flight finishes; the tunnel stays. Idempotent. */
+  pause(reason: string): void;
+  /** Back into the node's pool (re-advertises). Idempotent. */
+  resume(): void;
+  /** Caps the slots advertised, in total and per DService (a CPU ceiling); null lifts the cap. */
+  limitSlots(limit: SlotCap | null): void;
   /** Emergency stop for a forced exit: SIGKILL every DService process now, synchronously. */
   kill(): void;
+}
+
+/** Slots to advertise at most: in total and per DService. */
+export interface SlotCap {
+  total: number;
+  perDService: Record<string, number>;
 }
 
 interface Managed {
@@ -103,6 +123,8 @@ interface Managed {
   digest: string;
   rejected: boolean;
   instance: DServiceInstance | null;
+  /** Placed by the node (`place`), not started with the miner. */
+  placed?: boolean;
 }
 
 class MinerImpl extends EventEmitter<MinerEvents> implements Miner {
@@ -119,6 +141,9 @@ class MinerImpl extends EventEmitter<MinerEvents> implements Miner {
   private stateValue: MinerStatus['state'] = 'running';
   private stopping: Promise<void> | null = null;
   private advertisedKey = '';
+  private placements: Placements | null = null;
+  private slotCap: SlotCap | null = null;
+  private readonly doneBy = new Map<string, number>();
   private readonly resources = { cpus: availableParallelism(), memoryMb: Math.floor(totalmem() / (1024 * 1024)) };
 
   constructor(
@@ -162,7 +187,6 @@ class MinerImpl extends EventEmitter<MinerEvents> implements Miner {
     if (sandbox.warning !== null) this.log.warn({ sandbox: 'none' }, sandbox.warning);
     this.limits = resolveLimits(o.limits);
     if (this.limits.warning !== null) this.log.warn({ limits: this.limitsName }, this.limits.warning);
-    const cgroupPrefix = groupPrefix(this.minerId);
     if (this.limits.support !== null) {
       const swept = sweepStaleGroups(this.limits.support);
       if (swept > 0) this.log.info({ swept }, 'removed the cgroups of miners that are gone');
@@ -181,24 +205,7 @@ class MinerImpl extends EventEmitter<MinerEvents> implements Miner {
         const name = m.pkg.descriptor.name;
         const socketPath = socketPathFor(this.runDir, name);
         if (Buffer.byteLength(socketPath) > MAX_SOCKET_PATH) throw new Error(`socket path ${socketPath} is too long; set runDir to a shorter directory`);
-        const inst = new DServiceInstance({
-          pkg: m.pkg,
-          socketPath,
-          runDir: this.runDir,
-          sandbox: this.sandbox,
-          hide: [o.keyFile],
-          cgroups: this.limits.support,
-          cgroupPrefix: `${cgroupPrefix}${name}`,
-          log: this.log.child({ dservice: name }),
-          healthIntervalMs: o.healthIntervalMs,
-          healthTimeoutMs: o.healthTimeoutMs,
-          healthFailures: o.healthFailures,
-          startTimeoutMs: o.startTimeoutMs,
-          stopGraceMs: o.stopGraceMs,
-          restartBaseMs: o.restartBaseMs,
-          restartCapMs: o.restartCapMs,
-        });
-        inst.on('state', (state, previous) => this.onInstanceState(name, state, previous));
+        const inst = this.newInstance(m.pkg, socketPath);
         m.instance = inst;
         this.byName.set(name, inst);
       }
@@ -220,8 +227,25 @@ class MinerImpl extends EventEmitter<MinerEvents> implements Miner {
       throw err;
     });
 
+    // DServices the node places here come from this cache (see package-placement.ts).
+    const cache = new PackageCache({ dir: o.packageCacheDir ?? join(dirname(o.keyFile), 'package-cache', this.minerId.slice(0, 16)), budgetBytes: o.packageCacheMb * 1024 * 1024, log: this.log.child({ component: 'package-cache' }) });
+    await cache.open();
+    this.placements = new Placements({
+      log: this.log, nodeUrl: o.nodeUrl, trust: o.trust, cache, fetchTimeoutMs: o.packageFetchTimeoutMs,
+      running: (name) => {
+        const m = this.managed.find((x) => x.pkg.descriptor.name === name && x.instance !== null);
+        return m === undefined ? null : { digest: m.digest, placed: m.placed === true };
+      },
+      run: (pkg, digest) => this.runPlaced(pkg, digest),
+      halt: (name) => this.haltPlaced(name),
+      send: (f) => this.tunnel?.sendPlaced(f),
+      readvertise: () => this.tunnel?.readvertise(),
+      stopping: () => this.stateValue !== 'running',
+    });
+
     const tunnel = new Tunnel({
       url: o.nodeUrl,
+      placement: (f) => void (f.t === 'place' ? this.placements!.place(f) : this.placements!.unplace(f)),
       trust: o.trust,
       key: this.key,
       log: this.log.child({ component: 'tunnel' }),
@@ -232,6 +256,7 @@ class MinerImpl extends EventEmitter<MinerEvents> implements Miner {
       slots: o.slots,
       advertisement: () => this.advertisement(),
       execute: (w, cancel) => this.execute(w, cancel),
+      probe: (f) => answerProbe(f, { dir: this.runDir }),
       ...(attestation !== null ? { attest: (nonce: Uint8Array) => attestation.quote(nonce) } : {}),
     });
     this.tunnel = tunnel;
@@ -262,12 +287,17 @@ class MinerImpl extends EventEmitter<MinerEvents> implements Miner {
   }
 
   private advertisement(): Advertisement {
+    const cap = this.slotCap;
     const ad: Advertisement = {
       tier: this.o.tier,
-      slots: this.o.slots,
+      slots: cap === null ? this.o.slots : Math.min(this.o.slots, cap.total),
       dservices: this.managed
         .filter((m) => m.instance?.ready === true)
-        .map((m) => ({ name: m.pkg.descriptor.name, version: m.pkg.descriptor.version, digest: m.digest, slots: m.pkg.descriptor.concurrency })),
+        .map((m) => {
+          const name = m.pkg.descriptor.name;
+          const slots = Math.min(m.pkg.descriptor.concurrency, cap?.perDService[name] ?? Infinity);
+          return { name, version: m.pkg.descriptor.version, digest: m.digest, slots };
+        }),
       resources: this.resources,
     };
     if (this.o.location !== undefined) ad.location = this.o.location;
@@ -276,9 +306,58 @@ class MinerImpl extends EventEmitter<MinerEvents> implements Miner {
     return ad;
   }
 
+  /** An instance of `pkg` as every DService runs here: sandbox, cgroups, health checks, restarts. */
+  private newInstance(pkg: DServicePackage, socketPath: string): DServiceInstance {
+    const o = this.o;
+    const name = pkg.descriptor.name;
+    const inst = new DServiceInstance({
+      pkg,
+      socketPath,
+      runDir: this.runDir,
+      sandbox: this.sandbox,
+      hide: [o.keyFile],
+      cgroups: this.limits.support,
+      cgroupPrefix: `${groupPrefix(this.minerId)}${name}`,
+      log: this.log.child({ dservice: name }),
+      healthIntervalMs: o.healthIntervalMs,
+      healthTimeoutMs: o.healthTimeoutMs,
+      healthFailures: o.healthFailures,
+      startTimeoutMs: o.startTimeoutMs,
+      stopGraceMs: o.stopGraceMs,
+      restartBaseMs: o.restartBaseMs,
+      restartCapMs: o.restartCapMs,
+    });
+    inst.on('state', (state, previous) => this.onInstanceState(name, state, previous));
+    return inst;
+  }
+
+  /** Starts a placed DService; resolves once it is healthy (then it takes work and is advertised). */
+  private async runPlaced(pkg: DServicePackage, digest: string): Promise<void> {
+    const name = pkg.descriptor.name;
+    const socketPath = socketPathFor(this.runDir, name);
+    if (Buffer.byteLength(socketPath) > MAX_SOCKET_PATH) throw new Error(`socket path ${socketPath} is too long; set runDir to a shorter directory`);
+    const inst = this.newInstance(pkg, socketPath);
+    this.managed.push({ pkg, digest, rejected: false, instance: inst, placed: true });
+    this.byName.set(name, inst);
+    await inst.start();
+    if (!inst.ready) throw new Error(`${name} did not become healthy (${inst.state})`);
+  }
+
+  /** Stops a placed DService and forgets it. */
+  private async haltPlaced(name: string): Promise<void> {
+    const i = this.managed.findIndex((m) => m.placed === true && m.pkg.descriptor.name === name);
+    if (i < 0) return;
+    const m = this.managed[i]!;
+    this.managed.splice(i, 1);
+    if (this.byName.get(name) === m.instance) this.byName.delete(name);
+    await m.instance?.stop();
+  }
+
   private onInstanceState(name: string, state: InstanceState, previous: InstanceState): void {
     this.emit('instance', { name, state, previous });
     if (this.stateValue !== 'running' || this.tunnel === null) return;
+    // A DService being placed is announced by `placed` first, then advertised.
+    if (this.placements?.starting(name) === true) return;
     // Tell the node when the set of DServices it may send work for changes.
     const key = this.advertisement().dservices.map((d) => d.name).join(',');
     if (key !== this.advertisedKey && this.tunnel.connected) this.tunnel.readvertise();
@@ -292,7 +371,30 @@ class MinerImpl extends EventEmitter<MinerEvents> implements Miner {
     if (!inst.ready) {
       return Promise.reject(new CgnError('dservice_unavailable', `DService ${w.dservice} is ${inst.state}`, { retryable: true }));
     }
-    return inst.run(w, cancel);
+    return inst.run(w, cancel).then((o) => {
+      this.doneBy.set(w.dservice, (this.doneBy.get(w.dservice) ?? 0) + 1);
+      return o;
+    });
+  }
+
+  pause(reason: string): void {
+    if (this.stateValue !== 'running' || this.tunnel === null || this.tunnel.paused) return;
+    this.log.info({ reason, inFlight: this.tunnel.inFlightCount }, 'miner paused: out of the node pool, the work in flight finishes');
+    this.tunnel.pause(reason);
+  }
+
+  resume(): void {
+    if (this.stateValue !== 'running' || this.tunnel === null || !this.tunnel.paused) return;
+    this.log.info({}, 'miner resumed: back in the node pool');
+    this.tunnel.resume();
+  }
+
+  limitSlots(limit: SlotCap | null): void {
+    const before = JSON.stringify(this.slotCap);
+    this.slotCap = limit === null ? null : { total: limit.total, perDService: { ...limit.perDService } };
+    if (JSON.stringify(this.slotCap) === before) return;
+    this.log.info({ slots: this.slotCap?.total ?? this.o.slots }, 'advertised slots changed');
+    if (this.tunnel !== null && !this.tunnel.paused && this.stateValue === 'running') this.tunnel.readvertise();
   }
 
   status(): MinerStatus {
@@ -301,6 +403,7 @@ class MinerImpl extends EventEmitter<MinerEvents> implements Miner {
     return {
       state: this.stateValue,
       connected: t?.connected ?? false,
+      paused: t?.paused ?? false,
       minerId: this.minerId,
       nodeUrl: this.o.nodeUrl,
       tier: this.o.tier,
@@ -322,6 +425,7 @@ class MinerImpl extends EventEmitter<MinerEvents> implements Miner {
         digest: m.digest,
         state: m.rejected ? 'rejected' : (m.instance?.state ?? 'idle'),
         advertised: (t?.connected ?? false) && advertised.has(m.pkg.descriptor.name),
+        workDone: this.doneBy.get(m.pkg.descriptor.name) ?? 0,
         instance: m.instance?.status() ?? null,
       })),
     };

@@ -58,6 +58,12 @@ export interface MinerOptions {
   logger?: MinerLogger;
   /** DService name -> sha256 hex digest the package must have; a mismatching DService is not run nor advertised. */
   expectedDigests?: Record<string, string>;
+  /** Where packages the node places here are unpacked. Default `<key file's dir>/package-cache/<miner id prefix>`. */
+  packageCacheDir?: string;
+  /** Budget of that cache, MiB: packages not in use are removed, least recently used first, beyond it. Default 1024. */
+  packageCacheMb?: number;
+  /** Longest a package download may take, ms. Default 120000. */
+  packageFetchTimeoutMs?: number;
 
   // Tuning (defaults suit production; tests shorten them).
   /** Reconnect backoff: first delay bound and cap, ms (full jitter). Default 200 / 10000. */
@@ -98,6 +104,9 @@ export interface ResolvedMinerOptions {
   stakeProof: Uint8Array | undefined;
   logger: MinerLogger | undefined;
   expectedDigests: Record<string, string>;
+  packageCacheDir: string | null;
+  packageCacheMb: number;
+  packageFetchTimeoutMs: number;
   reconnectBaseMs: number;
   reconnectCapMs: number;
   handshakeTimeoutMs: number;
@@ -138,6 +147,8 @@ const TUNING = {
   restartCapMs: 30_000,
   drainTimeoutMs: 30_000,
   maxMessageBytes: 1024 * 1024,
+  packageCacheMb: 1024,
+  packageFetchTimeoutMs: 120_000,
 } as const;
 
 export const MINER_DEFAULTS = { tier: 'open' as Tier, sandbox: 'auto' as SandboxMode, limits: 'auto' as LimitsMode, keyFile: DEFAULT_KEY_FILE, ...TUNING };
@@ -273,6 +284,9 @@ export function resolveMinerOptions(input: MinerOptions): ResolvedMinerOptions {
     }
   }
 
+  const cacheDir = o['packageCacheDir'];
+  if (cacheDir !== undefined && (typeof cacheDir !== 'string' || cacheDir.length === 0)) throw new MinerOptionError('packageCacheDir', 'must be a directory path');
+
   const tuning = {} as Record<keyof typeof TUNING, number>;
   for (const [name, dflt] of Object.entries(TUNING) as [keyof typeof TUNING, number][]) {
     const v = o[name] ?? dflt;
@@ -298,6 +312,7 @@ export function resolveMinerOptions(input: MinerOptions): ResolvedMinerOptions {
     stakeProof: stakeProof === undefined ? undefined : new Uint8Array(Buffer.from((stakeProof as string).slice(2), 'hex')),
     logger: logger as MinerLogger | undefined,
     expectedDigests: expected as Record<string, string>,
+    packageCacheDir: cacheDir === undefined ? null : resolve(cacheDir as string),
     ...tuning,
   };
 }

@@ -19,7 +19,7 @@ import type { TLSSocket } from 'node:tls';
 import { WebSocket, type RawData } from 'ws';
 import {
   CgnError, LIMITS, NODE_TO_MINER, decodeMessage, decodeMessageFragments, excerpt, frame, frameProblem, isWritableHeader, signChallenge,
-  type AdvertiseFrame, type ErrorCode, type Frame, type MinerKeyPair, type QuoteFrame, type WorkFrame,
+  type AdvertiseFrame, type ErrorCode, type Frame, type MinerKeyPair, type PlaceFrame, type PlacedFrame, type UnplaceFrame, type ProbeFrame, type ProbedFrame, type QuoteFrame, type WorkFrame,
 } from '@cgn/protocol';
 import { errorText, type Log } from './log.js';
 import { Outbox, sendParts } from '@cgn/protocol';
@@ -54,6 +54,10 @@ export interface TunnelOptions {
   attest?: (nonce: Uint8Array) => Promise<Omit<QuoteFrame, 't' | 'v'>>;
   /** Runs one work unit; rejects with a `CgnError`. */
   execute: (work: WorkFrame, cancel: Cancellation) => Promise<WorkOutcome>;
+  /** Answers the node's capability probe (`probe.ts`); absent: the probe is refused with an error frame. */
+  probe?: (f: ProbeFrame) => Promise<Omit<ProbedFrame, 't' | 'v'>>;
+  /** The node placed or unplaced a DService here (`package-placement.ts`); absent: refused with an error frame. */
+  placement?: (f: PlaceFrame | UnplaceFrame) => void;
   /** The backoff's randomness (tests); default `Math.random`. */
   random?: () => number;
   /** How a `wss://` node proves itself (default: the system's CAs). */
@@ -184,6 +188,8 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
   private sweeper: NodeJS.Timeout | null = null;
   private stopped = false;
   private draining = false;
+  /** Paused by the owner: out of the node's pool (a `drain`) until resumed. */
+  private pausedValue = false;
   private minerIdValue: string | null = null;
   private readonly log: Log;
   private readonly random: () => number;
@@ -218,10 +224,41 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     this.dial();
   }
 
+  get paused(): boolean {
+    return this.pausedValue;
+  }
+
+  /**
+   * Takes the miner out of the node's pool, keeping the tunnel: a `drain` to the node, no new
+   * work; the work in flight finishes. Said again after each reconnect until `resume()`.
+   */
+  pause(reason: string): void {
+    if (this.pausedValue) return;
+    this.pausedValue = true;
+    const c = this.conn;
+    if (c?.phase === 'ready') c.out.push(frame({ t: 'drain', reason }));
+  }
+
+  /** Back into the pool: a fresh `advertise` (the node takes a re-advertising miner back). */
+  resume(): void {
+    if (!this.pausedValue) return;
+    this.pausedValue = false;
+    this.readvertise();
+  }
+
+  /** Tells the node how a `place` went (dropped when the tunnel is not up: the next advertisement says it). */
+  sendPlaced(f: Omit<PlacedFrame, 'v'>): void {
+    const c = this.conn;
+    if (c?.phase === 'ready') c.out.push(frame(f));
+  }
+
   /** Sends a fresh `advertise` if the node has welcomed us (e.g. a DService came or went). */
   readvertise(): void {
     const c = this.conn;
-    if (c?.phase === 'ready') this.advertise(c);
+    if (c?.phase !== 'ready') return;
+    this.advertise(c);
+    // An advertisement brings a miner back into the pool: a paused one says it is out again.
+    if (this.pausedValue) c.out.push(frame({ t: 'drain', reason: 'paused by its owner' }));
   }
 
   // ---- connection ----------------------------------------------------------------------------
@@ -386,7 +423,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     if (this.draining) {
       // Stopping while the handshake ran: tell the node at once.
       c.out.push(frame({ t: 'drain', reason: 'miner stopping' }));
-    }
+    } else if (this.pausedValue) c.out.push(frame({ t: 'drain', reason: 'paused by its owner' }));
   }
 
   private advertise(c: Conn): void {
@@ -412,6 +449,23 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     );
   }
 
+  private onProbe(c: Conn, f: ProbeFrame): void {
+    const probe = this.opts.probe;
+    if (probe === undefined) {
+      c.out.push(frame({ t: 'error', code: 'forbidden', message: 'this miner does not answer capability probes' }));
+      return;
+    }
+    probe(f).then(
+      (answer) => {
+        if (c.phase === 'ready') c.out.push(frame({ t: 'probed', ...answer }));
+      },
+      (err: unknown) => {
+        this.log.warn({ err: (err as Error).message }, 'capability probe failed');
+        if (c.phase === 'ready') c.out.push(frame({ t: 'error', code: 'internal', message: excerpt(`capability probe failed: ${(err as Error).message}`) }));
+      },
+    );
+  }
+
   private onReadyFrame(c: Conn, f: Frame): void {
     switch (f.t) {
       case 'work':
@@ -422,6 +476,13 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
         return;
       case 'attest':
         return this.onAttest(c, f.nonce);
+      case 'place':
+      case 'unplace':
+        if (this.opts.placement !== undefined) return this.opts.placement(f);
+        c.out.push(frame({ t: 'error', code: 'forbidden', message: `this miner does not take placements (${f.t} ${f.instanceId.slice(0, 64)})` }));
+        return;
+      case 'probe':
+        return this.onProbe(c, f);
       case 'drain':
         this.log.info({ reason: f.reason, inFlight: this.inFlight.size }, 'the node asked this miner to drain');
         c.drained = true;
@@ -493,7 +554,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
       this.log.warn({ id: w.id }, 'work id already in flight; ignoring the duplicate');
       return;
     }
-    if (this.draining || c.drained) return this.refuse(c, w.id, 'draining', 'the miner is draining');
+    if (this.draining || c.drained || this.pausedValue) return this.refuse(c, w.id, 'draining', 'the miner is draining');
     if (this.inFlight.size >= this.opts.slots) return this.refuse(c, w.id, 'queue_full', 'all slots of this miner are busy');
     c.unacked.add(w.id);
     c.ackTimer ??= setTimeout(() => this.sendAcks(c), ACK_DELAY_MS);

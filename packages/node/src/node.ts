@@ -33,6 +33,9 @@ import { NodeMetrics } from './metrics/node-metrics.js';
 import { metricsAccess } from './metrics/access.js';
 import { startAlerter, type Alerter } from './alerts/alerter.js';
 import { cycleIsEmpty, type CycleSummary } from '@cgn/ledger';
+import { loadDServicePackage } from '@cgn/miner';
+import { PackageSource } from './packages/package-source.js';
+import { PlacementFrames } from './packages/placement-frames.js';
 
 /**
  * Light load, for the tunnel outboxes and the ledger writer: nothing went out (was committed) for
@@ -68,6 +71,10 @@ export interface RunningNode {
   metricsUrl: string;
   /** The alert loop (`options.alerts`), or null. */
   alerts: Alerter | null;
+  /** DService packages served to miners (`GET /v1/packages/<digest>` on the miner endpoint); `packages.lookup(name)`. */
+  packages: PackageSource;
+  /** `place` / `unplace` frames to miners and their `placed` answers (events). */
+  placement: PlacementFrames;
   /** Graceful: refuses new work, finishes what it owns (up to `graceMs`), then closes. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -94,6 +101,13 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
   const log = extra.log ?? createLogger('cgn-node');
   mkdirSync(options.dataDir, { recursive: true });
   const registry = DServiceRegistry.fromDirs(options.dservices);
+  // Local DServices packed once, so a miner started without them can be given them.
+  const packages = new PackageSource({ dir: join(options.dataDir, 'packages'), log });
+  await packages.addLocal(options.dservices.map((dir) => {
+    const p = loadDServicePackage(dir);
+    return { dir: p.dir, name: p.descriptor.name, version: p.descriptor.version };
+  }));
+  let placement: PlacementFrames | null = null;
   const keyStore = new FileApiKeyStore(options.keysFile);
   let draining = false;
   let endpoint: MinerEndpoint | null = null;
@@ -169,6 +183,8 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
         });
       },
       admitDServices: (ad) => (central === null ? ad : central.admitDServices(ad)),
+      httpRoute: (req, res) => packages.handle(req, res),
+      onPlaced: (id, f) => placement?.onPlaced(id, f),
       ...(openTier !== null ? { checkAdvert: openTier.checkAdvert, minerGone: (id: string) => openTier.gate.forget(id) } : {}),
       onPayoutAddress: (id, address) => {
         if (minerPayTo.get(id) === address.toLowerCase()) return;
@@ -185,6 +201,7 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
     log,
   );
   const minerAddr = await endpoint.start();
+  placement = new PlacementFrames((id, f) => endpoint!.send(id, f), packages);
   // A miner without a payout address hears it on its console each time a cycle holds its earnings.
   const payoutNotices = new PayoutNotifier({
     store: ledger.store,
@@ -360,6 +377,8 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
     metrics: nodeMetrics,
     metricsUrl: `${base}/metrics`,
     alerts,
+    packages,
+    placement,
     stop,
   };
 }

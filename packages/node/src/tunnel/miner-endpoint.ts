@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import {
   CgnError, LIMITS, Outbox, decodeMessage, encodeMessageParts, excerpt, sendParts, frame, minerIdOf, verifyChallenge,
-  type AdvertiseFrame, type Frame, type OutgoingFrame, type HelloFrame, type QuoteFrame, type Tier, type TlsPair,
+  type AdvertiseFrame, type PlacedFrame, type Frame, type OutgoingFrame, type HelloFrame, type QuoteFrame, type Tier, type TlsPair,
 } from '@cgn/protocol';
 import type { Broker } from '../broker/broker.js';
 import { CLOSE } from './close-codes.js';
@@ -65,6 +65,10 @@ export interface MinerEndpointOptions {
   };
   /** An authenticated miner's tunnel closed. */
   minerGone?: (minerId: string) => void;
+  /** Plain HTTP requests on this endpoint (e.g. `GET /v1/packages/<digest>`); false: not handled (426). */
+  httpRoute?: (req: IncomingMessage, res: ServerResponse) => boolean;
+  /** A miner answered a `place` frame. */
+  onPlaced?: (minerId: string, f: PlacedFrame) => void;
   /** An authenticated miner advertised the EVM address its earnings are paid to. */
   onPayoutAddress?: (minerId: string, address: string) => void;
 }
@@ -146,6 +150,7 @@ export class MinerEndpoint {
 
   /** A plain HTTP request to the WebSocket endpoint: 426, with what to do instead. */
   private upgradeRequired(req: IncomingMessage, res: ServerResponse): void {
+    if (this.options.httpRoute?.(req, res) === true) return;
     req.resume();
     const body = `this is a CGN miner endpoint: connect with a WebSocket (cgn miner --node ${this.options.tls ? 'wss' : 'ws'}://...)\n`;
     res.writeHead(426, { 'content-type': 'text/plain', upgrade: 'websocket', connection: 'close', 'content-length': Buffer.byteLength(body) });
@@ -370,6 +375,8 @@ export class MinerEndpoint {
       case 'advertise':
         c.advert = f;
         return this.advertised(c, f);
+      case 'placed':
+        return this.options.onPlaced?.(id, f);
       case 'quote':
         if (c.attest === null) {
           this.refusedAttestation('unsolicited');
