@@ -62,12 +62,15 @@ export function vendorFiles(): Record<string, string> {
   const preact = packageDir('preact');
   const htm = packageDir('htm');
   const uplot = packageDir('uplot');
+  const uqr = packageDir('uqr');
   return {
     'preact.module.js': join(preact, 'dist', 'preact.mjs'),
     'hooks.module.js': join(preact, 'hooks', 'dist', 'hooks.mjs'),
     'htm.module.js': join(htm, 'dist', 'htm.module.js'),
     'uPlot.esm.js': join(uplot, 'dist', 'uPlot.esm.js'),
     'uPlot.min.css': join(uplot, 'dist', 'uPlot.min.css'),
+    // QR codes (TOTP enrolment on the account pages).
+    'uqr.module.js': join(uqr, 'dist', 'index.mjs'),
   };
 }
 
