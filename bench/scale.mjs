@@ -1,0 +1,263 @@
+#!/usr/bin/env node
+/**
+ * A node at scale: for each pool size N, one node (pinned to core 0 when taskset exists) and a load
+ * generator process of N simulated miners that speak the real tunnel protocol (real Ed25519
+ * handshakes, pongs) and answer echo work themselves (ack and result in one message); wrk -c32 on
+ * the work endpoint. Per N: req/s, p50, p99, the node's idle RSS, CPU and event-loop delay, the
+ * connect (admission) time and rate with the node's CPU per join, and the spread of the work over
+ * the miners (how many did 90% of it, how many did any) during the measured run.
+ *
+ *   node bench/scale.mjs [--miners 10,1000,10000] [--seconds 10] [--idle-seconds 10]
+ *                        [--connections 32] [--node-dist DIR] [--no-write]
+ *
+ * `--node-dist` is the `dist` directory of the node package to measure (default this clone's), so
+ * a build of another commit can be compared. Writes `scale` in bench/results.json (read, modify,
+ * write) unless --no-write; prints one JSON line per N.
+ */
+import { spawn, spawnSync, execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir, cpus } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { pathToFileURL } from 'node:url';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+
+const ROOT = resolve(import.meta.dirname, '..');
+
+function arg(name, fallback) {
+  const i = process.argv.indexOf(`--${name}`);
+  return i < 0 ? fallback : process.argv[i + 1];
+}
+const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
+/** Runs `argv` pinned to `cpu` when taskset exists (and the machine has that core). */
+const pinned = (cpu, argv) => (has('taskset') && cpus().length > cpu ? ['taskset', '-c', String(cpu), ...argv] : argv);
+
+const role = process.argv[2];
+if (role === 'node') await serveNode(process.argv[3]);
+else if (role === 'miners') await runMiners(process.argv[3], Number(process.argv[4]));
+else await main();
+
+/** Reads one JSON command per stdin line and answers one JSON line; `handle` returns the answer. */
+async function commandLoop(handle) {
+  for await (const line of createInterface({ input: process.stdin })) {
+    const out = await handle(JSON.parse(line));
+    console.log(JSON.stringify(out ?? {}));
+  }
+}
+
+/** The node child: a node on loopback with the echo DService and one API key. */
+async function serveNode(nodeDist) {
+  const { startNode } = await import(pathToFileURL(join(nodeDist, 'index.js')).href);
+  const { pino } = await import('pino');
+  const dataDir = mkdtempSync(join(tmpdir(), 'cgn-scale-'));
+  const node = await startNode(
+    { workPort: 0, minerPort: 0, dataDir, dservices: [join(ROOT, 'dservices/echo')], acceptAnyMiner: true },
+    { log: pino({ level: 'info' }, pino.destination('/dev/null')) },
+  );
+  const { key } = node.keys.create('scale-bench');
+  console.log(JSON.stringify({ workUrl: node.workUrl, minerUrl: node.minerUrl, apiKey: key }));
+  let cpu0 = null;
+  let served0 = new Map();
+  const completed = () => new Map(node.broker.snapshot().miners.map((m) => [m.id, m.completed]));
+  await commandLoop(async (cmd) => {
+    if (cmd.op === 'cpu-start') {
+      cpu0 = process.cpuUsage();
+      return {};
+    }
+    if (cmd.op === 'cpu-stop') {
+      const c = process.cpuUsage(cpu0);
+      return { cpuMs: (c.user + c.system) / 1000, miners: node.broker.snapshot().miners.length };
+    }
+    if (cmd.op === 'idle') {
+      const delay = monitorEventLoopDelay({ resolution: 1 });
+      delay.enable();
+      const c0 = process.cpuUsage();
+      const t0 = performance.now();
+      await new Promise((r) => setTimeout(r, cmd.seconds * 1000));
+      const c = process.cpuUsage(c0);
+      const wall = performance.now() - t0;
+      delay.disable();
+      const ms = (ns) => Math.round(ns / 1e4) / 100;
+      return {
+        idleCpuPercent: Math.round(((c.user + c.system) / 1000 / wall) * 10000) / 100,
+        rssMb: Math.round(process.memoryUsage().rss / 1048576),
+        heapUsedMb: Math.round(process.memoryUsage().heapUsed / 1048576),
+        idleLoopDelayMs: { p99: ms(delay.percentile(99)), max: ms(delay.max) },
+      };
+    }
+    if (cmd.op === 'mark') {
+      served0 = completed();
+      return {};
+    }
+    if (cmd.op === 'spread') {
+      const counts = [];
+      for (const [id, n] of completed()) counts.push(n - (served0.get(id) ?? 0));
+      counts.sort((a, b) => b - a);
+      const total = counts.reduce((s, n) => s + n, 0);
+      let acc = 0;
+      let for90 = 0;
+      while (for90 < counts.length && acc < 0.9 * total) acc += counts[for90++];
+      return { units: total, minersFor90Percent: for90, minersWithAny: counts.filter((n) => n > 0).length, maxPerMiner: counts[0] ?? 0 };
+    }
+    if (cmd.op === 'quit') {
+      await node.stop(1000);
+      rmSync(dataDir, { recursive: true, force: true });
+      process.exit(0);
+    }
+    return { error: `unknown op ${cmd.op}` };
+  });
+}
+
+/** The load generator child: N protocol-speaking miners answering echo work themselves. */
+async function runMiners(minerUrl, n) {
+  const { WebSocket } = await import('ws');
+  const { decodeMessage, encodeMessage, frame, generateMinerKey, signChallenge } = await import('@cgn/protocol');
+  const keys = Array.from({ length: n }, () => generateMinerKey()); // before the clock starts
+  const stats = { closed: 0, pings: 0, work: 0 };
+  const connect = (key) =>
+    new Promise((resolveReady, reject) => {
+      const ws = new WebSocket(minerUrl, { perMessageDeflate: false });
+      const send = (frames) => ws.send(encodeMessage(frames));
+      ws.on('error', reject);
+      ws.on('close', () => stats.closed++);
+      ws.on('open', () => send([frame({ t: 'hello', publicKey: key.publicKey, agent: 'scale-bench' })]));
+      ws.on('message', (data) => {
+        for (const f of decodeMessage(data)) {
+          if (f.t === 'work') {
+            stats.work++;
+            send([
+              frame({ t: 'ack', id: f.id }),
+              frame({ t: 'result', id: f.id, status: 200, headers: ['content-type', 'text/plain'], body: f.body, metering: { execUs: 1, cpuUs: 1 }, resultHash: new Uint8Array(32) }),
+            ]);
+          } else if (f.t === 'ping') {
+            stats.pings++;
+            send([frame({ t: 'pong', ts: f.ts })]);
+          } else if (f.t === 'challenge') send([frame({ t: 'auth', signature: signChallenge(key, f.nonce, f.nodeId) })]);
+          else if (f.t === 'welcome') {
+            send([frame({ t: 'advertise', tier: 'open', slots: 4, dservices: [{ name: 'echo', version: '0', digest: 'x' }], resources: { cpus: 1, memoryMb: 100 } })]);
+            resolveReady(ws);
+          }
+        }
+      });
+    });
+  console.log(JSON.stringify({ ready: true }));
+  await commandLoop(async (cmd) => {
+    if (cmd.op === 'connect') {
+      // At most 500 handshakes in flight: a real crowd arrives spread out, not as one SYN burst.
+      const t0 = performance.now();
+      let next = 0;
+      const worker = async () => {
+        while (next < keys.length) await connect(keys[next++]);
+      };
+      await Promise.all(Array.from({ length: Math.min(500, n) }, worker));
+      const ms = performance.now() - t0;
+      return { connectMs: Math.round(ms), connectPerSecond: Math.round(n / (ms / 1000)) };
+    }
+    if (cmd.op === 'stats') return { ...stats };
+    if (cmd.op === 'quit') process.exit(0);
+    return { error: `unknown op ${cmd.op}` };
+  });
+}
+
+function child(argv, label) {
+  const c = spawn(argv[0], argv.slice(1), { stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: c.stdout })[Symbol.asyncIterator]();
+  const next = async () => {
+    const { value, done } = await lines.next();
+    if (done) throw new Error(`${label} exited`);
+    return JSON.parse(value);
+  };
+  return { proc: c, next, ask: async (cmd) => (c.stdin.write(JSON.stringify(cmd) + '\n'), next()) };
+}
+
+function parseMs(s) {
+  const m = /^([\d.]+)(us|ms|s)$/.exec(s);
+  if (!m) return NaN;
+  const v = Number(m[1]);
+  return m[2] === 'us' ? v / 1000 : m[2] === 's' ? v * 1000 : v;
+}
+
+function wrk(url, apiKey, connections, seconds) {
+  const script = join(tmpdir(), `cgn-scale-${process.pid}.lua`);
+  writeFileSync(script, `wrk.method = "POST"\nwrk.body = "hello, cgn"\nwrk.headers["Authorization"] = "Bearer ${apiKey}"\n`);
+  const out = execFileSync(pinned(1, ['wrk'])[0], [...pinned(1, ['wrk']).slice(1), '-t', '1', '-c', String(connections), '-d', `${seconds}s`, '--latency', '-s', script, url], { encoding: 'utf8' });
+  rmSync(script, { force: true });
+  const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0);
+  return {
+    rps: Math.round(Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1])),
+    p50Ms: parseMs(/\s50%\s+(\S+)/.exec(out)?.[1] ?? ''),
+    p99Ms: parseMs(/\s99%\s+(\S+)/.exec(out)?.[1] ?? ''),
+    ...(non2xx > 0 ? { non2xx } : {}),
+    ...(/Socket errors:.*/.test(out) ? { socketErrors: /Socket errors:.*/.exec(out)[0] } : {}),
+  };
+}
+
+async function measure(n, opts) {
+  const node = child(pinned(0, [process.execPath, ...(process.env.SCALE_NODE_ARGS ?? '').split(' ').filter(Boolean), import.meta.filename, 'node', opts.nodeDist]), 'node');
+  const { workUrl, minerUrl, apiKey } = await node.next();
+  const miners = child(pinned(1, [process.execPath, import.meta.filename, 'miners', minerUrl, String(n)]), 'miners');
+  await miners.next();
+  await node.ask({ op: 'cpu-start' });
+  const conn = await miners.ask({ op: 'connect' });
+  const joined = await node.ask({ op: 'cpu-stop' });
+  // Let the joins' garbage and timers settle before measuring idle.
+  await new Promise((r) => setTimeout(r, 3000));
+  const idle = await node.ask({ op: 'idle', seconds: opts.idleSeconds });
+  const url = `${workUrl}echo/`;
+  wrk(url, apiKey, opts.connections, opts.warmup);
+  await node.ask({ op: 'mark' });
+  const load = wrk(url, apiKey, opts.connections, opts.seconds);
+  const spread = await node.ask({ op: 'spread' });
+  const mstats = await miners.ask({ op: 'stats' });
+  node.proc.stdin.write(JSON.stringify({ op: 'quit' }) + '\n');
+  miners.proc.stdin.write(JSON.stringify({ op: 'quit' }) + '\n');
+  await Promise.all([node.proc, miners.proc].map((p) => new Promise((r) => (p.exitCode !== null ? r() : p.once('exit', r)))));
+  return {
+    miners: n,
+    ...load,
+    rssIdleMb: idle.rssMb,
+    heapUsedIdleMb: idle.heapUsedMb,
+    idleCpuPercent: idle.idleCpuPercent,
+    idleLoopDelayMs: idle.idleLoopDelayMs,
+    connectMs: conn.connectMs,
+    connectPerSecond: conn.connectPerSecond,
+    nodeCpuPerJoinUs: Math.round((joined.cpuMs * 1000) / n),
+    admissionPerCpuSecond: Math.round(n / (joined.cpuMs / 1000)),
+    spread,
+    minersDropped: mstats.closed,
+  };
+}
+
+async function main() {
+  const opts = {
+    sizes: String(arg('miners', '10,1000,10000')).split(',').map(Number),
+    seconds: Number(arg('seconds', '10')),
+    idleSeconds: Number(arg('idle-seconds', '10')),
+    warmup: Number(arg('warmup', '3')),
+    connections: Number(arg('connections', '32')),
+    nodeDist: resolve(arg('node-dist', join(ROOT, 'packages/node/dist'))),
+  };
+  if (!has('wrk')) {
+    console.error('bench: wrk is not installed (apt-get install wrk)');
+    process.exit(2);
+  }
+  const rows = [];
+  for (const n of opts.sizes) {
+    process.stderr.write(`scale: ${n} miners… `);
+    const r = await measure(n, opts);
+    process.stderr.write(`${r.rps} req/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, ${r.spread.minersFor90Percent} miners did 90%\n`);
+    console.log(JSON.stringify(r));
+    rows.push(r);
+  }
+  if (process.argv.includes('--no-write')) return;
+  const file = join(ROOT, 'bench/results.json');
+  const all = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : {};
+  const base = rows.find((r) => r.miners === Math.min(...opts.sizes));
+  all.scale = {
+    at: new Date().toISOString(),
+    settings: { connections: opts.connections, seconds: opts.seconds, idleSeconds: opts.idleSeconds, nodePinned: has('taskset') ? 'core 0' : 'no', minersAndWrk: has('taskset') ? 'core 1' : 'unpinned' },
+    rows,
+    ...(base ? { rpsVsSmallest: Object.fromEntries(rows.map((r) => [r.miners, Math.round((r.rps / base.rps) * 100) / 100])) } : {}),
+  };
+  writeFileSync(file, JSON.stringify(all, null, 2) + '\n');
+}
