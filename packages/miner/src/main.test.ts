@@ -62,7 +62,7 @@ describe('runMinerFromArgs: arguments', () => {
       [['--bogus'], /Unknown option '--bogus'/],
       [['positional'], /positional/i],
       [['--dservice', ECHO], /--node URL is required/],
-      [['--node', 'ws://127.0.0.1:1/'], /at least one --dservice/],
+      [['--node', 'ws://127.0.0.1:1/', '--package-cache-mb', 'lots'], /--package-cache-mb must be a positive whole number/],
       [['--node', 'ws://127.0.0.1:1/', '--dservice', ECHO, '--slots', 'many'], /--slots must be a positive integer/],
       [['--node', 'ws://127.0.0.1:1/', '--dservice', ECHO, '--slots', '0'], /--slots must be a positive integer/],
       [['--node', 'ws://127.0.0.1:1/', '--dservice', ECHO, '--key', key, '--tier', 'gold'], /--tier: must be one of open, attested, dedicated/],

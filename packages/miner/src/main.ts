@@ -13,8 +13,9 @@ import { DEFAULT_KEY_FILE, LIMITS_MODES, MinerOptionError, SANDBOX_MODES, type L
 import { measureRuntime } from './attestation/runtime.js';
 import { digestPackage } from './digest.js';
 import { noPayoutAddressWarning, noticeLine } from './payout-warning.js';
+import { DEFAULT_CONTROL_PORT, startControlApp, type ControlApp } from './control/index.js';
 
-export const MINER_USAGE = `Usage: cgn miner --node URL --dservice DIR [--dservice DIR ...] [options]
+export const MINER_USAGE = `Usage: cgn miner --node URL [--dservice DIR ...] [options]
 
 Runs a miner: dials a CGN node, runs DServices in sandboxes and does the work the node sends.
 
@@ -26,8 +27,15 @@ Options:
   --pin-sha256 FP   accept only the node certificate with this SHA-256 fingerprint
                     (openssl x509 -noout -fingerprint -sha256 -in node.crt)
   --plaintext       allow ws:// to another machine (only behind a TLS-terminating proxy)
-  --dservice DIR    a DService package directory (with a dservice.json);
-                    repeat for several                                         (at least one)
+  --dservice DIR    a DService package directory (with a dservice.json) to run from the
+                    start; repeat for several. Without any, the miner runs what the node
+                    places on it (packages fetched from the node, checked by digest)
+  --package-cache-mb N
+                    disk budget for placed packages: ones no longer placed are removed,
+                    least recently used first, beyond it                    (default 1024)
+  --package-cache-dir DIR
+                    where placed packages are unpacked
+                                   (default <key file's dir>/package-cache/<miner id>)
   --key FILE        the miner's Ed25519 key (PEM); created with mode 0600 if missing
                                                       (default ${DEFAULT_KEY_FILE})
   --slots N         work units run at once   (default: sum of the DServices' concurrency)
@@ -58,6 +66,12 @@ Options:
                     admit the miner to the open tier only with it
   --metrics-port N  serve Prometheus metrics at http://127.0.0.1:N/metrics (loopback only;
                     0 = any free port, its URL is logged)                (default off)
+  --control-port N  serve the control app (start, pause, resume, stop; when it may work;
+                    work done) at http://127.0.0.1:N/ (loopback only; 0 = any free port;
+                    another free port when the default is taken); signed in with the
+                    token in <key>.control-token (0600, made if missing)
+                                                                   (default ${DEFAULT_CONTROL_PORT})
+  --no-control      do not serve the control app
   -h, --help        show this help and exit
 
 Environment:
@@ -86,7 +100,7 @@ const defaultIo: MainIo = {
 /** Command-line flag for each option, for error messages. */
 const FLAG: Record<string, string> = {
   nodeUrl: '--node', keyFile: '--key', dservices: '--dservice', slots: '--slots', tier: '--tier',
-  sandbox: '--sandbox', limits: '--limits', caFile: '--ca-file', pinSha256: '--pin-sha256', location: '--location', runDir: '--run-dir', payoutAddress: '--payout-address', stakeProof: '--stake-proof',
+  sandbox: '--sandbox', limits: '--limits', packageCacheMb: '--package-cache-mb', packageCacheDir: '--package-cache-dir', caFile: '--ca-file', pinSha256: '--pin-sha256', location: '--location', runDir: '--run-dir', payoutAddress: '--payout-address', stakeProof: '--stake-proof',
 };
 
 function flagOf(option: string): string {
@@ -129,6 +143,10 @@ export async function runMinerFromArgs(argv: string[], io: MainIo = defaultIo): 
         'pin-sha256': { type: 'string' },
         plaintext: { type: 'boolean' },
         'metrics-port': { type: 'string' },
+        'package-cache-mb': { type: 'string' },
+        'package-cache-dir': { type: 'string' },
+        'control-port': { type: 'string' },
+        'no-control': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -146,8 +164,12 @@ export async function runMinerFromArgs(argv: string[], io: MainIo = defaultIo): 
     return null;
   }
   if (values.node === undefined) return usageError('--node URL is required (the node miner endpoint, e.g. ws://127.0.0.1:8081/)');
-  if (values.dservice === undefined || values.dservice.length === 0) return usageError('at least one --dservice DIR is required');
-  const options: MinerOptions = { nodeUrl: values.node, dservices: values.dservice };
+  const options: MinerOptions = { nodeUrl: values.node, dservices: values.dservice ?? [] };
+  if (values['package-cache-mb'] !== undefined) {
+    if (!/^[1-9][0-9]{0,6}$/.test(values['package-cache-mb'])) return usageError(`--package-cache-mb must be a positive whole number of MiB, not "${values['package-cache-mb']}"`);
+    options.packageCacheMb = Number(values['package-cache-mb']);
+  }
+  if (values['package-cache-dir'] !== undefined) options.packageCacheDir = values['package-cache-dir'];
   if (values.key !== undefined) options.keyFile = values.key;
   if (values.slots !== undefined) {
     if (!/^[1-9][0-9]*$/.test(values.slots)) return usageError(`--slots must be a positive integer, not "${values.slots}"`);
@@ -170,6 +192,13 @@ export async function runMinerFromArgs(argv: string[], io: MainIo = defaultIo): 
     metricsPort = Number(values['metrics-port']);
   }
 
+  let controlPort: number | undefined;
+  if (values['control-port'] !== undefined) {
+    if (values['no-control'] === true) return usageError('--control-port and --no-control exclude each other');
+    if (!/^[0-9]{1,5}$/.test(values['control-port']) || Number(values['control-port']) > 65535) return usageError(`--control-port must be a port number (0-65535; 0 = any free port), not "${values['control-port']}"`);
+    controlPort = Number(values['control-port']);
+  }
+
   let logger: MinerLogger;
   try {
     logger = io.logger?.() ?? pino({ name: 'cgn-miner', level: process.env['CGN_LOG_LEVEL'] ?? 'info' }, pino.destination(2));
@@ -180,6 +209,7 @@ export async function runMinerFromArgs(argv: string[], io: MainIo = defaultIo): 
 
   // Signals count from now on: one during the start stops the miner as soon as it runs.
   let miner: Miner | null = null;
+  let control: ControlApp | null = null;
   let stopping = false;
   const onSignal = (signal: NodeJS.Signals): void => {
     if (stopping) {
@@ -194,7 +224,8 @@ export async function runMinerFromArgs(argv: string[], io: MainIo = defaultIo): 
       return;
     }
     logger.info({ signal }, 'signal received: draining');
-    const m = miner;
+    // The control app may have stopped the first miner and started another.
+    const m = control?.controller.miner ?? miner;
     m.stop().then(
       () => io.exit(0),
       (err: unknown) => {
@@ -238,6 +269,17 @@ export async function runMinerFromArgs(argv: string[], io: MainIo = defaultIo): 
     } catch (err) {
       // The miner works without its metrics; the owner hears why they are missing.
       logger.error({ err: (err as Error).message, port: metricsPort }, 'could not serve metrics (is the port in use?); the miner runs without them');
+    }
+  }
+
+  if (values['no-control'] !== true) {
+    try {
+      control = await startControlApp({ miner, restart: () => startMiner(options), keyFile: options.keyFile ?? DEFAULT_KEY_FILE, port: controlPort, payoutAddress: options.payoutAddress });
+      logger.info({ controlUrl: control.url, tokenFile: control.tokenFile }, 'serving the miner control app on loopback');
+      io.stderr(`miner control app: ${control.signInUrl}\n`);
+    } catch (err) {
+      // The miner works without it; the owner hears why it is missing.
+      logger.error({ err: (err as Error).message, port: controlPort }, 'could not serve the control app (is the port in use?); the miner runs without it');
     }
   }
 
