@@ -1,0 +1,114 @@
+/**
+ * The miner control app in a real browser (Debian's chromium, driven by playwright-core) against
+ * a real miner process and a real node: the sign-in link with the token in its fragment, the
+ * state, Pause and Resume clicked and the node's pool following them, the settings form's
+ * refusal, the token form for a visitor without the link. Screenshots go to
+ * test-output/screenshots/; the README's is docs/screenshots/miner-control.png.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { ROOT, spawnMiner, startTestNode, tempDir, waitFor, type MinerProcess, type TestNode } from '../integration/harness.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const SHOTS = join(ROOT, 'test-output', 'screenshots');
+
+let t: TestNode;
+let dir: { path: string; cleanup: () => void };
+let m: MinerProcess;
+let browser: Browser;
+let page: Page;
+let signIn = '';
+
+const poolEntry = (): { draining: boolean } | undefined => t.node.broker.snapshot().miners.find((x) => x.id === m.id);
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(`${CHROMIUM} is missing: the browser tests need Debian's chromium (apt-get install --no-install-recommends chromium; .ci/run installs it)`);
+  }
+  mkdirSync(SHOTS, { recursive: true });
+  t = await startTestNode();
+  dir = tempDir('cgn-control-ui-');
+  m = spawnMiner(t.node.minerUrl, dir.path, { slots: 4, args: ['--control-port', '0', '--sandbox', 'none', '--location', 'home office'] });
+  await waitFor(() => /miner control app: (http:\S+)/.test(m.stderr()), 'the miner to print its control URL');
+  signIn = /miner control app: (http:\S+)/.exec(m.stderr())![1]!;
+  await waitFor(() => poolEntry()?.draining === false, 'the miner to join the pool');
+  // Some work done, so the page has numbers and a chart to show.
+  for (let i = 0; i < 5; i++) {
+    const r = await fetch(t.url('echo', '/'), { method: 'POST', body: `unit ${i}`, headers: { authorization: `Bearer ${t.apiKey}` } });
+    expect(r.status).toBe(200);
+  }
+  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
+  page = await browser.newPage({ viewport: { width: 1200, height: 1100 } });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  m?.kill('SIGKILL');
+  await m?.exited;
+  await t?.cleanup();
+  dir?.cleanup();
+});
+
+describe('miner control app in a browser', () => {
+  it('the printed link signs in (token from the fragment, then gone from the address bar) and shows the state', async () => {
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    page.on('console', (msg) => {
+      if (msg.type() === 'error') errors.push(msg.text());
+    });
+    await page.goto(signIn);
+    await page.getByTestId('state').filter({ hasText: 'connected' }).waitFor();
+    expect(page.url()).not.toContain('token=');
+    await page.getByTestId('work-total').filter({ hasText: '5' }).waitFor();
+    await page.getByRole('region', { name: 'DServices installed' }).getByRole('cell', { name: 'echo', exact: true }).waitFor();
+    await page.locator('.uplot canvas').first().waitFor();
+    await page.getByText('unknown: no chain configured').first().waitFor();
+    await page.screenshot({ path: join(SHOTS, 'miner-control-connected.png'), fullPage: true });
+    expect(errors).toEqual([]);
+  });
+
+  it('Pause takes the miner out of the node pool; Resume brings it back', async () => {
+    await page.getByRole('button', { name: 'Pause' }).click();
+    await waitFor(() => poolEntry()?.draining === true, "the node's pool to lose the miner");
+    await page.getByTestId('state').filter({ hasText: 'paused' }).waitFor();
+    await page.getByTestId('live').filter({ hasText: /Paus/ }).waitFor();
+    expect(await page.getByRole('button', { name: 'Pause' }).isDisabled()).toBe(true);
+    await page.screenshot({ path: join(SHOTS, 'miner-control-paused.png'), fullPage: true });
+
+    await page.getByRole('button', { name: 'Resume' }).click();
+    await waitFor(() => poolEntry()?.draining === false, "the node's pool to have the miner again");
+    await page.getByTestId('state').filter({ hasText: 'connected' }).waitFor();
+    await page.getByTestId('live').filter({ hasText: /Resumed/ }).waitFor();
+    const r = await fetch(t.url('echo', '/'), { method: 'POST', body: 'after resume', headers: { authorization: `Bearer ${t.apiKey}` } });
+    expect(r.status).toBe(200);
+    await page.getByTestId('work-total').filter({ hasText: '6' }).waitFor();
+  });
+
+  it('the settings form says what is wrong, and saves with the keyboard', async () => {
+    await page.getByLabel('Time windows (local time, comma-separated)').fill('tonight');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByRole('alert').filter({ hasText: 'windows[0]' }).waitFor();
+    await page.getByLabel('CPU ceiling (% of this machine\'s CPUs)').fill('50');
+    await page.getByLabel('Time windows (local time, comma-separated)').fill('');
+    await page.getByLabel('Time windows (local time, comma-separated)').press('Enter');
+    await page.getByTestId('live').filter({ hasText: 'Settings saved.' }).waitFor();
+    await page.screenshot({ path: join(SHOTS, 'miner-control-settings.png'), fullPage: true });
+    await page.screenshot({ path: join(ROOT, 'docs', 'screenshots', 'miner-control.png'), fullPage: false });
+  });
+
+  it('without the link: the token form refuses a wrong token and accepts the right one', async () => {
+    const ctx = await browser.newContext();
+    const p = await ctx.newPage();
+    await p.goto(signIn.split('#')[0]!);
+    await p.getByLabel('Control token').fill('not-the-token-not-the-token-not-the-token');
+    await p.getByRole('button', { name: 'Sign in' }).click();
+    await p.getByRole('alert').filter({ hasText: 'not accepted' }).waitFor();
+    await p.getByLabel('Control token').fill(signIn.split('#token=')[1]!);
+    await p.getByLabel('Control token').press('Enter');
+    await p.getByTestId('state').waitFor();
+    await p.screenshot({ path: join(SHOTS, 'miner-control-signin.png') });
+    await ctx.close();
+  });
+});
