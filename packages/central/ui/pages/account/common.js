@@ -1,0 +1,89 @@
+// Shared by the account pages: loading data with a visible, announced error, the signed-in
+// account's id, and a copy-to-clipboard button.
+import { useCallback, useEffect, useState } from 'preact/hooks';
+import { html, announce, fmtTokens } from '../../lib.js';
+import { getSession } from '../../api.js';
+
+/** The signed-in user's account id. */
+export function accountId() {
+  return getSession()?.user?.accountId ?? '';
+}
+
+/** Whether the signed-in user owns their account (money pages are the owner's). */
+export function isOwner() {
+  const u = getSession()?.user;
+  return u?.role === 'user' && u?.owner === true;
+}
+
+/** `load()` runs now and whenever `deps` change; `reload()` runs it again. */
+export function useLoad(load, deps) {
+  const [state, setState] = useState({ data: null, error: null, loading: true });
+  const run = useCallback(() => {
+    let live = true;
+    setState((s) => ({ ...s, loading: true }));
+    load().then(
+      (data) => live && setState({ data, error: null, loading: false }),
+      (err) => {
+        if (!live) return;
+        setState({ data: null, error: err, loading: false });
+        announce(err.message, 'error');
+      },
+    );
+    return () => {
+      live = false;
+    };
+  }, deps);
+  useEffect(run, [run]);
+  return { ...state, reload: run };
+}
+
+/** What a refused or failed load means for the reader. */
+export function loadProblem(err, what) {
+  if (!err) return null;
+  if (err.status === 403) return `Only the account's owner (and CGN staff) may see ${what}. Ask your account's owner.`;
+  if (err.status === 503) return `${what[0].toUpperCase()}${what.slice(1)} are not available right now: ${err.problem?.detail ?? err.message}`;
+  return err.message;
+}
+
+/** A button that copies `text`; where the clipboard is not allowed, it selects `targetId`'s text instead. */
+export function CopyButton({ text, label = 'Copy', targetId, testid }) {
+  const [done, setDone] = useState(false);
+  const copy = async () => {
+    try {
+      await navigator.clipboard.writeText(text);
+      setDone(true);
+      announce('Copied to the clipboard', 'ok');
+    } catch {
+      const el = targetId ? document.getElementById(targetId) : null;
+      if (el) {
+        const r = document.createRange();
+        r.selectNodeContents(el);
+        const sel = getSelection();
+        sel.removeAllRanges();
+        sel.addRange(r);
+      }
+      announce('The browser did not allow copying: the text is selected, press Ctrl+C', 'info');
+    }
+  };
+  return html`<button type="button" class="secondary" onClick=${copy} data-testid=${testid}>${done ? 'Copied' : label}</button>`;
+}
+
+/** A day as YYYY-MM-DD (UTC). */
+export const isoDay = (ms) => new Date(ms).toISOString().slice(0, 10);
+
+/** CGN base units (decimal string, possibly negative: work may run past the deposits) -> "-1.5 CGN"; exact. */
+export function tokens(units) {
+  if (units === null || units === undefined) return '—';
+  const s = String(units);
+  return s.startsWith('-') ? `-${fmtTokens(s.slice(1))}` : fmtTokens(s);
+}
+
+/**
+ * How to draw µUSD amounts (decimal strings) on a chart: in USD when the largest is at least a
+ * cent, else in µUSD, so a small account's axis does not read 0, 0, 0.
+ */
+export function moneyScale(columns) {
+  let max = 0;
+  for (const col of columns) for (const v of col) max = Math.max(max, Number(v));
+  return max >= 10_000 ? { unit: 'USD', of: (m) => Number(m) / 1e6 } : { unit: 'µUSD', of: (m) => Number(m) };
+}

@@ -1,0 +1,223 @@
+/**
+ * The account pages in a real browser (Debian's chromium, driven by playwright-core) against a
+ * real central, a real node linked to it over mutual TLS, and the node's own ledger: a DApp
+ * account's owner signs in, enrols TOTP from the page (the code computed from the otpauth URI the
+ * page shows), signs in again with a recovery code, creates an API key (shown once; a reload does
+ * not show it again), sends work with it through the node, sees the usage charts render, revokes
+ * the key (the node then answers 401: central pushes the revocation), and sees invoices, balance
+ * with how to top up, and the developer view. Screenshots go to test-output/screenshots/.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { URI } from 'otpauth';
+import { ensureDevPki, ManualClock, setupDevNetwork, sqliteLedger, SqliteCentralStore, startTestCentral, TEST_ADMIN, type TestCentral } from '@cgn/central';
+import { digestPackage } from '@cgn/miner';
+import { ECHO, ROOT, ScriptedMiner, startTestNode, tempDir, waitFor, type TestNode } from '../integration/harness.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const SHOTS = join(ROOT, 'test-output', 'screenshots');
+
+/** Sessions and TOTP codes need real time in the browser and at central alike. */
+class WallClock extends ManualClock {
+  override now(): number {
+    return Date.now();
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject).listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+const tmp = tempDir('cgn-account-ui-');
+let central: TestCentral;
+let t: TestNode;
+let miner: ScriptedMiner;
+let browser: Browser;
+let page: Page;
+let demo: { accountId: string; ownerLogin: string; ownerPassword: string };
+const problems: string[] = [];
+
+const atNode = async (key: string): Promise<number> =>
+  (await fetch(t.url('echo'), { method: 'POST', body: 'hello', headers: { authorization: `Bearer ${key}` } })).status;
+
+async function shot(name: string): Promise<void> {
+  await page.screenshot({ path: join(SHOTS, `account-${name}.png`), fullPage: true });
+}
+
+async function go(hash: string, heading: string): Promise<void> {
+  await page.getByRole('link', { name: heading === 'Your DServices' ? 'DServices and earnings' : heading }).click();
+  await page.waitForURL(`**/ui/#${hash}`);
+  await page.getByRole('heading', { level: 1, name: heading }).waitFor();
+}
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(`${CHROMIUM} is missing: the browser tests need Debian's chromium (apt-get install --no-install-recommends chromium; .ci/run installs it)`);
+  }
+  mkdirSync(SHOTS, { recursive: true });
+  const pki = join(tmp.path, 'pki');
+  const p = ensureDevPki(pki, ['node-local-1']);
+  const linkPort = await freePort();
+  const nodeDir = join(tmp.path, 'node');
+  central = await startTestCentral({
+    clock: new WallClock(),
+    store: new SqliteCentralStore({ path: join(tmp.path, 'central.sqlite') }),
+    link: { tls: { key: p.central.key, cert: p.central.cert, ca: p.ca }, statusIntervalMs: 200, backoffMaxMs: 500 },
+    // The node's own ledger file, read-only: usage and invoices are what the node recorded.
+    ledger: sqliteLedger(join(nodeDir, 'ledger.sqlite')),
+  });
+  const echoDigest = await digestPackage(ECHO);
+  t = await startTestNode({ nodeId: 'node-local-1', dataDir: nodeDir, central: { port: linkPort, pkiDir: pki, keyTtlMs: 30_000 } });
+  miner = new ScriptedMiner({ ack: true, answer: true, digests: { echo: echoDigest } });
+  await miner.connect(t.node.minerUrl);
+  const setup = await setupDevNetwork({
+    centralUrl: central.url,
+    admin: TEST_ADMIN,
+    nodes: [{ id: 'node-local-1', urls: { work: t.node.workUrl, miner: t.node.minerUrl, status: t.node.statusUrl, central: t.node.centralLinkUrl! } }],
+    dservices: [{ descriptor: JSON.parse(readFileSync(join(ECHO, 'dservice.json'), 'utf8')) as Record<string, unknown>, digest: echoDigest }],
+  });
+  demo = setup.demo;
+  await waitFor(() => (t.node.status()['dservices'] as unknown[]).length === 1, 'central to approve echo on the node');
+
+  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
+  const context = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
+  page = await context.newPage();
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('console', (m) => {
+    // An answer the page expects (401 mfa_required while signing in) is logged by the browser as a
+    // failed resource; anything else (a CSP refusal, an exception) is a problem.
+    if (m.type() === 'error' && !/Failed to load resource/.test(m.text())) problems.push(`console: ${m.text()}`);
+  });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  miner?.ws.close();
+  await t?.cleanup();
+  await central?.stop().catch(() => undefined);
+  tmp.cleanup();
+});
+
+describe('account pages in a browser', () => {
+  it('signs in and enrols TOTP from the QR page; the next sign-in needs the second factor', async () => {
+    await page.goto(`${central.url}/ui/`);
+    await page.getByLabel('Login').fill(demo.ownerLogin);
+    await page.getByLabel('Password').fill(demo.ownerPassword);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByTestId('nav-account').waitFor();
+
+    await go('/account/security', 'Sign-in security');
+    await expect(page.getByTestId('totp-state').textContent()).resolves.toBe('off');
+    await page.getByRole('button', { name: 'Set up two-factor sign-in' }).click();
+    const qr = page.getByTestId('totp-qr');
+    await qr.waitFor();
+    expect(Number(await qr.getAttribute('data-modules'))).toBeGreaterThanOrEqual(21); // a QR code is at least 21 modules wide
+    const uri = (await page.getByTestId('totp-uri').textContent())!;
+    const totp = URI.parse(uri) as import('otpauth').TOTP;
+    expect(totp.secret.base32).toBe(await page.getByTestId('totp-secret').textContent());
+    await shot('totp-qr');
+    await page.getByLabel('Code from your authenticator').fill(totp.generate());
+    await page.getByRole('button', { name: 'Turn on two-factor sign-in' }).click();
+    await page.getByTestId('recovery-codes').waitFor();
+    await expect(page.getByTestId('totp-state').textContent()).resolves.toBe('on');
+    await page.getByTestId('status').filter({ hasText: 'Two-factor sign-in is on' }).waitFor();
+    const codes = (await page.locator('#recovery-codes').textContent())!.trim().split('\n');
+    expect(codes.length).toBeGreaterThanOrEqual(8);
+    await shot('totp-enrolled');
+    expect((await central.admin.call('GET', `/v1/audit?type=totp_enabled&accountId=${demo.accountId}`)).body.events).toHaveLength(1);
+
+    // Signed out, the password alone is not enough; a recovery code signs in.
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByLabel('Login').fill(demo.ownerLogin);
+    await page.getByLabel('Password').fill(demo.ownerPassword);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('button', { name: 'Use a recovery code instead' }).click();
+    await page.getByLabel('Recovery code').fill(codes[0]!);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByTestId('nav-account').waitFor();
+  });
+
+  let key = '';
+  let prefix = '';
+  it('creates a key with the keyboard, shows it once (not after a reload), and the key works at the node', async () => {
+    await go('/account/keys', 'API keys');
+    const name = page.getByLabel('Name of the new key');
+    await name.fill('web shop');
+    await name.press('Enter');
+    await page.getByTestId('new-key').waitFor();
+    key = (await page.getByTestId('new-key-value').textContent())!;
+    expect(key).toMatch(/^cgn_/);
+    await page.getByText('It is shown only this once').waitFor();
+    const row = page.getByTestId('keys-table').getByRole('row', { name: /web shop/ });
+    await row.waitFor();
+    prefix = (await row.locator('code').textContent())!.replace('…', '');
+    expect(key.startsWith(prefix)).toBe(true);
+    await shot('key-created');
+
+    await page.reload();
+    await page.getByTestId('keys-table').getByRole('row', { name: /web shop/ }).waitFor();
+    expect(await page.getByTestId('new-key').count()).toBe(0);
+    expect(await page.content()).not.toContain(key);
+
+    for (let i = 0; i < 3; i++) expect(await atNode(key)).toBe(200);
+  });
+
+  it('usage charts render what the node recorded', async () => {
+    await waitFor(async () => {
+      const r = await central.admin.call('GET', `/v1/accounts/${demo.accountId}/usage/series`);
+      return r.status === 200 && r.body.total.records.reduce((a: number, b: number) => a + b, 0) >= 3;
+    }, 'the node to record the work in its ledger');
+    await go('/account/usage', 'Usage');
+    const cost = page.getByTestId('chart-cost');
+    await cost.locator('canvas').waitFor();
+    expect(Number(await cost.getAttribute('data-points'))).toBe(30);
+    await page.getByTestId('chart-requests').locator('canvas').waitFor();
+    await page.getByTestId('usage-totals').getByRole('cell', { name: 'echo', exact: true }).waitFor();
+    await page.getByTestId('end-users').waitFor();
+    await shot('usage');
+    // Per end user, over billing cycles.
+    await page.getByLabel('Group by').selectOption('end-user');
+    await page.getByLabel('Over').selectOption('cycle');
+    await page.getByRole('figure').filter({ hasText: 'Cost per end user' }).locator('canvas').waitFor();
+  });
+
+  it('revoking the key asks for confirmation; the node then refuses the key (401)', async () => {
+    await go('/account/keys', 'API keys');
+    await page.getByTestId(`revoke-${prefix}`).click();
+    await page.getByTestId(`revoke-confirm-${prefix}`).click();
+    await page.getByTestId('status').filter({ hasText: 'revoked' }).waitFor();
+    await page.getByTestId('keys-table').getByRole('row', { name: /web shop/ }).getByText(/^revoked/).waitFor();
+    await waitFor(async () => (await atNode(key)) === 401, 'the node to refuse the revoked key');
+    await shot('key-revoked');
+  });
+
+  it('invoices, balance with how to top up, and the developer view', async () => {
+    await go('/account/invoices', 'Invoices');
+    await page.getByTestId('invoices').getByText('No billing cycle has closed yet.').waitFor();
+    await shot('invoices');
+
+    await go('/account/balance', 'Balance and deposits');
+    await page.getByTestId('balance-available').waitFor();
+    await page.getByTestId('top-up').getByText(`npx cgn ledger link-address --account ${demo.accountId}`).waitFor();
+    await shot('balance');
+
+    await go('/account/developer', 'Your DServices');
+    const echo = page.getByTestId('dservices').getByRole('row', { name: /echo@/ });
+    await echo.getByText('approved').waitFor();
+    await page.getByLabel('Payout address (your wallet, 0x…)').fill('0x' + 'ab'.repeat(20));
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByTestId('status').filter({ hasText: 'Payout address saved' }).waitFor();
+    expect((await central.admin.call('GET', `/v1/accounts/${demo.accountId}`)).body.payoutAddress).toBe('0x' + 'ab'.repeat(20));
+    await shot('developer');
+    expect(problems).toEqual([]);
+  });
+});
