@@ -4,7 +4,6 @@
  * does not load central's web server or the chain client (seconds of start-up on a busy machine,
  * and `cgn dev` starts several of them).
  */
-import { dserviceDir } from './paths.js';
 
 const USAGE = `Usage: cgn <command> [options]
 
@@ -93,12 +92,8 @@ switch (command) {
         process.stderr.write(`cgn miner: --payout-address new: ${(err as Error).message}\n`);
         process.exit(1);
       }
-      // From a checkout, a miner with no --dservice runs the bundled MediaGen and echo.
-      await runMinerFromArgs(
-        args.includes('--dservice') || args.includes('--help') || args.includes('-h')
-          ? args
-          : [...args, '--dservice', dserviceDir('mediagen'), '--dservice', dserviceDir('echo')],
-      );
+      // A miner with no --dservice runs what the node places on it (packages fetched from the node).
+      await runMinerFromArgs(args);
     }
     break;
   case undefined:

@@ -1,0 +1,103 @@
+/**
+ * DService packages travel through the network (issue 16, 1), over real processes: a node given
+ * echo as a local directory packs it; a real `cgn miner` started with no --dservice is placed
+ * echo, fetches the package from the node's miner endpoint, checks its digest, starts it in the
+ * sandbox, answers `placed` and takes work for it; unplaced, it stops advertising echo; placed
+ * again, it starts from its cache without a download.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { frame, type PlacedFrame } from '@cgn/protocol';
+import { digestPackage } from '@cgn/miner';
+import { ECHO, minersOf, spawnMiner, startTestNode, tempDir, waitFor, type MinerProcess, type TestNode } from './harness.js';
+
+describe('DService packages placed on a miner started without any DService', () => {
+  let t: TestNode;
+  let miner: MinerProcess;
+  const tmp = tempDir();
+  const placed: { minerId: string; f: PlacedFrame }[] = [];
+  const cacheDir = join(tmp.path, 'cache');
+
+  beforeAll(async () => {
+    t = await startTestNode({ dservices: [ECHO] });
+    t.node.placement.on('placed', (minerId, f) => placed.push({ minerId, f }));
+    miner = spawnMiner(t.node.minerUrl, tmp.path, { dservices: [], args: ['--package-cache-dir', cacheDir, '--package-cache-mb', '64'] });
+    await waitFor(() => minersOf(t.node).some((m) => m.id === miner.id), `the miner to join (stderr: ${miner.stderr().slice(-500)})`);
+  });
+
+  afterAll(async () => {
+    miner.kill('SIGKILL');
+    await miner.exited;
+    await t.cleanup();
+    tmp.cleanup();
+  });
+
+  const advertisesEcho = (): boolean => minersOf(t.node).find((m) => m.id === miner.id)?.dservices.includes('echo') === true;
+  const packageBase = (): string => t.node.minerUrl.replace(/^ws/, 'http');
+
+  it('joins with no DService, and the node packed its local echo with the miner digest', async () => {
+    expect(minersOf(t.node).find((m) => m.id === miner.id)?.dservices).toEqual([]);
+    const info = t.node.packages.lookup('echo');
+    expect(info).not.toBeNull();
+    expect(info!.digest).toBe(await digestPackage(ECHO));
+    expect(info!.packagePath).toBe(`/v1/packages/${info!.digest}`);
+    expect(t.node.packages.lookup('nope')).toBeNull();
+  });
+
+  it('serves packages by digest only: an unknown digest is 404 problem+json, the WebSocket endpoint still says 426', async () => {
+    const unknown = await fetch(`${packageBase()}/v1/packages/${'0'.repeat(64)}`);
+    expect(unknown.status).toBe(404);
+    expect(unknown.headers.get('content-type')).toBe('application/problem+json');
+    const bad = await fetch(`${packageBase()}/v1/packages/not-a-digest`);
+    expect(bad.status).toBe(404);
+    const other = await fetch(`${packageBase()}/`);
+    expect(other.status).toBe(426);
+    const info = t.node.packages.lookup('echo')!;
+    const ok = await fetch(`${packageBase()}${info.packagePath}`);
+    expect(ok.status).toBe(200);
+    expect((await ok.arrayBuffer()).byteLength).toBe(info.sizeBytes);
+  });
+
+  it('place: the miner fetches, checks and starts echo, answers placed, advertises it and serves work', async () => {
+    const served = t.node.packages.counters.served;
+    const f = t.node.placement.place(miner.id, 'inst-1', 'echo');
+    await waitFor(() => placed.some((p) => p.f.instanceId === 'inst-1'), `placed for inst-1 (stderr: ${miner.stderr().slice(-800)})`, 60_000);
+    const answer = placed.find((p) => p.f.instanceId === 'inst-1')!;
+    expect(answer.minerId).toBe(miner.id);
+    expect(answer.f).toMatchObject({ ok: true, fetched: true, digest: f.digest });
+    expect(answer.f.coldStartMs).toBeGreaterThan(0);
+    expect(t.node.packages.counters.served).toBe(served + 1);
+    expect(existsSync(join(cacheDir, f.digest, 'dservice.json'))).toBe(true);
+
+    await waitFor(advertisesEcho, 'the miner to advertise echo');
+    const res = await fetch(t.url('echo', '/anything'), { method: 'POST', body: 'placed echo', headers: { authorization: `Bearer ${t.apiKey}`, 'content-type': 'text/plain' } });
+    expect(res.status).toBe(200);
+    expect(await res.text()).toBe('placed echo');
+  });
+
+  it('unplace stops it; placed again it starts from the cache without a download', async () => {
+    t.node.placement.unplace(miner.id, 'inst-1', 'scaled down');
+    await waitFor(() => !advertisesEcho(), 'the miner to stop advertising echo');
+    const served = t.node.packages.counters.served;
+    t.node.placement.place(miner.id, 'inst-2', 'echo');
+    await waitFor(() => placed.some((p) => p.f.instanceId === 'inst-2'), 'placed for inst-2', 60_000);
+    expect(placed.find((p) => p.f.instanceId === 'inst-2')!.f, miner.stderr().slice(-1500)).toMatchObject({ ok: true, fetched: false });
+    expect(t.node.packages.counters.served).toBe(served);
+    await waitFor(advertisesEcho, 'the miner to advertise echo again');
+  });
+
+  it('a place whose package is not what the node serves is answered ok:false with the reason, and the miner keeps serving', async () => {
+    const info = t.node.packages.lookup('echo')!;
+    // Through the node's own sender, with a wrong digest: the miner finds the mismatch itself.
+    (t.node.placement as unknown as { send: (id: string, f: object) => void }).send(miner.id, frame({
+      t: 'place', instanceId: 'inst-bad', name: 'echo2', version: '0.1.0', digest: 'a'.repeat(64), packagePath: info.packagePath, sizeBytes: info.sizeBytes,
+    }));
+    await waitFor(() => placed.some((p) => p.f.instanceId === 'inst-bad'), 'placed for inst-bad', 60_000);
+    const bad = placed.find((p) => p.f.instanceId === 'inst-bad')!.f;
+    expect(bad.ok).toBe(false);
+    expect(bad.message).toMatch(/digest/);
+    const res = await fetch(t.url('echo', '/'), { method: 'POST', body: 'still here', headers: { authorization: `Bearer ${t.apiKey}` } });
+    expect(res.status).toBe(200);
+  });
+});
