@@ -3,6 +3,7 @@
  * keys, tokens, registries, selection and the audit log. The HTTP layer checks roles from its
  * route table; this layer checks ownership (which account, whose key) and writes the audit log.
  */
+import type { PackageStore } from './packages/package-store.js';
 import { EventEmitter } from 'node:events';
 import { CentralError, badRequest, conflict, forbidden, notFound } from './errors.js';
 import { systemClock, type Clock } from './clock.js';
@@ -88,6 +89,8 @@ export class CentralService extends EventEmitter<Events> {
   readonly hasher: PasswordHasher;
   readonly tokens: TokenIssuer;
   readonly geoip: GeoIp;
+  /** Uploaded DService package archives by digest (`packages/package-store.ts`); null: uploads refused. */
+  packages: PackageStore | null = null;
   private readonly lockout: LockoutPolicy;
   private readonly sessionTtlMs: number;
   private readonly common: ReadonlySet<string>;

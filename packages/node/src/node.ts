@@ -34,8 +34,9 @@ import { metricsAccess } from './metrics/access.js';
 import { startAlerter, type Alerter } from './alerts/alerter.js';
 import { cycleIsEmpty, type CycleSummary } from '@cgn/ledger';
 import { loadDServicePackage } from '@cgn/miner';
-import { PackageSource } from './packages/package-source.js';
+import { PackageSource, packageFromLink } from './packages/package-source.js';
 import { PlacementFrames } from './packages/placement-frames.js';
+import { attachPlacement, type Placement } from './placement/attach.js';
 
 /**
  * Light load, for the tunnel outboxes and the ledger writer: nothing went out (was committed) for
@@ -75,6 +76,8 @@ export interface RunningNode {
   packages: PackageSource;
   /** `place` / `unplace` frames to miners and their `placed` answers (events). */
   placement: PlacementFrames;
+  /** The placement controller (autoscale + place each tick) and the miners' capability probes. */
+  placer: Placement;
   /** Graceful: refuses new work, finishes what it owns (up to `graceMs`), then closes. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -102,12 +105,20 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
   mkdirSync(options.dataDir, { recursive: true });
   const registry = DServiceRegistry.fromDirs(options.dservices);
   // Local DServices packed once, so a miner started without them can be given them.
-  const packages = new PackageSource({ dir: join(options.dataDir, 'packages'), log });
+  const packages = new PackageSource({
+    dir: join(options.dataDir, 'packages'), log,
+    // Central's approved packages come over the node's own link (mutual TLS), on first demand.
+    fromCentral: options.central === null ? null : (digest, size) => {
+      if (central === null) throw new CgnError('dservice_unavailable', 'no central link', { retryable: true });
+      return packageFromLink((op, args, ms) => central.link.request(op, args, ms))(digest, size);
+    },
+  });
   await packages.addLocal(options.dservices.map((dir) => {
     const p = loadDServicePackage(dir);
     return { dir: p.dir, name: p.descriptor.name, version: p.descriptor.version };
   }));
   let placement: PlacementFrames | null = null;
+  let placer: Placement | null = null;
   const keyStore = new FileApiKeyStore(options.keysFile);
   let draining = false;
   let endpoint: MinerEndpoint | null = null;
@@ -152,7 +163,10 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
     // The developer's own choice (set at central) wins over this node's --developer-address.
     ledger.store.registerAddress('developer', developer, address);
     log.info({ role: 'developer', id: developer, address }, 'payout address from central registered in the ledger');
-  }, (byAccount) => accounts.replaceAll(byAccount as Record<string, AccountPolicyInput>), (approved) => billing.applyApproved(approved));
+  }, (byAccount) => accounts.replaceAll(byAccount as Record<string, AccountPolicyInput>), (approved) => {
+    billing.applyApproved(approved);
+    packages.setApproved(approved.flatMap((a) => (a.package === null ? [] : [{ name: a.name, version: a.version, digest: a.package.digest, sizeBytes: a.package.sizeBytes }])));
+  });
   const localPolicy: AttestationPolicy = { runtimes: new Set(options.grants.attestation.runtimes), dservices: new Map(Object.entries(options.grants.attestation.dservices)) };
   endpoint = new MinerEndpoint(
     {
@@ -185,6 +199,7 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
       admitDServices: (ad) => (central === null ? ad : central.admitDServices(ad)),
       httpRoute: (req, res) => packages.handle(req, res),
       onPlaced: (id, f) => placement?.onPlaced(id, f),
+      onProbed: (id, f) => placer?.onProbed(id, f),
       ...(openTier !== null ? { checkAdvert: openTier.checkAdvert, minerGone: (id: string) => openTier.gate.forget(id) } : {}),
       onPayoutAddress: (id, address) => {
         if (minerPayTo.get(id) === address.toLowerCase()) return;
@@ -202,6 +217,12 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
   );
   const minerAddr = await endpoint.start();
   placement = new PlacementFrames((id, f) => endpoint!.send(id, f), packages);
+  const placed = (placer = attachPlacement({
+    options: options.placement, defaultTier: options.defaultTier, broker, packages, log,
+    advertOf: (id) => endpoint!.advertOf(id), send: (id, f) => endpoint!.send(id, f), dservices: () => registry.list(),
+  }));
+  placement.on('placed', (id, f) => placed.onPlaced(id, f));
+  placed.start();
   // A miner without a payout address hears it on its console each time a cycle holds its earnings.
   const payoutNotices = new PayoutNotifier({
     store: ledger.store,
@@ -221,6 +242,7 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
       miners: broker.minersOf(dservice),
       queue: broker.queueOf(dservice, tier, account),
       quota: account === null ? null : { usage: quotas.usageOf(account), refusal: quotas.check(account) },
+      placement: placed.view(dservice, tier),
     });
   };
   const startedAt = Date.now();
@@ -263,7 +285,12 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
       : {}),
     bodyRate: { minBytesPerS: options.timeouts.minBodyBytesPerS, windowMs: options.timeouts.bodyRateWindowMs },
     quotas,
-    unservable: (name, tier) => refusalOf(explain(name, tier)),
+    // No connected miner runs it: placement starts one now when it can (the request then waits).
+    unservable: (name, tier) => {
+      placed.wake(name, tier);
+      const d = explain(name, tier);
+      return d.runnable ? null : refusalOf(d);
+    },
     observe: (name, tier, status, timing) => nodeMetrics.request(name, tier, status, timing),
   });
 
@@ -283,6 +310,7 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
       ...(snap.redundancy !== undefined ? { redundancy: snap.redundancy } : {}),
       ...(openTier !== null ? { openTier: openTier.status() } : {}),
       ...(alerts !== null ? { alerts: alerts.status() } : {}),
+      placement: placed.status(),
     };
   };
 
@@ -348,6 +376,7 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
       const until = Date.now() + graceMs;
       while (broker.pending > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
       payoutNotices.stop();
+      placed.stop();
       await alerts?.stop();
       await endpoint!.stop();
       if (central !== null) await central.stop();
@@ -379,6 +408,7 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
     alerts,
     packages,
     placement,
+    placer: placed,
     stop,
   };
 }

@@ -14,7 +14,9 @@
  * `miner` {id} -> {allowed, tier, account, attestationKey} (tier: the granted one, open or dedicated);
  * `attestation_policy` {} -> {runtimes} (known-good miner runtime measurements);
  * `account_policies` {} -> {byAccount: {accountId: {weight?, maxConcurrent?, perSecond?, burst?}}}
- * (accounts' fair-queue weights and quotas set at central).
+ * (accounts' fair-queue weights and quotas set at central);
+ * `package` {digest, offset} -> {data, total}: up to `LINK_PACKAGE_CHUNK_BYTES` of an approved
+ * DService's package archive from `offset` (base64 `data`; `total`: the archive's size).
  * Central -> node ops: `status` {} -> NodeLinkStatus.
  * Pushes: `keys_revoked` {hashes}, `tokens_revoked` {sync, keys, accounts}, `dservices_changed` {}, `attestation_changed` {},
  * `miner_changed` {id} (a miner key was revoked, or its tier or attestation key changed), `accounts_changed` {}
@@ -35,7 +37,9 @@ export const LINK_MAX_FRAME_BYTES = 4 * 1024 * 1024;
 export const CENTRAL_CERT_NAME = 'central';
 export const nodeCertName = (nodeId: string): string => `node:${nodeId}`;
 
-export const NODE_OPS = ['verify_key', 'descriptors', 'jwks', 'miner', 'attestation_policy', 'account_policies'] as const;
+export const NODE_OPS = ['verify_key', 'descriptors', 'jwks', 'miner', 'attestation_policy', 'account_policies', 'package'] as const;
+/** Bytes of a package archive one `package` answer carries at most (base64 keeps it under the frame bound). */
+export const LINK_PACKAGE_CHUNK_BYTES = 1024 * 1024;
 export const CENTRAL_OPS = ['status'] as const;
 export type LinkOp = (typeof NODE_OPS)[number] | (typeof CENTRAL_OPS)[number];
 export const PUSH_KINDS = ['keys_revoked', 'tokens_revoked', 'dservices_changed', 'attestation_changed', 'miner_changed', 'accounts_changed'] as const;
@@ -88,6 +92,8 @@ export interface LinkDescriptor {
   price?: LinkPrice | null;
   /** Where the developer's share is paid: the address the developer's account set at central (null: none yet). */
   developerAddress?: string | null;
+  /** The package archive uploaded for this version (`package` op fetches it); null or absent: none. */
+  package?: { digest: string; sizeBytes: number } | null;
 }
 
 export interface NodeLinkStatus {
@@ -141,6 +147,10 @@ export function decodeLinkFrame(data: string | Uint8Array): LinkFrame {
       if (!isObj(args)) throw bad('req.args must be an object');
       if (op === 'verify_key' && (typeof args['hash'] !== 'string' || !HEX64.test(args['hash']))) throw bad('verify_key.hash must be 64 hex characters');
       if (op === 'miner' && (typeof args['id'] !== 'string' || !HEX64.test(args['id']))) throw bad('miner.id must be 64 hex characters');
+      if (op === 'package') {
+        if (typeof args['digest'] !== 'string' || !HEX64.test(args['digest'])) throw bad('package.digest must be 64 hex characters');
+        if (!Number.isSafeInteger(args['offset']) || (args['offset'] as number) < 0) throw bad('package.offset must be a non-negative integer');
+      }
       return { t: 'req', v: LINK_PROTOCOL_VERSION, id: id as number, op: op as LinkOp, args };
     }
     case 'res': {

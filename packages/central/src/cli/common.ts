@@ -154,9 +154,10 @@ export function api(url: string, token: string | null): Api {
       try {
         res = await fetch(url + path, {
           method,
-          headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-          ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-          signal: AbortSignal.timeout(30_000),
+          // Bytes go as they are (a package archive); anything else as JSON.
+          headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body === undefined ? {} : { 'content-type': body instanceof Uint8Array ? 'application/gzip' : 'application/json' }) },
+          ...(body === undefined ? {} : { body: body instanceof Uint8Array ? body : JSON.stringify(body) }),
+          signal: AbortSignal.timeout(body instanceof Uint8Array ? 600_000 : 30_000),
         });
       } catch (err) {
         throw new CommandError(`cannot reach central at ${url}: ${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message}`);

@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { DSERVICE_SCHEMA_FILE, parseDescriptor, type DescriptorPrices } from '@cgn/protocol';
 import { formatPrice, parseTierPrice, type PriceMicros } from './price-format.js';
-import { COMMON_HELP, UsageError, finish, parse, print, processIo, run, sessionApi, table, type CliIo } from './common.js';
+import { COMMON_HELP, CommandError, UsageError, finish, parse, print, processIo, run, sessionApi, table, type CliIo } from './common.js';
 
 export const DSERVICE_USAGE = `Usage: cgn dservice <command> [options]
 
@@ -24,6 +24,12 @@ Commands:
       [--payout-address 0x...] where the developer's share is paid (sets the developer
                               account's payout address, as cgn account payout-address does);
                               without one it is held until one is given
+  publish --dir DIR       register the version (as register --dir, same price and payout flags)
+                          and upload its package: a gzip'd tar of exactly the files the digest
+                          covers (no node_modules, tests or source maps; at most 64 MiB), so
+                          nodes can place it on miners that were not started with it. Central
+                          checks the archive's digest against the registered one. Publishing a
+                          version registered before uploads its package (same digest only).
   approve NAME@VERSION [--reject] [--reason TEXT]
                           approve (or reject) a DService version (administrators)
   list [--state pending|approved|rejected]
@@ -39,7 +45,31 @@ const OPTIONS = {
 export interface DServiceCliDeps {
   /** The miner's package digest (`digestPackage` from @cgn/miner). */
   digestPackage?: (dir: string) => Promise<string>;
+  /** Packs a package directory (`packToBuffer` from @cgn/miner). */
+  packPackage?: (dir: string) => Promise<PackedPackage>;
 }
+
+interface PackedPackage {
+  digest: string;
+  sizeBytes: number;
+  files: number;
+  unpackedBytes: number;
+  archive: Buffer;
+}
+
+async function defaultPack(dir: string): Promise<PackedPackage> {
+  const spec = '@cgn/miner';
+  let m: { packToBuffer?: (d: string) => Promise<PackedPackage> };
+  try {
+    m = (await import(spec)) as typeof m;
+  } catch {
+    throw new UsageError('cannot pack the package here (@cgn/miner is not installed)');
+  }
+  if (typeof m.packToBuffer !== 'function') throw new UsageError('cannot pack the package here (@cgn/miner has no packToBuffer)');
+  return m.packToBuffer(dir);
+}
+
+const mib = (n: number): string => `${(n / (1024 * 1024)).toFixed(n < 1024 * 1024 ? 3 : 1)} MiB`;
 
 async function defaultDigest(dir: string): Promise<string> {
   // @cgn/miner owns the digest algorithm; central does not depend on it, so load it lazily.
@@ -67,8 +97,11 @@ export async function runDServiceFromArgs(argv: string[], io?: CliIo, deps: DSer
     if (values.help) return void cio.stdout.write(DSERVICE_USAGE);
     const [cmd, ...args] = positionals;
     switch (cmd) {
+      case 'publish':
       case 'register': {
         if (args.length > 0) throw new UsageError(`unexpected argument "${args[0]}"`);
+        const publish = cmd === 'publish';
+        if (publish && (values.dir === undefined || values.file !== undefined || values.digest !== undefined)) throw new UsageError('publish takes --dir DIR (the package directory); the digest is computed from it');
         if ((values.dir === undefined) === (values.file === undefined)) throw new UsageError('give --dir DIR, or --file FILE with --digest HEX');
         const file = values.dir !== undefined ? join(resolve(cio.cwd, values.dir), 'dservice.json') : resolve(cio.cwd, values.file!);
         if (!existsSync(file)) throw new UsageError(`no descriptor at ${file}`);
@@ -86,6 +119,14 @@ export async function runDServiceFromArgs(argv: string[], io?: CliIo, deps: DSer
           throw new UsageError(`${(err as Error).message} (the schema: ${DSERVICE_SCHEMA_FILE})`);
         }
         let digest = values.digest;
+        let packed: PackedPackage | null = null;
+        if (publish) {
+          const dir = resolve(cio.cwd, values.dir!);
+          cio.stderr.write(`packing ${dir} ...\n`);
+          packed = await (deps.packPackage ?? defaultPack)(dir);
+          cio.stderr.write(`packed ${packed.files} files (${mib(packed.unpackedBytes)}) into ${mib(packed.sizeBytes)}; digest ${packed.digest}\n`);
+          digest = packed.digest;
+        }
         if (digest === undefined) {
           if (values.dir === undefined) throw new UsageError('--digest is required with --file');
           digest = await (deps.digestPackage ?? defaultDigest)(resolve(cio.cwd, values.dir));
@@ -110,7 +151,18 @@ export async function runDServiceFromArgs(argv: string[], io?: CliIo, deps: DSer
         const payTo = values['payout-address'];
         if (payTo !== undefined && !/^0x[0-9a-fA-F]{40}$/.test(payTo)) throw new UsageError(`--payout-address "${payTo}" is not an EVM address (0x and 40 hex digits); make one with cgn wallet new`);
         const a = sessionApi(values, cio);
-        const r = await a.call('POST', '/v1/dservices', body);
+        let r: any;
+        try {
+          r = await a.call('POST', '/v1/dservices', body);
+          if (publish) cio.stderr.write(`registered ${r.name}@${r.version}\n`);
+        } catch (err) {
+          // Publishing again uploads the package of a version registered before (same digest).
+          if (!publish || !/^409\b/.test((err as Error).message)) throw err;
+          r = await a.call('GET', `/v1/dservices/${encodeURIComponent(String(desc['name']))}/${encodeURIComponent(String(desc['version']))}`).catch(() => null);
+          if (r === null) throw err;
+          if (r.digest !== digest) throw new CommandError(`${r.name}@${r.version} is registered with digest ${r.digest}, but this package's digest is ${digest}: give the changed package a new version in dservice.json`);
+          cio.stderr.write(`${r.name}@${r.version} was registered before with this digest; uploading its package\n`);
+        }
         let paid = '';
         if (payTo !== undefined) {
           await a.call('PUT', `/v1/accounts/${encodeURIComponent(r.developer as string)}/payout-address`, { address: payTo });
@@ -118,6 +170,14 @@ export async function runDServiceFromArgs(argv: string[], io?: CliIo, deps: DSer
         } else {
           const dev = await a.call('GET', `/v1/accounts/${encodeURIComponent(r.developer as string)}`).catch(() => null);
           if (dev !== null && !dev.payoutAddress) paid = '; WARNING: the developer account has no payout address, so its share is held (not paid) until it sets one: cgn account payout-address 0x... (or --payout-address here)';
+        }
+        if (packed !== null) {
+          cio.stderr.write(`uploading ${mib(packed.sizeBytes)} to ${a.url} ...\n`);
+          const up = await a.call('PUT', `/v1/dservices/${encodeURIComponent(r.name as string)}/${encodeURIComponent(r.version as string)}/package`, packed.archive);
+          const next = r.state === 'approved' ? 'nodes can place it on miners now' : r.state === 'pending' ? 'an administrator must approve it (cgn dservice approve NAME@VERSION) before nodes place it' : 'it was rejected: nodes will not place it';
+          print(cio, values.json, { ...r, package: { digest: up.digest, sizeBytes: up.sizeBytes, files: up.files } },
+            `published ${r.name}@${r.version}\n  digest   ${up.digest}\n  package  ${up.sizeBytes} bytes (${packed.files} files)\n  state    ${r.state}: ${next}${paid}`);
+          return;
         }
         print(cio, values.json, r, `registered ${r.name}@${r.version} (digest ${r.digest}); state ${r.state}: an administrator must approve it${paid}`);
         return;

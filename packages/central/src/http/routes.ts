@@ -16,6 +16,7 @@ import type { CentralService, Actor, Ctx } from '../service.js';
 import { CentralError } from '../errors.js';
 import { BillingReports } from '../billing.js';
 import { S, params, passwordNote, type Schema } from './schemas.js';
+import { packageRoutes } from '../packages/package-routes.js';
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -259,6 +260,7 @@ export function buildRoutes(svc: CentralService, extra: { openapi: () => unknown
       roles: ['administrator'], params: params('name', 'version'), body: S.approval,
       handler: async ({ actor, params: p, body, ctx }) => svc.decideDService(need(actor), p['name']!, p['version']!, body.state, body.reason, ctx),
     },
+    ...(svc.packages !== null ? packageRoutes(svc, svc.packages) : []),
     // ------------------------------------------------------------ node directory
     {
       method: 'GET', url: '/v1/nodes', summary: 'The node directory with health and capacity', tag: 'nodes', auth: 'session', roles: STAFF,

@@ -18,8 +18,9 @@ import type { Clock } from '../clock.js';
 import type { CentralService } from '../service.js';
 import { revocationEntry, revocationWindowMs } from '../auth/token-revocations.js';
 import type { NodeRecord } from '../store/store.js';
+import { CentralError } from '../errors.js';
 import {
-  CENTRAL_CERT_NAME, LINK_MAX_FRAME_BYTES, LINK_MAX_REVOCATIONS, LINK_SUBPROTOCOL, decodeLinkFrame, encodeLinkFrame, nodeCertName, parseNodeLinkStatus,
+  CENTRAL_CERT_NAME, LINK_MAX_FRAME_BYTES, LINK_MAX_REVOCATIONS, LINK_PACKAGE_CHUNK_BYTES, LINK_SUBPROTOCOL, decodeLinkFrame, encodeLinkFrame, nodeCertName, parseNodeLinkStatus,
   type LinkDescriptor, type LinkFrame,
 } from '@cgn/protocol';
 
@@ -355,8 +356,20 @@ export class NodeLinks extends EventEmitter<Events> {
           name: d.name, version: d.version, digest: d.digest, entry: d.entry, developer: d.developer, deterministic: d.deterministic,
           resources: d.resources, maxBodyBytes: d.maxBodyBytes, concurrency: d.concurrency, timeouts: d.timeouts, price: d.price,
           developerAddress: payTo.get(d.developer) ?? null,
+          package: this.service.packages?.get(d.digest) ?? null,
         }));
         return { dservices: out };
+      }
+      case 'package': {
+        // Only an approved version's package, as GET /v1/packages/{digest} serves it.
+        const digest = args['digest'] as string;
+        const offset = args['offset'] as number;
+        const approved = (await this.service.approvedDServices()).some((d) => d.digest === digest);
+        const stored = approved ? (this.service.packages?.get(digest) ?? null) : null;
+        if (stored === null) throw new CentralError('not_found', `no package of an approved DService version has digest ${digest}`);
+        if (offset > stored.sizeBytes) throw new CentralError('bad_request', `offset ${offset} is past the archive's end (${stored.sizeBytes} bytes)`);
+        const data = await this.service.packages!.slice(digest, offset, Math.min(LINK_PACKAGE_CHUNK_BYTES, stored.sizeBytes - offset));
+        return { data: data.toString('base64'), total: stored.sizeBytes };
       }
       case 'jwks':
         return this.service.tokens.jwks();

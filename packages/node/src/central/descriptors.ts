@@ -4,7 +4,7 @@
  */
 import { parseDescriptor, type DServiceDescriptor } from '@cgn/protocol';
 import type { CentralLinkServer } from './link-server.js';
-import { TIERS, type LinkDescriptor, type LinkPrice, type LinkPriceSchedule } from '@cgn/protocol';
+import { LIMITS, TIERS, type LinkDescriptor, type LinkPrice, type LinkPriceSchedule } from '@cgn/protocol';
 
 export interface ApprovedDService extends DServiceDescriptor {
   /** sha256 hex digest of the DService package (what miners verify and advertise). */
@@ -14,6 +14,8 @@ export interface ApprovedDService extends DServiceDescriptor {
   resourcesFull: LinkDescriptor['resources'];
   /** The developer's own payout address, set at central (null: none). */
   developerAddress: string | null;
+  /** The package archive uploaded at central for this version (miners are handed it); null: none. */
+  package: { digest: string; sizeBytes: number } | null;
 }
 
 const DIGEST = /^[0-9a-f]{64}$/;
@@ -63,7 +65,10 @@ export function parseApprovedDescriptors(result: unknown): ApprovedDService[] {
     if (typeof d.digest !== 'string' || !DIGEST.test(d.digest)) throw new Error(`central descriptor ${base.name}: bad digest`);
     const price = parsePrice(d.price, base.name);
     const developerAddress = typeof d.developerAddress === 'string' && /^0x[0-9a-fA-F]{40}$/.test(d.developerAddress) ? d.developerAddress.toLowerCase() : null;
-    return { ...base, digest: d.digest, price, developerAddress, resourcesFull: { cpus: base.resources.cpus, memoryMb: base.resources.memoryMb, diskMb: d.resources?.diskMb ?? 0, gpus: d.resources?.gpus ?? 0 } };
+    const pkg = d.package;
+    // A package is this version's own: its digest is the approved one, its size within the bound.
+    const packageOk = pkg !== null && typeof pkg === 'object' && pkg.digest === d.digest && Number.isSafeInteger(pkg.sizeBytes) && pkg.sizeBytes > 0 && pkg.sizeBytes <= LIMITS.maxPackageBytes;
+    return { ...base, digest: d.digest, price, developerAddress, package: packageOk ? { digest: pkg.digest, sizeBytes: pkg.sizeBytes } : null, resourcesFull: { cpus: base.resources.cpus, memoryMb: base.resources.memoryMb, diskMb: d.resources?.diskMb ?? 0, gpus: d.resources?.gpus ?? 0 } };
   });
 }
 

@@ -184,3 +184,26 @@ export class PackageSource {
     createReadStream(file).on('error', () => res.destroy()).pipe(res);
   }
 }
+
+/**
+ * Reads an approved package's archive from central over the node's link, in pieces
+ * (`package` op), as a stream; an answer that does not fit (wrong total, empty piece, more than
+ * announced) ends it with an error. The node checks the digest of what arrives.
+ */
+export function packageFromLink(request: (op: 'package', args: Record<string, unknown>, timeoutMs: number) => Promise<unknown>, timeoutMs = 30_000) {
+  return async (digest: string, sizeBytes: number): Promise<Readable> => {
+    async function* pieces(): AsyncGenerator<Buffer> {
+      let offset = 0;
+      while (offset < sizeBytes) {
+        const r = (await request('package', { digest, offset }, timeoutMs)) as { data?: unknown; total?: unknown } | null;
+        if (r === null || typeof r.data !== 'string' || r.total !== sizeBytes) throw new CgnError('miner_failed', `central's answer for package ${digest} at ${offset} is not a piece of a ${sizeBytes}-byte archive`);
+        const piece = Buffer.from(r.data, 'base64');
+        if (piece.length === 0 || offset + piece.length > sizeBytes) throw new CgnError('miner_failed', `central sent a piece of package ${digest} that does not fit (${piece.length} bytes at ${offset} of ${sizeBytes})`);
+        offset += piece.length;
+        yield piece;
+      }
+    }
+    const { Readable: R } = await import('node:stream');
+    return R.from(pieces());
+  };
+}

@@ -1,0 +1,65 @@
+/**
+ * Central's package routes:
+ *
+ * * `PUT /v1/dservices/{name}/{version}/package` (the DService's developer: its account's owner,
+ *   or an administrator): the gzip'd tar of the package; stored when its digest is the registered
+ *   descriptor's, refused otherwise (409), as is an unsafe archive (400) or one over 64 MiB (413).
+ *   Nodes hear of it with the approved descriptors (`package: {digest, sizeBytes}`).
+ * * `GET /v1/packages/{digest}` (public): the archive of an approved DService version. Approved
+ *   packages are not secret (they run on strangers' machines), their content is fixed by the
+ *   digest, and nodes fetch them over their own link anyway; a version not approved is 404.
+ */
+import type { Readable } from 'node:stream';
+import { LIMITS } from '@cgn/protocol';
+import { CentralError } from '../errors.js';
+import type { CentralService } from '../service.js';
+import type { RouteDef } from '../http/routes.js';
+import { params } from '../http/schemas.js';
+import type { PackageStore } from './package-store.js';
+
+export const PACKAGE_CONTENT_TYPES = ['application/gzip', 'application/x-gzip', 'application/octet-stream'];
+
+export function packageRoutes(svc: CentralService, packages: PackageStore): RouteDef[] {
+  return [
+    {
+      method: 'PUT', url: '/v1/dservices/:name/:version/package',
+      summary: 'Upload the package of a registered DService version (gzip\'d tar, as cgn dservice publish makes it); its digest must be the registered one',
+      tag: 'dservices', auth: 'session', roles: ['administrator', 'user'], params: params('name', 'version'), raw: true,
+      bodyLimit: LIMITS.maxPackageBytes,
+      handler: async ({ actor, params: p, body, ctx, reply }) => {
+        if (actor === null || actor.kind !== 'session') throw new CentralError('unauthorized', 'log in as the DService\'s developer');
+        const d = await svc.getDService(actor, p['name']!, p['version']!);
+        const mayUpload = actor.user.role === 'administrator' || (actor.user.role === 'user' && actor.account.id === d.developer && actor.user.owner);
+        if (!mayUpload) {
+          await svc.audit({ type: 'access_denied', actor: actor.user.id, accountId: actor.user.accountId, ip: ctx.ip, outcome: 'denied', details: { route: 'PUT package', subject: `${d.name}@${d.version}` } });
+          throw new CentralError('forbidden', `only the owner of developer account ${d.developer} (or an administrator) may upload the package of ${d.name}@${d.version}`);
+        }
+        if (body === null || body === undefined || typeof (body as Readable).pipe !== 'function') {
+          throw new CentralError('bad_request', `send the archive as the body with content-type ${PACKAGE_CONTENT_TYPES[0]}`);
+        }
+        const stored = await packages.put(body as Readable, d.digest);
+        await svc.audit({ type: 'dservice_package_uploaded', actor: actor.user.id, accountId: d.developer, subject: `${d.name}@${d.version}`, ip: ctx.ip, details: { digest: d.digest, sizeBytes: stored.sizeBytes } });
+        // Nodes fetch the approved descriptors again, now with the package.
+        if (d.state === 'approved') svc.emit('dservicesChanged');
+        return reply.code(201).header('content-type', 'application/json').send({ name: d.name, version: d.version, state: d.state, ...stored });
+      },
+    },
+    {
+      method: 'GET', url: '/v1/packages/:digest', summary: 'The package archive of an approved DService version, by digest', tag: 'dservices',
+      auth: 'public', params: params('digest'), raw: true,
+      handler: async ({ params: p, reply }) => {
+        const digest = p['digest']!.toLowerCase();
+        const approved = (await svc.approvedDServices()).some((d) => d.digest === digest);
+        const stored = approved ? packages.get(digest) : null;
+        if (stored === null) throw new CentralError('not_found', `no package of an approved DService version has digest ${digest}`);
+        return reply
+          .code(200)
+          .header('content-type', 'application/gzip')
+          .header('content-length', stored.sizeBytes)
+          .header('cache-control', 'public, max-age=31536000, immutable')
+          .header('etag', `"${digest}"`)
+          .send(packages.open(digest));
+      },
+    },
+  ];
+}
