@@ -67,6 +67,7 @@ describe('cgn dev (npm start)', () => {
         chain: { rpcUrl: string }; pids: { dev: number; central: number; node: number; miners: number[]; settle: number; swtpm: number | null };
         attestedMiner: { minerId: string } | null; attestedNote: string;
         metricsUrls: { node: string; central: string; miners: string[] };
+        minerControlUrls: string[]; minerControlTokenFiles: string[];
       };
       expect(ready['workUrl']).toBe(info.workUrl);
       expect(info.apiKey).toMatch(/^cgn_/);
@@ -118,6 +119,16 @@ describe('cgn dev (npm start)', () => {
       for (const url of info.metricsUrls.miners) {
         expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
         expect(await (await globalThis.fetch(url)).text()).toMatch(/^cgn_miner_connected\{miner="[0-9a-f]{16}"\} 1$/m);
+      }
+      // Each miner's control app (issue 17, 5): on loopback, signed in with the token in its 0600 file.
+      expect(info.minerControlUrls).toHaveLength(info.pids.miners.length);
+      expect(info.minerControlTokenFiles).toHaveLength(info.pids.miners.length);
+      for (const [i, url] of info.minerControlUrls.entries()) {
+        expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
+        expect((await globalThis.fetch(`${url}api/status`)).status).toBe(401);
+        const token = readFileSync(info.minerControlTokenFiles[i]!, 'utf8').trim();
+        const st = (await (await globalThis.fetch(`${url}api/status`, { headers: { authorization: `Bearer ${token}` } })).json()) as { state: string };
+        expect(st.state).toBe('connected');
       }
       const pids = [info.pids.central, info.pids.node, info.pids.settle, ...info.pids.miners, ...(info.pids.swtpm ? [info.pids.swtpm] : [])];
       dev.kill('SIGINT');

@@ -92,6 +92,9 @@ export interface DevInfo {
   logs: string;
   /** Prometheus metrics: the node's and central's /metrics, and each miner's loopback port (`miners[i]` is miner-(i+1), the attested miner last). */
   metricsUrls: MetricsUrls;
+  /** Each miner's control app on loopback (same order as `metricsUrls.miners`); it signs in with the token in the file at the same index. */
+  minerControlUrls: string[];
+  minerControlTokenFiles: string[];
 }
 
 interface Wallet {
@@ -466,13 +469,15 @@ export async function runDevFromArgs(argv: string[]): Promise<void> {
     const statusUrl = ready['statusUrl'] as string;
     // What the miners will manage (they decide alike): said plainly in the banner when it is not isolation.
     const notice = miners > 0 ? isolationNotice(await checkIsolation(values.sandbox ?? 'auto')) : '';
-    const minerMetricsPorts = await freeLoopbackPorts(miners + 1);
+    const loopbackPorts = await freeLoopbackPorts(2 * (miners + 1));
+    const minerMetricsPorts = loopbackPorts.slice(0, miners + 1);
+    const minerControlPorts = loopbackPorts.slice(miners + 1);
     for (let i = 1; i <= miners; i++) {
       const m = startChild(
         `miner-${i}`,
         [
           'miner', '--node', minerUrl, ...(tls === null ? [] : ['--ca-file', tls.caFile]), '--key', join(dir, 'miners', `miner-${i}.pem`), '--sandbox', values.sandbox ?? 'auto', ...dservices.flatMap((d) => ['--dservice', d]),
-          '--metrics-port', String(minerMetricsPorts[i - 1]),
+          '--metrics-port', String(minerMetricsPorts[i - 1]), '--control-port', String(minerControlPorts[i - 1]),
           ...(payees?.miners[i - 1] ? ['--payout-address', payees.miners[i - 1]!.address] : []),
         ],
         join(logs, `miner-${i}.log`),
@@ -491,7 +496,7 @@ export async function runDevFromArgs(argv: string[]): Promise<void> {
         children.push({ role: 'swtpm', proc: attested.swtpm, exited: attested.swtpmExited });
         children.push(startChild(
           'miner-attested',
-          ['miner', '--node', minerUrl, ...(tls === null ? [] : ['--ca-file', tls.caFile]), '--key', attested.keyFile, '--sandbox', values.sandbox ?? 'auto', ...dservices.flatMap((d) => ['--dservice', d]), ...attested.minerArgs, '--metrics-port', String(minerMetricsPorts[miners])],
+          ['miner', '--node', minerUrl, ...(tls === null ? [] : ['--ca-file', tls.caFile]), '--key', attested.keyFile, '--sandbox', values.sandbox ?? 'auto', ...dservices.flatMap((d) => ['--dservice', d]), ...attested.minerArgs, '--metrics-port', String(minerMetricsPorts[miners]), '--control-port', String(minerControlPorts[miners])],
           join(logs, 'miner-attested.log'),
           env,
         ));
@@ -536,6 +541,11 @@ export async function runDevFromArgs(argv: string[]): Promise<void> {
         central: withCentral ? `${centralUrl}/metrics` : null,
         miners: minerMetricsPorts.slice(0, miners + (attested !== null ? 1 : 0)).map(minerMetricsUrl),
       },
+      minerControlUrls: minerControlPorts.slice(0, miners + (attested !== null ? 1 : 0)).map((p) => `http://127.0.0.1:${p}/`),
+      minerControlTokenFiles: [
+        ...Array.from({ length: miners }, (_, i) => `${join(dir, 'miners', `miner-${i + 1}.pem`)}.control-token`),
+        ...(attested !== null ? [`${attested.keyFile}.control-token`] : []),
+      ],
     };
     writeFileSync(devFile, JSON.stringify(info, null, 2) + '\n', { mode: 0o600 });
     if (values.quiet) {
@@ -557,6 +567,8 @@ ${notice}${centralUrl !== null ? `
   status endpoint  ${info.statusUrl}
   miner endpoint   ${info.minerUrl}      (add a miner: npx cgn miner --node ${info.minerUrl}${tls === null ? '' : ` --ca-file ${tls.caFile}`})
   attested miner   ${attestedNote}
+  miner control    ${info.minerControlUrls.length === 0 ? 'none (no miners)' : `${info.minerControlUrls.join('  ')}
+                   (loopback only; sign in with the token in <miner key>.control-token, e.g. ${info.minerControlTokenFiles[0]})`}
   TLS              ${tls === null ? 'off (--plaintext): every endpoint listens on loopback only' : `every endpoint above is TLS from the local CA ${tls.caFile}
                    (curl --cacert it; for npx cgn commands: export NODE_EXTRA_CA_CERTS=${tls.caFile})`}
   demo API key     ${apiKey}${apiKey2 === null ? '' : `
