@@ -45,6 +45,8 @@ export interface DServiceStatus {
   advertised: boolean;
   /** Work units it answered since the miner started. */
   workDone: number;
+  /** Placed by the node (a package it fetched), not started with --dservice. */
+  placed: boolean;
   instance: InstanceStatus | null;
 }
 
@@ -426,6 +428,7 @@ class MinerImpl extends EventEmitter<MinerEvents> implements Miner {
         state: m.rejected ? 'rejected' : (m.instance?.state ?? 'idle'),
         advertised: (t?.connected ?? false) && advertised.has(m.pkg.descriptor.name),
         workDone: this.doneBy.get(m.pkg.descriptor.name) ?? 0,
+        placed: m.placed === true,
         instance: m.instance?.status() ?? null,
       })),
     };

@@ -336,7 +336,7 @@ export class MinerController {
       notices: [...this.notices],
       dservices: (st?.dservices ?? []).map((d) => ({
         name: d.name, version: d.version, state: d.state, advertised: d.advertised, workDone: d.workDone, digest: d.digest,
-        source: 'hand-started' as const,
+        source: d.placed ? ('placed' as const) : ('hand-started' as const),
       })),
       isolationWarnings: st?.isolationWarnings ?? [],
       settings: this.settingsValue,
