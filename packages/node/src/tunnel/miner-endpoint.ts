@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import {
   CgnError, LIMITS, Outbox, decodeMessage, encodeMessageParts, excerpt, sendParts, frame, minerIdOf, verifyChallenge,
-  type AdvertiseFrame, type PlacedFrame, type Frame, type OutgoingFrame, type HelloFrame, type QuoteFrame, type Tier, type TlsPair,
+  type AdvertiseFrame, type PlacedFrame, type ProbedFrame, type Frame, type OutgoingFrame, type HelloFrame, type QuoteFrame, type Tier, type TlsPair,
 } from '@cgn/protocol';
 import type { Broker } from '../broker/broker.js';
 import { CLOSE } from './close-codes.js';
@@ -69,6 +69,8 @@ export interface MinerEndpointOptions {
   httpRoute?: (req: IncomingMessage, res: ServerResponse) => boolean;
   /** A miner answered a `place` frame. */
   onPlaced?: (minerId: string, f: PlacedFrame) => void;
+  /** A miner answered a capability `probe` frame. */
+  onProbed?: (minerId: string, f: ProbedFrame) => void;
   /** An authenticated miner advertised the EVM address its earnings are paid to. */
   onPayoutAddress?: (minerId: string, address: string) => void;
 }
@@ -169,6 +171,12 @@ export class MinerEndpoint {
   /** Whether this miner is connected and authenticated. */
   hasMiner(minerId: string): boolean {
     return this.byMiner.has(minerId);
+  }
+
+  /** The advertisement of a connected miner admitted to its tier, as it sent it; null otherwise. */
+  advertOf(minerId: string): AdvertiseFrame | null {
+    const c = this.byMiner.get(minerId);
+    return c !== undefined && c.phase === 'ready' && c.admittedTier !== null ? c.advert : null;
   }
 
   /** Sends a frame to an authenticated miner (batched per event-loop turn). */
@@ -377,6 +385,8 @@ export class MinerEndpoint {
         return this.advertised(c, f);
       case 'placed':
         return this.options.onPlaced?.(id, f);
+      case 'probed':
+        return this.options.onProbed?.(id, f);
       case 'quote':
         if (c.attest === null) {
           this.refusedAttestation('unsolicited');
