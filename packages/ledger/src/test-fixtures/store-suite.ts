@@ -8,13 +8,14 @@
  * The adapter supplies a fixture per test: a fresh, empty store, a way to reopen it on the same
  * data (restart), a way to tamper with rows behind its back (raw SQL), and cleanup.
  */
+import { createHash } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import type { BillingLedgerStore } from '../store.js';
 import type { Microtransaction } from '../record.js';
 import { verifyPayoutProof, verifyRecordProof, type CycleSummary } from '../billing.js';
 import { BENEFICIARIES } from '../pricing/split.js';
-import { arbPricing, arbRecord, makePricedRecord, makeRecord } from './records.js';
+import { arbPricing, arbRecord, makePricedRecord, makePricing, makeRecord } from './records.js';
 
 /** Changes made behind the store's back, by raw SQL, bypassing any append-only guard. */
 export type Tamper =
@@ -282,6 +283,47 @@ export function describeLedgerStore(name: string, makeStore: () => Promise<Ledge
     });
 
     describe('billing cycles', () => {
+      // The records root and the payout root are anchored on chain: for the same records they must
+      // never change (a faster close must build the very same trees). These digests were taken
+      // before the close was optimised (issue 18, 6).
+      it('seals a fixed record set into the same roots, batches, totals and payouts as always', async () => {
+        const { store } = await fresh();
+        await store.setRate({ num: 1000n, den: 3n });
+        await store.registerAddress('miner', 'ab'.repeat(32), '0x' + '11'.repeat(20));
+        await store.registerAddress('developer', 'dev_0', '0x' + '22'.repeat(20));
+        await store.registerAddress('operator', 'op_1', '0x' + '33'.repeat(20));
+        const fixed = (i: number): Microtransaction => {
+          const node = i % 3 === 0 ? 'node-b' : 'node-a';
+          if (i % 4 === 0) return makeRecord(i, { node });
+          const huge = i % 50 === 1 ? { priceMicros: 2n ** 62n + BigInt(i) } : {};
+          const miner = i % 5 === 0 ? 'cd'.repeat(32) : 'ab'.repeat(32);
+          const clipped = i === 7 ? { reportedCpuUs: 10_000_000 } : {};
+          return makePricedRecord(i, { node, miner, ...clipped, pricing: { ...makePricing(i), ...huge } });
+        };
+        const digest = async (id: number, s: CycleSummary): Promise<string> => {
+          const text = JSON.stringify(
+            { s: { ...s, closedAt: 0, sealedAt: 0, openedAt: 0 }, b: await store.sealedBatches(id), d: await store.debits(id), c: await store.credits(id), p: await store.payouts(id) },
+            (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v),
+          );
+          return createHash('sha256').update(text).digest('hex');
+        };
+        const first = Array.from({ length: 301 }, (_, i) => fixed(i));
+        await store.appendBatch(first.slice(0, 150));
+        await store.appendBatch(first.slice(150));
+        const one = await store.closeCycle({ batchSize: 7, at: 1_790_000_000_000 });
+        expect(one).toMatchObject({ records: 301, batches: 43, pricedRecords: 225 });
+        expect(one.recordsRoot).toBe('8c846ce7f59580def0c98ffd06c94045e61d9c63bc889a65ac2c5e2c9dae2913');
+        expect(one.payoutRoot).toBe('0xfa4f7a1f0f9daafdd5186812eb64f319d84e37c4ff11360da90972f11a18d9a3');
+        expect(await digest(1, one)).toBe('6b3317d36da9b76a1c607fbca7c68948109c173eeffcace991e4cc0c69c746f2');
+        const second = Array.from({ length: 4200 }, (_, i) => fixed(1000 + i));
+        for (let i = 0; i < second.length; i += 1000) await store.appendBatch(second.slice(i, i + 1000));
+        const two = await store.closeCycle({ at: 1_790_000_100_000 });
+        expect(two).toMatchObject({ records: 4200, batches: 2 });
+        expect(two.recordsRoot).toBe('afc5014a6832175079feae8536790532c1dad3b88ad38baa9aefb7dae048efc5');
+        expect(two.payoutRoot).toBe('0x465b956c4f7aa3aa70cb45fc57497acfb326fb9f5e1da7e24ed079755eca8dd3');
+        expect(await digest(2, two)).toBe('b43f6ddd7ffee04f7fee0b35eb5a78ab937f6e78be2c582f809da07f61687a94');
+      });
+
       it('closes a cycle: later records join the next one, at its rate', async () => {
         const { store } = await fresh();
         await store.appendBatch([makePricedRecord(1), makePricedRecord(2)]);
