@@ -19,10 +19,16 @@ const input = Buffer.alloc(seed.length + 4);
 input.set(seed, 0);
 input.writeUInt32BE(chain >>> 0, seed.length);
 let h = hash('sha256', input, 'buffer');
+const buf = Buffer.alloc(36);
+h.copy(buf, 0);
+buf.writeUInt32BE(chain >>> 0, 32);
 const n = Math.floor(steps / every);
 const out = Buffer.alloc(n * 32);
 for (let k = 0; k < n; k++) {
-  for (let i = 0; i < every; i++) h = hash('sha256', h, 'buffer');
+  for (let i = 0; i < every; i++) {
+    h = hash('sha256', buf, 'buffer');
+    h.copy(buf, 0);
+  }
   h.copy(out, k * 32);
 }
 parentPort.postMessage(out);

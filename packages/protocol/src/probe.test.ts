@@ -32,14 +32,17 @@ describe('probe frames are bounded', () => {
 });
 
 describe('probe hash chains', () => {
-  it('link k+1 is the sha256 of link k, from sha256(seed || chain)', () => {
+  it('link k+1 is the sha256 of link k and the chain index, from sha256(seed || chain)', () => {
     const seed = new Uint8Array(32).fill(7);
     const start = probeChainStart(seed, 3);
     expect(start).toEqual(hash('sha256', Buffer.concat([Buffer.from(seed), Buffer.from([0, 0, 0, 3])]), 'buffer'));
     const cps = probeChain(seed, 3, 12, 4);
     expect(cps.length).toBe(3 * 32);
-    expect(cps.subarray(0, 32)).toEqual(probeAdvance(start, 4));
-    expect(cps.subarray(64, 96)).toEqual(probeAdvance(cps.subarray(32, 64), 4));
+    expect(probeAdvance(start, 1, 3)).toEqual(hash('sha256', Buffer.concat([start, Buffer.from([0, 0, 0, 3])]), 'buffer'));
+    expect(cps.subarray(0, 32)).toEqual(probeAdvance(start, 4, 3));
+    expect(cps.subarray(64, 96)).toEqual(probeAdvance(cps.subarray(32, 64), 4, 3));
+    // The same link advanced as another chain goes elsewhere: chains cannot be spliced.
+    expect(probeAdvance(cps.subarray(32, 64), 4, 2)).not.toEqual(cps.subarray(64, 96));
     expect(probeChain(seed, 2, 12, 4)).not.toEqual(cps);
   });
 });

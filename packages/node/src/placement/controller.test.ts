@@ -108,6 +108,51 @@ describe('placement controller', () => {
     expect(s.c.instances().filter((i) => i.failed === undefined)).toMatchObject([{ minerId: second.to, state: 'starting' }]);
   });
 
+  it('asks the only miner again after a failure, once the back-off passed (1 s, then 2 s, ...)', () => {
+    const s = setup();
+    s.miners.push(minerOf('m1'));
+    s.queues.set('echo/open', 1);
+    s.c.tick();
+    const fail = (n: number) => {
+      const p = s.places()[n]!;
+      s.c.onPlaced('m1', { t: 'placed', v: 1, instanceId: p.f.instanceId, digest: DIGEST, ok: false, message: 'crashed', coldStartMs: 5, fetched: false });
+    };
+    fail(0);
+    expect(s.places()).toHaveLength(1);
+    s.advance(999);
+    s.c.tick();
+    expect(s.places()).toHaveLength(1);
+    s.advance(1);
+    s.c.tick();
+    expect(s.places()).toHaveLength(2);
+    fail(1);
+    s.advance(1000);
+    s.c.tick();
+    expect(s.places()).toHaveLength(2);
+    s.advance(1000);
+    s.c.tick();
+    expect(s.places()).toHaveLength(3);
+  });
+
+  it('does not place a DService again on the miner it was just unplaced from until that had time to stop', () => {
+    const s = setup();
+    s.miners.push(minerOf('m1'));
+    s.c.wake('echo', 'open');
+    s.advance(1000);
+    s.advertises('m1', 'echo');
+    s.c.tick();
+    s.advance(31_000);
+    s.c.tick();
+    expect(s.frames('unplace')).toHaveLength(1);
+    s.miners[0]!.dservices = [];
+    s.advance(100);
+    expect(s.c.wake('echo', 'open')).toMatchObject({ state: 'placeable' });
+    expect(s.places()).toHaveLength(1);
+    s.advance(2000);
+    s.c.tick();
+    expect(s.places()).toHaveLength(2);
+  });
+
   it('gives up a start that outlives the cold-start budget and places it on another miner', () => {
     const s = setup();
     s.miners.push(minerOf('m1'), minerOf('m2'));

@@ -89,8 +89,13 @@ interface Tracked {
 const KICK_HOLD_MS = 2000;
 /** After an unplace, the miner's advertisement may still list the DService for a while. */
 const UNPLACE_GRACE_MS = 10_000;
-/** A miner that failed to start a DService is not asked again for it for this long. */
-const FAILURE_BACKOFF_MS = 10_000;
+/**
+ * A miner that failed to start a DService is not asked again for it for a while: 1 s after the
+ * first failure, doubling with each one after, at most 30 s; an instance ready there resets it.
+ */
+const backoffMs = (failures: number) => Math.min(30_000, 1000 * 2 ** Math.max(0, failures - 1));
+/** A DService just unplaced from a miner is not placed there again until its instance had time to stop. */
+const UNPLACE_SETTLE_MS = 2000;
 
 export class PlacementController {
   private readonly tracked = new Map<string, Tracked>();
@@ -98,7 +103,8 @@ export class PlacementController {
   private readonly lastRequest = new Map<string, number>();
   private readonly kicks = new Map<string, number>();
   private readonly unplacedAt = new Map<string, number>();
-  private readonly failedAt = new Map<string, number>();
+  private readonly failures = new Map<string, { at: number; count: number }>();
+  private readonly logged = new Map<string, string>();
   private unplaced = new Map<string, Unplaced>();
   private readonly knownMiners = new Set<string>();
   private readonly tag = randomBytes(4).toString('hex');
@@ -183,7 +189,7 @@ export class PlacementController {
     t.failed = failure.slice(0, 500);
     // A ghost still starting past the budget: the next plan stops it and places elsewhere.
     t.view = { ...t.view, state: 'starting', since: now - this.options.coldStartTimeoutMs - 1 };
-    this.failedAt.set(`${minerId}\u0000${t.view.dservice}`, now);
+    this.failed(`${minerId}\u0000${t.view.dservice}`, now);
     this.deps.log('warn', 'the miner could not start the instance; placing it elsewhere', { miner: minerId.slice(0, 16), instance: f.instanceId, dservice: t.view.dservice, reason: t.failed });
     this.tick();
   }
@@ -254,7 +260,16 @@ export class PlacementController {
     }
     const scaled = autoscale(this.memory, metrics, this.deps.clock, this.options.autoscale);
     this.memory = scaled.memory;
-    for (const s of scaled.decisions) this.deps.log('info', 'autoscale', { dservice: s.dservice, tier: s.tier, from: s.from, to: s.to, reason: s.reason });
+    const decided = new Set(scaled.decisions.map((x) => scaleKey(x.dservice, x.tier)));
+    for (const key of this.logged.keys()) if (!decided.has(key)) this.logged.delete(key);
+    for (const s of scaled.decisions) {
+      // The same decision every tick while it cannot be carried out is said once.
+      const key = scaleKey(s.dservice, s.tier);
+      const said = `${s.from}>${s.to}:${s.reason}`;
+      if (this.logged.get(key) === said) continue;
+      this.logged.set(key, said);
+      this.deps.log('info', 'autoscale', { dservice: s.dservice, tier: s.tier, from: s.from, to: s.to, reason: s.reason });
+    }
     const desired = new Map(scaled.desired.map((x) => [scaleKey(x.dservice, x.tier), x.instances]));
     for (const d of demands) d.desiredInstances = desired.get(scaleKey(d.name, d.requirements.tier)) ?? 0;
     const plan = place({ miners: this.minerViews(miners), instances: all, accounts: [] }, demands, this.deps.clock, { coldStartTimeoutMs: this.options.coldStartTimeoutMs });
@@ -266,7 +281,7 @@ export class PlacementController {
         this.tracked.delete(x.instanceId);
         if (x.reason === 'cold_start_timeout' && t.failed === undefined) {
           this.counters.timedOut++;
-          this.failedAt.set(`${x.minerId}\u0000${x.dservice}`, now);
+          this.failed(`${x.minerId}\u0000${x.dservice}`, now);
         }
         if (t.failed !== undefined) continue;
         this.counters.unplaced++;
@@ -275,8 +290,11 @@ export class PlacementController {
         this.deps.log('info', 'instance stopped', { miner: x.minerId.slice(0, 16), instance: x.instanceId, dservice: x.dservice, tier: x.tier, reason: x.reason });
         continue;
       }
-      const failed = this.failedAt.get(`${x.minerId}\u0000${x.dservice}`);
-      if (failed !== undefined && now - failed < FAILURE_BACKOFF_MS) continue;
+      const where = `${x.minerId}\u0000${x.dservice}`;
+      const failed = this.failures.get(where);
+      if (failed !== undefined && now - failed.at < backoffMs(failed.count)) continue;
+      const unplacedAt = this.unplacedAt.get(where);
+      if (unplacedAt !== undefined && now - unplacedAt < UNPLACE_SETTLE_MS) continue;
       const pkg = this.deps.packages.packageOf(x.dservice);
       if (pkg === null) continue;
       const id = `${this.tag}-${(++this.seq).toString(36)}`;
@@ -289,6 +307,10 @@ export class PlacementController {
       this.deps.send(x.minerId, frame({ t: 'place', instanceId: id, name: x.dservice, version: x.version, digest: pkg.digest, packagePath: pkg.packagePath, sizeBytes: pkg.sizeBytes }));
       this.deps.log('info', 'placing an instance', { miner: x.minerId.slice(0, 16), instance: id, dservice: x.dservice, tier: x.tier, reason: x.reason });
     }
+  }
+
+  private failed(where: string, now: number): void {
+    this.failures.set(where, { at: now, count: (this.failures.get(where)?.count ?? 0) + 1 });
   }
 
   private probeNewcomers(miners: readonly ConnectedMiner[]): void {
@@ -320,6 +342,7 @@ export class PlacementController {
       if (t.view.state === 'starting' && has) {
         t.view = { ...t.view, state: 'ready', since: now };
         this.counters.ready++;
+        this.failures.delete(`${t.view.minerId}\u0000${t.view.dservice}`);
         this.coldStarts.record(now - t.placedAt);
         this.deps.log('info', 'instance ready', { miner: t.view.minerId.slice(0, 16), instance: id, dservice: t.view.dservice, coldStartMs: now - t.placedAt });
       } else if (t.view.state === 'ready' && !has) {

@@ -24,7 +24,7 @@ export interface ProbeOptions {
   checkpoints: number;
   /** Most chains run at once, whatever the miner claims. Default 8. */
   maxChains: number;
-  /** Segments of each chain answer the node recomputes. Default 4. */
+  /** Segments of each chain answer the node recomputes (the first, the last, then random ones). Default 4. */
   segments: number;
   /** Bytes echoed to time the bandwidth. Default 1 MiB. */
   payloadBytes: number;
@@ -66,12 +66,12 @@ export function verifyProbed(req: ProbeRequest, ans: Omit<ProbedFrame, 't' | 'v'
   if (ans.checkpoints.length !== want) return `${ans.checkpoints.length / PROBE_HASH_BYTES} checkpoints, expected ${req.chains} chains x ${perChain}`;
   const cp = (chain: number, k: number) => ans.checkpoints.subarray((chain * perChain + k) * PROBE_HASH_BYTES, (chain * perChain + k + 1) * PROBE_HASH_BYTES);
   for (let chain = 0; chain < req.chains; chain++) {
-    // The last link always (it closes the chain), then random ones.
-    const picks = new Set<number>([perChain - 1]);
+    // The first link (it ties the chain to the seed) and the last always, then random ones.
+    const picks = new Set<number>([0, perChain - 1]);
     while (picks.size < Math.min(segments, perChain)) picks.add(Math.floor(random() * perChain));
     for (const k of picks) {
       const from = k === 0 ? probeChainStart(req.seed, chain) : cp(chain, k - 1);
-      if (!probeAdvance(from, req.every).equals(cp(chain, k))) return `chain ${chain} is wrong at step ${(k + 1) * req.every}`;
+      if (!probeAdvance(from, req.every, chain).equals(cp(chain, k))) return `chain ${chain} is wrong at step ${(k + 1) * req.every}`;
     }
   }
   return null;

@@ -33,10 +33,13 @@ describe('probe answers are checked', () => {
     expect(verifyProbed(bw, { ...honest(bw), payload: new Uint8Array(64) }, 4)).toMatch(/echoed payload differs/);
   });
 
-  it('a miner that skipped a whole chain (answers K-1 real chains and a copy) is caught', () => {
+  it('a miner that skipped a chain (a copy of another, or another spliced in after its first link) is caught', () => {
     const req = probeRequest('p1', 'parallel', 2, small);
-    const one = probeChain(req.seed, 0, req.steps, req.every);
-    expect(verifyProbed(req, { ...honest(req), checkpoints: Buffer.concat([one, one]) }, 2)).toMatch(/chain 1 is wrong/);
+    const zero = probeChain(req.seed, 0, req.steps, req.every);
+    expect(verifyProbed(req, { ...honest(req), checkpoints: Buffer.concat([zero, zero]) }, 2)).toMatch(/chain 1 is wrong at step 20/);
+    // Chain 1's first link computed, the rest chain 0's: every later segment is wrong, the last one always checked.
+    const spliced = Buffer.concat([zero, probeChain(req.seed, 1, req.steps, req.every).subarray(0, 32), zero.subarray(32)]);
+    expect(verifyProbed(req, { ...honest(req), checkpoints: spliced }, 2)).toMatch(/chain 1 is wrong at step 400/);
   });
 
   it('the parallel speed-up gives the CPUs, within 1..chains', () => {
