@@ -19,6 +19,8 @@ import { fixedLedger, type LedgerSource } from './billing.js';
 import type { BillingLedgerStore } from '@cgn/ledger';
 import type { Server as HttpsServer } from 'node:https';
 import { loadTlsPair, watchTlsFiles, type TlsFiles } from '@cgn/protocol';
+import { OpsCollector, type OpsCollectorOptions } from './ops/collector.js';
+import { PackageStore } from './packages/package-store.js';
 
 export interface CentralOptions {
   host?: string;
@@ -52,6 +54,12 @@ export interface CentralOptions {
   service?: Omit<CentralServiceOptions, 'clock' | 'hasher' | 'tokens' | 'geoip'>;
   /** Creates the system account and this administrator if the store has no users. */
   bootstrapAdmin?: { login: string; password: string };
+  /**
+   * The operator dashboard's polls of the nodes' status and metrics (default: every 5 s, 1 h kept;
+   * https URLs trusted with the link's CA) and a block explorer's transaction URL with `{tx}`.
+   * false: no polling.
+   */
+  ops?: (OpsCollectorOptions & { explorerTxUrl?: string }) | false;
   log?: Logger;
 }
 
@@ -61,6 +69,8 @@ export interface RunningCentral {
   service: CentralService;
   store: CentralStore;
   links: NodeLinks | null;
+  /** The dashboard's node collector, or null (`ops: false`). */
+  ops: OpsCollector | null;
   /** Whether this start created the first administrator (`bootstrapAdmin`). */
   adminCreated: boolean;
   stop(): Promise<void>;
@@ -89,6 +99,7 @@ async function startOn(store: CentralStore, clock: Clock, options: CentralOption
     geoip: options.geoipFile === undefined ? GeoIp.fromFile() : GeoIp.fromFile(options.geoipFile),
   });
   await service.init();
+  service.packages = new PackageStore(join(options.dataDir ?? '.cgn/central', 'packages'));
   const boot = options.bootstrapAdmin ? await service.bootstrapAdmin(options.bootstrapAdmin.login, options.bootstrapAdmin.password) : { created: false };
 
   let links: NodeLinks | null = null;
@@ -99,12 +110,18 @@ async function startOn(store: CentralStore, clock: Clock, options: CentralOption
   const ledger: LedgerSource | undefined =
     options.ledger === undefined ? undefined : 'appendBatch' in options.ledger ? fixedLedger(options.ledger) : options.ledger;
   const pair = options.tls === undefined ? undefined : loadTlsPair(options.tls);
+  const { explorerTxUrl, ...opsOptions } = options.ops === false ? {} : options.ops ?? {};
+  const ops = options.ops === false ? null : new OpsCollector({ listNodes: async () => store.listNodes(), clock }, {
+    ...(options.link ? { ca: options.link.tls.ca } : {}),
+    ...opsOptions,
+  });
   const { app } = await buildHttpServer(service, {
     ...options.http,
     ...(pair !== undefined ? { https: pair } : {}),
     ...(ledger ? { ledger } : {}),
     ...(options.log ? { logger: options.log } : {}),
     ...(links ? { linkStatus: () => links!.status() } : {}),
+    ops: { collector: ops, ...(explorerTxUrl !== undefined ? { explorerTxUrl } : {}) },
   });
   const host = options.host ?? '127.0.0.1';
   await app.listen({ host, port: options.port ?? 7700 });
@@ -112,14 +129,16 @@ async function startOn(store: CentralStore, clock: Clock, options: CentralOption
   const url = `${options.http?.https || pair ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
   const unwatchTls = options.tls === undefined ? () => {} : watchTlsFiles(options.tls, [app.server as unknown as HttpsServer], (level, msg, fields) => options.log?.[level](fields, msg));
   await links?.start();
+  ops?.start();
   options.log?.info({ url, links: links !== null }, 'central started');
 
   let stopping: Promise<void> | null = null;
   return {
-    url, port, service, store, links, adminCreated: boot.created,
+    url, port, service, store, links, ops, adminCreated: boot.created,
     stop: () =>
       (stopping ??= (async () => {
         unwatchTls();
+        ops?.stop();
         await links?.stop();
         await app.close();
         await ledger?.close();

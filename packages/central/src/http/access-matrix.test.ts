@@ -96,6 +96,11 @@ const CASES: Case[] = [
   { method: 'GET', path: '/v1/accounts/{account}/invoices', allowed: [...STAFF, 'owner'], prepare: async (w) => ({ account: w.acme }) },
   { method: 'GET', path: '/v1/accounts/{account}/invoices/{cycle}', allowed: [...STAFF, 'owner'], prepare: async (w) => ({ account: w.acme, cycle: '1' }) },
   { method: 'GET', path: '/v1/miners/{miner}/earnings', allowed: [...STAFF, 'owner'], prepare: async (w) => ({ miner: w.minerId }) },
+  // The account pages (account-pages/): staff and the account owner, like usage and invoices.
+  { method: 'GET', path: '/v1/accounts/{account}/usage/series', allowed: [...STAFF, 'owner'], prepare: async (w) => ({ account: w.acme }) },
+  { method: 'GET', path: '/v1/accounts/{account}/usage/end-users', allowed: [...STAFF, 'owner'], prepare: async (w) => ({ account: w.acme }) },
+  { method: 'GET', path: '/v1/accounts/{account}/balance', allowed: [...STAFF, 'owner'], prepare: async (w) => ({ account: w.acme }) },
+  { method: 'GET', path: '/v1/accounts/{account}/developer', allowed: [...STAFF, 'owner'], prepare: async (w) => ({ account: w.acme }) },
   { method: 'GET', path: '/v1/accounts/{account}/keys', allowed: ['administrator', 'operator', 'owner', 'member'], prepare: async (w) => ({ account: w.acme }) },
   { method: 'POST', path: '/v1/accounts/{account}/keys', allowed: ['owner', 'member'], prepare: async (w) => ({ account: w.acme }), body: () => ({ name: `k-${uniq()}` }) },
   {
@@ -162,7 +167,18 @@ const CASES: Case[] = [
       return { digest };
     },
   },
+  // DService packages: the developer's owner (or an administrator) uploads (400 here: no archive
+  // sent); anyone downloads an approved version's package (404 here: none uploaded).
+  { method: 'PUT', path: '/v1/dservices/{name}/{version}/package', allowed: ['administrator', 'owner'], ok: [400], prepare: async (w) => ({ name: w.approved.name, version: w.approved.version }), body: () => ({}) },
+  { method: 'GET', path: '/v1/packages/{digest}', allowed: ALL, ok: [404], prepare: async () => ({ digest: '0'.repeat(64) }) },
   { method: 'POST', path: '/v1/select', allowed: SESSIONS, body: (w) => ({ dservices: [w.approved.name], lat: 52.5, lon: 13.4 }) },
+  // The operator dashboard's data: staff only, the monitor role included (all of it is read-only).
+  { method: 'GET', path: '/v1/ops/overview', allowed: STAFF },
+  { method: 'GET', path: '/v1/ops/miners', allowed: STAFF },
+  { method: 'GET', path: '/v1/ops/series', allowed: STAFF },
+  { method: 'GET', path: '/v1/ops/alerts', allowed: STAFF },
+  { method: 'GET', path: '/v1/ops/revenue', allowed: STAFF },
+  { method: 'GET', path: '/v1/ops/cycles', allowed: STAFF },
 ];
 
 function nodeBody(id: string, operatorAccount: string) {

@@ -18,7 +18,11 @@ import { buildRoutes, type RouteDef } from './routes.js';
 import { openApiDocument } from './openapi.js';
 import { BillingReports, type LedgerSource } from '../billing.js';
 import { installCentralMetrics } from './metrics.js';
+import { PACKAGE_CONTENT_TYPES } from '../packages/package-routes.js';
 import { installUi, type UiOptions } from './ui.js';
+import { accountPageRoutes, AccountPages, ledgerOf, type AccountPagesOptions } from '../account-pages/index.js';
+import { opsRoutes } from '../ops/routes.js';
+import type { OpsCollector } from '../ops/collector.js';
 
 export interface HttpOptions {
   /** Default body bound, bytes. Default 64 KiB. */
@@ -38,6 +42,10 @@ export interface HttpOptions {
   metricsToken?: string;
   /** The web app at /ui/ (operator dashboard, account pages); false: not served. Default: served. */
   ui?: UiOptions | false;
+  /** The account pages' top-up facts (the deployment's contracts file, the chain's RPC URL). */
+  accountPages?: AccountPagesOptions;
+  /** The operator dashboard's data: the node collector (null: none) and a block explorer's tx URL (`{tx}`). */
+  ops?: { collector: OpsCollector | null; explorerTxUrl?: string };
 }
 
 export const RATE_LIMIT_DEFAULTS = {
@@ -108,8 +116,18 @@ export async function buildHttpServer(svc: CentralService, options: HttpOptions 
     done(null, Object.fromEntries(new URLSearchParams(body as string)));
   });
 
+  // DService package uploads: the handler reads the stream itself, bounded (packages/package-store.ts).
+  app.addContentTypeParser(PACKAGE_CONTENT_TYPES, (_req, payload, done) => done(null, payload));
+
   let doc: Record<string, unknown> | null = null;
-  const routes = buildRoutes(svc, { openapi: () => (doc ??= openApiDocument(routes, { version: options.version ?? '0.1.0' })), ...(options.linkStatus ? { linkStatus: options.linkStatus } : {}), billing: new BillingReports(svc, options.ledger ?? null) });
+  const routes: RouteDef[] = [
+    ...buildRoutes(svc, { openapi: () => (doc ??= openApiDocument(routes, { version: options.version ?? '0.1.0' })), ...(options.linkStatus ? { linkStatus: options.linkStatus } : {}), billing: new BillingReports(svc, options.ledger ?? null) }),
+    ...opsRoutes(svc, {
+      collector: options.ops?.collector ?? null, ledger: options.ledger ?? null,
+      ...(options.linkStatus ? { linkStatus: options.linkStatus } : {}), ...(options.ops?.explorerTxUrl !== undefined ? { explorerTxUrl: options.ops.explorerTxUrl } : {}),
+    }),
+    ...accountPageRoutes(new AccountPages(svc, ledgerOf(options.ledger ?? null), options.accountPages)),
+  ];
 
   // A request refused before its body was read (no credentials, rate limited, no route) closes
   // the connection after the answer: a stranger's 50 MiB body is not read to the end for a 401.

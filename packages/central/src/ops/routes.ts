@@ -25,6 +25,16 @@ export interface OpsRoutesDeps {
   explorerTxUrl?: string;
 }
 
+/**
+ * The directory's health comes from the central-node link; where there is none (or it has not
+ * answered yet) the status polls say whether the node is there.
+ */
+export function effectiveHealth(directory: string, v: NodeView | undefined): string {
+  if (v !== undefined && v.stale && v.lastError !== null) return 'down';
+  if (directory === 'unknown' && v !== undefined && !v.stale) return 'up';
+  return directory;
+}
+
 const noLedger = (): CentralError => new CentralError('unavailable', 'central has no ledger to read revenue and billing cycles from (start it with --ledger)', { retryAfterS: 30 });
 
 export function opsRoutes(svc: CentralService, deps: OpsRoutesDeps): RouteDef[] {
@@ -53,7 +63,7 @@ export function opsRoutes(svc: CentralService, deps: OpsRoutesDeps): RouteDef[] 
             const own = miners.filter((m) => m.nodeId === n.id);
             const link = l.get(n.id);
             return {
-              id: n.id, region: n.region, health: n.health, draining: n.draining, lastSeenAt: n.lastSeenAt, urls: { status: n.urls.status },
+              id: n.id, region: n.region, health: effectiveHealth(n.health, nv), directoryHealth: n.health, draining: n.draining, lastSeenAt: n.lastSeenAt, urls: { status: n.urls.status },
               link: link === undefined ? null : { state: link.state, since: link.since, lastError: link.lastError },
               poll: nv === undefined ? null : { readAt: nv.readAt, stale: nv.stale, lastError: nv.lastError, metrics: nv.metrics },
               uptimeS: nv?.latest?.uptimeS ?? null,

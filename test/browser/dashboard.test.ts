@@ -1,0 +1,193 @@
+/**
+ * The operator dashboard in a real browser (Debian's chromium, driven by playwright-core) against
+ * a real central, a real node with alert rules and real miner processes: sign in through the page,
+ * every miner listed, the charts drawn from central's samples, an alert shown, and the monitor
+ * role (signed in with its TOTP code) without any button that changes things. Screenshots go to
+ * test-output/screenshots/; the README's is docs/screenshots/dashboard.png.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { generateMinerKey, minerIdOf } from '@cgn/protocol';
+import { parseAlertConfig } from '@cgn/node';
+import { ARGON2_TEST, SqliteCentralStore, TEST_ADMIN, sqliteLedger, startCentral, systemClock, testCall, totpCode, type RunningCentral } from '@cgn/central';
+import { ECHO, ROOT, spawnMiner, startTestNode, tempDir, waitFor, type MinerProcess, type TestNode } from '../integration/harness.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const SHOTS = join(ROOT, 'test-output', 'screenshots');
+const MONITOR = { login: 'watcher', password: 'Watch3r-Passw0rd!' };
+
+let t: TestNode;
+let central: RunningCentral;
+let receiver: Server;
+let dir: { path: string; cleanup: () => void };
+const miners: MinerProcess[] = [];
+let browser: Browser;
+let page: Page;
+let monitorSecret = '';
+const pageErrors: string[] = [];
+
+async function signIn(p: Page, login: string, password: string, totp?: () => string): Promise<void> {
+  await p.goto(`${central.url}/ui/`);
+  await p.getByLabel('Login').fill(login);
+  await p.getByLabel('Password').fill(password);
+  await p.getByRole('button', { name: 'Sign in' }).click();
+  if (totp !== undefined) {
+    const code = p.getByLabel('Authenticator code (TOTP)');
+    await code.waitFor();
+    await code.fill(totp());
+    await p.getByRole('button', { name: 'Sign in' }).click();
+  }
+  await p.getByTestId('who').filter({ hasText: login }).waitFor();
+}
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(`${CHROMIUM} is missing: the browser tests need Debian's chromium (apt-get install --no-install-recommends chromium; .ci/run installs it)`);
+  }
+  mkdirSync(SHOTS, { recursive: true });
+  dir = tempDir('cgn-dashboard-');
+  // The node's alert notices go to this receiver; the rule "fewer than 3 miners" fires with the two here.
+  receiver = createServer((req, res) => void req.resume().on('end', () => res.writeHead(200).end()));
+  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+  t = await startTestNode({
+    alerts: parseAlertConfig({
+      webhook: { url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/alerts` },
+      intervalS: 0.2,
+      rules: { miners_lost: { minConnected: 3 } },
+    }),
+  });
+  const keys = [generateMinerKey(), generateMinerKey()];
+  for (const [i, key] of keys.entries()) miners.push(spawnMiner(t.node.minerUrl, dir.path, { name: `rig-${i}`, key, dservices: [ECHO], slots: 2 }));
+  await waitFor(() => t.node.broker.snapshot().miners.length === 2, 'both miners to join the pool', 30_000);
+
+  central = await startCentral({
+    port: 0,
+    store: new SqliteCentralStore({ path: ':memory:' }),
+    argon2: ARGON2_TEST,
+    clock: systemClock,
+    bootstrapAdmin: TEST_ADMIN,
+    ledger: sqliteLedger(join(t.dir, 'ledger.sqlite')),
+    ops: { intervalMs: 300 },
+    http: { rateLimits: { perIp: { burst: 100_000, perSecond: 100_000 }, perPrincipal: { burst: 100_000, perSecond: 100_000 }, auth: { burst: 100_000, perSecond: 100_000 } } },
+  });
+  const login = await testCall(central.url, null, 'POST', '/v1/auth/login', TEST_ADMIN);
+  const admin = (m: string, p: string, b?: unknown) => testCall(central.url, login.body.token, m, p, b);
+  const sys = (await admin('GET', '/v1/me')).body.account.id as string;
+  expect((await admin('POST', '/v1/nodes', {
+    id: 'node-local-1', operatorAccount: sys, region: 'eu-west', lat: 48.8, lon: 2.3,
+    urls: { work: t.node.workUrl, miner: t.node.minerUrl, status: t.node.statusUrl, central: 'wss://127.0.0.1:1' },
+  })).status).toBe(201);
+  // One miner registered at central by its operator account (so it has a name and a granted tier).
+  const acc = await admin('POST', '/v1/accounts', { name: 'rigs-inc', kinds: ['miner'], owner: { login: 'rigs-owner', password: 'Rigs-Own3r-Pw!' } });
+  expect(acc.status).toBe(201);
+  const owner = await testCall(central.url, null, 'POST', '/v1/auth/login', { login: 'rigs-owner', password: 'Rigs-Own3r-Pw!' });
+  expect((await testCall(central.url, owner.body.token, 'POST', '/v1/miners', { publicKey: minerIdOf(keys[0]!.publicKey), name: 'rig-zero' })).status).toBe(201);
+  // A monitor with TOTP enrolled.
+  expect((await admin('POST', `/v1/accounts/${sys}/users`, { ...MONITOR, role: 'monitor' })).status).toBe(201);
+  const mon = await testCall(central.url, null, 'POST', '/v1/auth/login', MONITOR);
+  monitorSecret = (await testCall(central.url, mon.body.token, 'POST', '/v1/me/totp')).body.secret as string;
+  expect((await testCall(central.url, mon.body.token, 'POST', '/v1/me/totp/confirm', { code: totpCode(monitorSecret, Date.now()) })).status).toBe(200);
+
+  // Work over time, so the charts have points.
+  let answered = 0;
+  await waitFor(async () => {
+    const r = await fetch(t.url('echo', '/'), { method: 'POST', body: `unit ${answered}`, headers: { authorization: `Bearer ${t.apiKey}` } });
+    expect(r.status).toBe(200);
+    await r.arrayBuffer();
+    answered++;
+    return central.ops!.samples('node-local-1').filter((s) => s.throughput > 0).length >= 3;
+  }, 'central to have three samples with work in them', 60_000);
+
+  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
+  page = await browser.newPage({ viewport: { width: 1400, height: 1200 } });
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  page.on('console', (m) => {
+    // The password step of a TOTP user is answered 401 mfa_required by design; anything else counts.
+    if (m.type() === 'error' && !/status of 401/.test(m.text())) pageErrors.push(m.text());
+  });
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  for (const m of miners) m.kill('SIGKILL');
+  await Promise.all(miners.map((m) => m.exited));
+  await central?.stop();
+  await t?.cleanup();
+  receiver?.close();
+  dir?.cleanup();
+});
+
+describe('operator dashboard in a browser', () => {
+  it('an administrator signs in through the page and sees the overview with charts drawn from the samples', async () => {
+    await signIn(page, TEST_ADMIN.login, TEST_ADMIN.password);
+    await expect.poll(() => page.url()).toContain('#/ops/overview');
+    await page.getByTestId('tile-miners').filter({ hasText: '2' }).waitFor();
+    for (const id of ['chart-throughput', 'chart-latency', 'chart-queue', 'chart-errors']) {
+      const fig = page.getByTestId(id);
+      await expect.poll(async () => Number(await fig.getAttribute('data-points'))).toBeGreaterThanOrEqual(3);
+      const box = await fig.locator('canvas').boundingBox();
+      expect(box!.width, id).toBeGreaterThan(100);
+      expect(box!.height, id).toBeGreaterThan(50);
+    }
+    // The throughput chart has drawn something: some canvas pixels are not background.
+    const inked = await page.getByTestId('chart-throughput').locator('canvas').evaluate((c: HTMLCanvasElement) => {
+      const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+      let n = 0;
+      for (let i = 3; i < d.length; i += 4) if (d[i]! > 0) n++;
+      return n;
+    });
+    expect(inked).toBeGreaterThan(100);
+    await page.getByTestId('nodes-table').getByText('node-local-1').waitFor();
+    await page.screenshot({ path: join(SHOTS, 'dashboard-overview.png'), fullPage: true });
+    copyFileSync(join(SHOTS, 'dashboard-overview.png'), join(ROOT, 'docs', 'screenshots', 'dashboard.png'));
+  });
+
+  it('every miner is listed with its node, region and state; the administrator has the buttons that change things', async () => {
+    await page.getByRole('link', { name: 'Miners' }).click();
+    const table = page.getByTestId('miners-table');
+    for (const m of miners) await table.locator(`[data-miner-id="${m.id}"]`).waitFor();
+    await table.locator('[data-miner-id]', { hasText: 'rig-zero' }).waitFor();
+    expect(await table.getByText('eu-west').count()).toBe(2);
+    await expect.poll(() => page.getByTestId('miner-tier').count()).toBe(1);
+    await page.screenshot({ path: join(SHOTS, 'dashboard-miners.png'), fullPage: true });
+    await page.getByRole('link', { name: 'Nodes and queues' }).click();
+    await expect.poll(() => page.getByTestId('node-drain').count()).toBe(1);
+  });
+
+  it('the node\'s firing alert is shown', async () => {
+    await page.getByRole('link', { name: 'Alerts' }).click();
+    const row = page.getByTestId('alerts-table').getByRole('row').filter({ hasText: 'miners_lost' });
+    await row.waitFor();
+    expect(await row.textContent()).toContain('node:node-local-1');
+    await page.screenshot({ path: join(SHOTS, 'dashboard-alerts.png'), fullPage: true });
+  });
+
+  it('revenue per DService comes from the ledger', async () => {
+    await page.getByRole('link', { name: 'Revenue and cycles' }).click();
+    await page.getByTestId('revenue-table').getByRole('cell', { name: 'echo', exact: true }).waitFor();
+  });
+
+  it('a monitor signs in with its TOTP code and sees the pages without any button that changes things', async () => {
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByLabel('Login').waitFor();
+    // The next step's code (accepted within the clock-skew window): the current step's was used to confirm enrolment.
+    await signIn(page, MONITOR.login, MONITOR.password, () => totpCode(monitorSecret, Date.now() + 30_000));
+    await page.goto(`${central.url}/ui/#/ops/miners`);
+    const table = page.getByTestId('miners-table');
+    for (const m of miners) await table.locator(`[data-miner-id="${m.id}"]`).waitFor();
+    expect(await page.getByTestId('miner-tier').count()).toBe(0);
+    expect(await page.getByRole('columnheader', { name: 'Actions' }).count()).toBe(0);
+    await page.goto(`${central.url}/ui/#/ops/nodes`);
+    await page.getByTestId('nodes-table').getByText('node-local-1').waitFor();
+    expect(await page.getByTestId('node-drain').count()).toBe(0);
+    await page.screenshot({ path: join(SHOTS, 'dashboard-monitor.png'), fullPage: true });
+  });
+
+  it('the pages ran without script errors or CSP violations', () => {
+    expect(pageErrors).toEqual([]);
+  });
+});
