@@ -72,6 +72,8 @@ Options:
                     token in <key>.control-token (0600, made if missing)
                                                                    (default ${DEFAULT_CONTROL_PORT})
   --no-control      do not serve the control app
+  --chain-rpc URL   with --contracts FILE: the chain the control app reads the payout
+                    address's tokens, stake and claims per cycle from  (default: not shown)
   -h, --help        show this help and exit
 
 Environment:
@@ -147,6 +149,8 @@ export async function runMinerFromArgs(argv: string[], io: MainIo = defaultIo): 
         'package-cache-dir': { type: 'string' },
         'control-port': { type: 'string' },
         'no-control': { type: 'boolean' },
+        'chain-rpc': { type: 'string' },
+        contracts: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -198,6 +202,9 @@ export async function runMinerFromArgs(argv: string[], io: MainIo = defaultIo): 
     if (!/^[0-9]{1,5}$/.test(values['control-port']) || Number(values['control-port']) > 65535) return usageError(`--control-port must be a port number (0-65535; 0 = any free port), not "${values['control-port']}"`);
     controlPort = Number(values['control-port']);
   }
+
+  if ((values['chain-rpc'] === undefined) !== (values.contracts === undefined)) return usageError('--chain-rpc URL and --contracts FILE go together');
+  const chain = values['chain-rpc'] !== undefined && values.contracts !== undefined ? { rpcUrl: values['chain-rpc'], contractsFile: values.contracts } : null;
 
   let logger: MinerLogger;
   try {
@@ -274,7 +281,7 @@ export async function runMinerFromArgs(argv: string[], io: MainIo = defaultIo): 
 
   if (values['no-control'] !== true) {
     try {
-      control = await startControlApp({ miner, restart: () => startMiner(options), keyFile: options.keyFile ?? DEFAULT_KEY_FILE, port: controlPort, payoutAddress: options.payoutAddress });
+      control = await startControlApp({ miner, restart: () => startMiner(options), keyFile: options.keyFile ?? DEFAULT_KEY_FILE, port: controlPort, payoutAddress: options.payoutAddress, chain });
       logger.info({ controlUrl: control.url, tokenFile: control.tokenFile }, 'serving the miner control app on loopback');
       io.stderr(`miner control app: ${control.signInUrl}\n`);
     } catch (err) {

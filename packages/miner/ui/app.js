@@ -145,15 +145,27 @@ function WorkCard({ status }) {
 
 function EarningsCard({ status }) {
   const e = status.earnings;
+  const c = e.chain;
+  const unknown = (text) => html`<span class="unknown">${text}</span>`;
   return html`<section aria-labelledby="earn-h">
     <h2 id="earn-h">Earnings</h2>
     <dl>
-      <dt>Payout address</dt><dd class="mono">${e.payoutAddress ?? html`<span class="unknown">none: earnings are held in the ledger until the miner gives one (--payout-address)</span>`}</dd>
-      <dt>Per cycle</dt><dd class="unknown">${e.reason}</dd>
-      <dt>Unclaimed</dt><dd class="unknown">${e.reason}</dd>
-      <dt>Stake</dt><dd class="unknown">${status.stake.reason}</dd>
-      <dt>Reputation</dt><dd class="unknown">${status.reputation.reason}</dd>
+      <dt>Payout address</dt><dd class="mono">${e.payoutAddress ?? unknown('none: earnings are held in the ledger until the miner gives one (--payout-address)')}</dd>
+      ${c.known ? html`
+        <dt>Tokens</dt><dd data-testid="tokens">${c.tokens} CGN</dd>
+        <dt>Stake</dt><dd data-testid="stake">${c.stake} CGN${c.unbonding !== '0' ? ` (${c.unbonding} unbonding)` : ''}${c.banned ? ' (banned)' : ''}</dd>
+        <dt>Claimed</dt><dd>${c.claimedTotal} CGN over ${c.perCycle.length} cycles${c.slashedTotal !== '0' ? `; ${c.slashedTotal} CGN slashed` : ''}</dd>
+        <dt>Unclaimed</dt><dd>${unknown(e.unclaimed)}</dd>
+        <dt>Read</dt><dd>block ${c.asOfBlock} at ${fmtTime(c.readAt)}</dd>` : html`
+        <dt>Per cycle</dt><dd>${unknown(c.reason)}</dd>
+        <dt>Unclaimed</dt><dd>${unknown(e.unclaimed)}</dd>
+        <dt>Stake</dt><dd>${unknown(c.reason)}</dd>`}
+      <dt>Reputation</dt><dd>${unknown(status.reputation.reason)}</dd>
     </dl>
+    ${c.known && c.perCycle.length > 0 && html`<table><caption>Paid per billing cycle (claims on chain)</caption>
+      <thead><tr><th scope="col">Cycle</th><th scope="col" class="num">CGN</th></tr></thead>
+      <tbody>${c.perCycle.slice(0, 10).map((p) => html`<tr key=${p.cycleId}><td>${p.cycleId}</td><td class="num">${p.amount}</td></tr>`)}</tbody>
+    </table>`}
     ${status.notices.length > 0 && html`<h3>From the node</h3><ul>${status.notices.map((n) => html`<li key=${n.time + n.kind}>${fmtTime(n.time)}: ${n.message}</li>`)}</ul>`}
   </section>`;
 }

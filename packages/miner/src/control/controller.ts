@@ -12,6 +12,7 @@ import { loadDServicePackage } from '../dservice-package.js';
 import type { Miner, MinerStatus } from '../miner.js';
 import type { LogEntry } from '../log.js';
 import { slotsUnderCeiling } from './cpu-ceiling.js';
+import { ChainEarnings, NO_CHAIN, type ChainConfig, type ChainView } from './earnings.js';
 import { IdleDetector, ownerBusyShare, processCpuMs, readCpuTimes, type CpuTimes } from './idle.js';
 import { LogRing, type LogLine } from './log-ring.js';
 import { decide, type Hold } from './policy.js';
@@ -20,10 +21,11 @@ import { loadSettings, parseSettings, saveSettings, type ControlSettings } from 
 export type ControlState = 'starting' | 'connecting' | 'connected' | 'draining' | 'paused' | 'stopping' | 'stopped';
 
 export interface EarningsView {
-  /** Known figures, or why they are unknown. */
-  known: boolean;
-  reason: string;
   payoutAddress: string | null;
+  /** Tokens, stake and claims per cycle from the chain, or why they are unknown. */
+  chain: ChainView;
+  /** What is earned and not yet claimed: not on chain (the proofs are in the node's ledger); says where to see it. */
+  unclaimed: string;
 }
 
 export interface ControlStatus {
@@ -45,7 +47,6 @@ export interface ControlStatus {
   /** The owner's CPU share last measured (0..1), null when unknown (no /proc/stat). */
   ownerCpuShare: number | null;
   earnings: EarningsView;
-  stake: { known: boolean; reason: string };
   reputation: { known: boolean; reason: string };
   /** The node's latest notices to this miner's owner. */
   notices: { time: number; kind: string; message: string }[];
@@ -63,6 +64,8 @@ export interface ControllerOptions {
   /** The machine's CPUs (for the ceiling). */
   cpus: number;
   payoutAddress?: string | undefined;
+  /** Where to read the payout address's tokens, stake and claims; null: not shown. */
+  chain?: ChainConfig | null;
   /** How often the rules are applied, ms. Default 2000. */
   tickMs?: number;
   /** The idle detector's timing, ms (defaults 10 s busy, 60 s idle). */
@@ -105,6 +108,7 @@ export class MinerController {
   private lastHold: Hold | null = null;
   private lastReason = 'working';
   private readonly now: () => number;
+  private readonly earnings: ChainEarnings;
   /** Each DService package's declared CPUs per unit and concurrency, by directory. */
   private readonly resources = new Map<string, { cpus: number; concurrency: number }>();
 
@@ -119,6 +123,7 @@ export class MinerController {
     });
     this.attach(o.miner);
     this.history.push([this.now(), 0]);
+    this.earnings = new ChainEarnings({ chain: o.chain ?? null, address: o.payoutAddress ?? null, now: this.now });
   }
 
   /** The running miner (null while stopped). */
@@ -228,6 +233,7 @@ export class MinerController {
   /** One tick: measure the owner's CPU use, record the work done, apply the rules. */
   tick(): void {
     this.sampleCpu();
+    this.earnings.poke();
     const st = this.minerValue?.status() ?? null;
     const total = this.totals(st).total;
     const last = this.history[this.history.length - 1];
@@ -314,7 +320,7 @@ export class MinerController {
   status(): ControlStatus {
     const st = this.minerValue?.status() ?? null;
     const cap = st === null ? null : this.slotCap(st);
-    const noChain = 'unknown: no chain configured';
+    const chain = this.earnings.current();
     const state = this.state(st);
     const stopped = state === 'stopped' || state === 'starting' || state === 'stopping';
     return {
@@ -330,8 +336,11 @@ export class MinerController {
       work: this.totals(st),
       history: [...this.history],
       ownerCpuShare: this.detector.share,
-      earnings: { known: false, reason: noChain, payoutAddress: this.o.payoutAddress ?? null },
-      stake: { known: false, reason: noChain },
+      earnings: {
+        payoutAddress: this.o.payoutAddress ?? null,
+        chain,
+        unclaimed: this.o.chain == null ? NO_CHAIN : "not on chain: each cycle's share and its Merkle proof are in the node's ledger (cgn wallet claim --ledger FILE lists and claims them)",
+      },
       reputation: { known: false, reason: 'not reported by the node' },
       notices: [...this.notices],
       dservices: (st?.dservices ?? []).map((d) => ({

@@ -8,6 +8,7 @@ import type { Miner } from '../miner.js';
 import { MinerController } from './controller.js';
 import { startControlServer } from './server.js';
 import { settingsFileFor } from './settings.js';
+import type { ChainConfig } from './earnings.js';
 import { loadOrCreateToken, tokenFileFor } from './token.js';
 
 export { MinerController, ControlActionError, type ControlStatus, type ControlState } from './controller.js';
@@ -25,6 +26,8 @@ export interface ControlAppOptions {
   /** Port on 127.0.0.1; default DEFAULT_CONTROL_PORT (else any free one); 0: any free port. */
   port?: number | undefined;
   payoutAddress?: string | undefined;
+  /** Where to read the payout address's tokens, stake and claims (`--chain-rpc`, `--contracts`). */
+  chain?: ChainConfig | null;
   tickMs?: number;
 }
 
@@ -44,7 +47,7 @@ export async function startControlApp(o: ControlAppOptions): Promise<ControlApp>
   const token = loadOrCreateToken(tokenFile);
   const settingsFile = settingsFileFor(o.keyFile);
   const controller = new MinerController({
-    miner: o.miner, restart: o.restart, settingsFile, cpus: availableParallelism(), payoutAddress: o.payoutAddress,
+    miner: o.miner, restart: o.restart, settingsFile, cpus: availableParallelism(), payoutAddress: o.payoutAddress, chain: o.chain ?? null,
     ...(o.tickMs !== undefined ? { tickMs: o.tickMs } : {}),
   });
   const wanted = o.port ?? DEFAULT_CONTROL_PORT;
