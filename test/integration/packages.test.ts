@@ -20,7 +20,8 @@ describe('DService packages placed on a miner started without any DService', () 
   const cacheDir = join(tmp.path, 'cache');
 
   beforeAll(async () => {
-    t = await startTestNode({ dservices: [ECHO] });
+    // The placement controller off: this test sends place/unplace itself (the controller's own test covers it).
+    t = await startTestNode({ dservices: [ECHO], placement: { enabled: false, probe: false } });
     t.node.placement.on('placed', (minerId, f) => placed.push({ minerId, f }));
     miner = spawnMiner(t.node.minerUrl, tmp.path, { dservices: [], args: ['--package-cache-dir', cacheDir, '--package-cache-mb', '64'] });
     await waitFor(() => minersOf(t.node).some((m) => m.id === miner.id), `the miner to join (stderr: ${miner.stderr().slice(-500)})`);

@@ -46,6 +46,8 @@ export class Placements {
   private readonly byInstance = new Map<string, Placement>();
   /** Names whose instance is being placed now (the advertisement waits for `placed`). */
   private readonly startingNames = new Map<string, Promise<void>>();
+  /** Names whose placed instance is being stopped: a new one waits (same socket and cgroup). */
+  private readonly haltingNames = new Map<string, Promise<void>>();
 
   constructor(private readonly host: PlacementHost) {}
 
@@ -68,6 +70,8 @@ export class Placements {
     };
     const log = this.host.log.child({ dservice: f.name, instanceId: f.instanceId.slice(0, 32) });
     if (this.host.stopping()) return answer(false, false, 'the miner is stopping');
+    const halting = this.haltingNames.get(f.name);
+    if (halting !== undefined) await halting.catch(() => {});
     const known = this.byInstance.get(f.instanceId);
     if (known !== undefined) return answer(known.digest === f.digest, false, known.digest === f.digest ? undefined : `instance ${f.instanceId} already runs digest ${known.digest}`);
     // One placement of a name at a time: a second waits for the first, then sees it running.
@@ -107,7 +111,9 @@ export class Placements {
     } catch (err) {
       this.startingNames.delete(f.name);
       log.error({ err: errorText(err) }, 'placing the DService failed');
-      await this.host.halt(f.name).catch(() => {});
+      const halting = this.host.halt(f.name).catch(() => {}).finally(() => this.haltingNames.delete(f.name));
+      this.haltingNames.set(f.name, halting);
+      await halting;
       if (acquired) await this.host.cache.release(f.digest).catch(() => {});
       answer(false, fetched, errorText(err));
     }
@@ -124,7 +130,9 @@ export class Placements {
     // Another placement of the same DService keeps its instance.
     if ([...this.byInstance.values()].some((q) => q.name === p.name && !q.borrowed)) return;
     this.host.log.info({ dservice: p.name, instanceId: f.instanceId.slice(0, 32), reason: excerpt(f.reason, 200) }, 'DService unplaced: stopping it');
-    await this.host.halt(p.name);
+    const halting = this.host.halt(p.name).finally(() => this.haltingNames.delete(p.name));
+    this.haltingNames.set(p.name, halting);
+    await halting;
     this.host.readvertise();
     await this.host.cache.release(p.digest);
   }
