@@ -68,6 +68,7 @@ describe('cgn dev (npm start)', () => {
         attestedMiner: { minerId: string } | null; attestedNote: string;
         metricsUrls: { node: string; central: string; miners: string[] };
         minerControlUrls: string[]; minerControlTokenFiles: string[];
+        dashboardUrl: string; admin: { login: string; password: string };
       };
       expect(ready['workUrl']).toBe(info.workUrl);
       expect(info.apiKey).toMatch(/^cgn_/);
@@ -130,6 +131,20 @@ describe('cgn dev (npm start)', () => {
         const st = (await (await globalThis.fetch(`${url}api/status`, { headers: { authorization: `Bearer ${token}` } })).json()) as { state: string };
         expect(st.state).toBe('connected');
       }
+      // Miner 1 has a payout address and the chain: its app reads its tokens and stake from there.
+      const token1 = readFileSync(info.minerControlTokenFiles[0]!, 'utf8').trim();
+      await waitFor(async () => {
+        const st = (await (await globalThis.fetch(`${info.minerControlUrls[0]!}api/status`, { headers: { authorization: `Bearer ${token1}` } })).json()) as { earnings: { chain: { known: boolean } } };
+        return st.earnings.chain.known;
+      }, "miner 1's control app to read the chain");
+      // The operator dashboard (issue 17, 2): central's web app, and central reading the node over TLS (the local CA) for it.
+      expect(info.dashboardUrl).toBe(`${info.centralUrl}/ui/`);
+      expect((await fetch(info.dashboardUrl)).headers.get('content-security-policy')).toMatch(/script-src 'self'/);
+      const session = (await (await fetch(`${info.centralUrl}/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(info.admin) })).json()) as { token: string };
+      await waitFor(async () => {
+        const r = (await (await fetch(`${info.centralUrl}/v1/ops/miners`, { headers: { authorization: `Bearer ${session.token}` } })).json()) as { miners: { nodeId: string | null }[] };
+        return r.miners.filter((m) => m.nodeId === 'node-local-1').length === info.pids.miners.length;
+      }, 'central\'s dashboard to list every miner of the node', 20_000);
       const pids = [info.pids.central, info.pids.node, info.pids.settle, ...info.pids.miners, ...(info.pids.swtpm ? [info.pids.swtpm] : [])];
       dev.kill('SIGINT');
       // cgn dev kills a process that does not stop within 10 s of SIGTERM (and says which): the

@@ -57,6 +57,8 @@ Options:
 export interface DevInfo {
   /** Central's HTTP API (OpenAPI at /openapi.json); null with --no-central. */
   centralUrl: string | null;
+  /** Central's web app: the operator dashboard (sign in as `admin`) and the account pages; null with --no-central. */
+  dashboardUrl: string | null;
   /**
    * The chain: JSON-RPC URL, contract addresses (file for `cgn wallet --contracts`) and funded dev
    * wallets: the demo account's, and the payees' (operator, charity, developer, one per miner).
@@ -479,6 +481,8 @@ export async function runDevFromArgs(argv: string[]): Promise<void> {
           'miner', '--node', minerUrl, ...(tls === null ? [] : ['--ca-file', tls.caFile]), '--key', join(dir, 'miners', `miner-${i}.pem`), '--sandbox', values.sandbox ?? 'auto', ...dservices.flatMap((d) => ['--dservice', d]),
           '--metrics-port', String(minerMetricsPorts[i - 1]), '--control-port', String(minerControlPorts[i - 1]),
           ...(payees?.miners[i - 1] ? ['--payout-address', payees.miners[i - 1]!.address] : []),
+          // Its control app shows the payout address's tokens, stake and claims from the chain.
+          ...(chainInfo !== null ? ['--chain-rpc', chainInfo.rpcUrl, '--contracts', chainInfo.contractsFile] : []),
         ],
         join(logs, `miner-${i}.log`),
         env,
@@ -522,6 +526,7 @@ export async function runDevFromArgs(argv: string[]): Promise<void> {
     const info: DevInfo = {
       chain: chainInfo,
       centralUrl,
+      dashboardUrl: centralUrl === null ? null : `${centralUrl}/ui/`,
       admin: withCentral ? admin : null,
       demoOwner,
       workUrl: ready['workUrl'] as string,
@@ -556,7 +561,8 @@ export async function runDevFromArgs(argv: string[]): Promise<void> {
       process.stdout.write(`
 CGN local network is up in ${((Date.now() - startedAt) / 1000).toFixed(1)} s: ${withCentral ? 'central, ' : ''}1 node, ${miners} miners (${dservices.map((d) => d.split('/').pop()).join(', ')}).
 ${notice}${centralUrl !== null ? `
-  central          ${centralUrl}   (OpenAPI: ${centralUrl}/openapi.json; admin ${admin.login} / ${admin.password})` : ''}${chainInfo !== null ? `
+  central          ${centralUrl}   (OpenAPI: ${centralUrl}/openapi.json; admin ${admin.login} / ${admin.password})
+  dashboard        ${centralUrl}/ui/   (operators: sign in as ${admin.login} / ${admin.password}${demoOwner !== null ? `; the demo account's pages: ${demoOwner.login} / ${demoOwner.password}` : ''})` : ''}${chainInfo !== null ? `
   chain            ${chainInfo.rpcUrl}   (demo wallet ${chainInfo.demoWallet.address}, prepaid through the escrow)
                    token ${String(chainInfo.contracts['token'])}  settlement ${String(chainInfo.contracts['settlement'])}
                    staking ${String(chainInfo.contracts['staking'])}  election ${String(chainInfo.contracts['election'])}
