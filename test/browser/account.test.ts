@@ -13,9 +13,10 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { URI } from 'otpauth';
+import jsQR from 'jsqr';
 import { ensureDevPki, ManualClock, setupDevNetwork, sqliteLedger, SqliteCentralStore, startTestCentral, TEST_ADMIN, type TestCentral } from '@cgn/central';
 import { digestPackage } from '@cgn/miner';
-import { ECHO, ROOT, ScriptedMiner, startTestNode, tempDir, waitFor, type TestNode } from '../integration/harness.js';
+import { ECHO, ROOT, spawnMiner, startTestNode, tempDir, waitFor, type MinerProcess, type TestNode } from '../integration/harness.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const SHOTS = join(ROOT, 'test-output', 'screenshots');
@@ -40,7 +41,7 @@ function freePort(): Promise<number> {
 const tmp = tempDir('cgn-account-ui-');
 let central: TestCentral;
 let t: TestNode;
-let miner: ScriptedMiner;
+let miner: MinerProcess;
 let browser: Browser;
 let page: Page;
 let demo: { accountId: string; ownerLogin: string; ownerPassword: string };
@@ -57,6 +58,28 @@ async function go(hash: string, heading: string): Promise<void> {
   await page.getByRole('link', { name: heading === 'Your DServices' ? 'DServices and earnings' : heading }).click();
   await page.waitForURL(`**/ui/#${hash}`);
   await page.getByRole('heading', { level: 1, name: heading }).waitFor();
+}
+
+/** Draws the page's QR code SVG on a canvas in the browser and decodes the pixels with jsQR. */
+async function readQr(p: Page): Promise<string | null> {
+  const img = await p.evaluate(async () => {
+    const svg = document.querySelector('svg.qr')!;
+    const size = 300;
+    // A data: URL, as the page's CSP allows images from 'self' and data: only.
+    const url = `data:image/svg+xml;base64,${btoa(new XMLSerializer().serializeToString(svg))}`;
+    const image = new Image(size, size);
+    await new Promise((resolve, reject) => {
+      image.onload = resolve;
+      image.onerror = reject;
+      image.src = url;
+    });
+    const canvas = document.createElement('canvas');
+    canvas.width = canvas.height = size;
+    const ctx = canvas.getContext('2d')!;
+    ctx.drawImage(image, 0, 0, size, size);
+    return { width: size, height: size, data: Array.from(ctx.getImageData(0, 0, size, size).data) };
+  });
+  return jsQR(Uint8ClampedArray.from(img.data), img.width, img.height)?.data ?? null;
 }
 
 beforeAll(async () => {
@@ -77,8 +100,8 @@ beforeAll(async () => {
   });
   const echoDigest = await digestPackage(ECHO);
   t = await startTestNode({ nodeId: 'node-local-1', dataDir: nodeDir, central: { port: linkPort, pkiDir: pki, keyTtlMs: 30_000 } });
-  miner = new ScriptedMiner({ ack: true, answer: true, digests: { echo: echoDigest } });
-  await miner.connect(t.node.minerUrl);
+  // A real miner process (it answers the node's probes and heartbeats like any miner).
+  miner = spawnMiner(t.node.minerUrl, tmp.path, { slots: 2, args: ['--sandbox', 'none', '--no-control'] });
   const setup = await setupDevNetwork({
     centralUrl: central.url,
     admin: TEST_ADMIN,
@@ -87,6 +110,7 @@ beforeAll(async () => {
   });
   demo = setup.demo;
   await waitFor(() => (t.node.status()['dservices'] as unknown[]).length === 1, 'central to approve echo on the node');
+  await waitFor(() => t.node.broker.snapshot().miners.some((m) => m.id === miner.id), 'the miner to join the pool');
 
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
   const context = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
@@ -101,7 +125,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close();
-  miner?.ws.close();
+  miner?.kill('SIGKILL');
+  await miner?.exited;
   await t?.cleanup();
   await central?.stop().catch(() => undefined);
   tmp.cleanup();
@@ -122,6 +147,8 @@ describe('account pages in a browser', () => {
     await qr.waitFor();
     expect(Number(await qr.getAttribute('data-modules'))).toBeGreaterThanOrEqual(21); // a QR code is at least 21 modules wide
     const uri = (await page.getByTestId('totp-uri').textContent())!;
+    // The QR code as the browser draws it reads back as exactly the link shown in words.
+    expect(await readQr(page)).toBe(uri);
     const totp = URI.parse(uri) as import('otpauth').TOTP;
     expect(totp.secret.base32).toBe(await page.getByTestId('totp-secret').textContent());
     await shot('totp-qr');
@@ -168,7 +195,10 @@ describe('account pages in a browser', () => {
     expect(await page.getByTestId('new-key').count()).toBe(0);
     expect(await page.content()).not.toContain(key);
 
-    for (let i = 0; i < 3; i++) expect(await atNode(key)).toBe(200);
+    for (let i = 0; i < 3; i++) {
+      const r = await fetch(t.url('echo'), { method: 'POST', body: 'hello', headers: { authorization: `Bearer ${key}` } });
+      expect(r.status, await r.text()).toBe(200);
+    }
   });
 
   it('usage charts render what the node recorded', async () => {
