@@ -70,6 +70,11 @@ describe('diagnose', () => {
       expect(diagnose(input({ miners: [], placement: { state: 'blocked', reason: 'no_eligible_miner', blocking: 'region', message: 'x' } })).reason).toBe('no_miner_in_region');
       expect(diagnose(input({ miners: [], placement: { state: 'blocked', reason: 'no_eligible_miner', blocking: 'gpu', message: 'x' } })).reason).toBe('not_enough_resources');
       expect(diagnose(input({ miners: [], placement: { state: 'blocked', reason: 'no_free_capacity', blocking: null, message: 'x' } })).reason).toBe('no_free_capacity');
+      // No miner online at all: the plain reason; a miner runs it but not in the tier: that reason, and placement's too.
+      expect(diagnose(input({ miners: [], placement: { state: 'blocked', reason: 'no_eligible_miner', blocking: 'online', message: 'no miner is online' } }))).toMatchObject({ reason: 'no_miner', message: expect.stringMatching(/no miner connected to this node runs img/) });
+      const tier = diagnose(input({ tier: 'dedicated', placement: { state: 'blocked', reason: 'no_eligible_miner', blocking: 'tier', message: 'no online miner in tier dedicated' } }));
+      expect(tier).toMatchObject({ reason: 'no_miner_in_tier' });
+      expect(tier.message).toMatch(/miners run it in: open \(1\)\..*; nor can it be placed: no online miner in tier dedicated/);
     });
 
     it('has no say when a connected miner runs it, or for an unknown DService', () => {

@@ -92,8 +92,13 @@ function withPlacement(dservice: string, reason: BlockReason | null, message: st
       return [null, `placement under way: an instance of ${dservice} is starting on miner ${p.minerId.slice(0, 16)}; ready in about ${seconds(p.estimateMs)} (${p.basis}); work waits in the queue meanwhile`];
     case 'placeable':
       return [null, `no connected miner runs ${dservice} yet: a request places an instance on one of ${p.eligible} miner${p.eligible === 1 ? '' : 's'} that can (ready in about ${seconds(p.estimateMs)}, ${p.basis}) and waits in the queue meanwhile`];
-    case 'blocked':
-      return [p.reason === 'no_free_capacity' ? 'no_free_capacity' : (BLOCKING[p.blocking ?? ''] ?? 'not_enough_resources'), `${dservice} cannot be placed: ${p.message}`];
+    case 'blocked': {
+      // No miner online at all: the plain diagnosis says it best.
+      if (p.blocking === 'online') return [reason, message];
+      const blocked = p.reason === 'no_free_capacity' ? 'no_free_capacity' : (BLOCKING[p.blocking ?? ''] ?? 'not_enough_resources');
+      // Nobody runs it: placement's reason is the reason. Somebody does, but not here: both are.
+      return reason === 'no_miner' ? [blocked, `${dservice} cannot be placed: ${p.message}`] : [reason, `${message}; nor can it be placed: ${p.message}`];
+    }
   }
 }
 
