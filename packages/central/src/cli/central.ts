@@ -52,6 +52,8 @@ Options:
                            (without TLS flags central listens on loopback only)
   --metrics-token TOKEN    GET /metrics (Prometheus) needs Authorization: Bearer TOKEN
                            (or CGN_METRICS_TOKEN; default: open, it holds no account data)
+  --explorer-tx-url URL    the dashboard links anchor transactions to a block explorer:
+                           URL with {tx} where the hash goes (default: hashes shown as text)
   -h, --help               show this help
 
 Prints one JSON line {"event":"ready","url":...} when it is up.
@@ -75,7 +77,7 @@ export async function runCentralFromArgs(argv: string[], io?: CliIo): Promise<Ru
       options: {
         host: { type: 'string' }, port: { type: 'string' }, 'data-dir': { type: 'string' }, ledger: { type: 'string' }, 'ledger-postgres': { type: 'string' }, 'ledger-schema': { type: 'string' }, postgres: { type: 'string' }, 'postgres-schema': { type: 'string' }, pki: { type: 'string' }, 'make-pki': { type: 'boolean' },
         'no-link': { type: 'boolean' }, 'admin-login': { type: 'string' }, geoip: { type: 'string' }, 'password-list': { type: 'string' },
-        'token-ttl': { type: 'string' }, issuer: { type: 'string' }, 'status-interval': { type: 'string' }, 'trust-proxy': { type: 'boolean' }, 'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' }, plaintext: { type: 'boolean' }, 'metrics-token': { type: 'string' },
+        'token-ttl': { type: 'string' }, issuer: { type: 'string' }, 'status-interval': { type: 'string' }, 'trust-proxy': { type: 'boolean' }, 'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' }, plaintext: { type: 'boolean' }, 'metrics-token': { type: 'string' }, 'explorer-tx-url': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -131,6 +133,11 @@ export async function runCentralFromArgs(argv: string[], io?: CliIo): Promise<Ru
     if (values['trust-proxy']) options.http = { trustProxy: true };
     const metricsToken = values['metrics-token'] ?? cio.env?.['CGN_METRICS_TOKEN'];
     if (metricsToken !== undefined && metricsToken !== '') options.http = { ...options.http, metricsToken };
+    const explorer = values['explorer-tx-url'];
+    if (explorer !== undefined) {
+      if (!/^https?:\/\/[^\s]+$/.test(explorer) || !explorer.includes('{tx}')) throw new UsageError(`--explorer-tx-url must be an http(s) URL with {tx} where the transaction hash goes, e.g. https://etherscan.io/tx/{tx}; got "${explorer.slice(0, 200)}"`);
+      options.ops = { explorerTxUrl: explorer };
+    }
     if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
     if (values['tls-cert'] !== undefined) {
       if (values.plaintext) throw new UsageError('--plaintext and --tls-cert contradict each other: choose one');

@@ -9,6 +9,7 @@ import { runAccountFromArgs } from './account.js';
 import { runDServiceFromArgs } from './dservice.js';
 import { runMinerRegisterFromArgs } from './miner.js';
 import { runCentralFromArgs } from './central.js';
+import { SqliteLedgerStore } from '@cgn/ledger';
 import { totpCode } from '../auth/totp.js';
 import type { CliIo } from './common.js';
 import type { RunningCentral } from '../central.js';
@@ -275,5 +276,25 @@ describe('cgn account / dservice / miner register / central', () => {
     const half = makeIo(dir);
     expect(await runCentralFromArgs(['--tls-cert', 'https.crt', '--no-link'], half.io)).toBeNull();
     expect(half.err()).toContain('--tls-cert and --tls-key go together');
+  });
+
+  it('--explorer-tx-url needs an http(s) URL with {tx}; the dashboard\'s cycles then carry it', async () => {
+    const bad = makeIo(dir);
+    expect(await runCentralFromArgs(['--no-link', '--explorer-tx-url', 'javascript:alert(1)//{tx}'], bad.io)).toBeNull();
+    expect(bad.err()).toContain('--explorer-tx-url must be an http(s) URL with {tx}');
+    const m = makeIo(dir, { CGN_ADMIN_PASSWORD: 'Explor3r-Chief-Pw!' });
+    new SqliteLedgerStore({ path: join(dir, 'explorer-ledger.sqlite') }).close();
+    const c = await runCentralFromArgs(['--port', '0', '--data-dir', 'central-explorer', '--no-link', '--ledger', 'explorer-ledger.sqlite', '--explorer-tx-url', 'https://explorer.example/tx/{tx}'], m.io);
+    try {
+      expect(c, m.err()).not.toBeNull();
+      expect(c!.ops).not.toBeNull();
+      const login = await fetch(`${c!.url}/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ login: 'admin', password: 'Explor3r-Chief-Pw!' }) });
+      const { token } = (await login.json()) as { token: string };
+      const r = await fetch(`${c!.url}/v1/ops/cycles`, { headers: { authorization: `Bearer ${token}` } });
+      expect(r.status).toBe(200);
+      expect(((await r.json()) as { explorerTxUrl: string }).explorerTxUrl).toBe('https://explorer.example/tx/{tx}');
+    } finally {
+      await c?.stop();
+    }
   });
 });
