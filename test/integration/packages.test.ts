@@ -6,11 +6,11 @@
  * again, it starts from its cache without a download.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { frame, type PlacedFrame } from '@cgn/protocol';
 import { digestPackage } from '@cgn/miner';
-import { ECHO, minersOf, spawnMiner, startTestNode, tempDir, waitFor, type MinerProcess, type TestNode } from './harness.js';
+import { ECHO, MEDIAGEN, minersOf, spawnMiner, startTestNode, tempDir, waitFor, type MinerProcess, type TestNode } from './harness.js';
 
 describe('DService packages placed on a miner started without any DService', () => {
   let t: TestNode;
@@ -21,7 +21,7 @@ describe('DService packages placed on a miner started without any DService', () 
 
   beforeAll(async () => {
     // The placement controller off: this test sends place/unplace itself (the controller's own test covers it).
-    t = await startTestNode({ dservices: [ECHO], placement: { enabled: false, probe: false } });
+    t = await startTestNode({ dservices: [ECHO, MEDIAGEN], placement: { enabled: false, probe: false } });
     t.node.placement.on('placed', (minerId, f) => placed.push({ minerId, f }));
     miner = spawnMiner(t.node.minerUrl, tmp.path, { dservices: [], args: ['--package-cache-dir', cacheDir, '--package-cache-mb', '64'] });
     await waitFor(() => minersOf(t.node).some((m) => m.id === miner.id), `the miner to join (stderr: ${miner.stderr().slice(-500)})`);
@@ -100,5 +100,16 @@ describe('DService packages placed on a miner started without any DService', () 
     expect(bad.message).toMatch(/digest/);
     const res = await fetch(t.url('echo', '/'), { method: 'POST', body: 'still here', headers: { authorization: `Bearer ${t.apiKey}` } });
     expect(res.status).toBe(200);
+  });
+
+  it('MediaGen placed from its package runs its native dependency (sharp) through the miner\'s node_modules', async () => {
+    t.node.placement.place(miner.id, 'media-1', 'mediagen');
+    await waitFor(() => placed.some((p) => p.f.instanceId === 'media-1'), `placed for media-1 (stderr: ${miner.stderr().slice(-800)})`, 60_000);
+    expect(placed.find((p) => p.f.instanceId === 'media-1')!.f, miner.stderr().slice(-1500)).toMatchObject({ ok: true, fetched: true });
+    await waitFor(() => minersOf(t.node).find((m) => m.id === miner.id)?.dservices.includes('mediagen') === true, 'the miner to advertise mediagen');
+    const jpeg = readFileSync(join(MEDIAGEN, 'examples', 'sample.jpg'));
+    const res = await fetch(t.url('mediagen', '/transform?width=64&format=webp'), { method: 'POST', body: jpeg, headers: { authorization: `Bearer ${t.apiKey}` } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('image/webp');
   });
 });
