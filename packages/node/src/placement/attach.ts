@@ -2,12 +2,14 @@
  * Builds the placement controller and the probe runner from the node's parts (broker, miner
  * endpoint, registry, packages), so that node.ts only starts, stops and consults them.
  */
+import type { ActivityFilter, ActivityLine } from '@cgn/ledger';
 import type { AdvertiseFrame, DServiceDescriptor, OutgoingFrame, PlacedFrame, ProbedFrame, Tier } from '@cgn/protocol';
 import type { Broker } from '../broker/broker.js';
 import type { Logger } from '../log.js';
 import { PlacementController, type ConnectedMiner, type PackageSource, type PlacementView } from './controller.js';
 import type { PlacementOptions } from './options.js';
 import { ProbeRunner } from './probe-runner.js';
+import { MinerReputation } from './reputation.js';
 
 export interface PlacementParts {
   options: PlacementOptions;
@@ -19,6 +21,8 @@ export interface PlacementParts {
   dservices: () => readonly DServiceDescriptor[];
   packages: PackageSource;
   log: Logger;
+  /** The ledger's activity per miner (for reputation); absent: every miner gets the neutral prior. */
+  activity?: (by: 'miner', filter: ActivityFilter) => ActivityLine[] | Promise<ActivityLine[]>;
 }
 
 export interface Placement {
@@ -37,6 +41,7 @@ export interface Placement {
 export function attachPlacement(p: PlacementParts): Placement {
   const log = (level: 'debug' | 'info' | 'warn' | 'error', msg: string, fields: Record<string, unknown>) => p.log[level](fields, msg);
   const probes = p.options.probe === false ? null : new ProbeRunner({ send: p.send, now: () => performance.now(), log }, p.options.probe);
+  const reputation = p.activity === undefined ? null : new MinerReputation({ activity: p.activity, now: () => Date.now(), log });
   const miners = (): ConnectedMiner[] => {
     const out: ConnectedMiner[] = [];
     for (const m of p.broker.snapshot().miners) {
@@ -59,6 +64,7 @@ export function attachPlacement(p: PlacementParts): Placement {
       send: p.send,
       log,
       probes,
+      ...(reputation !== null ? { reputationOf: (id: string) => reputation.of(id) } : {}),
       defaultTier: p.defaultTier,
     },
     p.options,
@@ -70,10 +76,28 @@ export function attachPlacement(p: PlacementParts): Placement {
     view: (d, t) => controller.view(d, t),
     onPlaced: (id, f) => controller.onPlaced(id, f),
     onProbed: (id, f) => probes?.onProbed(id, f),
-    status: () => ({ ...controller.status(), probes: probes === null ? null : { ...probes.counters } }),
-    start: () => controller.start(),
+    status: () => ({
+      ...controller.status(),
+      probes: probes === null ? null : {
+        ...probes.counters,
+        // Each miner's claim beside what the probe measured (or why it could not).
+        miners: miners().map((m) => {
+          const r = probes.resultOf(m.id);
+          return {
+            id: m.id.slice(0, 16),
+            claimed: { cpus: m.advert.resources.cpus, memoryMb: m.advert.resources.memoryMb },
+            probe: r === undefined ? 'pending' : r.ok ? { measured: r.measured, hashesPerSec: r.measurement.hashesPerSec, rttMs: r.measurement.rttMs, selfReported: r.selfReported } : { failed: r.reason },
+          };
+        }),
+      },
+    }),
+    start: () => {
+      controller.start();
+      reputation?.start();
+    },
     stop: () => {
       controller.stop();
+      reputation?.stop();
       probes?.stop();
     },
   };

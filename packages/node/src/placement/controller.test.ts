@@ -8,6 +8,7 @@ import { parseDescriptor, type Frame, type OutgoingFrame, type Tier } from '@cgn
 import { PlacementController, type ConnectedMiner, type PackageRef } from './controller.js';
 import { resolvePlacementOptions, type PlacementOptionsInput } from './options.js';
 import type { ProbeResult } from './probe-runner.js';
+import type { ReputationInputs } from '@cgn/scheduler';
 
 const DIGEST = 'a'.repeat(64);
 const echo = parseDescriptor({ name: 'echo', version: '0.1.0', entry: 'server.js', developer: 'dev-1', resources: { cpus: 1, memoryMb: 64 }, concurrency: 4 });
@@ -24,6 +25,7 @@ function setup(opts: PlacementOptionsInput = {}) {
   const sent: { to: string; f: OutgoingFrame }[] = [];
   const queues = new Map<string, number>();
   const probes = new Map<string, ProbeResult>();
+  const reps = new Map<string, ReputationInputs>();
   const packages = new Map<string, PackageRef>([['echo', { digest: DIGEST, sizeBytes: 1000, packagePath: `/v1/packages/${DIGEST}` }], ['big', { digest: 'b'.repeat(64), sizeBytes: 10, packagePath: '/v1/packages/b' }]]);
   const c = new PlacementController(
     {
@@ -36,6 +38,7 @@ function setup(opts: PlacementOptionsInput = {}) {
       send: (to, f) => sent.push({ to, f }),
       log: () => {},
       probes: { resultOf: (id) => probes.get(id), probe: () => {}, forget: () => {} },
+      reputationOf: (id) => reps.get(id),
       defaultTier: 'open',
     },
     resolvePlacementOptions({ autoscale: { idleToZeroMs: 30_000 }, coldStartTimeoutMs: 20_000, ...opts }),
@@ -48,7 +51,7 @@ function setup(opts: PlacementOptionsInput = {}) {
     m.dservices = [...m.dservices, name];
     m.advert = { ...m.advert, dservices: [...m.advert.dservices, { name, version: '0.1.0', digest: DIGEST }] };
   };
-  return { c, miners, sent, queues, probes, frames, places, advertises, advance: (ms: number) => (now += ms), at: () => now };
+  return { c, miners, sent, queues, probes, reps, frames, places, advertises, advance: (ms: number) => (now += ms), at: () => now };
 }
 
 describe('placement controller', () => {
@@ -200,6 +203,17 @@ describe('placement controller', () => {
     s.probes.delete('liar');
     s.advance(1000);
     expect(c2.wake('two', 'open')).toMatchObject({ state: 'placing', minerId: 'liar' });
+  });
+
+  it('prefers the miner with the better service level in the ledger', () => {
+    for (const bad of ['m1', 'm2']) {
+      const s = setup();
+      s.miners.push(minerOf('m1'), minerOf('m2'));
+      s.reps.set(bad, { records: 100, success: 0.2, latency: 0.3, uptime: 1, verificationsPassed: 0, verificationsFailed: 0 });
+      s.reps.set(bad === 'm1' ? 'm2' : 'm1', { records: 100, success: 1, latency: 1, uptime: 1, verificationsPassed: 0, verificationsFailed: 0 });
+      s.c.wake('echo', 'open');
+      expect(s.places()[0]!.to).not.toBe(bad);
+    }
   });
 
   it('forgets the instances of a miner that left, and places again on demand', () => {

@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { frame, TIERS, type AdvertiseFrame, type DServiceDescriptor, type OutgoingFrame, type PlacedFrame, type Tier } from '@cgn/protocol';
 import {
   autoscale, diagnose as diagnoseMiners, place, scaleKey,
-  type AutoscaleMemory, type Clock, type DServiceDemand, type DServiceMetrics, type InstanceView, type MinerView, type Requirements, type Resources, type Unplaced,
+  type AutoscaleMemory, type Clock, type DServiceDemand, type DServiceMetrics, type InstanceView, type MinerView, type ReputationInputs, type Requirements, type Resources, type Unplaced,
 } from '@cgn/scheduler';
 import { ColdStarts } from './cold-starts.js';
 import type { PlacementOptions } from './options.js';
@@ -62,6 +62,8 @@ export interface PlacementDeps {
   send: (minerId: string, f: OutgoingFrame) => void;
   log: (level: 'debug' | 'info' | 'warn' | 'error', msg: string, fields: Record<string, unknown>) => void;
   probes?: ProbeSource | null;
+  /** A miner's record from the ledger's service level; undefined: the scheduler's neutral prior. */
+  reputationOf?: (minerId: string) => ReputationInputs | undefined;
   defaultTier: Tier;
   timers?: { setInterval: (fn: () => void, ms: number) => unknown; clearInterval: (t: unknown) => void };
 }
@@ -405,6 +407,8 @@ export class PlacementController {
         cachedPackages: m.advert.dservices.map((x) => x.digest),
       };
       if (measured !== undefined) view.measured = measured;
+      const reputation = this.deps.reputationOf?.(m.id);
+      if (reputation !== undefined) view.reputation = reputation;
       if (m.advert.region !== undefined) view.region = m.advert.region;
       if (m.advert.location !== undefined) view.location = m.advert.location;
       return view;
