@@ -27,7 +27,7 @@
 export type { Charge, Microtransaction, Pricing } from './record.js';
 export { assertMicrotransaction, copyMicrotransaction, microtransactionProblem, pricingProblem } from './record.js';
 export type {
-  AppendResult, Balance, BillingLedgerStore, DepositEntry, CloseCycleOptions, Durability, LedgerRow, LedgerStore, MaybePromise, UsageFilter, UsageGroup, UsageLine,
+  AppendResult, Balance, BillingLedgerStore, DepositEntry, UsageBucket, UsageBucketLine, CloseCycleOptions, Durability, LedgerRow, LedgerStore, MaybePromise, UsageFilter, UsageGroup, UsageLine,
 } from './store.js';
 export type { ChainFault, ChainFaultReason, ChainHead, ChainRow, ChainVerification, RowBilling } from './chain.js';
 export { ChainVerifier, RECORD_FORMAT, RECORD_FORMATS, canonicalEncoding, chainHash } from './chain.js';

@@ -28,14 +28,14 @@ import { decideBegin, IDEMPOTENCY_TTL_MS, type IdempotencyBegin, type Idempotenc
 import { tokenRateProblem, type TokenRate } from './pricing/price.js';
 import { BENEFICIARIES, splitChecked, type Beneficiary } from './pricing/split.js';
 import { VALIDATED_BATCHES, assertMicrotransaction, decodeBps, decodeParts, type Charge, type Microtransaction } from './record.js';
-import { balanceOf, checkCredit, sortActivity } from './store-common.js';
+import { balanceOf, checkCredit, sortActivity, sortBucketLines } from './store-common.js';
 import type { ActivityFilter, ActivityLine, ActivitySubject } from './reputation.js';
 import { checkAccount, checkChainDeposit, normAddress, unlinkProblem, withdrawalAmount, type AddressLink, type AnchorMark, type ChainDeposit, type DepositOutcome, type Withdrawal } from './escrow.js';
 import { closerLive, mayHold, type CloserClaim, type CycleCloser } from './cycle-closer.js';
 import type {
   AppendOptions, AppendResult, Balance, OverdraftRefusal, BillingLedgerStore, CloseCycleOptions, Durability, LedgerRow, UsageFilter, UsageGroup, UsageLine,
 } from './store.js';
-import { depositLimit, type DepositEntry } from './store.js';
+import { depositLimit, type DepositEntry, type UsageBucket, type UsageBucketLine } from './store.js';
 
 export interface PostgresLedgerStoreOptions {
   /** Connection URL, e.g. postgres://user@host:5432/db */
@@ -841,6 +841,31 @@ export class PostgresLedgerStore implements BillingLedgerStore {
         COALESCE(SUM(price_micros), 0)::text AS price, COALESCE(SUM(tokens), 0)::text AS tokens
       FROM microtransactions WHERE ${where} GROUP BY 1 ORDER BY (${key}) COLLATE "C"`;
     return rows.map((r) => ({ key: r.key, records: Number(r.records), cpuUs: Number(r.cpu), bytesIn: Number(r.bin), bytesOut: Number(r.bout), priceMicros: BigInt(r.price), tokens: BigInt(r.tokens) }));
+  }
+
+  async usageOverTime(bucket: UsageBucket, group: UsageGroup, filter: UsageFilter = {}): Promise<UsageBucketLine[]> {
+    this.assertOpen();
+    if (bucket !== 'day' && bucket !== 'cycle') throw new CgnError('bad_request', `usage buckets are day or cycle, not "${String(bucket)}"`);
+    const b = bucket === 'day' ? this.sql`to_char(to_timestamp(received_at / 1000.0) AT TIME ZONE 'UTC', 'YYYY-MM-DD')` : this.sql`cycle::text`;
+    const key = {
+      dservice: this.sql`dservice`,
+      endUser: this.sql`COALESCE(end_user, '-')`,
+      day: this.sql`to_char(to_timestamp(received_at / 1000.0) AT TIME ZONE 'UTC', 'YYYY-MM-DD')`,
+      account: this.sql`account`,
+      tier: this.sql`tier`,
+    }[group];
+    const conds = [this.sql`TRUE`];
+    if (filter.account !== undefined) conds.push(this.sql`account = ${filter.account}`);
+    if (filter.dservice !== undefined) conds.push(this.sql`dservice = ${filter.dservice}`);
+    if (filter.cycle !== undefined) conds.push(this.sql`cycle = ${filter.cycle}`);
+    if (filter.from !== undefined) conds.push(this.sql`received_at >= ${filter.from}`);
+    if (filter.to !== undefined) conds.push(this.sql`received_at < ${filter.to}`);
+    const where = conds.reduce((a, c) => this.sql`${a} AND ${c}`);
+    const rows = await this.sql<{ bucket: string; key: string; records: string; cpu: string; bin: string; bout: string; price: string; tokens: string }[]>`
+      SELECT ${b} AS bucket, ${key} AS key, COUNT(*) AS records, SUM(cpu_us)::text AS cpu, SUM(bytes_in)::text AS bin, SUM(bytes_out)::text AS bout,
+        COALESCE(SUM(price_micros), 0)::text AS price, COALESCE(SUM(tokens), 0)::text AS tokens
+      FROM microtransactions WHERE ${where} GROUP BY 1, 2`;
+    return sortBucketLines(bucket, rows.map((r) => ({ bucket: r.bucket, key: r.key, records: Number(r.records), cpuUs: Number(r.cpu), bytesIn: Number(r.bin), bytesOut: Number(r.bout), priceMicros: BigInt(r.price), tokens: BigInt(r.tokens) })));
   }
 
   async activity(by: ActivitySubject, filter: ActivityFilter = {}): Promise<ActivityLine[]> {

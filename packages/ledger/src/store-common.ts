@@ -1,6 +1,6 @@
 /** Helpers both stores share (reports, balances). */
 import { CgnError } from '@cgn/protocol';
-import type { Balance, UsageGroup, UsageLine } from './store.js';
+import type { Balance, UsageBucket, UsageBucketLine, UsageGroup, UsageLine } from './store.js';
 
 export function balanceOf(account: string, deposited: string | bigint, spent: string | bigint): Balance {
   const d = BigInt(deposited);
@@ -19,6 +19,8 @@ export interface UsageRow {
   tier: string;
   endUser: string | null;
   receivedAt: number;
+  /** The billing cycle the record belongs to (only `usageOverTime` by cycle reads it). */
+  cycle?: number;
   cpuUs: number;
   bytesIn: number;
   bytesOut: number;
@@ -55,6 +57,29 @@ export class UsageAccumulator {
   lines(): UsageLine[] {
     return [...this.lines_.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   }
+}
+
+/** `usageOverTime` in one pass over the rows: a `UsageAccumulator` per bucket. */
+export class BucketUsageAccumulator {
+  private readonly buckets = new Map<string, UsageAccumulator>();
+  constructor(private readonly bucket: UsageBucket, private readonly group: UsageGroup) {}
+
+  push(r: UsageRow): void {
+    const b = this.bucket === 'day' ? utcDay(r.receivedAt) : String(r.cycle ?? 1);
+    let acc = this.buckets.get(b);
+    if (acc === undefined) this.buckets.set(b, (acc = new UsageAccumulator(this.group)));
+    acc.push(r);
+  }
+
+  lines(): UsageBucketLine[] {
+    return sortBucketLines(this.bucket, [...this.buckets.entries()].flatMap(([bucket, acc]) => acc.lines().map((l) => ({ bucket, ...l }))));
+  }
+}
+
+/** By bucket (days as text, cycles by number), then key (code-unit order): the same in every store. */
+export function sortBucketLines(bucket: UsageBucket, lines: UsageBucketLine[]): UsageBucketLine[] {
+  const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+  return lines.sort((a, b) => (bucket === 'cycle' ? Number(a.bucket) - Number(b.bucket) : cmp(a.bucket, b.bucket)) || cmp(a.key, b.key));
 }
 
 /** Sorts activity lines by subject, then DService (code-unit order, the same in every store). */

@@ -131,6 +131,13 @@ export interface UsageLine {
   tokens: bigint;
 }
 
+export type UsageBucket = 'day' | 'cycle';
+
+export interface UsageBucketLine extends UsageLine {
+  /** `YYYY-MM-DD` (UTC) for days, the cycle id in decimal for cycles. */
+  bucket: string;
+}
+
 export interface Balance {
   account: string;
   /** Tokens credited (deposits), net of withdrawals the account asked for. */
@@ -208,6 +215,12 @@ export interface BillingLedgerStore extends LedgerStore {
   deposits(account: string, options?: { limit?: number }): MaybePromise<DepositEntry[]>;
 
   usage(group: UsageGroup, filter?: UsageFilter): MaybePromise<UsageLine[]>;
+  /**
+   * Usage per time bucket (UTC day, or billing cycle) and group, in one pass: a line per (bucket,
+   * key) that has records, ordered by bucket (days as text, cycles by number) then key. Each
+   * bucket's lines are what `usage(group, ...)` gives for that day or cycle alone.
+   */
+  usageOverTime(bucket: UsageBucket, group: UsageGroup, filter?: UsageFilter): MaybePromise<UsageBucketLine[]>;
   /**
    * Records, 5xx failures and summed latency per (miner or node, DService) over a window, sorted
    * by subject then DService: the input of the service levels (reputation.ts). Latency is the

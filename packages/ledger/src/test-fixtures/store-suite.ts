@@ -450,6 +450,31 @@ export function describeLedgerStore(name: string, makeStore: () => Promise<Ledge
         expect((await store.usage('endUser', { account: 'acct_1' })).map((l) => l.key)).toEqual(['-', 'user_1', 'user_8']);
       });
 
+      it('reports usage over time per day and per cycle in one pass: each bucket is usage() of that day or cycle alone', async () => {
+        const { store } = await fresh();
+        const day = (d: number, h: number) => Date.UTC(2030, 0, d, h);
+        await store.appendBatch([
+          makePricedRecord(1, { dservice: 'a', receivedAt: day(1, 10) }),
+          makePricedRecord(8, { dservice: 'b', receivedAt: day(2, 10) }),
+          makeRecord(15, { dservice: 'a', receivedAt: day(2, 11) }),
+        ]);
+        await store.closeCycle({ at: day(3, 0) });
+        await store.appendBatch([makePricedRecord(22, { dservice: 'b', receivedAt: day(3, 1) }), makePricedRecord(2, { dservice: 'a', receivedAt: day(3, 2) })]);
+        for (const group of ['dservice', 'endUser'] as const) {
+          const byDay = await store.usageOverTime('day', group, { account: 'acct_1' });
+          expect([...new Set(byDay.map((l) => l.bucket))]).toEqual(['2030-01-01', '2030-01-02', '2030-01-03']);
+          for (const d of [1, 2, 3]) {
+            const want = await store.usage(group, { account: 'acct_1', from: day(d, 0), to: day(d + 1, 0) });
+            expect(byDay.filter((l) => l.bucket === `2030-01-0${d}`).map(({ bucket: _b, ...l }) => l)).toEqual(want);
+          }
+          const byCycle = await store.usageOverTime('cycle', group, { account: 'acct_1' });
+          expect([...new Set(byCycle.map((l) => l.bucket))]).toEqual(['1', '2']);
+          for (const c of [1, 2]) expect(byCycle.filter((l) => l.bucket === String(c)).map(({ bucket: _b, ...l }) => l)).toEqual(await store.usage(group, { account: 'acct_1', cycle: c }));
+        }
+        expect(await store.usageOverTime('day', 'dservice', { account: 'nobody' })).toEqual([]);
+        await expect(async () => store.usageOverTime('hour' as 'day', 'dservice')).rejects.toMatchObject({ code: 'bad_request' });
+      });
+
       it('reports activity per miner and per node and DService over a window (records, 5xx failures, latency)', async () => {
         const { store } = await fresh();
         const t0 = Date.UTC(2030, 0, 1);
