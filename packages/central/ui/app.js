@@ -2,7 +2,7 @@
 // for everyone), the sign-in gate and the aria-live status bar. Pages are plain modules exporting
 // `routes` (hash path -> component) and `nav` (links).
 import { render } from 'preact';
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { html, onAnnounce, announce } from './lib.js';
 import { getSession, onSession, signOut, isStaff, request, setSession } from './api.js';
 import { SignIn } from './pages/signin.js';
@@ -45,13 +45,16 @@ function StatusBar() {
   return html`<div class=${`statusbar ${msg ? `status-${msg.kind}` : ''}`} role="status" aria-live="polite" aria-atomic="true" data-testid="status">${msg?.message ?? ''}</div>`;
 }
 
+/** Links a role may follow: an entry's `roles`, when given, lists the roles that see it. */
+const visible = (links, session) => links.filter((l) => l.roles === undefined || l.roles.includes(session.user.role));
+
 function Nav({ session, path }) {
   const link = (l) => html`<li><a href=${l.href} aria-current=${`#${path}` === l.href || `#${path}`.startsWith(`${l.href}/`) ? 'page' : undefined}>${l.label}</a></li>`;
   return html`<nav aria-label="Main">
     ${isStaff(session) && ops.nav.length > 0
-      ? html`<h2 class="nav-h">Operations</h2><ul data-testid="nav-ops">${ops.nav.map(link)}</ul>`
+      ? html`<h2 class="nav-h">Operations</h2><ul data-testid="nav-ops">${visible(ops.nav, session).map(link)}</ul>`
       : null}
-    ${account.nav.length > 0 ? html`<h2 class="nav-h">Account</h2><ul data-testid="nav-account">${account.nav.map(link)}</ul>` : null}
+    ${account.nav.length > 0 ? html`<h2 class="nav-h">Account</h2><ul data-testid="nav-account">${visible(account.nav, session).map(link)}</ul>` : null}
   </nav>`;
 }
 
@@ -76,6 +79,16 @@ function App() {
   useEffect(() => {
     if (session !== null && (path === '/' || path === '/signin')) location.hash = home(session);
   }, [session?.token, path]);
+
+  // A new page moves the keyboard focus to it (screen readers then read its heading), not left on the link.
+  const first = useRef(true);
+  useEffect(() => {
+    if (first.current) {
+      first.current = false;
+      return;
+    }
+    document.getElementById('main')?.focus();
+  }, [path]);
 
   if (session === null) return html`<${SignIn} /><${StatusBar} />`;
 

@@ -22,5 +22,6 @@ export const nav = [
   { href: '#/ops/miners', label: 'Miners' },
   { href: '#/ops/alerts', label: 'Alerts' },
   { href: '#/ops/billing', label: 'Revenue and cycles' },
-  { href: '#/ops/audit', label: 'Audit log' },
+  // Central keeps the audit log for administrators and operators (GET /v1/audit).
+  { href: '#/ops/audit', label: 'Audit log', roles: ['administrator', 'operator'] },
 ];

@@ -43,7 +43,7 @@ export function Miners() {
     </div>
     <${Table} caption="Miners" testid="miners-table" rowKey=${(m) => `${m.nodeId}/${m.id}`}
       columns=${[
-        { key: 'id', label: 'Miner', render: (m) => html`<span class="mono" title=${m.id} data-miner-id=${m.id}>${m.name ? `${m.name} ` : ''}(${shortHash(m.id, 6)})</span>` },
+        { key: 'id', label: 'Miner', render: (m) => html`<span class="mono" title=${m.id} data-miner-id=${m.id}>${m.name ? `${m.name} · ` : ''}${shortHash(m.id, 6)}</span>` },
         { key: 'nodeId', label: 'Node' },
         { key: 'region', label: 'Region' },
         { key: 'tier', label: 'Tier', render: (m) => m.tier ?? '—' },
