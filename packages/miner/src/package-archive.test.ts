@@ -2,7 +2,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { gzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { readdirSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { pack, type Headers } from 'tar-stream';
 import fc from 'fast-check';
@@ -162,5 +163,31 @@ describe('package archives', () => {
     const bomb = await rawArchive([{ header: { name: 'z' }, body: Buffer.alloc(64 * 1024 * 1024) }]);
     const e4 = await inspectArchive(Readable.from([bomb]), { maxUnpackedBytes: 1024 * 1024 }).catch((e: CgnError) => e);
     expect((e4 as CgnError).details?.['reason']).toBe('too_large');
+  });
+
+  it('a corrupted archive (random bytes of the tar changed) is unpacked whole and right, or refused with a CgnError leaving nothing (property)', async () => {
+    const src = samplePackage();
+    const good = await packToBuffer(src);
+    const tar = gunzipSync(good.archive);
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.tuple(fc.nat(tar.length - 1), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 8 }), async (edits) => {
+        const bad = Buffer.from(tar);
+        for (const [at, byte] of edits) bad[at] = byte;
+        const root = tmp();
+        const dest = join(root, 'out');
+        const r = await unpackArchive(Readable.from([gzipSync(bad)]), dest).then(
+          (x) => x,
+          (e: unknown) => e,
+        );
+        if (r instanceof Error) {
+          expect(r).toBeInstanceOf(CgnError);
+          expect(readdirSync(root)).toEqual([]);
+        } else {
+          expect(await digestPackage(dest)).toBe((r as { digest: string }).digest);
+          expect(readdirSync(root)).toEqual(['out']);
+        }
+      }),
+      { numRuns: 60 },
+    );
   });
 });
