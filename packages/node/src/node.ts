@@ -104,6 +104,7 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
   const log = extra.log ?? createLogger('cgn-node');
   mkdirSync(options.dataDir, { recursive: true });
   const registry = DServiceRegistry.fromDirs(options.dservices);
+  const localNames = new Set(registry.list().map((d) => d.name));
   // Local DServices packed once, so a miner started without them can be given them.
   const packages = new PackageSource({
     dir: join(options.dataDir, 'packages'), log,
@@ -165,6 +166,8 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
     log.info({ role: 'developer', id: developer, address }, 'payout address from central registered in the ledger');
   }, (byAccount) => accounts.replaceAll(byAccount as Record<string, AccountPolicyInput>), (approved) => {
     billing.applyApproved(approved);
+    // Approved at central but not given to this node as a directory: routed too (miners placed with its package, or started with it).
+    for (const a of approved) if (!localNames.has(a.name)) registry.add(a);
     packages.setApproved(approved.flatMap((a) => (a.package === null ? [] : [{ name: a.name, version: a.version, digest: a.package.digest, sizeBytes: a.package.sizeBytes }])));
   });
   const localPolicy: AttestationPolicy = { runtimes: new Set(options.grants.attestation.runtimes), dservices: new Map(Object.entries(options.grants.attestation.dservices)) };
