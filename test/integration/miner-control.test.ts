@@ -151,6 +151,15 @@ describe('miner control app (real miner process)', () => {
   });
 });
 
+describe('reputation', () => {
+  it("shows the node's report of how it sees the miner, not printed on its console", async () => {
+    await waitFor(async () => ((await (await api('api/status')).json()) as { reputation: { known: boolean } }).reputation.known, "the node's reputation notice", 30_000);
+    const st = (await (await api('api/status')).json()) as { reputation: { reason: string } };
+    expect(st.reputation.reason).toMatch(/^node \S+: \d+ units completed, \d+ failed here/);
+    expect(m.stderr()).not.toMatch(/units completed/);
+  });
+});
+
 function readdirKey(): string {
   const m2 = /--key (\S+)/.exec(m.proc.spawnargs.join(' '));
   return m2![1]!;

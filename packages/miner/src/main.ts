@@ -267,7 +267,8 @@ export async function runMinerFromArgs(argv: string[], io: MainIo = defaultIo): 
 
   // Said on the console in plain words, not only in the JSON log: unpaid work is no surprise.
   if (options.payoutAddress === undefined) io.stderr(`${noPayoutAddressWarning()}\n`);
-  miner.on('notice', (n) => io.stderr(`${noticeLine(n)}\n`));
+  // The node's periodic standing report is for the control app, not the console.
+  miner.on('notice', (n) => n.kind === 'reputation' || io.stderr(`${noticeLine(n)}\n`));
   if (metricsPort !== null) {
     try {
       const served = await serveMinerMetrics(minerRegistry(miner), metricsPort);

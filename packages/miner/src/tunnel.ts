@@ -368,7 +368,8 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
       return;
     }
     if (f.t === 'notice') {
-      this.log.warn({ kind: f.kind, message: excerpt(f.message, LIMITS.maxMessageLength) }, 'notice from the node');
+      // The node's periodic standing report (kind reputation) is routine; other notices want the owner.
+      this.log[f.kind === 'reputation' ? 'debug' : 'warn']({ kind: f.kind, message: excerpt(f.message, LIMITS.maxMessageLength) }, 'notice from the node');
       this.emit('notice', { kind: f.kind, message: f.message });
       return;
     }

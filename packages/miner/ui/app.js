@@ -160,7 +160,7 @@ function EarningsCard({ status }) {
         <dt>Per cycle</dt><dd>${unknown(c.reason)}</dd>
         <dt>Unclaimed</dt><dd>${unknown(e.unclaimed)}</dd>
         <dt>Stake</dt><dd>${unknown(c.reason)}</dd>`}
-      <dt>Reputation</dt><dd>${unknown(status.reputation.reason)}</dd>
+      <dt>Reputation</dt><dd data-testid="reputation">${status.reputation.known ? `${status.reputation.reason} (${fmtTime(status.reputation.time)})` : unknown(status.reputation.reason)}</dd>
     </dl>
     ${c.known && c.perCycle.length > 0 && html`<table><caption>Paid per billing cycle (claims on chain)</caption>
       <thead><tr><th scope="col">Cycle</th><th scope="col" class="num">CGN</th></tr></thead>

@@ -10,6 +10,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { CgnError, RateLimiter, TIERS, describeCert, frame, loadTlsPair, watchTlsFiles, type Tier } from '@cgn/protocol';
 import { PayoutNotifier } from './payout-notices.js';
+import { ReputationNotifier } from './reputation-notices.js';
 import { startCentralLink } from './central/attach.js';
 import { NodeBilling } from './billing.js';
 import { openLedger, type Ledger } from '@cgn/ledger';
@@ -223,6 +224,7 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
   const placed = (placer = attachPlacement({
     options: options.placement, defaultTier: options.defaultTier, broker, packages, log,
     advertOf: (id) => endpoint!.advertOf(id), send: (id, f) => endpoint!.send(id, f), dservices: () => registry.list(),
+    activity: (by, f) => ledger.store.activity(by, f),
   }));
   placement.on('placed', (id, f) => placed.onPlaced(id, f));
   placed.start();
@@ -234,6 +236,14 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
     log: (msg, fields) => log.info(fields, msg),
   });
   payoutNotices.start();
+  // Each miner hears how this node sees it (its control app shows it).
+  const reputationNotices = new ReputationNotifier({
+    nodeId: options.nodeId,
+    miners: () => broker.snapshot().miners,
+    send: (id, message) => endpoint!.send(id, frame({ t: 'notice', kind: 'reputation', message })),
+    intervalMs: 10_000,
+  });
+  reputationNotices.start();
   openTier?.start((id, reason) => endpoint!.dropMiner(id, reason));
 
   const keys = extra.keys ?? central?.keys ?? keyStore;
@@ -373,13 +383,14 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
   const stop = (graceMs = 30_000): Promise<void> =>
     (stopping ??= (async () => {
       draining = true;
+      placed.stop();
       log.info({ pending: broker.pending }, 'node draining: no new work, finishing what it owns');
       server.close();
       unwatchTls();
       const until = Date.now() + graceMs;
       while (broker.pending > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
       payoutNotices.stop();
-      placed.stop();
+      reputationNotices.stop();
       await alerts?.stop();
       await endpoint!.stop();
       if (central !== null) await central.stop();

@@ -47,7 +47,8 @@ export interface ControlStatus {
   /** The owner's CPU share last measured (0..1), null when unknown (no /proc/stat). */
   ownerCpuShare: number | null;
   earnings: EarningsView;
-  reputation: { known: boolean; reason: string };
+  /** The node's last report of how it sees this miner (units completed and failed there, latency). */
+  reputation: { known: boolean; reason: string; time: number | null };
   /** The node's latest notices to this miner's owner. */
   notices: { time: number; kind: string; message: string }[];
   dservices: { name: string; version: string; state: string; advertised: boolean; workDone: number; digest: string; source: 'hand-started' | 'placed' }[];
@@ -109,6 +110,7 @@ export class MinerController {
   private lastReason = 'working';
   private readonly now: () => number;
   private readonly earnings: ChainEarnings;
+  private reputation: ControlStatus['reputation'] = { known: false, reason: 'not reported by the node yet', time: null };
   /** Each DService package's declared CPUs per unit and concurrency, by directory. */
   private readonly resources = new Map<string, { cpus: number; concurrency: number }>();
 
@@ -150,6 +152,10 @@ export class MinerController {
 
   private readonly onLog = (e: LogEntry): void => this.logs.push(e);
   private readonly onNotice = (n: { kind: string; message: string }): void => {
+    if (n.kind === 'reputation') {
+      this.reputation = { known: true, reason: n.message.slice(0, 500), time: this.now() };
+      return;
+    }
     this.notices.push({ time: this.now(), kind: n.kind.slice(0, 64), message: n.message.slice(0, 500) });
     if (this.notices.length > NOTICES) this.notices.shift();
   };
@@ -341,7 +347,7 @@ export class MinerController {
         chain,
         unclaimed: this.o.chain == null ? NO_CHAIN : "not on chain: each cycle's share and its Merkle proof are in the node's ledger (cgn wallet claim --ledger FILE lists and claims them)",
       },
-      reputation: { known: false, reason: 'not reported by the node' },
+      reputation: this.reputation,
       notices: [...this.notices],
       dservices: (st?.dservices ?? []).map((d) => ({
         name: d.name, version: d.version, state: d.state, advertised: d.advertised, workDone: d.workDone, digest: d.digest,
