@@ -7,7 +7,7 @@
  * cycle buckets per series, at most `MAX_PAGE` end users per page.
  */
 import { readFileSync } from 'node:fs';
-import { beneficiaryEarnings, parseDay, reportJson, sealedCycles, type BillingLedgerStore, type UsageFilter, type UsageGroup } from '@cgn/ledger';
+import { beneficiaryEarnings, parseDay, reportJson, sealedCycles, type BillingLedgerStore, type UsageBucketLine, type UsageFilter, type UsageGroup } from '@cgn/ledger';
 import { badRequest, CentralError } from '../errors.js';
 import type { CentralService, Actor, Ctx } from '../service.js';
 import type { DServiceRecord } from '../store/store.js';
@@ -50,6 +50,16 @@ function day(name: string, s: string | undefined): number | undefined {
   return t;
 }
 
+function byBucket(lines: readonly UsageBucketLine[]): Map<string, UsageBucketLine[]> {
+  const out = new Map<string, UsageBucketLine[]>();
+  for (const l of lines) {
+    const b = out.get(l.bucket);
+    if (b === undefined) out.set(l.bucket, [l]);
+    else b.push(l);
+  }
+  return out;
+}
+
 export class AccountPages {
   private escrow: EscrowInfo | null | undefined;
 
@@ -83,12 +93,15 @@ export class AccountPages {
       if (first > last) throw badRequest(`from (${dayLabel(first)}) is after to (${dayLabel(last)})`);
       const days = dayStarts(first, last + DAY_MS);
       if (days.length > MAX_DAYS) throw badRequest(`at most ${MAX_DAYS} days at a time (asked for ${days.length}); narrow from..to or use bucket=cycle`);
-      for (const t of days) buckets.push({ label: dayLabel(t), start: t, lines: await store.usage(group, { account: accountId, from: t, to: t + DAY_MS }) });
+      // One pass over the window: its lines by day, then a bucket per day (empty ones too, for the chart's axis).
+      const byDay = byBucket(await store.usageOverTime('day', group, { account: accountId, from: first, to: last + DAY_MS }));
+      for (const t of days) buckets.push({ label: dayLabel(t), start: t, lines: byDay.get(dayLabel(t)) ?? [] });
     } else {
       if (q.from !== undefined || q.to !== undefined) throw badRequest('from and to go with bucket=day (bucket=cycle takes cycles=N)');
       const n = whole('cycles', q.cycles, 1, MAX_CYCLES, 12);
       const all = (await store.cycles()).sort((a, b) => a.id - b.id).slice(-n);
-      for (const c of all) buckets.push({ label: `cycle ${c.id}`, start: c.openedAt, lines: await store.usage(group, { account: accountId, cycle: c.id }) });
+      const byCycle = byBucket(all.length === 0 ? [] : await store.usageOverTime('cycle', group, { account: accountId }));
+      for (const c of all) buckets.push({ label: `cycle ${c.id}`, start: c.openedAt, lines: byCycle.get(String(c.id)) ?? [] });
     }
     return { account: accountId, by, bucket, top, ...buildSeries(buckets, top) };
   }
