@@ -44,6 +44,18 @@ async function signIn(p: Page, login: string, password: string, totp?: () => str
   await p.getByTestId('who').filter({ hasText: login }).waitFor();
 }
 
+/** Form controls without a label and buttons without a name on the page (accessibility: both must be none). */
+function unlabelled(p: Page): Promise<string[]> {
+  return p.evaluate(() => {
+    const out: string[] = [];
+    for (const el of document.querySelectorAll<HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement>('input, select, textarea')) {
+      if (el.type !== 'hidden' && (el.labels === null || el.labels.length === 0) && !el.getAttribute('aria-label')) out.push(`${el.tagName} ${el.name || el.id}`);
+    }
+    for (const b of document.querySelectorAll('button')) if ((b.textContent ?? '').trim() === '' && !b.getAttribute('aria-label')) out.push(`button ${b.outerHTML.slice(0, 80)}`);
+    return out;
+  });
+}
+
 beforeAll(async () => {
   if (!existsSync(CHROMIUM)) {
     throw new Error(`${CHROMIUM} is missing: the browser tests need Debian's chromium (apt-get install --no-install-recommends chromium; .ci/run installs it)`);
@@ -125,6 +137,7 @@ describe('operator dashboard in a browser', () => {
   it('an administrator signs in through the page with the keyboard alone and sees the overview with charts drawn from the samples', async () => {
     await page.goto(`${central.url}/ui/`);
     await expect.poll(() => page.evaluate(() => document.activeElement?.getAttribute('name'))).toBe('login');
+    expect(await unlabelled(page)).toEqual([]);
     await page.keyboard.type(TEST_ADMIN.login);
     await page.keyboard.press('Tab');
     await page.keyboard.type(TEST_ADMIN.password);
@@ -159,6 +172,7 @@ describe('operator dashboard in a browser', () => {
     await table.locator('[data-miner-id]', { hasText: 'rig-zero' }).waitFor();
     expect(await table.getByText('eu-west').count()).toBe(2);
     await expect.poll(() => page.getByTestId('miner-tier').count()).toBe(1);
+    expect(await unlabelled(page)).toEqual([]);
     await page.screenshot({ path: join(SHOTS, 'dashboard-miners.png'), fullPage: true });
     await page.getByRole('link', { name: 'Nodes and queues' }).click();
     await expect.poll(() => page.getByTestId('node-drain').count()).toBe(1);
@@ -175,6 +189,7 @@ describe('operator dashboard in a browser', () => {
   it('the audit log shows the sign-ins', async () => {
     await page.getByRole('link', { name: 'Audit log' }).click();
     await page.getByTestId('audit-table').getByRole('cell', { name: 'login_ok' }).first().waitFor();
+    expect(await unlabelled(page)).toEqual([]);
   });
 
   it('revenue per DService comes from the ledger', async () => {
