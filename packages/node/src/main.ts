@@ -80,6 +80,12 @@ Open tier (stake, redundant execution, slashing):
                          (or CGN_METRICS_TOKEN; default: open, metrics hold no account, key or payload)
   --alerts FILE          alert rules (JSON, or YAML for .yaml/.yml) evaluated in the node, notices POSTed
                          to their webhook (README: Alerts)
+  --no-placement         do not place DServices on miners (only miners started with --dservice run them)
+  --placement-idle MS    an idle DService's instances are stopped (down to its instances.min) after this
+                         (default 300000)
+  --cold-start-timeout MS  a placed instance not ready after this is given up and placed elsewhere
+                         (default 60000)
+  --no-probe             do not run the capability probe on joining miners (their claims are believed)
   -h, --help             show this help
 `;
 
@@ -103,6 +109,7 @@ export async function runNodeFromArgs(argv: string[]): Promise<void> {
         'keep-alive-timeout': { type: 'string' }, 'handshake-timeout': { type: 'string' },
         'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' }, plaintext: { type: 'boolean' },
         'metrics-token': { type: 'string' }, alerts: { type: 'string' },
+        'no-placement': { type: 'boolean' }, 'placement-idle': { type: 'string' }, 'cold-start-timeout': { type: 'string' }, 'no-probe': { type: 'boolean' },
         'operator-address': { type: 'string' }, 'charity-address': { type: 'string' }, 'developer-address': { type: 'string', multiple: true },
       },
       strict: true,
@@ -210,6 +217,15 @@ export async function runNodeFromArgs(argv: string[]): Promise<void> {
       process.exit(2);
     }
   }
+
+  const idle = num(values['placement-idle'], 'placement-idle');
+  const coldStart = num(values['cold-start-timeout'], 'cold-start-timeout');
+  input['placement'] = {
+    ...(values['no-placement'] === true ? { enabled: false } : {}),
+    ...(values['no-probe'] === true ? { probe: false } : {}),
+    ...(idle !== undefined ? { autoscale: { idleToZeroMs: idle } } : {}),
+    ...(coldStart !== undefined ? { coldStartTimeoutMs: coldStart } : {}),
+  };
 
   const metricsToken = values['metrics-token'] ?? process.env['CGN_METRICS_TOKEN'];
   if (metricsToken !== undefined && metricsToken !== '') input['metricsToken'] = metricsToken;
