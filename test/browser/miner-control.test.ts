@@ -6,9 +6,10 @@
  * test-output/screenshots/; the README's is docs/screenshots/miner-control.png.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { ANVIL_KEYS, addressesToJson, asAccount, startLocalChain, type LocalChain } from '@cgn/chain';
 import { ROOT, spawnMiner, startTestNode, tempDir, waitFor, type MinerProcess, type TestNode } from '../integration/harness.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -20,6 +21,7 @@ let m: MinerProcess;
 let browser: Browser;
 let page: Page;
 let signIn = '';
+let chain: LocalChain;
 
 const poolEntry = (): { draining: boolean } | undefined => t.node.broker.snapshot().miners.find((x) => x.id === m.id);
 
@@ -30,7 +32,17 @@ beforeAll(async () => {
   mkdirSync(SHOTS, { recursive: true });
   t = await startTestNode();
   dir = tempDir('cgn-control-ui-');
-  m = spawnMiner(t.node.minerUrl, dir.path, { slots: 4, args: ['--control-port', '0', '--sandbox', 'none', '--location', 'home office'] });
+  // A chain where the miner's payout address holds tokens and a stake: the app reads them there.
+  chain = await startLocalChain({});
+  const contractsFile = join(dir.path, 'contracts.json');
+  writeFileSync(contractsFile, addressesToJson(chain.addresses));
+  const owner = await asAccount(chain, ANVIL_KEYS[6]!);
+  await chain.contracts.mint(owner.me, 250n * 10n ** 18n);
+  await owner.stake(100n * 10n ** 18n);
+  m = spawnMiner(t.node.minerUrl, dir.path, {
+    slots: 4,
+    args: ['--control-port', '0', '--sandbox', 'none', '--payout-address', owner.me, '--chain-rpc', chain.rpcUrl, '--contracts', contractsFile],
+  });
   await waitFor(() => /miner control app: (http:\S+)/.test(m.stderr()), 'the miner to print its control URL');
   signIn = /miner control app: (http:\S+)/.exec(m.stderr())![1]!;
   await waitFor(() => poolEntry()?.draining === false, 'the miner to join the pool');
@@ -48,6 +60,7 @@ afterAll(async () => {
   m?.kill('SIGKILL');
   await m?.exited;
   await t?.cleanup();
+  await chain?.stop();
   dir?.cleanup();
 });
 
@@ -64,7 +77,8 @@ describe('miner control app in a browser', () => {
     await page.getByTestId('work-total').filter({ hasText: '5' }).waitFor();
     await page.getByRole('region', { name: 'DServices installed' }).getByRole('cell', { name: 'echo', exact: true }).waitFor();
     await page.locator('.uplot canvas').first().waitFor();
-    await page.getByText('unknown: no chain configured').first().waitFor();
+    await page.getByTestId('stake').filter({ hasText: '100 CGN' }).waitFor();
+    await page.getByTestId('tokens').filter({ hasText: '150 CGN' }).waitFor();
     await page.screenshot({ path: join(SHOTS, 'miner-control-connected.png'), fullPage: true });
     expect(errors).toEqual([]);
   });
@@ -94,6 +108,7 @@ describe('miner control app in a browser', () => {
     await page.getByLabel('Time windows (local time, comma-separated)').fill('');
     await page.getByLabel('Time windows (local time, comma-separated)').press('Enter');
     await page.getByTestId('live').filter({ hasText: 'Settings saved.' }).waitFor();
+    await page.getByTestId('reputation').filter({ hasText: /units completed/ }).waitFor({ timeout: 30_000 });
     await page.screenshot({ path: join(SHOTS, 'miner-control-settings.png'), fullPage: true });
     await page.screenshot({ path: join(ROOT, 'docs', 'screenshots', 'miner-control.png'), fullPage: false });
   });
