@@ -379,7 +379,9 @@ export async function runDevFromArgs(argv: string[]): Promise<void> {
       ensureDevPki(pkiDir, [nodeId]);
       central = startChild(
         'central',
-        ['central', '--port', String(ports.central), '--data-dir', join(dir, 'central'), '--pki', pkiDir, '--ledger', join(dir, 'node', 'ledger.sqlite'), ...tlsArgs],
+        ['central', '--port', String(ports.central), '--data-dir', join(dir, 'central'), '--pki', pkiDir, '--ledger', join(dir, 'node', 'ledger.sqlite'), ...tlsArgs,
+          // The account pages show where to deposit (the escrow) and the chain in the top-up commands.
+          ...(chainInfo !== null ? ['--contracts', chainInfo.contractsFile, '--chain-rpc', chainInfo.rpcUrl] : [])],
         join(logs, 'central.log'),
         { ...env, CGN_ADMIN_PASSWORD: admin.password },
       );

@@ -54,6 +54,9 @@ Options:
                            (or CGN_METRICS_TOKEN; default: open, it holds no account data)
   --explorer-tx-url URL    the dashboard links anchor transactions to a block explorer:
                            URL with {tx} where the hash goes (default: hashes shown as text)
+  --contracts FILE         the chain deployment's contracts file (chainId, token, settlement): the
+                           account pages show its escrow as where to deposit (cgn dev writes one)
+  --chain-rpc URL          the chain's JSON-RPC URL, shown in the account pages' top-up commands
   -h, --help               show this help
 
 Prints one JSON line {"event":"ready","url":...} when it is up.
@@ -77,7 +80,7 @@ export async function runCentralFromArgs(argv: string[], io?: CliIo): Promise<Ru
       options: {
         host: { type: 'string' }, port: { type: 'string' }, 'data-dir': { type: 'string' }, ledger: { type: 'string' }, 'ledger-postgres': { type: 'string' }, 'ledger-schema': { type: 'string' }, postgres: { type: 'string' }, 'postgres-schema': { type: 'string' }, pki: { type: 'string' }, 'make-pki': { type: 'boolean' },
         'no-link': { type: 'boolean' }, 'admin-login': { type: 'string' }, geoip: { type: 'string' }, 'password-list': { type: 'string' },
-        'token-ttl': { type: 'string' }, issuer: { type: 'string' }, 'status-interval': { type: 'string' }, 'trust-proxy': { type: 'boolean' }, 'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' }, plaintext: { type: 'boolean' }, 'metrics-token': { type: 'string' }, 'explorer-tx-url': { type: 'string' },
+        'token-ttl': { type: 'string' }, issuer: { type: 'string' }, 'status-interval': { type: 'string' }, 'trust-proxy': { type: 'boolean' }, 'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' }, plaintext: { type: 'boolean' }, 'metrics-token': { type: 'string' }, 'explorer-tx-url': { type: 'string' }, contracts: { type: 'string' }, 'chain-rpc': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -133,6 +136,13 @@ export async function runCentralFromArgs(argv: string[], io?: CliIo): Promise<Ru
     if (values['trust-proxy']) options.http = { trustProxy: true };
     const metricsToken = values['metrics-token'] ?? cio.env?.['CGN_METRICS_TOKEN'];
     if (metricsToken !== undefined && metricsToken !== '') options.http = { ...options.http, metricsToken };
+    if (values.contracts !== undefined || values['chain-rpc'] !== undefined) {
+      const rpc = values['chain-rpc'];
+      if (rpc !== undefined && !/^(https?|wss?):\/\/[^\s]+$/.test(rpc)) throw new UsageError(`--chain-rpc must be an http(s) or ws(s) URL, got "${rpc.slice(0, 200)}"`);
+      const cf = values.contracts === undefined ? undefined : resolve(cio.cwd, values.contracts);
+      if (cf !== undefined && !existsSync(cf)) throw new UsageError(`--contracts: no file ${cf}`);
+      options.http = { ...options.http, accountPages: { ...(cf === undefined ? {} : { contractsFile: cf }), ...(rpc === undefined ? {} : { rpcUrl: rpc }) } };
+    }
     const explorer = values['explorer-tx-url'];
     if (explorer !== undefined) {
       if (!/^https?:\/\/[^\s]+$/.test(explorer) || !explorer.includes('{tx}')) throw new UsageError(`--explorer-tx-url must be an http(s) URL with {tx} where the transaction hash goes, e.g. https://etherscan.io/tx/{tx}; got "${explorer.slice(0, 200)}"`);

@@ -297,4 +297,30 @@ describe('cgn account / dservice / miner register / central', () => {
       await c?.stop();
     }
   });
+
+  it('--contracts and --chain-rpc: the balance page names the escrow to deposit into and the chain in its commands', async () => {
+    const bad = makeIo(dir);
+    expect(await runCentralFromArgs(['--no-link', '--contracts', 'no-such-contracts.json'], bad.io)).toBeNull();
+    expect(bad.err()).toContain('--contracts: no file');
+    const badRpc = makeIo(dir);
+    expect(await runCentralFromArgs(['--no-link', '--chain-rpc', 'file:///etc/passwd'], badRpc.io)).toBeNull();
+    expect(badRpc.err()).toContain('--chain-rpc must be an http(s) or ws(s) URL');
+    const settlement = `0x${'e7'.repeat(20)}`;
+    writeFileSync(join(dir, 'contracts.json'), JSON.stringify({ chainId: 31337, token: `0x${'5f'.repeat(20)}`, settlement, staking: `0x${'9f'.repeat(20)}`, election: `0x${'cf'.repeat(20)}`, deployBlock: '1' }));
+    new SqliteLedgerStore({ path: join(dir, 'escrow-ledger.sqlite') }).close();
+    const m = makeIo(dir, { CGN_ADMIN_PASSWORD: 'Escrow-Chief-Pw-9!' });
+    const c = await runCentralFromArgs(['--port', '0', '--data-dir', 'central-escrow', '--no-link', '--ledger', 'escrow-ledger.sqlite', '--contracts', 'contracts.json', '--chain-rpc', 'http://127.0.0.1:8545'], m.io);
+    try {
+      expect(c, m.err()).not.toBeNull();
+      const login = await fetch(`${c!.url}/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ login: 'admin', password: 'Escrow-Chief-Pw-9!' }) });
+      const { token, user } = (await login.json()) as { token: string; user: { accountId: string } };
+      const r = await fetch(`${c!.url}/v1/accounts/${user.accountId}/balance`, { headers: { authorization: `Bearer ${token}` } });
+      expect(r.status).toBe(200);
+      const b = (await r.json()) as { topUp: { escrow: { settlement: string; chainId: number; rpcUrl: string }; steps: { command: string }[] } };
+      expect(b.topUp.escrow).toMatchObject({ settlement, chainId: 31337, rpcUrl: 'http://127.0.0.1:8545' });
+      expect(b.topUp.steps.map((x) => x.command).join('\n')).toContain('--rpc http://127.0.0.1:8545');
+    } finally {
+      await c?.stop();
+    }
+  });
 });
