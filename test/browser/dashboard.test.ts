@@ -161,6 +161,7 @@ describe('operator dashboard in a browser', () => {
     });
     expect(inked).toBeGreaterThan(100);
     await page.getByTestId('nodes-table').getByText('node-local-1').waitFor();
+    expect(await unlabelled(page)).toEqual([]);
     await page.screenshot({ path: join(SHOTS, 'dashboard-overview.png'), fullPage: true });
     copyFileSync(join(SHOTS, 'dashboard-overview.png'), join(ROOT, 'docs', 'screenshots', 'dashboard.png'));
   });
@@ -176,6 +177,7 @@ describe('operator dashboard in a browser', () => {
     await page.screenshot({ path: join(SHOTS, 'dashboard-miners.png'), fullPage: true });
     await page.getByRole('link', { name: 'Nodes and queues' }).click();
     await expect.poll(() => page.getByTestId('node-drain').count()).toBe(1);
+    await page.getByTestId('errors-table').getByRole('cell', { name: 'node-local-1' }).waitFor();
   });
 
   it('the node\'s firing alert is shown', async () => {

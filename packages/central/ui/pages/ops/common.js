@@ -57,6 +57,53 @@ export function alignSeries(nodes, field) {
   return [xs, ...cols];
 }
 
+/**
+ * The per-node samples for the charts, fetched incrementally: the first GET takes the whole hour,
+ * each later one only what is newer than the last sample held (`since`), so a page left open
+ * costs a few hundred bytes per node per poll. Samples older than `windowMs` are dropped.
+ */
+export function useSeries(windowMs, everyMs = 5000) {
+  const [state, setState] = useState({ data: null, error: null });
+  const held = useRef(new Map());
+  const alive = useRef(true);
+  useEffect(() => {
+    alive.current = true;
+    const load = async () => {
+      let last = 0;
+      for (const n of held.current.values()) for (const s of n.samples) last = Math.max(last, s.t);
+      try {
+        const r = await api.get(`/v1/ops/series${last > 0 ? `?since=${last}` : ''}`);
+        const cutoff = Date.now() - windowMs;
+        const next = new Map();
+        for (const n of r.nodes) {
+          const old = held.current.get(n.nodeId)?.samples ?? [];
+          next.set(n.nodeId, { ...n, samples: [...old, ...n.samples].filter((s) => s.t >= cutoff) });
+        }
+        held.current = next;
+        if (alive.current) setState({ data: { intervalMs: r.intervalMs, nodes: [...next.values()] }, error: null });
+      } catch (err) {
+        if (alive.current) setState((s) => ({ data: s.data, error: err }));
+      }
+    };
+    load();
+    const t = setInterval(load, everyMs);
+    return () => {
+      alive.current = false;
+      clearInterval(t);
+    };
+  }, [everyMs]);
+  // A shorter window than the one held is a filter, not a new fetch.
+  const cutoff = Date.now() - windowMs;
+  const data = state.data && { ...state.data, nodes: state.data.nodes.map((n) => ({ ...n, samples: n.samples.filter((s) => s.t >= cutoff) })) };
+  return { data, error: state.error };
+}
+
+export const WINDOWS = [
+  { value: String(5 * 60_000), label: 'last 5 minutes' },
+  { value: String(15 * 60_000), label: 'last 15 minutes' },
+  { value: String(60 * 60_000), label: 'last hour' },
+];
+
 /** An error box for a failed load (a 403 says which roles may see it). */
 export function LoadError({ error }) {
   if (!error) return null;

@@ -3,13 +3,13 @@ import { html, fmtTime, fmtMs, announce } from '../../lib.js';
 import { api, canMutate } from '../../api.js';
 import { Table } from '../../components/Table.js';
 import { Notice } from '../../components/Notice.js';
-import { usePoll, Badge, LoadError } from './common.js';
+import { usePoll, useSeries, Badge, LoadError } from './common.js';
 import { NodeCharts } from './overview.js';
 
 /** The nodes: state, queues per DService and tier, their charts; staff who may change things can drain one. */
 export function Nodes() {
   const ov = usePoll('/v1/ops/overview');
-  const series = usePoll('/v1/ops/series');
+  const series = useSeries(60 * 60_000);
   const [error, setError] = useState('');
   const mutate = canMutate();
 
@@ -53,7 +53,18 @@ export function Nodes() {
         { key: 'depth', label: 'Depth', num: true }, { key: 'oldestMs', label: 'Oldest', num: true, render: (q) => fmtMs(q.oldestMs) },
       ]}
       rows=${queues} empty="No queue has work waiting." />
-    <h2>Charts</h2>
+    <h2>Errors</h2>
+    <${Table} caption="Work that went wrong at each node since it started" testid="errors-table" rowKey=${(n) => n.id}
+      columns=${[
+        { key: 'id', label: 'Node' },
+        { key: 'failed', label: 'Failed', num: true, render: (n) => n.broker?.failed ?? '—' },
+        { key: 'deadline', label: 'Past deadline', num: true, render: (n) => n.broker?.deadlineExceeded ?? '—' },
+        { key: 'full', label: 'Refused: queue full', num: true, render: (n) => n.broker?.refusedQueueFull ?? '—' },
+        { key: 'lost', label: 'Miners lost mid-work', num: true, render: (n) => n.broker?.minersLost ?? '—' },
+        { key: 'poll', label: 'Central reading it', render: (n) => (n.poll?.stale ? html`<${Badge} value="stale" /> ${n.poll.lastError ?? ''}` : n.poll ? 'ok' : '—') },
+      ]}
+      rows=${nodes} empty="No nodes." />
+    <h2>Charts (last hour)</h2>
     <${LoadError} error=${series.error} />
     ${series.data ? html`<${NodeCharts} series=${series.data} />` : null}
   </section>`;

@@ -1,7 +1,9 @@
 import { html, fmtCount, fmtMs, fmtTime } from '../../lib.js';
 import { Chart } from '../../components/Chart.js';
 import { Table } from '../../components/Table.js';
-import { usePoll, Badge, Tile, alignSeries, LoadError } from './common.js';
+import { useState } from 'preact/hooks';
+import { Select } from '../../components/Field.js';
+import { usePoll, useSeries, Badge, Tile, alignSeries, LoadError, WINDOWS } from './common.js';
 
 function sum(obj) {
   return Object.values(obj ?? {}).reduce((a, b) => a + b, 0);
@@ -27,7 +29,11 @@ export function NodeCharts({ series, nodeIds }) {
 
 export function Overview() {
   const ov = usePoll('/v1/ops/overview');
-  const series = usePoll('/v1/ops/series');
+  const [windowMs, setWindowMs] = useState(WINDOWS[2].value);
+  // The whole hour is held; the window only filters it.
+  const all = useSeries(60 * 60_000);
+  const cutoff = Date.now() - Number(windowMs);
+  const series = { error: all.error, data: all.data && { ...all.data, nodes: all.data.nodes.map((n) => ({ ...n, samples: n.samples.filter((s) => s.t >= cutoff) })) } };
   const alerts = usePoll('/v1/ops/alerts');
   const o = ov.data;
   const queued = o ? o.nodes.reduce((n, x) => n + x.queues.reduce((a, q) => a + q.depth, 0), 0) : null;
@@ -48,7 +54,8 @@ export function Overview() {
           ${Object.entries(o.miners.byRegion).map(([k, v]) => html`<${Tile} label=${`region ${k}`} value=${v} />`)}
         </div>`
       : html`<p>Loading…</p>`}
-    <h2>Over the last hour</h2>
+    <h2>Over time</h2>
+    <div class="toolbar"><${Select} label="Charts show" name="window" value=${windowMs} onChange=${setWindowMs} options=${WINDOWS} /></div>
     <${LoadError} error=${series.error} />
     ${series.data ? html`<${NodeCharts} series=${series.data} />` : null}
     <h2>Nodes</h2>
