@@ -257,8 +257,9 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     const c = this.conn;
     if (c?.phase !== 'ready') return;
     this.advertise(c);
-    // An advertisement brings a miner back into the pool: a paused one says it is out again.
-    if (this.pausedValue) c.out.push(frame({ t: 'drain', reason: 'paused by its owner' }));
+    // An advertisement brings a miner back into the pool: a stopping or paused one says it is out again.
+    if (this.draining) c.out.push(frame({ t: 'drain', reason: 'miner stopping' }));
+    else if (this.pausedValue) c.out.push(frame({ t: 'drain', reason: 'paused by its owner' }));
   }
 
   // ---- connection ----------------------------------------------------------------------------
