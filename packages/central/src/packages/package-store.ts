@@ -9,7 +9,7 @@
  * lazily, as `cgn dservice register --dir` does, instead of depending on the miner package.
  */
 import { createReadStream, createWriteStream, existsSync, statSync, type ReadStream } from 'node:fs';
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -97,7 +97,7 @@ export class PackageStore {
 
   /** `length` bytes of the archive from `offset` (the node link fetches archives in pieces). */
   async slice(digest: string, offset: number, length: number): Promise<Buffer> {
-    const fh = await import('node:fs/promises').then((m) => m.open(this.fileOf(digest), 'r'));
+    const fh = await open(this.fileOf(digest), 'r');
     try {
       const buf = Buffer.alloc(length);
       const { bytesRead } = await fh.read(buf, 0, length, offset);
