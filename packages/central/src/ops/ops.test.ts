@@ -206,6 +206,7 @@ describe('the collector over HTTP', () => {
     const samples = c.samples('good');
     expect(samples.length).toBe(2);
     expect(samples[1]!.throughput).toBe(2); // 10 more answers over 5 s
+    expect(c.samples('good', samples[0]!.t)).toEqual([samples[1]]); // what the charts ask for after their first load
     for (const [id, why] of [['huge', /larger than/], ['garbage', /JSON/], ['silent', /no answer within/], ['gone', /ECONNREFUSED/]] as const) {
       const v = c.view(id)!;
       expect(v.stale, id).toBe(true);
