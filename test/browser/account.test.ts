@@ -16,6 +16,7 @@ import { URI } from 'otpauth';
 import jsQR from 'jsqr';
 import { ensureDevPki, ManualClock, setupDevNetwork, sqliteLedger, SqliteCentralStore, startTestCentral, TEST_ADMIN, type TestCentral } from '@cgn/central';
 import { digestPackage } from '@cgn/miner';
+import { runLedgerFromArgs } from '@cgn/ledger';
 import { ECHO, ROOT, spawnMiner, startTestNode, tempDir, waitFor, type MinerProcess, type TestNode } from '../integration/harness.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -99,7 +100,9 @@ beforeAll(async () => {
     ledger: sqliteLedger(join(nodeDir, 'ledger.sqlite')),
   });
   const echoDigest = await digestPackage(ECHO);
-  t = await startTestNode({ nodeId: 'node-local-1', dataDir: nodeDir, central: { port: linkPort, pkiDir: pki, keyTtlMs: 30_000 } });
+  // No local DServices: the node serves what central approved, so the developer it credits is the
+  // account that registered echo at central (the demo account).
+  t = await startTestNode({ nodeId: 'node-local-1', dataDir: nodeDir, dservices: [], central: { port: linkPort, pkiDir: pki, keyTtlMs: 30_000 } });
   // A real miner process (it answers the node's probes and heartbeats like any miner).
   miner = spawnMiner(t.node.minerUrl, tmp.path, { slots: 2, args: ['--sandbox', 'none', '--no-control'] });
   const setup = await setupDevNetwork({
@@ -230,9 +233,18 @@ describe('account pages in a browser', () => {
     await shot('key-revoked');
   });
 
-  it('invoices, balance with how to top up, and the developer view', async () => {
+  it('invoices per cycle, balance with how to top up, and the developer view with its earnings', async () => {
     await go('/account/invoices', 'Invoices');
     await page.getByTestId('invoices').getByText('No billing cycle has closed yet.').waitFor();
+    // The operator closes the node's billing cycle (as cgn ledger close-cycle does by hand).
+    const err: string[] = [];
+    expect(await runLedgerFromArgs(['close-cycle', '--ledger', join(tmp.path, 'node', 'ledger.sqlite')], { out: () => {}, err: (l) => err.push(l) }), err.join('\n')).toBe(0);
+    await page.reload();
+    const row = page.getByTestId('invoices').getByRole('row').nth(1);
+    await row.getByRole('cell', { name: '3', exact: true }).waitFor(); // 3 requests
+    await row.getByRole('button', { name: 'Show cycle 1' }).click();
+    await page.getByTestId('invoice-1').getByRole('cell', { name: 'echo', exact: true }).waitFor();
+    expect(await row.getByRole('button', { name: 'Hide cycle 1' }).getAttribute('aria-expanded')).toBe('true');
     await shot('invoices');
 
     await go('/account/balance', 'Balance and deposits');
@@ -247,6 +259,12 @@ describe('account pages in a browser', () => {
     await page.getByRole('button', { name: 'Save' }).click();
     await page.getByTestId('status').filter({ hasText: 'Payout address saved' }).waitFor();
     expect((await central.admin.call('GET', `/v1/accounts/${demo.accountId}`)).body.payoutAddress).toBe('0x' + 'ab'.repeat(20));
+    await page.reload();
+    const earned = page.getByTestId('earnings').getByRole('row').nth(1);
+    await earned.getByRole('cell', { name: '1', exact: true }).waitFor(); // cycle 1 ...
+    await earned.getByRole('cell', { name: '3', exact: true }).waitFor(); // ... paid the developer share of the 3 requests
+    await page.getByTestId('revenue').getByRole('cell', { name: 'echo', exact: true }).waitFor();
+    await page.getByTestId('chart-earnings').locator('canvas').waitFor();
     await shot('developer');
     expect(problems).toEqual([]);
   });

@@ -87,3 +87,10 @@ export function moneyScale(columns) {
   for (const col of columns) for (const v of col) max = Math.max(max, Number(v));
   return max >= 10_000 ? { unit: 'USD', of: (m) => Number(m) / 1e6 } : { unit: 'µUSD', of: (m) => Number(m) };
 }
+
+/** The same for CGN base units: in CGN from a thousandth of one, else in base units. */
+export function tokenScale(columns) {
+  let max = 0n;
+  for (const col of columns) for (const v of col) if (BigInt(v) > max) max = BigInt(v);
+  return max >= 10n ** 15n ? { unit: 'CGN', of: (u) => Number(BigInt(u) / 10n ** 12n) / 1e6 } : { unit: 'base units', of: (u) => Number(u) };
+}

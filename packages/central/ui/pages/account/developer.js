@@ -7,7 +7,7 @@ import { Chart } from '../../components/Chart.js';
 import { Field } from '../../components/Field.js';
 import { Notice } from '../../components/Notice.js';
 import { Table } from '../../components/Table.js';
-import { accountId, loadProblem, useLoad } from './common.js';
+import { accountId, loadProblem, tokenScale, useLoad } from './common.js';
 
 const BADGE = { approved: 'badge-ok', pending: 'badge-warn', rejected: 'badge-bad' };
 
@@ -38,6 +38,7 @@ export function DeveloperPage() {
   const dev = useLoad(() => api.get(`/v1/accounts/${encodeURIComponent(acc)}/developer`), [acc]);
   const d = dev.data;
   const earnings = d?.earnings ?? [];
+  const scale = tokenScale([earnings.map((e) => e.tokens)]);
   return html`<section aria-labelledby="dev-h">
     <h1 id="dev-h">Your DServices</h1>
     <${Notice} kind="error">${loadProblem(dev.error, 'the DServices and earnings')}<//>
@@ -57,8 +58,8 @@ export function DeveloperPage() {
         <${PayoutAddress} acc=${acc} current=${d.payoutAddress} onSaved=${dev.reload} />
         ${d.unavailable ? html`<${Notice} kind="warn">Earnings are not available right now: ${d.unavailable}<//>` : null}
         ${earnings.length > 0
-          ? html`<div class="charts"><${Chart} title="Your share per cycle (CGN)" yLabel="CGN" testid="chart-earnings" series=${[{ label: 'earned', unit: ' CGN' }]}
-              data=${[earnings.map((e) => Math.floor((e.closedAt ?? e.openedAt) / 1000)), earnings.map((e) => Number(BigInt(e.tokens) / 10n ** 12n) / 1e6)]} /></div>`
+          ? html`<div class="charts"><${Chart} title=${`Your share per cycle (${scale.unit})`} yLabel=${scale.unit} testid="chart-earnings" series=${[{ label: 'earned', unit: ` ${scale.unit}` }]}
+              data=${[earnings.map((e) => Math.floor((e.closedAt ?? e.openedAt) / 1000)), earnings.map((e) => scale.of(e.tokens))]} /></div>`
           : null}
         <${Table} caption="Your developer share per closed cycle" testid="earnings" rowKey=${(r) => r.cycle} rows=${[...earnings].reverse()} empty="Nothing earned in a closed cycle yet."
           columns=${[
