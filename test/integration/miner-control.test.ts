@@ -38,7 +38,7 @@ function getWithHost(url: string, host: string): Promise<number> {
 beforeAll(async () => {
   t = await startTestNode();
   dir = tempDir('cgn-control-');
-  m = spawnMiner(t.node.minerUrl, dir.path, { slots: 2, args: ['--control-port', '0', '--sandbox', 'none'] });
+  m = spawnMiner(t.node.minerUrl, dir.path, { slots: 2, args: ['--control-port', '0', '--sandbox', 'none', '--metrics-port', '0'] });
   await waitFor(() => /miner control app: (http:\S+)/.test(m.stderr()), 'the miner to print its control URL');
   const printed = /miner control app: (http:\S+)/.exec(m.stderr())![1]!;
   [base, token] = printed.split('#token=') as [string, string];
@@ -148,6 +148,9 @@ describe('miner control app (real miner process)', () => {
     await waitFor(inPool, 'the restarted miner back in the pool', 30_000);
     const r = await work('/', 'after restart');
     expect(r.status).toBe(200);
+    // Its Prometheus metrics follow the restarted miner.
+    const metricsUrl = /"metricsUrl":"(http:[^"]+)"/.exec(m.stderr())![1]!;
+    await waitFor(async () => /^cgn_miner_connected\{[^}]*\} 1$/m.test(await (await fetch(metricsUrl)).text()), 'the metrics to show the restarted miner connected');
   });
 });
 

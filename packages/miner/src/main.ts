@@ -267,19 +267,6 @@ export async function runMinerFromArgs(argv: string[], io: MainIo = defaultIo): 
 
   // Said on the console in plain words, not only in the JSON log: unpaid work is no surprise.
   if (options.payoutAddress === undefined) io.stderr(`${noPayoutAddressWarning()}\n`);
-  // The node's periodic standing report is for the control app, not the console.
-  miner.on('notice', (n) => n.kind === 'reputation' || io.stderr(`${noticeLine(n)}\n`));
-  if (metricsPort !== null) {
-    try {
-      const served = await serveMinerMetrics(minerRegistry(miner), metricsPort);
-      logger.info({ metricsUrl: served.url }, 'serving Prometheus metrics on loopback');
-      miner.once('stopped', () => void served.close());
-    } catch (err) {
-      // The miner works without its metrics; the owner hears why they are missing.
-      logger.error({ err: (err as Error).message, port: metricsPort }, 'could not serve metrics (is the port in use?); the miner runs without them');
-    }
-  }
-
   if (values['no-control'] !== true) {
     try {
       control = await startControlApp({ miner, restart: () => startMiner(options), keyFile: options.keyFile ?? DEFAULT_KEY_FILE, port: controlPort, payoutAddress: options.payoutAddress, chain });
@@ -288,6 +275,22 @@ export async function runMinerFromArgs(argv: string[], io: MainIo = defaultIo): 
     } catch (err) {
       // The miner works without it; the owner hears why it is missing.
       logger.error({ err: (err as Error).message, port: controlPort }, 'could not serve the control app (is the port in use?); the miner runs without it');
+    }
+  }
+
+  // The control app may stop this miner and start another: the console and metrics follow it.
+  const current = control?.controller.current ?? miner;
+  // The node's periodic standing report is for the control app, not the console.
+  current.on('notice', (n) => n.kind === 'reputation' || io.stderr(`${noticeLine(n)}\n`));
+  if (metricsPort !== null) {
+    try {
+      const served = await serveMinerMetrics(minerRegistry(current), metricsPort);
+      logger.info({ metricsUrl: served.url }, 'serving Prometheus metrics on loopback');
+      // Without the control app the process ends with its miner; with it, metrics follow the next one.
+      if (control === null) miner.once('stopped', () => void served.close());
+    } catch (err) {
+      // The miner works without its metrics; the owner hears why they are missing.
+      logger.error({ err: (err as Error).message, port: metricsPort }, 'could not serve metrics (is the port in use?); the miner runs without them');
     }
   }
 

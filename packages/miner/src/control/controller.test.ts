@@ -135,9 +135,15 @@ describe('MinerController', () => {
     conn = await next;
     await conn.advertised();
     expect(() => controller.startMiner()).toThrow(/already/);
+    // Metrics and the console read `current`: it follows the new miner.
+    const seen: string[] = [];
+    controller.current.on('work-done', (w) => seen.push(w.id));
+    expect(controller.current.status().minerId).toBe(controller.miner!.minerId);
     const from2 = conn.frames.length;
     conn.send(frame({ t: 'work', id: 'w2', dservice: 'echo', method: 'POST', path: '/', headers: [], body: new Uint8Array(1), timeoutMs: 10_000 }) as WorkFrame);
     await after(from2, (f) => f.t === 'result');
     expect(controller.status().work).toMatchObject({ total: 2, byDService: { echo: 2 } });
+    expect(seen).toEqual(['w2']);
+    expect(controller.current.status().connected).toBe(true);
   });
 });

@@ -8,8 +8,9 @@
  * by advertising again. Stop stops the miner (DServices too); start starts a new one with the
  * same options; the process, and this app, keep running in between.
  */
+import { EventEmitter } from 'node:events';
 import { loadDServicePackage } from '../dservice-package.js';
-import type { Miner, MinerStatus } from '../miner.js';
+import type { Miner, MinerEvents, MinerStatus } from '../miner.js';
 import type { LogEntry } from '../log.js';
 import { slotsUnderCeiling } from './cpu-ceiling.js';
 import { ChainEarnings, NO_CHAIN, type ChainConfig, type ChainView } from './earnings.js';
@@ -92,8 +93,15 @@ export class ControlActionError extends Error {
   }
 }
 
+/** Whichever miner runs now: its status (the last one's while stopped) and its work and notice events. */
+export type CurrentMiner = Pick<Miner, 'status' | 'on' | 'minerId'>;
+
 export class MinerController {
   private minerValue: Miner | null;
+  private lastMiner: Miner;
+  private readonly source = new EventEmitter<MinerEvents>();
+  /** For metrics and the console: they follow the miner across Stop and Start. */
+  readonly current: CurrentMiner;
   private transition: 'starting' | 'stopping' | null = null;
   private pausedByOwner = false;
   private settingsValue: ControlSettings;
@@ -116,6 +124,9 @@ export class MinerController {
 
   constructor(private readonly o: ControllerOptions) {
     this.minerValue = o.miner;
+    this.lastMiner = o.miner;
+    // Cast: Miner's `on` returns a Miner for chaining, which no reader of `current` does.
+    this.current = Object.assign(this.source, { minerId: o.miner.minerId, status: () => (this.minerValue ?? this.lastMiner).status() }) as unknown as CurrentMiner;
     this.settingsValue = loadSettings(o.settingsFile);
     this.now = o.now ?? Date.now;
     this.detector = new IdleDetector({
@@ -160,14 +171,22 @@ export class MinerController {
     if (this.notices.length > NOTICES) this.notices.shift();
   };
 
+  private readonly forwardWork = (w: MinerEvents['work-done'][0]): boolean => this.source.emit('work-done', w);
+  private readonly forwardNotice = (n: MinerEvents['notice'][0]): boolean => this.source.emit('notice', n);
+
   private attach(m: Miner): void {
+    this.lastMiner = m;
     m.on('log', this.onLog);
     m.on('notice', this.onNotice);
+    m.on('work-done', this.forwardWork);
+    m.on('notice', this.forwardNotice);
   }
 
   private detach(m: Miner): void {
     m.off('log', this.onLog);
     m.off('notice', this.onNotice);
+    m.off('work-done', this.forwardWork);
+    m.off('notice', this.forwardNotice);
   }
 
   // ---- actions ---------------------------------------------------------------------------------
