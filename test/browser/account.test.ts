@@ -266,6 +266,28 @@ describe('account pages in a browser', () => {
     await page.getByTestId('revenue').getByRole('cell', { name: 'echo', exact: true }).waitFor();
     await page.getByTestId('chart-earnings').locator('canvas').waitFor();
     await shot('developer');
+  });
+
+  it("staff look at any account's pages; another user of the account is told the money pages are the owner's", async () => {
+    expect((await central.admin.call('POST', `/v1/accounts/${demo.accountId}/users`, { login: 'demo-member', password: 'Demo-Memb3r-Passw0rd!' })).status).toBe(201);
+    const signInAs = async (login: string, password: string): Promise<void> => {
+      await page.getByRole('button', { name: 'Sign out' }).click();
+      await page.getByLabel('Login').fill(login);
+      await page.getByLabel('Password').fill(password);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.getByTestId('nav-account').waitFor();
+    };
+    await signInAs('demo-member', 'Demo-Memb3r-Passw0rd!');
+    await page.goto(`${central.url}/ui/#/account/usage`);
+    await page.getByRole('alert').filter({ hasText: "Only the account's owner (and CGN staff) may see the usage" }).waitFor();
+    await signInAs(TEST_ADMIN.login, TEST_ADMIN.password);
+    await page.goto(`${central.url}/ui/#/account/usage`);
+    await page.getByLabel('Account id (staff: look at any account)').fill(demo.accountId);
+    await page.getByRole('button', { name: 'Look at it' }).click();
+    await page.waitForURL(`**/ui/#/account/usage?account=${demo.accountId}`);
+    await page.getByTestId('usage-totals').getByRole('cell', { name: 'echo', exact: true }).waitFor();
+    await page.getByTestId('chart-cost').locator('canvas').waitFor();
+    await shot('staff-view');
     expect(problems).toEqual([]);
   });
 });

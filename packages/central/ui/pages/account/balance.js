@@ -4,7 +4,7 @@ import { html, fmtTime, shortHash } from '../../lib.js';
 import { api } from '../../api.js';
 import { Notice } from '../../components/Notice.js';
 import { Table } from '../../components/Table.js';
-import { accountId, CopyButton, loadProblem, tokens as fmtTokens, useLoad } from './common.js';
+import { accountId, CopyButton, loadProblem, tokens as fmtTokens, useLoad, AccountPicker } from './common.js';
 
 function Tile({ k, v, testid }) {
   return html`<div class="tile" data-testid=${testid}><div class="v">${v}</div><div class="k">${k}</div></div>`;
@@ -26,13 +26,14 @@ function TopUp({ t }) {
   </section>`;
 }
 
-export function BalancePage() {
-  const acc = accountId();
+export function BalancePage({ query, path }) {
+  const acc = accountId(query);
   const b = useLoad(() => api.get(`/v1/accounts/${encodeURIComponent(acc)}/balance`), [acc]);
   const d = b.data;
   const low = d && BigInt(d.balance.available) <= 0n;
   return html`<section aria-labelledby="bal-h">
     <h1 id="bal-h">Balance and deposits</h1>
+    <${AccountPicker} query=${query} path=${path} />
     <p>Your account prepays its work: nodes accept work up to the available balance (past it they answer 402).</p>
     <${Notice} kind="error">${loadProblem(b.error, 'the balance')}<//>
     ${d

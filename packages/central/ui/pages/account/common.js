@@ -2,11 +2,31 @@
 // account's id, and a copy-to-clipboard button.
 import { useCallback, useEffect, useState } from 'preact/hooks';
 import { html, announce, fmtTokens } from '../../lib.js';
-import { getSession } from '../../api.js';
+import { getSession, isStaff } from '../../api.js';
+import { Field } from '../../components/Field.js';
 
-/** The signed-in user's account id. */
-export function accountId() {
-  return getSession()?.user?.accountId ?? '';
+/** The account a page shows: the signed-in user's own, or for staff the one in `?account=`. */
+export function accountId(query) {
+  const s = getSession();
+  const own = s?.user?.accountId ?? '';
+  return isStaff(s) && typeof query?.account === 'string' && query.account !== '' ? query.account : own;
+}
+
+/** Staff only: which account's pages to look at (`#/account/...?account=ID`). */
+export function AccountPicker({ query, path }) {
+  const s = getSession();
+  const [value, setValue] = useState(query?.account ?? '');
+  if (!isStaff(s)) return null;
+  const go = (e) => {
+    e.preventDefault();
+    const v = value.trim();
+    location.hash = v === '' ? `#${path}` : `#${path}?account=${encodeURIComponent(v)}`;
+  };
+  return html`<form class="toolbar" onSubmit=${go} aria-label="Account to look at (staff)">
+    <${Field} label="Account id (staff: look at any account)" name="staff-account" value=${value} onInput=${setValue} spellcheck="false"
+      hint=${`Empty: your own account (${s.user.accountId}).`} />
+    <button type="submit" class="secondary">Look at it</button>
+  </form>`;
 }
 
 /** Whether the signed-in user owns their account (money pages are the owner's). */

@@ -7,7 +7,7 @@ import { Chart } from '../../components/Chart.js';
 import { Field } from '../../components/Field.js';
 import { Notice } from '../../components/Notice.js';
 import { Table } from '../../components/Table.js';
-import { accountId, loadProblem, tokenScale, useLoad } from './common.js';
+import { accountId, loadProblem, tokenScale, useLoad, AccountPicker } from './common.js';
 
 const BADGE = { approved: 'badge-ok', pending: 'badge-warn', rejected: 'badge-bad' };
 
@@ -33,14 +33,15 @@ function PayoutAddress({ acc, current, onSaved }) {
   </form>`;
 }
 
-export function DeveloperPage() {
-  const acc = accountId();
+export function DeveloperPage({ query, path }) {
+  const acc = accountId(query);
   const dev = useLoad(() => api.get(`/v1/accounts/${encodeURIComponent(acc)}/developer`), [acc]);
   const d = dev.data;
   const earnings = d?.earnings ?? [];
   const scale = tokenScale([earnings.map((e) => e.tokens)]);
   return html`<section aria-labelledby="dev-h">
     <h1 id="dev-h">Your DServices</h1>
+    <${AccountPicker} query=${query} path=${path} />
     <${Notice} kind="error">${loadProblem(dev.error, 'the DServices and earnings')}<//>
     ${d && !d.developer ? html`<${Notice} kind="info">This account is not a developer account: ask CGN to add the developer kind to publish DServices.<//>` : null}
     ${d

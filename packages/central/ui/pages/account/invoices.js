@@ -4,7 +4,7 @@ import { html, fmtMicros, fmtTokens, fmtCount, fmtTime } from '../../lib.js';
 import { api } from '../../api.js';
 import { Notice } from '../../components/Notice.js';
 import { Table } from '../../components/Table.js';
-import { accountId, loadProblem, useLoad } from './common.js';
+import { accountId, loadProblem, useLoad, AccountPicker } from './common.js';
 
 function rate(r) {
   return r ? `${r.num}/${r.den} base units per µUSD` : '—';
@@ -29,13 +29,14 @@ function InvoiceDetail({ acc, cycle }) {
   </div>`;
 }
 
-export function InvoicesPage() {
-  const acc = accountId();
+export function InvoicesPage({ query, path }) {
+  const acc = accountId(query);
   const list = useLoad(() => api.get(`/v1/accounts/${encodeURIComponent(acc)}/invoices`), [acc]);
   const [open, setOpen] = useState(null);
   const rows = [...(list.data?.invoices ?? [])].reverse();
   return html`<section aria-labelledby="inv-h">
     <h1 id="inv-h">Invoices</h1>
+    <${AccountPicker} query=${query} path=${path} />
     <p>One invoice per closed billing cycle: what your account's work cost and what was charged from your balance, newest first.</p>
     <${Notice} kind="error">${loadProblem(list.error, 'the invoices')}<//>
     <${Table} caption="Invoices per cycle" testid="invoices" rowKey=${(r) => r.cycle} rows=${rows} empty=${list.loading ? 'Loading…' : 'No billing cycle has closed yet.'}

@@ -6,7 +6,7 @@ import { api } from '../../api.js';
 import { Field, Select } from '../../components/Field.js';
 import { Notice } from '../../components/Notice.js';
 import { Table } from '../../components/Table.js';
-import { accountId, CopyButton, loadProblem, useLoad } from './common.js';
+import { accountId, CopyButton, loadProblem, useLoad, AccountPicker } from './common.js';
 
 const SCOPE_SETS = [
   { value: 'work,select,token', label: 'Send work, find nodes, get access tokens (default)' },
@@ -26,8 +26,8 @@ function state(k, now) {
   return html`<span class="badge badge-ok">active</span>`;
 }
 
-export function KeysPage() {
-  const acc = accountId();
+export function KeysPage({ query, path }) {
+  const acc = accountId(query);
   const keys = useLoad(() => api.get(`/v1/accounts/${encodeURIComponent(acc)}/keys`), [acc]);
   const [name, setName] = useState('');
   const [scopes, setScopes] = useState(SCOPE_SETS[0].value);
@@ -96,6 +96,7 @@ export function KeysPage() {
 
   return html`<section aria-labelledby="keys-h">
     <h1 id="keys-h">API keys</h1>
+    <${AccountPicker} query=${query} path=${path} />
     <p>Your DApp sends its work with an API key (<code>Authorization: Bearer cgn_…</code>). Keep keys secret; revoke one the moment it may have leaked — nodes refuse it at once.</p>
     ${created
       ? html`<div class="card wide once" data-testid="new-key">

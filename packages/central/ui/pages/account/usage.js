@@ -7,7 +7,7 @@ import { Chart } from '../../components/Chart.js';
 import { Field, Select } from '../../components/Field.js';
 import { Notice } from '../../components/Notice.js';
 import { Table } from '../../components/Table.js';
-import { accountId, isoDay, loadProblem, moneyScale, useLoad } from './common.js';
+import { accountId, isoDay, loadProblem, moneyScale, useLoad, AccountPicker } from './common.js';
 
 const PAGE = 25;
 
@@ -60,8 +60,8 @@ function EndUsers({ acc, from, to }) {
   </section>`;
 }
 
-export function UsagePage() {
-  const acc = accountId();
+export function UsagePage({ query, path }) {
+  const acc = accountId(query);
   const today = Date.now();
   const [by, setBy] = useState('dservice');
   const [bucket, setBucket] = useState('day');
@@ -74,6 +74,7 @@ export function UsagePage() {
 
   return html`<section aria-labelledby="usage-h">
     <h1 id="usage-h">Usage</h1>
+    <${AccountPicker} query=${query} path=${path} />
     <p>What your DApps' requests cost, per ${what}, from the nodes' metering ledger. Amounts are in US dollars as priced; “Charged” is what the ledger charged in CGN at each cycle's rate.</p>
     <form class="toolbar" onSubmit=${(e) => { e.preventDefault(); setApplied({ from, to }); }} aria-label="Usage window">
       <${Select} label="Group by" name="usage-by" value=${by} onChange=${setBy} options=${[{ value: 'dservice', label: 'DService' }, { value: 'end-user', label: 'End user' }]} />
@@ -87,6 +88,6 @@ export function UsagePage() {
     <${Notice} kind="error">${loadProblem(set.error, 'the usage')}<//>
     ${set.data ? html`<${SeriesCharts} set=${set.data} what=${what} /><${SeriesTable} set=${set.data} what=${what} />
       ${set.data.keys > set.data.series.filter((s) => s.key !== '(others)').length ? html`<p class="hint">The ${set.data.top} most expensive of ${fmtCount(set.data.keys)} are drawn; the rest are summed as “(others)”.</p>` : null}` : set.loading ? html`<p>Loading…</p>` : null}
-    ${bucket === 'day' ? html`<${EndUsers} acc=${acc} from=${applied.from} to=${applied.to} />` : null}
+    ${bucket === 'day' && set.error?.status !== 403 ? html`<${EndUsers} acc=${acc} from=${applied.from} to=${applied.to} />` : null}
   </section>`;
 }
