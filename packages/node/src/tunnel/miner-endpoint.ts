@@ -15,6 +15,7 @@ import {
 import type { Broker } from '../broker/broker.js';
 import { CLOSE } from './close-codes.js';
 import { HeartbeatWheel, heartbeatBuckets } from './heartbeat-wheel.js';
+import { JoinSummary } from './join-summary.js';
 import type { Logger } from '../log.js';
 import { MinerFaults, type MinerFaultOptions } from './miner-faults.js';
 import { tierRefusal, type MinerGrant } from '../tiers/grants.js';
@@ -112,6 +113,8 @@ export class MinerEndpoint {
     attestation: { challenges: 0, verified: 0, refused: {} as Partial<Record<RefusalCode | 'timeout' | 'unsolicited', number>> },
   };
   readonly faults: MinerFaults;
+  /** Joins and leaves: each at debug, one info line per 10 s that had any. */
+  private readonly joins: JoinSummary;
 
   constructor(
     private readonly options: MinerEndpointOptions,
@@ -119,6 +122,7 @@ export class MinerEndpoint {
     private readonly log: Logger,
   ) {
     this.faults = new MinerFaults(() => Date.now(), options.faults);
+    this.joins = new JoinSummary(log, () => this.byMiner.size);
   }
 
   async start(): Promise<AddressInfo> {
@@ -147,6 +151,7 @@ export class MinerEndpoint {
     const ackEvery = Math.max(10, Math.floor(this.broker.options.ackTimeoutMs / 4));
     this.sweeper = setInterval(() => this.broker.sweep(), ackEvery);
     this.sweeper.unref();
+    this.joins.start();
     return http.address() as AddressInfo;
   }
 
@@ -244,6 +249,7 @@ export class MinerEndpoint {
   async stop(): Promise<void> {
     this.heartbeat?.stop();
     if (this.sweeper) clearInterval(this.sweeper);
+    this.joins.stop();
     for (const c of this.conns) {
       c.out.push(frame({ t: 'drain', reason: 'node shutting down' }));
       c.out.flush();
@@ -298,7 +304,8 @@ export class MinerEndpoint {
         this.byMiner.delete(c.minerId);
         this.broker.removeMiner(c.minerId, 'tunnel closed');
         this.options.minerGone?.(c.minerId);
-        this.log.info({ miner: c.minerId.slice(0, 16), remote: c.remote }, 'miner disconnected');
+        this.joins.left();
+        this.log.debug({ miner: c.minerId.slice(0, 16), remote: c.remote }, 'miner disconnected');
       }
     });
     ws.on('error', (err) => this.log.warn({ err: err.message, remote }, 'miner tunnel error'));
@@ -355,7 +362,8 @@ export class MinerEndpoint {
         if (f.t !== 'advertise') return this.reject(c, CLOSE.unexpectedFrame, `unexpected ${f.t} frame: expected advertise`);
         c.phase = 'ready';
         c.advert = f;
-        this.log.info({ miner: c.minerId!.slice(0, 16), remote: c.remote, agent: excerpt(c.hello!.agent, 64), advertised: f.tier, granted: c.grant!.tier, grantedBy: c.grant!.by, slots: f.slots, dservices: f.dservices.map((d) => d.name) }, 'miner connected');
+        this.joins.joined();
+        this.log.debug({ miner: c.minerId!.slice(0, 16), remote: c.remote, agent: excerpt(c.hello!.agent, 64), advertised: f.tier, granted: c.grant!.tier, grantedBy: c.grant!.by, slots: f.slots, dservices: f.dservices.map((d) => d.name) }, 'miner connected');
         return this.advertised(c, f);
       case 'ready':
         return this.onReadyFrame(c, c.minerId!, f);
@@ -489,7 +497,7 @@ export class MinerEndpoint {
     const c = this.byMiner.get(id);
     if (c !== undefined && c.admittedTier !== f.tier) {
       c.admittedTier = f.tier;
-      this.log.info({ miner: id.slice(0, 16), tier: f.tier, grantedBy: f.tier === 'attested' ? 'quote' : c.grant!.by }, 'miner admitted to its tier');
+      this.log.debug({ miner: id.slice(0, 16), tier: f.tier, grantedBy: f.tier === 'attested' ? 'quote' : c.grant!.by }, 'miner admitted to its tier');
     }
     if (f.payoutAddress !== undefined) this.options.onPayoutAddress?.(id, f.payoutAddress);
     this.broker.addMiner(id, this.options.admitDServices?.(f) ?? f);
