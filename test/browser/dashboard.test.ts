@@ -10,6 +10,7 @@ import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { generateMinerKey, minerIdOf } from '@cgn/protocol';
 import { parseAlertConfig } from '@cgn/node';
@@ -94,10 +95,14 @@ beforeAll(async () => {
     urls: { work: t.node.workUrl, miner: t.node.minerUrl, status: t.node.statusUrl, central: 'wss://127.0.0.1:1' },
   })).status).toBe(201);
   // One miner registered at central by its operator account (so it has a name and a granted tier).
-  const acc = await admin('POST', '/v1/accounts', { name: 'rigs-inc', kinds: ['miner'], owner: { login: 'rigs-owner', password: 'Rigs-Own3r-Pw!' } });
+  const acc = await admin('POST', '/v1/accounts', { name: 'rigs-inc', kinds: ['miner', 'developer'], owner: { login: 'rigs-owner', password: 'Rigs-Own3r-Pw!' } });
   expect(acc.status).toBe(201);
   const owner = await testCall(central.url, null, 'POST', '/v1/auth/login', { login: 'rigs-owner', password: 'Rigs-Own3r-Pw!' });
   expect((await testCall(central.url, owner.body.token, 'POST', '/v1/miners', { publicKey: minerIdOf(keys[0]!.publicKey), name: 'rig-zero' })).status).toBe(201);
+  // Two DService versions waiting for an administrator's approval.
+  for (const version of ['1.0.0', '1.1.0']) {
+    expect((await testCall(central.url, owner.body.token, 'POST', '/v1/dservices', { name: 'thumbs', version, digest: `sha256:${randomBytes(32).toString('hex')}` })).status).toBe(201);
+  }
   // A monitor with TOTP enrolled.
   expect((await admin('POST', `/v1/accounts/${sys}/users`, { ...MONITOR, role: 'monitor' })).status).toBe(201);
   const mon = await testCall(central.url, null, 'POST', '/v1/auth/login', MONITOR);
@@ -194,6 +199,17 @@ describe('operator dashboard in a browser', () => {
     expect(await unlabelled(page)).toEqual([]);
   });
 
+  it('an administrator approves a pending DService version from the DServices page', async () => {
+    await page.getByRole('link', { name: 'DServices', exact: true }).click();
+    const table = page.getByTestId('dservices-table');
+    await table.getByRole('cell', { name: 'thumbs@1.0.0', exact: true }).waitFor();
+    await table.getByRole('row').filter({ hasText: 'thumbs@1.0.0' }).getByRole('button', { name: 'Approve' }).click();
+    await page.getByTestId('status').filter({ hasText: 'thumbs@1.0.0 approved' }).waitFor();
+    await table.getByRole('cell', { name: 'thumbs@1.0.0', exact: true }).waitFor({ state: 'detached' });
+    const d = await testCall(central.url, (await testCall(central.url, null, 'POST', '/v1/auth/login', TEST_ADMIN)).body.token, 'GET', '/v1/dservices/thumbs/1.0.0');
+    expect(d.body.state).toBe('approved');
+  });
+
   it('revenue per DService comes from the ledger', async () => {
     await page.getByRole('link', { name: 'Revenue and cycles' }).click();
     await page.getByTestId('revenue-table').getByRole('cell', { name: 'echo', exact: true }).waitFor();
@@ -212,6 +228,9 @@ describe('operator dashboard in a browser', () => {
     await page.goto(`${central.url}/ui/#/ops/nodes`);
     await page.getByTestId('nodes-table').getByText('node-local-1').waitFor();
     expect(await page.getByTestId('node-drain').count()).toBe(0);
+    await page.goto(`${central.url}/ui/#/ops/dservices`);
+    await page.getByTestId('dservices-table').getByRole('cell', { name: 'thumbs@1.1.0', exact: true }).waitFor();
+    expect(await page.getByTestId('ds-approve').count()).toBe(0);
     // Central keeps the audit log for administrators and operators: no link to it here.
     expect(await page.getByRole('link', { name: 'Audit log' }).count()).toBe(0);
     await page.screenshot({ path: join(SHOTS, 'dashboard-monitor.png'), fullPage: true });

@@ -29,6 +29,7 @@ export function usePoll(path, everyMs = 5000) {
 
 const KIND = {
   up: 'ok', idle: 'ok', open: 'ok', ok: 'ok', busy: 'warn', draining: 'warn', degraded: 'warn', connecting: 'warn', warning: 'warn',
+  approved: 'ok', anchored: 'ok', pending: 'warn', sealed: 'warn', rejected: 'bad',
   down: 'bad', offline: 'muted', closed: 'bad', critical: 'bad', unknown: 'muted', info: 'muted', stale: 'bad',
 };
 
