@@ -24,10 +24,10 @@
 import * as crypto from 'node:crypto';
 import { StandardMerkleTree } from '@openzeppelin/merkle-tree';
 import { GENESIS_HASH, chainHash, type RowBilling } from './chain.js';
-import { merkleProof, merkleRoot, merkleRootFromProof } from './merkle.js';
+import { merkleProof, merkleRoot, merkleRootFromProof, merkleRootInPlace } from './merkle.js';
 import type { TokenRate } from './pricing/price.js';
 import { BENEFICIARIES, type Beneficiary, type SplitParts } from './pricing/split.js';
-import { decodeBps, encodeSplit, type Charge, type Microtransaction } from './record.js';
+import { decodeBps, decodeParts, encodeSplit, type Charge, type Microtransaction } from './record.js';
 
 /** Records per sealed batch, by default. */
 export const DEFAULT_BATCH_SIZE = 4096;
@@ -203,58 +203,191 @@ export interface PayoutBook {
   held: readonly HeldCredit[];
 }
 
+/**
+ * An exact running sum of token amounts that stays in doubles while it can: each amount below
+ * 2^53 is added as a number, and the number part is moved into the bigint part just before it
+ * would pass 2^53 - 1 (a double sum of two safe integers is exact up to there, and compares
+ * correctly above it). A million bigint additions cost more than the whole read of a cycle.
+ */
+class Sum {
+  big = 0n;
+  n = 0;
+  add(x: number): void {
+    const y = this.n + x;
+    if (y > Number.MAX_SAFE_INTEGER) {
+      this.big += BigInt(this.n);
+      this.n = x;
+    } else this.n = y;
+  }
+  addBig(x: bigint): void {
+    this.big += x;
+  }
+  get value(): bigint {
+    return this.big + BigInt(this.n);
+  }
+}
+
+/** The priced rows of one (account, miner, developer, operator, charity): what a cycle's debits and credits are made of. */
+interface Group {
+  account: string;
+  ids: readonly [string, string, string, string];
+  records: number;
+  price: Sum;
+  tokens: Sum;
+  parts: [Sum, Sum, Sum, Sum];
+}
+
+/** `pushText` was given a key that is not five NUL-joined ids (an id holds a NUL): feed such rows through `push`. */
+export class CycleKeyError extends Error {}
+
+/** Decimal text of at most 15 digits: exact as a double (< 10^15 < 2^53). */
+const SHORT = 15;
+const NO_IDS = 'priced record has no';
+
 /** Accumulates a closing cycle's rows (fed in append order) into its totals, batches and trees. */
 export class CycleAccumulator {
-  private readonly debits = new Map<string, Debit>();
-  private readonly credits = new Map<string, { role: Beneficiary; beneficiary: string; tokens: bigint; records: number; byAccount: Map<string, bigint> }>();
+  private readonly groups = new Map<string, Group>();
   private readonly batches: BatchInfo[] = [];
-  private leaves: Uint8Array[] = [];
+  /** The open batch's leaves, 32 bytes each, hashed level by level in place when it is full. */
+  private leaves: Buffer;
+  private count = 0;
   private firstSeq = 0;
   private lastSeq = 0;
   private records = 0;
   private priced = 0;
-  private priceMicros = 0n;
-  private tokens = 0n;
+  private readonly priceMicros = new Sum();
+  private readonly tokens = new Sum();
+  private readonly parsed = [0, 0, 0, 0];
 
   constructor(readonly batchSize: number = DEFAULT_BATCH_SIZE) {
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError('batchSize must be a positive integer');
+    this.leaves = Buffer.allocUnsafe(Math.min(batchSize, DEFAULT_BATCH_SIZE) * 32);
   }
 
   push(row: CycleRow): void {
-    if (this.records > 0 && row.seq <= this.lastSeq) throw new Error(`cycle rows out of order at seq ${row.seq}`);
-    if (this.leaves.length === 0) this.firstSeq = row.seq;
-    this.leaves.push(row.hash);
-    this.lastSeq = row.seq;
-    this.records++;
-    if (this.leaves.length === this.batchSize) this.seal();
+    const h = row.hash;
+    if (h.length !== 32) throw new Error(`the record at seq ${row.seq} has a ${h.length}-byte hash, not 32`);
+    this.leaf(row.seq).set(h, this.count++ * 32);
+    this.afterLeaf();
     if (row.tokens === null || row.parts === null || row.priceMicros === null) return;
+    const ids = [row.miner, row.developer, row.operator, row.charity] as const;
+    for (let i = 0; i < 4; i++) if (ids[i] === null) throw new Error(`${NO_IDS} ${BENEFICIARIES[i]!} at seq ${row.seq}`);
+    const g = this.group(`${row.account}\u0000${ids.join('\u0000')}`, row.account, ids as readonly [string, string, string, string]);
     this.priced++;
-    this.priceMicros += row.priceMicros;
-    this.tokens += row.tokens;
-    let d = this.debits.get(row.account);
-    if (d === undefined) this.debits.set(row.account, (d = { account: row.account, records: 0, priceMicros: 0n, tokens: 0n, held: 0n, released: 0n }));
-    d.records++;
-    d.priceMicros += row.priceMicros;
-    d.tokens += row.tokens;
-    const ids: Record<Beneficiary, string | null> = { miner: row.miner, developer: row.developer, operator: row.operator, charity: row.charity };
-    for (const role of BENEFICIARIES) {
-      const amount = row.parts[role];
-      const id = ids[role];
-      if (id === null) throw new Error(`priced record at seq ${row.seq} has no ${role}`);
-      const k = `${role}\u0000${id}`;
-      let c = this.credits.get(k);
-      if (c === undefined) this.credits.set(k, (c = { role, beneficiary: id, tokens: 0n, records: 0, byAccount: new Map() }));
-      c.tokens += amount;
-      c.records++;
-      // Who paid it, in case it is held: the same account's escrow pays it when it is released.
-      c.byAccount.set(row.account, (c.byAccount.get(row.account) ?? 0n) + amount);
+    g.records++;
+    this.priceMicros.addBig(row.priceMicros);
+    this.tokens.addBig(row.tokens);
+    g.price.addBig(row.priceMicros);
+    g.tokens.addBig(row.tokens);
+    const p = row.parts;
+    g.parts[0].addBig(p.miner);
+    g.parts[1].addBig(p.developer);
+    g.parts[2].addBig(p.operator);
+    g.parts[3].addBig(p.charity);
+  }
+
+  /**
+   * One row as the stores read it, in text: the hash in hex, and `key` = account,
+   * miner, developer, operator and charity joined by NUL (no id holds a NUL: records refuse it);
+   * price, tokens and parts ("m/d/o/c") in decimal, null when unpriced. Same result as `push`.
+   */
+  pushText(seq: number, hashHex: string, key: string, price: string | null, tokens: string | null, parts: string | null): void {
+    const at = this.count * 32;
+    if (hashHex.length !== 64 || this.leaf(seq).write(hashHex, at, 32, 'hex') !== 32) throw new Error(`the record at seq ${seq} has a malformed hash`);
+    this.count++;
+    this.afterLeaf();
+    if (tokens === null || parts === null || price === null) return;
+    const g = this.group(key, null, null);
+    this.priced++;
+    g.records++;
+    if (price.length <= SHORT && tokens.length <= SHORT && this.parseParts(parts)) {
+      const pm = +price;
+      const t = +tokens;
+      this.priceMicros.add(pm);
+      this.tokens.add(t);
+      g.price.add(pm);
+      g.tokens.add(t);
+      const q = this.parsed;
+      g.parts[0].add(q[0]!);
+      g.parts[1].add(q[1]!);
+      g.parts[2].add(q[2]!);
+      g.parts[3].add(q[3]!);
+    } else {
+      const pm = BigInt(price);
+      const t = BigInt(tokens);
+      this.priceMicros.addBig(pm);
+      this.tokens.addBig(t);
+      g.price.addBig(pm);
+      g.tokens.addBig(t);
+      const q = decodeParts(parts);
+      g.parts[0].addBig(q.miner);
+      g.parts[1].addBig(q.developer);
+      g.parts[2].addBig(q.operator);
+      g.parts[3].addBig(q.charity);
+    }
+  }
+
+  /** "m/d/o/c" with every part of at most 15 digits into `parsed`; false when it is not that. */
+  private parseParts(s: string): boolean {
+    const q = this.parsed;
+    let k = 0;
+    let v = 0;
+    let digits = 0;
+    for (let i = 0; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      if (c === 47) {
+        if (digits === 0 || k === 3) return false;
+        q[k++] = v;
+        v = 0;
+        digits = 0;
+      } else if (c >= 48 && c <= 57 && digits < SHORT) {
+        v = v * 10 + (c - 48);
+        digits++;
+      } else return false;
+    }
+    if (k !== 3 || digits === 0) return false;
+    q[3] = v;
+    return true;
+  }
+
+  private group(key: string, account: string | null, ids: readonly [string, string, string, string] | null): Group {
+    let g = this.groups.get(key);
+    if (g === undefined) {
+      if (account === null || ids === null) {
+        const f = key.split('\u0000');
+        if (f.length !== 5) throw new CycleKeyError(`a cycle row's key splits into ${f.length} ids, not 5: an id holds a NUL`);
+        for (let i = 1; i < 5; i++) if (f[i] === '') throw new Error(`${NO_IDS} ${BENEFICIARIES[i - 1]!}`);
+        account = f[0]!;
+        ids = [f[1]!, f[2]!, f[3]!, f[4]!];
+      }
+      g = { account, ids, records: 0, price: new Sum(), tokens: new Sum(), parts: [new Sum(), new Sum(), new Sum(), new Sum()] };
+      this.groups.set(key, g);
+    }
+    return g;
+  }
+
+  /** The leaf buffer, after checking the row's order. */
+  private leaf(seq: number): Buffer {
+    if (this.records > 0 && seq <= this.lastSeq) throw new Error(`cycle rows out of order at seq ${seq}`);
+    if (this.count === 0) this.firstSeq = seq;
+    this.lastSeq = seq;
+    this.records++;
+    return this.leaves;
+  }
+
+  private afterLeaf(): void {
+    if (this.count === this.batchSize) this.seal();
+    else if (this.count * 32 === this.leaves.length) {
+      const grown = Buffer.allocUnsafe(Math.min(this.batchSize, this.count * 2) * 32);
+      this.leaves.copy(grown, 0, 0, this.count * 32);
+      this.leaves = grown;
     }
   }
 
   private seal(): void {
-    if (this.leaves.length === 0) return;
-    this.batches.push({ index: this.batches.length, firstSeq: this.firstSeq, lastSeq: this.lastSeq, records: this.leaves.length, root: merkleRoot(this.leaves).toString('hex') });
-    this.leaves = [];
+    if (this.count === 0) return;
+    this.batches.push({ index: this.batches.length, firstSeq: this.firstSeq, lastSeq: this.lastSeq, records: this.count, root: merkleRootInPlace(this.leaves, this.count).toString('hex') });
+    this.count = 0;
   }
 
   /**
@@ -264,16 +397,36 @@ export class CycleAccumulator {
    */
   finish(cycle: number, book: PayoutBook): CycleClose {
     this.seal();
+    // Debits per account and credits per beneficiary, in the order they first appear in the
+    // rows (a group's first row is where each of its ids first appears in it).
     const debits = new Map<string, Debit>();
-    for (const [k, d] of this.debits) debits.set(k, { ...d });
     const debitOf = (account: string): Debit => {
       let d = debits.get(account);
       if (d === undefined) debits.set(account, (d = { account, records: 0, priceMicros: 0n, tokens: 0n, held: 0n, released: 0n }));
       return d;
     };
+    const earned = new Map<string, { role: Beneficiary; beneficiary: string; tokens: bigint; records: number; byAccount: Map<string, bigint> }>();
+    for (const g of this.groups.values()) {
+      const d = debitOf(g.account);
+      d.records += g.records;
+      d.priceMicros += g.price.value;
+      d.tokens += g.tokens.value;
+      for (let i = 0; i < 4; i++) {
+        const role = BENEFICIARIES[i]!;
+        const id = g.ids[i]!;
+        const k = `${role}\u0000${id}`;
+        let c = earned.get(k);
+        if (c === undefined) earned.set(k, (c = { role, beneficiary: id, tokens: 0n, records: 0, byAccount: new Map() }));
+        const amount = g.parts[i]!.value;
+        c.tokens += amount;
+        c.records += g.records;
+        // Who paid it, in case it is held: the same account's escrow pays it when it is released.
+        c.byAccount.set(g.account, (c.byAccount.get(g.account) ?? 0n) + amount);
+      }
+    }
     const credits = new Map<string, Credit>();
     const newlyHeld: HeldCredit[] = [];
-    for (const [k, c] of this.credits) {
+    for (const [k, c] of earned) {
       const registered = book.registered.get(k);
       const credit: Credit = { role: c.role, beneficiary: c.beneficiary, address: (registered ?? derivedAddress(c.role, c.beneficiary)).toLowerCase(), tokens: c.tokens, records: c.records, held: 0n, released: 0n };
       credits.set(k, credit);
@@ -316,8 +469,8 @@ export class CycleAccumulator {
     return {
       records: this.records,
       pricedRecords: this.priced,
-      priceMicros: this.priceMicros,
-      tokens: this.tokens,
+      priceMicros: this.priceMicros.value,
+      tokens: this.tokens.value,
       held: newlyHeld.reduce((a, h) => a + h.tokens, 0n),
       released: releasedHeld.reduce((a, h) => a + h.tokens, 0n),
       batchSize: this.batchSize,

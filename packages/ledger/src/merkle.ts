@@ -48,6 +48,31 @@ export function merkleRoot(leaves: readonly Uint8Array[]): Buffer {
   return Buffer.from(all[all.length - 1]![0]!);
 }
 
+/**
+ * `merkleRoot` of the first `count` 32-byte leaves packed in `buf`, built level by level in
+ * place (each parent overwrites a node already consumed): no array or Buffer per node. `buf` is
+ * overwritten.
+ */
+export function merkleRootInPlace(buf: Buffer, count: number): Buffer {
+  if (count < 1) throw new RangeError('a Merkle tree needs at least one leaf');
+  if (buf.length < count * 32) throw new RangeError(`${count} leaves need ${count * 32} bytes, not ${buf.length}`);
+  const s = scratch;
+  let n = count;
+  while (n > 1) {
+    let j = 0;
+    for (let i = 0; i + 1 < n; i += 2, j++) {
+      buf.copy(s, 1, i * 32, i * 32 + 64);
+      buf.set(hashBuf(s), j * 32);
+    }
+    if (n % 2 === 1) {
+      buf.copy(buf, j * 32, (n - 1) * 32, n * 32);
+      j++;
+    }
+    n = j;
+  }
+  return Buffer.from(buf.subarray(0, 32));
+}
+
 export function merkleProof(leaves: readonly Uint8Array[], index: number): string[] {
   if (!Number.isInteger(index) || index < 0 || index >= leaves.length) throw new RangeError(`leaf ${index} is not in a tree of ${leaves.length}`);
   const proof: string[] = [];

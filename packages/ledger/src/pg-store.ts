@@ -511,19 +511,15 @@ export class PostgresLedgerStore implements BillingLedgerStore {
     const [c] = await this.sql<CycleDbRow[]>`SELECT * FROM cycles WHERE id = ${id}`;
     const acc = new CycleAccumulator(batchSize);
     await this.sql`
-      SELECT seq, account, miner, price_micros::text, tokens::text, parts, developer, operator, charity, hash
+      SELECT seq, account, miner, price_micros::text, tokens::text, parts, developer, operator, charity, encode(hash, 'hex')
       FROM microtransactions WHERE seq > ${c!.after_seq} AND seq <= ${c!.last_seq} AND cycle = ${id} ORDER BY seq`
       .raw()
       .cursor(10_000, (rows) => {
         for (const r of rows as unknown as (Buffer | null)[][]) {
           const t = (i: number): string | null => (r[i] === null ? null : r[i]!.toString());
-          const tokens = t(4);
-          const price = t(3);
-          const parts = t(5);
-          acc.push({
-            seq: Number(t(0)), account: t(1)!, miner: t(2)!, priceMicros: price === null ? null : BigInt(price), tokens: tokens === null ? null : BigInt(tokens),
-            parts: parts === null ? null : decodeParts(parts), developer: t(6), operator: t(7), charity: t(8), hash: hexOrBytes(r[9]!),
-          });
+          // PostgreSQL text holds no NUL, so the NUL-joined key is unambiguous.
+          const key = `${t(1)!}\u0000${t(2)!}\u0000${t(6) ?? ''}\u0000${t(7) ?? ''}\u0000${t(8) ?? ''}`;
+          acc.pushText(Number(t(0)), t(9)!, key, t(3), t(4), t(5));
         }
       });
     // Who is paid and what is released is decided under one lock for every sealer, so no held
@@ -945,11 +941,6 @@ const COPY_SPECIAL = /[\\\t\n\r]/;
 function cf(s: string): string {
   if (!COPY_SPECIAL.test(s)) return s;
   return s.replace(/[\\\t\n\r]/g, (m) => (m === '\\' ? '\\\\' : m === '\t' ? '\\t' : m === '\n' ? '\\n' : '\\r'));
-}
-function hexOrBytes(v: Buffer): Buffer {
-  // raw() cursors give bytea as the server's text form (\x...) bytes
-  const s = v.toString();
-  return s.startsWith('\\x') ? Buffer.from(s.slice(2), 'hex') : v;
 }
 
 function cycleInfo(r: CycleDbRow): CycleInfo {

@@ -1,0 +1,101 @@
+/**
+ * The cycle close's fast paths give exactly what the plain computation gives: the in-place
+ * Merkle root equals the tree of `merkleRoot`, and rows fed as text (`pushText`, what the stores
+ * read) close into the same totals, credits, held credits and roots as rows fed as bigints
+ * (`push`), whatever the amounts (sums past 2^53, amounts past 15 digits).
+ */
+import * as crypto from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { CycleAccumulator, CycleKeyError, type CycleRow, type HeldCredit } from './billing.js';
+import { merkleRoot, merkleRootInPlace } from './merkle.js';
+
+const leaf = (i: number): Buffer => crypto.createHash('sha256').update(`leaf ${i}`).digest();
+
+describe('merkleRootInPlace', () => {
+  it('is merkleRoot of the same leaves, for every count up to 70 and some larger ones', () => {
+    for (const n of [...Array.from({ length: 70 }, (_, i) => i + 1), 127, 128, 129, 1000, 4097]) {
+      const leaves = Array.from({ length: n }, (_, i) => leaf(i));
+      const buf = Buffer.concat([...leaves, leaf(-1)]); // a spare leaf after them is ignored
+      expect(merkleRootInPlace(buf, n).toString('hex')).toBe(merkleRoot(leaves).toString('hex'));
+    }
+  });
+
+  it('refuses an empty tree and a buffer too short for the leaves', () => {
+    expect(() => merkleRootInPlace(Buffer.alloc(64), 0)).toThrow(RangeError);
+    expect(() => merkleRootInPlace(Buffer.alloc(64), 3)).toThrow(RangeError);
+  });
+});
+
+interface Row {
+  account: string;
+  miner: string;
+  ids: [string, string, string];
+  /** null: unpriced */
+  money: { price: bigint; parts: [bigint, bigint, bigint, bigint] } | null;
+}
+
+const amount = fc.oneof(fc.bigInt({ min: 0n, max: 1000n }), fc.bigInt({ min: 0n, max: 2n ** 53n }), fc.bigInt({ min: 0n, max: 10n ** 22n }));
+const arbRow: fc.Arbitrary<Row> = fc.record({
+  account: fc.constantFrom('acct_a', 'acct_b', 'acct_c'),
+  miner: fc.constantFrom('ab'.repeat(32), 'cd'.repeat(32)),
+  ids: fc.tuple(fc.constantFrom('dev_0', 'dev_1'), fc.constantFrom('op_1', 'op_2'), fc.constant('charity')),
+  money: fc.option(fc.record({ price: amount, parts: fc.tuple(amount, amount, amount, amount) }), { nil: null }),
+});
+
+function closeBoth(rows: readonly Row[], batchSize: number, registered: ReadonlyMap<string, string>, held: readonly HeldCredit[]) {
+  const plain = new CycleAccumulator(batchSize);
+  const text = new CycleAccumulator(batchSize);
+  rows.forEach((r, i) => {
+    const seq = 10 + i * 3;
+    const hash = leaf(i);
+    const m = r.money;
+    const tokens = m === null ? null : m.parts.reduce((a, b) => a + b, 0n);
+    const row: CycleRow = {
+      seq, account: r.account, miner: r.miner, priceMicros: m?.price ?? null, tokens,
+      parts: m === null ? null : { miner: m.parts[0], developer: m.parts[1], operator: m.parts[2], charity: m.parts[3] },
+      developer: m === null ? null : r.ids[0], operator: m === null ? null : r.ids[1], charity: m === null ? null : r.ids[2], hash,
+    };
+    plain.push(row);
+    const key = m === null ? `${r.account}\u0000${r.miner}\u0000\u0000\u0000` : [r.account, r.miner, ...r.ids].join('\u0000');
+    text.pushText(seq, i % 2 === 0 ? hash.toString('hex') : hash.toString('hex').toUpperCase(), key, m?.price.toString() ?? null, tokens?.toString() ?? null, m === null ? null : m.parts.join('/'));
+  });
+  return [plain.finish(7, { registered, held }), text.finish(7, { registered, held })] as const;
+}
+
+describe('CycleAccumulator', () => {
+  it('property: rows pushed as text and as bigints close identically (totals, credits, held, batches, roots)', () => {
+    fc.assert(
+      fc.property(fc.array(arbRow, { maxLength: 60 }), fc.integer({ min: 1, max: 9 }), fc.boolean(), (rows, batchSize, registerMiner) => {
+        const registered = new Map<string, string>([['developer\u0000dev_0', '0x' + '22'.repeat(20)]]);
+        if (registerMiner) registered.set(`miner\u0000${'ab'.repeat(32)}`, '0x' + '11'.repeat(20));
+        const held: HeldCredit[] = registerMiner ? [{ cycle: 3, account: 'acct_z', role: 'miner', beneficiary: 'ab'.repeat(32), tokens: 5n, releasedIn: null }] : [];
+        const [a, b] = closeBoth(rows, batchSize, registered, held);
+        expect(b).toEqual(a);
+        const tokens = rows.reduce((s, r) => s + (r.money === null ? 0n : r.money.parts.reduce((x, y) => x + y, 0n)), 0n);
+        expect(b.tokens).toBe(tokens);
+        expect(b.debits.reduce((s, d) => s + d.tokens, 0n)).toBe(tokens);
+        expect(b.credits.reduce((s, c) => s + c.tokens, 0n)).toBe(tokens);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('sums past 2^53 exactly when every amount is small enough for a double', () => {
+    const big = 2n ** 52n + 7n;
+    const rows: Row[] = Array.from({ length: 9 }, () => ({ account: 'acct_a', miner: 'ab'.repeat(32), ids: ['dev_0', 'op_1', 'charity'], money: { price: big, parts: [big, 1n, 0n, big] } }));
+    const [a, b] = closeBoth(rows, 4, new Map(), []);
+    expect(b).toEqual(a);
+    expect(b.tokens).toBe(9n * (2n * big + 1n));
+    expect(b.priceMicros).toBe(9n * big);
+  });
+
+  it('refuses a key that is not five ids (an id with a NUL), and rows out of order', () => {
+    const acc = new CycleAccumulator(4);
+    expect(() => acc.pushText(1, '00'.repeat(32), 'a\u0000b\u0000c', '1', '1', '1/0/0/0')).toThrow(CycleKeyError);
+    const ordered = new CycleAccumulator(4);
+    ordered.pushText(5, '00'.repeat(32), 'a\u0000m\u0000d\u0000o\u0000c', null, null, null);
+    expect(() => ordered.pushText(5, '00'.repeat(32), 'a\u0000m\u0000d\u0000o\u0000c', null, null, null)).toThrow(/out of order/);
+    expect(() => ordered.pushText(6, 'zz'.repeat(32), 'a\u0000m\u0000d\u0000o\u0000c', null, null, null)).toThrow(/malformed hash/);
+  });
+});
