@@ -108,6 +108,8 @@ export class PlacementController {
   private readonly failures = new Map<string, { at: number; count: number }>();
   private readonly logged = new Map<string, string>();
   private unplaced = new Map<string, Unplaced>();
+  /** Whether any miner could take an instance, per (DService, tier): O(miners) to find, kept until the next round. */
+  private readonly eligibleCache = new Map<string, { eligible: number; blocking: string | null; message: string | null }>();
   private readonly knownMiners = new Set<string>();
   private readonly tag = randomBytes(4).toString('hex');
   private seq = 0;
@@ -167,9 +169,16 @@ export class PlacementController {
       if (first === undefined || t.placedAt < first.placedAt) first = t;
     }
     if (first !== undefined) return { state: 'placing', minerId: first.view.minerId, instanceId: first.view.id, estimateMs: Math.max(0, Math.round(estimate - (now - first.placedAt))), basis };
-    const diag = diagnoseMiners(this.minerViews(this.deps.miners()), this.requirementsOf(d, tier));
-    if (diag.eligible === 0) return { state: 'blocked', reason: 'no_eligible_miner', blocking: diag.blocking ?? null, message: diag.message ?? `no miner can run ${dservice}` };
-    const u = this.unplaced.get(scaleKey(dservice, tier));
+    const key = scaleKey(dservice, tier);
+    let diag = this.eligibleCache.get(key);
+    if (diag === undefined) {
+      // A flood of requests nothing can run costs one pass over the miners per round, not one per request.
+      const full = diagnoseMiners(this.minerViews(this.deps.miners()), this.requirementsOf(d, tier));
+      diag = { eligible: full.eligible, blocking: full.blocking ?? null, message: full.message ?? null };
+      this.eligibleCache.set(key, diag);
+    }
+    if (diag.eligible === 0) return { state: 'blocked', reason: 'no_eligible_miner', blocking: diag.blocking, message: diag.message ?? `no miner can run ${dservice}` };
+    const u = this.unplaced.get(key);
     if (u !== undefined && u.reason === 'no_free_capacity') return { state: 'blocked', reason: 'no_free_capacity', blocking: null, message: u.message };
     return { state: 'placeable', eligible: diag.eligible, estimateMs: Math.round(estimate), basis };
   }
@@ -214,6 +223,7 @@ export class PlacementController {
     const now = this.deps.clock.now();
     this.lastTickAt = now;
     this.counters.ticks++;
+    this.eligibleCache.clear();
     const miners = this.deps.miners();
     const byId = new Map(miners.map((m) => [m.id, m]));
     this.probeNewcomers(miners);
