@@ -84,6 +84,9 @@ describe('miner control app (real miner process)', () => {
     const pre = await fetch(`${base}api/pause`, { method: 'OPTIONS', headers: { origin: 'http://evil.example', 'access-control-request-method': 'POST' } });
     expect(pre.headers.get('access-control-allow-origin')).toBeNull();
     expect((await fetch(`${base}ui/vendor/preact.module.js`)).status).toBe(200);
+    // The log from the first line on (the miner's start), not only what came after the app.
+    const logs = (await (await api('api/logs')).json()) as { lines: { msg: string }[] };
+    expect(logs.lines.map((l) => l.msg)).toContain('miner started');
   });
 
   it('pause: out of the node pool, the work in flight completes; resume: back, and it takes work again', async () => {

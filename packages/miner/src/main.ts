@@ -13,7 +13,7 @@ import { DEFAULT_KEY_FILE, LIMITS_MODES, MinerOptionError, SANDBOX_MODES, type L
 import { measureRuntime } from './attestation/runtime.js';
 import { digestPackage } from './digest.js';
 import { noPayoutAddressWarning, noticeLine } from './payout-warning.js';
-import { DEFAULT_CONTROL_PORT, startControlApp, type ControlApp } from './control/index.js';
+import { DEFAULT_CONTROL_PORT, LogRing, startControlApp, teeLogger, type ControlApp } from './control/index.js';
 
 export const MINER_USAGE = `Usage: cgn miner --node URL [--dservice DIR ...] [options]
 
@@ -212,6 +212,9 @@ export async function runMinerFromArgs(argv: string[], io: MainIo = defaultIo): 
   } catch (err) {
     return usageError(`CGN_LOG_LEVEL: ${(err as Error).message}`);
   }
+  // The control app shows the log from its first line: the logger also keeps it in a ring.
+  const logRing = values['no-control'] === true ? null : new LogRing(200);
+  if (logRing !== null) logger = teeLogger(logger, logRing);
   options.logger = logger;
 
   // Signals count from now on: one during the start stops the miner as soon as it runs.
@@ -269,7 +272,7 @@ export async function runMinerFromArgs(argv: string[], io: MainIo = defaultIo): 
   if (options.payoutAddress === undefined) io.stderr(`${noPayoutAddressWarning()}\n`);
   if (values['no-control'] !== true) {
     try {
-      control = await startControlApp({ miner, restart: () => startMiner(options), keyFile: options.keyFile ?? DEFAULT_KEY_FILE, port: controlPort, payoutAddress: options.payoutAddress, chain });
+      control = await startControlApp({ miner, restart: () => startMiner(options), keyFile: options.keyFile ?? DEFAULT_KEY_FILE, port: controlPort, payoutAddress: options.payoutAddress, chain, ...(logRing !== null ? { logs: logRing } : {}) });
       logger.info({ controlUrl: control.url, tokenFile: control.tokenFile }, 'serving the miner control app on loopback');
       io.stderr(`miner control app: ${control.signInUrl}\n`);
     } catch (err) {

@@ -77,6 +77,11 @@ export interface ControllerOptions {
   now?: () => number;
   readCpu?: () => CpuTimes | null;
   ownCpuMs?: (pids: number[]) => number;
+  /**
+   * The ring the miner's logger writes to (`teeLogger`), from its first line; without one the
+   * controller keeps the lines the miner emits from now on.
+   */
+  logs?: LogRing;
   /** Called when an action fails in the background (a start that threw). */
   onError?: (err: Error) => void;
 }
@@ -105,7 +110,7 @@ export class MinerController {
   private transition: 'starting' | 'stopping' | null = null;
   private pausedByOwner = false;
   private settingsValue: ControlSettings;
-  readonly logs = new LogRing(200);
+  readonly logs: LogRing;
   private readonly notices: ControlStatus['notices'] = [];
   private readonly history: [number, number][] = [];
   /** Work done by miners stopped earlier in this process. */
@@ -125,6 +130,7 @@ export class MinerController {
   constructor(private readonly o: ControllerOptions) {
     this.minerValue = o.miner;
     this.lastMiner = o.miner;
+    this.logs = o.logs ?? new LogRing(200);
     // Cast: Miner's `on` returns a Miner for chaining, which no reader of `current` does.
     this.current = Object.assign(this.source, { minerId: o.miner.minerId, status: () => (this.minerValue ?? this.lastMiner).status() }) as unknown as CurrentMiner;
     this.settingsValue = loadSettings(o.settingsFile);
@@ -176,7 +182,8 @@ export class MinerController {
 
   private attach(m: Miner): void {
     this.lastMiner = m;
-    m.on('log', this.onLog);
+    // With a tee'd logger (`logs`) the ring has every line already.
+    if (this.o.logs === undefined) m.on('log', this.onLog);
     m.on('notice', this.onNotice);
     m.on('work-done', this.forwardWork);
     m.on('notice', this.forwardNotice);

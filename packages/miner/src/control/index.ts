@@ -9,10 +9,12 @@ import { MinerController } from './controller.js';
 import { startControlServer } from './server.js';
 import { settingsFileFor } from './settings.js';
 import type { ChainConfig } from './earnings.js';
+import type { LogRing } from './log-ring.js';
 import { loadOrCreateToken, tokenFileFor } from './token.js';
 
 export { MinerController, ControlActionError, type ControlStatus, type ControlState } from './controller.js';
 export { tokenFileFor, loadOrCreateToken, tokenMatches } from './token.js';
+export { LogRing, teeLogger } from './log-ring.js';
 export { settingsFileFor, parseSettings, SettingsError, DEFAULT_SETTINGS, type ControlSettings } from './settings.js';
 
 /** The default control port; when it is taken, any free port (the URL is printed either way). */
@@ -26,6 +28,8 @@ export interface ControlAppOptions {
   /** Port on 127.0.0.1; default DEFAULT_CONTROL_PORT (else any free one); 0: any free port. */
   port?: number | undefined;
   payoutAddress?: string | undefined;
+  /** The ring the miner's logger writes to (see `teeLogger`). */
+  logs?: LogRing;
   /** Where to read the payout address's tokens, stake and claims (`--chain-rpc`, `--contracts`). */
   chain?: ChainConfig | null;
   tickMs?: number;
@@ -48,6 +52,7 @@ export async function startControlApp(o: ControlAppOptions): Promise<ControlApp>
   const settingsFile = settingsFileFor(o.keyFile);
   const controller = new MinerController({
     miner: o.miner, restart: o.restart, settingsFile, cpus: availableParallelism(), payoutAddress: o.payoutAddress, chain: o.chain ?? null,
+    ...(o.logs !== undefined ? { logs: o.logs } : {}),
     ...(o.tickMs !== undefined ? { tickMs: o.tickMs } : {}),
   });
   const wanted = o.port ?? DEFAULT_CONTROL_PORT;

@@ -1,5 +1,5 @@
 /** A bounded ring of the miner's recent log lines, newest last, for the control app. */
-import type { LogEntry } from '../log.js';
+import type { LogEntry, MinerLogger } from '../log.js';
 
 export interface LogLine {
   seq: number;
@@ -35,4 +35,24 @@ export class LogRing {
   since(afterSeq = 0): LogLine[] {
     return this.lines.filter((l) => l.seq > afterSeq);
   }
+}
+
+/**
+ * A logger that writes to `logger` and keeps what it writes (at the levels `logger` has enabled)
+ * in `ring`: the control app shows the miner's log from its very first line, across restarts.
+ */
+export function teeLogger(logger: MinerLogger, ring: LogRing, bindings: Record<string, unknown> = {}): MinerLogger {
+  const level = (l: 'debug' | 'info' | 'warn' | 'error' | 'fatal') => (obj: object, msg: string): void => {
+    logger[l](obj, msg);
+    if (logger.isLevelEnabled(l)) ring.push({ level: l === 'fatal' ? 'error' : l, msg, fields: { ...bindings, ...(obj as Record<string, unknown>) }, time: Date.now() });
+  };
+  return {
+    debug: level('debug'),
+    info: level('info'),
+    warn: level('warn'),
+    error: level('error'),
+    fatal: level('fatal'),
+    child: (b) => teeLogger(logger.child(b), ring, { ...bindings, ...b }),
+    isLevelEnabled: (l) => logger.isLevelEnabled(l),
+  };
 }
