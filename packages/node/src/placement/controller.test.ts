@@ -111,6 +111,29 @@ describe('placement controller', () => {
     expect(s.c.instances().filter((i) => i.failed === undefined)).toMatchObject([{ minerId: second.to, state: 'starting' }]);
   });
 
+  it('grows with the queue (spread over miners, at most instances.max) and honours instances.min when idle', () => {
+    const s = setup();
+    s.miners.push(minerOf('m1'), minerOf('m2'), minerOf('m3'), minerOf('m4'));
+    // echo takes 4 units at once per instance: 10 queued need 3 instances.
+    s.queues.set('echo/open', 10);
+    s.c.tick();
+    expect(new Set(s.places().map((p) => p.to)).size).toBe(3);
+    const capped = parseDescriptor({ name: 'echo', version: '0.1.0', entry: 'server.js', resources: { cpus: 1, memoryMb: 64 }, concurrency: 1, instances: { min: 1, max: 2 } });
+    const deps = (s.c as unknown as { deps: ConstructorParameters<typeof PlacementController>[0] }).deps;
+    const sent: string[] = [];
+    const c = new PlacementController({ ...deps, dservices: () => [capped], send: (to, f) => sent.push(`${f.t}:${to}`) }, s.c.options);
+    c.tick(); // the minimum first (autoscale's rule), then the queue's need, capped at max
+    s.advance(1000);
+    c.tick();
+    c.tick();
+    expect(sent.filter((x) => x.startsWith('place:'))).toHaveLength(2);
+    s.queues.set('echo/open', 0);
+    s.advance(600_000);
+    c.tick();
+    c.tick();
+    expect(c.instances()).toHaveLength(1);
+  });
+
   it('asks the only miner again after a failure, once the back-off passed (1 s, then 2 s, ...)', () => {
     const s = setup();
     s.miners.push(minerOf('m1'));
