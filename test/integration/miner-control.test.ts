@@ -123,6 +123,15 @@ describe('miner control app (real miner process)', () => {
     expect(await bad.json()).toMatchObject({ error: { code: 'bad_settings', field: 'windows[0]' } });
     const notJson = await api('api/settings', { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '{' });
     expect(notJson.status).toBe(400);
+    // Hostile or careless requests get a clear 4xx and the app keeps serving.
+    const huge = await api('api/settings', { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ windows: ['x'.repeat(20_000)] }) });
+    expect(huge.status).toBe(413);
+    expect((await api('api/settings', { method: 'PUT', headers: { 'content-type': 'text/plain' }, body: '{}' })).status).toBe(415);
+    expect((await api('api/pause')).status).toBe(405);
+    expect((await api('api/nothing-here')).status).toBe(404);
+    expect((await fetch(`${base}ui/../../etc/passwd`)).status).toBe(404);
+    expect((await api('api/logs?after=-5')).status).toBe(200);
+    expect((await api('api/status')).status).toBe(200);
 
     // A window that excludes now: the miner leaves the pool on its own.
     const now = new Date();
