@@ -4,7 +4,7 @@
  * and is answered; a DService that needs more memory than any miner has is refused at once with
  * the reason; an idle DService goes back to zero instances. The capability probe: a scripted miner
  * claiming 64 CPUs that computes its chains one after the other is recorded below its claim, and
- * one that forges its answer stays unmeasured.
+ * one that forges its answer stays unmeasured; answers nobody asked for are ignored.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
@@ -126,6 +126,21 @@ describe('the capability probe does not believe the miner', () => {
       expect(view.measured?.cpus).toBe(r.measured.cpus);
     } finally {
       liar.ws.close();
+    }
+  });
+
+  it('answers nobody asked for (a probe result, a placed frame for an instance never placed there) are ignored; the miner keeps serving', async () => {
+    const m = new ScriptedMiner({ ack: true, answer: true, dservices: ['echo'] });
+    await m.connect(t.node.minerUrl);
+    try {
+      m.send(frame({ t: 'probed', id: 'not-asked', checkpoints: new Uint8Array(64), payload: new Uint8Array(0), memoryMb: 1, diskMb: 1, gpus: 0 }));
+      m.send(frame({ t: 'placed', instanceId: 'never-placed', digest: 'c'.repeat(64), ok: true, coldStartMs: 1, fetched: false }));
+      const res = await fetch(`${t.node.workUrl}echo/`, { method: 'POST', body: 'still here', headers: { authorization: `Bearer ${t.apiKey}` } });
+      expect(res.status).toBe(200);
+      expect(await res.text()).toBe('still here');
+      expect(t.node.placer.controller.instances()).toHaveLength(0);
+    } finally {
+      m.ws.close();
     }
   });
 
