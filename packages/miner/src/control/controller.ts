@@ -14,7 +14,7 @@ import type { Miner, MinerEvents, MinerStatus } from '../miner.js';
 import type { LogEntry } from '../log.js';
 import { slotsUnderCeiling } from './cpu-ceiling.js';
 import { ChainEarnings, NO_CHAIN, type ChainConfig, type ChainView } from './earnings.js';
-import { IdleDetector, ownerBusyShare, processCpuMs, readCpuTimes, type CpuTimes } from './idle.js';
+import { IdleDetector, cgroupCpuMs, ownerBusyShare, processCpuMs, readCpuTimes, type CpuTimes } from './idle.js';
 import { LogRing, type LogLine } from './log-ring.js';
 import { decide, type Hold } from './policy.js';
 import { loadSettings, parseSettings, saveSettings, type ControlSettings } from './settings.js';
@@ -285,15 +285,26 @@ export class MinerController {
     this.lastOwn = own;
   }
 
-  /** CPU ms of the miner's process and its DServices' processes (best effort: the pids it knows). */
+  /**
+   * CPU ms of the miner's process and its DServices: a DService's whole cgroup where cgroup v2
+   * counts it (the sandbox and everything it spawned), else the pids the miner knows.
+   */
   private ownCpu(): number {
     const pids = new Set<number>();
+    let grouped = 0;
     for (const d of this.minerValue?.status().dservices ?? []) {
-      if (d.instance?.pid != null) pids.add(d.instance.pid);
-      if (d.instance?.dservicePid != null) pids.add(d.instance.dservicePid);
+      const inst = d.instance;
+      if (inst === null) continue;
+      const inGroups = this.o.ownCpuMs === undefined && inst.limits.enforcedBy === 'cgroup-v2' ? cgroupCpuMs(inst.limits.cgroups) : null;
+      if (inGroups !== null) {
+        grouped += inGroups;
+        continue;
+      }
+      if (inst.pid != null) pids.add(inst.pid);
+      if (inst.dservicePid != null) pids.add(inst.dservicePid);
     }
     const self = process.cpuUsage();
-    return (self.user + self.system) / 1000 + (this.o.ownCpuMs ?? processCpuMs)([...pids]);
+    return (self.user + self.system) / 1000 + grouped + (this.o.ownCpuMs ?? processCpuMs)([...pids]);
   }
 
   /** Pauses or resumes the miner as the rules say, and sets its slots under the ceiling. */

@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { IdleDetector, ownerBusyShare, parsePidStat, parseProcStat } from './idle.js';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { IdleDetector, cgroupCpuMs, ownerBusyShare, parseCgroupCpuStat, parsePidStat, parseProcStat } from './idle.js';
 
 describe('idle detection', () => {
   it('reads the cpu line of /proc/stat (idle and iowait are idle)', () => {
@@ -16,6 +19,25 @@ describe('idle detection', () => {
     fields[12] = '50'; // stime (field 15)
     expect(parsePidStat(`1234 (node ) x) ${fields.join(' ')}`)).toBe(2000);
     expect(parsePidStat('garbage')).toBeNull();
+  });
+
+  it('counts a DService sandbox whole from its cgroup v2 cpu.stat; v1 (no usage) falls back to pids', () => {
+    expect(parseCgroupCpuStat('usage_usec 2500000\nuser_usec 2000000\nsystem_usec 500000\n')).toBe(2500);
+    expect(parseCgroupCpuStat('nr_periods 0\nnr_throttled 0\n')).toBeNull();
+    const dir = mkdtempSync(join(tmpdir(), 'cgn-cpustat-'));
+    try {
+      const a = join(dir, 'a');
+      const b = join(dir, 'b');
+      for (const [d, usec] of [[a, 1000], [b, 3000]] as const) {
+        mkdirSync(d);
+        writeFileSync(join(d, 'cpu.stat'), `usage_usec ${usec}\n`);
+      }
+      expect(cgroupCpuMs([a, b, join(dir, 'gone')])).toBe(4);
+      writeFileSync(join(b, 'cpu.stat'), 'nr_periods 0\n');
+      expect(cgroupCpuMs([a, b])).toBeNull();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("the owner's share is the busy time less the miner's own, over all time", () => {

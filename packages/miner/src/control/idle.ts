@@ -131,3 +131,29 @@ export function processCpuMs(pids: Iterable<number>): number {
   }
   return sum;
 }
+
+/** `usage_usec` of a cgroup v2 `cpu.stat`, in ms; null when absent (v1's cpu.stat has none). */
+export function parseCgroupCpuStat(text: string): number | null {
+  const m = /^usage_usec (\d+)$/m.exec(text);
+  return m === null ? null : Number(m[1]) / 1000;
+}
+
+/**
+ * The CPU time (ms) of everything in these cgroup v2 groups (a sandbox and all it spawned), or
+ * null when a group's `cpu.stat` has no usage (cgroup v1 without cpuacct): the caller counts pids.
+ */
+export function cgroupCpuMs(dirs: readonly string[]): number | null {
+  let sum = 0;
+  for (const dir of dirs) {
+    let text: string;
+    try {
+      text = readFileSync(`${dir}/cpu.stat`, 'utf8');
+    } catch {
+      continue; // gone with its process
+    }
+    const ms = parseCgroupCpuStat(text);
+    if (ms === null) return null;
+    sum += ms;
+  }
+  return sum;
+}
