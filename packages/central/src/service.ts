@@ -613,13 +613,18 @@ export class CentralService extends EventEmitter<Events> {
   }
 
   async listDServices(actor: Actor, filter: { state?: ApprovalState }) {
-    return (await this.store.listDServices(filter.state === undefined ? {} : { state: filter.state })).filter((d) => this.canSeeDService(actor, d));
+    return (await this.store.listDServices(filter.state === undefined ? {} : { state: filter.state })).filter((d) => this.canSeeDService(actor, d)).map((d) => this.withPackage(d));
+  }
+
+  /** A descriptor with its uploaded package (`{digest, sizeBytes}`), or `package: null` when none was uploaded. */
+  private withPackage(d: DServiceRecord): DServiceRecord & { package: { digest: string; sizeBytes: number } | null } {
+    return { ...d, package: this.packages?.get(d.digest) ?? null };
   }
 
   async getDService(actor: Actor, name: string, version: string) {
     const d = await this.store.getDService(name, version);
     if (d === undefined || !this.canSeeDService(actor, d)) throw notFound(`DService ${name}@${version}`);
-    return d;
+    return this.withPackage(d);
   }
 
   async decideDService(actor: Actor, name: string, version: string, state: 'approved' | 'rejected', reason: string | undefined, ctx: Ctx) {

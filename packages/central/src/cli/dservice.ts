@@ -196,8 +196,11 @@ export async function runDServiceFromArgs(argv: string[], io?: CliIo, deps: DSer
         if (args.length > 0) throw new UsageError(`unexpected argument "${args[0]}"`);
         if (values.state !== undefined && !['pending', 'approved', 'rejected'].includes(values.state)) throw new UsageError('--state must be pending, approved or rejected');
         const r = await sessionApi(values, cio).call('GET', `/v1/dservices${values.state ? `?state=${values.state}` : ''}`);
-        const rows = (r.dservices as Record<string, unknown>[]).map((d) => ({ ...d, 'price (µUSD)': formatPrice(d.price as PriceMicros | null) }));
-        print(cio, values.json, r, table(rows, ['name', 'version', 'state', 'developer', 'digest', 'deterministic', 'price (µUSD)']));
+        const rows = (r.dservices as Record<string, unknown>[]).map((d) => ({
+          ...d, 'price (µUSD)': formatPrice(d.price as PriceMicros | null),
+          package: d.package === null || d.package === undefined ? 'none' : `${(d.package as { sizeBytes: number }).sizeBytes} B`,
+        }));
+        print(cio, values.json, r, table(rows, ['name', 'version', 'state', 'developer', 'digest', 'deterministic', 'price (µUSD)', 'package']));
         return;
       }
       case undefined:

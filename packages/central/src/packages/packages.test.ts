@@ -75,6 +75,11 @@ describe('DService packages at central', () => {
     expect(r.out).toContain('published echo-pub@1.0.0');
     expect(r.out).toContain(`digest   ${digest}`);
     expect(r.out).toMatch(/state    pending: an administrator must approve it/);
+    const list = await cli(runDServiceFromArgs, ['list', '--session', 'owner.json']);
+    expect(list.code, list.err).toBe(0);
+    expect(list.out).toMatch(/echo-pub\s+1\.0\.0\s+pending.*\d+ B/);
+    const one = await owner.call('GET', '/v1/dservices/echo-pub/1.0.0');
+    expect(one.body.package).toEqual({ digest, sizeBytes: expect.any(Number) });
   });
 
   it('the package is downloadable by digest only once approved, and is the package', async () => {
