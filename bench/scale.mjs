@@ -20,7 +20,7 @@ import { tmpdir, cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 
 const ROOT = resolve(import.meta.dirname, '..');
 
@@ -58,6 +58,9 @@ async function serveNode(nodeDist) {
   console.log(JSON.stringify({ workUrl: node.workUrl, minerUrl: node.minerUrl, apiKey: key }));
   let cpu0 = null;
   let served0 = new Map();
+  let loadDelay = null;
+  let gc = null;
+  let gcObserver = null;
   const completed = () => new Map(node.broker.snapshot().miners.map((m) => [m.id, m.completed]));
   await commandLoop(async (cmd) => {
     if (cmd.op === 'cpu-start') {
@@ -87,6 +90,23 @@ async function serveNode(nodeDist) {
     }
     if (cmd.op === 'mark') {
       served0 = completed();
+      // Under load: how long the loop stalls, and how much of that is garbage collection.
+      loadDelay = monitorEventLoopDelay({ resolution: 1 });
+      loadDelay.enable();
+      gc = { count: 0, totalMs: 0, maxMs: 0, byKind: {} };
+      gcObserver = new PerformanceObserver((list) => {
+        for (const e of list.getEntries()) {
+          gc.count++;
+          gc.totalMs += e.duration;
+          gc.maxMs = Math.max(gc.maxMs, e.duration);
+          const kind = { 1: 'minor', 2: 'major', 4: 'incremental', 8: 'weakcb' }[e.detail?.kind] ?? String(e.detail?.kind);
+          const k = (gc.byKind[kind] ??= { count: 0, totalMs: 0, maxMs: 0 });
+          k.count++;
+          k.totalMs = Math.round((k.totalMs + e.duration) * 10) / 10;
+          k.maxMs = Math.max(k.maxMs, Math.round(e.duration * 10) / 10);
+        }
+      });
+      gcObserver.observe({ entryTypes: ['gc'] });
       return {};
     }
     if (cmd.op === 'spread') {
@@ -97,7 +117,14 @@ async function serveNode(nodeDist) {
       let acc = 0;
       let for90 = 0;
       while (for90 < counts.length && acc < 0.9 * total) acc += counts[for90++];
-      return { units: total, minersFor90Percent: for90, minersWithAny: counts.filter((n) => n > 0).length, maxPerMiner: counts[0] ?? 0 };
+      loadDelay.disable();
+      gcObserver.disconnect();
+      const ms = (ns) => Math.round(ns / 1e4) / 100;
+      return {
+        units: total, minersFor90Percent: for90, minersWithAny: counts.filter((n) => n > 0).length, maxPerMiner: counts[0] ?? 0,
+        loadLoopDelayMs: { p50: ms(loadDelay.percentile(50)), p99: ms(loadDelay.percentile(99)), max: ms(loadDelay.max) },
+        gc: { count: gc.count, totalMs: Math.round(gc.totalMs), maxMs: Math.round(gc.maxMs * 10) / 10, byKind: gc.byKind },
+      };
     }
     if (cmd.op === 'quit') {
       await node.stop(1000);
@@ -113,13 +140,14 @@ async function runMiners(minerUrl, n) {
   const { WebSocket } = await import('ws');
   const { decodeMessage, encodeMessage, frame, generateMinerKey, signChallenge } = await import('@cgn/protocol');
   const keys = Array.from({ length: n }, () => generateMinerKey()); // before the clock starts
-  const stats = { closed: 0, pings: 0, work: 0 };
+  const stats = { closed: 0, pings: 0, work: 0, connectErrors: 0 };
   const connect = (key) =>
     new Promise((resolveReady, reject) => {
       const ws = new WebSocket(minerUrl, { perMessageDeflate: false });
       const send = (frames) => ws.send(encodeMessage(frames));
-      ws.on('error', reject);
-      ws.on('close', () => stats.closed++);
+      let ready = false;
+      ws.on('error', (err) => (ready ? undefined : reject(err)));
+      ws.on('close', () => (ready ? stats.closed++ : reject(new Error('closed during the handshake'))));
       ws.on('open', () => send([frame({ t: 'hello', publicKey: key.publicKey, agent: 'scale-bench' })]));
       ws.on('message', (data) => {
         for (const f of decodeMessage(data)) {
@@ -135,6 +163,7 @@ async function runMiners(minerUrl, n) {
           } else if (f.t === 'challenge') send([frame({ t: 'auth', signature: signChallenge(key, f.nonce, f.nodeId) })]);
           else if (f.t === 'welcome') {
             send([frame({ t: 'advertise', tier: 'open', slots: 4, dservices: [{ name: 'echo', version: '0', digest: 'x' }], resources: { cpus: 1, memoryMb: 100 } })]);
+            ready = true;
             resolveReady(ws);
           }
         }
@@ -143,13 +172,25 @@ async function runMiners(minerUrl, n) {
   console.log(JSON.stringify({ ready: true }));
   await commandLoop(async (cmd) => {
     if (cmd.op === 'connect') {
-      // At most 500 handshakes in flight: a real crowd arrives spread out, not as one SYN burst.
+      // At most 100 handshakes in flight: a real crowd arrives spread out, not as one SYN burst. A
+      // refused or timed-out handshake is counted and tried again (3 times at most).
       const t0 = performance.now();
       let next = 0;
       const worker = async () => {
-        while (next < keys.length) await connect(keys[next++]);
+        while (next < keys.length) {
+          const key = keys[next++];
+          for (let attempt = 1; ; attempt++) {
+            try {
+              await connect(key);
+              break;
+            } catch (err) {
+              stats.connectErrors++;
+              if (attempt === 3) throw err;
+            }
+          }
+        }
       };
-      await Promise.all(Array.from({ length: Math.min(500, n) }, worker));
+      await Promise.all(Array.from({ length: Math.min(100, n) }, worker));
       const ms = performance.now() - t0;
       return { connectMs: Math.round(ms), connectPerSecond: Math.round(n / (ms / 1000)) };
     }
@@ -162,10 +203,14 @@ async function runMiners(minerUrl, n) {
 function child(argv, label) {
   const c = spawn(argv[0], argv.slice(1), { stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = createInterface({ input: c.stdout })[Symbol.asyncIterator]();
+  // Lines that are not JSON (e.g. --trace-gc output through SCALE_NODE_ARGS) go to stderr.
   const next = async () => {
-    const { value, done } = await lines.next();
-    if (done) throw new Error(`${label} exited`);
-    return JSON.parse(value);
+    for (;;) {
+      const { value, done } = await lines.next();
+      if (done) throw new Error(`${label} exited`);
+      if (value.startsWith('{')) return JSON.parse(value);
+      process.stderr.write(`${label}: ${value}\n`);
+    }
   };
   return { proc: c, next, ask: async (cmd) => (c.stdin.write(JSON.stringify(cmd) + '\n'), next()) };
 }
@@ -223,8 +268,11 @@ async function measure(n, opts) {
     connectPerSecond: conn.connectPerSecond,
     nodeCpuPerJoinUs: Math.round((joined.cpuMs * 1000) / n),
     admissionPerCpuSecond: Math.round(n / (joined.cpuMs / 1000)),
-    spread,
+    loadLoopDelayMs: spread.loadLoopDelayMs,
+    gcUnderLoad: spread.gc,
+    spread: { units: spread.units, minersFor90Percent: spread.minersFor90Percent, minersWithAny: spread.minersWithAny, maxPerMiner: spread.maxPerMiner },
     minersDropped: mstats.closed,
+    connectErrors: mstats.connectErrors,
   };
 }
 

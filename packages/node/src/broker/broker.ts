@@ -21,7 +21,6 @@
  */
 import { CgnError, frame, type AdvertiseFrame, type ErrorFrame, type Frame, type OutgoingFrame, type ResultFrame, type Tier } from '@cgn/protocol';
 import { EXACT_LIMIT, expectedCompletion, pickMiner, pickSampled, xorshift, type AssignCandidate, type SampleView } from './assign.js';
-import { DeadlineHeap } from './deadline-heap.js';
 import { FairQueue } from './fair-queue.js';
 import { IndexedSet } from './indexed-set.js';
 import { Redundancy, type DisputeVerdict, type RedundancyCounters } from './redundancy.js';
@@ -153,13 +152,6 @@ class PickView implements SampleView<MinerState> {
   }
 }
 
-/** A sent unit as it was at dispatch; stale once the unit is acked, released or sent again. */
-interface AckDeadline {
-  unit: WorkUnit;
-  miner: MinerState;
-  sentAt: number;
-}
-
 interface PickCandidate extends AssignCandidate {
   m: MinerState;
 }
@@ -187,8 +179,13 @@ export class Broker {
   private readonly queues = new Map<string, FairQueue<WorkUnit>>();
   private readonly miners = new Map<string, MinerState>();
   private minerSeq = 0;
-  /** Every dispatch, by send time, for `sweep` (stale entries are skipped when they come due). */
-  private readonly ackDeadlines = new DeadlineHeap<AckDeadline>();
+  /**
+   * Miners sent work since `sweep` last found them with nothing unacked: the only ones it visits.
+   * Holds miners, never units, so a finished request is garbage at once (a heap of sends held each
+   * unit, and with it its HTTP exchange, for the whole ack timeout: every young-generation GC under
+   * load copied seconds' worth of requests).
+   */
+  private readonly unacked = new IndexedSet<MinerState>();
   /** Miners by queue key: who may take work from that queue, and who is free to now. */
   private readonly pools = new Map<string, Pool>();
   private readonly view = new PickView();
@@ -395,6 +392,7 @@ export class Broker {
     const m = this.miners.get(id);
     if (m === undefined) return;
     this.miners.delete(id);
+    this.unacked.delete(m);
     this.leavePools(m);
     m.active = false;
     this.counters.minersLost++;
@@ -455,26 +453,20 @@ export class Broker {
   sweep(): void {
     const now = this.deps.now();
     const timeout = this.options.ackTimeoutMs;
-    // Visits only the sends whose ack time ran out (a heap by send time), not every miner. A miner
-    // whose still-unacked unit is in there is down: units enter `inFlight` in send order, so that
-    // unit's expiry implies the oldest unacked one's, which is what decides (and is named).
+    // Visits only miners that were sent work (not every miner); one found with nothing unacked
+    // leaves the set until its next dispatch. Backwards: a deletion swaps in an entry already seen.
     let down: MinerState[] | null = null;
-    this.ackDeadlines.popWhile((sentAt) => now - sentAt > timeout, (d) => {
-      const m = d.miner;
-      if (!m.active || this.miners.get(m.id) !== m || m.inFlight.get(d.unit.id) !== d.unit || d.unit.acked || d.unit.sentAt !== d.sentAt) return;
-      if (down === null) down = [];
-      if (!down.includes(m)) down.push(m);
-    });
+    const watched = this.unacked.items;
+    for (let i = watched.length - 1; i >= 0; i--) {
+      const m = watched[i]!;
+      const head = this.miners.get(m.id) === m ? this.oldestUnacked(m) : undefined;
+      if (head === undefined) this.unacked.delete(m);
+      else if (now - head.sentAt > timeout) (down ??= []).push(m);
+    }
     if (down === null) return;
     for (const m of (down as MinerState[]).sort((a, b) => a.seq - b.seq)) {
       if (this.miners.get(m.id) !== m) continue;
-      let head: WorkUnit | undefined;
-      for (const u of m.inFlight.values()) {
-        if (!u.acked) {
-          head = u;
-          break;
-        }
-      }
+      const head = this.oldestUnacked(m);
       if (head === undefined || !(now - head.sentAt > timeout)) continue;
       const reason = `no ack for work ${head.id} within ${timeout} ms`;
       this.deps.log?.('warn', 'miner down: ack timeout', { miner: m.id, work: head.id });
@@ -601,6 +593,12 @@ export class Broker {
     return best?.m ?? null;
   }
 
+  /** Units enter `inFlight` in send order, so the first unacked one is the oldest. */
+  private oldestUnacked(m: MinerState): WorkUnit | undefined {
+    for (const u of m.inFlight.values()) if (!u.acked) return u;
+    return undefined;
+  }
+
   /** Puts the miner in or out of the free index of each of its pools after its slots changed. */
   private refreshFree(m: MinerState): void {
     const open = m.active && !m.draining && m.inFlight.size < m.slots;
@@ -624,7 +622,7 @@ export class Broker {
     unit.attempts++;
     if (unit.exclude !== null) unit.exclude.add(m.id);
     m.inFlight.set(unit.id, unit);
-    this.ackDeadlines.push(now, { unit, miner: m, sentAt: now });
+    this.unacked.add(m);
     m.dsInUse.set(unit.dservice, (m.dsInUse.get(unit.dservice) ?? 0) + 1);
     this.refreshFree(m);
     const remaining = Math.max(1, Math.ceil(unit.deadline - now));

@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import type { Broker, MinerState } from './broker.js';
 import { brokerHarness } from './testing.js';
 
-/** The sweep as it was before the deadline heap: every miner, oldest unacked unit decides. */
+/** The sweep as a full scan: every miner, its oldest unacked unit decides. */
 function fullScanSweep(broker: Broker): void {
   const b = broker as unknown as { miners: Map<string, MinerState>; deps: { now: () => number; closeMiner: (id: string, reason: string) => void } };
   const now = b.deps.now();
@@ -43,7 +43,7 @@ const op: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ k: fc.constant('sweep' as const) }),
 );
 
-describe('Broker.sweep (deadline heap)', () => {
+describe('Broker.sweep (only miners sent work)', () => {
   it('drops exactly the miners, in the same order and with the same reasons, as a full scan', () => {
     let runsWithDrops = 0;
     fc.assert(
