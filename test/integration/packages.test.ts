@@ -44,6 +44,8 @@ describe('DService packages placed on a miner started without any DService', () 
     expect(info!.digest).toBe(await digestPackage(ECHO));
     expect(info!.packagePath).toBe(`/v1/packages/${info!.digest}`);
     expect(t.node.packages.lookup('nope')).toBeNull();
+    const status = (await (await fetch(t.node.statusUrl)).json()) as { packages: { available: { name: string; digest: string }[] } };
+    expect(status.packages.available.map((p) => p.name).sort()).toEqual(['echo', 'mediagen']);
   });
 
   it('serves packages by digest only: an unknown digest is 404 problem+json, the WebSocket endpoint still says 426', async () => {

@@ -324,6 +324,8 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
       ...(openTier !== null ? { openTier: openTier.status() } : {}),
       ...(alerts !== null ? { alerts: alerts.status() } : {}),
       placement: placed.status(),
+      // The DService packages this node hands to miners (GET /v1/packages/<digest> on the miner endpoint).
+      packages: { available: packages.list().map((p) => ({ name: p.name, version: p.version, digest: p.digest, sizeBytes: p.sizeBytes })), ...packages.counters },
     };
   };
 
