@@ -122,12 +122,31 @@ type State = 'new' | 'running' | 'stopping' | 'stopped';
 type Resolve = () => void;
 type Reject = (err: unknown) => void;
 
+/**
+ * Records waiting for one transaction (at most maxBatchSize; only the last pending batch is
+ * still filling). Their callers wait on one shared promise: a batch commits or fails as a whole,
+ * so every record of it has the same outcome (a duplicate resolves too). Only with
+ * `refuseOverdraft` can one record's outcome differ from its batch's; then each record has its
+ * own promise (`resolves`, `rejects`).
+ */
+interface Pending {
+  records: Microtransaction[];
+  resolves: Resolve[] | null;
+  rejects: Reject[] | null;
+  promise: Promise<void> | null;
+  resolve: Resolve;
+  reject: Reject;
+}
+
+const NOOP = (): void => {};
+
 export class GroupCommitWriter {
   private readonly options: ResolvedOptions;
   private state: State = 'new';
-  private records: Microtransaction[] = [];
-  private resolves: Resolve[] = [];
-  private rejects: Reject[] = [];
+  /** Batches waiting to commit, oldest first; all but the last are full. */
+  private readonly queue: Pending[] = [];
+  /** Records in `queue`. */
+  private buffered = 0;
   private immediate: ReturnType<typeof setImmediate> | null = null;
   private timeout: ReturnType<typeof setTimeout> | null = null;
   private inFlight: Promise<void> | null = null;
@@ -147,7 +166,7 @@ export class GroupCommitWriter {
     this.timeout = null;
     // Adaptive window: while records keep arriving turn after turn (load), wait for more, up to
     // growWindowMs after the oldest; when a turn brings nothing new (light load) commit at once.
-    const n = this.records.length;
+    const n = this.buffered;
     if (this.options.growWindowMs > 0 && n > this.sizeAtLastTurn && n < this.options.maxBatchSize && performance.now() - this.oldestAt < this.options.growWindowMs) {
       this.sizeAtLastTurn = n;
       this.immediate = setImmediate(this.commitSoon);
@@ -174,7 +193,8 @@ export class GroupCommitWriter {
    * Records one microtransaction; resolves once it is committed (or was already in the ledger),
    * rejects if it is malformed (`bad_request`), the writer is not running (`draining`), or its
    * commit failed (`internal`, retryable). The record is copied: later changes to `tx` do not
-   * reach the ledger.
+   * reach the ledger. Records of one batch may get the same promise object (they share their
+   * outcome), so a handler attached to one sees the whole batch's outcome, never another's.
    *
    * ```ts
    * await writer.record({ workId: 'w_1', account: 'acme', endUser: null, dservice: 'echo', tier: 'open',
@@ -194,21 +214,40 @@ export class GroupCommitWriter {
       const workId = typeof tx?.workId === 'string' ? tx.workId : null;
       return Promise.reject(new CgnError('bad_request', `invalid microtransaction${workId === null ? '' : ` ${workId}`}: ${problem}`, { details: { workId } }));
     }
-    return new Promise<void>((resolve, reject) => {
-      if (this.records.length === 0) this.oldestAt = performance.now();
-      this.records.push(copyMicrotransaction(tx));
-      this.resolves.push(resolve);
-      this.rejects.push(reject);
-      if (this.records.length >= this.options.maxBatchSize) this.commit();
-      else if (this.quiet()) this.commit();
-      else this.schedule();
-    });
+    if (this.buffered === 0) this.oldestAt = performance.now();
+    let p = this.queue[this.queue.length - 1];
+    if (p === undefined || p.records.length >= this.options.maxBatchSize) this.queue.push((p = this.pending()));
+    p.records.push(copyMicrotransaction(tx));
+    this.buffered++;
+    let promise: Promise<void>;
+    if (p.resolves === null) {
+      promise = p.promise ??= new Promise<void>((resolve, reject) => {
+        p.resolve = resolve;
+        p.reject = reject;
+      });
+    } else {
+      const resolves = p.resolves;
+      const rejects = p.rejects!;
+      promise = new Promise<void>((resolve, reject) => {
+        resolves.push(resolve);
+        rejects.push(reject);
+      });
+    }
+    if (this.buffered >= this.options.maxBatchSize) this.commit();
+    else if (this.quiet()) this.commit();
+    else this.schedule();
+    return promise;
+  }
+
+  private pending(): Pending {
+    const own = this.options.refuseOverdraft;
+    return { records: [], resolves: own ? [] : null, rejects: own ? [] : null, promise: null, resolve: NOOP, reject: NOOP };
   }
 
   /** Commits everything buffered now; resolves when it is done (failures reject the records, not this). */
   async flush(): Promise<void> {
     this.unschedule();
-    while (this.inFlight !== null || this.records.length > 0) {
+    while (this.inFlight !== null || this.buffered > 0) {
       if (this.inFlight !== null) await this.inFlight;
       else this.commit();
     }
@@ -226,13 +265,13 @@ export class GroupCommitWriter {
   }
 
   get counters(): GroupCommitCounters {
-    return { ...this.c, pending: this.records.length + this.inFlightSize };
+    return { ...this.c, pending: this.buffered + this.inFlightSize };
   }
 
   /** Light load: this record is alone, nothing is in flight or scheduled, and commits have been rare. */
   private quiet(): boolean {
     return (
-      this.options.quietMs > 0 && this.records.length === 1 && this.inFlight === null && this.immediate === null && this.timeout === null &&
+      this.options.quietMs > 0 && this.buffered === 1 && this.inFlight === null && this.immediate === null && this.timeout === null &&
       this.options.now() - this.lastCommitAt >= this.options.quietMs
     );
   }
@@ -253,27 +292,17 @@ export class GroupCommitWriter {
   /** Commits up to maxBatchSize buffered records, unless a commit is in flight. */
   private commit(): void {
     this.unschedule();
-    if (this.inFlight !== null || this.records.length === 0) return;
-    const max = this.options.maxBatchSize;
-    let batch = this.records;
-    let resolves = this.resolves;
-    let rejects = this.rejects;
-    if (batch.length <= max) {
-      this.records = [];
-      this.resolves = [];
-      this.rejects = [];
-    } else {
-      batch = this.records.splice(0, max);
-      resolves = this.resolves.splice(0, max);
-      rejects = this.rejects.splice(0, max);
-    }
+    if (this.inFlight !== null || this.buffered === 0) return;
+    const p = this.queue.shift()!;
+    const batch = p.records;
+    this.buffered -= batch.length;
     const started = performance.now();
     let result: AppendResult | Promise<AppendResult>;
     try {
       VALIDATED_BATCHES.add(batch);
       result = this.options.refuseOverdraft ? this.store.appendBatch(batch, REFUSE_OVERDRAFT) : this.store.appendBatch(batch);
     } catch (err) {
-      this.failed(batch, rejects, err);
+      this.failed(p, err);
       this.afterCommit();
       return;
     }
@@ -281,8 +310,8 @@ export class GroupCommitWriter {
       this.inFlightSize = batch.length;
       this.inFlight = Promise.resolve(result)
         .then(
-          (r) => this.committed(batch, resolves, rejects, r, started),
-          (err: unknown) => this.failed(batch, rejects, err),
+          (r) => this.committed(p, r, started),
+          (err: unknown) => this.failed(p, err),
         )
         .finally(() => {
           this.inFlight = null;
@@ -290,21 +319,22 @@ export class GroupCommitWriter {
           this.afterCommit();
         });
     } else {
-      this.committed(batch, resolves, rejects, result, started);
+      this.committed(p, result, started);
       this.afterCommit();
     }
   }
 
   private afterCommit(): void {
     this.lastCommitAt = this.options.now();
-    if (this.records.length === 0) return;
+    if (this.buffered === 0) return;
     // A synchronous store never leaves more than one batch behind; after an asynchronous commit,
     // what collected meanwhile goes next (at once if it is a full batch or we are stopping).
-    if (this.records.length >= this.options.maxBatchSize || this.state === 'stopping') this.commit();
+    if (this.buffered >= this.options.maxBatchSize || this.state === 'stopping') this.commit();
     else this.schedule();
   }
 
-  private committed(batch: readonly Microtransaction[], resolves: readonly Resolve[], rejects: readonly Reject[], result: AppendResult, started: number): void {
+  private committed(p: Pending, result: AppendResult, started: number): void {
+    const batch = p.records;
     const c = this.c;
     c.lastCommitUs = Math.round((performance.now() - started) * 1000);
     c.batches++;
@@ -314,7 +344,12 @@ export class GroupCommitWriter {
     c.inserted += result.inserted;
     c.duplicates += result.duplicates.length;
     const refused = result.refused;
-    if (refused === undefined || refused.length === 0) {
+    const resolves = p.resolves;
+    const rejects = p.rejects;
+    if (resolves === null || rejects === null) {
+      // Without refuseOverdraft the store refuses nothing: the whole batch is committed.
+      p.resolve();
+    } else if (refused === undefined || refused.length === 0) {
       for (const resolve of resolves) resolve();
     } else {
       const byId = new Map(refused.map((x) => [x.workId, x]));
@@ -346,7 +381,8 @@ export class GroupCommitWriter {
     }
   }
 
-  private failed(batch: readonly Microtransaction[], rejects: readonly Reject[], cause: unknown): void {
+  private failed(p: Pending, cause: unknown): void {
+    const batch = p.records;
     this.c.failedBatches++;
     this.c.failedRecords += batch.length;
     const reason = cause instanceof Error ? cause.message : String(cause);
@@ -355,7 +391,8 @@ export class GroupCommitWriter {
       retryable: true,
       details: { batchSize: batch.length },
     });
-    for (const reject of rejects) reject(err);
+    if (p.rejects === null) p.reject(err);
+    else for (const reject of p.rejects) reject(err);
   }
 }
 
