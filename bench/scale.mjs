@@ -8,11 +8,12 @@
  * the miners (how many did 90% of it, how many did any) during the measured run.
  *
  *   node bench/scale.mjs [--miners 10,1000,10000] [--seconds 10] [--idle-seconds 10]
- *                        [--connections 32] [--node-dist DIR] [--no-write]
+ *                        [--connections 32] [--node-dist DIR] [--profile DIR] [--no-write]
  *
  * `--node-dist` is the `dist` directory of the node package to measure (default this clone's), so
  * a build of another commit can be compared. Writes `scale` in bench/results.json (read, modify,
- * write) unless --no-write; prints one JSON line per N.
+ * write) unless --no-write; prints one JSON line per N. `--profile DIR` writes the node's CPU profile
+ * of each measured load window to DIR/scale-<N>.cpuprofile (bench/stages.mjs reads it per stage).
  */
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
@@ -61,6 +62,7 @@ async function serveNode(nodeDist) {
   let loadDelay = null;
   let gc = null;
   let gcObserver = null;
+  let profiler = null;
   const completed = () => new Map(node.broker.snapshot().miners.map((m) => [m.id, m.completed]));
   await commandLoop(async (cmd) => {
     if (cmd.op === 'cpu-start') {
@@ -125,6 +127,21 @@ async function serveNode(nodeDist) {
         loadLoopDelayMs: { p50: ms(loadDelay.percentile(50)), p99: ms(loadDelay.percentile(99)), max: ms(loadDelay.max) },
         gc: { count: gc.count, totalMs: Math.round(gc.totalMs), maxMs: Math.round(gc.maxMs * 10) / 10, byKind: gc.byKind },
       };
+    }
+    if (cmd.op === 'profile-start') {
+      const { Session } = await import('node:inspector/promises');
+      profiler = new Session();
+      profiler.connect();
+      await profiler.post('Profiler.enable');
+      await profiler.post('Profiler.setSamplingInterval', { interval: 200 });
+      await profiler.post('Profiler.start');
+      return {};
+    }
+    if (cmd.op === 'profile-stop') {
+      const { profile } = await profiler.post('Profiler.stop');
+      writeFileSync(cmd.file, JSON.stringify(profile));
+      profiler.disconnect();
+      return {};
     }
     if (cmd.op === 'quit') {
       await node.stop(1000);
@@ -251,8 +268,12 @@ async function measure(n, opts) {
   const url = `${workUrl}echo/`;
   wrk(url, apiKey, opts.connections, opts.warmup);
   await node.ask({ op: 'mark' });
+  if (opts.profile !== null) await node.ask({ op: 'profile-start' });
   const load = wrk(url, apiKey, opts.connections, opts.seconds);
+  const profileFile = join(opts.profile ?? tmpdir(), `scale-${n}.cpuprofile`);
+  if (opts.profile !== null) await node.ask({ op: 'profile-stop', file: profileFile });
   const spread = await node.ask({ op: 'spread' });
+  const stages = opts.profile === null ? null : JSON.parse(execFileSync(process.execPath, [join(ROOT, 'bench/stages.mjs'), profileFile, String(spread.units)], { encoding: 'utf8' }));
   const mstats = await miners.ask({ op: 'stats' });
   node.proc.stdin.write(JSON.stringify({ op: 'quit' }) + '\n');
   miners.proc.stdin.write(JSON.stringify({ op: 'quit' }) + '\n');
@@ -271,6 +292,7 @@ async function measure(n, opts) {
     loadLoopDelayMs: spread.loadLoopDelayMs,
     gcUnderLoad: spread.gc,
     spread: { units: spread.units, minersFor90Percent: spread.minersFor90Percent, minersWithAny: spread.minersWithAny, maxPerMiner: spread.maxPerMiner },
+    ...(stages !== null ? { stages } : {}),
     minersDropped: mstats.closed,
     connectErrors: mstats.connectErrors,
   };
@@ -284,6 +306,7 @@ async function main() {
     warmup: Number(arg('warmup', '3')),
     connections: Number(arg('connections', '32')),
     nodeDist: resolve(arg('node-dist', join(ROOT, 'packages/node/dist'))),
+    profile: arg('profile', null) === null ? null : resolve(arg('profile', null)),
   };
   if (!has('wrk')) {
     console.error('bench: wrk is not installed (apt-get install wrk)');
