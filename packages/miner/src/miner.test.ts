@@ -110,6 +110,8 @@ describe('miner and node: handshake', () => {
     expect(st).toMatchObject({ connected: true, minerId: miner.minerId, slots: 64, sandbox: 'bwrap', inFlight: 0, workDone: 0 });
     expect(st.dservices[0]).toMatchObject({ name: 'echo', state: 'ready', advertised: true });
     expect(st.dservices[0]!.instance!.dservicePid).toBeGreaterThan(0);
+    // Nothing placed yet: the package cache is empty, within the default 1024 MiB budget.
+    expect(st.packageCache).toMatchObject({ bytes: 0, budgetBytes: 1024 * 1024 * 1024, packages: [] });
   });
 
   it('reuses an existing key file', async () => {

@@ -79,6 +79,8 @@ export interface MinerStatus {
   connects: number;
   welcomes: number;
   dservices: DServiceStatus[];
+  /** Packages of DServices the node placed here, unpacked on disk (null before start). */
+  packageCache: { dir: string; bytes: number; budgetBytes: number; packages: { digest: string; bytes: number; inUse: number }[] } | null;
 }
 
 export interface MinerEvents {
@@ -144,6 +146,7 @@ class MinerImpl extends EventEmitter<MinerEvents> implements Miner {
   private stopping: Promise<void> | null = null;
   private advertisedKey = '';
   private placements: Placements | null = null;
+  private packageCache: PackageCache | null = null;
   private slotCap: SlotCap | null = null;
   private readonly doneBy = new Map<string, number>();
   private readonly resources = { cpus: availableParallelism(), memoryMb: Math.floor(totalmem() / (1024 * 1024)) };
@@ -232,6 +235,7 @@ class MinerImpl extends EventEmitter<MinerEvents> implements Miner {
     // DServices the node places here come from this cache (see package-placement.ts).
     const cache = new PackageCache({ dir: o.packageCacheDir ?? join(dirname(o.keyFile), 'package-cache', this.minerId.slice(0, 16)), budgetBytes: o.packageCacheMb * 1024 * 1024, log: this.log.child({ component: 'package-cache' }) });
     await cache.open();
+    this.packageCache = cache;
     this.placements = new Placements({
       log: this.log, nodeUrl: o.nodeUrl, trust: o.trust, cache, fetchTimeoutMs: o.packageFetchTimeoutMs,
       running: (name) => {
@@ -413,6 +417,10 @@ class MinerImpl extends EventEmitter<MinerEvents> implements Miner {
       sandbox: this.sandbox,
       limits: this.limitsName,
       isolationWarnings: [this.sandboxWarning, this.limits.warning].filter((w): w is string => w !== null),
+      packageCache: this.packageCache === null ? null : {
+        dir: this.packageCache.dir, bytes: this.packageCache.bytes, budgetBytes: this.o.packageCacheMb * 1024 * 1024,
+        packages: this.packageCache.list().map(({ digest, bytes, inUse }) => ({ digest, bytes, inUse })),
+      },
       inFlight: t?.inFlightCount ?? 0,
       workDone: t?.stats.workDone ?? 0,
       failures: t?.stats.failures ?? 0,
