@@ -225,8 +225,13 @@ describe('account pages in a browser', () => {
 
   it('revoking the key asks for confirmation; the node then refuses the key (401)', async () => {
     await go('/account/keys', 'API keys');
+    // Keyboard: Revoke… asks first (focus on the confirmation; Escape backs out), then Enter revokes.
     await page.getByTestId(`revoke-${prefix}`).click();
-    await page.getByTestId(`revoke-confirm-${prefix}`).click();
+    await page.keyboard.press('Escape');
+    await page.getByTestId(`revoke-${prefix}`).focus();
+    await page.keyboard.press('Enter');
+    await expect(page.getByTestId(`revoke-confirm-${prefix}`).evaluate((el) => el === document.activeElement)).resolves.toBe(true);
+    await page.keyboard.press('Enter');
     await page.getByTestId('status').filter({ hasText: 'revoked' }).waitFor();
     await page.getByTestId('keys-table').getByRole('row', { name: /web shop/ }).getByText(/^revoked/).waitFor();
     await waitFor(async () => (await atNode(key)) === 401, 'the node to refuse the revoked key');

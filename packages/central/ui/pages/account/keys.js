@@ -1,6 +1,6 @@
 // API keys: create one (the key is shown once, with a copy button and a warning), list them with
 // prefix, created and last used, and revoke one after a confirmation.
-import { useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { html, announce, fmtTime } from '../../lib.js';
 import { api } from '../../api.js';
 import { Field, Select } from '../../components/Field.js';
@@ -24,6 +24,16 @@ function state(k, now) {
   if (k.revokedAt !== null) return html`<span class="badge badge-bad">revoked ${fmtTime(k.revokedAt)}</span>`;
   if (k.expiresAt !== null && k.expiresAt <= now) return html`<span class="badge badge-muted">expired</span>`;
   return html`<span class="badge badge-ok">active</span>`;
+}
+
+/** "Yes, revoke" / "Cancel", focused on arrival (the Revoke… button it replaces is gone); Escape cancels. */
+function ConfirmRevoke({ k, busy, onConfirm, onCancel }) {
+  const yes = useRef(null);
+  useEffect(() => yes.current?.focus(), []);
+  return html`<span role="group" aria-label=${`Confirm revoking ${k.name}`} onKeyDown=${(e) => e.key === 'Escape' && onCancel()}>
+    <button type="button" class="danger" ref=${yes} onClick=${onConfirm} disabled=${busy} data-testid=${`revoke-confirm-${k.prefix}`}>Yes, revoke ${k.name}</button>
+    ${' '}<button type="button" class="secondary" onClick=${onCancel}>Cancel</button>
+  </span>`;
 }
 
 export function KeysPage({ query, path }) {
@@ -86,10 +96,7 @@ export function KeysPage({ query, path }) {
       render: (k) => k.revokedAt !== null
         ? null
         : confirming === k.id
-          ? html`<span role="group" aria-label=${`Confirm revoking ${k.name}`}>
-              <button type="button" class="danger" onClick=${() => revoke(k)} disabled=${busy} data-testid=${`revoke-confirm-${k.prefix}`}>Yes, revoke ${k.name}</button>
-              ${' '}<button type="button" class="secondary" onClick=${() => setConfirming(null)}>Cancel</button>
-            </span>`
+          ? html`<${ConfirmRevoke} k=${k} busy=${busy} onConfirm=${() => revoke(k)} onCancel=${() => setConfirming(null)} />`
           : html`<button type="button" class="secondary" onClick=${() => setConfirming(k.id)} aria-label=${`Revoke ${k.name} (${k.prefix}…)`} data-testid=${`revoke-${k.prefix}`}>Revoke…</button>`,
     },
   ];
