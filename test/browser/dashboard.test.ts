@@ -157,14 +157,19 @@ describe('operator dashboard in a browser', () => {
       expect(box!.width, id).toBeGreaterThan(100);
       expect(box!.height, id).toBeGreaterThan(50);
     }
-    // The throughput chart has drawn something: some canvas pixels are not background.
-    const inked = await page.getByTestId('chart-throughput').locator('canvas').evaluate((c: HTMLCanvasElement) => {
+    // The throughput and latency lines are drawn: pixels of their stroke colours (the first series'
+    // blue, #1f6feb) are on the canvas, and the throughput line leaves the zero line somewhere.
+    const stroke = (id: string) => page.getByTestId(id).locator('canvas').evaluate((c: HTMLCanvasElement) => {
       const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
-      let n = 0;
-      for (let i = 3; i < d.length; i += 4) if (d[i]! > 0) n++;
-      return n;
+      const rows = new Set<number>();
+      for (let i = 0; i < d.length; i += 4) {
+        if (Math.abs(d[i]! - 0x1f) < 40 && Math.abs(d[i + 1]! - 0x6f) < 40 && Math.abs(d[i + 2]! - 0xeb) < 40 && d[i + 3]! > 128) rows.add(Math.floor(i / 4 / c.width));
+      }
+      return rows.size;
     });
-    expect(inked).toBeGreaterThan(100);
+    // A flat line covers a couple of pixel rows; one that rises covers many.
+    await expect.poll(() => stroke('chart-throughput')).toBeGreaterThan(10);
+    await expect.poll(() => stroke('chart-latency')).toBeGreaterThan(3);
     await page.getByTestId('nodes-table').getByText('node-local-1').waitFor();
     expect(await unlabelled(page)).toEqual([]);
     await page.screenshot({ path: join(SHOTS, 'dashboard-overview.png'), fullPage: true });

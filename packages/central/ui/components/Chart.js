@@ -20,7 +20,9 @@ export function Chart({ title, series, data, height = 220, yLabel, testid }) {
     const opts = {
       width: Math.max(200, el.clientWidth),
       height,
-      series: [{}, ...series.map((s, i) => ({ label: s.label, stroke: s.color ?? COLORS[i % COLORS.length], width: 2, points: { show: false } }))],
+      // spanGaps: several nodes' samples are taken at different times, so each line has nulls at
+      // the others' times; points are drawn while they are few (uPlot's default), so a lone sample shows.
+      series: [{}, ...series.map((s, i) => ({ label: s.label, stroke: s.color ?? COLORS[i % COLORS.length], width: 2, spanGaps: true }))],
       axes: [{}, { label: yLabel, size: 60 }],
       scales: { x: { time: true } },
       legend: { show: true },

@@ -43,16 +43,17 @@ export function Tile({ label, value, testid }) {
 
 /**
  * uPlot columns from per-node samples: [xs (s), ...one column per node] for `field`, on the union
- * of sample times (rounded to the second), null where a node has no sample.
+ * of sample times, null where a node has no sample (the chart spans those gaps).
  */
 export function alignSeries(nodes, field) {
   const times = new Set();
-  for (const n of nodes) for (const s of n.samples) times.add(Math.round(s.t / 1000));
-  const xs = [...times].sort((a, b) => a - b);
-  const index = new Map(xs.map((x, i) => [x, i]));
+  for (const n of nodes) for (const s of n.samples) times.add(s.t);
+  const ts = [...times].sort((a, b) => a - b);
+  const index = new Map(ts.map((t, i) => [t, i]));
+  const xs = ts.map((t) => t / 1000);
   const cols = nodes.map((n) => {
-    const col = new Array(xs.length).fill(null);
-    for (const s of n.samples) col[index.get(Math.round(s.t / 1000))] = s[field];
+    const col = new Array(ts.length).fill(null);
+    for (const s of n.samples) col[index.get(s.t)] = s[field];
     return col;
   });
   return [xs, ...cols];
@@ -93,10 +94,8 @@ export function useSeries(windowMs, everyMs = 5000) {
       clearInterval(t);
     };
   }, [everyMs]);
-  // A shorter window than the one held is a filter, not a new fetch.
-  const cutoff = Date.now() - windowMs;
-  const data = state.data && { ...state.data, nodes: state.data.nodes.map((n) => ({ ...n, samples: n.samples.filter((s) => s.t >= cutoff) })) };
-  return { data, error: state.error };
+  // The same object until the next poll: charts redraw when data changes, not on every render.
+  return state;
 }
 
 export const WINDOWS = [

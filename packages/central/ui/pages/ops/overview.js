@@ -1,7 +1,7 @@
 import { html, fmtCount, fmtMs, fmtTime } from '../../lib.js';
 import { Chart } from '../../components/Chart.js';
 import { Table } from '../../components/Table.js';
-import { useState } from 'preact/hooks';
+import { useMemo, useState } from 'preact/hooks';
 import { Select } from '../../components/Field.js';
 import { usePoll, useSeries, Badge, Tile, alignSeries, LoadError, WINDOWS } from './common.js';
 
@@ -13,17 +13,18 @@ export function NodeCharts({ series, nodeIds }) {
   const nodes = (series?.nodes ?? []).filter((n) => nodeIds === undefined || nodeIds.includes(n.nodeId));
   const labels = nodes.map((n) => ({ label: n.nodeId }));
   const withSuffix = (suffix) => nodes.map((n) => ({ label: `${n.nodeId} ${suffix}` }));
-  const p = (f) => alignSeries(nodes, f);
-  const lat = (() => {
+  // Computed once per new set of samples, so each chart redraws only when its data changed.
+  const cols = useMemo(() => {
+    const p = (f) => alignSeries(nodes, f);
     const a = p('p50Ms');
     const b = p('p95Ms');
-    return [a[0], ...a.slice(1), ...b.slice(1)];
-  })();
+    return { throughput: p('throughput'), queued: p('queued'), errors: p('errors'), latency: [a[0], ...a.slice(1), ...b.slice(1)] };
+  }, [series, nodeIds]);
   return html`<div class="charts">
-    <${Chart} testid="chart-throughput" title="Throughput (answers/s)" series=${labels} data=${p('throughput')} yLabel="req/s" />
-    <${Chart} testid="chart-latency" title="Latency p50 / p95 (ms)" series=${[...withSuffix('p50'), ...withSuffix('p95')]} data=${lat} yLabel="ms" />
-    <${Chart} testid="chart-queue" title="Queued work units" series=${labels} data=${p('queued')} yLabel="units" />
-    <${Chart} testid="chart-errors" title="Errors (5xx answers/s)" series=${labels} data=${p('errors')} yLabel="err/s" />
+    <${Chart} testid="chart-throughput" title="Throughput (answers/s)" series=${labels} data=${cols.throughput} yLabel="req/s" />
+    <${Chart} testid="chart-latency" title="Latency p50 / p95 (ms)" series=${[...withSuffix('p50'), ...withSuffix('p95')]} data=${cols.latency} yLabel="ms" />
+    <${Chart} testid="chart-queue" title="Queued work units" series=${labels} data=${cols.queued} yLabel="units" />
+    <${Chart} testid="chart-errors" title="Errors (5xx answers/s)" series=${labels} data=${cols.errors} yLabel="err/s" />
   </div>`;
 }
 
@@ -32,8 +33,10 @@ export function Overview() {
   const [windowMs, setWindowMs] = useState(WINDOWS[2].value);
   // The whole hour is held; the window only filters it.
   const all = useSeries(60 * 60_000);
-  const cutoff = Date.now() - Number(windowMs);
-  const series = { error: all.error, data: all.data && { ...all.data, nodes: all.data.nodes.map((n) => ({ ...n, samples: n.samples.filter((s) => s.t >= cutoff) })) } };
+  const series = useMemo(() => {
+    const cutoff = Date.now() - Number(windowMs);
+    return { error: all.error, data: all.data && { ...all.data, nodes: all.data.nodes.map((n) => ({ ...n, samples: n.samples.filter((s) => s.t >= cutoff) })) } };
+  }, [all, windowMs]);
   const alerts = usePoll('/v1/ops/alerts');
   const o = ov.data;
   const queued = o ? o.nodes.reduce((n, x) => n + x.queues.reduce((a, q) => a + q.depth, 0), 0) : null;
