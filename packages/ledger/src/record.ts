@@ -92,6 +92,18 @@ const wellFormed = (s: string): boolean => (s as unknown as { isWellFormed(): bo
  */
 export function microtransactionProblem(tx: Microtransaction): string | null {
   if (tx === null || typeof tx !== 'object') return 'must be an object';
+  // The good path reads each field once by name (no loop over field names, no keyed loads);
+  // any doubt goes to the field-by-field checks below, which say what is wrong.
+  if (
+    goodId(tx.workId) && goodId(tx.account) && goodId(tx.dservice) && goodId(tx.miner) && goodId(tx.node) &&
+    count(tx.receivedAt) && count(tx.queueUs) && count(tx.execUs) && count(tx.cpuUs) && count(tx.bytesIn) && count(tx.bytesOut) && count(tx.attempts) &&
+    Number.isInteger(tx.status) && tx.status >= 100 && tx.status <= 599 && TIERS.includes(tx.tier) &&
+    (tx.endUser === null || (typeof tx.endUser === 'string' && tx.endUser.length <= MAX_ID && wellFormed(tx.endUser))) &&
+    tx.reportedCpuUs === undefined &&
+    (tx.resultHash === null || (typeof tx.resultHash === 'string' && tx.resultHash.length <= 128 && HEX.test(tx.resultHash)))
+  ) {
+    return tx.pricing === undefined ? null : pricingProblem(tx.pricing);
+  }
   for (const f of STRINGS) {
     const v = tx[f];
     if (typeof v !== 'string' || v.length === 0 || v.length > MAX_ID) return `${f} must be a non-empty string of at most ${MAX_ID} characters`;
@@ -114,9 +126,18 @@ export function microtransactionProblem(tx: Microtransaction): string | null {
   return null;
 }
 
+const goodId = (v: unknown): boolean => typeof v === 'string' && v.length > 0 && v.length <= MAX_ID && wellFormed(v);
+const count = (v: unknown): boolean => Number.isSafeInteger(v) && (v as number) >= 0;
+
 /** Why `p` is not valid pricing, or null. */
 export function pricingProblem(p: Pricing): string | null {
   if (p === null || typeof p !== 'object') return 'pricing must be an object';
+  if (
+    typeof p.priceMicros === 'bigint' && p.priceMicros >= 0n && p.priceMicros <= MAX_PRICE_MICROS && splitProblem(p.split) === null &&
+    goodId(p.developer) && goodId(p.operator) && goodId(p.charity)
+  ) {
+    return null;
+  }
   if (typeof p.priceMicros !== 'bigint' || p.priceMicros < 0n || p.priceMicros > MAX_PRICE_MICROS) return 'pricing.priceMicros must be a bigint from 0 to 2^63-1';
   const split = splitProblem(p.split);
   if (split !== null) return `pricing.split: ${split}`;

@@ -24,15 +24,22 @@ export const TOTAL_BPS = 10_000;
 /** An example agreement in the spirit of the whitepapers' fee tables: most to the miner. */
 export const DEFAULT_SPLIT: SplitBps = Object.freeze({ miner: 7000, developer: 2000, operator: 900, charity: 100 });
 
+/** Frozen agreements already found valid. */
+const GOOD_FROZEN = new WeakSet<object>();
+
 export function splitProblem(bps: SplitBps): string | null {
   if (bps === null || typeof bps !== 'object') return 'must be an object';
+  if (GOOD_FROZEN.has(bps)) return null;
   let sum = 0;
   for (const b of BENEFICIARIES) {
     const v = bps[b];
     if (!Number.isInteger(v) || v < 0 || v > TOTAL_BPS) return `${b} must be an integer number of basis points from 0 to 10000`;
     sum += v;
   }
-  return sum === TOTAL_BPS ? null : `basis points must sum to 10000, not ${sum}`;
+  if (sum !== TOTAL_BPS) return `basis points must sum to 10000, not ${sum}`;
+  // A frozen agreement (e.g. DEFAULT_SPLIT, one per DService) cannot change: check it once.
+  if (Object.isFrozen(bps)) GOOD_FROZEN.add(bps);
+  return null;
 }
 
 /** Divides `amount` (>= 0) by `bps` with the largest-remainder rule above. */
