@@ -1,6 +1,6 @@
 // Two-factor sign-in (TOTP): start enrolment, scan the QR code (or type the secret), confirm with
 // a current code, and keep the recovery codes shown once.
-import { useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { html, announce } from '../../lib.js';
 import { api, getSession, setSession } from '../../api.js';
 import { Field } from '../../components/Field.js';
@@ -22,6 +22,9 @@ export function SecurityPage() {
   const [error, setError] = useState('');
   const [busy, setBusy] = useState(false);
   const state = codes ? 'on' : me?.totp ?? 'off';
+  // The button that started enrolment (or confirmed it) is gone: the focus goes to what replaced it.
+  const step = useRef(null);
+  useEffect(() => step.current?.focus(), [enrolment !== null, codes !== null]);
 
   const start = async () => {
     setBusy(true);
@@ -57,7 +60,7 @@ export function SecurityPage() {
     <p>Two-factor sign-in: <strong data-testid="totp-state">${state === 'on' ? 'on' : 'off'}</strong>${state === 'on' && !codes ? html` (${me?.recoveryCodesLeft ?? 0} recovery codes left)` : null}.</p>
     ${codes
       ? html`<div class="card wide" data-testid="recovery-codes">
-          <h2>Your recovery codes</h2>
+          <h2 tabindex="-1" ref=${step}>Your recovery codes</h2>
           <${Notice} kind="warn">Save these now: they are shown only this once. Each one signs you in once if you lose your authenticator.<//>
           <pre id="recovery-codes" class="mono codes">${codes.join('\n')}</pre>
           <${CopyButton} text=${codes.join('\n')} targetId="recovery-codes" label="Copy the codes" />
@@ -69,7 +72,7 @@ export function SecurityPage() {
       : null}
     ${enrolment
       ? html`<form class="card wide" onSubmit=${confirm} data-testid="totp-enrol">
-          <h2>1. Add CGN to your authenticator</h2>
+          <h2 tabindex="-1" ref=${step}>1. Add CGN to your authenticator</h2>
           <${QrCode} text=${enrolment.uri} label="QR code of the authenticator link (the same link is written below)" testid="totp-qr" />
           <p>Can't scan? Add it by hand with this secret:</p>
           <p><code id="totp-secret" data-testid="totp-secret">${enrolment.secret}</code> <${CopyButton} text=${enrolment.secret} targetId="totp-secret" label="Copy the secret" /></p>
