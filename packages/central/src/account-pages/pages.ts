@@ -165,11 +165,12 @@ export class AccountPages {
       const ids = new Set(cycles.map((c) => c.id));
       earnings = (await beneficiaryEarnings(store, 'developer', accountId)).filter((e) => ids.has(e.cycle));
       const names = new Set(records.map((d) => d.name));
-      const rows = [];
-      for (const c of cycles) {
-        for (const l of await store.usage('dservice', { cycle: c.id })) if (names.has(l.key)) rows.push({ cycle: c.id, closedAt: c.closedAt, dservice: l.key, records: l.records, priceMicros: l.priceMicros, tokens: l.tokens });
-      }
-      revenue = rows;
+      // One pass over the ledger (per cycle and DService), kept for this developer's DServices.
+      const closed = new Map(cycles.map((c) => [String(c.id), c]));
+      const lines = names.size === 0 || cycles.length === 0 ? [] : await store.usageOverTime('cycle', 'dservice', names.size === 1 ? { dservice: [...names][0]! } : {});
+      revenue = lines
+        .filter((l) => names.has(l.key) && closed.has(l.bucket))
+        .map((l) => ({ cycle: Number(l.bucket), closedAt: closed.get(l.bucket)!.closedAt, dservice: l.key, records: l.records, priceMicros: l.priceMicros, tokens: l.tokens }));
     } catch (err) {
       if (!(err instanceof CentralError) || err.httpStatus !== 503) throw err;
       unavailable = err.message;
