@@ -81,6 +81,12 @@ describe('miner control app in a browser', () => {
     await page.getByTestId('tokens').filter({ hasText: '150 CGN' }).waitFor();
     await page.screenshot({ path: join(SHOTS, 'miner-control-connected.png'), fullPage: true });
     expect(errors).toEqual([]);
+    // Every form control has a label, every button a name.
+    const unnamed = await page.evaluate(() => [
+      ...[...document.querySelectorAll('input, select, textarea')].filter((el) => ((el as HTMLInputElement).labels?.length ?? 0) === 0 && !el.getAttribute('aria-label')),
+      ...[...document.querySelectorAll('button')].filter((b) => (b.textContent ?? '').trim() === '' && !b.getAttribute('aria-label')),
+    ].map((el) => el.outerHTML.slice(0, 100)));
+    expect(unnamed).toEqual([]);
   });
 
   it('Pause takes the miner out of the node pool; Resume brings it back', async () => {
@@ -91,7 +97,9 @@ describe('miner control app in a browser', () => {
     expect(await page.getByRole('button', { name: 'Pause' }).isDisabled()).toBe(true);
     await page.screenshot({ path: join(SHOTS, 'miner-control-paused.png'), fullPage: true });
 
-    await page.getByRole('button', { name: 'Resume' }).click();
+    // By keyboard: focus Resume and press Enter.
+    await page.getByRole('button', { name: 'Resume' }).focus();
+    await page.keyboard.press('Enter');
     await waitFor(() => poolEntry()?.draining === false, "the node's pool to have the miner again");
     await page.getByTestId('state').filter({ hasText: 'connected' }).waitFor();
     await page.getByTestId('live').filter({ hasText: /Resumed/ }).waitFor();
