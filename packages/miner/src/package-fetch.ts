@@ -38,6 +38,8 @@ export function fetchPackage(url: URL, o: FetchOptions): Promise<Readable> {
       method: 'GET',
       headers: { accept: 'application/gzip' },
       timeout: o.timeoutMs,
+      // A connection of its own: a pooled socket would skip the pin check below (no new handshake).
+      agent: false,
       ...(https && o.trust.ca ? { ca: o.trust.ca } : {}),
       // As for the tunnel: a pin alone is the whole check; with a CA, both must hold.
       ...(https && pin !== null && !o.trust.ca ? { rejectUnauthorized: false } : {}),
@@ -63,16 +65,21 @@ export function fetchPackage(url: URL, o: FetchOptions): Promise<Readable> {
         },
       });
       res.on('error', (err) => bound.destroy(err));
+      // The body flows at once; a cut-off may come before the reader attaches. The reader still
+      // sees it (the stream is destroyed with the error); this only keeps it from being uncaught.
+      bound.on('error', () => {});
       resolve(res.pipe(bound));
     });
     req.on('timeout', () => req.destroy(new CgnError('deadline_exceeded', `no answer from ${url.host} within ${o.timeoutMs} ms`, { retryable: true })));
     req.on('error', (err) => reject(err instanceof CgnError ? err : new CgnError('dservice_unavailable', `cannot fetch the package from ${url.host}: ${err.message}`, { retryable: true, cause: err })));
     if (https && pin !== null) {
       req.on('socket', (s) => {
-        s.once('secureConnect', () => {
+        const check = (): void => {
           const seen = (s as TLSSocket).getPeerCertificate?.()?.fingerprint256;
           if (seen !== pin) req.destroy(new CgnError('forbidden', `the node's certificate is not the pinned one (presented ${seen ?? 'none'})`));
-        });
+        };
+        if ((s as TLSSocket).encrypted === true && (s as TLSSocket).getPeerCertificate?.()?.fingerprint256 !== undefined) check();
+        else s.once('secureConnect', check);
       });
     }
     req.end();
