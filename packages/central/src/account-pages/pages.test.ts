@@ -4,6 +4,7 @@
  * developer sees its DServices, approval and earnings; and an account sees only its own pages.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
@@ -139,6 +140,22 @@ describe('account pages API', () => {
       expect(r.status, q).toBe(400);
       expect(r.body.detail, q).toMatch(why);
     }
+  });
+
+  it('property: any query string gets 200 or a 400 problem with the reason, never a 5xx', async () => {
+    const value = fc.oneof(
+      fc.string({ maxLength: 20 }),
+      fc.constantFrom('dservice', 'end-user', 'day', 'cycle', '2030-01-01', '2030-13-40', '0', '1', '92', '999999999', '-1', '1e3', '__proto__', 'constructor'),
+    );
+    const query = fc.dictionary(fc.constantFrom('by', 'bucket', 'from', 'to', 'cycles', 'top', 'offset', 'limit', 'cycle', 'dservice', 'x'), value, { maxKeys: 4 });
+    await fc.assert(fc.asyncProperty(fc.constantFrom('usage/series', 'usage/end-users'), query, async (route, q) => {
+      const r = await owner.call('GET', `/v1/accounts/${acme}/${route}?${new URLSearchParams(q).toString()}`);
+      expect([200, 400], JSON.stringify({ q, body: r.body })).toContain(r.status);
+      if (r.status === 400) {
+        expect(r.headers.get('content-type')).toContain('application/problem+json');
+        expect(typeof r.body.detail).toBe('string');
+      }
+    }), { numRuns: 150 });
   });
 
   it('end users a page at a time, most expensive first', async () => {
