@@ -96,8 +96,6 @@ const UNPLACE_GRACE_MS = 10_000;
  * first failure, doubling with each one after, at most 30 s; an instance ready there resets it.
  */
 const backoffMs = (failures: number) => Math.min(30_000, 1000 * 2 ** Math.max(0, failures - 1));
-/** A DService just unplaced from a miner is not placed there again until its instance had time to stop. */
-const UNPLACE_SETTLE_MS = 2000;
 
 export class PlacementController {
   private readonly tracked = new Map<string, Tracked>();
@@ -305,8 +303,6 @@ export class PlacementController {
       const where = `${x.minerId}\u0000${x.dservice}`;
       const failed = this.failures.get(where);
       if (failed !== undefined && now - failed.at < backoffMs(failed.count)) continue;
-      const unplacedAt = this.unplacedAt.get(where);
-      if (unplacedAt !== undefined && now - unplacedAt < UNPLACE_SETTLE_MS) continue;
       const pkg = this.deps.packages.packageOf(x.dservice);
       if (pkg === null) continue;
       const id = `${this.tag}-${(++this.seq).toString(36)}`;
