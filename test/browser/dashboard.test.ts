@@ -19,6 +19,8 @@ import { ECHO, ROOT, spawnMiner, startTestNode, tempDir, waitFor, type MinerProc
 
 const CHROMIUM = '/usr/bin/chromium';
 const SHOTS = join(ROOT, 'test-output', 'screenshots');
+/** expect.poll waits up to 1 s by default; a busy 2-core CI machine gets longer (still a condition, not a sleep). */
+const POLL = { timeout: 20_000, interval: 50 };
 const MONITOR = { login: 'watcher', password: 'Watch3r-Passw0rd!' };
 
 let t: TestNode;
@@ -141,18 +143,18 @@ afterAll(async () => {
 describe('operator dashboard in a browser', () => {
   it('an administrator signs in through the page with the keyboard alone and sees the overview with charts drawn from the samples', async () => {
     await page.goto(`${central.url}/ui/`);
-    await expect.poll(() => page.evaluate(() => document.activeElement?.getAttribute('name'))).toBe('login');
+    await expect.poll(() => page.evaluate(() => document.activeElement?.getAttribute('name')), POLL).toBe('login');
     expect(await unlabelled(page)).toEqual([]);
     await page.keyboard.type(TEST_ADMIN.login);
     await page.keyboard.press('Tab');
     await page.keyboard.type(TEST_ADMIN.password);
     await page.keyboard.press('Enter');
     await page.getByTestId('who').filter({ hasText: TEST_ADMIN.login }).waitFor();
-    await expect.poll(() => page.url()).toContain('#/ops/overview');
+    await expect.poll(() => page.url(), POLL).toContain('#/ops/overview');
     await page.getByTestId('tile-miners').filter({ hasText: '2' }).waitFor();
     for (const id of ['chart-throughput', 'chart-latency', 'chart-queue', 'chart-errors']) {
       const fig = page.getByTestId(id);
-      await expect.poll(async () => Number(await fig.getAttribute('data-points'))).toBeGreaterThanOrEqual(3);
+      await expect.poll(async () => Number(await fig.getAttribute('data-points')), POLL).toBeGreaterThanOrEqual(3);
       const box = await fig.locator('canvas').boundingBox();
       expect(box!.width, id).toBeGreaterThan(100);
       expect(box!.height, id).toBeGreaterThan(50);
@@ -168,8 +170,8 @@ describe('operator dashboard in a browser', () => {
       return rows.size;
     });
     // A flat line covers a couple of pixel rows; one that rises covers many.
-    await expect.poll(() => stroke('chart-throughput')).toBeGreaterThan(10);
-    await expect.poll(() => stroke('chart-latency')).toBeGreaterThan(3);
+    await expect.poll(() => stroke('chart-throughput'), POLL).toBeGreaterThan(10);
+    await expect.poll(() => stroke('chart-latency'), POLL).toBeGreaterThan(3);
     await page.getByTestId('nodes-table').getByText('node-local-1').waitFor();
     expect(await unlabelled(page)).toEqual([]);
     await page.screenshot({ path: join(SHOTS, 'dashboard-overview.png'), fullPage: true });
@@ -182,11 +184,11 @@ describe('operator dashboard in a browser', () => {
     for (const m of miners) await table.locator(`[data-miner-id="${m.id}"]`).waitFor();
     await table.locator('[data-miner-id]', { hasText: 'rig-zero' }).waitFor();
     expect(await table.getByText('eu-west').count()).toBe(2);
-    await expect.poll(() => page.getByTestId('miner-tier').count()).toBe(1);
+    await expect.poll(() => page.getByTestId('miner-tier').count(), POLL).toBe(1);
     expect(await unlabelled(page)).toEqual([]);
     await page.screenshot({ path: join(SHOTS, 'dashboard-miners.png'), fullPage: true });
     await page.getByRole('link', { name: 'Nodes and queues' }).click();
-    await expect.poll(() => page.getByTestId('node-drain').count()).toBe(1);
+    await expect.poll(() => page.getByTestId('node-drain').count(), POLL).toBe(1);
     await page.getByTestId('errors-table').getByRole('cell', { name: 'node-local-1' }).waitFor();
   });
 
