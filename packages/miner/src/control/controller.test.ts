@@ -78,6 +78,7 @@ describe('MinerController', () => {
     const from = conn.frames.length;
     tick(2);
     expect(controller.status()).toMatchObject({ hold: 'busy', state: 'paused', reason: expect.stringMatching(/using the machine \(80% CPU\)/) });
+    expect(controller.status().dservices).toMatchObject([{ name: 'echo', advertised: false }]);
     await after(from, (f) => f.t === 'drain');
 
     busyShare = 0.1;

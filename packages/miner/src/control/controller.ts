@@ -387,7 +387,8 @@ export class MinerController {
       reputation: this.reputation,
       notices: [...this.notices],
       dservices: (st?.dservices ?? []).map((d) => ({
-        name: d.name, version: d.version, state: d.state, advertised: d.advertised, workDone: d.workDone, digest: d.digest,
+        // A paused miner's advertisement stands at the node, but the node sends it nothing.
+        name: d.name, version: d.version, state: d.state, advertised: d.advertised && st?.paused !== true, workDone: d.workDone, digest: d.digest,
         source: d.placed ? ('placed' as const) : ('hand-started' as const),
       })),
       isolationWarnings: st?.isolationWarnings ?? [],
