@@ -11,6 +11,7 @@ import { ensureCentralPki } from '../pki.js';
 import { postgresLedger, sqliteLedger } from '../billing.js';
 import { UsageError, processIo, type CliIo } from './common.js';
 import { runCentralAddNodeFromArgs } from './add-node.js';
+import { isExplorerTxUrl } from '../ops/routes.js';
 import { plaintextProblem } from '@cgn/protocol';
 
 export const CENTRAL_USAGE = `Usage: cgn central [options]
@@ -145,7 +146,7 @@ export async function runCentralFromArgs(argv: string[], io?: CliIo): Promise<Ru
     }
     const explorer = values['explorer-tx-url'];
     if (explorer !== undefined) {
-      if (!/^https?:\/\/[^\s]+$/.test(explorer) || !explorer.includes('{tx}')) throw new UsageError(`--explorer-tx-url must be an http(s) URL with {tx} where the transaction hash goes, e.g. https://etherscan.io/tx/{tx}; got "${explorer.slice(0, 200)}"`);
+      if (!isExplorerTxUrl(explorer)) throw new UsageError(`--explorer-tx-url must be an http(s) URL with {tx} where the transaction hash goes, e.g. https://etherscan.io/tx/{tx}; got "${explorer.slice(0, 200)}"`);
       options.ops = { explorerTxUrl: explorer };
     }
     if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined)) throw new UsageError('--tls-cert and --tls-key go together');

@@ -12,6 +12,7 @@ import { Ring, sampleOf } from './samples.js';
 import { OPS_LIMITS, parseNodeStatus, NodeStatusError } from './snapshot.js';
 import { OpsCollector } from './collector.js';
 import { alertsOf, minerRows } from './views.js';
+import { isExplorerTxUrl } from './routes.js';
 import type { MinerRecord, NodeRecord } from '../store/store.js';
 import { ManualClock } from '../clock.js';
 
@@ -125,6 +126,14 @@ describe('samples and the ring', () => {
 
 const nodeRec = (id: string, statusUrl: string): NodeRecord => ({
   id, operatorAccount: 'sys', region: 'eu-west', lat: 0, lon: 0, urls: { work: '', miner: '', status: statusUrl, central: '' }, health: 'up', lastSeenAt: 0, draining: false, capacity: {}, createdAt: 0,
+});
+
+describe('the explorer link template', () => {
+  it('is an http(s) URL with {tx}', () => {
+    expect(isExplorerTxUrl('https://etherscan.io/tx/{tx}')).toBe(true);
+    expect(isExplorerTxUrl('http://127.0.0.1:4000/tx/{tx}')).toBe(true);
+    for (const bad of ['javascript:alert(1)//{tx}', 'https://etherscan.io/tx/', 'data:text/html,{tx}', 'https://a b/{tx}']) expect(isExplorerTxUrl(bad), bad).toBe(false);
+  });
 });
 
 describe('the views', () => {

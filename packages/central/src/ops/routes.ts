@@ -35,9 +35,15 @@ export function effectiveHealth(directory: string, v: NodeView | undefined): str
   return directory;
 }
 
+/** An explorer link template the dashboard may put in an href: http(s), with {tx}. */
+export const isExplorerTxUrl = (u: string): boolean => /^https?:\/\/\S+$/.test(u) && u.includes('{tx}');
+
 const noLedger = (): CentralError => new CentralError('unavailable', 'central has no ledger to read revenue and billing cycles from (start it with --ledger)', { retryAfterS: 30 });
 
 export function opsRoutes(svc: CentralService, deps: OpsRoutesDeps): RouteDef[] {
+  if (deps.explorerTxUrl !== undefined && !isExplorerTxUrl(deps.explorerTxUrl)) {
+    throw new RangeError(`ops.explorerTxUrl must be an http(s) URL with {tx} where the transaction hash goes (e.g. https://etherscan.io/tx/{tx}); got "${deps.explorerTxUrl.slice(0, 200)}"`);
+  }
   const views = (): Map<string, NodeView> => new Map((deps.collector?.views() ?? []).map((v) => [v.nodeId, v]));
   const links = (): Map<string, { state: string; since: number; lastError: string | null }> =>
     new Map(((deps.linkStatus?.() ?? []) as { nodeId: string; state: string; since: number; lastError: string | null }[]).map((l) => [l.nodeId, l]));

@@ -4,7 +4,8 @@ import { usePoll, Badge, LoadError } from './common.js';
 
 function TxLink({ tx, template }) {
   if (!tx) return '—';
-  if (!template) return html`<span class="mono" title=${tx}>${shortHash(tx)}</span>`;
+  // Only an http(s) template becomes a link (central checks it too; a page never trusts an href blindly).
+  if (!template || !/^https?:\/\//.test(template)) return html`<span class="mono" title=${tx}>${shortHash(tx)}</span>`;
   return html`<a class="mono" href=${template.replace('{tx}', encodeURIComponent(tx))} rel="noopener noreferrer" target="_blank" title=${tx}>${shortHash(tx)}</a>`;
 }
 
