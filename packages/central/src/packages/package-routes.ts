@@ -34,6 +34,10 @@ export function packageRoutes(svc: CentralService, packages: PackageStore): Rout
           await svc.audit({ type: 'access_denied', actor: actor.user.id, accountId: actor.user.accountId, ip: ctx.ip, outcome: 'denied', details: { route: 'PUT package', subject: `${d.name}@${d.version}` } });
           throw new CentralError('forbidden', `only the owner of developer account ${d.developer} (or an administrator) may upload the package of ${d.name}@${d.version}`);
         }
+        const declared = Number(reply.request.headers['content-length'] ?? NaN);
+        if (Number.isFinite(declared) && declared > LIMITS.maxPackageBytes) {
+          throw new CentralError('payload_too_large', `a package archive is at most ${LIMITS.maxPackageBytes} bytes; this one says ${declared} (leave tests, fixtures and build caches out of the package directory)`);
+        }
         if (body === null || body === undefined || typeof (body as Readable).pipe !== 'function') {
           throw new CentralError('bad_request', `send the archive as the body with content-type ${PACKAGE_CONTENT_TYPES[0]}`);
         }

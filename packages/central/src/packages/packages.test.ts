@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
+import { request } from 'node:http';
 import { digestPackage, inspectArchive, packToBuffer } from '@cgn/miner';
 import { startTestCentral, type TestCentral, type TestClient } from '../testing.js';
 import { runAccountFromArgs } from '../cli/account.js';
@@ -122,6 +123,18 @@ describe('DService packages at central', () => {
     const stranger = await c.login('other-owner', 'Oth3r-Owner-Pw!x');
     const right = await packToBuffer(pkgDir);
     expect((await put(stranger, right.archive)).status).toBe(403);
+    // Over the bound: refused on its declared length, before the body is read.
+    const huge = await new Promise<number>((resolveStatus, reject) => {
+      const u = new URL(`${c.url}/v1/dservices/echo-pub/1.0.0/package`);
+      const req = request({ host: u.hostname, port: u.port, path: u.pathname, method: 'PUT', headers: { authorization: `Bearer ${owner.token}`, 'content-type': 'application/gzip', 'content-length': String(65 * 1024 * 1024) } }, (res) => {
+        res.resume();
+        resolveStatus(res.statusCode ?? 0);
+        req.destroy();
+      });
+      req.on('error', reject);
+      req.write(Buffer.alloc(1024));
+    });
+    expect(huge).toBe(413);
     const anonymous = await fetch(`${c.url}/v1/dservices/echo-pub/1.0.0/package`, { method: 'PUT', body: right.archive, headers: { 'content-type': 'application/gzip' } });
     expect(anonymous.status).toBe(401);
   });
