@@ -21,6 +21,7 @@ const CHROMIUM = '/usr/bin/chromium';
 const SHOTS = join(ROOT, 'test-output', 'screenshots');
 /** expect.poll waits up to 1 s by default; a busy 2-core CI machine gets longer (still a condition, not a sleep). */
 const POLL = { timeout: 20_000, interval: 50 };
+const ANCHOR_TX = `0x${'c0ffee'.repeat(10)}abcd`;
 const MONITOR = { login: 'watcher', password: 'Watch3r-Passw0rd!' };
 
 let t: TestNode;
@@ -86,7 +87,7 @@ beforeAll(async () => {
     clock: systemClock,
     bootstrapAdmin: TEST_ADMIN,
     ledger: sqliteLedger(join(t.dir, 'ledger.sqlite')),
-    ops: { intervalMs: 300 },
+    ops: { intervalMs: 300, explorerTxUrl: 'https://explorer.example/tx/{tx}' },
     http: { rateLimits: { perIp: { burst: 100_000, perSecond: 100_000 }, perPrincipal: { burst: 100_000, perSecond: 100_000 }, auth: { burst: 100_000, perSecond: 100_000 } } },
   });
   const login = await testCall(central.url, null, 'POST', '/v1/auth/login', TEST_ADMIN);
@@ -120,6 +121,11 @@ beforeAll(async () => {
     answered++;
     return central.ops!.samples('node-local-1').filter((s) => s.throughput > 0).length >= 3;
   }, 'central to have three samples with work in them', 60_000);
+
+  // A billing cycle closed and anchored, as the settler leaves it (the dashboard links its transaction).
+  const closed = await t.node.ledger.store.closeCycle();
+  expect(closed.records).toBeGreaterThan(0);
+  await t.node.ledger.store.markAnchored(closed.id, ANCHOR_TX);
 
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
   page = await browser.newPage({ viewport: { width: 1400, height: 1200 } });
@@ -220,6 +226,12 @@ describe('operator dashboard in a browser', () => {
   it('revenue per DService comes from the ledger', async () => {
     await page.getByRole('link', { name: 'Revenue and cycles' }).click();
     await page.getByTestId('revenue-table').getByRole('cell', { name: 'echo', exact: true }).waitFor();
+    // The anchored cycle, its transaction a link to the explorer.
+    const link = page.getByTestId('cycles-table').getByRole('link');
+    await link.waitFor();
+    expect(await link.getAttribute('href')).toBe(`https://explorer.example/tx/${ANCHOR_TX}`);
+    expect(await page.getByTestId('cycles-table').getByText('anchored').count()).toBe(1);
+    await page.screenshot({ path: join(SHOTS, 'dashboard-billing.png'), fullPage: true });
   });
 
   it('a monitor signs in with its TOTP code and sees the pages without any button that changes things', async () => {
