@@ -12,7 +12,7 @@ import { Ring, sampleOf } from './samples.js';
 import { OPS_LIMITS, parseNodeStatus, NodeStatusError } from './snapshot.js';
 import { OpsCollector } from './collector.js';
 import { alertsOf, minerRows } from './views.js';
-import { isExplorerTxUrl } from './routes.js';
+import { effectiveHealth, isExplorerTxUrl } from './routes.js';
 import type { MinerRecord, NodeRecord } from '../store/store.js';
 import { ManualClock } from '../clock.js';
 
@@ -126,6 +126,17 @@ describe('samples and the ring', () => {
 
 const nodeRec = (id: string, statusUrl: string): NodeRecord => ({
   id, operatorAccount: 'sys', region: 'eu-west', lat: 0, lon: 0, urls: { work: '', miner: '', status: statusUrl, central: '' }, health: 'up', lastSeenAt: 0, draining: false, capacity: {}, createdAt: 0,
+});
+
+describe('a node\'s health on the dashboard', () => {
+  it('is the link\'s word, except that polls fill in an unknown one and a node central cannot read is down', () => {
+    const view = (stale: boolean, lastError: string | null) => ({ nodeId: 'n', latest: null, readAt: null, stale, lastError, metrics: false });
+    expect(effectiveHealth('unknown', view(false, null))).toBe('up');
+    expect(effectiveHealth('degraded', view(false, null))).toBe('degraded');
+    expect(effectiveHealth('up', view(true, 'ECONNREFUSED'))).toBe('down');
+    expect(effectiveHealth('unknown', view(true, null))).toBe('unknown'); // not polled yet
+    expect(effectiveHealth('up', undefined)).toBe('up');
+  });
 });
 
 describe('the explorer link template', () => {
