@@ -215,7 +215,9 @@ describe('the collector over HTTP', () => {
   it('keeps a good node\'s status and samples, and marks bad ones stale with the reason', async () => {
     const clock = new ManualClock(1_000_000);
     const nodes = [nodeRec('good', `${base}/v1/status`), nodeRec('huge', `${other}/huge/v1/status`), nodeRec('garbage', `${other}/garbage/v1/status`), nodeRec('silent', `${other}/silent/v1/status`), nodeRec('gone', 'http://127.0.0.1:1/v1/status')];
-    const c = new OpsCollector({ listNodes: async () => nodes, clock }, { intervalMs: 0, timeoutMs: 300, maxBytes: 64 * 1024 });
+    // The deadline is what the silent node runs into; it is long enough that a busy machine does
+    // not make the others miss it (the good node's samples need both of its readings).
+    const c = new OpsCollector({ listNodes: async () => nodes, clock }, { intervalMs: 0, timeoutMs: 1500, maxBytes: 64 * 1024 });
     await c.pollAll();
     clock.advance(5000);
     await c.pollAll();
