@@ -44,6 +44,7 @@ async function commandLoop(handle) {
     const out = await handle(JSON.parse(line));
     console.log(JSON.stringify(out ?? {}));
   }
+  process.exit(0); // the bench went away: so does this child
 }
 
 /** The node child: a node on loopback with the echo DService and one API key. */
@@ -165,6 +166,10 @@ async function runMiners(minerUrl, n) {
       let ready = false;
       ws.on('error', (err) => (ready ? undefined : reject(err)));
       ws.on('close', () => (ready ? stats.closed++ : reject(new Error('closed during the handshake'))));
+      // A handshake the node never finishes fails here and is tried again, instead of hanging the bench.
+      const timer = setTimeout(() => {
+        if (!ready) ws.terminate();
+      }, 30_000);
       ws.on('open', () => send([frame({ t: 'hello', publicKey: key.publicKey, agent: 'scale-bench' })]));
       ws.on('message', (data) => {
         for (const f of decodeMessage(data)) {
@@ -181,6 +186,7 @@ async function runMiners(minerUrl, n) {
           else if (f.t === 'welcome') {
             send([frame({ t: 'advertise', tier: 'open', slots: 4, dservices: [{ name: 'echo', version: '0', digest: 'x' }], resources: { cpus: 1, memoryMb: 100 } })]);
             ready = true;
+            clearTimeout(timer);
             resolveReady(ws);
           }
         }
@@ -259,9 +265,11 @@ async function measure(n, opts) {
   const { workUrl, minerUrl, apiKey } = await node.next();
   const miners = child(pinned(1, [process.execPath, import.meta.filename, 'miners', minerUrl, String(n)]), 'miners');
   await miners.next();
+  if (opts.profile !== null) await node.ask({ op: 'profile-start' });
   await node.ask({ op: 'cpu-start' });
   const conn = await miners.ask({ op: 'connect' });
   const joined = await node.ask({ op: 'cpu-stop' });
+  if (opts.profile !== null) await node.ask({ op: 'profile-stop', file: join(opts.profile, `scale-${n}-connect.cpuprofile`) });
   // Let the joins' garbage and timers settle before measuring idle.
   await new Promise((r) => setTimeout(r, 3000));
   const idle = await node.ask({ op: 'idle', seconds: opts.idleSeconds });

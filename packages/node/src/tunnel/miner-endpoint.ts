@@ -16,6 +16,7 @@ import type { Broker } from '../broker/broker.js';
 import { CLOSE } from './close-codes.js';
 import { HeartbeatWheel, heartbeatBuckets } from './heartbeat-wheel.js';
 import { JoinSummary } from './join-summary.js';
+import { NoncePool } from './nonce-pool.js';
 import type { Logger } from '../log.js';
 import { MinerFaults, type MinerFaultOptions } from './miner-faults.js';
 import { tierRefusal, type MinerGrant } from '../tiers/grants.js';
@@ -115,6 +116,7 @@ export class MinerEndpoint {
   readonly faults: MinerFaults;
   /** Joins and leaves: each at debug, one info line per 10 s that had any. */
   private readonly joins: JoinSummary;
+  private readonly nonces = new NoncePool();
 
   constructor(
     private readonly options: MinerEndpointOptions,
@@ -273,7 +275,7 @@ export class MinerEndpoint {
       if (ws.readyState === ws.OPEN) sendParts(ws, parts, written);
       else written?.();
     }, Math.min(this.options.maxPayloadBytes, 1024 * 1024), { sendAtOnceWhenQuietMs: this.options.sendAtOnceWhenQuietMs ?? 0 });
-    const c: Conn = { ws, out, phase: 'hello', nonce: randomBytes(32), hello: null, minerId: null, lastSeen: Date.now(), remote, advert: null, advertSeq: 0, grant: null, admittedTier: null, attest: null, reattest: null };
+    const c: Conn = { ws, out, phase: 'hello', nonce: this.nonces.next(), hello: null, minerId: null, lastSeen: Date.now(), remote, advert: null, advertSeq: 0, grant: null, admittedTier: null, attest: null, reattest: null };
     this.conns.add(c);
     this.heartbeat?.add(c);
     const handshake = setTimeout(() => {
