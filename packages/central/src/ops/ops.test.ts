@@ -11,8 +11,8 @@ import { parseRequestTotals, quantileBetween } from './prom-text.js';
 import { Ring, sampleOf } from './samples.js';
 import { OPS_LIMITS, parseNodeStatus, NodeStatusError } from './snapshot.js';
 import { OpsCollector } from './collector.js';
-import { alertsOf, minerRows } from './views.js';
-import { effectiveHealth, isExplorerTxUrl } from './routes.js';
+import { alertsOf, effectiveHealth, minerRows } from './views.js';
+import { isExplorerTxUrl } from './routes.js';
 import type { MinerRecord, NodeRecord } from '../store/store.js';
 import { ManualClock } from '../clock.js';
 

@@ -11,7 +11,7 @@ import type { LedgerSource } from '../billing.js';
 import { CentralError } from '../errors.js';
 import { obj, str } from '../http/schemas.js';
 import type { NodeView, OpsCollector } from './collector.js';
-import { alertsOf, countBy, minerRows } from './views.js';
+import { alertsOf, countBy, effectiveHealth, minerRows } from './views.js';
 
 const STAFF: readonly Role[] = ['administrator', 'operator', 'monitor'];
 const NUM = (max: number) => str(max, { pattern: '^[0-9]+$' });
@@ -23,16 +23,6 @@ export interface OpsRoutesDeps {
   linkStatus?: () => unknown;
   /** A block explorer's transaction URL with `{tx}` where the hash goes; absent: hashes are shown as text. */
   explorerTxUrl?: string;
-}
-
-/**
- * The directory's health comes from the central-node link; where there is none (or it has not
- * answered yet) the status polls say whether the node is there.
- */
-export function effectiveHealth(directory: string, v: NodeView | undefined): string {
-  if (v !== undefined && v.stale && v.lastError !== null) return 'down';
-  if (directory === 'unknown' && v !== undefined && !v.stale) return 'up';
-  return directory;
 }
 
 /** An explorer link template the dashboard may put in an href: http(s), with {tx}. */

@@ -62,6 +62,16 @@ export function minerRows(nodes: readonly NodeRecord[], views: ReadonlyMap<strin
   return rows;
 }
 
+/**
+ * The directory's health comes from the central-node link; where there is none (or it has not
+ * answered yet) the status polls say whether the node is there.
+ */
+export function effectiveHealth(directory: string, v: NodeView | undefined): string {
+  if (v !== undefined && v.stale && v.lastError !== null) return 'down';
+  if (directory === 'unknown' && v !== undefined && !v.stale) return 'up';
+  return directory;
+}
+
 /** Counts of `rows` by a key. */
 export function countBy<T>(rows: readonly T[], key: (r: T) => string): Record<string, number> {
   const out: Record<string, number> = {};
