@@ -21,12 +21,12 @@ interface Problem {
 const post = (t: TestNode, dservice: string, body: string, headers: Record<string, string> = {}) =>
   fetch(t.url(dservice, '/'), { method: 'POST', body, headers: { authorization: `Bearer ${t.apiKey}`, ...headers } });
 
-/** A copy of echo under another name that needs `memoryMb` per instance. */
-function hungryEcho(dir: string, memoryMb: number): string {
-  const to = join(dir, 'hungry');
+/** A copy of echo with some descriptor fields changed (its own package and digest). */
+function echoCopy(dir: string, name: string, change: Record<string, unknown>): string {
+  const to = join(dir, name);
   cpSync(ECHO, to, { recursive: true, filter: (src) => !src.includes('/src/') && !src.endsWith('/src') });
   const d = JSON.parse(readFileSync(join(to, 'dservice.json'), 'utf8')) as Record<string, unknown>;
-  writeFileSync(join(to, 'dservice.json'), JSON.stringify({ ...d, name: 'hungry', resources: { cpus: 1, memoryMb } }));
+  writeFileSync(join(to, 'dservice.json'), JSON.stringify({ ...d, name, ...change }));
   return to;
 }
 
@@ -37,7 +37,8 @@ describe('placement: a miner started without any DService is useful', () => {
 
   beforeAll(async () => {
     t = await startTestNode({
-      dservices: [ECHO, hungryEcho(dir.path, 50_000_000)],
+      // echo with a 60 s request deadline (its own is 10 s), so a cold start on a loaded machine fits in it.
+      dservices: [echoCopy(dir.path, 'echo', { timeouts: { requestMs: 60_000 } }), echoCopy(dir.path, 'hungry', { resources: { cpus: 1, memoryMb: 50_000_000 } })],
       placement: { autoscale: { idleToZeroMs: 3000 }, probe: { steps: 3000, checkpoints: 30, maxChains: 4, payloadBytes: 64 * 1024 } },
     });
     miner = spawnMiner(t.node.minerUrl, dir.path, { dservices: [] });
