@@ -59,6 +59,16 @@ async function go(hash: string, heading: string): Promise<void> {
   await page.getByRole('link', { name: heading === 'Your DServices' ? 'DServices and earnings' : heading }).click();
   await page.waitForURL(`**/ui/#${hash}`);
   await page.getByRole('heading', { level: 1, name: heading }).waitFor();
+  await expectLabelled();
+}
+
+/** Every form control on the page has a label, every button a name (what a screen reader reads out). */
+async function expectLabelled(): Promise<void> {
+  const unnamed = await page.evaluate(() => [
+    ...[...document.querySelectorAll('input, select, textarea')].filter((el) => (el as HTMLInputElement).labels?.length === 0 && !el.getAttribute('aria-label')).map((el) => el.outerHTML.slice(0, 120)),
+    ...[...document.querySelectorAll('button')].filter((b) => (b.textContent ?? '').trim() === '' && !b.getAttribute('aria-label')).map((b) => b.outerHTML.slice(0, 120)),
+  ]);
+  expect(unnamed).toEqual([]);
 }
 
 /** Draws the page's QR code SVG on a canvas in the browser and decodes the pixels with jsQR. */
@@ -155,6 +165,7 @@ describe('account pages in a browser', () => {
     const totp = URI.parse(uri) as import('otpauth').TOTP;
     expect(totp.secret.base32).toBe(await page.getByTestId('totp-secret').textContent());
     await shot('totp-qr');
+    await expectLabelled();
     await page.getByLabel('Code from your authenticator').fill(totp.generate());
     await page.getByRole('button', { name: 'Turn on two-factor sign-in' }).click();
     await page.getByTestId('recovery-codes').waitFor();
