@@ -55,6 +55,8 @@ Options:
                            (or CGN_METRICS_TOKEN; default: open, it holds no account data)
   --explorer-tx-url URL    the dashboard links anchor transactions to a block explorer:
                            URL with {tx} where the hash goes (default: hashes shown as text)
+  --node-metrics-token T   the token the nodes' GET /metrics needs (their --metrics-token), so the
+                           dashboard has latency (or CGN_NODE_METRICS_TOKEN; default: none)
   --contracts FILE         the chain deployment's contracts file (chainId, token, settlement): the
                            account pages show its escrow as where to deposit (cgn dev writes one)
   --chain-rpc URL          the chain's JSON-RPC URL, shown in the account pages' top-up commands
@@ -81,7 +83,7 @@ export async function runCentralFromArgs(argv: string[], io?: CliIo): Promise<Ru
       options: {
         host: { type: 'string' }, port: { type: 'string' }, 'data-dir': { type: 'string' }, ledger: { type: 'string' }, 'ledger-postgres': { type: 'string' }, 'ledger-schema': { type: 'string' }, postgres: { type: 'string' }, 'postgres-schema': { type: 'string' }, pki: { type: 'string' }, 'make-pki': { type: 'boolean' },
         'no-link': { type: 'boolean' }, 'admin-login': { type: 'string' }, geoip: { type: 'string' }, 'password-list': { type: 'string' },
-        'token-ttl': { type: 'string' }, issuer: { type: 'string' }, 'status-interval': { type: 'string' }, 'trust-proxy': { type: 'boolean' }, 'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' }, plaintext: { type: 'boolean' }, 'metrics-token': { type: 'string' }, 'explorer-tx-url': { type: 'string' }, contracts: { type: 'string' }, 'chain-rpc': { type: 'string' },
+        'token-ttl': { type: 'string' }, issuer: { type: 'string' }, 'status-interval': { type: 'string' }, 'trust-proxy': { type: 'boolean' }, 'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' }, plaintext: { type: 'boolean' }, 'metrics-token': { type: 'string' }, 'explorer-tx-url': { type: 'string' }, 'node-metrics-token': { type: 'string' }, contracts: { type: 'string' }, 'chain-rpc': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -149,6 +151,8 @@ export async function runCentralFromArgs(argv: string[], io?: CliIo): Promise<Ru
       if (!isExplorerTxUrl(explorer)) throw new UsageError(`--explorer-tx-url must be an http(s) URL with {tx} where the transaction hash goes, e.g. https://etherscan.io/tx/{tx}; got "${explorer.slice(0, 200)}"`);
       options.ops = { explorerTxUrl: explorer };
     }
+    const nodeMetricsToken = values['node-metrics-token'] ?? cio.env?.['CGN_NODE_METRICS_TOKEN'];
+    if (nodeMetricsToken !== undefined && nodeMetricsToken !== '') options.ops = { ...(options.ops || {}), metricsToken: nodeMetricsToken };
     if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
     if (values['tls-cert'] !== undefined) {
       if (values.plaintext) throw new UsageError('--plaintext and --tls-cert contradict each other: choose one');

@@ -180,6 +180,11 @@ describe('the collector over HTTP', () => {
       }
       if (url === '/metrics') {
         const port = req.socket.localPort!;
+        // The second server's metrics need a token, like a node started with --metrics-token.
+        if (port === Number(new URL(other).port) && req.headers.authorization !== 'Bearer s3cret') {
+          res.writeHead(401);
+          return res.end();
+        }
         const counter = (counters.get(port) ?? 0) + 10;
         counters.set(port, counter);
         res.writeHead(200, { 'content-type': 'text/plain' });
@@ -229,6 +234,13 @@ describe('the collector over HTTP', () => {
     expect(samples.length).toBe(2);
     expect(samples[1]!.throughput).toBe(2); // 10 more answers over 5 s
     expect(c.samples('good', samples[0]!.t)).toEqual([samples[1]]); // what the charts ask for after their first load
+    // A node whose metrics need a token: its status is read either way, its metrics only with the token.
+    const locked = [nodeRec('locked', `${other}/v1/status`)];
+    const without = new OpsCollector({ listNodes: async () => locked, clock }, { intervalMs: 0, timeoutMs: 1500 });
+    const withToken = new OpsCollector({ listNodes: async () => locked, clock }, { intervalMs: 0, timeoutMs: 1500, metricsToken: 's3cret' });
+    await Promise.all([without.pollAll(), withToken.pollAll()]);
+    expect([without.view('locked')!.stale, without.view('locked')!.metrics]).toEqual([false, false]);
+    expect([withToken.view('locked')!.stale, withToken.view('locked')!.metrics]).toEqual([false, true]);
     for (const [id, why] of [['huge', /larger than/], ['garbage', /JSON/], ['silent', /no answer within/], ['gone', /ECONNREFUSED/]] as const) {
       const v = c.view(id)!;
       expect(v.stale, id).toBe(true);
