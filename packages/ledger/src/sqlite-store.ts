@@ -36,6 +36,7 @@ import type {
 } from './store.js';
 import { depositLimit, type DepositEntry, type UsageBucket, type UsageBucketLine } from './store.js';
 
+
 const GENESIS_HEX = GENESIS_HASH.toString('hex');
 
 /** How much of the file a cycle's scan may map (the OS pages it in and out as needed). */
@@ -89,8 +90,7 @@ interface Row {
 
 interface Head {
   seq: number;
-  hash: Buffer;
-  /** `hash` in lowercase hex (what the next record's hash covers). */
+  /** Its hash in lowercase hex: what the next record's hash covers, and what the insert binds (SQLite's unhex() stores the bytes). */
   hex: string;
   dirty: boolean;
 }
@@ -122,7 +122,7 @@ const INSERT = `INSERT OR IGNORE INTO microtransactions
   (work_id, account, end_user, dservice, tier, miner, node, received_at, queue_us, exec_us, cpu_us,
    bytes_in, bytes_out, status, result_hash, attempts, format, prev_hash, hash,
    cycle, price_micros, split_bps, developer, operator, charity, tokens, parts, reported_cpu_us)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, unhex(?), unhex(?), ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
 
 /**
  * Pragmas every read-write connection sets after `journal_mode` and `synchronous`: a 64 MiB page
@@ -819,15 +819,14 @@ export class SqliteLedgerStore implements BillingLedgerStore {
       if (head === undefined) {
         const stored = this.headGet.get(r.node);
         head = stored === undefined
-          ? { seq: 0, hash: GENESIS_HASH, hex: GENESIS_HEX, dirty: false }
-          : { seq: stored.seq, hash: stored.hash, hex: stored.hash.toString('hex'), dirty: false };
+          ? { seq: 0, hex: GENESIS_HEX, dirty: false }
+          : { seq: stored.seq, hex: stored.hash.toString('hex'), dirty: false };
         heads.set(r.node, head);
       }
       const p = r.pricing;
       let charged: bigint | null = null;
       let info: Database.RunResult;
-      let hashHex: string;
-      let hash: Buffer;
+      let hash: string;
       if (p !== undefined) {
         const price = p.priceMicros.toString();
         const tokens = unitRate ? p.priceMicros : (p.priceMicros * rate.num) / rate.den; // toTokens: floor
@@ -848,26 +847,23 @@ export class SqliteLedgerStore implements BillingLedgerStore {
         const bps = encodeSplit(p.split);
         const tokensText = unitRate ? price : tokens.toString();
         const parts = splitText(tokens, p.split);
-        hashHex = chainStepV2(head.hex, r, cycle, price, bps, p.developer, p.operator, p.charity, tokensText, parts);
-        hash = Buffer.from(hashHex, 'hex');
+        hash = chainStepV2(head.hex, r, cycle, price, bps, p.developer, p.operator, p.charity, tokensText, parts);
         info = this.insert.run(
           r.workId, r.account, r.endUser, r.dservice, r.tier, r.miner, r.node, r.receivedAt, r.queueUs, r.execUs, r.cpuUs,
-          r.bytesIn, r.bytesOut, r.status, r.resultHash, r.attempts, recordFormatOf(r), head.hash, hash,
+          r.bytesIn, r.bytesOut, r.status, r.resultHash, r.attempts, recordFormatOf(r), head.hex, hash,
           cycle, price, bps, p.developer, p.operator, p.charity, tokensText, parts, r.reportedCpuUs ?? null,
         );
       } else {
-        hashHex = chainStepV2(head.hex, r, cycle, null, '', '', '', '', null, '');
-        hash = Buffer.from(hashHex, 'hex');
+        hash = chainStepV2(head.hex, r, cycle, null, '', '', '', '', null, '');
         info = this.insert.run(
           r.workId, r.account, r.endUser, r.dservice, r.tier, r.miner, r.node, r.receivedAt, r.queueUs, r.execUs, r.cpuUs,
-          r.bytesIn, r.bytesOut, r.status, r.resultHash, r.attempts, recordFormatOf(r), head.hash, hash,
+          r.bytesIn, r.bytesOut, r.status, r.resultHash, r.attempts, recordFormatOf(r), head.hex, hash,
           cycle, null, null, null, null, null, null, null, r.reportedCpuUs ?? null,
         );
       }
       if (info.changes === 1) {
         head.seq = Number(info.lastInsertRowid);
-        head.hash = hash;
-        head.hex = hashHex;
+        head.hex = hash;
         head.dirty = true;
         inserted++;
         if (charged !== null) spent.set(r.account, (spent.get(r.account) ?? 0n) + charged);
@@ -877,7 +873,7 @@ export class SqliteLedgerStore implements BillingLedgerStore {
         if (charged !== null && left.has(r.account)) left.set(r.account, left.get(r.account)! + charged);
       }
     }
-    for (const [node, head] of heads) if (head.dirty) this.headPut.run(node, head.seq, head.hash);
+    for (const [node, head] of heads) if (head.dirty) this.headPut.run(node, head.seq, Buffer.from(head.hex, 'hex'));
     for (const [account, amount] of spent) {
       const cur = this.spentGet.get(account);
       this.spentPut.run(account, ((cur === undefined ? 0n : BigInt(cur.spent)) + amount).toString());
