@@ -304,6 +304,10 @@ describe('account pages in a browser', () => {
     await page.getByTestId('usage-totals').getByRole('cell', { name: 'echo', exact: true }).waitFor();
     await page.getByTestId('chart-cost').locator('canvas').waitFor();
     await shot('staff-view');
+    // The account's other pages keep the account.
+    await page.getByRole('navigation', { name: "This account's other pages" }).getByRole('link', { name: 'Invoices' }).click();
+    await page.waitForURL(`**/ui/#/account/invoices?account=${demo.accountId}`);
+    await page.getByTestId('invoices').getByRole('button', { name: 'Show cycle 1' }).waitFor();
     expect(problems).toEqual([]);
   });
 });

@@ -26,8 +26,18 @@ export function AccountPicker({ query, path }) {
     <${Field} label="Account id (staff: look at any account)" name="staff-account" value=${value} onInput=${setValue} spellcheck="false"
       hint=${`Empty: your own account (${s.user.accountId}).`} />
     <button type="submit" class="secondary">Look at it</button>
+    ${query?.account
+      ? html`<nav aria-label="This account's other pages"><ul class="inline">
+          ${STAFF_PAGES.map(([href, label]) => html`<li><a href=${`#${href}?account=${encodeURIComponent(query.account)}`} aria-current=${href === path ? 'page' : undefined}>${label}</a></li>`)}
+        </ul></nav>`
+      : null}
   </form>`;
 }
+
+/** The pages a staff member may look at for another account (sign-in security is one's own). */
+const STAFF_PAGES = [
+  ['/account/usage', 'Usage'], ['/account/invoices', 'Invoices'], ['/account/balance', 'Balance'], ['/account/keys', 'Keys'], ['/account/developer', 'DServices'],
+];
 
 /** Whether the signed-in user owns their account (money pages are the owner's). */
 export function isOwner() {
