@@ -41,7 +41,7 @@ describe('placement: a miner started without any DService is useful', () => {
       dservices: [echoCopy(dir.path, 'echo', { timeouts: { requestMs: 60_000 } }), echoCopy(dir.path, 'hungry', { resources: { cpus: 1, memoryMb: 50_000_000 } })],
       placement: { autoscale: { idleToZeroMs: 3000 }, probe: { steps: 3000, checkpoints: 30, maxChains: 4, payloadBytes: 64 * 1024 } },
     });
-    miner = spawnMiner(t.node.minerUrl, dir.path, { dservices: [] });
+    miner = spawnMiner(t.node.minerUrl, dir.path, { dservices: [], args: ['--region', 'eu-west', '--price-floor', '0'] });
     await waitFor(() => t.node.broker.snapshot().miners.length === 1, 'the miner to join');
   });
 
@@ -70,6 +70,12 @@ describe('placement: a miner started without any DService is useful', () => {
     if (!r.ok) return;
     expect(r.measured.cpus).toBeGreaterThanOrEqual(1);
     expect(r.measured.memoryMb).toBeGreaterThan(0);
+    // The claim beside it: what the miner advertised (CPUs, memory, disk, GPUs, region, price floor).
+    const status = t.node.status() as { placement: { probes: { miners: { id: string; claimed: Record<string, unknown>; probe: unknown }[] } } };
+    const row = status.placement.probes.miners.find((m) => miner.id.startsWith(m.id))!;
+    expect(row.claimed).toMatchObject({ region: 'eu-west', priceFloor: 0 });
+    expect(row.claimed['diskMb']).toBeGreaterThan(0);
+    expect(row.probe).toMatchObject({ measured: { cpus: r.measured.cpus }, selfReported: ['memoryMb', 'diskMb', 'gpus'] });
   });
 
   it('a DService that needs more memory than any miner has is refused at once, naming the reason', async () => {

@@ -54,6 +54,9 @@ Options:
                     where no cgroup is writable, cgroup refuses to start then
                                                                    (default auto)
   --location L      free-text location advertised to the node      (default none)
+  --region R        data region advertised to the node, e.g. eu-west (placement honours
+                    an account's regions)                              (default none)
+  --price-floor N   the least it accepts, µUSD per CPU-second        (default 0)
   --run-dir DIR     directory for the DServices' sockets   (default a new temporary dir)
   --payout-address ADDRESS
                     the miner's EVM address: its earnings are paid there (without it they
@@ -102,7 +105,7 @@ const defaultIo: MainIo = {
 /** Command-line flag for each option, for error messages. */
 const FLAG: Record<string, string> = {
   nodeUrl: '--node', keyFile: '--key', dservices: '--dservice', slots: '--slots', tier: '--tier',
-  sandbox: '--sandbox', limits: '--limits', packageCacheMb: '--package-cache-mb', packageCacheDir: '--package-cache-dir', caFile: '--ca-file', pinSha256: '--pin-sha256', location: '--location', runDir: '--run-dir', payoutAddress: '--payout-address', stakeProof: '--stake-proof',
+  sandbox: '--sandbox', limits: '--limits', packageCacheMb: '--package-cache-mb', packageCacheDir: '--package-cache-dir', caFile: '--ca-file', pinSha256: '--pin-sha256', location: '--location', region: '--region', priceFloor: '--price-floor', runDir: '--run-dir', payoutAddress: '--payout-address', stakeProof: '--stake-proof',
 };
 
 function flagOf(option: string): string {
@@ -138,6 +141,8 @@ export async function runMinerFromArgs(argv: string[], io: MainIo = defaultIo): 
         sandbox: { type: 'string' },
         limits: { type: 'string' },
         location: { type: 'string' },
+        region: { type: 'string' },
+        'price-floor': { type: 'string' },
         'run-dir': { type: 'string' },
         'payout-address': { type: 'string' },
         'stake-proof': { type: 'string' },
@@ -184,6 +189,8 @@ export async function runMinerFromArgs(argv: string[], io: MainIo = defaultIo): 
   if (values.sandbox !== undefined) options.sandbox = values.sandbox as SandboxMode;
   if (values.limits !== undefined) options.limits = values.limits as LimitsMode;
   if (values.location !== undefined) options.location = values.location;
+  if (values.region !== undefined) options.region = values.region;
+  if (values['price-floor'] !== undefined) options.priceFloor = Number(values['price-floor']);
   if (values['run-dir'] !== undefined) options.runDir = values['run-dir'];
   if (values['payout-address'] !== undefined) options.payoutAddress = values['payout-address'];
   if (values['stake-proof'] !== undefined) options.stakeProof = values['stake-proof'];

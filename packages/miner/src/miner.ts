@@ -31,7 +31,7 @@ import { Tunnel, type Advertisement, type DisconnectInfo, type WorkFailure } fro
 import { startAttestation, type Attestation } from './attestation/attest.js';
 import { PackageCache } from './package-cache.js';
 import { Placements } from './package-placement.js';
-import { answerProbe } from './probe.js';
+import { answerProbe, selfReport } from './probe.js';
 
 export interface DServiceStatus {
   name: string;
@@ -149,7 +149,11 @@ class MinerImpl extends EventEmitter<MinerEvents> implements Miner {
   private packageCache: PackageCache | null = null;
   private slotCap: SlotCap | null = null;
   private readonly doneBy = new Map<string, number>();
-  private readonly resources = { cpus: availableParallelism(), memoryMb: Math.floor(totalmem() / (1024 * 1024)) };
+  // Disk free where it runs and GPUs seen (probe.ts), besides CPUs and memory: what placement filters on.
+  private readonly resources = (() => {
+    const self = selfReport();
+    return { cpus: availableParallelism(), memoryMb: Math.floor(totalmem() / (1024 * 1024)), diskMb: self.diskMb, gpus: self.gpus };
+  })();
 
   constructor(
     private readonly o: ResolvedMinerOptions,
@@ -307,6 +311,8 @@ class MinerImpl extends EventEmitter<MinerEvents> implements Miner {
       resources: this.resources,
     };
     if (this.o.location !== undefined) ad.location = this.o.location;
+    if (this.o.region !== undefined) ad.region = this.o.region;
+    if (this.o.priceFloor !== undefined) ad.priceFloor = this.o.priceFloor;
     if (this.o.payoutAddress !== undefined) ad.payoutAddress = this.o.payoutAddress;
     if (this.o.stakeProof !== undefined) ad.stakeProof = this.o.stakeProof;
     return ad;

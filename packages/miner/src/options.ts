@@ -47,6 +47,10 @@ export interface MinerOptions {
   runDir?: string;
   /** Free-text location advertised to the node (region, city). */
   location?: string;
+  /** Data region advertised to the node, e.g. `eu-west` (placement honours an account's regions). */
+  region?: string;
+  /** The least this miner accepts, µUSD per CPU-second (placement does not give it DServices paying less). */
+  priceFloor?: number;
   /** The miner's EVM address (0x + 40 hex): paid there, and in the open tier its stake backs the work. */
   payoutAddress?: string;
   /**
@@ -100,6 +104,8 @@ export interface ResolvedMinerOptions {
   limits: LimitsMode;
   runDir: string | null;
   location: string | undefined;
+  region: string | undefined;
+  priceFloor: number | undefined;
   payoutAddress: string | undefined;
   stakeProof: Uint8Array | undefined;
   logger: MinerLogger | undefined;
@@ -261,6 +267,15 @@ export function resolveMinerOptions(input: MinerOptions): ResolvedMinerOptions {
     throw new MinerOptionError('location', `must be a string of at most ${LIMITS.maxNameLength} characters`);
   }
 
+  const region = o['region'];
+  if (region !== undefined && (typeof region !== 'string' || !/^[a-z0-9][a-z0-9-]{0,63}$/.test(region))) {
+    throw new MinerOptionError('region', 'must be a region name: lower-case letters, digits and dashes, e.g. eu-west');
+  }
+  const priceFloor = o['priceFloor'];
+  if (priceFloor !== undefined && (typeof priceFloor !== 'number' || !Number.isSafeInteger(priceFloor) || priceFloor < 0)) {
+    throw new MinerOptionError('priceFloor', 'must be a whole number of µUSD per CPU-second, 0 or more');
+  }
+
   const payoutAddress = o['payoutAddress'];
   if (payoutAddress !== undefined && (typeof payoutAddress !== 'string' || !/^0x[0-9a-fA-F]{40}$/.test(payoutAddress))) {
     throw new MinerOptionError('payoutAddress', 'must be an EVM address: 0x and 40 hex digits');
@@ -308,6 +323,8 @@ export function resolveMinerOptions(input: MinerOptions): ResolvedMinerOptions {
     limits: limits as LimitsMode,
     runDir: runDir === undefined ? null : resolve(runDir as string),
     location: location as string | undefined,
+    region: region as string | undefined,
+    priceFloor: priceFloor as number | undefined,
     payoutAddress: payoutAddress as string | undefined,
     stakeProof: stakeProof === undefined ? undefined : new Uint8Array(Buffer.from((stakeProof as string).slice(2), 'hex')),
     logger: logger as MinerLogger | undefined,

@@ -85,7 +85,7 @@ export function attachPlacement(p: PlacementParts): Placement {
           const r = probes.resultOf(m.id);
           return {
             id: m.id.slice(0, 16),
-            claimed: { cpus: m.advert.resources.cpus, memoryMb: m.advert.resources.memoryMb },
+            claimed: { ...m.advert.resources, ...(m.advert.region !== undefined ? { region: m.advert.region } : {}), priceFloor: m.advert.priceFloor ?? 0 },
             probe: r === undefined ? 'pending' : r.ok ? { measured: r.measured, hashesPerSec: r.measurement.hashesPerSec, rttMs: r.measurement.rttMs, selfReported: r.selfReported } : { failed: r.reason },
           };
         }),
