@@ -23,11 +23,11 @@ import {
   CycleAccumulator, DEFAULT_BATCH_SIZE, isAddress, makeRecordProof,
   type BatchInfo, type CycleClose, type CycleInfo, type CycleSummary, type Credit, type Debit, type HeldCredit, type Payout, type RecordProof,
 } from './billing.js';
-import { ChainVerifier, GENESIS_HASH, billingText, recordFormatOf, canonicalEncodingV2, chainHashOf, type ChainVerification, type RowBilling } from './chain.js';
+import { ChainVerifier, GENESIS_HASH, chainStepV2, recordFormatOf, type ChainVerification, type RowBilling } from './chain.js';
 import { decideBegin, IDEMPOTENCY_TTL_MS, type IdempotencyBegin, type IdempotencyBeginArgs, type StoredResponse } from './idempotency.js';
 import { tokenRateProblem, type TokenRate } from './pricing/price.js';
-import { BENEFICIARIES, splitChecked, type Beneficiary } from './pricing/split.js';
-import { VALIDATED_BATCHES, assertMicrotransaction, decodeBps, decodeParts, type Charge, type Microtransaction } from './record.js';
+import { BENEFICIARIES, splitText, type Beneficiary } from './pricing/split.js';
+import { VALIDATED_BATCHES, assertMicrotransaction, decodeBps, decodeParts, encodeSplit, type Microtransaction } from './record.js';
 import { balanceOf, checkCredit, sortActivity, sortBucketLines } from './store-common.js';
 import type { ActivityFilter, ActivityLine, ActivitySubject } from './reputation.js';
 import { checkAccount, checkChainDeposit, normAddress, unlinkProblem, withdrawalAmount, type AddressLink, type AnchorMark, type ChainDeposit, type DepositOutcome, type Withdrawal } from './escrow.js';
@@ -51,6 +51,7 @@ type Sql = postgres.Sql<Record<string, never>>;
 type Tx = postgres.TransactionSql<Record<string, never>>;
 
 /** Advisory lock key serialising appends and cycle switches (any fixed 64-bit number). */
+const GENESIS_HEX = GENESIS_HASH.toString('hex');
 const APPEND_LOCK = 0x6367_6e4c_6564_67n; // "cgnLedg"
 
 const MIGRATIONS: { version: number; name: string; sql: string }[] = [
@@ -266,7 +267,8 @@ export class PostgresLedgerStore implements BillingLedgerStore {
     const rate: TokenRate = { num: BigInt(cyc.rate_num), den: BigInt(cyc.rate_den) };
     const nodes = [...new Set(records.map((r) => r.node))];
     const headRows = await tx<{ node: string; seq: string; hash: Buffer }[]>`SELECT node, seq, hash FROM chain_heads WHERE node = ANY(${nodes})`;
-    const heads = new Map(headRows.map((h) => [h.node, { seq: Number(h.seq), hash: h.hash, dirty: false }]));
+    // Heads as lowercase hex: what the next hash covers and what COPY's bytea text takes.
+    const heads = new Map(headRows.map((h) => [h.node, { seq: Number(h.seq), hex: h.hash.toString('hex'), dirty: false }]));
     const existing = new Set(
       (await tx<{ work_id: string }[]>`SELECT work_id FROM microtransactions WHERE work_id = ANY(${records.map((r) => r.workId)})`).map((r) => r.work_id),
     );
@@ -305,6 +307,8 @@ export class PostgresLedgerStore implements BillingLedgerStore {
     const [range] = await tx<{ last: string }[]>`SELECT setval('microtransactions_seq', nextval('microtransactions_seq') + ${fresh.length - 1}) AS last`;
     const firstSeq = Number(range!.last) - fresh.length + 1;
     const spent = new Map<string, bigint>();
+    // num == den: a token base unit per micro-unit, tokens = price exactly (the common case).
+    const unitRate = rate.num === rate.den;
     // COPY (text format) is PostgreSQL's cheapest bulk path. Safe without ON CONFLICT: every
     // append holds APPEND_LOCK and checked the work ids above, so none of these rows can exist.
     // The rows are encoded, priced and hashed in chunks while the server ingests the previous
@@ -315,28 +319,31 @@ export class PostgresLedgerStore implements BillingLedgerStore {
       for (let i = 0; i < fresh.length; i++) {
         const r = fresh[i]!;
         let head = heads.get(r.node);
-        if (head === undefined) heads.set(r.node, (head = { seq: 0, hash: GENESIS_HASH, dirty: false }));
+        if (head === undefined) heads.set(r.node, (head = { seq: 0, hex: GENESIS_HEX, dirty: false }));
         const p = r.pricing;
-        let charge: Charge | null = null;
-        if (p !== undefined) {
-          const tokens = (p.priceMicros * rate.num) / rate.den; // toTokens: floor
-          charge = { cycle, tokens, parts: splitChecked(tokens, p.split) };
-          spent.set(r.account, (spent.get(r.account) ?? 0n) + tokens);
-        }
-        const bt = billingText(r, { cycle, charge });
-        const hash = chainHashOf(head.hash, canonicalEncodingV2(r, cycle, bt));
         const seq = firstSeq + i;
-        const pt = bt.pricing;
-        const ct = bt.charge;
+        let hash: string;
+        let billing: string;
+        if (p !== undefined) {
+          // Same text forms as the SQLite store (and `billingText`): the chain step hashes them.
+          const price = p.priceMicros.toString();
+          const tokens = unitRate ? p.priceMicros : (p.priceMicros * rate.num) / rate.den; // toTokens: floor
+          const tokensText = unitRate ? price : tokens.toString();
+          const bps = encodeSplit(p.split);
+          const parts = splitText(tokens, p.split);
+          spent.set(r.account, (spent.get(r.account) ?? 0n) + tokens);
+          hash = chainStepV2(head.hex, r, cycle, price, bps, p.developer, p.operator, p.charity, tokensText, parts);
+          billing = `${price}\t${bps}\t${cf(p.developer)}\t${cf(p.operator)}\t${cf(p.charity)}\t${tokensText}\t${parts}`;
+        } else {
+          hash = chainStepV2(head.hex, r, cycle, null, '', '', '', '', null, '');
+          billing = '\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N';
+        }
         text +=
           `${seq}\t${cf(r.workId)}\t${cf(r.account)}\t${r.endUser === null ? '\\N' : cf(r.endUser)}\t${cf(r.dservice)}\t${r.tier}\t${cf(r.miner)}\t${cf(r.node)}\t` +
           `${r.receivedAt}\t${r.queueUs}\t${r.execUs}\t${r.cpuUs}\t${r.bytesIn}\t${r.bytesOut}\t${r.status}\t${r.resultHash ?? '\\N'}\t${r.attempts}\t${recordFormatOf(r)}\t` +
-          `\\\\x${head.hash.toString('hex')}\t\\\\x${hash.toString('hex')}\t${cycle}\t` +
-          (pt === null ? '\\N\t\\N\t\\N\t\\N\t\\N\t' : `${pt[0]}\t${pt[1]}\t${cf(pt[2])}\t${cf(pt[3])}\t${cf(pt[4])}\t`) +
-          (ct === null ? '\\N\t\\N' : `${ct[0]}\t${ct[1]}`) +
-          `\t${r.reportedCpuUs ?? '\\N'}\n`;
+          `\\\\x${head.hex}\t\\\\x${hash}\t${cycle}\t${billing}\t${r.reportedCpuUs ?? '\\N'}\n`;
         head.seq = seq;
-        head.hash = hash;
+        head.hex = hash;
         head.dirty = true;
         if ((i + 1) % CHUNK === 0) {
           yield text;
@@ -352,7 +359,7 @@ export class PostgresLedgerStore implements BillingLedgerStore {
     const dirty = [...heads].filter(([, h]) => h.dirty);
     await tx`
       INSERT INTO chain_heads (node, seq, hash)
-      SELECT n, s, decode(h, 'hex') FROM unnest(${dirty.map(([n]) => n)}::text[], ${dirty.map(([, h]) => h.seq)}::bigint[], ${dirty.map(([, h]) => h.hash.toString('hex'))}::text[]) AS t(n, s, h)
+      SELECT n, s, decode(h, 'hex') FROM unnest(${dirty.map(([n]) => n)}::text[], ${dirty.map(([, h]) => h.seq)}::bigint[], ${dirty.map(([, h]) => h.hex)}::text[]) AS t(n, s, h)
       ON CONFLICT (node) DO UPDATE SET seq = excluded.seq, hash = excluded.hash`;
     if (spent.size > 0) {
       await tx`
