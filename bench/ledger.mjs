@@ -61,18 +61,25 @@ function makeRecords(n, tag) {
 async function writerRun(ledger, records) {
   const { writer } = ledger;
   writer.start();
+  const cpu0 = process.cpuUsage();
   const t = performance.now();
   const all = new Array(records.length);
   for (let i = 0; i < records.length; i++) all[i] = writer.record(records[i]);
   await Promise.all(all);
   const s = (performance.now() - t) / 1000;
+  const cpu = cpuSeconds(cpu0);
   const c = writer.counters;
   if (c.inserted !== records.length) throw new Error(`writer inserted ${c.inserted} of ${records.length}`);
   await writer.stop();
-  return { rps: records.length / s, batches: c.batches };
+  return { rps: records.length / s, batches: c.batches, cpuRps: records.length / cpu };
 }
 
 const zero = Buffer.alloc(32);
+/** CPU seconds (user + system, all threads) since `from`: on a shared, loaded machine a steadier measure than wall time. */
+const cpuSeconds = (from) => {
+  const u = process.cpuUsage(from);
+  return (u.user + u.system) / 1e6;
+};
 function rawRowValues(r) {
   return [r.workId, r.account, r.endUser, r.dservice, r.tier, r.miner, r.node, r.receivedAt, r.queueUs, r.execUs, r.cpuUs, r.bytesIn, r.bytesOut, r.status, r.resultHash, r.attempts];
 }
@@ -90,11 +97,13 @@ function sqliteRaw(records) {
   const tx = db.transaction((rows) => {
     for (const r of rows) ins.run(...rawRowValues(r), zero, zero, '100', r.pricing.developer, r.pricing.operator, r.pricing.charity, '100');
   });
+  const cpu0 = process.cpuUsage();
   const t = performance.now();
   for (let i = 0; i < records.length; i += BATCH) tx.immediate(records.slice(i, i + BATCH));
   const s = (performance.now() - t) / 1000;
+  const cpu = cpuSeconds(cpu0);
   db.close();
-  return { rps: records.length / s };
+  return { rps: records.length / s, cpuRps: records.length / cpu };
 }
 
 /** PostgreSQL: same rows, same table, one multi-row INSERT ... unnest per batch, one transaction each, same synchronous_commit. */
@@ -156,22 +165,27 @@ async function pgRawCopy(url, schema, durability, records) {
 
 const round = (x) => Math.round(x);
 const ratio = (a, b) => Number((a / b).toFixed(3));
-const results = { measuredAt: new Date().toISOString(), node: process.version, records: N, batchSize: BATCH };
+const results = { measuredAt: new Date().toISOString(), node: process.version, records: N, batchSize: BATCH, loadAverageAtStart: os.loadavg().map((x) => Number(x.toFixed(2))) };
 
 // ---- SQLite ingest (warm up, then best of 2, alternating writer and raw)
 {
   await writerRun(openLedger({ path: freshPath(), writer: { maxBatchSize: BATCH } }), makeRecords(20_000, 'warm'));
   sqliteRaw(makeRecords(20_000, 'warmraw'));
-  let w = { rps: 0 };
-  let r = { rps: 0 };
+  let w = { rps: 0, cpuRps: 0 };
+  let r = { rps: 0, cpuRps: 0 };
   for (let run = 0; run < 2; run++) {
     const wr = await writerRun(openLedger({ path: freshPath(), durability: 'normal', writer: { maxBatchSize: BATCH } }), makeRecords(N, `s${run}`));
     const rr = sqliteRaw(makeRecords(N, `sr${run}`));
-    if (wr.rps > w.rps) w = wr;
-    if (rr.rps > r.rps) r = rr;
+    if (wr.rps > w.rps) w = { ...wr, cpuRps: Math.max(w.cpuRps, wr.cpuRps) };
+    else w.cpuRps = Math.max(w.cpuRps, wr.cpuRps);
+    if (rr.rps > r.rps) r = { ...rr, cpuRps: Math.max(r.cpuRps, rr.cpuRps) };
+    else r.cpuRps = Math.max(r.cpuRps, rr.cpuRps);
   }
-  results.sqlite = { durability: 'normal (WAL, synchronous=NORMAL)', writerRps: round(w.rps), rawRps: round(r.rps), ratio: ratio(w.rps, r.rps), bar: 100_000, meetsBar: w.rps >= 100_000 };
-  console.log(`SQLite ingest: writer ${round(w.rps)} rec/s, raw ${round(r.rps)} rec/s, ratio ${ratio(w.rps, r.rps)}`);
+  results.sqlite = {
+    durability: 'normal (WAL, synchronous=NORMAL)', writerRps: round(w.rps), rawRps: round(r.rps), ratio: ratio(w.rps, r.rps), bar: 100_000, meetsBar: w.rps >= 100_000,
+    ratioBar: 0.8, meetsRatioBar: w.rps / r.rps >= 0.8, writerCpuRps: round(w.cpuRps), rawCpuRps: round(r.cpuRps), cpuRatio: ratio(w.cpuRps, r.cpuRps),
+  };
+  console.log(`SQLite ingest: writer ${round(w.rps)} rec/s, raw ${round(r.rps)} rec/s, ratio ${ratio(w.rps, r.rps)} (per CPU second: writer ${round(w.cpuRps)}, raw ${round(r.cpuRps)}, ratio ${ratio(w.cpuRps, r.cpuRps)})`);
 }
 
 // ---- PostgreSQL ingest
@@ -192,7 +206,7 @@ if (WITH_PG && findPostgresBin() !== null) {
     results.postgres[durability] = {
       synchronousCommit: durability === 'full' ? 'on' : 'off', writerRps: round(w.rps),
       rawInsertRps: round(r.rps), rawCopyRps: round(c.rps), ratioToRawInsert: ratio(w.rps, r.rps), ratioToRawCopy: ratio(w.rps, c.rps),
-      bar: 30_000, meetsBar: w.rps >= 30_000,
+      bar: 30_000, meetsBar: w.rps >= 30_000, ratioToRawCopyBar: 0.8, meetsRatioToRawCopyBar: w.rps / c.rps >= 0.8,
     };
     console.log(`PostgreSQL ingest (${durability}, synchronous_commit=${durability === 'full' ? 'on' : 'off'}): writer ${round(w.rps)} rec/s; raw multi-row INSERT ${round(r.rps)} rec/s (ratio ${ratio(w.rps, r.rps)}), raw COPY ${round(c.rps)} rec/s (ratio ${ratio(w.rps, c.rps)})`);
   }
