@@ -53,7 +53,9 @@ beforeAll(async () => {
   }
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
   page = await browser.newPage({ viewport: { width: 1200, height: 1100 } });
-});
+  // A loaded CI machine (and this 2-core one) can be slow; nothing here is a timed assertion.
+  page.setDefaultTimeout(90_000);
+}, 180_000);
 
 afterAll(async () => {
   await browser?.close();
@@ -64,7 +66,7 @@ afterAll(async () => {
   dir?.cleanup();
 });
 
-describe('miner control app in a browser', () => {
+describe('miner control app in a browser', { timeout: 240_000 }, () => {
   it('the printed link signs in (token from the fragment, then gone from the address bar) and shows the state', async () => {
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
@@ -124,6 +126,7 @@ describe('miner control app in a browser', () => {
   it('without the link: the token form refuses a wrong token and accepts the right one', async () => {
     const ctx = await browser.newContext();
     const p = await ctx.newPage();
+    p.setDefaultTimeout(90_000);
     await p.goto(signIn.split('#')[0]!);
     await p.getByLabel('Control token').fill('not-the-token-not-the-token-not-the-token');
     await p.getByRole('button', { name: 'Sign in' }).click();

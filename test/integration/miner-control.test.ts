@@ -43,7 +43,7 @@ beforeAll(async () => {
   const printed = /miner control app: (http:\S+)/.exec(m.stderr())![1]!;
   [base, token] = printed.split('#token=') as [string, string];
   await waitFor(inPool, 'the miner to join the pool');
-});
+}, 180_000);
 
 afterAll(async () => {
   m?.kill('SIGKILL');
@@ -172,6 +172,36 @@ describe('reputation', () => {
     const st = (await (await api('api/status')).json()) as { reputation: { reason: string } };
     expect(st.reputation.reason).toMatch(/^node \S+: \d+ units completed, \d+ failed here/);
     expect(m.stderr()).not.toMatch(/units completed/);
+  });
+});
+
+describe('earnings per cycle', () => {
+  it("shows what the node announces each closed cycle pays the miner, and says unclaimed is unknown without a chain", async () => {
+    // Only the paid miner takes work: the first one is paused.
+    expect((await api('api/pause', { method: 'POST' })).status).toBe(200);
+    await waitFor(() => poolEntry()?.draining === true, 'the first miner out of the pool');
+    const address = `0x${'5a'.repeat(20)}`;
+    const paid = spawnMiner(t.node.minerUrl, dir.path, { name: 'paid', args: ['--control-port', '0', '--sandbox', 'none', '--payout-address', address] });
+    try {
+      await waitFor(() => /miner control app: (http:\S+)/.test(paid.stderr()), 'the paid miner to print its control URL');
+      const [pbase, ptoken] = /miner control app: (http:\S+)/.exec(paid.stderr())![1]!.split('#token=') as [string, string];
+      const status = async (): Promise<{ earnings: { perCycle: { cycleId: string; amount: string }[]; unclaimed: string; payoutAddress: string } }> =>
+        (await (await fetch(`${pbase}api/status`, { headers: { authorization: `Bearer ${ptoken}` } })).json()) as never;
+      await waitFor(() => t.node.broker.snapshot().miners.some((x) => x.id === paid.id && !x.draining), 'the paid miner in the pool');
+      const res = await work('/', 'paid work');
+      expect(res.status).toBe(200);
+      expect(t.node.ledger.store.getRow(res.headers.get('cgn-work-id')!)!.record.miner).toBe(paid.id);
+      const cycle = t.node.ledger.store.closeCycle();
+      await waitFor(async () => (await status()).earnings.perCycle.some((c) => c.cycleId === String(cycle.id)), "the cycle's earnings in the paid miner's app", 20_000);
+      const st = await status();
+      expect(st.earnings.payoutAddress).toBe(address);
+      expect(Number(st.earnings.perCycle.find((c) => c.cycleId === String(cycle.id))!.amount)).toBeGreaterThan(0);
+      expect(st.earnings.unclaimed).toMatch(/no chain configured/);
+      expect(paid.stderr()).toContain(`cgn miner: billing cycle ${cycle.id} closed: this miner is paid`);
+    } finally {
+      paid.kill('SIGKILL');
+      await paid.exited;
+    }
   });
 });
 

@@ -26,3 +26,4 @@ export type { LogEntry, LogLevel, MinerLogger } from './log.js';
 export { Tpm, TpmError, AK_HANDLE, type TpmQuote } from './attestation/tpm.js';
 export { measureRuntime, type RuntimeMeasurement } from './attestation/runtime.js';
 export { startAttestation, attestationKeyFileFor, type Attestation } from './attestation/attest.js';
+export { parseEarnedNotice } from './control/earnings.js';

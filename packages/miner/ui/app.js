@@ -147,6 +147,9 @@ function EarningsCard({ status }) {
   const e = status.earnings;
   const c = e.chain;
   const unknown = (text) => html`<span class="unknown">${text}</span>`;
+  const earned = new Map(e.perCycle.map((p) => [p.cycleId, p.amount]));
+  const claimed = new Map(c.known ? c.perCycle.map((p) => [p.cycleId, p.amount]) : []);
+  const cycles = [...new Set([...earned.keys(), ...claimed.keys()])].sort((a, b) => Number(b) - Number(a));
   return html`<section aria-labelledby="earn-h">
     <h2 id="earn-h">Earnings</h2>
     <dl>
@@ -157,14 +160,14 @@ function EarningsCard({ status }) {
         <dt>Claimed</dt><dd>${c.claimedTotal} CGN over ${c.perCycle.length} cycles${c.slashedTotal !== '0' ? `; ${c.slashedTotal} CGN slashed` : ''}</dd>
         <dt>Unclaimed</dt><dd>${unknown(e.unclaimed)}</dd>
         <dt>Read</dt><dd>block ${c.asOfBlock} at ${fmtTime(c.readAt)}</dd>` : html`
-        <dt>Per cycle</dt><dd>${unknown(c.reason)}</dd>
+        <dt>Claimed per cycle</dt><dd>${unknown(c.reason)}</dd>
         <dt>Unclaimed</dt><dd>${unknown(e.unclaimed)}</dd>
         <dt>Stake</dt><dd>${unknown(c.reason)}</dd>`}
       <dt>Reputation</dt><dd data-testid="reputation">${status.reputation.known ? `${status.reputation.reason} (${fmtTime(status.reputation.time)})` : unknown(status.reputation.reason)}</dd>
     </dl>
-    ${c.known && c.perCycle.length > 0 && html`<table><caption>Paid per billing cycle (claims on chain)</caption>
-      <thead><tr><th scope="col">Cycle</th><th scope="col" class="num">CGN</th></tr></thead>
-      <tbody>${c.perCycle.slice(0, 10).map((p) => html`<tr key=${p.cycleId}><td>${p.cycleId}</td><td class="num">${p.amount}</td></tr>`)}</tbody>
+    ${cycles.length > 0 && html`<table><caption>Per billing cycle: earned (as the node announced it) and claimed (on chain)</caption>
+      <thead><tr><th scope="col">Cycle</th><th scope="col" class="num">Earned CGN</th><th scope="col" class="num">Claimed CGN</th></tr></thead>
+      <tbody>${cycles.slice(0, 12).map((id) => html`<tr key=${id}><td>${id}</td><td class="num">${earned.get(id) ?? '–'}</td><td class="num">${claimed.get(id) ?? (c.known ? 'not yet' : '?')}</td></tr>`)}</tbody>
     </table>`}
     ${status.notices.length > 0 && html`<h3>From the node</h3><ul>${status.notices.map((n) => html`<li key=${n.time + n.kind}>${fmtTime(n.time)}: ${n.message}</li>`)}</ul>`}
   </section>`;

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Credit, CycleInfo, HeldCredit } from '@cgn/ledger';
-import { PayoutNotifier, heldNotices, type PayoutNotice } from './payout-notices.js';
+import { parseEarnedNotice } from '@cgn/miner';
+import { PayoutNotifier, earnedNotices, heldNotices, type PayoutNotice } from './payout-notices.js';
 
 const M1 = 'a1'.repeat(32);
 const M2 = 'b2'.repeat(32);
@@ -39,5 +40,19 @@ describe('PayoutNotifier', () => {
     expect(await n.check()).toBe(1);
     expect(sent[0]!.message).toContain('billing cycle 2 closed');
     expect(await n.check()).toBe(0);
+  });
+});
+
+describe('earnedNotices', () => {
+  it('tells each connected miner with an address what this cycle pays it, and where', () => {
+    const paid = { ...credit('miner', M1, 300n, 0n), address: '0x' + 'ab'.repeat(20), released: 50n };
+    const [n, ...rest] = earnedNotices(6, [paid, credit('miner', 'other', 10n, 10n), credit('developer', 'dev', 99n, 0n)], (id) => id === M1);
+    expect(rest).toEqual([]);
+    expect(n).toMatchObject({ minerId: M1, kind: 'earnings' });
+    expect(n!.message).toMatch(/^billing cycle 6 closed: this miner is paid .*\(350 base units\) to 0xabab.*held from earlier cycles.*claimable once the cycle is anchored/);
+    // The miner's control app reads the cycle and the amount back.
+    expect(parseEarnedNotice(n!.message)).toEqual({ cycleId: '6', baseUnits: 350n });
+    // Everything held (no address): no earnings notice (heldNotices speaks then).
+    expect(earnedNotices(6, [credit('miner', M1, 5n, 5n)], () => true)).toEqual([]);
   });
 });

@@ -12,8 +12,31 @@ import type { BillingLedgerStore, Credit, HeldCredit } from '@cgn/ledger';
 
 export interface PayoutNotice {
   minerId: string;
-  kind: 'earnings_held';
+  kind: 'earnings_held' | 'earnings';
   message: string;
+}
+
+/**
+ * One notice per connected miner paid in `cycle` (it has a payout address): what it is paid and
+ * where. The miner prints it, and its control app keeps it as its earnings per cycle (it reads the
+ * amount back from formatCgn's "(N base units)").
+ */
+export function earnedNotices(cycle: number, credits: readonly Credit[], connected: (minerId: string) => boolean): PayoutNotice[] {
+  const out: PayoutNotice[] = [];
+  for (const c of credits) {
+    if (c.role !== 'miner' || !connected(c.beneficiary)) continue;
+    const paid = c.tokens - c.held + c.released;
+    if (paid <= 0n) continue;
+    out.push({
+      minerId: c.beneficiary,
+      kind: 'earnings',
+      message:
+        `billing cycle ${cycle} closed: this miner is paid ${formatCgn(paid)} to ${c.address}` +
+        `${c.released > 0n ? ` (${formatCgn(c.released)} of it held from earlier cycles)` : ''}; ` +
+        'claimable once the cycle is anchored (cgn wallet claim)',
+    });
+  }
+  return out;
 }
 
 /**
@@ -68,6 +91,10 @@ export class PayoutNotifier {
       let sent = 0;
       for (const id of sealed.filter((x) => x > this.seen!).sort((a, b) => a - b)) {
         const credits = await this.opts.store.credits(id);
+        for (const n of earnedNotices(id, credits, this.opts.connected)) {
+          this.opts.send(n);
+          sent++;
+        }
         if (!credits.some((c) => c.role === 'miner' && c.held > 0n)) continue;
         const pending = await this.opts.store.heldCredits({ pending: true, role: 'miner' });
         for (const n of heldNotices(id, credits, pending, this.opts.connected)) {

@@ -9,11 +9,12 @@
  * same options; the process, and this app, keep running in between.
  */
 import { EventEmitter } from 'node:events';
+import { baseUnitsAsCgn } from '@cgn/protocol';
 import { loadDServicePackage } from '../dservice-package.js';
 import type { Miner, MinerEvents, MinerStatus } from '../miner.js';
 import type { LogEntry } from '../log.js';
 import { slotsUnderCeiling } from './cpu-ceiling.js';
-import { ChainEarnings, NO_CHAIN, type ChainConfig, type ChainView } from './earnings.js';
+import { ChainEarnings, NO_CHAIN, parseEarnedNotice, unclaimedText, type ChainConfig, type ChainView } from './earnings.js';
 import { IdleDetector, cgroupCpuMs, ownerBusyShare, processCpuMs, readCpuTimes, type CpuTimes } from './idle.js';
 import { LogRing, type LogLine } from './log-ring.js';
 import { decide, type Hold } from './policy.js';
@@ -23,6 +24,8 @@ export type ControlState = 'starting' | 'connecting' | 'connected' | 'draining' 
 
 export interface EarningsView {
   payoutAddress: string | null;
+  /** What the node said each closed cycle pays this miner (its `earnings` notices since this process started), newest first; CGN as decimal text. */
+  perCycle: { cycleId: string; amount: string }[];
   /** Tokens, stake and claims per cycle from the chain, or why they are unknown. */
   chain: ChainView;
   /** What is earned and not yet claimed: not on chain (the proofs are in the node's ledger); says where to see it. */
@@ -123,6 +126,8 @@ export class MinerController {
   private lastReason = 'working';
   private readonly now: () => number;
   private readonly earnings: ChainEarnings;
+  /** Cycle -> base units the node said it pays this miner. */
+  private readonly earned = new Map<string, bigint>();
   private reputation: ControlStatus['reputation'] = { known: false, reason: 'not reported by the node yet', time: null };
   /** Each DService package's declared CPUs per unit and concurrency, by directory. */
   private readonly resources = new Map<string, { cpus: number; concurrency: number }>();
@@ -172,6 +177,11 @@ export class MinerController {
     if (n.kind === 'reputation') {
       this.reputation = { known: true, reason: n.message.slice(0, 500), time: this.now() };
       return;
+    }
+    const e = n.kind === 'earnings' ? parseEarnedNotice(n.message) : null;
+    if (e !== null) {
+      this.earned.set(e.cycleId, e.baseUnits);
+      if (this.earned.size > 200) this.earned.delete(this.earned.keys().next().value!);
     }
     this.notices.push({ time: this.now(), kind: n.kind.slice(0, 64), message: n.message.slice(0, 500) });
     if (this.notices.length > NOTICES) this.notices.shift();
@@ -382,7 +392,8 @@ export class MinerController {
       earnings: {
         payoutAddress: this.o.payoutAddress ?? null,
         chain,
-        unclaimed: this.o.chain == null ? NO_CHAIN : "not on chain: each cycle's share and its Merkle proof are in the node's ledger (cgn wallet claim --ledger FILE lists and claims them)",
+        perCycle: [...this.earned].reverse().map(([cycleId, base]) => ({ cycleId, amount: baseUnitsAsCgn(base) })),
+        unclaimed: unclaimedText(this.earned, chain, this.o.chain != null),
       },
       reputation: this.reputation,
       notices: [...this.notices],

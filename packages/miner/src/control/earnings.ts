@@ -46,6 +46,8 @@ export interface ChainEarningsOptions {
   now?: () => number;
 }
 
+const RETRY_MS = 3000;
+
 export class ChainEarnings {
   private view: ChainView;
   private lastTry = -Infinity;
@@ -109,8 +111,39 @@ export class ChainEarnings {
       };
     } catch (err) {
       const msg = (err as Error).message.split('\n')[0]!.slice(0, 300);
+      // A failed read is tried again soon, not a whole refresh interval later.
+      this.lastTry = this.now() - this.refreshMs + Math.min(this.refreshMs, RETRY_MS);
       // Keep showing the last figures read, saying they are stale, rather than nothing.
       this.view = this.view.known ? this.view : { known: false, reason: `unknown: cannot read the chain at ${cfg.rpcUrl} (${msg})` };
     }
   }
+}
+
+/**
+ * A node's `earnings` notice ("billing cycle N closed: this miner is paid X CGN (B base units) to
+ * 0x…"): its cycle and amount, or null for any other text. The amount is formatCgn's base units.
+ */
+export function parseEarnedNotice(message: string): { cycleId: string; baseUnits: bigint } | null {
+  const m = /^billing cycle (\d{1,18}) closed: this miner is paid [^(]*\((\d{1,78}) base units\)/.exec(message);
+  return m === null ? null : { cycleId: m[1]!, baseUnits: BigInt(m[2]!) };
+}
+
+/**
+ * What is earned and not claimed yet: the cycles the node said pay this miner, less those the
+ * chain shows claimed. Known only with both (and only for the cycles announced since this
+ * process started).
+ */
+export function unclaimedText(earned: ReadonlyMap<string, bigint>, chain: ChainView, chainConfigured: boolean): string {
+  if (!chainConfigured) return NO_CHAIN;
+  if (!chain.known) return chain.reason;
+  const claimed = new Set(chain.perCycle.map((c) => c.cycleId));
+  let sum = 0n;
+  let cycles = 0;
+  for (const [cycle, base] of earned) {
+    if (claimed.has(cycle)) continue;
+    sum += base;
+    cycles++;
+  }
+  if (earned.size === 0) return 'none announced yet: the node tells the miner what each closed billing cycle pays it';
+  return `${baseUnitsAsCgn(sum)} CGN in ${cycles} cycle${cycles === 1 ? '' : 's'} (of those the node announced since this miner started; claim with cgn wallet claim)`;
 }
