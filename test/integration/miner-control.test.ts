@@ -52,7 +52,7 @@ afterAll(async () => {
   dir?.cleanup();
 });
 
-describe('miner control app (real miner process)', () => {
+describe('miner control app (real miner process)', { timeout: 180_000 }, () => {
   it('serves on loopback, with the token from its 0600 file, in the URL fragment', () => {
     expect(base).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
     const keyFile = readdirKey();
@@ -157,7 +157,7 @@ describe('miner control app (real miner process)', () => {
     await waitFor(async () => (await state()).state === 'stopped', 'the app to say stopped');
     expect((await api('api/pause', { method: 'POST' })).status).toBe(409);
     expect((await api('api/start', { method: 'POST' })).status).toBe(202);
-    await waitFor(inPool, 'the restarted miner back in the pool', 30_000);
+    await waitFor(inPool, 'the restarted miner back in the pool', 60_000);
     const r = await work('/', 'after restart');
     expect(r.status).toBe(200);
     // Its Prometheus metrics follow the restarted miner.
@@ -166,16 +166,16 @@ describe('miner control app (real miner process)', () => {
   });
 });
 
-describe('reputation', () => {
+describe('reputation', { timeout: 180_000 }, () => {
   it("shows the node's report of how it sees the miner, not printed on its console", async () => {
-    await waitFor(async () => ((await (await api('api/status')).json()) as { reputation: { known: boolean } }).reputation.known, "the node's reputation notice", 30_000);
+    await waitFor(async () => ((await (await api('api/status')).json()) as { reputation: { known: boolean } }).reputation.known, "the node's reputation notice", 60_000);
     const st = (await (await api('api/status')).json()) as { reputation: { reason: string } };
     expect(st.reputation.reason).toMatch(/^node \S+: \d+ units completed, \d+ failed here/);
     expect(m.stderr()).not.toMatch(/units completed/);
   });
 });
 
-describe('earnings per cycle', () => {
+describe('earnings per cycle', { timeout: 180_000 }, () => {
   it("shows what the node announces each closed cycle pays the miner, and says unclaimed is unknown without a chain", async () => {
     // Only the paid miner takes work: the first one is paused.
     expect((await api('api/pause', { method: 'POST' })).status).toBe(200);
@@ -192,7 +192,7 @@ describe('earnings per cycle', () => {
       expect(res.status).toBe(200);
       expect(t.node.ledger.store.getRow(res.headers.get('cgn-work-id')!)!.record.miner).toBe(paid.id);
       const cycle = t.node.ledger.store.closeCycle();
-      await waitFor(async () => (await status()).earnings.perCycle.some((c) => c.cycleId === String(cycle.id)), "the cycle's earnings in the paid miner's app", 20_000);
+      await waitFor(async () => (await status()).earnings.perCycle.some((c) => c.cycleId === String(cycle.id)), "the cycle's earnings in the paid miner's app", 60_000);
       const st = await status();
       expect(st.earnings.payoutAddress).toBe(address);
       expect(Number(st.earnings.perCycle.find((c) => c.cycleId === String(cycle.id))!.amount)).toBeGreaterThan(0);
