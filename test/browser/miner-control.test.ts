@@ -118,7 +118,12 @@ describe('miner control app in a browser', { timeout: 240_000 }, () => {
     await page.getByLabel('Time windows (local time, comma-separated)').fill('');
     await page.getByLabel('Time windows (local time, comma-separated)').press('Enter');
     await page.getByTestId('live').filter({ hasText: 'Settings saved.' }).waitFor();
-    await page.getByTestId('reputation').filter({ hasText: /units completed/ }).waitFor({ timeout: 30_000 });
+    await page.getByTestId('reputation').filter({ hasText: /units completed/ }).waitFor();
+    // A billing cycle closes: the node announces what it pays this miner, and the page lists it as unclaimed.
+    const cycle = t.node.ledger.store.closeCycle();
+    const earnings = page.getByRole('region', { name: 'Earnings' });
+    await earnings.getByRole('cell', { name: String(cycle.id), exact: true }).waitFor();
+    await earnings.getByText(/CGN in 1 cycle \(/).waitFor();
     await page.screenshot({ path: join(SHOTS, 'miner-control-settings.png'), fullPage: true });
     await page.screenshot({ path: join(ROOT, 'docs', 'screenshots', 'miner-control.png'), fullPage: false });
   });

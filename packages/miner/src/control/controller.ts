@@ -182,6 +182,7 @@ export class MinerController {
     if (e !== null) {
       this.earned.set(e.cycleId, e.baseUnits);
       if (this.earned.size > 200) this.earned.delete(this.earned.keys().next().value!);
+      return; // shown in the per-cycle table, not again among the notices
     }
     this.notices.push({ time: this.now(), kind: n.kind.slice(0, 64), message: n.message.slice(0, 500) });
     if (this.notices.length > NOTICES) this.notices.shift();
