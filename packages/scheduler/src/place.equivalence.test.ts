@@ -16,29 +16,32 @@ import type { ClusterState, DServiceDemand, InstanceView, MinerView, Resources, 
 
 const NOW = 1_000_000;
 const clock = { now: () => NOW };
-const TIERS: Tier[] = ['open', 'attested'];
 const REGIONS = ['eu-west', 'eu-north', 'us-east', undefined];
 const ACCOUNTS = ['A', 'B', 'C'];
 const DIGESTS = ['sha256:aa', 'sha256:bb'];
 
-const res = (max: { cpus: number; memoryMb: number; diskMb: number }): fc.Arbitrary<Resources> =>
+/** A bundle between `min` and `max` (memory in steps of 256 MB); GPUs 0 or 1, a GPU rarely at the low end. */
+const res = (min: { cpus: number; memoryMb: number; diskMb: number }, max: { cpus: number; memoryMb: number; diskMb: number; gpus: number[]; bandwidthMbps: number[] }): fc.Arbitrary<Resources> =>
   fc.record({
-    cpus: fc.integer({ min: 0, max: max.cpus }),
-    memoryMb: fc.integer({ min: 0, max: max.memoryMb / 256 }).map((x) => x * 256),
-    diskMb: fc.integer({ min: 0, max: max.diskMb }),
-    gpus: fc.integer({ min: 0, max: 1 }),
-    bandwidthMbps: fc.constantFrom(0, 10, 100),
+    cpus: fc.integer({ min: min.cpus, max: max.cpus }),
+    memoryMb: fc.integer({ min: min.memoryMb / 256, max: max.memoryMb / 256 }).map((x) => x * 256),
+    diskMb: fc.integer({ min: min.diskMb, max: max.diskMb }),
+    gpus: fc.constantFrom(...max.gpus),
+    bandwidthMbps: fc.constantFrom(...max.bandwidthMbps),
   });
+const machine = res({ cpus: 2, memoryMb: 2048, diskMb: 20 }, { cpus: 8, memoryMb: 8192, diskMb: 50, gpus: [0, 0, 1], bandwidthMbps: [10, 100] });
+const room = res({ cpus: 0, memoryMb: 0, diskMb: 0 }, { cpus: 4, memoryMb: 4096, diskMb: 30, gpus: [0, 1], bandwidthMbps: [0, 10, 100] });
+const need = res({ cpus: 0, memoryMb: 0, diskMb: 0 }, { cpus: 2, memoryMb: 1024, diskMb: 5, gpus: [0, 0, 0, 1], bandwidthMbps: [0, 10] });
 
 const arbMiner = fc.record(
   {
-    tier: fc.constantFrom(...TIERS),
+    tier: fc.constantFrom('open', 'open', 'attested') as fc.Arbitrary<Tier>,
     region: fc.constantFrom(...REGIONS),
-    status: fc.constantFrom('online', 'online', 'online', 'draining', 'offline'),
-    banned: fc.boolean(),
-    claimed: res({ cpus: 8, memoryMb: 8192, diskMb: 50 }),
-    measured: res({ cpus: 8, memoryMb: 8192, diskMb: 50 }),
-    free: res({ cpus: 4, memoryMb: 4096, diskMb: 30 }),
+    status: fc.constantFrom('online', 'online', 'online', 'online', 'online', 'draining', 'offline'),
+    banned: fc.constantFrom(false, false, false, true),
+    claimed: machine,
+    measured: machine,
+    free: room,
     priceFloor: fc.integer({ min: 0, max: 20 }),
     reputation: fc.record({
       records: fc.integer({ min: 0, max: 5 }),
@@ -54,13 +57,13 @@ const arbMiner = fc.record(
 );
 
 const arbDemand = fc.record({
-  tier: fc.constantFrom(...TIERS),
+  tier: fc.constantFrom('open', 'open', 'attested') as fc.Arbitrary<Tier>,
   version: fc.constantFrom('1', '2'),
   account: fc.constantFrom(...ACCOUNTS),
-  need: res({ cpus: 3, memoryMb: 2048, diskMb: 10 }),
-  regions: fc.option(fc.constantFrom(['eu'], ['us-east'], ['eu-west', 'us']), { nil: undefined }),
-  maxPrice: fc.option(fc.integer({ min: 0, max: 20 }), { nil: undefined }),
-  requireMeasured: fc.option(fc.boolean(), { nil: undefined }),
+  need,
+  regions: fc.constantFrom(undefined, undefined, undefined, ['eu'], ['us-east'], ['eu-west', 'us']),
+  maxPrice: fc.constantFrom(undefined, undefined, undefined, 8, 15, 30),
+  requireMeasured: fc.constantFrom(undefined, undefined, false, true),
   min: fc.integer({ min: 0, max: 3 }),
   extra: fc.integer({ min: 0, max: 5 }),
   desired: fc.option(fc.integer({ min: 0, max: 9 }), { nil: undefined }),
@@ -68,20 +71,22 @@ const arbDemand = fc.record({
 });
 
 const arbInstance = fc.record({
+  /** Most instances are of a demand as it stands (tier, account, size), some of its other version. */
+  like: fc.constantFrom('demand', 'demand', 'demand', 'other-version', 'random'),
   dservice: fc.integer({ min: 0, max: 6 }),
   version: fc.constantFrom('1', '2'),
-  tier: fc.constantFrom(...TIERS),
+  tier: fc.constantFrom('open', 'open', 'attested') as fc.Arbitrary<Tier>,
   account: fc.constantFrom(...ACCOUNTS),
   miner: fc.integer({ min: 0, max: 14 }),
-  resources: res({ cpus: 3, memoryMb: 2048, diskMb: 10 }),
+  resources: need,
   state: fc.constantFrom('ready', 'ready', 'starting'),
   since: fc.constantFrom(0, NOW - 1000),
 });
 
 const arbCase = fc.record({
-  miners: fc.array(arbMiner, { minLength: 0, maxLength: 12 }),
+  miners: fc.array(arbMiner, { minLength: 1, maxLength: 10, size: 'max' }),
   demands: fc.array(arbDemand, { minLength: 1, maxLength: 6 }),
-  instances: fc.array(arbInstance, { maxLength: 20 }),
+  instances: fc.array(arbInstance, { maxLength: 25, size: 'max' }),
   weights: fc.array(fc.tuple(fc.constantFrom(...ACCOUNTS), fc.integer({ min: 1, max: 4 }))),
   coldStartTimeoutMs: fc.option(fc.constantFrom(500, 120_000), { nil: undefined }),
 });
@@ -115,17 +120,20 @@ function build(c: Case): { state: ClusterState; demands: DServiceDemand[] } {
       queueWaitMs: 0,
     });
   });
-  const instances: InstanceView[] = c.instances.map((i, k) => ({
-    id: `i${String(k).padStart(3, '0')}`,
-    dservice: `s${i.dservice}`,
-    version: i.version,
-    tier: i.tier,
-    account: i.account,
-    minerId: `m${String(i.miner).padStart(2, '0')}`,
-    resources: i.resources,
-    state: i.state as InstanceView['state'],
-    since: i.since,
-  }));
+  const instances: InstanceView[] = c.instances.map((i, k) => {
+    const d = i.like === 'random' ? undefined : demands[i.dservice % (demands.length + 1)];
+    return {
+      id: `i${String(k).padStart(3, '0')}`,
+      dservice: d?.name ?? `s${i.dservice}`,
+      version: d === undefined ? i.version : i.like === 'demand' ? d.version : `${d.version}-old`,
+      tier: d?.requirements.tier ?? i.tier,
+      account: d?.account ?? i.account,
+      minerId: `m${String(i.miner % (miners.length + 1)).padStart(2, '0')}`, // one in n+1 on a miner not in the state
+      resources: d?.requirements.resources ?? i.resources,
+      state: i.state as InstanceView['state'],
+      since: i.since,
+    };
+  });
   const weights = new Map(c.weights);
   return { state: { miners, instances, accounts: [...weights].map(([account, weight]) => ({ account, weight })) }, demands };
 }

@@ -26,7 +26,7 @@ import { CgnError } from '@cgn/protocol';
 import { ShareQueue } from './drf.js';
 import { diagnose, isEligible, type Diagnosis } from './filter.js';
 import { Heap } from './heap.js';
-import { add, addInto, capacityOf, checkResources, subtractInto, ZERO } from './resources.js';
+import { add, addInto, capacityOf, checkResources, subtractInto, validResources, ZERO } from './resources.js';
 import { checkScoreWeights, DEFAULT_SCORE_WEIGHTS, priceScore, reputationScore, score, type ScoreWeights } from './score.js';
 import type { Clock, ClusterState, Decision, DServiceDemand, InstanceView, MinerView, Resources, StartDecision, StopDecision, Tier } from './types.js';
 
@@ -65,12 +65,14 @@ export interface PlacementPlan {
 
 interface Group {
   demand: DServiceDemand;
-  /** Sort key: name, then tier. */
-  key: string;
+  /** Position among the groups sorted by name, then tier. */
+  index: number;
+  /** The group of the same DService in another tier (groups are found by name, then along this chain). */
+  sameName: Group | undefined;
   /** Instances of the current version that stay. */
-  current: InstanceView[];
+  nCurrent: number;
   /** Instances of other versions that stay (for now). */
-  old: InstanceView[];
+  nOld: number;
   /** Current-version instances before any stop (the count to restore when desiredInstances is undefined). */
   before: number;
   target: number;
@@ -95,18 +97,18 @@ interface Candidates {
   heap: Heap<number>;
 }
 
-const tierSlot = (t: string) => (t === 'open' ? 0 : t === 'attested' ? 1 : t === 'dedicated' ? 2 : 3);
-
 const byString = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+/** Name, then tier (the order of the plan's reports and of the picks within an account). */
+const byGroup = (a: Group, b: Group) => byString(a.demand.name, b.demand.name) || byString(a.demand.requirements.tier, b.demand.requirements.tier);
 
 function validate(state: ClusterState, demands: readonly DServiceDemand[]): void {
   for (const m of state.miners) {
-    checkResources(m.claimed, () => `miner ${m.id} claimed`);
-    if (m.measured !== undefined) checkResources(m.measured, () => `miner ${m.id} measured`);
-    if (m.free !== undefined) checkResources(m.free, () => `miner ${m.id} free`);
+    if (!validResources(m.claimed)) checkResources(m.claimed, `miner ${m.id} claimed`);
+    if (m.measured !== undefined && !validResources(m.measured)) checkResources(m.measured, `miner ${m.id} measured`);
+    if (m.free !== undefined && !validResources(m.free)) checkResources(m.free, `miner ${m.id} free`);
   }
   for (const d of demands) {
-    checkResources(d.requirements.resources, () => `${d.name} requirements`);
+    if (!validResources(d.requirements.resources)) checkResources(d.requirements.resources, `${d.name} requirements`);
     const int = (x: number) => Number.isSafeInteger(x) && x >= 0;
     if (!int(d.minInstances) || !int(d.maxInstances) || d.minInstances > d.maxInstances) {
       throw new CgnError('bad_request', `${d.name}: minInstances (${d.minInstances}) and maxInstances (${d.maxInstances}) must be integers with 0 <= min <= max`);
@@ -149,6 +151,45 @@ function scratch(miners: number): typeof books {
   return books;
 }
 
+/**
+ * Per-instance books, reused likewise: `stay` the index of the group an instance stays in (-1 once
+ * stopped), `isOld` whether it is of another version than the demand's, `minerAt` its miner's index.
+ * Groups keep counts, not lists: the lists are made only for the few groups that need them.
+ */
+let instanceBooks = { stay: new Int32Array(0), isOld: new Uint8Array(0), minerAt: new Int32Array(0) };
+function instanceScratch(instances: number): typeof instanceBooks {
+  if (instanceBooks.stay.length < instances) {
+    const n = Math.max(instances, Math.ceil(instanceBooks.stay.length * 1.5));
+    instanceBooks = { stay: new Int32Array(n), isOld: new Uint8Array(n), minerAt: new Int32Array(n) };
+  }
+  return instanceBooks;
+}
+
+/**
+ * Miner id -> index in `state.miners`, kept from the last call while the ids are the same in the
+ * same order (a node's miners change far less often than it places): checking that is one pass of
+ * string comparisons, where building the map is a hash insertion per miner and its garbage.
+ */
+let minerIndex: { ids: string[]; map: ReadonlyMap<string, number> } = { ids: [], map: new Map() };
+function indexMiners(miners: readonly MinerView[]): ReadonlyMap<string, number> {
+  const last = minerIndex;
+  if (last.ids.length === miners.length) {
+    let k = 0;
+    while (k < miners.length && last.ids[k] === miners[k]!.id) k++;
+    if (k === miners.length) return last.map;
+  }
+  const map = new Map<string, number>();
+  const ids = new Array<string>(miners.length);
+  for (let k = 0; k < miners.length; k++) {
+    const id = miners[k]!.id;
+    if (map.has(id)) throw new CgnError('bad_request', `miner ${id} appears twice in the state`);
+    map.set(id, k);
+    ids[k] = id;
+  }
+  minerIndex = { ids, map };
+  return map;
+}
+
 export function place(state: ClusterState, demands: readonly DServiceDemand[], clock: Clock, options: PlaceOptions = {}): PlacementPlan {
   const now = clock.now();
   const weights = options.weights ?? DEFAULT_SCORE_WEIGHTS;
@@ -159,46 +200,66 @@ export function place(state: ClusterState, demands: readonly DServiceDemand[], c
   validate(state, demands);
 
   const miners = state.miners;
-  const indexOf = new Map<string, number>();
-  miners.forEach((m, k) => {
-    if (indexOf.has(m.id)) throw new CgnError('bad_request', `miner ${m.id} appears twice in the state`);
-    indexOf.set(m.id, k);
-  });
-  // Groups by DService name, then tier (a small array: no string building per instance).
-  const groups = new Map<string, (Group | undefined)[]>();
+  const indexOf = indexMiners(miners);
+  // Groups by DService name, then tier along `sameName` (no string built per demand or instance).
+  const groups = new Map<string, Group>();
   const allGroups: Group[] = [];
   for (const d of demands) {
     const tier = d.requirements.tier;
-    let byTier = groups.get(d.name);
-    if (byTier === undefined) groups.set(d.name, (byTier = []));
-    const t = tierSlot(tier);
-    if (byTier[t] !== undefined) throw new CgnError('bad_request', `DService ${d.name} is demanded twice in tier ${tier}; give one demand per (DService, tier)`);
-    const g: Group = { demand: d, key: `${d.name}\u0000${tier}`, current: [], old: [], before: 0, target: 0, placed: 0, blocked: false, eligibleCount: 0, held: { ...ZERO } };
-    byTier[t] = g;
+    const first = groups.get(d.name);
+    for (let o = first; o !== undefined; o = o.sameName) {
+      if (o.demand.requirements.tier === tier) throw new CgnError('bad_request', `DService ${d.name} is demanded twice in tier ${tier}; give one demand per (DService, tier)`);
+    }
+    const g: Group = {
+      demand: d,
+      index: 0,
+      sameName: first,
+      nCurrent: 0,
+      nOld: 0,
+      before: 0,
+      target: 0,
+      placed: 0,
+      blocked: false,
+      eligibleCount: 0,
+      held: { cpus: 0, memoryMb: 0, diskMb: 0, gpus: 0, bandwidthMbps: 0 },
+    };
+    groups.set(d.name, g);
     allGroups.push(g);
   }
-  allGroups.sort((a, b) => byString(a.key, b.key));
+  allGroups.sort(byGroup);
+  for (let k = 0; k < allGroups.length; k++) allGroups[k]!.index = k;
 
   // 1. Stops. `used` books what the instances that stay take on each miner; `freed` what stops give
   // back on miners that report their own `free` room.
   const { used, free, known, reputationOf } = scratch(miners.length);
+  const instances = state.instances;
+  const { stay, isOld, minerAt } = instanceScratch(instances.length);
   const freed = new Map<number, Resources>();
   const stops: StopDecision[] = [];
-  const stop = (i: InstanceView, reason: StopDecision['reason'], at: number | undefined, keptIn?: Group) => {
+  const stop = (i: InstanceView, reason: StopDecision['reason'], at: number | undefined) => {
     stops.push({ kind: 'stop', instanceId: i.id, dservice: i.dservice, tier: i.tier, minerId: i.minerId, reason });
-    if (at === undefined) return;
-    if (keptIn !== undefined) {
-      addAt(used, at * N, i.resources, -1);
-      if (i.account === keptIn.demand.account) subtractInto(keptIn.held, i.resources);
-      else keptIn.others = keptIn.others!.filter((o) => o !== i);
-    }
-    if (miners[at]!.free !== undefined) freed.set(at, add(freed.get(at) ?? ZERO, i.resources));
+    if (at !== undefined && miners[at]!.free !== undefined) freed.set(at, add(freed.get(at) ?? ZERO, i.resources));
   };
-  for (const i of state.instances) {
-    checkResources(i.resources, () => `instance ${i.id} resources`);
-    const g = groups.get(i.dservice)?.[tierSlot(i.tier)];
+  /** Stops instance `j`, which was to stay in `g`. */
+  const unkeep = (j: number, reason: StopDecision['reason'], g: Group) => {
+    const i = instances[j]!;
+    const at = minerAt[j]!;
+    stop(i, reason, at);
+    stay[j] = -1;
+    if (isOld[j] === 1) g.nOld--;
+    else g.nCurrent--;
+    addAt(used, at * N, i.resources, -1);
+    if (i.account === g.demand.account) subtractInto(g.held, i.resources);
+    else g.others = g.others!.filter((o) => o !== i);
+  };
+  for (let j = 0; j < instances.length; j++) {
+    const i = instances[j]!;
+    stay[j] = -1;
+    if (!validResources(i.resources)) checkResources(i.resources, `instance ${i.id} resources`);
+    let g = groups.get(i.dservice);
+    while (g !== undefined && g.demand.requirements.tier !== i.tier) g = g.sameName;
     const isCurrent = g !== undefined && i.version === g.demand.version;
-    if (isCurrent) g.before++;
+    if (isCurrent) g!.before++;
     const at = indexOf.get(i.minerId);
     const m = at === undefined ? undefined : miners[at]!;
     if (m === undefined || m.status === 'offline') {
@@ -219,32 +280,66 @@ export function place(state: ClusterState, demands: readonly DServiceDemand[], c
       (g.avoid ??= new Set()).add(i.minerId);
       continue;
     }
-    (isCurrent ? g.current : g.old).push(i);
+    stay[j] = g.index;
+    minerAt[j] = at!;
+    if (isCurrent) {
+      isOld[j] = 0;
+      g.nCurrent++;
+    } else {
+      isOld[j] = 1;
+      g.nOld++;
+    }
     addAt(used, at! * N, i.resources, 1);
     if (i.account === g.demand.account) addInto(g.held, i.resources);
     else (g.others ??= []).push(i);
   }
+  // The instances that still stay in a group, in state order: from one counting sort of all of
+  // them, made the first time a group needs its list.
+  let memberStart: Int32Array | undefined;
+  let memberOrder: Int32Array | undefined;
+  const membersOf = (g: Group): number[] => {
+    if (memberStart === undefined || memberOrder === undefined) {
+      const start = new Int32Array(allGroups.length + 1);
+      for (let j = 0; j < instances.length; j++) if (stay[j]! >= 0) start[stay[j]! + 1] = start[stay[j]! + 1]! + 1;
+      for (let k = 0; k < allGroups.length; k++) start[k + 1] = start[k + 1]! + start[k]!;
+      const next = start.slice(0, allGroups.length);
+      const order = new Int32Array(start[allGroups.length]!);
+      for (let j = 0; j < instances.length; j++) {
+        const k = stay[j]!;
+        if (k < 0) continue;
+        order[next[k]!] = j;
+        next[k] = next[k]! + 1;
+      }
+      memberStart = start;
+      memberOrder = order;
+    }
+    const out: number[] = [];
+    for (let c = memberStart[g.index]!; c < memberStart[g.index + 1]!; c++) {
+      const j = memberOrder[c]!;
+      if (stay[j] === g.index) out.push(j);
+    }
+    return out;
+  };
   for (const g of allGroups) {
     const d = g.demand;
     const wanted = d.desiredInstances ?? g.before;
     g.target = Math.min(d.maxInstances, Math.max(d.minInstances, wanted));
-    if (g.current.length > g.target) {
+    if (g.nCurrent > g.target) {
       // Cheapest to lose first: not yet serving, then on the lowest-scored miner.
+      const current = membersOf(g).filter((j) => isOld[j] === 0);
       let cheapest = Infinity;
-      for (const i of g.current) cheapest = Math.min(cheapest, miners[indexOf.get(i.minerId)!]!.priceFloor);
-      const ranked = g.current
-        .map((i) => ({ i, s: score(miners[indexOf.get(i.minerId)!]!, cheapest, weights) }))
+      for (const j of current) cheapest = Math.min(cheapest, miners[minerAt[j]!]!.priceFloor);
+      const ranked = current
+        .map((j) => ({ j, i: instances[j]!, s: score(miners[minerAt[j]!]!, cheapest, weights) }))
         .sort((a, b) => (a.i.state !== b.i.state ? (a.i.state === 'starting' ? -1 : 1) : a.s !== b.s ? a.s - b.s : -byString(a.i.id, b.i.id)));
-      const excess = new Set(ranked.slice(0, g.current.length - g.target).map((r) => r.i));
-      for (const i of excess) stop(i, 'excess', indexOf.get(i.minerId), g);
-      g.current = g.current.filter((i) => !excess.has(i));
+      for (const r of ranked.slice(0, g.nCurrent - g.target)) unkeep(r.j, 'excess', g);
     }
-    if (g.old.length > 0) {
+    if (g.nOld > 0) {
+      const staying = membersOf(g);
       let ready = 0;
-      for (const i of g.current) if (i.state === 'ready') ready++;
+      for (const j of staying) if (isOld[j] === 0 && instances[j]!.state === 'ready') ready++;
       if (g.target === 0 || ready >= g.target) {
-        for (const i of g.old) stop(i, g.target === 0 ? 'excess' : 'superseded', indexOf.get(i.minerId), g);
-        g.old = [];
+        for (const j of staying) if (isOld[j] === 1) unkeep(j, g.target === 0 ? 'excess' : 'superseded', g);
       }
     }
   }
@@ -270,7 +365,7 @@ export function place(state: ClusterState, demands: readonly DServiceDemand[], c
     return k;
   };
 
-  const total: Resources = { ...ZERO };
+  const total: Resources = { cpus: 0, memoryMb: 0, diskMb: 0, gpus: 0, bandwidthMbps: 0 };
   for (const m of miners) {
     if (m.status !== 'online' || m.banned === true) continue;
     const c = m.claimed;
@@ -302,11 +397,8 @@ export function place(state: ClusterState, demands: readonly DServiceDemand[], c
     const req = g.demand.requirements;
     const need = req.resources;
     const hosting = new Map<number, number>();
-    for (const list of [g.current, g.old]) {
-      for (const i of list) {
-        const at = indexOf.get(i.minerId)!;
-        hosting.set(at, (hosting.get(at) ?? 0) + 1);
-      }
+    if (g.nCurrent + g.nOld > 0) {
+      for (const j of membersOf(g)) hosting.set(minerAt[j]!, (hosting.get(minerAt[j]!) ?? 0) + 1);
     }
     let cheapest = Infinity;
     let eligible = 0;
@@ -373,7 +465,7 @@ export function place(state: ClusterState, demands: readonly DServiceDemand[], c
     if (list === undefined) byAccount.set(g.demand.account, [g]);
     else list.push(g);
   }
-  const count = (g: Group) => g.current.length + g.placed;
+  const count = (g: Group) => g.nCurrent + g.placed;
 
   for (const phase of ['min', 'demand'] as const) {
     const goal = (g: Group) => (phase === 'min' ? Math.min(g.demand.minInstances, g.target) : g.target);
@@ -418,7 +510,7 @@ export function place(state: ClusterState, demands: readonly DServiceDemand[], c
   }
 
   const report: Unplaced[] = [];
-  for (const g of unplaced.sort((a, b) => byString(a.key, b.key))) {
+  for (const g of unplaced.sort(byGroup)) {
     const d = g.demand;
     const missing = g.target - count(g);
     const missingMin = Math.max(0, Math.min(d.minInstances, g.target) - count(g));
