@@ -277,7 +277,9 @@ async function measure(n, opts) {
   wrk(url, apiKey, opts.connections, opts.warmup);
   await node.ask({ op: 'mark' });
   if (opts.profile !== null) await node.ask({ op: 'profile-start' });
+  await node.ask({ op: 'cpu-start' });
   const load = wrk(url, apiKey, opts.connections, opts.seconds);
+  const loaded = await node.ask({ op: 'cpu-stop' });
   const profileFile = join(opts.profile ?? tmpdir(), `scale-${n}.cpuprofile`);
   if (opts.profile !== null) await node.ask({ op: 'profile-stop', file: profileFile });
   const spread = await node.ask({ op: 'spread' });
@@ -289,6 +291,8 @@ async function measure(n, opts) {
   return {
     miners: n,
     ...load,
+    // Node CPU per answered request: unlike req/s, it holds up on a machine shared with other work.
+    nodeCpuPerRequestUs: Math.round((loaded.cpuMs * 1000) / Math.max(1, spread.units)),
     rssIdleMb: idle.rssMb,
     heapUsedIdleMb: idle.heapUsedMb,
     idleCpuPercent: idle.idleCpuPercent,
