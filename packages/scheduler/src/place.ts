@@ -26,7 +26,7 @@ import { CgnError } from '@cgn/protocol';
 import { ShareQueue } from './drf.js';
 import { diagnose, isEligible, type Diagnosis } from './filter.js';
 import { Heap } from './heap.js';
-import { add, addInto, capacityOf, checkResources, subtractInto, validResources, ZERO } from './resources.js';
+import { add, addInto, checkResources, subtractInto, validResources, ZERO } from './resources.js';
 import { checkScoreWeights, DEFAULT_SCORE_WEIGHTS, priceScore, reputationScore, score, type ScoreWeights } from './score.js';
 import type { Clock, ClusterState, Decision, DServiceDemand, InstanceView, MinerView, Resources, StartDecision, StopDecision, Tier } from './types.js';
 
@@ -91,7 +91,7 @@ interface Group {
 /** The miners with room for one more instance of a DService, best first. */
 interface Candidates {
   /** Candidate number -> miner index. */
-  at: number[];
+  at: Int32Array;
   /** Instances of the DService on each candidate. */
   counts: Int32Array;
   heap: Heap<number>;
@@ -149,6 +149,13 @@ function scratch(miners: number): typeof books {
   books.known.fill(0, 0, miners);
   books.reputationOf.fill(NaN, 0, miners);
   return books;
+}
+
+/** Miner indices found by one candidate scan, reused likewise (each scan copies out what it keeps). */
+let found = new Int32Array(0);
+function minerScratch(miners: number): Int32Array {
+  if (found.length < miners) found = new Int32Array(Math.max(miners, Math.ceil(found.length * 1.5)));
+  return found;
 }
 
 /**
@@ -358,8 +365,14 @@ export function place(state: ClusterState, demands: readonly DServiceDemand[], c
         const back = freed.get(at);
         if (back !== undefined) addAt(free, k, back, 1);
       } else {
-        addAt(free, k, capacityOf(m), 1);
-        for (let j = 0; j < N; j++) free[k + j] = free[k + j]! - used[k + j]!;
+        // capacityOf(m) less what stays, without an object per miner.
+        const c = m.claimed;
+        const p = m.measured;
+        free[k] = (p === undefined ? c.cpus : Math.min(c.cpus, p.cpus)) - used[k]!;
+        free[k + 1] = (p === undefined ? c.memoryMb : Math.min(c.memoryMb, p.memoryMb)) - used[k + 1]!;
+        free[k + 2] = (p === undefined ? c.diskMb : Math.min(c.diskMb, p.diskMb)) - used[k + 2]!;
+        free[k + 3] = (p === undefined ? c.gpus : Math.min(c.gpus, p.gpus)) - used[k + 3]!;
+        free[k + 4] = (p === undefined ? c.bandwidthMbps : Math.min(c.bandwidthMbps, p.bandwidthMbps)) - used[k + 4]!;
       }
     }
     return k;
@@ -402,18 +415,19 @@ export function place(state: ClusterState, demands: readonly DServiceDemand[], c
     }
     let cheapest = Infinity;
     let eligible = 0;
-    const roomy: number[] = [];
+    const found = minerScratch(miners.length);
+    let n = 0;
     for (let at = 0; at < miners.length; at++) {
       const m = miners[at]!;
       if (!isEligible(m, req) || g.avoid?.has(m.id) === true) continue;
       eligible++;
       if (m.priceFloor < cheapest) cheapest = m.priceFloor;
-      if (fitsAt(need, free, roomAt(at))) roomy.push(at);
+      if (fitsAt(need, free, roomAt(at))) found[n++] = at;
     }
     g.eligibleCount = eligible;
+    const roomy = found.slice(0, n);
     // Parallel arrays indexed by candidate number (no object per candidate: this runs per DService).
     const digest = g.demand.digest;
-    const n = roomy.length;
     const scores = new Float64Array(n);
     const counts = new Int32Array(n);
     const cached = new Uint8Array(n);
