@@ -21,6 +21,10 @@
  * not depend on order). Stateless: each call reads the whole state, O(miners + instances), then
  * O(miners) per DService that needs a start and O(log miners + log accounts) per instance placed;
  * a node should call it once per tick with everything that changed, not once per instance.
+ * What it keeps between calls is scratch only (typed-array books, the miner id index while the ids
+ * are unchanged), so that a call leaves little garbage: the young-generation collections it would
+ * otherwise trigger were the tail of its latency. place.equivalence.test.ts holds it to the plans of
+ * the straightforward reference in test-fixtures/reference-place.ts.
  */
 import { CgnError } from '@cgn/protocol';
 import { ShareQueue } from './drf.js';
