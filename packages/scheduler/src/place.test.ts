@@ -153,6 +153,22 @@ describe('place', () => {
       /instance bad resources.memoryMb must be a finite number/,
     );
   });
+
+  it('follows the miners of each call, whatever the call before it saw (the id index it keeps)', () => {
+    const d = demand('x', { maxInstances: 5 });
+    const a = miner('a', { cap: { cpus: 1 } });
+    const b = miner('b', { cap: { cpus: 2 } });
+    // One instance on `a` (1 CPU, full); a second wanted: only `b` has room, in either order.
+    const want = { ...d, desiredInstances: 2 };
+    for (const ms of [[a, b], [b, a], [a, b]]) {
+      const p = place(state(ms, [instance(d, 'a')]), [want], clock);
+      expect(starts(p).map((s) => s.minerId)).toEqual(['b']);
+    }
+    // Same length, another id: the instance's miner is gone.
+    expect(stops(place(state([a, miner('c')], [instance(d, 'b')]), [want], clock))[0]!.reason).toBe('miner_offline');
+    place(state([a, b]), [], clock);
+    expect(() => place(state([a, a]), [], clock)).toThrow(/miner a appears twice/);
+  });
 });
 
 describe('place, on random small clusters', () => {
