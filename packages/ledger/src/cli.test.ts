@@ -92,6 +92,17 @@ describe('cgn ledger (runLedgerFromArgs)', () => {
     expect((await run('held', '--ledger', path, '--role', 'miner', '--all')).out).toMatch(/paid in 2/);
   });
 
+  it('close-cycle shows its progress reading the records on the progress stream, apart from --json on stdout', async () => {
+    const { path } = ledger();
+    const progress: string[] = [];
+    const out: string[] = [];
+    const code = await runLedgerFromArgs(['close-cycle', '--ledger', path, '--json'], { out: (l) => out.push(l), err: () => {}, progress: { write: (s: string) => progress.push(s), isTTY: false } });
+    expect(code).toBe(0);
+    expect(JSON.parse(out.join('\n'))).toMatchObject({ id: 1, records: 4 });
+    expect(progress.length).toBeGreaterThan(0);
+    expect(progress.at(-1)).toMatch(/^reading the cycle \[#+\] 100% {2}4\/4 records\n$/);
+  });
+
   it('a manual close-cycle while a schedule holds the ledger asks the schedule to close, and waits for it', async () => {
     const { path } = ledger();
     const other = { holder: 'cgn settle', pid: 999_999, host: 'elsewhere', everyMs: 120_000, ttlMs: 30_000 };

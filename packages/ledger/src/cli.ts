@@ -23,7 +23,7 @@ import { beneficiaryId, existingAccount, payingAccount, type CentralAccounts } f
 import { closerGone, closerLive, describeCloser, processAlive, type CloserClaim } from './cycle-closer.js';
 import type { CycleSummary } from './billing.js';
 import { hostname } from 'node:os';
-import { PRICE_UNIT, baseUnitsAsCgn, formatCgn, formatPrice, microUsdAsUsd } from '@cgn/protocol';
+import { PRICE_UNIT, baseUnitsAsCgn, formatCgn, formatPrice, microUsdAsUsd, progressReporter, type ProgressReporter, type TerminalStream } from '@cgn/protocol';
 
 /** What `cgn ledger` may ask beyond its ledger. */
 export interface LedgerCliDeps {
@@ -34,6 +34,11 @@ export interface LedgerCliDeps {
 export interface LedgerCliIo {
   out?: (line: string) => void;
   err?: (line: string) => void;
+  /**
+   * Where progress of long work goes (close-cycle reading its records): a bar on a terminal, a
+   * line per tenth elsewhere. Default: stderr when `err` is the process's own, else none.
+   */
+  progress?: TerminalStream | null;
 }
 
 export const DEFAULT_LEDGER_PATH = '.cgn/node/ledger.sqlite';
@@ -206,6 +211,7 @@ type Values = Record<string, string | boolean | undefined>;
 export async function runLedgerFromArgs(argv: readonly string[], io: LedgerCliIo = {}, deps: LedgerCliDeps = {}): Promise<number> {
   const out = io.out ?? ((l: string) => process.stdout.write(`${l}\n`));
   const err = io.err ?? ((l: string) => process.stderr.write(`${l}\n`));
+  const progressTo = io.progress !== undefined ? io.progress : io.err === undefined ? process.stderr : null;
   let values: Values;
   let positionals: string[];
   try {
@@ -242,7 +248,7 @@ export async function runLedgerFromArgs(argv: readonly string[], io: LedgerCliIo
       case 'held':
         return await held(store, values, out, json);
       case 'close-cycle':
-        return await closeCycle(store, values, out, err, json);
+        return await closeCycle(store, values, out, err, json, progressTo === null ? undefined : () => progressReporter(progressTo, 'reading the cycle', 'records'));
       case 'proof':
         return await proof(store, values, out);
       case 'audit':
@@ -420,7 +426,9 @@ function parseDuration(s: string, flag = '--every'): number {
   return n;
 }
 
-async function closeCycle(store: BillingLedgerStore, v: Values, out: (l: string) => void, err: (l: string) => void, json: boolean): Promise<number> {
+async function closeCycle(
+  store: BillingLedgerStore, v: Values, out: (l: string) => void, err: (l: string) => void, json: boolean, progress?: () => ProgressReporter,
+): Promise<number> {
   const rateS = str(v, 'rate');
   let nextRate: { num: bigint; den: bigint } | undefined;
   if (rateS !== undefined) {
@@ -461,7 +469,9 @@ async function closeCycle(store: BillingLedgerStore, v: Values, out: (l: string)
   const once = async (): Promise<boolean> => {
     if (!allowEmpty && (await openRecords(store)) === 0 && (await releasableTokens(store)) === 0n) return false;
     const t = performance.now();
-    const s = await store.closeCycle({ ...(await rateNow()), ...(batchSize !== undefined ? { batchSize } : {}) });
+    const bar = progress?.();
+    const s = await store.closeCycle({ ...(await rateNow()), ...(batchSize !== undefined ? { batchSize } : {}), ...(bar === undefined ? {} : { onProgress: (d, n) => bar.update(d, n) }) });
+    bar?.finish();
     print(s, performance.now() - t);
     return true;
   };

@@ -467,7 +467,7 @@ export class PostgresLedgerStore implements BillingLedgerStore {
         VALUES (${open.id + 1}, ${at}, ${rate.num.toString()}, ${rate.den.toString()}, ${from.source}, ${from.fetchedAt}, ${lastSeq})`;
       return open.id;
     });
-    return this.seal(id as unknown as number, batchSize);
+    return this.seal(id as unknown as number, batchSize, options.onProgress);
   }
 
   async holdCycleCloser(claim: CloserClaim, now: number = Date.now()): Promise<{ held: boolean; closer: CycleCloser }> {
@@ -514,9 +514,11 @@ export class PostgresLedgerStore implements BillingLedgerStore {
     return out;
   }
 
-  private async seal(id: number, batchSize: number): Promise<CycleSummary> {
+  private async seal(id: number, batchSize: number, onProgress?: (done: number, total: number) => void): Promise<CycleSummary> {
     const [c] = await this.sql<CycleDbRow[]>`SELECT * FROM cycles WHERE id = ${id}`;
     const acc = new CycleAccumulator(batchSize);
+    const first = Number(c!.after_seq);
+    const span = Number(c!.last_seq) - first;
     await this.sql`
       SELECT seq, account, miner, price_micros::text, tokens::text, parts, developer, operator, charity, encode(hash, 'hex')
       FROM microtransactions WHERE seq > ${c!.after_seq} AND seq <= ${c!.last_seq} AND cycle = ${id} ORDER BY seq`
@@ -528,6 +530,8 @@ export class PostgresLedgerStore implements BillingLedgerStore {
           const key = `${t(1)!}\u0000${t(2)!}\u0000${t(6) ?? ''}\u0000${t(7) ?? ''}\u0000${t(8) ?? ''}`;
           acc.pushText(Number(t(0)), t(9)!, key, t(3), t(4), t(5));
         }
+        const last = rows.length === 0 ? first : Number((rows[rows.length - 1] as unknown as (Buffer | null)[])[0]!.toString());
+        onProgress?.(last - first, span);
       });
     // Who is paid and what is released is decided under one lock for every sealer, so no held
     // credit is released twice and no address registered meanwhile is missed.

@@ -294,7 +294,7 @@ export class SqliteLedgerStore implements BillingLedgerStore {
       return open.id;
     }).immediate();
     // Steps 2 and 3.
-    return this.seal(id, batchSize);
+    return this.seal(id, batchSize, options.onProgress);
   }
 
   holdCycleCloser(claim: CloserClaim, now: number = Date.now()): { held: boolean; closer: CycleCloser } {
@@ -340,7 +340,7 @@ export class SqliteLedgerStore implements BillingLedgerStore {
     return ids.map((id) => this.seal(id, options.batchSize ?? DEFAULT_BATCH_SIZE));
   }
 
-  private seal(id: number, batchSize: number): CycleSummary {
+  private seal(id: number, batchSize: number, onProgress?: (done: number, total: number) => void): CycleSummary {
     const c = this.db.prepare('SELECT * FROM cycles WHERE id = ?').get(id) as CycleDbRow;
     // Step 2: read the cycle's rows (a read snapshot; appends carry on meanwhile).
     // The scan reads the file through a memory map (no copy of every page into the page cache);
@@ -349,7 +349,7 @@ export class SqliteLedgerStore implements BillingLedgerStore {
     const mmap = this.db.pragma('mmap_size', { simple: true }) as number;
     this.db.pragma(`mmap_size = ${SEAL_MMAP_BYTES}`);
     try {
-      acc = this.db.transaction(() => this.readCycleFast(id, c.after_seq, c.last_seq ?? c.after_seq, batchSize)).deferred();
+      acc = this.db.transaction(() => this.readCycleFast(id, c.after_seq, c.last_seq ?? c.after_seq, batchSize, onProgress)).deferred();
     } catch (err) {
       if (!(err instanceof CycleKeyError)) throw err;
       acc = this.readCycle(id, c.after_seq, c.last_seq ?? c.after_seq, batchSize);
@@ -372,7 +372,7 @@ export class SqliteLedgerStore implements BillingLedgerStore {
    * column, and no Buffer per row). Throws `CycleKeyError` if an id holds a NUL (only rows
    * written before records refused NUL could): `readCycle` takes those.
    */
-  private readCycleFast(id: number, afterSeq: number, lastSeq: number, batchSize: number): CycleAccumulator {
+  private readCycleFast(id: number, afterSeq: number, lastSeq: number, batchSize: number, onProgress?: (done: number, total: number) => void): CycleAccumulator {
     const acc = new CycleAccumulator(batchSize);
     const st = this.db
       .prepare(
@@ -384,6 +384,8 @@ export class SqliteLedgerStore implements BillingLedgerStore {
     for (let from = afterSeq; from < lastSeq; from += READ_CHUNK) {
       const rows = st.all(from, Math.min(from + READ_CHUNK, lastSeq), id) as [number, string, string, string | null, string | null, string | null][];
       for (const r of rows) acc.pushText(r[0], r[1], r[2], r[3], r[4], r[5]);
+      // Sequence numbers read of the cycle's range: records, give or take other cycles' rows.
+      onProgress?.(Math.min(from + READ_CHUNK, lastSeq) - afterSeq, lastSeq - afterSeq);
     }
     return acc;
   }

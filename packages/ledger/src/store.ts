@@ -105,6 +105,11 @@ export interface CloseCycleOptions {
   nextRateSource?: { source: string; fetchedAt: number };
   /** Records per sealed batch (default 4096). */
   batchSize?: number;
+  /**
+   * Called while the closing cycle's records are read (the long part of a close), with how many
+   * of them were read so far and how many there are: for a progress bar.
+   */
+  onProgress?: (done: number, total: number) => void;
 }
 
 export type UsageGroup = 'dservice' | 'endUser' | 'day' | 'account' | 'tier';

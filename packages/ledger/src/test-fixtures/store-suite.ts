@@ -317,8 +317,13 @@ export function describeLedgerStore(name: string, makeStore: () => Promise<Ledge
         expect(await digest(1, one)).toBe('6b3317d36da9b76a1c607fbca7c68948109c173eeffcace991e4cc0c69c746f2');
         const second = Array.from({ length: 4200 }, (_, i) => fixed(1000 + i));
         for (let i = 0; i < second.length; i += 1000) await store.appendBatch(second.slice(i, i + 1000));
-        const two = await store.closeCycle({ at: 1_790_000_100_000 });
+        const progress: [number, number][] = [];
+        const two = await store.closeCycle({ at: 1_790_000_100_000, onProgress: (done, total) => progress.push([done, total]) });
         expect(two).toMatchObject({ records: 4200, batches: 2 });
+        // Progress of the read: rising, ending at its total, the cycle's records.
+        expect(progress.length).toBeGreaterThan(0);
+        expect(progress.at(-1)).toEqual([4200, 4200]);
+        for (let i = 1; i < progress.length; i++) expect(progress[i]![0]).toBeGreaterThanOrEqual(progress[i - 1]![0]);
         expect(two.recordsRoot).toBe('afc5014a6832175079feae8536790532c1dad3b88ad38baa9aefb7dae048efc5');
         expect(two.payoutRoot).toBe('0x465b956c4f7aa3aa70cb45fc57497acfb326fb9f5e1da7e24ed079755eca8dd3');
         expect(await digest(2, two)).toBe('b43f6ddd7ffee04f7fee0b35eb5a78ab937f6e78be2c582f809da07f61687a94');
