@@ -328,7 +328,19 @@ export class Broker {
   // ---- miners -----------------------------------------------------------------------------
 
   /** A miner authenticated and advertised (or re-advertised) what it runs. */
+  /**
+   * Bumped whenever a miner joins, advertises again, drains or leaves: a reader that saw the same
+   * value knows the pool's membership is as it was (placement skips its idle rounds on it).
+   */
+  membershipVersion = 0;
+
+  /** Work units the broker holds now, queued or running. */
+  get unitsHeld(): number {
+    return this.units.size;
+  }
+
   addMiner(id: string, ad: AdvertiseFrame): void {
+    this.membershipVersion++;
     const existing = this.miners.get(id);
     if (existing !== undefined) this.leavePools(existing);
     const m: MinerState = existing ?? {
@@ -380,6 +392,7 @@ export class Broker {
   drainMiner(id: string): void {
     const m = this.miners.get(id);
     if (m === undefined) return;
+    this.membershipVersion++;
     m.draining = true;
     this.refreshFree(m);
   }
@@ -391,6 +404,7 @@ export class Broker {
   removeMiner(id: string, reason: string): void {
     const m = this.miners.get(id);
     if (m === undefined) return;
+    this.membershipVersion++;
     this.miners.delete(id);
     this.unacked.delete(m);
     this.leavePools(m);

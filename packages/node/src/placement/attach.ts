@@ -14,7 +14,7 @@ import { MinerReputation } from './reputation.js';
 export interface PlacementParts {
   options: PlacementOptions;
   defaultTier: Tier;
-  broker: Pick<Broker, 'snapshot' | 'minersOf' | 'queueOf'>;
+  broker: Pick<Broker, 'snapshot' | 'minersOf' | 'queueOf' | 'membershipVersion' | 'unitsHeld'>;
   /** The miner's last admitted advertisement (null: not connected or not admitted). */
   advertOf: (minerId: string) => AdvertiseFrame | null;
   send: (minerId: string, f: OutgoingFrame) => void;
@@ -66,6 +66,7 @@ export function attachPlacement(p: PlacementParts): Placement {
       probes,
       ...(reputation !== null ? { reputationOf: (id: string) => reputation.of(id) } : {}),
       defaultTier: p.defaultTier,
+      quiet: () => ({ membership: p.broker.membershipVersion, work: p.broker.unitsHeld }),
     },
     p.options,
   );

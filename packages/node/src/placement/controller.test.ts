@@ -19,8 +19,9 @@ function minerOf(id: string, over: Partial<ConnectedMiner> & { cpus?: number; me
   return { id, tier: 'open', dservices: [], draining: false, advert: { tier: 'open', slots: 4, dservices: [], resources: { cpus: cpus ?? 4, memoryMb: memoryMb ?? 4096 } }, ...rest };
 }
 
-function setup(opts: PlacementOptionsInput = {}) {
+function setup(opts: PlacementOptionsInput = {}, quiet?: () => { membership: number; work: number }) {
   let now = 1_000_000;
+  let timer: (() => void) | null = null;
   const miners: ConnectedMiner[] = [];
   const sent: { to: string; f: OutgoingFrame }[] = [];
   const queues = new Map<string, number>();
@@ -40,6 +41,8 @@ function setup(opts: PlacementOptionsInput = {}) {
       probes: { resultOf: (id) => probes.get(id), probe: () => {}, forget: () => {} },
       reputationOf: (id) => reps.get(id),
       defaultTier: 'open',
+      timers: { setInterval: (fn) => (timer = fn), clearInterval: () => (timer = null) },
+      ...(quiet !== undefined ? { quiet } : {}),
     },
     resolvePlacementOptions({ autoscale: { idleToZeroMs: 30_000 }, coldStartTimeoutMs: 20_000, ...opts }),
   );
@@ -51,10 +54,42 @@ function setup(opts: PlacementOptionsInput = {}) {
     m.dservices = [...m.dservices, name];
     m.advert = { ...m.advert, dservices: [...m.advert.dservices, { name, version: '0.1.0', digest: DIGEST }] };
   };
-  return { c, miners, sent, queues, probes, reps, frames, places, advertises, advance: (ms: number) => (now += ms), at: () => now };
+  /** What the started controller's interval timer would run. */
+  const fireTimer = () => timer?.();
+  return { c, miners, sent, queues, probes, reps, frames, places, advertises, fireTimer, advance: (ms: number) => (now += ms), at: () => now };
 }
 
 describe('placement controller', () => {
+  it("skips the timer's rounds while nothing could change, and runs one when a miner joins, work arrives or a while has passed", () => {
+    const q = { membership: 1, work: 0 };
+    const s = setup({}, () => q);
+    s.miners.push(minerOf('m1'));
+    s.c.start();
+    s.fireTimer();
+    expect(s.c.counters).toMatchObject({ ticks: 1, skipped: 0 });
+    s.advance(1000);
+    s.fireTimer();
+    s.advance(1000);
+    s.fireTimer();
+    expect(s.c.counters).toMatchObject({ ticks: 1, skipped: 2 });
+    q.membership++; // a miner joined (or left, drained, advertised again)
+    s.fireTimer();
+    expect(s.c.counters).toMatchObject({ ticks: 2, skipped: 2 });
+    q.work = 3; // requests held by the broker
+    s.fireTimer();
+    expect(s.c.counters.ticks).toBe(3);
+    q.work = 0;
+    s.fireTimer();
+    expect(s.c.counters.ticks).toBe(3);
+    s.advance(15_000); // a full round however quiet
+    s.fireTimer();
+    expect(s.c.counters.ticks).toBe(4);
+    // A request's own wake-up is never skipped.
+    s.c.wake('echo', 'open');
+    expect(s.places()).toHaveLength(1);
+    s.c.stop();
+  });
+
   it('places an instance at once when a request arrives for a DService nobody runs, and says when it should be ready', () => {
     const s = setup();
     s.miners.push(minerOf('m1'));
