@@ -194,5 +194,22 @@ export async function serveDService(handler: DServiceHandler, options: ServeOpti
   };
   process.once('SIGTERM', onSignal);
   process.once('SIGINT', onSignal);
+  // Under a miner (a socket path): a miner that died without stopping it (SIGKILL, OOM) leaves
+  // nobody to serve, so the DService goes too instead of living on as an orphan.
+  if (socketPath) exitWhenOrphaned(onSignal);
   return { server, address, close };
+}
+
+const ORPHAN_CHECK_MS = 1000;
+
+/** Calls `exit` once this process's parent is gone (it was re-parented); never when started under init. */
+function exitWhenOrphaned(exit: () => void): void {
+  const parent = process.ppid;
+  if (parent <= 1) return;
+  const timer = setInterval(() => {
+    if (process.ppid === parent) return;
+    clearInterval(timer);
+    exit();
+  }, ORPHAN_CHECK_MS);
+  timer.unref();
 }
