@@ -24,3 +24,4 @@ export * from './tls-files.js';
 export * from './units.js';
 export * from './terminal.js';
 export * from './probe.js';
+export * from './web-assets.js';

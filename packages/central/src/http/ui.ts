@@ -11,19 +11,11 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync, statSync, existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { dirname, join, relative, sep } from 'node:path';
+import { WEB_CONTENT_TYPES, importMapHashes, installedPackageDir, webContentSecurityPolicy, webVendorFiles } from '@cgn/protocol';
 import { fileURLToPath } from 'node:url';
 
-const TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.svg': 'image/svg+xml',
-  '.png': 'image/png',
-  '.ico': 'image/x-icon',
-  '.json': 'application/json; charset=utf-8',
-};
+const TYPES = WEB_CONTENT_TYPES;
 
 interface Asset {
   body: Buffer;
@@ -38,39 +30,12 @@ export function defaultUiDir(): string {
   return join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'ui');
 }
 
-/** The package directory of an installed npm package, found from its resolved entry point. */
-function packageDir(name: string): string {
-  const req = createRequire(import.meta.url);
-  let dir = dirname(req.resolve(name));
-  for (;;) {
-    const pj = join(dir, 'package.json');
-    if (existsSync(pj)) {
-      try {
-        if ((JSON.parse(readFileSync(pj, 'utf8')) as { name?: string }).name === name) return dir;
-      } catch {
-        /* not this one */
-      }
-    }
-    const up = dirname(dir);
-    if (up === dir) throw new Error(`ui: cannot find the package directory of ${name}; run npm install`);
-    dir = up;
-  }
-}
-
 /** The browser builds the import map names, by their URL under /ui/vendor/. */
 export function vendorFiles(): Record<string, string> {
-  const preact = packageDir('preact');
-  const htm = packageDir('htm');
-  const uplot = packageDir('uplot');
-  const uqr = packageDir('uqr');
   return {
-    'preact.module.js': join(preact, 'dist', 'preact.mjs'),
-    'hooks.module.js': join(preact, 'hooks', 'dist', 'hooks.mjs'),
-    'htm.module.js': join(htm, 'dist', 'htm.module.js'),
-    'uPlot.esm.js': join(uplot, 'dist', 'uPlot.esm.js'),
-    'uPlot.min.css': join(uplot, 'dist', 'uPlot.min.css'),
+    ...webVendorFiles(import.meta.url),
     // QR codes (TOTP enrolment on the account pages).
-    'uqr.module.js': join(uqr, 'dist', 'index.mjs'),
+    'uqr.module.js': join(installedPackageDir('uqr', import.meta.url), 'dist', 'index.mjs'),
   };
 }
 
@@ -99,27 +64,10 @@ function walk(dir: string, root = dir, out = new Map<string, Asset>()): Map<stri
   return out;
 }
 
-/** The SHA-256 CSP source of each inline `<script type="importmap">` in an HTML page. */
-export function importMapHashes(html: string): string[] {
-  const out: string[] = [];
-  for (const m of html.matchAll(/<script type="importmap">([\s\S]*?)<\/script>/g)) {
-    out.push(`'sha256-${createHash('sha256').update(m[1]!, 'utf8').digest('base64')}'`);
-  }
-  return out;
-}
+export { importMapHashes };
 
 export function contentSecurityPolicy(scriptHashes: string[]): string {
-  return [
-    "default-src 'none'",
-    `script-src 'self'${scriptHashes.map((h) => ` ${h}`).join('')}`,
-    "style-src 'self'",
-    "img-src 'self' data:",
-    "connect-src 'self'",
-    "font-src 'self'",
-    "base-uri 'none'",
-    "form-action 'self'",
-    "frame-ancestors 'none'",
-  ].join('; ');
+  return webContentSecurityPolicy(scriptHashes, { formAction: "'self'", fonts: true });
 }
 
 export interface UiOptions {

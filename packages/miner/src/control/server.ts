@@ -9,23 +9,18 @@
  * or send the token; a strict Content-Security-Policy (scripts from this origin only, plus the
  * import map by its hash); bounded request bodies.
  */
-import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { WEB_CONTENT_TYPES, importMapHashes, webContentSecurityPolicy, webVendorFiles } from '@cgn/protocol';
 import { ControlActionError, type MinerController } from './controller.js';
 import { SettingsError } from './settings.js';
 import { bearerToken, tokenMatches } from './token.js';
 
-const TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.svg': 'image/svg+xml',
-};
+/** What the control app serves (its page is html, js and css). */
+const TYPES: Readonly<Record<string, string>> = Object.fromEntries(['.html', '.js', '.css', '.svg'].map((e) => [e, WEB_CONTENT_TYPES[e]!]));
 
 const MAX_BODY = 16 * 1024;
 
@@ -34,51 +29,13 @@ export function defaultUiDir(): string {
   return join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'ui');
 }
 
-/** The installed package's directory (found upwards from its resolved entry point). */
-function packageDir(name: string): string {
-  const req = createRequire(import.meta.url);
-  let dir = dirname(req.resolve(name));
-  for (;;) {
-    const pj = join(dir, 'package.json');
-    if (existsSync(pj)) {
-      try {
-        if ((JSON.parse(readFileSync(pj, 'utf8')) as { name?: string }).name === name) return dir;
-      } catch {
-        /* not this one */
-      }
-    }
-    const up = dirname(dir);
-    if (up === dir) throw new Error(`miner control: cannot find the package ${name}; run npm install`);
-    dir = up;
-  }
-}
-
 /** The browser builds the import map names, by their path under /ui/vendor/. */
 export function vendorFiles(): Record<string, string> {
-  const preact = packageDir('preact');
-  const htm = packageDir('htm');
-  const uplot = packageDir('uplot');
-  return {
-    'preact.module.js': join(preact, 'dist', 'preact.mjs'),
-    'hooks.module.js': join(preact, 'hooks', 'dist', 'hooks.mjs'),
-    'htm.module.js': join(htm, 'dist', 'htm.module.js'),
-    'uPlot.esm.js': join(uplot, 'dist', 'uPlot.esm.js'),
-    'uPlot.min.css': join(uplot, 'dist', 'uPlot.min.css'),
-  };
+  return webVendorFiles(import.meta.url);
 }
 
 export function contentSecurityPolicy(html: string): string {
-  const hashes = [...html.matchAll(/<script type="importmap">([\s\S]*?)<\/script>/g)].map((m) => `'sha256-${createHash('sha256').update(m[1]!, 'utf8').digest('base64')}'`);
-  return [
-    "default-src 'none'",
-    `script-src 'self'${hashes.map((h) => ` ${h}`).join('')}`,
-    "style-src 'self'",
-    "img-src 'self' data:",
-    "connect-src 'self'",
-    "base-uri 'none'",
-    "form-action 'none'",
-    "frame-ancestors 'none'",
-  ].join('; ');
+  return webContentSecurityPolicy(importMapHashes(html), { formAction: "'none'" });
 }
 
 interface Asset {
