@@ -133,6 +133,20 @@ describe('package archives', () => {
     expect((await refusal(through)).reason).toBe('link_escape');
   });
 
+  it('refuses a link whose target climbs through another link (the kernel follows the inner link first)', async () => {
+    // a/b/up -> ../.. is the package root; a/x -> b/up/.. reads like a/b, but is the package's parent.
+    const chain = await rawArchive([
+      { header: { name: 'a/b/up', type: 'symlink', linkname: '../..' } },
+      { header: { name: 'a/x', type: 'symlink', linkname: 'b/up/..' } },
+    ]);
+    expect((await refusal(chain)).reason).toBe('bad_link');
+    const via = await rawArchive([
+      { header: { name: 'a/b/up', type: 'symlink', linkname: '../..' } },
+      { header: { name: 'a/x', type: 'symlink', linkname: 'b/up/c' } },
+    ]);
+    expect((await refusal(via)).reason).toBe('link_escape');
+  });
+
   it('refuses hard links, devices and fifos', async () => {
     expect((await refusal(await rawArchive([{ header: { name: 'h', type: 'link', linkname: 'a' } }]))).reason).toBe('bad_entry_type');
     expect((await refusal(await rawArchive([{ header: { name: 'd', type: 'character-device', devmajor: 1, devminor: 3 } }]))).reason).toBe('bad_entry_type');

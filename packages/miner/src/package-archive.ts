@@ -114,8 +114,35 @@ function checkPath(name: string, isDir: boolean): string {
 function checkLinkTarget(rel: string, target: string): void {
   if (target.length === 0 || Buffer.byteLength(target) > MAX_PATH_BYTES || target.includes('\0')) throw refuse('bad_link', `symbolic link "${rel.slice(0, 100)}" has an empty, over-long or NUL target`);
   if (target.startsWith('/')) throw refuse('link_escape', `symbolic link "${rel.slice(0, 100)}" points to an absolute path`);
+  // Canonical: only leading "..", then names. The kernel resolves ".." after a link's target, not
+  // after its text, so "b/up/.." is not "b" when b/up is itself a link.
+  let names = false;
+  for (const seg of target.split('/')) {
+    if (seg === '..' && !names) continue;
+    if (seg === '' || seg === '.' || seg === '..') throw refuse('bad_link', `symbolic link "${rel.slice(0, 100)}" has a target that is not canonical (only leading "..", then names)`);
+    names = true;
+  }
   const resolved = posix.normalize(posix.join(posix.dirname(rel), target));
   if (resolved === '..' || resolved.startsWith('../')) throw refuse('link_escape', `symbolic link "${rel.slice(0, 100)}" points out of the package`);
+}
+
+/** Where a link's target lies, relative to the package root ('.' for the root itself). */
+const linkDestination = (rel: string, target: string): string => posix.normalize(posix.join(posix.dirname(rel), target));
+
+/**
+ * No link may point at or through another link: each link's target was checked by its text, which
+ * is what the kernel follows only while no link lies on the way.
+ */
+function checkLinkChains(links: ReadonlyMap<string, string>): void {
+  for (const [rel, target] of links) {
+    const dest = linkDestination(rel, target);
+    if (dest === '.') continue;
+    const parts = dest.split('/');
+    for (let i = 1; i <= parts.length; i++) {
+      const via = parts.slice(0, i).join('/');
+      if (links.has(via)) throw refuse('link_escape', `symbolic link "${rel.slice(0, 100)}" points through the symbolic link ${via.slice(0, 100)}`);
+    }
+  }
 }
 
 /** Where unpacked entries go; absent: the archive is only checked and digested. */
@@ -151,7 +178,7 @@ async function readArchive(source: Readable, limits: ArchiveLimits, sink: Sink |
   let entries = 0;
   let unpackedBytes = 0;
   let last: string | null = null;
-  const links = new Set<string>();
+  const links = new Map<string, string>();
   const reading = (async () => {
     for await (const entry of ex) {
       const h = entry.header;
@@ -178,7 +205,7 @@ async function readArchive(source: Readable, limits: ArchiveLimits, sink: Sink |
       if (type === 'symlink') {
         const target = h.linkname ?? '';
         checkLinkTarget(rel, target);
-        links.add(rel);
+        links.set(rel, target);
         hasher.link(rel, target);
         await sink?.link(rel, target);
         entry.resume();
@@ -198,6 +225,7 @@ async function readArchive(source: Readable, limits: ArchiveLimits, sink: Sink |
       if (out !== null) await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
       if (seen !== size) throw refuse('truncated', `entry "${rel.slice(0, 100)}" is cut short`);
     }
+    checkLinkChains(links);
   })();
   try {
     await Promise.all([reading, feeding]);
