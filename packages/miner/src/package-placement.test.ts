@@ -8,7 +8,7 @@ import { frame, type PlaceFrame, type PlacedFrame } from '@cgn/protocol';
 import { createLog } from './log.js';
 import { packToBuffer } from './package-archive.js';
 import { PackageCache } from './package-cache.js';
-import { Placements, type PlacementHost } from './package-placement.js';
+import { MAX_INSTANCE_IDS, MAX_PLACED_DSERVICES, Placements, type PlacementHost } from './package-placement.js';
 import type { DServicePackage } from './dservice-package.js';
 
 const dirs: string[] = [];
@@ -63,6 +63,22 @@ const place = (instanceId: string, name: string, version: string, digest: string
   frame({ t: 'place', instanceId, name, version, digest, packagePath: `/v1/packages/${digest}`, sizeBytes: 1 << 20 }) as PlaceFrame;
 
 describe('placements on a miner', () => {
+  it('bounds what a node can make it hold: instance ids, and distinct DServices started for placements', async () => {
+    const pkgs = await Promise.all(Array.from({ length: MAX_PLACED_DSERVICES + 1 }, (_, i) => packageOf(`d${i}`, '1')));
+    const w = await world(new Map(pkgs.map((p) => [p.digest, p.archive])));
+    for (let i = 0; i < MAX_PLACED_DSERVICES; i++) await w.placements.place(place(`i${i}`, `d${i}`, '1', pkgs[i]!.digest));
+    expect(w.sent.every((f) => f.ok)).toBe(true);
+    const last = MAX_PLACED_DSERVICES;
+    await w.placements.place(place('one-more', `d${last}`, '1', pkgs[last]!.digest));
+    expect(w.sent.at(-1)).toMatchObject({ instanceId: 'one-more', ok: false, message: expect.stringMatching(/runs 16 placed DServices already/) });
+    expect(w.running.has(`d${last}`)).toBe(false);
+    // More ids of a running DService share it, up to the bound on ids.
+    for (let i = w.placements.list().length; i < MAX_INSTANCE_IDS; i++) await w.placements.place(place(`x${i}`, 'd0', '1', pkgs[0]!.digest));
+    expect(w.placements.list()).toHaveLength(MAX_INSTANCE_IDS);
+    await w.placements.place(place('too-many', 'd0', '1', pkgs[0]!.digest));
+    expect(w.sent.at(-1)).toMatchObject({ instanceId: 'too-many', ok: false, message: expect.stringMatching(/holds 256 placed instances already/) });
+  });
+
   it('places, answers placed then re-advertises; a second instance of the same package shares it; unplace stops it after the last', async () => {
     const a = await packageOf('thumbs', '1.0.0');
     const w = await world(new Map([[a.digest, a.archive]]));

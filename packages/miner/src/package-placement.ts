@@ -42,6 +42,11 @@ interface Placement {
   borrowed: boolean;
 }
 
+/** Most instance ids a node may have placed on this miner at once (several may share one DService). */
+export const MAX_INSTANCE_IDS = 256;
+/** Most distinct DServices placements may start on this miner (each is a sandboxed process). */
+export const MAX_PLACED_DSERVICES = 16;
+
 export class Placements {
   private readonly byInstance = new Map<string, Placement>();
   /** Names whose instance is being placed now (the advertisement waits for `placed`). */
@@ -74,6 +79,12 @@ export class Placements {
     if (halting !== undefined) await halting.catch(() => {});
     const known = this.byInstance.get(f.instanceId);
     if (known !== undefined) return answer(known.digest === f.digest, false, known.digest === f.digest ? undefined : `instance ${f.instanceId} already runs digest ${known.digest}`);
+    // Bounds on what a node can make this miner hold: instance ids, and DServices it runs for placements.
+    if (this.byInstance.size >= MAX_INSTANCE_IDS) return answer(false, false, `this miner holds ${MAX_INSTANCE_IDS} placed instances already; unplace some first`);
+    const names = new Set([...this.byInstance.values()].map((p) => p.name));
+    if (!names.has(f.name) && !this.startingNames.has(f.name) && names.size + this.startingNames.size >= MAX_PLACED_DSERVICES) {
+      return answer(false, false, `this miner runs ${MAX_PLACED_DSERVICES} placed DServices already; unplace one first`);
+    }
     // One placement of a name at a time: a second waits for the first, then sees it running.
     const busy = this.startingNames.get(f.name);
     if (busy !== undefined) await busy.catch(() => {});

@@ -188,6 +188,8 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
   private sweeper: NodeJS.Timeout | null = null;
   private stopped = false;
   private draining = false;
+  /** A capability probe is being answered (one at a time). */
+  private probing = false;
   /** Paused by the owner: out of the node's pool (a `drain`) until resumed. */
   private pausedValue = false;
   private minerIdValue: string | null = null;
@@ -457,15 +459,23 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
       c.out.push(frame({ t: 'error', code: 'forbidden', message: 'this miner does not answer capability probes' }));
       return;
     }
-    probe(f).then(
-      (answer) => {
-        if (c.phase === 'ready') c.out.push(frame({ t: 'probed', ...answer }));
-      },
-      (err: unknown) => {
-        this.log.warn({ err: (err as Error).message }, 'capability probe failed');
-        if (c.phase === 'ready') c.out.push(frame({ t: 'error', code: 'internal', message: excerpt(`capability probe failed: ${(err as Error).message}`) }));
-      },
-    );
+    // One probe at a time: each may start a worker thread per chain, and a node must not stack them.
+    if (this.probing) {
+      c.out.push(frame({ t: 'error', code: 'rate_limited', message: 'a capability probe is running already; one at a time' }));
+      return;
+    }
+    this.probing = true;
+    probe(f)
+      .then(
+        (answer) => {
+          if (c.phase === 'ready') c.out.push(frame({ t: 'probed', ...answer }));
+        },
+        (err: unknown) => {
+          this.log.warn({ err: (err as Error).message }, 'capability probe failed');
+          if (c.phase === 'ready') c.out.push(frame({ t: 'error', code: 'internal', message: excerpt(`capability probe failed: ${(err as Error).message}`) }));
+        },
+      )
+      .finally(() => (this.probing = false));
   }
 
   private onReadyFrame(c: Conn, f: Frame): void {
