@@ -298,12 +298,13 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
       : {}),
     bodyRate: { minBytesPerS: options.timeouts.minBodyBytesPerS, windowMs: options.timeouts.bodyRateWindowMs },
     quotas,
-    // No connected miner runs it: placement starts one now when it can (the request then waits).
+    // No connected miner runs it: refused now with the reason, unless placement can start one
+    // (then the request waits), which it does once the request is admitted and paid for.
     unservable: (name, tier) => {
-      placed.wake(name, tier);
       const d = explain(name, tier);
       return d.runnable ? null : refusalOf(d);
     },
+    wantsPlacement: (name, tier) => void placed.wake(name, tier),
     observe: (name, tier, status, timing) => nodeMetrics.request(name, tier, status, timing),
   });
 

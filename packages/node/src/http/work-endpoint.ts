@@ -57,6 +57,11 @@ export interface WorkEndpointDeps {
    */
   unservable: (dservice: string, tier: Tier) => CgnError | null;
   /**
+   * Work of this DService and tier was admitted (quotas passed, its price reserved) and no
+   * connected miner runs it: placement may start an instance now. Only paid-for work wakes it.
+   */
+  wantsPlacement?: (dservice: string, tier: Tier) => void;
+  /**
    * Told each answer (metrics): its DService name as asked, tier, status, and for work a miner ran
    * its queue, execution and total seconds (the `Server-Timing` figures). 499: the client left.
    */
@@ -509,6 +514,7 @@ export function createWorkEndpoint(deps: WorkEndpointDeps): {
               }
             }
           };
+          if (deps.wantsPlacement !== undefined && !broker.servable(name, tier)) deps.wantsPlacement(name, tier);
           let work: ReturnType<Broker['submit']>;
           try {
             work = broker.submit({ id, account: principal.account, dservice: name, tier, method, path, headers: forwarded, body, timeoutMs }, onDone);
