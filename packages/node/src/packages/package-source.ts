@@ -132,10 +132,13 @@ export class PackageSource {
       sendProblem(res, new CgnError('not_found', `no DService package with digest ${digest} here (only approved or local DServices' packages are served)`));
       return true;
     }
-    void this.ensure(info).then(
-      () => this.send(res, digest),
-      (err: unknown) => sendProblem(res, err instanceof CgnError ? err : new CgnError('dservice_unavailable', `package ${digest} cannot be had from central now: ${(err as Error).message}`, { retryable: true })),
-    );
+    void this.ensure(info)
+      .then(
+        () => this.send(res, digest),
+        (err: unknown) => sendProblem(res, err instanceof CgnError ? err : new CgnError('dservice_unavailable', `package ${digest} cannot be had from central now: ${(err as Error).message}`, { retryable: true })),
+      )
+      // The file went away under the send (a cache cleared by hand): this answer is lost, the node is not.
+      .catch(() => res.destroy());
     return true;
   }
 

@@ -60,6 +60,19 @@ function setup(opts: PlacementOptionsInput = {}, quiet?: () => { membership: num
 }
 
 describe('placement controller', () => {
+  it('believes no claim a failed probe leaves unproven, and scores no price floor (miners are paid the DService\'s price)', () => {
+    const s = setup();
+    const liar = minerOf('liar', { cpus: 64 });
+    liar.advert = { ...liar.advert, priceFloor: 0, resources: { ...liar.advert.resources, gpus: 4, bandwidthMbps: 10_000 } };
+    const honest = minerOf('honest');
+    honest.advert = { ...honest.advert, priceFloor: 500 };
+    s.probes.set('liar', { ok: false, at: s.at(), reason: 'timed out' });
+    const [l, h] = s.c.minerViews([liar, honest]);
+    expect(l!.measured).toMatchObject({ cpus: 1, gpus: 0, bandwidthMbps: 1 });
+    expect(h!.measured).toBeUndefined(); // not probed yet: its claim stands until the probe runs
+    expect(l!.priceFloor).toBe(h!.priceFloor);
+  });
+
   it("skips the timer's rounds while nothing could change, and runs one when a miner joins, work arrives or a while has passed", () => {
     const q = { membership: 1, work: 0 };
     const s = setup({}, () => q);

@@ -431,14 +431,18 @@ export class PlacementController {
     return miners.map((m) => {
       const a = m.advert.resources;
       const probe = this.deps.probes?.resultOf(m.id);
-      const measured = probe?.ok === true ? probe.measured : undefined;
+      // A probe that failed, timed out or did not verify proves nothing: such a miner counts as
+      // the least it could be (one CPU, no GPU, 1 Mbps) rather than as what it claims.
+      const measured = probe === undefined ? undefined : probe.ok ? probe.measured : { cpus: 1, memoryMb: a.memoryMb, diskMb: a.diskMb ?? 0, gpus: 0, bandwidthMbps: 1 };
       const view: MinerView = {
         id: m.id,
         tier: m.tier,
         status: m.draining ? 'draining' : 'online',
         // What it did not say, the probe's self-report stands in for (or nothing).
         claimed: { cpus: a.cpus, memoryMb: a.memoryMb, diskMb: a.diskMb ?? measured?.diskMb ?? 0, gpus: a.gpus ?? 0, bandwidthMbps: a.bandwidthMbps ?? measured?.bandwidthMbps ?? 0 },
-        priceFloor: m.advert.priceFloor ?? 0,
+        // Miners are paid the DService's price, not their floor: a floor is no bid, and scoring it
+        // would only reward a miner for claiming 0. All score alike on price until billing honours floors.
+        priceFloor: 0,
         cachedPackages: m.advert.dservices.map((x) => x.digest),
       };
       if (measured !== undefined) view.measured = measured;
