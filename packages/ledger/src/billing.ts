@@ -242,6 +242,16 @@ export class CycleKeyError extends Error {}
 
 /** Decimal text of at most 15 digits: exact as a double (< 10^15 < 2^53). */
 const SHORT = 15;
+
+/** Whole decimal digits only, at most SHORT of them: exact as a double, and what BigInt reads the same. */
+function isShortDecimal(s: string): boolean {
+  if (s.length === 0 || s.length > SHORT) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+  }
+  return true;
+}
 const NO_IDS = 'priced record has no';
 
 /** Accumulates a closing cycle's rows (fed in append order) into its totals, batches and trees. */
@@ -272,7 +282,12 @@ export class CycleAccumulator {
     if (row.tokens === null || row.parts === null || row.priceMicros === null) return;
     const ids = [row.miner, row.developer, row.operator, row.charity] as const;
     for (let i = 0; i < 4; i++) if (ids[i] === null) throw new Error(`${NO_IDS} ${BENEFICIARIES[i]!} at seq ${row.seq}`);
-    const g = this.group(`${row.account}\u0000${ids.join('\u0000')}`, row.account, ids as readonly [string, string, string, string]);
+    // The NUL-joined key is unambiguous only while no id holds a NUL (records refuse one now; rows
+    // from before may). Those rows are keyed by their JSON text, which escapes NUL and so cannot
+    // equal a NUL-joined key or each other's.
+    const plain = !row.account.includes('\u0000') && !ids.some((x) => x!.includes('\u0000'));
+    const key = plain ? `${row.account}\u0000${ids.join('\u0000')}` : JSON.stringify([row.account, ...ids]);
+    const g = this.group(key, row.account, ids as readonly [string, string, string, string]);
     this.priced++;
     g.records++;
     this.priceMicros.addBig(row.priceMicros);
@@ -300,7 +315,7 @@ export class CycleAccumulator {
     const g = this.group(key, null, null);
     this.priced++;
     g.records++;
-    if (price.length <= SHORT && tokens.length <= SHORT && this.parseParts(parts)) {
+    if (isShortDecimal(price) && isShortDecimal(tokens) && this.parseParts(parts)) {
       const pm = +price;
       const t = +tokens;
       this.priceMicros.add(pm);

@@ -90,6 +90,29 @@ describe('CycleAccumulator', () => {
     expect(b.priceMicros).toBe(9n * big);
   });
 
+  it('keeps apart two old rows whose ids hold NULs, even where their ids joined by NUL read the same', () => {
+    const row = (seq: number, account: string, miner: string): CycleRow => ({
+      seq, account, miner, priceMicros: 10n, tokens: 10n, parts: { miner: 7n, developer: 1n, operator: 1n, charity: 1n },
+      developer: 'dev', operator: 'op', charity: 'ch', hash: leaf(seq),
+    });
+    const acc = new CycleAccumulator(4);
+    acc.push(row(1, 'a\u0000b', 'm'));
+    acc.push(row(2, 'a', 'b\u0000m'));
+    const s = acc.finish(1, { registered: new Map(), held: [] });
+    expect(s.debits.map((d) => [d.account, d.tokens])).toEqual(expect.arrayContaining([['a\u0000b', 10n], ['a', 10n]]));
+    expect(s.debits).toHaveLength(2);
+  });
+
+  it('takes the exact path for amounts that are not plain digits, with the same result', () => {
+    const acc = new CycleAccumulator(4);
+    const ok = new CycleAccumulator(4);
+    acc.pushText(1, '00'.repeat(32), 'a\u0000m\u0000d\u0000o\u0000c', '10', '10', '7/1/1/1');
+    ok.pushText(1, '00'.repeat(32), 'a\u0000m\u0000d\u0000o\u0000c', '10', '10', '7/1/1/1');
+    // "1e3" is 1000 as a double but no integer BigInt reads: refused, not summed as 1000.
+    expect(() => acc.pushText(2, '00'.repeat(32), 'a\u0000m\u0000d\u0000o\u0000c', '1e3', '10', '7/1/1/1')).toThrow(SyntaxError);
+    expect(acc.finish(1, { registered: new Map(), held: [] }).tokens).toBe(ok.finish(1, { registered: new Map(), held: [] }).tokens);
+  });
+
   it('refuses a key that is not five ids (an id with a NUL), and rows out of order', () => {
     const acc = new CycleAccumulator(4);
     expect(() => acc.pushText(1, '00'.repeat(32), 'a\u0000b\u0000c', '1', '1', '1/0/0/0')).toThrow(CycleKeyError);
