@@ -86,6 +86,27 @@ describe('PackageCache', () => {
     expect(cache.has(b.digest)).toBe(true);
   });
 
+  it('never trims a package while it is being acquired (a release elsewhere meanwhile)', async () => {
+    let t = 0;
+    const dir = join(tmp(), 'cache');
+    const cache = new PackageCache({ dir, budgetBytes: 150_000, log, now: () => ++t });
+    await cache.open();
+    const a = await pkg('{"a":2}', 100_000);
+    const b = await pkg('{"b":2}', 100_000);
+    await cache.acquire(a.digest, async () => Readable.from([a.archive]));
+    await cache.release(a.digest); // a: cached, idle
+    // b downloads while a is acquired again: a trim in between must leave a alone.
+    let letDownloadGo!: () => void;
+    const gate = new Promise<void>((r) => (letDownloadGo = r));
+    const bAcquire = cache.acquire(b.digest, async () => (await gate, Readable.from([b.archive])));
+    const aAcquire = cache.acquire(a.digest, async () => Readable.from([a.archive]));
+    letDownloadGo();
+    await bAcquire;
+    expect(await cache.trim()).toEqual([]);
+    expect(await aAcquire).toEqual({ dir: join(dir, a.digest), fetched: false });
+    expect(existsSync(join(dir, a.digest, 'dservice.json'))).toBe(true);
+  });
+
   it('refuses an archive whose digest is not the one asked for, leaving no directory', async () => {
     const dir = join(tmp(), 'cache');
     const cache = new PackageCache({ dir, budgetBytes: 1 << 30, log });

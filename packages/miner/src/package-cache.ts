@@ -55,6 +55,8 @@ interface Entry extends CachedPackage {
 export class PackageCache {
   private readonly entries = new Map<string, Entry>();
   private readonly loading = new Map<string, Promise<string>>();
+  /** Digests being acquired now, and by how many callers: never trimmed meanwhile. */
+  private readonly acquiring = new Map<string, number>();
   private readonly now: () => number;
   private readonly nodeModules: string | null;
 
@@ -102,6 +104,18 @@ export class PackageCache {
    */
   async acquire(digest: string, download: () => Promise<Readable>): Promise<{ dir: string; fetched: boolean }> {
     if (!DIGEST.test(digest)) throw new Error(`"${digest.slice(0, 80)}" is not a package digest`);
+    // Held from the first await: a trim meanwhile (another instance's release) must not remove it.
+    this.acquiring.set(digest, (this.acquiring.get(digest) ?? 0) + 1);
+    try {
+      return await this.acquireHeld(digest, download);
+    } finally {
+      const n = this.acquiring.get(digest)! - 1;
+      if (n === 0) this.acquiring.delete(digest);
+      else this.acquiring.set(digest, n);
+    }
+  }
+
+  private async acquireHeld(digest: string, download: () => Promise<Readable>): Promise<{ dir: string; fetched: boolean }> {
     const dir = join(this.o.dir, digest);
     let fetched = false;
     const cached = this.entries.get(digest);
@@ -155,7 +169,7 @@ export class PackageCache {
 
   /** Removes packages not in use, least recently used first, until the cache fits its budget. */
   async trim(): Promise<string[]> {
-    const gone = evictions(this.list(), this.o.budgetBytes);
+    const gone = evictions(this.list().map((p) => (this.acquiring.has(p.digest) ? { ...p, inUse: p.inUse + 1 } : p)), this.o.budgetBytes);
     for (const digest of gone) {
       this.entries.delete(digest);
       await rm(join(this.o.dir, digest), { recursive: true, force: true });
