@@ -827,8 +827,8 @@ export class PostgresLedgerStore implements BillingLedgerStore {
     return rows.map((r) => ({ cycle: r.cycle, tx: r.tx, anchoredAt: Number(r.anchored_at) }));
   }
 
-  async usage(group: UsageGroup, filter: UsageFilter = {}): Promise<UsageLine[]> {
-    this.assertOpen();
+  /** A usage report's grouping key and the conditions `filter` sets, as SQL fragments. */
+  private usageQuery(group: UsageGroup, filter: UsageFilter) {
     const key = {
       dservice: this.sql`dservice`,
       endUser: this.sql`COALESCE(end_user, '-')`,
@@ -843,6 +843,12 @@ export class PostgresLedgerStore implements BillingLedgerStore {
     if (filter.from !== undefined) conds.push(this.sql`received_at >= ${filter.from}`);
     if (filter.to !== undefined) conds.push(this.sql`received_at < ${filter.to}`);
     const where = conds.reduce((a, c) => this.sql`${a} AND ${c}`);
+    return { key, where };
+  }
+
+  async usage(group: UsageGroup, filter: UsageFilter = {}): Promise<UsageLine[]> {
+    this.assertOpen();
+    const { key, where } = this.usageQuery(group, filter);
     const rows = await this.sql<{ key: string; records: string; cpu: string; bin: string; bout: string; price: string; tokens: string }[]>`
       SELECT ${key} AS key, COUNT(*) AS records, SUM(cpu_us)::text AS cpu, SUM(bytes_in)::text AS bin, SUM(bytes_out)::text AS bout,
         COALESCE(SUM(price_micros), 0)::text AS price, COALESCE(SUM(tokens), 0)::text AS tokens
@@ -854,20 +860,7 @@ export class PostgresLedgerStore implements BillingLedgerStore {
     this.assertOpen();
     if (bucket !== 'day' && bucket !== 'cycle') throw new CgnError('bad_request', `usage buckets are day or cycle, not "${String(bucket)}"`);
     const b = bucket === 'day' ? this.sql`to_char(to_timestamp(received_at / 1000.0) AT TIME ZONE 'UTC', 'YYYY-MM-DD')` : this.sql`cycle::text`;
-    const key = {
-      dservice: this.sql`dservice`,
-      endUser: this.sql`COALESCE(end_user, '-')`,
-      day: this.sql`to_char(to_timestamp(received_at / 1000.0) AT TIME ZONE 'UTC', 'YYYY-MM-DD')`,
-      account: this.sql`account`,
-      tier: this.sql`tier`,
-    }[group];
-    const conds = [this.sql`TRUE`];
-    if (filter.account !== undefined) conds.push(this.sql`account = ${filter.account}`);
-    if (filter.dservice !== undefined) conds.push(this.sql`dservice = ${filter.dservice}`);
-    if (filter.cycle !== undefined) conds.push(this.sql`cycle = ${filter.cycle}`);
-    if (filter.from !== undefined) conds.push(this.sql`received_at >= ${filter.from}`);
-    if (filter.to !== undefined) conds.push(this.sql`received_at < ${filter.to}`);
-    const where = conds.reduce((a, c) => this.sql`${a} AND ${c}`);
+    const { key, where } = this.usageQuery(group, filter);
     const rows = await this.sql<{ bucket: string; key: string; records: string; cpu: string; bin: string; bout: string; price: string; tokens: string }[]>`
       SELECT ${b} AS bucket, ${key} AS key, COUNT(*) AS records, SUM(cpu_us)::text AS cpu, SUM(bytes_in)::text AS bin, SUM(bytes_out)::text AS bout,
         COALESCE(SUM(price_micros), 0)::text AS price, COALESCE(SUM(tokens), 0)::text AS tokens

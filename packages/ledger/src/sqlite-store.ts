@@ -29,7 +29,7 @@ import { VALIDATED_BATCHES, assertMicrotransaction, decodeBps, decodeParts, enco
 import { migrate } from './sqlite-migrations.js';
 import { closerLive, mayHold, type CloserClaim, type CycleCloser } from './cycle-closer.js';
 import { checkAccount, checkChainDeposit, normAddress, unlinkProblem, withdrawalAmount, type AddressLink, type AnchorMark, type ChainDeposit, type DepositOutcome, type Withdrawal } from './escrow.js';
-import { BucketUsageAccumulator, UsageAccumulator, balanceOf, checkCredit, sortActivity } from './store-common.js';
+import { BucketUsageAccumulator, UsageAccumulator, balanceOf, checkCredit, sortActivity, type UsageRow } from './store-common.js';
 import type { ActivityFilter, ActivityLine, ActivitySubject } from './reputation.js';
 import type {
   AppendOptions, AppendResult, Balance, OverdraftRefusal, BillingLedgerStore, CloseCycleOptions, Durability, LedgerRow, UsageFilter, UsageGroup, UsageLine,
@@ -693,30 +693,21 @@ export class SqliteLedgerStore implements BillingLedgerStore {
 
   usage(group: UsageGroup, filter: UsageFilter = {}): UsageLine[] {
     this.assertOpen();
-    const where: string[] = [];
-    const params: unknown[] = [];
-    if (filter.account !== undefined) (where.push('account = ?'), params.push(filter.account));
-    if (filter.dservice !== undefined) (where.push('dservice = ?'), params.push(filter.dservice));
-    if (filter.cycle !== undefined) (where.push('cycle = ?'), params.push(filter.cycle));
-    if (filter.from !== undefined) (where.push('received_at >= ?'), params.push(filter.from));
-    if (filter.to !== undefined) (where.push('received_at < ?'), params.push(filter.to));
     const acc = new UsageAccumulator(group);
-    const rows = this.db
-      .prepare(`SELECT account, dservice, tier, end_user, received_at, cpu_us, bytes_in, bytes_out, price_micros, tokens FROM microtransactions ${where.length ? `WHERE ${where.join(' AND ')}` : ''}`)
-      .raw()
-      .iterate(...params) as IterableIterator<unknown[]>;
-    for (const r of rows) {
-      acc.push({
-        account: r[0] as string, dservice: r[1] as string, tier: r[2] as string, endUser: r[3] as string | null, receivedAt: r[4] as number,
-        cpuUs: r[5] as number, bytesIn: r[6] as number, bytesOut: r[7] as number, priceMicros: r[8] === null ? 0n : BigInt(r[8] as string), tokens: r[9] === null ? 0n : BigInt(r[9] as string),
-      });
-    }
+    for (const r of this.usageRows(filter)) acc.push(r);
     return acc.lines();
   }
 
   usageOverTime(bucket: UsageBucket, group: UsageGroup, filter: UsageFilter = {}): UsageBucketLine[] {
     this.assertOpen();
     if (bucket !== 'day' && bucket !== 'cycle') throw new CgnError('bad_request', `usage buckets are day or cycle, not "${String(bucket)}"`);
+    const acc = new BucketUsageAccumulator(bucket, group);
+    for (const r of this.usageRows(filter)) acc.push(r);
+    return acc.lines();
+  }
+
+  /** The records a usage report reads (those `filter` selects), as its accumulator takes them. */
+  private *usageRows(filter: UsageFilter): Generator<UsageRow> {
     const where: string[] = [];
     const params: unknown[] = [];
     if (filter.account !== undefined) (where.push('account = ?'), params.push(filter.account));
@@ -724,19 +715,17 @@ export class SqliteLedgerStore implements BillingLedgerStore {
     if (filter.cycle !== undefined) (where.push('cycle = ?'), params.push(filter.cycle));
     if (filter.from !== undefined) (where.push('received_at >= ?'), params.push(filter.from));
     if (filter.to !== undefined) (where.push('received_at < ?'), params.push(filter.to));
-    const acc = new BucketUsageAccumulator(bucket, group);
     const rows = this.db
       .prepare(`SELECT account, dservice, tier, end_user, received_at, cpu_us, bytes_in, bytes_out, price_micros, tokens, cycle FROM microtransactions ${where.length ? `WHERE ${where.join(' AND ')}` : ''}`)
       .raw()
       .iterate(...params) as IterableIterator<unknown[]>;
     for (const r of rows) {
-      acc.push({
+      yield {
         account: r[0] as string, dservice: r[1] as string, tier: r[2] as string, endUser: r[3] as string | null, receivedAt: r[4] as number,
         cpuUs: r[5] as number, bytesIn: r[6] as number, bytesOut: r[7] as number, priceMicros: r[8] === null ? 0n : BigInt(r[8] as string), tokens: r[9] === null ? 0n : BigInt(r[9] as string),
         cycle: r[10] as number,
-      });
+      };
     }
-    return acc.lines();
   }
 
   activity(by: ActivitySubject, filter: ActivityFilter = {}): ActivityLine[] {
