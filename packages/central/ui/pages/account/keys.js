@@ -1,6 +1,6 @@
 // API keys: create one (the key is shown once, with a copy button and a warning), list them with
 // prefix, created and last used, and revoke one after a confirmation.
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { html, announce, fmtTime } from '../../lib.js';
 import { api } from '../../api.js';
 import { Field, Select } from '../../components/Field.js';
@@ -29,7 +29,7 @@ function state(k, now) {
 /** "Yes, revoke" / "Cancel", focused on arrival (the Revoke… button it replaces is gone); Escape cancels. */
 function ConfirmRevoke({ k, busy, onConfirm, onCancel }) {
   const yes = useRef(null);
-  useEffect(() => yes.current?.focus(), []);
+  useLayoutEffect(() => yes.current?.focus(), []);
   return html`<span role="group" aria-label=${`Confirm revoking ${k.name}`} onKeyDown=${(e) => e.key === 'Escape' && onCancel()}>
     <button type="button" class="danger" ref=${yes} onClick=${onConfirm} disabled=${busy} data-testid=${`revoke-confirm-${k.prefix}`}>Yes, revoke ${k.name}</button>
     ${' '}<button type="button" class="secondary" onClick=${onCancel}>Cancel</button>
