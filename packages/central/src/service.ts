@@ -240,14 +240,20 @@ export class CentralService extends EventEmitter<Events> {
     await this.audit({ type: 'account_updated', actor: CentralService.actorId(actor), accountId: id, subject: id, ip: ctx.ip, details: { ...clean } });
     if (patch.disabled === true) for (const k of await this.store.listApiKeys(id)) if (k.revokedAt === null) this.emit('keyRevoked', { keyId: k.id, hash: k.hash, accountId: id });
     if (patch.disabled === true) this.emit('tokensRevoked', { kind: 'account', id, at: this.clock.now() });
-    if (patch.policy !== undefined) this.emit('accountsChanged');
+    if (patch.policy !== undefined || patch.allowedRegions !== undefined) this.emit('accountsChanged');
     return accountView(await this.account(id));
   }
 
-  /** Every account's weight and quotas set here, for the nodes (`account_policies` on the link). */
-  async accountPolicies(): Promise<{ byAccount: Record<string, NonNullable<AccountRecord['policy']>> }> {
-    const byAccount: Record<string, NonNullable<AccountRecord['policy']>> = {};
-    for (const a of await this.store.listAccounts()) if (a.policy != null) byAccount[a.id] = a.policy;
+  /**
+   * Every account's weight, quotas and data regions set here, for the nodes (`account_policies` on
+   * the link): the nodes' brokers send an account's work only to miners in its regions.
+   */
+  async accountPolicies(): Promise<{ byAccount: Record<string, NonNullable<AccountRecord['policy']> & { regions?: string[] }> }> {
+    const byAccount: Record<string, NonNullable<AccountRecord['policy']> & { regions?: string[] }> = {};
+    for (const a of await this.store.listAccounts()) {
+      if (a.policy == null && a.allowedRegions === null) continue;
+      byAccount[a.id] = { ...(a.policy ?? {}), ...(a.allowedRegions !== null ? { regions: a.allowedRegions } : {}) };
+    }
     return { byAccount };
   }
 

@@ -13,14 +13,14 @@
  * `descriptors` {} -> {dservices: LinkDescriptor[]}; `jwks` {} -> {keys: Jwk[]};
  * `miner` {id} -> {allowed, tier, account, attestationKey} (tier: the granted one, open or dedicated);
  * `attestation_policy` {} -> {runtimes} (known-good miner runtime measurements);
- * `account_policies` {} -> {byAccount: {accountId: {weight?, maxConcurrent?, perSecond?, burst?}}}
- * (accounts' fair-queue weights and quotas set at central);
+ * `account_policies` {} -> {byAccount: {accountId: {weight?, maxConcurrent?, perSecond?, burst?, regions?}}}
+ * (accounts' fair-queue weights, quotas and data regions set at central);
  * `package` {digest, offset} -> {data, total}: up to `LINK_PACKAGE_CHUNK_BYTES` of an approved
  * DService's package archive from `offset` (base64 `data`; `total`: the archive's size).
  * Central -> node ops: `status` {} -> NodeLinkStatus.
  * Pushes: `keys_revoked` {hashes}, `tokens_revoked` {sync, keys, accounts}, `dservices_changed` {}, `attestation_changed` {},
  * `miner_changed` {id} (a miner key was revoked, or its tier or attestation key changed), `accounts_changed` {}
- * (an account's weight or quotas changed: fetch `account_policies` again).
+ * (an account's weight, quotas or regions changed: fetch `account_policies` again).
  */
 import { CgnError } from './errors.js';
 import type { Tier } from './frames.js';

@@ -1,6 +1,7 @@
 /**
- * `cgn node --accounts FILE`: accounts' weights and quotas for a node without central, as JSON
- * `{"defaults": {"weight": 1, "maxConcurrent": 100}, "byAccount": {"acme": {"weight": 2, "perSecond": 50}}}`.
+ * `cgn node --accounts FILE`: accounts' weights, quotas and data regions for a node without central,
+ * as JSON `{"defaults": {"weight": 1, "maxConcurrent": 100}, "byAccount": {"acme": {"weight": 2,
+ * "perSecond": 50, "regions": ["eu"]}}}` (`regions`: where the account's work may run; null: anywhere).
  * Every entry is checked here, so a mistake stops the start naming the file and the field.
  */
 import { readFileSync } from 'node:fs';

@@ -10,7 +10,7 @@ const gate = (byAccount: ConstructorParameters<typeof AccountPolicies>[1]) => {
 
 describe('account policies', () => {
   it('fills from the defaults and names a wrong field', () => {
-    expect(parseAccountPolicy({ maxConcurrent: 5 }, 'x')).toEqual({ weight: 1, maxConcurrent: 5, perSecond: null, burst: null });
+    expect(parseAccountPolicy({ maxConcurrent: 5 }, 'x')).toEqual({ weight: 1, maxConcurrent: 5, perSecond: null, burst: null, regions: null });
     expect(() => parseAccountPolicy({ weight: 0 }, 'accounts.byAccount.a')).toThrow(new AccountPolicyError('accounts.byAccount.a.weight: must be a positive number'));
     expect(() => parseAccountPolicy({ maxConcurent: 5 }, 'p')).toThrow(/p.maxConcurent: not a field/);
     expect(parseAccountPolicy({ maxConcurrent: null }, 'p', { weight: 2, maxConcurrent: 3, perSecond: null, burst: null }).maxConcurrent).toBeNull();
@@ -22,7 +22,7 @@ describe('account policies', () => {
     p.set('a', { weight: 3 });
     expect(p.weightOf('a')).toBe(3);
     p.replaceAll({ b: { weight: 2 } }, { maxConcurrent: 10 });
-    expect(p.get('a')).toEqual({ weight: 1, maxConcurrent: 10, perSecond: null, burst: null });
+    expect(p.get('a')).toEqual({ weight: 1, maxConcurrent: 10, perSecond: null, burst: null, regions: null });
     expect(p.get('b').maxConcurrent).toBe(10);
     p.set('b', null);
     expect(p.weightOf('b')).toBe(1);
@@ -85,8 +85,8 @@ describe('the --accounts file', () => {
       const f = join(dir, 'accounts.json');
       writeFileSync(f, JSON.stringify({ defaults: { maxConcurrent: 100 }, byAccount: { acme: { weight: 2 } } }));
       const r = readAccountsFile(f);
-      expect(r.defaults).toEqual({ weight: 1, maxConcurrent: 100, perSecond: null, burst: null });
-      expect(new AccountPolicies(r.defaults as never, r.byAccount).get('acme')).toEqual({ weight: 2, maxConcurrent: 100, perSecond: null, burst: null });
+      expect(r.defaults).toEqual({ weight: 1, maxConcurrent: 100, perSecond: null, burst: null, regions: null });
+      expect(new AccountPolicies(r.defaults as never, r.byAccount).get('acme')).toEqual({ weight: 2, maxConcurrent: 100, perSecond: null, burst: null, regions: null });
       writeFileSync(f, JSON.stringify({ byAccount: { acme: { perSecond: -1 } } }));
       expect(() => readAccountsFile(f)).toThrow(`${f}: byAccount.acme.perSecond: must be a positive number or null (no quota)`);
       writeFileSync(f, JSON.stringify({ quotas: {} }));
