@@ -26,7 +26,7 @@ export interface MinerEndpointOptions {
   host: string;
   port: number;
   nodeId: string;
-  /** Ping interval; a miner silent for 3 intervals is dropped. Default 5000. */
+  /** Heartbeat interval: a quiet tunnel is pinged every other one; a miner silent for 3 is dropped. Default 5000. */
   heartbeatMs: number;
   /**
    * Time a new connection has to complete the handshake: the HTTP upgrade, then hello to
@@ -87,6 +87,8 @@ interface Conn {
   hello: HelloFrame | null;
   minerId: string | null;
   lastSeen: number;
+  /** When a message last went to it (a batch or a ping), ms. */
+  lastSent: number;
   remote: string;
   /** The miner's last advertisement as it sent it (re-checked when approvals change). */
   advert: AdvertiseFrame | null;
@@ -270,12 +272,15 @@ export class MinerEndpoint {
 
   private accept(ws: WebSocket, remote: string): void {
     this.counters.connections++;
+    const now = Date.now();
     // Batches are split below the miner's message limit (it accepts what we accept).
     const out = new Outbox((parts, written) => {
-      if (ws.readyState === ws.OPEN) sendParts(ws, parts, written);
-      else written?.();
+      if (ws.readyState === ws.OPEN) {
+        c.lastSent = Date.now();
+        sendParts(ws, parts, written);
+      } else written?.();
     }, Math.min(this.options.maxPayloadBytes, 1024 * 1024), { sendAtOnceWhenQuietMs: this.options.sendAtOnceWhenQuietMs ?? 0 });
-    const c: Conn = { ws, out, phase: 'hello', nonce: this.nonces.next(), hello: null, minerId: null, lastSeen: Date.now(), remote, advert: null, advertSeq: 0, grant: null, admittedTier: null, attest: null, reattest: null };
+    const c: Conn = { ws, out, phase: 'hello', nonce: this.nonces.next(), hello: null, minerId: null, lastSeen: now, lastSent: now, remote, advert: null, advertSeq: 0, grant: null, admittedTier: null, attest: null, reattest: null };
     this.conns.add(c);
     this.heartbeat?.add(c);
     const handshake = setTimeout(() => {
@@ -539,11 +544,20 @@ export class MinerEndpoint {
     kill.unref();
   }
 
-  /** One heartbeat bucket: drop who was silent for 3 intervals, ping the rest with one encoded ping. */
+  /**
+   * One heartbeat bucket: drop who was silent for 3 intervals; ping, with one encoded ping, only a
+   * miner that said nothing or was sent nothing for 1.5 intervals. An idle miner is pinged every
+   * other visit (its pong arrives just after a visit, so at the next one it was heard from less
+   * than an interval ago), a busy one never (its results and our work frames are the heartbeat).
+   * Each side still hears from the other at least every 2 intervals, so neither the drop after 3
+   * silent intervals here nor the miner's own watchdog (no frame for 3 intervals) fires on a live
+   * tunnel; at 10,000 idle miners the pings were most of the node's idle CPU.
+   */
   private beat(conns: Iterable<Conn>, now: number): void {
+    const hb = this.options.heartbeatMs;
     let ping: Buffer | null = null;
     for (const c of conns) {
-      if (now - c.lastSeen > 3 * this.options.heartbeatMs) {
+      if (now - c.lastSeen > 3 * hb) {
         this.log.warn({ miner: c.minerId?.slice(0, 16), remote: c.remote }, 'miner silent for 3 heartbeats; dropping');
         if (c.minerId !== null && this.byMiner.get(c.minerId) === c) {
           this.byMiner.delete(c.minerId);
@@ -551,11 +565,14 @@ export class MinerEndpoint {
         }
         this.heartbeat?.delete(c);
         c.ws.terminate();
-      } else if (c.phase === 'ready') {
+      } else if (c.phase === 'ready' && (now - c.lastSeen >= 1.5 * hb || now - c.lastSent >= 1.5 * hb)) {
         // Frames already waiting to go: the ping rides with them. Otherwise it is written at once,
         // without a batch of its own to schedule and encode.
         if (c.out.pending > 0) c.out.push(frame({ t: 'ping', ts: now }));
-        else if (c.ws.readyState === c.ws.OPEN) c.ws.send(ping ??= Buffer.concat(encodeMessageParts([frame({ t: 'ping', ts: now })])), { binary: true });
+        else if (c.ws.readyState === c.ws.OPEN) {
+          c.lastSent = now;
+          c.ws.send(ping ??= Buffer.concat(encodeMessageParts([frame({ t: 'ping', ts: now })])), { binary: true });
+        }
       }
     }
   }
