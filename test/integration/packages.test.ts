@@ -48,16 +48,20 @@ describe('DService packages placed on a miner started without any DService', () 
     expect(status.packages.available.map((p) => p.name).sort()).toEqual(['echo', 'mediagen']);
   });
 
-  it('serves packages by digest only: an unknown digest is 404 problem+json, the WebSocket endpoint still says 426', async () => {
-    const unknown = await fetch(`${packageBase()}/v1/packages/${'0'.repeat(64)}`);
+  it('serves packages by digest, only on a placement\'s grant: without one 403 problem+json, an unknown digest 404, the WebSocket endpoint still says 426', async () => {
+    const info = t.node.packages.lookup('echo')!;
+    const stranger = await fetch(`${packageBase()}${info.packagePath}`);
+    expect(stranger.status).toBe(403);
+    expect(stranger.headers.get('content-type')).toBe('application/problem+json');
+    expect(((await stranger.json()) as { detail: string }).detail).toMatch(/only to miners this node placed them on/);
+    const unknown = await fetch(`${packageBase()}/v1/packages/${'0'.repeat(64)}?grant=${new URL(t.node.packages.grant(miner.id, 'probe-unknown', { digest: '0'.repeat(64), packagePath: '' }), 'http://x').searchParams.get('grant')}`);
     expect(unknown.status).toBe(404);
     expect(unknown.headers.get('content-type')).toBe('application/problem+json');
     const bad = await fetch(`${packageBase()}/v1/packages/not-a-digest`);
     expect(bad.status).toBe(404);
     const other = await fetch(`${packageBase()}/`);
     expect(other.status).toBe(426);
-    const info = t.node.packages.lookup('echo')!;
-    const ok = await fetch(`${packageBase()}${info.packagePath}`);
+    const ok = await fetch(`${packageBase()}${t.node.packages.grant(miner.id, 'probe-ok', info)}`);
     expect(ok.status).toBe(200);
     expect((await ok.arrayBuffer()).byteLength).toBe(info.sizeBytes);
   });
@@ -94,7 +98,7 @@ describe('DService packages placed on a miner started without any DService', () 
     const info = t.node.packages.lookup('echo')!;
     // Through the node's own sender, with a wrong digest: the miner finds the mismatch itself.
     (t.node.placement as unknown as { send: (id: string, f: object) => void }).send(miner.id, frame({
-      t: 'place', instanceId: 'inst-bad', name: 'echo2', version: '0.1.0', digest: 'a'.repeat(64), packagePath: info.packagePath, sizeBytes: info.sizeBytes,
+      t: 'place', instanceId: 'inst-bad', name: 'echo2', version: '0.1.0', digest: 'a'.repeat(64), packagePath: t.node.packages.grant(miner.id, 'inst-bad', info), sizeBytes: info.sizeBytes,
     }));
     await waitFor(() => placed.some((p) => p.f.instanceId === 'inst-bad'), 'placed for inst-bad', 60_000);
     const bad = placed.find((p) => p.f.instanceId === 'inst-bad')!.f;

@@ -100,7 +100,7 @@ export class Placements {
     const work = (async () => {
       const got = await this.host.cache.acquire(f.digest, async () => {
         const url = packageUrl(this.host.nodeUrl, f.packagePath);
-        log.info({ url: url.href, sizeBytes: f.sizeBytes }, 'fetching the DService package');
+        log.info({ url: `${url.origin}${url.pathname}`, sizeBytes: f.sizeBytes }, 'fetching the DService package'); // (not the query: it holds the download grant)
         return fetchPackage(url, { trust: this.host.trust, sizeBytes: f.sizeBytes, timeoutMs: this.host.fetchTimeoutMs });
       });
       acquired = true;

@@ -16,7 +16,7 @@ import type { CentralService, Actor, Ctx } from '../service.js';
 import { CentralError } from '../errors.js';
 import { BillingReports } from '../billing.js';
 import { S, params, passwordNote, type Schema } from './schemas.js';
-import { packageRoutes } from '../packages/package-routes.js';
+import { packageRoutes, type PackageDownloadLimits } from '../packages/package-routes.js';
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -56,7 +56,7 @@ const need = (a: Actor | null): Actor => {
   return a;
 };
 
-export function buildRoutes(svc: CentralService, extra: { openapi: () => unknown; linkStatus?: () => unknown; billing?: BillingReports }): RouteDef[] {
+export function buildRoutes(svc: CentralService, extra: { openapi: () => unknown; linkStatus?: () => unknown; billing?: BillingReports; packageDownloads?: Partial<PackageDownloadLimits> }): RouteDef[] {
   const billing = extra.billing ?? new BillingReports(svc, null);
   const BILLING_NOTE = 'Amounts are decimal strings: priceMicros in µUSD (0.000001 USD), tokens in CGN base units (10^18 per CGN). 503 when central has no ledger.';
   return [
@@ -260,7 +260,7 @@ export function buildRoutes(svc: CentralService, extra: { openapi: () => unknown
       roles: ['administrator'], params: params('name', 'version'), body: S.approval,
       handler: async ({ actor, params: p, body, ctx }) => svc.decideDService(need(actor), p['name']!, p['version']!, body.state, body.reason, ctx),
     },
-    ...(svc.packages !== null ? packageRoutes(svc, svc.packages) : []),
+    ...(svc.packages !== null ? packageRoutes(svc, svc.packages, extra.packageDownloads) : []),
     // ------------------------------------------------------------ node directory
     {
       method: 'GET', url: '/v1/nodes', summary: 'The node directory with health and capacity', tag: 'nodes', auth: 'session', roles: STAFF,

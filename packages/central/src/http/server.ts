@@ -18,7 +18,7 @@ import { buildRoutes, type RouteDef } from './routes.js';
 import { openApiDocument } from './openapi.js';
 import { BillingReports, type LedgerSource } from '../billing.js';
 import { installCentralMetrics } from './metrics.js';
-import { PACKAGE_CONTENT_TYPES } from '../packages/package-routes.js';
+import { PACKAGE_CONTENT_TYPES, type PackageDownloadLimits } from '../packages/package-routes.js';
 import { installUi, type UiOptions } from './ui.js';
 import { accountPageRoutes, AccountPages, ledgerOf, type AccountPagesOptions } from '../account-pages/index.js';
 import { opsRoutes } from '../ops/routes.js';
@@ -31,7 +31,7 @@ export interface HttpOptions {
   https?: { key: string | Buffer; cert: string | Buffer };
   /** Trust X-Forwarded-For (only behind a proxy you run). Default false. */
   trustProxy?: boolean | string | string[];
-  rateLimits?: { perIp?: RateLimit; perPrincipal?: RateLimit; auth?: RateLimit };
+  rateLimits?: { perIp?: RateLimit; perPrincipal?: RateLimit; auth?: RateLimit; packageDownloads?: Partial<PackageDownloadLimits> };
   logger?: Logger;
   /** Status of the central-node links, shown on /v1/status. */
   linkStatus?: () => unknown;
@@ -121,7 +121,7 @@ export async function buildHttpServer(svc: CentralService, options: HttpOptions 
 
   let doc: Record<string, unknown> | null = null;
   const routes: RouteDef[] = [
-    ...buildRoutes(svc, { openapi: () => (doc ??= openApiDocument(routes, { version: options.version ?? '0.1.0' })), ...(options.linkStatus ? { linkStatus: options.linkStatus } : {}), billing: new BillingReports(svc, options.ledger ?? null) }),
+    ...buildRoutes(svc, { openapi: () => (doc ??= openApiDocument(routes, { version: options.version ?? '0.1.0' })), ...(options.linkStatus ? { linkStatus: options.linkStatus } : {}), billing: new BillingReports(svc, options.ledger ?? null), ...(options.rateLimits?.packageDownloads !== undefined ? { packageDownloads: options.rateLimits.packageDownloads } : {}) }),
     ...opsRoutes(svc, {
       collector: options.ops?.collector ?? null, ledger: options.ledger ?? null,
       ...(options.linkStatus ? { linkStatus: options.linkStatus } : {}), ...(options.ops?.explorerTxUrl !== undefined ? { explorerTxUrl: options.ops.explorerTxUrl } : {}),

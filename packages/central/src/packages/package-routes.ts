@@ -8,9 +8,12 @@
  * * `GET /v1/packages/{digest}` (public): the archive of an approved DService version. Approved
  *   packages are not secret (they run on strangers' machines), their content is fixed by the
  *   digest, and nodes fetch them over their own link anyway; a version not approved is 404.
+ *   Each archive sent costs central up to 64 MiB of upload for a request of a few bytes, so the
+ *   bytes sent are rate-limited per address and in all (429 with Retry-After past them): a
+ *   person checking a package gets it, a loop of requests does not amplify into central's uplink.
  */
 import type { Readable } from 'node:stream';
-import { LIMITS } from '@cgn/protocol';
+import { LIMITS, RateLimiter, type RateLimit } from '@cgn/protocol';
 import { CentralError } from '../errors.js';
 import type { CentralService } from '../service.js';
 import type { RouteDef } from '../http/routes.js';
@@ -19,7 +22,23 @@ import type { PackageStore } from './package-store.js';
 
 export const PACKAGE_CONTENT_TYPES = ['application/gzip', 'application/x-gzip', 'application/octet-stream'];
 
-export function packageRoutes(svc: CentralService, packages: PackageStore): RouteDef[] {
+/** Public package downloads, in MiB sent (a download costs its size, at least a quarter MiB). */
+export interface PackageDownloadLimits {
+  perIp: RateLimit;
+  all: RateLimit;
+}
+
+export const PACKAGE_DOWNLOAD_DEFAULTS: PackageDownloadLimits = {
+  perIp: { burst: 256, perSecond: 1 },
+  all: { burst: 1024, perSecond: 16 },
+};
+
+const MIB = 1024 * 1024;
+
+export function packageRoutes(svc: CentralService, packages: PackageStore, limits: Partial<PackageDownloadLimits> = {}): RouteDef[] {
+  const l = { ...PACKAGE_DOWNLOAD_DEFAULTS, ...limits };
+  const perIp = new RateLimiter(l.perIp, svc.clock, 10_000);
+  const all = new RateLimiter(l.all, svc.clock);
   return [
     {
       method: 'PUT', url: '/v1/dservices/:name/:version/package',
@@ -51,11 +70,19 @@ export function packageRoutes(svc: CentralService, packages: PackageStore): Rout
     {
       method: 'GET', url: '/v1/packages/:digest', summary: 'The package archive of an approved DService version, by digest', tag: 'dservices',
       auth: 'public', params: params('digest'), raw: true,
-      handler: async ({ params: p, reply }) => {
+      handler: async ({ params: p, reply, ctx }) => {
         const digest = p['digest']!.toLowerCase();
         const approved = (await svc.approvedDServices()).some((d) => d.digest === digest);
         const stored = approved ? packages.get(digest) : null;
         if (stored === null) throw new CentralError('not_found', `no package of an approved DService version has digest ${digest}`);
+        const cost = Math.max(0.25, stored.sizeBytes / MIB);
+        // (A package larger than a burst costs the whole burst, not a wait that never ends.)
+        const mine = perIp.take(`ip:${ctx.ip}`, Math.min(cost, l.perIp.burst));
+        if (!mine.ok) {
+          throw new CentralError('rate_limited', `package downloads from one address are limited to ${l.perIp.burst} MiB at once and ${l.perIp.perSecond} MiB/s after (nodes get packages over their link, miners from their node)`, { retryAfterS: mine.retryAfterS });
+        }
+        const any = all.take('all', Math.min(cost, l.all.burst));
+        if (!any.ok) throw new CentralError('rate_limited', `central is sending as many package bytes as it allows (${l.all.perSecond} MiB/s over all addresses); try again later`, { retryAfterS: any.retryAfterS });
         return reply
           .code(200)
           .header('content-type', 'application/gzip')

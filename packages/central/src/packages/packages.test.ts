@@ -50,7 +50,9 @@ describe('DService packages at central', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'cgn-central-pkg-'));
-    c = await startTestCentral({ dataDir: join(dir, 'central') });
+    const loose = { burst: 100_000, perSecond: 100_000 };
+    // Public downloads: 1 MiB at once, then 1 MiB a minute (a small package costs a quarter MiB).
+    c = await startTestCentral({ dataDir: join(dir, 'central'), http: { rateLimits: { perIp: loose, perPrincipal: loose, auth: loose, packageDownloads: { perIp: { burst: 1, perSecond: 1 / 60 } } } } });
     await c.admin.call('POST', '/v1/accounts', { name: 'echo-co', kinds: ['developer'], owner: OWNER });
     owner = await c.login(OWNER.login, OWNER.password);
     const login = await cli(runAccountFromArgs, ['login', '--login', OWNER.login, '--session', 'owner.json'], { CGN_PASSWORD: OWNER.password });
@@ -93,6 +95,25 @@ describe('DService packages at central', () => {
     const body = Buffer.from(await res.arrayBuffer());
     expect((await inspectArchive(Readable.from([body]))).digest).toBe(digest);
     expect((await fetch(`${c.url}/v1/packages/${'0'.repeat(64)}`)).status).toBe(404);
+  });
+
+  it('public downloads are rate-limited per address by the bytes sent: 429 with the reason and Retry-After, served again once it has passed', async () => {
+    const digest = await digestPackage(pkgDir);
+    let refused: Response | null = null;
+    for (let i = 0; i < 8 && refused === null; i++) {
+      const res = await fetch(`${c.url}/v1/packages/${digest}`);
+      if (res.status === 429) refused = res;
+      else {
+        expect(res.status).toBe(200);
+        await res.arrayBuffer();
+      }
+    }
+    expect(refused).not.toBeNull();
+    const retry = Number(refused!.headers.get('retry-after'));
+    expect(retry).toBeGreaterThan(0);
+    expect(((await refused!.json()) as { detail: string }).detail).toMatch(/package downloads from one address are limited to 1 MiB/);
+    c.clock.advance(retry * 1000);
+    expect((await fetch(`${c.url}/v1/packages/${digest}`)).status).toBe(200);
   });
 
   it('publishing the same version again uploads again; a changed package under the same version is refused', async () => {

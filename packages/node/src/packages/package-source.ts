@@ -5,8 +5,10 @@
  * Two sources: DServices given to the node as local directories (`dservices: [dir]`) are packed
  * once at start; DServices central approved with an uploaded package are fetched from central
  * (over the node's link) the first time a miner asks, checked against their digest and kept in a
- * disk cache under `<dataDir>/packages`. Anything else is 404. No authentication: an approved
- * package is not secret (it runs on strangers' machines) and a miner checks it by digest anyway.
+ * disk cache under `<dataDir>/packages`. Anything else is 404. An approved package is not secret
+ * (it runs on strangers' machines), but serving one costs the node a read, maybe a fetch from
+ * central, and up to 64 MiB of upload: only a miner this node placed the package on may have it,
+ * with the grant its `place` frame carried (`package-grants.ts`); anyone else gets 403.
  *
  * For placement (issue 16): `lookup(name)` gives `{ digest, sizeBytes, packagePath }`, what a
  * `place` frame needs, for every DService the node can hand out now (central's approval wins over
@@ -23,6 +25,7 @@ import { CgnError, LIMITS } from '@cgn/protocol';
 import { inspectArchive, packToFile } from '@cgn/miner';
 import { sendProblem } from '../http/problem.js';
 import type { Logger } from '../log.js';
+import { GRANT_PARAM, PackageGrants, type GrantOptions } from './package-grants.js';
 
 export interface PackageInfo {
   name: string;
@@ -52,15 +55,34 @@ export interface PackageSourceOptions {
   log: Logger;
   /** Reads an approved package's archive from central; null: no central. */
   fromCentral?: ((digest: string, sizeBytes: number) => Promise<Readable>) | null;
+  grants?: Partial<GrantOptions>;
+  /** Monotonic milliseconds, for grant lifetimes. Default performance.now. */
+  now?: () => number;
 }
 
 export class PackageSource {
   private readonly local = new Map<string, PackageInfo>();
   private approved = new Map<string, PackageInfo>();
   private readonly fetching = new Map<string, Promise<void>>();
-  readonly counters = { served: 0, notFound: 0, fetchedFromCentral: 0, centralFailures: 0 };
+  readonly counters = { served: 0, notFound: 0, refused: 0, fetchedFromCentral: 0, centralFailures: 0 };
+  readonly grants: PackageGrants;
 
-  constructor(private readonly o: PackageSourceOptions) {}
+  constructor(private readonly o: PackageSourceOptions) {
+    this.grants = new PackageGrants(o.now ?? (() => performance.now()), o.grants);
+  }
+
+  /**
+   * The `packagePath` of a `place` frame sending `ref` (one of this source's packages) to
+   * `minerId` for `instanceId`: the package's path with a fresh grant.
+   */
+  grant(minerId: string, instanceId: string, ref: { digest: string; packagePath: string }): string {
+    return `${ref.packagePath}?${GRANT_PARAM}=${this.grants.issue(minerId, ref.digest, instanceId)}`;
+  }
+
+  /** The placement ended: its download grant goes (with `minerId`: only if it is that miner's). */
+  revoke(instanceId: string, minerId?: string): void {
+    this.grants.revoke(instanceId, minerId);
+  }
 
   /** Packs the local DService directories (once, at start); returns what each packed to. */
   async addLocal(dirs: readonly { dir: string; name: string; version: string }[]): Promise<PackageInfo[]> {
@@ -119,13 +141,20 @@ export class PackageSource {
     const url = req.url ?? '';
     if (!url.startsWith('/v1/packages/')) return false;
     req.resume();
-    const m = PACKAGE_ROUTE.exec(url);
+    const q = url.indexOf('?');
+    const m = PACKAGE_ROUTE.exec(q < 0 ? url : url.slice(0, q));
     if (req.method !== 'GET' || m === null) {
       this.counters.notFound++;
       sendProblem(res, new CgnError('not_found', 'packages are at GET /v1/packages/<sha256 hex digest>'));
       return true;
     }
     const digest = m[1]!;
+    const granted = this.grants.use(digest, q < 0 ? null : new URLSearchParams(url.slice(q + 1)).get(GRANT_PARAM));
+    if (!granted.ok) {
+      this.counters.refused++;
+      sendProblem(res, new CgnError('forbidden', granted.reason));
+      return true;
+    }
     const info = this.known(digest);
     if (info === null) {
       this.counters.notFound++;

@@ -15,7 +15,7 @@ export interface PlacementFramesEvents {
 export class PlacementFrames extends EventEmitter<PlacementFramesEvents> {
   constructor(
     private readonly send: (minerId: string, f: OutgoingFrame) => void,
-    private readonly packages: Pick<PackageSource, 'lookup'>,
+    private readonly packages: Pick<PackageSource, 'lookup' | 'grant' | 'revoke'>,
   ) {
     super();
   }
@@ -24,17 +24,19 @@ export class PlacementFrames extends EventEmitter<PlacementFramesEvents> {
   place(minerId: string, instanceId: string, name: string): PlaceFrame {
     const p = this.packages.lookup(name);
     if (p === null) throw new CgnError('not_found', `no package for DService ${name} on this node (publish it at central, or give the node its directory)`);
-    const f = frame({ t: 'place', instanceId, name, version: p.version, digest: p.digest, packagePath: p.packagePath, sizeBytes: p.sizeBytes }) as PlaceFrame;
+    const f = frame({ t: 'place', instanceId, name, version: p.version, digest: p.digest, packagePath: this.packages.grant(minerId, instanceId, p), sizeBytes: p.sizeBytes }) as PlaceFrame;
     this.send(minerId, f);
     return f;
   }
 
   unplace(minerId: string, instanceId: string, reason: string): void {
+    this.packages.revoke(instanceId, minerId);
     this.send(minerId, frame({ t: 'unplace', instanceId, reason }));
   }
 
   /** A miner's answer (from the miner endpoint). */
   onPlaced(minerId: string, f: PlacedFrame): void {
+    this.packages.revoke(f.instanceId, minerId);
     this.emit('placed', minerId, f);
   }
 }

@@ -30,6 +30,10 @@ export interface PackageRef {
 /** The DServices whose package the node can hand out; null: none (only hand-started miners run it). */
 export interface PackageSource {
   packageOf(name: string): PackageRef | null;
+  /** The `packagePath` to send: the package's own, with a download grant for this placement only. */
+  grant?(minerId: string, instanceId: string, ref: PackageRef): string;
+  /** The placement ended: its download grant goes. */
+  revoke?(instanceId: string): void;
 }
 
 export const NO_PACKAGES: PackageSource = { packageOf: () => null };
@@ -198,6 +202,8 @@ export class PlacementController {
       return;
     }
     const now = this.deps.clock.now();
+    // Fetched or given up, the download is over.
+    this.deps.packages.revoke?.(f.instanceId);
     const failure = !f.ok ? (f.message ?? 'no reason given') : f.digest !== t.digest ? `it started a package of digest ${f.digest.slice(0, 16)}…, not ${t.digest.slice(0, 16)}…` : null;
     if (failure === null) {
       this.deps.log('info', 'instance started on the miner', { miner: minerId.slice(0, 16), instance: f.instanceId, dservice: t.view.dservice, coldStartMs: f.coldStartMs, fetched: f.fetched });
@@ -318,6 +324,7 @@ export class PlacementController {
         const t = this.tracked.get(x.instanceId);
         if (t === undefined) continue; // a hand-started DService: not the controller's to stop
         this.tracked.delete(x.instanceId);
+        this.deps.packages.revoke?.(x.instanceId);
         if (x.reason === 'cold_start_timeout' && t.failed === undefined) {
           this.counters.timedOut++;
           this.failed(`${x.minerId}\u0000${x.dservice}`, now);
@@ -341,7 +348,7 @@ export class PlacementController {
         placedAt: now,
       });
       this.counters.placed++;
-      this.deps.send(x.minerId, frame({ t: 'place', instanceId: id, name: x.dservice, version: x.version, digest: pkg.digest, packagePath: pkg.packagePath, sizeBytes: pkg.sizeBytes }));
+      this.deps.send(x.minerId, frame({ t: 'place', instanceId: id, name: x.dservice, version: x.version, digest: pkg.digest, packagePath: this.deps.packages.grant?.(x.minerId, id, pkg) ?? pkg.packagePath, sizeBytes: pkg.sizeBytes }));
       this.deps.log('info', 'placing an instance', { miner: x.minerId.slice(0, 16), instance: id, dservice: x.dservice, tier: x.tier, reason: x.reason });
     }
   }
@@ -371,6 +378,7 @@ export class PlacementController {
       const m = byId.get(t.view.minerId);
       if (m === undefined) {
         this.tracked.delete(id);
+        this.deps.packages.revoke?.(id);
         this.deps.log('info', 'instance gone with its miner', { miner: t.view.minerId.slice(0, 16), instance: id, dservice: t.view.dservice });
         continue;
       }
