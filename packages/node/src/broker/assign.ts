@@ -19,7 +19,8 @@
  *   with its rank: the slowest in the set never wins a draw) and keeps loads within O(log log n) of
  *   each other.
  * - Miners that already failed this unit are used only when no other miner is free; miners a
- *   replica excludes are never used. Draws skip both; when `SAMPLE_TRIES` draws do not find two
+ *   replica excludes, and miners outside its account's data regions, are never used (the broker
+ *   draws a fenced unit's picks from the free miners of its regions only: `Pool.freeIn`). Draws skip both; when `SAMPLE_TRIES` draws do not find two
  *   admissible miners the exact rule runs over the free set (only a unit that failed over, or a
  *   replica, in a pool mostly made of the miners it avoids).
  */
@@ -90,12 +91,16 @@ export interface SampleView<M> {
  * `SAMPLE_TRIES` draws did not find two (the caller then applies the exact rule).
  */
 export function pickSampled<M>(free: readonly M[], random: () => number, view: SampleView<M>): M | null {
-  const n = free.length;
+  return pickSampledIn(free.length, (i) => free[i]!, random, view);
+}
+
+/** `pickSampled` over `n` members read by position (`at`), e.g. several free sets one after another. */
+export function pickSampledIn<M>(n: number, at: (i: number) => M, random: () => number, view: SampleView<M>): M | null {
   if (n < 2) return null;
   let a: M | undefined;
   let b: M | undefined;
   for (let t = 0; t < SAMPLE_TRIES && b === undefined; t++) {
-    const m = free[Math.floor(random() * n)]!;
+    const m = at(Math.floor(random() * n));
     if (m === a || !view.admissible(m)) continue;
     if (a === undefined) a = m;
     else b = m;

@@ -18,9 +18,13 @@
  *   miner with the probability of the miner that would run them (`verification.ts`: 1 for new
  *   miners, falling to a floor for proven ones) and the results compared (`redundancy.ts`); other
  *   tiers never take that path.
+ * - An account limited to data regions (`regionsOf`) has its units, replicas included, run only on
+ *   miners whose advertised region is in (or under: `eu-west` is in `eu`) one of them; a miner that
+ *   advertises no region takes none of them. Each pool indexes its free miners by region too, so a
+ *   fenced pick draws from the free miners of its regions only.
  */
 import { CgnError, frame, type AdvertiseFrame, type ErrorFrame, type Frame, type OutgoingFrame, type ResultFrame, type Tier } from '@cgn/protocol';
-import { EXACT_LIMIT, expectedCompletion, pickMiner, pickSampled, xorshift, type AssignCandidate, type SampleView } from './assign.js';
+import { EXACT_LIMIT, expectedCompletion, pickMiner, pickSampledIn, xorshift, type AssignCandidate, type SampleView } from './assign.js';
 import { FairQueue } from './fair-queue.js';
 import { IndexedSet } from './indexed-set.js';
 import { Redundancy, type DisputeVerdict, type RedundancyCounters } from './redundancy.js';
@@ -87,6 +91,32 @@ export interface BrokerDeps {
   memoryOf?: (dservice: string) => number;
   /** Randomness for the assignment rule's draws (`assign.ts`). Default: a fixed-seed xorshift. */
   pickRandom?: () => number;
+  /**
+   * The data regions an account's work may run in (the same set object for as long as its policy
+   * holds); null: anywhere. Read once per unit, at submit. Default: every account anywhere.
+   */
+  regionsOf?: (account: string) => ReadonlySet<string> | null;
+}
+
+/** Region keys a miner is known by, at most this many (its region and the parents it is under). */
+const MAX_REGION_KEYS = 8;
+
+/**
+ * The keys a fence may name a miner's region by: `eu-west-1` is in `eu-west-1`, `eu-west` and `eu`
+ * (the scheduler's `regionAllowed`). Capped: a miner with a deeper name is only left out of fences
+ * naming its deepest parents, which is safe (out of a fence, never into one).
+ */
+export function regionKeys(region: string | undefined): string[] {
+  if (region === undefined || region === '') return [];
+  const keys = [region];
+  for (let i = region.indexOf('-'); i > 0 && keys.length < MAX_REGION_KEYS; i = region.indexOf('-', i + 1)) keys.push(region.slice(0, i));
+  return keys;
+}
+
+/** Whether a miner's region is inside a fence. O(keys) ≤ MAX_REGION_KEYS set lookups. */
+function inFence(m: MinerState, fence: ReadonlySet<string>): boolean {
+  for (const k of m.regionKeys) if (fence.has(k)) return true;
+  return false;
 }
 
 export interface MinerState {
@@ -96,6 +126,9 @@ export interface MinerState {
   slots: number;
   /** Memory it advertised, MB. */
   memoryMb: number;
+  /** Data region it advertised (null: none, so outside every fence) and the keys it is found by. */
+  region: string | null;
+  regionKeys: string[];
   /** Units the miner holds, in the order they were sent (Map keeps insertion order). */
   inFlight: Map<string, WorkUnit>;
   /** Per DService: how many units it takes at once, and how many it holds now. */
@@ -122,6 +155,9 @@ interface Pool {
   members: IndexedSet<MinerState>;
   /** Members that are active, not draining and have a free slot overall and for `dservice`. */
   free: IndexedSet<MinerState>;
+  /** `members` and `free` by region key (a miner in `eu-west` is under `eu-west` and `eu`); no empty sets. */
+  membersIn: Map<string, IndexedSet<MinerState>>;
+  freeIn: Map<string, IndexedSet<MinerState>>;
   /** Sum and count of the members' known latencies: an unknown miner is scored with their mean. */
   latencySum: number;
   latencyKnown: number;
@@ -133,10 +169,11 @@ class PickView implements SampleView<MinerState> {
   fallback = 1;
   avoid: readonly string[] | null = null;
   exclude: Set<string> | null = null;
+  regions: ReadonlySet<string> | null = null;
   private readonly c: AssignCandidate = { id: '', slots: 1, inFlight: 0, latencyMs: null, active: true };
 
   admissible(m: MinerState): boolean {
-    return (this.exclude === null || !this.exclude.has(m.id)) && (this.avoid === null || !this.avoid.includes(m.id));
+    return (this.exclude === null || !this.exclude.has(m.id)) && (this.regions === null || inFence(m, this.regions)) && (this.avoid === null || !this.avoid.includes(m.id));
   }
 
   inFlight(m: MinerState): number {
@@ -170,6 +207,21 @@ export interface BrokerCounters {
 const queueKey = (dservice: string, tier: Tier): string => `${dservice}\u0000${tier}`;
 const accountOf = (u: WorkUnit): string => u.account;
 const isQueued = (u: WorkUnit): boolean => u.state === 'queued';
+/** Whether a unit may run on a miner at all (its replica exclusions and its account's regions). */
+const admits = (u: WorkUnit, m: MinerState): boolean => (u.exclude === null || !u.exclude.has(m.id)) && (u.regions === null || inFence(m, u.regions));
+
+/** Adds or deletes `m` in the set under `key`, creating it on demand and dropping it once empty. */
+function setIn(by: Map<string, IndexedSet<MinerState>>, key: string, m: MinerState, member: boolean): void {
+  const set = by.get(key);
+  if (set !== undefined) {
+    set.set(m, member);
+    if (set.size === 0) by.delete(key);
+  } else if (member) {
+    const fresh = new IndexedSet<MinerState>();
+    fresh.add(m);
+    by.set(key, fresh);
+  }
+}
 
 export class Broker {
   readonly options: BrokerOptions;
@@ -197,6 +249,19 @@ export class Broker {
   private hint: MinerState | null = null;
   private readonly units = new Map<string, WorkUnit>();
   private readonly scratch: PickCandidate[] = [];
+  /** The free sets one pick draws from (the pool's, or those of a fence's regions); reused. */
+  private readonly drawSets: IndexedSet<MinerState>[] = [];
+  /** Member `i` of the concatenated `drawSets` (bound once: the sampled pick's accessor). */
+  private readonly drawAt = (i: number): MinerState => {
+    const sets = this.drawSets;
+    for (let k = 0; k < sets.length - 1; k++) {
+      const n = sets[k]!.size;
+      if (i < n) return sets[k]!.items[i]!;
+      i -= n;
+    }
+    return sets[sets.length - 1]!.items[i]!;
+  };
+  private readonly regionsOf: (account: string) => ReadonlySet<string> | null;
   private readonly setTimer: NonNullable<BrokerDeps['setTimer']>;
   private readonly clearTimer: NonNullable<BrokerDeps['clearTimer']>;
   /** Redundant execution of open-tier work; null when off. */
@@ -206,6 +271,7 @@ export class Broker {
   constructor(private readonly deps: BrokerDeps, options: Partial<BrokerOptions> = {}) {
     this.options = { ...BROKER_DEFAULTS, ...options };
     this.weightOf = deps.weightOf ?? (() => 1);
+    this.regionsOf = deps.regionsOf ?? (() => null);
     this.random = deps.pickRandom ?? xorshift();
     this.setTimer = deps.setTimer ?? ((fn, ms) => setTimeout(fn, ms));
     this.clearTimer = deps.clearTimer ?? ((t) => clearTimeout(t));
@@ -243,13 +309,14 @@ export class Broker {
    */
   submit(req: WorkRequest, onDone: (outcome: WorkOutcome) => void, exclude: Set<string> | null = null): WorkUnit {
     const key = queueKey(req.dservice, req.tier);
+    const regions = this.regionsOf(req.account);
     if (exclude === null && this.redundancy !== null && req.tier === 'open') {
       const settings = this.redundancy.settingsOf(req.dservice);
       if (settings !== null) {
         // Checked or not is drawn for the miner that runs it now. A unit that will wait in the
         // queue may go to any miner (a new one too), so it is drawn as for a new miner: checked.
         const queue = this.queues.get(key);
-        const next = queue !== undefined && this.liveHead(queue) !== undefined ? null : this.pick(key, null, null);
+        const next = queue !== undefined && this.liveHead(queue) !== undefined ? null : this.pick(key, null, null, regions);
         this.hint = next;
         try {
           return this.redundancy.run(req, onDone, this.redundancy.shouldCheck(next?.id ?? null, settings));
@@ -281,11 +348,16 @@ export class Broker {
       minerId: null,
       failedOn: null,
       exclude,
+      regions,
       timer: null,
       onDone,
     };
     const queue = this.queues.get(key);
-    const miner = queue === undefined || this.liveHead(queue) === undefined ? this.pick(key, null, exclude) : null;
+    const head = queue === undefined ? undefined : this.liveHead(queue);
+    // Behind a head only some miners may take (a replica, or fenced to regions), free miners may be
+    // left that no queued unit may use (fill and pump leave none that one could): the new unit is
+    // tried on them at once rather than queued behind work that cannot go there.
+    const miner = head === undefined || head.exclude !== null || head.regions !== null ? this.pick(key, null, exclude, regions) : null;
     if (miner === null) {
       const q = queue ?? this.queueFor(key);
       const mine = q.depthOf(req.account);
@@ -302,8 +374,6 @@ export class Broker {
       this.units.set(unit.id, unit);
       unit.timer = this.setTimer(() => this.expire(unit), req.timeoutMs);
       q.push(unit);
-      // A replica at the head that free miners may not take must not keep them idle.
-      if (this.liveHead(q)!.exclude !== null) this.pump(key);
       return unit;
     }
     this.counters.submitted++;
@@ -349,6 +419,8 @@ export class Broker {
       dservices: new Set(),
       slots: ad.slots,
       memoryMb: ad.resources.memoryMb,
+      region: null,
+      regionKeys: [],
       inFlight: new Map(),
       dsSlots: new Map(),
       dsInUse: new Map(),
@@ -367,6 +439,8 @@ export class Broker {
     m.tier = ad.tier;
     m.slots = ad.slots;
     m.memoryMb = ad.resources.memoryMb;
+    m.region = ad.region ?? null;
+    m.regionKeys = regionKeys(ad.region);
     m.dservices = new Set(ad.dservices.map((d) => d.name));
     m.dsSlots = new Map(ad.dservices.map((d) => [d.name, Math.min(d.slots ?? ad.slots, ad.slots)]));
     for (const name of m.dsInUse.keys()) if (!m.dservices.has(name)) m.dsInUse.delete(name);
@@ -375,8 +449,9 @@ export class Broker {
       if (!this.fits(m, name)) continue;
       const key = queueKey(name, m.tier);
       let pool = this.pools.get(key);
-      if (pool === undefined) this.pools.set(key, (pool = { key, dservice: name, members: new IndexedSet(), free: new IndexedSet(), latencySum: 0, latencyKnown: 0 }));
+      if (pool === undefined) this.pools.set(key, (pool = { key, dservice: name, members: new IndexedSet(), free: new IndexedSet(), membersIn: new Map(), freeIn: new Map(), latencySum: 0, latencyKnown: 0 }));
       pool.members.add(m);
+      for (const k of m.regionKeys) setIn(pool.membersIn, k, m, true);
       m.pools.push(pool);
       if (m.latencyMs !== null) {
         pool.latencySum += m.latencyMs;
@@ -493,19 +568,24 @@ export class Broker {
    * Whether a connected miner could ever take work of this DService and tier (busy or not): one
    * that runs it in the tier, has the memory and is not draining. O(1) unless all are draining.
    */
-  servable(dservice: string, tier: Tier): boolean {
+  servable(dservice: string, tier: Tier, regions: ReadonlySet<string> | null = null): boolean {
     const pool = this.pools.get(queueKey(dservice, tier));
     if (pool === undefined) return false;
-    if (pool.free.size > 0) return true;
-    for (const m of pool.members.items) if (!m.draining) return true;
+    if (regions === null) {
+      if (pool.free.size > 0) return true;
+      for (const m of pool.members.items) if (!m.draining) return true;
+      return false;
+    }
+    for (const r of regions) if (pool.freeIn.has(r)) return true;
+    for (const r of regions) for (const m of pool.membersIn.get(r)?.items ?? []) if (!m.draining) return true;
     return false;
   }
 
   /** Every connected miner that advertises `dservice` (for diagnoses; allocates). */
-  minersOf(dservice: string): { id: string; tier: Tier; memoryMb: number; slots: number; inUse: number; draining: boolean }[] {
+  minersOf(dservice: string): { id: string; tier: Tier; memoryMb: number; slots: number; inUse: number; draining: boolean; region: string | null }[] {
     const out = [];
     for (const m of this.miners.values()) {
-      if (m.dservices.has(dservice)) out.push({ id: m.id, tier: m.tier, memoryMb: m.memoryMb, slots: m.dsSlots.get(dservice) ?? m.slots, inUse: m.dsInUse.get(dservice) ?? 0, draining: m.draining });
+      if (m.dservices.has(dservice)) out.push({ id: m.id, tier: m.tier, memoryMb: m.memoryMb, slots: m.dsSlots.get(dservice) ?? m.slots, inUse: m.dsInUse.get(dservice) ?? 0, draining: m.draining, region: m.region });
     }
     return out;
   }
@@ -521,7 +601,7 @@ export class Broker {
   // ---- status -----------------------------------------------------------------------------
 
   snapshot(): {
-    miners: { id: string; tier: Tier; dservices: string[]; slots: number; inUse: number; latencyMs: number | null; draining: boolean; completed: number; failed: number }[];
+    miners: { id: string; tier: Tier; region: string | null; dservices: string[]; slots: number; inUse: number; latencyMs: number | null; draining: boolean; completed: number; failed: number }[];
     queues: { dservice: string; tier: Tier; depth: number; accounts: number; oldestMs: number }[];
     counters: BrokerCounters;
     pending: number;
@@ -530,7 +610,7 @@ export class Broker {
     const now = this.deps.now();
     return {
       miners: [...this.miners.values()].map((m) => ({
-        id: m.id, tier: m.tier, dservices: [...m.dservices], slots: m.slots, inUse: m.inFlight.size,
+        id: m.id, tier: m.tier, region: m.region, dservices: [...m.dservices], slots: m.slots, inUse: m.inFlight.size,
         latencyMs: m.latencyMs === null ? null : Math.round(m.latencyMs * 1000) / 1000, draining: m.draining, completed: m.completed, failed: m.failed,
       })),
       queues: [...this.queues.entries()].map(([key, q]) => {
@@ -552,9 +632,9 @@ export class Broker {
     return q;
   }
 
-  /** The oldest queued unit `minerId` may take (used when the head excludes it). */
-  private firstAllowed(q: FairQueue<WorkUnit>, minerId: string): WorkUnit | undefined {
-    for (const u of q) if (u.state === 'queued' && (u.exclude === null || !u.exclude.has(minerId))) return u;
+  /** The oldest queued unit `m` may take (used when the head may not run on it). */
+  private firstAllowed(q: FairQueue<WorkUnit>, m: MinerState): WorkUnit | undefined {
+    for (const u of q) if (u.state === 'queued' && admits(u, m)) return u;
     return undefined;
   }
 
@@ -568,40 +648,68 @@ export class Broker {
     return head;
   }
 
-  private pick(key: string, avoid: string[] | null, exclude: Set<string> | null = null): MinerState | null {
+  private pick(key: string, avoid: string[] | null, exclude: Set<string> | null = null, regions: ReadonlySet<string> | null = null): MinerState | null {
     const pool = this.pools.get(key);
     if (pool === undefined || pool.free.size === 0) return null;
-    const free = pool.free.items;
+    // Draw from the pool's free set, or for a fenced unit from the free sets of its regions only,
+    // so a unit of a small region is not left to chance among a large pool's other miners.
+    const sets = this.drawSets;
+    sets.length = 0;
+    let n = 0;
+    if (regions === null) {
+      sets.push(pool.free);
+      n = pool.free.size;
+    } else {
+      for (const r of regions) {
+        const s = pool.freeIn.get(r);
+        if (s === undefined) continue;
+        sets.push(s);
+        n += s.size;
+      }
+      if (n === 0) return null;
+    }
     const hint = this.hint;
     if (hint !== null) {
       this.hint = null;
-      if (pool.free.has(hint) && (exclude === null || !exclude.has(hint.id)) && (avoid === null || !avoid.includes(hint.id))) return hint;
+      if (pool.free.has(hint) && (exclude === null || !exclude.has(hint.id)) && (regions === null || inFence(hint, regions)) && (avoid === null || !avoid.includes(hint.id))) {
+        sets.length = 0;
+        return hint;
+      }
     }
-    if (free.length > EXACT_LIMIT) {
+    if (n > EXACT_LIMIT) {
       const v = this.view;
       v.dservice = pool.dservice;
       v.fallback = pool.latencyKnown > 0 ? pool.latencySum / pool.latencyKnown : 1;
       v.avoid = avoid;
       v.exclude = exclude;
-      const m = pickSampled(free, this.random, v);
+      v.regions = regions;
+      const m = pickSampledIn(n, this.drawAt, this.random, v);
       v.avoid = null;
       v.exclude = null;
-      if (m !== null) return m;
+      v.regions = null;
+      if (m !== null) {
+        sets.length = 0;
+        return m;
+      }
     }
-    // The exact rule over the free set. Each miner's candidate view is kept and refreshed in place,
-    // and the list reused (pickMiner keeps no reference).
+    // The exact rule over the free set(s). Each miner's candidate view is kept and refreshed in
+    // place, and the list reused (pickMiner keeps no reference). A miner under two of a fence's
+    // regions (`eu`, `eu-west`) is listed twice, which changes nothing.
     const dservice = pool.dservice;
     const list = this.scratch;
     list.length = 0;
-    for (const m of free) {
-      let c = m.candidates.get(dservice);
-      if (c === undefined) m.candidates.set(dservice, (c = { id: m.id, slots: 0, inFlight: 0, latencyMs: null, active: false, m }));
-      c.slots = m.dsSlots.get(dservice) ?? m.slots;
-      c.inFlight = m.dsInUse.get(dservice) ?? 0;
-      c.latencyMs = m.latencyMs;
-      c.active = exclude === null || !exclude.has(m.id);
-      list.push(c);
+    for (const s of sets) {
+      for (const m of s.items) {
+        let c = m.candidates.get(dservice);
+        if (c === undefined) m.candidates.set(dservice, (c = { id: m.id, slots: 0, inFlight: 0, latencyMs: null, active: false, m }));
+        c.slots = m.dsSlots.get(dservice) ?? m.slots;
+        c.inFlight = m.dsInUse.get(dservice) ?? 0;
+        c.latencyMs = m.latencyMs;
+        c.active = exclude === null || !exclude.has(m.id);
+        list.push(c);
+      }
     }
+    sets.length = 0;
     const best = pickMiner(list, avoid);
     list.length = 0;
     return best?.m ?? null;
@@ -616,7 +724,11 @@ export class Broker {
   /** Puts the miner in or out of the free index of each of its pools after its slots changed. */
   private refreshFree(m: MinerState): void {
     const open = m.active && !m.draining && m.inFlight.size < m.slots;
-    for (const p of m.pools) p.free.set(m, open && (m.dsInUse.get(p.dservice) ?? 0) < (m.dsSlots.get(p.dservice) ?? m.slots));
+    for (const p of m.pools) {
+      const free = open && (m.dsInUse.get(p.dservice) ?? 0) < (m.dsSlots.get(p.dservice) ?? m.slots);
+      p.free.set(m, free);
+      for (const k of m.regionKeys) setIn(p.freeIn, k, m, free);
+    }
   }
 
   /** The miner no longer holds the unit: its slot (and its DService's) is free. */
@@ -658,7 +770,7 @@ export class Broker {
         const q = this.queues.get(p.key);
         if (q === undefined) continue;
         let head = this.liveHead(q);
-        if (head !== undefined && head.exclude !== null && head.exclude.has(m.id)) head = this.firstAllowed(q, m.id);
+        if (head !== undefined && !admits(head, m)) head = this.firstAllowed(q, m);
         if (head !== undefined && (bestHead === undefined || head.enqueuedAt < bestHead.enqueuedAt)) {
           best = q;
           bestHead = head;
@@ -680,12 +792,13 @@ export class Broker {
     for (;;) {
       const head = this.liveHead(q);
       if (head === undefined) return;
-      const m = this.pick(key, head.failedOn, head.exclude);
+      const m = this.pick(key, head.failedOn, head.exclude, head.regions);
       if (m === null) {
-        // The head is a replica no free miner may take: free miners take what is behind it.
-        // Backwards: a miner that fill() takes out of the free set is swapped with one already seen.
+        // The head is a replica, or fenced to regions, and no free miner may take it: free miners
+        // take what is behind it. Backwards: a miner that fill() takes out of the free set is
+        // swapped with one already seen.
         const free = this.pools.get(key)?.free.items;
-        if (head.exclude !== null && free !== undefined) for (let i = free.length - 1; i >= 0; i--) if (free[i] !== undefined) this.fill(free[i]!);
+        if ((head.exclude !== null || head.regions !== null) && free !== undefined) for (let i = free.length - 1; i >= 0; i--) if (free[i] !== undefined) this.fill(free[i]!);
         return;
       }
       q.shift();
@@ -756,6 +869,10 @@ export class Broker {
     for (const p of m.pools) {
       p.members.delete(m);
       p.free.delete(m);
+      for (const k of m.regionKeys) {
+        setIn(p.membersIn, k, m, false);
+        setIn(p.freeIn, k, m, false);
+      }
       if (m.latencyMs !== null) {
         p.latencySum -= m.latencyMs;
         if (--p.latencyKnown === 0) p.latencySum = 0;

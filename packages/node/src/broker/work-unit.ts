@@ -48,6 +48,12 @@ export interface WorkUnit extends WorkRequest {
    * the broker with every miner a replica is sent to, so each replica runs on a distinct miner.
    */
   exclude: Set<string> | null;
+  /**
+   * The data regions its account allows (one set shared by all the account's units, see
+   * `AccountPolicies.regionsOf`); null: anywhere. Hard like `exclude`: a miner outside them (or
+   * advertising no region) never gets the unit, replicas included.
+   */
+  regions: ReadonlySet<string> | null;
   timer: ReturnType<typeof setTimeout> | null;
   onDone: (outcome: WorkOutcome) => void;
 }
