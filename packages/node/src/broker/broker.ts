@@ -146,6 +146,20 @@ export interface MinerState {
   seq: number;
   /** The pools (queue keys) it is a member of. */
   pools: Pool[];
+  /** What placement reads of its last advertisement (`membershipKey`), to tell a change from a repeat. */
+  advertKey: string;
+}
+
+/**
+ * What of an advertisement placement and the pools read (tier, slots, DServices, resources,
+ * region, location, price floor), as one string: an advertisement that repeats it changes nothing.
+ */
+export function membershipKey(ad: AdvertiseFrame): string {
+  const r = ad.resources;
+  return JSON.stringify([
+    ad.tier, ad.slots, ad.dservices.map((d) => [d.name, d.version, d.digest, d.slots ?? null]),
+    r.cpus, r.memoryMb, r.diskMb ?? null, r.gpus ?? null, r.bandwidthMbps ?? null, ad.location ?? null, ad.region ?? null, ad.priceFloor ?? null,
+  ]);
 }
 
 /** The miners that may take work of one (DService, tier) queue, and the index of those free now. */
@@ -399,8 +413,10 @@ export class Broker {
 
   /** A miner authenticated and advertised (or re-advertised) what it runs. */
   /**
-   * Bumped whenever a miner joins, advertises again, drains or leaves: a reader that saw the same
-   * value knows the pool's membership is as it was (placement skips its idle rounds on it).
+   * Bumped whenever a miner joins, advertises something new, drains, resumes or leaves: a reader
+   * that saw the same value knows the pool's membership is as it was (placement skips its idle
+   * rounds on it). An advertisement that only repeats the last one does not bump it: a miner
+   * re-advertising in a loop would otherwise force a full placement round (O(miners)) each time.
    */
   membershipVersion = 0;
 
@@ -410,8 +426,9 @@ export class Broker {
   }
 
   addMiner(id: string, ad: AdvertiseFrame): void {
-    this.membershipVersion++;
     const existing = this.miners.get(id);
+    const advertKey = membershipKey(ad);
+    if (existing === undefined || existing.draining || existing.advertKey !== advertKey) this.membershipVersion++;
     if (existing !== undefined) this.leavePools(existing);
     const m: MinerState = existing ?? {
       id,
@@ -433,7 +450,9 @@ export class Broker {
       candidates: new Map(),
       seq: this.minerSeq++,
       pools: [],
+      advertKey,
     };
+    m.advertKey = advertKey;
     // A drained miner that advertises again wants work again (its owner resumed it).
     m.draining = false;
     m.tier = ad.tier;
@@ -579,6 +598,13 @@ export class Broker {
     for (const r of regions) if (pool.freeIn.has(r)) return true;
     for (const r of regions) for (const m of pool.membersIn.get(r)?.items ?? []) if (!m.draining) return true;
     return false;
+  }
+
+  /** Units of (dservice, tier) sent to miners and not finished: O(units held), not O(miners), no allocation. */
+  runningOf(dservice: string, tier: Tier): number {
+    let n = 0;
+    for (const u of this.units.values()) if (u.state === 'sent' && u.dservice === dservice && u.tier === tier) n++;
+    return n;
   }
 
   /** Every connected miner that advertises `dservice` (for diagnoses; allocates). */
