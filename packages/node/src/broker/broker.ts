@@ -98,6 +98,9 @@ export interface BrokerDeps {
   regionsOf?: (account: string) => ReadonlySet<string> | null;
 }
 
+/** Waiting accounts `regionsWaiting` reads before it calls the demand "anywhere". */
+const REGION_SCAN_LIMIT = 256;
+
 /** Region keys a miner is known by, at most this many (its region and the parents it is under). */
 const MAX_REGION_KEYS = 8;
 
@@ -614,6 +617,24 @@ export class Broker {
       if (m.dservices.has(dservice)) out.push({ id: m.id, tier: m.tier, memoryMb: m.memoryMb, slots: m.dsSlots.get(dservice) ?? m.slots, inUse: m.dsInUse.get(dservice) ?? 0, draining: m.draining, region: m.region });
     }
     return out;
+  }
+
+  /**
+   * Where the work waiting in one (DService, tier) queue may run (placement starts instances
+   * there): anywhere when an account waiting has no regions (or more than `REGION_SCAN_LIMIT` wait),
+   * else the union of the waiting accounts' regions; empty when nothing waits.
+   */
+  regionsWaiting(dservice: string, tier: Tier): { anywhere: boolean; regions: string[] } {
+    const q = this.queues.get(queueKey(dservice, tier));
+    const regions = new Set<string>();
+    if (q === undefined) return { anywhere: false, regions: [] };
+    let n = 0;
+    for (const account of q.accounts()) {
+      const fence = this.regionsOf(account);
+      if (fence === null || ++n > REGION_SCAN_LIMIT) return { anywhere: true, regions: [] };
+      for (const r of fence) regions.add(r);
+    }
+    return { anywhere: false, regions: [...regions] };
   }
 
   /** Queue state of one (DService, tier): depth, accounts waiting, the next unit's wait. */

@@ -85,3 +85,34 @@ describe('diagnose', () => {
     });
   });
 });
+
+describe('diagnose: the account\'s data regions', () => {
+  it('names the regions when no miner in them runs the DService, and where the miners are', () => {
+    const d = diagnose(input({ account: 'acme', regions: ['eu'], miners: [miner({ region: 'us-east' }), miner({ region: 'us-east' }), miner({ region: null })] }));
+    expect(d).toMatchObject({ runnable: false, reason: 'no_miner_in_region', regions: ['eu'], miners: { eligible: 0 } });
+    expect(d.message).toMatch(/no open-tier miner in the account's regions \(eu\) runs img; the miners that can run it are in: us-east \(2\), no region \(1\)/);
+    const e = refusalOf(d);
+    expect(e.code).toBe('dservice_unavailable');
+    expect(e.details).toMatchObject({ reason: 'no_miner_in_region', regions: ['eu'] });
+  });
+
+  it('a miner in a sub-region counts; only miners in the regions are eligible; busy in-region miners queue the work', () => {
+    const d = diagnose(input({ account: 'acme', regions: ['eu'], miners: [miner({ region: 'eu-west', inUse: 2 }), miner({ region: 'us' })] }));
+    expect(d).toMatchObject({ runnable: true, reason: null, miners: { eligible: 1, freeSlots: 0 } });
+    expect(diagnose(input({ account: 'acme', regions: null, miners: [miner({ region: 'us' })] })).runnable).toBe(true);
+  });
+
+  it('an earlier reason wins (tier, memory); draining in-region miners are all_draining', () => {
+    expect(diagnose(input({ regions: ['eu'], miners: [miner({ region: 'us', memoryMb: 10 })] })).reason).toBe('not_enough_memory');
+    expect(diagnose(input({ regions: ['eu'], miners: [miner({ region: 'eu', draining: true }), miner({ region: 'us' })] })).reason).toBe('all_draining');
+  });
+
+  it('placement that can start an instance in the regions lets the work wait; one that cannot says both', () => {
+    const miners = [miner({ region: 'us' })];
+    const placing = diagnose(input({ regions: ['eu'], miners, placement: { state: 'placeable', eligible: 1, estimateMs: 3000, basis: 'default' } }));
+    expect(placing.runnable).toBe(true);
+    const blocked = diagnose(input({ regions: ['eu'], miners, placement: { state: 'blocked', reason: 'no_eligible_miner', blocking: 'region', message: "no online miner in tier open in the account's regions (eu)" } }));
+    expect(blocked).toMatchObject({ runnable: false, reason: 'no_miner_in_region' });
+    expect(blocked.message).toMatch(/nor can it be placed: no online miner in tier open in the account's regions \(eu\)/);
+  });
+});

@@ -8,6 +8,7 @@
  * refused only when no connected miner could ever take it.
  */
 import { CgnError, type Tier } from '@cgn/protocol';
+import { regionAllowed } from '@cgn/scheduler';
 import type { QuotaUsage } from '../accounts/quotas.js';
 import type { PlacementView } from '../placement/controller.js';
 
@@ -29,6 +30,8 @@ export interface MinerView {
   slots: number;
   inUse: number;
   draining: boolean;
+  /** Data region it advertised; null or absent: none (outside every account's regions). */
+  region?: string | null;
 }
 
 export interface DiagnoseInput {
@@ -40,6 +43,8 @@ export interface DiagnoseInput {
   miners: readonly MinerView[];
   queue: { depth: number; accounts: number; oldestMs: number; accountDepth: number | null };
   account: string | null;
+  /** The account's data regions (null or absent: anywhere); a miner outside them cannot take its work. */
+  regions?: readonly string[] | null;
   /** The account's quota use and the refusal `take` would give now (null: no account asked about). */
   quota: { usage: QuotaUsage; refusal: CgnError | null } | null;
   /**
@@ -53,6 +58,8 @@ export interface Diagnosis {
   dservice: string;
   tier: Tier;
   account: string | null;
+  /** The account's data regions the diagnosis held it to; null: anywhere. */
+  regions: readonly string[] | null;
   /** Whether a request sent now would be taken (run at once or queued). */
   runnable: boolean;
   /** Why not (null when runnable). */
@@ -64,7 +71,7 @@ export interface Diagnosis {
     /** Advertise the DService, any tier. */
     advertising: number;
     byTier: Record<Tier, number>;
-    /** In the tier, with the memory, not draining: could take the work. */
+    /** In the tier, with the memory, in the account's regions, not draining: could take the work. */
     eligible: number;
     /** Of those, slots free right now. */
     freeSlots: number;
@@ -78,7 +85,7 @@ export interface Diagnosis {
 }
 
 /** Reasons placement can lift: no connected miner runs it (in the tier, with the memory, not draining). */
-const PLACEABLE: ReadonlySet<BlockReason> = new Set(['no_miner', 'no_miner_in_tier', 'not_enough_memory', 'all_draining']);
+const PLACEABLE: ReadonlySet<BlockReason> = new Set(['no_miner', 'no_miner_in_tier', 'not_enough_memory', 'no_miner_in_region', 'all_draining']);
 
 const BLOCKING: Record<string, BlockReason> = { online: 'no_miner', tier: 'no_miner_in_tier', region: 'no_miner_in_region', memory: 'not_enough_memory' };
 
@@ -107,7 +114,10 @@ export function diagnose(input: DiagnoseInput): Diagnosis {
   const byTier: Record<Tier, number> = { open: 0, attested: 0, dedicated: 0 };
   let inTier = 0;
   let withMemory = 0;
+  let inRegions = 0;
   let eligible = 0;
+  const regions = input.regions ?? null;
+  const elsewhere = new Map<string, number>();
   let freeSlots = 0;
   let largest: number | null = null;
   const need = descriptor?.memoryMb ?? 0;
@@ -118,6 +128,12 @@ export function diagnose(input: DiagnoseInput): Diagnosis {
     largest = largest === null ? m.memoryMb : Math.max(largest, m.memoryMb);
     if (m.memoryMb < need) continue;
     withMemory++;
+    if (regions !== null && !regionAllowed(m.region ?? undefined, regions)) {
+      const where = m.region ?? 'no region';
+      elsewhere.set(where, (elsewhere.get(where) ?? 0) + 1);
+      continue;
+    }
+    inRegions++;
     if (m.draining) continue;
     eligible++;
     freeSlots += Math.max(0, m.slots - m.inUse);
@@ -131,6 +147,10 @@ export function diagnose(input: DiagnoseInput): Diagnosis {
       return ['no_miner_in_tier', `no ${tier}-tier miner runs ${dservice}; miners run it in: ${tiers}. Send cgn-tier with one of those, or wait for a ${tier}-tier miner`];
     }
     if (withMemory === 0) return ['not_enough_memory', `${dservice} needs ${need} MB of memory (resources.memoryMb) and the largest ${tier}-tier miner running it has ${largest} MB; no miner here can run it`];
+    if (inRegions === 0) {
+      const where = [...elsewhere].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).slice(0, 8).map(([r, n]) => `${r} (${n})`).join(', ');
+      return ['no_miner_in_region', `no ${tier}-tier miner in the account's regions (${regions!.join(', ')}) runs ${dservice}; the miners that can run it are in: ${where}. Work of account ${input.account ?? '?'} runs only in its data regions (set at central); wait for a miner there, or change the account's regions`];
+    }
     if (eligible === 0) return ['all_draining', `every ${tier}-tier miner that runs ${dservice} is draining; try again shortly`];
     if (quotaRefusal !== null) return ['quota', quotaRefusal.message];
     const wait = freeSlots > 0 ? `${freeSlots} slot${freeSlots === 1 ? '' : 's'} free: it runs at once` : `all ${eligible} miner${eligible === 1 ? ' is' : 's are'} busy: it waits in the queue (${input.queue.depth} queued, ${input.queue.accounts} account${input.queue.accounts === 1 ? '' : 's'} waiting, fair shares)`;
@@ -143,6 +163,7 @@ export function diagnose(input: DiagnoseInput): Diagnosis {
     dservice,
     tier,
     account: input.account,
+    regions,
     runnable: finalReason === null,
     reason: finalReason,
     message: finalMessage,
@@ -158,6 +179,6 @@ export function diagnose(input: DiagnoseInput): Diagnosis {
 export function refusalOf(d: Diagnosis): CgnError {
   return new CgnError(d.reason === 'unknown_dservice' ? 'unknown_dservice' : 'dservice_unavailable', d.message, {
     retryable: d.reason !== 'unknown_dservice',
-    details: { reason: d.reason, dservice: d.dservice, tier: d.tier, ...(d.needs !== null ? { needsMemoryMb: d.needs.memoryMb } : {}), miners: d.miners, ...(d.placement !== null ? { placement: d.placement } : {}) },
+    details: { reason: d.reason, dservice: d.dservice, tier: d.tier, ...(d.regions !== null ? { regions: d.regions } : {}), ...(d.needs !== null ? { needsMemoryMb: d.needs.memoryMb } : {}), miners: d.miners, ...(d.placement !== null ? { placement: d.placement } : {}) },
   });
 }
