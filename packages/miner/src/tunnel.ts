@@ -456,12 +456,13 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
   private onProbe(c: Conn, f: ProbeFrame): void {
     const probe = this.opts.probe;
     if (probe === undefined) {
-      c.out.push(frame({ t: 'error', code: 'forbidden', message: 'this miner does not answer capability probes' }));
+      // The probe's id, so the node ends that probe now instead of at its timeout.
+      c.out.push(frame({ t: 'error', id: f.id, code: 'forbidden', message: 'this miner does not answer capability probes' }));
       return;
     }
     // One probe at a time: each may start a worker thread per chain, and a node must not stack them.
     if (this.probing) {
-      c.out.push(frame({ t: 'error', code: 'rate_limited', message: 'a capability probe is running already; one at a time' }));
+      c.out.push(frame({ t: 'error', id: f.id, code: 'rate_limited', message: 'a capability probe is running already; one at a time' }));
       return;
     }
     this.probing = true;
@@ -472,7 +473,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
         },
         (err: unknown) => {
           this.log.warn({ err: (err as Error).message }, 'capability probe failed');
-          if (c.phase === 'ready') c.out.push(frame({ t: 'error', code: 'internal', message: excerpt(`capability probe failed: ${(err as Error).message}`) }));
+          if (c.phase === 'ready') c.out.push(frame({ t: 'error', id: f.id, code: 'internal', message: excerpt(`capability probe failed: ${(err as Error).message}`) }));
         },
       )
       .finally(() => (this.probing = false));

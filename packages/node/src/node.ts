@@ -204,6 +204,7 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
       httpRoute: (req, res) => packages.handle(req, res),
       onPlaced: (id, f) => placement?.onPlaced(id, f),
       onProbed: (id, f) => placer?.onProbed(id, f),
+      onProbeError: (id, probeId, message) => placer?.probes?.onRefused(id, probeId, message) ?? false,
       ...(openTier !== null ? { checkAdvert: openTier.checkAdvert, minerGone: (id: string) => openTier.gate.forget(id) } : {}),
       onPayoutAddress: (id, address) => {
         if (minerPayTo.get(id) === address.toLowerCase()) return;

@@ -50,7 +50,8 @@ export interface ConnectedMiner {
 
 export interface ProbeSource {
   resultOf(minerId: string): ProbeResult | undefined;
-  probe(minerId: string, claimedCpus: number): void;
+  /** `group`: miners of one group (tier) wait in one line; the lines take turns. */
+  probe(minerId: string, claimedCpus: number, group?: string): void;
   forget(minerId: string): void;
 }
 
@@ -364,7 +365,7 @@ export class PlacementController {
       seen.add(m.id);
       if (this.knownMiners.has(m.id)) continue;
       this.knownMiners.add(m.id);
-      probes?.probe(m.id, m.advert.resources.cpus);
+      probes?.probe(m.id, m.advert.resources.cpus, m.tier);
     }
     for (const id of this.knownMiners) {
       if (seen.has(id)) continue;

@@ -44,12 +44,13 @@ export function resolvePlacementOptions(input: PlacementOptionsInput = {}): Plac
   if (!(Number.isSafeInteger(o.defaultMaxInstances) && o.defaultMaxInstances >= 1)) throw new Error('option placement.defaultMaxInstances: must be an integer of at least 1');
   if (o.probe !== false) {
     const p = o.probe;
-    for (const k of ['steps', 'checkpoints', 'maxChains', 'segments', 'timeoutMs'] as const) {
+    for (const k of ['steps', 'checkpoints', 'maxChains', 'segments', 'timeoutMs', 'deadlineMs', 'rounds', 'maxHashesPerSecPerCore', 'maxQueue'] as const) {
       if (!(Number.isSafeInteger(p[k]) && p[k] >= 1)) throw new Error(`option placement.probe.${k}: must be an integer of at least 1`);
     }
     if (!(Number.isSafeInteger(p.payloadBytes) && p.payloadBytes >= 0 && p.payloadBytes <= 4 * 1024 * 1024)) throw new Error('option placement.probe.payloadBytes: must be an integer from 0 to 4 MiB');
     if (p.checkpoints > 1024 || p.steps / p.checkpoints < 1) throw new Error('option placement.probe.checkpoints: must be at most 1024 and at most steps');
     if (p.maxChains > 64) throw new Error('option placement.probe.maxChains: must be at most 64');
+    if (p.rounds > 10) throw new Error('option placement.probe.rounds: must be at most 10');
   }
   return o;
 }

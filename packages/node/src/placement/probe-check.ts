@@ -9,6 +9,14 @@
  *   K cores    K chains of S steps at once (K = claimed CPUs, capped): tK likewise
  *   cpus       the parallel speed-up K t1 / tK, rounded, within 1..K
  *
+ * The rtt, one-core and K-core phases run `rounds` times each and the fastest counts: a miner can
+ * only slow an answer down, never speed it up, so the minimum is the closest to the machine (and
+ * to the network) and the least disturbed by noise. A fresh seed per round leaves nothing to
+ * precompute. A speed no honest miner reaches (more than `maxHashesPerSecPerCore` on a chain,
+ * i.e. the work was done elsewhere, faster, or not as asked) makes the probe implausible, which
+ * counts like a failed probe. No more CPUs are credited than chains ran (at most `maxChains`,
+ * at most the claim), whatever the claim.
+ *
  * Each chain answer is spot-checked on a few random segments (`every` hashes each for the node):
  * a miner that skips or fakes links fails with high probability. Memory, disk and GPUs cannot be
  * checked this way: they are taken from the miner's own answer and marked self-reported.
@@ -30,9 +38,23 @@ export interface ProbeOptions {
   payloadBytes: number;
   /** Time one phase's answer may take, ms. Default 20,000. */
   timeoutMs: number;
+  /** Time a whole probe may take (all phases and rounds), ms. Default 30,000. */
+  deadlineMs: number;
+  /** Rounds of the rtt, one-core and K-core phases; the fastest of each counts. Default 3. */
+  rounds: number;
+  /**
+   * The fastest a core plausibly hashes a chain, hashes/s. The miner's JavaScript does about
+   * 0.3-1 million on today's machines; default 4 million.
+   */
+  maxHashesPerSecPerCore: number;
+  /** Miners waiting for a probe; a miner beyond counts as failed (`queue full`) until there is room. Default 1024. */
+  maxQueue: number;
 }
 
-export const PROBE_DEFAULTS: ProbeOptions = { steps: 30_000, checkpoints: 100, maxChains: 8, segments: 4, payloadBytes: 1024 * 1024, timeoutMs: 20_000 };
+export const PROBE_DEFAULTS: ProbeOptions = {
+  steps: 30_000, checkpoints: 100, maxChains: 8, segments: 4, payloadBytes: 1024 * 1024, timeoutMs: 20_000,
+  deadlineMs: 30_000, rounds: 3, maxHashesPerSecPerCore: 4_000_000, maxQueue: 1024,
+};
 
 export type ProbePhase = 'rtt' | 'bandwidth' | 'one' | 'parallel';
 
@@ -112,6 +134,21 @@ export function measure(t: ProbeTimings): Measurement {
     bandwidthMbps: Math.max(1, Math.min(1_000_000, Math.round(bits / 1000 / net(t.bandwidthMs)))),
     rttMs: Math.round(t.rttMs * 1000) / 1000,
   };
+}
+
+/**
+ * Why timings no honest miner produces are implausible (null: plausible): a chain hashed faster
+ * than a core can, alone or with the others at once.
+ */
+export function implausible(t: ProbeTimings, maxHashesPerSecPerCore: number): string | null {
+  const net = (ms: number) => Math.max(1, ms - t.rttMs);
+  const one = (t.steps * 1000) / net(t.oneMs);
+  if (one > maxHashesPerSecPerCore) return `one chain hashed at ${Math.round(one)}/s, more than a core plausibly does (${maxHashesPerSecPerCore}/s)`;
+  if (t.parallelMs !== undefined) {
+    const each = (t.steps * 1000) / net(t.parallelMs);
+    if (each > maxHashesPerSecPerCore) return `${t.chains} chains hashed at ${Math.round(each)}/s each, more than a core plausibly does (${maxHashesPerSecPerCore}/s)`;
+  }
+  return null;
 }
 
 /** The resources the scheduler believes measured: CPUs and bandwidth by the node, the rest self-reported. */

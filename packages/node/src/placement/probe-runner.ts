@@ -2,11 +2,18 @@
  * Runs the capability probe on miners as they join (one probe per miner at a time, a few miners
  * at once), through the tunnel: sends `probe` frames, times the `probed` answers, verifies them
  * (`probe-check.ts`) and keeps the result beside what the miner claimed. A probe that times out,
- * errs or does not verify leaves the miner unmeasured, with the reason logged and kept.
+ * errs, is refused, does not verify or is implausibly fast fails, with the reason logged and
+ * kept (placement then counts the miner as the least it could be).
+ *
+ * Nobody can hold everyone's probes up for long: a probe has a deadline for all its phases
+ * (`deadlineMs`), a refusal ends it at once, and the queue is bounded (`maxQueue`) and fair:
+ * one FIFO per group (the miner's tier), taken in turn, so a flood of joining open-tier miners
+ * does not delay the others' probes. A miner that finds the queue full fails at once (`queue
+ * full`) and is probed when there is room.
  */
 import { frame, type OutgoingFrame, type ProbedFrame } from '@cgn/protocol';
 import type { Resources } from '@cgn/scheduler';
-import { measure, measuredResources, probeRequest, verifyProbed, PROBE_DEFAULTS, type Measurement, type ProbeOptions, type ProbePhase, type ProbeRequest } from './probe-check.js';
+import { implausible, measure, measuredResources, probeRequest, verifyProbed, PROBE_DEFAULTS, type Measurement, type ProbeOptions, type ProbePhase, type ProbeRequest, type ProbeTimings } from './probe-check.js';
 
 export type ProbeResult =
   | { ok: true; at: number; measured: Resources; measurement: Measurement; selfReported: readonly ['memoryMb', 'diskMb', 'gpus'] }
@@ -34,11 +41,18 @@ export class ProbeRunner {
   private readonly results = new Map<string, ProbeResult>();
   /** Per miner, its probe now (identity tells a reconnected miner's probe from the old one's). */
   private readonly running = new Map<string, { waiting: Waiting | null }>();
-  private readonly queue: { minerId: string; claimedCpus: number }[] = [];
+  /**
+   * Miners waiting for a probe: per group, oldest first (Maps: 10,000 joining miners made a list's
+   * scans quadratic). The group taken from goes last, so groups take turns.
+   */
+  private readonly queues = new Map<string, Map<string, number>>();
+  private readonly groupOf = new Map<string, string>();
+  /** Miners that found the queue full, oldest first: probed when there is room. */
+  private readonly overflow = new Map<string, { claimedCpus: number; group: string }>();
   private seq = 0;
   private active = 0;
   private stopped = false;
-  readonly counters = { probes: 0, measured: 0, failed: 0 };
+  readonly counters = { probes: 0, measured: 0, failed: 0, implausible: 0, queueFull: 0 };
 
   constructor(private readonly deps: ProbeRunnerDeps, options: Partial<ProbeOptions> = {}, private readonly concurrency = 4) {
     this.options = { ...PROBE_DEFAULTS, ...options };
@@ -49,10 +63,22 @@ export class ProbeRunner {
     return this.results.get(minerId);
   }
 
-  /** Probes a miner unless it was probed (or is being probed) since it joined. */
-  probe(minerId: string, claimedCpus: number): void {
-    if (this.stopped || this.results.has(minerId) || this.running.has(minerId) || this.queue.some((q) => q.minerId === minerId)) return;
-    this.queue.push({ minerId, claimedCpus });
+  /** Miners waiting for a probe (the queue and its overflow), for status and tests. */
+  get waiting(): { queued: number; overflow: number } {
+    return { queued: this.groupOf.size, overflow: this.overflow.size };
+  }
+
+  /** Probes a miner unless it was probed (or is being probed) since it joined; `group`: its turn-taking group (tier). */
+  probe(minerId: string, claimedCpus: number, group = ''): void {
+    if (this.stopped || this.results.has(minerId) || this.running.has(minerId) || this.groupOf.has(minerId)) return;
+    if (this.groupOf.size >= this.options.maxQueue) {
+      this.overflow.set(minerId, { claimedCpus, group });
+      this.counters.queueFull++;
+      // Until it is probed it counts as a failed probe would: believed least, not as it claims.
+      this.results.set(minerId, { ok: false, at: Date.now(), reason: `the probe queue is full (${this.options.maxQueue} miners wait); probed when there is room` });
+      return;
+    }
+    this.enqueue(minerId, claimedCpus, group);
     this.pump();
   }
 
@@ -62,8 +88,36 @@ export class ProbeRunner {
     const run = this.running.get(minerId);
     this.running.delete(minerId);
     run?.waiting?.resolve('the miner disconnected');
-    const i = this.queue.findIndex((q) => q.minerId === minerId);
-    if (i >= 0) this.queue.splice(i, 1);
+    const group = this.groupOf.get(minerId);
+    if (group !== undefined) {
+      this.groupOf.delete(minerId);
+      const q = this.queues.get(group);
+      q?.delete(minerId);
+      if (q?.size === 0) this.queues.delete(group);
+    }
+    this.overflow.delete(minerId);
+    // Its place in the queue is free: a miner that found it full may take it.
+    this.pump();
+  }
+
+  private enqueue(minerId: string, claimedCpus: number, group: string): void {
+    let q = this.queues.get(group);
+    if (q === undefined) this.queues.set(group, (q = new Map()));
+    q.set(minerId, claimedCpus);
+    this.groupOf.set(minerId, group);
+  }
+
+  /** The next miner to probe: the oldest of the group whose turn it is; that group goes last. */
+  private dequeue(): { minerId: string; claimedCpus: number } | null {
+    const first = this.queues.entries().next();
+    if (first.done === true) return null;
+    const [group, q] = first.value;
+    const [minerId, claimedCpus] = q.entries().next().value!;
+    q.delete(minerId);
+    this.groupOf.delete(minerId);
+    this.queues.delete(group);
+    if (q.size > 0) this.queues.set(group, q);
+    return { minerId, claimedCpus };
   }
 
   /** A `probed` frame from a miner. An answer nobody asked for is ignored (and says so). */
@@ -76,20 +130,36 @@ export class ProbeRunner {
     w.resolve({ ans: f, ms: this.deps.now() - w.sentAt });
   }
 
-  /** The miner answered a probe with an error frame (it cannot or will not run it). */
-  onRefused(minerId: string, message: string): void {
-    this.running.get(minerId)?.waiting?.resolve(`the miner refused the probe: ${message.slice(0, 200)}`);
+  /**
+   * The miner answered probe `probeId` with an error frame (it cannot or will not run it): the
+   * probe ends now instead of at its timeout. False: no such probe is waiting (not a probe's error).
+   */
+  onRefused(minerId: string, probeId: string, message: string): boolean {
+    const w = this.running.get(minerId)?.waiting;
+    if (w === undefined || w === null || w.req.id !== probeId) return false;
+    w.resolve(`the miner refused the probe: ${message.slice(0, 200)}`);
+    return true;
   }
 
   stop(): void {
     this.stopped = true;
-    this.queue.length = 0;
+    this.queues.clear();
+    this.groupOf.clear();
+    this.overflow.clear();
     for (const run of this.running.values()) run.waiting?.resolve('the node is stopping');
   }
 
   private pump(): void {
-    while (!this.stopped && this.active < this.concurrency && this.queue.length > 0) {
-      const { minerId, claimedCpus } = this.queue.shift()!;
+    // Room in the queue: the miners that found it full come back, oldest first.
+    for (const [minerId, o] of this.overflow) {
+      if (this.stopped || this.groupOf.size >= this.options.maxQueue) break;
+      this.overflow.delete(minerId);
+      this.enqueue(minerId, o.claimedCpus, o.group);
+    }
+    while (!this.stopped && this.active < this.concurrency) {
+      const next = this.dequeue();
+      if (next === null) break;
+      const { minerId, claimedCpus } = next;
       this.active++;
       const run: { waiting: Waiting | null } = { waiting: null };
       this.running.set(minerId, run);
@@ -116,7 +186,7 @@ export class ProbeRunner {
     }
   }
 
-  private phase(minerId: string, run: { waiting: Waiting | null }, phase: ProbePhase, chains: number): Promise<{ req: ProbeRequest; ans: Omit<ProbedFrame, 't' | 'v'>; ms: number } | string> {
+  private phase(minerId: string, run: { waiting: Waiting | null }, phase: ProbePhase, chains: number, timeoutMs: number): Promise<{ req: ProbeRequest; ans: Omit<ProbedFrame, 't' | 'v'>; ms: number } | string> {
     const req = probeRequest(`p${++this.seq}`, phase, chains, this.options);
     const setTimer = this.deps.setTimer ?? ((fn, ms) => setTimeout(fn, ms));
     const clearTimer = this.deps.clearTimer ?? clearTimeout;
@@ -124,7 +194,10 @@ export class ProbeRunner {
       const w: Waiting = {
         req,
         sentAt: this.deps.now(),
-        timer: setTimer(() => w.resolve(`no answer to the ${phase} probe within ${this.options.timeoutMs} ms`), this.options.timeoutMs),
+        timer: setTimer(
+          () => w.resolve(timeoutMs < this.options.timeoutMs ? `the probe took longer than ${this.options.deadlineMs} ms in all (at the ${phase} phase)` : `no answer to the ${phase} probe within ${timeoutMs} ms`),
+          timeoutMs,
+        ),
         resolve: (a) => {
           clearTimer(w.timer);
           if (run.waiting === w) run.waiting = null;
@@ -137,24 +210,39 @@ export class ProbeRunner {
   }
 
   private async run(minerId: string, claimedCpus: number, run: { waiting: Waiting | null }): Promise<ProbeResult> {
-    const chains = Math.max(1, Math.min(this.options.maxChains, Math.floor(claimedCpus)));
+    const o = this.options;
+    // Never more chains (so never more CPUs credited) than claimed, nor than the probe runs.
+    const chains = Math.max(1, Math.min(o.maxChains, Math.floor(claimedCpus)));
+    // The fastest round of each timed phase counts (a miner can delay an answer, never hasten it).
     const ms: Partial<Record<ProbePhase, number>> = {};
     let self: { memoryMb: number; diskMb: number; gpus: number } | null = null;
-    const phases: [ProbePhase, number][] = [['rtt', 0], ['bandwidth', 0], ['one', 1]];
-    if (chains > 1) phases.push(['parallel', chains]);
+    const phases: [ProbePhase, number][] = [];
+    for (let i = 0; i < o.rounds; i++) phases.push(['rtt', 0]);
+    phases.push(['bandwidth', 0]);
+    for (let i = 0; i < o.rounds; i++) phases.push(['one', 1]);
+    if (chains > 1) for (let i = 0; i < o.rounds; i++) phases.push(['parallel', chains]);
+    const startedAt = this.deps.now();
     for (const [phase, k] of phases) {
       if (this.running.get(minerId) !== run || this.stopped) return { ok: false, at: Date.now(), reason: 'the miner disconnected' };
-      const r = await this.phase(minerId, run, phase, k);
+      const left = o.deadlineMs - (this.deps.now() - startedAt);
+      if (left <= 0) return { ok: false, at: Date.now(), reason: `the probe took longer than ${o.deadlineMs} ms in all (at the ${phase} phase)` };
+      const r = await this.phase(minerId, run, phase, k, Math.min(o.timeoutMs, left));
       if (typeof r === 'string') return { ok: false, at: Date.now(), reason: r };
-      const wrong = verifyProbed(r.req, r.ans, this.options.segments, this.deps.random);
+      const wrong = verifyProbed(r.req, r.ans, o.segments, this.deps.random);
       if (wrong !== null) return { ok: false, at: Date.now(), reason: `the ${phase} probe answer does not verify: ${wrong}` };
-      ms[phase] = r.ms;
+      ms[phase] = Math.min(ms[phase] ?? Infinity, r.ms);
       self = { memoryMb: r.ans.memoryMb, diskMb: r.ans.diskMb, gpus: r.ans.gpus };
     }
-    const measurement = measure({
-      rttMs: ms.rtt!, bandwidthMs: ms.bandwidth!, payloadBytes: this.options.payloadBytes, oneMs: ms.one!,
-      ...(ms.parallel !== undefined ? { parallelMs: ms.parallel } : {}), chains, steps: this.options.steps - (this.options.steps % this.options.checkpoints),
-    });
+    const timings: ProbeTimings = {
+      rttMs: ms.rtt!, bandwidthMs: ms.bandwidth!, payloadBytes: o.payloadBytes, oneMs: ms.one!,
+      ...(ms.parallel !== undefined ? { parallelMs: ms.parallel } : {}), chains, steps: o.steps - (o.steps % o.checkpoints),
+    };
+    const tooFast = implausible(timings, o.maxHashesPerSecPerCore);
+    if (tooFast !== null) {
+      this.counters.implausible++;
+      return { ok: false, at: Date.now(), reason: `implausible probe: ${tooFast}` };
+    }
+    const measurement = measure(timings);
     return { ok: true, at: Date.now(), measured: measuredResources(measurement, self!), measurement, selfReported: ['memoryMb', 'diskMb', 'gpus'] };
   }
 }

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { probeChain, type OutgoingFrame, type ProbeFrame, type ProbedFrame } from '@cgn/protocol';
-import { measure, probeRequest, verifyProbed, PROBE_DEFAULTS, type ProbeRequest } from './probe-check.js';
+import { implausible, measure, probeRequest, verifyProbed, PROBE_DEFAULTS, type ProbeOptions, type ProbeRequest } from './probe-check.js';
 import { ProbeRunner } from './probe-runner.js';
 
 const small = { ...PROBE_DEFAULTS, steps: 400, checkpoints: 20, payloadBytes: 64, timeoutMs: 1000 };
@@ -55,14 +55,16 @@ describe('probe answers are checked', () => {
 });
 
 describe('the probe runner', () => {
-  function runner(answer: (req: ProbeFrame) => Omit<ProbedFrame, 't' | 'v'> | null, delayOf: (req: ProbeFrame) => number = () => 1) {
+  function runner(answer: (req: ProbeFrame, to: string) => Omit<ProbedFrame, 't' | 'v'> | null, delayOf: (req: ProbeFrame) => number = () => 1, options: Partial<ProbeOptions> = {}, concurrency = 4) {
     let now = 0;
     const timers: { at: number; fn: () => void }[] = [];
     const logs: string[] = [];
+    const sent: string[] = [];
     let r!: ProbeRunner;
     const send = (id: string, f: OutgoingFrame) => {
       if (f.t !== 'probe') return;
-      const a = answer(f);
+      sent.push(id);
+      const a = answer(f, id);
       if (a === null) return;
       // The answer arrives `delay` ms later (on the injected clock), after this turn.
       queueMicrotask(() => {
@@ -74,11 +76,11 @@ describe('the probe runner', () => {
       send, now: () => now, log: (_l, msg, fields) => logs.push(`${msg} ${JSON.stringify(fields)}`),
       setTimer: (fn, ms) => (timers.push({ at: now + ms, fn }), timers.length as unknown as ReturnType<typeof setTimeout>),
       clearTimer: () => {},
-    }, small);
+    }, { ...small, ...options }, concurrency);
     const fireTimers = () => {
       for (const t of timers.splice(0)) t.fn();
     };
-    return { r, logs, fireTimers };
+    return { r, logs, fireTimers, sent };
   }
 
   const settle = async (r: ProbeRunner, id: string) => {
@@ -129,5 +131,88 @@ describe('the probe runner', () => {
     r.forget('m1');
     await new Promise((res) => setImmediate(res));
     expect(r.resultOf('m1')).toBeUndefined();
+  });
+
+  it('takes the fastest of several rounds: a miner slowing some answers down gains nothing', async () => {
+    let rtts = 0;
+    // rtt answers take 50, 5, 50 ms: the 5 counts, as the network's round trip.
+    const { r } = runner((f) => honest(f), (f) => (f.chains > 0 ? 105 : f.payload.length > 0 ? 10 : [50, 5, 50][rtts++ % 3]!));
+    r.probe('m1', 2);
+    const res = await settle(r, 'm1');
+    expect(res).toMatchObject({ ok: true, measurement: { rttMs: 5, cpus: 2 } });
+  });
+
+  it('credits no more CPUs than chains ran: a perfect speed-up at 64 claimed CPUs is the probe\'s 8 chains', async () => {
+    const { r, sent } = runner((f) => honest(f), (f) => (f.chains > 0 ? 100 : 1));
+    r.probe('big', 64);
+    const res = await settle(r, 'big');
+    expect(res).toMatchObject({ ok: true, measured: { cpus: 8 } });
+    expect(sent.length).toBe(3 + 1 + 3 + 3);
+  });
+
+  it('fails an implausibly fast miner (chains hashed faster than a core can), which then counts as a failed probe', async () => {
+    // 400 steps in 1 ms (2 ms less the 1 ms round trip) is 400,000 hashes/s: over a 100,000/s ceiling.
+    const { r } = runner((f) => honest(f), (f) => (f.chains > 0 ? 2 : 1), { maxHashesPerSecPerCore: 100_000 });
+    r.probe('fast', 4);
+    const res = await settle(r, 'fast');
+    expect(res).toMatchObject({ ok: false });
+    expect(res?.ok === false && res.reason).toMatch(/^implausible probe: one chain hashed at 400000\/s, more than a core plausibly does/);
+    expect(r.counters.implausible).toBe(1);
+    // The parallel phase alone can give it away too.
+    expect(implausible({ rttMs: 1, bandwidthMs: 2, payloadBytes: 1, oneMs: 101, parallelMs: 2, chains: 4, steps: 400 }, 100_000)).toMatch(/4 chains hashed at 400000\/s each/);
+    expect(implausible({ rttMs: 1, bandwidthMs: 2, payloadBytes: 1, oneMs: 101, parallelMs: 101, chains: 4, steps: 400 }, 100_000)).toBeNull();
+  });
+
+  it('ends a probe that outlives its deadline, however each answer keeps within its own timeout', async () => {
+    // Each answer 200 ms (the phase timeout is 1000): past 500 ms in all, the probe fails.
+    const { r } = runner((f) => honest(f), () => 200, { deadlineMs: 500 });
+    r.probe('slow', 2);
+    const res = await settle(r, 'slow');
+    expect(res).toMatchObject({ ok: false, reason: 'the probe took longer than 500 ms in all (at the bandwidth phase)' });
+  });
+
+  it('a refusal ends the probe at once, not at its timeout; an error for another id is not the probe\'s', async () => {
+    let r!: ProbeRunner;
+    const h = runner((f, to) => {
+      queueMicrotask(() => {
+        expect(r.onRefused(to, 'not-this', 'x')).toBe(false);
+        expect(r.onRefused(to, f.id, 'this miner does not answer capability probes')).toBe(true);
+      });
+      return null;
+    });
+    r = h.r;
+    r.probe('refuser', 2);
+    const res = await settle(r, 'refuser');
+    expect(res).toMatchObject({ ok: false, reason: 'the miner refused the probe: this miner does not answer capability probes' });
+  });
+
+  it('bounds the queue: a miner finding it full fails at once (counted least) and is probed once there is room', async () => {
+    const { r, fireTimers } = runner(() => null, () => 1, { maxQueue: 2 }, 1);
+    for (const id of ['a', 'b', 'c', 'd']) r.probe(id, 2);
+    // a runs, b and c wait, d found the queue full.
+    expect(r.waiting).toEqual({ queued: 2, overflow: 1 });
+    expect(r.resultOf('d')).toMatchObject({ ok: false, reason: 'the probe queue is full (2 miners wait); probed when there is room' });
+    r.forget('b');
+    expect(r.waiting).toEqual({ queued: 2, overflow: 0 });
+    // d's probe runs in its turn and replaces the queue-full result with its own.
+    for (let i = 0; i < 3; i++) {
+      await new Promise((res) => setImmediate(res));
+      fireTimers();
+    }
+    await settle(r, 'c');
+    for (let i = 0; i < 20 && (r.resultOf('d') as { reason?: string } | undefined)?.reason?.startsWith('the probe queue') === true; i++) {
+      await new Promise((res) => setImmediate(res));
+      fireTimers();
+    }
+    expect(r.resultOf('d')).toMatchObject({ ok: false, reason: 'no answer to the rtt probe within 1000 ms' });
+  });
+
+  it('takes the groups in turn: a flood of one tier does not hold up another tier\'s miner', async () => {
+    const { r, sent } = runner((f) => honest(f), () => 1, {}, 1);
+    for (let i = 1; i <= 5; i++) r.probe(`open${i}`, 1, 'open');
+    r.probe('reg1', 1, 'registered');
+    for (let i = 0; i < 200 && r.resultOf('open5') === undefined; i++) await new Promise((res) => setImmediate(res));
+    const firstProbe = [...new Set(sent)];
+    expect(firstProbe).toEqual(['open1', 'open2', 'reg1', 'open3', 'open4', 'open5']);
   });
 });

@@ -73,6 +73,8 @@ export interface MinerEndpointOptions {
   onPlaced?: (minerId: string, f: PlacedFrame) => void;
   /** A miner answered a capability `probe` frame. */
   onProbed?: (minerId: string, f: ProbedFrame) => void;
+  /** A miner answered an error frame with an id: true when the id is a waiting probe's (then it is not work's). */
+  onProbeError?: (minerId: string, probeId: string, message: string) => boolean;
   /** An authenticated miner advertised the EVM address its earnings are paid to. */
   onPayoutAddress?: (minerId: string, address: string) => void;
 }
@@ -384,7 +386,10 @@ export class MinerEndpoint {
       case 'result':
         return this.broker.onResult(id, f);
       case 'error':
-        if (f.id !== undefined) return this.broker.onWorkError(id, { ...f, id: f.id });
+        if (f.id !== undefined) {
+          if (this.options.onProbeError?.(id, f.id, f.message) === true) return;
+          return this.broker.onWorkError(id, { ...f, id: f.id });
+        }
         this.log.warn({ miner: id.slice(0, 16), code: f.code, message: excerpt(f.message) }, 'miner reported an error');
         return;
       case 'ping':
