@@ -89,8 +89,9 @@ interface Conn {
   hello: HelloFrame | null;
   minerId: string | null;
   lastSeen: number;
-  /** When a message last went to it (a batch or a ping), ms. */
-  lastSent: number;
+  /** Whether anything came from it, and went to it, since its last heartbeat visit. */
+  heard: boolean;
+  sent: boolean;
   remote: string;
   /** The miner's last advertisement as it sent it (re-checked when approvals change). */
   advert: AdvertiseFrame | null;
@@ -278,11 +279,11 @@ export class MinerEndpoint {
     // Batches are split below the miner's message limit (it accepts what we accept).
     const out = new Outbox((parts, written) => {
       if (ws.readyState === ws.OPEN) {
-        c.lastSent = Date.now();
+        c.sent = true;
         sendParts(ws, parts, written);
       } else written?.();
     }, Math.min(this.options.maxPayloadBytes, 1024 * 1024), { sendAtOnceWhenQuietMs: this.options.sendAtOnceWhenQuietMs ?? 0 });
-    const c: Conn = { ws, out, phase: 'hello', nonce: this.nonces.next(), hello: null, minerId: null, lastSeen: now, lastSent: now, remote, advert: null, advertSeq: 0, grant: null, admittedTier: null, attest: null, reattest: null };
+    const c: Conn = { ws, out, phase: 'hello', nonce: this.nonces.next(), hello: null, minerId: null, lastSeen: now, heard: true, sent: true, remote, advert: null, advertSeq: 0, grant: null, admittedTier: null, attest: null, reattest: null };
     this.conns.add(c);
     this.heartbeat?.add(c);
     const handshake = setTimeout(() => {
@@ -291,6 +292,7 @@ export class MinerEndpoint {
     handshake.unref();
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       c.lastSeen = Date.now();
+      c.heard = true;
       if (!isBinary) return this.reject(c, CLOSE.badFrame, 'bad frame: text message; frames are binary MessagePack');
       let frames: Frame[];
       try {
@@ -551,12 +553,14 @@ export class MinerEndpoint {
 
   /**
    * One heartbeat bucket: drop who was silent for 3 intervals; ping, with one encoded ping, only a
-   * miner that said nothing or was sent nothing for 1.5 intervals. An idle miner is pinged every
-   * other visit (its pong arrives just after a visit, so at the next one it was heard from less
-   * than an interval ago), a busy one never (its results and our work frames are the heartbeat).
-   * Each side still hears from the other at least every 2 intervals, so neither the drop after 3
+   * miner from which nothing came, or to which nothing went, since its last visit (an interval).
+   * An idle miner is pinged every other visit (the visit after a ping finds its pong and the ping),
+   * a busy one never (its results and our work frames are the heartbeat). Each side still hears
+   * from the other at least every 2 intervals, and a miner that falls silent is pinged at its
+   * next-but-one visit at the latest, 2 intervals before it is dropped: neither the drop after 3
    * silent intervals here nor the miner's own watchdog (no frame for 3 intervals) fires on a live
-   * tunnel; at 10,000 idle miners the pings were most of the node's idle CPU.
+   * tunnel. Counted in visits, not read from clocks, so timer drift cannot turn it into a ping per
+   * visit. At 10,000 idle miners the pings were most of the node's idle CPU.
    */
   private beat(conns: Iterable<Conn>, now: number): void {
     const hb = this.options.heartbeatMs;
@@ -570,12 +574,16 @@ export class MinerEndpoint {
         }
         this.heartbeat?.delete(c);
         c.ws.terminate();
-      } else if (c.phase === 'ready' && (now - c.lastSeen >= 1.5 * hb || now - c.lastSent >= 1.5 * hb)) {
+      } else {
+        const quiet = !c.heard || !c.sent;
+        c.heard = false;
+        c.sent = false;
+        if (!quiet || c.phase !== 'ready') continue;
         // Frames already waiting to go: the ping rides with them. Otherwise it is written at once,
         // without a batch of its own to schedule and encode.
         if (c.out.pending > 0) c.out.push(frame({ t: 'ping', ts: now }));
         else if (c.ws.readyState === c.ws.OPEN) {
-          c.lastSent = now;
+          c.sent = true;
           c.ws.send(ping ??= Buffer.concat(encodeMessageParts([frame({ t: 'ping', ts: now })])), { binary: true });
         }
       }
