@@ -96,11 +96,14 @@ describe('miner control app in a browser', { timeout: 240_000 }, () => {
     await waitFor(() => poolEntry()?.draining === true, "the node's pool to lose the miner");
     await page.getByTestId('state').filter({ hasText: 'paused' }).waitFor();
     await page.getByTestId('live').filter({ hasText: /Paus/ }).waitFor();
-    expect(await page.getByRole('button', { name: 'Pause' }).isDisabled()).toBe(true);
+    await page.getByRole('button', { name: 'Pause', disabled: true }).waitFor();
     await page.screenshot({ path: join(SHOTS, 'miner-control-paused.png'), fullPage: true });
 
-    // By keyboard: focus Resume and press Enter.
-    await page.getByRole('button', { name: 'Resume' }).focus();
+    // By keyboard: focus Resume and press Enter, once it is enabled and holds the focus (a
+    // disabled button takes no focus, and Enter would then go to no button).
+    const resume = page.getByRole('button', { name: 'Resume', disabled: false });
+    await resume.focus();
+    await page.locator('button:focus', { hasText: 'Resume' }).waitFor();
     await page.keyboard.press('Enter');
     await waitFor(() => poolEntry()?.draining === false, "the node's pool to have the miner again");
     await page.getByTestId('state').filter({ hasText: 'connected' }).waitFor();

@@ -247,13 +247,20 @@ function Dashboard({ token, onUnauthorized }) {
   const [loadError, setLoadError] = useState(null);
   const lastSeq = useRef(0);
   const lastState = useRef(null);
+  // Counts the actions (Pause, Resume...). A refresh asked before or during one may be answered
+  // with the state from before it, after it: shown, it would undo what the action showed (the
+  // buttons and the announcement flip back for a refresh period), so it is dropped.
+  const actions = useRef(0);
 
   const refresh = useCallback(async () => {
+    const asked = actions.current;
     try {
       const st = await api(token, '/api/status');
-      if (lastState.current !== null && lastState.current !== st.state) setMessage(`The miner is ${st.state}.`);
-      lastState.current = st.state;
-      setStatus(st);
+      if (asked === actions.current) {
+        if (lastState.current !== null && lastState.current !== st.state) setMessage(`The miner is ${st.state}.`);
+        lastState.current = st.state;
+        setStatus(st);
+      }
       setLoadError(null);
       const l = await api(token, `/api/logs?after=${lastSeq.current}`);
       if (l.lines.length > 0) {
@@ -274,8 +281,10 @@ function Dashboard({ token, onUnauthorized }) {
 
   const act = async (action) => {
     setBusy(true);
+    actions.current++;
     try {
       const st = await api(token, `/api/${action}`, { method: 'POST' });
+      actions.current++;
       lastState.current = st.state;
       setStatus(st);
       const said = {
