@@ -372,6 +372,35 @@ export class PlacementController {
       this.knownMiners.delete(id);
       probes?.forget(id);
     }
+    this.prune();
+  }
+
+  /**
+   * Forgets what it keeps per miner and per DService once the miner left or the DService is gone
+   * (no longer approved, or without a package): keys that miners joining and leaving, or
+   * DServices coming and going, would otherwise grow without end. Runs with each read of the
+   * miners; O(DServices + the entries kept).
+   */
+  private prune(): void {
+    const names = new Set<string>();
+    for (const d of this.deps.dservices()) if (this.deps.packages.packageOf(d.name) !== null) names.add(d.name);
+    for (const map of [this.failures, this.unplacedAt]) {
+      for (const key of map.keys()) {
+        const cut = key.indexOf('\u0000');
+        if (!this.knownMiners.has(key.slice(0, cut)) || !names.has(key.slice(cut + 1))) map.delete(key);
+      }
+    }
+    for (const map of [this.lastRequest, this.kicks, this.logged]) {
+      for (const key of map.keys()) if (!names.has(key.slice(0, key.indexOf('\u0000')))) map.delete(key);
+    }
+  }
+
+  /** How many entries the per-miner and per-DService maps hold (status, and the test that they shrink). */
+  keptSizes(): Record<'failures' | 'unplacedAt' | 'lastRequest' | 'kicks' | 'logged' | 'knownMiners' | 'tracked', number> {
+    return {
+      failures: this.failures.size, unplacedAt: this.unplacedAt.size, lastRequest: this.lastRequest.size, kicks: this.kicks.size,
+      logged: this.logged.size, knownMiners: this.knownMiners.size, tracked: this.tracked.size,
+    };
   }
 
   private refreshInstances(byId: ReadonlyMap<string, ConnectedMiner>, now: number): void {
