@@ -47,6 +47,9 @@ describe('fetchPackage with the tunnel trust', () => {
         res.write(BODY);
         return void res.end(BODY);
       }
+      if (req.url === '/v1/packages/ungranted') {
+        return void res.writeHead(403, { 'content-type': 'application/problem+json' }).end(JSON.stringify({ code: 'forbidden', detail: 'unknown or expired package grant' }));
+      }
       res.writeHead(404).end();
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -73,6 +76,8 @@ describe('fetchPackage with the tunnel trust', () => {
     await expect(get('/v1/packages/ok', { ca }, 100)).rejects.toMatchObject({ code: 'payload_too_large' });
     await expect(drain(await get('/v1/packages/chunked', { ca }, BODY.length))).rejects.toMatchObject({ code: 'payload_too_large' });
     await expect(get('/v1/packages/none', { ca })).rejects.toMatchObject({ code: 'not_found' });
+    // A refusal keeps the node's reason.
+    await expect(get('/v1/packages/ungranted', { ca })).rejects.toMatchObject({ code: 'forbidden', message: 'the node answered 403 for /v1/packages/ungranted: unknown or expired package grant' });
   });
 
   it('speaks plain http to a ws:// node', async () => {

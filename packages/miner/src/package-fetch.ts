@@ -46,8 +46,24 @@ export function fetchPackage(url: URL, o: FetchOptions): Promise<Readable> {
     };
     const req = (https ? httpsRequest : httpRequest)(url, options, (res: IncomingMessage) => {
       if (res.statusCode !== 200) {
-        res.resume();
-        reject(new CgnError('not_found', `the node answered ${res.statusCode ?? '?'} for ${url.pathname.slice(0, 120)}`, { retryable: true }));
+        // The node's problem+json says why (a missing or expired grant, an unknown digest): keep its detail, bounded.
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          if (text.length < 2048) text += chunk;
+        });
+        res.on('error', () => {});
+        res.on('end', () => {
+          let detail = '';
+          try {
+            const d = (JSON.parse(text) as { detail?: unknown }).detail;
+            if (typeof d === 'string') detail = `: ${d.slice(0, 300)}`;
+          } catch {
+            // not problem+json: the status says it
+          }
+          const code = res.statusCode === 403 ? 'forbidden' : 'not_found';
+          reject(new CgnError(code, `the node answered ${res.statusCode ?? '?'} for ${url.pathname.slice(0, 120)}${detail}`, { retryable: res.statusCode !== 403 }));
+        });
         return;
       }
       const length = Number(res.headers['content-length'] ?? NaN);
