@@ -152,6 +152,7 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
         return { floor: d.verification?.floor ?? options.broker.redundancy, decay: d.verification?.decay ?? options.broker.verificationDecay };
       },
       weightOf: (account) => accounts.weightOf(account),
+      regionsOf: (account) => accounts.regionsOf(account),
       memoryOf: (name) => registry.get(name)?.resources.memoryMb ?? 0,
     },
     options.broker,
@@ -248,15 +249,17 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
   openTier?.start((id, reason) => endpoint!.dropMiner(id, reason));
 
   const keys = extra.keys ?? central?.keys ?? keyStore;
-  const explain = (dservice: string, tier: Tier, account: string | null = null): Diagnosis => {
+  /** `withQuota` false: the account's regions count, its quotas not (the work endpoint checks those itself, with 429). */
+  const explain = (dservice: string, tier: Tier, account: string | null = null, withQuota = true): Diagnosis => {
     const d = registry.get(dservice);
+    const regions = account === null ? null : accounts.get(account).regions;
     return diagnose({
-      dservice, tier, account,
+      dservice, tier, account, regions,
       descriptor: d === undefined ? null : { memoryMb: d.resources.memoryMb },
       miners: broker.minersOf(dservice),
       queue: broker.queueOf(dservice, tier, account),
-      quota: account === null ? null : { usage: quotas.usageOf(account), refusal: quotas.check(account) },
-      placement: placed.view(dservice, tier),
+      quota: account === null || !withQuota ? null : { usage: quotas.usageOf(account), refusal: quotas.check(account) },
+      placement: placed.view(dservice, tier, regions),
     });
   };
   const startedAt = Date.now();
@@ -301,11 +304,12 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
     quotas,
     // No connected miner runs it: refused now with the reason, unless placement can start one
     // (then the request waits), which it does once the request is admitted and paid for.
-    unservable: (name, tier) => {
-      const d = explain(name, tier);
+    unservable: (name, tier, account) => {
+      const d = explain(name, tier, account, false);
       return d.runnable ? null : refusalOf(d);
     },
-    wantsPlacement: (name, tier) => void placed.wake(name, tier),
+    regionsOf: (account) => accounts.regionsOf(account),
+    wantsPlacement: (name, tier, account) => void placed.wake(name, tier, accounts.get(account).regions),
     observe: (name, tier, status, timing) => nodeMetrics.request(name, tier, status, timing),
   });
 

@@ -55,12 +55,17 @@ export interface WorkEndpointDeps {
    * asked only when the broker says none can; the request is refused with it at once. Null: an
    * instance is being placed for it (issue 16), and the request waits in the queue within its deadline.
    */
-  unservable: (dservice: string, tier: Tier) => CgnError | null;
+  unservable: (dservice: string, tier: Tier, account: string) => CgnError | null;
+  /**
+   * The data regions an account's work may run in (the broker's fence); null: anywhere. Absent:
+   * every account anywhere.
+   */
+  regionsOf?: (account: string) => ReadonlySet<string> | null;
   /**
    * Work of this DService and tier was admitted (quotas passed, its price reserved) and no
    * connected miner runs it: placement may start an instance now. Only paid-for work wakes it.
    */
-  wantsPlacement?: (dservice: string, tier: Tier) => void;
+  wantsPlacement?: (dservice: string, tier: Tier, account: string) => void;
   /**
    * Told each answer (metrics): its DService name as asked, tier, status, and for work a miner ran
    * its queue, execution and total seconds (the `Server-Timing` figures). 499: the client left.
@@ -284,9 +289,11 @@ export function createWorkEndpoint(deps: WorkEndpointDeps): {
     const tierHeader = req.headers['cgn-tier'];
     const tier = (tierHeader ?? deps.defaultTier) as Tier;
     if (!TIERS.includes(tier)) return fail(res, new CgnError('bad_request', `cgn-tier must be one of ${TIERS.join(', ')}`));
-    // Nothing connected could ever run it: say why now, not with a 504 at the deadline.
-    if (!broker.servable(name, tier)) {
-      const refusal = deps.unservable(name, tier);
+    // Nothing connected could ever run it (for this account: in its regions): say why now, not
+    // with a 504 at the deadline.
+    const regions = deps.regionsOf?.(principal.account) ?? null;
+    if (!broker.servable(name, tier, regions)) {
+      const refusal = deps.unservable(name, tier, principal.account);
       if (refusal !== null) return fail(res, refusal);
     }
 
@@ -514,7 +521,7 @@ export function createWorkEndpoint(deps: WorkEndpointDeps): {
               }
             }
           };
-          if (deps.wantsPlacement !== undefined && !broker.servable(name, tier)) deps.wantsPlacement(name, tier);
+          if (deps.wantsPlacement !== undefined && !broker.servable(name, tier, regions)) deps.wantsPlacement(name, tier, principal.account);
           let work: ReturnType<Broker['submit']>;
           try {
             work = broker.submit({ id, account: principal.account, dservice: name, tier, method, path, headers: forwarded, body, timeoutMs }, onDone);

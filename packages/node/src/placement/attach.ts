@@ -14,7 +14,7 @@ import { MinerReputation } from './reputation.js';
 export interface PlacementParts {
   options: PlacementOptions;
   defaultTier: Tier;
-  broker: Pick<Broker, 'snapshot' | 'minersOf' | 'queueOf' | 'membershipVersion' | 'unitsHeld'>;
+  broker: Pick<Broker, 'snapshot' | 'minersOf' | 'queueOf' | 'membershipVersion' | 'unitsHeld' | 'regionsWaiting'>;
   /** The miner's last admitted advertisement (null: not connected or not admitted). */
   advertOf: (minerId: string) => AdvertiseFrame | null;
   send: (minerId: string, f: OutgoingFrame) => void;
@@ -29,8 +29,9 @@ export interface Placement {
   controller: PlacementController;
   probes: ProbeRunner | null;
   /** A request found no connected miner for it: place now; what placement can do. */
-  wake(dservice: string, tier: Tier): PlacementView;
-  view(dservice: string, tier: Tier): PlacementView;
+  /** `regions`: the asking account's data regions (null: anywhere). */
+  wake(dservice: string, tier: Tier, regions?: readonly string[] | null): PlacementView;
+  view(dservice: string, tier: Tier, regions?: readonly string[] | null): PlacementView;
   onPlaced(minerId: string, f: PlacedFrame): void;
   onProbed(minerId: string, f: ProbedFrame): void;
   status(): Record<string, unknown>;
@@ -67,14 +68,15 @@ export function attachPlacement(p: PlacementParts): Placement {
       ...(reputation !== null ? { reputationOf: (id: string) => reputation.of(id) } : {}),
       defaultTier: p.defaultTier,
       quiet: () => ({ membership: p.broker.membershipVersion, work: p.broker.unitsHeld }),
+      regionsWaiting: (d, t) => p.broker.regionsWaiting(d, t),
     },
     p.options,
   );
   return {
     controller,
     probes,
-    wake: (d, t) => controller.wake(d, t),
-    view: (d, t) => controller.view(d, t),
+    wake: (d, t, r) => controller.wake(d, t, r ?? null),
+    view: (d, t, r) => controller.view(d, t, r ?? null),
     onPlaced: (id, f) => controller.onPlaced(id, f),
     onProbed: (id, f) => probes?.onProbed(id, f),
     status: () => ({

@@ -9,11 +9,16 @@
  * `ready`, and the time it took is a measured cold start); a `placed` frame with ok false, or a
  * start that outlives the cold-start budget, is given up and placed elsewhere. DServices a miner
  * was started with by hand (`--dservice`) count as ready instances the controller never stops.
+ *
+ * Regions: when the work asking for a (DService, tier) in the last `REGION_MEMORY_MS` all came from
+ * accounts limited to data regions (requests that woke placement, and the accounts waiting in the
+ * queue), its demand asks for miners in the union of those regions, so instances start where that
+ * work may run; any work of an account without regions makes it anywhere again.
  */
 import { randomBytes } from 'node:crypto';
 import { frame, TIERS, type AdvertiseFrame, type DServiceDescriptor, type OutgoingFrame, type PlacedFrame, type Tier } from '@cgn/protocol';
 import {
-  autoscale, diagnose as diagnoseMiners, place, scaleKey,
+  autoscale, diagnose as diagnoseMiners, place, regionAllowed, scaleKey,
   type AutoscaleMemory, type Clock, type DServiceDemand, type DServiceMetrics, type InstanceView, type MinerView, type ReputationInputs, type Requirements, type Resources, type Unplaced,
 } from '@cgn/scheduler';
 import { ColdStarts } from './cold-starts.js';
@@ -76,7 +81,21 @@ export interface PlacementDeps {
    * version and the work units the broker holds. Without it every tick is a full round.
    */
   quiet?: () => { membership: number; work: number };
+  /**
+   * Where the work queued for (dservice, tier) may run: `anywhere` when some waiting account has no
+   * data regions, else the union of the waiting accounts' regions (empty: nothing waits).
+   */
+  regionsWaiting?: (dservice: string, tier: Tier) => DemandRegions;
 }
+
+/** Where waiting work may run (see `PlacementDeps.regionsWaiting`). */
+export interface DemandRegions {
+  anywhere: boolean;
+  regions: readonly string[];
+}
+
+/** How long a region fence of work seen for a (DService, tier) shapes its demand. */
+const REGION_MEMORY_MS = 60_000;
 
 /** However quiet the node, a full round at least this often (approvals, prices, reputation). */
 const FULL_ROUND_EVERY_MS = 15_000;
@@ -94,6 +113,8 @@ export type PlacementView =
 
 interface Tracked {
   view: InstanceView;
+  /** Region its miner advertised when it was placed. */
+  region?: string;
   digest: string;
   placedAt: number;
   /** Why the miner could not start it: a ghost the next plan stops and replaces elsewhere. */
@@ -115,6 +136,8 @@ export class PlacementController {
   private memory: AutoscaleMemory = new Map();
   private readonly lastRequest = new Map<string, number>();
   private readonly kicks = new Map<string, number>();
+  /** Per (DService, tier): when work without regions, and work fenced to each region, was last seen. */
+  private readonly fencesSeen = new Map<string, { anywhereAt: number; regions: Map<string, number> }>();
   private readonly unplacedAt = new Map<string, number>();
   private readonly failures = new Map<string, { at: number; count: number }>();
   private readonly logged = new Map<string, string>();
@@ -156,20 +179,47 @@ export class PlacementController {
    * A request arrived for a DService no connected miner runs: place an instance now (not at the
    * next tick) and say what placement can do for it.
    */
-  wake(dservice: string, tier: Tier): PlacementView {
+  wake(dservice: string, tier: Tier, regions: readonly string[] | null = null): PlacementView {
     if (!this.options.enabled || this.descriptorOf(dservice) === undefined || this.deps.packages.packageOf(dservice) === null) return { state: 'none' };
     const key = scaleKey(dservice, tier);
     const now = this.deps.clock.now();
+    this.sawFence(key, regions === null ? null : regions, now);
     const recent = this.kicks.get(key);
     this.kicks.set(key, now);
     this.lastRequest.set(key, now);
     // One tick per burst: later requests of the same cold start only read the state.
     if (recent === undefined || now - this.lastTickAt >= this.options.tickMs) this.tick();
-    return this.view(dservice, tier);
+    return this.view(dservice, tier, regions);
   }
 
-  /** What placement can do for (dservice, tier) now, without changing anything. */
-  view(dservice: string, tier: Tier): PlacementView {
+  /** Notes the fence of work seen for a (DService, tier) key (null: anywhere). */
+  private sawFence(key: string, regions: readonly string[] | null, now: number): void {
+    let seen = this.fencesSeen.get(key);
+    if (seen === undefined) this.fencesSeen.set(key, (seen = { anywhereAt: -Infinity, regions: new Map() }));
+    if (regions === null) seen.anywhereAt = now;
+    else for (const r of regions) seen.regions.set(r, now);
+  }
+
+  /** The regions a (DService, tier)'s demand asks for: undefined (anywhere) unless all recent work was fenced. */
+  private demandRegions(key: string, dservice: string, tier: Tier, now: number): string[] | undefined {
+    const waiting = this.deps.regionsWaiting?.(dservice, tier);
+    if (waiting !== undefined && (waiting.anywhere || waiting.regions.length > 0)) this.sawFence(key, waiting.anywhere ? null : waiting.regions, now);
+    const seen = this.fencesSeen.get(key);
+    if (seen === undefined) return undefined;
+    for (const [r, at] of seen.regions) if (now - at > REGION_MEMORY_MS) seen.regions.delete(r);
+    if (seen.regions.size === 0 && now - seen.anywhereAt > REGION_MEMORY_MS) {
+      this.fencesSeen.delete(key);
+      return undefined;
+    }
+    if (now - seen.anywhereAt <= REGION_MEMORY_MS || seen.regions.size === 0) return undefined;
+    return [...seen.regions.keys()].sort();
+  }
+
+  /**
+   * What placement can do for (dservice, tier) now, without changing anything; with `regions`,
+   * for work that may run only there (an instance starting elsewhere does not count).
+   */
+  view(dservice: string, tier: Tier, regions: readonly string[] | null = null): PlacementView {
     const d = this.descriptorOf(dservice);
     if (!this.options.enabled || d === undefined || this.deps.packages.packageOf(dservice) === null) return { state: 'none' };
     const now = this.deps.clock.now();
@@ -178,16 +228,19 @@ export class PlacementController {
     let first: Tracked | undefined;
     for (const t of this.tracked.values()) {
       if (t.failed !== undefined || t.view.state !== 'starting' || t.view.dservice !== dservice || t.view.tier !== tier) continue;
+      if (regions !== null && !regionAllowed(t.region, regions)) continue;
       if (first === undefined || t.placedAt < first.placedAt) first = t;
     }
     if (first !== undefined) return { state: 'placing', minerId: first.view.minerId, instanceId: first.view.id, estimateMs: Math.max(0, Math.round(estimate - (now - first.placedAt))), basis };
     const key = scaleKey(dservice, tier);
-    let diag = this.eligibleCache.get(key);
+    const cacheKey = regions === null ? key : `${key}\u0000${regions.join(',')}`;
+    let diag = this.eligibleCache.get(cacheKey);
     if (diag === undefined) {
       // A flood of requests nothing can run costs one pass over the miners per round, not one per request.
-      const full = diagnoseMiners(this.minerViews(this.deps.miners()), this.requirementsOf(d, tier));
+      const full = diagnoseMiners(this.minerViews(this.deps.miners()), this.requirementsOf(d, tier, regions ?? undefined));
       diag = { eligible: full.eligible, blocking: full.blocking ?? null, message: full.message ?? null };
-      this.eligibleCache.set(key, diag);
+      // Bounded: fences are accounts' region lists, and the cache is cleared every full round.
+      if (this.eligibleCache.size < 1024) this.eligibleCache.set(cacheKey, diag);
     }
     if (diag.eligible === 0) return { state: 'blocked', reason: 'no_eligible_miner', blocking: diag.blocking, message: diag.message ?? `no miner can run ${dservice}` };
     const u = this.unplaced.get(key);
@@ -299,7 +352,7 @@ export class PlacementController {
           queueDepth: Math.max(q.depth, kicked ? 1 : 0), queueWaitMs: q.oldestMs, inFlight, ...(last !== undefined ? { lastRequestAt: last } : {}),
         });
         demands.push({
-          name: d.name, version: d.version, digest: pkg.digest, account: d.developer, requirements: this.requirementsOf(d, tier),
+          name: d.name, version: d.version, digest: pkg.digest, account: d.developer, requirements: this.requirementsOf(d, tier, this.demandRegions(key, d.name, tier, now)),
           minInstances: min, maxInstances: max, queueDepth: q.depth, queueWaitMs: q.oldestMs,
         });
       }
@@ -320,6 +373,7 @@ export class PlacementController {
     for (const d of demands) d.desiredInstances = desired.get(scaleKey(d.name, d.requirements.tier)) ?? 0;
     const plan = place({ miners: this.minerViews(miners), instances: all, accounts: [] }, demands, this.deps.clock, { coldStartTimeoutMs: this.options.coldStartTimeoutMs });
     this.unplaced = new Map(plan.unplaced.map((u) => [scaleKey(u.dservice, u.tier), u]));
+    let regionOf: Map<string, string | undefined> | null = null;
     for (const x of plan.decisions) {
       if (x.kind === 'stop') {
         const t = this.tracked.get(x.instanceId);
@@ -343,7 +397,10 @@ export class PlacementController {
       const pkg = this.deps.packages.packageOf(x.dservice);
       if (pkg === null) continue;
       const id = `${this.tag}-${(++this.seq).toString(36)}`;
+      regionOf ??= new Map(miners.map((m) => [m.id, m.advert.region]));
+      const region = regionOf.get(x.minerId);
       this.tracked.set(id, {
+        ...(region !== undefined ? { region } : {}),
         view: { id, dservice: x.dservice, version: x.version, tier: x.tier, account: x.account, minerId: x.minerId, resources: x.resources, state: 'starting', since: now },
         digest: pkg.digest,
         placedAt: now,
@@ -460,8 +517,8 @@ export class PlacementController {
     return { cpus: d.resources.cpus, memoryMb: d.resources.memoryMb, diskMb: d.resources.diskMb ?? 0, gpus: d.resources.gpus ?? 0, bandwidthMbps: 0 };
   }
 
-  private requirementsOf(d: DServiceDescriptor, tier: Tier): Requirements {
-    return { resources: this.resourcesOf(d), tier };
+  private requirementsOf(d: DServiceDescriptor, tier: Tier, regions?: readonly string[]): Requirements {
+    return regions === undefined ? { resources: this.resourcesOf(d), tier } : { resources: this.resourcesOf(d), tier, regions };
   }
 
   /** The scheduler's view of the connected miners: what they claim, and what the probe measured. */

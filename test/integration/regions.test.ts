@@ -1,0 +1,100 @@
+/**
+ * Account data regions end to end, over real processes: central holds an account's regions and
+ * pushes them to the node; the node's broker sends the account's work only to the miner in its
+ * region (two real miners advertise different `--region`s); an account limited to a region no
+ * miner is in is refused at once with application/problem+json naming the region, and
+ * `GET /v1/explain` and `cgn explain --account` give the same reason.
+ */
+import { describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ensureDevPki, setupDevNetwork, SqliteCentralStore, startTestCentral, TEST_ADMIN } from '@cgn/central';
+import { digestPackage } from '@cgn/miner';
+import { CGN_BIN, ECHO, minersOf, spawnMiner, startTestNode, tempDir, waitFor, type MinerProcess } from './harness.js';
+
+interface Problem {
+  code: string;
+  detail: string;
+  details?: { reason?: string; regions?: string[] };
+}
+
+describe('account data regions', () => {
+  it("an account's work runs only on the miner in its regions; a region no miner is in is refused at once, naming it", async () => {
+    const tmp = tempDir('cgn-regions-');
+    const pki = join(tmp.path, 'pki');
+    const p = ensureDevPki(pki, ['node-local-1']);
+    const central = await startTestCentral({
+      store: new SqliteCentralStore({ path: join(tmp.path, 'central.sqlite') }),
+      link: { tls: { key: p.central.key, cert: p.central.cert, ca: p.ca }, statusIntervalMs: 200 },
+    });
+    const t = await startTestNode({ nodeId: 'node-local-1', central: { port: 0, pkiDir: pki, keyTtlMs: 5000 } });
+    const miners: MinerProcess[] = [];
+    try {
+      const setup = await setupDevNetwork({
+        centralUrl: central.url,
+        admin: TEST_ADMIN,
+        nodes: [{ id: 'node-local-1', urls: { work: t.node.workUrl, miner: t.node.minerUrl, status: t.node.statusUrl, central: t.node.centralLinkUrl! } }],
+        dservices: [{ descriptor: JSON.parse(readFileSync(join(ECHO, 'dservice.json'), 'utf8')) as Record<string, unknown>, digest: await digestPackage(ECHO) }],
+      });
+      await waitFor(() => (t.node.status()['dservices'] as unknown[]).length === 1, 'central to approve echo on the node');
+      const eu = spawnMiner(t.node.minerUrl, tmp.path, { name: 'eu', slots: 2, args: ['--region', 'eu-west'] });
+      const us = spawnMiner(t.node.minerUrl, tmp.path, { name: 'us', slots: 2, args: ['--region', 'us-east'] });
+      miners.push(eu, us);
+      await waitFor(() => minersOf(t.node).filter((m) => m.id === eu.id || m.id === us.id).length === 2, 'both miners in the pool', 60_000);
+
+      const account = setup.demo.accountId;
+      const post = (body: string) => fetch(t.url('echo', '/'), { method: 'POST', body, headers: { authorization: `Bearer ${setup.demo.apiKey}` } });
+      const completed = (id: string) => minersOf(t.node).find((m) => m.id === id)?.completed ?? 0;
+
+      // Limited to eu at central: pushed to the node; 12 requests all run on the eu-west miner.
+      expect((await central.admin.call('PATCH', `/v1/accounts/${account}`, { allowedRegions: ['eu'] })).status).toBe(200);
+      await waitFor(() => t.node.accounts.regionsOf(account)?.has('eu') === true, "the account's regions pushed to the node");
+      const before = { eu: completed(eu.id), us: completed(us.id) };
+      const answers = await Promise.all(Array.from({ length: 12 }, (_, i) => post(`req-${i}`)));
+      expect(answers.map((r) => r.status)).toEqual(Array(12).fill(200));
+      expect(await Promise.all(answers.map((r) => r.text()))).toEqual(Array.from({ length: 12 }, (_, i) => `req-${i}`));
+      expect(completed(eu.id) - before.eu).toBe(12);
+      expect(completed(us.id) - before.us).toBe(0);
+
+      // Limited to a region no miner is in: refused at once (not at the deadline), naming the region.
+      expect((await central.admin.call('PATCH', `/v1/accounts/${account}`, { allowedRegions: ['ap-south'] })).status).toBe(200);
+      await waitFor(() => t.node.accounts.regionsOf(account)?.has('ap-south') === true, 'the new regions pushed to the node');
+      const started = Date.now();
+      const refused = await fetch(t.url('echo', '/'), { method: 'POST', body: 'x', headers: { authorization: `Bearer ${setup.demo.apiKey}`, 'cgn-deadline-ms': '10000' } });
+      expect(Date.now() - started).toBeLessThan(5000);
+      expect(refused.status).toBe(503);
+      expect(refused.headers.get('content-type')).toBe('application/problem+json');
+      const problem = (await refused.json()) as Problem;
+      expect(problem.code).toBe('dservice_unavailable');
+      expect(problem.details).toMatchObject({ reason: 'no_miner_in_region', regions: ['ap-south'] });
+      expect(problem.detail).toMatch(/no open-tier miner in the account's regions \(ap-south\) runs echo; the miners that can run it are in: eu-west \(1\), us-east \(1\)/);
+      expect(t.node.broker.pending).toBe(0);
+
+      // The explain endpoint and the CLI give the same reason for the account (and none without it).
+      const explainUrl = t.node.statusUrl.replace('/v1/status', '/v1/explain');
+      const e = (await (await fetch(`${explainUrl}?dservice=echo&account=${account}`)).json()) as { runnable: boolean; reason: string; message: string; regions: string[] };
+      expect(e).toMatchObject({ runnable: false, reason: 'no_miner_in_region', regions: ['ap-south'], message: problem.detail });
+      expect(((await (await fetch(`${explainUrl}?dservice=echo`)).json()) as { runnable: boolean }).runnable).toBe(true);
+      const cli = await promisify(execFile)(process.execPath, [CGN_BIN, 'explain', '--node', t.node.statusUrl.replace('/v1/status', ''), '--dservice', 'echo', '--account', account]).then(
+        (r) => ({ code: 0, out: r.stdout }),
+        (err: { code: number; stdout: string; stderr: string }) => ({ code: err.code, out: err.stdout + err.stderr }),
+      );
+      expect(cli.code).toBe(1);
+      expect(cli.out).toContain('no_miner_in_region');
+      expect(cli.out).toContain(problem.detail);
+
+      // Regions cleared at central: anywhere again.
+      expect((await central.admin.call('PATCH', `/v1/accounts/${account}`, { allowedRegions: null })).status).toBe(200);
+      await waitFor(() => t.node.accounts.regionsOf(account) === null, 'the cleared regions pushed to the node');
+      expect((await post('anywhere')).status).toBe(200);
+    } finally {
+      for (const m of miners) m.kill();
+      await Promise.all(miners.map((m) => m.exited));
+      await t.cleanup();
+      await central.stop().catch(() => undefined);
+      tmp.cleanup();
+    }
+  }, 120_000);
+});
