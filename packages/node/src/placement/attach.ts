@@ -14,7 +14,7 @@ import { MinerReputation } from './reputation.js';
 export interface PlacementParts {
   options: PlacementOptions;
   defaultTier: Tier;
-  broker: Pick<Broker, 'snapshot' | 'minersOf' | 'queueOf' | 'membershipVersion' | 'unitsHeld' | 'regionsWaiting'>;
+  broker: Pick<Broker, 'snapshot' | 'runningOf' | 'queueOf' | 'membershipVersion' | 'unitsHeld' | 'regionsWaiting'>;
   /** The miner's last admitted advertisement (null: not connected or not admitted). */
   advertOf: (minerId: string) => AdvertiseFrame | null;
   send: (minerId: string, f: OutgoingFrame) => void;
@@ -61,7 +61,7 @@ export function attachPlacement(p: PlacementParts): Placement {
         const q = p.broker.queueOf(d, t);
         return { depth: q.depth, oldestMs: q.oldestMs };
       },
-      inFlightOf: (d, t) => p.broker.minersOf(d).reduce((n, m) => n + (m.tier === t ? m.inUse : 0), 0),
+      inFlightOf: (d, t) => p.broker.runningOf(d, t),
       send: p.send,
       log,
       probes,

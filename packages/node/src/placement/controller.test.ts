@@ -4,6 +4,7 @@
  * themselves are the scheduler's (tested there); these tests pin the wiring around them.
  */
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import { parseDescriptor, type Frame, type OutgoingFrame, type Tier } from '@cgn/protocol';
 import { PlacementController, type ConnectedMiner, type PackageRef } from './controller.js';
 import { resolvePlacementOptions, type PlacementOptionsInput } from './options.js';
@@ -101,6 +102,81 @@ describe('placement controller', () => {
     s.c.wake('echo', 'open');
     expect(s.places()).toHaveLength(1);
     s.c.stop();
+  });
+
+  it('under load, reads the miners and runs place only when the miners, the demands or its own instances changed', () => {
+    const q = { membership: 1, work: 5 };
+    const s = setup({}, () => q);
+    let reads = 0;
+    const deps = (s.c as unknown as { deps: ConstructorParameters<typeof PlacementController>[0] }).deps;
+    const c = new PlacementController({ ...deps, miners: () => (reads++, s.miners) }, s.c.options);
+    const m1 = minerOf('m1');
+    s.miners.push(m1, minerOf('m2'));
+    s.advertises('m1', 'echo'); // hand-started: ready capacity
+    s.queues.set('echo/open', 2);
+    c.tick(true);
+    expect(reads).toBe(1);
+    for (let i = 0; i < 5; i++) s.advance(1000), c.tick(true);
+    expect(reads).toBe(1); // the same miners and demands: the plan would be the same (empty) one
+    expect(c.counters.settled).toBe(5);
+    q.membership++;
+    c.tick(true);
+    expect(reads).toBe(2);
+    s.queues.set('echo/open', 10); // autoscale wants more instances: place runs and starts one
+    s.advance(1000);
+    c.tick(true);
+    expect(reads).toBe(3);
+    const placed = s.sent.filter((x) => x.f.t === 'place');
+    expect(placed).toHaveLength(2);
+    s.advance(1000);
+    c.tick(true); // its instances are starting: every round is a full one
+    expect(reads).toBe(4);
+    s.advance(15_000);
+    c.tick(true);
+    expect(reads).toBe(5);
+    c.tick(); // a round asked for outside the timer (a request's wake-up) is always full
+    expect(reads).toBe(6);
+  });
+
+  it('a round that skips reading the miners sends exactly what a full round would (random joins, leaves, queues, starts)', () => {
+    type Op = { k: 'join' } | { k: 'leave'; i: number } | { k: 'queue'; depth: number } | { k: 'advance'; ms: number } | { k: 'ready'; i: number } | { k: 'tick' };
+    const op = fc.oneof(
+      fc.constant<Op>({ k: 'join' }),
+      fc.record({ k: fc.constant('leave' as const), i: fc.nat() }),
+      fc.record({ k: fc.constant('queue' as const), depth: fc.integer({ min: 0, max: 30 }) }),
+      fc.record({ k: fc.constant('advance' as const), ms: fc.integer({ min: 100, max: 20_000 }) }),
+      fc.record({ k: fc.constant('ready' as const), i: fc.nat() }),
+      fc.constant<Op>({ k: 'tick' }),
+    );
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 60 }), (ops) => {
+        const q = { membership: 1, work: 1 };
+        const s = setup({}, () => q);
+        const deps = (s.c as unknown as { deps: ConstructorParameters<typeof PlacementController>[0] }).deps;
+        const got: { full: string[]; settled: string[] } = { full: [], settled: [] };
+        const say = (to: string, f: OutgoingFrame) => `${f.t}:${to}:${'name' in f ? f.name : 'reason' in f ? f.reason : ''}`;
+        const full = new PlacementController({ ...deps, quiet: undefined, send: (to, f) => got.full.push(say(to, f)) }, s.c.options);
+        const settled = new PlacementController({ ...deps, send: (to, f) => got.settled.push(say(to, f)) }, s.c.options);
+        let n = 0;
+        s.miners.push(minerOf(`m${n++}`));
+        s.advertises('m0', 'echo');
+        for (const o of ops) {
+          if (o.k === 'join') s.miners.push(minerOf(`m${n++}`)), q.membership++;
+          else if (o.k === 'leave' && s.miners.length > 0) s.miners.splice(o.i % s.miners.length, 1), q.membership++;
+          else if (o.k === 'queue') s.queues.set('echo/open', o.depth);
+          else if (o.k === 'advance') s.advance(o.ms);
+          else if (o.k === 'ready' && s.miners.length > 0) {
+            const m = s.miners[o.i % s.miners.length]!;
+            if (!m.dservices.includes('echo')) s.advertises(m.id, 'echo'), q.membership++;
+          } else if (o.k === 'tick') {
+            full.tick();
+            settled.tick(true);
+            expect(got.settled).toEqual(got.full);
+          }
+        }
+      }),
+      { numRuns: 200 },
+    );
   });
 
   it('places an instance at once when a request arrives for a DService nobody runs, and says when it should be ready', () => {
