@@ -151,6 +151,11 @@ export interface MinerState {
   pools: Pool[];
   /** What placement reads of its last advertisement (`membershipKey`), to tell a change from a repeat. */
   advertKey: string;
+  /**
+   * Per queue key: the queue's version when a scan found no queued unit this miner may take (all
+   * fenced to other regions, or replicas it ran), so it is not scanned again until work is added.
+   */
+  barren: Map<string, number> | null;
 }
 
 /**
@@ -454,6 +459,7 @@ export class Broker {
       seq: this.minerSeq++,
       pools: [],
       advertKey,
+      barren: null,
     };
     m.advertKey = advertKey;
     // A drained miner that advertises again wants work again (its owner resumed it).
@@ -462,6 +468,7 @@ export class Broker {
     m.slots = ad.slots;
     m.memoryMb = ad.resources.memoryMb;
     m.region = ad.region ?? null;
+    m.barren = null; // what it may take may have changed
     m.regionKeys = regionKeys(ad.region);
     m.dservices = new Set(ad.dservices.map((d) => d.name));
     m.dsSlots = new Map(ad.dservices.map((d) => [d.name, Math.min(d.slots ?? ad.slots, ad.slots)]));
@@ -817,7 +824,12 @@ export class Broker {
         const q = this.queues.get(p.key);
         if (q === undefined) continue;
         let head = this.liveHead(q);
-        if (head !== undefined && !admits(head, m)) head = this.firstAllowed(q, m);
+        if (head !== undefined && !admits(head, m)) {
+          // O(queue) to find one it may take; a scan that found none holds until work is added,
+          // so free miners outside a waiting fence do not rescan it at every result.
+          if (m.barren?.get(p.key) === q.version) head = undefined;
+          else if ((head = this.firstAllowed(q, m)) === undefined) (m.barren ??= new Map()).set(p.key, q.version);
+        }
         if (head !== undefined && (bestHead === undefined || head.enqueuedAt < bestHead.enqueuedAt)) {
           best = q;
           bestHead = head;

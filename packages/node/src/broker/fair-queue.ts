@@ -37,6 +37,8 @@ export class FairQueue<T> {
   private vtime = 0;
   private seq = 0;
   private size = 0;
+  /** Bumped by every push and unshift: a reader that saw the same value knows nothing was added since. */
+  version = 0;
 
   constructor(
     private readonly accountOf: (item: T) => string,
@@ -80,6 +82,7 @@ export class FairQueue<T> {
 
   /** A new request: at the back of its account's FIFO. */
   push(item: T): void {
+    this.version++;
     const account = this.accountOf(item);
     let f = this.flows.get(account);
     if (f === undefined) {
@@ -99,6 +102,7 @@ export class FairQueue<T> {
 
   /** Work handed back: served before anything else, most recently handed back first. */
   unshift(item: T): void {
+    this.version++;
     this.first.unshift(item);
     this.size++;
   }

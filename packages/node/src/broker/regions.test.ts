@@ -56,6 +56,24 @@ describe('Broker region fence', () => {
     expect(h.outcomes.get(a1)?.kind).toBe('result');
   });
 
+  it('a miner that found nothing it may take in a fenced queue looks again once work is added', () => {
+    const h = fenced({ acme: ['eu'] });
+    h.broker.addMiner('eu', ad(1, 'eu'));
+    h.broker.addMiner('us', ad(1, 'us'));
+    const a1 = h.submit({ account: 'acme' });
+    h.submit({ account: 'acme' }); // waits for eu
+    const b1 = h.submit({ account: 'beta' });
+    expect(holder(h, b1)).toBe('us');
+    h.broker.onResult('us', h.result(b1)); // us scans the queue: nothing it may take
+    const b2 = h.submit({ account: 'beta' });
+    expect(holder(h, b2)).toBe('us');
+    const b3 = h.submit({ account: 'beta' }); // nothing free: queued behind the fenced unit
+    expect(holder(h, b3)).toBeUndefined();
+    h.broker.onResult('us', h.result(b2));
+    expect(holder(h, b3)).toBe('us');
+    expect(h.outcomes.has(a1)).toBe(false);
+  });
+
   it('a fenced unit queued with no miner in its region runs on one that joins later, not before', () => {
     const h = fenced({ acme: ['eu'] });
     h.broker.addMiner('us', ad(2, 'us'));
@@ -189,7 +207,7 @@ describe('Broker region fence', () => {
           check();
         }
       }),
-      { numRuns: 300 },
+      { numRuns: 500 },
     );
   });
 });
