@@ -30,6 +30,10 @@ Commands:
   policy [--weight W] [--max-concurrent N|none] [--per-second R|none] [--burst B|none] | --clear [--account ID]
                           the account's share of the nodes' fair queues and its quotas there
                           (administrators); pushed to every node at once; --clear: the nodes' defaults
+  regions --region REGION... | --clear [--account ID]
+                          the data regions the account's work may run in (administrators): every
+                          node sends it only to miners there (cgn miner --region; eu takes eu-west);
+                          --clear: anywhere
   totp enable             start TOTP: prints the otpauth:// URI (and secret) for an authenticator app
   totp confirm CODE       finish with a current code: prints one-time recovery codes
   password                change your password (ends all your sessions)
@@ -216,6 +220,17 @@ export async function runAccountFromArgs(argv: string[], io?: CliIo): Promise<nu
         const p = (r.policy ?? null) as Record<string, number | null> | null;
         const words = p === null ? "the nodes' defaults" : Object.entries(p).map(([k, v]) => `${k} ${v ?? 'none'}`).join(', ');
         print(cio, json, r, `${r.name} (${r.id}): ${words}; every node applies it at once`);
+        return;
+      }
+      case 'regions': {
+        noArgs();
+        const regions = values.region ?? [];
+        if (values.clear === true ? regions.length > 0 : regions.length === 0) throw new UsageError('regions takes --region REGION (one or more), or --clear (anywhere)');
+        const a = sessionApi(values, cio);
+        const id = encodeURIComponent(await accountOf(a, values));
+        const r = await a.call('PATCH', `/v1/accounts/${id}`, { allowedRegions: values.clear === true ? null : [...new Set(regions)] });
+        const where = r.allowedRegions === null ? 'anywhere' : `only on miners in ${(r.allowedRegions as string[]).join(', ')}`;
+        print(cio, json, r, `${r.name} (${r.id}): its work runs ${where}; every node applies it at once`);
         return;
       }
       case 'totp enable': {

@@ -214,6 +214,23 @@ describe('cgn account / dservice / miner register / central', () => {
     expect(cleared.out).toContain("the nodes' defaults");
   });
 
+  it("administrators limit an account's work to data regions with account regions (--clear: anywhere)", async () => {
+    mkdirSync(join(dir, '.cgn'), { recursive: true });
+    writeFileSync(join(dir, '.cgn', 'dev.json'), JSON.stringify({ centralUrl: url }));
+    expect((await account(['login', '--login', admin.login, '--session', 'admin-regions.json'], { CGN_PASSWORD: admin.password })).code).toBe(0);
+    const created = await account(['create', '--name', 'euco', '--kind', 'enterprise', '--owner-login', 'euco-owner', '--password-stdin', '--session', 'admin-regions.json', '--json'], {}, 'Euc0-Own3r-Pw!!\n');
+    expect(created.code, created.err).toBe(0);
+    const id = (JSON.parse(created.out) as { account: { id: string } }).account.id;
+    const set = await account(['regions', '--region', 'eu', '--region', 'us-east', '--account', id, '--session', 'admin-regions.json']);
+    expect(set.code, set.err).toBe(0);
+    expect(set.out).toContain('euco');
+    expect(set.out).toContain('only on miners in eu, us-east');
+    expect((await account(['regions', '--region', 'EU West', '--account', id, '--session', 'admin-regions.json'])).code).not.toBe(0);
+    expect((await account(['regions', '--account', id, '--session', 'admin-regions.json'])).code).toBe(2);
+    const cleared = await account(['regions', '--clear', '--account', id, '--session', 'admin-regions.json', '--json']);
+    expect((JSON.parse(cleared.out) as { allowedRegions: unknown }).allowedRegions).toBeNull();
+  });
+
   it('a developer sets its own payout address: at dservice register, or with account payout-address; nodes get it with the descriptors', async () => {
     mkdirSync(join(dir, '.cgn'), { recursive: true });
     writeFileSync(join(dir, '.cgn', 'dev.json'), JSON.stringify({ centralUrl: url }));
