@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import {
   CgnError, LIMITS, Outbox, decodeMessage, encodeMessageParts, excerpt, sendParts, frame, minerIdOf, verifyChallenge,
@@ -92,7 +92,9 @@ interface Conn {
   /** Whether anything came from it, and went to it, since its last heartbeat visit. */
   heard: boolean;
   sent: boolean;
-  remote: string;
+  socket: Socket;
+  /** `address:port` of the peer, read when first logged (a getpeername per join otherwise). */
+  remote: string | null;
   /** The miner's last advertisement as it sent it (re-checked when approvals change). */
   advert: AdvertiseFrame | null;
   /** Counts advertisements, so a slow tier check of an older one is ignored. */
@@ -115,7 +117,7 @@ export class MinerEndpoint {
   private heartbeat: HeartbeatWheel<Conn> | null = null;
   private sweeper: ReturnType<typeof setInterval> | null = null;
   readonly counters = {
-    connections: 0, authFailures: 0, badFrames: 0, unexpectedFrames: 0, quarantined: 0, tierRefusals: 0,
+    connections: 0, authFailures: 0, badFrames: 0, unexpectedFrames: 0, quarantined: 0, tierRefusals: 0, heartbeatLost: 0,
     attestation: { challenges: 0, verified: 0, refused: {} as Partial<Record<RefusalCode | 'timeout' | 'unsolicited', number>> },
   };
   readonly faults: MinerFaults;
@@ -142,7 +144,7 @@ export class MinerEndpoint {
     const wss = new WebSocketServer({ server: http, perMessageDeflate: false, maxPayload: this.options.maxPayloadBytes, clientTracking: false });
     this.http = http;
     this.wss = wss;
-    wss.on('connection', (ws, req) => this.accept(ws, `${req.socket.remoteAddress}:${req.socket.remotePort}`));
+    wss.on('connection', (ws, req) => this.accept(ws, req.socket));
     await new Promise<void>((resolve, reject) => {
       http.once('error', reject);
       http.listen(this.options.port, this.options.host, () => {
@@ -273,7 +275,7 @@ export class MinerEndpoint {
     }
   }
 
-  private accept(ws: WebSocket, remote: string): void {
+  private accept(ws: WebSocket, socket: Socket): void {
     this.counters.connections++;
     const now = Date.now();
     // Batches are split below the miner's message limit (it accepts what we accept).
@@ -283,7 +285,7 @@ export class MinerEndpoint {
         sendParts(ws, parts, written);
       } else written?.();
     }, Math.min(this.options.maxPayloadBytes, 1024 * 1024), { sendAtOnceWhenQuietMs: this.options.sendAtOnceWhenQuietMs ?? 0 });
-    const c: Conn = { ws, out, phase: 'hello', nonce: this.nonces.next(), hello: null, minerId: null, lastSeen: now, heard: true, sent: true, remote, advert: null, advertSeq: 0, grant: null, admittedTier: null, attest: null, reattest: null };
+    const c: Conn = { ws, out, phase: 'hello', nonce: this.nonces.next(), hello: null, minerId: null, lastSeen: now, heard: true, sent: true, socket, remote: null, advert: null, advertSeq: 0, grant: null, admittedTier: null, attest: null, reattest: null };
     this.conns.add(c);
     this.heartbeat?.add(c);
     const handshake = setTimeout(() => {
@@ -316,10 +318,10 @@ export class MinerEndpoint {
         this.broker.removeMiner(c.minerId, 'tunnel closed');
         this.options.minerGone?.(c.minerId);
         this.joins.left();
-        this.log.debug({ miner: c.minerId.slice(0, 16), remote: c.remote }, 'miner disconnected');
+        if (this.log.isLevelEnabled('debug')) this.log.debug({ miner: c.minerId.slice(0, 16), remote: c.remote }, 'miner disconnected');
       }
     });
-    ws.on('error', (err) => this.log.warn({ err: err.message, remote }, 'miner tunnel error'));
+    ws.on('error', (err) => this.log.warn({ err: err.message, remote: this.remoteOf(c) }, 'miner tunnel error'));
   }
 
   private onFrame(c: Conn, f: Frame): void {
@@ -374,7 +376,7 @@ export class MinerEndpoint {
         c.phase = 'ready';
         c.advert = f;
         this.joins.joined();
-        this.log.debug({ miner: c.minerId!.slice(0, 16), remote: c.remote, agent: excerpt(c.hello!.agent, 64), advertised: f.tier, granted: c.grant!.tier, grantedBy: c.grant!.by, slots: f.slots, dservices: f.dservices.map((d) => d.name) }, 'miner connected');
+        if (this.log.isLevelEnabled('debug')) this.log.debug({ miner: c.minerId!.slice(0, 16), remote: this.remoteOf(c), agent: excerpt(c.hello!.agent, 64), advertised: f.tier, granted: c.grant!.tier, grantedBy: c.grant!.by, slots: f.slots, dservices: f.dservices.map((d) => d.name) }, 'miner connected');
         return this.advertised(c, f);
       case 'ready':
         return this.onReadyFrame(c, c.minerId!, f);
@@ -533,7 +535,7 @@ export class MinerEndpoint {
       quarantined = this.faults.record(c.minerId, logged);
       if (quarantined) this.counters.quarantined++;
     }
-    this.log.warn({ miner: c.minerId?.slice(0, 16), remote: c.remote, reason: logged, ...(quarantined ? { quarantinedMs: this.faults.options.quarantineMs } : {}) }, 'closing miner tunnel');
+    this.log.warn({ miner: c.minerId?.slice(0, 16), remote: this.remoteOf(c), reason: logged, ...(quarantined ? { quarantinedMs: this.faults.options.quarantineMs } : {}) }, 'closing miner tunnel');
     c.out.push(frame({ t: 'error', code: errorCode, message: excerpt(reason, LIMITS.maxMessageLength) }));
     c.out.flush();
     if (c.minerId !== null && this.byMiner.get(c.minerId) === c) {
@@ -541,6 +543,11 @@ export class MinerEndpoint {
       this.broker.removeMiner(c.minerId, reason);
     }
     this.end(c, code, reason);
+  }
+
+  /** The peer's `address:port`, read once (undefined parts once its socket is gone). */
+  private remoteOf(c: Conn): string {
+    return (c.remote ??= `${c.socket.remoteAddress}:${c.socket.remotePort}`);
   }
 
   private end(c: Conn, code: number, reason: string): void {
@@ -567,7 +574,8 @@ export class MinerEndpoint {
     let ping: Buffer | null = null;
     for (const c of conns) {
       if (now - c.lastSeen > 3 * hb) {
-        this.log.warn({ miner: c.minerId?.slice(0, 16), remote: c.remote }, 'miner silent for 3 heartbeats; dropping');
+        this.counters.heartbeatLost++;
+        this.log.warn({ miner: c.minerId?.slice(0, 16), remote: this.remoteOf(c) }, 'miner silent for 3 heartbeats; dropping');
         if (c.minerId !== null && this.byMiner.get(c.minerId) === c) {
           this.byMiner.delete(c.minerId);
           this.broker.removeMiner(c.minerId, 'heartbeat lost');
