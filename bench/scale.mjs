@@ -13,7 +13,8 @@
  * `--node-dist` is the `dist` directory of the node package to measure (default this clone's), so
  * a build of another commit can be compared. Writes `scale` in bench/results.json (read, modify,
  * write) unless --no-write; prints one JSON line per N. `--profile DIR` writes the node's CPU profile
- * of each measured load window to DIR/scale-<N>.cpuprofile (bench/stages.mjs reads it per stage).
+ * of each measured load window to DIR/scale-<N>.cpuprofile (bench/stages.mjs reads it per stage), and
+ * of the joins and the idle window to scale-<N>-connect.cpuprofile and scale-<N>-idle.cpuprofile.
  */
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
@@ -124,6 +125,7 @@ async function serveNode(nodeDist) {
       gcObserver.disconnect();
       const ms = (ns) => Math.round(ns / 1e4) / 100;
       return {
+        lost: { miners: node.broker.counters.minersLost, heartbeat: node.status().counters.tunnels.heartbeatLost ?? null },
         units: total, minersFor90Percent: for90, minersWithAny: counts.filter((n) => n > 0).length, maxPerMiner: counts[0] ?? 0,
         loadLoopDelayMs: { p50: ms(loadDelay.percentile(50)), p99: ms(loadDelay.percentile(99)), max: ms(loadDelay.max) },
         gc: { count: gc.count, totalMs: Math.round(gc.totalMs), maxMs: Math.round(gc.maxMs * 10) / 10, byKind: gc.byKind },
@@ -238,6 +240,12 @@ function child(argv, label) {
   return { proc: c, next, ask: async (cmd) => (c.stdin.write(JSON.stringify(cmd) + '\n'), next()) };
 }
 
+/** The V8 flags `cgn node` runs with (packages/cli/src/server-flags.ts): the node measured here runs with them too. */
+async function serverV8Flags() {
+  const { SERVER_V8_FLAGS } = await import(pathToFileURL(join(ROOT, 'packages/cli/dist/server-flags.js')).href);
+  return SERVER_V8_FLAGS;
+}
+
 function parseMs(s) {
   const m = /^([\d.]+)(us|ms|s)$/.exec(s);
   if (!m) return NaN;
@@ -261,7 +269,8 @@ function wrk(url, apiKey, connections, seconds) {
 }
 
 async function measure(n, opts) {
-  const node = child(pinned(0, [process.execPath, ...(process.env.SCALE_NODE_ARGS ?? '').split(' ').filter(Boolean), import.meta.filename, 'node', opts.nodeDist]), 'node');
+  const nodeArgs = [...(await serverV8Flags()), ...(process.env.SCALE_NODE_ARGS ?? '').split(' ').filter(Boolean)];
+  const node = child(pinned(0, [process.execPath, ...nodeArgs, import.meta.filename, 'node', opts.nodeDist]), 'node');
   const { workUrl, minerUrl, apiKey } = await node.next();
   const miners = child(pinned(1, [process.execPath, import.meta.filename, 'miners', minerUrl, String(n)]), 'miners');
   await miners.next();
@@ -272,7 +281,9 @@ async function measure(n, opts) {
   if (opts.profile !== null) await node.ask({ op: 'profile-stop', file: join(opts.profile, `scale-${n}-connect.cpuprofile`) });
   // Let the joins' garbage and timers settle before measuring idle.
   await new Promise((r) => setTimeout(r, 3000));
+  if (opts.profile !== null) await node.ask({ op: 'profile-start' });
   const idle = await node.ask({ op: 'idle', seconds: opts.idleSeconds });
+  if (opts.profile !== null) await node.ask({ op: 'profile-stop', file: join(opts.profile, `scale-${n}-idle.cpuprofile`) });
   const url = `${workUrl}echo/`;
   wrk(url, apiKey, opts.connections, opts.warmup);
   await node.ask({ op: 'mark' });
@@ -306,6 +317,7 @@ async function measure(n, opts) {
     spread: { units: spread.units, minersFor90Percent: spread.minersFor90Percent, minersWithAny: spread.minersWithAny, maxPerMiner: spread.maxPerMiner },
     ...(stages !== null ? { stages } : {}),
     minersDropped: mstats.closed,
+    minersLost: spread.lost,
     connectErrors: mstats.connectErrors,
   };
 }
@@ -338,7 +350,7 @@ async function main() {
   const base = rows.find((r) => r.miners === Math.min(...opts.sizes));
   all.scale = {
     at: new Date().toISOString(),
-    settings: { connections: opts.connections, seconds: opts.seconds, idleSeconds: opts.idleSeconds, nodePinned: has('taskset') ? 'core 0' : 'no', minersAndWrk: has('taskset') ? 'core 1' : 'unpinned' },
+    settings: { nodeV8Flags: (await serverV8Flags()).join(' '), connections: opts.connections, seconds: opts.seconds, idleSeconds: opts.idleSeconds, nodePinned: has('taskset') ? 'core 0' : 'no', minersAndWrk: has('taskset') ? 'core 1' : 'unpinned' },
     rows,
     ...(base ? { rpsVsSmallest: Object.fromEntries(rows.map((r) => [r.miners, Math.round((r.rps / base.rps) * 100) / 100])) } : {}),
   };
