@@ -24,6 +24,7 @@
 import * as crypto from 'node:crypto';
 import { StandardMerkleTree } from '@openzeppelin/merkle-tree';
 import { GENESIS_HASH, chainHash, type RowBilling } from './chain.js';
+import { ExactSum as Sum } from './exact-sum.js';
 import { merkleProof, merkleRoot, merkleRootFromProof, merkleRootInPlace } from './merkle.js';
 import type { TokenRate } from './pricing/price.js';
 import { BENEFICIARIES, type Beneficiary, type SplitParts } from './pricing/split.js';
@@ -201,30 +202,6 @@ export interface PayoutBook {
   registered: ReadonlyMap<string, string>;
   /** Held credits of earlier cycles not paid yet (`releasedIn` null). */
   held: readonly HeldCredit[];
-}
-
-/**
- * An exact running sum of token amounts that stays in doubles while it can: each amount below
- * 2^53 is added as a number, and the number part is moved into the bigint part just before it
- * would pass 2^53 - 1 (a double sum of two safe integers is exact up to there, and compares
- * correctly above it). A million bigint additions cost more than the whole read of a cycle.
- */
-class Sum {
-  big = 0n;
-  n = 0;
-  add(x: number): void {
-    const y = this.n + x;
-    if (y > Number.MAX_SAFE_INTEGER) {
-      this.big += BigInt(this.n);
-      this.n = x;
-    } else this.n = y;
-  }
-  addBig(x: bigint): void {
-    this.big += x;
-  }
-  get value(): bigint {
-    return this.big + BigInt(this.n);
-  }
 }
 
 /** The priced rows of one (account, miner, developer, operator, charity): what a cycle's debits and credits are made of. */

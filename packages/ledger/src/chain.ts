@@ -253,6 +253,12 @@ function unComma(): void {
   at--;
 }
 
+/** `scratch.subarray(0, n)`, made once per length (records of one shape have a handful of lengths): no view object per record. */
+const views: (Buffer | undefined)[] = [];
+function scratchView(n: number): Buffer {
+  return (views[n] ??= scratch.subarray(0, n));
+}
+
 const hashBytesHex: (bytes: Uint8Array) => string =
   typeof crypto.hash === 'function'
     ? (bytes) => crypto.hash('sha256', bytes, 'hex')
@@ -286,7 +292,7 @@ export function chainStepV2(
       ? putRaw('null]')
       : typeof tokens === 'string' && typeof parts === 'string' && putRaw('[') && putStr(tokens) && putStr(parts) && (unComma(), putRaw(']]')));
   if (!ok) return chainHashHex(prevHex, encodeV2(tx, cycle, price, bps, developer, operator, charity, tokens, parts));
-  return hashBytesHex(scratch.subarray(0, at));
+  return hashBytesHex(scratchView(at));
 }
 
 /** sha256 of `hex(prevHash) + encoding` (the chain step, for stores that built the encoding themselves). */

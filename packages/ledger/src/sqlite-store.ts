@@ -27,6 +27,7 @@ import { tokenRateProblem, type TokenRate } from './pricing/price.js';
 import { BENEFICIARIES, splitText, type Beneficiary } from './pricing/split.js';
 import { VALIDATED_BATCHES, assertMicrotransaction, decodeBps, decodeParts, encodeSplit, type Microtransaction } from './record.js';
 import { migrate } from './sqlite-migrations.js';
+import { ExactSum } from './exact-sum.js';
 import { closerLive, mayHold, type CloserClaim, type CycleCloser } from './cycle-closer.js';
 import { checkAccount, checkChainDeposit, normAddress, unlinkProblem, withdrawalAmount, type AddressLink, type AnchorMark, type ChainDeposit, type DepositOutcome, type Withdrawal } from './escrow.js';
 import { BucketUsageAccumulator, UsageAccumulator, balanceOf, checkCredit, sortActivity, type UsageRow } from './store-common.js';
@@ -713,6 +714,8 @@ export class SqliteLedgerStore implements BillingLedgerStore {
     if (filter.account !== undefined) (where.push('account = ?'), params.push(filter.account));
     if (filter.dservice !== undefined) (where.push('dservice = ?'), params.push(filter.dservice));
     if (filter.cycle !== undefined) (where.push('cycle = ?'), params.push(filter.cycle));
+    // A cycle's records follow its after_seq (seq is the rowid): a range, not a scan of the table.
+    if (filter.fromCycle !== undefined) (where.push('seq > COALESCE((SELECT after_seq FROM cycles WHERE id = ?), 0) AND cycle >= ?'), params.push(filter.fromCycle, filter.fromCycle));
     if (filter.from !== undefined) (where.push('received_at >= ?'), params.push(filter.from));
     if (filter.to !== undefined) (where.push('received_at < ?'), params.push(filter.to));
     const rows = this.db
@@ -803,7 +806,8 @@ export class SqliteLedgerStore implements BillingLedgerStore {
     const rate: TokenRate = { num: BigInt(cycleRow.rate_num), den: BigInt(cycleRow.rate_den) };
     // num == den: a token base unit per micro-unit, tokens = price exactly (the common case; saves two bigint operations).
     const unitRate = rate.num === rate.den;
-    const spent = new Map<string, bigint>();
+    /** Per account: what this batch's inserted records charged (in doubles while they fit; see ExactSum). */
+    const spent = new Map<string, ExactSum>();
     let inserted = 0;
     for (const r of records) {
       let head = heads.get(r.node);
@@ -857,7 +861,11 @@ export class SqliteLedgerStore implements BillingLedgerStore {
         head.hex = hash;
         head.dirty = true;
         inserted++;
-        if (charged !== null) spent.set(r.account, (spent.get(r.account) ?? 0n) + charged);
+        if (charged !== null) {
+          let sum = spent.get(r.account);
+          if (sum === undefined) spent.set(r.account, (sum = new ExactSum()));
+          sum.addBig(charged);
+        }
       } else {
         duplicates.push(r.workId);
         // A duplicate charged nothing: give its tokens back to the batch's allowance.
@@ -867,7 +875,7 @@ export class SqliteLedgerStore implements BillingLedgerStore {
     for (const [node, head] of heads) if (head.dirty) this.headPut.run(node, head.seq, Buffer.from(head.hex, 'hex'));
     for (const [account, amount] of spent) {
       const cur = this.spentGet.get(account);
-      this.spentPut.run(account, ((cur === undefined ? 0n : BigInt(cur.spent)) + amount).toString());
+      this.spentPut.run(account, ((cur === undefined ? 0n : BigInt(cur.spent)) + amount.value).toString());
     }
     return refused.length > 0 ? { inserted, duplicates, refused } : { inserted, duplicates };
   }

@@ -105,22 +105,22 @@ export function splitText(amount: bigint, bps: SplitBps): string {
   let o = (eo - ro) / Tn;
   let c = (ec - rc) / Tn;
   let left = a - m - d - o - c;
-  if (left > 0) {
-    // Largest dropped fraction first; ties in the order miner, developer, operator, charity.
-    const rem = [rm, rd, ro, rc];
-    const taken = [false, false, false, false];
-    const add = [0, 0, 0, 0];
-    while (left > 0) {
-      let best = -1;
-      for (let i = 0; i < 4; i++) if (!taken[i] && (best < 0 || rem[i]! > rem[best]!)) best = i;
-      taken[best] = true;
-      add[best] = 1;
-      left--;
-    }
-    m += add[0]!;
-    d += add[1]!;
-    o += add[2]!;
-    c += add[3]!;
+  // Largest dropped fraction first; ties in the order miner, developer, operator, charity. In
+  // scalars and a bit mask (no array per record: this runs for most priced records).
+  let taken = 0;
+  while (left > 0) {
+    let best = -1;
+    let top = -1;
+    if ((taken & 1) === 0 && rm > top) { best = 0; top = rm; }
+    if ((taken & 2) === 0 && rd > top) { best = 1; top = rd; }
+    if ((taken & 4) === 0 && ro > top) { best = 2; top = ro; }
+    if ((taken & 8) === 0 && rc > top) { best = 3; top = rc; }
+    taken |= 1 << best;
+    if (best === 0) m++;
+    else if (best === 1) d++;
+    else if (best === 2) o++;
+    else c++;
+    left--;
   }
   return `${m}/${d}/${o}/${c}`;
 }
