@@ -3,12 +3,15 @@
  * pushes them to the node; the node's broker sends the account's work only to the miner in its
  * region (two real miners advertise different `--region`s); an account limited to a region no
  * miner is in is refused at once with application/problem+json naming the region, and
- * `GET /v1/explain` and `cgn explain --account` give the same reason.
+ * `GET /v1/explain` and `cgn explain --account` give the same reason. And without central (the
+ * node's own account policies): a request of an account limited to eu, for a DService no miner
+ * runs yet, places its instance on the eu miner among miners started with no DService, and that
+ * miner answers it.
  */
 import { describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { readFileSync } from 'node:fs';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensureDevPki, setupDevNetwork, SqliteCentralStore, startTestCentral, TEST_ADMIN } from '@cgn/central';
 import { digestPackage } from '@cgn/miner';
@@ -95,6 +98,47 @@ describe('account data regions', () => {
       await t.cleanup();
       await central.stop().catch(() => undefined);
       tmp.cleanup();
+    }
+  }, 120_000);
+});
+
+/** A copy of echo with a longer request deadline (a cold start on a loaded machine fits in it). */
+function echoCopy(dir: string): string {
+  const to = join(dir, 'echo');
+  cpSync(ECHO, to, { recursive: true, filter: (src) => !src.includes('/src/') && !src.endsWith('/src') });
+  const d = JSON.parse(readFileSync(join(to, 'dservice.json'), 'utf8')) as Record<string, unknown>;
+  writeFileSync(join(to, 'dservice.json'), JSON.stringify({ ...d, timeouts: { requestMs: 60_000 } }));
+  return to;
+}
+
+describe('placement in the account\'s regions (a node without central)', () => {
+  it('a request of an account limited to eu places its instance on the eu miner, which answers it', async () => {
+    const dir = tempDir('cgn-regions-place-');
+    const t = await startTestNode({
+      dservices: [echoCopy(dir.path)],
+      accounts: { byAccount: { 'test-account': { regions: ['eu'] } } },
+      placement: { probe: { steps: 3000, checkpoints: 30, maxChains: 2, payloadBytes: 64 * 1024 } },
+    });
+    const miners = [
+      spawnMiner(t.node.minerUrl, dir.path, { name: 'us1', dservices: [], args: ['--region', 'us-east'] }),
+      spawnMiner(t.node.minerUrl, dir.path, { name: 'us2', dservices: [], args: ['--region', 'us-west'] }),
+      spawnMiner(t.node.minerUrl, dir.path, { name: 'eu', dservices: [], args: ['--region', 'eu-west'] }),
+    ];
+    const eu = miners[2]!;
+    try {
+      await waitFor(() => t.node.broker.snapshot().miners.length === 3, 'the three miners to join', 60_000);
+      expect(t.node.accounts.regionsOf('test-account')).toEqual(new Set(['eu']));
+      const res = await fetch(t.url('echo', '/'), { method: 'POST', body: 'placed in eu', headers: { authorization: `Bearer ${t.apiKey}`, 'cgn-deadline-ms': '60000' } });
+      expect(res.status, await res.clone().text()).toBe(200);
+      expect(await res.text()).toBe('placed in eu');
+      expect(t.node.placer.controller.instances().map((i) => i.minerId)).toEqual([eu.id]);
+      expect(minersOf(t.node).find((m) => m.id === eu.id)?.completed).toBe(1);
+      expect(minersOf(t.node).filter((m) => m.id !== eu.id).every((m) => m.completed === 0)).toBe(true);
+    } finally {
+      for (const m of miners) m.kill();
+      await Promise.all(miners.map((m) => m.exited));
+      await t.cleanup();
+      dir.cleanup();
     }
   }, 120_000);
 });
