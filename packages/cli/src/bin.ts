@@ -32,7 +32,7 @@ switch (command) {
     await (await import('./dev.js')).runDevFromArgs(rest);
     break;
   case 'node':
-    await (await import('@cgn/node')).runNodeFromArgs(rest);
+    await (await import('@cgn/node/main')).runNodeFromArgs(rest);
     break;
   case 'central':
     await (await import('@cgn/central')).runCentralFromArgs(rest);

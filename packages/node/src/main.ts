@@ -8,7 +8,6 @@ import { createLogger } from './log.js';
 import { readGrantsFile } from './tiers/grants-file.js';
 import { readAccountsFile } from './accounts/policies-file.js';
 import { plaintextProblem } from '@cgn/protocol';
-import { loadAlertConfig } from './alerts/config.js';
 import { runNodeKeysFromArgs } from './keys-cli.js';
 
 export const NODE_USAGE = `Usage: cgn node [options]
@@ -232,7 +231,7 @@ export async function runNodeFromArgs(argv: string[]): Promise<void> {
 
   if (values.alerts !== undefined) {
     try {
-      input['alerts'] = loadAlertConfig(values.alerts);
+      input['alerts'] = (await import('./alerts/config.js')).loadAlertConfig(values.alerts); // yaml only when asked for
     } catch (err) {
       process.stderr.write(`cgn node: --alerts: ${(err as Error).message}\n`);
       process.exit(2);

@@ -24,7 +24,7 @@ import { FileApiKeyStore, type ApiKeyVerifier } from './auth/api-keys.js';
 import { DServiceRegistry } from './registry.js';
 import { resolveNodeOptions, type NodeOptions, type NodeOptionsInput } from './options.js';
 import { createLogger, type Logger } from './log.js';
-import { startOpenTier, type OpenTier, type OverReport } from './slashing/index.js';
+import type { OpenTier, OverReport } from './slashing/index.js';
 import { localGrant, type MinerGrant } from './tiers/grants.js';
 import { TpmQuoteVerifier, type AttestationPolicy } from './attestation/verifier.js';
 import { AccountPolicies, type AccountPolicyInput } from './accounts/policies.js';
@@ -34,7 +34,7 @@ import { NodeMetrics } from './metrics/node-metrics.js';
 import { metricsAccess } from './metrics/access.js';
 import { startAlerter, type Alerter } from './alerts/alerter.js';
 import { cycleIsEmpty, type CycleSummary } from '@cgn/ledger';
-import { loadDServicePackage } from '@cgn/miner';
+import { loadDServicePackage } from '@cgn/miner/packages';
 import { PackageSource, packageFromLink } from './packages/package-source.js';
 import { PlacementFrames } from './packages/placement-frames.js';
 import { attachPlacement, type Placement } from './placement/attach.js';
@@ -131,7 +131,8 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
   const billing = await NodeBilling.open(ledger.store, options.billing);
   const openTier =
     options.staking !== null || options.broker.redundancy > 0
-      ? await startOpenTier({ nodeId: options.nodeId, dataDir: options.dataDir, staking: options.staking, log })
+      ? // Loaded only here: the chain client (viem) is ~25 MB of an idle node's memory.
+        await (await import('./slashing/index.js')).startOpenTier({ nodeId: options.nodeId, dataDir: options.dataDir, staking: options.staking, log })
       : null;
   registerPayTo(ledger.store, options, log);
   const minerPayTo = new Map<string, string>();

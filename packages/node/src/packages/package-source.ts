@@ -22,7 +22,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { CgnError, LIMITS } from '@cgn/protocol';
-import { inspectArchive, packToFile } from '@cgn/miner';
+import { inspectArchive, packToFile } from '@cgn/miner/packages';
 import { sendProblem } from '../http/problem.js';
 import type { Logger } from '../log.js';
 import { GRANT_PARAM, PackageGrants, type GrantOptions } from './package-grants.js';
