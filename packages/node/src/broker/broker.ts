@@ -98,7 +98,7 @@ export interface BrokerDeps {
   regionsOf?: (account: string) => ReadonlySet<string> | null;
 }
 
-/** Waiting accounts `regionsWaiting` reads before it calls the demand "anywhere". */
+/** Different fences `regionsWaiting` unites before it calls the demand "anywhere". */
 const REGION_SCAN_LIMIT = 256;
 
 /** Region keys a miner is known by, at most this many (its region and the parents it is under). */
@@ -270,6 +270,8 @@ export class Broker {
    */
   private hint: MinerState | null = null;
   private readonly units = new Map<string, WorkUnit>();
+  /** Per queue key: units held (queued or running) per fence (null: anywhere), for `regionsWaiting`. */
+  private readonly heldBy = new Map<string, Map<ReadonlySet<string> | null, number>>();
   private readonly scratch: PickCandidate[] = [];
   /** The free sets one pick draws from (the pool's, or those of a fence's regions); reused. */
   private readonly drawSets: IndexedSet<MinerState>[] = [];
@@ -371,6 +373,7 @@ export class Broker {
       failedOn: null,
       exclude,
       regions,
+      held: null,
       timer: null,
       onDone,
     };
@@ -394,12 +397,14 @@ export class Broker {
       }
       this.counters.submitted++;
       this.units.set(unit.id, unit);
+      this.hold(unit, key);
       unit.timer = this.setTimer(() => this.expire(unit), req.timeoutMs);
       q.push(unit);
       return unit;
     }
     this.counters.submitted++;
     this.units.set(unit.id, unit);
+    this.hold(unit, key);
     unit.timer = this.setTimer(() => this.expire(unit), req.timeoutMs);
     this.dispatch(unit, miner, now);
     return unit;
@@ -627,20 +632,17 @@ export class Broker {
   }
 
   /**
-   * Where the work waiting in one (DService, tier) queue may run (placement starts instances
-   * there): anywhere when an account waiting has no regions (or more than `REGION_SCAN_LIMIT` wait),
-   * else the union of the waiting accounts' regions; empty when nothing waits.
+   * Where the work the broker holds for one (DService, tier), queued or running, may run
+   * (placement starts instances there): anywhere when some of it has no regions (or it has more
+   * than `REGION_SCAN_LIMIT` different fences), else the union of its fences; empty when none is
+   * held. O(fences held), from counts kept at submit and finish.
    */
   regionsWaiting(dservice: string, tier: Tier): { anywhere: boolean; regions: string[] } {
-    const q = this.queues.get(queueKey(dservice, tier));
+    const tally = this.heldBy.get(queueKey(dservice, tier));
+    if (tally === undefined || tally.size === 0) return { anywhere: false, regions: [] };
+    if (tally.has(null) || tally.size > REGION_SCAN_LIMIT) return { anywhere: true, regions: [] };
     const regions = new Set<string>();
-    if (q === undefined) return { anywhere: false, regions: [] };
-    let n = 0;
-    for (const account of q.accounts()) {
-      const fence = this.regionsOf(account);
-      if (fence === null || ++n > REGION_SCAN_LIMIT) return { anywhere: true, regions: [] };
-      for (const r of fence) regions.add(r);
-    }
+    for (const fence of tally.keys()) for (const r of fence!) regions.add(r);
     return { anywhere: false, regions: [...regions] };
   }
 
@@ -917,7 +919,22 @@ export class Broker {
       unit.timer = null;
     }
     this.units.delete(unit.id);
+    const tally = unit.held;
+    if (tally !== null) {
+      unit.held = null;
+      const n = (tally.get(unit.regions) ?? 1) - 1;
+      if (n > 0) tally.set(unit.regions, n);
+      else tally.delete(unit.regions);
+    }
     unit.onDone(outcome);
+  }
+
+  /** Counts a unit the broker now holds under its queue's fences (see `regionsWaiting`). */
+  private hold(unit: WorkUnit, key: string): void {
+    let tally = this.heldBy.get(key);
+    if (tally === undefined) this.heldBy.set(key, (tally = new Map()));
+    tally.set(unit.regions, (tally.get(unit.regions) ?? 0) + 1);
+    unit.held = tally;
   }
 
   private fits(m: MinerState, dservice: string): boolean {

@@ -54,11 +54,6 @@ export class FairQueue<T> {
     return this.heap.length;
   }
 
-  /** The accounts with queued work (excluding work handed back), in no particular order. */
-  *accounts(): IterableIterator<string> {
-    for (const f of this.heap) yield f.account;
-  }
-
   /** Queued requests of one account (excluding work handed back). */
   depthOf(account: string): number {
     return this.flows.get(account)?.items.length ?? 0;

@@ -202,7 +202,7 @@ export class Redundancy {
     const group: WorkUnit = {
       ...req,
       receivedAt: now, deadline: now + req.timeoutMs, sentAt: 0, queuedMs: 0, enqueuedAt: now, attempts: 0, acked: false,
-      state: 'sent', minerId: null, failedOn: null, exclude: null, regions: null, timer: null, onDone, // replicas get their fence in submit
+      state: 'sent', minerId: null, failedOn: null, exclude: null, regions: null, held: null, timer: null, onDone, // replicas get their fence in submit
     };
     const run = new RedundantRun(req, group, (this.deps.wallNow ?? Date.now)());
     run.expected = checked ? 2 : 1;

@@ -56,6 +56,23 @@ describe('Broker region fence', () => {
     expect(h.outcomes.get(a1)?.kind).toBe('result');
   });
 
+  it('tells placement where the work it holds, queued or running, may run', () => {
+    const h = fenced({ acme: ['eu'], beta: ['us-east', 'ap'] });
+    h.broker.addMiner('eu', ad(1, 'eu'));
+    expect(h.broker.regionsWaiting('echo', 'open')).toEqual({ anywhere: false, regions: [] });
+    const a1 = h.submit({ account: 'acme' }); // running on eu
+    expect(h.broker.regionsWaiting('echo', 'open')).toEqual({ anywhere: false, regions: ['eu'] });
+    h.submit({ account: 'beta' }); // queued: no miner in its regions
+    expect(new Set(h.broker.regionsWaiting('echo', 'open').regions)).toEqual(new Set(['eu', 'us-east', 'ap']));
+    const c1 = h.submit({ account: 'gamma' }); // anywhere
+    expect(h.broker.regionsWaiting('echo', 'open').anywhere).toBe(true);
+    h.broker.cancel(c1);
+    h.broker.onResult('eu', h.result(a1));
+    expect(h.broker.regionsWaiting('echo', 'open')).toEqual({ anywhere: false, regions: ['us-east', 'ap'] });
+    h.advance(20_000); // the queued one passes its deadline
+    expect(h.broker.regionsWaiting('echo', 'open')).toEqual({ anywhere: false, regions: [] });
+  });
+
   it('a miner that found nothing it may take in a fenced queue looks again once work is added', () => {
     const h = fenced({ acme: ['eu'] });
     h.broker.addMiner('eu', ad(1, 'eu'));

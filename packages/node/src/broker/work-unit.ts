@@ -54,6 +54,8 @@ export interface WorkUnit extends WorkRequest {
    * advertising no region) never gets the unit, replicas included.
    */
   regions: ReadonlySet<string> | null;
+  /** The broker's count of units held per fence for its queue (`regionsWaiting`); null: not counted. */
+  held: Map<ReadonlySet<string> | null, number> | null;
   timer: ReturnType<typeof setTimeout> | null;
   onDone: (outcome: WorkOutcome) => void;
 }
