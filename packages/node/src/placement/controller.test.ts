@@ -138,6 +138,22 @@ describe('placement controller', () => {
     expect(reads).toBe(6);
   });
 
+  it('counts a plan that only stops hand-started instances (more than autoscale wants) as nothing to do', () => {
+    const q = { membership: 1, work: 5 };
+    const s = setup({}, () => q);
+    let reads = 0;
+    const deps = (s.c as unknown as { deps: ConstructorParameters<typeof PlacementController>[0] }).deps;
+    const c = new PlacementController({ ...deps, miners: () => (reads++, s.miners) }, s.c.options);
+    for (let i = 0; i < 20; i++) {
+      s.miners.push(minerOf(`m${i}`));
+      s.advertises(`m${i}`, 'echo');
+    }
+    s.queues.set('echo/open', 1);
+    for (let i = 0; i < 5; i++) s.advance(1000), c.tick(true);
+    expect(reads).toBe(1);
+    expect(s.sent).toHaveLength(0);
+  });
+
   it('a round that skips reading the miners sends exactly what a full round would (random joins, leaves, queues, starts)', () => {
     type Op = { k: 'join' } | { k: 'leave'; i: number } | { k: 'queue'; depth: number } | { k: 'advance'; ms: number } | { k: 'ready'; i: number } | { k: 'tick' };
     const op = fc.oneof(

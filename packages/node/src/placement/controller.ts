@@ -420,7 +420,10 @@ export class PlacementController {
     miners ??= readMiners();
     const all = [...[...this.tracked.values()].map((t) => t.view), ...this.statics];
     const plan = place({ miners: this.minerViews(miners), instances: all, accounts: [] }, demands, this.deps.clock, { coldStartTimeoutMs: this.options.coldStartTimeoutMs });
-    this.lastFull = { at: now, membership: membership ?? -1, demands: said, settled: plan.decisions.length === 0 && plan.unplaced.length === 0 };
+    // Stops of hand-started instances (more of them than autoscale wants) are not the controller's
+    // to carry out: a plan of only those has nothing to do, and the next one would say the same.
+    const acts = plan.decisions.some((x) => x.kind !== 'stop' || this.tracked.has(x.instanceId));
+    this.lastFull = { at: now, membership: membership ?? -1, demands: said, settled: !acts && plan.unplaced.length === 0 };
     this.unplaced = new Map(plan.unplaced.map((u) => [scaleKey(u.dservice, u.tier), u]));
     let regionOf: Map<string, string | undefined> | null = null;
     for (const x of plan.decisions) {
