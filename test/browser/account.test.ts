@@ -21,6 +21,14 @@ import { ECHO, ROOT, spawnMiner, startTestNode, tempDir, waitFor, type MinerProc
 
 const CHROMIUM = '/usr/bin/chromium';
 const SHOTS = join(ROOT, 'test-output', 'screenshots');
+/**
+ * A slow fresh CI machine must not fail a correct test for being slow: nothing here is a timed
+ * assertion, so the limits are far above what the tests need (the sign-in and TOTP test took 43 s
+ * on this 2-core machine under load, close to vitest's default of 60 s; playwright's is 30 s per wait).
+ */
+const SETUP_MS = 180_000;
+const TEST_MS = 240_000;
+const WAIT_MS = 90_000;
 
 /** Sessions and TOTP codes need real time in the browser and at central alike. */
 class WallClock extends ManualClock {
@@ -122,19 +130,20 @@ beforeAll(async () => {
     dservices: [{ descriptor: JSON.parse(readFileSync(join(ECHO, 'dservice.json'), 'utf8')) as Record<string, unknown>, digest: echoDigest }],
   });
   demo = setup.demo;
-  await waitFor(() => (t.node.status()['dservices'] as unknown[]).length === 1, 'central to approve echo on the node');
-  await waitFor(() => t.node.broker.snapshot().miners.some((m) => m.id === miner.id), 'the miner to join the pool');
+  await waitFor(() => (t.node.status()['dservices'] as unknown[]).length === 1, 'central to approve echo on the node', WAIT_MS);
+  await waitFor(() => t.node.broker.snapshot().miners.some((m) => m.id === miner.id), 'the miner to join the pool', WAIT_MS);
 
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
   const context = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
   page = await context.newPage();
+  page.setDefaultTimeout(WAIT_MS);
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
   page.on('console', (m) => {
     // An answer the page expects (401 mfa_required while signing in) is logged by the browser as a
     // failed resource; anything else (a CSP refusal, an exception) is a problem.
     if (m.type() === 'error' && !/Failed to load resource/.test(m.text())) problems.push(`console: ${m.text()}`);
   });
-});
+}, SETUP_MS);
 
 afterAll(async () => {
   await browser?.close();
@@ -145,7 +154,7 @@ afterAll(async () => {
   tmp.cleanup();
 });
 
-describe('account pages in a browser', () => {
+describe('account pages in a browser', { timeout: TEST_MS }, () => {
   it('signs in and enrols TOTP from the QR page; the next sign-in needs the second factor', async () => {
     await page.goto(`${central.url}/ui/`);
     await page.getByLabel('Login').fill(demo.ownerLogin);
@@ -219,7 +228,7 @@ describe('account pages in a browser', () => {
     await waitFor(async () => {
       const r = await central.admin.call('GET', `/v1/accounts/${demo.accountId}/usage/series`);
       return r.status === 200 && r.body.total.records.reduce((a: number, b: number) => a + b, 0) >= 3;
-    }, 'the node to record the work in its ledger');
+    }, 'the node to record the work in its ledger', WAIT_MS);
     await go('/account/usage', 'Usage');
     const cost = page.getByTestId('chart-cost');
     await cost.locator('canvas').waitFor();
@@ -249,7 +258,7 @@ describe('account pages in a browser', () => {
     await page.keyboard.press('Enter');
     await page.getByTestId('status').filter({ hasText: 'revoked' }).waitFor();
     await page.getByTestId('keys-table').getByRole('row', { name: /web shop/ }).getByText(/^revoked/).waitFor();
-    await waitFor(async () => (await atNode(key)) === 401, 'the node to refuse the revoked key');
+    await waitFor(async () => (await atNode(key)) === 401, 'the node to refuse the revoked key', WAIT_MS);
     await shot('key-revoked');
   });
 
