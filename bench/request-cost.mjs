@@ -1,0 +1,257 @@
+#!/usr/bin/env node
+/**
+ * CGN's own cost per request, as CPU time, beside the relay way (bench/relay.mjs: CGN's process
+ * layout doing none of CGN's work), echo only. On a machine shared with other work req/s and
+ * latency move with the neighbours; the CPU time each process spends per answered request moves
+ * far less, so this is what to compare before and after a change on the request path.
+ *
+ * Per round, interleaved: wrk against the relay, then against CGN; each process's CPU time
+ * (utime + stime from /proc) over the measurement divided by the requests answered. Then the
+ * added p50 at one connection (bench/alternate.mjs: direct, relay and CGN request by request).
+ *
+ *   node bench/request-cost.mjs [--rounds N] [--duration S] [--connections C] [--warmup S] [--light N]
+ *                               [--workload echo|mediagen] [--profile DIR]
+ *
+ * Prints one JSON line per round and a summary (medians). With --profile DIR (absolute), one more
+ * window each for the node and the miner under a CPU profile (bench/profile-on-signal.cjs preloaded):
+ * DIR/node.cpuprofile and DIR/miner.cpuprofile, and the requests of each window in DIR/requests.json.
+ */
+import { spawn, execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { createInterface } from 'node:readline';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
+const { values: opt } = parseArgs({
+  options: {
+    rounds: { type: 'string', default: '3' },
+    duration: { type: 'string', default: '5' },
+    connections: { type: 'string', default: '32' },
+    light: { type: 'string', default: '2000' },
+    warmup: { type: 'string', default: '10' },
+    workload: { type: 'string', default: 'echo' },
+    profile: { type: 'string' },
+    help: { type: 'boolean', default: false },
+  },
+});
+if (opt.help) {
+  console.log('node bench/request-cost.mjs [--rounds N] [--duration S] [--connections C] [--warmup S] [--light N requests at 1 connection, 0: none] [--workload echo|mediagen] [--profile DIR]');
+  process.exit(0);
+}
+const ROUNDS = Number(opt.rounds);
+const DURATION = Number(opt.duration);
+const CONNECTIONS = Number(opt.connections);
+const LIGHT = Number(opt.light);
+const WORK = join(ROOT, 'bench/.work/request-cost');
+const TICK_US = 1e6 / Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+
+rmSync(WORK, { recursive: true, force: true });
+mkdirSync(WORK, { recursive: true });
+const children = [];
+process.on('exit', () => children.forEach((c) => c.kill('SIGTERM')));
+process.on('SIGINT', () => process.exit(130));
+
+const freePort = () => new Promise((res) => {
+  const s = createServer().listen(0, '127.0.0.1', () => {
+    const p = s.address().port;
+    s.close(() => res(p));
+  });
+});
+
+async function waitHttp(url) {
+  for (let i = 0; i < 400; i++) {
+    try {
+      await (await fetch(url)).arrayBuffer();
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+  throw new Error(`${url} did not answer`);
+}
+
+function cpuUs(pid) {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) * TICK_US;
+  } catch {
+    return 0;
+  }
+}
+
+function descendants(pid) {
+  const out = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const s = readFileSync(`/proc/${d}/stat`, 'utf8');
+      if (Number(s.slice(s.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(d), ...descendants(Number(d)));
+    } catch { /* gone */ }
+  }
+  return out;
+}
+
+function startDService(name, port, linkSocket) {
+  const c = spawn(process.execPath, [join(ROOT, 'dservices', name, 'dist/server.js')], {
+    env: { ...process.env, PORT: String(port), ...(linkSocket ? { CGN_LINK_SOCKET: linkSocket } : {}), NODE_ENV: 'production' },
+    stdio: ['ignore', 'ignore', 'inherit'],
+    cwd: join(ROOT, 'dservices', name),
+  });
+  children.push(c);
+  return c;
+}
+
+async function startRelay(linkSocket) {
+  const { SERVER_V8_FLAGS } = await import(join(ROOT, 'packages/cli/dist/server-flags.js'));
+  const [httpPort, relayPort] = [await freePort(), await freePort()];
+  const script = join(ROOT, 'bench/relay.mjs');
+  const front = spawn(process.execPath, [...SERVER_V8_FLAGS, script, 'front', String(httpPort), String(relayPort)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  children.push(front);
+  await new Promise((res) => createInterface({ input: front.stdout }).once('line', res));
+  const back = spawn(process.execPath, [...SERVER_V8_FLAGS, script, 'back', String(relayPort), linkSocket], { stdio: ['ignore', 'ignore', 'inherit'] });
+  children.push(back);
+  await waitHttp(`http://127.0.0.1:${httpPort}/healthz`);
+  return { port: httpPort, pids: { front: front.pid, back: back.pid } };
+}
+
+async function startCgn(dservice) {
+  const dir = join(WORK, 'cgn');
+  const c = spawn(process.execPath, [join(ROOT, 'packages/cli/dist/bin.js'), 'dev', '--quiet', '--dir', dir, '--miners', '1', '--work-port', '0', '--miner-port', '0', '--dservice', dservice, '--no-chain', '--plaintext'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: {
+      ...process.env, CGN_LOG_LEVEL: 'warn',
+      ...(opt.profile !== undefined ? { CGN_NODE_ARGS: `--require ${join(ROOT, 'bench/profile-on-signal.cjs')}`, CGN_PROFILE_DIR: opt.profile } : {}),
+    },
+  });
+  children.push(c);
+  return new Promise((res, rej) => {
+    createInterface({ input: c.stdout }).on('line', (l) => { try { const j = JSON.parse(l); if (j.event === 'ready') res(j); } catch { /* */ } });
+    c.once('exit', (code) => rej(new Error(`cgn dev exited with ${code}`)));
+  });
+}
+
+function luaScript(name, bodyFile, headers) {
+  const file = join(WORK, `${name}.lua`);
+  const lines = ['wrk.method = "POST"'];
+  if (bodyFile) lines.push(`local f = assert(io.open("${bodyFile}", "rb"))`, 'wrk.body = f:read("*all")', 'f:close()');
+  else lines.push('wrk.body = "hello, cgn"');
+  for (const [k, v] of Object.entries(headers)) lines.push(`wrk.headers["${k}"] = "${v}"`);
+  writeFileSync(file, lines.join('\n') + '\n');
+  return file;
+}
+
+function wrk(url, script, duration) {
+  const out = execFileSync('wrk', ['-t', CONNECTIONS > 1 ? '2' : '1', '-c', String(CONNECTIONS), '-d', `${duration}s`, '-s', script, url], { encoding: 'utf8' });
+  const requests = Number(/(\d+) requests in/.exec(out)?.[1]);
+  const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0);
+  if (non2xx > 0) throw new Error(`${non2xx} non-2xx responses from ${url}`);
+  return requests;
+}
+
+/** wrk for DURATION s; CPU µs per answered request of each named group of pids, and req/s. */
+function measure(url, script, groups) {
+  wrk(url, script, 1);
+  const before = Object.fromEntries(Object.entries(groups).map(([k, pids]) => [k, pids.reduce((s, p) => s + cpuUs(p), 0)]));
+  const t0 = performance.now();
+  const n = wrk(url, script, DURATION);
+  const s = (performance.now() - t0) / 1000;
+  const out = { rps: Math.round(n / s) };
+  for (const [k, pids] of Object.entries(groups)) out[k] = Math.round((pids.reduce((s2, p) => s2 + cpuUs(p), 0) - before[k]) / n);
+  return out;
+}
+
+/** wrk for DURATION s under a CPU profile of `pid` (bench/profile-on-signal.cjs); the profile and the requests answered. */
+async function profiled(pid, url, script) {
+  wrk(url, script, 1);
+  process.kill(pid, 'SIGUSR2');
+  const n = wrk(url, script, DURATION);
+  process.kill(pid, 'SIGUSR2');
+  const done = join(opt.profile, `${pid}.done`);
+  for (let i = 0; i < 400 && !existsSync(done); i++) await new Promise((r) => setTimeout(r, 50));
+  const profile = JSON.parse(readFileSync(join(opt.profile, `${pid}.cpuprofile`), 'utf8'));
+  rmSync(join(opt.profile, `${pid}.cpuprofile`));
+  rmSync(done);
+  return { profile, requests: n };
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+async function main() {
+  if (opt.profile !== undefined) mkdirSync(opt.profile, { recursive: true });
+  const w = opt.workload === 'mediagen'
+    ? { dservice: 'mediagen', path: '/transform?width=400&format=webp', body: join(ROOT, 'dservices/mediagen/examples/sample.jpg') }
+    : { dservice: 'echo', path: '/', body: null };
+  const info = await startCgn(w.dservice);
+  await waitHttp(info.statusUrl);
+  const minerPid = info.pids.miners[0];
+  const port = await freePort();
+  startDService(w.dservice, port);
+  await waitHttp(`http://127.0.0.1:${port}/healthz`);
+  const relayDsPort = await freePort();
+  const link = join(WORK, 'link.sock');
+  const relayDs = startDService(w.dservice, relayDsPort, link);
+  await waitHttp(`http://127.0.0.1:${relayDsPort}/healthz`);
+  const relay = await startRelay(link);
+  const plain = luaScript('plain', w.body, {});
+  const authed = luaScript('cgn', w.body, { Authorization: `Bearer ${info.apiKey}` });
+  const cgnUrl = `${info.workUrl}${w.dservice}${w.path}`;
+  const relayUrl = `http://127.0.0.1:${relay.port}${w.path}`;
+  const minerDs = descendants(minerPid);
+  // Start-up work (the miners' capability probes, JIT) is over before the first round.
+  wrk(cgnUrl, authed, Number(opt.warmup));
+  wrk(relayUrl, plain, Number(opt.warmup));
+  const rows = [];
+  for (let i = 0; i < ROUNDS; i++) {
+    const r = measure(relayUrl, plain, { front: [relay.pids.front], back: [relay.pids.back], ds: [relayDs.pid] });
+    const c = measure(cgnUrl, authed, { node: [info.pids.node], miner: [minerPid], ds: minerDs });
+    const row = { round: i + 1, relay: r, cgn: c, rpsRatio: Math.round((c.rps / r.rps) * 1000) / 1000 };
+    rows.push(row);
+    console.log(JSON.stringify(row));
+  }
+  const summary = {
+    rpsRatio: median(rows.map((r) => r.rpsRatio)),
+    nodeUsPerReq: median(rows.map((r) => r.cgn.node)),
+    minerUsPerReq: median(rows.map((r) => r.cgn.miner)),
+    frontUsPerReq: median(rows.map((r) => r.relay.front)),
+    backUsPerReq: median(rows.map((r) => r.relay.back)),
+  };
+  if (LIGHT > 0) {
+    const spec = {
+      ways: [
+        { way: 'direct', url: `http://127.0.0.1:${port}${w.path}`, headers: {} },
+        { way: 'relay', url: relayUrl, headers: {} },
+        { way: 'cgn', url: cgnUrl, headers: { authorization: `Bearer ${info.apiKey}` } },
+      ],
+      ...(w.body ? { bodyFile: w.body } : {}),
+      requests: LIGHT,
+      warmup: Math.ceil(LIGHT / 10),
+    };
+    const l = JSON.parse(execFileSync(process.execPath, [join(ROOT, 'bench/alternate.mjs'), JSON.stringify(spec)], { encoding: 'utf8' }));
+    summary.light = { directP50Ms: l.direct.p50Ms, relayP50Ms: l.relay.p50Ms, cgnP50Ms: l.cgn.p50Ms, cgnOverRelayMs: Math.round((l.cgn.p50Ms - l.relay.p50Ms) * 1000) / 1000 };
+  }
+  console.log(JSON.stringify({ summary }));
+  if (opt.profile !== undefined) {
+    const requests = {};
+    for (const [name, pid] of [['node', info.pids.node], ['miner', minerPid]]) {
+      const p = await profiled(pid, cgnUrl, authed);
+      writeFileSync(join(opt.profile, `${name}.cpuprofile`), JSON.stringify(p.profile));
+      requests[name] = p.requests;
+    }
+    writeFileSync(join(opt.profile, 'requests.json'), JSON.stringify(requests) + '\n');
+    console.log(`profiles in ${opt.profile}: ${JSON.stringify(requests)}`);
+  }
+  process.exit(0);
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
