@@ -154,6 +154,24 @@ describe('placement controller', () => {
     expect(s.sent).toHaveLength(0);
   });
 
+  it('does not retry every round what it could not place while nothing changed (no room), and tells requests the same', () => {
+    const q = { membership: 1, work: 5 };
+    const s = setup({}, () => q);
+    let reads = 0;
+    const deps = (s.c as unknown as { deps: ConstructorParameters<typeof PlacementController>[0] }).deps;
+    const c = new PlacementController({ ...deps, miners: () => (reads++, s.miners) }, s.c.options);
+    s.miners.push(minerOf('tiny', { cpus: 1, memoryMb: 32 }));
+    s.queues.set('echo/open', 3);
+    c.tick(true);
+    for (let i = 0; i < 5; i++) s.advance(1000), c.tick(true);
+    expect(reads).toBe(1);
+    expect(c.view('echo', 'open')).toMatchObject({ state: 'blocked', reason: 'no_eligible_miner' });
+    s.miners.push(minerOf('roomy')); // a miner that can run it joins
+    q.membership++;
+    c.tick(true);
+    expect(s.sent.filter((x) => x.f.t === 'place').map((x) => x.to)).toEqual(['roomy']);
+  });
+
   it('a round that skips reading the miners sends exactly what a full round would (random joins, leaves, queues, starts)', () => {
     type Op = { k: 'join' } | { k: 'leave'; i: number } | { k: 'queue'; depth: number } | { k: 'advance'; ms: number } | { k: 'ready'; i: number } | { k: 'tick' };
     const op = fc.oneof(

@@ -159,7 +159,7 @@ export class PlacementController {
   private staticCounts = new Map<string, number>();
   /**
    * The last full round (miners read, `place` run): when, for which membership and demands, and
-   * whether its plan had nothing to do (no decision, nothing unplaced).
+   * whether its plan had nothing to do (no start, no stop of an instance of its own).
    */
   private lastFull = { at: -Infinity, membership: -1, demands: '', settled: false };
   private lastUnplaceAt = -Infinity;
@@ -304,7 +304,8 @@ export class PlacementController {
 
   /**
    * One round: measure, autoscale, place, apply. Errors are logged; the next tick tries again.
-   * `settledOk` (the timer's rounds): when the last full round's plan had nothing to do and since
+   * `settledOk` (the timer's rounds): when the last full round's plan had nothing to do (no start,
+   * no stop of its own instances; what it could not place it reports all the same) and since
    * then neither the miners (membership version), nor the demands (what autoscale wants, versions,
    * digests) changed, nor an instance of the controller's own is starting, failed or just stopped,
    * the round stops after autoscale, without reading the miners or running `place` (both
@@ -421,9 +422,11 @@ export class PlacementController {
     const all = [...[...this.tracked.values()].map((t) => t.view), ...this.statics];
     const plan = place({ miners: this.minerViews(miners), instances: all, accounts: [] }, demands, this.deps.clock, { coldStartTimeoutMs: this.options.coldStartTimeoutMs });
     // Stops of hand-started instances (more of them than autoscale wants) are not the controller's
-    // to carry out: a plan of only those has nothing to do, and the next one would say the same.
+    // to carry out: a plan of only those has nothing to do. Nor has one that could not place what
+    // it wanted (no eligible miner, no room): with the same miners and demands the next plan would
+    // say the same, so it waits for a change (or the next full round) instead of trying every second.
     const acts = plan.decisions.some((x) => x.kind !== 'stop' || this.tracked.has(x.instanceId));
-    this.lastFull = { at: now, membership: membership ?? -1, demands: said, settled: !acts && plan.unplaced.length === 0 };
+    this.lastFull = { at: now, membership: membership ?? -1, demands: said, settled: !acts };
     this.unplaced = new Map(plan.unplaced.map((u) => [scaleKey(u.dservice, u.tier), u]));
     let regionOf: Map<string, string | undefined> | null = null;
     for (const x of plan.decisions) {
