@@ -17,7 +17,7 @@
  *
  * Keys travel over the link only as their SHA-256; the cache is keyed by it too.
  */
-import { createHash } from 'node:crypto';
+import { hash as oneShotHash } from 'node:crypto';
 import type { ApiKeyVerifier, Principal } from '../auth/api-keys.js';
 import type { CentralLinkServer, CentralPush } from './link-server.js';
 import { parseKeyPrincipal } from '@cgn/protocol';
@@ -66,7 +66,8 @@ interface Entry {
 }
 
 const KEY_PREFIX = 'cgn_';
-const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
+/** One-shot: no Hash object per request (the work endpoint hashes every request's key). */
+const sha256 = (s: string): string => oneShotHash('sha256', s, 'hex');
 
 export class CentralKeyVerifier implements ApiKeyVerifier {
   private readonly known = new Map<string, Entry>();
@@ -101,12 +102,14 @@ export class CentralKeyVerifier implements ApiKeyVerifier {
 
   private fresh(hash: string): Entry | undefined {
     const now = this.clock.now();
-    for (const m of [this.known, this.unknown]) {
-      const e = m.get(hash);
-      if (e === undefined) continue;
-      if (e.until > now) return e;
-      m.delete(hash);
-    }
+    return this.freshIn(this.known, hash, now) ?? this.freshIn(this.unknown, hash, now);
+  }
+
+  private freshIn(m: Map<string, Entry>, hash: string, now: number): Entry | undefined {
+    const e = m.get(hash);
+    if (e === undefined) return undefined;
+    if (e.until > now) return e;
+    m.delete(hash);
     return undefined;
   }
 
