@@ -24,12 +24,12 @@
  *   fenced pick draws from the free miners of its regions only.
  */
 import { CgnError, frame, type AdvertiseFrame, type ErrorFrame, type Frame, type OutgoingFrame, type ResultFrame, type Tier } from '@cgn/protocol';
-import { EXACT_LIMIT, expectedCompletion, pickMiner, pickSampledIn, xorshift, type AssignCandidate, type SampleView } from './assign.js';
+import { EXACT_LIMIT, expectedCompletion, pickMiner, pickSampled, pickSampledIn, xorshift, type AssignCandidate, type SampleView } from './assign.js';
 import { FairQueue } from './fair-queue.js';
 import { IndexedSet } from './indexed-set.js';
 import { Redundancy, type DisputeVerdict, type RedundancyCounters } from './redundancy.js';
 import type { VerificationSettings } from './verification.js';
-import type { WorkOutcome, WorkRequest, WorkUnit } from './work-unit.js';
+import type { HeldTally, WorkOutcome, WorkRequest, WorkUnit } from './work-unit.js';
 
 export interface BrokerOptions {
   /** Queue length past which new work is refused with 503. Default 1000. */
@@ -271,7 +271,9 @@ export class Broker {
   private hint: MinerState | null = null;
   private readonly units = new Map<string, WorkUnit>();
   /** Per queue key: units held (queued or running) per fence (null: anywhere), for `regionsWaiting`. */
-  private readonly heldBy = new Map<string, Map<ReadonlySet<string> | null, number>>();
+  private readonly heldBy = new Map<string, HeldTally>();
+  /** The tally `hold` used last (most traffic is of a few queues: saves the lookup). */
+  private lastHeld: { key: string; tally: HeldTally | null } = { key: '', tally: null };
   private readonly scratch: PickCandidate[] = [];
   /** The free sets one pick draws from (the pool's, or those of a fence's regions); reused. */
   private readonly drawSets: IndexedSet<MinerState>[] = [];
@@ -639,10 +641,10 @@ export class Broker {
    */
   regionsWaiting(dservice: string, tier: Tier): { anywhere: boolean; regions: string[] } {
     const tally = this.heldBy.get(queueKey(dservice, tier));
-    if (tally === undefined || tally.size === 0) return { anywhere: false, regions: [] };
-    if (tally.has(null) || tally.size > REGION_SCAN_LIMIT) return { anywhere: true, regions: [] };
+    if (tally === undefined || (tally.anywhere === 0 && tally.fences.size === 0)) return { anywhere: false, regions: [] };
+    if (tally.anywhere > 0 || tally.fences.size > REGION_SCAN_LIMIT) return { anywhere: true, regions: [] };
     const regions = new Set<string>();
-    for (const fence of tally.keys()) for (const r of fence!) regions.add(r);
+    for (const fence of tally.fences.keys()) for (const r of fence) regions.add(r);
     return { anywhere: false, regions: [...regions] };
   }
 
@@ -711,11 +713,9 @@ export class Broker {
     // so a unit of a small region is not left to chance among a large pool's other miners.
     const sets = this.drawSets;
     sets.length = 0;
-    let n = 0;
-    if (regions === null) {
-      sets.push(pool.free);
-      n = pool.free.size;
-    } else {
+    let n = pool.free.size;
+    if (regions !== null) {
+      n = 0;
       for (const r of regions) {
         const s = pool.freeIn.get(r);
         if (s === undefined) continue;
@@ -739,7 +739,7 @@ export class Broker {
       v.avoid = avoid;
       v.exclude = exclude;
       v.regions = regions;
-      const m = pickSampledIn(n, this.drawAt, this.random, v);
+      const m = regions === null ? pickSampled(pool.free.items, this.random, v) : pickSampledIn(n, this.drawAt, this.random, v);
       v.avoid = null;
       v.exclude = null;
       v.regions = null;
@@ -754,21 +754,24 @@ export class Broker {
     const dservice = pool.dservice;
     const list = this.scratch;
     list.length = 0;
-    for (const s of sets) {
-      for (const m of s.items) {
-        let c = m.candidates.get(dservice);
-        if (c === undefined) m.candidates.set(dservice, (c = { id: m.id, slots: 0, inFlight: 0, latencyMs: null, active: false, m }));
-        c.slots = m.dsSlots.get(dservice) ?? m.slots;
-        c.inFlight = m.dsInUse.get(dservice) ?? 0;
-        c.latencyMs = m.latencyMs;
-        c.active = exclude === null || !exclude.has(m.id);
-        list.push(c);
-      }
-    }
+    if (regions === null) this.listCandidates(list, pool.free.items, dservice, exclude);
+    else for (const s of sets) this.listCandidates(list, s.items, dservice, exclude);
     sets.length = 0;
     const best = pickMiner(list, avoid);
     list.length = 0;
     return best?.m ?? null;
+  }
+
+  private listCandidates(list: PickCandidate[], miners: readonly MinerState[], dservice: string, exclude: Set<string> | null): void {
+    for (const m of miners) {
+      let c = m.candidates.get(dservice);
+      if (c === undefined) m.candidates.set(dservice, (c = { id: m.id, slots: 0, inFlight: 0, latencyMs: null, active: false, m }));
+      c.slots = m.dsSlots.get(dservice) ?? m.slots;
+      c.inFlight = m.dsInUse.get(dservice) ?? 0;
+      c.latencyMs = m.latencyMs;
+      c.active = exclude === null || !exclude.has(m.id);
+      list.push(c);
+    }
   }
 
   /** Units enter `inFlight` in send order, so the first unacked one is the oldest. */
@@ -922,18 +925,25 @@ export class Broker {
     const tally = unit.held;
     if (tally !== null) {
       unit.held = null;
-      const n = (tally.get(unit.regions) ?? 1) - 1;
-      if (n > 0) tally.set(unit.regions, n);
-      else tally.delete(unit.regions);
+      if (unit.regions === null) tally.anywhere--;
+      else {
+        const n = (tally.fences.get(unit.regions) ?? 1) - 1;
+        if (n > 0) tally.fences.set(unit.regions, n);
+        else tally.fences.delete(unit.regions);
+      }
     }
     unit.onDone(outcome);
   }
 
   /** Counts a unit the broker now holds under its queue's fences (see `regionsWaiting`). */
   private hold(unit: WorkUnit, key: string): void {
-    let tally = this.heldBy.get(key);
-    if (tally === undefined) this.heldBy.set(key, (tally = new Map()));
-    tally.set(unit.regions, (tally.get(unit.regions) ?? 0) + 1);
+    const last = this.lastHeld;
+    let tally = last.key === key ? last.tally : this.heldBy.get(key);
+    if (tally === undefined || tally === null) this.heldBy.set(key, (tally = { anywhere: 0, fences: new Map() }));
+    last.key = key;
+    last.tally = tally;
+    if (unit.regions === null) tally.anywhere++;
+    else tally.fences.set(unit.regions, (tally.fences.get(unit.regions) ?? 0) + 1);
     unit.held = tally;
   }
 

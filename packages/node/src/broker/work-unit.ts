@@ -24,6 +24,12 @@ export interface WorkRequest {
   timeoutMs: number;
 }
 
+/** Units the broker holds (queued or running) for one (DService, tier): without regions, and per fence. */
+export interface HeldTally {
+  anywhere: number;
+  fences: Map<ReadonlySet<string>, number>;
+}
+
 export interface WorkUnit extends WorkRequest {
   /** Clock time the node received it. */
   receivedAt: number;
@@ -54,8 +60,8 @@ export interface WorkUnit extends WorkRequest {
    * advertising no region) never gets the unit, replicas included.
    */
   regions: ReadonlySet<string> | null;
-  /** The broker's count of units held per fence for its queue (`regionsWaiting`); null: not counted. */
-  held: Map<ReadonlySet<string> | null, number> | null;
+  /** The broker's count of the units its queue holds, by fence (`regionsWaiting`); null: not counted. */
+  held: HeldTally | null;
   timer: ReturnType<typeof setTimeout> | null;
   onDone: (outcome: WorkOutcome) => void;
 }
