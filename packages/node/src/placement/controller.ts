@@ -11,9 +11,9 @@
  * was started with by hand (`--dservice`) count as ready instances the controller never stops.
  *
  * Regions: when the work asking for a (DService, tier) in the last `REGION_MEMORY_MS` all came from
- * accounts limited to data regions (requests that woke placement, and the accounts waiting in the
- * queue), its demand asks for miners in the union of those regions, so instances start where that
- * work may run; any work of an account without regions makes it anywhere again.
+ * accounts limited to data regions (requests that woke placement, and the work the broker holds,
+ * queued or running), its demand asks for miners in the union of those regions, so instances start
+ * where that work may run; any work of an account without regions makes it anywhere again.
  */
 import { randomBytes } from 'node:crypto';
 import { frame, TIERS, type AdvertiseFrame, type DServiceDescriptor, type OutgoingFrame, type PlacedFrame, type Tier } from '@cgn/protocol';
@@ -82,13 +82,13 @@ export interface PlacementDeps {
    */
   quiet?: () => { membership: number; work: number };
   /**
-   * Where the work queued for (dservice, tier) may run: `anywhere` when some waiting account has no
-   * data regions, else the union of the waiting accounts' regions (empty: nothing waits).
+   * Where the work the broker holds for (dservice, tier), queued or running, may run: `anywhere`
+   * when some of it has no data regions, else the union of its regions (empty: none held).
    */
   regionsWaiting?: (dservice: string, tier: Tier) => DemandRegions;
 }
 
-/** Where waiting work may run (see `PlacementDeps.regionsWaiting`). */
+/** Where held work may run (see `PlacementDeps.regionsWaiting`). */
 export interface DemandRegions {
   anywhere: boolean;
   regions: readonly string[];
@@ -503,7 +503,7 @@ export class PlacementController {
         if (!this.knownMiners.has(key.slice(0, cut)) || !names.has(key.slice(cut + 1))) map.delete(key);
       }
     }
-    for (const map of [this.lastRequest, this.kicks, this.logged]) {
+    for (const map of [this.lastRequest, this.kicks, this.logged, this.fencesSeen]) {
       for (const key of map.keys()) if (!names.has(key.slice(0, key.indexOf('\u0000')))) map.delete(key);
     }
   }
