@@ -840,6 +840,8 @@ export class PostgresLedgerStore implements BillingLedgerStore {
     if (filter.account !== undefined) conds.push(this.sql`account = ${filter.account}`);
     if (filter.dservice !== undefined) conds.push(this.sql`dservice = ${filter.dservice}`);
     if (filter.cycle !== undefined) conds.push(this.sql`cycle = ${filter.cycle}`);
+    // A cycle's records follow its after_seq (seq is the primary key): a range, not a scan of the table.
+    if (filter.fromCycle !== undefined) conds.push(this.sql`seq > COALESCE((SELECT after_seq FROM cycles WHERE id = ${filter.fromCycle}), 0) AND cycle >= ${filter.fromCycle}`);
     if (filter.from !== undefined) conds.push(this.sql`received_at >= ${filter.from}`);
     if (filter.to !== undefined) conds.push(this.sql`received_at < ${filter.to}`);
     const where = conds.reduce((a, c) => this.sql`${a} AND ${c}`);

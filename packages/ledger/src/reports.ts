@@ -178,9 +178,10 @@ export interface BeneficiaryCycleEarnings {
 }
 
 /** What one beneficiary (role and id) earned in every sealed cycle, oldest first: `earningsReport` per cycle. */
-export async function beneficiaryEarnings(store: BillingLedgerStore, role: Beneficiary, beneficiary: string): Promise<BeneficiaryCycleEarnings[]> {
+export async function beneficiaryEarnings(store: BillingLedgerStore, role: Beneficiary, beneficiary: string, cycles?: readonly CycleSummary[]): Promise<BeneficiaryCycleEarnings[]> {
   const out: BeneficiaryCycleEarnings[] = [];
-  for (const c of await sealedCycles(store)) {
+  // `cycles`: only those (e.g. the last few sealed ones), instead of every cycle the ledger has sealed.
+  for (const c of cycles ?? (await sealedCycles(store))) {
     const r = await earningsOf(store, c, role, beneficiary);
     const credit = r.credits[0];
     out.push({

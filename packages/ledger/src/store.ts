@@ -119,6 +119,11 @@ export interface UsageFilter {
   dservice?: string;
   /** Only records of this cycle. */
   cycle?: number;
+  /**
+   * Only records of this cycle and later, read from the cycle's first record on (a range of the
+   * record order's key), so a report of the last few cycles costs their records, not the ledger's.
+   */
+  fromCycle?: number;
   /** receivedAt >= from (epoch ms) */
   from?: number;
   /** receivedAt < to (epoch ms) */

@@ -20,6 +20,8 @@ export const MAX_DAYS = 92;
 export const MAX_CYCLES = 50;
 export const MAX_PAGE = 200;
 export const MAX_TOP = 20;
+/** DServices of one developer whose revenue its page reads (one bounded ledger query each). */
+export const MAX_REVENUE_DSERVICES = 50;
 
 export interface AccountPagesOptions {
   /**
@@ -158,16 +160,23 @@ export class AccountPages {
     const dservices = records.map((d) => dserviceView(d, reasons.get(`${d.name}@${d.version}`) ?? null));
     let earnings: unknown = null;
     let revenue: unknown = null;
+    let revenueNote: string | null = null;
     let unavailable: string | null = null;
     try {
       const store = await this.ledger();
       const cycles = (await sealedCycles(store)).slice(-MAX_CYCLES);
-      const ids = new Set(cycles.map((c) => c.id));
-      earnings = (await beneficiaryEarnings(store, 'developer', accountId)).filter((e) => ids.has(e.cycle));
+      // Bounded reads: the earnings of the kept cycles only, and the records of this developer's
+      // DServices only, from the first kept cycle on. (Before, a developer with two DServices read
+      // every record of every DService ever, and the earnings of every cycle, on each page load.)
+      earnings = cycles.length === 0 ? [] : await beneficiaryEarnings(store, 'developer', accountId, cycles);
       const names = new Set(records.map((d) => d.name));
-      // One pass over the ledger (per cycle and DService), kept for this developer's DServices.
       const closed = new Map(cycles.map((c) => [String(c.id), c]));
-      const lines = names.size === 0 || cycles.length === 0 ? [] : await store.usageOverTime('cycle', 'dservice', names.size === 1 ? { dservice: [...names][0]! } : {});
+      const lines: UsageBucketLine[] = [];
+      if (cycles.length > 0) {
+        const fromCycle = cycles[0]!.id;
+        for (const dservice of [...names].sort().slice(0, MAX_REVENUE_DSERVICES)) lines.push(...(await store.usageOverTime('cycle', 'dservice', { dservice, fromCycle })));
+      }
+      if (names.size > MAX_REVENUE_DSERVICES) revenueNote = `revenue of the first ${MAX_REVENUE_DSERVICES} of ${names.size} DServices (by name)`;
       revenue = lines
         .filter((l) => names.has(l.key) && closed.has(l.bucket))
         .map((l) => ({ cycle: Number(l.bucket), closedAt: closed.get(l.bucket)!.closedAt, dservice: l.key, records: l.records, priceMicros: l.priceMicros, tokens: l.tokens }));
@@ -182,6 +191,7 @@ export class AccountPages {
       dservices,
       earnings,
       revenue,
+      ...(revenueNote === null ? {} : { revenueNote }),
       ...(unavailable === null ? {} : { unavailable }),
     });
   }
