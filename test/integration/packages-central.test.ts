@@ -43,7 +43,8 @@ async function publishedWorld(controller: boolean): Promise<World> {
   const dir = join(tmp.path, 'echo-remote');
   cpSync(ECHO, dir, { recursive: true, filter: (src) => !src.includes('node_modules') });
   const desc = JSON.parse(readFileSync(join(dir, 'dservice.json'), 'utf8')) as Record<string, unknown>;
-  writeFileSync(join(dir, 'dservice.json'), JSON.stringify({ ...desc, name: 'echo-remote' }));
+  // Bodies up to 8 MiB: more than a node started without DServices of its own used to carry.
+  writeFileSync(join(dir, 'dservice.json'), JSON.stringify({ ...desc, name: 'echo-remote', maxBodyBytes: 8 * 1024 * 1024 }));
   const packed = await packToBuffer(dir);
   const setup = await setupDevNetwork({
     centralUrl: central.url,
@@ -91,6 +92,16 @@ describe('a package published at central, placed on a miner through a node witho
     const res = await work(w, 'from central');
     expect(res.status).toBe(200);
     expect(await res.text()).toBe('from central');
+  });
+
+  it('carries a body and result as large as the DService allows (8 MiB) although the node was started with no DService of its own', async () => {
+    // The tunnel's frame limit was set at start from the local DServices only (none: 2 MiB), so a
+    // 4 MiB result from central's DService closed the miner's tunnel.
+    const body = 'x'.repeat(4 * 1024 * 1024);
+    const res = await work(w, body);
+    expect(res.status, await res.clone().text().then((t) => t.slice(0, 300))).toBe(200);
+    expect((await res.text()).length).toBe(body.length);
+    expect(minersOf(w.t.node).some((m) => m.id === w.miner.id)).toBe(true);
   });
 });
 

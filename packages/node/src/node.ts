@@ -37,6 +37,7 @@ import { cycleIsEmpty, type CycleSummary } from '@cgn/ledger';
 import { loadDServicePackage } from '@cgn/miner/packages';
 import { PackageSource, packageFromLink } from './packages/package-source.js';
 import { PlacementFrames } from './packages/placement-frames.js';
+import { FRAME_OVERHEAD_BYTES, routableBodyLimit, tunnelBodyLimit } from './tunnel/frame-limit.js';
 import { attachPlacement, type Placement } from './placement/attach.js';
 
 /**
@@ -159,7 +160,8 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
     options.broker,
   );
   const allowed = new Set(options.minerKeys);
-  const maxBody = Math.max(1024 * 1024, ...registry.list().map((d) => d.maxBodyBytes));
+  // Fixed at start (frame-limit.ts): at least the descriptor default, so central's DServices fit too.
+  const maxBody = tunnelBodyLimit(registry.list());
   // Read before anything listens: a certificate that does not load stops the start with its reason.
   const tls = options.tls === null ? null : loadTlsPair(options.tls);
   // Central first: miner admission and digest checks may ask it.
@@ -170,7 +172,12 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
   }, (byAccount) => accounts.replaceAll(byAccount as Record<string, AccountPolicyInput>), (approved) => {
     billing.applyApproved(approved);
     // Approved at central but not given to this node as a directory: routed too (miners placed with its package, or started with it).
-    for (const a of approved) if (!localNames.has(a.name)) registry.add(a);
+    for (const a of approved) {
+      if (localNames.has(a.name)) continue;
+      const body = routableBodyLimit(a.maxBodyBytes, maxBody);
+      if (body < a.maxBodyBytes) log.warn({ dservice: a.name, maxBodyBytes: a.maxBodyBytes, tunnelBodyBytes: maxBody }, 'approved DService allows larger bodies than the miner tunnel carries (fixed at start); its larger requests are refused with 413. Give the node a local copy of it to raise the limit');
+      registry.add(body < a.maxBodyBytes ? { ...a, maxBodyBytes: body } : a);
+    }
     packages.setApproved(approved.flatMap((a) => (a.package === null ? [] : [{ name: a.name, version: a.version, digest: a.package.digest, sizeBytes: a.package.sizeBytes }])));
   });
   const localPolicy: AttestationPolicy = { runtimes: new Set(options.grants.attestation.runtimes), dservices: new Map(Object.entries(options.grants.attestation.dservices)) };
@@ -190,7 +197,7 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
       nodeId: options.nodeId,
       heartbeatMs: options.heartbeatMs,
       handshakeTimeoutMs: options.timeouts.minerHandshakeMs,
-      maxPayloadBytes: maxBody + 1024 * 1024,
+      maxPayloadBytes: maxBody + FRAME_OVERHEAD_BYTES,
       sendAtOnceWhenQuietMs: QUIET_MS,
       grantOf: (id) => {
         const fallback: MinerGrant | null = allowed.has(id) ? { tier: 'open', attestationKey: null, by: 'node' } : options.acceptAnyMiner ? { tier: 'open', attestationKey: null, by: 'any-miner' } : null;
