@@ -2,7 +2,7 @@
 // for everyone), the sign-in gate and the aria-live status bar. Pages are plain modules exporting
 // `routes` (hash path -> component) and `nav` (links).
 import { render } from 'preact';
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { html, onAnnounce, announce } from './lib.js';
 import { getSession, onSession, signOut, isStaff, request, setSession } from './api.js';
 import { SignIn } from './pages/signin.js';
@@ -80,9 +80,11 @@ function App() {
     if (session !== null && (path === '/' || path === '/signin')) location.hash = home(session);
   }, [session?.token, path]);
 
-  // A new page moves the keyboard focus to it (screen readers then read its heading), not left on the link.
+  // A new page moves the keyboard focus to it (screen readers then read its heading), not left on
+  // the link. As it renders (a layout effect), not after the next frame: a field the user (or a
+  // test) clicked into on the new page must not lose the focus to it a moment later.
   const first = useRef(true);
-  useEffect(() => {
+  useLayoutEffect(() => {
     if (first.current) {
       first.current = false;
       return;

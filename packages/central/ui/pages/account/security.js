@@ -1,6 +1,6 @@
 // Two-factor sign-in (TOTP): start enrolment, scan the QR code (or type the secret), confirm with
 // a current code, and keep the recovery codes shown once.
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { html, announce } from '../../lib.js';
 import { api, getSession, setSession } from '../../api.js';
 import { Field } from '../../components/Field.js';
@@ -22,9 +22,10 @@ export function SecurityPage() {
   const [error, setError] = useState('');
   const [busy, setBusy] = useState(false);
   const state = codes ? 'on' : me?.totp ?? 'off';
-  // The button that started enrolment (or confirmed it) is gone: the focus goes to what replaced it.
+  // The button that started enrolment (or confirmed it) is gone: the focus goes to what replaced it,
+  // as it renders (a layout effect), so a code typed into the field at once keeps the focus.
   const step = useRef(null);
-  useEffect(() => step.current?.focus(), [enrolment !== null, codes !== null]);
+  useLayoutEffect(() => step.current?.focus(), [enrolment !== null, codes !== null]);
 
   const start = async () => {
     setBusy(true);
