@@ -78,15 +78,26 @@ async function serveNode(nodeDist) {
     if (cmd.op === 'idle') {
       const delay = monitorEventLoopDelay({ resolution: 1 });
       delay.enable();
+      const idleGc = { count: 0, totalMs: 0 };
+      const idleGcObserver = new PerformanceObserver((list) => {
+        for (const e of list.getEntries()) (idleGc.count++, (idleGc.totalMs += e.duration));
+      });
+      idleGcObserver.observe({ entryTypes: ['gc'] });
+      const elu0 = performance.eventLoopUtilization();
       const c0 = process.cpuUsage();
       const t0 = performance.now();
       await new Promise((r) => setTimeout(r, cmd.seconds * 1000));
       const c = process.cpuUsage(c0);
       const wall = performance.now() - t0;
+      const elu = performance.eventLoopUtilization(elu0);
       delay.disable();
+      idleGcObserver.disconnect();
       const ms = (ns) => Math.round(ns / 1e4) / 100;
       return {
         idleCpuPercent: Math.round(((c.user + c.system) / 1000 / wall) * 10000) / 100,
+        // The main thread's share of it (the rest is V8's and libuv's helper threads), and its GC.
+        idleMainThreadPercent: Math.round(elu.utilization * 10000) / 100,
+        idleGc: { count: idleGc.count, totalMs: Math.round(idleGc.totalMs) },
         rssMb: Math.round(process.memoryUsage().rss / 1048576),
         heapUsedMb: Math.round(process.memoryUsage().heapUsed / 1048576),
         idleLoopDelayMs: { p99: ms(delay.percentile(99)), max: ms(delay.max) },
@@ -125,6 +136,7 @@ async function serveNode(nodeDist) {
       gcObserver.disconnect();
       const ms = (ns) => Math.round(ns / 1e4) / 100;
       return {
+        placement: node.placer?.controller?.counters ?? null,
         lost: { miners: node.broker.counters.minersLost, heartbeat: node.status().counters.tunnels.heartbeatLost ?? null },
         units: total, minersFor90Percent: for90, minersWithAny: counts.filter((n) => n > 0).length, maxPerMiner: counts[0] ?? 0,
         loadLoopDelayMs: { p50: ms(loadDelay.percentile(50)), p99: ms(loadDelay.percentile(99)), max: ms(loadDelay.max) },
@@ -307,6 +319,8 @@ async function measure(n, opts) {
     rssIdleMb: idle.rssMb,
     heapUsedIdleMb: idle.heapUsedMb,
     idleCpuPercent: idle.idleCpuPercent,
+    idleMainThreadPercent: idle.idleMainThreadPercent,
+    idleGc: idle.idleGc,
     idleLoopDelayMs: idle.idleLoopDelayMs,
     connectMs: conn.connectMs,
     connectPerSecond: conn.connectPerSecond,
@@ -318,6 +332,7 @@ async function measure(n, opts) {
     ...(stages !== null ? { stages } : {}),
     minersDropped: mstats.closed,
     minersLost: spread.lost,
+    placementRounds: spread.placement,
     connectErrors: mstats.connectErrors,
   };
 }
