@@ -112,7 +112,7 @@ const MAX_REGION_KEYS = 8;
 export function regionKeys(region: string | undefined): string[] {
   if (region === undefined || region === '') return [];
   const keys = [region];
-  for (let i = region.indexOf('-'); i > 0 && keys.length < MAX_REGION_KEYS; i = region.indexOf('-', i + 1)) keys.push(region.slice(0, i));
+  for (let i = region.indexOf('-', 1); i > 0 && keys.length < MAX_REGION_KEYS; i = region.indexOf('-', i + 1)) keys.push(region.slice(0, i));
   return keys;
 }
 

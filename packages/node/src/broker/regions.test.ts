@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { frame, type AdvertiseFrame } from '@cgn/protocol';
+import { regionAllowed } from '@cgn/scheduler';
 import { regionKeys } from './broker.js';
 import { brokerHarness } from './testing.js';
 
@@ -21,6 +22,20 @@ describe('region keys', () => {
     expect(regionKeys('eu')).toEqual(['eu']);
     expect(regionKeys(undefined)).toEqual([]);
     expect(regionKeys('a-b-c-d-e-f-g-h-i-j-k').length).toBe(8); // bounded
+  });
+
+  it('property: the broker\'s fence admits exactly the miners placement\'s filter (regionAllowed) does', () => {
+    const segment = fc.stringMatching(/^[a-z0-9]{1,3}$/);
+    const region = fc.array(segment, { minLength: 1, maxLength: 7 }).map((xs) => xs.join('-'));
+    fc.assert(
+      fc.property(fc.option(region, { nil: undefined }), fc.array(region, { minLength: 1, maxLength: 4 }), (r, fence) => {
+        // Fences drawn from the miner's own prefixes too, so that matches are common.
+        const near = r === undefined ? fence : [...fence, r.split('-').slice(0, 1 + (fence.length % 3)).join('-')];
+        const set = new Set(near);
+        expect(regionKeys(r).some((k) => set.has(k))).toBe(regionAllowed(r, near));
+      }),
+      { numRuns: 2000 },
+    );
   });
 });
 
