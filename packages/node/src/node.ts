@@ -214,7 +214,12 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
       onPlaced: (id, f) => placement?.onPlaced(id, f),
       onProbed: (id, f) => placer?.onProbed(id, f),
       onProbeError: (id, probeId, message) => placer?.probes?.onRefused(id, probeId, message) ?? false,
-      ...(openTier !== null ? { checkAdvert: openTier.checkAdvert, minerGone: (id: string) => openTier.gate.forget(id) } : {}),
+      ...(openTier !== null ? { checkAdvert: openTier.checkAdvert } : {}),
+      // What was kept per miner goes with it: ids are anyone's fresh keys, so such maps must not only grow.
+      minerGone: (id: string) => {
+        minerPayTo.delete(id);
+        openTier?.gate.forget(id);
+      },
       onPayoutAddress: (id, address) => {
         if (minerPayTo.get(id) === address.toLowerCase()) return;
         try {
@@ -340,6 +345,8 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
       placement: placed.status(),
       // The DService packages this node hands to miners (GET /v1/packages/<digest> on the miner endpoint).
       packages: { available: packages.list().map((p) => ({ name: p.name, version: p.version, digest: p.digest, sizeBytes: p.sizeBytes })), ...packages.counters },
+      // Connected miners whose payout address this node registered (not registered again while unchanged).
+      payoutAddressesKept: minerPayTo.size,
     };
   };
 
