@@ -177,7 +177,10 @@ interface Pool {
   members: IndexedSet<MinerState>;
   /** Members that are active, not draining and have a free slot overall and for `dservice`. */
   free: IndexedSet<MinerState>;
-  /** `members` and `free` by region key (a miner in `eu-west` is under `eu-west` and `eu`); no empty sets. */
+  /**
+   * `members` and `free` by region key (a miner in `eu-west` is under `eu-west` and `eu`). A key's
+   * free set, empty or not, lives as long as it has members.
+   */
   membersIn: Map<string, IndexedSet<MinerState>>;
   freeIn: Map<string, IndexedSet<MinerState>>;
   /** Sum and count of the members' known latencies: an unknown miner is scored with their mean. */
@@ -232,12 +235,16 @@ const isQueued = (u: WorkUnit): boolean => u.state === 'queued';
 /** Whether a unit may run on a miner at all (its replica exclusions and its account's regions). */
 const admits = (u: WorkUnit, m: MinerState): boolean => (u.exclude === null || !u.exclude.has(m.id)) && (u.regions === null || inFence(m, u.regions));
 
-/** Adds or deletes `m` in the set under `key`, creating it on demand and dropping it once empty. */
-function setIn(by: Map<string, IndexedSet<MinerState>>, key: string, m: MinerState, member: boolean): void {
+/**
+ * Adds or deletes `m` in the set under `key`, creating it on demand; an emptied set is dropped
+ * unless `keep` (free sets empty and refill with every busy miner: kept, nothing is allocated
+ * per dispatch; they go with the last member under their key).
+ */
+function setIn(by: Map<string, IndexedSet<MinerState>>, key: string, m: MinerState, member: boolean, keep = false): void {
   const set = by.get(key);
   if (set !== undefined) {
     set.set(m, member);
-    if (set.size === 0) by.delete(key);
+    if (set.size === 0 && !keep) by.delete(key);
   } else if (member) {
     const fresh = new IndexedSet<MinerState>();
     fresh.add(m);
@@ -270,7 +277,7 @@ export class Broker {
    */
   private hint: MinerState | null = null;
   private readonly units = new Map<string, WorkUnit>();
-  /** Per queue key: units held (queued or running) per fence (null: anywhere), for `regionsWaiting`. */
+  /** Per queue key: units held (queued or running), without regions and per fence, for `regionsWaiting`. */
   private readonly heldBy = new Map<string, HeldTally>();
   /** The tally `hold` used last (most traffic is of a few queues: saves the lookup). */
   private lastHeld: { key: string; tally: HeldTally | null } = { key: '', tally: null };
@@ -612,7 +619,7 @@ export class Broker {
       for (const m of pool.members.items) if (!m.draining) return true;
       return false;
     }
-    for (const r of regions) if (pool.freeIn.has(r)) return true;
+    for (const r of regions) if ((pool.freeIn.get(r)?.size ?? 0) > 0) return true;
     for (const r of regions) for (const m of pool.membersIn.get(r)?.items ?? []) if (!m.draining) return true;
     return false;
   }
@@ -718,7 +725,7 @@ export class Broker {
       n = 0;
       for (const r of regions) {
         const s = pool.freeIn.get(r);
-        if (s === undefined) continue;
+        if (s === undefined || s.size === 0) continue;
         sets.push(s);
         n += s.size;
       }
@@ -786,7 +793,7 @@ export class Broker {
     for (const p of m.pools) {
       const free = open && (m.dsInUse.get(p.dservice) ?? 0) < (m.dsSlots.get(p.dservice) ?? m.slots);
       p.free.set(m, free);
-      for (const k of m.regionKeys) setIn(p.freeIn, k, m, free);
+      for (const k of m.regionKeys) setIn(p.freeIn, k, m, free, true);
     }
   }
 
@@ -956,8 +963,9 @@ export class Broker {
       p.members.delete(m);
       p.free.delete(m);
       for (const k of m.regionKeys) {
+        setIn(p.freeIn, k, m, false, true);
         setIn(p.membersIn, k, m, false);
-        setIn(p.freeIn, k, m, false);
+        if (!p.membersIn.has(k)) p.freeIn.delete(k);
       }
       if (m.latencyMs !== null) {
         p.latencySum -= m.latencyMs;
