@@ -76,6 +76,8 @@ describe('placement: a miner started without any DService is useful', () => {
     expect(row.claimed).toMatchObject({ region: 'eu-west', priceFloor: 0 });
     expect(row.claimed['diskMb']).toBeGreaterThan(0);
     expect(row.probe).toMatchObject({ measured: { cpus: r.measured.cpus }, selfReported: ['memoryMb', 'diskMb', 'gpus'] });
+    // A real miner's probe is plausible, and nobody waits for one now.
+    expect(status.placement.probes).toMatchObject({ implausible: 0, queueFull: 0, waiting: { queued: 0, overflow: 0 } });
   });
 
   it('a DService that needs more memory than any miner has is refused at once, naming the reason', async () => {

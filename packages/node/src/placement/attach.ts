@@ -83,6 +83,8 @@ export function attachPlacement(p: PlacementParts): Placement {
       ...controller.status(),
       probes: probes === null ? null : {
         ...probes.counters,
+        // Miners waiting for a probe, and those that found the queue full (counted least until probed).
+        waiting: probes.waiting,
         // Each miner's claim beside what the probe measured (or why it could not).
         miners: miners().map((m) => {
           const r = probes.resultOf(m.id);
