@@ -15,6 +15,7 @@ import {
 import type { Broker } from '../broker/broker.js';
 import { CLOSE } from './close-codes.js';
 import { HeartbeatWheel, heartbeatBuckets } from './heartbeat-wheel.js';
+import { visit, type Liveness } from './heartbeat-rule.js';
 import { JoinSummary } from './join-summary.js';
 import { NoncePool } from './nonce-pool.js';
 import type { Logger } from '../log.js';
@@ -81,17 +82,14 @@ export interface MinerEndpointOptions {
 
 type Phase = 'hello' | 'auth' | 'admitting' | 'advertise' | 'ready';
 
-interface Conn {
+/** A tunnel; its heartbeat state (`Liveness`: lastSeen, heard, sent, pingedAt) is read by `heartbeat-rule.ts`. */
+interface Conn extends Liveness {
   ws: WebSocket;
   out: Outbox;
   phase: Phase;
   nonce: Uint8Array;
   hello: HelloFrame | null;
   minerId: string | null;
-  lastSeen: number;
-  /** Whether anything came from it, and went to it, since its last heartbeat visit. */
-  heard: boolean;
-  sent: boolean;
   socket: Socket;
   /** `address:port` of the peer, read when first logged (a getpeername per join otherwise). */
   remote: string | null;
@@ -285,7 +283,7 @@ export class MinerEndpoint {
         sendParts(ws, parts, written);
       } else written?.();
     }, Math.min(this.options.maxPayloadBytes, 1024 * 1024), { sendAtOnceWhenQuietMs: this.options.sendAtOnceWhenQuietMs ?? 0 });
-    const c: Conn = { ws, out, phase: 'hello', nonce: this.nonces.next(), hello: null, minerId: null, lastSeen: now, heard: true, sent: true, socket, remote: null, advert: null, advertSeq: 0, grant: null, admittedTier: null, attest: null, reattest: null };
+    const c: Conn = { ws, out, phase: 'hello', nonce: this.nonces.next(), hello: null, minerId: null, lastSeen: now, heard: true, sent: true, pingedAt: 0, socket, remote: null, advert: null, advertSeq: 0, grant: null, admittedTier: null, attest: null, reattest: null };
     this.conns.add(c);
     this.heartbeat?.add(c);
     const handshake = setTimeout(() => {
@@ -558,22 +556,13 @@ export class MinerEndpoint {
     kill.unref();
   }
 
-  /**
-   * One heartbeat bucket: drop who was silent for 3 intervals; ping, with one encoded ping, only a
-   * miner from which nothing came, or to which nothing went, since its last visit (an interval).
-   * An idle miner is pinged every other visit (the visit after a ping finds its pong and the ping),
-   * a busy one never (its results and our work frames are the heartbeat). Each side still hears
-   * from the other at least every 2 intervals, and a miner that falls silent is pinged at its
-   * next-but-one visit at the latest, 2 intervals before it is dropped: neither the drop after 3
-   * silent intervals here nor the miner's own watchdog (no frame for 3 intervals) fires on a live
-   * tunnel. Counted in visits, not read from clocks, so timer drift cannot turn it into a ping per
-   * visit. At 10,000 idle miners the pings were most of the node's idle CPU.
-   */
+  /** One heartbeat bucket: each tunnel's verdict (`heartbeat-rule.ts`); the pings share one encoded message. */
   private beat(conns: Iterable<Conn>, now: number): void {
     const hb = this.options.heartbeatMs;
     let ping: Buffer | null = null;
     for (const c of conns) {
-      if (now - c.lastSeen > 3 * hb) {
+      const verdict = visit(c, c.phase === 'ready', now, hb);
+      if (verdict === 'drop') {
         this.counters.heartbeatLost++;
         this.log.warn({ miner: c.minerId?.slice(0, 16), remote: this.remoteOf(c) }, 'miner silent for 3 heartbeats; dropping');
         if (c.minerId !== null && this.byMiner.get(c.minerId) === c) {
@@ -582,11 +571,7 @@ export class MinerEndpoint {
         }
         this.heartbeat?.delete(c);
         c.ws.terminate();
-      } else {
-        const quiet = !c.heard || !c.sent;
-        c.heard = false;
-        c.sent = false;
-        if (!quiet || c.phase !== 'ready') continue;
+      } else if (verdict === 'ping') {
         // Frames already waiting to go: the ping rides with them. Otherwise it is written at once,
         // without a batch of its own to schedule and encode.
         if (c.out.pending > 0) c.out.push(frame({ t: 'ping', ts: now }));

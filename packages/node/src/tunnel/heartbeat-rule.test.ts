@@ -1,0 +1,80 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { visit, type Liveness } from './heartbeat-rule.js';
+
+const HB = 5000;
+
+/**
+ * Visits one tunnel at the given times; a live miner answers each ping `rtt(i)` ms later (before
+ * the next visit) and says nothing else. Returns the verdicts.
+ */
+function run(times: number[], answers: ((i: number) => number) | null): string[] {
+  const l: Liveness = { lastSeen: 0, heard: true, sent: true, pingedAt: 0 };
+  const out: string[] = [];
+  times.forEach((now, i) => {
+    const v = visit(l, true, now, HB);
+    out.push(v);
+    if (v === 'ping') {
+      l.sent = true;
+      if (answers !== null) {
+        l.lastSeen = now + answers(i);
+        l.heard = true;
+      }
+    }
+  });
+  return out;
+}
+
+describe('heartbeat rule', () => {
+  it('pings an idle miner every other visit and never drops it, on time or with the wheel turning late', () => {
+    const onTime = run(Array.from({ length: 20 }, (_, i) => (i + 1) * HB), () => 1);
+    expect(onTime.filter((v) => v === 'ping')).toHaveLength(10);
+    expect(onTime).not.toContain('drop');
+    // The busy node's wheel takes 8 s a turn: 2 turns exceed the 15 s of silence, but the miner
+    // was asked and answered, so it stays.
+    const late = run(Array.from({ length: 20 }, (_, i) => (i + 1) * 8000), () => 1);
+    expect(late).not.toContain('drop');
+  });
+
+  it('drops a silent miner once 3 intervals passed and its ping had 2, and not before', () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: HB, max: 2 * HB }), { minLength: 12, maxLength: 12 }), (gaps) => {
+        const times = gaps.map((_, i) => gaps.slice(0, i + 1).reduce((a, b) => a + b, 0));
+        const verdicts = run(times, null);
+        const at = verdicts.indexOf('drop');
+        expect(at).toBeGreaterThan(0);
+        const firstPing = verdicts.indexOf('ping');
+        expect(times[at]! > 3 * HB && times[at]! - times[firstPing]! >= 2 * HB).toBe(true);
+        // Visits on time: dropped at the 4th or 5th, 15-25 s after its last word.
+        if (gaps.every((g) => g === HB)) expect(times[at]).toBeLessThanOrEqual(5 * HB);
+      }),
+    );
+  });
+
+  it('keeps a live miner whose pong comes within an interval, whatever the wheel does between HB and 2 HB a visit', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.integer({ min: HB, max: 2 * HB }), fc.integer({ min: 0, max: HB - 1 })), { minLength: 1, maxLength: 40 }),
+        (steps) => {
+          const times = steps.map((_, i) => steps.slice(0, i + 1).reduce((a, [g]) => a + g, 0));
+          expect(run(times, (i) => steps[i]![1])).not.toContain('drop');
+        },
+      ),
+    );
+  });
+
+  it('never pings a miner that talks and is talked to between visits, and does not drop it either', () => {
+    const l: Liveness = { lastSeen: 0, heard: true, sent: true, pingedAt: 0 };
+    for (let i = 1; i <= 10; i++) {
+      l.lastSeen = i * HB - 100;
+      l.heard = true;
+      l.sent = true;
+      expect(visit(l, true, i * HB, HB)).toBe('none');
+    }
+  });
+
+  it('drops a tunnel still in its handshake after 3 silent intervals without pinging it', () => {
+    const l: Liveness = { lastSeen: 0, heard: true, sent: true, pingedAt: 0 };
+    expect([1, 2, 3, 4].map((i) => visit(l, false, i * HB + 1, HB))).toEqual(['none', 'none', 'drop', 'drop']);
+  });
+});
