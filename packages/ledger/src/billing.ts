@@ -284,39 +284,124 @@ export class CycleAccumulator {
    * price, tokens and parts ("m/d/o/c") in decimal, null when unpriced. Same result as `push`.
    */
   pushText(seq: number, hashHex: string, key: string, price: string | null, tokens: string | null, parts: string | null): void {
-    const at = this.count * 32;
-    if (hashHex.length !== 64 || this.leaf(seq).write(hashHex, at, 32, 'hex') !== 32) throw new Error(`the record at seq ${seq} has a malformed hash`);
-    this.count++;
-    this.afterLeaf();
+    if (hashHex.length !== 64) throw new Error(`the record at seq ${seq} has a malformed hash`);
+    this.leafHex(seq, hashHex);
     if (tokens === null || parts === null || price === null) return;
     const g = this.group(key, null, null);
     this.priced++;
     g.records++;
     if (isShortDecimal(price) && isShortDecimal(tokens) && this.parseParts(parts)) {
-      const pm = +price;
-      const t = +tokens;
-      this.priceMicros.add(pm);
-      this.tokens.add(t);
-      g.price.add(pm);
-      g.tokens.add(t);
       const q = this.parsed;
-      g.parts[0].add(q[0]!);
-      g.parts[1].add(q[1]!);
-      g.parts[2].add(q[2]!);
-      g.parts[3].add(q[3]!);
-    } else {
-      const pm = BigInt(price);
-      const t = BigInt(tokens);
-      this.priceMicros.addBig(pm);
-      this.tokens.addBig(t);
-      g.price.addBig(pm);
-      g.tokens.addBig(t);
-      const q = decodeParts(parts);
-      g.parts[0].addBig(q.miner);
-      g.parts[1].addBig(q.developer);
-      g.parts[2].addBig(q.operator);
-      g.parts[3].addBig(q.charity);
+      this.addNumbers(g, +price, +tokens, q[0]!, q[1]!, q[2]!, q[3]!);
+    } else this.addTexts(g, price, tokens, parts);
+  }
+
+  /**
+   * One row packed into one string, which is what the SQLite store reads (one value per row
+   * crossing into JavaScript instead of five): the hash in hex (64 characters), and for a priced
+   * row then price, NUL, tokens, NUL, parts ("m/d/o/c"), NUL and the key of `pushText`. The hash
+   * alone is an unpriced row. Same result as `pushText` of the same fields.
+   *
+   * The fields are found by their NULs: amounts are read up to the first three, the key is the
+   * rest. An amount holding a NUL (never written, but a row is not trusted) leaves a key with
+   * more than four NULs, which `group` refuses with `CycleKeyError`, so such a row cannot be
+   * summed into the wrong field; the store's general reader takes over.
+   */
+  pushPacked(seq: number, row: string): void {
+    const n = row.length;
+    if (n < 64) throw new Error(`the record at seq ${seq} has a malformed hash`);
+    this.leafHex(seq, row);
+    if (n === 64) return;
+    // Fast path: three runs of at most SHORT digits ("m/d/o/c" for parts), each ending in NUL.
+    const q = this.parsed;
+    let i = 64;
+    let price = 0;
+    let tokens = 0;
+    let digits = 0;
+    let c = 0;
+    let fast = true;
+    for (; i < n && (c = row.charCodeAt(i)) !== 0; i++) {
+      if (c < 48 || c > 57 || digits === SHORT) { fast = false; break; }
+      price = price * 10 + (c - 48);
+      digits++;
     }
+    if (fast && (digits === 0 || i === n)) fast = false;
+    if (fast) {
+      digits = 0;
+      for (i++; i < n && (c = row.charCodeAt(i)) !== 0; i++) {
+        if (c < 48 || c > 57 || digits === SHORT) { fast = false; break; }
+        tokens = tokens * 10 + (c - 48);
+        digits++;
+      }
+      if (fast && (digits === 0 || i === n)) fast = false;
+    }
+    if (fast) {
+      let k = 0;
+      let v = 0;
+      digits = 0;
+      for (i++; i < n && (c = row.charCodeAt(i)) !== 0; i++) {
+        if (c === 47) {
+          if (digits === 0 || k === 3) { fast = false; break; }
+          q[k++] = v;
+          v = 0;
+          digits = 0;
+        } else if (c >= 48 && c <= 57 && digits < SHORT) {
+          v = v * 10 + (c - 48);
+          digits++;
+        } else { fast = false; break; }
+      }
+      if (fast && (k !== 3 || digits === 0 || i === n)) fast = false;
+      q[3] = v;
+    }
+    if (fast) {
+      const g = this.group(row.slice(i + 1), null, null);
+      this.priced++;
+      g.records++;
+      this.addNumbers(g, price, tokens, q[0]!, q[1]!, q[2]!, q[3]!);
+      return;
+    }
+    // Anything else (long or odd amounts): split at the NULs and take the exact path.
+    const a = row.indexOf('\u0000', 64);
+    const b = a < 0 ? -1 : row.indexOf('\u0000', a + 1);
+    const e = b < 0 ? -1 : row.indexOf('\u0000', b + 1);
+    if (e < 0) throw new Error(`the record at seq ${seq} is not packed as hash, price, tokens, parts and ids`);
+    const g = this.group(row.slice(e + 1), null, null);
+    this.priced++;
+    g.records++;
+    this.addTexts(g, row.slice(64, a), row.slice(a + 1, b), row.slice(b + 1, e));
+  }
+
+  /** The leaf of the row at `seq`: the first 64 characters of `hex`. */
+  private leafHex(seq: number, hex: string): void {
+    if (this.leaf(seq).write(hex, this.count * 32, 32, 'hex') !== 32) throw new Error(`the record at seq ${seq} has a malformed hash`);
+    this.count++;
+    this.afterLeaf();
+  }
+
+  private addNumbers(g: Group, price: number, tokens: number, m: number, d: number, o: number, c: number): void {
+    this.priceMicros.add(price);
+    this.tokens.add(tokens);
+    g.price.add(price);
+    g.tokens.add(tokens);
+    g.parts[0].add(m);
+    g.parts[1].add(d);
+    g.parts[2].add(o);
+    g.parts[3].add(c);
+  }
+
+  /** Amounts as decimal text, exactly (BigInt refuses anything but an integer). */
+  private addTexts(g: Group, price: string, tokens: string, parts: string): void {
+    const pm = BigInt(price);
+    const t = BigInt(tokens);
+    this.priceMicros.addBig(pm);
+    this.tokens.addBig(t);
+    g.price.addBig(pm);
+    g.tokens.addBig(t);
+    const q = decodeParts(parts);
+    g.parts[0].addBig(q.miner);
+    g.parts[1].addBig(q.developer);
+    g.parts[2].addBig(q.operator);
+    g.parts[3].addBig(q.charity);
   }
 
   /** "m/d/o/c" with every part of at most 15 digits into `parsed`; false when it is not that. */

@@ -1,8 +1,9 @@
 /**
  * The cycle close's fast paths give exactly what the plain computation gives: the in-place
  * Merkle root equals the tree of `merkleRoot`, and rows fed as text (`pushText`, what the stores
- * read) close into the same totals, credits, held credits and roots as rows fed as bigints
- * (`push`), whatever the amounts (sums past 2^53, amounts past 15 digits).
+ * read) or packed into one string (`pushPacked`, what the SQLite store reads) close into the same
+ * totals, credits, held credits and roots as rows fed as bigints (`push`), whatever the amounts
+ * (sums past 2^53, amounts past 15 digits).
  */
 import * as crypto from 'node:crypto';
 import { describe, expect, it } from 'vitest';
@@ -46,6 +47,7 @@ const arbRow: fc.Arbitrary<Row> = fc.record({
 function closeBoth(rows: readonly Row[], batchSize: number, registered: ReadonlyMap<string, string>, held: readonly HeldCredit[]) {
   const plain = new CycleAccumulator(batchSize);
   const text = new CycleAccumulator(batchSize);
+  const packed = new CycleAccumulator(batchSize);
   rows.forEach((r, i) => {
     const seq = 10 + i * 3;
     const hash = leaf(i);
@@ -58,9 +60,11 @@ function closeBoth(rows: readonly Row[], batchSize: number, registered: Readonly
     };
     plain.push(row);
     const key = m === null ? `${r.account}\u0000${r.miner}\u0000\u0000\u0000` : [r.account, r.miner, ...r.ids].join('\u0000');
-    text.pushText(seq, i % 2 === 0 ? hash.toString('hex') : hash.toString('hex').toUpperCase(), key, m?.price.toString() ?? null, tokens?.toString() ?? null, m === null ? null : m.parts.join('/'));
+    const hex = i % 2 === 0 ? hash.toString('hex') : hash.toString('hex').toUpperCase();
+    text.pushText(seq, hex, key, m?.price.toString() ?? null, tokens?.toString() ?? null, m === null ? null : m.parts.join('/'));
+    packed.pushPacked(seq, m === null ? hex : [hex + m.price.toString(), tokens!.toString(), m.parts.join('/'), key].join('\u0000'));
   });
-  return [plain.finish(7, { registered, held }), text.finish(7, { registered, held })] as const;
+  return [plain.finish(7, { registered, held }), text.finish(7, { registered, held }), packed.finish(7, { registered, held })] as const;
 }
 
 describe('CycleAccumulator', () => {
@@ -70,8 +74,9 @@ describe('CycleAccumulator', () => {
         const registered = new Map<string, string>([['developer\u0000dev_0', '0x' + '22'.repeat(20)]]);
         if (registerMiner) registered.set(`miner\u0000${'ab'.repeat(32)}`, '0x' + '11'.repeat(20));
         const held: HeldCredit[] = registerMiner ? [{ cycle: 3, account: 'acct_z', role: 'miner', beneficiary: 'ab'.repeat(32), tokens: 5n, releasedIn: null }] : [];
-        const [a, b] = closeBoth(rows, batchSize, registered, held);
+        const [a, b, c] = closeBoth(rows, batchSize, registered, held);
         expect(b).toEqual(a);
+        expect(c).toEqual(a);
         const tokens = rows.reduce((s, r) => s + (r.money === null ? 0n : r.money.parts.reduce((x, y) => x + y, 0n)), 0n);
         expect(b.tokens).toBe(tokens);
         expect(b.debits.reduce((s, d) => s + d.tokens, 0n)).toBe(tokens);
@@ -84,8 +89,9 @@ describe('CycleAccumulator', () => {
   it('sums past 2^53 exactly when every amount is small enough for a double', () => {
     const big = 2n ** 52n + 7n;
     const rows: Row[] = Array.from({ length: 9 }, () => ({ account: 'acct_a', miner: 'ab'.repeat(32), ids: ['dev_0', 'op_1', 'charity'], money: { price: big, parts: [big, 1n, 0n, big] } }));
-    const [a, b] = closeBoth(rows, 4, new Map(), []);
+    const [a, b, c] = closeBoth(rows, 4, new Map(), []);
     expect(b).toEqual(a);
+    expect(c).toEqual(a);
     expect(b.tokens).toBe(9n * (2n * big + 1n));
     expect(b.priceMicros).toBe(9n * big);
   });
@@ -120,5 +126,27 @@ describe('CycleAccumulator', () => {
     ordered.pushText(5, '00'.repeat(32), 'a\u0000m\u0000d\u0000o\u0000c', null, null, null);
     expect(() => ordered.pushText(5, '00'.repeat(32), 'a\u0000m\u0000d\u0000o\u0000c', null, null, null)).toThrow(/out of order/);
     expect(() => ordered.pushText(6, 'zz'.repeat(32), 'a\u0000m\u0000d\u0000o\u0000c', null, null, null)).toThrow(/malformed hash/);
+  });
+
+  it('packed rows: odd amounts take the exact path, a NUL in an amount or id is refused, never summed into another field', () => {
+    const hex = '00'.repeat(32);
+    const ids = 'a\u0000m\u0000d\u0000o\u0000c';
+    const packed = (price: string, tokens: string, parts: string, key = ids) => [hex + price, tokens, parts, key].join('\u0000');
+    const want = new CycleAccumulator(4);
+    want.pushText(1, hex, ids, '10', '10', '7/1/1/1');
+    want.pushText(2, hex, ids, '0012', '1234567890123456789', '1234567890123456780/3/3/3');
+    want.pushText(3, hex, ids, '', '5', '5/0/0/0');
+    const got = new CycleAccumulator(4);
+    got.pushPacked(1, packed('10', '10', '7/1/1/1'));
+    got.pushPacked(2, packed('0012', '1234567890123456789', '1234567890123456780/3/3/3'));
+    got.pushPacked(3, packed('', '5', '5/0/0/0'));
+    expect(got.finish(1, { registered: new Map(), held: [] })).toEqual(want.finish(1, { registered: new Map(), held: [] }));
+    expect(() => new CycleAccumulator(4).pushPacked(1, packed('1e3', '10', '7/1/1/1'))).toThrow(SyntaxError);
+    // A NUL inside an amount shifts the fields: the key left over has too many ids.
+    expect(() => new CycleAccumulator(4).pushPacked(1, packed('1\u00002', '10', '7/1/1/1'))).toThrow(CycleKeyError);
+    expect(() => new CycleAccumulator(4).pushPacked(1, packed('10', '10', '7/1/1/1', 'a\u0000b\u0000m\u0000d\u0000o\u0000c'))).toThrow(CycleKeyError);
+    expect(() => new CycleAccumulator(4).pushPacked(1, hex + '10\u000010')).toThrow(/not packed/);
+    expect(() => new CycleAccumulator(4).pushPacked(1, '')).toThrow(/malformed hash/);
+    expect(() => new CycleAccumulator(4).pushPacked(1, 'zz'.repeat(32))).toThrow(/malformed hash/);
   });
 });

@@ -368,23 +368,28 @@ export class SqliteLedgerStore implements BillingLedgerStore {
   }
 
   /**
-   * A closing cycle's rows in seq order, in chunks, as text: the hash as hex (upper case) and the five ids as
-   * one NUL-joined key (SQLite builds both; far fewer values cross into JavaScript than one per
-   * column, and no Buffer per row). Throws `CycleKeyError` if an id holds a NUL (only rows
-   * written before records refused NUL could): `readCycle` takes those.
+   * A closing cycle's rows in seq order, in chunks, each packed by SQLite into one string (see
+   * `CycleAccumulator.pushPacked`): the hash as hex (upper case) and, when priced, the amounts
+   * and the five ids, NUL-separated. One value per row crosses into JavaScript besides its seq,
+   * instead of six, and no Buffer per row. A hash that is not 32 bytes packs as '' (refused as
+   * malformed). Throws `CycleKeyError` if an id holds a NUL (only rows written before records
+   * refused NUL could): `readCycle` takes those.
    */
   private readCycleFast(id: number, afterSeq: number, lastSeq: number, batchSize: number, onProgress?: (done: number, total: number) => void): CycleAccumulator {
     const acc = new CycleAccumulator(batchSize);
     const st = this.db
       .prepare(
-        `SELECT seq, hex(hash), account || char(0) || miner || char(0) || ifnull(developer, '') || char(0) || ifnull(operator, '') || char(0) || ifnull(charity, ''),
-          price_micros, tokens, parts
+        `SELECT seq,
+           CASE WHEN length(hash) <> 32 THEN ''
+                WHEN price_micros IS NULL OR tokens IS NULL OR parts IS NULL THEN hex(hash)
+                ELSE hex(hash) || price_micros || char(0) || tokens || char(0) || parts || char(0) ||
+                  account || char(0) || miner || char(0) || ifnull(developer, '') || char(0) || ifnull(operator, '') || char(0) || ifnull(charity, '') END
          FROM microtransactions WHERE seq > ? AND seq <= ? AND cycle = ? ORDER BY seq`,
       )
       .raw();
     for (let from = afterSeq; from < lastSeq; from += READ_CHUNK) {
-      const rows = st.all(from, Math.min(from + READ_CHUNK, lastSeq), id) as [number, string, string, string | null, string | null, string | null][];
-      for (const r of rows) acc.pushText(r[0], r[1], r[2], r[3], r[4], r[5]);
+      const rows = st.all(from, Math.min(from + READ_CHUNK, lastSeq), id) as [number, string][];
+      for (const r of rows) acc.pushPacked(r[0], r[1]);
       // Sequence numbers read of the cycle's range: records, give or take other cycles' rows.
       onProgress?.(Math.min(from + READ_CHUNK, lastSeq) - afterSeq, lastSeq - afterSeq);
     }
