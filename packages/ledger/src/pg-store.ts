@@ -29,6 +29,7 @@ import { tokenRateProblem, type TokenRate } from './pricing/price.js';
 import { BENEFICIARIES, splitText, type Beneficiary } from './pricing/split.js';
 import { VALIDATED_BATCHES, assertMicrotransaction, decodeBps, decodeParts, encodeSplit, type Microtransaction } from './record.js';
 import { balanceOf, checkCredit, sortActivity, sortBucketLines } from './store-common.js';
+import { ExactSum } from './exact-sum.js';
 import type { ActivityFilter, ActivityLine, ActivitySubject } from './reputation.js';
 import { checkAccount, checkChainDeposit, normAddress, unlinkProblem, withdrawalAmount, type AddressLink, type AnchorMark, type ChainDeposit, type DepositOutcome, type Withdrawal } from './escrow.js';
 import { closerLive, mayHold, type CloserClaim, type CycleCloser } from './cycle-closer.js';
@@ -260,18 +261,23 @@ export class PostgresLedgerStore implements BillingLedgerStore {
   }
 
   private async appendIn(tx: Tx, records: readonly Microtransaction[], refuseOverdraft: boolean): Promise<AppendResult> {
-    await tx`SELECT pg_advisory_xact_lock(${APPEND_LOCK.toString()}::bigint)`;
-    const [cyc] = await tx<{ id: number; rate_num: string; rate_den: string }[]>`SELECT id, rate_num::text, rate_den::text FROM cycles WHERE closed_at IS NULL ORDER BY id DESC LIMIT 1`;
+    const nodes = [...new Set(records.map((r) => r.node))];
+    // One round trip for the lock and the three reads: postgres.js pipelines queries issued
+    // together on the transaction's connection, and the server runs them in order, so the reads
+    // run under the lock (if it fails, they fail and the transaction rolls back).
+    const [, cycRows, headRows, existingRows] = await Promise.all([
+      tx`SELECT pg_advisory_xact_lock(${APPEND_LOCK.toString()}::bigint)`,
+      tx<{ id: number; rate_num: string; rate_den: string }[]>`SELECT id, rate_num::text, rate_den::text FROM cycles WHERE closed_at IS NULL ORDER BY id DESC LIMIT 1`,
+      tx<{ node: string; seq: string; hash: Buffer }[]>`SELECT node, seq, hash FROM chain_heads WHERE node = ANY(${nodes})`,
+      tx<{ work_id: string }[]>`SELECT work_id FROM microtransactions WHERE work_id = ANY(${records.map((r) => r.workId)})`,
+    ]);
+    const cyc = cycRows[0];
     if (cyc === undefined) throw new CgnError('internal', 'no open billing cycle');
     const cycle = cyc.id;
     const rate: TokenRate = { num: BigInt(cyc.rate_num), den: BigInt(cyc.rate_den) };
-    const nodes = [...new Set(records.map((r) => r.node))];
-    const headRows = await tx<{ node: string; seq: string; hash: Buffer }[]>`SELECT node, seq, hash FROM chain_heads WHERE node = ANY(${nodes})`;
     // Heads as lowercase hex: what the next hash covers and what COPY's bytea text takes.
     const heads = new Map(headRows.map((h) => [h.node, { seq: Number(h.seq), hex: h.hash.toString('hex'), dirty: false }]));
-    const existing = new Set(
-      (await tx<{ work_id: string }[]>`SELECT work_id FROM microtransactions WHERE work_id = ANY(${records.map((r) => r.workId)})`).map((r) => r.work_id),
-    );
+    const existing = new Set(existingRows.map((r) => r.work_id));
     let fresh: Microtransaction[] = [];
     const duplicates: string[] = [];
     for (const r of records) {
@@ -306,7 +312,8 @@ export class PostgresLedgerStore implements BillingLedgerStore {
     // Seqs: every append holds APPEND_LOCK, so one setval reserves a contiguous range.
     const [range] = await tx<{ last: string }[]>`SELECT setval('microtransactions_seq', nextval('microtransactions_seq') + ${fresh.length - 1}) AS last`;
     const firstSeq = Number(range!.last) - fresh.length + 1;
-    const spent = new Map<string, bigint>();
+    /** Per account: what this batch charged (in doubles while exact; see ExactSum). */
+    const spent = new Map<string, ExactSum>();
     // num == den: a token base unit per micro-unit, tokens = price exactly (the common case).
     const unitRate = rate.num === rate.den;
     // COPY (text format) is PostgreSQL's cheapest bulk path. Safe without ON CONFLICT: every
@@ -331,7 +338,9 @@ export class PostgresLedgerStore implements BillingLedgerStore {
           const tokensText = unitRate ? price : tokens.toString();
           const bps = encodeSplit(p.split);
           const parts = splitText(tokens, p.split);
-          spent.set(r.account, (spent.get(r.account) ?? 0n) + tokens);
+          let sum = spent.get(r.account);
+          if (sum === undefined) spent.set(r.account, (sum = new ExactSum()));
+          sum.addBig(tokens);
           hash = chainStepV2(head.hex, r, cycle, price, bps, p.developer, p.operator, p.charity, tokensText, parts);
           billing = `${price}\t${bps}\t${cf(p.developer)}\t${cf(p.operator)}\t${cf(p.charity)}\t${tokensText}\t${parts}`;
         } else {
@@ -357,16 +366,19 @@ export class PostgresLedgerStore implements BillingLedgerStore {
       FROM STDIN`.writable();
     await pipeline(Readable.from(lines(), { objectMode: false, highWaterMark: 1 }), copy);
     const dirty = [...heads].filter(([, h]) => h.dirty);
-    await tx`
-      INSERT INTO chain_heads (node, seq, hash)
-      SELECT n, s, decode(h, 'hex') FROM unnest(${dirty.map(([n]) => n)}::text[], ${dirty.map(([, h]) => h.seq)}::bigint[], ${dirty.map(([, h]) => h.hex)}::text[]) AS t(n, s, h)
-      ON CONFLICT (node) DO UPDATE SET seq = excluded.seq, hash = excluded.hash`;
-    if (spent.size > 0) {
-      await tx`
+    // The heads and the spending in one round trip (pipelined, as above).
+    await Promise.all([
+      tx`
+        INSERT INTO chain_heads (node, seq, hash)
+        SELECT n, s, decode(h, 'hex') FROM unnest(${dirty.map(([n]) => n)}::text[], ${dirty.map(([, h]) => h.seq)}::bigint[], ${dirty.map(([, h]) => h.hex)}::text[]) AS t(n, s, h)
+        ON CONFLICT (node) DO UPDATE SET seq = excluded.seq, hash = excluded.hash`,
+      spent.size === 0
+        ? null
+        : tx`
         INSERT INTO balances (account, spent)
-        SELECT a, s FROM unnest(${[...spent.keys()]}::text[], ${[...spent.values()].map(String)}::numeric[]) AS t(a, s)
-        ON CONFLICT (account) DO UPDATE SET spent = balances.spent + excluded.spent`;
-    }
+        SELECT a, s FROM unnest(${[...spent.keys()]}::text[], ${[...spent.values()].map((x) => x.value.toString())}::numeric[]) AS t(a, s)
+        ON CONFLICT (account) DO UPDATE SET spent = balances.spent + excluded.spent`,
+    ]);
     return done(fresh.length);
   }
 
