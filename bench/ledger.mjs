@@ -23,7 +23,7 @@ import Database from 'better-sqlite3';
 import postgres from 'postgres';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { openLedger, openPostgresLedger, SqliteLedgerStore, PostgresLedgerStore, findPostgresBin, startPostgresCluster } from '@cgn/ledger';
+import { openLedger, openPostgresLedger, SqliteLedgerStore, PostgresLedgerStore, SQLITE_TUNING, findPostgresBin, startPostgresCluster } from '@cgn/ledger';
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const N = Number(process.env.LEDGER_BENCH_RECORDS ?? 200_000);
@@ -91,6 +91,8 @@ function sqliteRaw(records) {
   const db = new Database(path);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
+  // The writer's connection tuning too (page cache, checkpoint size), so only the per-record work differs.
+  for (const p of SQLITE_TUNING) db.pragma(p);
   const ins = db.prepare(`INSERT OR IGNORE INTO microtransactions (work_id, account, end_user, dservice, tier, miner, node, received_at, queue_us, exec_us, cpu_us,
     bytes_in, bytes_out, status, result_hash, attempts, format, prev_hash, hash, cycle, price_micros, split_bps, developer, operator, charity, tokens, parts)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 2, ?, ?, 1, ?, '7000/2000/900/100', ?, ?, ?, ?, '1/1/1/1')`);

@@ -31,7 +31,7 @@ export type {
 } from './store.js';
 export type { ChainFault, ChainFaultReason, ChainHead, ChainRow, ChainVerification, RowBilling } from './chain.js';
 export { ChainVerifier, RECORD_FORMAT, RECORD_FORMATS, canonicalEncoding, chainHash } from './chain.js';
-export { SqliteLedgerStore, type SqliteLedgerStoreOptions } from './sqlite-store.js';
+export { SQLITE_TUNING, SqliteLedgerStore, type SqliteLedgerStoreOptions } from './sqlite-store.js';
 export { PostgresLedgerStore, type PostgresLedgerStoreOptions } from './pg-store.js';
 export { GroupCommitWriter, type GroupCommitCounters, type GroupCommitWriterOptions } from './group-commit.js';
 export { openLedger, openPostgresLedger, type Ledger, type OpenLedgerOptions, type OpenPostgresLedgerOptions, type PostgresLedger } from './open.js';
