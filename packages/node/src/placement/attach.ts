@@ -67,7 +67,9 @@ export function attachPlacement(p: PlacementParts): Placement {
       probes,
       ...(reputation !== null ? { reputationOf: (id: string) => reputation.of(id) } : {}),
       defaultTier: p.defaultTier,
-      quiet: () => ({ membership: p.broker.membershipVersion, work: p.broker.unitsHeld }),
+      // A finished probe counts as a change of membership: a miner believed least while its probe
+      // was pending may now have room for what could not be placed.
+      quiet: () => ({ membership: p.broker.membershipVersion + (probes?.version ?? 0), work: p.broker.unitsHeld }),
       regionsWaiting: (d, t) => p.broker.regionsWaiting(d, t),
     },
     p.options,

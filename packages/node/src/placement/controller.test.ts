@@ -20,6 +20,12 @@ function minerOf(id: string, over: Partial<ConnectedMiner> & { cpus?: number; me
   return { id, tier: 'open', dservices: [], draining: false, advert: { tier: 'open', slots: 4, dservices: [], resources: { cpus: cpus ?? 4, memoryMb: memoryMb ?? 4096 } }, ...rest };
 }
 
+/** A probe that measured what the miner claims. */
+function provenAsClaimed(m: ConnectedMiner): ProbeResult {
+  const r = m.advert.resources;
+  return { ok: true, at: 0, measured: { cpus: r.cpus, memoryMb: r.memoryMb, diskMb: r.diskMb ?? 0, gpus: r.gpus ?? 0, bandwidthMbps: r.bandwidthMbps ?? 100 }, measurement: { cpus: r.cpus, hashesPerSec: 1, bandwidthMbps: 100, rttMs: 1 }, selfReported: ['memoryMb', 'diskMb', 'gpus'] };
+}
+
 function setup(opts: PlacementOptionsInput = {}, quiet?: () => { membership: number; work: number }) {
   let now = 1_000_000;
   let timer: (() => void) | null = null;
@@ -68,10 +74,23 @@ describe('placement controller', () => {
     const honest = minerOf('honest');
     honest.advert = { ...honest.advert, priceFloor: 500 };
     s.probes.set('liar', { ok: false, at: s.at(), reason: 'timed out' });
+    s.probes.set('honest', provenAsClaimed(honest));
     const [l, h] = s.c.minerViews([liar, honest]);
     expect(l!.measured).toMatchObject({ cpus: 1, gpus: 0, bandwidthMbps: 1 });
-    expect(h!.measured).toBeUndefined(); // not probed yet: its claim stands until the probe runs
+    expect(h!.measured).toMatchObject({ cpus: 4 });
     expect(l!.priceFloor).toBe(h!.priceFloor);
+  });
+
+  it('believes no claim while the probe is pending: an unprobed miner counts as the least it could be', () => {
+    const s = setup();
+    const liar = minerOf('liar', { cpus: 64 });
+    liar.advert = { ...liar.advert, resources: { ...liar.advert.resources, gpus: 4, bandwidthMbps: 10_000 } };
+    const [l] = s.c.minerViews([liar]);
+    expect(l!.measured).toEqual({ cpus: 1, memoryMb: 4096, diskMb: 0, gpus: 0, bandwidthMbps: 1 });
+    // With probes off (the operator's choice) nothing is measured and the claim stands.
+    const deps = (s.c as unknown as { deps: ConstructorParameters<typeof PlacementController>[0] }).deps;
+    const off = new PlacementController({ ...deps, probes: null }, s.c.options);
+    expect(off.minerViews([liar])[0]!.measured).toBeUndefined();
   });
 
   it("skips the timer's rounds while nothing could change, and runs one when a miner joins, work arrives or a while has passed", () => {
@@ -112,6 +131,7 @@ describe('placement controller', () => {
     const c = new PlacementController({ ...deps, miners: () => (reads++, s.miners) }, s.c.options);
     const m1 = minerOf('m1');
     s.miners.push(m1, minerOf('m2'));
+    for (const m of s.miners) s.probes.set(m.id, provenAsClaimed(m));
     s.advertises('m1', 'echo'); // hand-started: ready capacity
     s.queues.set('echo/open', 2);
     c.tick(true);
@@ -378,7 +398,10 @@ describe('placement controller', () => {
     s.miners.push(minerOf('liar', { cpus: 64 }));
     s.probes.set('liar', { ok: true, at: 0, measured: { cpus: 1, memoryMb: 4096, diskMb: 100, gpus: 0, bandwidthMbps: 100 }, measurement: { cpus: 1, hashesPerSec: 1, bandwidthMbps: 100, rttMs: 1 }, selfReported: ['memoryMb', 'diskMb', 'gpus'] });
     expect(c2.wake('two', 'open')).toMatchObject({ state: 'blocked', blocking: 'cpus' });
-    s.probes.delete('liar');
+    s.probes.delete('liar'); // probed again (reconnected): pending, so still the least it could be
+    s.advance(1000);
+    expect(c2.wake('two', 'open')).toMatchObject({ state: 'blocked', blocking: 'cpus' });
+    s.probes.set('liar', provenAsClaimed(s.miners[0]!));
     s.advance(1000);
     expect(c2.wake('two', 'open')).toMatchObject({ state: 'placing', minerId: 'liar' });
   });

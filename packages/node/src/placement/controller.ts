@@ -581,10 +581,13 @@ export class PlacementController {
   minerViews(miners: readonly ConnectedMiner[]): MinerView[] {
     return miners.map((m) => {
       const a = m.advert.resources;
-      const probe = this.deps.probes?.resultOf(m.id);
-      // A probe that failed, timed out or did not verify proves nothing: such a miner counts as
-      // the least it could be (one CPU, no GPU, 1 Mbps) rather than as what it claims.
-      const measured = probe === undefined ? undefined : probe.ok ? probe.measured : { cpus: 1, memoryMb: a.memoryMb, diskMb: a.diskMb ?? 0, gpus: 0, bandwidthMbps: 1 };
+      const probes = this.deps.probes;
+      const probe = probes?.resultOf(m.id);
+      // A probe that failed, timed out, did not verify or has not finished proves nothing: such a
+      // miner counts as the least it could be (one CPU, no GPU, 1 Mbps) rather than as what it
+      // claims, so a long probe queue is no window for a liar. Only with probes off (the
+      // operator's choice) do claims stand unmeasured.
+      const measured = probes === undefined || probes === null ? undefined : probe?.ok === true ? probe.measured : { cpus: 1, memoryMb: a.memoryMb, diskMb: a.diskMb ?? 0, gpus: 0, bandwidthMbps: 1 };
       const view: MinerView = {
         id: m.id,
         tier: m.tier,

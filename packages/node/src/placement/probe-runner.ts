@@ -53,6 +53,7 @@ export class ProbeRunner {
   private active = 0;
   private stopped = false;
   readonly counters = { probes: 0, measured: 0, failed: 0, implausible: 0, queueFull: 0 };
+  private recorded = 0;
 
   constructor(private readonly deps: ProbeRunnerDeps, options: Partial<ProbeOptions> = {}, private readonly concurrency = 4) {
     this.options = { ...PROBE_DEFAULTS, ...options };
@@ -61,6 +62,11 @@ export class ProbeRunner {
   /** The probe's result for a miner; undefined while it has not finished (or never ran). */
   resultOf(minerId: string): ProbeResult | undefined {
     return this.results.get(minerId);
+  }
+
+  /** Grows with every probe that finishes: what placement believes of a miner may have changed. */
+  get version(): number {
+    return this.recorded;
   }
 
   /** Miners waiting for a probe (the queue and its overflow), for status and tests. */
@@ -177,6 +183,7 @@ export class ProbeRunner {
 
   private record(minerId: string, r: ProbeResult): void {
     this.results.set(minerId, r);
+    this.recorded++;
     if (r.ok) {
       this.counters.measured++;
       this.deps.log('info', 'miner measured by the capability probe', { miner: minerId.slice(0, 16), ...r.measurement, memoryMb: r.measured.memoryMb, diskMb: r.measured.diskMb, gpus: r.measured.gpus, selfReported: r.selfReported });

@@ -92,8 +92,11 @@ describe('the probe runner', () => {
     // Each chain takes 100 ms on a core; 4 chains at once take 100 ms too: 4 cores.
     const { r } = runner((f) => honest(f), (f) => (f.chains > 0 ? 100 : 1));
     r.probe('m1', 4);
+    expect(r.version).toBe(0);
     const res = await settle(r, 'm1');
     expect(res).toMatchObject({ ok: true, measured: { cpus: 4, memoryMb: 2048, diskMb: 5000, gpus: 0 }, selfReported: ['memoryMb', 'diskMb', 'gpus'] });
+    // Placement's timer rounds read the version: a finished probe is a change worth a full round.
+    expect(r.version).toBe(1);
   });
 
   it('records a miner claiming 64 CPUs whose chains run one after the other as measured below its claim', async () => {
