@@ -77,10 +77,10 @@ describe('account data regions', () => {
 
       // The explain endpoint and the CLI give the same reason for the account (and none without it).
       const explainUrl = t.node.statusUrl.replace('/v1/status', '/v1/explain');
-      const e = (await (await fetch(`${explainUrl}?dservice=echo&account=${account}`)).json()) as { runnable: boolean; reason: string; message: string; regions: string[] };
+      const e = (await (await fetch(`${explainUrl}?dservice=echo&account=${account}`, { headers: { authorization: `Bearer ${setup.demo.apiKey}` } })).json()) as { runnable: boolean; reason: string; message: string; regions: string[] };
       expect(e).toMatchObject({ runnable: false, reason: 'no_miner_in_region', regions: ['ap-south'], message: problem.detail });
       expect(((await (await fetch(`${explainUrl}?dservice=echo`)).json()) as { runnable: boolean }).runnable).toBe(true);
-      const cli = await promisify(execFile)(process.execPath, [CGN_BIN, 'explain', '--node', t.node.statusUrl.replace('/v1/status', ''), '--dservice', 'echo', '--account', account]).then(
+      const cli = await promisify(execFile)(process.execPath, [CGN_BIN, 'explain', '--node', t.node.statusUrl.replace('/v1/status', ''), '--dservice', 'echo', '--account', account, '--api-key', setup.demo.apiKey]).then(
         (r) => ({ code: 0, out: r.stdout }),
         (err: { code: number; stdout: string; stderr: string }) => ({ code: err.code, out: err.stdout + err.stderr }),
       );

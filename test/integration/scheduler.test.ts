@@ -34,7 +34,8 @@ interface Problem {
 const post = (t: TestNode, dservice: string, body: string, headers: Record<string, string> = {}, key = t.apiKey, dispatcher?: Agent) =>
   undiciFetch(t.url(dservice, '/'), { method: 'POST', body, headers: { authorization: `Bearer ${key}`, ...headers }, ...(dispatcher ? { dispatcher } : {}) });
 
-const explain = async (t: TestNode, q: string) => (await fetch(`${t.node.statusUrl.replace('/v1/status', '/v1/explain')}?${q}`)).json() as Promise<{ runnable: boolean; reason: string | null; message: string; queue: { depth: number }; quota: { inFlight: number; refused: string | null } | null }>;
+const explainRaw = (t: TestNode, q: string, key?: string) => fetch(`${t.node.statusUrl.replace('/v1/status', '/v1/explain')}?${q}`, key === undefined ? {} : { headers: { authorization: `Bearer ${key}` } });
+const explain = async (t: TestNode, q: string, key?: string) => (await explainRaw(t, q, key)).json() as Promise<{ runnable: boolean; reason: string | null; message: string; queue: { depth: number }; quota: { inFlight: number; refused: string | null } | null }>;
 
 describe('work no connected miner could run is refused at once, with the reason', () => {
   it('no miner runs the DService: 503 problem+json at once (not 504 at the deadline); explain says the same', async () => {
@@ -131,7 +132,7 @@ describe('work no connected miner could run is refused at once, with the reason'
 
 describe('per-account quotas', () => {
   it('past its concurrent-request quota an account gets 429 with Retry-After naming the quota; other accounts are not held', async () => {
-    const t = await startTestNode({ accounts: { byAccount: { 'test-account': { maxConcurrent: 2 } } } });
+    const t = await startTestNode({ accounts: { byAccount: { 'test-account': { maxConcurrent: 2 } } }, metricsToken: 'operator-secret' });
     const other = t.node.keys.create('other-account').key;
     const m = new ScriptedMiner({ ack: true, answer: false, slots: 8 });
     try {
@@ -146,11 +147,26 @@ describe('per-account quotas', () => {
       expect(p.code).toBe('rate_limited');
       expect(p.details).toMatchObject({ quota: 'concurrentRequests', limit: 2 });
       expect(p.detail).toMatch(/account test-account is at its quota of 2 concurrent requests/);
-      const e = await explain(t, 'dservice=echo&account=test-account');
+      const e = await explain(t, 'dservice=echo&account=test-account', t.apiKey);
       expect(e).toMatchObject({ runnable: false, reason: 'quota', quota: { inFlight: 2, refused: 'concurrentRequests' } });
-      const cli = await cgnExplain(t, '--dservice', 'echo', '--account', 'test-account');
+      // The account's quotas and regions are its own: its key or the operator's token, nobody else.
+      expect(await explain(t, 'dservice=echo&account=test-account', 'operator-secret')).toMatchObject({ reason: 'quota' });
+      const anonymous = await explainRaw(t, 'dservice=echo&account=test-account');
+      expect(anonymous.status).toBe(401);
+      expect(anonymous.headers.get('content-type')).toBe('application/problem+json');
+      expect(anonymous.headers.get('www-authenticate')).toMatch(/^Bearer/);
+      expect(((await anonymous.json()) as Problem).detail).toMatch(/needs Authorization: Bearer <an API key of that account> or the node's --metrics-token/);
+      const theirKey = await explainRaw(t, 'dservice=echo&account=test-account', other);
+      expect(theirKey.status).toBe(403);
+      expect(((await theirKey.json()) as Problem).detail).toMatch(/belongs to another account than test-account/);
+      expect((await explainRaw(t, 'dservice=echo&account=test-account', 'cgn_made_up')).status).toBe(401);
+      expect((await explainRaw(t, 'dservice=echo')).status).toBe(200); // the public diagnosis needs nothing
+      const cli = await cgnExplain(t, '--dservice', 'echo', '--account', 'test-account', '--api-key', t.apiKey);
       expect(cli.code).toBe(1);
       expect(cli.out).toContain('quotas: 2 in flight of 2 concurrent; no rate quota — at its concurrentRequests quota');
+      const refusedCli = await cgnExplain(t, '--dservice', 'echo', '--account', 'test-account', '--api-key', other);
+      expect(refusedCli.code).toBe(2);
+      expect(refusedCli.out).toMatch(/the node answered 403: .*belongs to another account/);
       const theirs = post(t, 'echo', 'd', {}, other);
       await waitFor(() => m.workIds().length === 3, "the other account's request running");
       m.answerPending();

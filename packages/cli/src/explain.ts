@@ -15,7 +15,11 @@ The same reason a refused request gets in its problem+json.
 
   --dservice NAME   the DService (required)
   --tier T          the tier (default: the node's default tier)
-  --account A       also check this account's quotas
+  --account A       also check this account's quotas and regions; the node asks for a
+                    credential: the account's API key or the node's operator (metrics) token
+  --api-key KEY     an API key of that account (default: $CGN_API_KEY, else each demo key of
+                    .cgn/dev.json in turn)
+  --token TOKEN     the node's operator token, its --metrics-token (default: $CGN_METRICS_TOKEN)
   --node URL        the node's work/status base URL (default: the node of .cgn/dev.json)
   --dev-json FILE   where cgn dev wrote its state (default .cgn/dev.json)
   --ca-file FILE    CA certificate the node's HTTPS certificate is signed by (default: dev.json's)
@@ -59,6 +63,7 @@ export async function runExplainFromArgs(argv: string[], io: { out: (s: string) 
       args: argv,
       options: {
         dservice: { type: 'string' }, tier: { type: 'string' }, account: { type: 'string' }, node: { type: 'string' },
+        'api-key': { type: 'string' }, token: { type: 'string' },
         'dev-json': { type: 'string' }, 'ca-file': { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
       },
     }).values;
@@ -77,24 +82,32 @@ export async function runExplainFromArgs(argv: string[], io: { out: (s: string) 
   }
   let base = values['node'] as string | undefined;
   let caFile = values['ca-file'] as string | undefined;
+  const devJson = (values['dev-json'] as string | undefined) ?? '.cgn/dev.json';
+  const dev = existsSync(devJson) ? (JSON.parse(readFileSync(devJson, 'utf8')) as { statusUrl: string; caFile: string | null; apiKeys?: string[] }) : null;
   if (base === undefined) {
-    const devJson = (values['dev-json'] as string | undefined) ?? '.cgn/dev.json';
-    if (!existsSync(devJson)) {
+    if (dev === null) {
       io.err(`cgn explain: no --node URL and no ${devJson} (start a network with cgn dev, or give --node http(s)://HOST:PORT)\n`);
       return 2;
     }
-    const dev = JSON.parse(readFileSync(devJson, 'utf8')) as { statusUrl: string; caFile: string | null };
     base = dev.statusUrl.replace(/\/v1\/status$/, '');
     caFile ??= dev.caFile ?? undefined;
   }
+  // An account's part is the account's (its key) or the operator's (the token): what to offer, in turn.
+  const given = [values['api-key'], values['token'], process.env['CGN_API_KEY'], process.env['CGN_METRICS_TOKEN']].filter((x): x is string => typeof x === 'string' && x !== '');
+  const credentials: (string | null)[] = typeof values['account'] !== 'string' ? [null] : given.length > 0 ? given : dev?.apiKeys !== undefined && dev.apiKeys.length > 0 ? dev.apiKeys : [null];
   const url = new URL('/v1/explain', base.replace(/\/v1\/(d\/?|status)?$/, '/'));
   url.searchParams.set('dservice', dservice);
   if (typeof values['tier'] === 'string') url.searchParams.set('tier', values['tier']);
   if (typeof values['account'] === 'string') url.searchParams.set('account', values['account']);
   const dispatcher = caFile === undefined ? undefined : new Agent({ connect: { ca: [readFileSync(caFile, 'utf8'), ...rootCertificates] } });
   try {
-    const res = await fetch(url, dispatcher === undefined ? {} : { dispatcher });
-    const body = (await res.json()) as ExplainAnswer & { detail?: string };
+    let res!: Awaited<ReturnType<typeof fetch>>;
+    let body!: ExplainAnswer & { detail?: string };
+    for (const c of credentials) {
+      res = await fetch(url, { ...(dispatcher === undefined ? {} : { dispatcher }), ...(c === null ? {} : { headers: { authorization: `Bearer ${c}` } }) });
+      body = (await res.json()) as ExplainAnswer & { detail?: string };
+      if (res.status !== 401 && res.status !== 403) break;
+    }
     if (!res.ok) {
       io.err(`cgn explain: the node answered ${res.status}: ${body.detail ?? JSON.stringify(body)}\n`);
       return 2;

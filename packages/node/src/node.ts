@@ -19,7 +19,7 @@ import { MinerEndpoint } from './tunnel/miner-endpoint.js';
 import { createWorkEndpoint } from './http/work-endpoint.js';
 import { BodyPool } from './http/body-pool.js';
 import { MeteringClips } from './charge-bound.js';
-import { sendProblem } from './http/problem.js';
+import { sendProblem, toCgnError } from './http/problem.js';
 import { FileApiKeyStore, type ApiKeyVerifier } from './auth/api-keys.js';
 import { DServiceRegistry } from './registry.js';
 import { resolveNodeOptions, type NodeOptions, type NodeOptionsInput } from './options.js';
@@ -30,6 +30,7 @@ import { TpmQuoteVerifier, type AttestationPolicy } from './attestation/verifier
 import { AccountPolicies, type AccountPolicyInput } from './accounts/policies.js';
 import { QuotaGate } from './accounts/quotas.js';
 import { diagnose, refusalOf, type Diagnosis } from './explain/diagnose.js';
+import { explainAccess } from './explain/access.js';
 import { NodeMetrics } from './metrics/node-metrics.js';
 import { metricsAccess } from './metrics/access.js';
 import { startAlerter, type Alerter } from './alerts/alerter.js';
@@ -350,16 +351,29 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
     };
   };
 
-  /** `GET /v1/explain?dservice=NAME[&tier=T][&account=A]`: the diagnosis as JSON (200 whatever it says). */
-  const answerExplain = (res: ServerResponse, url: string): void => {
+  /**
+   * `GET /v1/explain?dservice=NAME[&tier=T][&account=A]`: the diagnosis as JSON (200 whatever it
+   * says). With `account`, only for that account's API key or the operator's token (401/403).
+   */
+  const explainAllowed = explainAccess({ keys, operatorToken: options.metricsToken });
+  const answerExplain = (res: ServerResponse, url: string, authorization: string | undefined): void => {
     const q = new URL(url, 'http://x').searchParams;
     const dservice = q.get('dservice');
     const tier = (q.get('tier') ?? options.defaultTier) as Tier;
     if (dservice === null || dservice === '') return sendProblem(res, new CgnError('bad_request', 'say which DService: GET /v1/explain?dservice=NAME[&tier=open|attested|dedicated][&account=ACCOUNT]'));
     if (!TIERS.includes(tier)) return sendProblem(res, new CgnError('bad_request', `tier must be one of ${TIERS.join(', ')}`));
-    const body = JSON.stringify(explain(dservice.slice(0, 128), tier, q.get('account')?.slice(0, 128) ?? null));
-    res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body) });
-    res.end(body);
+    const account = q.get('account')?.slice(0, 128) ?? null;
+    const answer = (): void => {
+      const body = JSON.stringify(explain(dservice.slice(0, 128), tier, account));
+      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+    };
+    if (account === null) return answer();
+    // An account's regions and quotas are its own: its API key or the operator's token.
+    explainAllowed(authorization, account).then(answer, (err: unknown) => {
+      const e = toCgnError(err);
+      sendProblem(res, e, e.code === 'unauthorized' ? { headers: { 'www-authenticate': 'Bearer realm="cgn-explain"' } } : {});
+    });
   };
 
   const t = options.timeouts;
@@ -384,7 +398,7 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
         (err: unknown) => sendProblem(res, new CgnError('internal', `metrics could not be collected: ${err instanceof Error ? err.message : String(err)}`)),
       );
     }
-    if (req.method === 'GET' && (url.startsWith('/v1/explain?') || url === '/v1/explain')) return answerExplain(res, url);
+    if (req.method === 'GET' && (url.startsWith('/v1/explain?') || url === '/v1/explain')) return answerExplain(res, url, req.headers.authorization);
     if (req.method === 'GET' && url === '/healthz') {
       res.writeHead(draining ? 503 : 200, { 'content-type': 'text/plain' });
       return void res.end(draining ? 'draining' : 'ok');
