@@ -178,6 +178,12 @@ async function profiled(pid, url, script) {
   return { profile, requests: n };
 }
 
+/** The ledger writer's counters from the node's status (records acknowledged, commits). */
+async function ledgerCounters(statusUrl) {
+  const j = await (await fetch(statusUrl)).json();
+  return j.counters.ledger;
+}
+
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
@@ -211,7 +217,10 @@ async function main() {
   const rows = [];
   for (let i = 0; i < ROUNDS; i++) {
     const r = measure(relayUrl, plain, { front: [relay.pids.front], back: [relay.pids.back], ds: [relayDs.pid] });
+    const ledgerBefore = await ledgerCounters(info.statusUrl);
     const c = measure(cgnUrl, authed, { node: [info.pids.node], miner: [minerPid], ds: minerDs });
+    const ledgerAfter = await ledgerCounters(info.statusUrl);
+    c.recordsPerCommit = Math.round(((ledgerAfter.records - ledgerBefore.records) / Math.max(1, ledgerAfter.batches - ledgerBefore.batches)) * 10) / 10;
     const row = { round: i + 1, relay: r, cgn: c, rpsRatio: Math.round((c.rps / r.rps) * 1000) / 1000 };
     rows.push(row);
     console.log(JSON.stringify(row));
@@ -220,8 +229,11 @@ async function main() {
     rpsRatio: median(rows.map((r) => r.rpsRatio)),
     nodeUsPerReq: median(rows.map((r) => r.cgn.node)),
     minerUsPerReq: median(rows.map((r) => r.cgn.miner)),
+    dserviceUsPerReq: median(rows.map((r) => r.cgn.ds)),
+    recordsPerCommit: median(rows.map((r) => r.cgn.recordsPerCommit)),
     frontUsPerReq: median(rows.map((r) => r.relay.front)),
     backUsPerReq: median(rows.map((r) => r.relay.back)),
+    relayDserviceUsPerReq: median(rows.map((r) => r.relay.ds)),
   };
   if (LIGHT > 0) {
     const spec = {
