@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { Packr } from 'msgpackr';
 import { CgnError } from './errors.js';
-import { SEPARATE_BODY_BYTES, decodeMessage, decodeMessageFragments, encodeMessage, encodeMessageParts, frame } from './codec.js';
+import { MAX_KEPT_PACK_BUFFER, SEPARATE_BODY_BYTES, decodeMessage, decodeMessageFragments, encodeMessage, encodeMessageParts, frame } from './codec.js';
 import { isChunked, joinBody } from './body.js';
 import type { ChunkedBody } from './body.js';
 import { generateMinerKey, signChallenge, verifyChallenge, exportMinerKey, importMinerKey } from './auth.js';
@@ -146,6 +146,23 @@ describe('frame codec', () => {
     expect(() => decodeMessage(packr.pack([1, 2, 3]))).toThrowError(/not a map/);
     expect(() => decodeMessage(packr.pack({ t: 'work', v: 1, id: 'x' }))).toThrowError(/bad work frame: dservice/);
     expect(() => decodeMessage(new Uint8Array(0))).toThrowError(/empty/);
+  });
+});
+
+describe('the packing buffer after a large frame', () => {
+  it('a large frame does not leave later frames in a buffer sized for it (idle memory)', () => {
+    const probe = (n: number) => frame({ t: 'probe', id: 'p1', seed: new Uint8Array(32), chains: 0, steps: 0, every: 1, payload: new Uint8Array(n).fill(7) });
+    const payloadOf = (m: Buffer) => Buffer.from((decodeMessage(m)[0] as { payload: Uint8Array }).payload);
+    const expected = Buffer.alloc(1024 * 1024, 7);
+    const big = encodeMessage([probe(1024 * 1024)]);
+    expect(payloadOf(big).equals(expected)).toBe(true);
+    for (let i = 0; i < 50; i++) {
+      const small = encodeMessage([frame({ t: 'ping', ts: i })]);
+      expect(decodeMessage(small)[0]).toMatchObject({ t: 'ping', ts: i });
+      expect(small.buffer.byteLength).toBeLessThanOrEqual(MAX_KEPT_PACK_BUFFER);
+    }
+    // The large frame's bytes are its own still: later packing did not write over them.
+    expect(payloadOf(big).equals(expected)).toBe(true);
   });
 });
 

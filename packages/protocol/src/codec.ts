@@ -14,6 +14,23 @@ const packr = new Packr({ useRecords: false, variableMapSize: true, encodeUndefi
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number' });
 
 /**
+ * msgpackr packs into one buffer it keeps and returns views of it; a frame that does not fit makes
+ * it about four times the frame's size, and it stays that size for every later frame. One
+ * capability probe (a 1 MiB payload) then held 4 MiB in each node and miner for good. Once the
+ * buffer has grown past this, the packer starts again on a small one; the large one lives only as
+ * long as the views of the frames in it. (Frames of up to ~256 KiB keep their buffer: regrowing it
+ * for each would cost an allocation and copies per frame.)
+ */
+export const MAX_KEPT_PACK_BUFFER = 1024 * 1024;
+const PACK_BUFFER_BYTES = 8192;
+
+function pack(value: unknown): Buffer {
+  const b = packr.pack(value);
+  if (b.buffer.byteLength > MAX_KEPT_PACK_BUFFER) packr.useBuffer(Buffer.allocUnsafeSlow(PACK_BUFFER_BYTES));
+  return b;
+}
+
+/**
  * Adds the protocol version to a frame literal, in place (an object spread here costs several
  * microseconds per frame on the hot path). Pass a fresh literal: `frame({ t: 'ack', id })`.
  */
@@ -23,13 +40,13 @@ export function frame<F extends FrameInput>(f: F): F & { v: number } {
 }
 
 export function encodeFrame(f: Frame): Buffer {
-  return packr.pack(f);
+  return pack(f);
 }
 
 /** Encodes several frames into one message (their encodings back to back). */
 export function encodeMessage(frames: readonly Frame[]): Buffer {
-  if (frames.length === 1) return packr.pack(frames[0]);
-  return Buffer.concat(frames.map((f) => packr.pack(f)));
+  if (frames.length === 1) return pack(frames[0]);
+  return Buffer.concat(frames.map((f) => pack(f)));
 }
 
 /**
@@ -56,7 +73,7 @@ function asBuffer(b: Uint8Array): Buffer {
 function headWithoutBody(f: OutgoingFrame & { body: Body }): Buffer {
   const { body, ...rest } = f;
   (rest as Record<string, unknown>)['body'] = EMPTY_BODY;
-  const packed = packr.pack(rest);
+  const packed = pack(rest);
   const n = packed.length;
   if (packed[n - 2] !== EMPTY_BIN[0] || packed[n - 1] !== EMPTY_BIN[1]) throw new Error('codec: an empty body did not encode as the last field');
   const head = Buffer.allocUnsafe(n - 2 + 5);
@@ -83,9 +100,9 @@ export function encodeMessageParts(frames: readonly OutgoingFrame[]): Buffer[] {
       small = [];
     } else if (f.t === 'work' && !(f.body instanceof Uint8Array)) {
       // A small body that still came in chunks: join it (cheap) and pack as usual.
-      small.push(packr.pack({ ...f, body: Buffer.concat(f.body.chunks as Uint8Array[], f.body.length) }));
+      small.push(pack({ ...f, body: Buffer.concat(f.body.chunks as Uint8Array[], f.body.length) }));
     } else {
-      small.push(packr.pack(f));
+      small.push(pack(f));
     }
   }
   if (small.length > 0) parts.push(small.length === 1 ? small[0]! : Buffer.concat(small));
