@@ -22,7 +22,7 @@ import {
   type AdvertiseFrame, type ErrorCode, type Frame, type MinerKeyPair, type PlaceFrame, type PlacedFrame, type UnplaceFrame, type ProbeFrame, type ProbedFrame, type QuoteFrame, type WorkFrame,
 } from '@cgn/protocol';
 import { errorText, type Log } from './log.js';
-import { Outbox, sendParts } from '@cgn/protocol';
+import { Outbox, RESULT_FRAME_ROOM_BYTES, resultFits, sendParts } from '@cgn/protocol';
 import type { WorkOutcome } from './proxy.js';
 import { Cancellation } from './cancellation.js';
 
@@ -133,6 +133,8 @@ interface Conn {
   /** Work acked by nothing yet: a result or error implies the ack, the ack timer sends the rest. */
   unacked: Set<string>;
   ackTimer: NodeJS.Timeout | null;
+  /** The largest message the node said it accepts (its welcome); null: it did not say (an older node). */
+  maxFrameBytes: number | null;
 }
 
 /**
@@ -310,6 +312,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
       closeReason: '',
       unacked: new Set(),
       ackTimer: null,
+      maxFrameBytes: null,
     };
     this.conn = c;
     ws.on('open', () => {
@@ -389,6 +392,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
         return;
       case 'welcome':
         if (f.t !== 'welcome') return this.unexpected(c, f, 'welcome');
+        c.maxFrameBytes = f.maxFrameBytes ?? null;
         return this.onWelcome(c, f.minerId, f.heartbeatMs);
       case 'ready':
         return this.onReadyFrame(c, f);
@@ -603,6 +607,11 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
 
   private onOutcome(id: string, entry: InFlight, o: WorkOutcome): void {
     if (this.inFlight.get(id) !== entry) return; // cancelled, or the tunnel closed
+    const limit = entry.conn.maxFrameBytes;
+    if (limit !== null && !resultFits(o.body.length, limit)) {
+      // Sent, it would close the tunnel (and every unit on it); the node answers the client 413.
+      return this.onFailure(id, entry, new CgnError('payload_too_large', `the DService's answer (${o.body.length} bytes) is larger than the node accepts from a miner (${limit}-byte frames, ${RESULT_FRAME_ROOM_BYTES} of them for all but the body)`));
+    }
     const result = this.sendableResult(id, o);
     if (result instanceof CgnError) return this.onFailure(id, entry, result);
     this.inFlight.delete(id);

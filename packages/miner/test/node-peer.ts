@@ -17,6 +17,8 @@ export interface PeerOptions {
   heartbeatMs?: number;
   /** Send pings every heartbeatMs (default true). */
   ping?: boolean;
+  /** Announce this frame limit in welcome, and close a larger message as a node does (default: neither, as an older node). */
+  maxFrameBytes?: number;
 }
 
 /** Resolves when `pred` holds for an event, or rejects after `timeoutMs`. */
@@ -85,7 +87,7 @@ export class PeerConn extends EventEmitter<{ frame: [Frame]; close: [number, str
         this.ws.close(4001, 'auth failed');
       } else {
         this.minerId = minerIdOf(this.hello!.publicKey);
-        this.send(frame({ t: 'welcome', minerId: this.minerId, heartbeatMs: this.peer.heartbeatMs }));
+        this.send(frame({ t: 'welcome', minerId: this.minerId, heartbeatMs: this.peer.heartbeatMs, ...(this.peer.maxFrameBytes === undefined ? {} : { maxFrameBytes: this.peer.maxFrameBytes }) }));
         if (this.peer.ping) {
           this.pinger = setInterval(() => this.send(frame({ t: 'ping', ts: Date.now() })), this.peer.heartbeatMs);
         }
@@ -140,6 +142,7 @@ export class NodePeer extends EventEmitter<{ connection: [PeerConn] }> {
   readonly nodeId: string;
   heartbeatMs: number;
   ping: boolean;
+  readonly maxFrameBytes: number | undefined;
   readonly conns: PeerConn[] = [];
   private wss: WebSocketServer | null = null;
   url = '';
@@ -149,10 +152,11 @@ export class NodePeer extends EventEmitter<{ connection: [PeerConn] }> {
     this.nodeId = opts.nodeId ?? 'test-node';
     this.heartbeatMs = opts.heartbeatMs ?? 1000;
     this.ping = opts.ping ?? true;
+    this.maxFrameBytes = opts.maxFrameBytes;
   }
 
   async start(): Promise<string> {
-    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false });
+    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false, ...(this.maxFrameBytes === undefined ? {} : { maxPayload: this.maxFrameBytes }) });
     this.wss = wss;
     await new Promise<void>((resolve) => wss.once('listening', resolve));
     wss.on('connection', (ws) => {

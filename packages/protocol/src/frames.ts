@@ -50,6 +50,20 @@ export interface WelcomeFrame {
   minerId: string;
   /** Interval at which the miner should expect pings; silence for 3x this means a dead tunnel. */
   heartbeatMs: number;
+  /**
+   * The largest message the node accepts from this miner over the tunnel, bytes: a larger one
+   * closes the tunnel. A miner answers a unit whose result would not fit with an error instead.
+   * Absent from older nodes.
+   */
+  maxFrameBytes?: number;
+}
+
+/** Room a result frame needs beyond its body: headers (16 KiB of characters, up to 2 bytes each), id, metering, hash. */
+export const RESULT_FRAME_ROOM_BYTES = 64 * 1024;
+
+/** Whether a result with a body of `bodyBytes` fits in a frame of at most `maxFrameBytes`. */
+export function resultFits(bodyBytes: number, maxFrameBytes: number): boolean {
+  return bodyBytes + RESULT_FRAME_ROOM_BYTES <= maxFrameBytes;
 }
 
 export interface AdvertisedDService {

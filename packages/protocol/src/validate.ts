@@ -28,6 +28,8 @@ export const LIMITS = {
   maxDServices: 256,
   maxSlots: 4096,
   maxMessageLength: 4096,
+  /** The least frame limit a node may announce in `welcome` (a result's room beyond its body, and some). */
+  minAnnouncedFrameBytes: 128 * 1024,
   maxTimeoutMs: 24 * 3600 * 1000,
   /** Most CPU time one result may report, µs: a whole day on 1,024 cores. More is not a measurement. */
   maxCpuUs: 24 * 3600 * 1_000_000 * 1024,
@@ -175,6 +177,7 @@ function checkFrame(value: unknown): Frame {
     case 'welcome':
       nonEmpty(o, t, 'minerId', LIMITS.maxIdLength);
       int(o, t, 'heartbeatMs', 1, MAX_MS);
+      if (o['maxFrameBytes'] !== undefined) int(o, t, 'maxFrameBytes', LIMITS.minAnnouncedFrameBytes, 2 ** 32);
       break;
     case 'advertise': {
       tier(o, t, 'tier');

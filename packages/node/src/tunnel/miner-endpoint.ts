@@ -82,7 +82,7 @@ export interface MinerEndpointOptions {
 
 type Phase = 'hello' | 'auth' | 'admitting' | 'advertise' | 'ready';
 
-/** A tunnel; its heartbeat state (`Liveness`: lastSeen, heard, sent, pingedAt) is read by `heartbeat-rule.ts`. */
+/** A tunnel; its heartbeat state (`Liveness`: lastSeen, heard, lastSent, pingedAt) is read by `heartbeat-rule.ts`. */
 interface Conn extends Liveness {
   ws: WebSocket;
   out: Outbox;
@@ -279,11 +279,11 @@ export class MinerEndpoint {
     // Batches are split below the miner's message limit (it accepts what we accept).
     const out = new Outbox((parts, written) => {
       if (ws.readyState === ws.OPEN) {
-        c.sent = true;
+        c.lastSent = Date.now();
         sendParts(ws, parts, written);
       } else written?.();
     }, Math.min(this.options.maxPayloadBytes, 1024 * 1024), { sendAtOnceWhenQuietMs: this.options.sendAtOnceWhenQuietMs ?? 0 });
-    const c: Conn = { ws, out, phase: 'hello', nonce: this.nonces.next(), hello: null, minerId: null, lastSeen: now, heard: true, sent: true, pingedAt: 0, socket, remote: null, advert: null, advertSeq: 0, grant: null, admittedTier: null, attest: null, reattest: null };
+    const c: Conn = { ws, out, phase: 'hello', nonce: this.nonces.next(), hello: null, minerId: null, lastSeen: now, heard: true, lastSent: now, pingedAt: 0, socket, remote: null, advert: null, advertSeq: 0, grant: null, admittedTier: null, attest: null, reattest: null };
     this.conns.add(c);
     this.heartbeat?.add(c);
     const handshake = setTimeout(() => {
@@ -360,7 +360,9 @@ export class MinerEndpoint {
           c.grant = grant;
           c.phase = 'advertise';
           this.byMiner.set(id, c);
-          c.out.push(frame({ t: 'welcome', minerId: id, heartbeatMs: this.options.heartbeatMs }));
+          // The frame limit tells the miner which results it must answer with an error instead (a
+          // larger message would close this tunnel).
+          c.out.push(frame({ t: 'welcome', minerId: id, heartbeatMs: this.options.heartbeatMs, maxFrameBytes: this.options.maxPayloadBytes }));
         };
         const decided = this.options.grantOf(id);
         if (decided === null || !('then' in decided)) admit(decided);
@@ -576,7 +578,6 @@ export class MinerEndpoint {
         // without a batch of its own to schedule and encode.
         if (c.out.pending > 0) c.out.push(frame({ t: 'ping', ts: now }));
         else if (c.ws.readyState === c.ws.OPEN) {
-          c.sent = true;
           c.ws.send(ping ??= Buffer.concat(encodeMessageParts([frame({ t: 'ping', ts: now })])), { binary: true });
         }
       }
