@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { frame } from '@cgn/protocol';
-import { ScriptedMiner, minersOf, startTestNode, waitFor, type TestNode } from './harness.js';
+import { ScriptedMiner, minersOf, spawnMiner, startTestNode, tempDir, waitFor, type TestNode } from './harness.js';
 
 describe('heartbeats (one wheel for all tunnels)', () => {
   let t: TestNode;
@@ -37,6 +37,25 @@ describe('heartbeats (one wheel for all tunnels)', () => {
     await waitFor(() => !minersOf(t.node).some((m) => m.id === mute.id), 'the silent miner left the pool');
     expect(minersOf(t.node).some((m) => m.id === live.id)).toBe(true);
     live.ws.close();
+  });
+
+  it('a real idle miner, pinged every other interval, keeps its tunnel (its own watchdog wants a frame every 3)', async () => {
+    const dir = tempDir();
+    const miner = spawnMiner(t.node.minerUrl, dir.path, { name: 'idle' });
+    try {
+      await waitFor(() => minersOf(t.node).some((m) => m.id === miner.id), 'the real miner joined');
+      const tunnels = () => (t.node.status() as { counters: { tunnels: { pings: number } } }).counters.tunnels;
+      const from = tunnels().pings;
+      // About 40 intervals: each ping in turn goes to it and the scripted miners still connected.
+      await waitFor(() => tunnels().pings - from >= 20, 'twenty more pings', 30_000);
+      expect(miner.stderr(), 'the miner log').not.toMatch(/tunnel is dead|heartbeat lost/);
+      expect(miner.stderr().match(/connected to the node/g)).toHaveLength(1);
+      expect(minersOf(t.node).some((m) => m.id === miner.id)).toBe(true);
+    } finally {
+      miner.kill();
+      await miner.exited;
+      dir.cleanup();
+    }
   });
 
   it('does not ping a miner that keeps talking and is answered (its traffic is the heartbeat)', async () => {

@@ -9,13 +9,12 @@ const HB = 5000;
  * the next visit) and says nothing else. Returns the verdicts.
  */
 function run(times: number[], answers: ((i: number) => number) | null): string[] {
-  const l: Liveness = { lastSeen: 0, heard: true, sent: true, pingedAt: 0 };
+  const l: Liveness = { lastSeen: 0, heard: true, lastSent: 0, pingedAt: 0 };
   const out: string[] = [];
   times.forEach((now, i) => {
     const v = visit(l, true, now, HB);
     out.push(v);
     if (v === 'ping') {
-      l.sent = true;
       if (answers !== null) {
         l.lastSeen = now + answers(i);
         l.heard = true;
@@ -63,18 +62,32 @@ describe('heartbeat rule', () => {
     );
   });
 
+  it("reaches an idle miner at least every 2.5 intervals while the wheel turns in under 1.25, at every visit when slower (the miner's watchdog wants one every 3)", () => {
+    const late = run(Array.from({ length: 10 }, (_, i) => (i + 1) * 1.3 * HB), () => 1);
+    expect(late).toEqual(Array(10).fill('ping'));
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: HB, max: 1.25 * HB - 1 }), { minLength: 2, maxLength: 40 }), (gaps) => {
+        const times = gaps.map((_, i) => gaps.slice(0, i + 1).reduce((a, b) => a + b, 0));
+        const verdicts = run(times, () => 1);
+        const pings = [0, ...times.filter((_, i) => verdicts[i] === 'ping')];
+        for (let i = 1; i < pings.length; i++) expect(pings[i]! - pings[i - 1]!).toBeLessThanOrEqual(2.5 * HB);
+        expect(times[times.length - 1]! - pings[pings.length - 1]!).toBeLessThan(2.5 * HB);
+      }),
+    );
+  });
+
   it('never pings a miner that talks and is talked to between visits, and does not drop it either', () => {
-    const l: Liveness = { lastSeen: 0, heard: true, sent: true, pingedAt: 0 };
+    const l: Liveness = { lastSeen: 0, heard: true, lastSent: 0, pingedAt: 0 };
     for (let i = 1; i <= 10; i++) {
       l.lastSeen = i * HB - 100;
       l.heard = true;
-      l.sent = true;
+      l.lastSent = i * HB - 100;
       expect(visit(l, true, i * HB, HB)).toBe('none');
     }
   });
 
   it('drops a tunnel still in its handshake after 3 silent intervals without pinging it', () => {
-    const l: Liveness = { lastSeen: 0, heard: true, sent: true, pingedAt: 0 };
+    const l: Liveness = { lastSeen: 0, heard: true, lastSent: 0, pingedAt: 0 };
     expect([1, 2, 3, 4].map((i) => visit(l, false, i * HB + 1, HB))).toEqual(['none', 'none', 'drop', 'drop']);
   });
 });

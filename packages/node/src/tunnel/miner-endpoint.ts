@@ -115,7 +115,7 @@ export class MinerEndpoint {
   private heartbeat: HeartbeatWheel<Conn> | null = null;
   private sweeper: ReturnType<typeof setInterval> | null = null;
   readonly counters = {
-    connections: 0, authFailures: 0, badFrames: 0, unexpectedFrames: 0, quarantined: 0, tierRefusals: 0, heartbeatLost: 0,
+    connections: 0, authFailures: 0, badFrames: 0, unexpectedFrames: 0, quarantined: 0, tierRefusals: 0, pings: 0, heartbeatLost: 0,
     attestation: { challenges: 0, verified: 0, refused: {} as Partial<Record<RefusalCode | 'timeout' | 'unsolicited', number>> },
   };
   readonly faults: MinerFaults;
@@ -574,6 +574,7 @@ export class MinerEndpoint {
         this.heartbeat?.delete(c);
         c.ws.terminate();
       } else if (verdict === 'ping') {
+        this.counters.pings++;
         // Frames already waiting to go: the ping rides with them. Otherwise it is written at once,
         // without a batch of its own to schedule and encode.
         if (c.out.pending > 0) c.out.push(frame({ t: 'ping', ts: now }));
