@@ -98,9 +98,11 @@ function build(c: Case): { state: ClusterState; demands: DServiceDemand[] } {
   const seen = new Set<string>();
   const demands: DServiceDemand[] = [];
   c.demands.forEach((d, k) => {
-    const name = `s${k % 4}`;
-    if (seen.has(`${name}/${d.tier}`)) return; // one demand per (DService, tier)
-    seen.add(`${name}/${d.tier}`);
+    const name = `s${k % 3}`;
+    // One demand per (DService, tier, fence): fenced and unfenced demands of one DService meet.
+    const key = `${name}/${d.tier}/${[...(d.regions ?? [])].sort().join(',')}`;
+    if (seen.has(key)) return;
+    seen.add(key);
     demands.push({
       name,
       version: d.version,

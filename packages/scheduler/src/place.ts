@@ -28,7 +28,7 @@
  */
 import { CgnError } from '@cgn/protocol';
 import { ShareQueue } from './drf.js';
-import { diagnose, isEligible, type Diagnosis } from './filter.js';
+import { diagnose, isEligible, regionAllowed, type Diagnosis } from './filter.js';
 import { Heap } from './heap.js';
 import { add, addInto, checkResources, subtractInto, validResources, ZERO } from './resources.js';
 import { checkScoreWeights, DEFAULT_SCORE_WEIGHTS, priceScore, reputationScore, score, type ScoreWeights } from './score.js';
@@ -56,6 +56,8 @@ export interface Unplaced {
   message: string;
   /** With `no_eligible_miner`: which requirement left no miner. */
   diagnosis?: Diagnosis;
+  /** The demand's data regions, when it was fenced to some. */
+  regions?: readonly string[];
 }
 
 export interface PlacementPlan {
@@ -69,6 +71,8 @@ export interface PlacementPlan {
 
 interface Group {
   demand: DServiceDemand;
+  /** The demand's fence: its regions, sorted and joined; '' for anywhere. */
+  fence: string;
   /** Position among the groups sorted by name, then tier. */
   index: number;
   /** The group of the same DService in another tier (groups are found by name, then along this chain). */
@@ -103,7 +107,28 @@ interface Candidates {
 
 const byString = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 /** Name, then tier (the order of the plan's reports and of the picks within an account). */
-const byGroup = (a: Group, b: Group) => byString(a.demand.name, b.demand.name) || byString(a.demand.requirements.tier, b.demand.requirements.tier);
+const byGroup = (a: Group, b: Group) => byString(a.demand.name, b.demand.name) || byString(a.demand.requirements.tier, b.demand.requirements.tier) || byString(a.fence, b.fence);
+
+const fenceOf = (d: DServiceDemand): string => (d.requirements.regions === undefined ? '' : [...d.requirements.regions].sort().join(','));
+
+/**
+ * The group an instance of (dservice, tier) on a miner in `region` counts for: among the demands
+ * of that DService and tier, a fenced one whose regions take the miner (the first fence in order),
+ * else the one for anywhere, else any (whose requirements then stop the instance as ineligible).
+ * So an instance in eu serves the demand fenced to eu before the one for anywhere.
+ */
+function groupFor(first: Group | undefined, tier: string, region: string | undefined, known: boolean): Group | undefined {
+  let fenced: Group | undefined;
+  let anywhere: Group | undefined;
+  let any: Group | undefined;
+  for (let g = first; g !== undefined; g = g.sameName) {
+    if (g.demand.requirements.tier !== tier) continue;
+    if (any === undefined || byString(g.fence, any.fence) < 0) any = g;
+    if (g.fence === '') anywhere = g;
+    else if (known && regionAllowed(region, g.demand.requirements.regions) && (fenced === undefined || byString(g.fence, fenced.fence) < 0)) fenced = g;
+  }
+  return fenced ?? anywhere ?? any;
+}
 
 function validate(state: ClusterState, demands: readonly DServiceDemand[]): void {
   for (const m of state.miners) {
@@ -218,11 +243,15 @@ export function place(state: ClusterState, demands: readonly DServiceDemand[], c
   for (const d of demands) {
     const tier = d.requirements.tier;
     const first = groups.get(d.name);
+    const fence = fenceOf(d);
     for (let o = first; o !== undefined; o = o.sameName) {
-      if (o.demand.requirements.tier === tier) throw new CgnError('bad_request', `DService ${d.name} is demanded twice in tier ${tier}; give one demand per (DService, tier)`);
+      if (o.demand.requirements.tier === tier && o.fence === fence) {
+        throw new CgnError('bad_request', `DService ${d.name} is demanded twice in tier ${tier}${fence === '' ? '' : ` fenced to ${fence}`}; give one demand per (DService, tier, regions)`);
+      }
     }
     const g: Group = {
       demand: d,
+      fence,
       index: 0,
       sameName: first,
       nCurrent: 0,
@@ -267,12 +296,11 @@ export function place(state: ClusterState, demands: readonly DServiceDemand[], c
     const i = instances[j]!;
     stay[j] = -1;
     if (!validResources(i.resources)) checkResources(i.resources, `instance ${i.id} resources`);
-    let g = groups.get(i.dservice);
-    while (g !== undefined && g.demand.requirements.tier !== i.tier) g = g.sameName;
-    const isCurrent = g !== undefined && i.version === g.demand.version;
-    if (isCurrent) g!.before++;
     const at = indexOf.get(i.minerId);
     const m = at === undefined ? undefined : miners[at]!;
+    const g = groupFor(groups.get(i.dservice), i.tier, m?.region, m !== undefined);
+    const isCurrent = g !== undefined && i.version === g.demand.version;
+    if (isCurrent) g!.before++;
     if (m === undefined || m.status === 'offline') {
       stop(i, 'miner_offline', undefined);
       continue;
@@ -512,7 +540,7 @@ export function place(state: ClusterState, demands: readonly DServiceDemand[], c
         const n = count(pick);
         pick.placed++;
         shares.hold(account, d.requirements.resources);
-        starts.push({
+        const start: StartDecision = {
           kind: 'start',
           dservice: d.name,
           version: d.version,
@@ -521,7 +549,9 @@ export function place(state: ClusterState, demands: readonly DServiceDemand[], c
           minerId: m.id,
           resources: { ...d.requirements.resources },
           reason: n < d.minInstances ? 'min' : n < Math.min(pick.before, pick.target) ? 'replace' : 'demand',
-        });
+        };
+        if (d.requirements.regions !== undefined) start.regions = d.requirements.regions;
+        starts.push(start);
       }
       if (list.some(open)) shares.enqueue(account);
     }
@@ -535,9 +565,10 @@ export function place(state: ClusterState, demands: readonly DServiceDemand[], c
     if (g.eligibleCount === 0) {
       const diagnosis = diagnose(miners, d.requirements);
       const message = diagnosis.message ?? `every eligible miner for ${d.name} was just found to fail its cold start; retrying elsewhere`;
-      report.push({ dservice: d.name, tier: d.requirements.tier, account: d.account, missing, missingMin, reason: 'no_eligible_miner', message: `${d.name}: ${message}`, diagnosis });
+      report.push({ dservice: d.name, tier: d.requirements.tier, account: d.account, missing, missingMin, reason: 'no_eligible_miner', message: `${d.name}: ${message}`, diagnosis, ...(d.requirements.regions !== undefined ? { regions: d.requirements.regions } : {}) });
     } else {
       report.push({
+        ...(d.requirements.regions !== undefined ? { regions: d.requirements.regions } : {}),
         dservice: d.name,
         tier: d.requirements.tier,
         account: d.account,

@@ -153,6 +153,8 @@ export interface StartDecision {
   resources: Resources;
   /** `min`: to reach minInstances; `demand`: to reach desiredInstances; `replace`: for a stopped one. */
   reason: 'min' | 'demand' | 'replace';
+  /** The data regions of the demand it is for, when that demand was fenced (its miner is in one). */
+  regions?: readonly string[];
 }
 
 export type StopReason =

@@ -7,7 +7,7 @@
  */
 import { CgnError } from '@cgn/protocol';
 import { ShareQueue } from '../drf.js';
-import { diagnose, isEligible } from '../filter.js';
+import { diagnose, isEligible, regionAllowed } from '../filter.js';
 import type { PlacementPlan, Unplaced } from '../place.js';
 import { Heap } from '../heap.js';
 import { add, addInto, capacityOf, checkResources, fits, subtractInto, ZERO } from '../resources.js';
@@ -24,7 +24,18 @@ interface PlaceOptions {
 
 const DEFAULT_COLD_START_TIMEOUT_MS = 120_000;
 
-const keyOf = (dservice: string, tier: string) => `${dservice}\u0000${tier}`;
+const fenceOf = (d: DServiceDemand) => (d.requirements.regions === undefined ? '' : [...d.requirements.regions].sort().join(','));
+const keyOf = (d: DServiceDemand) => `${d.name}\u0000${d.requirements.tier}\u0000${fenceOf(d)}`;
+
+/** The demand an instance counts for: a fenced one taking its miner's region (first by key), else the one for anywhere, else the first. */
+function groupOf(groups: Map<string, Group>, i: InstanceView, m: MinerView | undefined): Group | undefined {
+  const same = [...groups.values()].filter((g) => g.demand.name === i.dservice && g.demand.requirements.tier === i.tier).sort((a, b) => (a.key < b.key ? -1 : 1));
+  return (
+    (m === undefined ? undefined : same.find((g) => g.demand.requirements.regions !== undefined && regionAllowed(m.region, g.demand.requirements.regions))) ??
+    same.find((g) => g.demand.requirements.regions === undefined) ??
+    same[0]
+  );
+}
 
 interface Group {
   demand: DServiceDemand;
@@ -68,8 +79,8 @@ function validate(state: ClusterState, demands: readonly DServiceDemand[]): void
   }
   const keys = new Set<string>();
   for (const d of demands) {
-    const k = keyOf(d.name, d.requirements.tier);
-    if (keys.has(k)) throw new CgnError('bad_request', `DService ${d.name} is demanded twice in tier ${d.requirements.tier}; give one demand per (DService, tier)`);
+    const k = keyOf(d);
+    if (keys.has(k)) throw new CgnError('bad_request', `DService ${d.name} is demanded twice in tier ${d.requirements.tier}${fenceOf(d) === '' ? '' : ` fenced to ${fenceOf(d)}`}; give one demand per (DService, tier, regions)`);
     keys.add(k);
     checkResources(d.requirements.resources, `${d.name} requirements`);
     const int = (x: number) => Number.isSafeInteger(x) && x >= 0;
@@ -98,7 +109,7 @@ export function referencePlace(state: ClusterState, demands: readonly DServiceDe
   for (const m of state.miners) minerById.set(m.id, m);
   const groups = new Map<string, Group>();
   for (const d of demands) {
-    const key = keyOf(d.name, d.requirements.tier);
+    const key = keyOf(d);
     groups.set(key, { demand: d, key, current: [], old: [], before: 0, target: 0, placed: 0, blocked: false, avoid: new Set(), perMiner: new Map(), eligibleCount: 0 });
   }
 
@@ -115,10 +126,10 @@ export function referencePlace(state: ClusterState, demands: readonly DServiceDe
     freedOn.set(i.minerId, f === undefined ? { ...i.resources } : add(f, i.resources));
   };
   for (const i of instances) {
-    const g = groups.get(keyOf(i.dservice, i.tier));
+    const m = minerById.get(i.minerId);
+    const g = groupOf(groups, i, m);
     const isCurrent = g !== undefined && i.version === g.demand.version;
     if (isCurrent) g.before++;
-    const m = minerById.get(i.minerId);
     if (m === undefined || m.status === 'offline') {
       stop(i, 'miner_offline');
       continue;
@@ -294,6 +305,7 @@ export function referencePlace(state: ClusterState, demands: readonly DServiceDe
           minerId: m.id,
           resources: { ...d.requirements.resources },
           reason: n < d.minInstances ? 'min' : n < g0(pick) ? 'replace' : 'demand',
+          ...(d.requirements.regions !== undefined ? { regions: d.requirements.regions } : {}),
         });
       }
       if (list.some(open)) shares.enqueue(account);
@@ -308,9 +320,10 @@ export function referencePlace(state: ClusterState, demands: readonly DServiceDe
     if (g.eligibleCount === 0) {
       const diagnosis = diagnose(state.miners, d.requirements);
       const message = diagnosis.message ?? `every eligible miner for ${d.name} was just found to fail its cold start; retrying elsewhere`;
-      report.push({ dservice: d.name, tier: d.requirements.tier, account: d.account, missing, missingMin, reason: 'no_eligible_miner', message: `${d.name}: ${message}`, diagnosis });
+      report.push({ dservice: d.name, tier: d.requirements.tier, account: d.account, missing, missingMin, reason: 'no_eligible_miner', message: `${d.name}: ${message}`, diagnosis, ...(d.requirements.regions !== undefined ? { regions: d.requirements.regions } : {}) });
     } else {
       report.push({
+        ...(d.requirements.regions !== undefined ? { regions: d.requirements.regions } : {}),
         dservice: d.name,
         tier: d.requirements.tier,
         account: d.account,
