@@ -31,7 +31,8 @@ else await main();
 
 /** The child: a node on loopback; measures its own CPU over the window it is told. */
 async function serve(nodeDist, heartbeatMs) {
-  const { startNode } = await import(pathToFileURL(join(nodeDist, 'index.js')).href);
+  // node.js, not the package root: the root re-exports slashing (the chain client), which `cgn node` loads only when used.
+  const { startNode } = await import(pathToFileURL(join(nodeDist, 'node.js')).href);
   const { pino } = await import('pino');
   const dataDir = mkdtempSync(join(tmpdir(), 'cgn-idle-'));
   const node = await startNode(
