@@ -35,6 +35,17 @@ const post = (t: TestNode, dservice: string, body: string, headers: Record<strin
   undiciFetch(t.url(dservice, '/'), { method: 'POST', body, headers: { authorization: `Bearer ${key}`, ...headers }, ...(dispatcher ? { dispatcher } : {}) });
 
 const explainRaw = (t: TestNode, q: string, key?: string) => fetch(`${t.node.statusUrl.replace('/v1/status', '/v1/explain')}?${q}`, key === undefined ? {} : { headers: { authorization: `Bearer ${key}` } });
+/** A copy of echo whose work may take `requestMs` (echo's own descriptor allows 10 s), in a temp dir. */
+function echoAllowing(requestMs: number): { dir: string; cleanup: () => void } {
+  const tmp = tempDir('cgn-echo-');
+  const dir = join(tmp.path, 'echo');
+  cpSync(ECHO, dir, { recursive: true });
+  const descriptor = JSON.parse(readFileSync(join(dir, 'dservice.json'), 'utf8')) as { timeouts: { requestMs: number } };
+  descriptor.timeouts.requestMs = requestMs;
+  writeFileSync(join(dir, 'dservice.json'), JSON.stringify(descriptor));
+  return { dir, cleanup: tmp.cleanup };
+}
+
 const explain = async (t: TestNode, q: string, key?: string) => (await explainRaw(t, q, key)).json() as Promise<{ runnable: boolean; reason: string | null; message: string; queue: { depth: number }; quota: { inFlight: number; refused: string | null } | null }>;
 
 describe('work no connected miner could run is refused at once, with the reason', () => {
@@ -132,13 +143,16 @@ describe('work no connected miner could run is refused at once, with the reason'
 
 describe('per-account quotas', () => {
   it('past its concurrent-request quota an account gets 429 with Retry-After naming the quota; other accounts are not held', async () => {
-    const t = await startTestNode({ accounts: { byAccount: { 'test-account': { maxConcurrent: 2 } } }, metricsToken: 'operator-secret' });
+    // The two held requests stay in flight while the checks below run two cgn processes (5-10 s
+    // each on a loaded machine): past echo's 10 s they were answered 504 before the miner answered.
+    const echo = echoAllowing(120_000);
+    const t = await startTestNode({ dservices: [echo.dir], accounts: { byAccount: { 'test-account': { maxConcurrent: 2 } } }, metricsToken: 'operator-secret' });
     const other = t.node.keys.create('other-account').key;
     const m = new ScriptedMiner({ ack: true, answer: false, slots: 8 });
     try {
       await m.connect(t.node.minerUrl);
       await waitFor(() => minersOf(t.node).length === 1, 'the miner in the pool');
-      const held = [post(t, 'echo', 'a'), post(t, 'echo', 'b')];
+      const held = [post(t, 'echo', 'a', { 'cgn-deadline-ms': '120000' }), post(t, 'echo', 'b', { 'cgn-deadline-ms': '120000' })];
       await waitFor(() => m.workIds().length === 2, 'two requests running');
       const res = await post(t, 'echo', 'c');
       expect(res.status).toBe(429);
@@ -178,6 +192,7 @@ describe('per-account quotas', () => {
     } finally {
       m.ws.close();
       await t.cleanup();
+      echo.cleanup();
     }
   });
 
