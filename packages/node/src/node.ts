@@ -182,6 +182,13 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
     packages.setApproved(approved.flatMap((a) => (a.package === null ? [] : [{ name: a.name, version: a.version, digest: a.package.digest, sizeBytes: a.package.sizeBytes }])));
   });
   const localPolicy: AttestationPolicy = { runtimes: new Set(options.grants.attestation.runtimes), dservices: new Map(Object.entries(options.grants.attestation.dservices)) };
+  // Each miner hears how this node sees it (its control app shows it).
+  const reputationNotices = new ReputationNotifier({
+    nodeId: options.nodeId,
+    miners: () => broker.snapshot().miners,
+    send: (id, message) => endpoint!.send(id, frame({ t: 'notice', kind: 'reputation', message })),
+    intervalMs: 10_000,
+  });
   endpoint = new MinerEndpoint(
     {
       attestation: {
@@ -220,6 +227,7 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
       minerGone: (id: string) => {
         minerPayTo.delete(id);
         openTier?.gate.forget(id);
+        reputationNotices.forget(id);
       },
       onPayoutAddress: (id, address) => {
         if (minerPayTo.get(id) === address.toLowerCase()) return;
@@ -252,13 +260,6 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
     log: (msg, fields) => log.info(fields, msg),
   });
   payoutNotices.start();
-  // Each miner hears how this node sees it (its control app shows it).
-  const reputationNotices = new ReputationNotifier({
-    nodeId: options.nodeId,
-    miners: () => broker.snapshot().miners,
-    send: (id, message) => endpoint!.send(id, frame({ t: 'notice', kind: 'reputation', message })),
-    intervalMs: 10_000,
-  });
   reputationNotices.start();
   openTier?.start((id, reason) => endpoint!.dropMiner(id, reason));
 
