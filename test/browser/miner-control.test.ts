@@ -25,6 +25,11 @@ let page: Page;
 let signIn = '';
 let chain: LocalChain;
 
+/** expect.poll's default 1 s is too short for a loaded machine (still a condition, not a sleep). */
+const POLL = { timeout: WAIT_MS, interval: 100 };
+/** The units answered, as the page shows them. */
+const workTotal = async (): Promise<number> => Number(await page.getByTestId('work-total').textContent());
+
 const poolEntry = (): { draining: boolean } | undefined => t.node.broker.snapshot().miners.find((x) => x.id === m.id);
 
 beforeAll(async () => {
@@ -78,12 +83,10 @@ describe('miner control app in a browser', { timeout: 240_000 }, () => {
     await page.goto(signIn);
     await page.getByTestId('state').filter({ hasText: 'connected' }).waitFor();
     expect(page.url()).not.toContain('token=');
-    await page.getByTestId('work-total').filter({ hasText: '5' }).waitFor().catch(async (err: Error) => {
-      // Once seen on this loaded machine (the total never shown in 90 s): say what the page and the miner had.
-      const shown = await page.locator('main').innerText({ timeout: 5000 }).catch((e: Error) => `(unreadable: ${e.message})`);
-      const status = await fetch(new URL('/api/status', signIn), { headers: { authorization: `Bearer ${signIn.split('#token=')[1]!}` } }).then((r) => r.text(), (e: Error) => e.message);
-      throw new Error(`${err.message}\npage errors: ${errors.join(' | ')}\nthe page showed:\n${shown.slice(0, 2000)}\n/api/status: ${status.slice(0, 2000)}\nminer log:\n${m.stderr().slice(-2000)}`);
-    });
+    // At least the 5 units sent: a unit the node re-sends is answered, and counted, twice (on a
+    // loaded machine the node once dropped the miner for an ack later than 2 s and re-sent its
+    // unit: the page rightly showed 6, and waiting for '5' timed out).
+    await expect.poll(workTotal, POLL).toBeGreaterThanOrEqual(5);
     await page.getByRole('region', { name: 'DServices installed' }).getByRole('cell', { name: 'echo', exact: true }).waitFor();
     await page.locator('.uplot canvas').first().waitFor();
     await page.getByTestId('stake').filter({ hasText: '100 CGN' }).waitFor();
@@ -115,9 +118,10 @@ describe('miner control app in a browser', { timeout: 240_000 }, () => {
     await waitFor(() => poolEntry()?.draining === false, "the node's pool to have the miner again", WAIT_MS);
     await page.getByTestId('state').filter({ hasText: 'connected' }).waitFor();
     await page.getByTestId('live').filter({ hasText: /Resumed/ }).waitFor();
+    const before = await workTotal();
     const r = await fetch(t.url('echo', '/'), { method: 'POST', body: 'after resume', headers: { authorization: `Bearer ${t.apiKey}` } });
     expect(r.status).toBe(200);
-    await page.getByTestId('work-total').filter({ hasText: '6' }).waitFor();
+    await expect.poll(workTotal, POLL).toBeGreaterThan(before);
   });
 
   it('the settings form says what is wrong, and saves with the keyboard', async () => {
