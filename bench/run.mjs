@@ -20,10 +20,12 @@
  *
  * Env: BENCH_DURATION (s per measurement, default 8), BENCH_ROUNDS (default 3), BENCH_CONNECTIONS
  * (default 32), BENCH_WARMUP (s before the first round, default 5), BENCH_ROUND_WARMUP (s before
- * each measurement, default 2), BENCH_WORKLOADS (comma-separated, e.g. `mediagen`; default all).
+ * each measurement, default 2), BENCH_WORKLOADS (comma-separated, e.g. `mediagen`; default all),
+ * BENCH_CAP=0 (the direct, nginx and relay ways' DServices uncapped; default: the CPU they declare, as
+ * a miner's sandbox gives them).
  */
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync, readFileSync, existsSync, rmSync, readdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync, readFileSync, existsSync, rmSync, rmdirSync, readdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { join, resolve } from 'node:path';
@@ -85,6 +87,54 @@ async function waitHttp(url, headers = {}) {
   throw new Error(`bench: ${url} did not answer`);
 }
 
+/**
+ * The CPU a DService declares (dservice.json resources.cpus) is all a miner lets it use: its sandbox
+ * puts the instance in a cgroup with that CPU quota. The direct, nginx and relay ways' instances get
+ * the same quota here, so every way runs the DService on the same CPU and the ratios compare the ways,
+ * not a capped instance with an uncapped one (on this 2-core VM MediaGen declares 1 CPU: uncapped,
+ * direct used both cores and CGN looked half as fast). BENCH_CAP=0 leaves them uncapped. Needs a
+ * writable cgroup cpu controller (root here); without one the ways run uncapped and the results say so.
+ */
+const CAP = process.env.BENCH_CAP !== '0';
+const CPU_PERIOD_US = 100_000;
+const capDirs = [];
+let capState = CAP ? 'capped as declared' : 'uncapped (BENCH_CAP=0)';
+/** Cgroups of earlier runs whose processes are gone (the exit hook cannot remove one still in use). */
+function sweepCapDirs(root) {
+  try {
+    for (const d of readdirSync(root)) if (d.startsWith('cgn-bench-')) try { rmdirSync(join(root, d)); } catch { /* in use */ }
+  } catch { /* no such controller */ }
+}
+let swept = false;
+function capLikeMiner(pid, name) {
+  if (!CAP) return;
+  if (!swept) {
+    swept = true;
+    sweepCapDirs('/sys/fs/cgroup');
+    sweepCapDirs('/sys/fs/cgroup/cpu');
+  }
+  try {
+    const cpus = JSON.parse(readFileSync(join(ROOT, 'dservices', name, 'dservice.json'), 'utf8')).resources?.cpus;
+    if (typeof cpus !== 'number' || !(cpus > 0)) return;
+    const quota = String(Math.round(cpus * CPU_PERIOD_US));
+    const v2 = existsSync('/sys/fs/cgroup/cgroup.controllers');
+    const dir = v2 ? `/sys/fs/cgroup/cgn-bench-${pid}` : `/sys/fs/cgroup/cpu/cgn-bench-${pid}`;
+    mkdirSync(dir, { recursive: true });
+    if (v2) writeFileSync(join(dir, 'cpu.max'), `${quota} ${CPU_PERIOD_US}`);
+    else {
+      writeFileSync(join(dir, 'cpu.cfs_period_us'), String(CPU_PERIOD_US));
+      writeFileSync(join(dir, 'cpu.cfs_quota_us'), quota);
+    }
+    writeFileSync(join(dir, 'cgroup.procs'), String(pid));
+    capDirs.push(dir);
+  } catch (err) {
+    capState = `uncapped (no writable cgroup cpu controller: ${err.code ?? err.message})`;
+  }
+}
+process.on('exit', () => {
+  for (const d of capDirs) try { rmdirSync(d); } catch { /* still has a process: the OS keeps it */ }
+});
+
 function startDService(name, port, linkSocket, tls = null) {
   const c = spawn(process.execPath, [join(ROOT, 'dservices', name, 'dist/server.js')], {
     env: {
@@ -95,6 +145,7 @@ function startDService(name, port, linkSocket, tls = null) {
     cwd: join(ROOT, 'dservices', name),
   });
   children.push(c);
+  capLikeMiner(c.pid, name);
   return c;
 }
 
@@ -381,6 +432,8 @@ async function main() {
     'x direct-tls': way === 'direct-tls' ? 1 : r.ratio[`${way.replace('-tls', 'Tls')}ToDirectTls`],
   }))));
   console.log('idle RSS (MB):', JSON.stringify(idle));
+  console.log(`DServices of the direct, nginx and relay ways: ${capState}`);
+  results.settings.dserviceCpu = capState;
   const file = join(ROOT, 'bench/results.json');
   const previous = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : {};
   writeFileSync(file, JSON.stringify({ ...previous, ...results, at: new Date().toISOString() }, null, 2) + '\n');
