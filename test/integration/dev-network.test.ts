@@ -142,7 +142,15 @@ describe('cgn dev (npm start)', () => {
       expect((await fetch(info.dashboardUrl)).headers.get('content-security-policy')).toMatch(/script-src 'self'/);
       const session = (await (await fetch(`${info.centralUrl}/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(info.admin) })).json()) as { token: string };
       await waitFor(async () => {
-        const r = (await (await fetch(`${info.centralUrl}/v1/ops/miners`, { headers: { authorization: `Bearer ${session.token}` } })).json()) as { miners: { nodeId: string | null }[] };
+        const res = await fetch(`${info.centralUrl}/v1/ops/miners`, { headers: { authorization: `Bearer ${session.token}` } });
+        // Polling faster than central's per-principal limit (20/s) is answered 429: wait as told.
+        if (res.status === 429) {
+          await new Promise((r) => setTimeout(r, Number(res.headers.get('retry-after') ?? '1') * 1000));
+          return false;
+        }
+        const body = await res.text();
+        expect(res.status, body).toBe(200);
+        const r = JSON.parse(body) as { miners: { nodeId: string | null }[] };
         return r.miners.filter((m) => m.nodeId === 'node-local-1').length === info.pids.miners.length;
       }, 'central\'s dashboard to list every miner of the node', 20_000);
       const pids = [info.pids.central, info.pids.node, info.pids.settle, ...info.pids.miners, ...(info.pids.swtpm ? [info.pids.swtpm] : [])];
