@@ -157,6 +157,7 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
       weightOf: (account) => accounts.weightOf(account),
       regionsOf: (account) => accounts.regionsOf(account),
       memoryOf: (name) => registry.get(name)?.resources.memoryMb ?? 0,
+      maxResultBytesOf: (name) => registry.get(name)?.maxBodyBytes,
     },
     options.broker,
   );

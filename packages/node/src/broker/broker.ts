@@ -96,6 +96,12 @@ export interface BrokerDeps {
    * holds); null: anywhere. Read once per unit, at submit. Default: every account anywhere.
    */
   regionsOf?: (account: string) => ReadonlySet<string> | null;
+  /**
+   * The largest result body a DService may answer with (its descriptor's `maxBodyBytes`); a miner
+   * sending more fails the unit (502 naming the limit) instead of the client getting it. Honest
+   * miners refuse such an answer themselves. Default: no limit but the tunnel's frame limit.
+   */
+  maxResultBytesOf?: (dservice: string) => number | undefined;
 }
 
 /** Different fences `regionsWaiting` unites before it calls the demand "anywhere". */
@@ -550,6 +556,18 @@ export class Broker {
     if (m === undefined || unit === undefined) return; // late result of cancelled/expired work
     this.release(m, unit);
     unit.acked = true;
+    const limit = this.deps.maxResultBytesOf?.(unit.dservice);
+    if (limit !== undefined && result.body.length > limit) {
+      m.failed++;
+      this.counters.failed++;
+      this.deps.log?.('warn', 'miner sent a result larger than its DService allows', { miner: minerId, work: unit.id, bytes: result.body.length, limit });
+      this.finish(unit, {
+        kind: 'error',
+        error: new CgnError('miner_failed', `the miner's result (${result.body.length} bytes) is larger than ${unit.dservice} may answer with (maxBodyBytes ${limit})`, { details: { limit, bytes: result.body.length } }),
+      });
+      this.fill(m);
+      return;
+    }
     const now = this.deps.now();
     const latency = Math.max(0, now - unit.sentAt);
     const before = m.latencyMs;

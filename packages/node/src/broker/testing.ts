@@ -7,7 +7,7 @@ import { frame, type AdvertiseFrame, type Frame, type OutgoingFrame, type Result
 import { Broker, type BrokerDeps, type BrokerOptions } from './broker.js';
 import type { WorkOutcome, WorkRequest } from './work-unit.js';
 
-export function brokerHarness(options: Partial<BrokerOptions> = {}, extraDeps: Pick<BrokerDeps, 'random' | 'onDispute' | 'wallNow' | 'weightOf' | 'memoryOf' | 'regionsOf'> = {}) {
+export function brokerHarness(options: Partial<BrokerOptions> = {}, extraDeps: Pick<BrokerDeps, 'random' | 'onDispute' | 'wallNow' | 'weightOf' | 'memoryOf' | 'regionsOf' | 'maxResultBytesOf'> = {}) {
   let now = 1000;
   const timers: { at: number; fn: () => void; id: number; live: boolean }[] = [];
   let nextTimer = 1;
