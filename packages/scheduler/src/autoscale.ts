@@ -23,8 +23,27 @@
  * used, for a minute) keeps the count from flapping. Cold start is bounded here by scaling from zero
  * on the first queued request, without waiting, and in `place` by replacing any instance still
  * starting after its cold-start budget.
+ *
+ * Fences. Work of accounts limited to data regions may run only on miners in those regions, so a
+ * (DService, tier) may be measured in parts: one per fence (the regions of the waiting accounts)
+ * and one for anywhere, each with its own queue, in-flight work and instances (an instance counts
+ * for the first fence, in `fenceKey` order, whose regions take its miner, else for anywhere: the
+ * rule `place` counts by). The split rule:
+ *   1. each part is scaled by the rules above on its own queue and instances, as if alone;
+ *      minInstances is the anywhere part's (the node gives fenced parts 0);
+ *   2. if the parts together want more than maxInstances, instances are dealt one at a time in
+ *      rounds until maxInstances: each round gives one to every part that wants more, parts with
+ *      work (queued or in flight) before idle ones keeping theirs; among those, fenced parts first
+ *      (the one whose oldest work waited longest first, then by fence), the anywhere part last.
+ *      Work without regions may run on any instance, fenced ones included; fenced work only in its
+ *      regions: so every part with work gets an instance before any gets a second, and when there
+ *      are fewer instances than parts with work, the fences go first.
+ * So the parts of one (DService, tier) never want more than maxInstances together, and a part with
+ * work (queued or in flight) wants at least one whenever the parts with work are at most
+ * maxInstances.
  */
 import { CgnError } from '@cgn/protocol';
+import { regionAllowed } from './filter.js';
 import type { Clock, Tier } from './types.js';
 
 export interface AutoscalePolicy {
@@ -69,6 +88,11 @@ export interface DServiceMetrics {
   inFlight: number;
   /** When the last request for it arrived; undefined: none since the node started. */
   lastRequestAt?: number;
+  /**
+   * The fence this part measures: the data regions of its work (undefined: the part for anywhere).
+   * Parts of one (DService, tier) must have distinct fences and the same maxInstances.
+   */
+  regions?: readonly string[];
 }
 
 /** Per (DService, tier): what autoscale remembers between calls. */
@@ -87,21 +111,44 @@ export type ScaleReason = 'min' | 'max' | 'cold_start' | 'queue_depth' | 'queue_
 export interface ScaleDecision {
   dservice: string;
   tier: Tier;
+  /** The part's fence (undefined: anywhere). */
+  regions?: readonly string[];
   from: number;
   to: number;
+  /** `max` also when the part was cut to share maxInstances with the other parts. */
   reason: ScaleReason;
 }
 
 export interface AutoscaleResult {
   /** Only the (DService, tier) pairs whose count changes. */
   decisions: ScaleDecision[];
-  /** The wanted count of every pair given: `desiredInstances` for place. */
-  desired: { dservice: string; tier: Tier; instances: number }[];
+  /** The wanted count of every part given: `desiredInstances` for place. */
+  desired: { dservice: string; tier: Tier; regions?: readonly string[]; instances: number }[];
   /** To pass to the next call. */
   memory: Map<string, ScaleMemory>;
 }
 
 export const scaleKey = (dservice: string, tier: string) => `${dservice}\u0000${tier}`;
+
+/** A fence as one string: its regions sorted, joined by commas; '' for anywhere (as `place` orders fences). */
+export const fenceKey = (regions: readonly string[] | undefined): string => (regions === undefined ? '' : [...regions].sort().join(','));
+
+/** The key of one part: (DService, tier, fence). A part for anywhere has the pair's `scaleKey`. */
+export const partKey = (dservice: string, tier: string, regions: readonly string[] | undefined): string => {
+  const fence = fenceKey(regions);
+  return fence === '' ? scaleKey(dservice, tier) : `${scaleKey(dservice, tier)}\u0000${fence}`;
+};
+
+/**
+ * The part an instance on a miner in `region` counts for, among fences given as sorted keys with
+ * their regions: the first fence (by key) whose regions take the miner, else anywhere (''). The
+ * rule `place` counts a DService's existing instances by.
+ */
+export function fenceFor(region: string | undefined, fences: readonly { key: string; regions: readonly string[] }[]): string {
+  let best = '';
+  for (const f of fences) if ((best === '' || f.key < best) && regionAllowed(region, f.regions)) best = f.key;
+  return best;
+}
 
 function checkMetrics(m: DServiceMetrics): void {
   const int = (x: number) => Number.isSafeInteger(x) && x >= 0;
@@ -130,29 +177,69 @@ export function autoscale(memory: AutoscaleMemory, metrics: readonly DServiceMet
   const decisions: ScaleDecision[] = [];
   const desired: AutoscaleResult['desired'] = [];
   const next = new Map<string, ScaleMemory>();
-  const sorted = [...metrics].sort((a, b) => {
-    const ka = scaleKey(a.dservice, a.tier);
-    const kb = scaleKey(b.dservice, b.tier);
-    return ka < kb ? -1 : ka > kb ? 1 : 0;
-  });
-  for (const m of sorted) {
-    checkMetrics(m);
-    const key = scaleKey(m.dservice, m.tier);
-    if (next.has(key)) throw new CgnError('bad_request', `metrics for ${m.dservice} in tier ${m.tier} given twice`);
-    const mem: ScaleMemory = { ...(memory.get(key) ?? { seenAt: now }) };
-    const { to, reason } = decide(m, mem, now, p);
-    const from = m.ready + m.starting;
-    if (to > from) {
-      mem.lastScaleUpAt = now;
-      delete mem.lowSince;
-    } else if (to < from) {
-      delete mem.lowSince; // a new quiet spell must pass before the next step down
+  const sorted = metrics.map((m) => ({ m, key: partKey(m.dservice, m.tier, m.regions), pair: scaleKey(m.dservice, m.tier), fence: fenceKey(m.regions) }));
+  // By pair, then fence: a pair's parts are adjacent.
+  sorted.sort((a, b) => (a.pair < b.pair ? -1 : a.pair > b.pair ? 1 : a.fence < b.fence ? -1 : a.fence > b.fence ? 1 : 0));
+  for (let i = 0; i < sorted.length; ) {
+    let j = i;
+    while (j < sorted.length && sorted[j]!.pair === sorted[i]!.pair) j++;
+    const parts = sorted.slice(i, j).map((x) => {
+      checkMetrics(x.m);
+      if (next.has(x.key)) throw new CgnError('bad_request', `metrics for ${x.m.dservice} in tier ${x.m.tier}${x.fence === '' ? '' : ` fenced to ${x.fence}`} given twice`);
+      if (x.m.maxInstances !== sorted[i]!.m.maxInstances) throw new CgnError('bad_request', `${x.m.dservice}: the parts of tier ${x.m.tier} disagree on maxInstances (${x.m.maxInstances} and ${sorted[i]!.m.maxInstances})`);
+      const mem: ScaleMemory = { ...(memory.get(x.key) ?? { seenAt: now }) };
+      next.set(x.key, mem);
+      return { ...x, mem, wish: decide(x.m, mem, now, p), to: 0 };
+    });
+    share(parts, sorted[i]!.m.maxInstances);
+    for (const x of parts) {
+      const { m, mem, to } = x;
+      const from = m.ready + m.starting;
+      if (to > from) {
+        mem.lastScaleUpAt = now;
+        delete mem.lowSince;
+      } else if (to < from) {
+        delete mem.lowSince; // a new quiet spell must pass before the next step down
+      }
+      const regions = m.regions === undefined ? {} : { regions: m.regions };
+      desired.push({ dservice: m.dservice, tier: m.tier, ...regions, instances: to });
+      const reason = to === x.wish.to ? x.wish.reason : 'max';
+      if (to !== from && reason !== undefined) decisions.push({ dservice: m.dservice, tier: m.tier, ...regions, from, to, reason });
     }
-    next.set(key, mem);
-    desired.push({ dservice: m.dservice, tier: m.tier, instances: to });
-    if (to !== from && reason !== undefined) decisions.push({ dservice: m.dservice, tier: m.tier, from, to, reason });
+    i = j;
   }
   return { decisions, desired, memory: next };
+}
+
+/**
+ * Rule 2 of the split: sets each part's `to` from its wish so that together they want at most
+ * `max`, dealing one instance per round to every part still short: parts with work first, then
+ * fenced before anywhere, then the longest queue wait, then by fence key. O(parts log parts + max).
+ */
+function share(parts: { m: DServiceMetrics; fence: string; wish: { to: number }; to: number }[], max: number): void {
+  let total = 0;
+  for (const x of parts) total += x.wish.to;
+  if (total <= max) {
+    for (const x of parts) x.to = x.wish.to;
+    return;
+  }
+  const busy = (x: { m: DServiceMetrics }) => x.m.queueDepth + x.m.inFlight > 0;
+  const order = [...parts].sort((a, b) => {
+    if (busy(a) !== busy(b)) return busy(a) ? -1 : 1;
+    if ((a.fence === '') !== (b.fence === '')) return a.fence === '' ? 1 : -1;
+    if (a.m.queueWaitMs !== b.m.queueWaitMs) return b.m.queueWaitMs - a.m.queueWaitMs;
+    return a.fence < b.fence ? -1 : a.fence > b.fence ? 1 : 0;
+  });
+  let dealt = 0;
+  let short = order.filter((x) => x.wish.to > 0);
+  while (dealt < max && short.length > 0) {
+    for (const x of short) {
+      if (dealt === max) break;
+      x.to++;
+      dealt++;
+    }
+    short = short.filter((x) => x.to < x.wish.to);
+  }
 }
 
 /** The wanted count for one pair; updates `mem.lowSince`. */
