@@ -44,6 +44,7 @@ const arbFrame: fc.Arbitrary<Frame> = fc.oneof(
   fc.record({ t: fc.constant('cancel' as const), id }),
   fc.record({ t: fc.constant('ping' as const), ts: ms }),
   fc.record({ t: fc.constant('pong' as const), ts: ms }),
+  fc.record({ t: fc.constant('beat' as const) }),
   fc.record({ t: fc.constant('drain' as const), reason: fc.string({ maxLength: 50 }) }),
   fc.record({ t: fc.constant('attest' as const), nonce: bytes(32) }),
   fc.record({ t: fc.constant('notice' as const), kind: fc.constantFrom('earnings_held', 'other'), message: fc.string({ maxLength: 200 }) }),

@@ -27,6 +27,11 @@ export interface HelloFrame {
   publicKey: Uint8Array;
   /** Free text: software and version, e.g. "cgn-miner/0.1.0". */
   agent: string;
+  /**
+   * The miner sends `beat` frames when the node's welcome asks for them (`beatMs`): the node then
+   * does not ping it. Absent from older miners, which the node pings.
+   */
+  beats?: boolean;
 }
 
 export interface ChallengeFrame {
@@ -48,8 +53,18 @@ export interface WelcomeFrame {
   v: number;
   /** The node's id for this miner (hex of its public key). */
   minerId: string;
-  /** Interval at which the miner should expect pings; silence for 3x this means a dead tunnel. */
+  /**
+   * Interval at which the miner should expect to hear from the node (pings, or for a beating miner
+   * the node's own beats); silence for 3x this means a dead tunnel.
+   */
   heartbeatMs: number;
+  /**
+   * Present when the miner said it beats (`hello.beats`): it sends a frame at least this often
+   * (a `beat` when it has nothing else to say), and a miner silent for 3x this is dropped. The node
+   * then writes nothing to an idle miner but a `beat` of its own about every `heartbeatMs`.
+   * Absent from older nodes (they ping).
+   */
+  beatMs?: number;
   /**
    * The largest message the node accepts from this miner over the tunnel, bytes: a larger one
    * closes the tunnel. A miner answers a unit whose result would not fit with an error instead.
@@ -178,6 +193,15 @@ export interface PongFrame {
   t: 'pong';
   v: number;
   ts: number;
+}
+
+/**
+ * A heartbeat that asks for no answer: a beating miner's sign of life, and the node's rare sign
+ * of life to such a miner (see `WelcomeFrame.beatMs`).
+ */
+export interface BeatFrame {
+  t: 'beat';
+  v: number;
 }
 
 export interface DrainFrame {
@@ -323,6 +347,7 @@ export type Frame =
   | CancelFrame
   | PingFrame
   | PongFrame
+  | BeatFrame
   | DrainFrame
   | AttestFrame
   | QuoteFrame
@@ -344,10 +369,10 @@ export type OutgoingFrame = Frame;
 
 /** Frames a miner may send to a node, and a node to a miner. */
 export const MINER_TO_NODE: ReadonlySet<FrameType> = new Set<FrameType>([
-  'hello', 'auth', 'advertise', 'ack', 'result', 'pong', 'ping', 'drain', 'quote', 'placed', 'probed', 'error',
+  'hello', 'auth', 'advertise', 'ack', 'result', 'pong', 'ping', 'beat', 'drain', 'quote', 'placed', 'probed', 'error',
 ]);
 export const NODE_TO_MINER: ReadonlySet<FrameType> = new Set<FrameType>([
-  'challenge', 'welcome', 'work', 'cancel', 'ping', 'pong', 'drain', 'attest', 'notice', 'place', 'unplace', 'probe', 'error',
+  'challenge', 'welcome', 'work', 'cancel', 'ping', 'pong', 'beat', 'drain', 'attest', 'notice', 'place', 'unplace', 'probe', 'error',
 ]);
 
 /** Distributive Omit so frame constructors can leave out `v`. */

@@ -166,6 +166,7 @@ function checkFrame(value: unknown): Frame {
     case 'hello':
       bytes(o, t, 'publicKey', 32);
       str(o, t, 'agent', LIMITS.maxNameLength);
+      if (o['beats'] !== undefined && typeof o['beats'] !== 'boolean') throw bad(t, 'beats', 'must be true or false');
       break;
     case 'challenge':
       bytes(o, t, 'nonce', 32);
@@ -177,6 +178,7 @@ function checkFrame(value: unknown): Frame {
     case 'welcome':
       nonEmpty(o, t, 'minerId', LIMITS.maxIdLength);
       int(o, t, 'heartbeatMs', 1, MAX_MS);
+      if (o['beatMs'] !== undefined) int(o, t, 'beatMs', 1, MAX_MS);
       if (o['maxFrameBytes'] !== undefined) int(o, t, 'maxFrameBytes', LIMITS.minAnnouncedFrameBytes, 2 ** 32);
       break;
     case 'advertise': {
@@ -237,6 +239,8 @@ function checkFrame(value: unknown): Frame {
     case 'ping':
     case 'pong':
       int(o, t, 'ts', 0, MAX_MS);
+      break;
+    case 'beat':
       break;
     case 'drain':
       str(o, t, 'reason', LIMITS.maxMessageLength);

@@ -23,4 +23,17 @@ describe('welcome: the frame limit the node announces', () => {
     expect(resultFits(1000 - RESULT_FRAME_ROOM_BYTES, 1000)).toBe(true);
     expect(resultFits(1001 - RESULT_FRAME_ROOM_BYTES, 1000)).toBe(false);
   });
+
+  it('asks a miner that said it beats for beats (beatMs); hello and welcome without them (older sides) stay valid', () => {
+    const hello = (beats: unknown) => ({ t: 'hello', v: 1, publicKey: new Uint8Array(32), agent: 'a', beats });
+    expect(() => validateFrame(hello(true))).not.toThrow();
+    expect(() => validateFrame(hello(undefined))).not.toThrow();
+    for (const bad of [1, 'yes', null]) expect(() => validateFrame(hello(bad)), String(bad)).toThrow(/beats/);
+    const w = (beatMs: unknown) => ({ t: 'welcome', v: 1, minerId: 'm', heartbeatMs: 40_000, beatMs });
+    expect(() => validateFrame(w(5000))).not.toThrow();
+    expect(() => validateFrame(w(undefined))).not.toThrow();
+    for (const bad of [0, -1, 1.5, '5000', null]) expect(() => validateFrame(w(bad)), String(bad)).toThrow(/beatMs/);
+    const beat = frame({ t: 'beat' });
+    expect(decodeMessage(encodeFrame(beat as Frame))).toEqual([beat]);
+  });
 });
