@@ -146,6 +146,7 @@ export async function startNode(input: NodeOptionsInput, extra: { log?: Logger; 
       now: () => performance.now(),
       send: (id, f) => endpoint!.send(id, f),
       closeMiner: (id, reason) => endpoint!.closeMiner(id, reason),
+      heardWithin: (id, ms) => endpoint?.heardWithin(id, ms) === true,
       log: (level, msg, fields) => log[level](fields ?? {}, msg),
       ...(openTier !== null ? { onDispute: openTier.onDispute } : {}),
       // Deterministic DServices only; the descriptor may set its own floor and decay.

@@ -9,8 +9,10 @@
  *   queue still takes work of an account holding less than an equal share of it, and the age
  *   threshold is read from the account's own oldest unit, so one account's flood does not lock
  *   the others out.
- * - A miner that does not ack within `ackTimeoutMs` is down: its tunnel is closed, it leaves the
- *   pool and all its work goes back to the head of its queues.
+ * - A miner that does not ack a unit in time is down (`ack-deadline.ts`: `ackTimeoutMs`, more for a
+ *   miner whose measured acks need more or whose tunnel is otherwise alive, never over 4 ×
+ *   `ackTimeoutMs`): its tunnel is closed, it leaves the pool and all its work goes back to the
+ *   head of its queues.
  * - A miner that fails or disconnects mid-work: same; the DApp never sees the fault, only a delay.
  * - A unit past its deadline completes with `deadline_exceeded` (504); a miner running it is
  *   told to cancel.
@@ -25,6 +27,7 @@
  */
 import { CgnError, frame, type AdvertiseFrame, type ErrorFrame, type Frame, type OutgoingFrame, type ResultFrame, type Tier } from '@cgn/protocol';
 import { EXACT_LIMIT, expectedCompletion, pickMiner, pickSampled, pickSampledIn, xorshift, type AssignCandidate, type SampleView } from './assign.js';
+import { ackCeiling, ackDeadline, ackVerdict, newAckRtt, sampleAck, type AckRtt, type AckVerdict } from './ack-deadline.js';
 import { FairQueue } from './fair-queue.js';
 import { IndexedSet } from './indexed-set.js';
 import { Redundancy, type DisputeVerdict, type RedundancyCounters } from './redundancy.js';
@@ -36,7 +39,10 @@ export interface BrokerOptions {
   maxQueueDepth: number;
   /** Age of the oldest queued unit past which new work is refused with 503, ms. Default 5000. */
   maxQueueAgeMs: number;
-  /** Time a miner has to acknowledge a work frame, ms. Default 2000. */
+  /**
+   * Time a miner has to acknowledge a work frame, ms, before its own acks are measured; a miner's
+   * deadline adapts from there up to 4× this (`ack-deadline.ts`). Default 2000.
+   */
   ackTimeoutMs: number;
   /** Miners a unit may be handed to before it fails with 502. Default 4. */
   maxAttempts: number;
@@ -97,6 +103,12 @@ export interface BrokerDeps {
    */
   regionsOf?: (account: string) => ReadonlySet<string> | null;
   /**
+   * Whether any frame came from the miner within the last `ms` (its tunnel is alive): a miner late
+   * with an ack is then kept up to the ack ceiling. Asked only of miners past their deadline.
+   * Default: never (late is dead).
+   */
+  heardWithin?: (minerId: string, ms: number) => boolean;
+  /**
    * The largest result body a DService may answer with (its descriptor's `maxBodyBytes`); a miner
    * sending more fails the unit (502 naming the limit) instead of the client getting it. Honest
    * miners refuse such an answer themselves. Default: no limit but the tunnel's frame limit.
@@ -144,6 +156,8 @@ export interface MinerState {
   dsSlots: Map<string, number>;
   dsInUse: Map<string, number>;
   latencyMs: number | null;
+  /** Its smoothed ack round trip, from which its ack deadline is read (`ack-deadline.ts`). */
+  ackRtt: AckRtt;
   active: boolean;
   draining: boolean;
   completed: number;
@@ -470,6 +484,7 @@ export class Broker {
       dsSlots: new Map(),
       dsInUse: new Map(),
       latencyMs: null,
+      ackRtt: newAckRtt(),
       active: true,
       draining: false,
       completed: 0,
@@ -546,14 +561,19 @@ export class Broker {
 
   /** A frame from an authenticated, advertised miner. */
   onAck(minerId: string, workId: string): void {
-    const unit = this.miners.get(minerId)?.inFlight.get(workId);
-    if (unit !== undefined) unit.acked = true;
+    const m = this.miners.get(minerId);
+    const unit = m?.inFlight.get(workId);
+    if (unit === undefined || unit.acked) return;
+    unit.acked = true;
+    sampleAck(m!.ackRtt, this.deps.now() - unit.sentAt);
   }
 
   onResult(minerId: string, result: ResultFrame): void {
     const m = this.miners.get(minerId);
     const unit = m?.inFlight.get(result.id);
     if (m === undefined || unit === undefined) return; // late result of cancelled/expired work
+    // A result that comes before the ack is the first sign the unit arrived.
+    if (!unit.acked) sampleAck(m.ackRtt, this.deps.now() - unit.sentAt);
     this.release(m, unit);
     unit.acked = true;
     const limit = this.deps.maxResultBytesOf?.(unit.dservice);
@@ -599,10 +619,9 @@ export class Broker {
     this.fill(m);
   }
 
-  /** Checks ack deadlines; call periodically (the node does every ackTimeoutMs / 4). */
+  /** Checks ack deadlines (`ack-deadline.ts`); call periodically (the node does every ackTimeoutMs / 4). */
   sweep(): void {
     const now = this.deps.now();
-    const timeout = this.options.ackTimeoutMs;
     // Visits only miners that were sent work (not every miner); one found with nothing unacked
     // leaves the set until its next dispatch. Backwards: a deletion swaps in an entry already seen.
     let down: MinerState[] | null = null;
@@ -611,18 +630,31 @@ export class Broker {
       const m = watched[i]!;
       const head = this.miners.get(m.id) === m ? this.oldestUnacked(m) : undefined;
       if (head === undefined) this.unacked.delete(m);
-      else if (now - head.sentAt > timeout) (down ??= []).push(m);
+      else if (this.ackVerdictOf(m, now - head.sentAt) === 'drop') (down ??= []).push(m);
     }
     if (down === null) return;
     for (const m of (down as MinerState[]).sort((a, b) => a.seq - b.seq)) {
       if (this.miners.get(m.id) !== m) continue;
       const head = this.oldestUnacked(m);
-      if (head === undefined || !(now - head.sentAt > timeout)) continue;
-      const reason = `no ack for work ${head.id} within ${timeout} ms`;
-      this.deps.log?.('warn', 'miner down: ack timeout', { miner: m.id, work: head.id });
+      if (head === undefined || this.ackVerdictOf(m, now - head.sentAt) !== 'drop') continue;
+      const waited = Math.round(now - head.sentAt);
+      const reason = `no ack for work ${head.id} within ${waited} ms (this miner's ack deadline: ${Math.round(this.ackDeadlineOf(m))} ms)`;
+      this.deps.log?.('warn', 'miner down: ack timeout', { miner: m.id, work: head.id, waitedMs: waited, deadlineMs: Math.round(this.ackDeadlineOf(m)) });
       this.removeMiner(m.id, reason);
       this.deps.closeMiner(m.id, reason);
     }
+  }
+
+  /** The miner's ack deadline now, ms (`ack-deadline.ts`). */
+  ackDeadlineOf(m: MinerState): number {
+    return ackDeadline(m.ackRtt, this.options.ackTimeoutMs);
+  }
+
+  /** The ack rule for a miner whose oldest unacked unit is `ageMs` old; asks `heardWithin` only past its deadline. */
+  private ackVerdictOf(m: MinerState, ageMs: number): AckVerdict {
+    const base = this.options.ackTimeoutMs;
+    const asks = ageMs > this.ackDeadlineOf(m) && !(ageMs > ackCeiling(base));
+    return ackVerdict(ageMs, m.ackRtt, base, asks && this.deps.heardWithin?.(m.id, base) === true);
   }
 
   /**

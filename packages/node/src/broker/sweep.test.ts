@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import type { Broker, MinerState } from './broker.js';
+import { ackDeadline, ackVerdict } from './ack-deadline.js';
 import { brokerHarness } from './testing.js';
 
-/** The sweep as a full scan: every miner, its oldest unacked unit decides. */
+/** The sweep as a full scan: every miner, its oldest unacked unit and the ack rule decide. */
 function fullScanSweep(broker: Broker): void {
   const b = broker as unknown as { miners: Map<string, MinerState>; deps: { now: () => number; closeMiner: (id: string, reason: string) => void } };
   const now = b.deps.now();
@@ -15,8 +16,9 @@ function fullScanSweep(broker: Broker): void {
         break;
       }
     }
-    if (head !== undefined && now - head.sentAt > broker.options.ackTimeoutMs) {
-      const reason = `no ack for work ${head.id} within ${broker.options.ackTimeoutMs} ms`;
+    const base = broker.options.ackTimeoutMs;
+    if (head !== undefined && ackVerdict(now - head.sentAt, m.ackRtt, base, false) === 'drop') {
+      const reason = `no ack for work ${head.id} within ${Math.round(now - head.sentAt)} ms (this miner's ack deadline: ${Math.round(ackDeadline(m.ackRtt, base))} ms)`;
       broker.removeMiner(m.id, reason);
       b.deps.closeMiner(m.id, reason);
     }
@@ -90,5 +92,79 @@ describe('Broker.sweep (only miners sent work)', () => {
     );
     // The comparison means something only if ack timeouts happened.
     expect(runsWithDrops).toBeGreaterThan(30);
+  });
+});
+
+describe('Broker.sweep (the ack rule of ack-deadline.ts)', () => {
+  /** A harness whose miners' tunnels are alive exactly when `alive` says (the node's heardWithin). */
+  function withTunnels(alive: (id: string) => boolean, ackTimeoutMs = 100) {
+    return brokerHarness({ ackTimeoutMs }, { heardWithin: (id: string) => alive(id) } as Parameters<typeof brokerHarness>[1]);
+  }
+
+  it('keeps a late miner whose tunnel is alive, and drops it at the ceiling', () => {
+    const h = withTunnels((id) => id === 'talking');
+    h.broker.addMiner('talking', h.ad(1));
+    h.broker.addMiner('silent', h.ad(1));
+    h.submit();
+    h.submit();
+    h.advance(150);
+    h.broker.sweep();
+    expect(h.closed.map((c) => c.miner)).toEqual(['silent']);
+    h.advance(250); // 400 ms: the ceiling, not past it
+    h.broker.sweep();
+    expect(h.closed.map((c) => c.miner)).toEqual(['silent']);
+    h.advance(1);
+    h.broker.sweep();
+    expect(h.closed.map((c) => c.miner)).toEqual(['silent', 'talking']);
+    expect(h.closed[1]!.reason).toMatch(/no ack for work w\d within 401 ms/);
+  });
+
+  it("gives a miner whose acks have been slow more than the base, from its own round trips", () => {
+    const h = withTunnels(() => false);
+    h.broker.addMiner('slow', h.ad(1));
+    h.broker.addMiner('quick', h.ad(1));
+    // Both answer in turns: 'slow' acks each unit after 30 or 95 ms (inside the base), 'quick' after 5.
+    for (let i = 0; i < 6; i++) {
+      const [s, q] = [h.submit(), h.submit()];
+      h.advance(5);
+      h.broker.onAck('quick', h.workSentTo('quick').includes(s) ? s : q);
+      h.advance(i % 2 === 0 ? 25 : 90);
+      h.broker.onAck('slow', h.workSentTo('slow').includes(s) ? s : q);
+      for (const id of [s, q]) h.broker.onResult(h.workSentTo('slow').includes(id) ? 'slow' : 'quick', h.result(id));
+    }
+    h.submit();
+    h.submit();
+    h.advance(120);
+    h.broker.sweep();
+    expect(h.closed.map((c) => c.miner)).toEqual(['quick']);
+    expect(h.closed[0]!.reason).toMatch(/ack deadline: 100 ms/);
+  });
+
+  it('never leaves a unit unacked past the ceiling after a sweep, whatever the miners do and say', () => {
+    fc.assert(
+      fc.property(fc.array(op, { minLength: 20, maxLength: 150, size: 'max' }), fc.func(fc.boolean()), (ops, alive) => {
+        const h = withTunnels((id) => alive(id));
+        const ceiling = 4 * h.broker.options.ackTimeoutMs;
+        const b = h.broker as unknown as { miners: Map<string, MinerState> };
+        for (const o of ops) {
+          const work = h.sent.filter((s) => s.frame.t === 'work').map((s) => ({ miner: s.miner, id: (s.frame as { id: string }).id }));
+          if (o.k === 'join') h.broker.addMiner(`m${o.miner}`, h.ad(o.slots));
+          else if (o.k === 'leave') h.broker.removeMiner(`m${o.miner}`, 'gone');
+          else if (o.k === 'submit') h.submit();
+          else if (o.k === 'advance') h.advance(o.ms * 5);
+          else if (o.k === 'sweep') {
+            h.broker.sweep();
+            const now = (h.broker as unknown as { deps: { now: () => number } }).deps.now();
+            for (const m of b.miners.values()) for (const u of m.inFlight.values()) if (!u.acked) expect(now - u.sentAt).toBeLessThanOrEqual(ceiling);
+          } else {
+            const w = work[o.pick % Math.max(1, work.length)];
+            if (w === undefined) continue;
+            if (o.k === 'ack') h.broker.onAck(w.miner, w.id);
+            else h.broker.onResult(w.miner, h.result(w.id));
+          }
+        }
+      }),
+      { numRuns: 200 },
+    );
   });
 });

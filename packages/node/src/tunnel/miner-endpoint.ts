@@ -156,7 +156,10 @@ export class MinerEndpoint {
     for (const c of this.conns) this.heartbeat.add(c);
     this.heartbeat.start();
     const ackEvery = Math.max(10, Math.floor(this.broker.options.ackTimeoutMs / 4));
-    this.sweeper = setInterval(() => this.broker.sweep(), ackEvery);
+    // Judged in the check phase, after the poll phase has read what the sockets hold: a node whose
+    // event loop stalled would otherwise run this timer first and drop miners whose acks arrived
+    // during the stall and wait unread.
+    this.sweeper = setInterval(() => setImmediate(() => this.broker.sweep()), ackEvery);
     this.sweeper.unref();
     this.joins.start();
     return http.address() as AddressInfo;
@@ -178,6 +181,12 @@ export class MinerEndpoint {
 
   get minerCount(): number {
     return this.byMiner.size;
+  }
+
+  /** Whether a frame came from this connected miner within the last `ms` (the broker's ack rule asks it of a late miner). */
+  heardWithin(minerId: string, ms: number): boolean {
+    const c = this.byMiner.get(minerId);
+    return c !== undefined && Date.now() - c.lastSeen <= ms;
   }
 
   /** Whether this miner is connected and authenticated. */
