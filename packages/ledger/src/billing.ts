@@ -231,6 +231,34 @@ function isShortDecimal(s: string): boolean {
 }
 const NO_IDS = 'priced record has no';
 
+/**
+ * Reads "m/d/o/c" (four runs of 1 to SHORT digits joined by '/') from `s` at `start` into
+ * `out`, stopping at the first other character. Returns where it stopped (the caller checks that
+ * what follows is its field's end), or -1 when the text there is not such a quad.
+ */
+function parseQuad(s: string, start: number, out: number[]): number {
+  let k = 0;
+  let v = 0;
+  let digits = 0;
+  let i = start;
+  for (; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 47) {
+      if (digits === 0 || k === 3) return -1;
+      out[k++] = v;
+      v = 0;
+      digits = 0;
+    } else if (c >= 48 && c <= 57) {
+      if (digits === SHORT) return -1;
+      v = v * 10 + (c - 48);
+      digits++;
+    } else break;
+  }
+  if (k !== 3 || digits === 0) return -1;
+  out[3] = v;
+  return i;
+}
+
 /** Accumulates a closing cycle's rows (fed in append order) into its totals, batches and trees. */
 export class CycleAccumulator {
   private readonly groups = new Map<string, Group>();
@@ -290,7 +318,7 @@ export class CycleAccumulator {
     const g = this.group(key, null, null);
     this.priced++;
     g.records++;
-    if (isShortDecimal(price) && isShortDecimal(tokens) && this.parseParts(parts)) {
+    if (isShortDecimal(price) && isShortDecimal(tokens) && parseQuad(parts, 0, this.parsed) === parts.length) {
       const q = this.parsed;
       this.addNumbers(g, +price, +tokens, q[0]!, q[1]!, q[2]!, q[3]!);
     } else this.addTexts(g, price, tokens, parts);
@@ -336,22 +364,8 @@ export class CycleAccumulator {
       if (fast && (digits === 0 || i === n)) fast = false;
     }
     if (fast) {
-      let k = 0;
-      let v = 0;
-      digits = 0;
-      for (i++; i < n && (c = row.charCodeAt(i)) !== 0; i++) {
-        if (c === 47) {
-          if (digits === 0 || k === 3) { fast = false; break; }
-          q[k++] = v;
-          v = 0;
-          digits = 0;
-        } else if (c >= 48 && c <= 57 && digits < SHORT) {
-          v = v * 10 + (c - 48);
-          digits++;
-        } else { fast = false; break; }
-      }
-      if (fast && (k !== 3 || digits === 0 || i === n)) fast = false;
-      q[3] = v;
+      i = parseQuad(row, i + 1, q);
+      if (i < 0 || i === n || row.charCodeAt(i) !== 0) fast = false;
     }
     if (fast) {
       const g = this.group(row.slice(i + 1), null, null);
@@ -402,29 +416,6 @@ export class CycleAccumulator {
     g.parts[1].addBig(q.developer);
     g.parts[2].addBig(q.operator);
     g.parts[3].addBig(q.charity);
-  }
-
-  /** "m/d/o/c" with every part of at most 15 digits into `parsed`; false when it is not that. */
-  private parseParts(s: string): boolean {
-    const q = this.parsed;
-    let k = 0;
-    let v = 0;
-    let digits = 0;
-    for (let i = 0; i < s.length; i++) {
-      const c = s.charCodeAt(i);
-      if (c === 47) {
-        if (digits === 0 || k === 3) return false;
-        q[k++] = v;
-        v = 0;
-        digits = 0;
-      } else if (c >= 48 && c <= 57 && digits < SHORT) {
-        v = v * 10 + (c - 48);
-        digits++;
-      } else return false;
-    }
-    if (k !== 3 || digits === 0) return false;
-    q[3] = v;
-    return true;
   }
 
   private group(key: string, account: string | null, ids: readonly [string, string, string, string] | null): Group {
