@@ -116,8 +116,18 @@ export interface BrokerDeps {
   maxResultBytesOf?: (dservice: string) => number | undefined;
 }
 
-/** Different fences `regionsWaiting` unites before it calls the demand "anywhere". */
+/** Different fences `fencesWaiting` reports before it calls the work "anywhere". */
 const REGION_SCAN_LIMIT = 256;
+
+/** Work held for one (DService, tier) under one fence (`Broker.fencesWaiting`). */
+export interface FenceWaiting {
+  /** The fence's regions, sorted; null: work that may run anywhere. */
+  regions: string[] | null;
+  queued: number;
+  running: number;
+  /** How long the oldest queued unit has waited, ms (0: none queued). */
+  oldestMs: number;
+}
 
 /** Region keys a miner is known by, at most this many (its region and the parents it is under). */
 const MAX_REGION_KEYS = 8;
@@ -297,7 +307,7 @@ export class Broker {
    */
   private hint: MinerState | null = null;
   private readonly units = new Map<string, WorkUnit>();
-  /** Per queue key: units held (queued or running), without regions and per fence, for `regionsWaiting`. */
+  /** Per queue key: units held (queued or running), without regions and per fence, for `fencesWaiting`. */
   private readonly heldBy = new Map<string, HeldTally>();
   /** The tally `hold` used last (most traffic is of a few queues: saves the lookup). */
   private lastHeld: { key: string; tally: HeldTally | null } = { key: '', tally: null };
@@ -691,18 +701,37 @@ export class Broker {
   }
 
   /**
-   * Where the work the broker holds for one (DService, tier), queued or running, may run
-   * (placement starts instances there): anywhere when some of it has no regions (or it has more
-   * than `REGION_SCAN_LIMIT` different fences), else the union of its fences; empty when none is
-   * held. O(fences held), from counts kept at submit and finish.
+   * The work the broker holds for one (DService, tier), queued or running, by fence, for placement
+   * (it starts instances per fence): one entry per distinct set of regions, with the units queued,
+   * running, and how long the oldest queued one has waited. Null when none of it is fenced (the
+   * queue's own figures, `queueOf` and `runningOf`, are then the whole story) or when more than
+   * `REGION_SCAN_LIMIT` fences are held (treated as anywhere). O(units held) when some work is
+   * fenced, else O(1).
    */
-  regionsWaiting(dservice: string, tier: Tier): { anywhere: boolean; regions: string[] } {
+  fencesWaiting(dservice: string, tier: Tier): FenceWaiting[] | null {
     const tally = this.heldBy.get(queueKey(dservice, tier));
-    if (tally === undefined || (tally.anywhere === 0 && tally.fences.size === 0)) return { anywhere: false, regions: [] };
-    if (tally.anywhere > 0 || tally.fences.size > REGION_SCAN_LIMIT) return { anywhere: true, regions: [] };
-    const regions = new Set<string>();
-    for (const fence of tally.fences.keys()) for (const r of fence) regions.add(r);
-    return { anywhere: false, regions: [...regions] };
+    if (tally === undefined || tally.fences.size === 0 || tally.fences.size > REGION_SCAN_LIMIT) return null;
+    const now = this.deps.now();
+    const bySet = new Map<ReadonlySet<string> | null, FenceWaiting>();
+    for (const u of this.units.values()) {
+      if (u.held !== tally || u.state === 'done') continue;
+      let f = bySet.get(u.regions);
+      if (f === undefined) bySet.set(u.regions, (f = { regions: u.regions === null ? null : [...u.regions].sort(), queued: 0, running: 0, oldestMs: 0 }));
+      if (u.state === 'sent') f.running++;
+      else {
+        f.queued++;
+        f.oldestMs = Math.max(f.oldestMs, now - u.enqueuedAt);
+      }
+    }
+    // Accounts with the same regions hold different sets: one entry per fence.
+    const byKey = new Map<string, FenceWaiting>();
+    for (const f of bySet.values()) {
+      const key = f.regions === null ? '' : f.regions.join(',');
+      const same = byKey.get(key);
+      if (same === undefined) byKey.set(key, f);
+      else (same.queued += f.queued), (same.running += f.running), (same.oldestMs = Math.max(same.oldestMs, f.oldestMs));
+    }
+    return [...byKey.values()];
   }
 
   /** Queue state of one (DService, tier): depth, accounts waiting, the next unit's wait. */
@@ -992,7 +1021,7 @@ export class Broker {
     unit.onDone(outcome);
   }
 
-  /** Counts a unit the broker now holds under its queue's fences (see `regionsWaiting`). */
+  /** Counts a unit the broker now holds under its queue's fences (see `fencesWaiting`). */
   private hold(unit: WorkUnit, key: string): void {
     const last = this.lastHeld;
     let tally = last.key === key ? last.tally : this.heldBy.get(key);

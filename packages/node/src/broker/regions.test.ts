@@ -71,21 +71,31 @@ describe('Broker region fence', () => {
     expect(h.outcomes.get(a1)?.kind).toBe('result');
   });
 
-  it('tells placement where the work it holds, queued or running, may run', () => {
-    const h = fenced({ acme: ['eu'], beta: ['us-east', 'ap'] });
+  it('tells placement the work it holds, queued or running, per fence', () => {
+    const h = fenced({ acme: ['eu'], beta: ['us-east', 'ap'], delta: ['ap', 'us-east'] });
     h.broker.addMiner('eu', ad(1, 'eu'));
-    expect(h.broker.regionsWaiting('echo', 'open')).toEqual({ anywhere: false, regions: [] });
+    const at = () => h.broker.fencesWaiting('echo', 'open');
+    expect(at()).toBeNull();
+    const g1 = h.submit({ account: 'gamma' }); // anywhere, running on eu: nothing fenced, the queue's figures say all
+    expect(at()).toBeNull();
+    h.broker.onResult('eu', h.result(g1));
     const a1 = h.submit({ account: 'acme' }); // running on eu
-    expect(h.broker.regionsWaiting('echo', 'open')).toEqual({ anywhere: false, regions: ['eu'] });
+    expect(at()).toEqual([{ regions: ['eu'], queued: 0, running: 1, oldestMs: 0 }]);
     h.submit({ account: 'beta' }); // queued: no miner in its regions
-    expect(new Set(h.broker.regionsWaiting('echo', 'open').regions)).toEqual(new Set(['eu', 'us-east', 'ap']));
-    const c1 = h.submit({ account: 'gamma' }); // anywhere
-    expect(h.broker.regionsWaiting('echo', 'open').anywhere).toBe(true);
+    h.advance(300);
+    h.submit({ account: 'delta' }); // the same fence, another account's set
+    const c1 = h.submit({ account: 'gamma' }); // anywhere: queued behind the eu miner's one slot
+    expect(at()).toEqual(expect.arrayContaining([
+      { regions: ['eu'], queued: 0, running: 1, oldestMs: 0 },
+      { regions: ['ap', 'us-east'], queued: 2, running: 0, oldestMs: 300 },
+      { regions: null, queued: 1, running: 0, oldestMs: 0 },
+    ]));
+    expect(at()).toHaveLength(3);
     h.broker.cancel(c1);
     h.broker.onResult('eu', h.result(a1));
-    expect(h.broker.regionsWaiting('echo', 'open')).toEqual({ anywhere: false, regions: ['us-east', 'ap'] });
-    h.advance(20_000); // the queued one passes its deadline
-    expect(h.broker.regionsWaiting('echo', 'open')).toEqual({ anywhere: false, regions: [] });
+    expect(at()).toEqual([{ regions: ['ap', 'us-east'], queued: 2, running: 0, oldestMs: 300 }]);
+    h.advance(20_000); // the queued ones pass their deadline
+    expect(at()).toBeNull();
   });
 
   it('a miner that found nothing it may take in a fenced queue looks again once work is added', () => {

@@ -60,7 +60,7 @@ export interface WorkUnit extends WorkRequest {
    * advertising no region) never gets the unit, replicas included.
    */
   regions: ReadonlySet<string> | null;
-  /** The broker's count of the units its queue holds, by fence (`regionsWaiting`); null: not counted. */
+  /** The broker's count of the units its queue holds, by fence (`fencesWaiting`); null: not counted. */
   held: HeldTally | null;
   timer: ReturnType<typeof setTimeout> | null;
   onDone: (outcome: WorkOutcome) => void;

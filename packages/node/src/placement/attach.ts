@@ -14,7 +14,7 @@ import { MinerReputation } from './reputation.js';
 export interface PlacementParts {
   options: PlacementOptions;
   defaultTier: Tier;
-  broker: Pick<Broker, 'snapshot' | 'runningOf' | 'queueOf' | 'membershipVersion' | 'unitsHeld' | 'regionsWaiting'>;
+  broker: Pick<Broker, 'snapshot' | 'runningOf' | 'queueOf' | 'membershipVersion' | 'unitsHeld' | 'fencesWaiting'>;
   /** The miner's last admitted advertisement (null: not connected or not admitted). */
   advertOf: (minerId: string) => AdvertiseFrame | null;
   send: (minerId: string, f: OutgoingFrame) => void;
@@ -70,7 +70,7 @@ export function attachPlacement(p: PlacementParts): Placement {
       // A finished probe counts as a change of membership: a miner believed least while its probe
       // was pending may now have room for what could not be placed.
       quiet: () => ({ membership: p.broker.membershipVersion + (probes?.version ?? 0), work: p.broker.unitsHeld }),
-      regionsWaiting: (d, t) => p.broker.regionsWaiting(d, t),
+      fencesWaiting: (d, t) => p.broker.fencesWaiting(d, t),
     },
     p.options,
   );

@@ -10,15 +10,20 @@
  * start that outlives the cold-start budget, is given up and placed elsewhere. DServices a miner
  * was started with by hand (`--dservice`) count as ready instances the controller never stops.
  *
- * Regions: when the work asking for a (DService, tier) in the last `REGION_MEMORY_MS` all came from
- * accounts limited to data regions (requests that woke placement, and the work the broker holds,
- * queued or running), its demand asks for miners in the union of those regions, so instances start
- * where that work may run; any work of an account without regions makes it anywhere again.
+ * Regions: work of accounts limited to data regions may run only on miners there. Each (DService,
+ * tier) is measured and demanded in parts: one for anywhere, and one per fence (a set of regions)
+ * whose work the broker holds, that woke placement, or was seen in the last `REGION_MEMORY_MS` (or
+ * later, while an instance in its regions is left).
+ * autoscale splits the instances among the parts (its rule: each part on its own queue, at most
+ * maxInstances together, fences first when they must share), and `place` starts a fenced part's
+ * instances in its regions. An instance counts for the first fence whose regions take its miner,
+ * else for anywhere (`fenceFor`, as `place` counts). At most `MAX_FENCED_PARTS` fences per (DService,
+ * tier): the rest, the least loaded, are demanded as one fence, the union of their regions.
  */
 import { randomBytes } from 'node:crypto';
 import { frame, TIERS, type AdvertiseFrame, type DServiceDescriptor, type OutgoingFrame, type PlacedFrame, type Tier } from '@cgn/protocol';
 import {
-  autoscale, diagnose as diagnoseMiners, place, regionAllowed, scaleKey,
+  autoscale, diagnose as diagnoseMiners, fenceFor, fenceKey, partKey, place, regionAllowed, scaleKey,
   type AutoscaleMemory, type Clock, type DServiceDemand, type DServiceMetrics, type InstanceView, type MinerView, type ReputationInputs, type Requirements, type Resources, type Unplaced,
 } from '@cgn/scheduler';
 import { ColdStarts } from './cold-starts.js';
@@ -82,20 +87,39 @@ export interface PlacementDeps {
    */
   quiet?: () => { membership: number; work: number };
   /**
-   * Where the work the broker holds for (dservice, tier), queued or running, may run: `anywhere`
-   * when some of it has no data regions, else the union of its regions (empty: none held).
+   * The work the broker holds for (dservice, tier), queued or running, per fence (regions null:
+   * anywhere); null when none of it is fenced (then `queueOf` and `inFlightOf` are the anywhere part).
    */
-  regionsWaiting?: (dservice: string, tier: Tier) => DemandRegions;
+  fencesWaiting?: (dservice: string, tier: Tier) => readonly HeldFence[] | null;
 }
 
-/** Where held work may run (see `PlacementDeps.regionsWaiting`). */
-export interface DemandRegions {
-  anywhere: boolean;
-  regions: readonly string[];
+/** Work held under one fence (see `PlacementDeps.fencesWaiting`). */
+export interface HeldFence {
+  regions: readonly string[] | null;
+  queued: number;
+  running: number;
+  oldestMs: number;
 }
 
-/** How long a region fence of work seen for a (DService, tier) shapes its demand. */
+/** How long a fence of work seen for a (DService, tier) keeps its own part (and its instances) after the work went. */
 const REGION_MEMORY_MS = 60_000;
+
+/** Fenced parts per (DService, tier) at most; the least loaded of the rest are demanded as one, the union of their regions. */
+const MAX_FENCED_PARTS = 16;
+
+/** One part of a (DService, tier)'s demand: its fence and its work. */
+interface Part {
+  /** Sorted; undefined: anywhere. */
+  regions: string[] | undefined;
+  fence: string;
+  queued: number;
+  running: number;
+  oldestMs: number;
+  /** A request for it woke placement in the last `KICK_HOLD_MS` (it may not be in the queue yet). */
+  kicked: boolean;
+}
+
+const newPart = (regions: string[] | undefined): Part => ({ regions, fence: fenceKey(regions), queued: 0, running: 0, oldestMs: 0, kicked: false });
 
 /** However quiet the node, a full round at least this often (approvals, prices, reputation). */
 const FULL_ROUND_EVERY_MS = 15_000;
@@ -134,10 +158,12 @@ const backoffMs = (failures: number) => Math.min(30_000, 1000 * 2 ** Math.max(0,
 export class PlacementController {
   private readonly tracked = new Map<string, Tracked>();
   private memory: AutoscaleMemory = new Map();
+  /** Per part (`partKey`): when work for it was last seen. */
   private readonly lastRequest = new Map<string, number>();
-  private readonly kicks = new Map<string, number>();
-  /** Per (DService, tier): when work without regions, and work fenced to each region, was last seen. */
-  private readonly fencesSeen = new Map<string, { anywhereAt: number; regions: Map<string, number> }>();
+  /** Per (DService, tier), per fence key: requests that woke placement, and when. */
+  private readonly kicks = new Map<string, Map<string, { regions: string[] | undefined; at: number }>>();
+  /** Per (DService, tier), per fence key: when fenced work was last seen (held, or waking placement). */
+  private readonly fencesSeen = new Map<string, Map<string, { regions: string[]; at: number }>>();
   private readonly unplacedAt = new Map<string, number>();
   private readonly failures = new Map<string, { at: number; count: number }>();
   private readonly logged = new Map<string, string>();
@@ -155,8 +181,8 @@ export class PlacementController {
   private lastMembership = -1;
   /** Instances of DServices miners were started with (hand-started), from the last full round. */
   private statics: InstanceView[] = [];
-  /** Of those, how many per (DService, tier) key. */
-  private staticCounts = new Map<string, number>();
+  /** Of those, the region of each one's miner, per (DService, tier) key. */
+  private staticRegions = new Map<string, (string | undefined)[]>();
   /**
    * The last full round (miners read, `place` run): when, for which membership and demands, and
    * whether its plan had nothing to do (no start, no stop of an instance of its own).
@@ -193,36 +219,98 @@ export class PlacementController {
     if (!this.options.enabled || this.descriptorOf(dservice) === undefined || this.deps.packages.packageOf(dservice) === null) return { state: 'none' };
     const key = scaleKey(dservice, tier);
     const now = this.deps.clock.now();
-    this.sawFence(key, regions === null ? null : regions, now);
-    const recent = this.kicks.get(key);
-    this.kicks.set(key, now);
-    this.lastRequest.set(key, now);
+    const sorted = regions === null ? undefined : [...regions].sort();
+    const fence = fenceKey(sorted);
+    if (sorted !== undefined) this.sawFence(key, fence, sorted, now);
+    let kicks = this.kicks.get(key);
+    if (kicks === undefined) this.kicks.set(key, (kicks = new Map()));
+    const recent = kicks.get(fence);
+    // Bounded: fences are accounts' region lists; entries older than KICK_HOLD_MS go at the next round.
+    if (recent !== undefined || kicks.size < 1024) kicks.set(fence, { regions: sorted, at: now });
+    this.lastRequest.set(partKey(dservice, tier, sorted), now);
     // One tick per burst: later requests of the same cold start only read the state.
     if (recent === undefined || now - this.lastTickAt >= this.options.tickMs) this.tick();
     return this.view(dservice, tier, regions);
   }
 
-  /** Notes the fence of work seen for a (DService, tier) key (null: anywhere). */
-  private sawFence(key: string, regions: readonly string[] | null, now: number): void {
+  /** Notes fenced work seen for a (DService, tier) key. */
+  private sawFence(key: string, fence: string, regions: string[], now: number): void {
     let seen = this.fencesSeen.get(key);
-    if (seen === undefined) this.fencesSeen.set(key, (seen = { anywhereAt: -Infinity, regions: new Map() }));
-    if (regions === null) seen.anywhereAt = now;
-    else for (const r of regions) seen.regions.set(r, now);
+    if (seen === undefined) this.fencesSeen.set(key, (seen = new Map()));
+    if (seen.has(fence) || seen.size < 1024) seen.set(fence, { regions, at: now });
   }
 
-  /** The regions a (DService, tier)'s demand asks for: undefined (anywhere) unless all recent work was fenced. */
-  private demandRegions(key: string, dservice: string, tier: Tier, now: number): string[] | undefined {
-    const waiting = this.deps.regionsWaiting?.(dservice, tier);
-    if (waiting !== undefined && (waiting.anywhere || waiting.regions.length > 0)) this.sawFence(key, waiting.anywhere ? null : waiting.regions, now);
-    const seen = this.fencesSeen.get(key);
-    if (seen === undefined) return undefined;
-    for (const [r, at] of seen.regions) if (now - at > REGION_MEMORY_MS) seen.regions.delete(r);
-    if (seen.regions.size === 0 && now - seen.anywhereAt > REGION_MEMORY_MS) {
-      this.fencesSeen.delete(key);
-      return undefined;
+  /**
+   * The parts of a (DService, tier)'s demand: anywhere (always), and each fence with work held,
+   * waking placement, or seen within `REGION_MEMORY_MS`; at most `MAX_FENCED_PARTS` fences plus
+   * one union of the rest. Forgets kicks and fences past their time.
+   */
+  private partsOf(dservice: string, tier: Tier, now: number, instances: readonly { region: string | undefined }[]): Part[] {
+    const key = scaleKey(dservice, tier);
+    const anywhere = newPart(undefined);
+    const parts = new Map<string, Part>([['', anywhere]]);
+    const held = this.deps.fencesWaiting?.(dservice, tier) ?? null;
+    if (held === null) {
+      const q = this.deps.queueOf(dservice, tier);
+      anywhere.queued = q.depth;
+      anywhere.oldestMs = q.oldestMs;
+      anywhere.running = this.deps.inFlightOf(dservice, tier);
+    } else {
+      for (const f of held) {
+        let p = anywhere;
+        if (f.regions !== null) {
+          const regions = [...f.regions].sort();
+          const fence = fenceKey(regions);
+          this.sawFence(key, fence, regions, now);
+          p = parts.get(fence) ?? newPart(regions);
+          parts.set(fence, p);
+        }
+        p.queued += f.queued;
+        p.running += f.running;
+        p.oldestMs = Math.max(p.oldestMs, f.oldestMs);
+      }
     }
-    if (now - seen.anywhereAt <= REGION_MEMORY_MS || seen.regions.size === 0) return undefined;
-    return [...seen.regions.keys()].sort();
+    const kicks = this.kicks.get(key);
+    if (kicks !== undefined) {
+      for (const [fence, k] of kicks) {
+        if (now - k.at > KICK_HOLD_MS) {
+          kicks.delete(fence);
+          continue;
+        }
+        let p = parts.get(fence);
+        if (p === undefined) parts.set(fence, (p = newPart(k.regions)));
+        p.kicked = true;
+      }
+      if (kicks.size === 0) this.kicks.delete(key);
+    }
+    const seen = this.fencesSeen.get(key);
+    if (seen !== undefined) {
+      for (const [fence, f] of seen) {
+        // Past its memory a fence keeps its part while an instance in it is left: its own idle rule
+        // stops them (not the anywhere part's, whose last request may be much older).
+        if (now - f.at > REGION_MEMORY_MS && !instances.some((i) => regionAllowed(i.region, f.regions))) seen.delete(fence);
+        else if (!parts.has(fence)) parts.set(fence, newPart(f.regions));
+      }
+      if (seen.size === 0) this.fencesSeen.delete(key);
+    }
+    if (parts.size - 1 <= MAX_FENCED_PARTS) return [...parts.values()];
+    // Too many fences: the most loaded keep their own part, the rest are demanded as one (instances
+    // in one of their regions: never outside a fence that asked, though maybe not in each).
+    const fenced = [...parts.values()].filter((p) => p.regions !== undefined);
+    fenced.sort((a, b) => b.queued + b.running - (a.queued + a.running) || b.oldestMs - a.oldestMs || (a.fence < b.fence ? -1 : a.fence > b.fence ? 1 : 0));
+    const out = new Map<string, Part>([['', anywhere]]);
+    for (const p of fenced.slice(0, MAX_FENCED_PARTS)) out.set(p.fence, p);
+    const rest = fenced.slice(MAX_FENCED_PARTS);
+    const union = newPart([...new Set(rest.flatMap((p) => p.regions!))].sort());
+    const into = out.get(union.fence) ?? union;
+    out.set(into.fence, into);
+    for (const p of rest) {
+      into.queued += p.queued;
+      into.running += p.running;
+      into.oldestMs = Math.max(into.oldestMs, p.oldestMs);
+      into.kicked ||= p.kicked;
+    }
+    return [...out.values()];
   }
 
   /**
@@ -253,7 +341,7 @@ export class PlacementController {
       if (this.eligibleCache.size < 1024) this.eligibleCache.set(cacheKey, diag);
     }
     if (diag.eligible === 0) return { state: 'blocked', reason: 'no_eligible_miner', blocking: diag.blocking, message: diag.message ?? `no miner can run ${dservice}` };
-    const u = this.unplaced.get(key);
+    const u = this.unplaced.get(partKey(dservice, tier, regions === null ? undefined : [...regions].sort()));
     if (u !== undefined && u.reason === 'no_free_capacity') return { state: 'blocked', reason: 'no_free_capacity', blocking: null, message: u.message };
     return { state: 'placeable', eligible: diag.eligible, estimateMs: Math.round(estimate), basis };
   }
@@ -343,27 +431,33 @@ export class PlacementController {
       this.probeNewcomers(list);
       this.refreshInstances(new Map(list.map((m) => [m.id, m])), now);
       this.statics = this.staticInstances(list, now);
-      this.staticCounts = new Map();
-      for (const i of this.statics) this.staticCounts.set(scaleKey(i.dservice, i.tier), (this.staticCounts.get(scaleKey(i.dservice, i.tier)) ?? 0) + 1);
+      this.staticRegions = new Map();
+      const regionOf = new Map(list.map((m) => [m.id, m.advert.region]));
+      for (const i of this.statics) {
+        const key = scaleKey(i.dservice, i.tier);
+        let regions = this.staticRegions.get(key);
+        if (regions === undefined) this.staticRegions.set(key, (regions = []));
+        regions.push(regionOf.get(i.minerId));
+      }
       return list;
     };
     if (mustRead) miners = readMiners();
-    // Ready and starting instances per (DService, tier): the controller's own, then the hand-started ones.
-    const counts = new Map<string, { ready: number; starting: number }>();
+    // Instances per (DService, tier), each with its miner's region: the controller's own, then the hand-started ones.
+    const instancesOf = new Map<string, { region: string | undefined; ready: boolean }[]>();
     const tiersOf = new Map<string, Set<Tier>>();
-    const count = (dservice: string, tier: Tier, ready: number, starting: number): void => {
+    const count = (dservice: string, tier: Tier, region: string | undefined, ready: boolean): void => {
       const key = scaleKey(dservice, tier);
-      const c = counts.get(key);
-      if (c === undefined) counts.set(key, { ready, starting });
-      else (c.ready += ready), (c.starting += starting);
+      let list = instancesOf.get(key);
+      if (list === undefined) instancesOf.set(key, (list = []));
+      list.push({ region, ready });
       let tiers = tiersOf.get(dservice);
       if (tiers === undefined) tiersOf.set(dservice, (tiers = new Set()));
       tiers.add(tier);
     };
-    for (const t of this.tracked.values()) count(t.view.dservice, t.view.tier, t.view.state === 'ready' ? 1 : 0, t.view.state === 'ready' ? 0 : 1);
-    for (const [key, n] of this.staticCounts) {
+    for (const t of this.tracked.values()) count(t.view.dservice, t.view.tier, t.region, t.view.state === 'ready');
+    for (const [key, regions] of this.staticRegions) {
       const [dservice, tier] = key.split('\u0000') as [string, Tier];
-      count(dservice, tier, n, 0);
+      for (const r of regions) count(dservice, tier, r, true);
     }
 
     const metrics: DServiceMetrics[] = [];
@@ -374,45 +468,56 @@ export class PlacementController {
       const tiers = new Set<Tier>([this.deps.defaultTier, ...(tiersOf.get(d.name) ?? [])]);
       for (const tier of TIERS) {
         const key = scaleKey(d.name, tier);
-        const kick = this.kicks.get(key);
-        if (kick !== undefined && now - kick > KICK_HOLD_MS) this.kicks.delete(key);
-        if (this.kicks.has(key) || this.deps.queueOf(d.name, tier).depth > 0) tiers.add(tier);
+        if (this.kicks.has(key) || this.fencesSeen.has(key) || this.deps.queueOf(d.name, tier).depth > 0) tiers.add(tier);
       }
       for (const tier of tiers) {
-        const key = scaleKey(d.name, tier);
-        const q = this.deps.queueOf(d.name, tier);
-        const inFlight = this.deps.inFlightOf(d.name, tier);
-        const kicked = this.kicks.has(key);
-        if (q.depth + inFlight > 0 || kicked) this.lastRequest.set(key, now);
-        const ready = counts.get(key)?.ready ?? 0;
-        const starting = counts.get(key)?.starting ?? 0;
+        const instances = instancesOf.get(scaleKey(d.name, tier)) ?? [];
+        const parts = this.partsOf(d.name, tier, now, instances);
+        const fences = parts.filter((p) => p.regions !== undefined).map((p) => ({ key: p.fence, regions: p.regions! }));
+        const counts = new Map<string, { ready: number; starting: number }>();
+        for (const i of instances) {
+          const fence = fences.length === 0 ? '' : fenceFor(i.region, fences);
+          const c = counts.get(fence) ?? { ready: 0, starting: 0 };
+          counts.set(fence, c);
+          if (i.ready) c.ready++;
+          else c.starting++;
+        }
         const min = tier === this.deps.defaultTier ? (d.instances?.min ?? 0) : 0;
         const max = Math.max(min, d.instances?.max ?? this.options.defaultMaxInstances);
-        const last = this.lastRequest.get(key);
-        metrics.push({
-          dservice: d.name, tier, minInstances: min, maxInstances: max, ready, starting, concurrency: d.concurrency,
-          queueDepth: Math.max(q.depth, kicked ? 1 : 0), queueWaitMs: q.oldestMs, inFlight, ...(last !== undefined ? { lastRequestAt: last } : {}),
-        });
-        demands.push({
-          name: d.name, version: d.version, digest: pkg.digest, account: d.developer, requirements: this.requirementsOf(d, tier, this.demandRegions(key, d.name, tier, now)),
-          minInstances: min, maxInstances: max, queueDepth: q.depth, queueWaitMs: q.oldestMs,
-        });
+        for (const part of parts) {
+          const key = partKey(d.name, tier, part.regions);
+          if (part.queued + part.running > 0 || part.kicked) this.lastRequest.set(key, now);
+          const last = this.lastRequest.get(key);
+          const regions = part.regions === undefined ? {} : { regions: part.regions };
+          metrics.push({
+            dservice: d.name, tier, minInstances: part.regions === undefined ? min : 0, maxInstances: max, ready: counts.get(part.fence)?.ready ?? 0, starting: counts.get(part.fence)?.starting ?? 0,
+            concurrency: d.concurrency, queueDepth: Math.max(part.queued, part.kicked ? 1 : 0), queueWaitMs: part.oldestMs, inFlight: part.running, ...(last !== undefined ? { lastRequestAt: last } : {}), ...regions,
+          });
+          demands.push({
+            name: d.name, version: d.version, digest: pkg.digest, account: d.developer, requirements: this.requirementsOf(d, tier, part.regions),
+            minInstances: part.regions === undefined ? min : 0, maxInstances: max, queueDepth: part.queued, queueWaitMs: part.oldestMs,
+          });
+        }
       }
     }
     const scaled = autoscale(this.memory, metrics, this.deps.clock, this.options.autoscale);
     this.memory = scaled.memory;
-    const decided = new Set(scaled.decisions.map((x) => scaleKey(x.dservice, x.tier)));
+    const decided = new Set(scaled.decisions.map((x) => partKey(x.dservice, x.tier, x.regions)));
     for (const key of this.logged.keys()) if (!decided.has(key)) this.logged.delete(key);
     for (const s of scaled.decisions) {
       // The same decision every tick while it cannot be carried out is said once.
-      const key = scaleKey(s.dservice, s.tier);
+      const key = partKey(s.dservice, s.tier, s.regions);
       const said = `${s.from}>${s.to}:${s.reason}`;
       if (this.logged.get(key) === said) continue;
       this.logged.set(key, said);
-      this.deps.log('info', 'autoscale', { dservice: s.dservice, tier: s.tier, from: s.from, to: s.to, reason: s.reason });
+      this.deps.log('info', 'autoscale', { dservice: s.dservice, tier: s.tier, ...(s.regions !== undefined ? { regions: s.regions } : {}), from: s.from, to: s.to, reason: s.reason });
     }
-    const desired = new Map(scaled.desired.map((x) => [scaleKey(x.dservice, x.tier), x.instances]));
-    for (const d of demands) d.desiredInstances = desired.get(scaleKey(d.name, d.requirements.tier)) ?? 0;
+    const desired = new Map(scaled.desired.map((x) => [partKey(x.dservice, x.tier, x.regions), x.instances]));
+    for (const d of demands) {
+      d.desiredInstances = desired.get(partKey(d.name, d.requirements.tier, d.requirements.regions)) ?? 0;
+      // The parts share maxInstances (autoscale's split): minInstances holds only within the part's share.
+      d.minInstances = Math.min(d.minInstances, d.desiredInstances);
+    }
     const said = demands.map((d) => `${d.name}\u0000${d.requirements.tier}\u0000${d.requirements.regions?.join(',') ?? '*'}\u0000${d.version}\u0000${d.digest}\u0000${d.account}\u0000${d.minInstances}\u0000${d.maxInstances}\u0000${d.desiredInstances}`).join('\n');
     if (!mustRead && said === this.lastFull.demands) {
       this.counters.settled++;
@@ -427,7 +532,7 @@ export class PlacementController {
     // say the same, so it waits for a change (or the next full round) instead of trying every second.
     const acts = plan.decisions.some((x) => x.kind !== 'stop' || this.tracked.has(x.instanceId));
     this.lastFull = { at: now, membership: membership ?? -1, demands: said, settled: !acts };
-    this.unplaced = new Map(plan.unplaced.map((u) => [scaleKey(u.dservice, u.tier), u]));
+    this.unplaced = new Map(plan.unplaced.map((u) => [partKey(u.dservice, u.tier, u.regions), u]));
     let regionOf: Map<string, string | undefined> | null = null;
     for (const x of plan.decisions) {
       if (x.kind === 'stop') {
@@ -505,6 +610,13 @@ export class PlacementController {
     }
     for (const map of [this.lastRequest, this.kicks, this.logged, this.fencesSeen]) {
       for (const key of map.keys()) if (!names.has(key.slice(0, key.indexOf('\u0000')))) map.delete(key);
+    }
+    // A fenced part's last request goes with its fence (many accounts' fences come and go).
+    const now = this.deps.clock.now();
+    for (const [key, at] of this.lastRequest) {
+      const second = key.indexOf('\u0000', key.indexOf('\u0000') + 1);
+      if (second < 0 || now - at <= REGION_MEMORY_MS) continue;
+      if (this.fencesSeen.get(key.slice(0, second))?.has(key.slice(second + 1)) !== true) this.lastRequest.delete(key);
     }
   }
 
@@ -614,7 +726,7 @@ export class PlacementController {
       counters: { ...this.counters },
       coldStartsMs: this.coldStarts.list(),
       instances: this.instances().map((i) => ({ id: i.id, dservice: i.dservice, tier: i.tier, miner: i.minerId.slice(0, 16), state: i.failed !== undefined ? 'failed' : i.state, since: i.since })),
-      unplaced: [...this.unplaced.values()].map((u) => ({ dservice: u.dservice, tier: u.tier, missing: u.missing, reason: u.reason, message: u.message })),
+      unplaced: [...this.unplaced.values()].map((u) => ({ dservice: u.dservice, tier: u.tier, ...(u.regions !== undefined ? { regions: u.regions } : {}), missing: u.missing, reason: u.reason, message: u.message })),
     };
   }
 }

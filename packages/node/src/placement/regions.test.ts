@@ -1,26 +1,27 @@
 /**
  * Placement for work of accounts limited to data regions: instances start in those regions, an
- * instance starting elsewhere is no answer for them, and work without regions makes the demand
- * "anywhere" again.
+ * instance starting elsewhere is no answer for them, and fenced and unfenced work of one DService
+ * are demanded in parts, each fence getting its instances in its regions.
  */
 import { describe, expect, it } from 'vitest';
 import { parseDescriptor, type Frame, type OutgoingFrame } from '@cgn/protocol';
-import { PlacementController, type ConnectedMiner, type DemandRegions } from './controller.js';
+import { PlacementController, type ConnectedMiner, type HeldFence } from './controller.js';
 import { resolvePlacementOptions } from './options.js';
 
 const DIGEST = 'a'.repeat(64);
-const echo = parseDescriptor({ name: 'echo', version: '0.1.0', entry: 'server.js', developer: 'dev-1', resources: { cpus: 1, memoryMb: 64 }, concurrency: 4 });
+const echoOf = (max?: number) => parseDescriptor({ name: 'echo', version: '0.1.0', entry: 'server.js', developer: 'dev-1', resources: { cpus: 1, memoryMb: 64 }, concurrency: 4, ...(max !== undefined ? { instances: { max } } : {}) });
 
 const minerIn = (id: string, region?: string): ConnectedMiner => ({
   id, tier: 'open', dservices: [], draining: false,
   advert: { tier: 'open', slots: 4, dservices: [], resources: { cpus: 4, memoryMb: 4096 }, ...(region !== undefined ? { region } : {}) },
 });
 
-function setup() {
+function setup(max?: number, idleToZeroMs = 30_000) {
+  const echo = echoOf(max);
   let now = 1_000_000;
   const miners: ConnectedMiner[] = [];
   const sent: { to: string; f: OutgoingFrame }[] = [];
-  let waiting: DemandRegions = { anywhere: false, regions: [] };
+  let waiting: HeldFence[] | null = null;
   let depth = 0;
   const c = new PlacementController(
     {
@@ -28,21 +29,22 @@ function setup() {
       miners: () => miners,
       dservices: () => [echo],
       packages: { packageOf: () => ({ digest: DIGEST, sizeBytes: 1000, packagePath: `/v1/packages/${DIGEST}` }) },
-      queueOf: () => ({ depth, oldestMs: 0 }),
+      queueOf: (_d, t) => ({ depth: t === 'open' ? depth : 0, oldestMs: 0 }),
       inFlightOf: () => 0,
       send: (to, f) => sent.push({ to, f }),
-      log: () => {},
+      log: (_l, msg, f) => { if (process.env.DBG) console.log(now, msg, JSON.stringify(f)); },
       defaultTier: 'open',
       timers: { setInterval: () => 0, clearInterval: () => {} },
-      regionsWaiting: () => waiting,
+      fencesWaiting: (_d, t) => (t === 'open' ? waiting : null),
     },
-    resolvePlacementOptions({ autoscale: { idleToZeroMs: 30_000 }, coldStartTimeoutMs: 20_000, probe: false }),
+    resolvePlacementOptions({ autoscale: { idleToZeroMs }, coldStartTimeoutMs: 20_000, probe: false }),
   );
   const places = () => sent.filter((s) => s.f.t === 'place').map((s) => ({ to: s.to, f: s.f as Extract<Frame, { t: 'place' }> }));
+  const unplaces = () => sent.filter((s) => s.f.t === 'unplace');
   return {
-    c, miners, places,
+    c, miners, places, unplaces,
     advance: (ms: number) => (now += ms),
-    setWaiting: (w: DemandRegions, d: number) => ((waiting = w), (depth = d)),
+    setWaiting: (w: HeldFence[] | null, d: number) => ((waiting = w), (depth = d)),
   };
 }
 
@@ -67,17 +69,51 @@ describe('placement in the account\'s regions', () => {
     expect((fenced as { message: string }).message).toMatch(/in the account's regions \(ap\)/);
   });
 
-  it('the queue\'s waiting accounts shape the demand: all fenced to eu places in eu; work anywhere again places anywhere', () => {
+  it('fenced and unfenced work waiting together: an instance in the fence\'s regions, and one anywhere', () => {
     const s = setup();
+    s.miners.push(minerIn('a-us', 'us'), minerIn('z-eu', 'eu-west'));
+    s.setWaiting([{ regions: ['eu'], queued: 3, running: 0, oldestMs: 10 }, { regions: null, queued: 3, running: 0, oldestMs: 10 }], 6);
+    s.c.tick();
+    const places = s.places();
+    expect(places).toHaveLength(2);
+    const fenced = s.c.instances().filter((i) => i.minerId === 'z-eu');
+    expect(fenced).toHaveLength(1);
+    expect(places.map((p) => p.to).sort()).toEqual(['a-us', 'z-eu']);
+    // Both instances count: the same waiting work asks for nothing more.
+    s.c.tick();
+    expect(s.places()).toHaveLength(2);
+  });
+
+  it('with room for one instance only, the fence gets it (work without regions may run on it too)', () => {
+    const s = setup(1);
+    // The outside miner sorts first: placed anywhere, the instance would land there.
     s.miners.push(minerIn('a-us', 'us'), minerIn('z-eu', 'eu'));
-    s.setWaiting({ anywhere: false, regions: ['eu'] }, 3);
+    s.setWaiting([{ regions: null, queued: 3, running: 0, oldestMs: 5000 }, { regions: ['eu'], queued: 1, running: 0, oldestMs: 10 }], 4);
     s.c.tick();
     expect(s.places().map((p) => p.to)).toEqual(['z-eu']);
-    // Past the region memory, with work of an account without regions waiting: anywhere.
-    s.advance(61_000);
-    s.setWaiting({ anywhere: true, regions: [] }, 30);
+  });
+
+  it('a fence whose work went keeps its instance past the region memory, until its own idle rule stops it', () => {
+    const s = setup(undefined, 120_000);
+    s.miners.push(minerIn('z-eu', 'eu'));
+    s.setWaiting([{ regions: ['eu'], queued: 1, running: 0, oldestMs: 0 }], 1);
     s.c.tick();
-    expect(s.places().slice(1).every((p) => p.to === 'a-us' || p.to === 'z-eu')).toBe(true);
-    expect(s.places().some((p) => p.to === 'a-us')).toBe(true);
+    expect(s.places().map((p) => p.to)).toEqual(['z-eu']);
+    s.miners[0]!.dservices = ['echo']; // ready
+    s.setWaiting(null, 0);
+    for (let t = 0; t < 11; t++) {
+      s.advance(10_000);
+      s.c.tick();
+    }
+    expect(s.c.instances()).toMatchObject([{ minerId: 'z-eu', state: 'ready' }]); // 110 s: past the 60 s region memory
+    expect(s.unplaces()).toEqual([]);
+    s.advance(10_000); // 120 s idle
+    s.c.tick();
+    expect(s.unplaces()).toHaveLength(1);
+    expect(s.c.instances()).toEqual([]);
+    // The fence and its last request are forgotten in the rounds after.
+    s.c.tick();
+    s.c.tick();
+    expect(s.c.keptSizes().lastRequest).toBe(0);
   });
 });
