@@ -32,7 +32,7 @@ function setup(max?: number, idleToZeroMs = 30_000) {
       queueOf: (_d, t) => ({ depth: t === 'open' ? depth : 0, oldestMs: 0 }),
       inFlightOf: () => 0,
       send: (to, f) => sent.push({ to, f }),
-      log: (_l, msg, f) => { if (process.env.DBG) console.log(now, msg, JSON.stringify(f)); },
+      log: () => {},
       defaultTier: 'open',
       timers: { setInterval: () => 0, clearInterval: () => {} },
       fencesWaiting: (_d, t) => (t === 'open' ? waiting : null),
