@@ -55,7 +55,7 @@ describe('DServiceInstance', () => {
     const seen = states(inst);
     await inst.start();
     expect(inst.ready).toBe(true);
-    const o = await runWork(inst.pool, { method: 'POST', path: '/', headers: [], body: Buffer.from('there') }, inst.limits);
+    const o = await runWork(inst.http, { method: 'POST', path: '/', headers: [], body: Buffer.from('there') }, inst.limits);
     expect(Buffer.from(o.body).toString()).toBe('hi there');
     await inst.stop();
     expect(seen).toEqual(['starting', 'ready', 'stopping', 'stopped']);
@@ -96,7 +96,7 @@ describe('DServiceInstance', () => {
     await inst.start();
     const pid = inst.status().dservicePid;
     const restarting = waitEvent(inst, 'state', (s) => s === 'restarting');
-    await runWork(inst.pool, { method: 'POST', path: '/sick', headers: [], body: new Uint8Array(0) }, inst.limits);
+    await runWork(inst.http, { method: 'POST', path: '/sick', headers: [], body: new Uint8Array(0) }, inst.limits);
     await restarting;
     await waitEvent(inst, 'state', (s) => s === 'ready');
     expect(inst.status().restarts).toBe(1);

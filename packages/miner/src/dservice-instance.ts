@@ -15,10 +15,10 @@ import { EventEmitter } from 'node:events';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { createInterface } from 'node:readline';
-import { Client, Pool } from 'undici';
 import type { DServicePackage } from './dservice-package.js';
 import { errorText, type Log } from './log.js';
 import { runWork, type ProxyLimits, type ProxyRequest, type WorkOutcome } from './proxy.js';
+import { DServiceHttp, checkHealth } from './dservice-http.js';
 import { DServiceLink } from './link-client.js';
 import type { Cancellation } from './cancellation.js';
 import { linkSocketPathFor } from './options.js';
@@ -101,13 +101,13 @@ export class DServiceInstance extends EventEmitter<InstanceEvents> {
   readonly name: string;
   readonly socketPath: string;
   /** Keep-alive connections for work (as many as the DService's concurrency). */
-  readonly pool: Pool;
-  /** The DService link (framed, batched) when the DService serves one; HTTP over `pool` otherwise. */
+  readonly http: DServiceHttp;
+  /** The DService link (framed, batched) when the DService serves one; HTTP over `http` otherwise. */
   private link: DServiceLink | null = null;
   /** What the proxy accepts from this DService. */
   readonly limits: ProxyLimits;
   /** One connection for readiness and health checks, so they never queue behind work. */
-  private readonly probe: Client;
+  private readonly probe: DServiceHttp;
   private stateValue: InstanceState = 'idle';
   private proc: Proc | null = null;
   private restarts = 0;
@@ -130,28 +130,9 @@ export class DServiceInstance extends EventEmitter<InstanceEvents> {
     this.log = opts.log;
     this.limits = { maxBodyBytes: opts.pkg.descriptor.maxBodyBytes };
     this.resourceLimits = limitsOf(opts.pkg.descriptor);
-    const origin = 'http://localhost';
-    this.pool = new Pool(origin, {
-      socketPath: this.socketPath,
-      connections: opts.pkg.descriptor.concurrency,
-      pipelining: 1,
-      keepAliveTimeout: 30_000,
-      keepAliveMaxTimeout: 60_000,
-      headersTimeout: 0,
-      bodyTimeout: 0,
-      connect: { timeout: 5000 },
-    });
-    this.probe = new Client(origin, {
-      socketPath: this.socketPath,
-      pipelining: 1,
-      keepAliveTimeout: 30_000,
-      headersTimeout: opts.healthTimeoutMs,
-      bodyTimeout: opts.healthTimeoutMs,
-      connect: { timeout: opts.healthTimeoutMs },
-    });
-    // Connection errors surface on the requests; keep them off the emitters' error paths.
-    this.pool.on('connectionError', () => {});
-    this.probe.on('connectionError', () => {});
+    // Work has no timeout of its own here: its deadline cancels it (see `Cancellation`).
+    this.http = new DServiceHttp(this.socketPath, { maxSockets: opts.pkg.descriptor.concurrency, idleMs: 30_000 });
+    this.probe = new DServiceHttp(this.socketPath, { maxSockets: 1, idleMs: 30_000 });
   }
 
   get state(): InstanceState {
@@ -193,7 +174,7 @@ export class DServiceInstance extends EventEmitter<InstanceEvents> {
 
   /** Runs one work unit on this instance: over the link when it has one, else over HTTP. */
   run(work: ProxyRequest, cancel?: Cancellation): Promise<WorkOutcome> {
-    return this.link !== null ? this.link.run(work, this.limits, cancel) : runWork(this.pool, work, this.limits, cancel);
+    return this.link !== null ? this.link.run(work, this.limits, cancel) : runWork(this.http, work, this.limits, cancel);
   }
 
   /** Which transport work takes to this instance. */
@@ -391,14 +372,8 @@ export class DServiceInstance extends EventEmitter<InstanceEvents> {
     this.becameReady();
   }
 
-  private async healthy(): Promise<boolean> {
-    try {
-      const res = await this.probe.request({ path: '/healthz', method: 'GET' });
-      await res.body.dump();
-      return res.statusCode === 200;
-    } catch {
-      return false;
-    }
+  private healthy(): Promise<boolean> {
+    return checkHealth(this.probe, this.opts.healthTimeoutMs);
   }
 
   private scheduleHealth(): void {
@@ -454,7 +429,8 @@ export class DServiceInstance extends EventEmitter<InstanceEvents> {
     this.restartTimer = null;
     // Our connections go first: a DService closing gracefully waits for open connections, and
     // the work on them is finished (the miner drained) or abandoned by now.
-    await Promise.all([this.pool.destroy().catch(() => {}), this.probe.destroy().catch(() => {})]);
+    this.http.close();
+    this.probe.close();
     const proc = this.proc;
     if (proc !== null && proc.exit === null) {
       signalProc(proc, 'SIGTERM', this.opts.sandbox);

@@ -10,7 +10,7 @@ const HOP_BY_HOP = new Set([
   'proxy-authenticate', 'proxy-authorization', 'content-length',
 ]);
 
-/** Request headers the miner (undici) sets itself or that undici refuses. */
+/** Request headers that describe the hop (the miner sets Host and Content-Length itself). */
 const DROP_REQUEST = new Set([
   'host', 'connection', 'keep-alive', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'expect',
   'proxy-connection', 'content-length',
