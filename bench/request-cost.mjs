@@ -18,13 +18,11 @@
  */
 import { spawn, execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { ROOT, children, freePort, luaScript as luaScriptIn, startDService, startRelay, waitHttp } from './lib/ways.mjs';
 
-const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const { values: opt } = parseArgs({
   options: {
     rounds: { type: 'string', default: '3' },
@@ -50,28 +48,6 @@ const TICK_US = 1e6 / Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'u
 
 rmSync(WORK, { recursive: true, force: true });
 mkdirSync(WORK, { recursive: true });
-const children = [];
-process.on('exit', () => children.forEach((c) => c.kill('SIGTERM')));
-process.on('SIGINT', () => process.exit(130));
-
-const freePort = () => new Promise((res) => {
-  const s = createServer().listen(0, '127.0.0.1', () => {
-    const p = s.address().port;
-    s.close(() => res(p));
-  });
-});
-
-async function waitHttp(url) {
-  for (let i = 0; i < 400; i++) {
-    try {
-      await (await fetch(url)).arrayBuffer();
-      return;
-    } catch {
-      await new Promise((r) => setTimeout(r, 25));
-    }
-  }
-  throw new Error(`${url} did not answer`);
-}
 
 function cpuUs(pid) {
   try {
@@ -95,29 +71,6 @@ function descendants(pid) {
   return out;
 }
 
-function startDService(name, port, linkSocket) {
-  const c = spawn(process.execPath, [join(ROOT, 'dservices', name, 'dist/server.js')], {
-    env: { ...process.env, PORT: String(port), ...(linkSocket ? { CGN_LINK_SOCKET: linkSocket } : {}), NODE_ENV: 'production' },
-    stdio: ['ignore', 'ignore', 'inherit'],
-    cwd: join(ROOT, 'dservices', name),
-  });
-  children.push(c);
-  return c;
-}
-
-async function startRelay(linkSocket) {
-  const { SERVER_V8_FLAGS } = await import(join(ROOT, 'packages/cli/dist/server-flags.js'));
-  const [httpPort, relayPort] = [await freePort(), await freePort()];
-  const script = join(ROOT, 'bench/relay.mjs');
-  const front = spawn(process.execPath, [...SERVER_V8_FLAGS, script, 'front', String(httpPort), String(relayPort)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  children.push(front);
-  await new Promise((res) => createInterface({ input: front.stdout }).once('line', res));
-  const back = spawn(process.execPath, [...SERVER_V8_FLAGS, script, 'back', String(relayPort), linkSocket], { stdio: ['ignore', 'ignore', 'inherit'] });
-  children.push(back);
-  await waitHttp(`http://127.0.0.1:${httpPort}/healthz`);
-  return { port: httpPort, pids: { front: front.pid, back: back.pid } };
-}
-
 async function startCgn(dservice) {
   const dir = join(WORK, 'cgn');
   const c = spawn(process.execPath, [join(ROOT, 'packages/cli/dist/bin.js'), 'dev', '--quiet', '--dir', dir, '--miners', '1', '--work-port', '0', '--miner-port', '0', '--dservice', dservice, '--no-chain', '--plaintext'], {
@@ -134,15 +87,7 @@ async function startCgn(dservice) {
   });
 }
 
-function luaScript(name, bodyFile, headers) {
-  const file = join(WORK, `${name}.lua`);
-  const lines = ['wrk.method = "POST"'];
-  if (bodyFile) lines.push(`local f = assert(io.open("${bodyFile}", "rb"))`, 'wrk.body = f:read("*all")', 'f:close()');
-  else lines.push('wrk.body = "hello, cgn"');
-  for (const [k, v] of Object.entries(headers)) lines.push(`wrk.headers["${k}"] = "${v}"`);
-  writeFileSync(file, lines.join('\n') + '\n');
-  return file;
-}
+const luaScript = (name, bodyFile, headers) => luaScriptIn(WORK, name, { bodyFile, headers });
 
 function wrk(url, script, duration) {
   const out = execFileSync('wrk', ['-t', CONNECTIONS > 1 ? '2' : '1', '-c', String(CONNECTIONS), '-d', `${duration}s`, '-s', script, url], { encoding: 'utf8' });

@@ -26,12 +26,10 @@
  */
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync, readFileSync, existsSync, rmSync, rmdirSync, readdirSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { ROOT, children, freePort, luaScript as luaScriptIn, startDService as spawnDService, startRelay, waitHttp as waitHttpWith } from './lib/ways.mjs';
 
-const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const WORK = join(ROOT, 'bench/.work');
 const DURATION = Number(process.env.BENCH_DURATION ?? 8);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
@@ -52,21 +50,6 @@ if (!has('wrk')) {
 rmSync(WORK, { recursive: true, force: true });
 mkdirSync(WORK, { recursive: true });
 
-const children = [];
-// SIGTERM, not SIGKILL: `cgn dev` stops the processes it started (central, node, miners) on SIGTERM;
-// killed outright it would leave them running.
-process.on('exit', () => children.forEach((c) => c.kill('SIGTERM')));
-process.on('SIGINT', () => process.exit(130));
-
-function freePort() {
-  return new Promise((res) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const p = s.address().port;
-      s.close(() => res(p));
-    });
-  });
-}
-
 /** Fetch options that trust the local network's CA (null: plaintext). */
 let tlsDispatcher = null;
 async function trustCa(caFile) {
@@ -74,18 +57,7 @@ async function trustCa(caFile) {
   tlsDispatcher = new Agent({ connect: { ca: readFileSync(caFile) } });
 }
 
-async function waitHttp(url, headers = {}) {
-  for (let i = 0; i < 400; i++) {
-    try {
-      const r = await fetch(url, { headers, ...(url.startsWith('https:') && tlsDispatcher ? { dispatcher: tlsDispatcher } : {}) });
-      await r.arrayBuffer();
-      return;
-    } catch {
-      await new Promise((r) => setTimeout(r, 25));
-    }
-  }
-  throw new Error(`bench: ${url} did not answer`);
-}
+const waitHttp = (url, headers = {}) => waitHttpWith(url, headers, tlsDispatcher);
 
 /**
  * The CPU a DService declares (dservice.json resources.cpus) is all a miner lets it use: its sandbox
@@ -135,16 +107,9 @@ process.on('exit', () => {
   for (const d of capDirs) try { rmdirSync(d); } catch { /* still has a process: the OS keeps it */ }
 });
 
+/** A DService instance under the CPU quota it declares (see capLikeMiner). */
 function startDService(name, port, linkSocket, tls = null) {
-  const c = spawn(process.execPath, [join(ROOT, 'dservices', name, 'dist/server.js')], {
-    env: {
-      ...process.env, PORT: String(port), ...(linkSocket ? { CGN_LINK_SOCKET: linkSocket } : {}), NODE_ENV: 'production',
-      ...(tls ? { CGN_DSERVICE_TLS_CERT: tls.certFile, CGN_DSERVICE_TLS_KEY: tls.keyFile } : {}),
-    },
-    stdio: ['ignore', 'ignore', 'inherit'],
-    cwd: join(ROOT, 'dservices', name),
-  });
-  children.push(c);
+  const c = spawnDService(name, port, linkSocket, tls);
   capLikeMiner(c.pid, name);
   return c;
 }
@@ -183,36 +148,7 @@ http {
   return c;
 }
 
-/**
- * The `relay` way (bench/relay.mjs): CGN's process layout with none of CGN's work, in front of a
- * DService instance of its own (over its link socket, as a miner reaches it).
- */
-async function startRelay(linkSocket) {
-  const { SERVER_V8_FLAGS } = await import(join(ROOT, 'packages/cli/dist/server-flags.js'));
-  const [httpPort, relayPort] = [await freePort(), await freePort()];
-  const script = join(ROOT, 'bench/relay.mjs');
-  const front = spawn(process.execPath, [...SERVER_V8_FLAGS, script, 'front', String(httpPort), String(relayPort)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  children.push(front);
-  // The front takes the first connection to its relay port as the back's: no probing it.
-  await new Promise((res, rej) => {
-    createInterface({ input: front.stdout }).once('line', res);
-    front.once('exit', (code) => rej(new Error(`bench: relay front exited with ${code}`)));
-  });
-  const back = spawn(process.execPath, [...SERVER_V8_FLAGS, script, 'back', String(relayPort), linkSocket], { stdio: ['ignore', 'ignore', 'inherit'] });
-  children.push(back);
-  await waitHttp(`http://127.0.0.1:${httpPort}/healthz`);
-  return { port: httpPort, stop: () => [front, back].forEach((c) => c.kill('SIGTERM')) };
-}
-
-function luaScript(name, { bodyFile, headers }) {
-  const file = join(WORK, `${name}.lua`);
-  const lines = ['wrk.method = "POST"'];
-  if (bodyFile) lines.push(`local f = assert(io.open("${bodyFile}", "rb"))`, 'wrk.body = f:read("*all")', 'f:close()');
-  else lines.push('wrk.body = "hello, cgn"');
-  for (const [k, v] of Object.entries(headers ?? {})) lines.push(`wrk.headers["${k}"] = "${v}"`);
-  writeFileSync(file, lines.join('\n') + '\n');
-  return file;
-}
+const luaScript = (name, spec) => luaScriptIn(WORK, name, spec);
 
 function parseMs(s) {
   const m = /^([\d.]+)(us|ms|s)$/.exec(s);
