@@ -3,6 +3,7 @@
  * instance starting elsewhere is no answer for them, and fenced and unfenced work of one DService
  * are demanded in parts, each fence getting its instances in its regions.
  */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseDescriptor, type Frame, type OutgoingFrame } from '@cgn/protocol';
 import { PlacementController, type ConnectedMiner, type HeldFence } from './controller.js';
@@ -115,5 +116,33 @@ describe('placement in the account\'s regions', () => {
     s.c.tick();
     s.c.tick();
     expect(s.c.keptSizes().lastRequest).toBe(0);
+  });
+
+  it('property: after one round, every fence with work has an instance starting in its regions when a miner there can take one, and at most maxInstances start', () => {
+    const REGIONS = ['eu', 'us', 'ap', 'sa'];
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 6 }),
+        fc.subarray(REGIONS),
+        fc.uniqueArray(fc.constantFrom(...REGIONS), { maxLength: 4 }),
+        fc.boolean(),
+        fc.boolean(),
+        (max, hosted, fences, anywhere, outside) => {
+          fc.pre(fences.length + (anywhere ? 1 : 0) <= max);
+          const s = setup(max);
+          for (const r of hosted) s.miners.push(minerIn(`m-${r}`, `${r}-1`));
+          if (outside) s.miners.push(minerIn('a-none')); // no region: sorts first, takes no fenced instance
+          const held: HeldFence[] = fences.map((r) => ({ regions: [r], queued: 2, running: 0, oldestMs: 5 }));
+          if (anywhere) held.push({ regions: null, queued: 2, running: 0, oldestMs: 5 });
+          s.setWaiting(held, held.length * 2);
+          s.c.tick();
+          const places = s.places();
+          expect(places.length).toBeLessThanOrEqual(max);
+          for (const r of fences) if (hosted.includes(r)) expect(places.map((p) => p.to)).toContain(`m-${r}`);
+          if (anywhere && (hosted.length > 0 || outside)) expect(places.length).toBeGreaterThanOrEqual(1);
+        },
+      ),
+      { numRuns: 200 },
+    );
   });
 });
