@@ -117,6 +117,8 @@ export class ScriptedMiner {
       answerWith?: (work: WorkFrame) => Partial<Omit<ResultFrame, 't' | 'v' | 'id'>>;
       /** Sees every frame the node sends (e.g. to answer `attest` challenges). */
       onFrame?: (f: Frame, miner: ScriptedMiner) => void;
+      /** Says in its hello that it beats (the test sends the beats; the node then does not ping it). */
+      beats?: boolean;
     },
     key?: MinerKeyPair,
   ) {
@@ -156,7 +158,7 @@ export class ScriptedMiner {
       }
     });
     await new Promise<void>((resolveOpen, reject) => this.ws.once('open', resolveOpen).once('error', reject));
-    this.send(frame({ t: 'hello', publicKey: this.key.publicKey, agent: 'scripted-test-miner' }));
+    this.send(frame({ t: 'hello', publicKey: this.key.publicKey, agent: 'scripted-test-miner', ...(this.behaviour.beats === true ? { beats: true } : {}) }));
     await welcome;
   }
 

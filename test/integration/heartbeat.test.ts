@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { frame } from '@cgn/protocol';
 import { ScriptedMiner, minersOf, spawnMiner, startTestNode, tempDir, waitFor, type TestNode } from './harness.js';
 
-describe('heartbeats (one wheel for all tunnels)', () => {
+describe('heartbeats (one wheel for all tunnels; beating miners are not pinged)', () => {
   let t: TestNode;
   beforeAll(async () => {
     t = await startTestNode({ heartbeatMs: 100 });
@@ -11,7 +11,9 @@ describe('heartbeats (one wheel for all tunnels)', () => {
     await t.cleanup();
   });
 
-  it('pings an idle miner about every other interval, and drops one silent for 3 intervals', async () => {
+  const tunnels = () => (t.node.status() as { counters: { tunnels: { pings: number; beats: number; beatsSent: number; tooManyBeats: number } } }).counters.tunnels;
+
+  it('pings an idle older miner (no beats in its hello) about every other interval, and drops one silent for 3 intervals', async () => {
     const live = new ScriptedMiner({ ack: true, answer: true });
     const mute = new ScriptedMiner({ ack: true, answer: true });
     await live.connect(t.node.minerUrl);
@@ -39,15 +41,16 @@ describe('heartbeats (one wheel for all tunnels)', () => {
     live.ws.close();
   });
 
-  it('a real idle miner, pinged every other interval, keeps its tunnel (its own watchdog wants a frame every 3)', async () => {
+  it('a real idle miner beats: the node never pings it, answers a beat now and then, and it keeps its tunnel', async () => {
     const dir = tempDir();
     const miner = spawnMiner(t.node.minerUrl, dir.path, { name: 'idle' });
     try {
       await waitFor(() => minersOf(t.node).some((m) => m.id === miner.id), 'the real miner joined');
-      const tunnels = () => (t.node.status() as { counters: { tunnels: { pings: number } } }).counters.tunnels;
-      const from = tunnels().pings;
-      // About 40 intervals: each ping in turn goes to it and the scripted miners still connected.
-      await waitFor(() => tunnels().pings - from >= 20, 'twenty more pings', 30_000);
+      const from = { ...tunnels() };
+      // About 40 intervals, and 5 of the miner's watchdog intervals (8 of the node's each).
+      await waitFor(() => tunnels().beats - from.beats >= 40, 'forty beats', 30_000);
+      await waitFor(() => tunnels().beatsSent - from.beatsSent >= 3, 'three beats from the node', 30_000);
+      expect(tunnels().pings - from.pings).toBe(0);
       expect(miner.stderr(), 'the miner log').not.toMatch(/tunnel is dead|heartbeat lost/);
       expect(miner.stderr().match(/connected to the node/g)).toHaveLength(1);
       expect(minersOf(t.node).some((m) => m.id === miner.id)).toBe(true);
@@ -58,15 +61,48 @@ describe('heartbeats (one wheel for all tunnels)', () => {
     }
   });
 
+  it('asks a miner that says it beats for beats, never pings it, and drops it once it stops for 3 intervals', async () => {
+    const beater = new ScriptedMiner({ ack: true, answer: true, beats: true });
+    await beater.connect(t.node.minerUrl);
+    const welcome = beater.received.find((f) => f.t === 'welcome');
+    expect(welcome).toMatchObject({ beatMs: 100, heartbeatMs: 800 });
+    const timer = setInterval(() => beater.send(frame({ t: 'beat' })), 50);
+    const from = tunnels().beats;
+    try {
+      await waitFor(() => tunnels().beats - from >= 20, 'twenty beats (ten intervals)');
+    } finally {
+      clearInterval(timer);
+    }
+    expect(beater.received.filter((f) => f.t === 'ping')).toHaveLength(0);
+    expect(minersOf(t.node).some((m) => m.id === beater.id)).toBe(true);
+    const silentSince = Date.now();
+    const closed = await beater.closed;
+    expect(Date.now() - silentSince).toBeGreaterThanOrEqual(300);
+    expect(closed.code).toBe(1006); // terminated, no close frame
+    await waitFor(() => !minersOf(t.node).some((m) => m.id === beater.id), 'the silent miner left the pool');
+  });
+
+  it('closes the tunnel of a miner that beats more than 4 times an interval, saying why', async () => {
+    const flood = new ScriptedMiner({ ack: true, answer: true, beats: true });
+    await flood.connect(t.node.minerUrl);
+    const before = tunnels().tooManyBeats;
+    for (let i = 0; i < 10; i++) flood.send(frame({ t: 'beat' }));
+    const closed = await flood.closed;
+    expect(closed.code).toBe(4003);
+    expect(closed.reason).toMatch(/too many heartbeats/);
+    expect(flood.received.some((f) => f.t === 'error' && /too many heartbeats: more than 4 beats or pings/.test(f.message))).toBe(true);
+    expect(tunnels().tooManyBeats - before).toBe(1);
+  });
+
   it('does not ping a miner that keeps talking and is answered (its traffic is the heartbeat)', async () => {
     const chatty = new ScriptedMiner({ ack: true, answer: true });
     await chatty.connect(t.node.minerUrl);
     const pongsBefore = chatty.received.filter((f) => f.t === 'pong').length;
     const pingsBefore = chatty.received.filter((f) => f.t === 'ping').length;
-    // It pings the node every 30 ms: the node hears it and answers, so neither side is ever quiet for 1.5 intervals.
-    const timer = setInterval(() => chatty.send(frame({ t: 'ping', ts: Date.now() })), 30);
+    // It pings the node every 40 ms (at most 4 an interval are allowed): the node hears it and answers, so neither side is ever quiet for 1.5 intervals.
+    const timer = setInterval(() => chatty.send(frame({ t: 'ping', ts: Date.now() })), 40);
     try {
-      await waitFor(() => chatty.received.filter((f) => f.t === 'pong').length - pongsBefore >= 20, 'twenty pongs (six intervals)');
+      await waitFor(() => chatty.received.filter((f) => f.t === 'pong').length - pongsBefore >= 20, 'twenty pongs (eight intervals)');
     } finally {
       clearInterval(timer);
     }

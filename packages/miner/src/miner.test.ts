@@ -351,6 +351,37 @@ describe('miner and node: tunnel', () => {
     await conn.waitFrame((f) => f.t === 'pong' && f.ts === 123456);
   });
 
+  it('says in its hello that it beats, and beats when the node asks (welcome.beatMs): the node need not ping it', async () => {
+    const beating = new NodePeer({ heartbeatMs: 60_000, ping: false, beatMs: 100 });
+    await beating.start();
+    try {
+      const miner = await startMiner({ nodeUrl: beating.url, keyFile: join(tmp.path, 'beating.pem'), dservices: [ECHO], sandbox: 'bwrap', logger: silent() });
+      miners.push(miner);
+      const conn = await beating.connection(0);
+      await conn.advertised();
+      expect(conn.frames.find((f) => f.t === 'hello')).toMatchObject({ beats: true });
+      // Ten beats after the advertisement, each its own message (nothing else to say while idle).
+      for (let i = 0, from = 0; i < 10; i++) {
+        await conn.waitFrame((f) => f.t === 'beat', 20_000, from);
+        from = conn.frames.findLastIndex((f) => f.t === 'beat') + 1;
+      }
+      expect(miner.status()).toMatchObject({ connected: true, welcomes: 1 });
+    } finally {
+      await Promise.all(miners.splice(0).map((m) => m.stop()));
+      await beating.stop();
+    }
+  });
+
+  it('does not beat for a node that did not ask (an older node pings instead)', async () => {
+    const { conn } = await start();
+    conn.sendInput({ t: 'ping', ts: 1 });
+    await conn.waitFrame((f) => f.t === 'pong' && f.ts === 1);
+    // The peer pings every second; three pings answered and still no beat.
+    const pongs = conn.frames.filter((f) => f.t === 'pong').length;
+    await conn.waitFrame((f) => f.t === 'pong' && conn.frames.filter((g) => g.t === 'pong').length >= pongs + 3, 20_000);
+    expect(conn.frames.some((f) => f.t === 'beat')).toBe(false);
+  });
+
   it('silence for 3 heartbeats: the miner terminates the tunnel and reconnects', async () => {
     const quiet = new NodePeer({ heartbeatMs: 100, ping: false });
     await quiet.start();

@@ -8,8 +8,11 @@
  * `cancel` aborts a unit, `ping` gets a `pong`, a node's `drain` stops new work and closes the
  * tunnel once the work in flight is done; a node's `error` is logged.
  *
- * Liveness: no frame for 3x `heartbeatMs` (from `welcome`) means the tunnel is dead; it is
- * terminated. A message that does not decode closes the tunnel with 4002, an unexpected frame
+ * Liveness: the miner says in its hello that it beats; a node that wants beats says `beatMs` in
+ * its welcome, and the miner then sends a `beat` whenever nothing else went to the node for about
+ * that long (at least one frame every `beatMs`; the node pings it no more). An older node pings
+ * instead, and the miner answers. No frame for 3x `heartbeatMs` (from `welcome`) means the tunnel
+ * is dead; it is terminated. A message that does not decode closes the tunnel with 4002, an unexpected frame
  * with 4003. Every close is followed by a reconnect after an exponential backoff with full
  * jitter, reset by each `welcome`. Outgoing frames are batched per event-loop turn (`Outbox`).
  */
@@ -135,6 +138,8 @@ interface Conn {
   ackTimer: NodeJS.Timeout | null;
   /** The largest message the node said it accepts (its welcome); null: it did not say (an older node). */
   maxFrameBytes: number | null;
+  /** When anything last went to the node (Date.now()), for the beats. */
+  lastSent: number;
 }
 
 /**
@@ -299,8 +304,10 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     const c: Conn = {
       ws,
       out: new Outbox((parts, written) => {
-        if (ws.readyState === WebSocket.OPEN) sendParts(ws, parts, written);
-        else written?.();
+        if (ws.readyState === WebSocket.OPEN) {
+          c.lastSent = Date.now();
+          sendParts(ws, parts, written);
+        } else written?.();
       }, this.opts.maxMessageBytes, { sendAtOnceWhenQuietMs: SEND_AT_ONCE_WHEN_QUIET_MS }),
       phase: 'connecting',
       heartbeatMs: 0,
@@ -313,11 +320,12 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
       unacked: new Set(),
       ackTimer: null,
       maxFrameBytes: null,
+      lastSent: 0,
     };
     this.conn = c;
     ws.on('open', () => {
       c.phase = 'challenge';
-      c.out.push(frame({ t: 'hello', publicKey: this.opts.key.publicKey, agent: AGENT }));
+      c.out.push(frame({ t: 'hello', publicKey: this.opts.key.publicKey, agent: AGENT, beats: true }));
       const t = setTimeout(() => {
         if (c.phase !== 'ready') this.closeConn(c, MINER_CLOSE.goingAway, `no welcome within ${this.opts.handshakeTimeoutMs} ms`, true);
       }, this.opts.handshakeTimeoutMs);
@@ -393,7 +401,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
       case 'welcome':
         if (f.t !== 'welcome') return this.unexpected(c, f, 'welcome');
         c.maxFrameBytes = f.maxFrameBytes ?? null;
-        return this.onWelcome(c, f.minerId, f.heartbeatMs);
+        return this.onWelcome(c, f.minerId, f.heartbeatMs, f.beatMs);
       case 'ready':
         return this.onReadyFrame(c, f);
       default:
@@ -401,7 +409,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     }
   }
 
-  private onWelcome(c: Conn, minerId: string, heartbeatMs: number): void {
+  private onWelcome(c: Conn, minerId: string, heartbeatMs: number, beatMs: number | undefined): void {
     c.phase = 'ready';
     c.heartbeatMs = heartbeatMs;
     this.attempt = 0;
@@ -425,13 +433,32 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
       }
     }, Math.max(10, heartbeatMs));
     c.timers.push(watchdog);
-    this.log.info({ minerId: minerId.slice(0, 16), url: this.opts.url, heartbeatMs }, 'connected to the node');
+    if (beatMs !== undefined) this.startBeats(c, beatMs);
+    this.log.info({ minerId: minerId.slice(0, 16), url: this.opts.url, heartbeatMs, ...(beatMs !== undefined ? { beatMs } : {}) }, 'connected to the node');
     this.emit('welcome', { minerId, heartbeatMs });
     this.advertise(c);
     if (this.draining) {
       // Stopping while the handshake ran: tell the node at once.
       c.out.push(frame({ t: 'drain', reason: 'miner stopping' }));
     } else if (this.pausedValue) c.out.push(frame({ t: 'drain', reason: 'paused by its owner' }));
+  }
+
+  /**
+   * Beats for a node that asked for them: a check every half `beatMs`, from a random phase so a
+   * node's miners do not beat in step; a beat goes when nothing went for 0.9 `beatMs` (an idle
+   * miner beats every other check, a busy one never: its results are its sign of life). So the
+   * node hears from it at least every `beatMs` while its timers run on time.
+   */
+  private startBeats(c: Conn, beatMs: number): void {
+    const every = Math.max(5, Math.floor(beatMs / 2));
+    const check = (): void => {
+      if (c.phase === 'ready' && Date.now() - c.lastSent >= 0.9 * beatMs) c.out.push(frame({ t: 'beat' }));
+    };
+    const start = setTimeout(() => {
+      check();
+      c.timers.push(setInterval(check, every));
+    }, Math.floor(Math.random() * every));
+    c.timers.push(start);
   }
 
   private advertise(c: Conn): void {
@@ -490,6 +517,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
       case 'cancel':
         return this.onCancel(f.id);
       case 'pong':
+      case 'beat':
         return;
       case 'attest':
         return this.onAttest(c, f.nonce);

@@ -19,6 +19,8 @@ export interface PeerOptions {
   ping?: boolean;
   /** Announce this frame limit in welcome, and close a larger message as a node does (default: neither, as an older node). */
   maxFrameBytes?: number;
+  /** Ask a miner that says it beats for beats this often (welcome.beatMs; default: not, as an older node). */
+  beatMs?: number;
 }
 
 /** Resolves when `pred` holds for an event, or rejects after `timeoutMs`. */
@@ -87,7 +89,7 @@ export class PeerConn extends EventEmitter<{ frame: [Frame]; close: [number, str
         this.ws.close(4001, 'auth failed');
       } else {
         this.minerId = minerIdOf(this.hello!.publicKey);
-        this.send(frame({ t: 'welcome', minerId: this.minerId, heartbeatMs: this.peer.heartbeatMs, ...(this.peer.maxFrameBytes === undefined ? {} : { maxFrameBytes: this.peer.maxFrameBytes }) }));
+        this.send(frame({ t: 'welcome', minerId: this.minerId, heartbeatMs: this.peer.heartbeatMs, ...(this.peer.maxFrameBytes === undefined ? {} : { maxFrameBytes: this.peer.maxFrameBytes }), ...(this.peer.beatMs !== undefined && this.hello!.beats === true ? { beatMs: this.peer.beatMs } : {}) }));
         if (this.peer.ping) {
           this.pinger = setInterval(() => this.send(frame({ t: 'ping', ts: Date.now() })), this.peer.heartbeatMs);
         }
@@ -143,6 +145,7 @@ export class NodePeer extends EventEmitter<{ connection: [PeerConn] }> {
   heartbeatMs: number;
   ping: boolean;
   readonly maxFrameBytes: number | undefined;
+  readonly beatMs: number | undefined;
   readonly conns: PeerConn[] = [];
   private wss: WebSocketServer | null = null;
   url = '';
@@ -153,6 +156,7 @@ export class NodePeer extends EventEmitter<{ connection: [PeerConn] }> {
     this.heartbeatMs = opts.heartbeatMs ?? 1000;
     this.ping = opts.ping ?? true;
     this.maxFrameBytes = opts.maxFrameBytes;
+    this.beatMs = opts.beatMs;
   }
 
   async start(): Promise<string> {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { visit, type Liveness } from './heartbeat-rule.js';
+import { MAX_BEATS_PER_INTERVAL, NODE_BEAT_AFTER_INTERVALS, NODE_BEAT_INTERVALS, countBeat, visit, visitBeating, type Liveness } from './heartbeat-rule.js';
 
 const HB = 5000;
 
@@ -9,7 +9,7 @@ const HB = 5000;
  * the next visit) and says nothing else. Returns the verdicts.
  */
 function run(times: number[], answers: ((i: number) => number) | null): string[] {
-  const l: Liveness = { lastSeen: 0, heard: true, lastSent: 0, pingedAt: 0 };
+  const l: Liveness = { lastSeen: 0, heard: true, lastSent: 0, pingedAt: 0, suspect: false };
   const out: string[] = [];
   times.forEach((now, i) => {
     const v = visit(l, true, now, HB);
@@ -24,7 +24,7 @@ function run(times: number[], answers: ((i: number) => number) | null): string[]
   return out;
 }
 
-describe('heartbeat rule', () => {
+describe('heartbeat rule, a pinged (older) miner', () => {
   it('pings an idle miner every other visit and never drops it, on time or with the wheel turning late', () => {
     const onTime = run(Array.from({ length: 20 }, (_, i) => (i + 1) * HB), () => 1);
     expect(onTime.filter((v) => v === 'ping')).toHaveLength(10);
@@ -77,7 +77,7 @@ describe('heartbeat rule', () => {
   });
 
   it('never pings a miner that talks and is talked to between visits, and does not drop it either', () => {
-    const l: Liveness = { lastSeen: 0, heard: true, lastSent: 0, pingedAt: 0 };
+    const l: Liveness = { lastSeen: 0, heard: true, lastSent: 0, pingedAt: 0, suspect: false };
     for (let i = 1; i <= 10; i++) {
       l.lastSeen = i * HB - 100;
       l.heard = true;
@@ -87,7 +87,92 @@ describe('heartbeat rule', () => {
   });
 
   it('drops a tunnel still in its handshake after 3 silent intervals without pinging it', () => {
-    const l: Liveness = { lastSeen: 0, heard: true, lastSent: 0, pingedAt: 0 };
+    const l: Liveness = { lastSeen: 0, heard: true, lastSent: 0, pingedAt: 0, suspect: false };
     expect([1, 2, 3, 4].map((i) => visit(l, false, i * HB + 1, HB))).toEqual(['none', 'none', 'drop', 'drop']);
+  });
+});
+
+/**
+ * A beating tunnel: the node visits it at `visits` (ms, ascending) and reads each beat at
+ * `readAt(sent)`; at equal times the visit comes first (the timers phase runs before the reads).
+ * Returns the time of the drop, or null.
+ */
+function beating(beats: number[], visits: number[], readAt: (sent: number) => number = (b) => b): number | null {
+  const l: Liveness = { lastSeen: 0, heard: true, lastSent: 0, pingedAt: 0, suspect: false };
+  const events = [...visits.map((at) => ({ at, visit: true })), ...beats.map((b) => ({ at: readAt(b), visit: false }))];
+  events.sort((a, b) => a.at - b.at || Number(b.visit) - Number(a.visit));
+  for (const e of events) {
+    if (!e.visit) l.lastSeen = Math.max(l.lastSeen, e.at);
+    else if (visitBeating(l, e.at, HB) === 'drop') return e.at;
+  }
+  return null;
+}
+const sums = (gaps: number[]): number[] => gaps.map((_, i) => gaps.slice(0, i + 1).reduce((a, b) => a + b, 0));
+
+describe('heartbeat rule, a beating miner (the node writes nothing)', () => {
+  it('never drops a miner heard at least every 3 intervals, however the wheel turns', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: 1, max: 3 * HB }), { minLength: 1, maxLength: 40 }),
+        fc.array(fc.integer({ min: HB / 4, max: 3 * HB }), { minLength: 1, maxLength: 60 }),
+        (beatGaps, visitGaps) => {
+          const beats = sums(beatGaps);
+          const visits = sums(visitGaps).filter((v) => v <= beats[beats.length - 1]!);
+          expect(beating(beats, visits)).toBeNull();
+        },
+      ),
+    );
+  });
+
+  it('does not drop a live miner after the node stalled, whatever the stall (its beats are read after the late visit)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: HB / 2, max: HB }), { minLength: 40, maxLength: 40 }),
+        fc.integer({ min: 0, max: 10 * HB }),
+        fc.integer({ min: HB, max: 20 * HB }),
+        fc.integer({ min: 0, max: HB - 1 }),
+        (beatGaps, stallFrom, stallFor, phase) => {
+          const beats = sums(beatGaps);
+          const end = stallFrom + stallFor;
+          // On time before and after the stall; the visits due during it come as one, at its end.
+          const visits = [...Array.from({ length: 60 }, (_, i) => phase + i * HB).filter((v) => v <= stallFrom || v > end), end].sort((a, b) => a - b);
+          const readAt = (b: number) => (b > stallFrom && b < end ? end : b);
+          expect(beating(beats, visits.filter((v) => v <= beats[beats.length - 1]!), readAt)).toBeNull();
+        },
+      ),
+    );
+  });
+
+  it('drops a silent miner once silent for 3 intervals, never before, and within 4 with the wheel on time', () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: HB / 4, max: 2 * HB }), { minLength: 12, maxLength: 12 }), fc.boolean(), (gaps, onTime) => {
+        const visits = sums(onTime ? gaps.map((g) => Math.min(g, HB)) : gaps);
+        const at = beating([0], visits);
+        expect(at).not.toBeNull();
+        expect(at!).toBeGreaterThan(3 * HB);
+        if (onTime) expect(at!).toBeLessThanOrEqual(4 * HB);
+      }),
+    );
+  });
+
+  it('takes up to MAX_BEATS_PER_INTERVAL beats or pings an interval; a miner sending more is at fault', () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: HB / MAX_BEATS_PER_INTERVAL, max: 3 * HB }), { minLength: 1, maxLength: 50 }), (gaps) => {
+        const w = { beatWindowAt: -Infinity, beatsInWindow: 0 };
+        for (const at of sums(gaps)) expect(countBeat(w, at, HB)).toBe(true);
+      }),
+    );
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 10 * HB }), fc.array(fc.integer({ min: 0, max: Math.floor(HB / (MAX_BEATS_PER_INTERVAL + 1)) - 1 }), { minLength: MAX_BEATS_PER_INTERVAL + 1, maxLength: MAX_BEATS_PER_INTERVAL + 1 }), (start, gaps) => {
+        const w = { beatWindowAt: -Infinity, beatsInWindow: 0 };
+        const ok = sums(gaps).map((at) => countBeat(w, start + at, HB));
+        expect(ok.slice(0, MAX_BEATS_PER_INTERVAL).every(Boolean)).toBe(true);
+        expect(ok[MAX_BEATS_PER_INTERVAL]).toBe(false);
+      }),
+    );
+  });
+
+  it("answers often enough for the miner's watchdog: the miner beats at least every 1.5 intervals, so the node speaks within its announced interval", () => {
+    expect(NODE_BEAT_AFTER_INTERVALS + 1.5).toBeLessThan(NODE_BEAT_INTERVALS);
   });
 });

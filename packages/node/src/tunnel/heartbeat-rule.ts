@@ -1,5 +1,9 @@
 /**
  * What one heartbeat visit does with one tunnel (the wheel visits each about once an interval).
+ * Two kinds of tunnel: a beating miner (it said `beats` in its hello) is heard at least every
+ * interval and never pinged (`visitBeating`); an older miner is pinged when quiet (`visit`).
+ *
+ * A pinged tunnel:
  *
  * - Ping it when nothing came from it since its last visit, or nothing went to it for 1.25
  *   intervals: an idle miner is pinged every other visit (the visit after a ping finds its pong,
@@ -16,6 +20,8 @@
  * So neither this drop nor the miner's own watchdog fires on a live tunnel.
  */
 export interface Liveness {
+  /** The last visit found it silent for more than 2 intervals (beating tunnels). */
+  suspect: boolean;
   /** When anything last came from it, ms. */
   lastSeen: number;
   /** Whether anything came from it since its last visit. */
@@ -39,3 +45,45 @@ export function visit(l: Liveness, ready: boolean, now: number, intervalMs: numb
   l.lastSent = now;
   return 'ping';
 }
+
+/**
+ * A beating tunnel's visit: the node writes nothing; the miner sends a frame (a `beat` when it has
+ * nothing else to say) at least every interval. Drop it when it is silent for more than 3
+ * intervals and the visit before this one already found it silent for more than 2. Two visits, with
+ * the event loop's reads between them: after a stall the wheel's timer runs before the reads of
+ * what arrived meanwhile, so the first visit after a stall may find a live miner silent, but the
+ * one before the stall did not (a live miner is never silent for 2), and by the next the beats
+ * are read. With the wheel on time (a visit per interval) a silent miner goes at the second visit
+ * past 2 intervals: within 4 of its last word. Updates `suspect`.
+ */
+export function visitBeating(l: Liveness, now: number, intervalMs: number): 'drop' | 'none' {
+  const silent = now - l.lastSeen;
+  const drop = silent > 3 * intervalMs && l.suspect;
+  l.suspect = silent > 2 * intervalMs;
+  return drop ? 'drop' : 'none';
+}
+
+/** Liveness frames (beats and pings) a miner may send per interval; more is a protocol fault. */
+export const MAX_BEATS_PER_INTERVAL = 4;
+
+/**
+ * Counts a liveness frame (beat or ping) in the current interval's window; false once the miner
+ * sent more than `MAX_BEATS_PER_INTERVAL` in one interval (a fault: each costs the node a read,
+ * a ping a write too). The window restarts at the first frame an interval after the last start.
+ */
+export function countBeat(w: { beatWindowAt: number; beatsInWindow: number }, now: number, intervalMs: number): boolean {
+  if (now - w.beatWindowAt >= intervalMs) {
+    w.beatWindowAt = now;
+    w.beatsInWindow = 0;
+  }
+  return ++w.beatsInWindow <= MAX_BEATS_PER_INTERVAL;
+}
+
+/**
+ * A beating miner hears from the node about every this many intervals (its welcome's
+ * `heartbeatMs`; its watchdog gives up after 3 of those without a frame). The node answers a
+ * miner's beat with a beat of its own once nothing went to it for `NODE_BEAT_AFTER_INTERVALS`:
+ * the miner beats at least every 1.5 intervals, so the node speaks at least every 7.5 < 8.
+ */
+export const NODE_BEAT_INTERVALS = 8;
+export const NODE_BEAT_AFTER_INTERVALS = 6;

@@ -15,7 +15,7 @@ import {
 import type { Broker } from '../broker/broker.js';
 import { CLOSE } from './close-codes.js';
 import { HeartbeatWheel, heartbeatBuckets } from './heartbeat-wheel.js';
-import { visit, type Liveness } from './heartbeat-rule.js';
+import { MAX_BEATS_PER_INTERVAL, NODE_BEAT_AFTER_INTERVALS, NODE_BEAT_INTERVALS, countBeat, visit, visitBeating, type Liveness } from './heartbeat-rule.js';
 import { JoinSummary } from './join-summary.js';
 import { NoncePool } from './nonce-pool.js';
 import type { Logger } from '../log.js';
@@ -27,7 +27,11 @@ export interface MinerEndpointOptions {
   host: string;
   port: number;
   nodeId: string;
-  /** Heartbeat interval: a quiet tunnel is pinged every other one; a miner silent for 3 is dropped. Default 5000. */
+  /**
+   * Heartbeat interval: a miner that beats (hello.beats) sends a frame at least every interval and
+   * is never pinged; an older one is pinged when quiet, every other interval. Either is dropped
+   * once silent for 3. Default 5000.
+   */
   heartbeatMs: number;
   /**
    * Time a new connection has to complete the handshake: the HTTP upgrade, then hello to
@@ -82,6 +86,9 @@ export interface MinerEndpointOptions {
 
 type Phase = 'hello' | 'auth' | 'admitting' | 'advertise' | 'ready';
 
+/** A `beat` frame as it arrives alone and as the node sends its own: recognised and written without the codec. */
+const BEAT_MESSAGE = Buffer.concat(encodeMessageParts([frame({ t: 'beat' })]));
+
 /** A tunnel; its heartbeat state (`Liveness`: lastSeen, heard, lastSent, pingedAt) is read by `heartbeat-rule.ts`. */
 interface Conn extends Liveness {
   ws: WebSocket;
@@ -105,6 +112,11 @@ interface Conn extends Liveness {
   attest: { answer: (q: QuoteFrame) => void; timer: ReturnType<typeof setTimeout> } | null;
   /** Next periodic attestation of an attested miner. */
   reattest: ReturnType<typeof setTimeout> | null;
+  /** It said in its hello that it beats: the node does not ping it (`heartbeat-rule.ts`). */
+  beats: boolean;
+  /** Liveness frames (beats, pings) counted in the window that started at `beatWindowAt`. */
+  beatsInWindow: number;
+  beatWindowAt: number;
 }
 
 export class MinerEndpoint {
@@ -115,7 +127,7 @@ export class MinerEndpoint {
   private heartbeat: HeartbeatWheel<Conn> | null = null;
   private sweeper: ReturnType<typeof setInterval> | null = null;
   readonly counters = {
-    connections: 0, authFailures: 0, badFrames: 0, unexpectedFrames: 0, quarantined: 0, tierRefusals: 0, pings: 0, heartbeatLost: 0,
+    connections: 0, authFailures: 0, badFrames: 0, unexpectedFrames: 0, quarantined: 0, tierRefusals: 0, pings: 0, heartbeatLost: 0, beats: 0, beatsSent: 0, tooManyBeats: 0,
     attestation: { challenges: 0, verified: 0, refused: {} as Partial<Record<RefusalCode | 'timeout' | 'unsolicited', number>> },
   };
   readonly faults: MinerFaults;
@@ -292,7 +304,7 @@ export class MinerEndpoint {
         sendParts(ws, parts, written);
       } else written?.();
     }, Math.min(this.options.maxPayloadBytes, 1024 * 1024), { sendAtOnceWhenQuietMs: this.options.sendAtOnceWhenQuietMs ?? 0 });
-    const c: Conn = { ws, out, phase: 'hello', nonce: this.nonces.next(), hello: null, minerId: null, lastSeen: now, heard: true, lastSent: now, pingedAt: 0, socket, remote: null, advert: null, advertSeq: 0, grant: null, admittedTier: null, attest: null, reattest: null };
+    const c: Conn = { ws, out, phase: 'hello', nonce: this.nonces.next(), hello: null, minerId: null, lastSeen: now, heard: true, lastSent: now, pingedAt: 0, socket, remote: null, advert: null, advertSeq: 0, grant: null, admittedTier: null, attest: null, reattest: null, beats: false, beatsInWindow: 0, beatWindowAt: 0, suspect: false };
     this.conns.add(c);
     this.heartbeat?.add(c);
     const handshake = setTimeout(() => {
@@ -300,8 +312,11 @@ export class MinerEndpoint {
     }, this.options.handshakeTimeoutMs);
     handshake.unref();
     ws.on('message', (data: Buffer, isBinary: boolean) => {
-      c.lastSeen = Date.now();
+      const now = Date.now();
+      c.lastSeen = now;
       c.heard = true;
+      // An idle miner's beat: its arrival is all that counts, so it is not decoded.
+      if (data.length === BEAT_MESSAGE.length && c.phase === 'ready' && isBinary && data.equals(BEAT_MESSAGE)) return this.onBeat(c, now);
       if (!isBinary) return this.reject(c, CLOSE.badFrame, 'bad frame: text message; frames are binary MessagePack');
       let frames: Frame[];
       try {
@@ -336,6 +351,7 @@ export class MinerEndpoint {
       case 'hello':
         if (f.t !== 'hello') return this.reject(c, CLOSE.unexpectedFrame, `unexpected ${f.t} frame: expected hello`);
         c.hello = f;
+        c.beats = f.beats === true;
         c.phase = 'auth';
         c.out.push(frame({ t: 'challenge', nonce: c.nonce, nodeId: this.options.nodeId }));
         return;
@@ -371,7 +387,10 @@ export class MinerEndpoint {
           this.byMiner.set(id, c);
           // The frame limit tells the miner which results it must answer with an error instead (a
           // larger message would close this tunnel).
-          c.out.push(frame({ t: 'welcome', minerId: id, heartbeatMs: this.options.heartbeatMs, maxFrameBytes: this.options.maxPayloadBytes }));
+          const hb = this.options.heartbeatMs;
+          c.out.push(frame(c.beats
+            ? { t: 'welcome', minerId: id, heartbeatMs: hb * NODE_BEAT_INTERVALS, beatMs: hb, maxFrameBytes: this.options.maxPayloadBytes }
+            : { t: 'welcome', minerId: id, heartbeatMs: hb, maxFrameBytes: this.options.maxPayloadBytes }));
         };
         const decided = this.options.grantOf(id);
         if (decided === null || !('then' in decided)) admit(decided);
@@ -406,8 +425,11 @@ export class MinerEndpoint {
         this.log.warn({ miner: id.slice(0, 16), code: f.code, message: excerpt(f.message) }, 'miner reported an error');
         return;
       case 'ping':
+        if (!countBeat(c, Date.now(), this.options.heartbeatMs)) return this.tooManyBeats(c);
         c.out.push(frame({ t: 'pong', ts: f.ts }));
         return;
+      case 'beat':
+        return this.onBeat(c, Date.now());
       case 'pong':
         return;
       case 'drain':
@@ -567,12 +589,35 @@ export class MinerEndpoint {
     kill.unref();
   }
 
+  /**
+   * A miner's beat (ready tunnels only): counted against the rate bound, and answered with the
+   * node's own beat only when nothing went to that miner for `NODE_BEAT_AFTER_INTERVALS`.
+   */
+  private onBeat(c: Conn, now: number): void {
+    this.counters.beats++;
+    const hb = this.options.heartbeatMs;
+    if (!countBeat(c, now, hb)) return this.tooManyBeats(c);
+    if (!c.beats || now - c.lastSent < NODE_BEAT_AFTER_INTERVALS * hb) return;
+    this.counters.beatsSent++;
+    c.lastSent = now;
+    if (c.out.pending > 0) c.out.push(frame({ t: 'beat' }));
+    else if (c.ws.readyState === c.ws.OPEN) c.ws.send(BEAT_MESSAGE, { binary: true });
+  }
+
+  /** More beats and pings in one interval than a live miner needs: a protocol fault (each costs a read, a ping a write). */
+  private tooManyBeats(c: Conn): void {
+    if (c.ws.readyState !== c.ws.OPEN) return;
+    this.counters.tooManyBeats++;
+    this.reject(c, CLOSE.unexpectedFrame, `too many heartbeats: more than ${MAX_BEATS_PER_INTERVAL} beats or pings within one heartbeat interval (${this.options.heartbeatMs} ms); a miner needs one`);
+  }
+
   /** One heartbeat bucket: each tunnel's verdict (`heartbeat-rule.ts`); the pings share one encoded message. */
   private beat(conns: Iterable<Conn>, now: number): void {
     const hb = this.options.heartbeatMs;
     let ping: Buffer | null = null;
     for (const c of conns) {
-      const verdict = visit(c, c.phase === 'ready', now, hb);
+      const ready = c.phase === 'ready';
+      const verdict = ready && c.beats ? visitBeating(c, now, hb) : visit(c, ready, now, hb);
       if (verdict === 'drop') {
         this.counters.heartbeatLost++;
         this.log.warn({ miner: c.minerId?.slice(0, 16), remote: this.remoteOf(c) }, 'miner silent for 3 heartbeats; dropping');
