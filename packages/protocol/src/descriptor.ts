@@ -22,7 +22,10 @@ export interface DServiceDescriptor {
    * (optional; the miner's default otherwise) tasks, i.e. processes and threads, at once.
    */
   resources: { cpus: number; memoryMb: number; pids?: number; diskMb?: number; gpus?: number };
-  /** Largest request body the node accepts for this DService. */
+  /**
+   * Largest request body the node accepts for this DService, and largest answer body: miners refuse
+   * a larger answer of the DService, and the node one a miner sends anyway (502).
+   */
   maxBodyBytes: number;
   /** Concurrent work units one instance of it takes. */
   concurrency: number;
