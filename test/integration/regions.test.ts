@@ -13,8 +13,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ensureDevPki, setupDevNetwork, SqliteCentralStore, startTestCentral, TEST_ADMIN } from '@cgn/central';
-import { digestPackage } from '@cgn/miner';
+import { startCentralNetwork } from './central-network.js';
 import { CGN_BIN, ECHO, minersOf, spawnMiner, startTestNode, tempDir, waitFor, type MinerProcess } from './harness.js';
 
 interface Problem {
@@ -25,25 +24,11 @@ interface Problem {
 
 describe('account data regions', () => {
   it("an account's work runs only on the miner in its regions; a region no miner is in is refused at once, naming it", async () => {
-    const tmp = tempDir('cgn-regions-');
-    const pki = join(tmp.path, 'pki');
-    const p = ensureDevPki(pki, ['node-local-1']);
-    const central = await startTestCentral({
-      store: new SqliteCentralStore({ path: join(tmp.path, 'central.sqlite') }),
-      link: { tls: { key: p.central.key, cert: p.central.cert, ca: p.ca }, statusIntervalMs: 200 },
-    });
-    const t = await startTestNode({ nodeId: 'node-local-1', central: { port: 0, pkiDir: pki, keyTtlMs: 5000 } });
+    const { central, t, setup, dir, stop } = await startCentralNetwork('cgn-regions-');
     const miners: MinerProcess[] = [];
     try {
-      const setup = await setupDevNetwork({
-        centralUrl: central.url,
-        admin: TEST_ADMIN,
-        nodes: [{ id: 'node-local-1', urls: { work: t.node.workUrl, miner: t.node.minerUrl, status: t.node.statusUrl, central: t.node.centralLinkUrl! } }],
-        dservices: [{ descriptor: JSON.parse(readFileSync(join(ECHO, 'dservice.json'), 'utf8')) as Record<string, unknown>, digest: await digestPackage(ECHO) }],
-      });
-      await waitFor(() => (t.node.status()['dservices'] as unknown[]).length === 1, 'central to approve echo on the node');
-      const eu = spawnMiner(t.node.minerUrl, tmp.path, { name: 'eu', slots: 2, args: ['--region', 'eu-west'] });
-      const us = spawnMiner(t.node.minerUrl, tmp.path, { name: 'us', slots: 2, args: ['--region', 'us-east'] });
+      const eu = spawnMiner(t.node.minerUrl, dir, { name: 'eu', slots: 2, args: ['--region', 'eu-west'] });
+      const us = spawnMiner(t.node.minerUrl, dir, { name: 'us', slots: 2, args: ['--region', 'us-east'] });
       miners.push(eu, us);
       await waitFor(() => minersOf(t.node).filter((m) => m.id === eu.id || m.id === us.id).length === 2, 'both miners in the pool', 60_000);
 
@@ -95,9 +80,7 @@ describe('account data regions', () => {
     } finally {
       for (const m of miners) m.kill();
       await Promise.all(miners.map((m) => m.exited));
-      await t.cleanup();
-      await central.stop().catch(() => undefined);
-      tmp.cleanup();
+      await stop();
     }
   }, 120_000);
 });

@@ -10,8 +10,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ensureDevPki, setupDevNetwork, SqliteCentralStore, startTestCentral, TEST_ADMIN } from '@cgn/central';
-import { digestPackage } from '@cgn/miner';
+import { startCentralNetwork } from './central-network.js';
 import { CGN_BIN, ECHO, ScriptedMiner, minersOf, startTestNode, tempDir, waitFor, type TestNode } from './harness.js';
 
 /** `cgn explain` against the test node: its exit code and what it printed. */
@@ -217,26 +216,11 @@ describe('per-account quotas', () => {
 
 describe('quotas and weights set at central', () => {
   it("an administrator sets an account's quotas at central; the node enforces them at once and lifts them when cleared", async () => {
-    const tmp = tempDir('cgn-quota-central-');
-    const pki = join(tmp.path, 'pki');
-    const p = ensureDevPki(pki, ['node-local-1']);
-    const central = await startTestCentral({
-      store: new SqliteCentralStore({ path: join(tmp.path, 'central.sqlite') }),
-      link: { tls: { key: p.central.key, cert: p.central.cert, ca: p.ca }, statusIntervalMs: 200 },
-    });
-    const t = await startTestNode({ nodeId: 'node-local-1', central: { port: 0, pkiDir: pki, keyTtlMs: 5000 } });
-    const digest = await digestPackage(ECHO);
-    const m = new ScriptedMiner({ ack: true, answer: false, slots: 8, digests: { echo: digest } });
+    const { central, t, setup, echoDigest, stop } = await startCentralNetwork('cgn-quota-central-');
+    const m = new ScriptedMiner({ ack: true, answer: false, slots: 8, digests: { echo: echoDigest } });
     try {
       await m.connect(t.node.minerUrl);
-      const setup = await setupDevNetwork({
-        centralUrl: central.url,
-        admin: TEST_ADMIN,
-        nodes: [{ id: 'node-local-1', urls: { work: t.node.workUrl, miner: t.node.minerUrl, status: t.node.statusUrl, central: t.node.centralLinkUrl! } }],
-        dservices: [{ descriptor: JSON.parse(readFileSync(join(ECHO, 'dservice.json'), 'utf8')) as Record<string, unknown>, digest }],
-      });
       const account = setup.demo.accountId;
-      await waitFor(() => (t.node.status()['dservices'] as unknown[]).length === 1, 'central to approve echo on the node');
       const patched = await central.admin.call('PATCH', `/v1/accounts/${account}`, { policy: { maxConcurrent: 1, weight: 3 } });
       expect(patched.status).toBe(200);
       expect(patched.body.policy).toEqual({ maxConcurrent: 1, weight: 3 });
@@ -258,9 +242,7 @@ describe('quotas and weights set at central', () => {
       expect((await Promise.all([held, again])).map((r) => r.status)).toEqual([200, 200]);
     } finally {
       m.ws.close();
-      await t.cleanup();
-      await central.stop().catch(() => undefined);
-      tmp.cleanup();
+      await stop();
     }
   });
 });
