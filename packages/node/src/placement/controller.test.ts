@@ -400,10 +400,29 @@ describe('placement controller', () => {
     expect(c2.wake('two', 'open')).toMatchObject({ state: 'blocked', blocking: 'cpus' });
     s.probes.delete('liar'); // probed again (reconnected): pending, so still the least it could be
     s.advance(1000);
-    expect(c2.wake('two', 'open')).toMatchObject({ state: 'blocked', blocking: 'cpus' });
+    // Nothing is placed on the claim, but the work waits for the probe instead of being refused.
+    expect(c2.wake('two', 'open')).toMatchObject({ state: 'placeable', eligible: 1, basis: expect.stringContaining('once the capability probe of a miner that claims enough confirms it') });
+    expect(s.places()).toHaveLength(0);
     s.probes.set('liar', provenAsClaimed(s.miners[0]!));
     s.advance(1000);
+    c2.tick(); // a finished probe wakes a full round (the node's quiet() counts probe versions)
     expect(c2.wake('two', 'open')).toMatchObject({ state: 'placing', minerId: 'liar' });
+  });
+
+  it('a DService no probed miner can take waits while miners that claim enough are being probed, and is refused once their probes fail', () => {
+    const two = parseDescriptor({ name: 'two', version: '1', entry: 's.js', resources: { cpus: 2, memoryMb: 64 } });
+    const s = setup();
+    const c2 = new PlacementController({ ...(s.c as unknown as { deps: ConstructorParameters<typeof PlacementController>[0] }).deps, dservices: () => [two], packages: { packageOf: () => ({ digest: DIGEST, sizeBytes: 1, packagePath: '/p' }) } }, s.c.options);
+    s.miners.push(minerOf('small', { cpus: 1 }), minerOf('new1', { cpus: 4 }), minerOf('new2', { cpus: 8 }), minerOf('new3', { cpus: 1 }));
+    s.probes.set('small', provenAsClaimed(s.miners[0]!));
+    expect(c2.wake('two', 'open')).toMatchObject({ state: 'placeable', eligible: 2, basis: expect.stringContaining('of 2 miners that claim enough') });
+    expect(s.places()).toHaveLength(0);
+    s.probes.set('new1', { ok: false, at: 0, reason: 'timed out' });
+    s.probes.set('new2', { ok: false, at: 0, reason: 'implausible' });
+    s.probes.set('new3', provenAsClaimed(s.miners[3]!));
+    s.advance(1000);
+    c2.tick();
+    expect(c2.view('two', 'open')).toMatchObject({ state: 'blocked', blocking: 'cpus' });
   });
 
   it('prefers the miner with the better service level in the ledger', () => {

@@ -169,7 +169,7 @@ export class PlacementController {
   private readonly logged = new Map<string, string>();
   private unplaced = new Map<string, Unplaced>();
   /** Whether any miner could take an instance, per (DService, tier): O(miners) to find, kept until the next round. */
-  private readonly eligibleCache = new Map<string, { eligible: number; blocking: string | null; message: string | null }>();
+  private readonly eligibleCache = new Map<string, { eligible: number; pending: number; blocking: string | null; message: string | null }>();
   private readonly knownMiners = new Set<string>();
   private readonly tag = randomBytes(4).toString('hex');
   private seq = 0;
@@ -335,10 +335,21 @@ export class PlacementController {
     let diag = this.eligibleCache.get(cacheKey);
     if (diag === undefined) {
       // A flood of requests nothing can run costs one pass over the miners per round, not one per request.
-      const full = diagnoseMiners(this.minerViews(this.deps.miners()), this.requirementsOf(d, tier, regions ?? undefined));
-      diag = { eligible: full.eligible, blocking: full.blocking ?? null, message: full.message ?? null };
+      const miners = this.deps.miners();
+      const requirements = this.requirementsOf(d, tier, regions ?? undefined);
+      const full = diagnoseMiners(this.minerViews(miners), requirements);
+      // None can take it as believed, but miners whose probe is still running claim enough: the
+      // work waits for their probes (a finished probe wakes a round) instead of being refused.
+      const probes = this.deps.probes;
+      const unprobed = full.eligible > 0 || probes === undefined || probes === null ? [] : miners.filter((m) => probes.resultOf(m.id) === undefined);
+      const pending = unprobed.length === 0 ? 0 : diagnoseMiners(this.minerViews(unprobed, true), requirements).eligible;
+      diag = { eligible: full.eligible, pending, blocking: full.blocking ?? null, message: full.message ?? null };
       // Bounded: fences are accounts' region lists, and the cache is cleared every full round.
       if (this.eligibleCache.size < 1024) this.eligibleCache.set(cacheKey, diag);
+    }
+    if (diag.eligible === 0 && diag.pending > 0) {
+      const n = diag.pending;
+      return { state: 'placeable', eligible: n, estimateMs: Math.round(estimate), basis: `${basis}, once the capability probe of ${n === 1 ? 'a miner' : `${n} miners`} that claim${n === 1 ? 's' : ''} enough confirms it` };
     }
     if (diag.eligible === 0) return { state: 'blocked', reason: 'no_eligible_miner', blocking: diag.blocking, message: diag.message ?? `no miner can run ${dservice}` };
     const u = this.unplaced.get(partKey(dservice, tier, regions === null ? undefined : [...regions].sort()));
@@ -689,11 +700,15 @@ export class PlacementController {
     return regions === undefined ? { resources: this.resourcesOf(d), tier } : { resources: this.resourcesOf(d), tier, regions };
   }
 
-  /** The scheduler's view of the connected miners: what they claim, and what the probe measured. */
-  minerViews(miners: readonly ConnectedMiner[]): MinerView[] {
+  /**
+   * The scheduler's view of the connected miners: what they claim, and what the probe measured.
+   * `pendingAsClaimed`: as if probes were off (for miners whose probe has not finished: what they
+   * would be if it confirms their claims).
+   */
+  minerViews(miners: readonly ConnectedMiner[], pendingAsClaimed = false): MinerView[] {
     return miners.map((m) => {
       const a = m.advert.resources;
-      const probes = this.deps.probes;
+      const probes = pendingAsClaimed ? null : this.deps.probes;
       const probe = probes?.resultOf(m.id);
       // A probe that failed, timed out, did not verify or has not finished proves nothing: such a
       // miner counts as the least it could be (one CPU, no GPU, 1 Mbps) rather than as what it
