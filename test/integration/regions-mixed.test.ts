@@ -12,12 +12,12 @@ import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ECHO, minersOf, spawnMiner, startTestNode, tempDir, waitFor } from './harness.js';
 
-/** A copy of echo with a longer request deadline (cold starts on a loaded machine) and at most two instances. */
-function echoCopy(dir: string): string {
+/** A copy of echo with a longer request deadline (cold starts on a loaded machine) and at most `max` instances. */
+function echoCopy(dir: string, max = 2): string {
   const to = join(dir, 'echo');
   cpSync(ECHO, to, { recursive: true, filter: (src) => !src.includes('/src/') && !src.endsWith('/src') });
   const d = JSON.parse(readFileSync(join(to, 'dservice.json'), 'utf8')) as Record<string, unknown>;
-  writeFileSync(join(to, 'dservice.json'), JSON.stringify({ ...d, timeouts: { requestMs: 60_000 }, instances: { max: 2 } }));
+  writeFileSync(join(to, 'dservice.json'), JSON.stringify({ ...d, timeouts: { requestMs: 60_000 }, instances: { max } }));
   return to;
 }
 
@@ -64,6 +64,50 @@ describe('placement per fence (a node without central)', () => {
       expect(fenced.map((r) => r.status)).toEqual(Array(6).fill(200));
       expect(completed(eu.id) - before.get(eu.id)!).toBe(6);
       for (const m of miners) if (m !== eu) expect(completed(m.id) - before.get(m.id)!).toBe(0);
+    } finally {
+      for (const m of miners) m.kill();
+      await Promise.all(miners.map((m) => m.exited));
+      await t.cleanup();
+      dir.cleanup();
+    }
+  }, 180_000);
+
+  it('with room for one instance, the one outside the fence moves into it, and both accounts are answered there', async () => {
+    const dir = tempDir('cgn-regions-move-');
+    const t = await startTestNode({
+      dservices: [echoCopy(dir.path, 1)],
+      accounts: { byAccount: { 'test-account': { regions: ['eu'] } } },
+      placement: { probe: { steps: 3000, checkpoints: 30, maxChains: 2, payloadBytes: 64 * 1024 } },
+    });
+    const fencedKey = t.apiKey;
+    const { key: freeKey } = t.node.keys.create('free-account');
+    const miners = [
+      spawnMiner(t.node.minerUrl, dir.path, { name: 'us1', dservices: [], args: ['--region', 'us-east'] }),
+      spawnMiner(t.node.minerUrl, dir.path, { name: 'us2', dservices: [], args: ['--region', 'us-west'] }),
+    ];
+    const post = (key: string, body: string) =>
+      fetch(t.url('echo', '/'), { method: 'POST', body, headers: { authorization: `Bearer ${key}`, 'cgn-deadline-ms': '60000' } });
+    const instances = () => t.node.placer.controller.instances();
+    try {
+      await waitFor(() => t.node.broker.snapshot().miners.length === 2, 'the us miners to join', 60_000);
+      // Only us miners yet: the account without regions gets its one instance in the us.
+      const first = await post(freeKey, 'free-0');
+      expect(first.status, await first.clone().text()).toBe(200);
+      expect(instances().map((i) => i.minerId)).toEqual([expect.toSatisfy((id: string) => id === miners[0]!.id || id === miners[1]!.id)]);
+      const eu = spawnMiner(t.node.minerUrl, dir.path, { name: 'eu', dservices: [], args: ['--region', 'eu-west'] });
+      miners.push(eu);
+      await waitFor(() => t.node.broker.snapshot().miners.length === 3, 'the eu miner to join', 60_000);
+
+      // The eu account's work, with the unfenced account's instance idle in the us: the one
+      // instance there may be moves to eu (one demand "anywhere" would have kept it in the us,
+      // and this work would have waited to its deadline).
+      const fenced = Array.from({ length: 4 }, (_, i) => post(fencedKey, `eu-${i}`));
+      await waitFor(() => instances().some((i) => i.minerId === eu.id && i.state === 'ready'), 'an instance ready on the eu miner', 60_000);
+      const free = Array.from({ length: 4 }, (_, i) => post(freeKey, `free-${i + 1}`));
+      const texts = await Promise.all([...fenced, ...free].map(async (r) => { const res = await r; return `${res.status} ${await res.text()}`; }));
+      expect(texts).toEqual([...Array.from({ length: 4 }, (_, i) => `200 eu-${i}`), ...Array.from({ length: 4 }, (_, i) => `200 free-${i + 1}`)]);
+      expect(instances().map((i) => i.minerId)).toEqual([eu.id]);
+      expect(minersOf(t.node).find((m) => m.id === eu.id)?.completed).toBe(8);
     } finally {
       for (const m of miners) m.kill();
       await Promise.all(miners.map((m) => m.exited));
