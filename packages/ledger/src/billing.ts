@@ -214,21 +214,30 @@ interface Group {
   parts: [Sum, Sum, Sum, Sum];
 }
 
+/** The rows given to a fast path need the general one (`push`, fed in seq order by the store's general reader). */
+export class CycleReadFallback extends Error {}
+
 /** `pushText` was given a key that is not five NUL-joined ids (an id holds a NUL): feed such rows through `push`. */
-export class CycleKeyError extends Error {}
+export class CycleKeyError extends CycleReadFallback {}
 
 /** Decimal text of at most 15 digits: exact as a double (< 10^15 < 2^53). */
 const SHORT = 15;
 
-/** Whole decimal digits only, at most SHORT of them: exact as a double, and what BigInt reads the same. */
-function isShortDecimal(s: string): boolean {
-  if (s.length === 0 || s.length > SHORT) return false;
-  for (let i = 0; i < s.length; i++) {
+/**
+ * The number s[start, end) spells when it is 1 to SHORT decimal digits (exact as a double, and
+ * what BigInt reads the same), else -1.
+ */
+function shortDecimal(s: string, start: number, end: number): number {
+  if (end <= start || end - start > SHORT) return -1;
+  let v = 0;
+  for (let i = start; i < end; i++) {
     const c = s.charCodeAt(i);
-    if (c < 48 || c > 57) return false;
+    if (c < 48 || c > 57) return -1;
+    v = v * 10 + (c - 48);
   }
-  return true;
+  return v;
 }
+
 const NO_IDS = 'priced record has no';
 
 /**
@@ -273,6 +282,8 @@ export class CycleAccumulator {
   private readonly priceMicros = new Sum();
   private readonly tokens = new Sum();
   private readonly parsed = [0, 0, 0, 0];
+  /** Where the last chunk field read starts (see `field`). */
+  private at = 0;
 
   constructor(readonly batchSize: number = DEFAULT_BATCH_SIZE) {
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError('batchSize must be a positive integer');
@@ -318,71 +329,95 @@ export class CycleAccumulator {
     const g = this.group(key, null, null);
     this.priced++;
     g.records++;
-    if (isShortDecimal(price) && isShortDecimal(tokens) && parseQuad(parts, 0, this.parsed) === parts.length) {
-      const q = this.parsed;
-      this.addNumbers(g, +price, +tokens, q[0]!, q[1]!, q[2]!, q[3]!);
-    } else this.addTexts(g, price, tokens, parts);
+    const pm = shortDecimal(price, 0, price.length);
+    const t = shortDecimal(tokens, 0, tokens.length);
+    const q = this.parsed;
+    if (pm >= 0 && t >= 0 && parseQuad(parts, 0, q) === parts.length) this.addNumbers(g, pm, t, q[0]!, q[1]!, q[2]!, q[3]!);
+    else this.addTexts(g, price, tokens, parts);
   }
 
   /**
-   * One row packed into one string, which is what the SQLite store reads (one value per row
-   * crossing into JavaScript instead of five): the hash in hex (64 characters), and for a priced
-   * row then price, NUL, tokens, NUL, parts ("m/d/o/c"), NUL and the key of `pushText`. The hash
-   * alone is an unpriced row. Same result as `pushText` of the same fields.
-   *
-   * The fields are found by their NULs: amounts are read up to the first three, the key is the
-   * rest. An amount holding a NUL (never written, but a row is not trusted) leaves a key with
-   * more than four NULs, which `group` refuses with `CycleKeyError`, so such a row cannot be
-   * summed into the wrong field; the store's general reader takes over.
+   * A chunk of rows as the SQLite store reads them (two values per chunk cross into JavaScript,
+   * not one or more per row): `leaves`, the rows' 32-byte hashes back to back, and `rows`, the
+   * rows as bytes (one character per byte, latin1), joined by ';'. A row is its seq in decimal,
+   * then nothing (unpriced), '!' (its hash is not 32 bytes: refused as malformed) or ',' and four
+   * fields: price, tokens, the key of `pushText` (UTF-8) and parts, each as its length in bytes,
+   * ',' and its bytes. The lengths make every field's end certain whatever an id or an amount
+   * holds. Same result as `pushText` of the same fields. Rows out of seq order throw
+   * `CycleReadFallback` (the reader that orders them takes over), as does an id holding a NUL.
    */
-  pushPacked(seq: number, row: string): void {
-    const n = row.length;
-    if (n < 64) throw new Error(`the record at seq ${seq} has a malformed hash`);
-    this.leafHex(seq, row);
-    if (n === 64) return;
-    // Fast path: three runs of at most SHORT digits ("m/d/o/c" for parts), each ending in NUL.
+  pushChunk(leaves: Uint8Array, rows: string): void {
+    const n = rows.length;
     const q = this.parsed;
-    let i = 64;
-    let price = 0;
-    let tokens = 0;
-    let digits = 0;
-    let c = 0;
-    let fast = true;
-    for (; i < n && (c = row.charCodeAt(i)) !== 0; i++) {
-      if (c < 48 || c > 57 || digits === SHORT) { fast = false; break; }
-      price = price * 10 + (c - 48);
-      digits++;
+    // Room for the chunk's leaves in the open batch, so no row grows the buffer.
+    const need = Math.min(this.batchSize, this.count + (leaves.length >>> 5)) * 32;
+    if (this.leaves.length < need) {
+      const grown = Buffer.allocUnsafe(need);
+      this.leaves.copy(grown, 0, 0, this.count * 32);
+      this.leaves = grown;
     }
-    if (fast && (digits === 0 || i === n)) fast = false;
-    if (fast) {
-      digits = 0;
-      for (i++; i < n && (c = row.charCodeAt(i)) !== 0; i++) {
-        if (c < 48 || c > 57 || digits === SHORT) { fast = false; break; }
-        tokens = tokens * 10 + (c - 48);
+    let p = 0;
+    let r = 0; // rows read
+    let from = 0; // the first row whose leaf is not copied into the batch yet
+    while (p < n) {
+      let seq = 0;
+      let digits = 0;
+      let c = -1;
+      for (; p < n; p++) {
+        c = rows.charCodeAt(p);
+        if (c < 48 || c > 57) break;
+        seq = seq * 10 + (c - 48);
         digits++;
       }
-      if (fast && (digits === 0 || i === n)) fast = false;
+      if (p === n) c = -1;
+      if (digits === 0 || digits > SHORT) throw new Error(`a cycle chunk row at byte ${p} has no seq`);
+      if (c === 33) throw new Error(`the record at seq ${seq} has a malformed hash`);
+      if (this.records > 0 && seq <= this.lastSeq) throw new CycleReadFallback(`cycle rows out of order at seq ${seq}`);
+      if ((r + 1) * 32 > leaves.length) throw new Error(`a cycle chunk has fewer leaves than rows at seq ${seq}`);
+      this.leaf(seq);
+      r++;
+      this.count++;
+      if (c === 44) {
+        const pe = this.field(rows, p + 1, seq);
+        const ps = this.at;
+        const te = this.field(rows, pe, seq);
+        const ts = this.at;
+        const ke = this.field(rows, te, seq);
+        const g = this.group(rows.slice(this.at, ke), null, null, true);
+        p = this.field(rows, ke, seq);
+        const qs = this.at;
+        this.priced++;
+        g.records++;
+        const price = shortDecimal(rows, ps, pe);
+        const tokens = shortDecimal(rows, ts, te);
+        if (price >= 0 && tokens >= 0 && parseQuad(rows, qs, q) === p) this.addNumbers(g, price, tokens, q[0]!, q[1]!, q[2]!, q[3]!);
+        else this.addTexts(g, rows.slice(ps, pe), rows.slice(ts, te), rows.slice(qs, p));
+        c = p < n ? rows.charCodeAt(p) : -1;
+      }
+      if (c === 59) p++;
+      else if (c !== -1) throw new Error(`the record at seq ${seq} is not a well-formed cycle chunk row`);
+      if (this.count === this.batchSize) {
+        this.leaves.set(leaves.subarray(from * 32, r * 32), (this.count - (r - from)) * 32);
+        from = r;
+        this.seal();
+      }
     }
-    if (fast) {
-      i = parseQuad(row, i + 1, q);
-      if (i < 0 || i === n || row.charCodeAt(i) !== 0) fast = false;
+    if (r * 32 !== leaves.length) throw new Error(`a cycle chunk has ${leaves.length / 32} leaves for ${r} rows`);
+    this.leaves.set(leaves.subarray(from * 32, r * 32), (this.count - (r - from)) * 32);
+  }
+
+  /** Where the chunk field at `p` ("<length>,<bytes>") ends; its first byte goes to `at`. */
+  private field(s: string, p: number, seq: number): number {
+    let len = 0;
+    let digits = 0;
+    for (; p < s.length && digits < 10; p++, digits++) {
+      const c = s.charCodeAt(p);
+      if (c < 48 || c > 57) break;
+      len = len * 10 + (c - 48);
     }
-    if (fast) {
-      const g = this.group(row.slice(i + 1), null, null);
-      this.priced++;
-      g.records++;
-      this.addNumbers(g, price, tokens, q[0]!, q[1]!, q[2]!, q[3]!);
-      return;
-    }
-    // Anything else (long or odd amounts): split at the NULs and take the exact path.
-    const a = row.indexOf('\u0000', 64);
-    const b = a < 0 ? -1 : row.indexOf('\u0000', a + 1);
-    const e = b < 0 ? -1 : row.indexOf('\u0000', b + 1);
-    if (e < 0) throw new Error(`the record at seq ${seq} is not packed as hash, price, tokens, parts and ids`);
-    const g = this.group(row.slice(e + 1), null, null);
-    this.priced++;
-    g.records++;
-    this.addTexts(g, row.slice(64, a), row.slice(a + 1, b), row.slice(b + 1, e));
+    if (digits === 0 || p === s.length || s.charCodeAt(p) !== 44 || p + 1 + len > s.length) throw new Error(`the record at seq ${seq} is not a well-formed cycle chunk row`);
+    this.at = p + 1;
+    return p + 1 + len;
   }
 
   /** The leaf of the row at `seq`: the first 64 characters of `hex`. */
@@ -418,11 +453,12 @@ export class CycleAccumulator {
     g.parts[3].addBig(q.charity);
   }
 
-  private group(key: string, account: string | null, ids: readonly [string, string, string, string] | null): Group {
+  /** `latin1`: the key is UTF-8 bytes, one character per byte (a chunk's); the ids are decoded from it. */
+  private group(key: string, account: string | null, ids: readonly [string, string, string, string] | null, latin1 = false): Group {
     let g = this.groups.get(key);
     if (g === undefined) {
       if (account === null || ids === null) {
-        const f = key.split('\u0000');
+        const f = (latin1 ? Buffer.from(key, 'latin1').toString('utf8') : key).split('\u0000');
         if (f.length !== 5) throw new CycleKeyError(`a cycle row's key splits into ${f.length} ids, not 5: an id holds a NUL`);
         for (let i = 1; i < 5; i++) if (f[i] === '') throw new Error(`${NO_IDS} ${BENEFICIARIES[i - 1]!}`);
         account = f[0]!;

@@ -1,14 +1,14 @@
 /**
  * The cycle close's fast paths give exactly what the plain computation gives: the in-place
  * Merkle root equals the tree of `merkleRoot`, and rows fed as text (`pushText`, what the stores
- * read) or packed into one string (`pushPacked`, what the SQLite store reads) close into the same
+ * read) or in chunks (`pushChunk`, what the SQLite store reads) close into the same
  * totals, credits, held credits and roots as rows fed as bigints (`push`), whatever the amounts
  * (sums past 2^53, amounts past 15 digits).
  */
 import * as crypto from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { CycleAccumulator, CycleKeyError, type CycleRow, type HeldCredit } from './billing.js';
+import { CycleAccumulator, CycleKeyError, CycleReadFallback, type CycleRow, type HeldCredit } from './billing.js';
 import { merkleRoot, merkleRootInPlace } from './merkle.js';
 
 const leaf = (i: number): Buffer => crypto.createHash('sha256').update(`leaf ${i}`).digest();
@@ -38,16 +38,33 @@ interface Row {
 
 const amount = fc.oneof(fc.bigInt({ min: 0n, max: 1000n }), fc.bigInt({ min: 0n, max: 2n ** 53n }), fc.bigInt({ min: 0n, max: 10n ** 22n }));
 const arbRow: fc.Arbitrary<Row> = fc.record({
-  account: fc.constantFrom('acct_a', 'acct_b', 'acct_c'),
+  // Ids with characters a chunk uses as separators, digits, and multi-byte UTF-8.
+  account: fc.constantFrom('acct_a', 'acct_b', 'acct_c', 'acct_é;1,2', '口座😀'),
   miner: fc.constantFrom('ab'.repeat(32), 'cd'.repeat(32)),
-  ids: fc.tuple(fc.constantFrom('dev_0', 'dev_1'), fc.constantFrom('op_1', 'op_2'), fc.constant('charity')),
+  ids: fc.tuple(fc.constantFrom('dev_0', 'dev_1', '12,3;'), fc.constantFrom('op_1', 'op_2', 'öp'), fc.constant('charity')),
   money: fc.option(fc.record({ price: amount, parts: fc.tuple(amount, amount, amount, amount) }), { nil: null }),
 });
 
-function closeBoth(rows: readonly Row[], batchSize: number, registered: ReadonlyMap<string, string>, held: readonly HeldCredit[]) {
+/** A chunk field as the SQLite store's query writes it: its UTF-8 length in bytes, ',', its bytes (one character each). */
+const field = (s: string): string => {
+  const b = Buffer.from(s, 'utf8');
+  return `${b.length},${b.toString('latin1')}`;
+};
+/** A chunk row: seq, then for a priced row ',' and price, tokens, key and parts as fields. */
+const chunkRow = (seq: number, money: { price: string; tokens: string; key: string; parts: string } | null): string =>
+  money === null ? `${seq}` : `${seq},${field(money.price)}${field(money.tokens)}${field(money.key)}${field(money.parts)}`;
+
+function closeBoth(rows: readonly Row[], batchSize: number, registered: ReadonlyMap<string, string>, held: readonly HeldCredit[], chunkSize = 7) {
   const plain = new CycleAccumulator(batchSize);
   const text = new CycleAccumulator(batchSize);
-  const packed = new CycleAccumulator(batchSize);
+  const chunked = new CycleAccumulator(batchSize);
+  let leaves: Buffer[] = [];
+  let lines: string[] = [];
+  const flush = (): void => {
+    if (lines.length > 0) chunked.pushChunk(Buffer.concat(leaves), lines.join(';'));
+    leaves = [];
+    lines = [];
+  };
   rows.forEach((r, i) => {
     const seq = 10 + i * 3;
     const hash = leaf(i);
@@ -62,19 +79,22 @@ function closeBoth(rows: readonly Row[], batchSize: number, registered: Readonly
     const key = m === null ? `${r.account}\u0000${r.miner}\u0000\u0000\u0000` : [r.account, r.miner, ...r.ids].join('\u0000');
     const hex = i % 2 === 0 ? hash.toString('hex') : hash.toString('hex').toUpperCase();
     text.pushText(seq, hex, key, m?.price.toString() ?? null, tokens?.toString() ?? null, m === null ? null : m.parts.join('/'));
-    packed.pushPacked(seq, m === null ? hex : [hex + m.price.toString(), tokens!.toString(), m.parts.join('/'), key].join('\u0000'));
+    leaves.push(hash);
+    lines.push(chunkRow(seq, m === null ? null : { price: m.price.toString(), tokens: tokens!.toString(), key, parts: m.parts.join('/') }));
+    if (lines.length === chunkSize) flush();
   });
-  return [plain.finish(7, { registered, held }), text.finish(7, { registered, held }), packed.finish(7, { registered, held })] as const;
+  flush();
+  return [plain.finish(7, { registered, held }), text.finish(7, { registered, held }), chunked.finish(7, { registered, held })] as const;
 }
 
 describe('CycleAccumulator', () => {
   it('property: rows pushed as text and as bigints close identically (totals, credits, held, batches, roots)', () => {
     fc.assert(
-      fc.property(fc.array(arbRow, { maxLength: 60 }), fc.integer({ min: 1, max: 9 }), fc.boolean(), (rows, batchSize, registerMiner) => {
+      fc.property(fc.array(arbRow, { maxLength: 60 }), fc.integer({ min: 1, max: 9 }), fc.boolean(), fc.integer({ min: 1, max: 20 }), (rows, batchSize, registerMiner, chunkSize) => {
         const registered = new Map<string, string>([['developer\u0000dev_0', '0x' + '22'.repeat(20)]]);
         if (registerMiner) registered.set(`miner\u0000${'ab'.repeat(32)}`, '0x' + '11'.repeat(20));
         const held: HeldCredit[] = registerMiner ? [{ cycle: 3, account: 'acct_z', role: 'miner', beneficiary: 'ab'.repeat(32), tokens: 5n, releasedIn: null }] : [];
-        const [a, b, c] = closeBoth(rows, batchSize, registered, held);
+        const [a, b, c] = closeBoth(rows, batchSize, registered, held, chunkSize);
         expect(b).toEqual(a);
         expect(c).toEqual(a);
         const tokens = rows.reduce((s, r) => s + (r.money === null ? 0n : r.money.parts.reduce((x, y) => x + y, 0n)), 0n);
@@ -128,25 +148,29 @@ describe('CycleAccumulator', () => {
     expect(() => ordered.pushText(6, 'zz'.repeat(32), 'a\u0000m\u0000d\u0000o\u0000c', null, null, null)).toThrow(/malformed hash/);
   });
 
-  it('packed rows: odd amounts take the exact path, a NUL in an amount or id is refused, never summed into another field', () => {
-    const hex = '00'.repeat(32);
+  it('chunks: odd amounts take the exact path; separators inside a field stay in it; an id with a NUL, rows out of order, a bad hash and missing leaves are refused', () => {
+    const h = leaf(0);
     const ids = 'a\u0000m\u0000d\u0000o\u0000c';
-    const packed = (price: string, tokens: string, parts: string, key = ids) => [hex + price, tokens, parts, key].join('\u0000');
+    const row = (seq: number, price: string, tokens: string, parts: string, key = ids) => chunkRow(seq, { price, tokens, key, parts });
     const want = new CycleAccumulator(4);
-    want.pushText(1, hex, ids, '10', '10', '7/1/1/1');
-    want.pushText(2, hex, ids, '0012', '1234567890123456789', '1234567890123456780/3/3/3');
-    want.pushText(3, hex, ids, '', '5', '5/0/0/0');
+    want.pushText(1, h.toString('hex'), ids, '10', '10', '7/1/1/1');
+    want.pushText(2, h.toString('hex'), ids, '0012', '1234567890123456789', '1234567890123456780/3/3/3');
+    want.pushText(3, h.toString('hex'), ids, '', '5', '5/0/0/0');
+    want.pushText(4, h.toString('hex'), ids, '5', '5', '5/0/0/0');
     const got = new CycleAccumulator(4);
-    got.pushPacked(1, packed('10', '10', '7/1/1/1'));
-    got.pushPacked(2, packed('0012', '1234567890123456789', '1234567890123456780/3/3/3'));
-    got.pushPacked(3, packed('', '5', '5/0/0/0'));
+    got.pushChunk(Buffer.concat([h, h]), [row(1, '10', '10', '7/1/1/1'), row(2, '0012', '1234567890123456789', '1234567890123456780/3/3/3')].join(';'));
+    got.pushChunk(Buffer.concat([h, h]), [row(3, '', '5', '5/0/0/0'), row(4, '5', '5', '5/0/0/0')].join(';'));
     expect(got.finish(1, { registered: new Map(), held: [] })).toEqual(want.finish(1, { registered: new Map(), held: [] }));
-    expect(() => new CycleAccumulator(4).pushPacked(1, packed('1e3', '10', '7/1/1/1'))).toThrow(SyntaxError);
-    // A NUL inside an amount shifts the fields: the key left over has too many ids.
-    expect(() => new CycleAccumulator(4).pushPacked(1, packed('1\u00002', '10', '7/1/1/1'))).toThrow(CycleKeyError);
-    expect(() => new CycleAccumulator(4).pushPacked(1, packed('10', '10', '7/1/1/1', 'a\u0000b\u0000m\u0000d\u0000o\u0000c'))).toThrow(CycleKeyError);
-    expect(() => new CycleAccumulator(4).pushPacked(1, hex + '10\u000010')).toThrow(/not packed/);
-    expect(() => new CycleAccumulator(4).pushPacked(1, '')).toThrow(/malformed hash/);
-    expect(() => new CycleAccumulator(4).pushPacked(1, 'zz'.repeat(32))).toThrow(/malformed hash/);
+    expect(() => new CycleAccumulator(4).pushChunk(h, row(1, '1e3', '10', '7/1/1/1'))).toThrow(SyntaxError);
+    // Separators inside an amount are part of it (refused as an amount), never the start of another field.
+    expect(() => new CycleAccumulator(4).pushChunk(h, row(1, '1,2', '10', '7/1/1/1'))).toThrow(SyntaxError);
+    expect(() => new CycleAccumulator(4).pushChunk(h, row(1, '1\u00002', '10', '7/1/1/1'))).toThrow(SyntaxError);
+    expect(() => new CycleAccumulator(4).pushChunk(h, row(1, '10', '10', '7/1/1/1', 'a\u0000b\u0000m\u0000d\u0000o\u0000c'))).toThrow(CycleKeyError);
+    expect(() => new CycleAccumulator(4).pushChunk(Buffer.concat([h, h]), `${row(2, '1', '1', '1/0/0/0')};1`)).toThrow(CycleReadFallback);
+    expect(() => new CycleAccumulator(4).pushChunk(h, '1!')).toThrow(/malformed hash/);
+    expect(() => new CycleAccumulator(4).pushChunk(h, '1;2')).toThrow(/fewer leaves/);
+    expect(() => new CycleAccumulator(4).pushChunk(Buffer.concat([h, h]), '1')).toThrow(/2 leaves for 1 rows/);
+    expect(() => new CycleAccumulator(4).pushChunk(h, '1,9,10')).toThrow(/not a well-formed/);
+    expect(() => new CycleAccumulator(4).pushChunk(h, '1x')).toThrow(/not a well-formed/);
   });
 });

@@ -18,7 +18,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { CgnError } from '@cgn/protocol';
 import {
-  CycleAccumulator, CycleKeyError, DEFAULT_BATCH_SIZE, isAddress, makeRecordProof,
+  CycleAccumulator, CycleReadFallback, DEFAULT_BATCH_SIZE, isAddress, makeRecordProof,
   type BatchInfo, type CycleClose, type CycleInfo, type CycleSummary, type Credit, type Debit, type HeldCredit, type Payout, type RecordProof,
 } from './billing.js';
 import { ChainVerifier, GENESIS_HASH, chainStepV2, recordFormatOf, type ChainVerification, type RowBilling } from './chain.js';
@@ -352,7 +352,7 @@ export class SqliteLedgerStore implements BillingLedgerStore {
     try {
       acc = this.db.transaction(() => this.readCycleFast(id, c.after_seq, c.last_seq ?? c.after_seq, batchSize, onProgress)).deferred();
     } catch (err) {
-      if (!(err instanceof CycleKeyError)) throw err;
+      if (!(err instanceof CycleReadFallback)) throw err;
       acc = this.readCycle(id, c.after_seq, c.last_seq ?? c.after_seq, batchSize);
     } finally {
       this.db.pragma(`mmap_size = ${mmap}`);
@@ -368,28 +368,30 @@ export class SqliteLedgerStore implements BillingLedgerStore {
   }
 
   /**
-   * A closing cycle's rows in seq order, in chunks, each packed by SQLite into one string (see
-   * `CycleAccumulator.pushPacked`): the hash as hex (upper case) and, when priced, the amounts
-   * and the five ids, NUL-separated. One value per row crosses into JavaScript besides its seq,
-   * instead of six, and no Buffer per row. A hash that is not 32 bytes packs as '' (refused as
-   * malformed). Throws `CycleKeyError` if an id holds a NUL (only rows written before records
-   * refused NUL could): `readCycle` takes those.
+   * A closing cycle's rows in seq order, a range of READ_CHUNK seqs at a time, each range
+   * aggregated by SQLite into two values (see `CycleAccumulator.pushChunk`): the hashes back to
+   * back, and the rows as seq and length-prefixed fields. Per row nothing crosses into JavaScript
+   * on its own: no array, string or Buffer per row. The rowid range is scanned in seq order; the
+   * accumulator checks it and throws `CycleReadFallback` if it is not (or if an id holds a NUL,
+   * which only rows written before records refused NUL can): `readCycle` takes those.
    */
   private readCycleFast(id: number, afterSeq: number, lastSeq: number, batchSize: number, onProgress?: (done: number, total: number) => void): CycleAccumulator {
     const acc = new CycleAccumulator(batchSize);
+    const keyBytes = "octet_length(account) + octet_length(miner) + octet_length(ifnull(developer, '')) + octet_length(ifnull(operator, '')) + octet_length(ifnull(charity, '')) + 4";
     const st = this.db
       .prepare(
-        `SELECT seq,
-           CASE WHEN length(hash) <> 32 THEN ''
-                WHEN price_micros IS NULL OR tokens IS NULL OR parts IS NULL THEN hex(hash)
-                ELSE hex(hash) || price_micros || char(0) || tokens || char(0) || parts || char(0) ||
-                  account || char(0) || miner || char(0) || ifnull(developer, '') || char(0) || ifnull(operator, '') || char(0) || ifnull(charity, '') END
-         FROM microtransactions WHERE seq > ? AND seq <= ? AND cycle = ? ORDER BY seq`,
+        `SELECT CAST(group_concat(hash, '') AS BLOB), CAST(group_concat(seq ||
+           CASE WHEN length(hash) <> 32 THEN '!'
+                WHEN price_micros IS NULL OR tokens IS NULL OR parts IS NULL THEN ''
+                ELSE concat(',', octet_length(price_micros), ',', price_micros, octet_length(tokens), ',', tokens, ${keyBytes}, ',',
+                  account, char(0), miner, char(0), ifnull(developer, ''), char(0), ifnull(operator, ''), char(0), ifnull(charity, ''), octet_length(parts), ',', parts) END,
+           ';') AS BLOB)
+         FROM microtransactions WHERE seq > ? AND seq <= ? AND cycle = ?`,
       )
       .raw();
     for (let from = afterSeq; from < lastSeq; from += READ_CHUNK) {
-      const rows = st.all(from, Math.min(from + READ_CHUNK, lastSeq), id) as [number, string][];
-      for (const r of rows) acc.pushPacked(r[0], r[1]);
+      const [leaves, rows] = st.get(from, Math.min(from + READ_CHUNK, lastSeq), id) as [Buffer | null, Buffer | null];
+      if (leaves !== null && rows !== null) acc.pushChunk(leaves, rows.toString('latin1'));
       // Sequence numbers read of the cycle's range: records, give or take other cycles' rows.
       onProgress?.(Math.min(from + READ_CHUNK, lastSeq) - afterSeq, lastSeq - afterSeq);
     }
