@@ -14,9 +14,13 @@
  *
  * Prints one JSON line per round and a summary (medians). With --profile DIR (absolute), one more
  * window each for the node and the miner under a CPU profile (bench/profile-on-signal.cjs preloaded):
- * DIR/node.cpuprofile and DIR/miner.cpuprofile, and the requests of each window in DIR/requests.json.
+ * DIR/node.cpuprofile and DIR/miner.cpuprofile, and the requests of each window in DIR/requests.json;
+ * and (unless --light 0) both profiled over --light requests sent one at a time, where all they do
+ * is on the request's path: DIR/node-light.cpuprofile and DIR/miner-light.cpuprofile
+ * (`node bench/stages.mjs DIR/node-light.cpuprofile <light>` splits the node's by stage).
  */
 import { spawn, execFileSync } from 'node:child_process';
+import http from 'node:http';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
@@ -73,7 +77,7 @@ function descendants(pid) {
 
 async function startCgn(dservice) {
   const dir = join(WORK, 'cgn');
-  const c = spawn(process.execPath, [join(ROOT, 'packages/cli/dist/bin.js'), 'dev', '--quiet', '--dir', dir, '--miners', '1', '--work-port', '0', '--miner-port', '0', '--dservice', dservice, '--no-chain', '--plaintext'], {
+  const c = spawn(process.execPath, [join(ROOT, 'packages/cli/dist/bin.js'), 'dev', '--quiet', '--dir', dir, '--miners', '1', '--work-port', '0', '--miner-port', '0', '--dservice', dservice, '--central-port', '0', '--no-chain', '--plaintext'], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: {
       ...process.env, CGN_LOG_LEVEL: 'warn',
@@ -121,6 +125,38 @@ async function profiled(pid, url, script) {
   rmSync(join(opt.profile, `${pid}.cpuprofile`));
   rmSync(done);
   return { profile, requests: n };
+}
+
+/**
+ * `n` requests one at a time over one keep-alive connection under a CPU profile of each of `pids`:
+ * at one connection everything a process does is on the request's path, so the profile split by
+ * stage (bench/stages.mjs) says where CGN's added latency goes. The profiles and the requests sent.
+ */
+async function profiledOneAtATime(pids, url, headers, body, n) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const once = () => new Promise((resolve, reject) => {
+    const req = http.request(url, { method: 'POST', agent, headers: { ...headers, 'content-length': body.length } }, (res) => {
+      res.resume();
+      res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`${url}: HTTP ${res.statusCode}`))));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+  for (let i = 0; i < Math.ceil(n / 10); i++) await once();
+  for (const pid of pids) process.kill(pid, 'SIGUSR2');
+  await new Promise((r) => setTimeout(r, 200));
+  for (let i = 0; i < n; i++) await once();
+  for (const pid of pids) process.kill(pid, 'SIGUSR2');
+  agent.destroy();
+  const profiles = [];
+  for (const pid of pids) {
+    const done = join(opt.profile, `${pid}.done`);
+    for (let i = 0; i < 400 && !existsSync(done); i++) await new Promise((r) => setTimeout(r, 50));
+    profiles.push(JSON.parse(readFileSync(join(opt.profile, `${pid}.cpuprofile`), 'utf8')));
+    rmSync(join(opt.profile, `${pid}.cpuprofile`));
+    rmSync(done);
+  }
+  return profiles;
 }
 
 /** The ledger writer's counters from the node's status (records acknowledged, commits). */
@@ -201,6 +237,13 @@ async function main() {
       const p = await profiled(pid, cgnUrl, authed);
       writeFileSync(join(opt.profile, `${name}.cpuprofile`), JSON.stringify(p.profile));
       requests[name] = p.requests;
+    }
+    if (LIGHT > 0) {
+      const body = w.body ? readFileSync(w.body) : Buffer.from('hello, cgn');
+      const [node, miner] = await profiledOneAtATime([info.pids.node, minerPid], cgnUrl, { authorization: `Bearer ${info.apiKey}` }, body, LIGHT);
+      writeFileSync(join(opt.profile, 'node-light.cpuprofile'), JSON.stringify(node));
+      writeFileSync(join(opt.profile, 'miner-light.cpuprofile'), JSON.stringify(miner));
+      requests.light = LIGHT;
     }
     writeFileSync(join(opt.profile, 'requests.json'), JSON.stringify(requests) + '\n');
     console.log(`profiles in ${opt.profile}: ${JSON.stringify(requests)}`);
