@@ -2,13 +2,19 @@
 /**
  * A node at scale: for each pool size N, one node (pinned to core 0 when taskset exists) and a load
  * generator process of N simulated miners that speak the real tunnel protocol (real Ed25519
- * handshakes, pongs) and answer echo work themselves (ack and result in one message); wrk -c32 on
+ * handshakes, beats or pongs) and answer echo work themselves (ack and result in one message); wrk -c32 on
  * the work endpoint. Per N: req/s, p50, p99, the node's idle RSS, CPU and event-loop delay, the
  * connect (admission) time and rate with the node's CPU per join, and the spread of the work over
  * the miners (how many did 90% of it, how many did any) during the measured run.
  *
  *   node bench/scale.mjs [--miners 10,1000,10000] [--seconds 10] [--idle-seconds 10]
  *                        [--connections 32] [--node-dist DIR] [--profile DIR] [--no-write]
+ *                        [--liveness beats,pings] [--heartbeat-ms 5000]
+ *
+ * `--liveness` says how the simulated miners keep their tunnels: `beats` (they say so in their
+ * hello and beat as the node's welcome asks, as `cgn miner` does) and/or `pings` (an older miner:
+ * the node pings it and it answers); each N runs once per kind, in the order given, so the two
+ * compare in one run. `--heartbeat-ms` is the node's heartbeat interval (default its own, 5000).
  *
  * `--node-dist` is the `dist` directory of the node package to measure (default this clone's), so
  * a build of another commit can be compared. Writes `scale` in bench/results.json (read, modify,
@@ -18,7 +24,7 @@
  */
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
-import { tmpdir, cpus } from 'node:os';
+import { tmpdir, cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
@@ -35,8 +41,8 @@ const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 const pinned = (cpu, argv) => (has('taskset') && cpus().length > cpu ? ['taskset', '-c', String(cpu), ...argv] : argv);
 
 const role = process.argv[2];
-if (role === 'node') await serveNode(process.argv[3]);
-else if (role === 'miners') await runMiners(process.argv[3], Number(process.argv[4]));
+if (role === 'node') await serveNode(process.argv[3], Number(process.argv[4] ?? 0));
+else if (role === 'miners') await runMiners(process.argv[3], Number(process.argv[4]), process.argv[5] ?? 'beats');
 else await main();
 
 /** Reads one JSON command per stdin line and answers one JSON line; `handle` returns the answer. */
@@ -49,12 +55,12 @@ async function commandLoop(handle) {
 }
 
 /** The node child: a node on loopback with the echo DService and one API key. */
-async function serveNode(nodeDist) {
+async function serveNode(nodeDist, heartbeatMs) {
   const { startNode } = await import(pathToFileURL(join(nodeDist, 'index.js')).href);
   const { pino } = await import('pino');
   const dataDir = mkdtempSync(join(tmpdir(), 'cgn-scale-'));
   const node = await startNode(
-    { workPort: 0, minerPort: 0, dataDir, dservices: [join(ROOT, 'dservices/echo')], acceptAnyMiner: true },
+    { workPort: 0, minerPort: 0, dataDir, dservices: [join(ROOT, 'dservices/echo')], acceptAnyMiner: true, ...(heartbeatMs > 0 ? { heartbeatMs } : {}) },
     { log: pino({ level: 'info' }, pino.destination('/dev/null')) },
   );
   const { key } = node.keys.create('scale-bench');
@@ -84,17 +90,23 @@ async function serveNode(nodeDist) {
       });
       idleGcObserver.observe({ entryTypes: ['gc'] });
       const elu0 = performance.eventLoopUtilization();
+      const tunnels = node.status().counters.tunnels;
+      const l0 = { pings: tunnels.pings, beats: tunnels.beats ?? 0, beatsSent: tunnels.beatsSent ?? 0 };
       const c0 = process.cpuUsage();
       const t0 = performance.now();
       await new Promise((r) => setTimeout(r, cmd.seconds * 1000));
       const c = process.cpuUsage(c0);
       const wall = performance.now() - t0;
+      const perS = (n) => Math.round((n / wall) * 1000);
       const elu = performance.eventLoopUtilization(elu0);
       delay.disable();
       idleGcObserver.disconnect();
       const ms = (ns) => Math.round(ns / 1e4) / 100;
       return {
         idleCpuPercent: Math.round(((c.user + c.system) / 1000 / wall) * 10000) / 100,
+        // Liveness traffic during the idle window, per second: pings the node wrote (each answered by a pong), beats it read, beats it wrote.
+        idleLivenessPerS: { pings: perS(tunnels.pings - l0.pings), beats: perS((tunnels.beats ?? 0) - l0.beats), beatsSent: perS((tunnels.beatsSent ?? 0) - l0.beatsSent) },
+        idleCpuUs: { user: c.user, system: c.system },
         // Wall time the event loop spent in callbacks (counts time descheduled on a busy machine, so it can exceed the CPU figure), and the GCs.
         idleLoopUtilizationPercent: Math.round(elu.utilization * 10000) / 100,
         idleGc: { count: idleGc.count, totalMs: Math.round(idleGc.totalMs) },
@@ -167,16 +179,53 @@ async function serveNode(nodeDist) {
   });
 }
 
-/** The load generator child: N protocol-speaking miners answering echo work themselves. */
-async function runMiners(minerUrl, n) {
+/**
+ * The load generator child: N protocol-speaking miners answering echo work themselves. With
+ * `liveness` 'beats' they beat as `cgn miner` does (packages/miner/src/tunnel.ts): a check every half
+ * `beatMs` on one of 10 wall-clock slots of it drawn at random, a beat when nothing went for 0.9
+ * `beatMs`; here one timer at each slot's start checks that slot's miners.
+ */
+async function runMiners(minerUrl, n, liveness) {
   const { WebSocket } = await import('ws');
   const { decodeMessage, encodeMessage, frame, generateMinerKey, signChallenge } = await import('@cgn/protocol');
   const keys = Array.from({ length: n }, () => generateMinerKey()); // before the clock starts
-  const stats = { closed: 0, pings: 0, work: 0, connectErrors: 0 };
+  const stats = { closed: 0, pings: 0, beats: 0, nodeBeats: 0, work: 0, connectErrors: 0 };
+  const beats = liveness === 'beats';
+  const BEAT = encodeMessage([frame({ t: 'beat' })]);
+  const SLOTS = 10;
+  let buckets = null;
+  const startBeats = (m, beatMs) => {
+    if (buckets === null) {
+      buckets = Array.from({ length: SLOTS }, () => []);
+      const every = Math.max(SLOTS, Math.floor(beatMs / 2));
+      const slotMs = Math.floor(every / SLOTS);
+      // Each slot in turn, including any a late timer passed over (a real miner has a timer of its own).
+      let last = -1;
+      const tick = () => {
+        const now = Date.now();
+        const slot = Math.min(SLOTS - 1, Math.floor((now % every) / slotMs));
+        for (let k = last < 0 ? slot : (last + 1) % SLOTS; slot !== last; k = (k + 1) % SLOTS) {
+          for (const b of buckets[k]) {
+            if (b.ws.readyState === b.ws.OPEN && now - b.lastSent >= 0.9 * beatMs) {
+              b.lastSent = now;
+              stats.beats++;
+              b.ws.send(BEAT);
+            }
+          }
+          if (k === slot) break;
+        }
+        last = slot;
+        setTimeout(tick, slotMs - (Date.now() % slotMs) || slotMs).unref();
+      };
+      setTimeout(tick, slotMs - (Date.now() % slotMs)).unref();
+    }
+    buckets[Math.floor(Math.random() * SLOTS)].push(m);
+  };
   const connect = (key) =>
     new Promise((resolveReady, reject) => {
       const ws = new WebSocket(minerUrl, { perMessageDeflate: false });
-      const send = (frames) => ws.send(encodeMessage(frames));
+      const m = { ws, lastSent: 0 };
+      const send = (frames) => ((m.lastSent = Date.now()), ws.send(encodeMessage(frames)));
       let ready = false;
       ws.on('error', (err) => (ready ? undefined : reject(err)));
       ws.on('close', () => (ready ? stats.closed++ : reject(new Error('closed during the handshake'))));
@@ -184,7 +233,7 @@ async function runMiners(minerUrl, n) {
       const timer = setTimeout(() => {
         if (!ready) ws.terminate();
       }, 30_000);
-      ws.on('open', () => send([frame({ t: 'hello', publicKey: key.publicKey, agent: 'scale-bench' })]));
+      ws.on('open', () => send([frame({ t: 'hello', publicKey: key.publicKey, agent: 'scale-bench', ...(beats ? { beats: true } : {}) })]));
       ws.on('message', (data) => {
         for (const f of decodeMessage(data)) {
           if (f.t === 'work') {
@@ -196,9 +245,11 @@ async function runMiners(minerUrl, n) {
           } else if (f.t === 'ping') {
             stats.pings++;
             send([frame({ t: 'pong', ts: f.ts })]);
-          } else if (f.t === 'challenge') send([frame({ t: 'auth', signature: signChallenge(key, f.nonce, f.nodeId) })]);
+          } else if (f.t === 'beat') stats.nodeBeats++;
+          else if (f.t === 'challenge') send([frame({ t: 'auth', signature: signChallenge(key, f.nonce, f.nodeId) })]);
           else if (f.t === 'welcome') {
             send([frame({ t: 'advertise', tier: 'open', slots: 4, dservices: [{ name: 'echo', version: '0', digest: 'x' }], resources: { cpus: 1, memoryMb: 100 } })]);
+            if (f.beatMs !== undefined) startBeats(m, f.beatMs);
             ready = true;
             clearTimeout(timer);
             resolveReady(ws);
@@ -280,11 +331,11 @@ function wrk(url, apiKey, connections, seconds) {
   };
 }
 
-async function measure(n, opts) {
+async function measure(n, liveness, opts) {
   const nodeArgs = [...(await serverV8Flags()), ...(process.env.SCALE_NODE_ARGS ?? '').split(' ').filter(Boolean)];
-  const node = child(pinned(0, [process.execPath, ...nodeArgs, import.meta.filename, 'node', opts.nodeDist]), 'node');
+  const node = child(pinned(0, [process.execPath, ...nodeArgs, import.meta.filename, 'node', opts.nodeDist, String(opts.heartbeatMs)]), 'node');
   const { workUrl, minerUrl, apiKey } = await node.next();
-  const miners = child(pinned(1, [process.execPath, import.meta.filename, 'miners', minerUrl, String(n)]), 'miners');
+  const miners = child(pinned(1, [process.execPath, import.meta.filename, 'miners', minerUrl, String(n), liveness]), 'miners');
   await miners.next();
   if (opts.profile !== null) await node.ask({ op: 'profile-start' });
   await node.ask({ op: 'cpu-start' });
@@ -313,12 +364,15 @@ async function measure(n, opts) {
   await Promise.all([node.proc, miners.proc].map((p) => new Promise((r) => (p.exitCode !== null ? r() : p.once('exit', r)))));
   return {
     miners: n,
+    liveness,
     ...load,
     // Node CPU per answered request: unlike req/s, it holds up on a machine shared with other work.
     nodeCpuPerRequestUs: Math.round((loaded.cpuMs * 1000) / Math.max(1, spread.units)),
     rssIdleMb: idle.rssMb,
     heapUsedIdleMb: idle.heapUsedMb,
     idleCpuPercent: idle.idleCpuPercent,
+    idleCpuUs: idle.idleCpuUs,
+    idleLivenessPerS: idle.idleLivenessPerS,
     idleLoopUtilizationPercent: idle.idleLoopUtilizationPercent,
     idleGc: idle.idleGc,
     idleLoopDelayMs: idle.idleLoopDelayMs,
@@ -334,6 +388,7 @@ async function measure(n, opts) {
     minersLost: spread.lost,
     placementRounds: spread.placement,
     connectErrors: mstats.connectErrors,
+    minerSide: { beats: mstats.beats, nodeBeats: mstats.nodeBeats, pings: mstats.pings },
   };
 }
 
@@ -346,28 +401,34 @@ async function main() {
     connections: Number(arg('connections', '32')),
     nodeDist: resolve(arg('node-dist', join(ROOT, 'packages/node/dist'))),
     profile: arg('profile', null) === null ? null : resolve(arg('profile', null)),
+    liveness: String(arg('liveness', 'beats')).split(','),
+    heartbeatMs: Number(arg('heartbeat-ms', '0')),
   };
+  for (const l of opts.liveness) if (l !== 'beats' && l !== 'pings') throw new Error(`--liveness: ${l} is neither beats nor pings`);
   if (!has('wrk')) {
     console.error('bench: wrk is not installed (apt-get install wrk)');
     process.exit(2);
   }
   const rows = [];
   for (const n of opts.sizes) {
-    process.stderr.write(`scale: ${n} miners… `);
-    const r = await measure(n, opts);
-    process.stderr.write(`${r.rps} req/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, ${r.spread.minersFor90Percent} miners did 90%\n`);
-    console.log(JSON.stringify(r));
-    rows.push(r);
+    for (const liveness of opts.liveness) {
+      process.stderr.write(`scale: ${n} miners (${liveness}), load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}… `);
+      const r = await measure(n, liveness, opts);
+      r.loadAverage = loadavg().map((l) => Math.round(l * 10) / 10);
+      process.stderr.write(`${r.rps} req/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, idle CPU ${r.idleCpuPercent}%, ${r.spread.minersFor90Percent} miners did 90%\n`);
+      console.log(JSON.stringify(r));
+      rows.push(r);
+    }
   }
   if (process.argv.includes('--no-write')) return;
   const file = join(ROOT, 'bench/results.json');
   const all = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : {};
-  const base = rows.find((r) => r.miners === Math.min(...opts.sizes));
+  const base = rows.find((r) => r.miners === Math.min(...opts.sizes) && r.liveness === opts.liveness[0]);
   all.scale = {
     at: new Date().toISOString(),
-    settings: { nodeV8Flags: (await serverV8Flags()).join(' '), connections: opts.connections, seconds: opts.seconds, idleSeconds: opts.idleSeconds, nodePinned: has('taskset') ? 'core 0' : 'no', minersAndWrk: has('taskset') ? 'core 1' : 'unpinned' },
+    settings: { nodeV8Flags: (await serverV8Flags()).join(' '), liveness: opts.liveness, heartbeatMs: opts.heartbeatMs || 5000, connections: opts.connections, seconds: opts.seconds, idleSeconds: opts.idleSeconds, nodePinned: has('taskset') ? 'core 0' : 'no', minersAndWrk: has('taskset') ? 'core 1' : 'unpinned' },
     rows,
-    ...(base ? { rpsVsSmallest: Object.fromEntries(rows.map((r) => [r.miners, Math.round((r.rps / base.rps) * 100) / 100])) } : {}),
+    ...(base ? { rpsVsSmallest: Object.fromEntries(rows.filter((r) => r.liveness === base.liveness).map((r) => [r.miners, Math.round((r.rps / base.rps) * 100) / 100])) } : {}),
   };
   writeFileSync(file, JSON.stringify(all, null, 2) + '\n');
 }

@@ -15,7 +15,7 @@ import {
 import type { Broker } from '../broker/broker.js';
 import { CLOSE } from './close-codes.js';
 import { HeartbeatWheel, heartbeatBuckets } from './heartbeat-wheel.js';
-import { MAX_BEATS_PER_INTERVAL, NODE_BEAT_AFTER_INTERVALS, NODE_BEAT_INTERVALS, countBeat, visit, visitBeating, type Liveness } from './heartbeat-rule.js';
+import { BEAT_INTERVALS, MAX_BEATS_PER_INTERVAL, NODE_BEAT_AFTER_INTERVALS, NODE_BEAT_INTERVALS, countBeat, visit, visitBeating, type Liveness } from './heartbeat-rule.js';
 import { JoinSummary } from './join-summary.js';
 import { NoncePool } from './nonce-pool.js';
 import type { Logger } from '../log.js';
@@ -28,9 +28,9 @@ export interface MinerEndpointOptions {
   port: number;
   nodeId: string;
   /**
-   * Heartbeat interval: a miner that beats (hello.beats) sends a frame at least every interval and
-   * is never pinged; an older one is pinged when quiet, every other interval. Either is dropped
-   * once silent for 3. Default 5000.
+   * Heartbeat interval: a miner that beats (hello.beats) sends a frame at least every other
+   * interval and is never pinged; an older one is pinged when quiet, every other interval. Either
+   * is dropped once silent for 3. Default 5000.
    */
   heartbeatMs: number;
   /**
@@ -389,7 +389,7 @@ export class MinerEndpoint {
           // larger message would close this tunnel).
           const hb = this.options.heartbeatMs;
           c.out.push(frame(c.beats
-            ? { t: 'welcome', minerId: id, heartbeatMs: hb * NODE_BEAT_INTERVALS, beatMs: hb, maxFrameBytes: this.options.maxPayloadBytes }
+            ? { t: 'welcome', minerId: id, heartbeatMs: hb * NODE_BEAT_INTERVALS, beatMs: hb * BEAT_INTERVALS, maxFrameBytes: this.options.maxPayloadBytes }
             : { t: 'welcome', minerId: id, heartbeatMs: hb, maxFrameBytes: this.options.maxPayloadBytes }));
         };
         const decided = this.options.grantOf(id);
