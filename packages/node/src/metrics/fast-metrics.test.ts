@@ -24,4 +24,18 @@ describe('FastHistogram and FastCounter', () => {
     pc.inc({ a: 'x' }, 3);
     expect(await mine.metrics()).toBe(await theirs.metrics());
   });
+
+  it('without labels, expose what prom-client\'s unlabelled histogram does: zero buckets before any observation, then the counts', async () => {
+    const bounds = [1, 2, 8];
+    const mine = new Registry();
+    const theirs = new Registry();
+    const fh = new FastHistogram('batch', 'help', [], bounds, mine).child();
+    const ph = new Histogram({ name: 'batch', help: 'help', buckets: bounds, registers: [theirs] });
+    expect(await mine.metrics()).toBe(await theirs.metrics());
+    for (const v of [1, 3, 3, 9]) {
+      fh.observe(v);
+      ph.observe(v);
+    }
+    expect(await mine.metrics()).toBe(await theirs.metrics());
+  });
 });

@@ -3,9 +3,10 @@
  * node keeps anyway (broker, ledger writer, tunnels): a scrape costs a snapshot, a request costs
  * nothing extra. Only what needs a distribution is observed as it happens: one counter increment
  * and up to three histogram observations per answered request (label children cached, and plain
- * array writes: fast-metrics.ts), and two histogram observations per ledger commit (not per record).
+ * array writes: fast-metrics.ts), and two histogram observations per ledger commit (not per record;
+ * the same plain array writes).
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { TIERS, type Tier } from '@cgn/protocol';
 import { FastCounter, FastHistogram, type CounterChild, type HistogramChild } from './fast-metrics.js';
 import type { GroupCommitCounters } from '@cgn/ledger';
@@ -68,8 +69,8 @@ export class NodeMetrics {
   private readonly queueSeconds: FastHistogram;
   private readonly execSeconds: FastHistogram;
   private readonly totalSeconds: FastHistogram;
-  private readonly commitSeconds: Histogram;
-  private readonly batchSize: Histogram;
+  private readonly commitSeconds: HistogramChild;
+  private readonly batchSize: HistogramChild;
   private readonly requestChildren = new Map<string, Map<number, CounterChild>>();
   private readonly timingChildren = new Map<string, TimingChildren>();
   /** Answers so far, and those with a 5xx status (the error-rate alert reads them). */
@@ -171,8 +172,10 @@ export class NodeMetrics {
       },
     });
 
-    this.commitSeconds = new Histogram({ name: 'cgn_ledger_commit_seconds', help: 'Duration of one ledger group commit (one transaction)', buckets: COMMIT_BUCKETS, registers });
-    this.batchSize = new Histogram({ name: 'cgn_ledger_commit_batch_size', help: 'Records per ledger group commit', buckets: BATCH_BUCKETS, registers });
+    // Observed between a commit and the answers waiting on it (on the path of every request at one
+    // connection): plain array writes, not prom-client's observe (label validation, ~1-3 µs each).
+    this.commitSeconds = new FastHistogram('cgn_ledger_commit_seconds', 'Duration of one ledger group commit (one transaction)', [], COMMIT_BUCKETS, r).child();
+    this.batchSize = new FastHistogram('cgn_ledger_commit_batch_size', 'Records per ledger group commit', [], BATCH_BUCKETS, r).child();
     const ledger = memo(sources.ledger, 50);
     new Counter({
       name: 'cgn_ledger_records_total', help: 'Records the ledger writer handled, by result (inserted, duplicate: already recorded, overdraft_refused)', labelNames: ['result'], registers,
