@@ -61,6 +61,11 @@ describe('autoscale: parts per fence', () => {
     expect(fenceFor('us-east', fences)).toBe('ap,us');
     expect(fenceFor('sa', fences)).toBe('');
     expect(fenceFor(undefined, fences)).toBe('');
+    // The part it was started for, while its miner is in it.
+    expect(fenceFor('eu-west-1', fences, '')).toBe('');
+    expect(fenceFor('eu-west-1', fences, 'eu-west')).toBe('eu-west');
+    expect(fenceFor('us-east', fences, 'eu')).toBe('ap,us'); // its miner left that fence
+    expect(fenceFor('eu-west-1', fences, 'gone')).toBe('eu'); // no such part any more
   });
 
   const REGIONS = ['eu', 'us', 'ap', 'sa'] as const;

@@ -27,8 +27,9 @@
  * Fences. Work of accounts limited to data regions may run only on miners in those regions, so a
  * (DService, tier) may be measured in parts: one per fence (the regions of the waiting accounts)
  * and one for anywhere, each with its own queue, in-flight work and instances (an instance counts
- * for the first fence, in `fenceKey` order, whose regions take its miner, else for anywhere: the
- * rule `place` counts by). The split rule:
+ * for the part it was started for while its miner is in that fence, else for the first fence, in
+ * `fenceKey` order, whose regions take its miner, else for anywhere: `fenceFor`, the rule `place`
+ * counts by). The split rule:
  *   1. each part is scaled by the rules above on its own queue and instances, as if alone;
  *      minInstances is the anywhere part's (the node gives fenced parts 0);
  *   2. if the parts together want more than maxInstances, instances are dealt one at a time in
@@ -141,10 +142,13 @@ export const partKey = (dservice: string, tier: string, regions: readonly string
 
 /**
  * The part an instance on a miner in `region` counts for, among fences given as sorted keys with
- * their regions: the first fence (by key) whose regions take the miner, else anywhere (''). The
- * rule `place` counts a DService's existing instances by.
+ * their regions (the part for anywhere, '', being always there): the part it was started for
+ * (`own`, as `InstanceView.fence`) while its miner is in that fence; else the first fence (by key)
+ * whose regions take the miner, else anywhere. The rule `place` counts a DService's instances by.
  */
-export function fenceFor(region: string | undefined, fences: readonly { key: string; regions: readonly string[] }[]): string {
+export function fenceFor(region: string | undefined, fences: readonly { key: string; regions: readonly string[] }[], own?: string): string {
+  if (own === '') return '';
+  if (own !== undefined) for (const f of fences) if (f.key === own && regionAllowed(region, f.regions)) return own;
   let best = '';
   for (const f of fences) if ((best === '' || f.key < best) && regionAllowed(region, f.regions)) best = f.key;
   return best;

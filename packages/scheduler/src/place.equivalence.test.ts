@@ -81,6 +81,8 @@ const arbInstance = fc.record({
   resources: need,
   state: fc.constantFrom('ready', 'ready', 'starting'),
   since: fc.constantFrom(0, NOW - 1000),
+  /** The demand it was started for: unknown, anywhere, or a fence (some of them demanded). */
+  fence: fc.constantFrom(undefined, undefined, '', 'eu', 'us-east', 'eu-west,us', 'ap'),
 });
 
 const arbCase = fc.record({
@@ -134,6 +136,7 @@ function build(c: Case): { state: ClusterState; demands: DServiceDemand[] } {
       resources: d?.requirements.resources ?? i.resources,
       state: i.state as InstanceView['state'],
       since: i.since,
+      ...(i.fence !== undefined ? { fence: i.fence } : {}),
     };
   });
   const weights = new Map(c.weights);

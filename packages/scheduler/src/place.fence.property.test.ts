@@ -84,4 +84,19 @@ describe('place: fenced and unfenced demand of one DService', () => {
     // One demand per (DService, tier, fence): the same fence twice is still refused.
     expect(() => place({ miners, instances: [], accounts: [] }, [fenced, demand('echo', { regions: ['eu'] })], clock)).toThrow(/demanded twice in tier open fenced to eu/);
   });
+
+  it('an instance started for anywhere on a miner inside a fence stays the anywhere demand\'s', () => {
+    const eu1 = miner('eu1', { region: 'eu-west' });
+    const eu2 = miner('eu2', { region: 'eu-west' });
+    const fenced = demand('echo', { regions: ['eu'], desiredInstances: 1 });
+    const anywhere = demand('echo', { desiredInstances: 1 });
+    const own = instance(fenced, 'eu1', { fence: 'eu' });
+    const other = instance(anywhere, 'eu2', { fence: '' });
+    const plan = place({ miners: [eu1, eu2], instances: [own, other], accounts: [] }, [fenced, anywhere], clock);
+    expect(plan.decisions).toEqual([]);
+    // Without knowing what it was started for, it would count for the fence: one too many there, none anywhere.
+    const { fence: _, ...unknown } = other;
+    const blind = place({ miners: [eu1, eu2], instances: [own, unknown], accounts: [] }, [fenced, anywhere], clock);
+    expect(blind.decisions.map((d) => d.kind).sort()).toEqual(['start', 'stop']);
+  });
 });

@@ -112,12 +112,19 @@ const byGroup = (a: Group, b: Group) => byString(a.demand.name, b.demand.name) |
 const fenceOf = (d: DServiceDemand): string => (d.requirements.regions === undefined ? '' : [...d.requirements.regions].sort().join(','));
 
 /**
- * The group an instance of (dservice, tier) on a miner in `region` counts for: among the demands
+ * The group an instance of (dservice, tier) on a miner in `region` counts for: the demand it was
+ * started for (`fence`) while there is one and its miner is in that fence; else, among the demands
  * of that DService and tier, a fenced one whose regions take the miner (the first fence in order),
  * else the one for anywhere, else any (whose requirements then stop the instance as ineligible).
- * So an instance in eu serves the demand fenced to eu before the one for anywhere.
+ * So an instance in eu serves the demand fenced to eu before the one for anywhere, unless it was
+ * started for anywhere.
  */
-function groupFor(first: Group | undefined, tier: string, region: string | undefined, known: boolean): Group | undefined {
+function groupFor(first: Group | undefined, tier: string, region: string | undefined, known: boolean, fence: string | undefined): Group | undefined {
+  if (fence !== undefined) {
+    for (let g = first; g !== undefined; g = g.sameName) {
+      if (g.demand.requirements.tier === tier && g.fence === fence && (fence === '' || (known && regionAllowed(region, g.demand.requirements.regions)))) return g;
+    }
+  }
   let fenced: Group | undefined;
   let anywhere: Group | undefined;
   let any: Group | undefined;
@@ -298,7 +305,7 @@ export function place(state: ClusterState, demands: readonly DServiceDemand[], c
     if (!validResources(i.resources)) checkResources(i.resources, `instance ${i.id} resources`);
     const at = indexOf.get(i.minerId);
     const m = at === undefined ? undefined : miners[at]!;
-    const g = groupFor(groups.get(i.dservice), i.tier, m?.region, m !== undefined);
+    const g = groupFor(groups.get(i.dservice), i.tier, m?.region, m !== undefined, i.fence);
     const isCurrent = g !== undefined && i.version === g.demand.version;
     if (isCurrent) g!.before++;
     if (m === undefined || m.status === 'offline') {

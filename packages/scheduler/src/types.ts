@@ -134,6 +134,13 @@ export interface InstanceView {
   state: InstanceState;
   /** When it entered `state`. */
   since: number;
+  /**
+   * The fence of the demand it was started for (its regions sorted and joined by commas, as
+   * `fenceKey`; '' for anywhere); undefined: not known (hand-started). While that demand exists and
+   * its miner is in the fence, the instance counts for it: an instance started for anywhere on a
+   * miner inside a fence stays the anywhere demand's, so that demand does not start another.
+   */
+  fence?: string;
 }
 
 /** Everything `place` looks at. */

@@ -16,8 +16,9 @@
  * later, while an instance in its regions is left).
  * autoscale splits the instances among the parts (its rule: each part on its own queue, at most
  * maxInstances together, fences first when they must share), and `place` starts a fenced part's
- * instances in its regions. An instance counts for the first fence whose regions take its miner,
- * else for anywhere (`fenceFor`, as `place` counts). At most `MAX_FENCED_PARTS` fences per (DService,
+ * instances in its regions. An instance counts for the part it was started for while its miner is
+ * in that fence, else for the first fence whose regions take its miner, else for anywhere
+ * (`fenceFor`, as `place` counts). At most `MAX_FENCED_PARTS` fences per (DService,
  * tier): the rest, the least loaded, are demanded as one fence, the union of their regions.
  */
 import { randomBytes } from 'node:crypto';
@@ -454,21 +455,21 @@ export class PlacementController {
     };
     if (mustRead) miners = readMiners();
     // Instances per (DService, tier), each with its miner's region: the controller's own, then the hand-started ones.
-    const instancesOf = new Map<string, { region: string | undefined; ready: boolean }[]>();
+    const instancesOf = new Map<string, { region: string | undefined; fence: string | undefined; ready: boolean }[]>();
     const tiersOf = new Map<string, Set<Tier>>();
-    const count = (dservice: string, tier: Tier, region: string | undefined, ready: boolean): void => {
+    const count = (dservice: string, tier: Tier, region: string | undefined, fence: string | undefined, ready: boolean): void => {
       const key = scaleKey(dservice, tier);
       let list = instancesOf.get(key);
       if (list === undefined) instancesOf.set(key, (list = []));
-      list.push({ region, ready });
+      list.push({ region, fence, ready });
       let tiers = tiersOf.get(dservice);
       if (tiers === undefined) tiersOf.set(dservice, (tiers = new Set()));
       tiers.add(tier);
     };
-    for (const t of this.tracked.values()) count(t.view.dservice, t.view.tier, t.region, t.view.state === 'ready');
+    for (const t of this.tracked.values()) count(t.view.dservice, t.view.tier, t.region, t.view.fence, t.view.state === 'ready');
     for (const [key, regions] of this.staticRegions) {
       const [dservice, tier] = key.split('\u0000') as [string, Tier];
-      for (const r of regions) count(dservice, tier, r, true);
+      for (const r of regions) count(dservice, tier, r, undefined, true);
     }
 
     const metrics: DServiceMetrics[] = [];
@@ -487,7 +488,7 @@ export class PlacementController {
         const fences = parts.filter((p) => p.regions !== undefined).map((p) => ({ key: p.fence, regions: p.regions! }));
         const counts = new Map<string, { ready: number; starting: number }>();
         for (const i of instances) {
-          const fence = fences.length === 0 ? '' : fenceFor(i.region, fences);
+          const fence = fences.length === 0 ? '' : fenceFor(i.region, fences, i.fence);
           const c = counts.get(fence) ?? { ready: 0, starting: 0 };
           counts.set(fence, c);
           if (i.ready) c.ready++;
@@ -573,7 +574,7 @@ export class PlacementController {
       const region = regionOf.get(x.minerId);
       this.tracked.set(id, {
         ...(region !== undefined ? { region } : {}),
-        view: { id, dservice: x.dservice, version: x.version, tier: x.tier, account: x.account, minerId: x.minerId, resources: x.resources, state: 'starting', since: now },
+        view: { id, dservice: x.dservice, version: x.version, tier: x.tier, account: x.account, minerId: x.minerId, resources: x.resources, state: 'starting', since: now, fence: fenceKey(x.regions) },
         digest: pkg.digest,
         placedAt: now,
       });

@@ -94,6 +94,23 @@ describe('placement in the account\'s regions', () => {
     expect(s.places().map((p) => p.to)).toEqual(['z-eu']);
   });
 
+  it('with miners only inside the fence, the instance started for anywhere stays anywhere\'s: no start after start', () => {
+    const s = setup();
+    s.miners.push(minerIn('eu1', 'eu-west'), minerIn('eu2', 'eu-west'), minerIn('eu3', 'eu-north'));
+    s.setWaiting([{ regions: ['eu'], queued: 3, running: 0, oldestMs: 10 }, { regions: null, queued: 3, running: 0, oldestMs: 10 }], 6);
+    s.c.tick();
+    expect(s.places()).toHaveLength(2);
+    for (let round = 0; round < 5; round++) {
+      for (const p of s.places()) s.miners.find((m) => m.id === p.to)!.dservices = ['echo']; // ready
+      s.advance(1000);
+      s.c.tick();
+    }
+    // Counted by where they sit, both would be the fence's, and the anywhere demand would start one
+    // more each round up to maxInstances.
+    expect(s.places()).toHaveLength(2);
+    expect(s.unplaces()).toEqual([]);
+  });
+
   it('a fence whose work went keeps its instance past the region memory, until its own idle rule stops it', () => {
     const s = setup(undefined, 120_000);
     s.miners.push(minerIn('z-eu', 'eu'));

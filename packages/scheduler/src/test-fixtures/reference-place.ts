@@ -27,9 +27,14 @@ const DEFAULT_COLD_START_TIMEOUT_MS = 120_000;
 const fenceOf = (d: DServiceDemand) => (d.requirements.regions === undefined ? '' : [...d.requirements.regions].sort().join(','));
 const keyOf = (d: DServiceDemand) => `${d.name}\u0000${d.requirements.tier}\u0000${fenceOf(d)}`;
 
-/** The demand an instance counts for: a fenced one taking its miner's region (first by key), else the one for anywhere, else the first. */
+/**
+ * The demand an instance counts for: the one it was started for while its miner is in that fence,
+ * else a fenced one taking its miner's region (first by key), else the one for anywhere, else the first.
+ */
 function groupOf(groups: Map<string, Group>, i: InstanceView, m: MinerView | undefined): Group | undefined {
   const same = [...groups.values()].filter((g) => g.demand.name === i.dservice && g.demand.requirements.tier === i.tier).sort((a, b) => (a.key < b.key ? -1 : 1));
+  const own = i.fence === undefined ? undefined : same.find((g) => fenceOf(g.demand) === i.fence && (i.fence === '' || (m !== undefined && regionAllowed(m.region, g.demand.requirements.regions))));
+  if (own !== undefined) return own;
   return (
     (m === undefined ? undefined : same.find((g) => g.demand.requirements.regions !== undefined && regionAllowed(m.region, g.demand.requirements.regions))) ??
     same.find((g) => g.demand.requirements.regions === undefined) ??
