@@ -246,7 +246,7 @@ export class PlacementController {
    * waking placement, or seen within `REGION_MEMORY_MS`; at most `MAX_FENCED_PARTS` fences plus
    * one union of the rest. Forgets kicks and fences past their time.
    */
-  private partsOf(dservice: string, tier: Tier, now: number, instances: readonly { region: string | undefined }[]): Part[] {
+  private partsOf(dservice: string, tier: Tier, now: number, instances: readonly { region: string | undefined; fence: string | undefined }[]): Part[] {
     const key = scaleKey(dservice, tier);
     const anywhere = newPart(undefined);
     const parts = new Map<string, Part>([['', anywhere]]);
@@ -287,9 +287,10 @@ export class PlacementController {
     const seen = this.fencesSeen.get(key);
     if (seen !== undefined) {
       for (const [fence, f] of seen) {
-        // Past its memory a fence keeps its part while an instance in it is left: its own idle rule
+        // Past its memory a fence keeps its part while an instance of it is left: its own idle rule
         // stops them (not the anywhere part's, whose last request may be much older).
-        if (now - f.at > REGION_MEMORY_MS && !instances.some((i) => regionAllowed(i.region, f.regions))) seen.delete(fence);
+        const left = instances.some((i) => (i.fence === undefined ? regionAllowed(i.region, f.regions) : i.fence === fence));
+        if (now - f.at > REGION_MEMORY_MS && !left) seen.delete(fence);
         else if (!parts.has(fence)) parts.set(fence, newPart(f.regions));
       }
       if (seen.size === 0) this.fencesSeen.delete(key);
