@@ -116,9 +116,6 @@ export interface BrokerDeps {
   maxResultBytesOf?: (dservice: string) => number | undefined;
 }
 
-/** Different fences `fencesWaiting` reports before it calls the work "anywhere". */
-const REGION_SCAN_LIMIT = 256;
-
 /** Work held for one (DService, tier) under one fence (`Broker.fencesWaiting`). */
 export interface FenceWaiting {
   /** The fence's regions, sorted; null: work that may run anywhere. */
@@ -704,13 +701,13 @@ export class Broker {
    * The work the broker holds for one (DService, tier), queued or running, by fence, for placement
    * (it starts instances per fence): one entry per distinct set of regions, with the units queued,
    * running, and how long the oldest queued one has waited. Null when none of it is fenced (the
-   * queue's own figures, `queueOf` and `runningOf`, are then the whole story) or when more than
-   * `REGION_SCAN_LIMIT` fences are held (treated as anywhere). O(units held) when some work is
-   * fenced, else O(1).
+   * queue's own figures, `queueOf` and `runningOf`, are then the whole story). O(units held) when
+   * some work is fenced, else O(1); as many entries as distinct fences (accounts with the same
+   * regions are one), which placement bounds.
    */
   fencesWaiting(dservice: string, tier: Tier): FenceWaiting[] | null {
     const tally = this.heldBy.get(queueKey(dservice, tier));
-    if (tally === undefined || tally.fences.size === 0 || tally.fences.size > REGION_SCAN_LIMIT) return null;
+    if (tally === undefined || tally.fences.size === 0) return null;
     const now = this.deps.now();
     const bySet = new Map<ReadonlySet<string> | null, FenceWaiting>();
     for (const u of this.units.values()) {

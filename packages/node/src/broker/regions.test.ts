@@ -98,6 +98,18 @@ describe('Broker region fence', () => {
     expect(at()).toBeNull();
   });
 
+  it('many accounts with the same regions are one fence, however many', () => {
+    const accounts = Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`eu${i}`, ['eu']]));
+    const h = fenced({ ...accounts, ap: ['ap'] });
+    for (let i = 0; i < 300; i++) h.submit({ account: `eu${i}` });
+    h.submit({ account: 'ap' });
+    expect(h.broker.fencesWaiting('echo', 'open')).toEqual(expect.arrayContaining([
+      { regions: ['eu'], queued: 300, running: 0, oldestMs: 0 },
+      { regions: ['ap'], queued: 1, running: 0, oldestMs: 0 },
+    ]));
+    expect(h.broker.fencesWaiting('echo', 'open')).toHaveLength(2);
+  });
+
   it('a miner that found nothing it may take in a fenced queue looks again once work is added', () => {
     const h = fenced({ acme: ['eu'] });
     h.broker.addMiner('eu', ad(1, 'eu'));
