@@ -111,6 +111,22 @@ describe('placement in the account\'s regions', () => {
     expect(s.unplaces()).toEqual([]);
   });
 
+  it('many fences: at most 16 parts of their own and one union of the rest; every start inside a fence', () => {
+    const s = setup(40);
+    const regions = Array.from({ length: 24 }, (_, i) => `r${String(i).padStart(2, '0')}`);
+    for (const r of regions) s.miners.push(minerIn(`m-${r}`, `${r}-1`));
+    s.miners.push(minerIn('a-none'));
+    // r00-r07 have the least work (one unit each, the others 2-4; an instance takes 4 at once).
+    s.setWaiting(regions.map((r, i) => ({ regions: [r], queued: i < 8 ? 1 : 2 + (i % 3), running: 0, oldestMs: 5 })), 60);
+    s.c.tick();
+    const places = s.places();
+    expect(places.map((p) => p.to)).not.toContain('a-none');
+    // 16 own parts, one instance each, and the union of the 8 least loaded (8 units: two instances in its regions).
+    expect(places).toHaveLength(18);
+    for (const r of regions.slice(8)) expect(places.map((p) => p.to)).toContain(`m-${r}`);
+    expect(places.filter((p) => regions.slice(0, 8).some((r) => p.to === `m-${r}`))).toHaveLength(2);
+  });
+
   it('a fence whose work went keeps its instance past the region memory, until its own idle rule stops it', () => {
     const s = setup(undefined, 120_000);
     s.miners.push(minerIn('z-eu', 'eu'));
