@@ -76,6 +76,8 @@ function route(req: IncomingMessage, res: ServerResponse, body: Buffer): void {
   } else if (url === '/huge-header') {
     res.writeHead(200, { 'x-huge': 'h'.repeat(100 * 1024) });
     res.end();
+  } else if (url === '/late') {
+    setTimeout(() => res.end('late but whole'), 300);
   } else if (url === '/hold') {
     held.push(res);
     holdReached?.();
@@ -305,6 +307,15 @@ describe('runWork', () => {
       expect(connectionsSeen - seenBefore).toBe(2);
     } finally {
       bounded.close();
+    }
+  });
+
+  it('the idle timeout closes idle connections only: an answer slower than it still arrives', async () => {
+    const quick = new DServiceHttp(socketPath, { maxSockets: 1, idleMs: 50 });
+    try {
+      expect(Buffer.from((await runWork(quick, req('/late', { method: 'GET' }), limits)).body).toString()).toBe('late but whole');
+    } finally {
+      quick.close();
     }
   });
 
