@@ -14,7 +14,7 @@
  * Durability measured: SQLite `normal` (WAL, synchronous=NORMAL: survives a killed process);
  * PostgreSQL `normal` (synchronous_commit=off) and `full` (synchronous_commit=on, fsync on).
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import * as os from 'node:os';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -218,28 +218,64 @@ if (WITH_PG && findPostgresBin() !== null) {
 }
 
 // ---- Closing a cycle of CYCLE records (SQLite)
+// The same filled file is closed twice (copies): batch trees on a worker thread (the store's
+// default for a cycle this size) and on the reading thread. Besides wall and process CPU time
+// (both threads), the reading thread's own CPU time and the time it sat runnable waiting for a
+// core (/proc/thread-self/schedstat, Linux): on a loaded machine the wait is the machine's, not
+// the close's, and wall minus it is what the close takes on free cores.
+const SCHEDSTAT = '/proc/thread-self/schedstat';
+const schedstat = () => {
+  try {
+    const [cpuNs, waitNs] = readFileSync(SCHEDSTAT, 'utf8').split(' ').map(Number);
+    return { cpuMs: cpuNs / 1e6, waitMs: waitNs / 1e6 };
+  } catch {
+    return undefined;
+  }
+};
+function closeOnce(path, treeWorkerFrom) {
+  const store = new SqliteLedgerStore({ path, treeWorkerFrom });
+  const s0 = schedstat();
+  const t = performance.now();
+  const cpu0 = process.cpuUsage();
+  const s = store.closeCycle();
+  const closeMs = performance.now() - t;
+  const cpu = process.cpuUsage(cpu0);
+  const s1 = schedstat();
+  const debits = store.debits(s.id).reduce((a, d) => a + d.tokens, 0n);
+  const credits = store.credits(s.id).reduce((a, c) => a + c.tokens, 0n);
+  if (debits !== credits || debits !== s.tokens) throw new Error('cycle does not balance');
+  const out = {
+    closeMs: round(closeMs), closeCpuMs: round((cpu.user + cpu.system) / 1000),
+    ...(s0 && s1 ? { readerThreadCpuMs: round(s1.cpuMs - s0.cpuMs), readerRunQueueWaitMs: round(s1.waitMs - s0.waitMs), closeMsLessRunQueueWait: round(closeMs - (s1.waitMs - s0.waitMs)) } : {}),
+    summary: s, accounts: store.debits(s.id).length, beneficiaries: store.credits(s.id).length, payouts: store.payouts(s.id).length,
+  };
+  store.close();
+  return out;
+}
 {
   const path = freshPath();
   const store = new SqliteLedgerStore({ path });
   const t0 = performance.now();
   for (let i = 0; i < CYCLE; i += 100_000) store.appendBatch(makeRecords(Math.min(100_000, CYCLE - i), `c${i}`));
   const fillS = (performance.now() - t0) / 1000;
-  const t = performance.now();
-  const cpu0 = process.cpuUsage();
-  const s = store.closeCycle();
-  const closeMs = performance.now() - t;
-  const cpu = process.cpuUsage(cpu0);
-  const closeCpuMs = (cpu.user + cpu.system) / 1000;
-  const debits = store.debits(s.id).reduce((a, d) => a + d.tokens, 0n);
-  const credits = store.credits(s.id).reduce((a, c) => a + c.tokens, 0n);
-  if (debits !== credits || debits !== s.tokens) throw new Error('cycle does not balance');
-  results.cycleClose = {
-    store: 'sqlite', records: s.records, closeMs: round(closeMs), closeCpuMs: round(closeCpuMs), bar: 3_000, meetsBar: closeMs < 3_000, loadAverage: os.loadavg().map((x) => Number(x.toFixed(2))), batches: s.batches, batchSize: s.batchSize,
-    accounts: store.debits(s.id).length, beneficiaries: store.credits(s.id).length, payouts: store.payouts(s.id).length, tokens: s.tokens.toString(), balanced: true,
-    fillSeconds: Number(fillS.toFixed(1)),
-  };
-  console.log(`Close cycle of ${s.records} records: ${round(closeMs)} ms (${round(closeCpuMs)} ms CPU; ${s.batches} batches, ${results.cycleClose.payouts} payout leaves; debits == credits == ${s.tokens})`);
   store.close();
+  const copy = freshPath();
+  copyFileSync(path, copy);
+  const w = closeOnce(path, 0);
+  const h = closeOnce(copy, Infinity);
+  if (w.summary.recordsRoot !== h.summary.recordsRoot || w.summary.tokens !== h.summary.tokens) throw new Error(`the two closes differ: ${w.summary.recordsRoot} ${w.summary.tokens} ${w.summary.records} vs ${h.summary.recordsRoot} ${h.summary.tokens} ${h.summary.records}`);
+  const s = w.summary;
+  const { summary: _w, ...worker } = w;
+  const { summary: _h, accounts: _a, beneficiaries: _b, payouts: _p, ...inThread } = h;
+  results.cycleClose = {
+    store: 'sqlite', records: s.records, closeMs: worker.closeMs, closeCpuMs: worker.closeCpuMs, bar: 3_000, meetsBar: worker.closeMs < 3_000, loadAverage: os.loadavg().map((x) => Number(x.toFixed(2))), batches: s.batches, batchSize: s.batchSize,
+    treesOnWorker: worker, treesInThread: inThread,
+    tokens: s.tokens.toString(), balanced: true, fillSeconds: Number(fillS.toFixed(1)),
+  };
+  const line = (x) => `${x.closeMs} ms wall, ${x.closeCpuMs} ms CPU` + (x.readerThreadCpuMs === undefined ? '' : ` (reading thread ${x.readerThreadCpuMs} ms CPU, ${x.readerRunQueueWaitMs} ms waiting for a core: wall less that wait ${x.closeMsLessRunQueueWait} ms)`);
+  console.log(`Close cycle of ${s.records} records (${s.batches} batches, ${worker.payouts} payout leaves; debits == credits == ${s.tokens}):`);
+  console.log(`  trees on a worker thread: ${line(worker)}`);
+  console.log(`  trees on the reading thread: ${line(inThread)}`);
 }
 
 const file = join(ROOT, 'bench/results.json');

@@ -26,6 +26,7 @@ import { StandardMerkleTree } from '@openzeppelin/merkle-tree';
 import { GENESIS_HASH, chainHash, type RowBilling } from './chain.js';
 import { ExactSum as Sum } from './exact-sum.js';
 import { merkleProof, merkleRoot, merkleRootFromProof, merkleRootInPlace } from './merkle.js';
+import type { TreeHasher } from './tree-hasher.js';
 import type { TokenRate } from './pricing/price.js';
 import { BENEFICIARIES, type Beneficiary, type SplitParts } from './pricing/split.js';
 import { decodeBps, decodeParts, encodeSplit, type Charge, type Microtransaction } from './record.js';
@@ -285,7 +286,8 @@ export class CycleAccumulator {
   /** Where the last chunk field read starts (see `field`). */
   private at = 0;
 
-  constructor(readonly batchSize: number = DEFAULT_BATCH_SIZE) {
+  /** `hasher`: build the batch trees there (a worker thread) instead of in `seal`. */
+  constructor(readonly batchSize: number = DEFAULT_BATCH_SIZE, private readonly hasher?: TreeHasher) {
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError('batchSize must be a positive integer');
     this.leaves = Buffer.allocUnsafe(Math.min(batchSize, DEFAULT_BATCH_SIZE) * 32);
   }
@@ -490,8 +492,20 @@ export class CycleAccumulator {
 
   private seal(): void {
     if (this.count === 0) return;
-    this.batches.push({ index: this.batches.length, firstSeq: this.firstSeq, lastSeq: this.lastSeq, records: this.count, root: merkleRootInPlace(this.leaves, this.count).toString('hex') });
+    const index = this.batches.length;
+    let root = '';
+    if (this.hasher === undefined) root = merkleRootInPlace(this.leaves, this.count).toString('hex');
+    else this.hasher.add(index, this.leaves.subarray(0, this.count * 32));
+    this.batches.push({ index, firstSeq: this.firstSeq, lastSeq: this.lastSeq, records: this.count, root });
     this.count = 0;
+  }
+
+  /** Seals the open batch and has every batch's root (waiting for the hasher's thread, if any). */
+  completeTrees(): void {
+    this.seal();
+    if (this.hasher === undefined || this.batches.every((b) => b.root !== '')) return;
+    const roots = this.hasher.roots();
+    for (const b of this.batches) b.root = roots[b.index]!;
   }
 
   /**
@@ -500,7 +514,7 @@ export class CycleAccumulator {
    * beneficiaries that now have one are paid here.
    */
   finish(cycle: number, book: PayoutBook): CycleClose {
-    this.seal();
+    this.completeTrees();
     // Debits per account and credits per beneficiary, in the order they first appear in the
     // rows (a group's first row is where each of its ids first appears in it).
     const debits = new Map<string, Debit>();

@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { CycleAccumulator, CycleKeyError, CycleReadFallback, type CycleRow, type HeldCredit } from './billing.js';
 import { merkleRoot, merkleRootInPlace } from './merkle.js';
+import { TreeHasher } from './tree-hasher.js';
 
 const leaf = (i: number): Buffer => crypto.createHash('sha256').update(`leaf ${i}`).digest();
 
@@ -86,6 +87,24 @@ function closeBoth(rows: readonly Row[], batchSize: number, registered: Readonly
   flush();
   return [plain.finish(7, { registered, held }), text.finish(7, { registered, held }), chunked.finish(7, { registered, held })] as const;
 }
+
+describe('TreeHasher', () => {
+  it('builds on its worker thread the roots merkleRootInPlace builds, for any batch sizes', () => {
+    const hasher = new TreeHasher();
+    try {
+      const sizes = [1, 2, 3, 7, 64, 65, 1000, 4096];
+      const want = sizes.map((n, k) => {
+        const buf = Buffer.concat(Array.from({ length: n }, (_, i) => leaf(k * 10_000 + i)));
+        hasher.add(k, buf);
+        buf.fill(0); // the hasher took a copy: the caller may reuse its buffer at once
+        return merkleRoot(Array.from({ length: n }, (_, i) => leaf(k * 10_000 + i))).toString('hex');
+      });
+      expect(hasher.roots()).toEqual(want);
+    } finally {
+      hasher.close();
+    }
+  });
+});
 
 describe('CycleAccumulator', () => {
   it('property: rows pushed as text and as bigints close identically (totals, credits, held, batches, roots)', () => {

@@ -54,15 +54,22 @@ export function merkleRoot(leaves: readonly Uint8Array[]): Buffer {
  * overwritten.
  */
 export function merkleRootInPlace(buf: Buffer, count: number): Buffer {
+  return rootInPlace(buf, count, hashBuf, scratch);
+}
+
+/**
+ * The body of `merkleRootInPlace`, with no free variables but globals (`hash` is sha256,
+ * `s` a 65-byte buffer starting 0x01), so a worker thread can run its very source (tree-hasher.ts).
+ */
+export function rootInPlace(buf: Buffer, count: number, hash: (data: Buffer) => Buffer, s: Buffer): Buffer {
   if (count < 1) throw new RangeError('a Merkle tree needs at least one leaf');
   if (buf.length < count * 32) throw new RangeError(`${count} leaves need ${count * 32} bytes, not ${buf.length}`);
-  const s = scratch;
   let n = count;
   while (n > 1) {
     let j = 0;
     for (let i = 0; i + 1 < n; i += 2, j++) {
       buf.copy(s, 1, i * 32, i * 32 + 64);
-      buf.set(hashBuf(s), j * 32);
+      buf.set(hash(s), j * 32);
     }
     if (n % 2 === 1) {
       buf.copy(buf, j * 32, (n - 1) * 32, n * 32);

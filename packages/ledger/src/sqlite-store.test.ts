@@ -79,16 +79,18 @@ describe('SqliteLedgerStore specifics', () => {
   // The close reads its rows in chunks that SQLite aggregates into two values (hashes, and rows
   // with length-prefixed fields); an id holding a NUL (only rows from before records refused one)
   // sends it to the general reader. Either way: what push() makes of the same rows read column by column.
-  it('property: the chunked cycle read closes a cycle as push() of the same rows does, whatever the ids hold', () => {
+  it('property: the chunked cycle read closes a cycle as push() of the same rows does, whatever the ids hold, trees built here or on a worker', () => {
     const id = fc.string({ unit: 'binary', minLength: 1, maxLength: 12 }).map((x) => x.replaceAll('\u0000', '0'));
     fc.assert(
       fc.property(
         fc.array(fc.record({ account: id, miner: fc.stringMatching(/^[0-9a-f]{1,64}$/), developer: id, operator: id, charity: id, price: fc.oneof(fc.bigInt({ min: 0n, max: 10n ** 6n }), fc.bigInt({ min: 0n, max: 2n ** 63n - 1n })), priced: fc.boolean() }), { minLength: 1, maxLength: 40 }),
         fc.integer({ min: 1, max: 9 }),
         fc.boolean(),
-        (rows, batchSize, oldNul) => {
+        fc.boolean(),
+        (rows, batchSize, oldNul, worker) => {
           const path = newPath();
-          const store = new SqliteLedgerStore({ path });
+          // With treeWorkerFrom 0 the batch trees are built on a worker thread.
+          const store = new SqliteLedgerStore({ path, treeWorkerFrom: worker ? 0 : Infinity });
           store.appendBatch(rows.map((r, i) => makeRecord(i, {
             account: r.account, miner: r.miner,
             ...(r.priced ? { pricing: { priceMicros: r.price, split: { miner: 7000, developer: 2000, operator: 900, charity: 100 }, developer: r.developer, operator: r.operator, charity: r.charity } } : {}),

@@ -21,6 +21,7 @@ import {
   CycleAccumulator, CycleReadFallback, DEFAULT_BATCH_SIZE, isAddress, makeRecordProof,
   type BatchInfo, type CycleClose, type CycleInfo, type CycleSummary, type Credit, type Debit, type HeldCredit, type Payout, type RecordProof,
 } from './billing.js';
+import { TreeHasher } from './tree-hasher.js';
 import { ChainVerifier, GENESIS_HASH, chainStepV2, recordFormatOf, type ChainVerification, type RowBilling } from './chain.js';
 import { decideBegin, IDEMPOTENCY_TTL_MS, type IdempotencyBegin, type IdempotencyBeginArgs, type StoredResponse } from './idempotency.js';
 import { tokenRateProblem, type TokenRate } from './pricing/price.js';
@@ -43,6 +44,9 @@ const GENESIS_HEX = GENESIS_HASH.toString('hex');
 /** How much of the file a cycle's scan may map (the OS pages it in and out as needed). */
 const SEAL_MMAP_BYTES = 1 << 30;
 
+/** Seqs a closing cycle spans from which its batch trees are built on a worker thread, by default. */
+const TREE_WORKER_FROM = 65_536;
+
 /** Seqs per read of a closing cycle. */
 const READ_CHUNK = 16_384;
 
@@ -55,6 +59,12 @@ export interface SqliteLedgerStoreOptions {
   busyTimeoutMs?: number;
   /** Open read-only (reports, audit, proofs): no migration, no writes. */
   readonly?: boolean;
+  /**
+   * A closing cycle spanning at least this many seqs has its batch trees built on a worker
+   * thread while its rows are read (the two overlap on a second core). Default 65,536;
+   * `Infinity`: never.
+   */
+  treeWorkerFrom?: number;
 }
 
 interface Row {
@@ -149,9 +159,12 @@ export class SqliteLedgerStore implements BillingLedgerStore {
   private readonly spentPut: Database.Statement<[string, string], unknown>;
   private readonly appendTx: (records: readonly Microtransaction[], refuseOverdraft: boolean) => AppendResult;
   private closed = false;
+  private readonly treeWorkerFrom: number;
 
   constructor(options: SqliteLedgerStoreOptions) {
-    const { path, durability = 'normal', busyTimeoutMs = 5000, readonly = false } = options;
+    const { path, durability = 'normal', busyTimeoutMs = 5000, readonly = false, treeWorkerFrom = TREE_WORKER_FROM } = options;
+    if (!(treeWorkerFrom >= 0)) throw new TypeError('SqliteLedgerStore option treeWorkerFrom: must be a number of records, 0 or more');
+    this.treeWorkerFrom = treeWorkerFrom;
     if (typeof path !== 'string' || path.length === 0) throw new TypeError('SqliteLedgerStore option path: must be a file path or ":memory:"');
     if (durability !== 'normal' && durability !== 'full') throw new TypeError(`SqliteLedgerStore option durability: must be "normal" or "full", not ${String(durability)}`);
     if (!Number.isInteger(busyTimeoutMs) || busyTimeoutMs < 0) throw new TypeError('SqliteLedgerStore option busyTimeoutMs: must be a non-negative integer');
@@ -347,23 +360,30 @@ export class SqliteLedgerStore implements BillingLedgerStore {
     // The scan reads the file through a memory map (no copy of every page into the page cache);
     // reads only: writes and their durability are SQLite's usual ones.
     let acc: CycleAccumulator;
+    const lastSeq = c.last_seq ?? c.after_seq;
     const mmap = this.db.pragma('mmap_size', { simple: true }) as number;
     this.db.pragma(`mmap_size = ${SEAL_MMAP_BYTES}`);
+    const hasher = lastSeq - c.after_seq >= this.treeWorkerFrom ? new TreeHasher() : undefined;
     try {
-      acc = this.db.transaction(() => this.readCycleFast(id, c.after_seq, c.last_seq ?? c.after_seq, batchSize, onProgress)).deferred();
-    } catch (err) {
-      if (!(err instanceof CycleReadFallback)) throw err;
-      acc = this.readCycle(id, c.after_seq, c.last_seq ?? c.after_seq, batchSize);
+      try {
+        acc = this.db.transaction(() => this.readCycleFast(id, c.after_seq, lastSeq, batchSize, hasher, onProgress)).deferred();
+      } catch (err) {
+        if (!(err instanceof CycleReadFallback)) throw err;
+        acc = this.readCycle(id, c.after_seq, lastSeq, batchSize);
+      } finally {
+        this.db.pragma(`mmap_size = ${mmap}`);
+      }
+      acc.completeTrees(); // before the write lock is taken
+      // Step 3: who is paid and what is released is decided under the write lock, so no held
+      // credit is released twice and no address registered meanwhile is missed.
+      this.db.transaction(() => {
+        const sealed = this.db.prepare('SELECT sealed_at FROM cycles WHERE id = ?').pluck().get(id);
+        if (sealed !== null) return; // another connection sealed it meanwhile
+        this.storeClose(id, acc.finish(id, { registered: this.addresses(), held: this.heldCredits({ pending: true }) }));
+      }).immediate();
     } finally {
-      this.db.pragma(`mmap_size = ${mmap}`);
+      hasher?.close();
     }
-    // Step 3: who is paid and what is released is decided under the write lock, so no held
-    // credit is released twice and no address registered meanwhile is missed.
-    this.db.transaction(() => {
-      const sealed = this.db.prepare('SELECT sealed_at FROM cycles WHERE id = ?').pluck().get(id);
-      if (sealed !== null) return; // another connection sealed it meanwhile
-      this.storeClose(id, acc.finish(id, { registered: this.addresses(), held: this.heldCredits({ pending: true }) }));
-    }).immediate();
     return this.cycleSummary(id)!;
   }
 
@@ -375,8 +395,8 @@ export class SqliteLedgerStore implements BillingLedgerStore {
    * accumulator checks it and throws `CycleReadFallback` if it is not (or if an id holds a NUL,
    * which only rows written before records refused NUL can): `readCycle` takes those.
    */
-  private readCycleFast(id: number, afterSeq: number, lastSeq: number, batchSize: number, onProgress?: (done: number, total: number) => void): CycleAccumulator {
-    const acc = new CycleAccumulator(batchSize);
+  private readCycleFast(id: number, afterSeq: number, lastSeq: number, batchSize: number, hasher?: TreeHasher, onProgress?: (done: number, total: number) => void): CycleAccumulator {
+    const acc = new CycleAccumulator(batchSize, hasher);
     const keyBytes = "octet_length(account) + octet_length(miner) + octet_length(ifnull(developer, '')) + octet_length(ifnull(operator, '')) + octet_length(ifnull(charity, '')) + 4";
     const st = this.db
       .prepare(
