@@ -2,10 +2,12 @@
  * How long a miner has to acknowledge a work frame: the ack rule, in one place.
  *
  * - Each miner's ack round trip is measured (dispatch to its ack, or to its result when that comes
- *   first) and smoothed as TCP smooths its RTT (RFC 6298: `srtt`, `rttvar`, gains 1/8 and 1/4).
- * - Its deadline is `srtt + 4 × rttvar`, never below `ackTimeoutMs` (the base, and the deadline of
- *   a miner not measured yet) and never above the ceiling, `4 × ackTimeoutMs`: a miner on a slow
- *   or jittery link (or a loaded machine) gets the time its own acks have shown it needs, and a
+ *   first) and smoothed as TCP smooths its RTT (RFC 6298: `srtt`, `rttvar`, gains 1/8 and 1/4). A
+ *   joining miner's estimate starts from all the node's acks smoothed together (a miner dropped on
+ *   a loaded machine and back would otherwise start from the base and be dropped again).
+ * - Its deadline is `srtt + 4 × rttvar`, never below `ackTimeoutMs` (the base, and the deadline
+ *   before the node measured any ack) and never above the ceiling, `4 × ackTimeoutMs`: a miner on a
+ *   slow or jittery link (or a loaded machine) gets the time acks have shown it needs, and a
  *   hostile one that acks ever later cannot hold a unit longer than the ceiling.
  * - Past its deadline a miner is late, not dead, while its tunnel is otherwise alive (a frame came
  *   from it within the last `ackTimeoutMs`): a large work frame still crossing a slow link, or a

@@ -294,6 +294,8 @@ export class Broker {
    * load copied seconds' worth of requests).
    */
   private readonly unacked = new IndexedSet<MinerState>();
+  /** Every miner's acks smoothed together: where a joining miner's own estimate starts (`ack-deadline.ts`). */
+  private readonly nodeAckRtt: AckRtt = newAckRtt();
   /** Miners by queue key: who may take work from that queue, and who is free to now. */
   private readonly pools = new Map<string, Pool>();
   private readonly view = new PickView();
@@ -491,7 +493,7 @@ export class Broker {
       dsSlots: new Map(),
       dsInUse: new Map(),
       latencyMs: null,
-      ackRtt: newAckRtt(),
+      ackRtt: { ...this.nodeAckRtt },
       active: true,
       draining: false,
       completed: 0,
@@ -572,7 +574,7 @@ export class Broker {
     const unit = m?.inFlight.get(workId);
     if (unit === undefined || unit.acked) return;
     unit.acked = true;
-    sampleAck(m!.ackRtt, this.deps.now() - unit.sentAt);
+    this.sampleAck(m!, unit);
   }
 
   onResult(minerId: string, result: ResultFrame): void {
@@ -580,7 +582,7 @@ export class Broker {
     const unit = m?.inFlight.get(result.id);
     if (m === undefined || unit === undefined) return; // late result of cancelled/expired work
     // A result that comes before the ack is the first sign the unit arrived.
-    if (!unit.acked) sampleAck(m.ackRtt, this.deps.now() - unit.sentAt);
+    if (!unit.acked) this.sampleAck(m, unit);
     this.release(m, unit);
     unit.acked = true;
     const limit = this.deps.maxResultBytesOf?.(unit.dservice);
@@ -650,6 +652,13 @@ export class Broker {
       this.removeMiner(m.id, reason);
       this.deps.closeMiner(m.id, reason);
     }
+  }
+
+  /** Folds the unit's round trip into the miner's ack estimate and the node's. */
+  private sampleAck(m: MinerState, unit: WorkUnit): void {
+    const rtt = this.deps.now() - unit.sentAt;
+    sampleAck(m.ackRtt, rtt);
+    sampleAck(this.nodeAckRtt, rtt);
   }
 
   /** The miner's ack deadline now, ms (`ack-deadline.ts`). */

@@ -140,6 +140,22 @@ describe('Broker.sweep (the ack rule of ack-deadline.ts)', () => {
     expect(h.closed[0]!.reason).toMatch(/ack deadline: 100 ms/);
   });
 
+  it("starts a joining miner from the node's acks: after slow acks, a miner back from a drop is not held to the base", () => {
+    const h = withTunnels(() => false);
+    const deadlineOf = (id: string) => h.broker.ackDeadlineOf((h.broker as unknown as { miners: Map<string, MinerState> }).miners.get(id)!);
+    h.broker.addMiner('first', h.ad(1));
+    expect(deadlineOf('first')).toBe(100);
+    for (const rtt of [30, 95, 40, 90, 35, 95]) {
+      const id = h.submit();
+      h.advance(rtt);
+      h.broker.onAck('first', id);
+      h.broker.onResult('first', h.result(id));
+    }
+    h.broker.addMiner('back', h.ad(1));
+    expect(deadlineOf('back')).toBeGreaterThan(100);
+    expect(deadlineOf('back')).toBe(deadlineOf('first'));
+  });
+
   it('never leaves a unit unacked past the ceiling after a sweep, whatever the miners do and say', () => {
     fc.assert(
       fc.property(fc.array(op, { minLength: 20, maxLength: 150, size: 'max' }), fc.func(fc.boolean()), (ops, alive) => {
