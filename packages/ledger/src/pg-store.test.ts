@@ -26,14 +26,16 @@ if (bin === null) {
   const pgFixture = async (durability: Durability = 'normal'): Promise<LedgerStoreFixture & { readonly store: PostgresLedgerStore }> => {
     const schema = `t_${process.pid}_${n++}`;
     const url = cluster!.url;
-    let store = await PostgresLedgerStore.open({ url, schema, durability, max: 2 });
+    // Every close builds its batch trees on a worker thread here (the SQLite suite builds them in
+    // the reading thread), so the pinned roots hold both ways.
+    let store = await PostgresLedgerStore.open({ url, schema, durability, max: 2, treeWorkerFrom: 0 });
     return {
       get store() {
         return store;
       },
       async reopen() {
         await store.close();
-        store = await PostgresLedgerStore.open({ url, schema, durability, max: 2 });
+        store = await PostgresLedgerStore.open({ url, schema, durability, max: 2, treeWorkerFrom: 0 });
       },
       async tamper(change: Tamper) {
         const sql = store.raw;

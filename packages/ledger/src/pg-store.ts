@@ -23,6 +23,7 @@ import {
   CycleAccumulator, DEFAULT_BATCH_SIZE, isAddress, makeRecordProof,
   type BatchInfo, type CycleClose, type CycleInfo, type CycleSummary, type Credit, type Debit, type HeldCredit, type Payout, type RecordProof,
 } from './billing.js';
+import { TREE_WORKER_FROM, TreeHasher } from './tree-hasher.js';
 import { ChainVerifier, GENESIS_HASH, chainStepV2, recordFormatOf, type ChainVerification, type RowBilling } from './chain.js';
 import { decideBegin, IDEMPOTENCY_TTL_MS, type IdempotencyBegin, type IdempotencyBeginArgs, type StoredResponse } from './idempotency.js';
 import { tokenRateProblem, type TokenRate } from './pricing/price.js';
@@ -46,6 +47,8 @@ export interface PostgresLedgerStoreOptions {
   durability?: Durability;
   /** Connection pool size. Default 4. */
   max?: number;
+  /** As the SQLite store's: a closing cycle spanning this many seqs or more has its batch trees built on a worker thread. */
+  treeWorkerFrom?: number;
 }
 
 type Sql = postgres.Sql<Record<string, never>>;
@@ -216,6 +219,7 @@ export class PostgresLedgerStore implements BillingLedgerStore {
     private readonly sql: Sql,
     schema: string,
     durability: Durability,
+    private readonly treeWorkerFrom: number,
   ) {
     this.schema = schema;
     this.durability = durability;
@@ -223,7 +227,8 @@ export class PostgresLedgerStore implements BillingLedgerStore {
 
   /** Connects, creates the schema if missing and migrates it. */
   static async open(options: PostgresLedgerStoreOptions): Promise<PostgresLedgerStore> {
-    const { url, schema = 'cgn_ledger', durability = 'normal', max = 4 } = options;
+    const { url, schema = 'cgn_ledger', durability = 'normal', max = 4, treeWorkerFrom = TREE_WORKER_FROM } = options;
+    if (!(treeWorkerFrom >= 0)) throw new TypeError('PostgresLedgerStore option treeWorkerFrom: must be a number of records, 0 or more');
     if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new TypeError('PostgresLedgerStore option schema: must be a lowercase SQL identifier');
     if (durability !== 'normal' && durability !== 'full') throw new TypeError(`PostgresLedgerStore option durability: must be "normal" or "full", not ${String(durability)}`);
     const sql = postgres(url, {
@@ -250,7 +255,7 @@ export class PostgresLedgerStore implements BillingLedgerStore {
       await sql.end({ timeout: 1 });
       throw err;
     }
-    return new PostgresLedgerStore(sql, schema, durability);
+    return new PostgresLedgerStore(sql, schema, durability, treeWorkerFrom);
   }
 
   async appendBatch(records: readonly Microtransaction[], options: AppendOptions = {}): Promise<AppendResult> {
@@ -528,12 +533,22 @@ export class PostgresLedgerStore implements BillingLedgerStore {
 
   private async seal(id: number, batchSize: number, onProgress?: (done: number, total: number) => void): Promise<CycleSummary> {
     const [c] = await this.sql<CycleDbRow[]>`SELECT * FROM cycles WHERE id = ${id}`;
-    const acc = new CycleAccumulator(batchSize);
     const first = Number(c!.after_seq);
     const span = Number(c!.last_seq) - first;
+    const hasher = span >= this.treeWorkerFrom ? new TreeHasher() : undefined;
+    try {
+      return await this.sealWith(id, new CycleAccumulator(batchSize, hasher), c!, onProgress);
+    } finally {
+      hasher?.close();
+    }
+  }
+
+  private async sealWith(id: number, acc: CycleAccumulator, c: CycleDbRow, onProgress?: (done: number, total: number) => void): Promise<CycleSummary> {
+    const first = Number(c.after_seq);
+    const span = Number(c.last_seq) - first;
     await this.sql`
       SELECT seq, account, miner, price_micros::text, tokens::text, parts, developer, operator, charity, encode(hash, 'hex')
-      FROM microtransactions WHERE seq > ${c!.after_seq} AND seq <= ${c!.last_seq} AND cycle = ${id} ORDER BY seq`
+      FROM microtransactions WHERE seq > ${c.after_seq} AND seq <= ${c.last_seq} AND cycle = ${id} ORDER BY seq`
       .raw()
       .cursor(10_000, (rows) => {
         for (const r of rows as unknown as (Buffer | null)[][]) {
@@ -545,6 +560,7 @@ export class PostgresLedgerStore implements BillingLedgerStore {
         const last = rows.length === 0 ? first : Number((rows[rows.length - 1] as unknown as (Buffer | null)[])[0]!.toString());
         onProgress?.(last - first, span);
       });
+    acc.completeTrees(); // before the lock is taken
     // Who is paid and what is released is decided under one lock for every sealer, so no held
     // credit is released twice and no address registered meanwhile is missed.
     await this.sql.begin(async (tx) => {

@@ -21,7 +21,7 @@ import {
   CycleAccumulator, CycleReadFallback, DEFAULT_BATCH_SIZE, isAddress, makeRecordProof,
   type BatchInfo, type CycleClose, type CycleInfo, type CycleSummary, type Credit, type Debit, type HeldCredit, type Payout, type RecordProof,
 } from './billing.js';
-import { TreeHasher } from './tree-hasher.js';
+import { TREE_WORKER_FROM, TreeHasher } from './tree-hasher.js';
 import { ChainVerifier, GENESIS_HASH, chainStepV2, recordFormatOf, type ChainVerification, type RowBilling } from './chain.js';
 import { decideBegin, IDEMPOTENCY_TTL_MS, type IdempotencyBegin, type IdempotencyBeginArgs, type StoredResponse } from './idempotency.js';
 import { tokenRateProblem, type TokenRate } from './pricing/price.js';
@@ -43,9 +43,6 @@ const GENESIS_HEX = GENESIS_HASH.toString('hex');
 
 /** How much of the file a cycle's scan may map (the OS pages it in and out as needed). */
 const SEAL_MMAP_BYTES = 1 << 30;
-
-/** Seqs a closing cycle spans from which its batch trees are built on a worker thread, by default. */
-const TREE_WORKER_FROM = 65_536;
 
 /** Seqs per read of a closing cycle. */
 const READ_CHUNK = 16_384;

@@ -11,6 +11,9 @@ import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from '
 import { CgnError } from '@cgn/protocol';
 import { rootInPlace } from './merkle.js';
 
+/** Seqs a closing cycle spans from which the stores build its batch trees on a worker thread, by default. */
+export const TREE_WORKER_FROM = 65_536;
+
 /** How long the close waits for a batch root without any arriving before it gives up. */
 const STALL_MS = 30_000;
 
