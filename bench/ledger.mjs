@@ -9,7 +9,10 @@
  *
  * Build first (`npx tsc -b packages/ledger`, or `npm run bench` does it). Run: node bench/ledger.mjs
  * Env: LEDGER_BENCH_RECORDS (ingest records per run, default 200000), LEDGER_BENCH_CYCLE
- * (records in the closed cycle, default 1000000), LEDGER_BENCH_PG=0 to skip PostgreSQL.
+ * (records in the closed cycle, default 1000000), LEDGER_BENCH_PG=0 to skip PostgreSQL,
+ * LEDGER_BENCH_SECTIONS (default sqlite,postgres,close; add pgclose to close a cycle of
+ * LEDGER_BENCH_CYCLE records on PostgreSQL too: its fill takes minutes). Sections run are
+ * merged into the `ledger` section; each has its own figures.
  *
  * Durability measured: SQLite `normal` (WAL, synchronous=NORMAL: survives a killed process);
  * PostgreSQL `normal` (synchronous_commit=off) and `full` (synchronous_commit=on, fsync on).
@@ -30,6 +33,7 @@ const N = Number(process.env.LEDGER_BENCH_RECORDS ?? 200_000);
 const CYCLE = Number(process.env.LEDGER_BENCH_CYCLE ?? 1_000_000);
 const WITH_PG = process.env.LEDGER_BENCH_PG !== '0';
 const BATCH = 4096;
+const SECTIONS = new Set((process.env.LEDGER_BENCH_SECTIONS ?? 'sqlite,postgres,close').split(','));
 
 const dir = mkdtempSync(join(tmpdir(), 'cgn-ledger-bench-'));
 let cluster;
@@ -170,7 +174,7 @@ const ratio = (a, b) => Number((a / b).toFixed(3));
 const results = { measuredAt: new Date().toISOString(), node: process.version, records: N, batchSize: BATCH, loadAverageAtStart: os.loadavg().map((x) => Number(x.toFixed(2))) };
 
 // ---- SQLite ingest (warm up, then best of 2, alternating writer and raw)
-{
+if (SECTIONS.has('sqlite')) {
   await writerRun(openLedger({ path: freshPath(), writer: { maxBatchSize: BATCH } }), makeRecords(20_000, 'warm'));
   sqliteRaw(makeRecords(20_000, 'warmraw'));
   let w = { rps: 0, cpuRps: 0 };
@@ -191,8 +195,9 @@ const results = { measuredAt: new Date().toISOString(), node: process.version, r
 }
 
 // ---- PostgreSQL ingest
-if (WITH_PG && findPostgresBin() !== null) {
-  cluster = await startPostgresCluster({ fsync: true });
+const pgAvailable = WITH_PG && findPostgresBin() !== null;
+if (pgAvailable && (SECTIONS.has('postgres') || SECTIONS.has('pgclose'))) cluster = await startPostgresCluster({ fsync: true });
+if (pgAvailable && SECTIONS.has('postgres')) {
   results.postgres = {};
   let k = 0;
   for (const durability of ['normal', 'full']) {
@@ -212,7 +217,7 @@ if (WITH_PG && findPostgresBin() !== null) {
     };
     console.log(`PostgreSQL ingest (${durability}, synchronous_commit=${durability === 'full' ? 'on' : 'off'}): writer ${round(w.rps)} rec/s; raw multi-row INSERT ${round(r.rps)} rec/s (ratio ${ratio(w.rps, r.rps)}), raw COPY ${round(c.rps)} rec/s (ratio ${ratio(w.rps, c.rps)})`);
   }
-} else {
+} else if (SECTIONS.has('postgres')) {
   results.postgres = { skipped: WITH_PG ? 'PostgreSQL server binaries not installed' : 'LEDGER_BENCH_PG=0' };
   console.log(`PostgreSQL: skipped (${results.postgres.skipped})`);
 }
@@ -252,7 +257,7 @@ function closeOnce(path, treeWorkerFrom) {
   store.close();
   return out;
 }
-{
+if (SECTIONS.has('close')) {
   const path = freshPath();
   const store = new SqliteLedgerStore({ path });
   const t0 = performance.now();
@@ -278,8 +283,34 @@ function closeOnce(path, treeWorkerFrom) {
   console.log(`  trees on the reading thread: ${line(inThread)}`);
 }
 
+// ---- Closing a cycle of CYCLE records (PostgreSQL; opt-in). Wall time and this process's CPU
+// time (the server's is not counted); trees on a worker thread (the default at this size).
+if (SECTIONS.has('pgclose') && cluster !== undefined) {
+  const store = await PostgresLedgerStore.open({ url: cluster.url, schema: 'close_bench', durability: 'normal' });
+  const t0 = performance.now();
+  for (let i = 0; i < CYCLE; i += 50_000) await store.appendBatch(makeRecords(Math.min(50_000, CYCLE - i), `pc${i}`));
+  const fillS = (performance.now() - t0) / 1000;
+  const s0 = schedstat();
+  const t = performance.now();
+  const cpu0 = process.cpuUsage();
+  const s = await store.closeCycle();
+  const closeMs = performance.now() - t;
+  const cpu = process.cpuUsage(cpu0);
+  const s1 = schedstat();
+  const debits = (await store.debits(s.id)).reduce((a, d) => a + d.tokens, 0n);
+  if (debits !== s.tokens) throw new Error('PostgreSQL cycle does not balance');
+  results.pgCycleClose = {
+    measuredAt: new Date().toISOString(), store: 'postgres', records: s.records, closeMs: round(closeMs), clientCpuMs: round((cpu.user + cpu.system) / 1000), bar: 3_000, meetsBar: closeMs < 3_000,
+    ...(s0 && s1 ? { readerThreadCpuMs: round(s1.cpuMs - s0.cpuMs), readerRunQueueWaitMs: round(s1.waitMs - s0.waitMs) } : {}),
+    loadAverage: os.loadavg().map((x) => Number(x.toFixed(2))), batches: s.batches, fillSeconds: Number(fillS.toFixed(1)),
+  };
+  console.log(`PostgreSQL close cycle of ${s.records} records: ${round(closeMs)} ms wall, ${results.pgCycleClose.clientCpuMs} ms CPU in this process (server not counted)` +
+    (s0 && s1 ? `, reading thread ${results.pgCycleClose.readerThreadCpuMs} ms CPU, ${results.pgCycleClose.readerRunQueueWaitMs} ms waiting for a core` : ''));
+  await store.close();
+}
+
 const file = join(ROOT, 'bench/results.json');
 const all = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : {};
-all.ledger = results;
+all.ledger = { ...(all.ledger ?? {}), ...results };
 writeFileSync(file, `${JSON.stringify(all, null, 2)}\n`);
 console.log(`ledger section written to ${file}`);
