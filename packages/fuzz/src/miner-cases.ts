@@ -14,6 +14,11 @@ import { hostileString, hostileValue, pct, setField } from './hostile.js';
 import { ECHO, spawnMiner, type Watched } from './network.js';
 import type { Rng } from './rng.js';
 
+/** How long the real miner may take to dial again (its backoff, on a loaded CI machine). */
+const REDIAL_MS = 45_000;
+/** How long the real miner may take to answer a handshake step (the fuzz asks whether, not how fast). */
+const MINER_ANSWER_MS = 20_000;
+
 const packr = new Packr({ useRecords: false, variableMapSize: true });
 
 interface LaneConn {
@@ -96,19 +101,19 @@ export class MinerLane {
 
   /** Handshake on a connection up to `upTo`; false when the miner did not play along. */
   private async handshake(c: LaneConn, upTo: 'hello' | 'auth' | 'ready'): Promise<boolean> {
-    if ((await this.frameOf(c, (f) => f.t === 'hello', 5000)) === null) return false;
+    if ((await this.frameOf(c, (f) => f.t === 'hello', MINER_ANSWER_MS)) === null) return false;
     if (upTo === 'hello') return true;
     c.ws.send(encodeMessage([frame({ t: 'challenge', nonce: randomBytes(32), nodeId: 'fuzz-node' })]));
-    if ((await this.frameOf(c, (f) => f.t === 'auth', 5000)) === null) return false;
+    if ((await this.frameOf(c, (f) => f.t === 'auth', MINER_ANSWER_MS)) === null) return false;
     if (upTo === 'auth') return true;
     c.ws.send(encodeMessage([frame({ t: 'welcome', minerId: 'fuzz-miner', heartbeatMs: 5000 })]));
-    return (await this.frameOf(c, (f) => f.t === 'advertise', 5000)) !== null;
+    return (await this.frameOf(c, (f) => f.t === 'advertise', MINER_ANSWER_MS)) !== null;
   }
 
   /** Completes a clean handshake and closes normally: resets the miner's reconnect backoff. */
   private async reset(): Promise<string | null> {
-    const c = await this.nextConn(15_000);
-    if (c === null) return 'the miner did not dial again within 15 s';
+    const c = await this.nextConn(REDIAL_MS);
+    if (c === null) return `the miner did not dial again within ${REDIAL_MS / 1000} s`;
     const ok = await this.handshake(c, 'ready');
     c.ws.close(1000, 'fuzz: next case');
     await c.closed;
@@ -116,8 +121,8 @@ export class MinerLane {
   }
 
   async runCase(rng: Rng): Promise<{ what: string; problems: string[] }> {
-    const c = await this.nextConn(15_000);
-    if (c === null) return { what: 'waiting for the miner', problems: [this.lost('did not dial again within 15 s')] };
+    const c = await this.nextConn(REDIAL_MS);
+    if (c === null) return { what: 'waiting for the miner', problems: [this.lost(`did not dial again within ${REDIAL_MS / 1000} s`)] };
     try {
       return await this.attackConn(c, rng);
     } finally {

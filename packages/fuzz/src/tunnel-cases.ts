@@ -16,6 +16,13 @@ import {
 import { deepArrayBytes, hostileNumber, hostileString, hostileValue, setField } from './hostile.js';
 import type { Rng } from './rng.js';
 
+/**
+ * How long a handshake answer may take. The fuzz asks whether the node answers at all, not how
+ * fast: 48 hostile cases in flight on a loaded 2-core CI machine (load 20) delayed challenges past
+ * the 3 s this was, and every case then failed as 'no challenge'.
+ */
+const NODE_ANSWER_MS = 20_000;
+
 const packr = new Packr({ useRecords: false, variableMapSize: true });
 
 export type TunnelPhase = 'connect' | 'hello' | 'auth' | 'ready' | 'work';
@@ -241,11 +248,11 @@ export async function tunnelCase(rng: Rng, ctx: TunnelContext): Promise<TunnelOu
   try {
     if (phase !== 'connect') {
       ws.send(encodeMessage([frame({ t: 'hello', publicKey: key.publicKey, agent: 'fuzz' })]));
-      const ch = await next((f) => f.t === 'challenge', 3000);
+      const ch = await next((f) => f.t === 'challenge', NODE_ANSWER_MS);
       if (ch === null || ch.t !== 'challenge') return { what: `${what}no challenge`, problems: ['the node sent no challenge'] };
       if (phase !== 'hello') {
         ws.send(encodeMessage([frame({ t: 'auth', signature: signChallenge(key, ch.nonce, ch.nodeId) })]));
-        const wel = await next((f) => f.t === 'welcome', 3000);
+        const wel = await next((f) => f.t === 'welcome', NODE_ANSWER_MS);
         if (wel === null) return { what: `${what}no welcome`, problems: ['the node sent no welcome'] };
         if (phase !== 'auth') {
           // Holding work: the dedicated tier, where no real miner competes for the DApp request
