@@ -9,7 +9,8 @@
  *
  *   node bench/stages.mjs <profile.cpuprofile> <requests>
  *
- * Prints one JSON line: µs of node CPU per request per stage, and the share of the busy time.
+ * Prints one JSON line: µs of node CPU per request per stage, and the share of the busy time; and
+ * of each stage the µs in native frames (nativeUsPerRequest: writev, SQLite, hashing).
  */
 import { readFileSync } from 'node:fs';
 
@@ -70,9 +71,15 @@ function classify(id) {
   return stage;
 }
 const us = new Map();
+// Of each stage, the part in native code (a frame without a script: writev, better-sqlite3's run,
+// a hash): a syscall's wall time, the woken peer's turn on this core included, is there, apart from
+// the JavaScript of the stage.
+const native = new Map();
 for (let i = 0; i < p.samples.length; i++) {
   const s = classify(p.samples[i]);
   us.set(s, (us.get(s) ?? 0) + (p.timeDeltas[i] ?? 0));
+  const f = byId.get(p.samples[i]).callFrame;
+  if (f.url === '' && !f.functionName.startsWith('(')) native.set(s, (native.get(s) ?? 0) + (p.timeDeltas[i] ?? 0));
 }
 const busy = [...us].filter(([s]) => s !== 'idle' && s !== 'profiler').reduce((a, [, t]) => a + t, 0);
 const perRequest = Object.fromEntries(STAGES.map((s) => [s, Math.round(((us.get(s) ?? 0) / requests) * 10) / 10]));
@@ -82,4 +89,5 @@ console.log(JSON.stringify({
   profilerUsPerRequest: Math.round(((us.get('profiler') ?? 0) / requests) * 10) / 10,
   idleShare: Math.round(((us.get('idle') ?? 0) / (busy + (us.get('idle') ?? 0))) * 1000) / 1000,
   usPerRequest: perRequest,
+  nativeUsPerRequest: Object.fromEntries(STAGES.filter((s) => (native.get(s) ?? 0) > 0).map((s) => [s, Math.round((native.get(s) / requests) * 10) / 10])),
 }));
