@@ -38,7 +38,8 @@ Options:
   --durability MODE      normal (survives a killed process) | full (survives power loss)
   --max-queue N          queue depth past which work gets 503 (default ${NODE_DEFAULTS.broker.maxQueueDepth})
   --max-queue-age MS     queue age past which work gets 503   (default ${NODE_DEFAULTS.broker.maxQueueAgeMs})
-  --ack-timeout MS       time a miner has to ack a work unit  (default ${NODE_DEFAULTS.broker.ackTimeoutMs})
+  --ack-timeout MS       time a miner has to ack a work unit before its acks are measured; a miner's
+                         deadline then follows its ack round trip, at most 4x this  (default ${NODE_DEFAULTS.broker.ackTimeoutMs})
   --central-port PORT    listen for central's mutual-TLS link on PORT (keys and approvals come from central)
   --pki DIR              certificates for the central link: ca.crt, node-<id>.crt, node-<id>.key
   --key-ttl MS           how long a key checked with central is trusted (default 30000)
