@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { BEAT_INTERVALS, MAX_BEATS_PER_INTERVAL, NODE_BEAT_AFTER_INTERVALS, NODE_BEAT_INTERVALS, countBeat, visit, visitBeating, type Liveness } from './heartbeat-rule.js';
+import { BEAT_DROP_INTERVALS, BEAT_INTERVALS, MAX_BEATS_PER_INTERVAL, NODE_BEAT_AFTER_INTERVALS, NODE_BEAT_INTERVALS, countBeat, visit, visitBeating, type Liveness } from './heartbeat-rule.js';
 
 const HB = 5000;
 
@@ -110,10 +110,10 @@ function beating(beats: number[], visits: number[], readAt: (sent: number) => nu
 const sums = (gaps: number[]): number[] => gaps.map((_, i) => gaps.slice(0, i + 1).reduce((a, b) => a + b, 0));
 
 describe('heartbeat rule, a beating miner (the node writes nothing)', () => {
-  it('never drops a miner heard at least every 3 intervals, however the wheel turns', () => {
+  it('never drops a miner heard at least every BEAT_DROP_INTERVALS intervals, however the wheel turns', () => {
     fc.assert(
       fc.property(
-        fc.array(fc.integer({ min: 1, max: 3 * HB }), { minLength: 1, maxLength: 40 }),
+        fc.array(fc.integer({ min: 1, max: BEAT_DROP_INTERVALS * HB }), { minLength: 1, maxLength: 40 }),
         fc.array(fc.integer({ min: HB / 4, max: 3 * HB }), { minLength: 1, maxLength: 60 }),
         (beatGaps, visitGaps) => {
           const beats = sums(beatGaps);
@@ -143,14 +143,14 @@ describe('heartbeat rule, a beating miner (the node writes nothing)', () => {
     );
   });
 
-  it('drops a silent miner once silent for 3 intervals, never before, and within 4 with the wheel on time', () => {
+  it('drops a silent miner once silent for BEAT_DROP_INTERVALS intervals, never before, and within one more with the wheel on time', () => {
     fc.assert(
-      fc.property(fc.array(fc.integer({ min: HB / 4, max: 2 * HB }), { minLength: 12, maxLength: 12 }), fc.boolean(), (gaps, onTime) => {
+      fc.property(fc.array(fc.integer({ min: HB / 4, max: 2 * HB }), { minLength: 24, maxLength: 24 }), fc.boolean(), (gaps, onTime) => {
         const visits = sums(onTime ? gaps.map((g) => Math.min(g, HB)) : gaps);
         const at = beating([0], visits);
         expect(at).not.toBeNull();
-        expect(at!).toBeGreaterThan(3 * HB);
-        if (onTime) expect(at!).toBeLessThanOrEqual(4 * HB);
+        expect(at!).toBeGreaterThan(BEAT_DROP_INTERVALS * HB);
+        if (onTime) expect(at!).toBeLessThanOrEqual((BEAT_DROP_INTERVALS + 1) * HB);
       }),
     );
   });

@@ -20,7 +20,7 @@
  * So neither this drop nor the miner's own watchdog fires on a live tunnel.
  */
 export interface Liveness {
-  /** The last visit found it silent for more than 2 intervals (beating tunnels). */
+  /** The last visit found it silent for more than `BEAT_DROP_INTERVALS - 1` intervals (beating tunnels). */
   suspect: boolean;
   /** When anything last came from it, ms. */
   lastSeen: number;
@@ -50,25 +50,32 @@ export function visit(l: Liveness, ready: boolean, now: number, intervalMs: numb
  * A beating miner is asked (welcome.beatMs) for a frame at least every this many intervals: an
  * idle one then costs the node one read per 2 intervals, where a pinged one cost a ping written and
  * a pong read per 2 intervals (each is ~20-40 µs of the node's CPU on the 2-core VM, so the read
- * alone halves it). The drop bound stays 3 intervals: a beat more than an interval late is what
- * it takes to drop a live miner, as a pong more than 2 intervals late did.
+ * alone halves it).
  */
 export const BEAT_INTERVALS = 2;
 
 /**
+ * A beating miner silent for more than this many intervals is dropped: 2 intervals of slack past
+ * its beat, as a pinged miner's pong had. With 1 (a drop past 3), a miner process whose timers ran
+ * an interval late on a loaded machine (a second in the test harness) was dropped while alive.
+ */
+export const BEAT_DROP_INTERVALS = 4;
+
+/**
  * A beating tunnel's visit: the node writes nothing; the miner sends a frame (a `beat` when it has
- * nothing else to say) at least every `BEAT_INTERVALS` intervals. Drop it when it is silent for more than 3
- * intervals and the visit before this one already found it silent for more than 2. Two visits, with
- * the event loop's reads between them: after a stall the wheel's timer runs before the reads of
- * what arrived meanwhile, so the first visit after a stall may find a live miner silent, but the
- * one before the stall did not (a live miner is never silent for more than 2), and by the next
- * the beats are read. With the wheel on time (a visit per interval) a silent miner goes at the second visit
- * past 2 intervals: within 4 of its last word. Updates `suspect`.
+ * nothing else to say) at least every `BEAT_INTERVALS` intervals. Drop it when it is silent for more
+ * than `BEAT_DROP_INTERVALS` intervals and the visit before this one already found it silent for
+ * more than one interval less. Two visits, with the event loop's reads between them: after a stall
+ * the wheel's timer runs before the reads of what arrived meanwhile, so the first visit after a
+ * stall may find a live miner silent, but the one before the stall did not (a live miner is never
+ * silent for more than 2), and by the next the beats are read. With the wheel on time (a visit per
+ * interval) a silent miner goes at the second visit past `BEAT_DROP_INTERVALS - 1` intervals:
+ * within `BEAT_DROP_INTERVALS + 1` of its last word. Updates `suspect`.
  */
 export function visitBeating(l: Liveness, now: number, intervalMs: number): 'drop' | 'none' {
   const silent = now - l.lastSeen;
-  const drop = silent > 3 * intervalMs && l.suspect;
-  l.suspect = silent > 2 * intervalMs;
+  const drop = silent > BEAT_DROP_INTERVALS * intervalMs && l.suspect;
+  l.suspect = silent > (BEAT_DROP_INTERVALS - 1) * intervalMs;
   return drop ? 'drop' : 'none';
 }
 
