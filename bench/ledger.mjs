@@ -311,6 +311,8 @@ if (SECTIONS.has('pgclose') && cluster !== undefined) {
 
 const file = join(ROOT, 'bench/results.json');
 const all = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : {};
+// A run of some sections only keeps the last full run's time, load and sizes at the top.
+if (!SECTIONS.has('sqlite')) for (const k of ['measuredAt', 'node', 'records', 'batchSize', 'loadAverageAtStart']) delete results[k];
 all.ledger = { ...(all.ledger ?? {}), ...results };
 writeFileSync(file, `${JSON.stringify(all, null, 2)}\n`);
 console.log(`ledger section written to ${file}`);
