@@ -21,16 +21,26 @@ function echoCopy(dir: string, max = 2): string {
   return to;
 }
 
+/**
+ * A node without central whose echo copy allows `max` instances, with two accounts: test-account
+ * limited to eu, free-account without regions; `post` sends echo work with a 60 s deadline.
+ */
+async function fencedNode(dir: string, max = 2) {
+  const t = await startTestNode({
+    dservices: [echoCopy(dir, max)],
+    accounts: { byAccount: { 'test-account': { regions: ['eu'] } } },
+    placement: { probe: { steps: 3000, checkpoints: 30, maxChains: 2, payloadBytes: 64 * 1024 } },
+  });
+  const { key: freeKey } = t.node.keys.create('free-account');
+  const post = (key: string, body: string) =>
+    fetch(t.url('echo', '/'), { method: 'POST', body, headers: { authorization: `Bearer ${key}`, 'cgn-deadline-ms': '60000' } });
+  return { t, fencedKey: t.apiKey, freeKey, post };
+}
+
 describe('placement per fence (a node without central)', () => {
   it('an eu-limited account and an account without regions: both answered, the eu one only by the eu miner', async () => {
     const dir = tempDir('cgn-regions-mixed-');
-    const t = await startTestNode({
-      dservices: [echoCopy(dir.path)],
-      accounts: { byAccount: { 'test-account': { regions: ['eu'] } } },
-      placement: { probe: { steps: 3000, checkpoints: 30, maxChains: 2, payloadBytes: 64 * 1024 } },
-    });
-    const fencedKey = t.apiKey;
-    const { key: freeKey } = t.node.keys.create('free-account');
+    const { t, fencedKey, freeKey, post } = await fencedNode(dir.path);
     const miners = [
       spawnMiner(t.node.minerUrl, dir.path, { name: 'us1', dservices: [], args: ['--region', 'us-east'] }),
       spawnMiner(t.node.minerUrl, dir.path, { name: 'us2', dservices: [], args: ['--region', 'us-west'] }),
@@ -38,8 +48,6 @@ describe('placement per fence (a node without central)', () => {
     ];
     const eu = miners[2]!;
     const completed = (id: string) => minersOf(t.node).find((m) => m.id === id)?.completed ?? 0;
-    const post = (key: string, body: string) =>
-      fetch(t.url('echo', '/'), { method: 'POST', body, headers: { authorization: `Bearer ${key}`, 'cgn-deadline-ms': '60000' } });
     try {
       await waitFor(() => t.node.broker.snapshot().miners.length === 3, 'the three miners to join', 60_000);
       expect(t.node.accounts.regionsOf('test-account')).toEqual(new Set(['eu']));
@@ -75,19 +83,11 @@ describe('placement per fence (a node without central)', () => {
 
   it('with room for one instance, the one outside the fence moves into it, and both accounts are answered there', async () => {
     const dir = tempDir('cgn-regions-move-');
-    const t = await startTestNode({
-      dservices: [echoCopy(dir.path, 1)],
-      accounts: { byAccount: { 'test-account': { regions: ['eu'] } } },
-      placement: { probe: { steps: 3000, checkpoints: 30, maxChains: 2, payloadBytes: 64 * 1024 } },
-    });
-    const fencedKey = t.apiKey;
-    const { key: freeKey } = t.node.keys.create('free-account');
+    const { t, fencedKey, freeKey, post } = await fencedNode(dir.path, 1);
     const miners = [
       spawnMiner(t.node.minerUrl, dir.path, { name: 'us1', dservices: [], args: ['--region', 'us-east'] }),
       spawnMiner(t.node.minerUrl, dir.path, { name: 'us2', dservices: [], args: ['--region', 'us-west'] }),
     ];
-    const post = (key: string, body: string) =>
-      fetch(t.url('echo', '/'), { method: 'POST', body, headers: { authorization: `Bearer ${key}`, 'cgn-deadline-ms': '60000' } });
     const instances = () => t.node.placer.controller.instances();
     try {
       await waitFor(() => t.node.broker.snapshot().miners.length === 2, 'the us miners to join', 60_000);
