@@ -29,8 +29,8 @@ export interface MinerEndpointOptions {
   nodeId: string;
   /**
    * Heartbeat interval: a miner that beats (hello.beats) sends a frame at least every other
-   * interval and is never pinged; an older one is pinged when quiet, every other interval. Either
-   * is dropped once silent for 3. Default 5000.
+   * interval and is never pinged, and is dropped once silent for 4 (`BEAT_DROP_INTERVALS`); an older
+   * one is pinged when quiet, every other interval, and dropped once silent for 3. Default 5000.
    */
   heartbeatMs: number;
   /**
@@ -620,7 +620,7 @@ export class MinerEndpoint {
       const verdict = ready && c.beats ? visitBeating(c, now, hb) : visit(c, ready, now, hb);
       if (verdict === 'drop') {
         this.counters.heartbeatLost++;
-        this.log.warn({ miner: c.minerId?.slice(0, 16), remote: this.remoteOf(c) }, 'miner silent for 3 heartbeats; dropping');
+        this.log.warn({ miner: c.minerId?.slice(0, 16), remote: this.remoteOf(c), silentMs: now - c.lastSeen, heartbeatMs: hb }, 'miner silent past its heartbeat bound; dropping');
         if (c.minerId !== null && this.byMiner.get(c.minerId) === c) {
           this.byMiner.delete(c.minerId);
           this.broker.removeMiner(c.minerId, 'heartbeat lost');
