@@ -73,6 +73,12 @@ export interface MinerProcess {
 }
 
 /** Starts a real miner process with a key made here, so the test knows its id. */
+/** Kills the miner processes and waits until every one has exited. */
+export async function stopMiners(miners: readonly MinerProcess[]): Promise<void> {
+  for (const m of miners) m.kill();
+  await Promise.all(miners.map((m) => m.exited));
+}
+
 export function spawnMiner(minerUrl: string, dir: string, opts: { dservices?: string[]; slots?: number; name?: string; key?: MinerKeyPair; args?: string[] } = {}): MinerProcess {
   const key = opts.key ?? generateMinerKey();
   const keyFile = join(dir, `${opts.name ?? 'miner'}-${minerIdOf(key.publicKey).slice(0, 8)}.pem`);

@@ -10,7 +10,7 @@
 import { describe, expect, it } from 'vitest';
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ECHO, minersOf, spawnMiner, startTestNode, tempDir, waitFor } from './harness.js';
+import { ECHO, minersOf, spawnMiner, startTestNode, stopMiners, tempDir, waitFor } from './harness.js';
 
 /** A copy of echo with a longer request deadline (cold starts on a loaded machine) and at most `max` instances. */
 function echoCopy(dir: string, max = 2): string {
@@ -74,8 +74,7 @@ describe('placement per fence (a node without central)', () => {
       expect(completed(eu.id) - before.get(eu.id)!).toBe(6);
       for (const m of miners) if (m !== eu) expect(completed(m.id) - before.get(m.id)!).toBe(0);
     } finally {
-      for (const m of miners) m.kill();
-      await Promise.all(miners.map((m) => m.exited));
+      await stopMiners(miners);
       await t.cleanup();
       dir.cleanup();
     }
@@ -110,8 +109,7 @@ describe('placement per fence (a node without central)', () => {
       expect(instances().map((i) => i.minerId)).toEqual([eu.id]);
       expect(minersOf(t.node).find((m) => m.id === eu.id)?.completed).toBe(8);
     } finally {
-      for (const m of miners) m.kill();
-      await Promise.all(miners.map((m) => m.exited));
+      await stopMiners(miners);
       await t.cleanup();
       dir.cleanup();
     }

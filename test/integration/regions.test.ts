@@ -14,7 +14,7 @@ import { promisify } from 'node:util';
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startCentralNetwork } from './central-network.js';
-import { CGN_BIN, ECHO, minersOf, spawnMiner, startTestNode, tempDir, waitFor, type MinerProcess } from './harness.js';
+import { CGN_BIN, ECHO, minersOf, spawnMiner, startTestNode, stopMiners, tempDir, waitFor, type MinerProcess } from './harness.js';
 
 interface Problem {
   code: string;
@@ -78,8 +78,7 @@ describe('account data regions', () => {
       await waitFor(() => t.node.accounts.regionsOf(account) === null, 'the cleared regions pushed to the node');
       expect((await post('anywhere')).status).toBe(200);
     } finally {
-      for (const m of miners) m.kill();
-      await Promise.all(miners.map((m) => m.exited));
+      await stopMiners(miners);
       await stop();
     }
   }, 120_000);
@@ -118,8 +117,7 @@ describe('placement in the account\'s regions (a node without central)', () => {
       expect(minersOf(t.node).find((m) => m.id === eu.id)?.completed).toBe(1);
       expect(minersOf(t.node).filter((m) => m.id !== eu.id).every((m) => m.completed === 0)).toBe(true);
     } finally {
-      for (const m of miners) m.kill();
-      await Promise.all(miners.map((m) => m.exited));
+      await stopMiners(miners);
       await t.cleanup();
       dir.cleanup();
     }

@@ -37,12 +37,18 @@ describe("miner: results within the node's frame limit", () => {
     tmp.cleanup();
   });
 
-  it('answers a result larger than the announced limit with a payload_too_large error for that unit; the tunnel stays up', async () => {
-    const peer = new NodePeer({ heartbeatMs: 1000, maxFrameBytes: LIMIT });
+  /** A node peer of its own (stopped after the tests) and a miner connected to it. */
+  const minerOnOwnPeer = async (options: ConstructorParameters<typeof NodePeer>[0], name: string): Promise<{ miner: Miner; conn: PeerConn }> => {
+    const peer = new NodePeer(options);
     peers.push(peer);
     await peer.start();
-    const { miner, conn } = await minerAt(peer, 'limited');
-    miners.push(miner);
+    const at = await minerAt(peer, name);
+    miners.push(at.miner);
+    return at;
+  };
+
+  it('answers a result larger than the announced limit with a payload_too_large error for that unit; the tunnel stays up', async () => {
+    const { miner, conn } = await minerOnOwnPeer({ heartbeatMs: 1000, maxFrameBytes: LIMIT }, 'limited');
     const big = work(new Uint8Array(LIMIT).fill(7));
     // The work frame itself fits the miner's own (larger) limit; the echoed result would not fit the node's.
     conn.send(big);
@@ -59,11 +65,7 @@ describe("miner: results within the node's frame limit", () => {
   });
 
   it('sends it as before to a node that announces no limit (an older node)', async () => {
-    const peer = new NodePeer({ heartbeatMs: 1000 });
-    peers.push(peer);
-    await peer.start();
-    const { miner, conn } = await minerAt(peer, 'unlimited');
-    miners.push(miner);
+    const { conn } = await minerOnOwnPeer({ heartbeatMs: 1000 }, 'unlimited');
     const big = work(new Uint8Array(LIMIT).fill(7));
     conn.send(big);
     const r = await conn.waitFrame<ResultFrame>(answerTo(big.id));
